@@ -1,0 +1,9 @@
+/** Bindings of the hub Worker (see wrangler.toml). */
+import type { RepoObject } from './durable/repo.js';
+
+export interface Env {
+  REPO: DurableObjectNamespace<RepoObject>;
+  CONTENT: R2Bucket;
+  DB: D1Database;
+  HUB_ADMIN_TOKEN?: string;
+}
