@@ -1,0 +1,10 @@
+/**
+ * Native primitives for runtimes with node:crypto and node:zlib (workerd with
+ * nodejs_compat, Node, Deno, Bun). Injected into shared/ code in place of the
+ * pure-JS defaults.
+ */
+import type { Primitives } from '../shared/core/primitives.js';
+import { nativeHash } from './native-hash.js';
+import { nativeZlib } from './native-zlib.js';
+
+export const nativePrimitives: Primitives = { hash: nativeHash, zlib: nativeZlib };
