@@ -26,7 +26,7 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },
-            miniflare: { bindings: { TEST_MIGRATIONS: migrations } },
+            miniflare: { bindings: { TEST_MIGRATIONS: migrations, HUB_ADMIN_TOKEN: 'test-admin-token' } },
           }),
         ],
         test: {

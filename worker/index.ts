@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import type { Env } from './env.js';
 import { HUB_NAME, HUB_VERSION } from './version.js';
+import { api } from './routes/api.js';
 
 export { RepoObject } from './durable/repo.js';
 
@@ -29,5 +30,7 @@ app.get('/healthz', async (c) => {
   const ok = Object.values(checks).every((v) => v === 'ok');
   return c.json({ ok, checks }, ok ? 200 : 503);
 });
+
+app.route('/api', api);
 
 export default app satisfies ExportedHandler<Env>;

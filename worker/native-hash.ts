@@ -1,17 +1,44 @@
-/** PLACEHOLDER until the core helper writes it: node:crypto hashers. */
-import { createHash } from 'node:crypto';
+/**
+ * Native hashers on node:crypto (Node, and workerd with nodejs_compat), injected
+ * into shared/ in place of the pure-JS ones. Where the runtime's crypto lacks an
+ * algorithm (workerd's BoringSSL has no SHA3), the pure hasher stands in.
+ */
+import { createHash, getHashes } from 'node:crypto';
+import { pureHash } from '../shared/core/hash.js';
 import type { HashAlgorithm, Hasher } from '../shared/core/primitives.js';
 
-const names: Record<HashAlgorithm, string> = { sha1: 'sha1', sha256: 'sha256', 'sha3-256': 'sha3-256' };
+/** Algorithms this runtime's node:crypto can hash, asked once per call site rather than cached in module state. */
+function nativeSupports(algorithm: HashAlgorithm): boolean {
+  try {
+    createHash(algorithm);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
+/** A node:crypto incremental hasher (falls back to @noble/hashes if the algorithm is missing). */
 export function nativeHash(algorithm: HashAlgorithm): Hasher {
-  const h = createHash(names[algorithm]);
+  let h;
+  try {
+    h = createHash(algorithm);
+  } catch {
+    return pureHash(algorithm);
+  }
   const hasher: Hasher = {
     update(data) {
       h.update(data);
       return hasher;
     },
-    digest: () => new Uint8Array(h.digest()),
+    digest: () => {
+      const d = h.digest();
+      return new Uint8Array(d.buffer, d.byteOffset, d.length);
+    },
   };
   return hasher;
+}
+
+/** Whether nativeHash(algorithm) is really native here (for tests and benchmarks). */
+export function isNativeHash(algorithm: HashAlgorithm): boolean {
+  return getHashes().includes(algorithm) || nativeSupports(algorithm);
 }

@@ -1,13 +1,40 @@
 /**
- * Hub-wide metadata in D1 (drizzle-orm). Migrations in migrations/ are
- * generated from this file with `npm run db:generate` (drizzle-kit).
+ * Hub-wide metadata in D1 (drizzle-orm): repositories, users, memberships.
+ * Per-repository state (refs, object index, fossil tables) lives in the
+ * repository's Durable Object. Migrations in migrations/ are generated from
+ * this file with `npm run db:generate` (drizzle-kit).
  */
-import { sqliteTable, text, integer } from 'drizzle-orm/sqlite-core';
+import { sqliteTable, text, integer, primaryKey } from 'drizzle-orm/sqlite-core';
 
-/** Repositories: name, kind (git | fossil), visibility. Content lives in the repo's DO and R2. */
+/** Repositories: name, kind (git | fossil), visibility. */
 export const repos = sqliteTable('repos', {
   name: text('name').primaryKey(),
   kind: text('kind', { enum: ['git', 'fossil'] }).notNull(),
   public: integer('public', { mode: 'boolean' }).notNull().default(true),
   createdAt: integer('created_at').notNull(),
 });
+
+/** Users: the password is kept only as a slow salted hash (see worker/password.ts). */
+export const users = sqliteTable('users', {
+  name: text('name').primaryKey(),
+  passwordHash: text('password_hash').notNull(),
+  createdAt: integer('created_at').notNull(),
+});
+
+/** A user's role in one repository: read (clone/fetch), write (push), admin (settings, members). */
+export const memberships = sqliteTable(
+  'memberships',
+  {
+    repo: text('repo')
+      .notNull()
+      .references(() => repos.name, { onDelete: 'cascade' }),
+    user: text('user')
+      .notNull()
+      .references(() => users.name, { onDelete: 'cascade' }),
+    role: text('role', { enum: ['read', 'write', 'admin'] }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.repo, t.user] })],
+);
+
+export type Role = 'read' | 'write' | 'admin';
+export type RepoRow = typeof repos.$inferSelect;
