@@ -1,0 +1,69 @@
+/**
+ * Serves the hub for protocol tests the way `npm start` does: D1 migrations
+ * applied to a fresh local state directory, then `wrangler dev` (workerd +
+ * miniflare) on a free loopback port. Real clients (git, fossil) then talk
+ * to it over HTTP.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface Hub {
+  url: string;
+  adminToken: string;
+  stop(): Promise<void>;
+}
+
+const WRANGLER = join(process.cwd(), 'node_modules/.bin/wrangler');
+const ENV = { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' };
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** Starts a hub with its own empty state; resolves once /healthz answers 200. */
+export async function startHub(opts: { adminToken?: string; timeoutMs?: number } = {}): Promise<Hub> {
+  const state = mkdtempSync(join(tmpdir(), 'hub-state-'));
+  const adminToken = opts.adminToken ?? 'e2e-admin-token';
+  const migrate = spawnSync(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', state], { env: ENV, encoding: 'utf8' });
+  if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr || migrate.stdout}`);
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    WRANGLER,
+    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state, '--var', `HUB_ADMIN_TOKEN:${adminToken}`, '--show-interactive-dev-session=false'],
+    { env: ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  let log = '';
+  child.stdout!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => (log += d));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null) {
+      process.kill(-child.pid!, 'SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    rmSync(state, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) break;
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.status === 200) return { url, adminToken, stop };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await stop();
+  throw new Error(`hub did not become healthy:\n${log}`);
+}
