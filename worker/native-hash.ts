@@ -3,42 +3,42 @@
  * into shared/ in place of the pure-JS ones. Where the runtime's crypto lacks an
  * algorithm (workerd's BoringSSL has no SHA3), the pure hasher stands in.
  */
-import { createHash, getHashes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { pureHash } from '../shared/core/hash.js';
 import type { HashAlgorithm, Hasher } from '../shared/core/primitives.js';
 
-/** Algorithms this runtime's node:crypto can hash, asked once per call site rather than cached in module state. */
-function nativeSupports(algorithm: HashAlgorithm): boolean {
+function probe(algorithm: HashAlgorithm): boolean {
   try {
-    createHash(algorithm);
+    createHash(algorithm).update(new Uint8Array(1)).digest();
     return true;
   } catch {
     return false;
   }
 }
 
-/** A node:crypto incremental hasher (falls back to @noble/hashes if the algorithm is missing). */
+/** Which algorithms this runtime's node:crypto provides: a constant, probed once at load. */
+const NATIVE: Readonly<Record<HashAlgorithm, boolean>> = Object.freeze({
+  sha1: probe('sha1'),
+  sha256: probe('sha256'),
+  'sha3-256': probe('sha3-256'),
+});
+
+/** Whether nativeHash(algorithm) is really native in this runtime. */
+export function isNativeHash(algorithm: HashAlgorithm): boolean {
+  return NATIVE[algorithm];
+}
+
+/** A node:crypto incremental hasher (the @noble/hashes one where the runtime lacks the algorithm). */
 export function nativeHash(algorithm: HashAlgorithm): Hasher {
-  let h;
-  try {
-    h = createHash(algorithm);
-  } catch {
-    return pureHash(algorithm);
-  }
+  if (!NATIVE[algorithm]) return pureHash(algorithm);
+  const h = createHash(algorithm);
   const hasher: Hasher = {
     update(data) {
       h.update(data);
       return hasher;
     },
-    digest: () => {
-      const d = h.digest();
-      return new Uint8Array(d.buffer, d.byteOffset, d.length);
-    },
+    // Copied out of the Buffer (20-32 bytes) so callers never hold a view of Node's buffer pool.
+    digest: () => new Uint8Array(h.digest()),
   };
   return hasher;
-}
-
-/** Whether nativeHash(algorithm) is really native here (for tests and benchmarks). */
-export function isNativeHash(algorithm: HashAlgorithm): boolean {
-  return getHashes().includes(algorithm) || nativeSupports(algorithm);
 }

@@ -1,0 +1,105 @@
+/**
+ * Small byte helpers used across the core: joining, comparing, hex and UTF-8.
+ * Plain Uint8Array only (no Buffer), so they run in every WinterTC runtime.
+ */
+import { StreamError } from './errors.js';
+
+/** Join byte arrays into one new array (one allocation, `total` if the caller knows it). */
+export function concat(parts: readonly Uint8Array[], total?: number): Uint8Array {
+  const size = total ?? parts.reduce((n, p) => n + p.length, 0);
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** True when both arrays hold the same bytes. */
+export function equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Byte-wise lexicographic order (memcmp, then shorter first): negative, zero or positive. */
+export function compare(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+// Two-character strings for every byte: one lookup per byte instead of toString(16)+padStart.
+const HEX_PAIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Lowercase hex of `bytes`. */
+export function toHex(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += HEX_PAIRS[bytes[i]];
+  return s;
+}
+
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48; // 0-9
+  if (c >= 97 && c <= 102) return c - 87; // a-f
+  if (c >= 65 && c <= 70) return c - 55; // A-F
+  return -1;
+}
+
+/** Bytes from hex (either case); a StreamError for odd length or a non-hex character. */
+export function fromHex(hex: string): Uint8Array {
+  if (hex.length % 2 !== 0) throw new StreamError('bad-hex', 'hex string has odd length', { length: hex.length });
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) {
+    const hi = hexDigit(hex.charCodeAt(2 * i));
+    const lo = hexDigit(hex.charCodeAt(2 * i + 1));
+    if (hi < 0 || lo < 0) throw new StreamError('bad-hex', 'not a hex digit', { offset: hi < 0 ? 2 * i : 2 * i + 1 });
+    out[i] = (hi << 4) | lo;
+  }
+  return out;
+}
+
+/** Lowercase hex of `length` bytes at `bytes[offset]`, without copying them out first. */
+export function toHexAt(bytes: Uint8Array, offset: number, length: number): string {
+  let s = '';
+  for (let i = offset; i < offset + length; i++) s += HEX_PAIRS[bytes[i]];
+  return s;
+}
+
+/** Write the bytes of a hex string into `out` at `offset` (the string must already be valid hex). */
+export function writeHex(hex: string, out: Uint8Array, offset: number): void {
+  for (let i = 0; i < hex.length / 2; i++) {
+    out[offset + i] = (hexDigit(hex.charCodeAt(2 * i)) << 4) | hexDigit(hex.charCodeAt(2 * i + 1));
+  }
+}
+
+const encoder = new TextEncoder();
+const lenientDecoder = new TextDecoder('utf-8');
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/** UTF-8 bytes of a string. */
+export function utf8Encode(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/**
+ * String from UTF-8 bytes. Lenient by default (bad sequences become U+FFFD); with
+ * `strict`, invalid UTF-8 is a StreamError, so callers that must round-trip can refuse it.
+ */
+export function utf8Decode(bytes: Uint8Array, strict = false): string {
+  if (!strict) return lenientDecoder.decode(bytes);
+  try {
+    return strictDecoder.decode(bytes);
+  } catch {
+    throw new StreamError('bad-utf8', 'invalid UTF-8');
+  }
+}
+
+/** First index of `byte` in `bytes[from, to)`, or -1. */
+export function indexOfByte(bytes: Uint8Array, byte: number, from = 0, to = bytes.length): number {
+  // indexOf on the typed array is native; bound it with a subarray only when `to` cuts it short.
+  if (to >= bytes.length) return bytes.indexOf(byte, from);
+  const i = bytes.subarray(0, to).indexOf(byte, from);
+  return i;
+}

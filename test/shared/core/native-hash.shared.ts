@@ -1,0 +1,28 @@
+// Native (node:crypto) and pure hashers must agree: run from a Node test and a
+// workerd test, since the two runtimes' node:crypto differ (workerd lacks SHA3).
+import fc from 'fast-check';
+import { expect, it } from 'vitest';
+import { digest } from '../../../shared/core/hash.js';
+import { purePrimitives, type HashAlgorithm, type Primitives } from '../../../shared/core/primitives.js';
+import { nativeHash } from '../../../worker/native-hash.js';
+
+const native: Primitives = { ...purePrimitives, hash: nativeHash };
+
+/** Register the agreement tests for every algorithm. */
+export function nativeAgreesWithPure(): void {
+  for (const algo of ['sha1', 'sha256', 'sha3-256'] as HashAlgorithm[]) {
+    it(`${algo}: native and pure agree on random inputs and chunkings`, () => {
+      fc.assert(
+        fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }), (parts) => {
+          const h = nativeHash(algo);
+          for (const p of parts) h.update(p);
+          expect(h.digest()).toEqual(digest(purePrimitives, algo, parts));
+        }),
+        { numRuns: 150 },
+      );
+      // A large input crossing many internal blocks.
+      const big = new Uint8Array(1 << 20).map((_, i) => (i * 2654435761) >>> 24);
+      expect(digest(native, algo, big)).toEqual(digest(purePrimitives, algo, big));
+    });
+  }
+}

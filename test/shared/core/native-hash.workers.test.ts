@@ -1,0 +1,10 @@
+import { describe, expect, it } from 'vitest';
+import { isNativeHash } from '../../../worker/native-hash.js';
+import { nativeAgreesWithPure } from './native-hash.shared.js';
+
+describe('native hashers in workerd', () => {
+  it('are native at least for SHA-1 and SHA-256', () => {
+    expect(isNativeHash('sha1') && isNativeHash('sha256')).toBe(true);
+  });
+  nativeAgreesWithPure();
+});
