@@ -1,0 +1,170 @@
+/**
+ * The object index: per repository, where each object's record lies and how
+ * to rebuild it (full text or a delta against a base, with the chain's depth).
+ * Rows become visible together with ref updates in one transaction (the
+ * quarantine commit): content is written to segments first, then
+ * `commit({rows, refs})`; a push that fails leaves its segments unreferenced.
+ */
+import { ChainCycleError, ChainTooDeepError, InvalidRowError, MissingBaseError } from './errors.js';
+import { checkObjectId, type ObjectId } from './ids.js';
+import type { RefStatus, RefUpdate } from './refs.js';
+import type { SegmentId } from './segments.js';
+
+/** Deepest delta chain accepted (git's pack.depth default); reading an object costs at most this + 1 records. */
+export const MAX_CHAIN_DEPTH = 50;
+
+/** Git object kinds and Fossil's single artifact kind. */
+export type ObjectKind = 'commit' | 'tree' | 'blob' | 'tag' | 'artifact';
+
+/** How a record's inflated bytes are to be read. */
+export type RecordFormat = 'full' | 'git-delta' | 'fossil-delta';
+
+/** Every object kind, for validation. */
+export const OBJECT_KINDS: readonly ObjectKind[] = ['commit', 'tree', 'blob', 'tag', 'artifact'];
+/** Every record format, for validation. */
+export const RECORD_FORMATS: readonly RecordFormat[] = ['full', 'git-delta', 'fossil-delta'];
+
+/** A row as the writer gives it: depth is computed by the index. */
+export interface IndexRowInput {
+  id: ObjectId;
+  kind: ObjectKind;
+  /** Size of the object's full content (not of the record). */
+  size: number;
+  segment: SegmentId;
+  /** Byte offset of the record (a zlib stream) in its segment. */
+  offset: number;
+  /** Byte length of the record. */
+  length: number;
+  format: RecordFormat;
+  /** The delta base: null for 'full', required otherwise. */
+  base: ObjectId | null;
+}
+
+/** A stored row: its input plus the chain depth (0 for full records). */
+export interface IndexRow extends IndexRowInput {
+  depth: number;
+}
+
+/** Read side of the index. */
+export interface ObjectIndexReader {
+  /** For each id, whether it is indexed (same order as `ids`). */
+  has(ids: ObjectId[]): Promise<boolean[]>;
+  /** The row of `id`, or null. */
+  get(id: ObjectId): Promise<IndexRow | null>;
+}
+
+/** Write side of the index without refs (e.g. repacking, fossil artifacts outside a push). */
+export interface ObjectIndexWriter {
+  /** Same as commit({ rows, refs: [] }); returns how many rows were new. */
+  putBatch(rows: IndexRowInput[]): Promise<{ inserted: number }>;
+}
+
+/** A quarantine commit: index rows and ref compare-and-swaps together. */
+export interface RepoCommit {
+  rows: IndexRowInput[];
+  refs: RefUpdate[];
+  /** All refs or none (default true); see RepoCommitter.commit. */
+  atomic?: boolean;
+}
+
+/** Result of a commit: the ref statuses, and how many rows were new (0 when rolled back). */
+export interface CommitResult {
+  ok: boolean;
+  refs: RefStatus[];
+  inserted: number;
+}
+
+/** Makes a push visible: rows and ref updates in one transaction. */
+export interface RepoCommitter {
+  /**
+   * Validates every row (a bad one throws and changes nothing), then applies
+   * the ref updates. The rows are kept when every ref applies, or, when not
+   * atomic, at least one does, or there are no ref updates; otherwise the
+   * whole commit rolls back and the result says which refs failed and why.
+   * Rows whose id is already indexed are skipped (objects are immutable).
+   */
+  commit(c: RepoCommit): Promise<CommitResult>;
+}
+
+/** The whole index. */
+export type ObjectIndex = ObjectIndexReader & ObjectIndexWriter;
+
+/** Checks one row's shape (ids, kind, format/base agreement, integer bounds). */
+export function checkRow(row: IndexRowInput): void {
+  checkObjectId(row.id);
+  const bad = (why: string) => new InvalidRowError('invalid-row', `row ${row.id}: ${why}`, { id: row.id, why });
+  if (!OBJECT_KINDS.includes(row.kind)) throw bad(`unknown kind ${String(row.kind)}`);
+  if (!RECORD_FORMATS.includes(row.format)) throw bad(`unknown format ${String(row.format)}`);
+  for (const k of ['size', 'offset', 'length'] as const) {
+    if (!Number.isSafeInteger(row[k]) || row[k] < 0) throw bad(`${k} is not a non-negative integer`);
+  }
+  if (typeof row.segment !== 'string' || row.segment.length === 0) throw bad('no segment');
+  if (row.format === 'full') {
+    if (row.base !== null) throw bad('a full record has no base');
+  } else {
+    if (row.base === null) throw bad('a delta record needs a base');
+    checkObjectId(row.base);
+    if (row.base === row.id) throw new ChainCycleError('chain-cycle', `row ${row.id} is its own base`, { id: row.id });
+  }
+}
+
+/**
+ * Validates a batch and computes each new row's depth. Bases may be indexed
+ * already (`existingDepth`) or anywhere in the batch. Throws MissingBaseError,
+ * ChainCycleError or ChainTooDeepError; the caller writes nothing then.
+ * Rows already indexed, and repeats of an id within the batch, are dropped.
+ */
+export function planRows(rows: readonly IndexRowInput[], existingDepth: (id: ObjectId) => number | null): IndexRow[] {
+  const fresh = new Map<ObjectId, IndexRowInput>();
+  for (const row of rows) {
+    checkRow(row);
+    if (!fresh.has(row.id) && existingDepth(row.id) === null) fresh.set(row.id, row);
+  }
+  const depth = new Map<ObjectId, number>();
+  const resolve = (start: IndexRowInput): number => {
+    // Walk down to a known depth, then assign depths on the way back. Depths are
+    // memoised, so planning the whole batch is linear in its size.
+    const path: IndexRowInput[] = [];
+    const onPath = new Set<ObjectId>();
+    let row: IndexRowInput | undefined = start;
+    let baseDepth = -1;
+    while (row) {
+      const known = depth.get(row.id);
+      if (known !== undefined) {
+        baseDepth = known;
+        break;
+      }
+      if (onPath.has(row.id)) throw new ChainCycleError('chain-cycle', `delta chain through ${row.id} loops`, { id: row.id });
+      onPath.add(row.id);
+      path.push(row);
+      if (row.base === null) break;
+      const inBatch = fresh.get(row.base);
+      if (inBatch) {
+        row = inBatch;
+        continue;
+      }
+      const existing = existingDepth(row.base);
+      if (existing === null) {
+        throw new MissingBaseError('delta-base-missing', `delta base ${row.base} of ${row.id} is not indexed`, { id: row.id, base: row.base });
+      }
+      baseDepth = existing;
+      break;
+    }
+    for (let i = path.length - 1; i >= 0; i--) {
+      const r = path[i];
+      const d = r.base === null ? 0 : baseDepth + 1;
+      if (d > MAX_CHAIN_DEPTH) {
+        throw new ChainTooDeepError('chain-too-deep', `delta chain of ${r.id} would be ${d} deep (max ${MAX_CHAIN_DEPTH}); store a full text`, {
+          id: r.id,
+          base: r.base,
+          depth: d,
+          max: MAX_CHAIN_DEPTH,
+        });
+      }
+      depth.set(r.id, d);
+      baseDepth = d;
+    }
+    return depth.get(start.id)!;
+  };
+  return [...fresh.values()].map((row) => ({ ...row, depth: resolve(row) }));
+}

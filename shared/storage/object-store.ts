@@ -1,0 +1,169 @@
+/**
+ * The object store view: an object's full content from its index row and
+ * record, applying its delta chain. Works over any index and segment reader;
+ * zlib, the delta appliers and the base cache are arguments (no module state).
+ */
+import type { Primitives } from '../core/primitives.js';
+import { ChainCycleError, ChainTooDeepError, CorruptRecordError, ObjectNotFoundError } from './errors.js';
+import type { ObjectId } from './ids.js';
+import { MAX_CHAIN_DEPTH, type IndexRow, type ObjectIndexReader, type ObjectKind } from './object-index.js';
+import type { SegmentReader } from './segments.js';
+
+/** An object's full content. */
+export interface StoredObject {
+  id: ObjectId;
+  kind: ObjectKind;
+  size: number;
+  /** Shared with the base cache: read it, never mutate it. */
+  data: Uint8Array;
+}
+
+/** Read access to whole objects. */
+export interface ObjectStore {
+  /** For each id, whether it is stored (same order as `ids`). */
+  has(ids: ObjectId[]): Promise<boolean[]>;
+  /** The object's content, or null when it is not stored. */
+  get(id: ObjectId): Promise<StoredObject | null>;
+}
+
+/** Delta appliers by format: (base, delta) -> target, throwing on a bad delta. */
+export interface DeltaAppliers {
+  git(base: Uint8Array, delta: Uint8Array): Uint8Array;
+  fossil(base: Uint8Array, delta: Uint8Array): Uint8Array;
+}
+
+/** A bounded cache of resolved contents by id (objects are immutable, so it never needs invalidating). */
+export interface BaseCache {
+  get(id: ObjectId): Uint8Array | undefined;
+  set(id: ObjectId, data: Uint8Array): void;
+}
+
+/** What the view reads through. */
+export interface ObjectStoreDeps {
+  index: ObjectIndexReader;
+  segments: SegmentReader;
+  primitives: Primitives;
+  appliers: DeltaAppliers;
+  /** Shared per exchange (e.g. one clone); omit for no caching. */
+  cache?: BaseCache;
+}
+
+// A delta cannot usefully be much longer than its target: git spends one
+// opcode byte per 127 literal bytes and at most 8 bytes per copy of >= 1 byte;
+// Fossil's text commands are similar. The bound stops zlib bombs in delta records.
+const maxDeltaSize = (targetSize: number) => targetSize * 16 + 1024;
+
+/** Reads `row`'s record and inflates it, bounded by what the row says it holds. */
+async function inflateRecord(deps: ObjectStoreDeps, row: IndexRow): Promise<Uint8Array> {
+  const raw = await deps.segments.readRange(row.segment, row.offset, row.length);
+  return deps.primitives.zlib.inflate(raw, row.format === 'full' ? row.size : maxDeltaSize(row.size));
+}
+
+/**
+ * The full content of `id`: walks its delta chain down to a full record or a
+ * cached base (at most MAX_CHAIN_DEPTH + 1 rows, cycle-checked), then applies
+ * the deltas upwards, caching each result. Null when `id` is not indexed.
+ */
+export async function readObject(deps: ObjectStoreDeps, id: ObjectId): Promise<StoredObject | null> {
+  const top = await deps.index.get(id);
+  if (top === null) return null;
+  const chain: IndexRow[] = [];
+  const seen = new Set<ObjectId>();
+  let row = top;
+  let base: Uint8Array | undefined;
+  for (;;) {
+    const cached = deps.cache?.get(row.id);
+    if (cached !== undefined) {
+      base = cached;
+      break;
+    }
+    if (seen.has(row.id)) throw new ChainCycleError('chain-cycle', `delta chain of ${id} loops at ${row.id}`, { id, at: row.id });
+    if (chain.length > MAX_CHAIN_DEPTH) throw new ChainTooDeepError('chain-too-deep', `delta chain of ${id} is deeper than ${MAX_CHAIN_DEPTH}`, { id });
+    seen.add(row.id);
+    chain.push(row);
+    if (row.format === 'full' || row.base === null) break;
+    const next = await deps.index.get(row.base);
+    if (next === null) throw new ObjectNotFoundError('object-not-found', `delta base ${row.base} of ${row.id} is not indexed`, { id: row.base, of: row.id });
+    row = next;
+  }
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const r = chain[i];
+    const bytes = await inflateRecord(deps, r);
+    let data: Uint8Array;
+    if (r.format === 'full') {
+      data = bytes;
+    } else {
+      if (base === undefined) throw new CorruptRecordError('corrupt-record', `delta ${r.id} has no base content`, { id: r.id });
+      data = r.format === 'git-delta' ? deps.appliers.git(base, bytes) : deps.appliers.fossil(base, bytes);
+    }
+    if (data.length !== r.size) {
+      throw new CorruptRecordError('corrupt-record', `object ${r.id} resolved to ${data.length} bytes, index says ${r.size}`, {
+        id: r.id,
+        size: data.length,
+        expected: r.size,
+      });
+    }
+    // Intermediate bases are what later reads of sibling deltas need most; the
+    // top object is cached too since packs often delta against recent objects.
+    deps.cache?.set(r.id, data);
+    base = data;
+  }
+  return { id: top.id, kind: top.kind, size: top.size, data: base! };
+}
+
+/** An ObjectStore over an index and segments. */
+export function createObjectStore(deps: ObjectStoreDeps): ObjectStore {
+  return {
+    has: (ids) => deps.index.has(ids),
+    get: (id) => readObject(deps, id),
+  };
+}
+
+/** Reads `id` or throws ObjectNotFoundError. */
+export async function mustReadObject(deps: ObjectStoreDeps, id: ObjectId): Promise<StoredObject> {
+  const obj = await readObject(deps, id);
+  if (obj === null) throw new ObjectNotFoundError('object-not-found', `object ${id} is not indexed`, { id });
+  return obj;
+}
+
+/**
+ * A least-recently-used BaseCache holding at most `maxBytes` of content;
+ * an entry larger than the whole budget is not kept. Create one per exchange.
+ */
+export class LruBaseCache implements BaseCache {
+  private readonly entries = new Map<ObjectId, Uint8Array>();
+  private bytes = 0;
+
+  constructor(readonly maxBytes: number) {}
+
+  /** Bytes currently held. */
+  get size(): number {
+    return this.bytes;
+  }
+
+  get(id: ObjectId): Uint8Array | undefined {
+    const data = this.entries.get(id);
+    if (data !== undefined) {
+      // Map keeps insertion order: re-inserting marks the entry most recent.
+      this.entries.delete(id);
+      this.entries.set(id, data);
+    }
+    return data;
+  }
+
+  set(id: ObjectId, data: Uint8Array): void {
+    const old = this.entries.get(id);
+    if (old !== undefined) {
+      this.entries.delete(id);
+      this.bytes -= old.length;
+    }
+    if (data.length > this.maxBytes) return;
+    this.entries.set(id, data);
+    this.bytes += data.length;
+    for (const [k, v] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(k);
+      this.bytes -= v.length;
+    }
+  }
+}
