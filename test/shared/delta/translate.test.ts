@@ -1,0 +1,94 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DeltaError } from '../../../shared/delta/errors.js';
+import { applyFossilDelta, createFossilDelta } from '../../../shared/delta/fossil.js';
+import { applyGitDelta, createGitDelta } from '../../../shared/delta/git.js';
+import { fossilToGitDelta, gitToFossilDelta } from '../../../shared/delta/translate.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+function code(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof DeltaError) return e.code;
+    throw e;
+  }
+  return 'no error';
+}
+
+// A base and a target made from it by a few edits, so deltas hold both copies and inserts.
+const pair = fc
+  .tuple(fc.uint8Array({ maxLength: 4000 }), fc.array(fc.tuple(fc.nat(), fc.nat(300), fc.uint8Array({ maxLength: 300 })), { maxLength: 6 }))
+  .map(([base, edits]) => {
+    let t = base;
+    for (const [pos, del, ins] of edits) {
+      const p = pos % (t.length + 1);
+      t = Uint8Array.from([...t.subarray(0, p), ...ins, ...t.subarray(p + del)]);
+    }
+    return { base, target: t };
+  });
+
+describe('delta translation', () => {
+  it('fossil -> git -> fossil gives deltas that all produce the target', () => {
+    fc.assert(
+      fc.property(pair, ({ base, target }) => {
+        const fd = createFossilDelta(base, target);
+        const gd = fossilToGitDelta(fd, base.length, base);
+        expect(applyGitDelta(base, gd)).toEqual(target);
+        const fd2 = gitToFossilDelta(gd, base);
+        expect(applyFossilDelta(base, fd2)).toEqual(target);
+        // Split copies and inserts are merged back: never longer than the original.
+        expect(fd2.length).toBeLessThanOrEqual(fd.length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('git -> fossil -> git gives deltas that all produce the target', () => {
+    fc.assert(
+      fc.property(pair, ({ base, target }) => {
+        const gd = createGitDelta(base, target);
+        const fd = gitToFossilDelta(gd, base);
+        expect(applyFossilDelta(base, fd)).toEqual(target);
+        expect(applyGitDelta(base, fossilToGitDelta(fd, base.length))).toEqual(target);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('splits long copies and inserts into git-sized instructions', () => {
+    const base = new Uint8Array(0x1000000 + 100).map((_, i) => (i * 7) & 0xff);
+    const literal = new Uint8Array(1000).fill(0x41);
+    // One copy of the whole base (more than 0xffffff bytes) and one 1000-byte insert.
+    const target = new Uint8Array(base.length + literal.length);
+    target.set(base);
+    target.set(literal, base.length);
+    const fd = createFossilDelta(base, target);
+    const gd = fossilToGitDelta(fd, base.length, base);
+    const ops = [...gd.subarray(10)].length;
+    expect(ops).toBeGreaterThan(1000 + 8); // ceil(1000/127) insert opcodes + payload + copies
+    const out = applyGitDelta(base, gd);
+    expect(out.length).toBe(target.length);
+    expect(out.subarray(base.length)).toEqual(literal);
+    expect(out[0x1000000 + 5]).toBe(base[0x1000000 + 5]);
+  });
+
+  it('rejects copies outside the base, a wrong base, and a bad checksum', () => {
+    const base = enc('0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz');
+    const target = enc('----------0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz!');
+    const fd = createFossilDelta(base, target);
+    expect(new TextDecoder().decode(fd)).toContain('@0,');
+    expect(code(() => fossilToGitDelta(fd, 10))).toBe('delta-copy-out-of-range');
+    expect(code(() => fossilToGitDelta(fd, base.length, enc('short')))).toBe('delta-base-size');
+    const other = enc('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ');
+    expect(code(() => fossilToGitDelta(fd, base.length, other))).toBe('delta-bad-checksum');
+    const gd = createGitDelta(base, target);
+    expect(code(() => gitToFossilDelta(gd, enc('short')))).toBe('delta-base-size');
+    // git delta: base 72, result 5, copy offset 80 size 5 -> outside the base.
+    expect(code(() => gitToFossilDelta(Uint8Array.of(72, 5, 0x91, 80, 5), base))).toBe('delta-copy-out-of-range');
+    expect(code(() => gitToFossilDelta(Uint8Array.of(72, 4, 0x91, 0, 5), base))).toBe('delta-result-overflow');
+    expect(code(() => gitToFossilDelta(Uint8Array.of(72, 6, 0x91, 0, 5), base))).toBe('delta-result-size');
+    expect(code(() => gitToFossilDelta(Uint8Array.of(72, 6, 0x91, 0, 5, 0), base))).toBe('delta-reserved-opcode');
+  });
+});
