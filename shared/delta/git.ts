@@ -1,0 +1,312 @@
+/**
+ * Git's binary delta format (gitformat-pack, "Deltified representation").
+ *
+ *     delta       = base-size result-size *instruction
+ *     size        = varint: 7 bits per byte, least significant group first,
+ *                   high bit set on every byte but the last
+ *     instruction = copy / insert
+ *     copy        = 1xxxxxxx [offset1] [offset2] [offset3] [offset4]
+ *                            [size1] [size2] [size3]
+ *                   bits 0-3 say which offset bytes follow, bits 4-6 which
+ *                   size bytes; a size of 0 means 0x10000
+ *     insert      = 0xxxxxxx data    (x = 1..127 literal bytes follow)
+ *     0x00        = reserved, an error
+ *
+ * Pure and bounded: every copy must lie inside the base, the result may never
+ * outgrow its declared size, and the declared size is checked against a
+ * limit before anything is allocated.
+ */
+import { DeltaError } from './errors.js';
+
+/** Default bound on a delta's declared result size (bytes). */
+export const GIT_DELTA_MAX_RESULT = 256 * 1024 * 1024;
+/** Largest copy one instruction can express (3 size bytes). */
+export const GIT_DELTA_MAX_COPY = 0xffffff;
+/** Largest insert one instruction can express (7 bits). */
+export const GIT_DELTA_MAX_INSERT = 0x7f;
+/** Largest base offset a copy can express (4 offset bytes). */
+export const GIT_DELTA_MAX_OFFSET = 0xffffffff;
+
+/** The two sizes at the front of a git delta, and where the instructions start. */
+export interface GitDeltaHeader {
+  baseSize: number;
+  resultSize: number;
+  /** Index in the delta of the first instruction. */
+  offset: number;
+}
+
+/** One decoded delta instruction: copy a base range, or insert delta[start, end). */
+export type GitDeltaOp = { op: 'copy'; offset: number; size: number } | { op: 'insert'; start: number; end: number };
+
+// A size varint: 7 bits per byte. Capped at 7 bytes (49 bits), safe in a JS number.
+function readSize(delta: Uint8Array, pos: number): [number, number] {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 7; i++) {
+    if (pos >= delta.length) throw new DeltaError('delta-truncated', 'delta ends inside its header', { at: pos });
+    const b = delta[pos++];
+    value += (b & 0x7f) * scale;
+    if ((b & 0x80) === 0) return [value, pos];
+    scale *= 128;
+  }
+  throw new DeltaError('delta-bad-header', 'delta header size too long', { at: pos });
+}
+
+/** Read the base and result sizes at the front of a git delta. */
+export function gitDeltaHeader(delta: Uint8Array): GitDeltaHeader {
+  const [baseSize, p1] = readSize(delta, 0);
+  const [resultSize, offset] = readSize(delta, p1);
+  return { baseSize, resultSize, offset };
+}
+
+/**
+ * The instructions of a git delta in order, positions into `delta` for inserts.
+ * Checks the encoding only (reserved opcode, truncation), not the base bounds.
+ */
+export function* gitDeltaOps(delta: Uint8Array): Generator<GitDeltaOp> {
+  let pos = gitDeltaHeader(delta).offset;
+  const end = delta.length;
+  while (pos < end) {
+    const at = pos;
+    const cmd = delta[pos++];
+    if (cmd & 0x80) {
+      const r = readCopy(delta, pos, cmd, at);
+      pos = r.next;
+      yield { op: 'copy', offset: r.offset, size: r.size };
+    } else if (cmd !== 0) {
+      if (pos + cmd > end) throw new DeltaError('delta-truncated', 'insert runs past the end of the delta', { at });
+      yield { op: 'insert', start: pos, end: pos + cmd };
+      pos += cmd;
+    } else {
+      throw new DeltaError('delta-reserved-opcode', 'reserved delta opcode 0x00', { at });
+    }
+  }
+}
+
+// Decode the offset and size bytes of a copy instruction whose opcode byte was `cmd`.
+function readCopy(delta: Uint8Array, pos: number, cmd: number, at: number): { offset: number; size: number; next: number } {
+  let need = 0;
+  for (let m = cmd & 0x7f; m; m >>= 1) need += m & 1;
+  if (pos + need > delta.length) throw new DeltaError('delta-truncated', 'copy instruction runs past the end of the delta', { at });
+  let offset = 0;
+  let size = 0;
+  if (cmd & 0x01) offset = delta[pos++];
+  if (cmd & 0x02) offset |= delta[pos++] << 8;
+  if (cmd & 0x04) offset |= delta[pos++] << 16;
+  if (cmd & 0x08) offset = (offset | (delta[pos++] << 24)) >>> 0;
+  if (cmd & 0x10) size = delta[pos++];
+  if (cmd & 0x20) size |= delta[pos++] << 8;
+  if (cmd & 0x40) size |= delta[pos++] << 16;
+  if (size === 0) size = 0x10000;
+  return { offset, size, next: pos };
+}
+
+/**
+ * Apply a git delta to `base`. Throws DeltaError if the delta is malformed,
+ * names a different base size, copies outside the base, or declares or
+ * produces a result other than its stated size, or larger than `maxSize`.
+ */
+export function applyGitDelta(base: Uint8Array, delta: Uint8Array, maxSize = GIT_DELTA_MAX_RESULT): Uint8Array {
+  const { baseSize, resultSize, offset: start } = gitDeltaHeader(delta);
+  if (baseSize !== base.length) {
+    throw new DeltaError('delta-base-size', `delta expects a base of ${baseSize} bytes, got ${base.length}`, { expected: baseSize, actual: base.length });
+  }
+  // Bound before allocating: the declared size is attacker-controlled.
+  if (resultSize > maxSize) {
+    throw new DeltaError('delta-too-large', `delta result of ${resultSize} bytes exceeds limit ${maxSize}`, { size: resultSize, limit: maxSize });
+  }
+  const out = new Uint8Array(resultSize);
+  let o = 0;
+  let pos = start;
+  const end = delta.length;
+  while (pos < end) {
+    const at = pos;
+    const cmd = delta[pos++];
+    if (cmd & 0x80) {
+      const r = readCopy(delta, pos, cmd, at);
+      pos = r.next;
+      if (r.offset + r.size > baseSize) {
+        throw new DeltaError('delta-copy-out-of-range', `copy [${r.offset}, +${r.size}) outside base of ${baseSize} bytes`, { at, offset: r.offset, size: r.size });
+      }
+      if (o + r.size > resultSize) throw new DeltaError('delta-result-overflow', 'delta writes past its declared result size', { at });
+      out.set(base.subarray(r.offset, r.offset + r.size), o);
+      o += r.size;
+    } else if (cmd !== 0) {
+      if (pos + cmd > end) throw new DeltaError('delta-truncated', 'insert runs past the end of the delta', { at });
+      if (o + cmd > resultSize) throw new DeltaError('delta-result-overflow', 'delta writes past its declared result size', { at });
+      out.set(delta.subarray(pos, pos + cmd), o);
+      o += cmd;
+      pos += cmd;
+    } else {
+      throw new DeltaError('delta-reserved-opcode', 'reserved delta opcode 0x00', { at });
+    }
+  }
+  if (o !== resultSize) {
+    throw new DeltaError('delta-result-size', `delta produced ${o} bytes, declared ${resultSize}`, { expected: resultSize, actual: o });
+  }
+  return out;
+}
+
+// ---- encoder ----
+
+/** Block size of the base index (git uses 16 too). */
+const BLOCK = 16;
+/** Most candidates tried per target position (bounds the work on repetitive bases). */
+const MAX_CANDIDATES = 64;
+/** Shortest match worth a copy instruction (a copy costs up to 8 bytes). */
+const MIN_MATCH = BLOCK;
+const PRIME = 0x01000193;
+
+// PRIME^(BLOCK-1) mod 2^32, for removing the outgoing byte of the rolling hash.
+const PRIME_POW = (() => {
+  let p = 1;
+  for (let i = 0; i < BLOCK - 1; i++) p = Math.imul(p, PRIME);
+  return p;
+})();
+
+function blockHash(data: Uint8Array, at: number): number {
+  let h = 0;
+  for (let i = 0; i < BLOCK; i++) h = (Math.imul(h, PRIME) + data[at + i]) | 0;
+  return h;
+}
+
+/** A growable byte buffer for the encoder's output. */
+class ByteSink {
+  buf = new Uint8Array(256);
+  length = 0;
+  reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < this.length + n) cap *= 2;
+    const grown = new Uint8Array(cap);
+    grown.set(this.buf.subarray(0, this.length));
+    this.buf = grown;
+  }
+  push(b: number): void {
+    this.reserve(1);
+    this.buf[this.length++] = b;
+  }
+  bytes(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
+}
+
+function writeSize(out: ByteSink, n: number): void {
+  while (n >= 0x80) {
+    out.push((n % 0x80) | 0x80);
+    n = Math.floor(n / 0x80);
+  }
+  out.push(n);
+}
+
+/**
+ * Encode `target` as a git delta against `base`: a hash index of the base's
+ * 16-byte blocks, greedy longest match extended both ways, copies up to
+ * 0xffffff bytes and inserts up to 127. Bases above 4 GiB are copied from
+ * only within their first 4 GiB.
+ */
+export function createGitDelta(base: Uint8Array, target: Uint8Array): Uint8Array {
+  const out = new ByteSink();
+  writeSize(out, base.length);
+  writeSize(out, target.length);
+
+  // Index: one entry per whole block of the base (later blocks first in each chain).
+  const indexable = Math.min(base.length, GIT_DELTA_MAX_OFFSET + 1);
+  const blocks = Math.floor(indexable / BLOCK);
+  let bits = 4;
+  while (1 << bits < blocks && bits < 24) bits++;
+  const mask = (1 << bits) - 1;
+  const heads = new Int32Array(1 << bits).fill(-1);
+  const next = new Int32Array(Math.max(blocks, 1));
+  for (let b = 0; b < blocks; b++) {
+    const slot = blockHash(base, b * BLOCK) & mask;
+    next[b] = heads[slot];
+    heads[slot] = b;
+  }
+
+  let insStart = 0; // start of pending literal bytes in target
+  const flushInsert = (endAt: number) => {
+    for (let p = insStart; p < endAt; ) {
+      const n = Math.min(GIT_DELTA_MAX_INSERT, endAt - p);
+      out.reserve(n + 1);
+      out.buf[out.length++] = n;
+      out.buf.set(target.subarray(p, p + n), out.length);
+      out.length += n;
+      p += n;
+    }
+  };
+  const emitCopy = (offset: number, size: number) => {
+    while (size > 0) {
+      const n = Math.min(size, GIT_DELTA_MAX_COPY);
+      out.reserve(8);
+      const at = out.length++;
+      let cmd = 0x80;
+      for (let i = 0; i < 4; i++) {
+        const byte = Math.floor(offset / 2 ** (8 * i)) & 0xff;
+        if (byte) {
+          cmd |= 1 << i;
+          out.buf[out.length++] = byte;
+        }
+      }
+      const sz = n === 0x10000 ? 0 : n;
+      for (let i = 0; i < 3; i++) {
+        const byte = (sz >> (8 * i)) & 0xff;
+        if (byte) {
+          cmd |= 0x10 << i;
+          out.buf[out.length++] = byte;
+        }
+      }
+      out.buf[at] = cmd;
+      offset += n;
+      size -= n;
+    }
+  };
+
+  let i = 0;
+  let lastEnd = -1; // base offset just past the last copy
+  const tlen = target.length;
+  let h = tlen >= BLOCK && blocks > 0 ? blockHash(target, 0) : 0;
+  while (blocks > 0 && i + BLOCK <= tlen) {
+    let bestLen = 0;
+    let bestOff = 0;
+    let bestBack = 0;
+    // Candidates: where the last copy's base run would continue (after an
+    // insertion or a same-length replacement), then the hash chain.
+    let tries = -2;
+    let b = heads[h & mask];
+    for (; tries < MAX_CANDIDATES; tries++) {
+      let off: number;
+      if (tries === -2) off = lastEnd;
+      else if (tries === -1) off = lastEnd + (i - insStart);
+      else if (b >= 0) {
+        off = b * BLOCK;
+        b = next[b];
+      } else break;
+      if (off < 0 || off >= indexable || (tries === -1 && i === insStart)) continue;
+      let len = 0;
+      const maxLen = Math.min(indexable - off, tlen - i);
+      while (len < maxLen && base[off + len] === target[i + len]) len++;
+      if (len < BLOCK) continue;
+      let back = 0;
+      while (back < i - insStart && back < off && base[off - back - 1] === target[i - back - 1]) back++;
+      if (len + back > bestLen + bestBack) {
+        bestLen = len;
+        bestBack = back;
+        bestOff = off;
+      }
+    }
+    if (bestLen + bestBack >= MIN_MATCH) {
+      flushInsert(i - bestBack);
+      emitCopy(bestOff - bestBack, bestLen + bestBack);
+      i += bestLen;
+      lastEnd = bestOff + bestLen;
+      insStart = i;
+      if (i + BLOCK <= tlen) h = blockHash(target, i);
+    } else {
+      if (i + BLOCK < tlen) h = (Math.imul(h - Math.imul(target[i], PRIME_POW), PRIME) + target[i + BLOCK]) | 0;
+      i++;
+    }
+  }
+  flushInsert(tlen);
+  return out.bytes();
+}
