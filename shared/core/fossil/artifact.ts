@@ -1,0 +1,594 @@
+/**
+ * Structural artifacts (www/fileformat.wiki, src/manifest.c manifest_parse):
+ * parse into typed cards, classify, serialise back.
+ *
+ *     artifact = [pgp-head] card* "Z " md5-hex "\n" [pgp-tail]
+ *     cards in ascending order of letter, one space between tokens, text
+ *     arguments fossil-escaped; Z = md5 of every byte before the Z card.
+ *
+ * | card | args                         | card | args                         |
+ * |------|------------------------------|------|------------------------------|
+ * | A    | filename target [source]     | L    | wiki-title                   |
+ * | B    | baseline                     | M    | hash (cluster member)        |
+ * | C    | comment                      | N    | mimetype                     |
+ * | D    | date                         | P    | parent...                    |
+ * | E    | technote-time technote-id    | Q    | (+|-)hash [base]             |
+ * | F    | path [hash [perm [old-path]]]| R    | md5 over all files           |
+ * | G    | thread-root                  | T    | (+|-|*)name (hash|*) [value] |
+ * | H    | thread-title                 | U    | user                         |
+ * | I    | in-reply-to                  | W    | size "\n" text "\n"          |
+ * | J    | [+]field [value]             | K    | ticket-id (40 hex)           |
+ *
+ * A byte string that breaks any rule is an ordinary file (content) artifact:
+ * parseArtifact answers null for it, parseArtifactStrict throws an
+ * ArtifactError naming the rule. What fossil 2.21 accepts, this accepts, with
+ * these deviations: a NUL byte in a card line and the date "now" are rejected;
+ * a `\0` escape is kept as a NUL character (fossil's C strings stop there).
+ */
+import { md5 } from '@noble/hashes/legacy.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import {
+  compareBytes,
+  isCardDate,
+  isCardHash,
+  isHexToken,
+  isSimplePath,
+  isWikiName,
+  type RawCard,
+  splitCards,
+  textBytes,
+  tokenText,
+} from './card.js';
+import { ArtifactError } from './errors.js';
+import { defossilizeBytes, fossilizeBytes } from './escape.js';
+
+/** The kinds of structural artifact (fossil's CFTYPE_*; "control" is fossil's tag artifact). */
+export type ArtifactType = 'manifest' | 'cluster' | 'control' | 'wiki' | 'ticket' | 'attachment' | 'technote' | 'forum';
+
+/** An F card: a file of a check-in. `hash` is absent only in a delta manifest (the file is deleted). */
+export interface FileCard {
+  name: string;
+  hash?: string;
+  /** As written: "x" executable, "l" symlink, "w" plain (a placeholder before old-name). */
+  perm?: string;
+  /** The file's name in the parent when renamed. */
+  oldName?: string;
+}
+
+/** A T card. `target` is a hash, or "*" for the artifact itself. */
+export interface TagCard {
+  /** "+" add, "-" cancel, "*" add and propagate to descendants. */
+  op: '+' | '-' | '*';
+  name: string;
+  target: string;
+  value?: string;
+}
+
+/** A Q card: a cherry-pick ("+") or backout ("-") merge. */
+export interface CherryPickCard {
+  op: '+' | '-';
+  hash: string;
+  base?: string;
+}
+
+/** A J card: a ticket field set (or appended to, `append`). */
+export interface TicketFieldCard {
+  name: string;
+  append: boolean;
+  value?: string;
+}
+
+/** An A card: attach `source` (absent = detach) as `filename` to a wiki page or ticket `target`. */
+export interface AttachmentCard {
+  filename: string;
+  target: string;
+  source?: string;
+}
+
+/** An E card: a technote's display time and its id. */
+export interface TechnoteCard {
+  time: string;
+  id: string;
+}
+
+/** The cards of an artifact, by meaning; the letter is in each comment. Text is decoded (unescaped). */
+export interface ArtifactCards {
+  /** A */ attachment?: AttachmentCard;
+  /** B */ baseline?: string;
+  /** C */ comment?: string;
+  /** D */ date?: string;
+  /** E */ technote?: TechnoteCard;
+  /** F, in path order */ files?: FileCard[];
+  /** G */ threadRoot?: string;
+  /** H */ threadTitle?: string;
+  /** I */ inReplyTo?: string;
+  /** J, in field-name order */ fields?: TicketFieldCard[];
+  /** K */ ticket?: string;
+  /** L */ title?: string;
+  /** M, ascending */ members?: string[];
+  /** N */ mimetype?: string;
+  /** P, primary parent first */ parents?: string[];
+  /** Q, in written order */ cherrypicks?: CherryPickCard[];
+  /** R */ repoChecksum?: string;
+  /** T, in (name, target) order */ tags?: TagCard[];
+  /** U (fossil reads an empty U card as "anonymous") */ user?: string;
+  /** W, raw bytes */ wiki?: Uint8Array;
+}
+
+/** The bytes around a PGP (or SSH) clearsigned artifact, kept as they were. */
+export interface SignatureWrapper {
+  /** From "-----BEGIN PGP SIGNED MESSAGE-----" through the blank line. */
+  head: Uint8Array;
+  /** From "-----BEGIN PGP SIGNATURE-----" to the end. */
+  tail: Uint8Array;
+}
+
+/** A parsed structural artifact. */
+export interface Artifact {
+  type: ArtifactType;
+  cards: ArtifactCards;
+  /** The Z card's md5 (verified). */
+  z: string;
+  signature?: SignatureWrapper;
+  /** True when serializeArtifact gives back exactly the parsed bytes (false for odd but legal spellings). */
+  canonical: boolean;
+}
+
+/** Parse limits. */
+export interface ParseOptions {
+  /** Larger inputs are refused (too-large) before any scan. Default MAX_ARTIFACT_SIZE. */
+  maxSize?: number;
+}
+
+/** Default bound on an artifact's size for parsing: 64 MiB, far above any real manifest. */
+export const MAX_ARTIFACT_SIZE = 64 * 1024 * 1024;
+
+// Cards each type requires and allows (manifestCardTypes in src/manifest.c).
+const CARD_RULES: Readonly<Record<ArtifactType, { name: string; required: string; allowed: string }>> = {
+  manifest: { name: 'manifest', required: 'DZ', allowed: 'BCDFNPQRTUZ' },
+  cluster: { name: 'cluster', required: 'MZ', allowed: 'MZ' },
+  control: { name: 'tag', required: 'DTUZ', allowed: 'DTUZ' },
+  wiki: { name: 'wiki', required: 'DLUWZ', allowed: 'CDLNPUWZ' },
+  ticket: { name: 'ticket', required: 'DJKUZ', allowed: 'DJKUZ' },
+  attachment: { name: 'attachment', required: 'ADZ', allowed: 'ACDNUZ' },
+  technote: { name: 'technote', required: 'DEWZ', allowed: 'CDENPTUWZ' },
+  forum: { name: 'forum', required: 'DUWZ', allowed: 'DGHINPUWZ' },
+};
+
+// The cards that decide an artifact's type; the last one seen wins, as in fossil.
+const TYPE_OF_CARD: Readonly<Record<string, ArtifactType>> = {
+  A: 'attachment',
+  B: 'manifest',
+  E: 'technote',
+  F: 'manifest',
+  G: 'forum',
+  H: 'forum',
+  I: 'forum',
+  J: 'ticket',
+  K: 'ticket',
+  L: 'wiki',
+  M: 'cluster',
+  Q: 'manifest',
+  R: 'manifest',
+};
+
+const SIGNED_HEADS = ['-----BEGIN PGP SIGNED MESSAGE-----', '-----BEGIN SSH SIGNED MESSAGE-----'].map(textBytes);
+// fossil compares 29 bytes: "\n" and the first 28 of the marker.
+const SIGNATURE_MARKS = ['\n-----BEGIN PGP SIGNATURE----', '\n-----BEGIN SSH SIGNATURE----'].map(textBytes);
+const Z_CARD_SIZE = 35; // "Z " + 32 hex + "\n"
+
+/** Parse a structural artifact, or null when the bytes are an ordinary file (content) artifact. */
+export function parseArtifact(bytes: Uint8Array, options: ParseOptions = {}): Artifact | null {
+  try {
+    return parseArtifactStrict(bytes, options);
+  } catch (e) {
+    if (e instanceof ArtifactError) return null;
+    throw e;
+  }
+}
+
+/** Parse a structural artifact; throws ArtifactError naming the first rule it breaks. */
+export function parseArtifactStrict(bytes: Uint8Array, options: ParseOptions = {}): Artifact {
+  const maxSize = options.maxSize ?? MAX_ARTIFACT_SIZE;
+  if (bytes.length > maxSize) {
+    throw new ArtifactError('too-large', `artifact larger than ${maxSize} bytes`, { size: bytes.length, maxSize });
+  }
+  if (bytes.length === 0 || bytes[bytes.length - 1] !== 0x0a) {
+    throw new ArtifactError('not-terminated', bytes.length === 0 ? 'zero-length' : 'not terminated with \\n');
+  }
+  const { head, body, tail } = unwrapSignature(bytes);
+  if (body.length < 10 || body[0] < 0x41 || body[0] > 0x5a || body[1] !== 0x20) {
+    throw new ArtifactError('bad-first-line', 'line 1 not recognized');
+  }
+  const z = checkZCard(body);
+  const cards = splitCards(body);
+  const { parsed, type, spellable } = interpret(cards);
+  // Unreachable in practice: Z is required and sorts last, so a parsed artifact ends in a well-formed Z card.
+  if (z === null) throw new ArtifactError('missing-z-card', 'Z-card missing');
+  const artifact: Artifact = { type, cards: parsed, z, canonical: false };
+  if (head.length > 0) artifact.signature = { head, tail };
+  // Canonical = our serialisation of the typed cards is the very body fossil hashed.
+  const ours = serializeCards(parsed);
+  artifact.canonical = spellable && compareBytes(ours, body.subarray(0, body.length - Z_CARD_SIZE)) === 0;
+  return artifact;
+}
+
+/** True when `bytes` are a structural artifact (fossil would parse them as one). */
+export function isStructuralArtifact(bytes: Uint8Array, options: ParseOptions = {}): boolean {
+  return parseArtifact(bytes, options) !== null;
+}
+
+// remove_pgp_signature: the signed part starts after the first blank line and
+// ends before the last "\n-----BEGIN PGP SIGNATURE"; without a blank line the
+// artifact is taken whole (and will then fail the first-line check).
+function unwrapSignature(bytes: Uint8Array): { head: Uint8Array; body: Uint8Array; tail: Uint8Array } {
+  const none = { head: bytes.subarray(0, 0), body: bytes, tail: bytes.subarray(bytes.length) };
+  const n = bytes.length;
+  if (!SIGNED_HEADS.some((h) => startsWithAt(bytes, h, 0))) return none;
+  let i = 34;
+  while (i < n && !afterBlankLine(bytes, i)) i++;
+  if (i >= n) return none;
+  let end = n;
+  for (let j = n - 1; j >= i; j--) {
+    if (bytes[j] === 0x0a && SIGNATURE_MARKS.some((m) => startsWithAt(bytes, m, j))) {
+      end = j + 1;
+      break;
+    }
+  }
+  return { head: bytes.subarray(0, i), body: bytes.subarray(i, end), tail: bytes.subarray(end) };
+}
+
+function afterBlankLine(z: Uint8Array, i: number): boolean {
+  if (z[i - 1] !== 0x0a) return false;
+  return z[i - 2] === 0x0a || (z[i - 2] === 0x0d && z[i - 3] === 0x0a);
+}
+
+function startsWithAt(bytes: Uint8Array, prefix: Uint8Array, at: number): boolean {
+  if (at + prefix.length > bytes.length) return false;
+  for (let k = 0; k < prefix.length; k++) if (bytes[at + k] !== prefix[k]) return false;
+  return true;
+}
+
+// verify_z_card: when the last 35 bytes look like a Z card its md5 must match;
+// when they do not, the missing Z card is reported later.
+function checkZCard(body: Uint8Array): string | null {
+  const n = body.length;
+  if (n < Z_CARD_SIZE || body[n - 35] !== 0x5a || body[n - 34] !== 0x20) return null;
+  const expected = bytesToHex(md5(body.subarray(0, n - Z_CARD_SIZE)));
+  const written = tokenText(body.subarray(n - 33, n - 1));
+  if (written !== expected) {
+    throw new ArtifactError('bad-z-card', `incorrect Z-card cksum: expected ${expected}`, { expected, written });
+  }
+  return expected;
+}
+
+// One pass over the cards applying each card's rules, then the type's rules.
+function interpret(cards: RawCard[]): { parsed: ArtifactCards; type: ArtifactType; spellable: boolean } {
+  const c: ArtifactCards = {};
+  const seen = new Set<string>();
+  let prev = '';
+  let decided: ArtifactType | null = null;
+  let zCount = 0;
+  // Raw sort keys of the previous repeated card, for fossil's order checks.
+  let prevFile: Uint8Array | null = null;
+  let prevField: Uint8Array | null = null;
+  let prevMember: Uint8Array | null = null;
+  let prevTag: { name: Uint8Array; target: Uint8Array | null } | null = null;
+  let sawEmptyParents = false;
+
+  for (const card of cards) {
+    const { letter, tokens, line } = card;
+    const fail = (code: string, why: string): never => {
+      throw new ArtifactError(code, `line ${line}: ${why}`, { line, card: letter });
+    };
+    const arity = (min: number, max: number) => {
+      if (tokens.length < min) fail('missing-argument', `missing argument on ${letter}-card`);
+      if (tokens.length > max) fail('extra-argument', 'extra characters at end of card');
+    };
+    const once = (present: boolean) => {
+      if (present) fail('duplicate-card', `more than one ${letter}-card`);
+    };
+    const hash = (token: Uint8Array, what: string): string => {
+      if (!isCardHash(token)) fail('bad-argument', `invalid hash on ${what}`);
+      return tokenText(token);
+    };
+    const text = (token: Uint8Array): string => tokenText(defossilizeBytes(token));
+
+    if (letter < prev) fail('card-order', 'cards not in lexicographical order');
+    if (letter < 'A' || letter > 'Z') fail('bad-card', 'bad card type');
+    prev = letter;
+    seen.add(letter);
+    decided = TYPE_OF_CARD[letter] ?? decided;
+
+    switch (letter) {
+      case 'A': {
+        arity(2, 3);
+        once(c.attachment !== undefined);
+        const [name, target, source] = tokens.map((t, i) => (i < 2 ? defossilizeBytes(t) : t));
+        if (!isSimplePath(name)) fail('bad-argument', 'invalid filename on A-card');
+        if (!isCardHash(target) && !isWikiName(target)) fail('bad-argument', 'invalid target on A-card');
+        c.attachment = { filename: tokenText(name), target: tokenText(target) };
+        if (source !== undefined) c.attachment.source = hash(source, 'A-card source');
+        break;
+      }
+      case 'B':
+        arity(1, 1);
+        once(c.baseline !== undefined);
+        c.baseline = hash(tokens[0], 'B-card');
+        break;
+      case 'C':
+        arity(1, 1);
+        once(c.comment !== undefined);
+        c.comment = text(tokens[0]);
+        break;
+      case 'D':
+        arity(1, 1);
+        once(c.date !== undefined);
+        if (!isCardDate(tokens[0])) fail('bad-argument', 'cannot parse date on D-card');
+        c.date = tokenText(tokens[0]);
+        break;
+      case 'E':
+        arity(2, 2);
+        once(c.technote !== undefined);
+        if (!isCardDate(tokens[0])) fail('bad-argument', 'malformed date on E-card');
+        c.technote = { time: tokenText(tokens[0]), id: hash(tokens[1], 'E-card') };
+        break;
+      case 'F': {
+        arity(1, 4);
+        const name = defossilizeBytes(tokens[0]);
+        if (!isSimplePath(name)) fail('bad-argument', 'F-card filename is not a simple path');
+        const f: FileCard = { name: tokenText(name) };
+        // Only a delta manifest (B card, which sorts first) may omit the hash.
+        if (tokens.length >= 2 || c.baseline === undefined) {
+          if (tokens.length < 2) fail('missing-argument', 'missing hash on F-card');
+          f.hash = hash(tokens[1], 'F-card');
+        }
+        if (tokens.length >= 3) f.perm = tokenText(tokens[2]);
+        if (tokens.length === 4) {
+          const old = defossilizeBytes(tokens[3]);
+          if (!isSimplePath(old)) fail('bad-argument', 'F-card old filename is not a simple path');
+          f.oldName = tokenText(old);
+        }
+        if (prevFile && compareBytes(prevFile, name) >= 0) fail('card-order', 'incorrect F-card sort order');
+        prevFile = name;
+        (c.files ??= []).push(f);
+        break;
+      }
+      case 'G':
+        arity(1, 1);
+        once(c.threadRoot !== undefined);
+        c.threadRoot = hash(tokens[0], 'G-card');
+        break;
+      case 'H':
+        arity(1, 1);
+        once(c.threadTitle !== undefined);
+        c.threadTitle = text(tokens[0]);
+        break;
+      case 'I':
+        arity(1, 1);
+        once(c.inReplyTo !== undefined);
+        c.inReplyTo = hash(tokens[0], 'I-card');
+        break;
+      case 'J': {
+        arity(1, 2);
+        // The field name is not escaped (fossil does not defossilize it).
+        const raw = tokens[0];
+        if (prevField && compareBytes(prevField, raw) >= 0) fail('card-order', 'incorrect J-card sort order');
+        prevField = raw;
+        const append = raw[0] === 0x2b;
+        const field: TicketFieldCard = { name: tokenText(append ? raw.subarray(1) : raw), append };
+        if (tokens.length === 2) field.value = text(tokens[1]);
+        (c.fields ??= []).push(field);
+        break;
+      }
+      case 'K':
+        arity(1, 1);
+        once(c.ticket !== undefined);
+        if (tokens[0].length !== 40) fail('bad-argument', 'K-card UUID is the wrong size');
+        if (!isHexToken(tokens[0])) fail('bad-argument', 'invalid K-card UUID');
+        c.ticket = tokenText(tokens[0]);
+        break;
+      case 'L': {
+        arity(1, 1);
+        once(c.title !== undefined);
+        const title = defossilizeBytes(tokens[0]);
+        if (!isWikiName(title)) fail('bad-argument', 'L-card has malformed wiki name');
+        c.title = tokenText(title);
+        break;
+      }
+      case 'M': {
+        arity(1, 1);
+        const m = hash(tokens[0], 'M-card');
+        if (prevMember && compareBytes(prevMember, tokens[0]) >= 0) fail('card-order', 'M-card in the wrong order');
+        prevMember = tokens[0];
+        (c.members ??= []).push(m);
+        break;
+      }
+      case 'N':
+        arity(1, 1);
+        once(c.mimetype !== undefined);
+        c.mimetype = text(tokens[0]);
+        break;
+      case 'P': {
+        // fossil only refuses a P card after one that named parents.
+        once((c.parents?.length ?? 0) > 0);
+        if (c.parents !== undefined) sawEmptyParents = true;
+        c.parents = tokens.map((t) => {
+          if (t.length === 0) fail('missing-argument', 'missing hash on P-card');
+          return hash(t, 'P-card');
+        });
+        break;
+      }
+      case 'Q': {
+        arity(1, 2);
+        const t = tokens[0];
+        if (t[0] !== 0x2b && t[0] !== 0x2d) fail('bad-argument', "Q-card does not begin with '+' or '-'");
+        const q: CherryPickCard = { op: t[0] === 0x2b ? '+' : '-', hash: hash(t.subarray(1), 'Q-card') };
+        if (tokens.length === 2) q.base = hash(tokens[1], 'Q-card base');
+        (c.cherrypicks ??= []).push(q);
+        break;
+      }
+      case 'R':
+        arity(1, 1);
+        once(c.repoChecksum !== undefined);
+        if (tokens[0].length !== 32) fail('bad-argument', 'wrong size cksum on R-card');
+        if (!isHexToken(tokens[0])) fail('bad-argument', 'malformed R-card cksum');
+        c.repoChecksum = tokenText(tokens[0]);
+        break;
+      case 'T': {
+        arity(2, 3);
+        const name = defossilizeBytes(tokens[0]);
+        const rawTarget = tokens[1];
+        const self = rawTarget.length === 1 && rawTarget[0] === 0x2a;
+        if (!self && !isCardHash(rawTarget)) fail('bad-argument', 'malformed artifact hash on T-card');
+        const op = name[0];
+        if (op !== 0x2b && op !== 0x2d && op !== 0x2a) {
+          fail('bad-argument', "T-card name does not begin with '-', '+', or '*'");
+        }
+        if (isHexToken(name.subarray(1))) fail('bad-argument', 'T-card name looks like a hexadecimal hash');
+        const target = self ? null : rawTarget;
+        if (prevTag) {
+          const order = compareBytes(prevTag.name, name);
+          // Self ("*") targets sort before hashes, as fossil_strcmp(NULL, x) < 0.
+          const byTarget =
+            prevTag.target === null ? (target === null ? 0 : -1) : target === null ? 1 : compareBytes(prevTag.target, target);
+          if (order > 0 || (order === 0 && byTarget >= 0)) fail('card-order', 'T-card in the wrong order');
+        }
+        prevTag = { name, target };
+        const tag: TagCard = {
+          op: op === 0x2b ? '+' : op === 0x2d ? '-' : '*',
+          name: tokenText(name.subarray(1)),
+          target: tokenText(rawTarget),
+        };
+        if (tokens.length === 3) tag.value = text(tokens[2]);
+        (c.tags ??= []).push(tag);
+        break;
+      }
+      case 'U':
+        arity(0, 1);
+        once(c.user !== undefined);
+        c.user = tokens.length === 0 || tokens[0].length === 0 ? 'anonymous' : text(tokens[0]);
+        break;
+      case 'W':
+        once(c.wiki !== undefined);
+        c.wiki = card.text ?? new Uint8Array(0);
+        break;
+      case 'Z':
+        // Only the last Z card is the checksum (verified already); fossil lets earlier ones pass if well-formed.
+        arity(1, 1);
+        if (tokens[0].length !== 32) fail('bad-argument', 'wrong size for Z-card cksum');
+        if (!isHexToken(tokens[0])) fail('bad-argument', 'malformed Z-card cksum');
+        zCount++;
+        break;
+      default:
+        fail('unknown-card', 'unrecognized card');
+    }
+  }
+
+  const last = cards[cards.length - 1]?.line ?? 0;
+  const rule = (code: string, why: string): never => {
+    throw new ArtifactError(code, `line ${last}: ${why}`, { line: last });
+  };
+  // With no deciding card, a comment or parents make a check-in; anything else is a tag artifact.
+  const type: ArtifactType = decided ?? (c.comment !== undefined || c.parents !== undefined ? 'manifest' : 'control');
+  const { name, required, allowed } = CARD_RULES[type];
+  for (const letter of seen) if (!allowed.includes(letter)) rule('card-not-allowed', `${letter}-card in ${name}`);
+  for (const letter of required) if (!seen.has(letter)) rule('missing-card', `${letter}-card missing in ${name}`);
+  const tags = c.tags ?? [];
+  if (type === 'control' && tags.some((t) => t.target === '*')) {
+    rule('type-rule', 'self-referential T-card in control artifact');
+  }
+  if (type === 'technote') {
+    if (tags.some((t) => t.target !== '*')) rule('type-rule', 'non-self-referential T-card in technote');
+    if (tags.some((t) => t.op !== '+')) rule('type-rule', "T-card with '*' or '-' in technote");
+  }
+  if (type === 'forum') {
+    if (c.threadTitle !== undefined && c.inReplyTo !== undefined) {
+      rule('type-rule', 'cannot have I-card and H-card in a forum post');
+    }
+    if ((c.parents?.length ?? 0) > 1) rule('type-rule', 'too many arguments to P-card');
+  }
+  // Extra Z cards, or a P card after an empty one, are legal but have no canonical spelling.
+  return { parsed: c, type, spellable: zCount === 1 && !sawEmptyParents };
+}
+
+const LETTER_SP = (letter: string) => textBytes(`${letter} `);
+
+/** The card lines of `cards` in canonical order, without the Z card. */
+export function serializeCards(cards: ArtifactCards): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const esc = (s: string) => fossilizeBytes(textBytes(s));
+  const raw = (s: string) => textBytes(s);
+  const SP = textBytes(' ');
+  const NL = textBytes('\n');
+  const line = (letter: string, args: Uint8Array[]) => {
+    parts.push(LETTER_SP(letter));
+    args.forEach((a, i) => {
+      if (i > 0) parts.push(SP);
+      parts.push(a);
+    });
+    parts.push(NL);
+  };
+  const a = cards.attachment;
+  if (a) line('A', [esc(a.filename), esc(a.target), ...(a.source !== undefined ? [raw(a.source)] : [])]);
+  if (cards.baseline !== undefined) line('B', [raw(cards.baseline)]);
+  if (cards.comment !== undefined) line('C', [esc(cards.comment)]);
+  if (cards.date !== undefined) line('D', [raw(cards.date)]);
+  if (cards.technote) line('E', [raw(cards.technote.time), raw(cards.technote.id)]);
+  for (const f of cards.files ?? []) {
+    const args = [esc(f.name)];
+    if (f.hash !== undefined) args.push(raw(f.hash));
+    if (f.perm !== undefined) args.push(raw(f.perm));
+    if (f.oldName !== undefined) args.push(esc(f.oldName));
+    line('F', args);
+  }
+  if (cards.threadRoot !== undefined) line('G', [raw(cards.threadRoot)]);
+  if (cards.threadTitle !== undefined) line('H', [esc(cards.threadTitle)]);
+  if (cards.inReplyTo !== undefined) line('I', [raw(cards.inReplyTo)]);
+  for (const j of cards.fields ?? []) {
+    const name = raw((j.append ? '+' : '') + j.name);
+    line('J', j.value !== undefined ? [name, esc(j.value)] : [name]);
+  }
+  if (cards.ticket !== undefined) line('K', [raw(cards.ticket)]);
+  if (cards.title !== undefined) line('L', [esc(cards.title)]);
+  for (const m of cards.members ?? []) line('M', [raw(m)]);
+  if (cards.mimetype !== undefined) line('N', [esc(cards.mimetype)]);
+  if (cards.parents !== undefined) {
+    if (cards.parents.length === 0) parts.push(textBytes('P\n'));
+    else line('P', cards.parents.map(raw));
+  }
+  for (const q of cards.cherrypicks ?? []) line('Q', [raw(q.op + q.hash), ...(q.base !== undefined ? [raw(q.base)] : [])]);
+  if (cards.repoChecksum !== undefined) line('R', [raw(cards.repoChecksum)]);
+  for (const t of cards.tags ?? []) {
+    line('T', [esc(t.op + t.name), raw(t.target), ...(t.value !== undefined ? [esc(t.value)] : [])]);
+  }
+  if (cards.user !== undefined) line('U', [esc(cards.user)]);
+  if (cards.wiki !== undefined) {
+    line('W', [raw(String(cards.wiki.length))]);
+    parts.push(cards.wiki, NL);
+  }
+  return concatBytes(parts);
+}
+
+/**
+ * The artifact bytes for `cards`: the card lines in canonical order, the Z card
+ * computed over them, inside `signature`'s wrapper when given. Does not check
+ * the cards against the type rules (the builders in build.ts do).
+ */
+export function serializeArtifact(cards: ArtifactCards, signature?: SignatureWrapper): Uint8Array {
+  const body = serializeCards(cards);
+  const z = textBytes(`Z ${bytesToHex(md5(body))}\n`);
+  return concatBytes(signature ? [signature.head, body, z, signature.tail] : [body, z]);
+}
+
+function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const p of parts) size += p.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
