@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DeltaError } from '../../../shared/delta/errors.js';
-import { applyFossilDelta, createFossilDelta } from '../../../shared/delta/fossil.js';
-import { applyGitDelta, createGitDelta } from '../../../shared/delta/git.js';
+import { FossilChecksum, applyFossilDelta, createFossilDelta, fossilInt } from '../../../shared/delta/fossil.js';
+import { applyGitDelta, createGitDelta, gitDeltaOps } from '../../../shared/delta/git.js';
 import { fossilToGitDelta, gitToFossilDelta } from '../../../shared/delta/translate.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -58,20 +58,28 @@ describe('delta translation', () => {
   });
 
   it('splits long copies and inserts into git-sized instructions', () => {
-    const base = new Uint8Array(0x1000000 + 100).map((_, i) => (i * 7) & 0xff);
+    const base = new Uint8Array(0x1000000 + 100);
+    for (let i = 0; i < base.length; i++) base[i] = (i * 7 + (i >>> 9)) & 0xff;
     const literal = new Uint8Array(1000).fill(0x41);
     // One copy of the whole base (more than 0xffffff bytes) and one 1000-byte insert.
-    const target = new Uint8Array(base.length + literal.length);
-    target.set(base);
-    target.set(literal, base.length);
-    const fd = createFossilDelta(base, target);
-    const gd = fossilToGitDelta(fd, base.length, base);
-    const ops = [...gd.subarray(10)].length;
-    expect(ops).toBeGreaterThan(1000 + 8); // ceil(1000/127) insert opcodes + payload + copies
+    const fd = new TextEncoder().encode(`${fossilInt(base.length + 1000)}\n${fossilInt(base.length)}@0,${fossilInt(1000)}:`);
+    const full = new Uint8Array(fd.length + 1000 + 8);
+    full.set(fd);
+    full.set(literal, fd.length);
+    const sum = new FossilChecksum().update(base).update(literal).digest();
+    const tail = new TextEncoder().encode(`${fossilInt(sum)};`);
+    full.set(tail, fd.length + 1000);
+    const delta = full.subarray(0, fd.length + 1000 + tail.length);
+    const gd = fossilToGitDelta(delta, base.length, base);
+    const ops = [...gitDeltaOps(gd)];
+    expect(ops.filter((o) => o.op === 'copy').map((o) => (o.op === 'copy' ? o.size : 0))).toEqual([0xffffff, 101]);
+    expect(ops.filter((o) => o.op === 'insert').length).toBe(Math.ceil(1000 / 127));
     const out = applyGitDelta(base, gd);
-    expect(out.length).toBe(target.length);
+    expect(out.length).toBe(base.length + 1000);
     expect(out.subarray(base.length)).toEqual(literal);
     expect(out[0x1000000 + 5]).toBe(base[0x1000000 + 5]);
+    // And back: one fossil copy and one insert again.
+    expect(gitToFossilDelta(gd, base)).toEqual(delta);
   });
 
   it('rejects copies outside the base, a wrong base, and a bad checksum', () => {
