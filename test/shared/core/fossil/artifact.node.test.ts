@@ -15,7 +15,7 @@ import { type Artifact, parseArtifact, parseArtifactStrict, serializeArtifact } 
 import { makeCluster, makeControl } from '../../../../shared/core/fossil/build.js';
 import { artifactId, artifactNameKind, verifyArtifact } from '../../../../shared/core/fossil/name.js';
 import { verifyRCard } from '../../../../shared/core/fossil/r-card.js';
-import { purePrimitives as p } from '../../../../shared/core/primitives.js';
+import { hashOnly as p } from './hash-only.js';
 
 let root = '';
 let env: NodeJS.ProcessEnv = {};
