@@ -1,0 +1,99 @@
+/**
+ * Commit objects (gitformat: commit; git's commit.c and fsck.c):
+ *
+ *     "tree" SP id LF
+ *     *( "parent" SP id LF )
+ *     "author" SP identity LF
+ *     "committer" SP identity LF
+ *     [ "encoding" SP name LF ]
+ *     *( key SP value LF *( SP continuation LF ) )     ; gpgsig, mergetag, ...
+ *     LF message
+ *
+ * Parse then serialise gives back the exact bytes: identities keep their raw
+ * text, other headers keep their order and continuation lines, and the
+ * message is bytes (its encoding is whatever the encoding header says).
+ */
+import { utf8Decode, utf8Encode } from '../bytes.js';
+import { GitObjectError } from './errors.js';
+import { parseHeaderBlock, serialiseHeaderBlock, type Header, type ParsedHeader } from './headers.js';
+import { parseIdentity, type Identity } from './identity.js';
+import { checkObjectId, isObjectId, type ObjectFormat, type ObjectId } from './object-id.js';
+
+/** A parsed commit. */
+export interface Commit {
+  type: 'commit';
+  tree: ObjectId;
+  parents: ObjectId[];
+  author: Identity;
+  committer: Identity;
+  /** The `encoding` header when it directly follows committer (where git writes it). */
+  encoding?: string;
+  /** Every other header after committer, in order (gpgsig, gpgsig-sha256, mergetag, ...). */
+  extraHeaders: Header[];
+  /** Bytes after the blank line; null if the object has no blank line. */
+  message: Uint8Array | null;
+}
+
+/** Parse a commit's content; a GitObjectError if tree, parents, author or committer are missing or malformed. */
+export function parseCommit(bytes: Uint8Array, format: ObjectFormat = 'sha1'): Commit {
+  const { headers, message } = parseHeaderBlock(bytes, 'commit');
+  let i = 0;
+  const tree = idHeader(headers[i++], 'tree', format);
+  const parents: ObjectId[] = [];
+  while (headers[i]?.key === 'parent') parents.push(idHeader(headers[i++], 'parent', format));
+  const author = identityHeader(headers[i++], 'author');
+  const committer = identityHeader(headers[i++], 'committer');
+  let encoding: string | undefined;
+  if (headers[i]?.key === 'encoding') {
+    const value = headers[i].value;
+    // Only a plain one-line UTF-8 value moves into the field; anything else stays an extra header, byte for byte.
+    if (value.indexOf(0x0a) < 0 && isUtf8(value)) {
+      encoding = utf8Decode(value);
+      i++;
+    }
+  }
+  const extraHeaders = headers.slice(i).map(({ key, value }) => ({ key, value }));
+  const commit: Commit = { type: 'commit', tree, parents, author, committer, extraHeaders, message };
+  if (encoding !== undefined) commit.encoding = encoding;
+  return commit;
+}
+
+/** Serialise a commit (byte-exact for a parsed one). */
+export function serialiseCommit(c: Omit<Commit, 'type'>, format: ObjectFormat = 'sha1'): Uint8Array {
+  const headers: Header[] = [{ key: 'tree', value: utf8Encode(checkObjectId(c.tree, format)) }];
+  for (const p of c.parents) headers.push({ key: 'parent', value: utf8Encode(checkObjectId(p, format)) });
+  headers.push({ key: 'author', value: c.author.raw }, { key: 'committer', value: c.committer.raw });
+  if (c.encoding !== undefined) headers.push({ key: 'encoding', value: utf8Encode(c.encoding) });
+  headers.push(...c.extraHeaders);
+  return serialiseHeaderBlock(headers, c.message);
+}
+
+/** The value of the first extra header with this key (e.g. "gpgsig"), if any. */
+export function commitHeader(c: Commit, key: string): Uint8Array | undefined {
+  return c.extraHeaders.find((h) => h.key === key)?.value;
+}
+
+function idHeader(h: ParsedHeader | undefined, key: string, format: ObjectFormat): ObjectId {
+  if (h?.key !== key) throw new GitObjectError('missing-header', `commit has no ${key} line where one is required`, { offset: h?.offset });
+  const id = utf8Decode(h.value);
+  if (!isObjectId(id, format)) throw new GitObjectError('bad-object-id', `bad ${key} id in commit`, { offset: h.offset });
+  return id;
+}
+
+function identityHeader(h: ParsedHeader | undefined, key: string): Identity {
+  if (h?.key !== key) throw new GitObjectError('missing-header', `commit has no ${key} line`, { offset: h?.offset });
+  try {
+    return parseIdentity(h.value);
+  } catch (e) {
+    throw new GitObjectError('bad-identity', `bad ${key} in commit: ${(e as Error).message}`, { offset: h.offset });
+  }
+}
+
+function isUtf8(b: Uint8Array): boolean {
+  try {
+    utf8Decode(b, true);
+    return true;
+  } catch {
+    return false;
+  }
+}
