@@ -4,8 +4,8 @@ import { InvalidIdError, InvalidRefNameError } from './errors.js';
 /** An object id: lowercase hex, 40 digits (SHA-1) or 64 (SHA-256, SHA3-256). */
 export type ObjectId = string;
 
-/** A pull-based byte stream (style point 11). */
-export type ByteStream = AsyncIterable<Uint8Array>;
+/** A pull-based byte stream (style point 11), as defined in shared/core/stream.ts. */
+export type { ByteStream } from '../core/stream.js';
 
 const ID_RE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 

@@ -1,0 +1,233 @@
+/**
+ * A repository's refs and object index in Durable Object SQLite. Synchronous
+ * (the DO's SQL API is), so every decision and its writes run inside one
+ * `transactionSync` with no await in between: a compare-and-swap can never
+ * interleave with another request, and a failure rolls everything back.
+ * The RepoObject's RPC methods are thin wrappers over this class.
+ */
+import { checkObjectId, type ObjectId } from '../../shared/storage/ids.js';
+import {
+  planRows,
+  type CommitResult,
+  type IndexRow,
+  type IndexRowInput,
+  type ObjectKind,
+  type RecordFormat,
+  type RepoCommit,
+} from '../../shared/storage/object-index.js';
+import {
+  checkSetSymbolic,
+  planRefUpdates,
+  type Ref,
+  type RefSnapshot,
+  type RefUpdate,
+  type RefUpdateOptions,
+  type RefUpdateResult,
+  type SymbolicRef,
+} from '../../shared/storage/refs.js';
+
+/** The part of DurableObjectStorage this store needs (so tests can hand in any SQLite-backed storage). */
+export interface SqlHost {
+  sql: SqlStorage;
+  transactionSync<T>(closure: () => T): T;
+}
+
+/**
+ * Schema migrations, applied in order; the index + 1 of the last applied one
+ * is the stored version. Append only: never edit a shipped migration.
+ * Segment names are interned (objects.segment is an integer) because each
+ * segment holds many objects and its name is a 46-character string.
+ */
+export const MIGRATIONS: readonly (readonly string[])[] = [
+  [
+    `CREATE TABLE refs (name TEXT PRIMARY KEY, id TEXT NOT NULL) WITHOUT ROWID`,
+    `CREATE TABLE symrefs (name TEXT PRIMARY KEY, target TEXT NOT NULL) WITHOUT ROWID`,
+    `CREATE TABLE segments (seq INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`,
+    `CREATE TABLE objects (
+       id TEXT PRIMARY KEY,
+       kind TEXT NOT NULL,
+       size INTEGER NOT NULL,
+       segment INTEGER NOT NULL REFERENCES segments(seq),
+       rec_offset INTEGER NOT NULL,
+       rec_length INTEGER NOT NULL,
+       format TEXT NOT NULL,
+       base TEXT,
+       depth INTEGER NOT NULL
+     ) WITHOUT ROWID`,
+    `CREATE INDEX objects_by_segment ON objects(segment)`,
+  ],
+];
+
+/** The schema version this code expects. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Brings the schema up to SCHEMA_VERSION, one transaction per migration; returns the version found. */
+export function migrate(host: SqlHost): number {
+  host.sql.exec(`CREATE TABLE IF NOT EXISTS hub_schema (version INTEGER NOT NULL)`);
+  const row = host.sql.exec<{ version: number }>(`SELECT version FROM hub_schema`).toArray()[0];
+  const found = row?.version ?? 0;
+  if (found > SCHEMA_VERSION) throw new Error(`repository schema ${found} is newer than this code (${SCHEMA_VERSION})`);
+  for (let v = found; v < SCHEMA_VERSION; v++) {
+    host.transactionSync(() => {
+      for (const stmt of MIGRATIONS[v]) host.sql.exec(stmt);
+      host.sql.exec(`DELETE FROM hub_schema`);
+      host.sql.exec(`INSERT INTO hub_schema (version) VALUES (?)`, v + 1);
+    });
+  }
+  return found;
+}
+
+type ObjectRowSql = {
+  id: string;
+  kind: string;
+  size: number;
+  segment: string;
+  rec_offset: number;
+  rec_length: number;
+  format: string;
+  base: string | null;
+  depth: number;
+};
+
+/** Refs, symbolic refs, object index and the atomic commit over SQLite (schema from `migrate`). */
+export class SqlRepoStore {
+  private readonly snapshot: RefSnapshot;
+
+  constructor(private readonly host: SqlHost) {
+    this.snapshot = {
+      read: (name) => this.readRef(name),
+      isSymbolic: (name) => this.readSymbolic(name) !== null,
+    };
+  }
+
+  /** Direct refs starting with `prefix`, in code point (SQLite BINARY) order. */
+  listRefs(prefix = ''): Ref[] {
+    // A range scan from `prefix` stopped at the first non-match: exact for any
+    // characters, where LIKE would treat % and _ as wildcards.
+    const out: Ref[] = [];
+    for (const r of this.host.sql.exec<{ name: string; id: string }>(`SELECT name, id FROM refs WHERE name >= ? ORDER BY name`, prefix)) {
+      if (!r.name.startsWith(prefix)) break;
+      out.push({ name: r.name, id: r.id });
+    }
+    return out;
+  }
+
+  /** The id of a direct ref, or null. */
+  readRef(name: string): ObjectId | null {
+    return this.host.sql.exec<{ id: string }>(`SELECT id FROM refs WHERE name = ?`, name).toArray()[0]?.id ?? null;
+  }
+
+  /** The target of a symbolic ref, or null. */
+  readSymbolic(name: string): string | null {
+    return this.host.sql.exec<{ target: string }>(`SELECT target FROM symrefs WHERE name = ?`, name).toArray()[0]?.target ?? null;
+  }
+
+  /** Every symbolic ref, by name. */
+  listSymbolic(): SymbolicRef[] {
+    return this.host.sql.exec<{ name: string; target: string }>(`SELECT name, target FROM symrefs ORDER BY name`).toArray();
+  }
+
+  /** Compare-and-swap a set of refs (see RefWriter.update). */
+  updateRefs(updates: RefUpdate[], opts?: RefUpdateOptions): RefUpdateResult {
+    return this.host.transactionSync(() => {
+      const { result, writes } = planRefUpdates(updates, this.snapshot, opts);
+      this.applyRefs(writes);
+      return result;
+    });
+  }
+
+  /** Sets or removes a symbolic ref (see RefWriter.setSymbolic). */
+  setSymbolic(name: string, target: string | null): void {
+    this.host.transactionSync(() => {
+      checkSetSymbolic(name, target, this.snapshot);
+      if (target === null) this.host.sql.exec(`DELETE FROM symrefs WHERE name = ?`, name);
+      else this.host.sql.exec(`INSERT INTO symrefs (name, target) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET target = excluded.target`, name, target);
+    });
+  }
+
+  /** For each id, whether it is indexed. */
+  has(ids: ObjectId[]): boolean[] {
+    if (ids.length === 0) return [];
+    // One query through json_each: DO SQL caps bound parameters at 100 per statement.
+    const found = new Set(
+      this.host.sql
+        .exec<{ id: string }>(`SELECT id FROM objects WHERE id IN (SELECT value FROM json_each(?))`, JSON.stringify(ids))
+        .toArray()
+        .map((r) => r.id),
+    );
+    return ids.map((id) => found.has(id));
+  }
+
+  /** The row of `id`, or null. */
+  get(id: ObjectId): IndexRow | null {
+    checkObjectId(id);
+    const r = this.host.sql
+      .exec<ObjectRowSql>(
+        `SELECT o.id, o.kind, o.size, s.name AS segment, o.rec_offset, o.rec_length, o.format, o.base, o.depth
+           FROM objects o JOIN segments s ON s.seq = o.segment WHERE o.id = ?`,
+        id,
+      )
+      .toArray()[0];
+    if (!r) return null;
+    return {
+      id: r.id,
+      kind: r.kind as ObjectKind,
+      size: r.size,
+      segment: r.segment,
+      offset: r.rec_offset,
+      length: r.rec_length,
+      format: r.format as RecordFormat,
+      base: r.base,
+      depth: r.depth,
+    };
+  }
+
+  /** Indexes rows without touching refs. */
+  putBatch(rows: IndexRowInput[]): { inserted: number } {
+    return { inserted: this.commit({ rows, refs: [] }).inserted };
+  }
+
+  /** Rows and ref compare-and-swaps in one transaction (see RepoCommitter.commit). */
+  commit(c: RepoCommit): CommitResult {
+    return this.host.transactionSync(() => {
+      // Decide everything before the first write; a throw here (bad row) leaves no trace.
+      const planned = planRows(c.rows, (id) => this.depthOf(id));
+      const { result, writes } = planRefUpdates(c.refs, this.snapshot, { atomic: c.atomic });
+      if (!result.ok && writes.length === 0) return { ...result, inserted: 0 };
+      const segSeq = new Map<string, number>();
+      for (const row of planned) {
+        let seq = segSeq.get(row.segment);
+        if (seq === undefined) {
+          this.host.sql.exec(`INSERT INTO segments (name) VALUES (?) ON CONFLICT (name) DO NOTHING`, row.segment);
+          seq = this.host.sql.exec<{ seq: number }>(`SELECT seq FROM segments WHERE name = ?`, row.segment).one().seq;
+          segSeq.set(row.segment, seq);
+        }
+        this.host.sql.exec(
+          `INSERT INTO objects (id, kind, size, segment, rec_offset, rec_length, format, base, depth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          row.id,
+          row.kind,
+          row.size,
+          seq,
+          row.offset,
+          row.length,
+          row.format,
+          row.base,
+          row.depth,
+        );
+      }
+      this.applyRefs(writes);
+      return { ...result, inserted: planned.length };
+    });
+  }
+
+  private depthOf(id: ObjectId): number | null {
+    return this.host.sql.exec<{ depth: number }>(`SELECT depth FROM objects WHERE id = ?`, id).toArray()[0]?.depth ?? null;
+  }
+
+  private applyRefs(writes: RefUpdate[]): void {
+    for (const w of writes) {
+      if (w.new === null) this.host.sql.exec(`DELETE FROM refs WHERE name = ?`, w.name);
+      else this.host.sql.exec(`INSERT INTO refs (name, id) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET id = excluded.id`, w.name, w.new);
+    }
+  }
+}
