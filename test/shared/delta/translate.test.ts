@@ -99,4 +99,47 @@ describe('delta translation', () => {
     expect(code(() => gitToFossilDelta(Uint8Array.of(72, 6, 0x91, 0, 5), base))).toBe('delta-result-size');
     expect(code(() => gitToFossilDelta(Uint8Array.of(72, 6, 0x91, 0, 5, 0), base))).toBe('delta-reserved-opcode');
   });
+
+  it('throws only DeltaError on arbitrary or damaged deltas, and agrees with the appliers', () => {
+    const base = enc('0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz');
+    const target = enc('----------0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ!');
+    const fd = createFossilDelta(base, target);
+    const gd = createGitDelta(base, target);
+    const damaged = (d: Uint8Array) =>
+      fc.oneof(
+        fc.uint8Array({ maxLength: 100 }),
+        fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat()).map(([i, v, cut]) => {
+          const x = d.slice(0, d.length - (cut % 3));
+          if (x.length > 0) x[i % x.length] = v;
+          return x;
+        }),
+      );
+    const verdict = (f: () => Uint8Array): Uint8Array | string => {
+      try {
+        return f();
+      } catch (e) {
+        expect(e).toBeInstanceOf(DeltaError);
+        return 'error';
+      }
+    };
+    fc.assert(
+      fc.property(damaged(fd), (d) => {
+        const translated = verdict(() => fossilToGitDelta(d, base.length, base));
+        const applied = verdict(() => applyFossilDelta(base, d));
+        // With the base given, translation checks everything the applier checks.
+        if (typeof translated === 'string') expect(applied).toBe('error');
+        else expect(applyGitDelta(base, translated)).toEqual(applied);
+      }),
+      { numRuns: 1500 },
+    );
+    fc.assert(
+      fc.property(damaged(gd), (d) => {
+        const translated = verdict(() => gitToFossilDelta(d, base));
+        const applied = verdict(() => applyGitDelta(base, d));
+        if (typeof translated === 'string') expect(applied).toBe('error');
+        else expect(applyFossilDelta(base, translated)).toEqual(applied);
+      }),
+      { numRuns: 1500 },
+    );
+  });
 });
