@@ -26,10 +26,14 @@ export interface ObjectStore {
   get(id: ObjectId): Promise<StoredObject | null>;
 }
 
-/** Delta appliers by format: (base, delta) -> target, throwing on a bad delta. */
+/**
+ * Delta appliers by format: (base, delta, maxSize) -> target, throwing on a bad
+ * delta or a target over maxSize (the row's size). shared/delta's
+ * applyGitDelta and applyFossilDelta fit as they are.
+ */
 export interface DeltaAppliers {
-  git(base: Uint8Array, delta: Uint8Array): Uint8Array;
-  fossil(base: Uint8Array, delta: Uint8Array): Uint8Array;
+  git(base: Uint8Array, delta: Uint8Array, maxSize: number): Uint8Array;
+  fossil(base: Uint8Array, delta: Uint8Array, maxSize: number): Uint8Array;
 }
 
 /** A bounded cache of resolved contents by id (objects are immutable, so it never needs invalidating). */
@@ -94,7 +98,7 @@ export async function readObject(deps: ObjectStoreDeps, id: ObjectId): Promise<S
       data = bytes;
     } else {
       if (base === undefined) throw new CorruptRecordError('corrupt-record', `delta ${r.id} has no base content`, { id: r.id });
-      data = r.format === 'git-delta' ? deps.appliers.git(base, bytes) : deps.appliers.fossil(base, bytes);
+      data = r.format === 'git-delta' ? deps.appliers.git(base, bytes, r.size) : deps.appliers.fossil(base, bytes, r.size);
     }
     if (data.length !== r.size) {
       throw new CorruptRecordError('corrupt-record', `object ${r.id} resolved to ${data.length} bytes, index says ${r.size}`, {

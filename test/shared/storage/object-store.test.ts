@@ -1,6 +1,11 @@
-// The bounded base cache used by the object store view.
+// The object store view: its bounded base cache, and delta resolution with shared/delta's real engines.
 import { describe, expect, it } from 'vitest';
-import { LruBaseCache } from '../../../shared/storage/object-store.js';
+import { purePrimitives } from '../../../shared/core/primitives.js';
+import { applyFossilDelta, createFossilDelta } from '../../../shared/delta/fossil.js';
+import { applyGitDelta, createGitDelta } from '../../../shared/delta/git.js';
+import { createMemoryStores } from '../../../shared/storage/memory.js';
+import { LruBaseCache, readObject } from '../../../shared/storage/object-store.js';
+import { appendRecords } from '../../../shared/storage/segments.js';
 
 describe('LruBaseCache', () => {
   const data = (n: number) => new Uint8Array(n);
@@ -25,5 +30,39 @@ describe('LruBaseCache', () => {
     expect(cache.get('a')).toBeDefined();
     cache.set('a', data(5));
     expect(cache.size).toBe(5);
+  });
+});
+
+describe('readObject with the real delta engines', () => {
+  it('resolves a chain of git and fossil deltas made by shared/delta', async () => {
+    const { repo, segments } = createMemoryStores();
+    const z = (d: Uint8Array) => purePrimitives.zlib.deflate(d);
+    const enc = new TextEncoder();
+    const versions = Array.from({ length: 6 }, (_, i) =>
+      enc.encode(Array.from({ length: 40 }, (_, line) => `line ${line} of version ${line % 7 === 0 ? i : 0}\n`).join('')),
+    );
+    // Version 0 in full, then each version a delta on the previous, alternating formats.
+    const records = versions.map((v, i) =>
+      i === 0 ? z(v) : z(i % 2 ? createGitDelta(versions[i - 1], v) : createFossilDelta(versions[i - 1], v)),
+    );
+    const seg = await appendRecords(segments, records);
+    const id = (i: number) => (i + 1).toString(16).padStart(40, '0');
+    await repo.putBatch(
+      versions.map((v, i) => ({
+        id: id(i),
+        kind: 'blob' as const,
+        size: v.length,
+        segment: seg.segment,
+        ...seg.records[i],
+        format: i === 0 ? ('full' as const) : i % 2 ? ('git-delta' as const) : ('fossil-delta' as const),
+        base: i === 0 ? null : id(i - 1),
+      })),
+    );
+    const deps = { index: repo, segments, primitives: purePrimitives, appliers: { git: applyGitDelta, fossil: applyFossilDelta } };
+    for (let i = 0; i < versions.length; i++) {
+      const obj = await readObject(deps, id(i));
+      expect(obj?.data).toEqual(versions[i]);
+    }
+    expect((await repo.get(id(5)))?.depth).toBe(5);
   });
 });
