@@ -6,3 +6,4 @@ export * from './segments.js';
 export * from './object-index.js';
 export * from './object-store.js';
 export * from './memory.js';
+export * from './quarantine.js';
