@@ -1,0 +1,114 @@
+/**
+ * Ref and capability advertisements: the body of `GET info/refs?service=...`.
+ *
+ * v0 (gitprotocol-pack, gitprotocol-http):
+ *   "# service=<service>" LF, flush
+ *   <id> SP <name> NUL <caps> LF          first ref (HEAD first if it resolves)
+ *   <id> SP <name> LF                     then refs in byte order
+ *   <peeled-id> SP <name> "^{}" LF        after each annotated tag (upload-pack only)
+ *   flush
+ * An empty upload-pack repository sends no ref line at all; an empty receive-pack
+ * one sends `<zero-id> capabilities^{}` NUL <caps>.
+ *
+ * v2 (gitprotocol-v2): "version 2" LF, one capability per line, flush; no
+ * `# service=` line.
+ */
+import {
+  FLUSH,
+  ZERO_ID,
+  compareNames,
+  receivePackCapabilities,
+  textPkt,
+  uploadPackV0Capabilities,
+  uploadPackV2Capabilities,
+  type Pkt,
+  type ReceivePackFeatures,
+  type UploadPackFeatures,
+} from './capabilities.js';
+
+/** A ref as the store lists it. */
+export interface AdvertisedRef {
+  /** Full name, e.g. `refs/heads/main`. */
+  name: string;
+  /** Object the ref points at (for an annotated tag: the tag object). */
+  id: string;
+  /** For an annotated tag: the object it finally peels to. Absent otherwise. */
+  peeled?: string;
+}
+
+/** What HEAD is: a symref to `target` (may be unborn: `id` null), or detached (`target` null). */
+export interface HeadState {
+  target: string | null;
+  id: string | null;
+}
+
+/** The two services a smart-HTTP client asks for. */
+export type GitService = 'git-upload-pack' | 'git-receive-pack';
+
+function sorted(refs: readonly AdvertisedRef[]): AdvertisedRef[] {
+  return [...refs].sort((a, b) => compareNames(a.name, b.name));
+}
+
+/** The HTTP-only preamble: `# service=<service>` and a flush. */
+export function servicePreamble(service: GitService): Pkt[] {
+  return [textPkt(`# service=${service}\n`), FLUSH];
+}
+
+/**
+ * v0 upload-pack advertisement including the HTTP preamble: HEAD first when it
+ * resolves (with `symref=HEAD:<target>`), then refs in byte order, each annotated
+ * tag followed by its `^{}` line.
+ */
+export function uploadPackV0Advertisement(refs: readonly AdvertisedRef[], head: HeadState | null, features: UploadPackFeatures): Pkt[] {
+  const out = servicePreamble('git-upload-pack');
+  const lines: AdvertisedRef[] = [];
+  let symref: string | null = null;
+  if (head?.id) {
+    lines.push({ name: 'HEAD', id: head.id, peeled: refs.find((r) => r.name === head.target)?.peeled });
+    symref = head.target;
+  }
+  lines.push(...sorted(refs));
+  let caps: string | null = uploadPackV0Capabilities(features, symref).join(' ');
+  for (const ref of lines) {
+    out.push(textPkt(caps === null ? `${ref.id} ${ref.name}\n` : `${ref.id} ${ref.name}\0${caps}\n`));
+    caps = null;
+    if (ref.peeled) out.push(textPkt(`${ref.peeled} ${ref.name}^{}\n`));
+  }
+  out.push(FLUSH);
+  return out;
+}
+
+/**
+ * v0 receive-pack advertisement including the HTTP preamble: refs in byte order,
+ * no HEAD and no peeled lines; `capabilities^{}` when there is no ref.
+ */
+export function receivePackAdvertisement(refs: readonly AdvertisedRef[], features: ReceivePackFeatures): Pkt[] {
+  const out = servicePreamble('git-receive-pack');
+  const lines = sorted(refs);
+  if (lines.length === 0) lines.push({ name: 'capabilities^{}', id: ZERO_ID });
+  let caps: string | null = receivePackCapabilities(features).join(' ');
+  for (const ref of lines) {
+    out.push(textPkt(caps === null ? `${ref.id} ${ref.name}\n` : `${ref.id} ${ref.name}\0${caps}\n`));
+    caps = null;
+  }
+  out.push(FLUSH);
+  return out;
+}
+
+/** v2 capability advertisement (upload-pack only; push is always v0). */
+export function uploadPackV2Advertisement(features: UploadPackFeatures): Pkt[] {
+  return [textPkt('version 2\n'), ...uploadPackV2Capabilities(features).map((c) => textPkt(`${c}\n`)), FLUSH];
+}
+
+/**
+ * Protocol version a request asks for through its `Git-Protocol` header
+ * (colon-separated `key=value` list); 0 when absent or unknown. Push ignores it.
+ */
+export function requestedProtocolVersion(header: string | null | undefined): 0 | 2 {
+  if (!header) return 0;
+  let version: 0 | 2 = 0;
+  for (const item of header.split(':')) {
+    if (item === 'version=2') version = 2;
+  }
+  return version;
+}
