@@ -1,5 +1,65 @@
-/** PLACEHOLDER until the pack helper writes it: node:zlib. */
+/**
+ * Native zlib over node:zlib (Node, and workerd with nodejs_compat).
+ *
+ * inflatePrefix uses `inflateSync(data, { info: true })`: the returned engine's
+ * `bytesWritten` is the input the stream occupied, so trailing bytes (the next
+ * pack entry) are not an error; a truncated stream fails with "unexpected end of
+ * file" and becomes null. Output is capped with `maxOutputLength`. If a runtime
+ * does not report `bytesWritten`, the pure decoder is used instead (detected on
+ * each call, no module state). Streaming inflate stays on the pure decoder: the
+ * node:zlib streaming classes are asynchronous and do not report the stream end
+ * exactly.
+ */
+import * as zlib from 'node:zlib';
+import { ZlibError } from '../shared/core/errors.js';
+import type { InflateResult, Zlib } from '../shared/core/primitives.js';
 import { pureZlib } from '../shared/core/zlib.js';
-import type { Zlib } from '../shared/core/primitives.js';
 
-export const nativeZlib: Zlib = { ...pureZlib };
+const asBytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+/** Map a node:zlib failure to ZlibError (null for a stream that ended early). */
+function mapError(e: unknown, maxSize: number): ZlibError | null {
+  const err = e as { code?: string; message?: string };
+  if (err.code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) {
+    return new ZlibError('zlib-too-large', `inflated past ${maxSize} bytes`, { limit: maxSize });
+  }
+  if (err.code === 'Z_BUF_ERROR' || /unexpected end/.test(err.message ?? '')) return null;
+  if (/incorrect data check/.test(err.message ?? '')) return new ZlibError('zlib-checksum', 'Adler-32 mismatch');
+  return new ZlibError('zlib-damaged', `damaged zlib stream: ${err.message ?? String(e)}`);
+}
+
+function outputOptions(maxSize: number): zlib.ZlibOptions {
+  // maxOutputLength must be a positive safe integer no larger than buffer.kMaxLength.
+  return Number.isFinite(maxSize) && maxSize < 2 ** 31 ? { maxOutputLength: Math.max(1, maxSize) } : {};
+}
+
+function inflatePrefix(data: Uint8Array, maxSize: number): InflateResult | null {
+  let res: { buffer: Buffer; engine: { bytesWritten?: number } };
+  try {
+    res = zlib.inflateSync(data, { ...outputOptions(maxSize), info: true }) as unknown as typeof res;
+  } catch (e) {
+    const mapped = mapError(e, maxSize);
+    if (mapped) throw mapped;
+    return null;
+  }
+  const consumed = res.engine?.bytesWritten;
+  if (typeof consumed !== 'number') return pureZlib.inflatePrefix(data, maxSize);
+  if (res.buffer.byteLength > maxSize) throw new ZlibError('zlib-too-large', `inflated past ${maxSize} bytes`, { limit: maxSize });
+  return { output: asBytes(res.buffer), consumed };
+}
+
+/** node:zlib for the whole-buffer paths, the pure decoder for streaming inflate. */
+export const nativeZlib: Zlib = {
+  deflate: (data, level = 6) => asBytes(zlib.deflateSync(data, { level })),
+  inflate(data, maxSize = Infinity) {
+    const r = inflatePrefix(data, maxSize);
+    if (!r) throw new ZlibError('zlib-truncated', 'zlib stream ends early');
+    if (r.consumed !== data.length) {
+      throw new ZlibError('zlib-trailing-data', `${data.length - r.consumed} bytes after the zlib stream`, { consumed: r.consumed });
+    }
+    return r.output;
+  },
+  inflatePrefix,
+  createInflater: pureZlib.createInflater,
+  createDeflater: pureZlib.createDeflater,
+};
