@@ -7,6 +7,7 @@
 import { SegmentNotFoundError, SegmentRangeError } from './errors.js';
 import { compareCodePoints, checkObjectId, type ByteStream, type ObjectId } from './ids.js';
 import {
+  MAX_CHAIN_ROWS,
   planRows,
   type CommitResult,
   type IndexRow,
@@ -86,6 +87,15 @@ export class MemoryRepoStore implements RefStore, ObjectIndex, RepoCommitter {
     checkObjectId(id);
     const row = this.objects.get(id);
     return row ? { ...row } : null;
+  }
+
+  async chain(id: ObjectId): Promise<IndexRow[]> {
+    checkObjectId(id);
+    const out: IndexRow[] = [];
+    for (let row = this.objects.get(id); row && out.length < MAX_CHAIN_ROWS; row = row.base === null ? undefined : this.objects.get(row.base)) {
+      out.push({ ...row });
+    }
+    return out;
   }
 
   async putBatch(rows: IndexRowInput[]): Promise<{ inserted: number }> {

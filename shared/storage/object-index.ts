@@ -53,6 +53,19 @@ export interface ObjectIndexReader {
   get(id: ObjectId): Promise<IndexRow | null>;
 }
 
+/**
+ * Optional extra: a delta chain's rows in one call (one RPC instead of one
+ * per link when the index sits in a Durable Object).
+ */
+export interface ObjectChainReader {
+  /**
+   * The row of `id`, then its base's, and so on down to a full record: at most
+   * MAX_CHAIN_DEPTH + 2 rows (one extra so callers can see a chain that is too
+   * deep). Ends early where a base is not indexed; empty when `id` is not.
+   */
+  chain(id: ObjectId): Promise<IndexRow[]>;
+}
+
 /** Write side of the index without refs (e.g. repacking, fossil artifacts outside a push). */
 export interface ObjectIndexWriter {
   /** Same as commit({ rows, refs: [] }); returns how many rows were new. */
@@ -87,7 +100,10 @@ export interface RepoCommitter {
 }
 
 /** The whole index. */
-export type ObjectIndex = ObjectIndexReader & ObjectIndexWriter;
+export type ObjectIndex = ObjectIndexReader & ObjectIndexWriter & ObjectChainReader;
+
+/** Most rows ObjectChainReader.chain returns. */
+export const MAX_CHAIN_ROWS = MAX_CHAIN_DEPTH + 2;
 
 /** Checks one row's shape (ids, kind, format/base agreement, integer bounds). */
 export function checkRow(row: IndexRowInput): void {

@@ -6,7 +6,7 @@
 import type { Primitives } from '../core/primitives.js';
 import { ChainCycleError, ChainTooDeepError, CorruptRecordError, ObjectNotFoundError } from './errors.js';
 import type { ObjectId } from './ids.js';
-import { MAX_CHAIN_DEPTH, type IndexRow, type ObjectIndexReader, type ObjectKind } from './object-index.js';
+import { MAX_CHAIN_DEPTH, type IndexRow, type ObjectChainReader, type ObjectIndexReader, type ObjectKind } from './object-index.js';
 import type { SegmentReader } from './segments.js';
 
 /** An object's full content. */
@@ -44,7 +44,8 @@ export interface BaseCache {
 
 /** What the view reads through. */
 export interface ObjectStoreDeps {
-  index: ObjectIndexReader;
+  /** When it also offers `chain`, a chain's rows come in one call. */
+  index: ObjectIndexReader & Partial<ObjectChainReader>;
   segments: SegmentReader;
   primitives: Primitives;
   appliers: DeltaAppliers;
@@ -69,7 +70,11 @@ async function inflateRecord(deps: ObjectStoreDeps, row: IndexRow): Promise<Uint
  * the deltas upwards, caching each result. Null when `id` is not indexed.
  */
 export async function readObject(deps: ObjectStoreDeps, id: ObjectId): Promise<StoredObject | null> {
-  const top = await deps.index.get(id);
+  // Prefetch the chain when the index can; rows it lacks are fetched one by one.
+  const prefetched = new Map<ObjectId, IndexRow>();
+  if (deps.index.chain) for (const r of await deps.index.chain(id)) prefetched.set(r.id, r);
+  const getRow = async (rowId: ObjectId) => prefetched.get(rowId) ?? (await deps.index.get(rowId));
+  const top = await getRow(id);
   if (top === null) return null;
   const chain: IndexRow[] = [];
   const seen = new Set<ObjectId>();
@@ -86,7 +91,7 @@ export async function readObject(deps: ObjectStoreDeps, id: ObjectId): Promise<S
     seen.add(row.id);
     chain.push(row);
     if (row.format === 'full' || row.base === null) break;
-    const next = await deps.index.get(row.base);
+    const next = await getRow(row.base);
     if (next === null) throw new ObjectNotFoundError('object-not-found', `delta base ${row.base} of ${row.id} is not indexed`, { id: row.base, of: row.id });
     row = next;
   }

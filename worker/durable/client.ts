@@ -21,6 +21,7 @@ export function repoStoreFromStub(stub: DurableObjectStub<RepoObject>): RepoStor
     setSymbolic: (name, target) => unwrap(stub.setSymbolicRef(name, target)),
     has: (ids) => unwrap(stub.hasObjects(ids)),
     get: (id) => unwrap(stub.getObject(id)),
+    chain: (id) => unwrap(stub.getObjectChain(id)),
     putBatch: (rows) => unwrap(stub.putObjects(rows)),
     commit: (c) => unwrap(stub.commit(c)),
   };

@@ -7,6 +7,7 @@
  */
 import { checkObjectId, type ObjectId } from '../../shared/storage/ids.js';
 import {
+  MAX_CHAIN_ROWS,
   planRows,
   type CommitResult,
   type IndexRow,
@@ -89,6 +90,23 @@ type ObjectRowSql = {
   depth: number;
 };
 
+const SELECT_ROW = `SELECT o.id, o.kind, o.size, s.name AS segment, o.rec_offset, o.rec_length, o.format, o.base, o.depth
+  FROM objects o JOIN segments s ON s.seq = o.segment`;
+
+function toRow(r: ObjectRowSql): IndexRow {
+  return {
+    id: r.id,
+    kind: r.kind as ObjectKind,
+    size: r.size,
+    segment: r.segment,
+    offset: r.rec_offset,
+    length: r.rec_length,
+    format: r.format as RecordFormat,
+    base: r.base,
+    depth: r.depth,
+  };
+}
+
 /** Refs, symbolic refs, object index and the atomic commit over SQLite (schema from `migrate`). */
 export class SqlRepoStore {
   private readonly snapshot: RefSnapshot;
@@ -161,25 +179,28 @@ export class SqlRepoStore {
   /** The row of `id`, or null. */
   get(id: ObjectId): IndexRow | null {
     checkObjectId(id);
-    const r = this.host.sql
-      .exec<ObjectRowSql>(
-        `SELECT o.id, o.kind, o.size, s.name AS segment, o.rec_offset, o.rec_length, o.format, o.base, o.depth
-           FROM objects o JOIN segments s ON s.seq = o.segment WHERE o.id = ?`,
+    const r = this.host.sql.exec<ObjectRowSql>(`${SELECT_ROW} WHERE o.id = ?`, id).toArray()[0];
+    return r ? toRow(r) : null;
+  }
+
+  /** `id`'s row and its bases' rows down to a full record (see ObjectChainReader). */
+  chain(id: ObjectId): IndexRow[] {
+    checkObjectId(id);
+    // The step counter bounds the recursion, so even a corrupt cycle ends.
+    const rows = this.host.sql
+      .exec<ObjectRowSql & { step: number }>(
+        `WITH RECURSIVE c(id, step) AS (
+           SELECT ?, 0
+           UNION ALL
+           SELECT o.base, c.step + 1 FROM objects o JOIN c ON o.id = c.id WHERE o.base IS NOT NULL AND c.step + 1 < ?
+         )
+         ${SELECT_ROW} JOIN c ON c.id = o.id ORDER BY c.step`,
         id,
+        MAX_CHAIN_ROWS,
       )
-      .toArray()[0];
-    if (!r) return null;
-    return {
-      id: r.id,
-      kind: r.kind as ObjectKind,
-      size: r.size,
-      segment: r.segment,
-      offset: r.rec_offset,
-      length: r.rec_length,
-      format: r.format as RecordFormat,
-      base: r.base,
-      depth: r.depth,
-    };
+      .toArray();
+    // The recursion stops at a missing link; the join then drops it, so the rows are the chain's unbroken head.
+    return rows.map(toRow);
   }
 
   /** Indexes rows without touching refs. */

@@ -72,6 +72,11 @@ export class RepoObject extends DurableObject<Env> {
     return capture(() => this.store.get(id));
   }
 
+  /** ObjectChainReader.chain */
+  getObjectChain(id: ObjectId): RpcResult<IndexRow[]> {
+    return capture(() => this.store.chain(id));
+  }
+
   /** ObjectIndexWriter.putBatch */
   putObjects(rows: IndexRowInput[]): RpcResult<{ inserted: number }> {
     return capture(() => this.store.putBatch(rows));

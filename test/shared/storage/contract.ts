@@ -389,6 +389,18 @@ export function describeStorageContract(name: string, make: () => Promise<Storag
         expect((await index.get(oid(3)))?.depth).toBe(2);
       });
 
+      it('returns a delta chain in one call, top first', async () => {
+        const { index } = await make();
+        await index.putBatch([row(1), row(2, { format: 'git-delta', base: oid(1) }), row(3, { format: 'fossil-delta', base: oid(2) }), row(4)]);
+        expect((await index.chain(oid(3))).map((r) => [r.id, r.depth])).toEqual([
+          [oid(3), 2],
+          [oid(2), 1],
+          [oid(1), 0],
+        ]);
+        expect(await index.chain(oid(4))).toEqual([await index.get(oid(4))]);
+        expect(await index.chain(oid(9))).toEqual([]);
+      });
+
       it(`bounds delta chains at depth ${MAX_CHAIN_DEPTH}`, async () => {
         const { index } = await make();
         const chain = [row(1), ...Array.from({ length: MAX_CHAIN_DEPTH }, (_, i) => row(i + 2, { format: 'git-delta', base: oid(i + 1) }))];
@@ -501,6 +513,7 @@ export function describeStorageContract(name: string, make: () => Promise<Storag
           { id: oid(5), kind: 'blob', size: 100, segment: seg.segment, ...r3, format: 'full', base: null },
         ]);
         let reads = 0;
+        let gets = 0;
         const counting: SegmentReader = {
           readRange: (s, o, l) => {
             reads++;
@@ -508,25 +521,35 @@ export function describeStorageContract(name: string, make: () => Promise<Storag
           },
           readStream: (s, o, l) => stores.segments.readStream(s, o, l),
         };
-        const deps = (cache?: LruBaseCache): ObjectStoreDeps => ({
-          index: stores.index,
+        const deps = (cache?: LruBaseCache, withChain = true): ObjectStoreDeps => ({
+          index: {
+            has: (ids) => stores.index.has(ids),
+            get: (id) => {
+              gets++;
+              return stores.index.get(id);
+            },
+            chain: withChain ? (id) => stores.index.chain(id) : undefined,
+          },
           segments: counting,
           primitives: purePrimitives,
           appliers: { git: tinyApplyGit, fossil: tinyApplyFossil },
           cache,
         });
-        return { deps, reads: () => reads };
+        return { deps, reads: () => reads, gets: () => gets };
       }
 
       it('resolves an object through a git then a fossil delta', async () => {
-        const { deps, reads } = await setup();
+        const { deps, reads, gets } = await setup();
         expect(dec.decode((await readObject(deps(), oid(1)))!.data)).toBe('hello, storage world');
         expect(dec.decode((await readObject(deps(), oid(2)))!.data)).toBe('hello, delta storage world');
         const obj = await readObject(deps(), oid(3));
         expect(obj).toMatchObject({ id: oid(3), kind: 'artifact', size: top.length });
         expect(dec.decode(obj!.data)).toBe('hello, delta chain storage world');
         expect(reads()).toBe(1 + 2 + 3);
+        expect(gets()).toBe(0); // the chain came in one call each time
         expect(await readObject(deps(), oid(9))).toBeNull();
+        expect(dec.decode((await readObject(deps(undefined, false), oid(3)))!.data)).toBe('hello, delta chain storage world');
+        expect(gets()).toBe(4); // without chain(): one get per link, plus the missing oid(9)
       });
 
       it('reads cached bases instead of their records', async () => {
