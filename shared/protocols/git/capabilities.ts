@@ -12,6 +12,7 @@
  */
 import { HubError } from '../../core/errors.js';
 import { utf8Decode, utf8Encode } from '../../core/bytes.js';
+import type { Pkt } from './pkt-line.js';
 
 /**
  * A request line or reply we refuse. `code` is stable; a route maps it to an
@@ -19,12 +20,8 @@ import { utf8Decode, utf8Encode } from '../../core/bytes.js';
  */
 export class ProtocolError extends HubError {}
 
-/** One pkt-line as the pkt-line decoder yields it (same shape as pkt-line.ts). */
-export type Pkt =
-  | { kind: 'data'; payload: Uint8Array }
-  | { kind: 'flush' }
-  | { kind: 'delim' }
-  | { kind: 'response-end' };
+/** One pkt-line, as pkt-line.ts decodes and encodes it. */
+export type { Pkt };
 
 /** The flush-pkt `0000`. */
 export const FLUSH: Pkt = { kind: 'flush' };

@@ -24,6 +24,7 @@ import {
   type CapabilitySet,
   type ReceivePackFeatures,
 } from './capabilities.js';
+import { decodePkt } from './pkt-line.js';
 
 /** One ref update. `ref` is as sent: check it (ref-name.ts) and answer `ng` per command. */
 export interface RefCommand {
@@ -67,22 +68,13 @@ export const MAX_PUSH_SHALLOWS = 65_536;
 /** Most bytes before the pack: MAX_COMMANDS lines of ~300 bytes, with room. */
 export const MAX_HEAD_BYTES = 64 * 1024 * 1024;
 
-const PKT_MAX = 65520;
-
-/** Read one pkt header at `at`: payload length, -1 for flush, or null when more bytes are needed. */
+/** The pkt at `at`: payload length (-1 for a flush) and where the next starts, or null when more bytes are needed. */
 function pktAt(buf: Uint8Array, at: number): { len: number; next: number } | null {
-  if (buf.length - at < 4) return null;
-  let n = 0;
-  for (let i = 0; i < 4; i++) {
-    const c = buf[at + i];
-    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
-    if (d < 0) throw new ProtocolError('bad-pkt-line', 'bad pkt-line length header in push request', { offset: at });
-    n = n * 16 + d;
-  }
-  if (n === 0) return { len: -1, next: at + 4 };
-  if (n < 5 || n > PKT_MAX) throw new ProtocolError('bad-pkt-line', `unexpected pkt-line length ${n} in push request`, { offset: at });
-  if (buf.length - at < n) return null;
-  return { len: n - 4, next: at + n };
+  const step = decodePkt(buf, at);
+  if (step.kind === 'need') return null;
+  if (step.kind === 'flush') return { len: -1, next: at + 4 };
+  if (step.kind !== 'data') throw new ProtocolError('unexpected-packet', `unexpected ${step.kind} packet in a push request`, { offset: at });
+  return { len: step.payload.length, next: at + step.consumed };
 }
 
 /**
@@ -104,8 +96,8 @@ export function parseReceiveRequest(buf: Uint8Array, features: ReceivePackFeatur
   const need = (at: number): ReceiveParse => {
     if (final) throw new ProtocolError('truncated', 'push request ended early');
     if (buf.length >= MAX_HEAD_BYTES) throw new ProtocolError('too-large', `push commands longer than ${MAX_HEAD_BYTES} bytes`);
-    const want = buf.length - at < 4 ? 4 : pktLen(buf, at);
-    return { kind: 'need', bytes: Math.max(1, at + want - buf.length) };
+    const step = decodePkt(buf, at);
+    return { kind: 'need', bytes: step.kind === 'need' ? step.bytes : 1 };
   };
   let at = 0;
   for (;;) {
@@ -152,13 +144,6 @@ export function parseReceiveRequest(buf: Uint8Array, features: ReceivePackFeatur
   }
   req.packExpected = req.commands.some((c) => c.newId !== ZERO_ID);
   return { kind: 'done', request: req, packOffset: at };
-}
-
-function pktLen(buf: Uint8Array, at: number): number {
-  // Only called once the 4 header bytes are present and valid (pktAt returned null for the payload).
-  let n = 0;
-  for (let i = 0; i < 4; i++) n = n * 16 + parseInt(String.fromCharCode(buf[at + i]), 16);
-  return n;
 }
 
 function command(line: string): RefCommand {

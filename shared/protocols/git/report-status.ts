@@ -11,6 +11,7 @@
  * band-1 packets, followed by an outer flush.
  */
 import { FLUSH, textPkt, type Pkt } from './capabilities.js';
+import { encodePkts } from './pkt-line.js';
 
 /** The outcome for one command. */
 export type RefStatus =
@@ -60,24 +61,6 @@ export function reportStatusLines(report: PushReport, v2: boolean): Pkt[] {
   return out;
 }
 
-/** pkt-line bytes of a list of data/flush pkts (the report's inner framing). */
-export function pktBytes(pkts: readonly Pkt[]): Uint8Array {
-  let total = 0;
-  for (const p of pkts) total += p.kind === 'data' ? 4 + p.payload.length : 4;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of pkts) {
-    const len = p.kind === 'data' ? 4 + p.payload.length : p.kind === 'flush' ? 0 : p.kind === 'delim' ? 1 : 2;
-    for (let i = 0; i < 4; i++) out[at + i] = '0123456789abcdef'.charCodeAt((len >> (12 - 4 * i)) & 15);
-    at += 4;
-    if (p.kind === 'data') {
-      out.set(p.payload, at);
-      at += p.payload.length;
-    }
-  }
-  return out;
-}
-
 /**
  * The whole receive-pack reply body for `report`: the report's lines, or with
  * `sideBand` those lines as band-1 payload split to fit side-band-64k, then the
@@ -86,7 +69,7 @@ export function pktBytes(pkts: readonly Pkt[]): Uint8Array {
 export function reportStatusResponse(report: PushReport, opts: { sideBand: boolean; v2: boolean }): Pkt[] {
   const inner = reportStatusLines(report, opts.v2);
   if (!opts.sideBand) return inner;
-  const bytes = pktBytes(inner);
+  const bytes = encodePkts(inner);
   const out: Pkt[] = [];
   for (let at = 0; at < bytes.length; at += SIDEBAND_64K_DATA) {
     const chunk = bytes.subarray(at, Math.min(bytes.length, at + SIDEBAND_64K_DATA));

@@ -11,7 +11,7 @@ import {
   type HeadState,
 } from '../../../../shared/protocols/git/advertisement.js';
 import { DEFAULT_RECEIVE_FEATURES, DEFAULT_UPLOAD_FEATURES } from '../../../../shared/protocols/git/capabilities.js';
-import { pktBytes } from '../../../../shared/protocols/git/report-status.js';
+import { encodePkts as pktBytes } from '../../../../shared/protocols/git/pkt-line.js';
 import { RAW, exchanges, splitPkts } from './http-transcript.js';
 
 const captures = readdirSync(RAW).filter((d) => d.startsWith('g-'));

@@ -5,7 +5,8 @@ import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RECEIVE_FEATURES, ZERO_ID } from '../../../../shared/protocols/git/capabilities.js';
 import { parseReceiveRequest } from '../../../../shared/protocols/git/receive-request.js';
-import { pktBytes, reportStatusResponse, type PushReport } from '../../../../shared/protocols/git/report-status.js';
+import { encodePkts as pktBytes } from '../../../../shared/protocols/git/pkt-line.js';
+import { reportStatusResponse, type PushReport } from '../../../../shared/protocols/git/report-status.js';
 import { RAW, exchanges, splitPkts } from './http-transcript.js';
 
 const text = (p: Uint8Array) => Buffer.from(p).toString('latin1');

@@ -8,7 +8,7 @@ import type { AdvertisedRef, HeadState } from '../../../../shared/protocols/git/
 import { DEFAULT_UPLOAD_FEATURES, type Pkt } from '../../../../shared/protocols/git/capabilities.js';
 import { lsRefsResponse } from '../../../../shared/protocols/git/ls-refs.js';
 import { negotiateV0, negotiateV2, type HaveOracle } from '../../../../shared/protocols/git/negotiation.js';
-import { pktBytes } from '../../../../shared/protocols/git/report-status.js';
+import { encodePkts as pktBytes } from '../../../../shared/protocols/git/pkt-line.js';
 import { computeShallow, shallowInfoSection, shallowLinesV0 } from '../../../../shared/protocols/git/shallow.js';
 import { parseUploadRequestV0, parseV2Request } from '../../../../shared/protocols/git/upload-request.js';
 import { RAW, exchanges, splitPkts } from './http-transcript.js';
