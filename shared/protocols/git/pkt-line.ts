@@ -13,6 +13,7 @@
  * (LARGE_PACKET_MAX 65520 with the header). 0003 is invalid; 0004 (empty
  * payload) is accepted but never sent.
  */
+import { utf8Decode } from '../../core/bytes.js';
 import { HubError } from '../../core/errors.js';
 import { ByteReader, type ByteStream } from '../../core/stream.js';
 
@@ -146,7 +147,7 @@ export async function* bytesToPktLines(stream: ByteStream): AsyncGenerator<Pkt> 
 export function pktLineText(payload: Uint8Array): string {
   const end = payload.length > 0 && payload[payload.length - 1] === 0x0a ? payload.length - 1 : payload.length;
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(payload.subarray(0, end));
+    return utf8Decode(payload.subarray(0, end), true);
   } catch {
     throw new PktLineError('pkt-bad-utf8', 'pkt-line text is not valid UTF-8');
   }
