@@ -24,7 +24,7 @@ import {
   type CapabilitySet,
   type ReceivePackFeatures,
 } from './capabilities.js';
-import { decodePkt } from './pkt-line.js';
+import { PktLineError, decodePkt, type PktStep } from './pkt-line.js';
 
 /** One ref update. `ref` is as sent: check it (ref-name.ts) and answer `ng` per command. */
 export interface RefCommand {
@@ -68,9 +68,19 @@ export const MAX_PUSH_SHALLOWS = 65_536;
 /** Most bytes before the pack: MAX_COMMANDS lines of ~300 bytes, with room. */
 export const MAX_HEAD_BYTES = 64 * 1024 * 1024;
 
+/** decodePkt, with a bad length header reported as a ProtocolError like every other refusal here. */
+function decode(buf: Uint8Array, at: number): PktStep {
+  try {
+    return decodePkt(buf, at);
+  } catch (e) {
+    if (e instanceof PktLineError) throw new ProtocolError('bad-pkt-line', e.message, { offset: at });
+    throw e;
+  }
+}
+
 /** The pkt at `at`: payload length (-1 for a flush) and where the next starts, or null when more bytes are needed. */
 function pktAt(buf: Uint8Array, at: number): { len: number; next: number } | null {
-  const step = decodePkt(buf, at);
+  const step = decode(buf, at);
   if (step.kind === 'need') return null;
   if (step.kind === 'flush') return { len: -1, next: at + 4 };
   if (step.kind !== 'data') throw new ProtocolError('unexpected-packet', `unexpected ${step.kind} packet in a push request`, { offset: at });
@@ -96,7 +106,7 @@ export function parseReceiveRequest(buf: Uint8Array, features: ReceivePackFeatur
   const need = (at: number): ReceiveParse => {
     if (final) throw new ProtocolError('truncated', 'push request ended early');
     if (buf.length >= MAX_HEAD_BYTES) throw new ProtocolError('too-large', `push commands longer than ${MAX_HEAD_BYTES} bytes`);
-    const step = decodePkt(buf, at);
+    const step = decode(buf, at);
     return { kind: 'need', bytes: step.kind === 'need' ? step.bytes : 1 };
   };
   let at = 0;

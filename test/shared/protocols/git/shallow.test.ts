@@ -1,0 +1,74 @@
+// Shallow boundaries on small graphs, by hand against git's rules (git-smart-http.md §5.4).
+import { describe, expect, it } from 'vitest';
+import type { CommitGraph } from '../../../../shared/core/history.js';
+import { computeShallow, shallowInfoSection, shallowLinesV0 } from '../../../../shared/protocols/git/shallow.js';
+import { INFINITE_DEPTH } from '../../../../shared/protocols/git/upload-request.js';
+
+// 4 - 3 - 2 - 1 (time = digit; f has time 4)
+
+// f branches off 2; 4 merges 3 and f.
+const id = (s: string) => s.padEnd(40, '0');
+const G: Record<string, { parents: string[]; time: number }> = {
+  [id('1')]: { parents: [], time: 1 },
+  [id('2')]: { parents: [id('1')], time: 2 },
+  [id('3')]: { parents: [id('2')], time: 3 },
+  [id('f')]: { parents: [id('2')], time: 4 },
+  [id('4')]: { parents: [id('3'), id('f')], time: 5 },
+};
+const graph: CommitGraph = { commit: async (c) => G[c] ?? null };
+const q = { wants: [id('4')], shallows: [] as string[], depth: null as number | null, deepenRelative: false, deepenSince: null as number | null, deepenNot: [] as string[] };
+
+describe('computeShallow', () => {
+  it('deepen 1 makes the tip shallow', async () => {
+    expect(await computeShallow(graph, { ...q, depth: 1 })).toEqual({ shallow: [id('4')], unshallow: [], boundary: [id('4')] });
+  });
+  it('deepen 2 cuts both parents of a merge', async () => {
+    const r = await computeShallow(graph, { ...q, depth: 2 });
+    expect(new Set(r.shallow)).toEqual(new Set([id('3'), id('f')]));
+  });
+  it('deepen 3 reaches the shared parent once', async () => {
+    expect((await computeShallow(graph, { ...q, depth: 3 })).shallow).toEqual([id('2')]);
+  });
+  it('deepening past a client shallow commit unshallows it; a boundary it already has is not repeated', async () => {
+    const r = await computeShallow(graph, { ...q, shallows: [id('3'), id('2'), id('9')], depth: 3 });
+    expect(r).toEqual({ shallow: [], unshallow: [id('3')], boundary: [id('2')] });
+  });
+  it('deepen-relative counts from the client boundary', async () => {
+    const r = await computeShallow(graph, { ...q, shallows: [id('3')], depth: 1, deepenRelative: true });
+    expect(r).toEqual({ shallow: [id('2')], unshallow: [id('3')], boundary: [id('2')] });
+  });
+  it('infinite depth unshallows everything', async () => {
+    const r = await computeShallow(graph, { ...q, shallows: [id('3')], depth: INFINITE_DEPTH });
+    expect(r).toEqual({ shallow: [], unshallow: [id('3')], boundary: [] });
+  });
+  it('deepen-since keeps commits at or after the time', async () => {
+    expect((await computeShallow(graph, { ...q, deepenSince: 3 })).shallow.sort()).toEqual([id('3'), id('f')].sort());
+  });
+  it('deepen-not stops at what the ref reaches', async () => {
+    expect((await computeShallow(graph, { ...q, deepenNot: [id('3')] })).shallow).toEqual([id('4'), id('f')]);
+  });
+  it('nothing selected is an error', async () => {
+    await expect(computeShallow(graph, { ...q, deepenSince: 99 })).rejects.toMatchObject({ code: 'no-commits-selected' });
+  });
+  it('only shallow lines: no lines, boundary kept', async () => {
+    expect(await computeShallow(graph, { ...q, shallows: [id('2')] })).toEqual({ shallow: [], unshallow: [], boundary: [id('2')] });
+  });
+  it('bounds the walk', async () => {
+    await expect(computeShallow(graph, { ...q, depth: 100 }, 3)).rejects.toMatchObject({ code: 'walk-limit' });
+  });
+});
+
+describe('shallow encodings', () => {
+  const info = { shallow: [id('2')], unshallow: [id('3')], boundary: [] };
+  const dec = (ps: ReturnType<typeof shallowLinesV0>) => ps.map((p) => (p.kind === 'data' ? new TextDecoder().decode(p.payload) : p.kind));
+  const args = { shallows: [id('3')], depth: 1, deepenSince: null, deepenNot: [], deepenRelative: true };
+  it('v0: lines without LF, then flush; nothing without a deepen', () => {
+    expect(dec(shallowLinesV0(args, info))).toEqual([`shallow ${id('2')}`, `unshallow ${id('3')}`, 'flush']);
+    expect(shallowLinesV0({ ...args, depth: null }, info)).toEqual([]);
+  });
+  it('v2: a section ended by delim, also for shallow lines alone', () => {
+    expect(dec(shallowInfoSection(args, info))).toEqual(['shallow-info\n', `shallow ${id('2')}`, `unshallow ${id('3')}`, 'delim']);
+    expect(dec(shallowInfoSection({ ...args, depth: null }, { shallow: [], unshallow: [], boundary: [] }))).toEqual(['shallow-info\n', 'delim']);
+    expect(shallowInfoSection({ ...args, shallows: [], depth: null }, info)).toEqual([]);
+  });
+});
