@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toHex, utf8Encode } from '../../../shared/core/bytes.js';
-import { HASH_LENGTH, digest, digestHex, pureHash } from '../../../shared/core/hash.js';
+import { sha3_256 } from '@noble/hashes/sha3.js';
+import { HASH_LENGTH, digest, digestHex, pureHash, sha3_256Hasher } from '../../../shared/core/hash.js';
 import { purePrimitives, type HashAlgorithm } from '../../../shared/core/primitives.js';
 
 const ALGOS: HashAlgorithm[] = ['sha1', 'sha256', 'sha3-256'];
@@ -60,6 +61,28 @@ describe('pure hashers', () => {
       );
     });
   }
+
+  it('our unrolled SHA3-256 agrees with @noble/hashes at every length around the 136-byte rate, however fed', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 700 }), fc.integer({ min: 1, max: 300 }), (data, step) => {
+        const h = sha3_256Hasher();
+        for (let i = 0; i < data.length; i += step) h.update(data.subarray(i, i + step));
+        expect(h.digest()).toEqual(sha3_256(data));
+      }),
+      { numRuns: 200 },
+    );
+    for (let n = 130; n <= 280; n++) {
+      const data = new Uint8Array(n).map((_, i) => i * 31 + n);
+      expect(sha3_256Hasher().update(data).digest()).toEqual(sha3_256(data));
+    }
+  });
+
+  it('a hasher refuses use after digest', () => {
+    const h = sha3_256Hasher();
+    h.digest();
+    expect(() => h.digest()).toThrow();
+    expect(() => h.update(new Uint8Array(1))).toThrow();
+  });
 
   it('agrees with crypto.subtle for SHA-1 and SHA-256', async () => {
     await fc.assert(
