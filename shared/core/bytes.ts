@@ -75,8 +75,9 @@ export function writeHex(hex: string, out: Uint8Array, offset: number): void {
 }
 
 const encoder = new TextEncoder();
-const lenientDecoder = new TextDecoder('utf-8');
-const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF in the text: stripping it would break byte-exact round trips.
+const lenientDecoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** UTF-8 bytes of a string. */
 export function utf8Encode(text: string): Uint8Array {

@@ -79,6 +79,8 @@ export interface ByteReaderOptions {
  * source's chunks plus an offset into the first one, so reads cost O(bytes read)
  * and never re-concatenate what is waiting. Returned arrays are views of the
  * source chunks when a read falls inside one chunk (no copy): do not mutate them.
+ * A read of n bytes buffers n bytes, so callers bound n (a declared length from
+ * the wire) before asking; readUntil and readAll take the bound as an argument.
  */
 export class ByteReader {
   readonly #it: AsyncIterator<Uint8Array>;

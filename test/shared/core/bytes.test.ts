@@ -60,6 +60,7 @@ describe('bytes', () => {
       }),
       { numRuns: 100 },
     );
+    expect(utf8Encode(utf8Decode(utf8Encode('\ufeffx'), true))).toEqual(utf8Encode('\ufeffx'));
     const bad = new Uint8Array([0x61, 0xff, 0x62]);
     expect(utf8Decode(bad)).toBe('a\ufffdb');
     expect(() => utf8Decode(bad, true)).toThrow(HubError);

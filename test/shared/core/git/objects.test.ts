@@ -257,6 +257,8 @@ describe('tags', () => {
     expect([t.object, t.objectType, t.tag, t.tagger?.name]).toEqual([ID, 'commit', 'v1.0', 'T']);
     expect(serialiseTag(t)).toEqual(enc(text));
     expect(referencedIds(t)).toEqual([{ id: ID, type: 'commit' }]);
+    const bom = enc(`object ${ID}\ntype blob\ntag \ufeffbom\n\n`);
+    expect(serialiseTag(parseTag(bom))).toEqual(bom);
     const old = enc(`object ${ID}\ntype tree\ntag v0.99\n\nno tagger\n`);
     const o = parseTag(old);
     expect(o.tagger).toBeUndefined();
