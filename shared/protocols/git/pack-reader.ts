@@ -1,0 +1,464 @@
+/**
+ * Streaming pack reader (gitformat-pack): `packBytesToEntries` turns the bytes
+ * of a pack into events, in pack order, without holding the pack:
+ *
+ *   header  once: version and object count
+ *   entry   per entry, as soon as its zlib stream has been read: its offset,
+ *           header type, declared size, delta base, and its RAW bytes exactly as
+ *           received (header + base reference + zlib stream), which the storage
+ *           layer keeps as is
+ *   object  when an entry is resolved (for deltas possibly later, once their
+ *           base is known): its object id, real type, size, chain depth, content
+ *   end     after the trailer SHA-1 and every delta checked
+ *
+ * Delta bases. OFS_DELTA bases are earlier entries. A REF_DELTA base is looked
+ * up among objects already resolved in this pack, then asked of `baseProvider`
+ * (thin packs: objects the receiver already has), else the delta waits until
+ * an entry with that id resolves later in the pack; what still waits at the end
+ * is a PackError ('pack-unknown-base'), which also catches delta cycles.
+ *
+ * Memory. Resolved contents go to a byte-bounded LRU cache keyed by offset
+ * (`maxDeltaBaseCache`). When a base has fallen out of it, it is rebuilt from
+ * the entry's raw bytes: obtained from `readEntry(offset)` when the caller can
+ * re-read what it stored (the storage layer stores every entry), else from raw
+ * bytes this reader retained itself, up to `maxRetainedBytes` in total (beyond
+ * that, entries are no longer retained, and a base that is then needed and gone
+ * is a PackError 'pack-base-unavailable'). Per entry it also keeps ~100 bytes of
+ * metadata (offset, type, base, id), like git index-pack.
+ *
+ * Each zlib stream's end is found with `zlib.inflatePrefix` on a window of the
+ * stream's deflate bound (a view of the buffered chunk when it holds the window);
+ * entries whose bound exceeds `window` or whose stream outgrows its bound use the
+ * streaming `createInflater`.
+ */
+import { concat, toHex } from '../../core/bytes.js';
+import { HubError, StreamError } from '../../core/errors.js';
+import { gitObjectId, type GitObjectType } from '../../core/git/object-id.js';
+import type { Primitives } from '../../core/primitives.js';
+import { ByteReader, type ByteStream } from '../../core/stream.js';
+import { applyGitDelta } from '../../delta/git.js';
+import { DeltaError } from '../../delta/errors.js';
+import {
+  MAX_ENTRY_HEADER,
+  PACK_HEADER_SIZE,
+  PACK_TRAILER_SIZE,
+  PackError,
+  decodeEntryHeader,
+  decodePackHeader,
+  type PackEntryType,
+} from './pack.js';
+
+/** One pack entry as received. */
+export interface PackEntry {
+  /** Pack offset of the entry header. */
+  offset: number;
+  type: PackEntryType;
+  /** Declared inflated size (of the object, or of the delta data). */
+  size: number;
+  /** OFS_DELTA: absolute offset of the base entry. */
+  baseOffset?: number;
+  /** REF_DELTA: base object id. */
+  baseId?: string;
+  /** Bytes of entry header and base reference at the front of `raw`. */
+  headerLength: number;
+  /** The entry's bytes as received: header, base reference, zlib stream. */
+  raw: Uint8Array;
+}
+
+/** A resolved entry. */
+export interface PackObject {
+  offset: number;
+  id: string;
+  type: GitObjectType;
+  size: number;
+  /** Delta chain length (0 for a whole object); thin-pack bases count as depth 0. */
+  depth: number;
+  /** The object's content (valid until the consumer drops it; the reader does not mutate it). */
+  data: Uint8Array;
+}
+
+/** What packBytesToEntries yields. */
+export type PackEvent =
+  | { kind: 'header'; version: 2 | 3; count: number }
+  | { kind: 'entry'; entry: PackEntry }
+  | { kind: 'object'; object: PackObject }
+  | { kind: 'end'; count: number; checksum: string };
+
+/** An object the receiver already has, for thin packs. */
+export interface BaseObject {
+  type: GitObjectType;
+  data: Uint8Array;
+}
+
+/** Options of packBytesToEntries. */
+export interface ReadPackOptions {
+  primitives: Primitives;
+  /** Objects outside the pack (thin-pack REF_DELTA bases); null if unknown. */
+  baseProvider?: (id: string) => Promise<BaseObject | null>;
+  /** The raw bytes of an earlier entry (as yielded), to rebuild an evicted base. */
+  readEntry?: (offset: number) => Promise<Uint8Array>;
+  /** Largest object or delta, declared or produced (bytes). Default 256 MiB. */
+  maxObjectSize?: number;
+  /** Bytes of resolved contents cached for delta bases. Default 32 MiB. */
+  maxDeltaBaseCache?: number;
+  /** Without readEntry: raw entry bytes kept to rebuild evicted bases. Default 64 MiB. */
+  maxRetainedBytes?: number;
+  /** Longest delta chain followed. Default 10000 (git writes at most 4095). */
+  maxChainDepth?: number;
+  /** Most objects in one pack. Default 10,000,000. */
+  maxObjects?: number;
+  /** Largest window handed to inflatePrefix (bytes); larger streams are inflated streaming. Default 1 MiB. */
+  window?: number;
+}
+
+/** Default bound on object and delta sizes. */
+export const DEFAULT_MAX_OBJECT_SIZE = 256 * 1024 * 1024;
+
+/** Per-entry metadata kept for resolution. */
+interface Meta {
+  type: PackEntryType;
+  size: number;
+  headerLength: number;
+  /** Offset of the base (negative: an external base from baseProvider). */
+  base: number | null;
+  /** REF_DELTA base id while unresolved. */
+  baseId?: string;
+  id?: string;
+  realType?: GitObjectType;
+  depth?: number;
+}
+
+/** A byte-bounded LRU cache (Map insertion order), keyed by offset. */
+class ContentCache {
+  #map = new Map<number, BaseObject>();
+  #bytes = 0;
+  constructor(readonly capacity: number) {}
+  get(key: number): BaseObject | undefined {
+    const v = this.#map.get(key);
+    if (v) {
+      this.#map.delete(key);
+      this.#map.set(key, v);
+    }
+    return v;
+  }
+  set(key: number, v: BaseObject): void {
+    if (v.data.length > this.capacity || this.#map.has(key)) return;
+    this.#map.set(key, v);
+    this.#bytes += v.data.length;
+    for (const [k, old] of this.#map) {
+      if (this.#bytes <= this.capacity) break;
+      this.#map.delete(k);
+      this.#bytes -= old.data.length;
+    }
+  }
+}
+
+/** zlib's deflateBound for a default-parameter stream, plus slack: the window for inflatePrefix. */
+function deflateBound(n: number): number {
+  return n + Math.floor(n / 4096) + Math.floor(n / 16384) + Math.floor(n / 33554432) + 13 + 64;
+}
+
+const OBJECT_TYPES = new Set<PackEntryType>(['commit', 'tree', 'blob', 'tag']);
+
+/** Wrap a lower-level error (zlib, delta, stream) as a PackError at `offset`. */
+function asPackError(e: unknown, offset: number): unknown {
+  if (e instanceof PackError || !(e instanceof HubError)) return e;
+  if (e instanceof StreamError && e.code === 'unexpected-end') return new PackError('pack-truncated', 'pack ends inside an entry', { offset });
+  const code = e.code === 'zlib-too-large' ? 'pack-size-mismatch' : e instanceof DeltaError ? 'pack-bad-delta' : 'pack-bad-zlib';
+  return new PackError(code, `entry at ${offset}: ${e.message}`, { offset, cause: e.code });
+}
+
+/** The pack reader's state for one pack. */
+class PackReader {
+  readonly p: Primitives;
+  readonly maxObjectSize: number;
+  readonly maxChainDepth: number;
+  readonly window: number;
+  readonly cache: ContentCache;
+  readonly metas = new Map<number, Meta>();
+  readonly idToOffset = new Map<string, number>();
+  /** External (thin-pack) bases: negative pseudo-offsets. */
+  readonly external = new Map<string, number>();
+  readonly externalIds = new Map<number, string>();
+  /** Deltas waiting for a base offset / a base id to resolve. */
+  readonly waitingOffset = new Map<number, number[]>();
+  readonly waitingId = new Map<string, number[]>();
+  readonly retained = new Map<number, Uint8Array>();
+  retainedBytes = 0;
+  pendingCount = 0;
+
+  constructor(readonly opts: ReadPackOptions) {
+    this.p = opts.primitives;
+    this.maxObjectSize = opts.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
+    this.maxChainDepth = opts.maxChainDepth ?? 10000;
+    this.window = opts.window ?? 1024 * 1024;
+    this.cache = new ContentCache(opts.maxDeltaBaseCache ?? 32 * 1024 * 1024);
+  }
+
+  /** Read one entry at `offset`: its header, raw bytes and inflated data. */
+  async readEntry(reader: ByteReader, offset: number): Promise<{ entry: PackEntry; data: Uint8Array }> {
+    const hb = await reader.peek(MAX_ENTRY_HEADER);
+    const h = decodeEntryHeader(hb, 0, offset);
+    if (h.kind === 'need') throw new PackError('pack-truncated', 'pack ends inside an entry header', { offset });
+    if (h.size > this.maxObjectSize) {
+      throw new PackError('pack-object-too-large', `entry of ${h.size} bytes exceeds the limit of ${this.maxObjectSize}`, { offset, size: h.size, limit: this.maxObjectSize });
+    }
+    if (h.baseOffset !== undefined && !this.metas.has(h.baseOffset)) {
+      throw new PackError('pack-bad-ofs-delta', `OFS_DELTA base at ${h.baseOffset} is not an entry`, { offset, baseOffset: h.baseOffset });
+    }
+    const head = hb.slice(0, h.length);
+    await reader.skip(h.length);
+    const z = this.p.zlib;
+    const bound = deflateBound(h.size);
+    let raw: Uint8Array | null = null;
+    let data: Uint8Array | null = null;
+    if (bound <= this.window) {
+      const win = await reader.peek(bound);
+      const r = z.inflatePrefix(win, h.size);
+      if (r) {
+        raw = new Uint8Array(h.length + r.consumed);
+        raw.set(head);
+        raw.set(win.subarray(0, r.consumed), h.length);
+        data = r.output;
+        await reader.skip(r.consumed);
+      } else if (win.length < bound) {
+        throw new PackError('pack-truncated', 'pack ends inside a zlib stream', { offset });
+      }
+    }
+    if (!raw) {
+      const inf = z.createInflater(h.size);
+      const out: Uint8Array[] = [];
+      const parts: Uint8Array[] = [head];
+      for (;;) {
+        const chunk = await reader.peekChunk();
+        if (!chunk) throw new PackError('pack-truncated', 'pack ends inside a zlib stream', { offset });
+        const step = inf.push(chunk);
+        out.push(...step.output);
+        const used = step.done ? step.used : chunk.length;
+        parts.push(chunk.slice(0, used));
+        await reader.skip(used);
+        if (step.done) break;
+      }
+      raw = concat(parts);
+      data = out.length === 1 ? out[0] : concat(out);
+    }
+    if (data!.length !== h.size) {
+      throw new PackError('pack-size-mismatch', `entry declares ${h.size} bytes, inflates to ${data!.length}`, { offset, size: h.size, actual: data!.length });
+    }
+    const entry: PackEntry = { offset, type: h.type, size: h.size, headerLength: h.length, raw };
+    if (h.baseOffset !== undefined) entry.baseOffset = h.baseOffset;
+    if (h.baseId !== undefined) entry.baseId = h.baseId;
+    return { entry, data: data! };
+  }
+
+  /** The raw bytes of an earlier entry (retained, or re-read through the caller). */
+  async rawOf(offset: number): Promise<Uint8Array> {
+    const kept = this.retained.get(offset);
+    if (kept) return kept;
+    if (this.opts.readEntry) return this.opts.readEntry(offset);
+    throw new PackError('pack-base-unavailable', `delta base at ${offset} left the cache and was not retained (raise maxRetainedBytes or pass readEntry)`, { offset });
+  }
+
+  /** Inflated data of an earlier entry (object content or delta), from its raw bytes. */
+  async inflateAt(offset: number): Promise<Uint8Array> {
+    const m = this.metas.get(offset)!;
+    const raw = await this.rawOf(offset);
+    const r = this.p.zlib.inflatePrefix(raw.subarray(m.headerLength), m.size);
+    if (!r || r.output.length !== m.size) throw new PackError('pack-base-unavailable', `re-read entry at ${offset} does not inflate to its size`, { offset });
+    return r.output;
+  }
+
+  /** Content of a resolved object (entry offset, or negative external key), rebuilding it if evicted. */
+  async content(key: number): Promise<BaseObject> {
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    // Walk down to something cached, external, or whole; then apply deltas back up.
+    const chain: number[] = [];
+    let cur = key;
+    let base: BaseObject | undefined;
+    for (;;) {
+      base = this.cache.get(cur);
+      if (base) break;
+      if (cur < 0) {
+        const id = this.externalIds.get(cur)!;
+        const got = await this.opts.baseProvider?.(id);
+        if (!got) throw new PackError('pack-base-unavailable', `thin-pack base ${id} is no longer available`, { id });
+        base = got;
+        this.cache.set(cur, got);
+        break;
+      }
+      const m = this.metas.get(cur)!;
+      if (OBJECT_TYPES.has(m.type)) {
+        base = { type: m.type as GitObjectType, data: await this.inflateAt(cur) };
+        this.cache.set(cur, base);
+        break;
+      }
+      chain.push(cur);
+      if (chain.length > this.maxChainDepth) throw new PackError('pack-chain-too-deep', `delta chain longer than ${this.maxChainDepth}`, { offset: key });
+      cur = m.base!;
+    }
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const off = chain[i];
+      const data = applyGitDelta(base.data, await this.inflateAt(off), this.maxObjectSize);
+      base = { type: base.type, data };
+      this.cache.set(off, base);
+    }
+    return base;
+  }
+
+  /** Record an object's id and type; the caller yields it. */
+  finish(offset: number, type: GitObjectType, data: Uint8Array, depth: number): PackObject {
+    const m = this.metas.get(offset)!;
+    const id = gitObjectId(this.p, type, data);
+    m.id = id;
+    m.realType = type;
+    m.depth = depth;
+    if (!this.idToOffset.has(id)) this.idToOffset.set(id, offset);
+    this.cache.set(offset, { type, data });
+    return { offset, id, type, size: data.length, depth, data };
+  }
+
+  /** Resolve every delta waiting (directly or transitively) on the object just resolved. */
+  *resolveWaiting(root: PackObject): Generator<Promise<PackObject>, void, PackObject> {
+    const stack: PackObject[] = [root];
+    while (stack.length) {
+      const parent = stack.pop()!;
+      const kids = [...(this.waitingOffset.get(parent.offset) ?? []), ...(this.waitingId.get(parent.id) ?? [])];
+      this.waitingOffset.delete(parent.offset);
+      this.waitingId.delete(parent.id);
+      for (const kid of kids) {
+        const m = this.metas.get(kid)!;
+        m.base = parent.offset;
+        delete m.baseId;
+        this.pendingCount--;
+        const obj: PackObject = yield this.resolveDelta(kid, parent.depth + 1);
+        stack.push(obj);
+      }
+    }
+  }
+
+  async resolveDelta(offset: number, depth: number, delta?: Uint8Array): Promise<PackObject> {
+    const m = this.metas.get(offset)!;
+    if (depth > this.maxChainDepth) throw new PackError('pack-chain-too-deep', `delta chain longer than ${this.maxChainDepth}`, { offset });
+    try {
+      const base = await this.content(m.base!);
+      const data = applyGitDelta(base.data, delta ?? (await this.inflateAt(offset)), this.maxObjectSize);
+      return this.finish(offset, base.type, data, depth);
+    } catch (e) {
+      throw asPackError(e, offset);
+    }
+  }
+
+  depthOf(key: number): number {
+    return key < 0 ? 0 : this.metas.get(key)!.depth!;
+  }
+}
+
+/**
+ * The events of a pack read from `stream` (see the file comment). Throws a
+ * PackError for a bad signature or version, a truncated pack, trailing bytes,
+ * a bad trailer checksum, an unknown base, a delta chain too deep, a size
+ * mismatch or an entry over `maxObjectSize`.
+ */
+export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOptions): AsyncGenerator<PackEvent> {
+  const st = new PackReader(opts);
+  const hasher = opts.primitives.hash('sha1');
+  let hashing = true;
+  const reader = new ByteReader(stream, { onConsume: (b) => hashing && hasher.update(b) });
+  const maxRetained = opts.readEntry ? 0 : (opts.maxRetainedBytes ?? 64 * 1024 * 1024);
+  try {
+    const { version, count } = decodePackHeader(await reader.readUpTo(PACK_HEADER_SIZE));
+    const maxObjects = opts.maxObjects ?? 10_000_000;
+    if (count > maxObjects) throw new PackError('pack-too-many-objects', `pack of ${count} objects exceeds ${maxObjects}`, { count });
+    yield { kind: 'header', version, count };
+
+    for (let i = 0; i < count; i++) {
+      const offset = reader.position;
+      if (await reader.atEnd()) throw new PackError('pack-truncated', `pack ends after ${i} of ${count} entries`, { offset });
+      let read: Awaited<ReturnType<PackReader['readEntry']>>;
+      try {
+        read = await st.readEntry(reader, offset);
+      } catch (e) {
+        throw asPackError(e, offset);
+      }
+      const { entry, data } = read;
+      const meta: Meta = { type: entry.type, size: entry.size, headerLength: entry.headerLength, base: entry.baseOffset ?? null };
+      st.metas.set(offset, meta);
+      if (st.retainedBytes + entry.raw.length <= maxRetained) {
+        st.retained.set(offset, entry.raw);
+        st.retainedBytes += entry.raw.length;
+      }
+      yield { kind: 'entry', entry };
+
+      let resolved: PackObject | null = null;
+      if (OBJECT_TYPES.has(entry.type)) {
+        resolved = st.finish(offset, entry.type as GitObjectType, data, 0);
+      } else {
+        if (entry.baseId !== undefined) {
+          const inPack = st.idToOffset.get(entry.baseId);
+          if (inPack !== undefined) meta.base = inPack;
+          else if (st.external.has(entry.baseId)) meta.base = st.external.get(entry.baseId)!;
+          else if (opts.baseProvider) {
+            const ext = await opts.baseProvider(entry.baseId);
+            if (ext) {
+              const key = -(st.external.size + 1);
+              st.external.set(entry.baseId, key);
+              st.externalIds.set(key, entry.baseId);
+              st.cache.set(key, ext);
+              meta.base = key;
+            }
+          }
+        }
+        const baseMeta = meta.base !== null && meta.base >= 0 ? st.metas.get(meta.base) : undefined;
+        if (meta.base !== null && (meta.base < 0 || baseMeta?.id !== undefined)) {
+          resolved = await st.resolveDelta(offset, st.depthOf(meta.base) + 1, data);
+        } else if (meta.base !== null) {
+          st.waitingOffset.set(meta.base, [...(st.waitingOffset.get(meta.base) ?? []), offset]);
+          st.pendingCount++;
+        } else {
+          meta.baseId = entry.baseId;
+          st.waitingId.set(entry.baseId!, [...(st.waitingId.get(entry.baseId!) ?? []), offset]);
+          st.pendingCount++;
+        }
+      }
+      if (resolved) {
+        yield { kind: 'object', object: resolved };
+        if (st.pendingCount > 0) {
+          const gen = st.resolveWaiting(resolved);
+          let step = gen.next();
+          while (!step.done) {
+            const obj = await step.value;
+            yield { kind: 'object', object: obj };
+            step = gen.next(obj);
+          }
+        }
+      }
+    }
+
+    hashing = false;
+    const actual = hasher.digest();
+    const trailer = await reader.readUpTo(PACK_TRAILER_SIZE);
+    if (trailer.length < PACK_TRAILER_SIZE) throw new PackError('pack-truncated', 'pack ends inside its trailer', { offset: reader.position });
+    if (toHex(trailer) !== toHex(actual)) {
+      throw new PackError('pack-bad-checksum', 'pack trailer SHA-1 does not match its content', { expected: toHex(trailer), actual: toHex(actual) });
+    }
+    if (!(await reader.atEnd())) throw new PackError('pack-trailing-data', 'bytes after the pack trailer', { offset: reader.position });
+    if (st.pendingCount > 0) {
+      const [id] = st.waitingId.keys();
+      throw new PackError('pack-unknown-base', `${st.pendingCount} deltas have no base (first missing base: ${id ?? 'an unresolved entry'})`, {
+        pending: st.pendingCount,
+        baseId: id,
+      });
+    }
+    yield { kind: 'end', count, checksum: toHex(actual) };
+  } finally {
+    await reader.cancel();
+  }
+}
+
+/** Convenience: read a whole pack, returning its resolved objects in resolution order (tests, small packs). */
+export async function readPackObjects(stream: ByteStream, opts: ReadPackOptions): Promise<PackObject[]> {
+  const out: PackObject[] = [];
+  for await (const ev of packBytesToEntries(stream, opts)) if (ev.kind === 'object') out.push(ev.object);
+  return out;
+}
