@@ -99,8 +99,3 @@ function continued(value: Uint8Array): Uint8Array {
   }
   return out;
 }
-
-/** A header value as text (lenient UTF-8), for single-line fields. */
-export function headerText(value: Uint8Array): string {
-  return utf8Decode(value);
-}
