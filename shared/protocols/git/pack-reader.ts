@@ -107,7 +107,7 @@ export interface ReadPackOptions {
   maxChainDepth?: number;
   /** Most objects in one pack. Default 10,000,000. */
   maxObjects?: number;
-  /** Largest window handed to inflatePrefix (bytes); larger streams are inflated streaming. Default 1 MiB. */
+  /** Largest window handed to inflatePrefix (bytes); larger streams are inflated streaming. Default 4 MiB. */
   window?: number;
 }
 
@@ -191,7 +191,7 @@ class PackReader {
     this.p = opts.primitives;
     this.maxObjectSize = opts.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
     this.maxChainDepth = opts.maxChainDepth ?? 10000;
-    this.window = opts.window ?? 1024 * 1024;
+    this.window = opts.window ?? 4 * 1024 * 1024;
     this.cache = new ContentCache(opts.maxDeltaBaseCache ?? 32 * 1024 * 1024);
   }
 
