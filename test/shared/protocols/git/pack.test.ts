@@ -124,4 +124,27 @@ describe('pack writer → pack reader', () => {
     const pack3 = await bytesOf(entriesToPackBytes(lie2, 1, { primitives: p }));
     expect(await codeOf(() => readPackObjects(fromBytes(pack3), { primitives: p }))).toBe('pack-size-mismatch');
   });
+
+  it('any flipped or cut byte of a pack gives a PackError, never another exception', async () => {
+    const entries: PackWriteEntry[] = [
+      { kind: 'object', type: 'blob', data: v1 },
+      { kind: 'delta', base: { index: 0 }, delta: createGitDelta(v1, v2) },
+      { kind: 'delta', base: { id: id2 }, delta: createGitDelta(v2, v3) },
+      { kind: 'object', type: 'commit', data: enc('tree 0000\n') },
+    ];
+    const pack = await bytesOf(entriesToPackBytes(entries, entries.length, { primitives: p }));
+    await fc.assert(
+      fc.asyncProperty(fc.nat(pack.length - 1), fc.integer({ min: 1, max: 255 }), fc.boolean(), async (at, x, cut) => {
+        const bad = cut ? pack.subarray(0, at) : pack.slice();
+        if (!cut) bad[at] ^= x;
+        try {
+          await readPackObjects(fromBytes(bad, 1 + (at % 50)), { primitives: p });
+          throw new Error('damaged pack accepted');
+        } catch (e) {
+          expect(e).toBeInstanceOf(PackError);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
