@@ -1,0 +1,647 @@
+/**
+ * receive-pack: the server side of `git push` (gitprotocol-pack "Pushing Data
+ * To a Server", git's builtin/receive-pack.c), as one function over a store
+ * and byte streams:
+ *
+ *   receivePack(store, body, opts): ByteStream
+ *
+ * `body` is the whole POST body (pkt-line commands, optional push options,
+ * then the raw pack); the result is the whole response body. It never throws:
+ * every failure becomes a protocol reply (`unpack <reason>`, `ng REF reason`,
+ * or an `ERR` pkt-line / band-3 message when the request head is unreadable).
+ *
+ * Steps, as git does them:
+ *   1. parse the head (receive-request.ts);
+ *   2. stream the pack through the pack reader; each entry's record (its zlib
+ *      stream, as received) is appended to a new segment as it arrives, and an
+ *      index row (full | git-delta against the base's id) goes into a
+ *      QuarantineIndex; a delta whose chain would pass MAX_CHAIN_DEPTH is
+ *      stored as a full text instead (deflated here); every object is parsed;
+ *   3. connectivity: every id a new object refers to must be in the pack or
+ *      already stored (stored objects are connected by construction); if some
+ *      are missing, each ref's new tip is walked to say which refs lack
+ *      objects (`missing necessary objects`);
+ *   4. per command: ref name (`funny refname`), current-branch deletion,
+ *      optional fast-forward rule, branches hold commits; `atomic` refuses all
+ *      (`atomic push failure`) when one fails;
+ *   5. index rows and ref compare-and-swaps commit in ONE transaction
+ *      (RepoCommitter.commit); a ref that moved meanwhile is `failed to update
+ *      ref` and nothing of an atomic push (nor rows of a push where no ref
+ *      moved) becomes visible;
+ *   6. an empty repository's HEAD is pointed at the first branch pushed
+ *      (refs/heads/main when pushed);
+ *   7. report-status(-v2), inside side-band-64k when asked, after progress on
+ *      band 2 unless `quiet`.
+ *
+ * Memory: the pack is never held; the pack reader's base cache is bounded
+ * (`maxDeltaBaseCache`), evicted bases are re-read from the segments written
+ * (the open segment's recent records are kept up to `segmentRetainBytes`;
+ * past that the segment is finished so it can be read back and a new one is
+ * started). Per object a few dozen bytes of bookkeeping are kept, as git
+ * index-pack does.
+ */
+import { HubError } from '../../core/errors.js';
+import { parseCommit } from '../../core/git/commit.js';
+import { parseObject, referencedIds } from '../../core/git/object.js';
+import type { GitObjectType } from '../../core/git/object-id.js';
+import { isAncestor, type CommitGraph } from '../../core/history.js';
+import type { Primitives } from '../../core/primitives.js';
+import { ByteReader, type ByteStream } from '../../core/stream.js';
+import { ChainTooDeepError } from '../../storage/errors.js';
+import {
+  MAX_CHAIN_DEPTH,
+  type IndexRowInput,
+  type ObjectChainReader,
+  type ObjectIndexReader,
+  type RepoCommitter,
+} from '../../storage/object-index.js';
+import { LruBaseCache, readObject, type DeltaAppliers, type ObjectStoreDeps } from '../../storage/object-store.js';
+import { QuarantineIndex } from '../../storage/quarantine.js';
+import type { RefStore, RefUpdate } from '../../storage/refs.js';
+import type { SegmentCreator, SegmentReader, SegmentWriter } from '../../storage/segments.js';
+import { DEFAULT_RECEIVE_FEATURES, ProtocolError, ZERO_ID, type ReceivePackFeatures } from './capabilities.js';
+import { packBytesToEntries, type PackEntry, type PackObject } from './pack-reader.js';
+import { encodePkt, encodePkts } from './pkt-line.js';
+import { parseReceiveRequest, type RefCommand, type ReceiveRequest } from './receive-request.js';
+import { refNameProblem } from './ref-name.js';
+import { reportStatusResponse, type PushReport, type RefStatus } from './report-status.js';
+import { BAND_ERROR, BAND_PROGRESS, encodeSideband } from './sideband.js';
+
+/** What receive-pack needs of one repository (the routes' GitRepo fits as is). */
+export interface ReceivePackStore {
+  refs: RefStore;
+  /** The committed index; `chain` makes reads of deep objects one call. */
+  index: ObjectIndexReader & Partial<ObjectChainReader>;
+  committer: RepoCommitter;
+  segments: SegmentCreator & SegmentReader;
+  primitives: Primitives;
+  appliers: DeltaAppliers;
+}
+
+/** Options of receivePack (every field optional). */
+export interface ReceivePackOptions {
+  /** What the advertisement offered (atomic, push-options). Default DEFAULT_RECEIVE_FEATURES. */
+  receiveFeatures?: ReceivePackFeatures;
+  /** git's receive.denyNonFastForwards: refuse non-fast-forward updates of refs/heads/*. Default false. */
+  denyNonFastForwards?: boolean;
+  /** git's receive.denyDeletes: refuse deleting refs/heads/*. Default false. */
+  denyDeletes?: boolean;
+  /** git's receive.denyDeleteCurrent: refuse deleting the branch HEAD points at. Default true (git's default). */
+  denyDeleteCurrent?: boolean;
+  /** Largest pack accepted, in bytes (HUB_MAX_PUSH_BYTES). Default 100 MiB. */
+  maxPackBytes?: number;
+  /** Largest object or delta in the pack. Default: the pack reader's (256 MiB). */
+  maxObjectSize?: number;
+  /** Bytes of resolved contents cached for delta bases. Default 32 MiB. */
+  maxDeltaBaseCache?: number;
+  /** Records of the open segment kept in memory for delta-base re-reads. Default 8 MiB. */
+  segmentRetainBytes?: number;
+  /** Milliseconds between progress lines. Default 1000. */
+  progressInterval?: number;
+  /** Told of every unexpected (non-client) error, for logging. */
+  onError?: (e: unknown) => void;
+}
+
+/** Default HUB_MAX_PUSH_BYTES: the common Cloudflare plan's request body limit. */
+export const DEFAULT_MAX_PACK_BYTES = 100 * 1024 * 1024;
+/** Rows handed to QuarantineIndex.add at once (one index round trip each). */
+const ROW_BATCH = 1000;
+/** Missing-reference ids collected before they are checked against the store. */
+const MISSING_CHECK = 50_000;
+/** Ids per has() call. */
+const HAS_BATCH = 1000;
+/** Objects visited by one ref's connectivity walk (error path only). */
+const MAX_WALK_OBJECTS = 5_000_000;
+
+const REASON_UNPACKER = 'unpacker error';
+const REASON_MISSING = 'missing necessary objects';
+const REASON_ATOMIC = 'atomic push failure';
+const REASON_ATOMIC_TX = 'atomic transaction failed';
+
+/** The receive-pack response for `body` (see the file comment). Never throws; errors are protocol replies. */
+export function receivePack(store: ReceivePackStore, body: ByteStream, opts: ReceivePackOptions = {}): ByteStream {
+  return run(store, body, opts);
+}
+
+/** Text of an error for the wire (client faults keep their message; others are reported as internal). */
+function errorText(e: unknown): string {
+  if (e instanceof HubError) return e.message;
+  return `internal error: ${e instanceof Error ? e.message : String(e)}`;
+}
+
+async function* run(store: ReceivePackStore, body: ByteStream, opts: ReceivePackOptions): AsyncGenerator<Uint8Array> {
+  const features = opts.receiveFeatures ?? DEFAULT_RECEIVE_FEATURES;
+  const reader = new ByteReader(body);
+  let req: ReceiveRequest;
+  try {
+    req = await readHead(reader, features);
+  } catch (e) {
+    if (!(e instanceof HubError)) opts.onError?.(e);
+    await reader.cancel().catch(() => undefined);
+    yield encodePkt(`ERR ${errorText(e)}\n`);
+    return;
+  }
+  if (req.commands.length === 0) {
+    await reader.cancel().catch(() => undefined);
+    return;
+  }
+  const push = new Push(store, req, opts);
+  try {
+    yield* push.run(reader);
+  } catch (e) {
+    // Only a bug gets here (every step maps its errors); still a protocol reply.
+    opts.onError?.(e);
+    const text = `receive-pack failed: ${errorText(e)}`;
+    if (req.sideBand) yield* encodeSideband(BAND_ERROR, `${text}\n`);
+    else yield encodePkt(`ERR ${text}\n`);
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+/** Reads and parses the request head, leaving `reader` at the pack. */
+async function readHead(reader: ByteReader, features: ReceivePackFeatures): Promise<ReceiveRequest> {
+  let want = 4096;
+  for (;;) {
+    const buf = await reader.peek(want);
+    const final = buf.length < want;
+    const r = parseReceiveRequest(buf, features, final);
+    if (r.kind === 'done') {
+      await reader.skip(r.packOffset);
+      return r.request;
+    }
+    // Grow geometrically: the head is re-parsed from its start each time.
+    want = Math.max(want * 2, buf.length + r.bytes);
+  }
+}
+
+/** The rest of a ByteReader as a stream, counting bytes against `limit`. */
+async function* remainder(reader: ByteReader, limit: number): ByteStream {
+  let total = 0;
+  for (;;) {
+    const chunk = await reader.peekChunk();
+    if (!chunk) return;
+    total += chunk.length;
+    if (total > limit) throw new ProtocolError('too-large', `push larger than the limit of ${limit} bytes`, { limit });
+    await reader.skip(chunk.length);
+    yield chunk;
+  }
+}
+
+/** Where one pack entry's record was written, and what it is. */
+interface EntryLoc {
+  seg: number;
+  off: number;
+  len: number;
+  headerLength: number;
+  /** Base: an entry offset (OFS_DELTA) or an id (REF_DELTA); absent for whole objects. */
+  base?: number | string;
+  /** Set once resolved. */
+  id?: string;
+}
+
+/** Progress lines on band 2, throttled. */
+class Progress {
+  private last = Date.now();
+  /** Whether a line has been shown (short pushes show only the final lines). */
+  shown = false;
+  constructor(
+    private readonly enabled: boolean,
+    private readonly interval: number,
+  ) {}
+  /** A `\r` progress line once the interval has passed since the last (or a `done` line). */
+  line(title: string, n: number, total: number | null, done = false): Uint8Array[] {
+    if (!this.enabled) return [];
+    const now = Date.now();
+    if (!done && now - this.last < this.interval) return [];
+    this.last = now;
+    this.shown = true;
+    const count = total === null ? `${n}` : `${total === 0 ? 100 : Math.floor((n * 100) / total)}% (${n}/${total})`;
+    return encodeSideband(BAND_PROGRESS, `${title}: ${count}${done ? ', done.\n' : '\r'}`);
+  }
+}
+
+/** One push: its pack ingest, checks and commit. */
+class Push {
+  readonly p: Primitives;
+  readonly quarantine: QuarantineIndex;
+  /** Messages for band 2 (`remote: ...`), sent before the report. */
+  readonly messages: string[] = [];
+  readonly progress: Progress;
+  /** Segments written by this push, by index. */
+  readonly segIds: string[] = [];
+  writer: SegmentWriter | null = null;
+  /** Records of the open segment kept for re-reads: entry offset -> raw entry bytes. */
+  retained = new Map<number, Uint8Array>();
+  retainedBytes = 0;
+  readonly locs = new Map<number, EntryLoc>();
+  /** Depth each pack object is stored at (also the set of pack objects). */
+  readonly depths = new Map<string, number>();
+  /** Committed depths of bases outside the pack (thin packs). */
+  readonly externalDepths = new Map<string, number>();
+  /** Ids referred to by pack objects and not (yet) seen in the pack nor known to be stored. */
+  missing = new Set<string>();
+  pendingRows: IndexRowInput[] = [];
+  deltas = 0;
+  objects = 0;
+
+  constructor(
+    readonly store: ReceivePackStore,
+    readonly req: ReceiveRequest,
+    readonly opts: ReceivePackOptions,
+  ) {
+    this.p = store.primitives;
+    this.quarantine = new QuarantineIndex(store.index);
+    this.progress = new Progress(req.sideBand && !req.quiet, opts.progressInterval ?? 1000);
+  }
+
+  /** Object reads through quarantine over the committed index. */
+  deps(cache = new LruBaseCache(16 * 1024 * 1024)): ObjectStoreDeps {
+    return { index: this.quarantine, segments: this.store.segments, primitives: this.p, appliers: this.store.appliers, cache };
+  }
+
+  async *run(reader: ByteReader): AsyncGenerator<Uint8Array> {
+    const req = this.req;
+    let unpack: PushReport['unpack'] = { ok: true };
+    if (req.packExpected) {
+      try {
+        yield* this.ingest(remainder(reader, this.opts.maxPackBytes ?? DEFAULT_MAX_PACK_BYTES));
+      } catch (e) {
+        if (!(e instanceof HubError)) this.opts.onError?.(e);
+        unpack = { ok: false, error: errorText(e) };
+        await this.writer?.abort().catch(() => undefined);
+        this.writer = null;
+      }
+    }
+    let statuses: RefStatus[];
+    if (!unpack.ok) {
+      this.messages.push(`error: ${unpack.error}`);
+      statuses = req.commands.map((c) => ({ ref: c.ref, ok: false, reason: REASON_UNPACKER }));
+    } else {
+      statuses = await this.decide();
+    }
+    for (const m of this.messages) if (req.sideBand) yield* encodeSideband(BAND_PROGRESS, `${m}\n`);
+    if (req.report === 'none') {
+      if (req.sideBand) yield encodePkts([{ kind: 'flush' }]);
+      return;
+    }
+    yield encodePkts(reportStatusResponse({ unpack, refs: statuses }, { sideBand: req.sideBand, v2: req.report === 'report-status-v2' }));
+  }
+
+  // ---- ingest -------------------------------------------------------------
+
+  async openWriter(): Promise<SegmentWriter> {
+    if (!this.writer) {
+      this.writer = await this.store.segments.create();
+      this.segIds.push(this.writer.segment);
+      this.retained = new Map();
+      this.retainedBytes = 0;
+    }
+    return this.writer;
+  }
+
+  async finishWriter(): Promise<void> {
+    if (!this.writer) return;
+    const w = this.writer;
+    this.writer = null;
+    this.retained = new Map();
+    this.retainedBytes = 0;
+    await w.finish();
+  }
+
+  /** Appends one record to the open segment; returns its segment index and location. */
+  async writeRecord(bytes: Uint8Array): Promise<{ seg: number; off: number; len: number }> {
+    const w = await this.openWriter();
+    if (bytes.length > 0) await w.write(bytes);
+    const loc = w.endRecord();
+    return { seg: this.segIds.length - 1, off: loc.offset, len: loc.length };
+  }
+
+  /** The raw bytes of entry `offset`, for the pack reader to rebuild an evicted base. */
+  async readEntry(offset: number): Promise<Uint8Array> {
+    const loc = this.locs.get(offset);
+    if (!loc) throw new ProtocolError('internal', `no entry at ${offset}`);
+    const kept = this.retained.get(offset);
+    if (kept && loc.seg === this.segIds.length - 1 && this.writer) return kept;
+    // The open segment cannot be read back: finish it and carry on in a new one.
+    if (this.writer && loc.seg === this.segIds.length - 1) await this.finishWriter();
+    const record = await this.store.segments.readRange(this.segIds[loc.seg], loc.off, loc.len);
+    // The reader reads only the bytes after headerLength; the header bytes are placeholders.
+    const raw = new Uint8Array(loc.headerLength + record.length);
+    raw.set(record, loc.headerLength);
+    return raw;
+  }
+
+  async *ingest(pack: ByteStream): AsyncGenerator<Uint8Array> {
+    let count = 0;
+    const events = packBytesToEntries(pack, {
+      primitives: this.p,
+      baseProvider: async (id) => {
+        const obj = await readObject(this.deps(), id).catch(() => null);
+        if (!obj || obj.kind === 'artifact') return null;
+        return { type: obj.kind, data: obj.data };
+      },
+      readEntry: (offset) => this.readEntry(offset),
+      maxObjectSize: this.opts.maxObjectSize,
+      maxDeltaBaseCache: this.opts.maxDeltaBaseCache,
+    });
+    for await (const ev of events) {
+      if (ev.kind === 'header') count = ev.count;
+      else if (ev.kind === 'entry') await this.onEntry(ev.entry);
+      else if (ev.kind === 'object') {
+        await this.onObject(ev.object);
+        yield* this.progress.line('Receiving objects', this.objects, count);
+      }
+    }
+    if (this.progress.shown) yield* this.progress.line('Receiving objects', this.objects, count, true);
+    if (this.deltas > 0) yield* this.progress.line('Resolving deltas', this.deltas, this.deltas, true);
+    await this.flushRows();
+    await this.finishWriter();
+    await this.checkMissing();
+  }
+
+  async onEntry(entry: PackEntry): Promise<void> {
+    const raw = entry.raw;
+    const { seg, off, len } = await this.writeRecord(raw.subarray(entry.headerLength));
+    const loc: EntryLoc = { seg, off, len, headerLength: entry.headerLength };
+    if (entry.baseOffset !== undefined) loc.base = entry.baseOffset;
+    else if (entry.baseId !== undefined) loc.base = entry.baseId;
+    this.locs.set(entry.offset, loc);
+    const retain = this.opts.segmentRetainBytes ?? 8 * 1024 * 1024;
+    if (this.retainedBytes + raw.length <= retain) {
+      this.retained.set(entry.offset, raw);
+      this.retainedBytes += raw.length;
+    }
+  }
+
+  async onObject(obj: PackObject): Promise<void> {
+    this.objects++;
+    const loc = this.locs.get(obj.offset)!;
+    loc.id = obj.id;
+    // Every object must parse (trees, commits and tags are checked in full).
+    const parsed = parseObject(obj.type, obj.data);
+    for (const r of referencedIds(parsed)) if (!this.depths.has(r.id)) this.missing.add(r.id);
+    this.missing.delete(obj.id);
+    if (this.depths.has(obj.id)) return; // a repeat within the pack: the first copy is indexed
+    let row: IndexRowInput = {
+      id: obj.id,
+      kind: obj.type,
+      size: obj.size,
+      segment: this.segIds[loc.seg],
+      offset: loc.off,
+      length: loc.len,
+      format: 'full',
+      base: null,
+    };
+    let depth = 0;
+    if (loc.base !== undefined) {
+      this.deltas++;
+      const baseId = typeof loc.base === 'number' ? this.locs.get(loc.base)!.id! : loc.base;
+      depth = (await this.depthOf(baseId)) + 1;
+      if (depth <= MAX_CHAIN_DEPTH) {
+        row = { ...row, format: 'git-delta', base: baseId };
+      } else {
+        row = await this.fullRow(obj.id, obj.type, obj.data);
+        depth = 0;
+      }
+    }
+    this.depths.set(obj.id, depth);
+    this.pendingRows.push(row);
+    if (this.pendingRows.length >= ROW_BATCH) await this.flushRows();
+    if (this.missing.size >= MISSING_CHECK) await this.pruneMissing();
+  }
+
+  /** A full record for `data` (deflated here), appended to the open segment. */
+  async fullRow(id: string, type: GitObjectType, data: Uint8Array): Promise<IndexRowInput> {
+    const { seg, off, len } = await this.writeRecord(this.p.zlib.deflate(data));
+    return { id, kind: type, size: data.length, segment: this.segIds[seg], offset: off, length: len, format: 'full', base: null };
+  }
+
+  /** Stored depth of a delta base: a pack object's, else the committed row's. */
+  async depthOf(id: string): Promise<number> {
+    const d = this.depths.get(id) ?? this.externalDepths.get(id);
+    if (d !== undefined) return d;
+    const row = await this.store.index.get(id);
+    const depth = row?.depth ?? 0;
+    this.externalDepths.set(id, depth);
+    return depth;
+  }
+
+  /** Moves pending rows into the quarantine; rows a committed duplicate pushed too deep are rebased to full texts. */
+  async flushRows(): Promise<void> {
+    const rows = this.pendingRows;
+    this.pendingRows = [];
+    if (rows.length === 0) return;
+    try {
+      await this.quarantine.add(rows);
+      return;
+    } catch (e) {
+      if (!(e instanceof ChainTooDeepError)) throw e;
+    }
+    // Rare: a pack object already stored at another depth lengthened a chain.
+    // Add one by one; a row too deep is rebuilt from what is readable and stored full.
+    for (const row of rows) {
+      try {
+        await this.quarantine.add([row]);
+      } catch (e) {
+        if (!(e instanceof ChainTooDeepError) || row.base === null) throw e;
+        await this.finishWriter();
+        const base = await readObject(this.deps(), row.base);
+        if (!base) throw e;
+        const raw = await this.store.segments.readRange(row.segment, row.offset, row.length);
+        const delta = this.p.zlib.inflate(raw);
+        const data = this.store.appliers.git(base.data, delta, row.size);
+        await this.quarantine.add([await this.fullRow(row.id, row.kind as GitObjectType, data)]);
+        this.depths.set(row.id, 0);
+      }
+    }
+  }
+
+  /** Drops from `missing` every id the committed index has. */
+  async pruneMissing(): Promise<void> {
+    const ids = [...this.missing];
+    for (let i = 0; i < ids.length; i += HAS_BATCH) {
+      const part = ids.slice(i, i + HAS_BATCH);
+      const has = await this.store.index.has(part);
+      part.forEach((id, k) => has[k] && this.missing.delete(id));
+    }
+  }
+
+  async checkMissing(): Promise<void> {
+    if (this.missing.size > 0) await this.pruneMissing();
+  }
+
+  // ---- decisions ----------------------------------------------------------
+
+  /** Which commands may go ahead, then the commit; one status per command, in order. */
+  async decide(): Promise<RefStatus[]> {
+    const req = this.req;
+    const cmds = req.commands;
+    const reasons: (string | null)[] = cmds.map(() => null);
+    const head = await this.store.refs.readSymbolic('HEAD');
+    // Tips: present in the pack or the store?
+    const tips = [...new Set(cmds.filter((c) => c.newId !== ZERO_ID).map((c) => c.newId))];
+    const present = new Set<string>();
+    for (let i = 0; i < tips.length; i += HAS_BATCH) {
+      const part = tips.slice(i, i + HAS_BATCH);
+      const has = await this.quarantine.has(part);
+      part.forEach((id, k) => has[k] && present.add(id));
+    }
+    const graph = this.graph();
+    for (let i = 0; i < cmds.length; i++) {
+      reasons[i] = await this.check(cmds[i], head, present, graph);
+    }
+    if (req.atomic && reasons.some((r) => r !== null)) {
+      return cmds.map((c, i) => ({ ref: c.ref, ok: false, reason: reasons[i] ?? REASON_ATOMIC }));
+    }
+    const go = cmds.map((_, i) => i).filter((i) => reasons[i] === null);
+    if (go.length === 0) return cmds.map((c, i) => ({ ref: c.ref, ok: false, reason: reasons[i]! }));
+
+    const emptyBefore = await this.headNeedsTarget(head);
+    const updates: RefUpdate[] = go.map((i) => ({
+      name: cmds[i].ref,
+      old: cmds[i].oldId === ZERO_ID ? null : cmds[i].oldId,
+      new: cmds[i].newId === ZERO_ID ? null : cmds[i].newId,
+    }));
+    let result;
+    try {
+      result = await this.store.committer.commit({ rows: this.quarantine.rows(), refs: updates, atomic: req.atomic });
+    } catch (e) {
+      if (!(e instanceof HubError)) this.opts.onError?.(e);
+      this.messages.push(`error: ${errorText(e)}`);
+      return cmds.map((c, i) => ({ ref: c.ref, ok: false, reason: reasons[i] ?? 'failed to update ref' }));
+    }
+    go.forEach((i, k) => {
+      const s = result.refs[k];
+      const cmd = cmds[i];
+      const del = cmd.newId === ZERO_ID;
+      switch (s.status) {
+        case 'ok':
+          return;
+        case 'aborted':
+          reasons[i] = REASON_ATOMIC_TX;
+          return;
+        case 'stale':
+          this.messages.push(`error: cannot lock ref '${cmd.ref}': ${s.actual === null ? 'reference does not exist' : `is at ${s.actual} but expected ${s.expected ?? ZERO_ID}`}`);
+          break;
+        case 'symbolic':
+          this.messages.push(`error: cannot update symbolic ref '${cmd.ref}'`);
+          break;
+        case 'duplicate':
+          this.messages.push(`error: multiple updates for ref '${cmd.ref}' not allowed`);
+          break;
+      }
+      reasons[i] = del ? 'failed to delete' : 'failed to update ref';
+    });
+    const statuses = cmds.map((c, i): RefStatus => (reasons[i] === null ? { ref: c.ref, ok: true } : { ref: c.ref, ok: false, reason: reasons[i]! }));
+    if (emptyBefore) await this.pointHead(cmds.filter((_, i) => reasons[i] === null));
+    return statuses;
+  }
+
+  /** Why `cmd` may not go ahead, or null. */
+  async check(cmd: RefCommand, head: string | null, present: Set<string>, graph: CommitGraph): Promise<string | null> {
+    const problem = refNameProblem(cmd.ref);
+    if (problem !== null) {
+      this.messages.push(`error: refusing to create funny ref '${cmd.ref}' remotely`);
+      return 'funny refname';
+    }
+    const del = cmd.newId === ZERO_ID;
+    if (!del) {
+      if (!present.has(cmd.newId) || !(await this.connected(cmd.newId))) return REASON_MISSING;
+    }
+    const branch = cmd.ref.startsWith('refs/heads/');
+    if (del && cmd.oldId !== ZERO_ID) {
+      if (this.opts.denyDeletes && branch) {
+        this.messages.push(`error: denying ref deletion for ${cmd.ref}`);
+        return 'deletion prohibited';
+      }
+      if ((this.opts.denyDeleteCurrent ?? true) && head === cmd.ref) {
+        this.messages.push(`error: refusing to delete the current branch: ${cmd.ref}`);
+        return 'deletion of the current branch prohibited';
+      }
+    }
+    if (del) return null;
+    if (branch) {
+      const row = await this.quarantine.get(cmd.newId);
+      if (row?.kind !== 'commit') {
+        this.messages.push(`error: trying to write non-commit object ${cmd.newId} to branch '${cmd.ref}'`);
+        return 'failed to update ref';
+      }
+      if (this.opts.denyNonFastForwards && cmd.oldId !== ZERO_ID) {
+        let ff = false;
+        try {
+          ff = await isAncestor(graph, cmd.oldId, cmd.newId);
+        } catch {
+          ff = false;
+        }
+        if (!ff) {
+          this.messages.push(`error: denying non-fast-forward ${cmd.ref} (you should pull first)`);
+          return 'non-fast-forward';
+        }
+      }
+    }
+    return null;
+  }
+
+  /** Commits read through the quarantine, for ancestry checks. */
+  graph(): CommitGraph {
+    const deps = this.deps();
+    return {
+      commit: async (id) => {
+        const obj = await readObject(deps, id);
+        if (!obj || obj.kind !== 'commit') return null;
+        const c = parseCommit(obj.data);
+        return { parents: c.parents, time: c.committer.timestamp };
+      },
+    };
+  }
+
+  /**
+   * True if everything reachable from `tip` is present. Without missing
+   * references in the pack this holds for every tip; otherwise walk the new
+   * objects from `tip` (stored objects are connected) looking for them.
+   */
+  async connected(tip: string): Promise<boolean> {
+    if (this.missing.size === 0) return true;
+    const deps = this.deps();
+    const seen = new Set<string>([tip]);
+    const stack = [tip];
+    while (stack.length > 0) {
+      const id = stack.pop()!;
+      if (this.missing.has(id)) return false;
+      if (!this.depths.has(id)) continue; // not new: stored objects are connected
+      if (seen.size > MAX_WALK_OBJECTS) return false;
+      const obj = await readObject(deps, id);
+      if (!obj || obj.kind === 'artifact') return false;
+      for (const r of referencedIds(parseObject(obj.kind, obj.data))) {
+        if (!seen.has(r.id)) {
+          seen.add(r.id);
+          stack.push(r.id);
+        }
+      }
+    }
+    return true;
+  }
+
+  /** True when HEAD has no usable target yet: unset, or naming a branch in a repository without branches. */
+  async headNeedsTarget(head: string | null): Promise<boolean> {
+    if (head !== null && (await this.store.refs.read(head)) !== null) return false;
+    if ((await this.store.refs.read('HEAD')) !== null) return false; // a detached HEAD is left alone
+    if (head === null) return true;
+    return (await this.store.refs.list('refs/heads/')).length === 0;
+  }
+
+  /** Points HEAD at the first branch created by this push (refs/heads/main preferred). */
+  async pointHead(done: RefCommand[]): Promise<void> {
+    const branches = done.filter((c) => c.newId !== ZERO_ID && c.ref.startsWith('refs/heads/')).map((c) => c.ref);
+    if (branches.length === 0) return;
+    const target = branches.includes('refs/heads/main') ? 'refs/heads/main' : branches[0];
+    const current = await this.store.refs.readSymbolic('HEAD');
+    if (current === target) return;
+    try {
+      await this.store.refs.setSymbolic('HEAD', target);
+    } catch (e) {
+      if (!(e instanceof HubError)) this.opts.onError?.(e);
+    }
+  }
+}
