@@ -1,0 +1,245 @@
+/**
+ * What a fetch sends (git's list-objects.c and pack-objects' "edge" marking,
+ * over our storage): the commits between the wants and the common haves
+ * (cut at shallow boundaries), then the trees and blobs they reach minus what
+ * the client's edge commits' trees reach, filtered (partial clone), plus the
+ * annotated tags asked for or pointing into the pack (include-tag).
+ *
+ * Everything is read through a `RepoView`, one per exchange: index rows and
+ * parsed commits are memoised there (objects are immutable), contents come
+ * through readObject with the exchange's base cache.
+ */
+import { commitsBetween, HistoryError, MAX_WALK, type CommitGraph, type CommitInfo } from '../../core/history.js';
+import { parseCommit } from '../../core/git/commit.js';
+import { modeObjectType, parseTree, type Tree } from '../../core/git/tree.js';
+import { parseTag } from '../../core/git/tag.js';
+import type { ObjectId } from '../../storage/ids.js';
+import type { IndexRow } from '../../storage/object-index.js';
+import { readObject, type ObjectStoreDeps } from '../../storage/object-store.js';
+import { ProtocolError } from './capabilities.js';
+import type { FilterSpec } from './filter.js';
+
+/** Most tag objects followed when peeling one tag (git's peel limit is similar). */
+export const MAX_PEEL = 64;
+
+/** Reads of one exchange: rows and commits memoised, contents through readObject. */
+export class RepoView implements CommitGraph {
+  private readonly rows = new Map<ObjectId, IndexRow | null>();
+  private readonly commits = new Map<ObjectId, (CommitInfo & { tree: ObjectId }) | null>();
+
+  constructor(readonly deps: ObjectStoreDeps) {}
+
+  /** The index row of `id`, or null. */
+  async row(id: ObjectId): Promise<IndexRow | null> {
+    let row = this.rows.get(id);
+    if (row === undefined) {
+      row = await this.deps.index.get(id);
+      this.rows.set(id, row);
+    }
+    return row;
+  }
+
+  /** Content of `id` (which must be indexed, of kind `kind`). */
+  async content(id: ObjectId, kind: IndexRow['kind']): Promise<Uint8Array> {
+    const obj = await readObject(this.deps, id);
+    if (obj === null || obj.kind !== kind) throw new HistoryError('missing-object', `${kind} ${id} is not in the repository`, { id });
+    return obj.data;
+  }
+
+  /** CommitGraph: parents and committer time of a stored commit; null for anything else. */
+  async commit(id: ObjectId): Promise<(CommitInfo & { tree: ObjectId }) | null> {
+    let info = this.commits.get(id);
+    if (info === undefined) {
+      const row = await this.row(id);
+      if (row === null || row.kind !== 'commit') info = null;
+      else {
+        const c = parseCommit(await this.content(id, 'commit'));
+        info = { parents: c.parents, time: c.committer.timestamp, tree: c.tree };
+      }
+      this.commits.set(id, info);
+    }
+    return info;
+  }
+
+  async tree(id: ObjectId): Promise<Tree> {
+    return parseTree(await this.content(id, 'tree'));
+  }
+
+  /** The object an annotated tag points at. */
+  async tagTarget(id: ObjectId): Promise<ObjectId> {
+    return parseTag(await this.content(id, 'tag')).object;
+  }
+
+  /** Peel `id` through annotated tags: the tags passed and the final object's id and row (null row if missing). */
+  async peel(id: ObjectId): Promise<{ tags: ObjectId[]; id: ObjectId; row: IndexRow | null }> {
+    const tags: ObjectId[] = [];
+    let row = await this.row(id);
+    while (row !== null && row.kind === 'tag') {
+      if (tags.length >= MAX_PEEL) throw new ProtocolError('peel-too-deep', `tag ${tags[0]} nests more than ${MAX_PEEL} tags`);
+      tags.push(id);
+      id = await this.tagTarget(id);
+      row = await this.row(id);
+    }
+    return { tags, id, row };
+  }
+}
+
+/** A CommitGraph in which `cut` commits have no parents (shallow boundaries, as git's grafts). */
+export function cutGraph(graph: CommitGraph, cut: ReadonlySet<ObjectId>): CommitGraph {
+  if (cut.size === 0) return graph;
+  return {
+    async commit(id) {
+      const c = await graph.commit(id);
+      return c && cut.has(id) ? { ...c, parents: [] } : c;
+    },
+  };
+}
+
+/** Decides per tree/blob whether a filter keeps it: kind, depth from the root tree (root = 0), size. */
+export function filterKeeps(filter: FilterSpec | null, kind: 'tree' | 'blob', depth: number, size: number): boolean {
+  if (filter === null) return true;
+  switch (filter.kind) {
+    case 'blob:none':
+      return kind !== 'blob';
+    case 'blob:limit':
+      return kind !== 'blob' || size < filter.bytes;
+    case 'tree':
+      return depth < filter.depth;
+    case 'combine':
+      return filter.filters.every((f) => filterKeeps(f, kind, depth, size));
+  }
+}
+
+/** Deepest tree depth any filter keeps objects at (Infinity without a tree: filter). */
+function filterDepth(filter: FilterSpec | null): number {
+  if (filter === null) return Infinity;
+  if (filter.kind === 'tree') return filter.depth;
+  if (filter.kind === 'combine') return Math.min(...filter.filters.map(filterDepth));
+  return Infinity;
+}
+
+/** What to walk. */
+export interface WalkQuery {
+  /** Wanted ids, validated as stored. */
+  wants: readonly ObjectId[];
+  /** Commits the client has (acknowledged haves). */
+  common: readonly ObjectId[];
+  /** Commits to treat as parentless (shallow-info's boundary, i.e. the client's and the new shallow commits). */
+  boundary: readonly ObjectId[];
+  /** More commits to send with their history (parents of commits being unshallowed). */
+  extraCommits?: readonly ObjectId[];
+  filter: FilterSpec | null;
+  /** Annotated tag ids (ref values) to add when they point into the pack (include-tag). */
+  includeTags?: readonly ObjectId[];
+  /** Bound on commits walked. */
+  limit?: number;
+}
+
+/** What a walk found. */
+export interface WalkResult {
+  /** Ids to send: commits, trees and blobs, tags. No duplicates. */
+  objects: ObjectId[];
+  /** Number of commits among them. */
+  commits: number;
+  /** Objects the client has (edge commits and everything their trees reach): thin-pack bases. */
+  have: Set<ObjectId>;
+}
+
+/** Enumerate a fetch's objects. */
+export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkResult> {
+  const limit = q.limit ?? MAX_WALK;
+  const out: ObjectId[] = [];
+  const sent = new Set<ObjectId>();
+  const add = (id: ObjectId) => {
+    if (!sent.has(id)) {
+      sent.add(id);
+      out.push(id);
+    }
+  };
+  // 1. Classify wants: tags are sent and peeled; commits start the walk; trees and blobs are explicit.
+  const commitRoots: ObjectId[] = [];
+  const explicitTrees: ObjectId[] = [];
+  const explicit: ObjectId[] = [];
+  for (const want of q.wants) {
+    const p = await view.peel(want);
+    explicit.push(...p.tags);
+    if (p.row === null) throw new ProtocolError('not-our-ref', `upload-pack: not our ref ${p.id}`, { id: p.id });
+    if (p.row.kind === 'commit') commitRoots.push(p.id);
+    else if (p.row.kind === 'tree') explicitTrees.push(p.id);
+    else explicit.push(p.id);
+  }
+  commitRoots.push(...(q.extraCommits ?? []));
+  // 2. Commits.
+  const cut = new Set(q.boundary);
+  const graph = cutGraph(view, cut);
+  const commits = await commitsBetween(graph, commitRoots, q.common, limit);
+  const commitSet = new Set(commits);
+  for (const c of commits) add(c);
+  // 3. Edge: commits the client has next to what we send; their trees are uninteresting.
+  const have = new Set<ObjectId>();
+  const edge: ObjectId[] = [];
+  const noteEdge = async (id: ObjectId) => {
+    if (have.has(id) || commitSet.has(id) || !(await view.commit(id))) return;
+    have.add(id);
+    edge.push(id);
+  };
+  for (const id of q.common) await noteEdge(id);
+  for (const c of commits) {
+    for (const p of (await graph.commit(c))!.parents) await noteEdge(p);
+  }
+  for (const id of edge) await markHave(view, (await view.commit(id))!.tree, have);
+  // 4. Trees and blobs of the commits we send.
+  const maxDepth = filterDepth(q.filter);
+  const treeDepth = new Map<ObjectId, number>();
+  const walkTree = async (root: ObjectId, forced: boolean) => {
+    const stack: { id: ObjectId; depth: number }[] = [{ id: root, depth: 0 }];
+    while (stack.length > 0) {
+      const { id, depth } = stack.pop()!;
+      const seenAt = treeDepth.get(id);
+      if (seenAt !== undefined && seenAt <= depth) continue;
+      treeDepth.set(id, depth);
+      if ((forced && id === root) || filterKeeps(q.filter, 'tree', depth, 0)) add(id);
+      if (depth + 1 >= maxDepth) continue;
+      const tree = await view.tree(id);
+      for (const e of tree.entries) {
+        const type = modeObjectType(e.mode);
+        if (type === 'commit' || have.has(e.id)) continue;
+        if (type === 'tree') stack.push({ id: e.id, depth: depth + 1 });
+        else if (!sent.has(e.id)) {
+          const row = await view.row(e.id);
+          if (row === null) throw new HistoryError('missing-object', `blob ${e.id} of tree ${id} is not in the repository`, { id: e.id });
+          if (filterKeeps(q.filter, 'blob', depth + 1, row.size)) add(e.id);
+        }
+      }
+    }
+  };
+  for (const c of commits) {
+    const tree = (await view.commit(c))!.tree;
+    if (!have.has(tree)) await walkTree(tree, false);
+  }
+  for (const t of explicitTrees) await walkTree(t, true);
+  for (const id of explicit) add(id);
+  // 5. include-tag: annotated tags whose target is in the pack (tags of tags too).
+  for (const tag of q.includeTags ?? []) {
+    if (sent.has(tag) || have.has(tag)) continue;
+    const p = await view.peel(tag);
+    if (sent.has(p.id)) for (const t of p.tags) add(t);
+  }
+  return { objects: out, commits: commits.length, have };
+}
+
+/** Adds `root` and every tree and blob it reaches to `have` (skipping subtrees already there). */
+async function markHave(view: RepoView, root: ObjectId, have: Set<ObjectId>): Promise<void> {
+  if (have.has(root)) return;
+  have.add(root);
+  const stack = [root];
+  while (stack.length > 0) {
+    const tree = await view.tree(stack.pop()!);
+    for (const e of tree.entries) {
+      const type = modeObjectType(e.mode);
+      if (type === 'commit' || have.has(e.id)) continue;
+      have.add(e.id);
+      if (type === 'tree') stack.push(e.id);
+    }
+  }
+}

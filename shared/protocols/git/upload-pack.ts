@@ -1,0 +1,527 @@
+/**
+ * upload-pack: the body of `POST git-upload-pack` in, the response body out
+ * (clone, fetch, ls-refs, object-info). One call per HTTP request; the server
+ * keeps no state between rounds (stateless RPC).
+ *
+ *   uploadPack(store, body, { protocol: 0 | 2, features?, ... }): ByteStream
+ *
+ * v0 (gitprotocol-pack, multi_ack_detailed/no-done as git-smart-http.md §5):
+ *   wants only (shallow first round)  -> shallow lines + flush (when deepening), nothing else
+ *   haves + flush                     -> [shallow lines] ACK ... common / ready, NAK [+ ACK + pack]
+ *   done                              -> [shallow lines] ACK <last> | NAK, then the pack
+ *   the pack: side-band(-64k) band 1, progress on band 2 unless no-progress, flush;
+ *   raw pack bytes when no side-band was asked
+ * v2 (gitprotocol-v2):
+ *   command=fetch      [acknowledgments] [shallow-info] packfile (band 1/2) flush
+ *   command=ls-refs    lsRefsResponse over the store's refs
+ *   command=object-info  sizes from the index
+ *   empty request      nothing
+ *
+ * Errors never escape the stream: before the pack starts they become an
+ * `ERR <message>` pkt-line, inside it a band-3 message (then the stream ends).
+ * `opts.onError` sees every error (e.g. to log the unexpected ones).
+ */
+import { HubError } from '../../core/errors.js';
+import { MAX_WALK } from '../../core/history.js';
+import type { Primitives } from '../../core/primitives.js';
+import type { ByteStream } from '../../core/stream.js';
+import { applyFossilDelta } from '../../delta/fossil.js';
+import { applyGitDelta } from '../../delta/git.js';
+import type { ObjectId } from '../../storage/ids.js';
+import type { ObjectChainReader, ObjectIndexReader } from '../../storage/object-index.js';
+import { LruBaseCache, type DeltaAppliers } from '../../storage/object-store.js';
+import { resolveRef, type RefReader } from '../../storage/refs.js';
+import type { SegmentReader } from '../../storage/segments.js';
+import type { AdvertisedRef, HeadState } from './advertisement.js';
+import { DEFAULT_UPLOAD_FEATURES, ProtocolError, textPkt, type Pkt, type UploadPackFeatures } from './capabilities.js';
+import { lsRefsResponse } from './ls-refs.js';
+import { negotiateV0, negotiateV2, type HaveOracle } from './negotiation.js';
+import { RepoView, walkObjects } from './object-walk.js';
+import { planPack, planToPackBytes, type BuildOptions } from './pack-builder.js';
+import { FLUSH_PKT, PktLineError, bytesToPktLines, encodePkt, encodePkts } from './pkt-line.js';
+import { computeShallow, shallowInfoSection, shallowLinesV0, type ShallowInfo } from './shallow.js';
+import { BAND_DATA, BAND_ERROR, BAND_PROGRESS, SIDEBAND_64K_MAX, SIDEBAND_MAX, encodeSideband } from './sideband.js';
+import {
+  MAX_WANTS,
+  V2RequestParser,
+  UploadRequestV0Parser,
+  isShallowRequest,
+  objectInfoResponse,
+  type FetchArgs,
+  type ShallowArgs,
+  type UploadRequestV0,
+} from './upload-request.js';
+
+/** What upload-pack reads: refs, the object index and segments of one repository. */
+export interface UploadPackStore {
+  refs: RefReader;
+  /** With `chain` (ObjectChainReader), a delta chain's rows come in one call. */
+  index: ObjectIndexReader & Partial<ObjectChainReader>;
+  segments: SegmentReader;
+  primitives: Primitives;
+  /** Delta appliers for rebuilding objects; default: shared/delta's git and fossil appliers. */
+  appliers?: DeltaAppliers;
+}
+
+/** Options of uploadPack. */
+export interface UploadPackOptions {
+  /** Protocol the client asked for (`Git-Protocol: version=2` -> 2; else 0, which also serves v1). */
+  protocol: 0 | 2;
+  /** What the advertisement offered; must be the same value the route advertised. Default DEFAULT_UPLOAD_FEATURES. */
+  features?: UploadPackFeatures;
+  /** Largest request body read (bytes). Default 16 MiB: 100k wants and 64k haves fit. */
+  maxRequestBytes?: number;
+  /** Bound on commits visited by one walk. Default MAX_WALK. */
+  maxWalk?: number;
+  /** Bytes of rebuilt delta bases kept while reading objects. Default 32 MiB. */
+  baseCacheBytes?: number;
+  /** Pack-building knobs (range read sizes, zlib level). */
+  build?: BuildOptions;
+  /** Called with every error turned into an ERR line or a band-3 message. */
+  onError?: (error: unknown) => void;
+}
+
+/** Default request body bound. */
+export const DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+
+/** Serve one upload-pack POST: the response body as a stream of bytes (see the top of this file). */
+export function uploadPack(store: UploadPackStore, body: ByteStream, opts: UploadPackOptions): ByteStream {
+  const state: OutputState = { inSideband: false, max: SIDEBAND_64K_MAX, raw: false };
+  return guard(serve(store, body, opts, state), state, opts.onError);
+}
+
+/** Where the response is, so an error can be reported in the right form. */
+interface OutputState {
+  /** The side-band stream has begun: errors go on band 3. */
+  inSideband: boolean;
+  /** Side-band packet size. */
+  max: number;
+  /** Raw pack bytes are being sent (no side-band): nothing more can be said. */
+  raw: boolean;
+}
+
+/** The text of an error for the client: a HubError's message, or a generic one for bugs. */
+export function errorMessage(e: unknown): string {
+  if (e instanceof HubError) return e.message;
+  return 'internal server error';
+}
+
+async function* guard(inner: AsyncGenerator<Uint8Array>, state: OutputState, onError?: (e: unknown) => void): ByteStream {
+  try {
+    yield* inner;
+  } catch (e) {
+    onError?.(e);
+    const msg = errorMessage(e).replace(/\n/g, ' ');
+    if (state.raw) return;
+    if (state.inSideband) {
+      yield* encodeSideband(BAND_ERROR, `${msg}\n`, state.max);
+      return;
+    }
+    yield encodePkt(`ERR ${msg}\n`);
+  }
+}
+
+/** Bounded pkt-lines of the request body (a PktLineError or a too-large body is a ProtocolError). */
+async function* requestPkts(body: ByteStream, max: number): AsyncGenerator<Pkt> {
+  let total = 0;
+  async function* counted(): ByteStream {
+    for await (const chunk of body) {
+      total += chunk.length;
+      if (total > max) throw new ProtocolError('request-too-large', `request larger than ${max} bytes`, { max });
+      yield chunk;
+    }
+  }
+  try {
+    yield* bytesToPktLines(counted());
+  } catch (e) {
+    if (e instanceof PktLineError) throw new ProtocolError('bad-pkt-line', `protocol error: ${e.message}`, { code: e.code });
+    throw e;
+  }
+}
+
+function session(store: UploadPackStore, opts: UploadPackOptions): RepoView {
+  return new RepoView({
+    index: store.index,
+    segments: store.segments,
+    primitives: store.primitives,
+    appliers: store.appliers ?? { git: applyGitDelta, fossil: applyFossilDelta },
+    cache: new LruBaseCache(opts.baseCacheBytes ?? 32 * 1024 * 1024),
+  });
+}
+
+async function* serve(store: UploadPackStore, body: ByteStream, opts: UploadPackOptions, state: OutputState): AsyncGenerator<Uint8Array> {
+  const features = opts.features ?? DEFAULT_UPLOAD_FEATURES;
+  const pkts = requestPkts(body, opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES);
+  const view = session(store, opts);
+  if (opts.protocol === 2) {
+    const parser = new V2RequestParser(features);
+    for await (const p of pkts) parser.feed(p);
+    const req = parser.finish();
+    switch (req.command) {
+      case null:
+        return;
+      case 'ls-refs': {
+        const [refs, head] = await Promise.all([advertisedRefs(store.refs, view), headState(store.refs)]);
+        yield encodePkts(lsRefsResponse(refs, head, req.args));
+        return;
+      }
+      case 'object-info': {
+        const sizes = new Map<string, number>();
+        for (const oid of req.args.oids) {
+          const row = await view.row(oid);
+          if (row !== null && row.kind !== 'artifact') sizes.set(oid, row.size);
+        }
+        yield encodePkts(objectInfoResponse(req.args, sizes));
+        return;
+      }
+      case 'fetch':
+        yield* fetchV2(store, view, req.args, opts, state);
+        return;
+    }
+  }
+  const parser = new UploadRequestV0Parser(features);
+  for await (const p of pkts) parser.feed(p);
+  const req = parser.finish();
+  if (req.wants.length === 0) return;
+  yield* fetchV0(store, view, req, features, opts, state);
+}
+
+/** The refs as advertised: annotated tags with their peeled ids. Exported for the route's v0 advertisement. */
+export async function advertisedRefs(refs: RefReader, view: RepoView): Promise<AdvertisedRef[]> {
+  const out: AdvertisedRef[] = [];
+  for (const ref of await refs.list()) {
+    const row = await view.row(ref.id);
+    if (row !== null && row.kind === 'tag') out.push({ ...ref, peeled: (await view.peel(ref.id)).id });
+    else out.push({ ...ref });
+  }
+  return out;
+}
+
+/** HEAD as the advertisements describe it; null when there is no HEAD at all. */
+export async function headState(refs: RefReader): Promise<HeadState | null> {
+  const target = await refs.readSymbolic('HEAD');
+  const resolved = await resolveRef(refs, 'HEAD');
+  if (target === null && resolved === null) return null;
+  return { target, id: resolved?.id ?? null };
+}
+
+/** The ref advertisement inputs from a store (for routes): refs with peeled tags, and HEAD. */
+export async function advertisementInputs(store: UploadPackStore): Promise<{ refs: AdvertisedRef[]; head: HeadState | null }> {
+  const view = session(store, { protocol: 0 });
+  return { refs: await advertisedRefs(store.refs, view), head: await headState(store.refs) };
+}
+
+/** Negotiation's view of the repository: commits we store, and git's ok_to_give_up bounded. */
+function haveOracle(view: RepoView, wants: readonly ObjectId[]): HaveOracle {
+  return {
+    has: async (id) => (await view.commit(id)) !== null,
+    covered: async (common) => {
+      // Every wanted commit must reach a common one, walking no older than the oldest common
+      // (git's can_all_from_reach_with_flag). Past the budget, "any common" is the answer.
+      const commonSet = new Set(common);
+      let oldest = Infinity;
+      for (const id of common) oldest = Math.min(oldest, (await view.commit(id))!.time);
+      let budget = 20_000;
+      for (const want of wants) {
+        const p = await view.peel(want);
+        if (p.row === null || p.row.kind !== 'commit') continue;
+        const seen = new Set<ObjectId>([p.id]);
+        const stack = [p.id];
+        let found = false;
+        while (stack.length > 0 && !found) {
+          if (--budget < 0) return true;
+          const id = stack.pop()!;
+          if (commonSet.has(id)) {
+            found = true;
+            break;
+          }
+          const c = await view.commit(id);
+          if (c === null || c.time < oldest) continue;
+          for (const parent of c.parents) {
+            if (!seen.has(parent)) {
+              seen.add(parent);
+              stack.push(parent);
+            }
+          }
+        }
+        if (!found) return false;
+      }
+      return true;
+    },
+  };
+}
+
+/** Check v0 wants: advertised tips, or (stateless RPC, as git) commits reachable from a ref; other objects only with allow-reachable-sha1-in-want. */
+async function checkWantsV0(store: UploadPackStore, view: RepoView, wants: readonly ObjectId[], features: UploadPackFeatures, limit: number): Promise<void> {
+  const refs = await advertisedRefs(store.refs, view);
+  const tips = new Set<ObjectId>();
+  for (const r of refs) {
+    tips.add(r.id);
+    if (r.peeled) tips.add(r.peeled);
+  }
+  const head = await resolveRef(store.refs, 'HEAD');
+  if (head) tips.add(head.id);
+  const pending = new Set<ObjectId>();
+  for (const w of wants) {
+    if (tips.has(w)) continue;
+    const row = await view.row(w);
+    if (row === null) throw new ProtocolError('not-our-ref', `upload-pack: not our ref ${w}`, { id: w });
+    if (row.kind === 'commit') pending.add(w);
+    else if (!features.allowReachableSha1InWant) throw new ProtocolError('not-our-ref', `upload-pack: not our ref ${w}`, { id: w });
+  }
+  if (pending.size === 0) return;
+  // One walk down from every tip until each pending want has been met.
+  const seen = new Set<ObjectId>();
+  const stack: ObjectId[] = [];
+  for (const t of tips) {
+    const p = await view.peel(t);
+    if (p.row?.kind === 'commit' && !seen.has(p.id)) {
+      seen.add(p.id);
+      stack.push(p.id);
+    }
+  }
+  while (stack.length > 0 && pending.size > 0) {
+    if (seen.size > limit) break;
+    const id = stack.pop()!;
+    pending.delete(id);
+    for (const parent of (await view.commit(id))?.parents ?? []) {
+      if (!seen.has(parent)) {
+        seen.add(parent);
+        stack.push(parent);
+      }
+    }
+  }
+  for (const w of pending) throw new ProtocolError('not-our-ref', `upload-pack: not our ref ${w}`, { id: w });
+}
+
+/** v2 wants may name any object we store. */
+async function checkWantsV2(view: RepoView, wants: readonly ObjectId[]): Promise<void> {
+  for (const w of wants) {
+    if ((await view.row(w)) === null) throw new ProtocolError('not-our-ref', `upload-pack: not our ref ${w}`, { id: w });
+  }
+}
+
+/** Resolve `deepen-not` names as git's dwim does, peeled to commits. */
+async function resolveDeepenNot(refs: RefReader, view: RepoView, names: readonly string[]): Promise<ObjectId[]> {
+  const out: ObjectId[] = [];
+  for (const name of names) {
+    let id: ObjectId | null = null;
+    for (const full of [name, `refs/${name}`, `refs/tags/${name}`, `refs/heads/${name}`, `refs/remotes/${name}`]) {
+      id = (await resolveRef(refs, full))?.id ?? null;
+      if (id !== null) break;
+    }
+    if (id === null) throw new ProtocolError('bad-deepen', `git upload-pack: deepen-not is not a ref: ${name}`, { name });
+    const p = await view.peel(id);
+    if (p.row?.kind === 'commit') out.push(p.id);
+  }
+  return out;
+}
+
+/** The shallow computation for a request, or null when it is not a shallow request. */
+async function shallowFor(store: UploadPackStore, view: RepoView, wants: readonly ObjectId[], args: ShallowArgs, limit: number): Promise<ShallowInfo | null> {
+  if (!isShallowRequest(args)) return null;
+  const commits: ObjectId[] = [];
+  for (const w of wants) {
+    const p = await view.peel(w);
+    if (p.row?.kind === 'commit') commits.push(p.id);
+  }
+  return computeShallow(
+    view,
+    {
+      wants: commits,
+      shallows: args.shallows,
+      depth: args.depth,
+      deepenRelative: args.deepenRelative,
+      deepenSince: args.deepenSince,
+      deepenNot: await resolveDeepenNot(store.refs, view, args.deepenNot),
+    },
+    limit,
+  );
+}
+
+/** Annotated tag ref values, for include-tag. */
+async function tagRefIds(refs: RefReader, view: RepoView): Promise<ObjectId[]> {
+  const out: ObjectId[] = [];
+  for (const r of await refs.list('refs/tags/')) if ((await view.row(r.id))?.kind === 'tag') out.push(r.id);
+  return out;
+}
+
+/** What the pack needs from a request, v0 or v2. */
+interface PackRequest {
+  wants: readonly ObjectId[];
+  common: readonly ObjectId[];
+  shallow: ShallowInfo | null;
+  filter: FetchArgs['filter'];
+  includeTag: boolean;
+  ofsDelta: boolean;
+  thinPack: boolean;
+  progress: boolean;
+}
+
+/** Enumerate, plan and stream the pack; `say` gets git's progress lines as they become known. */
+async function buildPack(
+  store: UploadPackStore,
+  view: RepoView,
+  r: PackRequest,
+  opts: UploadPackOptions,
+  say: (text: string) => void,
+): Promise<{ stream: { pack: ByteStream; summary: () => string } }> {
+  const limit = opts.maxWalk ?? MAX_WALK;
+  const extra: ObjectId[] = [];
+  for (const id of r.shallow?.unshallow ?? []) extra.push(...((await view.commit(id))?.parents ?? []));
+  const walk = await walkObjects(view, {
+    wants: r.wants,
+    common: r.common,
+    // Unshallowed commits stay parentless too: the client has them but not their parents
+    // (which are sent as extra commits), so the have side must not walk through them.
+    boundary: [...(r.shallow?.boundary ?? []), ...(r.shallow?.unshallow ?? [])],
+    extraCommits: extra,
+    filter: r.filter,
+    includeTags: r.includeTag ? await tagRefIds(store.refs, view) : [],
+    limit,
+  });
+  const n = walk.objects.length;
+  say(`Enumerating objects: ${n}, done.\n`);
+  // A filter means the client may lack blobs of its own commits: no thin deltas then.
+  const plan = await planPack(view, walk.objects, { ofsDelta: r.ofsDelta, thinPack: r.thinPack && r.filter === null, have: walk.have });
+  say(`Counting objects: 100% (${n}/${n}), done.\n`);
+  const summary = () => `Total ${n} (delta ${plan.deltas}), reused ${plan.reused} (delta ${plan.deltas}), pack-reused 0\n`;
+  return { stream: { pack: planToPackBytes(view, plan, opts.build), summary } };
+}
+
+/** Chunks of about `size` bytes (pack writer pieces are often a few bytes: join them before framing). */
+async function* rechunk(stream: ByteStream, size: number): ByteStream {
+  let buf = new Uint8Array(size);
+  let used = 0;
+  for await (const chunk of stream) {
+    let at = 0;
+    while (at < chunk.length) {
+      if (used === 0 && chunk.length - at >= size) {
+        yield chunk.subarray(at, at + size);
+        at += size;
+        continue;
+      }
+      const k = Math.min(size - used, chunk.length - at);
+      buf.set(chunk.subarray(at, at + k), used);
+      used += k;
+      at += k;
+      if (used === size) {
+        yield buf;
+        buf = new Uint8Array(size);
+        used = 0;
+      }
+    }
+  }
+  if (used > 0) yield buf.subarray(0, used);
+}
+
+async function* fetchV0(
+  store: UploadPackStore,
+  view: RepoView,
+  req: UploadRequestV0,
+  features: UploadPackFeatures,
+  opts: UploadPackOptions,
+  state: OutputState,
+): AsyncGenerator<Uint8Array> {
+  const limit = opts.maxWalk ?? MAX_WALK;
+  await checkWantsV0(store, view, req.wants, features, limit);
+  const shallow = await shallowFor(store, view, req.wants, req, limit);
+  const lines: Pkt[] = shallow ? shallowLinesV0(req, shallow) : [];
+  if (req.end === 'wants-only') {
+    if (lines.length > 0) yield encodePkts(lines);
+    return;
+  }
+  const decision = await negotiateV0(req, haveOracle(view, req.wants));
+  lines.push(...decision.lines);
+  if (!decision.sendPack) {
+    yield encodePkts(lines);
+    return;
+  }
+  const r: PackRequest = {
+    wants: req.wants,
+    common: decision.common,
+    shallow,
+    filter: req.filter,
+    includeTag: req.includeTag,
+    ofsDelta: req.ofsDelta,
+    thinPack: req.thinPack,
+    progress: req.sideBand !== 'none' && !req.noProgress,
+  };
+  if (req.sideBand === 'none') {
+    // Build before answering, so an error can still be an ERR line.
+    const { stream } = await buildPack(store, view, r, opts, () => undefined);
+    yield encodePkts(lines);
+    state.raw = true;
+    yield* stream.pack;
+    return;
+  }
+  const max = req.sideBand === 'side-band-64k' ? SIDEBAND_64K_MAX : SIDEBAND_MAX;
+  yield* packResponse(store, view, r, opts, state, max, lines, []);
+}
+
+/**
+ * `before` (plain pkt-lines), then the pack in side-band with progress, then a
+ * flush. The pack is planned before anything is sent, so enumeration errors
+ * are ERR lines; `wrapped` pkts (v2 sideband-all) go on band 1.
+ */
+async function* packResponse(
+  store: UploadPackStore,
+  view: RepoView,
+  r: PackRequest,
+  opts: UploadPackOptions,
+  state: OutputState,
+  max: number,
+  before: Pkt[],
+  wrapped: Pkt[],
+): AsyncGenerator<Uint8Array> {
+  const progress: Uint8Array[] = [];
+  const say = (text: string) => {
+    if (r.progress) progress.push(...encodeSideband(BAND_PROGRESS, text, max));
+  };
+  const { stream } = await buildPack(store, view, r, opts, say);
+  const head: Uint8Array[] = [];
+  if (before.length > 0) head.push(encodePkts(before));
+  for (const p of wrapped) {
+    if (p.kind === 'data') head.push(...encodeSideband(BAND_DATA, p.payload, max));
+    else head.push(encodePkts([p]));
+  }
+  yield* head;
+  state.inSideband = true;
+  state.max = max;
+  yield* progress;
+  for await (const chunk of rechunk(stream.pack, max)) yield* encodeSideband(BAND_DATA, chunk, max);
+  if (r.progress) yield* encodeSideband(BAND_PROGRESS, stream.summary(), max);
+  yield FLUSH_PKT;
+}
+
+async function* fetchV2(store: UploadPackStore, view: RepoView, args: FetchArgs, opts: UploadPackOptions, state: OutputState): AsyncGenerator<Uint8Array> {
+  const limit = opts.maxWalk ?? MAX_WALK;
+  await checkWantsV2(view, args.wants);
+  const decision = await negotiateV2(args, haveOracle(view, args.wants));
+  const sections: Pkt[] = [...decision.section];
+  if (!decision.sendPack) {
+    yield encodePkts(wrapAll(sections, args.sidebandAll));
+    return;
+  }
+  const shallow = await shallowFor(store, view, args.wants, args, limit);
+  if (shallow) sections.push(...shallowInfoSection(args, shallow));
+  sections.push(textPkt('packfile\n'));
+  const r: PackRequest = {
+    wants: args.wants,
+    common: decision.common,
+    shallow,
+    filter: args.filter,
+    includeTag: args.includeTag,
+    ofsDelta: args.ofsDelta,
+    thinPack: args.thinPack,
+    progress: !args.noProgress,
+  };
+  if (args.sidebandAll) yield* packResponse(store, view, r, opts, state, SIDEBAND_64K_MAX, [], sections);
+  else yield* packResponse(store, view, r, opts, state, SIDEBAND_64K_MAX, sections, []);
+}
+
+/** With sideband-all every data pkt goes on band 1; flush and delim stay as they are. */
+function wrapAll(pkts: Pkt[], sidebandAll: boolean): Pkt[] {
+  if (!sidebandAll) return pkts;
+  return pkts.map((p) => (p.kind === 'data' ? { kind: 'data', payload: Uint8Array.of(BAND_DATA, ...p.payload) } : p));
+}
