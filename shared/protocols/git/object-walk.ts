@@ -205,7 +205,8 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
         const type = modeObjectType(e.mode);
         if (type === 'commit' || have.has(e.id)) continue;
         if (type === 'tree') stack.push({ id: e.id, depth: depth + 1 });
-        else if (!sent.has(e.id)) {
+        else if (!sent.has(e.id) && filterKeeps(q.filter, 'blob', depth + 1, 0)) {
+          // Kept at size 0, so worth a row lookup (blob:none never looks blobs up).
           const row = await view.row(e.id);
           if (row === null) throw new HistoryError('missing-object', `blob ${e.id} of tree ${id} is not in the repository`, { id: e.id });
           if (filterKeeps(q.filter, 'blob', depth + 1, row.size)) add(e.id);
