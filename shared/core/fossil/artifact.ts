@@ -26,9 +26,8 @@
  * a `\0` escape is kept as a NUL character (fossil's C strings stop there).
  */
 import { md5 } from '@noble/hashes/legacy.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { compare, concat, toHex, utf8Encode } from '../bytes.js';
 import {
-  compareBytes,
   isCardDate,
   isCardHash,
   isHexToken,
@@ -36,7 +35,6 @@ import {
   isWikiName,
   type RawCard,
   splitCards,
-  textBytes,
   tokenText,
 } from './card.js';
 import { ArtifactError } from './errors.js';
@@ -172,9 +170,9 @@ const TYPE_OF_CARD: Readonly<Record<string, ArtifactType>> = {
   R: 'manifest',
 };
 
-const SIGNED_HEADS = ['-----BEGIN PGP SIGNED MESSAGE-----', '-----BEGIN SSH SIGNED MESSAGE-----'].map(textBytes);
+const SIGNED_HEADS = ['-----BEGIN PGP SIGNED MESSAGE-----', '-----BEGIN SSH SIGNED MESSAGE-----'].map(utf8Encode);
 // fossil compares 29 bytes: "\n" and the first 28 of the marker.
-const SIGNATURE_MARKS = ['\n-----BEGIN PGP SIGNATURE----', '\n-----BEGIN SSH SIGNATURE----'].map(textBytes);
+const SIGNATURE_MARKS = ['\n-----BEGIN PGP SIGNATURE----', '\n-----BEGIN SSH SIGNATURE----'].map(utf8Encode);
 const Z_CARD_SIZE = 35; // "Z " + 32 hex + "\n"
 
 /** Parse a structural artifact, or null when the bytes are an ordinary file (content) artifact. */
@@ -209,7 +207,7 @@ export function parseArtifactStrict(bytes: Uint8Array, options: ParseOptions = {
   if (head.length > 0) artifact.signature = { head, tail };
   // Canonical = our serialisation of the typed cards is the very body fossil hashed.
   const ours = serializeCards(parsed);
-  artifact.canonical = spellable && compareBytes(ours, body.subarray(0, body.length - Z_CARD_SIZE)) === 0;
+  artifact.canonical = spellable && compare(ours, body.subarray(0, body.length - Z_CARD_SIZE)) === 0;
   return artifact;
 }
 
@@ -254,7 +252,7 @@ function startsWithAt(bytes: Uint8Array, prefix: Uint8Array, at: number): boolea
 function checkZCard(body: Uint8Array): string | null {
   const n = body.length;
   if (n < Z_CARD_SIZE || body[n - 35] !== 0x5a || body[n - 34] !== 0x20) return null;
-  const expected = bytesToHex(md5(body.subarray(0, n - Z_CARD_SIZE)));
+  const expected = toHex(md5(body.subarray(0, n - Z_CARD_SIZE)));
   const written = tokenText(body.subarray(n - 33, n - 1));
   if (written !== expected) {
     throw new ArtifactError('bad-z-card', `incorrect Z-card cksum: expected ${expected}`, { expected, written });
@@ -349,7 +347,7 @@ function interpret(cards: RawCard[]): { parsed: ArtifactCards; type: ArtifactTyp
           if (!isSimplePath(old)) fail('bad-argument', 'F-card old filename is not a simple path');
           f.oldName = tokenText(old);
         }
-        if (prevFile && compareBytes(prevFile, name) >= 0) fail('card-order', 'incorrect F-card sort order');
+        if (prevFile && compare(prevFile, name) >= 0) fail('card-order', 'incorrect F-card sort order');
         prevFile = name;
         (c.files ??= []).push(f);
         break;
@@ -373,7 +371,7 @@ function interpret(cards: RawCard[]): { parsed: ArtifactCards; type: ArtifactTyp
         arity(1, 2);
         // The field name is not escaped (fossil does not defossilize it).
         const raw = tokens[0];
-        if (prevField && compareBytes(prevField, raw) >= 0) fail('card-order', 'incorrect J-card sort order');
+        if (prevField && compare(prevField, raw) >= 0) fail('card-order', 'incorrect J-card sort order');
         prevField = raw;
         const append = raw[0] === 0x2b;
         const field: TicketFieldCard = { name: tokenText(append ? raw.subarray(1) : raw), append };
@@ -399,7 +397,7 @@ function interpret(cards: RawCard[]): { parsed: ArtifactCards; type: ArtifactTyp
       case 'M': {
         arity(1, 1);
         const m = hash(tokens[0], 'M-card');
-        if (prevMember && compareBytes(prevMember, tokens[0]) >= 0) fail('card-order', 'M-card in the wrong order');
+        if (prevMember && compare(prevMember, tokens[0]) >= 0) fail('card-order', 'M-card in the wrong order');
         prevMember = tokens[0];
         (c.members ??= []).push(m);
         break;
@@ -448,10 +446,10 @@ function interpret(cards: RawCard[]): { parsed: ArtifactCards; type: ArtifactTyp
         if (isHexToken(name.subarray(1))) fail('bad-argument', 'T-card name looks like a hexadecimal hash');
         const target = self ? null : rawTarget;
         if (prevTag) {
-          const order = compareBytes(prevTag.name, name);
+          const order = compare(prevTag.name, name);
           // Self ("*") targets sort before hashes, as fossil_strcmp(NULL, x) < 0.
           const byTarget =
-            prevTag.target === null ? (target === null ? 0 : -1) : target === null ? 1 : compareBytes(prevTag.target, target);
+            prevTag.target === null ? (target === null ? 0 : -1) : target === null ? 1 : compare(prevTag.target, target);
           if (order > 0 || (order === 0 && byTarget >= 0)) fail('card-order', 'T-card in the wrong order');
         }
         prevTag = { name, target };
@@ -512,15 +510,15 @@ function interpret(cards: RawCard[]): { parsed: ArtifactCards; type: ArtifactTyp
   return { parsed: c, type, spellable: zCount === 1 && !sawEmptyParents };
 }
 
-const LETTER_SP = (letter: string) => textBytes(`${letter} `);
+const LETTER_SP = (letter: string) => utf8Encode(`${letter} `);
 
 /** The card lines of `cards` in canonical order, without the Z card. */
 export function serializeCards(cards: ArtifactCards): Uint8Array {
   const parts: Uint8Array[] = [];
-  const esc = (s: string) => fossilizeBytes(textBytes(s));
-  const raw = (s: string) => textBytes(s);
-  const SP = textBytes(' ');
-  const NL = textBytes('\n');
+  const esc = (s: string) => fossilizeBytes(utf8Encode(s));
+  const raw = (s: string) => utf8Encode(s);
+  const SP = utf8Encode(' ');
+  const NL = utf8Encode('\n');
   const line = (letter: string, args: Uint8Array[]) => {
     parts.push(LETTER_SP(letter));
     args.forEach((a, i) => {
@@ -554,7 +552,7 @@ export function serializeCards(cards: ArtifactCards): Uint8Array {
   for (const m of cards.members ?? []) line('M', [raw(m)]);
   if (cards.mimetype !== undefined) line('N', [esc(cards.mimetype)]);
   if (cards.parents !== undefined) {
-    if (cards.parents.length === 0) parts.push(textBytes('P\n'));
+    if (cards.parents.length === 0) parts.push(utf8Encode('P\n'));
     else line('P', cards.parents.map(raw));
   }
   for (const q of cards.cherrypicks ?? []) line('Q', [raw(q.op + q.hash), ...(q.base !== undefined ? [raw(q.base)] : [])]);
@@ -567,7 +565,7 @@ export function serializeCards(cards: ArtifactCards): Uint8Array {
     line('W', [raw(String(cards.wiki.length))]);
     parts.push(cards.wiki, NL);
   }
-  return concatBytes(parts);
+  return concat(parts);
 }
 
 /**
@@ -577,18 +575,6 @@ export function serializeCards(cards: ArtifactCards): Uint8Array {
  */
 export function serializeArtifact(cards: ArtifactCards, signature?: SignatureWrapper): Uint8Array {
   const body = serializeCards(cards);
-  const z = textBytes(`Z ${bytesToHex(md5(body))}\n`);
-  return concatBytes(signature ? [signature.head, body, z, signature.tail] : [body, z]);
-}
-
-function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  const z = utf8Encode(`Z ${toHex(md5(body))}\n`);
+  return concat(signature ? [signature.head, body, z, signature.tail] : [body, z]);
 }

@@ -7,8 +7,8 @@
  *     cluster = ("M " hash "\n")+ "Z " md5 "\n"           (hashes ascending)
  *     control = "D " date "\n" ("T " tag " " hash [" " value] "\n")+ "U " user "\n" "Z " md5 "\n"
  */
+import { compare, utf8Encode } from '../bytes.js';
 import { type ArtifactCards, type ArtifactType, parseArtifactStrict, serializeArtifact, type TagCard } from './artifact.js';
-import { compareBytes, textBytes } from './card.js';
 import { ArtifactError } from './errors.js';
 import { isArtifactName } from './name.js';
 
@@ -58,9 +58,9 @@ export function makeControl(fields: ControlFields): Uint8Array {
   for (const t of fields.tags) {
     if (!isArtifactName(t.target)) throw new ArtifactError('bad-name', 'tag target is not an artifact name', { tag: t.name });
   }
-  const key = (t: TagCard) => textBytes(t.op + t.name);
+  const key = (t: TagCard) => utf8Encode(t.op + t.name);
   const tags = [...fields.tags].sort(
-    (a, b) => compareBytes(key(a), key(b)) || compareBytes(textBytes(a.target), textBytes(b.target)),
+    (a, b) => compare(key(a), key(b)) || compare(utf8Encode(a.target), utf8Encode(b.target)),
   );
   const date = typeof fields.date === 'string' ? fields.date : formatArtifactDate(fields.date);
   return buildArtifact({ date, tags, user: fields.user }, 'control');

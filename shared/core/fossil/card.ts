@@ -83,17 +83,14 @@ function readWikiText(body: Uint8Array, start: number, card: RawCard): number {
   return start + size + 1;
 }
 
+// Not bytes.ts's utf8Decode: this decoder keeps the TextDecoder default ignoreBOM: false,
+// so a leading U+FEFF in a token is dropped (utf8Decode keeps it). The parse results and
+// the canonical check depend on that, so the two are not interchangeable.
 const decoder = new TextDecoder('utf-8');
-const encoder = new TextEncoder();
 
 /** Raw token bytes as a string (UTF-8; invalid sequences become U+FFFD and the artifact is then not canonical). */
 export function tokenText(token: Uint8Array): string {
   return decoder.decode(token);
-}
-
-/** A string as UTF-8 bytes. */
-export function textBytes(text: string): Uint8Array {
-  return encoder.encode(text);
 }
 
 function isHexByte(b: number): boolean {
@@ -109,13 +106,6 @@ export function isHexToken(token: Uint8Array): boolean {
 /** fossil's hname_validate on a card argument: 40 or 64 hex digits (fossil accepts either case here). */
 export function isCardHash(token: Uint8Array): boolean {
   return (token.length === 40 || token.length === 64) && isHexToken(token);
-}
-
-/** memcmp order of two byte strings, shorter first on a common prefix (fossil_strcmp). */
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
-  return a.length - b.length;
 }
 
 /**

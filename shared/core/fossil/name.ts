@@ -3,7 +3,7 @@
  * bytes, nothing prepended. 40 hex digits = SHA1, 64 = SHA3-256; the length of
  * a claimed name says which algorithm verifies it.
  */
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { toHex } from '../bytes.js';
 import type { Primitives } from '../primitives.js';
 import { ArtifactError } from './errors.js';
 
@@ -31,7 +31,7 @@ export function isArtifactName(name: string): boolean {
 
 /** The name of `bytes` as an artifact hashed with `kind`. */
 export function artifactId(p: Primitives, bytes: Uint8Array, kind: ArtifactHashKind): string {
-  return bytesToHex(p.hash(kind).update(bytes).digest());
+  return toHex(p.hash(kind).update(bytes).digest());
 }
 
 /**

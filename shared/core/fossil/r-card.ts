@@ -7,9 +7,8 @@
  * (an empty tree gives md5 of nothing, d41d8cd98f00b204e9800998ecf8427e).
  */
 import { md5 } from '@noble/hashes/legacy.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { compare, toHex, utf8Encode } from '../bytes.js';
 import type { Artifact, ArtifactCards, FileCard } from './artifact.js';
-import { compareBytes, textBytes } from './card.js';
 import { ArtifactError } from './errors.js';
 
 /** A file of a check-in's tree: its path and its bytes. */
@@ -21,16 +20,16 @@ export interface TreeFile {
 /** Looks up a file artifact's bytes by hash (undefined when absent). */
 export type ContentLookup = (hash: string) => Promise<Uint8Array | undefined> | Uint8Array | undefined;
 
-const byPath = (a: { name: string }, b: { name: string }) => compareBytes(textBytes(a.name), textBytes(b.name));
+const byPath = (a: { name: string }, b: { name: string }) => compare(utf8Encode(a.name), utf8Encode(b.name));
 
 /** The R-card value (md5 hex) of a tree; files may come in any order. */
 export function computeRCard(files: readonly TreeFile[]): string {
   const h = md5.create();
   for (const f of [...files].sort(byPath)) {
-    h.update(textBytes(`${f.name} ${f.content.length}\n`));
+    h.update(utf8Encode(`${f.name} ${f.content.length}\n`));
     h.update(f.content);
   }
-  return bytesToHex(h.digest());
+  return toHex(h.digest());
 }
 
 /**
@@ -67,8 +66,8 @@ export async function verifyRCard(manifest: Artifact, lookup: ContentLookup, bas
     const hash = f.hash as string;
     const content = await lookup(hash);
     if (content === undefined) throw new ArtifactError('missing-content', `content of ${f.name} is missing`, { hash });
-    h.update(textBytes(`${f.name} ${content.length}\n`));
+    h.update(utf8Encode(`${f.name} ${content.length}\n`));
     h.update(content);
   }
-  return bytesToHex(h.digest()) === expected.toLowerCase();
+  return toHex(h.digest()) === expected.toLowerCase();
 }

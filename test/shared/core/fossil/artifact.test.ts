@@ -2,6 +2,7 @@ import { md5 } from '@noble/hashes/legacy.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { compare } from '../../../../shared/core/bytes.js';
 import {
   type ArtifactCards,
   parseArtifact,
@@ -9,7 +10,6 @@ import {
   serializeArtifact,
 } from '../../../../shared/core/fossil/artifact.js';
 import { makeCluster, makeControl } from '../../../../shared/core/fossil/build.js';
-import { compareBytes } from '../../../../shared/core/fossil/card.js';
 import { ArtifactError } from '../../../../shared/core/fossil/errors.js';
 import {
   defossilize,
@@ -250,7 +250,7 @@ describe('fuzz', () => {
     .map(({ files, ...rest }) => {
       const sorted = files
         .map(({ perm, ...f }) => (perm ? { ...f, perm } : f))
-        .sort((a, b) => compareBytes(enc(a.name), enc(b.name)));
+        .sort((a, b) => compare(enc(a.name), enc(b.name)));
       return sorted.length > 0 ? { ...rest, files: sorted } : rest;
     });
 
