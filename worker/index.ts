@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import type { Env } from './env.js';
 import { HUB_NAME, HUB_VERSION } from './version.js';
 import { api } from './routes/api.js';
+import { git } from './routes/git.js';
 
 export { RepoObject } from './durable/repo.js';
 
@@ -31,6 +32,9 @@ app.get('/healthz', async (c) => {
   return c.json({ ok, checks }, ok ? 200 : 503);
 });
 
+// Git first: its routes are exact (/NAME/info/refs, /NAME/git-*-pack), and a
+// repository may be named `api`.
+app.route('/', git);
 app.route('/api', api);
 
 export default app satisfies ExportedHandler<Env>;

@@ -11,11 +11,39 @@ import type { ObjectId } from '../../shared/storage/ids.js';
 import type { CommitResult, IndexRow, IndexRowInput, RepoCommit } from '../../shared/storage/object-index.js';
 import type { Ref, RefUpdate, RefUpdateOptions, RefUpdateResult, SymbolicRef } from '../../shared/storage/refs.js';
 import type { Env } from '../env.js';
+import { nativePrimitives } from '../primitives.js';
+import { R2SegmentStore } from '../storage-r2/segments.js';
+import type { RepoStore } from './client.js';
+import { DELTA_APPLIERS, handleGitRequest, PeelCache, type GitRepo } from './git-http.js';
 import { capture, type RpcResult } from './rpc-result.js';
 import { migrate, SqlRepoStore } from './repo-store.js';
 
+/** R2 keys of a repository's content all start with this (see R2SegmentStore). */
+export function repoContentPrefix(repoId: string): string {
+  return `repos/${repoId}/`;
+}
+
+/** The synchronous SQLite store seen through the async storage interfaces, for code running in the DO. */
+export function localRepoStore(s: SqlRepoStore): RepoStore {
+  return {
+    list: async (prefix) => s.listRefs(prefix),
+    read: async (name) => s.readRef(name),
+    readSymbolic: async (name) => s.readSymbolic(name),
+    listSymbolic: async () => s.listSymbolic(),
+    update: async (updates, opts) => s.updateRefs(updates, opts),
+    setSymbolic: async (name, target) => s.setSymbolic(name, target),
+    has: async (ids) => s.has(ids),
+    get: async (id) => s.get(id),
+    chain: async (id) => s.chain(id),
+    putBatch: async (rows) => s.putBatch(rows),
+    commit: async (c) => s.commit(c),
+  };
+}
+
 export class RepoObject extends DurableObject<Env> {
   private readonly store: SqlRepoStore;
+  /** Peeled tags of this repository: immutable facts, kept while the instance lives. */
+  private readonly peeled = new PeelCache();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -24,6 +52,45 @@ export class RepoObject extends DurableObject<Env> {
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage);
     });
+  }
+
+  /**
+   * Git smart HTTP, forwarded by the Worker's git route once it has
+   * authorized the caller (see git-http.ts for the request shape).
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const repoId = request.headers.get('x-hub-repo-id');
+    if (!repoId) return new Response('missing repository id\n', { status: 400 });
+    const local = localRepoStore(this.store);
+    const repo: GitRepo = {
+      refs: local,
+      index: local,
+      committer: local,
+      segments: new R2SegmentStore(this.env.CONTENT, repoId),
+      primitives: nativePrimitives,
+      appliers: DELTA_APPLIERS,
+    };
+    return handleGitRequest(request, repo, this.peeled);
+  }
+
+  /**
+   * Deletes the repository's content: every R2 object under its prefix, then
+   * all of this DO's storage (the schema is recreated, so a stray later call
+   * sees an empty repository rather than missing tables).
+   */
+  async destroy(repoId: string): Promise<{ objects: number }> {
+    const prefix = repoContentPrefix(repoId);
+    let objects = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await this.env.CONTENT.list({ prefix, cursor });
+      if (page.objects.length > 0) await this.env.CONTENT.delete(page.objects.map((o) => o.key));
+      objects += page.objects.length;
+      cursor = page.truncated ? page.cursor : undefined;
+    } while (cursor !== undefined);
+    await this.ctx.storage.deleteAll();
+    migrate(this.ctx.storage);
+    return { objects };
   }
 
   /** Liveness probe for /healthz: proves the DO and its SQLite answer. */

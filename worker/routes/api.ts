@@ -10,6 +10,8 @@ import { drizzle } from 'drizzle-orm/d1';
 import type { Env } from '../env.js';
 import { authenticate } from '../auth.js';
 import { hashPassword } from '../password.js';
+import { unwrap } from '../durable/rpc-result.js';
+import { refNameProblem } from '../../shared/protocols/git/ref-name.js';
 import { repos, users, memberships, type RepoRow } from '../storage-d1/schema.js';
 
 /** Repository names: letters, digits, `._-`, 1-100 chars, not starting with `.`/`-`, not ending in `.git`. */
@@ -59,7 +61,8 @@ api.post('/repos', async (c) => {
   if (typeof name !== 'string' || !isValidRepoName(name)) return c.json({ error: 'invalid repository name' }, 400);
   if (kind !== 'git' && kind !== 'fossil') return c.json({ error: 'kind must be "git" or "fossil"' }, 400);
   if (typeof isPublic !== 'boolean') return c.json({ error: 'public must be a boolean' }, 400);
-  const row: RepoRow = { name, kind, public: isPublic, createdAt: Date.now() };
+  // The id names the content (DO and R2 prefix): random, so a re-created name starts empty.
+  const row: RepoRow = { name, id: crypto.randomUUID(), kind, public: isPublic, createdAt: Date.now() };
   const inserted = await drizzle(c.env.DB).insert(repos).values(row).onConflictDoNothing().returning().get();
   if (!inserted) return c.json({ error: 'repository exists' }, 409);
   return c.json(repoView(new URL(c.req.url).origin, inserted), 201);
@@ -71,9 +74,45 @@ api.get('/repos', async (c) => {
   return c.json({ repos: rows.map((r) => repoView(origin, r)) });
 });
 
+/** The repository's Durable Object, by its immutable id. */
+function repoStub(env: Env, row: RepoRow) {
+  return env.REPO.get(env.REPO.idFromName(row.id));
+}
+
+/** The branch HEAD points at (`main` for refs/heads/main), or null when HEAD is unset or elsewhere. */
+async function defaultBranch(env: Env, row: RepoRow): Promise<string | null> {
+  if (row.kind !== 'git') return null;
+  const target = await unwrap(repoStub(env, row).readSymbolicRef('HEAD'));
+  return target?.startsWith('refs/heads/') ? target.slice('refs/heads/'.length) : null;
+}
+
 api.get('/repos/:name', async (c) => {
   const row = await drizzle(c.env.DB).select().from(repos).where(eq(repos.name, c.req.param('name'))).get();
-  return row ? c.json(repoView(new URL(c.req.url).origin, row)) : c.json({ error: 'no such repository' }, 404);
+  if (!row) return c.json({ error: 'no such repository' }, 404);
+  return c.json({ ...repoView(new URL(c.req.url).origin, row), default_branch: await defaultBranch(c.env, row) });
+});
+
+/**
+ * Changes settings: `default_branch` (points HEAD at refs/heads/<branch>,
+ * which need not exist yet) and `public`. Unknown fields are refused.
+ */
+api.patch('/repos/:name', async (c) => {
+  const body = await jsonBody(c.req.raw);
+  if (!body) return c.json({ error: 'body must be a JSON object' }, 400);
+  const unknown = Object.keys(body).filter((k) => k !== 'default_branch' && k !== 'public');
+  if (unknown.length > 0) return c.json({ error: `unknown field: ${unknown[0]}` }, 400);
+  const { default_branch: branch, public: isPublic } = body;
+  if (isPublic !== undefined && typeof isPublic !== 'boolean') return c.json({ error: 'public must be a boolean' }, 400);
+  if (branch !== undefined && (typeof branch !== 'string' || branch.startsWith('refs/') || refNameProblem(`refs/heads/${branch}`) !== null)) {
+    return c.json({ error: 'default_branch must be a valid branch name (without refs/heads/)' }, 400);
+  }
+  const db = drizzle(c.env.DB);
+  let row = await db.select().from(repos).where(eq(repos.name, c.req.param('name'))).get();
+  if (!row) return c.json({ error: 'no such repository' }, 404);
+  if (branch !== undefined && row.kind !== 'git') return c.json({ error: 'default_branch applies to git repositories' }, 400);
+  if (isPublic !== undefined) row = (await db.update(repos).set({ public: isPublic }).where(eq(repos.name, row.name)).returning().get()) ?? row;
+  if (typeof branch === 'string') await unwrap(repoStub(c.env, row).setSymbolicRef('HEAD', `refs/heads/${branch}`));
+  return c.json({ ...repoView(new URL(c.req.url).origin, row), default_branch: await defaultBranch(c.env, row) });
 });
 
 api.delete('/repos/:name', async (c) => {
@@ -81,8 +120,15 @@ api.delete('/repos/:name', async (c) => {
   const db = drizzle(c.env.DB);
   const row = await db.select().from(repos).where(eq(repos.name, name)).get();
   if (!row) return c.json({ error: 'no such repository' }, 404);
-  // TODO(git hosting): also drop the repository's Durable Object state and its R2 segments.
+  // The name goes first: from then on nothing reaches the old id, and a new
+  // repository of that name gets a new id, so the content below is unreachable
+  // even if deleting it fails half way (then it is garbage, not data).
   await db.batch([db.delete(memberships).where(eq(memberships.repo, name)), db.delete(repos).where(eq(repos.name, name))]);
+  try {
+    await repoStub(c.env, row).destroy(row.id);
+  } catch (e) {
+    console.error(`deleting the content of ${name} (${row.id}) failed:`, e);
+  }
   return c.body(null, 204);
 });
 

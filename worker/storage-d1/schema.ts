@@ -6,9 +6,15 @@
  */
 import { sqliteTable, text, integer, primaryKey } from 'drizzle-orm/sqlite-core';
 
-/** Repositories: name, kind (git | fossil), visibility. */
+/**
+ * Repositories: name, kind (git | fossil), visibility, and an immutable random
+ * `id` that names the content: the Durable Object is `idFromName(id)` and R2
+ * keys start with it, so a repository deleted and created again under the same
+ * name starts empty instead of finding the old one's refs and segments.
+ */
 export const repos = sqliteTable('repos', {
   name: text('name').primaryKey(),
+  id: text('id').notNull().unique(),
   kind: text('kind', { enum: ['git', 'fossil'] }).notNull(),
   public: integer('public', { mode: 'boolean' }).notNull().default(true),
   createdAt: integer('created_at').notNull(),

@@ -1,0 +1,331 @@
+/**
+ * Git smart HTTP inside a repository's Durable Object. The Worker route has
+ * already authenticated and answered the push probe;
+ * it forwards the request here as
+ *
+ *   GET  https://repo/info/refs?service=git-upload-pack|git-receive-pack
+ *   POST https://repo/git-upload-pack | https://repo/git-receive-pack
+ *
+ * with `x-hub-repo-id` (the immutable repository id: R2 key prefix),
+ * `x-hub-max-body` (bytes of decoded body allowed), `x-hub-gzip: 1` when
+ * the body is still gzip-encoded, and the client's
+ * `git-protocol`. This file serves the advertisements (v0 for both services,
+ * v2 capabilities), v2 `ls-refs` and the empty v2 request itself, and hands
+ * everything else to the protocol engines in shared/ at one seam
+ * (`runUploadPack` / `runReceivePack` below). The answer is always 200 with a
+ * pkt-line body: errors become an `ERR <message>` pkt-line (`errorPkt`), which
+ * git prints as "remote error: <message>".
+ */
+import { HubError, StreamError } from '../../shared/core/errors.js';
+import { parseTag } from '../../shared/core/git/tag.js';
+import type { Primitives } from '../../shared/core/primitives.js';
+import { ByteReader, fromReadableStream, toReadableStream, type ByteStream } from '../../shared/core/stream.js';
+import { applyFossilDelta, applyGitDelta } from '../../shared/delta/index.js';
+import {
+  receivePackAdvertisement,
+  requestedProtocolVersion,
+  uploadPackV0Advertisement,
+  uploadPackV2Advertisement,
+  type AdvertisedRef,
+  type GitService,
+  type HeadState,
+} from '../../shared/protocols/git/advertisement.js';
+import { DEFAULT_RECEIVE_FEATURES, DEFAULT_UPLOAD_FEATURES, type ReceivePackFeatures, type UploadPackFeatures } from '../../shared/protocols/git/capabilities.js';
+import { lsRefsResponse } from '../../shared/protocols/git/ls-refs.js';
+import { encodePkt, encodePkts, pktLength, readPkt } from '../../shared/protocols/git/pkt-line.js';
+import { V2RequestParser } from '../../shared/protocols/git/upload-request.js';
+import type { ObjectIndex, RepoCommitter } from '../../shared/storage/object-index.js';
+import { readObject, type DeltaAppliers } from '../../shared/storage/object-store.js';
+import { resolveRef, type RefStore } from '../../shared/storage/refs.js';
+import type { SegmentStore } from '../../shared/storage/segments.js';
+
+/** Everything a git protocol engine needs of one repository. */
+export interface GitRepo {
+  refs: RefStore;
+  index: ObjectIndex;
+  committer: RepoCommitter;
+  segments: SegmentStore;
+  primitives: Primitives;
+  appliers: DeltaAppliers;
+}
+
+/** Options handed to the protocol engines with each POST body. */
+export interface GitServiceOptions {
+  /** 2 when the client sent `Git-Protocol: version=2` (upload-pack only; push is always v0). */
+  protocol: 0 | 2;
+  /** What the advertisement offered; the engine honours exactly this. */
+  uploadFeatures: UploadPackFeatures;
+  receiveFeatures: ReceivePackFeatures;
+  /** Annotated tag -> peeled object, per DO instance (tag objects are immutable). */
+  peeled: PeelCache;
+}
+
+/** The protocol engine contract: a request body in, a response body out (both pkt-line byte streams). */
+export type GitEngine = (repo: GitRepo, body: ByteStream, opts: GitServiceOptions) => ByteStream;
+
+/**
+ * THE SEAM. When shared/protocols/git/upload-pack.ts and receive-pack.ts land,
+ * these two return their streams, e.g.
+ *   return uploadPack(repo, body, opts);    // v0 POST, and v2 `fetch` / `object-info`
+ *   return receivePack(repo, body, opts);   // every receive-pack POST (the probe never gets here)
+ * Until then they answer null and the handler replies with an ERR pkt-line.
+ */
+function runUploadPack(_repo: GitRepo, _body: ByteStream, _opts: GitServiceOptions): ByteStream | null {
+  return null;
+}
+function runReceivePack(_repo: GitRepo, _body: ByteStream, _opts: GitServiceOptions): ByteStream | null {
+  return null;
+}
+
+/** Delta appliers for readObject (shared/delta's engines as they are). */
+export const DELTA_APPLIERS: DeltaAppliers = { git: applyGitDelta, fossil: applyFossilDelta };
+
+/** Bounded memo of annotated tag id -> the non-tag object it peels to. */
+export class PeelCache {
+  private readonly map = new Map<string, string>();
+  constructor(private readonly max = 10_000) {}
+  /** The cached peeled id. */
+  get(tag: string): string | undefined {
+    return this.map.get(tag);
+  }
+  /** Remembers a peeled id, dropping the oldest entry when full. */
+  set(tag: string, peeled: string): void {
+    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
+    this.map.set(tag, peeled);
+  }
+}
+
+/** How many tags-of-tags we follow, as git's peel_object does without a bound (we need one). */
+const MAX_PEEL_DEPTH = 16;
+
+/** The object `id` peels to when it is an annotated tag (following tags of tags); undefined otherwise. */
+export async function peelTag(repo: GitRepo, id: string, cache: PeelCache): Promise<string | undefined> {
+  const hit = cache.get(id);
+  if (hit !== undefined) return hit;
+  const row = await repo.index.get(id);
+  if (row === null || row.kind !== 'tag') return undefined;
+  let current = id;
+  for (let i = 0; i < MAX_PEEL_DEPTH; i++) {
+    const obj = await readObject({ index: repo.index, segments: repo.segments, primitives: repo.primitives, appliers: repo.appliers }, current);
+    if (obj === null || obj.kind !== 'tag') return undefined;
+    // The tag names its target's type, so only tags of tags cost another read.
+    const tag = parseTag(obj.data);
+    if (tag.objectType !== 'tag') {
+      cache.set(id, tag.object);
+      return tag.object;
+    }
+    current = tag.object;
+  }
+  return undefined;
+}
+
+/** Every ref under refs/ (with `peeled` for annotated tags when `peel`), and HEAD's state. */
+export async function currentRefs(repo: GitRepo, peel: boolean, cache: PeelCache): Promise<{ refs: AdvertisedRef[]; head: HeadState | null }> {
+  const refs: AdvertisedRef[] = [];
+  for (const r of await repo.refs.list('refs/')) {
+    const peeled = peel ? await peelTag(repo, r.id, cache) : undefined;
+    refs.push(peeled === undefined ? { name: r.name, id: r.id } : { name: r.name, id: r.id, peeled });
+  }
+  const target = await repo.refs.readSymbolic('HEAD');
+  const resolved = await resolveRef(repo.refs, 'HEAD');
+  const head = target === null && resolved === null ? null : { target, id: resolved?.id ?? null };
+  return { refs, head };
+}
+
+/** The `ERR <message>` pkt-line that reports a failed request inside a 200 (git prints "remote error: ..."). */
+export function errorPkt(e: unknown): Uint8Array {
+  const message = e instanceof HubError ? e.message : 'internal error';
+  // One line, and short enough for one pkt-line whatever the message holds.
+  return encodePkt(`ERR ${message.replace(/[\r\n]+/g, ' ').slice(0, 1000)}\n`);
+}
+
+/**
+ * The same failure for a push whose client asked for side-band: send-pack
+ * demultiplexes the whole answer and would call `ERR` a "bad band #69", so
+ * the message goes on band 3 (git prints "remote: <message>" and stops).
+ */
+export function sidebandErrorPkts(e: unknown): Uint8Array {
+  const message = e instanceof HubError ? e.message : 'internal error';
+  return encodePkts([{ kind: 'data', payload: new TextEncoder().encode(`\x03${message.replace(/[\r\n]+/g, ' ').slice(0, 1000)}`) }, { kind: 'flush' }]);
+}
+
+/** How a failure is told to the client: set by the handler once it knows (see sidebandErrorPkts). */
+interface ErrorMode {
+  sideband: boolean;
+}
+
+/**
+ * The one place errors meet the wire: a response body stream that ends with an
+ * ERR pkt-line (or band-3 packet) instead of failing when `s` throws.
+ */
+async function* guarded(s: () => ByteStream | Promise<ByteStream>, mode: ErrorMode): ByteStream {
+  try {
+    yield* await s();
+  } catch (e) {
+    if (!(e instanceof HubError)) console.error('git request failed:', e);
+    yield mode.sideband ? sidebandErrorPkts(e) : errorPkt(e);
+  }
+}
+
+/**
+ * The decoded request body as a ByteStream, at most `limit` bytes: past it a
+ * StreamError ('too-large'), counted as chunks arrive. A failure of the body
+ * itself (a corrupt gzip stream, a client gone) becomes a StreamError too, so
+ * the client gets a protocol error and never a 5xx.
+ */
+export async function* requestBody(body: ReadableStream<Uint8Array> | null, gzip: boolean, limit: number, what: string): ByteStream {
+  if (body === null) return;
+  let total = 0;
+  // Decoded here rather than in the Worker: a stream that fails on its way into
+  // the DO arrives as a clean (truncated) end, while a failure here is seen.
+  const it = fromReadableStream(gzip ? body.pipeThrough(new DecompressionStream('gzip')) : body)[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      let r: IteratorResult<Uint8Array>;
+      try {
+        r = await it.next();
+      } catch (e) {
+        throw new StreamError('bad-body', `${what} could not be read: ${(e as Error).message}`);
+      }
+      if (r.done) return;
+      if (total + r.value.length > limit) {
+        // The bytes up to the limit still go out, so a reader can see what the request was (a push's side-band choice).
+        if (limit > total) yield r.value.subarray(0, limit - total);
+        throw new StreamError('too-large', `${what} is larger than the hub's limit of ${formatBytes(limit)}`, { limit });
+      }
+      total += r.value.length;
+      yield r.value;
+    }
+  } finally {
+    await it.return?.();
+  }
+}
+
+function formatBytes(n: number): string {
+  return n >= 1024 * 1024 && n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : `${n} bytes`;
+}
+
+/** What is left of `reader`'s source, as a ByteStream (consuming the reader). */
+async function* rest(reader: ByteReader): ByteStream {
+  for (;;) {
+    const chunk = await reader.peekChunk();
+    if (chunk === null) return;
+    // Copied: the engine may keep it after the reader moves on.
+    const copy = chunk.slice();
+    await reader.skip(chunk.length);
+    yield copy;
+  }
+}
+
+/**
+ * Whether a push's first command line asks for side-band(-64k), peeked without
+ * consuming anything (a malformed start answers false: the engine reports it).
+ */
+async function asksForSideband(reader: ByteReader): Promise<boolean> {
+  const head = await reader.peek(4);
+  if (head.length < 4) return false;
+  let n: number;
+  try {
+    n = pktLength(head);
+  } catch {
+    return false;
+  }
+  if (n <= 4) return false;
+  const line = await reader.peek(n);
+  const nul = line.indexOf(0);
+  if (nul < 0) return false;
+  const caps = new TextDecoder().decode(line.subarray(nul + 1)).trim().split(' ');
+  return caps.includes('side-band-64k') || caps.includes('side-band');
+}
+
+/** Reads every byte of `s` (so the limit is enforced and the client's upload completes), keeping none. */
+async function drain(s: ByteStream): Promise<void> {
+  for await (const _ of s) void _;
+}
+
+/** Answers one forwarded git request inside the DO. */
+export async function handleGitRequest(request: Request, repo: GitRepo, peeled: PeelCache): Promise<Response> {
+  const url = new URL(request.url);
+  const limit = Number(request.headers.get('x-hub-max-body') ?? '0');
+  const gzip = request.headers.get('x-hub-gzip') === '1';
+  const protocol = requestedProtocolVersion(request.headers.get('git-protocol'));
+  const opts: GitServiceOptions = {
+    protocol,
+    uploadFeatures: DEFAULT_UPLOAD_FEATURES,
+    receiveFeatures: DEFAULT_RECEIVE_FEATURES,
+    peeled,
+  };
+  const mode: ErrorMode = { sideband: false };
+  const reply = (s: () => ByteStream | Promise<ByteStream>) => new Response(toReadableStream(guarded(s, mode)), { status: 200 });
+
+  if (request.method === 'GET' && url.pathname === '/info/refs') {
+    const service = url.searchParams.get('service') as GitService;
+    return reply(async function* () {
+      if (service === 'git-receive-pack') {
+        const { refs } = await currentRefs(repo, false, peeled);
+        yield encodePkts(receivePackAdvertisement(refs, opts.receiveFeatures));
+        return;
+      }
+      if (protocol === 2) {
+        yield encodePkts(uploadPackV2Advertisement(opts.uploadFeatures));
+        return;
+      }
+      const { refs, head } = await currentRefs(repo, true, peeled);
+      yield encodePkts(uploadPackV0Advertisement(refs, head, opts.uploadFeatures));
+    });
+  }
+  if (request.method === 'POST' && url.pathname === '/git-upload-pack') {
+    const body = requestBody(request.body, gzip, limit, 'request');
+    return reply(() => (protocol === 2 ? uploadPackV2(repo, body, opts) : engineOrRefusal(runUploadPack(repo, body, opts), body, 'fetch')));
+  }
+  if (request.method === 'POST' && url.pathname === '/git-receive-pack') {
+    return reply(async function* () {
+      const reader = new ByteReader(requestBody(request.body, gzip, limit, 'push'));
+      mode.sideband = await asksForSideband(reader);
+      const body = rest(reader);
+      yield* engineOrRefusal(runReceivePack(repo, body, opts), body, 'push');
+    });
+  }
+  return new Response('not found\n', { status: 404 });
+}
+
+/** The engine's stream; without an engine, the body is read to its end and the request refused. */
+async function* engineOrRefusal(engine: ByteStream | null, body: ByteStream, what: string): ByteStream {
+  if (engine !== null) return yield* engine;
+  await drain(body);
+  throw new HubError('not-implemented', `${what} is not supported by this hub yet`);
+}
+
+/**
+ * A v2 upload-pack POST: the empty request and `ls-refs` are answered here,
+ * `fetch` and `object-info` go to the engine with the body replayed from its
+ * first byte (only the first pkt-line is looked at before deciding).
+ */
+async function* uploadPackV2(repo: GitRepo, body: ByteStream, opts: GitServiceOptions): ByteStream {
+  const reader = new ByteReader(body);
+  const head = await reader.peek(4);
+  let command: string | null = null;
+  if (head.length === 4) {
+    const n = pktLength(head);
+    if (n > 4) {
+      const first = await reader.peek(n);
+      const text = new TextDecoder().decode(first.subarray(4)).replace(/\n$/, '');
+      if (text.startsWith('command=')) command = text.slice('command='.length);
+    }
+  }
+  if (command === 'fetch' || command === 'object-info') {
+    const remaining = rest(reader);
+    return yield* engineOrRefusal(runUploadPack(repo, remaining, opts), remaining, command);
+  }
+  const parser = new V2RequestParser(opts.uploadFeatures);
+  for (;;) {
+    const pkt = await readPkt(reader);
+    if (pkt === null) break;
+    parser.feed(pkt);
+  }
+  const req = parser.finish();
+  if (req.command === null) return; // the empty request: an empty answer
+  if (req.command !== 'ls-refs') throw new HubError('bad-request', 'unexpected command');
+  const { refs, head: headState } = await currentRefs(repo, req.args.peel, opts.peeled);
+  yield encodePkts(lsRefsResponse(refs, headState, req.args));
+}

@@ -1,0 +1,137 @@
+/**
+ * Git smart HTTP routes (gitprotocol-http; notes in docs/git-smart-http.md §1):
+ *
+ *   GET  /NAME[.git]/info/refs?service=git-upload-pack|git-receive-pack
+ *   POST /NAME[.git]/git-upload-pack
+ *   POST /NAME[.git]/git-receive-pack
+ *
+ * The route authorizes (read for upload-pack, write for receive-pack, on the
+ * GET and the POST alike), checks the request body's encoding (gzip is
+ * decoded by streaming in the DO), answers the push probe, sets the exact content types, and forwards the request to
+ * the repository's Durable Object, which runs the protocol (durable/git-http.ts)
+ * and streams the answer back. Protocol failures come back as `ERR` pkt-lines
+ * inside a 200; HTTP statuses here are only for what git itself expects as
+ * statuses: 401/403/404 from the access rules, 400/403 for a request that is not
+ * smart HTTP at all, 415 for a body we cannot decode.
+ */
+import { Hono, type Context } from 'hono';
+import type { Env } from '../env.js';
+import { authorize } from '../auth.js';
+import { isValidRepoName } from './api.js';
+import type { GitService } from '../../shared/protocols/git/advertisement.js';
+
+/** HUB_MAX_PUSH_BYTES when unset: the request body cap of Cloudflare's common plans. */
+export const DEFAULT_MAX_PUSH_BYTES = 100 * 1024 * 1024;
+
+/** Largest upload-pack request body (wants, haves, shallows): far above what git sends, far below memory. */
+export const MAX_UPLOAD_REQUEST_BYTES = 32 * 1024 * 1024;
+
+/** The realm git shows when it asks for credentials. */
+export const REALM = 'hub';
+
+type Vars = Env & { HUB_MAX_PUSH_BYTES?: string };
+type Ctx = Context<{ Bindings: Vars }>;
+
+/** The push size cap from HUB_MAX_PUSH_BYTES (bytes), or the default when unset or not a positive integer. */
+export function maxPushBytes(env: Vars): number {
+  const n = Number(env.HUB_MAX_PUSH_BYTES);
+  return Number.isSafeInteger(n) && n > 0 ? n : DEFAULT_MAX_PUSH_BYTES;
+}
+
+/** Headers of every smart-HTTP answer: never cached (as http-backend sends them). */
+function gitHeaders(contentType: string): Headers {
+  return new Headers({
+    'content-type': contentType,
+    'cache-control': 'no-cache, max-age=0, must-revalidate',
+    expires: 'Fri, 01 Jan 1980 00:00:00 GMT',
+    pragma: 'no-cache',
+  });
+}
+
+function text(status: number, message: string, extra: Record<string, string> = {}): Response {
+  return new Response(`${message}\n`, { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache', ...extra } });
+}
+
+/** The repository name of a URL segment: `NAME.git` and `NAME` both name NAME (names never end in .git). */
+function repoName(segment: string): string | null {
+  const name = segment.endsWith('.git') ? segment.slice(0, -4) : segment;
+  return isValidRepoName(name) ? name : null;
+}
+
+
+/**
+ * Authorizes `service` on the repository named by the URL; the Durable Object
+ * stub and repository id, or the HTTP answer refusing it.
+ */
+async function access(c: Ctx, service: GitService): Promise<{ stub: DurableObjectStub; id: string } | Response> {
+  const name = repoName(c.req.param('repo') ?? '');
+  if (name === null) return text(404, 'repository not found');
+  const need = service === 'git-receive-pack' ? 'write' : 'read';
+  const a = await authorize(c.env, c.req.header('authorization'), name, need);
+  if (!a.ok) {
+    if (a.status === 401) return text(401, 'authentication required', { 'www-authenticate': `Basic realm="${REALM}"` });
+    return a.status === 403 ? text(403, `${need} access denied`) : text(404, 'repository not found');
+  }
+  if (a.repo.kind !== 'git') return text(404, 'repository not found');
+  return { stub: c.env.REPO.get(c.env.REPO.idFromName(a.repo.id)), id: a.repo.id };
+}
+
+/** Forwards to the DO and gives its streamed answer the service's headers. */
+async function forward(
+  c: Ctx,
+  target: { stub: DurableObjectStub; id: string },
+  path: string,
+  contentType: string,
+  init: { method: string; body?: ReadableStream<Uint8Array> | Uint8Array | null; maxBody?: number; gzip?: boolean },
+): Promise<Response> {
+  const headers = new Headers({ 'x-hub-repo-id': target.id, 'x-hub-max-body': String(init.maxBody ?? 0) });
+  // Decoded by streaming in the DO (DecompressionStream), where a corrupt stream is seen as one.
+  if (init.gzip) headers.set('x-hub-gzip', '1');
+  const protocol = c.req.header('git-protocol');
+  if (protocol) headers.set('git-protocol', protocol);
+  const res = await target.stub.fetch(`https://repo${path}`, { method: init.method, headers, body: init.body ?? null });
+  if (res.status !== 200) return new Response(res.body, { status: res.status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+  return new Response(res.body, { status: 200, headers: gitHeaders(contentType) });
+}
+
+/** The routes, mounted at the root of the app. */
+export const git = new Hono<{ Bindings: Vars }>();
+
+git.get('/:repo/info/refs', async (c) => {
+  const service = c.req.query('service');
+  // A client without `service=` wants the dumb protocol (static files), which the hub does not serve.
+  if (service === undefined) return text(400, 'the dumb HTTP protocol is not supported; use git over smart HTTP');
+  if (service !== 'git-upload-pack' && service !== 'git-receive-pack') return text(403, `unsupported service: ${service.slice(0, 80)}`);
+  const target = await access(c, service);
+  if (target instanceof Response) return target;
+  return forward(c, target, `/info/refs?service=${service}`, `application/x-${service}-advertisement`, { method: 'GET' });
+});
+
+for (const service of ['git-upload-pack', 'git-receive-pack'] as const) {
+  git.post(`/:repo/${service}`, async (c) => {
+    const target = await access(c, service);
+    if (target instanceof Response) return target;
+    const expected = `application/x-${service}-request`;
+    const type = c.req.header('content-type')?.split(';')[0].trim().toLowerCase();
+    // As http-backend: a POST of anything else is not a git request.
+    if (type !== expected) return text(415, `expected Content-Type ${expected}`);
+    const limit = service === 'git-receive-pack' ? maxPushBytes(c.env) : MAX_UPLOAD_REQUEST_BYTES;
+    const encoding = c.req.header('content-encoding')?.trim().toLowerCase();
+    const gzip = encoding === 'gzip' || encoding === 'x-gzip';
+    if (encoding && !gzip && encoding !== 'identity') return text(415, `unsupported Content-Encoding: ${encoding.slice(0, 40)}`);
+    const resultType = `application/x-${service}-result`;
+    const length = Number(c.req.header('content-length') ?? NaN);
+    // The size is counted in the DO as the body streams, even when Content-Length
+    // declares it too large: refusing here without reading the body left git
+    // waiting minutes on its upload, and only the DO knows to answer on band 3.
+    let body: ReadableStream<Uint8Array> | Uint8Array | null = c.req.raw.body;
+    if (!gzip && length === 4 && body !== null) {
+      // The probe git sends before a chunked (large) POST, to have credentials
+      // checked on a body it can replay: exactly `0000`, answered with nothing.
+      const bytes = new Uint8Array(await c.req.arrayBuffer());
+      if (bytes.length === 4 && new TextDecoder().decode(bytes) === '0000') return new Response(null, { status: 200, headers: gitHeaders(resultType) });
+      body = bytes;
+    }
+    return forward(c, target, `/${service}`, resultType, { method: 'POST', body, maxBody: limit, gzip });
+  });
+}
