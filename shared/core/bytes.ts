@@ -16,6 +16,39 @@ export function concat(parts: readonly Uint8Array[], total?: number): Uint8Array
   return out;
 }
 
+/**
+ * A growable byte buffer: append bytes, then copy them out with result().
+ * `buf[0, length)` is what has been written; a subclass or caller that writes
+ * into `buf` directly calls ensure() first and advances `length` itself.
+ */
+export class ByteBuilder {
+  buf: Uint8Array;
+  length = 0;
+  constructor(capacity = 64) {
+    this.buf = new Uint8Array(Math.max(capacity, 64));
+  }
+  /** Room for `extra` more bytes (at least doubling, so appends are amortised O(1)). */
+  ensure(extra: number): void {
+    if (this.length + extra <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.length + extra));
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+  }
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.length++] = b;
+  }
+  bytes(data: Uint8Array): void {
+    this.ensure(data.length);
+    this.buf.set(data, this.length);
+    this.length += data.length;
+  }
+  /** The bytes written so far, copied out. */
+  result(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
+}
+
 /** True when both arrays hold the same bytes. */
 export function equal(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

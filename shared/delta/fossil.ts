@@ -15,6 +15,7 @@
  * with its own error code, and the checksum (fossil only checks it in debug
  * builds; we always do, it is cheap).
  */
+import { ByteBuilder } from '../core/bytes.js';
 import { DeltaError } from './errors.js';
 
 /** Default bound on a delta's declared target size (bytes), checked before allocating. */
@@ -298,41 +299,21 @@ export function applyFossilDelta(base: Uint8Array, delta: Uint8Array, maxSize = 
 
 // ---- encoder ----
 
-/** Growable output buffer of a delta being written, handed out in chunks. */
-class DeltaWriter {
-  buf: Uint8Array;
-  n = 0;
-  constructor(capacity: number) {
-    this.buf = new Uint8Array(Math.max(capacity, 64));
-  }
-  ensure(extra: number): void {
-    if (this.n + extra <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.n + extra));
-    next.set(this.buf.subarray(0, this.n));
-    this.buf = next;
-  }
+/** Output buffer of a delta being written, handed out in chunks. */
+class DeltaWriter extends ByteBuilder {
   int(v: number): void {
     this.ensure(7);
     const d = digitCount(v);
     for (let k = d - 1; k >= 0; k--) {
-      this.buf[this.n + k] = DIGIT_CODES[v % 64];
+      this.buf[this.length + k] = DIGIT_CODES[v % 64];
       v = Math.floor(v / 64);
     }
-    this.n += d;
-  }
-  byte(b: number): void {
-    this.ensure(1);
-    this.buf[this.n++] = b;
-  }
-  bytes(data: Uint8Array): void {
-    this.ensure(data.length);
-    this.buf.set(data, this.n);
-    this.n += data.length;
+    this.length += d;
   }
   /** The bytes written so far, copied out; the buffer is reused. */
   take(): Uint8Array {
-    const out = this.buf.slice(0, this.n);
-    this.n = 0;
+    const out = this.result();
+    this.length = 0;
     return out;
   }
 }
@@ -454,7 +435,7 @@ export function* fossilDeltaChunks(base: Uint8Array, target: Uint8Array, chunkSi
       h = (ha | (hb << 16)) >>> 0;
       i++;
     }
-    if (w.n >= chunkSize) yield w.take();
+    if (w.length >= chunkSize) yield w.take();
   }
   if (b < lenOut) literal(b, lenOut);
   w.int(fossilChecksum(target));

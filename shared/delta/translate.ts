@@ -9,35 +9,16 @@
  *     fossil  INT(checksum) ";"            <->  (none: computed from the base slices
  *                                                and inserted bytes, streaming)
  */
+import { ByteBuilder } from '../core/bytes.js';
 import { DeltaError } from './errors.js';
 import { FOSSIL_DELTA_MAX_OUTPUT, FossilChecksum, fossilDeltaOutputSize, fossilInt, walkFossilDelta } from './fossil.js';
 import { GIT_DELTA_MAX_COPY, GIT_DELTA_MAX_INSERT, GIT_DELTA_MAX_OFFSET, gitDeltaHeader, gitDeltaOps } from './git.js';
 
-/** Growable byte buffer for the translated delta. */
-class Out {
-  buf: Uint8Array;
-  n = 0;
-  constructor(capacity: number) {
-    this.buf = new Uint8Array(Math.max(capacity, 64));
-  }
-  ensure(extra: number): void {
-    if (this.n + extra <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.n + extra));
-    next.set(this.buf.subarray(0, this.n));
-    this.buf = next;
-  }
-  byte(b: number): void {
-    this.ensure(1);
-    this.buf[this.n++] = b;
-  }
-  bytes(data: Uint8Array): void {
-    this.ensure(data.length);
-    this.buf.set(data, this.n);
-    this.n += data.length;
-  }
+/** Byte buffer for the translated delta, with the encodings both delta forms need. */
+class Out extends ByteBuilder {
   ascii(s: string): void {
     this.ensure(s.length);
-    for (let i = 0; i < s.length; i++) this.buf[this.n++] = s.charCodeAt(i);
+    for (let i = 0; i < s.length; i++) this.buf[this.length++] = s.charCodeAt(i);
   }
   varint(v: number): void {
     while (v >= 0x80) {
@@ -49,13 +30,13 @@ class Out {
   /** A git copy of exactly `size` (1..0xffffff) bytes: only non-zero bytes are sent. */
   gitCopy(offset: number, size: number): void {
     this.ensure(8);
-    const at = this.n++;
+    const at = this.length++;
     let cmd = 0x80;
     for (let k = 0; k < 4; k++) {
       const byte = Math.floor(offset / 2 ** (8 * k)) & 0xff;
       if (byte) {
         cmd |= 1 << k;
-        this.buf[this.n++] = byte;
+        this.buf[this.length++] = byte;
       }
     }
     // 0x10000 is the size an empty size field means.
@@ -64,13 +45,10 @@ class Out {
       const byte = (sz >>> (8 * k)) & 0xff;
       if (byte) {
         cmd |= 0x10 << k;
-        this.buf[this.n++] = byte;
+        this.buf[this.length++] = byte;
       }
     }
     this.buf[at] = cmd;
-  }
-  result(): Uint8Array {
-    return this.buf.slice(0, this.n);
   }
 }
 
