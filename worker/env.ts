@@ -6,4 +6,6 @@ export interface Env {
   CONTENT: R2Bucket;
   DB: D1Database;
   HUB_ADMIN_TOKEN?: string;
+  /** Largest push body accepted, in bytes (default 100 MB). */
+  HUB_MAX_PUSH_BYTES?: string;
 }

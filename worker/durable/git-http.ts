@@ -34,6 +34,8 @@ import { DEFAULT_RECEIVE_FEATURES, DEFAULT_UPLOAD_FEATURES, type ReceivePackFeat
 import { lsRefsResponse } from '../../shared/protocols/git/ls-refs.js';
 import { encodePkt, encodePkts, pktLength, readPkt } from '../../shared/protocols/git/pkt-line.js';
 import { V2RequestParser } from '../../shared/protocols/git/upload-request.js';
+import { uploadPack } from '../../shared/protocols/git/upload-pack.js';
+import { receivePack } from '../../shared/protocols/git/receive-pack.js';
 import type { ObjectIndex, RepoCommitter } from '../../shared/storage/object-index.js';
 import { readObject, type DeltaAppliers } from '../../shared/storage/object-store.js';
 import { resolveRef, type RefStore } from '../../shared/storage/refs.js';
@@ -64,17 +66,21 @@ export interface GitServiceOptions {
 export type GitEngine = (repo: GitRepo, body: ByteStream, opts: GitServiceOptions) => ByteStream;
 
 /**
- * THE SEAM. When shared/protocols/git/upload-pack.ts and receive-pack.ts land,
- * these two return their streams, e.g.
- *   return uploadPack(repo, body, opts);    // v0 POST, and v2 `fetch` / `object-info`
- *   return receivePack(repo, body, opts);   // every receive-pack POST (the probe never gets here)
- * Until then they answer null and the handler replies with an ERR pkt-line.
+ * The seam to the protocol engines in shared/: upload-pack serves v0 POSTs and
+ * v2 `fetch` / `object-info`; receive-pack every push POST (the probe never
+ * gets here). The body is already decoded and size-capped by the handler.
  */
-function runUploadPack(_repo: GitRepo, _body: ByteStream, _opts: GitServiceOptions): ByteStream | null {
-  return null;
+function runUploadPack(repo: GitRepo, body: ByteStream, opts: GitServiceOptions): ByteStream | null {
+  return uploadPack(repo, body, { protocol: opts.protocol, features: opts.uploadFeatures, onError: logError });
 }
-function runReceivePack(_repo: GitRepo, _body: ByteStream, _opts: GitServiceOptions): ByteStream | null {
-  return null;
+function runReceivePack(repo: GitRepo, body: ByteStream, opts: GitServiceOptions): ByteStream | null {
+  // The handler already enforces the push size cap while streaming the body.
+  return receivePack(repo, body, { receiveFeatures: opts.receiveFeatures, maxPackBytes: Number.MAX_SAFE_INTEGER, onError: logError });
+}
+
+/** Errors that are not the client's fault: log them (the client got a protocol error). */
+function logError(e: unknown): void {
+  console.error('git engine error:', e);
 }
 
 /** Delta appliers for readObject (shared/delta's engines as they are). */
