@@ -15,7 +15,7 @@
  * with its own error code, and the checksum (fossil only checks it in debug
  * builds; we always do, it is cheap).
  */
-import { ByteBuilder } from '../core/bytes.js';
+import { ByteBuilder, concat } from '../core/bytes.js';
 import { DeltaError } from './errors.js';
 
 /** Default bound on a delta's declared target size (bytes), checked before allocating. */
@@ -446,12 +446,5 @@ export function* fossilDeltaChunks(base: Uint8Array, target: Uint8Array, chunkSi
 /** Encode `target` as a Fossil delta against `base` (fossil's algorithm). */
 export function createFossilDelta(base: Uint8Array, target: Uint8Array): Uint8Array {
   const chunks = [...fossilDeltaChunks(base, target)];
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(chunks.reduce((s, c) => s + c.length, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  return chunks.length === 1 ? chunks[0] : concat(chunks);
 }

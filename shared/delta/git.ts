@@ -16,6 +16,7 @@
  * outgrow its declared size, and the declared size is checked against a
  * limit before anything is allocated.
  */
+import { ByteBuilder } from '../core/bytes.js';
 import { DeltaError } from './errors.js';
 
 /** Default bound on a delta's declared result size (bytes). */
@@ -170,33 +171,39 @@ function blockHash(data: Uint8Array, at: number): number {
   return h;
 }
 
-/** A growable byte buffer for the encoder's output. */
-class ByteSink {
-  buf = new Uint8Array(256);
-  length = 0;
-  reserve(n: number): void {
-    if (this.length + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.length + n) cap *= 2;
-    const grown = new Uint8Array(cap);
-    grown.set(this.buf.subarray(0, this.length));
-    this.buf = grown;
+/** A git delta being written: its header varints and copy instructions, on a ByteBuilder. */
+export class GitDeltaWriter extends ByteBuilder {
+  /** A header size: 7 bits a byte, low bits first, high bit set on all but the last. */
+  varint(v: number): void {
+    while (v >= 0x80) {
+      this.byte((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    this.byte(v);
   }
-  push(b: number): void {
-    this.reserve(1);
-    this.buf[this.length++] = b;
+  /** One copy of exactly `size` (1..0xffffff) bytes: only non-zero offset and size bytes are sent. */
+  copy(offset: number, size: number): void {
+    this.ensure(8);
+    const at = this.length++;
+    let cmd = 0x80;
+    for (let k = 0; k < 4; k++) {
+      const byte = Math.floor(offset / 2 ** (8 * k)) & 0xff;
+      if (byte) {
+        cmd |= 1 << k;
+        this.buf[this.length++] = byte;
+      }
+    }
+    // 0x10000 is the size an empty size field means.
+    const sz = size === 0x10000 ? 0 : size;
+    for (let k = 0; k < 3; k++) {
+      const byte = (sz >>> (8 * k)) & 0xff;
+      if (byte) {
+        cmd |= 0x10 << k;
+        this.buf[this.length++] = byte;
+      }
+    }
+    this.buf[at] = cmd;
   }
-  bytes(): Uint8Array {
-    return this.buf.slice(0, this.length);
-  }
-}
-
-function writeSize(out: ByteSink, n: number): void {
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  out.push(n);
 }
 
 /**
@@ -206,9 +213,9 @@ function writeSize(out: ByteSink, n: number): void {
  * only within their first 4 GiB.
  */
 export function createGitDelta(base: Uint8Array, target: Uint8Array): Uint8Array {
-  const out = new ByteSink();
-  writeSize(out, base.length);
-  writeSize(out, target.length);
+  const out = new GitDeltaWriter(256);
+  out.varint(base.length);
+  out.varint(target.length);
 
   // Index: one entry per whole block of the base (later blocks first in each chain).
   const indexable = Math.min(base.length, GIT_DELTA_MAX_OFFSET + 1);
@@ -228,35 +235,16 @@ export function createGitDelta(base: Uint8Array, target: Uint8Array): Uint8Array
   const flushInsert = (endAt: number) => {
     for (let p = insStart; p < endAt; ) {
       const n = Math.min(GIT_DELTA_MAX_INSERT, endAt - p);
-      out.reserve(n + 1);
-      out.buf[out.length++] = n;
-      out.buf.set(target.subarray(p, p + n), out.length);
-      out.length += n;
+      out.ensure(n + 1);
+      out.byte(n);
+      out.bytes(target.subarray(p, p + n));
       p += n;
     }
   };
   const emitCopy = (offset: number, size: number) => {
     while (size > 0) {
       const n = Math.min(size, GIT_DELTA_MAX_COPY);
-      out.reserve(8);
-      const at = out.length++;
-      let cmd = 0x80;
-      for (let i = 0; i < 4; i++) {
-        const byte = Math.floor(offset / 2 ** (8 * i)) & 0xff;
-        if (byte) {
-          cmd |= 1 << i;
-          out.buf[out.length++] = byte;
-        }
-      }
-      const sz = n === 0x10000 ? 0 : n;
-      for (let i = 0; i < 3; i++) {
-        const byte = (sz >> (8 * i)) & 0xff;
-        if (byte) {
-          cmd |= 0x10 << i;
-          out.buf[out.length++] = byte;
-        }
-      }
-      out.buf[at] = cmd;
+      out.copy(offset, n);
       offset += n;
       size -= n;
     }
@@ -308,5 +296,5 @@ export function createGitDelta(base: Uint8Array, target: Uint8Array): Uint8Array
     }
   }
   flushInsert(tlen);
-  return out.bytes();
+  return out.result();
 }

@@ -12,44 +12,19 @@
 import { ByteBuilder } from '../core/bytes.js';
 import { DeltaError } from './errors.js';
 import { FOSSIL_DELTA_MAX_OUTPUT, FossilChecksum, fossilDeltaOutputSize, fossilInt, walkFossilDelta } from './fossil.js';
-import { GIT_DELTA_MAX_COPY, GIT_DELTA_MAX_INSERT, GIT_DELTA_MAX_OFFSET, gitDeltaHeader, gitDeltaOps } from './git.js';
+import {
+  GIT_DELTA_MAX_COPY,
+  GIT_DELTA_MAX_INSERT,
+  GIT_DELTA_MAX_OFFSET,
+  GitDeltaWriter,
+  gitDeltaHeader,
+  gitDeltaOps,
+} from './git.js';
 
-/** Byte buffer for the translated delta, with the encodings both delta forms need. */
-class Out extends ByteBuilder {
-  ascii(s: string): void {
-    this.ensure(s.length);
-    for (let i = 0; i < s.length; i++) this.buf[this.length++] = s.charCodeAt(i);
-  }
-  varint(v: number): void {
-    while (v >= 0x80) {
-      this.byte((v % 0x80) | 0x80);
-      v = Math.floor(v / 0x80);
-    }
-    this.byte(v);
-  }
-  /** A git copy of exactly `size` (1..0xffffff) bytes: only non-zero bytes are sent. */
-  gitCopy(offset: number, size: number): void {
-    this.ensure(8);
-    const at = this.length++;
-    let cmd = 0x80;
-    for (let k = 0; k < 4; k++) {
-      const byte = Math.floor(offset / 2 ** (8 * k)) & 0xff;
-      if (byte) {
-        cmd |= 1 << k;
-        this.buf[this.length++] = byte;
-      }
-    }
-    // 0x10000 is the size an empty size field means.
-    const sz = size === 0x10000 ? 0 : size;
-    for (let k = 0; k < 3; k++) {
-      const byte = (sz >>> (8 * k)) & 0xff;
-      if (byte) {
-        cmd |= 0x10 << k;
-        this.buf[this.length++] = byte;
-      }
-    }
-    this.buf[at] = cmd;
-  }
+/** Append an ASCII string (fossil's delta syntax) to `out`. */
+function ascii(out: ByteBuilder, s: string): void {
+  out.ensure(s.length);
+  for (let i = 0; i < s.length; i++) out.buf[out.length++] = s.charCodeAt(i);
 }
 
 /**
@@ -61,7 +36,7 @@ export function fossilToGitDelta(fossilDelta: Uint8Array, baseSize: number, base
   if (base && base.length !== baseSize) {
     throw new DeltaError('delta-base-size', `base has ${base.length} bytes, expected ${baseSize}`, { expected: baseSize, actual: base.length });
   }
-  const out = new Out(fossilDelta.length + 32);
+  const out = new GitDeltaWriter(fossilDelta.length + 32);
   out.varint(baseSize);
   out.varint(fossilDeltaOutputSize(fossilDelta));
   const sum = base ? new FossilChecksum() : undefined;
@@ -78,7 +53,7 @@ export function fossilToGitDelta(fossilDelta: Uint8Array, baseSize: number, base
       // A copy of 0 bytes is a no-op in fossil and inexpressible in git.
       for (let p = offset, left = n; left > 0; ) {
         const k = Math.min(left, GIT_DELTA_MAX_COPY);
-        out.gitCopy(p, k);
+        out.copy(p, k);
         p += k;
         left -= k;
       }
@@ -115,8 +90,8 @@ export function gitToFossilDelta(gitDelta: Uint8Array, base: Uint8Array, maxSize
   if (resultSize > maxSize) {
     throw new DeltaError('delta-too-large', `delta result of ${resultSize} bytes exceeds limit ${maxSize}`, { size: resultSize, limit: maxSize });
   }
-  const out = new Out(gitDelta.length + 32);
-  out.ascii(fossilInt(resultSize));
+  const out = new ByteBuilder(gitDelta.length + 32);
+  ascii(out, fossilInt(resultSize));
   out.byte(0x0a);
   const sum = new FossilChecksum();
   let total = 0;
@@ -127,12 +102,12 @@ export function gitToFossilDelta(gitDelta: Uint8Array, base: Uint8Array, maxSize
   let insertSize = 0;
   const flushCopy = () => {
     if (copySize === 0) return;
-    out.ascii(`${fossilInt(copySize)}@${fossilInt(copyOffset)},`);
+    ascii(out, `${fossilInt(copySize)}@${fossilInt(copyOffset)},`);
     copySize = 0;
   };
   const flushInsert = () => {
     if (insertSize === 0) return;
-    out.ascii(`${fossilInt(insertSize)}:`);
+    ascii(out, `${fossilInt(insertSize)}:`);
     out.ensure(insertSize);
     for (let k = 0; k < inserts.length; k += 2) out.bytes(gitDelta.subarray(inserts[k], inserts[k + 1]));
     inserts.length = 0;
@@ -169,6 +144,6 @@ export function gitToFossilDelta(gitDelta: Uint8Array, base: Uint8Array, maxSize
   }
   flushCopy();
   flushInsert();
-  out.ascii(`${fossilInt(sum.digest())};`);
+  ascii(out, `${fossilInt(sum.digest())};`);
   return out.result();
 }
