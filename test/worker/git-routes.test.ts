@@ -245,7 +245,7 @@ describe('POST bodies', () => {
     };
     const sb = await push('report-status side-band-64k agent=git/2.39.5');
     expect(sb.status).toBe(200);
-    expect(dec(await sb.arrayBuffer())).toBe(dec(encodePkts([{ kind: 'data', payload: enc("\x03push is larger than the hub's limit of 1000 bytes") }, FLUSH])));
+    expect(dec(await sb.arrayBuffer())).toBe(dec(encodePkts([{ kind: 'data', payload: enc("\x03push is larger than the hub's limit of 1000 bytes\n") }, FLUSH])));
     const plain = await push('report-status agent=git/2.39.5');
     expect(dec(await plain.arrayBuffer())).toMatch(/^[0-9a-f]{4}ERR push is larger than the hub's limit of 1000 bytes\n$/);
   });

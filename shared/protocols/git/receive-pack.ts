@@ -61,7 +61,7 @@ import type { RefStore, RefUpdate } from '../../storage/refs.js';
 import type { SegmentCreator, SegmentReader, SegmentWriter } from '../../storage/segments.js';
 import { DEFAULT_RECEIVE_FEATURES, ProtocolError, ZERO_ID, type ReceivePackFeatures } from './capabilities.js';
 import { packBytesToEntries, type PackEntry, type PackObject } from './pack-reader.js';
-import { encodePkt, encodePkts } from './pkt-line.js';
+import { decodePkt, encodePkt, encodePkts } from './pkt-line.js';
 import { parseReceiveRequest, type RefCommand, type ReceiveRequest } from './receive-request.js';
 import { refNameProblem } from './ref-name.js';
 import { reportStatusResponse, type PushReport, type RefStatus } from './report-status.js';
@@ -137,8 +137,12 @@ async function* run(store: ReceivePackStore, body: ByteStream, opts: ReceivePack
     req = await readHead(reader, features);
   } catch (e) {
     if (!(e instanceof HubError)) opts.onError?.(e);
+    // A client that asked for side-band demultiplexes the whole answer, so an
+    // error must go on band 3 if the first command line (already seen) asked for it.
+    const seen = reader.buffered > 0 ? await reader.peek(reader.buffered).catch(() => new Uint8Array(0)) : new Uint8Array(0);
     await reader.cancel().catch(() => undefined);
-    yield encodePkt(`ERR ${errorText(e)}\n`);
+    if (asksForSideBand(seen)) yield* encodeSideband(BAND_ERROR, `${errorText(e)}\n`), yield FLUSH_BYTES;
+    else yield encodePkt(`ERR ${errorText(e)}\n`);
     return;
   }
   if (req.commands.length === 0) {
@@ -157,6 +161,23 @@ async function* run(store: ReceivePackStore, body: ByteStream, opts: ReceivePack
   } finally {
     await reader.cancel().catch(() => undefined);
   }
+}
+
+const FLUSH_BYTES = new TextEncoder().encode('0000');
+
+/** Whether the first command line of a (possibly partial) push head asks for side-band(-64k). */
+function asksForSideBand(head: Uint8Array): boolean {
+  let first;
+  try {
+    first = decodePkt(head, 0);
+  } catch {
+    return false; // not even a pkt-line: answer with ERR
+  }
+  if (first.kind !== 'data') return false;
+  const nul = first.payload.indexOf(0);
+  if (nul < 0) return false;
+  const caps = new TextDecoder().decode(first.payload.subarray(nul + 1)).trim().split(' ');
+  return caps.includes('side-band-64k') || caps.includes('side-band');
 }
 
 /** Reads and parses the request head, leaving `reader` at the pack. */
