@@ -1,34 +1,19 @@
 // The real git binary against the hub under wrangler dev: ls-remote and clone
 // of empty repositories (v0 and v2), the default branch through an unborn HEAD,
 // and the access answers as git shows them (credentials asked, refused, not found).
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runGit } from './git-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
 let home: string;
 
-function gitEnv(): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: home,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_TERMINAL_PROMPT: '0',
-    GIT_AUTHOR_NAME: 'A U Thor',
-    GIT_AUTHOR_EMAIL: 'author@example.com',
-    GIT_COMMITTER_NAME: 'C O Mitter',
-    GIT_COMMITTER_EMAIL: 'committer@example.com',
-    LANG: 'C',
-  };
-}
-
 /** Runs git; its exit status and output. */
-function git(args: string[], cwd = home): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('git', args, { cwd, env: gitEnv(), encoding: 'utf8', timeout: 30_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+function git(args: string[], cwd = home) {
+  return runGit(home, args, cwd, 30_000);
 }
 
 async function api(method: string, path: string, body?: unknown): Promise<Response> {

@@ -1,29 +1,17 @@
 // The real git binary pushes a history to the hub under wrangler dev, clones it
 // back (v2 and v0), fetches an update, and gets refusals the way git shows them.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runGit } from './git-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
 let home: string;
 
-function git(args: string[], cwd = home): { status: number | null; stdout: string; stderr: string } {
-  const env = {
-    PATH: process.env.PATH,
-    HOME: home,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_TERMINAL_PROMPT: '0',
-    GIT_AUTHOR_NAME: 'A U Thor',
-    GIT_AUTHOR_EMAIL: 'author@example.com',
-    GIT_COMMITTER_NAME: 'C O Mitter',
-    GIT_COMMITTER_EMAIL: 'committer@example.com',
-    LANG: 'C',
-  };
-  const r = spawnSync('git', args, { cwd, env, encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+function git(args: string[], cwd = home) {
+  return runGit(home, args, cwd);
 }
 
 function ok(args: string[], cwd = home): string {
