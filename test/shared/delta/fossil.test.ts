@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { equal } from '../../../shared/core/bytes.js';
 import { DeltaError } from '../../../shared/delta/errors.js';
+import { code } from './helpers.js';
 import {
   FossilChecksum,
   applyFossilDelta,
@@ -37,22 +39,6 @@ function bytes(n: number, seed: number): Uint8Array {
   return out;
 }
 
-// Byte equality without the matcher's slow deep diff on large arrays.
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof DeltaError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 describe('fossil delta integers and checksum', () => {
   it('writes base-64 integers most significant digit first', () => {
@@ -154,8 +140,8 @@ describe('fossil delta create/apply', () => {
       joined.set(c, o);
       o += c.length;
     }
-    expect(same(joined, whole)).toBe(true);
-    expect(same(applyFossilDelta(base, whole), target)).toBe(true);
+    expect(equal(joined, whole)).toBe(true);
+    expect(equal(applyFossilDelta(base, whole), target)).toBe(true);
   });
 });
 

@@ -5,6 +5,7 @@ import { DeltaError } from '../../../shared/delta/errors.js';
 import { applyFossilDelta, createFossilDelta } from '../../../shared/delta/fossil.js';
 import { applyGitDelta, createGitDelta } from '../../../shared/delta/git.js';
 import { applyDeltaStream, createDeltaStream } from '../../../shared/delta/stream.js';
+import { editedPair } from './helpers.js';
 
 async function* chunked(data: Uint8Array, cuts: number[]): ByteStream {
   let at = 0;
@@ -37,16 +38,7 @@ async function code(s: ByteStream): Promise<string> {
   return 'no error';
 }
 
-const pair = fc
-  .tuple(fc.uint8Array({ maxLength: 3000 }), fc.array(fc.tuple(fc.nat(), fc.nat(200), fc.uint8Array({ maxLength: 400 })), { maxLength: 5 }))
-  .map(([base, edits]) => {
-    let t = base;
-    for (const [pos, del, ins] of edits) {
-      const p = pos % (t.length + 1);
-      t = Uint8Array.from([...t.subarray(0, p), ...ins, ...t.subarray(p + del)]);
-    }
-    return { base, target: t };
-  });
+const pair = editedPair(3000, 200, 400, 5);
 
 describe('streaming delta apply', () => {
   it('yields the target in bounded chunks for any split of a fossil or git delta', async () => {

@@ -1,33 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DeltaError } from '../../../shared/delta/errors.js';
 import { FossilChecksum, applyFossilDelta, createFossilDelta, fossilInt } from '../../../shared/delta/fossil.js';
 import { applyGitDelta, createGitDelta, gitDeltaOps } from '../../../shared/delta/git.js';
 import { fossilToGitDelta, gitToFossilDelta } from '../../../shared/delta/translate.js';
+import { DeltaError } from '../../../shared/delta/errors.js';
+import { code, editedPair } from './helpers.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof DeltaError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
-
-// A base and a target made from it by a few edits, so deltas hold both copies and inserts.
-const pair = fc
-  .tuple(fc.uint8Array({ maxLength: 4000 }), fc.array(fc.tuple(fc.nat(), fc.nat(300), fc.uint8Array({ maxLength: 300 })), { maxLength: 6 }))
-  .map(([base, edits]) => {
-    let t = base;
-    for (const [pos, del, ins] of edits) {
-      const p = pos % (t.length + 1);
-      t = Uint8Array.from([...t.subarray(0, p), ...ins, ...t.subarray(p + del)]);
-    }
-    return { base, target: t };
-  });
+const pair = editedPair(4000, 300, 300, 6);
 
 describe('delta translation', () => {
   it('fossil -> git -> fossil gives deltas that all produce the target', () => {
