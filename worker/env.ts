@@ -6,6 +6,8 @@ export interface Env {
   CONTENT: R2Bucket;
   DB: D1Database;
   HUB_ADMIN_TOKEN?: string;
+  /** Key material for sealed secrets (worker/seal.ts); HUB_ADMIN_TOKEN is used when unset. */
+  HUB_SECRET?: string;
   /** Largest push body accepted, in bytes (default 100 MB). */
   HUB_MAX_PUSH_BYTES?: string;
 }

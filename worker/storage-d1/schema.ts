@@ -20,10 +20,15 @@ export const repos = sqliteTable('repos', {
   createdAt: integer('created_at').notNull(),
 });
 
-/** Users: the password is kept only as a slow salted hash (see worker/password.ts). */
+/**
+ * Users: the password as a slow salted hash (see worker/password.ts), and
+ * sealed for fossil logins, whose proof needs the password itself (README "Fossil logins").
+ */
 export const users = sqliteTable('users', {
   name: text('name').primaryKey(),
   passwordHash: text('password_hash').notNull(),
+  /** The password sealed with the hub secret (worker/seal.ts), for fossil logins; null when none is sealed. */
+  passwordSealed: text('password_sealed'),
   createdAt: integer('created_at').notNull(),
 });
 
