@@ -4,7 +4,7 @@
  * repository's Durable Object. Migrations in migrations/ are generated from
  * this file with `npm run db:generate` (drizzle-kit).
  */
-import { sqliteTable, text, integer, primaryKey } from 'drizzle-orm/sqlite-core';
+import { sqliteTable, text, integer, primaryKey, index } from 'drizzle-orm/sqlite-core';
 
 /**
  * Repositories: name, kind (git | fossil), visibility, and an immutable random
@@ -47,5 +47,69 @@ export const memberships = sqliteTable(
   (t) => [primaryKey({ columns: [t.repo, t.user] })],
 );
 
+/**
+ * API tokens (worker/tokens.ts): only the SHA-256 of the token is stored; the
+ * token itself is `hub_<id>_<HMAC(hub secret, id)>`, so the hub (and nobody
+ * with the table alone) can recompute it for fossil's login. `scopes` is a
+ * comma-separated subset of read,write,admin; times are Unix milliseconds.
+ */
+export const tokens = sqliteTable(
+  'tokens',
+  {
+    id: text('id').primaryKey(),
+    user: text('user')
+      .notNull()
+      .references(() => users.name, { onDelete: 'cascade' }),
+    scopes: text('scopes').notNull(),
+    hash: text('hash').notNull(),
+    createdAt: integer('created_at').notNull(),
+    expiresAt: integer('expires_at'),
+    lastUsedAt: integer('last_used_at'),
+  },
+  (t) => [index('tokens_user').on(t.user)],
+);
+
+/** Protected branch patterns of a repository (worker/protections.ts). */
+export const protections = sqliteTable(
+  'protections',
+  {
+    repo: text('repo')
+      .notNull()
+      .references(() => repos.name, { onDelete: 'cascade' }),
+    pattern: text('pattern').notNull(),
+    adminsOnly: integer('admins_only', { mode: 'boolean' }).notNull().default(false),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.repo, t.pattern] })],
+);
+
+/**
+ * The audit log of pushes: one row per ref a push moved. Keyed by the
+ * repository's immutable id (no foreign key), so a deleted repository's log
+ * stays, and a new repository of the same name starts with an empty one.
+ */
+export const pushEvents = sqliteTable(
+  'push_events',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    repoId: text('repo_id').notNull(),
+    /** Who pushed: a user name, or null for the hub admin token. */
+    actor: text('actor'),
+    ref: text('ref').notNull(),
+    oldId: text('old_id'),
+    newId: text('new_id'),
+    at: integer('at').notNull(),
+  },
+  (t) => [index('push_events_repo').on(t.repoId, t.seq)],
+);
+
+/** Failed logins counted per key (`user:NAME`, `addr:IP`) in a fixed window (worker/rate-limit.ts). */
+export const loginFailures = sqliteTable('login_failures', {
+  key: text('key').primaryKey(),
+  count: integer('count').notNull(),
+  windowStart: integer('window_start').notNull(),
+});
+
 export type Role = 'read' | 'write' | 'admin';
 export type RepoRow = typeof repos.$inferSelect;
+export type TokenRow = typeof tokens.$inferSelect;
