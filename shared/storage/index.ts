@@ -7,3 +7,5 @@ export * from './object-index.js';
 export * from './object-store.js';
 export * from './memory.js';
 export * from './quarantine.js';
+export * from './fossil.js';
+export * from './fossil-memory.js';

@@ -1,0 +1,176 @@
+/**
+ * In-memory FossilStore: plain maps, for tests and small runtimes. Every
+ * method decides and writes without awaiting in between, so each call is
+ * atomic; commit validates the whole batch before changing anything.
+ */
+import { InvalidRowError } from './errors.js';
+import {
+  checkFossilRow,
+  checkPendingDelta,
+  checkUnversionedEntry,
+  type ArtifactHash,
+  type ArtifactState,
+  type ConfigEntry,
+  type FossilCommit,
+  type FossilCommitResult,
+  type FossilRow,
+  type FossilStore,
+  type PendingDelta,
+  type UnversionedEntry,
+} from './fossil.js';
+import { checkObjectId, compareCodePoints } from './ids.js';
+import { MAX_CHAIN_ROWS, planRows, type IndexRowInput } from './object-index.js';
+
+const copyRow = (r: FossilRow): FossilRow => ({ ...r });
+
+/** One Fossil repository's index and tables in memory. */
+export class MemoryFossilStore implements FossilStore {
+  private readonly byHash = new Map<ArtifactHash, FossilRow>();
+  /** Rows in seq order (seq is assigned increasing, so appending keeps it sorted). */
+  private readonly bySeq: FossilRow[] = [];
+  private nextSeq = 1;
+  private readonly phantoms = new Set<ArtifactHash>();
+  private readonly pending = new Map<ArtifactHash, PendingDelta>();
+  private readonly unclustered = new Set<ArtifactHash>();
+  private readonly shunned = new Set<ArtifactHash>();
+  private readonly config = new Map<string, ConfigEntry>();
+  private readonly uv = new Map<string, UnversionedEntry>();
+
+  async states(hashes: ArtifactHash[]): Promise<ArtifactState[]> {
+    return hashes.map((h) => {
+      checkObjectId(h);
+      if (this.shunned.has(h)) return 'shunned';
+      const row = this.byHash.get(h);
+      if (row) return row.private ? 'private' : 'public';
+      if (this.pending.has(h)) return 'pending';
+      return this.phantoms.has(h) ? 'phantom' : 'unknown';
+    });
+  }
+
+  async rows(hashes: ArtifactHash[]): Promise<(FossilRow | null)[]> {
+    return hashes.map((h) => {
+      const r = this.byHash.get(h);
+      return r ? copyRow(r) : null;
+    });
+  }
+
+  async chain(hash: ArtifactHash): Promise<FossilRow[]> {
+    checkObjectId(hash);
+    const out: FossilRow[] = [];
+    for (let r = this.byHash.get(hash); r && out.length < MAX_CHAIN_ROWS; r = r.base === null ? undefined : this.byHash.get(r.base)) {
+      out.push(copyRow(r));
+    }
+    return out;
+  }
+
+  async listFrom(fromSeq: number, limit: number): Promise<FossilRow[]> {
+    // Binary search for the first seq >= fromSeq.
+    let lo = 0;
+    let hi = this.bySeq.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.bySeq[mid].seq < fromSeq) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: FossilRow[] = [];
+    for (let i = lo; i < this.bySeq.length && out.length < limit; i++) {
+      const r = this.bySeq[i];
+      if (!this.shunned.has(r.hash)) out.push(copyRow(r));
+    }
+    return out;
+  }
+
+  async count(): Promise<number> {
+    return this.byHash.size;
+  }
+
+  async listUnclustered(limit: number): Promise<ArtifactHash[]> {
+    return [...this.unclustered].sort().slice(0, Math.max(0, limit));
+  }
+
+  async listPhantoms(limit: number): Promise<ArtifactHash[]> {
+    return [...this.phantoms].sort().slice(0, Math.max(0, limit));
+  }
+
+  async pendingByBase(bases: ArtifactHash[]): Promise<PendingDelta[]> {
+    const want = new Set(bases);
+    return [...this.pending.values()].filter((p) => want.has(p.base)).map((p) => ({ ...p }));
+  }
+
+  async getConfig(names: string[]): Promise<(ConfigEntry | null)[]> {
+    return names.map((n) => {
+      const e = this.config.get(n);
+      return e ? { ...e } : null;
+    });
+  }
+
+  async listUnversioned(): Promise<UnversionedEntry[]> {
+    return [...this.uv.values()].sort((a, b) => compareCodePoints(a.name, b.name)).map(copyUv);
+  }
+
+  async getUnversioned(name: string): Promise<UnversionedEntry | null> {
+    const e = this.uv.get(name);
+    return e ? copyUv(e) : null;
+  }
+
+  async setShunned(hashes: ArtifactHash[], on: boolean): Promise<void> {
+    for (const h of hashes) checkObjectId(h);
+    for (const h of hashes) {
+      if (on) this.shunned.add(h);
+      else this.shunned.delete(h);
+    }
+  }
+
+  async commit(batch: FossilCommit): Promise<FossilCommitResult> {
+    // Validate everything first: nothing below may throw once writing starts.
+    const rows = batch.rows ?? [];
+    for (const r of rows) {
+      checkFossilRow(r);
+      if (this.shunned.has(r.hash)) throw new InvalidRowError('invalid-row', `row ${r.hash} is shunned`, { id: r.hash, why: 'shunned' });
+    }
+    const asIndex: IndexRowInput[] = rows.map((r) => ({ ...r, id: r.hash, kind: 'artifact' }));
+    const planned = planRows(asIndex, (id) => this.byHash.get(id)?.depth ?? null);
+    const depthOf = new Map(planned.map((p) => [p.id, p.depth]));
+    for (const h of batch.phantoms ?? []) checkObjectId(h);
+    for (const p of batch.pendingAdd ?? []) checkPendingDelta(p);
+    for (const h of [...(batch.pendingRemove ?? []), ...(batch.unclusteredAdd ?? []), ...(batch.unclusteredRemove ?? [])]) checkObjectId(h);
+    for (const e of batch.unversioned ?? []) checkUnversionedEntry(e);
+    for (const c of batch.config ?? []) {
+      if (typeof c.name !== 'string' || c.name.length === 0 || typeof c.value !== 'string' || !Number.isSafeInteger(c.mtime)) {
+        throw new InvalidRowError('invalid-row', 'bad config entry', { why: 'config' });
+      }
+    }
+
+    const inserted: FossilRow[] = [];
+    const seen = new Set<ArtifactHash>();
+    for (const r of rows) {
+      if (this.byHash.has(r.hash) || seen.has(r.hash)) continue;
+      seen.add(r.hash);
+      const row: FossilRow = { ...r, seq: this.nextSeq++, depth: depthOf.get(r.hash)! };
+      this.byHash.set(r.hash, row);
+      this.bySeq.push(row);
+      this.phantoms.delete(r.hash);
+      this.pending.delete(r.hash);
+      inserted.push(copyRow(row));
+    }
+    for (const h of batch.phantoms ?? []) {
+      if (!this.byHash.has(h) && !this.pending.has(h) && !this.shunned.has(h)) this.phantoms.add(h);
+    }
+    for (const h of batch.pendingRemove ?? []) this.pending.delete(h);
+    for (const p of batch.pendingAdd ?? []) {
+      if (!this.byHash.has(p.hash)) {
+        this.pending.set(p.hash, { ...p });
+        this.phantoms.delete(p.hash);
+      }
+    }
+    for (const h of batch.unclusteredRemove ?? []) this.unclustered.delete(h);
+    for (const h of batch.unclusteredAdd ?? []) if (this.byHash.has(h)) this.unclustered.add(h);
+    for (const e of batch.unversioned ?? []) this.uv.set(e.name, copyUv(e));
+    for (const c of batch.config ?? []) this.config.set(c.name, { ...c });
+    return { inserted };
+  }
+}
+
+function copyUv(e: UnversionedEntry): UnversionedEntry {
+  return { ...e, record: e.record ? { ...e.record } : null };
+}
