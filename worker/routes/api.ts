@@ -10,6 +10,7 @@ import { drizzle } from 'drizzle-orm/d1';
 import type { Env } from '../env.js';
 import { authenticate } from '../auth.js';
 import { hashPassword } from '../password.js';
+import { sealPassword } from '../seal.js';
 import { unwrap } from '../durable/rpc-result.js';
 import { refNameProblem } from '../../shared/protocols/git/ref-name.js';
 import { repos, users, memberships, type RepoRow } from '../storage-d1/schema.js';
@@ -142,7 +143,7 @@ api.post('/users', async (c) => {
   if (await db.select().from(users).where(eq(users.name, name)).get()) return c.json({ error: 'user exists' }, 409);
   const inserted = await db
     .insert(users)
-    .values({ name, passwordHash: await hashPassword(password), createdAt: Date.now() })
+    .values({ name, passwordHash: await hashPassword(password), passwordSealed: await sealPassword(c.env, name, password), createdAt: Date.now() })
     .onConflictDoNothing()
     .returning()
     .get();
