@@ -62,7 +62,7 @@ export async function open(key: CryptoKey, sealed: string, context: string): Pro
   if (!iv || iv.length !== 12 || !ct || ct.length < 16) return null;
   try {
     const pt = await crypto.subtle.decrypt({ name: 'AES-GCM', iv, additionalData: new TextEncoder().encode(context) }, key, ct);
-    return new TextDecoder('utf-8', { fatal: true }).decode(pt);
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(pt);
   } catch {
     return null;
   }

@@ -17,6 +17,7 @@ import type { RepoStore } from './client.js';
 import { DELTA_APPLIERS, handleGitRequest, PeelCache, type GitRepo } from './git-http.js';
 import { capture, type RpcResult } from './rpc-result.js';
 import { migrate, SqlRepoStore } from './repo-store.js';
+import { migrateFossil } from './fossil-store.js';
 
 /** R2 keys of a repository's content all start with this (see R2SegmentStore). */
 export function repoContentPrefix(repoId: string): string {
@@ -51,6 +52,7 @@ export class RepoObject extends DurableObject<Env> {
     // Migrations run before any request is delivered; they are synchronous SQL.
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage);
+      migrateFossil(ctx.storage);
     });
   }
 
@@ -90,6 +92,7 @@ export class RepoObject extends DurableObject<Env> {
     } while (cursor !== undefined);
     await this.ctx.storage.deleteAll();
     migrate(this.ctx.storage);
+    migrateFossil(this.ctx.storage);
     return { objects };
   }
 

@@ -1,0 +1,89 @@
+// The FossilStore contract against the Durable Object implementation: tables
+// in a real RepoObject's SQLite (each call run inside the DO), segments in
+// miniflare's R2.
+import { env, runInDurableObject } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import type { FossilStore } from '../../shared/storage/fossil.js';
+import { FOSSIL_SCHEMA_VERSION, migrateFossil, SqlFossilStore } from '../../worker/durable/fossil-store.js';
+import type { RepoObject } from '../../worker/durable/repo.js';
+import { R2SegmentStore } from '../../worker/storage-r2/segments.js';
+import { describeFossilStoreContract, fhash } from '../shared/storage/fossil-contract.js';
+
+type Stub = DurableObjectStub<RepoObject>;
+
+/** A FossilStore whose every call runs synchronously inside the DO, as the sync server's calls do. */
+function inDurableObject(stub: Stub): FossilStore {
+  const run = <T>(fn: (s: SqlFossilStore) => T): Promise<T> => runInDurableObject(stub, (_i: RepoObject, state) => fn(new SqlFossilStore(state.storage)));
+  return {
+    states: (h) => run((s) => s.states(h)),
+    rows: (h) => run((s) => s.rows(h)),
+    chain: (h) => run((s) => s.chain(h)),
+    listFrom: (f, l) => run((s) => s.listFrom(f, l)),
+    count: () => run((s) => s.count()),
+    listUnclustered: (l) => run((s) => s.listUnclustered(l)),
+    listPhantoms: (l) => run((s) => s.listPhantoms(l)),
+    pendingByBase: (b) => run((s) => s.pendingByBase(b)),
+    getConfig: (n) => run((s) => s.getConfig(n)),
+    listUnversioned: () => run((s) => s.listUnversioned()),
+    getUnversioned: (n) => run((s) => s.getUnversioned(n)),
+    setShunned: (h, on) => run((s) => s.setShunned(h, on)),
+    commit: (b) => run((s) => s.commit(b)),
+  };
+}
+
+const freshStub = (): Stub => env.REPO.get(env.REPO.newUniqueId());
+
+describeFossilStoreContract('durable object + r2', async () => ({
+  store: inDurableObject(freshStub()),
+  segments: new R2SegmentStore(env.CONTENT, `test-${crypto.randomUUID()}`),
+}));
+
+describe('RepoObject fossil tables', () => {
+  it('are created with the DO, and migrating again is a no-op', async () => {
+    const stub = freshStub();
+    await stub.ping();
+    await runInDurableObject(stub, (_i: RepoObject, state) => {
+      const tables = state.storage.sql
+        .exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'fossil%' ORDER BY name`)
+        .toArray()
+        .map((r) => r.name);
+      expect(tables).toEqual(
+        expect.arrayContaining(['fossil_blob', 'fossil_config', 'fossil_pending', 'fossil_phantom', 'fossil_schema', 'fossil_shun', 'fossil_unclustered', 'fossil_unversioned']),
+      );
+      expect(migrateFossil(state.storage)).toBe(FOSSIL_SCHEMA_VERSION);
+    });
+  });
+
+  it('answers batches of more than 100 hashes in one call, and a failed commit leaves nothing', async () => {
+    const store = inDurableObject(freshStub());
+    const rows = Array.from({ length: 150 }, (_, i) => ({
+      hash: fhash(i + 1),
+      size: 1,
+      segment: 'seg',
+      offset: i,
+      length: 1,
+      recordSize: 1,
+      format: 'full' as const,
+      base: null,
+      private: false,
+    }));
+    const r = await store.commit({ rows, unclusteredAdd: rows.map((x) => x.hash) });
+    expect(r.inserted.map((x) => x.seq)).toEqual(rows.map((_, i) => i + 1));
+    expect((await store.states([...rows.map((x) => x.hash), fhash(999)])).filter((s) => s === 'public')).toHaveLength(150);
+    expect((await store.rows(rows.map((x) => x.hash))).every((x) => x !== null)).toBe(true);
+    // A good part and a bad row: the phantom, config and unclustered changes of the batch are all dropped.
+    await expect(
+      store.commit({
+        rows: [{ ...rows[0], hash: fhash(500) }, { ...rows[0], hash: fhash(501), format: 'fossil-delta', base: fhash(777) }],
+        phantoms: [fhash(600)],
+        config: [{ name: 'x', value: 'y', mtime: 1 }],
+        unclusteredRemove: [fhash(1)],
+      }),
+    ).rejects.toMatchObject({ code: 'delta-base-missing' });
+    expect(await store.states([fhash(500), fhash(600)])).toEqual(['unknown', 'unknown']);
+    expect(await store.getConfig(['x'])).toEqual([null]);
+    expect(await store.listUnclustered(1)).toEqual([fhash(1)]);
+    // A new commit continues the seq after the failed one (AUTOINCREMENT never reuses).
+    expect((await store.commit({ rows: [{ ...rows[0], hash: fhash(502) }] })).inserted[0].seq).toBeGreaterThan(150);
+  });
+});

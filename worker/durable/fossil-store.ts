@@ -1,0 +1,436 @@
+/**
+ * A Fossil repository's index and tables in its Durable Object's SQLite (the
+ * FossilStore of shared/storage/fossil.ts); content stays in the R2 segment
+ * store, shared with git. Synchronous like SqlRepoStore: a commit validates
+ * and writes inside one `transactionSync`, so it applies whole or not at all.
+ *
+ * The tables have their own schema version (`fossil_schema`), so they migrate
+ * independently of the git tables; segment names are interned in the git
+ * schema's `segments` table (one name per R2 object whatever the protocol).
+ */
+import { InvalidRowError } from '../../shared/storage/errors.js';
+import {
+  checkFossilRow,
+  checkPendingDelta,
+  checkUnversionedEntry,
+  type ArtifactHash,
+  type ArtifactState,
+  type ConfigEntry,
+  type FossilCommit,
+  type FossilCommitResult,
+  type FossilRecordFormat,
+  type FossilRow,
+  type FossilStore,
+  type PendingDelta,
+  type UnversionedEntry,
+} from '../../shared/storage/fossil.js';
+import { checkObjectId } from '../../shared/storage/ids.js';
+import { MAX_CHAIN_ROWS, planRows, type IndexRowInput } from '../../shared/storage/object-index.js';
+import type { SqlHost } from './repo-store.js';
+
+/**
+ * Fossil schema migrations, applied in order (append only). `fossil_blob.seq`
+ * is the clone cursor: AUTOINCREMENT so a seq is never handed out twice.
+ */
+export const FOSSIL_MIGRATIONS: readonly (readonly string[])[] = [
+  [
+    `CREATE TABLE fossil_blob (
+       seq INTEGER PRIMARY KEY AUTOINCREMENT,
+       hash TEXT NOT NULL UNIQUE,
+       size INTEGER NOT NULL,
+       segment INTEGER NOT NULL REFERENCES segments(seq),
+       rec_offset INTEGER NOT NULL,
+       rec_length INTEGER NOT NULL,
+       rec_size INTEGER NOT NULL,
+       base TEXT,
+       depth INTEGER NOT NULL,
+       private INTEGER NOT NULL
+     )`,
+    `CREATE TABLE fossil_phantom (hash TEXT PRIMARY KEY) WITHOUT ROWID`,
+    `CREATE TABLE fossil_pending (
+       hash TEXT PRIMARY KEY,
+       base TEXT NOT NULL,
+       size INTEGER NOT NULL,
+       segment INTEGER NOT NULL REFERENCES segments(seq),
+       rec_offset INTEGER NOT NULL,
+       rec_length INTEGER NOT NULL,
+       rec_size INTEGER NOT NULL,
+       private INTEGER NOT NULL
+     ) WITHOUT ROWID`,
+    `CREATE INDEX fossil_pending_by_base ON fossil_pending(base)`,
+    `CREATE TABLE fossil_unclustered (hash TEXT PRIMARY KEY) WITHOUT ROWID`,
+    `CREATE TABLE fossil_shun (hash TEXT PRIMARY KEY) WITHOUT ROWID`,
+    `CREATE TABLE fossil_config (name TEXT PRIMARY KEY, value TEXT NOT NULL, mtime INTEGER NOT NULL) WITHOUT ROWID`,
+    `CREATE TABLE fossil_unversioned (
+       name TEXT PRIMARY KEY,
+       mtime INTEGER NOT NULL,
+       hash TEXT,
+       size INTEGER NOT NULL,
+       segment INTEGER REFERENCES segments(seq),
+       rec_offset INTEGER,
+       rec_length INTEGER
+     ) WITHOUT ROWID`,
+  ],
+];
+
+/** The fossil schema version this code expects. */
+export const FOSSIL_SCHEMA_VERSION = FOSSIL_MIGRATIONS.length;
+
+/** Brings the fossil tables up to FOSSIL_SCHEMA_VERSION (after the git schema's `migrate`); returns the version found. */
+export function migrateFossil(host: SqlHost): number {
+  host.sql.exec(`CREATE TABLE IF NOT EXISTS fossil_schema (version INTEGER NOT NULL)`);
+  const found = host.sql.exec<{ version: number }>(`SELECT version FROM fossil_schema`).toArray()[0]?.version ?? 0;
+  if (found > FOSSIL_SCHEMA_VERSION) throw new Error(`fossil schema ${found} is newer than this code (${FOSSIL_SCHEMA_VERSION})`);
+  for (let v = found; v < FOSSIL_SCHEMA_VERSION; v++) {
+    host.transactionSync(() => {
+      for (const stmt of FOSSIL_MIGRATIONS[v]) host.sql.exec(stmt);
+      host.sql.exec(`DELETE FROM fossil_schema`);
+      host.sql.exec(`INSERT INTO fossil_schema (version) VALUES (?)`, v + 1);
+    });
+  }
+  return found;
+}
+
+type BlobSql = {
+  seq: number;
+  hash: string;
+  size: number;
+  segment: string;
+  rec_offset: number;
+  rec_length: number;
+  rec_size: number;
+  base: string | null;
+  depth: number;
+  private: number;
+};
+
+const SELECT_BLOB = `SELECT b.seq, b.hash, b.size, s.name AS segment, b.rec_offset, b.rec_length, b.rec_size, b.base, b.depth, b.private
+  FROM fossil_blob b JOIN segments s ON s.seq = b.segment`;
+
+function toRow(r: BlobSql): FossilRow {
+  return {
+    seq: r.seq,
+    hash: r.hash,
+    size: r.size,
+    segment: r.segment,
+    offset: r.rec_offset,
+    length: r.rec_length,
+    recordSize: r.rec_size,
+    format: (r.base === null ? 'full' : 'fossil-delta') as FossilRecordFormat,
+    base: r.base,
+    depth: r.depth,
+    private: r.private !== 0,
+  };
+}
+
+type PendingSql = Omit<BlobSql, 'seq' | 'depth' | 'base'> & { base: string };
+
+function toPending(r: PendingSql): PendingDelta {
+  return {
+    hash: r.hash,
+    base: r.base,
+    size: r.size,
+    segment: r.segment,
+    offset: r.rec_offset,
+    length: r.rec_length,
+    recordSize: r.rec_size,
+    private: r.private !== 0,
+  };
+}
+
+type UvSql = { name: string; mtime: number; hash: string | null; size: number; segment: string | null; rec_offset: number | null; rec_length: number | null };
+
+const SELECT_UV = `SELECT u.name, u.mtime, u.hash, u.size, s.name AS segment, u.rec_offset, u.rec_length
+  FROM fossil_unversioned u LEFT JOIN segments s ON s.seq = u.segment`;
+
+function toUv(r: UvSql): UnversionedEntry {
+  return {
+    name: r.name,
+    mtime: r.mtime,
+    hash: r.hash,
+    size: r.size,
+    record: r.segment === null ? null : { segment: r.segment, offset: r.rec_offset!, length: r.rec_length! },
+  };
+}
+
+/** One JSON array parameter: DO SQL caps bound parameters at 100 per statement. */
+const json = (values: readonly unknown[]) => JSON.stringify(values);
+
+/** The FossilStore over DO SQLite, synchronously (schema from `migrate` + `migrateFossil`). */
+export class SqlFossilStore {
+  constructor(private readonly host: SqlHost) {}
+
+  /** FossilStore.states */
+  states(hashes: ArtifactHash[]): ArtifactState[] {
+    for (const h of hashes) checkObjectId(h);
+    if (hashes.length === 0) return [];
+    const p = json(hashes);
+    const set = (sql: string) => new Set(this.host.sql.exec<{ hash: string }>(sql, p).toArray().map((r) => r.hash));
+    const shunned = set(`SELECT hash FROM fossil_shun WHERE hash IN (SELECT value FROM json_each(?))`);
+    const priv = new Map(
+      this.host.sql
+        .exec<{ hash: string; private: number }>(`SELECT hash, private FROM fossil_blob WHERE hash IN (SELECT value FROM json_each(?))`, p)
+        .toArray()
+        .map((r) => [r.hash, r.private !== 0]),
+    );
+    const pending = set(`SELECT hash FROM fossil_pending WHERE hash IN (SELECT value FROM json_each(?))`);
+    const phantom = set(`SELECT hash FROM fossil_phantom WHERE hash IN (SELECT value FROM json_each(?))`);
+    return hashes.map((h) => {
+      if (shunned.has(h)) return 'shunned';
+      const pr = priv.get(h);
+      if (pr !== undefined) return pr ? 'private' : 'public';
+      if (pending.has(h)) return 'pending';
+      return phantom.has(h) ? 'phantom' : 'unknown';
+    });
+  }
+
+  /** FossilStore.rows */
+  rows(hashes: ArtifactHash[]): (FossilRow | null)[] {
+    if (hashes.length === 0) return [];
+    const found = new Map(
+      this.host.sql
+        .exec<BlobSql>(`${SELECT_BLOB} WHERE b.hash IN (SELECT value FROM json_each(?))`, json(hashes))
+        .toArray()
+        .map((r) => [r.hash, toRow(r)]),
+    );
+    return hashes.map((h) => found.get(h) ?? null);
+  }
+
+  /** FossilStore.chain */
+  chain(hash: ArtifactHash): FossilRow[] {
+    checkObjectId(hash);
+    // The step counter bounds the recursion, so even a corrupt cycle ends.
+    return this.host.sql
+      .exec<BlobSql & { step: number }>(
+        `WITH RECURSIVE c(hash, step) AS (
+           SELECT ?, 0
+           UNION ALL
+           SELECT b.base, c.step + 1 FROM fossil_blob b JOIN c ON b.hash = c.hash WHERE b.base IS NOT NULL AND c.step + 1 < ?
+         )
+         ${SELECT_BLOB} JOIN c ON c.hash = b.hash ORDER BY c.step`,
+        hash,
+        MAX_CHAIN_ROWS,
+      )
+      .toArray()
+      .map(toRow);
+  }
+
+  /** FossilStore.listFrom */
+  listFrom(fromSeq: number, limit: number): FossilRow[] {
+    if (!(limit > 0)) return [];
+    return this.host.sql
+      .exec<BlobSql>(
+        `${SELECT_BLOB} WHERE b.seq >= ? AND NOT EXISTS (SELECT 1 FROM fossil_shun h WHERE h.hash = b.hash) ORDER BY b.seq LIMIT ?`,
+        Math.max(0, Math.floor(fromSeq)),
+        Math.floor(limit),
+      )
+      .toArray()
+      .map(toRow);
+  }
+
+  /** FossilStore.count */
+  count(): number {
+    return this.host.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM fossil_blob`).one().n;
+  }
+
+  /** FossilStore.listUnclustered */
+  listUnclustered(limit: number): ArtifactHash[] {
+    return this.hashes(`SELECT hash FROM fossil_unclustered ORDER BY hash LIMIT ?`, limit);
+  }
+
+  /** FossilStore.listPhantoms */
+  listPhantoms(limit: number): ArtifactHash[] {
+    return this.hashes(`SELECT hash FROM fossil_phantom ORDER BY hash LIMIT ?`, limit);
+  }
+
+  /** FossilStore.pendingByBase */
+  pendingByBase(bases: ArtifactHash[]): PendingDelta[] {
+    if (bases.length === 0) return [];
+    return this.host.sql
+      .exec<PendingSql>(
+        `SELECT p.hash, p.base, p.size, s.name AS segment, p.rec_offset, p.rec_length, p.rec_size, p.private
+           FROM fossil_pending p JOIN segments s ON s.seq = p.segment
+          WHERE p.base IN (SELECT value FROM json_each(?))`,
+        json(bases),
+      )
+      .toArray()
+      .map(toPending);
+  }
+
+  /** FossilStore.getConfig */
+  getConfig(names: string[]): (ConfigEntry | null)[] {
+    if (names.length === 0) return [];
+    const found = new Map(
+      this.host.sql
+        .exec<{ name: string; value: string; mtime: number }>(`SELECT name, value, mtime FROM fossil_config WHERE name IN (SELECT value FROM json_each(?))`, json(names))
+        .toArray()
+        .map((r) => [r.name, { name: r.name, value: r.value, mtime: r.mtime }]),
+    );
+    return names.map((n) => found.get(n) ?? null);
+  }
+
+  /** FossilStore.listUnversioned (SQLite's BINARY order on UTF-8 is code-point order). */
+  listUnversioned(): UnversionedEntry[] {
+    return this.host.sql.exec<UvSql>(`${SELECT_UV} ORDER BY u.name`).toArray().map(toUv);
+  }
+
+  /** FossilStore.getUnversioned */
+  getUnversioned(name: string): UnversionedEntry | null {
+    const r = this.host.sql.exec<UvSql>(`${SELECT_UV} WHERE u.name = ?`, name).toArray()[0];
+    return r ? toUv(r) : null;
+  }
+
+  /** FossilStore.setShunned */
+  setShunned(hashes: ArtifactHash[], on: boolean): void {
+    for (const h of hashes) checkObjectId(h);
+    this.host.transactionSync(() => {
+      for (const h of hashes) {
+        if (on) this.host.sql.exec(`INSERT INTO fossil_shun (hash) VALUES (?) ON CONFLICT DO NOTHING`, h);
+        else this.host.sql.exec(`DELETE FROM fossil_shun WHERE hash = ?`, h);
+      }
+    });
+  }
+
+  /** FossilStore.commit: validated whole, then written in one transaction. */
+  commit(batch: FossilCommit): FossilCommitResult {
+    return this.host.transactionSync(() => {
+      const sql = this.host.sql;
+      // Validate everything first; a throw before the first write leaves no trace (and the transaction rolls back anyway).
+      const rows = batch.rows ?? [];
+      for (const r of rows) checkFossilRow(r);
+      if (rows.length > 0) {
+        const shunned = sql
+          .exec<{ hash: string }>(`SELECT hash FROM fossil_shun WHERE hash IN (SELECT value FROM json_each(?))`, json(rows.map((r) => r.hash)))
+          .toArray()[0];
+        if (shunned) throw new InvalidRowError('invalid-row', `row ${shunned.hash} is shunned`, { id: shunned.hash, why: 'shunned' });
+      }
+      const asIndex: IndexRowInput[] = rows.map((r) => ({ ...r, id: r.hash, kind: 'artifact' }));
+      const planned = planRows(asIndex, (id) => sql.exec<{ depth: number }>(`SELECT depth FROM fossil_blob WHERE hash = ?`, id).toArray()[0]?.depth ?? null);
+      const depthOf = new Map(planned.map((p) => [p.id, p.depth]));
+      for (const h of batch.phantoms ?? []) checkObjectId(h);
+      for (const p of batch.pendingAdd ?? []) checkPendingDelta(p);
+      for (const h of [...(batch.pendingRemove ?? []), ...(batch.unclusteredAdd ?? []), ...(batch.unclusteredRemove ?? [])]) checkObjectId(h);
+      for (const e of batch.unversioned ?? []) checkUnversionedEntry(e);
+      for (const c of batch.config ?? []) {
+        if (typeof c.name !== 'string' || c.name.length === 0 || typeof c.value !== 'string' || !Number.isSafeInteger(c.mtime)) {
+          throw new InvalidRowError('invalid-row', 'bad config entry', { why: 'config' });
+        }
+      }
+
+      const segSeq = new Map<string, number>();
+      const segment = (name: string): number => {
+        let seq = segSeq.get(name);
+        if (seq === undefined) {
+          sql.exec(`INSERT INTO segments (name) VALUES (?) ON CONFLICT (name) DO NOTHING`, name);
+          seq = sql.exec<{ seq: number }>(`SELECT seq FROM segments WHERE name = ?`, name).one().seq;
+          segSeq.set(name, seq);
+        }
+        return seq;
+      };
+
+      const inserted: FossilRow[] = [];
+      for (const r of rows) {
+        // planRows kept only new hashes, once each; the rest are already stored.
+        const depth = depthOf.get(r.hash);
+        if (depth === undefined) continue;
+        depthOf.delete(r.hash);
+        const seq = sql
+          .exec<{ seq: number }>(
+            `INSERT INTO fossil_blob (hash, size, segment, rec_offset, rec_length, rec_size, base, depth, private) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+            r.hash,
+            r.size,
+            segment(r.segment),
+            r.offset,
+            r.length,
+            r.recordSize,
+            r.base,
+            depth,
+            r.private ? 1 : 0,
+          )
+          .one().seq;
+        sql.exec(`DELETE FROM fossil_phantom WHERE hash = ?`, r.hash);
+        sql.exec(`DELETE FROM fossil_pending WHERE hash = ?`, r.hash);
+        inserted.push({ ...r, seq, depth });
+      }
+      for (const h of batch.phantoms ?? []) {
+        sql.exec(
+          `INSERT INTO fossil_phantom (hash) SELECT ?1
+            WHERE NOT EXISTS (SELECT 1 FROM fossil_blob WHERE hash = ?1)
+              AND NOT EXISTS (SELECT 1 FROM fossil_pending WHERE hash = ?1)
+              AND NOT EXISTS (SELECT 1 FROM fossil_shun WHERE hash = ?1)
+           ON CONFLICT DO NOTHING`,
+          h,
+        );
+      }
+      for (const h of batch.pendingRemove ?? []) sql.exec(`DELETE FROM fossil_pending WHERE hash = ?`, h);
+      for (const p of batch.pendingAdd ?? []) {
+        if (sql.exec(`SELECT 1 FROM fossil_blob WHERE hash = ?`, p.hash).toArray().length > 0) continue;
+        sql.exec(
+          `INSERT INTO fossil_pending (hash, base, size, segment, rec_offset, rec_length, rec_size, private) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (hash) DO UPDATE SET base = excluded.base, size = excluded.size, segment = excluded.segment, rec_offset = excluded.rec_offset,
+             rec_length = excluded.rec_length, rec_size = excluded.rec_size, private = excluded.private`,
+          p.hash,
+          p.base,
+          p.size,
+          segment(p.segment),
+          p.offset,
+          p.length,
+          p.recordSize,
+          p.private ? 1 : 0,
+        );
+        sql.exec(`DELETE FROM fossil_phantom WHERE hash = ?`, p.hash);
+      }
+      for (const h of batch.unclusteredRemove ?? []) sql.exec(`DELETE FROM fossil_unclustered WHERE hash = ?`, h);
+      for (const h of batch.unclusteredAdd ?? []) {
+        sql.exec(`INSERT INTO fossil_unclustered (hash) SELECT hash FROM fossil_blob WHERE hash = ? ON CONFLICT DO NOTHING`, h);
+      }
+      for (const e of batch.unversioned ?? []) {
+        sql.exec(
+          `INSERT INTO fossil_unversioned (name, mtime, hash, size, segment, rec_offset, rec_length) VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (name) DO UPDATE SET mtime = excluded.mtime, hash = excluded.hash, size = excluded.size, segment = excluded.segment,
+             rec_offset = excluded.rec_offset, rec_length = excluded.rec_length`,
+          e.name,
+          e.mtime,
+          e.hash,
+          e.size,
+          e.record ? segment(e.record.segment) : null,
+          e.record?.offset ?? null,
+          e.record?.length ?? null,
+        );
+      }
+      for (const c of batch.config ?? []) {
+        sql.exec(
+          `INSERT INTO fossil_config (name, value, mtime) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, mtime = excluded.mtime`,
+          c.name,
+          c.value,
+          c.mtime,
+        );
+      }
+      return { inserted };
+    });
+  }
+
+  private hashes(sql: string, limit: number): ArtifactHash[] {
+    if (!(limit > 0)) return [];
+    return this.host.sql.exec<{ hash: string }>(sql, Math.floor(limit)).toArray().map((r) => r.hash);
+  }
+}
+
+/** The synchronous store seen through the async FossilStore interface, for code running in the DO. */
+export function localFossilStore(s: SqlFossilStore): FossilStore {
+  return {
+    states: async (hashes) => s.states(hashes),
+    rows: async (hashes) => s.rows(hashes),
+    chain: async (hash) => s.chain(hash),
+    listFrom: async (fromSeq, limit) => s.listFrom(fromSeq, limit),
+    count: async () => s.count(),
+    listUnclustered: async (limit) => s.listUnclustered(limit),
+    listPhantoms: async (limit) => s.listPhantoms(limit),
+    pendingByBase: async (bases) => s.pendingByBase(bases),
+    getConfig: async (names) => s.getConfig(names),
+    listUnversioned: async () => s.listUnversioned(),
+    getUnversioned: async (name) => s.getUnversioned(name),
+    setShunned: async (hashes, on) => s.setShunned(hashes, on),
+    commit: async (batch) => s.commit(batch),
+  };
+}
