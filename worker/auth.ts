@@ -1,18 +1,27 @@
 /**
  * Who is asking, and may they. Credentials come as `Authorization: Bearer
- * <admin token>` (API) or HTTP Basic (git sends Basic only after a 401). The
- * admin token also works as a Basic password, for any user name.
+ * <token>` (API: the admin token or a user's API token) or HTTP Basic (git
+ * sends Basic only after a 401): the password is the user's password, an API
+ * token of theirs (any user name goes with a token: the token names its
+ * owner), or the admin token (any user name). Password logins are rate
+ * limited per user name and client address (rate-limit.ts).
  */
 import { eq, and } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
 import type { Env } from './env.js';
-import { verifyPassword, timingSafeEqualText } from './password.js';
+import { verifyPassword, timingSafeEqual } from './password.js';
+import { clearUserFailures, loginCheck, recordLoginFailure } from './rate-limit.js';
+import { scopeCeiling, tokenId, verifyToken } from './tokens.js';
 import { repos, users, memberships, type Role, type RepoRow } from './storage-d1/schema.js';
 
-export type Principal = { kind: 'admin' } | { kind: 'user'; name: string } | { kind: 'anonymous' };
+/**
+ * A caller. A user authenticated by a token carries `limit`, the highest role
+ * its scopes allow: every role of theirs is capped at it.
+ */
+export type Principal = { kind: 'admin' } | { kind: 'user'; name: string; limit?: Role } | { kind: 'anonymous' };
 
-/** The outcome of resolving credentials: a principal, or credentials that did not check out. */
-export type Authentication = Principal | { kind: 'invalid' };
+/** The outcome of resolving credentials: a principal, credentials that did not check out, or too many failures lately. */
+export type Authentication = Principal | { kind: 'invalid' } | { kind: 'limited'; retryAfter: number };
 
 /** Parses `Authorization: Basic base64(user:password)`; null if absent or malformed. */
 export function parseBasic(header: string | undefined | null): { user: string; password: string } | null {
@@ -28,29 +37,70 @@ export function parseBasic(header: string | undefined | null): { user: string; p
   return colon < 0 ? null : { user: text.slice(0, colon), password: text.slice(colon + 1) };
 }
 
-function isAdminToken(env: Env, token: string): boolean {
-  return !!env.HUB_ADMIN_TOKEN && timingSafeEqualText(token, env.HUB_ADMIN_TOKEN);
+async function sha256(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
 }
 
-/** Resolves the request's credentials against the admin token and the users table. */
-export async function authenticate(env: Env, authorization: string | null | undefined): Promise<Authentication> {
+/** Whether `token` is the admin token; compared as SHA-256 digests, so neither content nor length leaks through timing. */
+export async function isAdminToken(env: Pick<Env, 'HUB_ADMIN_TOKEN'>, token: string): Promise<boolean> {
+  if (!env.HUB_ADMIN_TOKEN) return false;
+  return timingSafeEqual(await sha256(token), await sha256(env.HUB_ADMIN_TOKEN));
+}
+
+/** Longest user name or password looked at (the API caps passwords at 1024 characters). */
+const MAX_CREDENTIAL = 1024;
+
+/** A token's principal, or invalid (counted against the client address). */
+async function tokenPrincipal(env: Env, token: string, address: string | null): Promise<Authentication> {
+  const t = await verifyToken(env, token);
+  if (t) return { kind: 'user', name: t.user, limit: scopeCeiling(t.scopes) };
+  await recordLoginFailure(env, null, address);
+  return { kind: 'invalid' };
+}
+
+/**
+ * Resolves the request's credentials against the admin token, API tokens and
+ * the users table. `address` is the client's (rate-limit.ts clientAddress).
+ */
+export async function authenticate(env: Env, authorization: string | null | undefined, address: string | null = null): Promise<Authentication> {
   if (!authorization) return { kind: 'anonymous' };
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-  if (bearer) return isAdminToken(env, bearer[1]) ? { kind: 'admin' } : { kind: 'invalid' };
-  const basic = parseBasic(authorization);
-  if (!basic) return { kind: 'invalid' };
-  if (isAdminToken(env, basic.password)) return { kind: 'admin' };
-  const row = await drizzle(env.DB).select().from(users).where(eq(users.name, basic.user)).get();
+  const basic = bearer ? null : parseBasic(authorization);
+  if (!bearer && !basic) return { kind: 'invalid' };
+  const secret = bearer ? bearer[1] : basic!.password;
+  const user = basic && basic.user.length <= MAX_CREDENTIAL ? basic.user : null;
+  if (secret.length > MAX_CREDENTIAL) return { kind: 'invalid' };
+  // One read decides whether this client (and user name) may try at all, before any hashing.
+  const check = await loginCheck(env, tokenId(secret) === null ? user : null, address);
+  if (check.retryAfter > 0) return { kind: 'limited', retryAfter: check.retryAfter };
+  if (await isAdminToken(env, secret)) return { kind: 'admin' };
+  if (tokenId(secret) !== null || bearer) return tokenPrincipal(env, secret, address);
+  const row = user === null ? undefined : await drizzle(env.DB).select().from(users).where(eq(users.name, user)).get();
   // Verify against a dummy hash for unknown users too, so timing does not reveal which names exist.
-  const ok = await verifyPassword(basic.password, row?.passwordHash ?? DUMMY_HASH);
-  return row && ok ? { kind: 'user', name: row.name } : { kind: 'invalid' };
+  const ok = await verifyPassword(secret, row?.passwordHash ?? DUMMY_HASH);
+  if (row && ok) {
+    if (check.userFailures) await clearUserFailures(env, row.name);
+    return { kind: 'user', name: row.name };
+  }
+  await recordLoginFailure(env, user, address);
+  return { kind: 'invalid' };
 }
 
 const DUMMY_HASH = 'pbkdf2-sha256$100000$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 
-const RANK: Record<Role, number> = { read: 1, write: 2, admin: 3 };
+export const RANK: Record<Role, number> = { read: 1, write: 2, admin: 3 };
 
-/** The role a principal has in a repository (public repositories give everyone read). */
+/** The lower of two roles. */
+export function minRole(a: Role, b: Role): Role {
+  return RANK[a] <= RANK[b] ? a : b;
+}
+
+/** Whether `role` is at least `need`. */
+export function atLeast(role: Role | null, need: Role): boolean {
+  return role !== null && RANK[role] >= RANK[need];
+}
+
+/** The role a principal has in a repository (public repositories give everyone read; a token's scopes cap it). */
 export async function roleIn(env: Env, who: Principal, repo: RepoRow): Promise<Role | null> {
   if (who.kind === 'admin') return 'admin';
   let role: Role | null = repo.public ? 'read' : null;
@@ -61,6 +111,7 @@ export async function roleIn(env: Env, who: Principal, repo: RepoRow): Promise<R
       .where(and(eq(memberships.repo, repo.name), eq(memberships.user, who.name)))
       .get();
     if (m && (!role || RANK[m.role] > RANK[role])) role = m.role;
+    if (role !== null && who.limit !== undefined) role = minRole(role, who.limit);
   }
   return role;
 }
@@ -68,17 +119,32 @@ export async function roleIn(env: Env, who: Principal, repo: RepoRow): Promise<R
 /**
  * The access decision, worded as HTTP answers: 401 asks for credentials (git
  * sends them only after one), 404 hides what the caller may not see (a private
- * repository and a missing one look the same), 403 refuses a known caller.
+ * repository and a missing one look the same), 403 refuses a known caller,
+ * 429 when the client or user name failed to log in too often lately.
  */
-export type Access = { ok: true; repo: RepoRow; role: Role } | { ok: false; status: 401 | 403 | 404 };
+export type Access =
+  | { ok: true; repo: RepoRow; role: Role; who: Principal }
+  | { ok: false; status: 401 | 403 | 404 }
+  | { ok: false; status: 429; retryAfter: number };
 
-/** Decides whether the credentials allow `need` on the named repository. */
-export async function authorize(env: Env, authorization: string | null | undefined, name: string, need: Role): Promise<Access> {
-  const who = await authenticate(env, authorization);
+/** The access decision for an already resolved caller. */
+export async function decide(env: Env, who: Authentication, name: string, need: Role): Promise<Access> {
+  if (who.kind === 'limited') return { ok: false, status: 429, retryAfter: who.retryAfter };
   if (who.kind === 'invalid') return { ok: false, status: 401 };
   const repo = await drizzle(env.DB).select().from(repos).where(eq(repos.name, name)).get();
   const role = repo ? await roleIn(env, who, repo) : null;
   if (!repo || !role) return { ok: false, status: who.kind === 'anonymous' ? 401 : 404 };
   if (RANK[role] < RANK[need]) return { ok: false, status: who.kind === 'anonymous' ? 401 : 403 };
-  return { ok: true, repo, role };
+  return { ok: true, repo, role, who };
+}
+
+/** Decides whether the credentials allow `need` on the named repository. */
+export async function authorize(
+  env: Env,
+  authorization: string | null | undefined,
+  name: string,
+  need: Role,
+  address: string | null = null,
+): Promise<Access> {
+  return decide(env, await authenticate(env, authorization, address), name, need);
 }

@@ -8,6 +8,12 @@ export interface Env {
   HUB_ADMIN_TOKEN?: string;
   /** Key material for sealed secrets (worker/seal.ts); HUB_ADMIN_TOKEN is used when unset. */
   HUB_SECRET?: string;
+  /** "true" lets anyone create an account with POST /api/users (default: the admin only). */
+  HUB_OPEN_SIGNUP?: string;
+  /** Failed logins allowed per user name / per client address in a window of so many seconds (worker/rate-limit.ts). */
+  HUB_LOGIN_FAILURES_PER_USER?: string;
+  HUB_LOGIN_FAILURES_PER_ADDRESS?: string;
+  HUB_LOGIN_WINDOW_SECONDS?: string;
   /** Largest push body accepted, in bytes (default 100 MB). */
   HUB_MAX_PUSH_BYTES?: string;
 }

@@ -8,9 +8,10 @@ const call = (method: string, path: string, body?: unknown, headers: Record<stri
   SELF.fetch(`http://hub.test${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
 
 describe('admin API', () => {
-  it('refuses calls without the admin token', async () => {
-    expect((await call('GET', '/api/repos', undefined, {})).status).toBe(401);
+  it('refuses admin calls without the admin token, and wrong credentials everywhere', async () => {
+    expect((await call('POST', '/api/repos', { name: 'nope' }, {})).status).toBe(401);
     expect((await call('GET', '/api/repos', undefined, { authorization: 'Bearer wrong' })).status).toBe(401);
+    expect((await call('GET', '/api/users', undefined, {})).status).toBe(401);
   });
 
   it('creates, shows, lists and deletes repositories', async () => {

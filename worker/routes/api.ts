@@ -1,54 +1,48 @@
 /**
- * The admin API: repositories, users, memberships. Every call needs the admin
- * token as `Authorization: Bearer` (the accounts issue opens parts of it to
- * users). Errors are JSON `{ "error": "..." }` with a 4xx status.
+ * The REST API under /api: repositories here; users, tokens, members, branch
+ * protection and events in their own modules, mounted below. Callers are the
+ * hub admin (the admin token as `Authorization: Bearer`), users (an API token
+ * as Bearer, or Basic with password or token), or anonymous; each route checks
+ * what it needs (api-common.ts). Errors are JSON `{ "error": "..." }` with a
+ * 4xx status; the description is served at /api/openapi.json.
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { eq, and } from 'drizzle-orm';
+import { HTTPException } from 'hono/http-exception';
+import { eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
 import type { Env } from '../env.js';
 import { authenticate } from '../auth.js';
-import { hashPassword } from '../password.js';
-import { sealPassword } from '../seal.js';
+import { clientAddress } from '../rate-limit.js';
 import { unwrap } from '../durable/rpc-result.js';
-import { refNameProblem } from '../../shared/protocols/git/ref-name.js';
-import { repos, users, memberships, type RepoRow } from '../storage-d1/schema.js';
+import { repos, memberships, protections, type RepoRow } from '../storage-d1/schema.js';
+import { fail, MAX_API_BODY, NewRepoSchema, readBody, repoFor, RepoPatchSchema, requireAdmin, type ApiEnv } from './api-common.js';
+import { usersApi } from './users.js';
+import { tokensApi } from './tokens.js';
+import { membersApi } from './members.js';
+import { protectionsApi } from './protections.js';
+import { eventsApi } from './events.js';
+import { openApiDocument } from './openapi.js';
 
-/** Repository names: letters, digits, `._-`, 1-100 chars, not starting with `.`/`-`, not ending in `.git`. */
-export function isValidRepoName(name: string): boolean {
-  return /^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$/.test(name) && !name.toLowerCase().endsWith('.git');
-}
+export { isValidRepoName, isValidUserName } from './api-common.js';
 
-/** User names: letters, digits, `._-`, 1-64 chars, not starting with `.`/`-`. */
-export function isValidUserName(name: string): boolean {
-  return /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/.test(name);
-}
+export const api = new Hono<ApiEnv>();
 
-const ROLES = ['read', 'write', 'admin'] as const;
+api.use('*', bodyLimit({ maxSize: MAX_API_BODY, onError: (c) => c.json({ error: 'request body too large' }, 413) }));
 
-export const api = new Hono<{ Bindings: Env }>();
-
-api.use('*', bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: 'request body too large' }, 413) }));
-
+/** Resolves the caller once; bad credentials are refused here, anonymous callers go on (routes decide). */
 api.use('*', async (c, next) => {
-  const who = await authenticate(c.env, c.req.header('authorization'));
-  if (who.kind !== 'admin') {
-    c.header('WWW-Authenticate', 'Bearer realm="hub"');
-    return c.json({ error: 'admin token required' }, 401);
+  const who = await authenticate(c.env, c.req.header('authorization'), clientAddress(c.req.raw.headers));
+  if (who.kind === 'limited') {
+    c.header('Retry-After', String(who.retryAfter));
+    return c.json({ error: 'too many failed logins; try again later' }, 429);
   }
+  if (who.kind === 'invalid') return fail(c, 401, 'invalid credentials');
+  c.set('who', who);
   await next();
 });
 
-/** Reads a JSON object body, or answers 400. */
-async function jsonBody(req: Request): Promise<Record<string, unknown> | null> {
-  try {
-    const body = await req.json();
-    return body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
+api.get('/openapi.json', (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
 
 function repoView(origin: string, r: RepoRow) {
   const urls = r.kind === 'git' ? { git: `${origin}/${r.name}.git` } : { fossil: `${origin}/${r.name}` };
@@ -56,21 +50,27 @@ function repoView(origin: string, r: RepoRow) {
 }
 
 api.post('/repos', async (c) => {
-  const body = await jsonBody(c.req.raw);
-  if (!body) return c.json({ error: 'body must be a JSON object' }, 400);
-  const { name, kind = 'git', public: isPublic = true } = body;
-  if (typeof name !== 'string' || !isValidRepoName(name)) return c.json({ error: 'invalid repository name' }, 400);
-  if (kind !== 'git' && kind !== 'fossil') return c.json({ error: 'kind must be "git" or "fossil"' }, 400);
-  if (typeof isPublic !== 'boolean') return c.json({ error: 'public must be a boolean' }, 400);
+  const refused = requireAdmin(c);
+  if (refused) return refused;
+  const body = await readBody(c, NewRepoSchema);
+  if (body instanceof Response) return body;
   // The id names the content (DO and R2 prefix): random, so a re-created name starts empty.
-  const row: RepoRow = { name, id: crypto.randomUUID(), kind, public: isPublic, createdAt: Date.now() };
+  const row: RepoRow = { name: body.name, id: crypto.randomUUID(), kind: body.kind, public: body.public, createdAt: Date.now() };
   const inserted = await drizzle(c.env.DB).insert(repos).values(row).onConflictDoNothing().returning().get();
-  if (!inserted) return c.json({ error: 'repository exists' }, 409);
+  if (!inserted) return fail(c, 409, 'repository exists');
   return c.json(repoView(new URL(c.req.url).origin, inserted), 201);
 });
 
+/** The repositories the caller may read: all for the admin, public ones and the user's own for others. */
 api.get('/repos', async (c) => {
-  const rows = await drizzle(c.env.DB).select().from(repos).orderBy(repos.name).all();
+  const who = c.var.who;
+  const db = drizzle(c.env.DB);
+  let rows = await db.select().from(repos).orderBy(repos.name).all();
+  if (who.kind !== 'admin') {
+    const mine =
+      who.kind === 'user' ? new Set((await db.select({ repo: memberships.repo }).from(memberships).where(eq(memberships.user, who.name)).all()).map((m) => m.repo)) : new Set();
+    rows = rows.filter((r) => r.public || mine.has(r.name));
+  }
   const origin = new URL(c.req.url).origin;
   return c.json({ repos: rows.map((r) => repoView(origin, r)) });
 });
@@ -88,43 +88,44 @@ async function defaultBranch(env: Env, row: RepoRow): Promise<string | null> {
 }
 
 api.get('/repos/:name', async (c) => {
-  const row = await drizzle(c.env.DB).select().from(repos).where(eq(repos.name, c.req.param('name'))).get();
-  if (!row) return c.json({ error: 'no such repository' }, 404);
-  return c.json({ ...repoView(new URL(c.req.url).origin, row), default_branch: await defaultBranch(c.env, row) });
+  const r = await repoFor(c, c.req.param('name'), 'read');
+  if (r instanceof Response) return r;
+  return c.json({ ...repoView(new URL(c.req.url).origin, r.repo), default_branch: await defaultBranch(c.env, r.repo), role: r.role });
 });
 
 /**
- * Changes settings: `default_branch` (points HEAD at refs/heads/<branch>,
- * which need not exist yet) and `public`. Unknown fields are refused.
+ * Changes settings (the repository's admins): `default_branch` (points HEAD
+ * at refs/heads/<branch>, which need not exist yet) and `public`.
  */
 api.patch('/repos/:name', async (c) => {
-  const body = await jsonBody(c.req.raw);
-  if (!body) return c.json({ error: 'body must be a JSON object' }, 400);
-  const unknown = Object.keys(body).filter((k) => k !== 'default_branch' && k !== 'public');
-  if (unknown.length > 0) return c.json({ error: `unknown field: ${unknown[0]}` }, 400);
-  const { default_branch: branch, public: isPublic } = body;
-  if (isPublic !== undefined && typeof isPublic !== 'boolean') return c.json({ error: 'public must be a boolean' }, 400);
-  if (branch !== undefined && (typeof branch !== 'string' || branch.startsWith('refs/') || refNameProblem(`refs/heads/${branch}`) !== null)) {
-    return c.json({ error: 'default_branch must be a valid branch name (without refs/heads/)' }, 400);
-  }
+  const r = await repoFor(c, c.req.param('name'), 'admin');
+  if (r instanceof Response) return r;
+  const body = await readBody(c, RepoPatchSchema);
+  if (body instanceof Response) return body;
+  let row = r.repo;
+  if (body.default_branch !== undefined && row.kind !== 'git') return fail(c, 400, 'default_branch applies to git repositories');
   const db = drizzle(c.env.DB);
-  let row = await db.select().from(repos).where(eq(repos.name, c.req.param('name'))).get();
-  if (!row) return c.json({ error: 'no such repository' }, 404);
-  if (branch !== undefined && row.kind !== 'git') return c.json({ error: 'default_branch applies to git repositories' }, 400);
-  if (isPublic !== undefined) row = (await db.update(repos).set({ public: isPublic }).where(eq(repos.name, row.name)).returning().get()) ?? row;
-  if (typeof branch === 'string') await unwrap(repoStub(c.env, row).setSymbolicRef('HEAD', `refs/heads/${branch}`));
+  if (body.public !== undefined) row = (await db.update(repos).set({ public: body.public }).where(eq(repos.name, row.name)).returning().get()) ?? row;
+  if (body.default_branch !== undefined) await unwrap(repoStub(c.env, row).setSymbolicRef('HEAD', `refs/heads/${body.default_branch}`));
   return c.json({ ...repoView(new URL(c.req.url).origin, row), default_branch: await defaultBranch(c.env, row) });
 });
 
+/** Deletes a repository and its content (the hub admin only). */
 api.delete('/repos/:name', async (c) => {
+  const refused = requireAdmin(c);
+  if (refused) return refused;
   const name = c.req.param('name');
   const db = drizzle(c.env.DB);
   const row = await db.select().from(repos).where(eq(repos.name, name)).get();
-  if (!row) return c.json({ error: 'no such repository' }, 404);
+  if (!row) return fail(c, 404, 'no such repository');
   // The name goes first: from then on nothing reaches the old id, and a new
   // repository of that name gets a new id, so the content below is unreachable
   // even if deleting it fails half way (then it is garbage, not data).
-  await db.batch([db.delete(memberships).where(eq(memberships.repo, name)), db.delete(repos).where(eq(repos.name, name))]);
+  await db.batch([
+    db.delete(memberships).where(eq(memberships.repo, name)),
+    db.delete(protections).where(eq(protections.repo, name)),
+    db.delete(repos).where(eq(repos.name, name)),
+  ]);
   try {
     await repoStub(c.env, row).destroy(row.id);
   } catch (e) {
@@ -133,59 +134,16 @@ api.delete('/repos/:name', async (c) => {
   return c.body(null, 204);
 });
 
-api.post('/users', async (c) => {
-  const body = await jsonBody(c.req.raw);
-  if (!body) return c.json({ error: 'body must be a JSON object' }, 400);
-  const { name, password } = body;
-  if (typeof name !== 'string' || !isValidUserName(name)) return c.json({ error: 'invalid user name' }, 400);
-  if (typeof password !== 'string' || password.length < 1 || password.length > 1024) return c.json({ error: 'invalid password' }, 400);
-  const db = drizzle(c.env.DB);
-  if (await db.select().from(users).where(eq(users.name, name)).get()) return c.json({ error: 'user exists' }, 409);
-  const inserted = await db
-    .insert(users)
-    .values({ name, passwordHash: await hashPassword(password), passwordSealed: await sealPassword(c.env, name, password), createdAt: Date.now() })
-    .onConflictDoNothing()
-    .returning()
-    .get();
-  return inserted ? c.json({ name }, 201) : c.json({ error: 'user exists' }, 409);
-});
+api.route('/', usersApi);
+api.route('/', tokensApi);
+api.route('/', membersApi);
+api.route('/', protectionsApi);
+api.route('/', eventsApi);
 
-api.put('/repos/:name/members/:user', async (c) => {
-  const body = await jsonBody(c.req.raw);
-  const role = body?.role;
-  if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) {
-    return c.json({ error: 'role must be "read", "write" or "admin"' }, 400);
-  }
-  const repo = c.req.param('name');
-  const user = c.req.param('user');
-  const db = drizzle(c.env.DB);
-  if (!(await db.select().from(repos).where(eq(repos.name, repo)).get())) return c.json({ error: 'no such repository' }, 404);
-  if (!(await db.select().from(users).where(eq(users.name, user)).get())) return c.json({ error: 'no such user' }, 404);
-  const r = role as (typeof ROLES)[number];
-  await db
-    .insert(memberships)
-    .values({ repo, user, role: r })
-    .onConflictDoUpdate({ target: [memberships.repo, memberships.user], set: { role: r } });
-  return c.json({ repo, user, role: r });
-});
-
-api.get('/repos/:name/members', async (c) => {
-  const rows = await drizzle(c.env.DB)
-    .select({ user: memberships.user, role: memberships.role })
-    .from(memberships)
-    .where(eq(memberships.repo, c.req.param('name')))
-    .orderBy(memberships.user)
-    .all();
-  return c.json({ members: rows });
-});
-
-api.delete('/repos/:name/members/:user', async (c) => {
-  const res = await drizzle(c.env.DB)
-    .delete(memberships)
-    .where(and(eq(memberships.repo, c.req.param('name')), eq(memberships.user, c.req.param('user'))))
-    .returning()
-    .get();
-  return res ? c.body(null, 204) : c.json({ error: 'no such membership' }, 404);
+api.onError((e, c) => {
+  if (e instanceof HTTPException && e.status < 500) return c.json({ error: e.message || 'bad request' }, e.status);
+  console.error('api error:', e);
+  return c.json({ error: 'internal error' }, 500);
 });
 
 api.notFound((c) => c.json({ error: 'not found' }, 404));

@@ -17,6 +17,7 @@
 import { Hono, type Context } from 'hono';
 import type { Env } from '../env.js';
 import { authorize } from '../auth.js';
+import { clientAddress } from '../rate-limit.js';
 import { isValidRepoName } from './api.js';
 import type { GitService } from '../../shared/protocols/git/advertisement.js';
 
@@ -67,8 +68,9 @@ async function access(c: Ctx, service: GitService): Promise<{ stub: DurableObjec
   const name = repoName(c.req.param('repo') ?? '');
   if (name === null) return text(404, 'repository not found');
   const need = service === 'git-receive-pack' ? 'write' : 'read';
-  const a = await authorize(c.env, c.req.header('authorization'), name, need);
+  const a = await authorize(c.env, c.req.header('authorization'), name, need, clientAddress(c.req.raw.headers));
   if (!a.ok) {
+    if (a.status === 429) return text(429, 'too many failed logins; try again later', { 'retry-after': String(a.retryAfter) });
     if (a.status === 401) return text(401, 'authentication required', { 'www-authenticate': `Basic realm="${REALM}"` });
     return a.status === 403 ? text(403, `${need} access denied`) : text(404, 'repository not found');
   }

@@ -1,0 +1,101 @@
+/**
+ * Failed-login limits, per user name and per client address: a fixed window
+ * that starts at the first failure; once a key has `limit` failures in it,
+ * logins for that key are refused (HTTP 429 with Retry-After) until the
+ * window ends, before any password is hashed.
+ *
+ * Counters live in D1 (table login_failures) rather than a Durable Object:
+ * authentication reads D1 anyway, a failure costs one more write, and D1 is
+ * one database for the whole hub, so every isolate sees the same counts. A
+ * race between isolates can let a few extra guesses through; the limit is a
+ * brake on guessing, not an exact quota.
+ */
+import type { Env } from './env.js';
+
+export interface LoginLimits {
+  /** Failures allowed per user name per window. */
+  perUser: number;
+  /** Failures allowed per client address per window. */
+  perAddress: number;
+  windowMs: number;
+}
+
+export const DEFAULT_LIMITS: LoginLimits = { perUser: 10, perAddress: 50, windowMs: 15 * 60_000 };
+
+function positive(v: string | undefined, fallback: number): number {
+  const n = Number(v);
+  return Number.isSafeInteger(n) && n > 0 ? n : fallback;
+}
+
+/** Limits from HUB_LOGIN_FAILURES_PER_USER, HUB_LOGIN_FAILURES_PER_ADDRESS, HUB_LOGIN_WINDOW_SECONDS (defaults above). */
+export function loginLimits(env: Env): LoginLimits {
+  return {
+    perUser: positive(env.HUB_LOGIN_FAILURES_PER_USER, DEFAULT_LIMITS.perUser),
+    perAddress: positive(env.HUB_LOGIN_FAILURES_PER_ADDRESS, DEFAULT_LIMITS.perAddress),
+    windowMs: positive(env.HUB_LOGIN_WINDOW_SECONDS, DEFAULT_LIMITS.windowMs / 1000) * 1000,
+  };
+}
+
+/** The keys a login attempt counts against. */
+export function loginKeys(user: string | null, address: string | null): { key: string; limit: 'perUser' | 'perAddress' }[] {
+  const keys: { key: string; limit: 'perUser' | 'perAddress' }[] = [];
+  if (user !== null) keys.push({ key: `user:${user}`, limit: 'perUser' });
+  if (address !== null) keys.push({ key: `addr:${address}`, limit: 'perAddress' });
+  return keys;
+}
+
+/** The client address of a request: CF-Connecting-IP (set by Cloudflare's edge), or null. */
+export function clientAddress(headers: Headers): string | null {
+  const a = headers.get('cf-connecting-ip')?.trim();
+  return a && a.length <= 64 ? a : null;
+}
+
+/**
+ * Whether a login for these keys may be tried now: `retryAfter` seconds to
+ * wait (0 when allowed), and whether the user name has failures on record
+ * (so a success clears them with a write only when there is something to clear).
+ */
+export async function loginCheck(
+  env: Env,
+  user: string | null,
+  address: string | null,
+  now = Date.now(),
+): Promise<{ retryAfter: number; userFailures: boolean }> {
+  const keys = loginKeys(user, address);
+  if (keys.length === 0) return { retryAfter: 0, userFailures: false };
+  const limits = loginLimits(env);
+  const rows = await env.DB.prepare(`SELECT key, count, window_start FROM login_failures WHERE key IN (${keys.map(() => '?').join(',')})`)
+    .bind(...keys.map((k) => k.key))
+    .all<{ key: string; count: number; window_start: number }>();
+  let retryAfter = 0;
+  let userFailures = false;
+  for (const r of rows.results) {
+    const k = keys.find((x) => x.key === r.key)!;
+    if (k.limit === 'perUser') userFailures = true;
+    const end = r.window_start + limits.windowMs;
+    if (end > now && r.count >= limits[k.limit]) retryAfter = Math.max(retryAfter, Math.ceil((end - now) / 1000));
+  }
+  return { retryAfter, userFailures };
+}
+
+/** Counts one failed login against the user name and the address. */
+export async function recordLoginFailure(env: Env, user: string | null, address: string | null, now = Date.now()): Promise<void> {
+  const { windowMs } = loginLimits(env);
+  const expired = now - windowMs;
+  const statements = loginKeys(user, address).map(({ key }) =>
+    env.DB.prepare(
+      `INSERT INTO login_failures (key, count, window_start) VALUES (?1, 1, ?2)
+       ON CONFLICT(key) DO UPDATE SET
+         count = CASE WHEN window_start <= ?3 THEN 1 ELSE count + 1 END,
+         window_start = CASE WHEN window_start <= ?3 THEN ?2 ELSE window_start END`,
+    ).bind(key, now, expired),
+  );
+  // Expired counters are dropped now and then, so the table holds recent failures only.
+  if (Math.random() < 0.02) statements.push(env.DB.prepare('DELETE FROM login_failures WHERE window_start <= ?1').bind(expired));
+  if (statements.length > 0) await env.DB.batch(statements);
+}
+
+/** Forgets a user's failures after a successful login (the address count stays). */
+export async function clearUserFailures(env: Env, user: string): Promise<void> {
+  await env.DB.prepare('DELETE FROM login_failures WHERE key = ?1').bind(`user:${user}`).run();
+}
