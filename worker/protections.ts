@@ -13,6 +13,8 @@ import { drizzle } from 'drizzle-orm/d1';
 import type { Env } from './env.js';
 import type { Principal } from './auth.js';
 import { refNameProblem } from '../shared/protocols/git/ref-name.js';
+import type { ReceivePackOptions } from '../shared/protocols/git/receive-pack.js';
+import { recordPush } from './audit.js';
 import { protections, type Role } from './storage-d1/schema.js';
 
 export interface Protection {
@@ -103,4 +105,20 @@ export function parsePushPolicy(value: string | null): PushPolicy | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The receive-pack hooks of a push forwarded to the Durable Object: branch
+ * protection from the policy header, and the audit log written to D1. A push
+ * without a readable policy is refused whole (fail closed: the Worker always
+ * sends one). Undefined for requests that are not pushes.
+ */
+export function receiveHooks(request: Request, db: D1Database, repoId: string): Pick<ReceivePackOptions, 'checkUpdate' | 'onApplied'> | undefined {
+  if (new URL(request.url).pathname !== '/git-receive-pack') return undefined;
+  const policy = parsePushPolicy(request.headers.get(PUSH_POLICY_HEADER));
+  if (policy === null) return { checkUpdate: () => 'push policy missing' };
+  return {
+    checkUpdate: (u) => protectionRefusal(policy.rules, policy.role, u),
+    onApplied: (updates) => recordPush(db, repoId, policy.actor, updates.map((u) => ({ ref: u.name, oldId: u.old, newId: u.new }))),
+  };
 }

@@ -35,7 +35,7 @@ import { lsRefsResponse } from '../../shared/protocols/git/ls-refs.js';
 import { encodePkt, encodePkts, pktLength, readPkt } from '../../shared/protocols/git/pkt-line.js';
 import { V2RequestParser } from '../../shared/protocols/git/upload-request.js';
 import { uploadPack } from '../../shared/protocols/git/upload-pack.js';
-import { receivePack } from '../../shared/protocols/git/receive-pack.js';
+import { receivePack, type ReceivePackOptions } from '../../shared/protocols/git/receive-pack.js';
 import type { ObjectIndex, RepoCommitter } from '../../shared/storage/object-index.js';
 import { readObject, type DeltaAppliers } from '../../shared/storage/object-store.js';
 import { resolveRef, type RefStore } from '../../shared/storage/refs.js';
@@ -60,6 +60,8 @@ export interface GitServiceOptions {
   receiveFeatures: ReceivePackFeatures;
   /** Annotated tag -> peeled object, per DO instance (tag objects are immutable). */
   peeled: PeelCache;
+  /** The hub's push policy (branch protection) and audit hook, from the Worker's push headers. */
+  receiveHooks?: Pick<ReceivePackOptions, 'checkUpdate' | 'onApplied'>;
 }
 
 /** The protocol engine contract: a request body in, a response body out (both pkt-line byte streams). */
@@ -75,7 +77,7 @@ function runUploadPack(repo: GitRepo, body: ByteStream, opts: GitServiceOptions)
 }
 function runReceivePack(repo: GitRepo, body: ByteStream, opts: GitServiceOptions): ByteStream | null {
   // The handler already enforces the push size cap while streaming the body.
-  return receivePack(repo, body, { receiveFeatures: opts.receiveFeatures, maxPackBytes: Number.MAX_SAFE_INTEGER, onError: logError });
+  return receivePack(repo, body, { receiveFeatures: opts.receiveFeatures, maxPackBytes: Number.MAX_SAFE_INTEGER, onError: logError, ...opts.receiveHooks });
 }
 
 /** Errors that are not the client's fault: log them (the client got a protocol error). */
@@ -250,7 +252,12 @@ async function drain(s: ByteStream): Promise<void> {
 }
 
 /** Answers one forwarded git request inside the DO. */
-export async function handleGitRequest(request: Request, repo: GitRepo, peeled: PeelCache): Promise<Response> {
+export async function handleGitRequest(
+  request: Request,
+  repo: GitRepo,
+  peeled: PeelCache,
+  receiveHooks?: GitServiceOptions['receiveHooks'],
+): Promise<Response> {
   const url = new URL(request.url);
   const limit = Number(request.headers.get('x-hub-max-body') ?? '0');
   const gzip = request.headers.get('x-hub-gzip') === '1';
@@ -260,6 +267,7 @@ export async function handleGitRequest(request: Request, repo: GitRepo, peeled: 
     uploadFeatures: DEFAULT_UPLOAD_FEATURES,
     receiveFeatures: DEFAULT_RECEIVE_FEATURES,
     peeled,
+    receiveHooks,
   };
   const mode: ErrorMode = { sideband: false };
   const reply = (s: () => ByteStream | Promise<ByteStream>) => new Response(toReadableStream(guarded(s, mode)), { status: 200 });

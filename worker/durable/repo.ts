@@ -16,6 +16,7 @@ import { R2SegmentStore } from '../storage-r2/segments.js';
 import type { RepoStore } from './client.js';
 import { DELTA_APPLIERS, handleGitRequest, PeelCache, type GitRepo } from './git-http.js';
 import { capture, type RpcResult } from './rpc-result.js';
+import { receiveHooks } from '../protections.js';
 import { migrate, SqlRepoStore } from './repo-store.js';
 import { migrateFossil } from './fossil-store.js';
 
@@ -72,7 +73,8 @@ export class RepoObject extends DurableObject<Env> {
       primitives: nativePrimitives,
       appliers: DELTA_APPLIERS,
     };
-    return handleGitRequest(request, repo, this.peeled);
+    // Pushes carry the hub's branch protection rules and write the audit log (worker/protections.ts).
+    return handleGitRequest(request, repo, this.peeled, receiveHooks(request, this.env.DB, repoId));
   }
 
   /**

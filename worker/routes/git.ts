@@ -18,6 +18,7 @@ import { Hono, type Context } from 'hono';
 import type { Env } from '../env.js';
 import { authorize } from '../auth.js';
 import { clientAddress } from '../rate-limit.js';
+import { PUSH_POLICY_HEADER, pushPolicyHeader } from '../protections.js';
 import { isValidRepoName } from './api.js';
 import type { GitService } from '../../shared/protocols/git/advertisement.js';
 
@@ -64,7 +65,7 @@ function repoName(segment: string): string | null {
  * Authorizes `service` on the repository named by the URL; the Durable Object
  * stub and repository id, or the HTTP answer refusing it.
  */
-async function access(c: Ctx, service: GitService): Promise<{ stub: DurableObjectStub; id: string } | Response> {
+async function access(c: Ctx, service: GitService): Promise<{ stub: DurableObjectStub; id: string; pushPolicy?: string } | Response> {
   const name = repoName(c.req.param('repo') ?? '');
   if (name === null) return text(404, 'repository not found');
   const need = service === 'git-receive-pack' ? 'write' : 'read';
@@ -75,13 +76,16 @@ async function access(c: Ctx, service: GitService): Promise<{ stub: DurableObjec
     return a.status === 403 ? text(403, `${need} access denied`) : text(404, 'repository not found');
   }
   if (a.repo.kind !== 'git') return text(404, 'repository not found');
-  return { stub: c.env.REPO.get(c.env.REPO.idFromName(a.repo.id)), id: a.repo.id };
+  const stub = c.env.REPO.get(c.env.REPO.idFromName(a.repo.id));
+  // A push carries the pusher and the branch protection rules to the DO (worker/protections.ts).
+  if (service === 'git-receive-pack') return { stub, id: a.repo.id, pushPolicy: await pushPolicyHeader(c.env, a.repo.name, a.who, a.role) };
+  return { stub, id: a.repo.id };
 }
 
 /** Forwards to the DO and gives its streamed answer the service's headers. */
 async function forward(
   c: Ctx,
-  target: { stub: DurableObjectStub; id: string },
+  target: { stub: DurableObjectStub; id: string; pushPolicy?: string },
   path: string,
   contentType: string,
   init: { method: string; body?: ReadableStream<Uint8Array> | Uint8Array | null; maxBody?: number; gzip?: boolean },
@@ -89,6 +93,7 @@ async function forward(
   const headers = new Headers({ 'x-hub-repo-id': target.id, 'x-hub-max-body': String(init.maxBody ?? 0) });
   // Decoded by streaming in the DO (DecompressionStream), where a corrupt stream is seen as one.
   if (init.gzip) headers.set('x-hub-gzip', '1');
+  if (target.pushPolicy !== undefined) headers.set(PUSH_POLICY_HEADER, target.pushPolicy);
   const protocol = c.req.header('git-protocol');
   if (protocol) headers.set('git-protocol', protocol);
   const res = await target.stub.fetch(`https://repo${path}`, { method: init.method, headers, body: init.body ?? null });

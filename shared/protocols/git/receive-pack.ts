@@ -100,6 +100,23 @@ export interface ReceivePackOptions {
   progressInterval?: number;
   /** Told of every unexpected (non-client) error, for logging. */
   onError?: (e: unknown) => void;
+  /**
+   * The host's own policy (the hub's branch protection): why an update may
+   * not go ahead, or undefined. Asked after git's own checks pass; the reason
+   * goes to the client as `ng REF <reason>`.
+   */
+  checkUpdate?: (update: UpdateToCheck) => Promise<string | undefined> | string | undefined;
+  /** Told of the ref updates a push applied, after they are committed (the hub's audit log). */
+  onApplied?: (updates: RefUpdate[]) => Promise<void> | void;
+}
+
+/** One requested ref update, as ReceivePackOptions.checkUpdate sees it (null ids: create / delete). */
+export interface UpdateToCheck {
+  ref: string;
+  oldId: string | null;
+  newId: string | null;
+  /** Whether newId descends from oldId (walks history: ask only when it matters). */
+  isFastForward(): Promise<boolean>;
 }
 
 /** Default HUB_MAX_PUSH_BYTES: the common Cloudflare plan's request body limit. */
@@ -511,6 +528,7 @@ class Push {
     const graph = this.graph();
     for (let i = 0; i < cmds.length; i++) {
       reasons[i] = await this.check(cmds[i], head, present, graph);
+      if (reasons[i] === null && this.opts.checkUpdate) reasons[i] = (await this.policyRefusal(cmds[i], graph)) ?? null;
     }
     if (req.atomic && reasons.some((r) => r !== null)) {
       return cmds.map((c, i) => ({ ref: c.ref, ok: false, reason: reasons[i] ?? REASON_ATOMIC }));
@@ -555,8 +573,28 @@ class Push {
       reasons[i] = del ? 'failed to delete' : 'failed to update ref';
     });
     const statuses = cmds.map((c, i): RefStatus => (reasons[i] === null ? { ref: c.ref, ok: true } : { ref: c.ref, ok: false, reason: reasons[i]! }));
+    if (this.opts.onApplied) {
+      try {
+        await this.opts.onApplied(updates.filter((_, k) => result.refs[k].status === 'ok'));
+      } catch (e) {
+        // The refs have moved; a failing observer must not turn that into a failed push.
+        this.opts.onError?.(e);
+      }
+    }
     if (emptyBefore) await this.pointHead(cmds.filter((_, i) => reasons[i] === null));
     return statuses;
+  }
+
+  /** The host policy's refusal of `cmd` (opts.checkUpdate), or undefined. */
+  async policyRefusal(cmd: RefCommand, graph: CommitGraph): Promise<string | undefined> {
+    const reason = await this.opts.checkUpdate!({
+      ref: cmd.ref,
+      oldId: cmd.oldId === ZERO_ID ? null : cmd.oldId,
+      newId: cmd.newId === ZERO_ID ? null : cmd.newId,
+      isFastForward: () => isAncestor(graph, cmd.oldId, cmd.newId).catch(() => false),
+    });
+    if (reason !== undefined) this.messages.push(`error: ${cmd.ref}: ${reason}`);
+    return reason;
   }
 
   /** Why `cmd` may not go ahead, or null. */
