@@ -1,0 +1,177 @@
+/**
+ * xfer messages: cards, one per "\n"-terminated line, tokens separated by
+ * whitespace (src/xfer.c, www/sync.wiki). Four cards carry a payload of raw
+ * bytes right after their line:
+ *
+ *     file HASH [BASE] SIZE \n <SIZE bytes>
+ *     cfile HASH [BASE] USIZE CSIZE \n <CSIZE bytes>
+ *     uvfile NAME MTIME HASH SIZE FLAGS \n <SIZE bytes, only when SIZE>0 and !(FLAGS & 5)>
+ *     config NAME SIZE \n <SIZE bytes> \n
+ *
+ * Blank lines and `#` comments are skipped. Text arguments are fossil-escaped
+ * (see core/fossil/escape.ts); this module hands tokens over as written.
+ * Bounded: a line longer than MAX_CARD_LINE, more than MAX_CARD_TOKENS tokens,
+ * or a payload larger than what remains (or than the caller's limit) is an
+ * XferError before anything is allocated for it.
+ */
+import { ByteBuilder, indexOfByte, utf8Decode, utf8Encode } from '../../core/bytes.js';
+import { xferError } from './errors.js';
+
+/** Longest card line accepted (fossil's cards are short; a uvfile name is the longest legitimate one). */
+export const MAX_CARD_LINE = 16 * 1024;
+/** Most tokens on one card (the longest card, cfile with a base, has 6). */
+export const MAX_CARD_TOKENS = 8;
+
+/** One card of a message. */
+export interface XferCard {
+  /** The first token (card name). */
+  name: string;
+  /** The remaining tokens, as written (still escaped). */
+  args: string[];
+  /** The payload of file/cfile/uvfile/config cards, a view into the message. */
+  payload?: Uint8Array;
+  /** Offset of the card's first byte in the message. */
+  start: number;
+  /** Offset just past the card's "\n" (where the login nonce's bytes start for a login card). */
+  lineEnd: number;
+}
+
+const NL = 0x0a;
+
+function isSpace(b: number): boolean {
+  return b === 0x20 || b === 0x09 || b === 0x0d || b === 0x0b || b === 0x0c;
+}
+
+/** A decimal integer token in [0, 2^53) without sign or spaces, else null. */
+export function parseDecimal(token: string | undefined): number | null {
+  if (token === undefined || !/^[0-9]{1,15}$/.test(token)) return null;
+  return Number(token);
+}
+
+/** How many payload bytes follow a card line, given its tokens; throws for a bad size token. */
+function payloadSize(name: string, args: string[]): { size: number; skipAfter: number } | null {
+  const bad = () => xferError('bad-card', `malformed ${name} line`);
+  let sizeToken: string | undefined;
+  switch (name) {
+    case 'file':
+      if (args.length !== 2 && args.length !== 3) throw bad();
+      sizeToken = args[args.length - 1];
+      break;
+    case 'cfile':
+      if (args.length !== 3 && args.length !== 4) throw bad();
+      sizeToken = args[args.length - 1];
+      break;
+    case 'config':
+      if (args.length !== 2) throw bad();
+      sizeToken = args[1];
+      break;
+    case 'uvfile': {
+      if (args.length !== 5) throw bad();
+      const size = parseDecimal(args[3]);
+      const flags = parseDecimal(args[4]);
+      if (size === null || flags === null) throw bad();
+      return { size: size > 0 && (flags & 5) === 0 ? size : 0, skipAfter: 0 };
+    }
+    default:
+      return null;
+  }
+  const size = parseDecimal(sizeToken);
+  if (size === null) throw bad();
+  return { size, skipAfter: name === 'config' ? 1 : 0 };
+}
+
+/**
+ * Reads the cards of a decoded message in order. `maxPayload` bounds any one
+ * payload (the server's artifact size limit).
+ */
+export class XferReader {
+  private pos = 0;
+
+  constructor(
+    readonly message: Uint8Array,
+    private readonly maxPayload = Number.MAX_SAFE_INTEGER,
+  ) {}
+
+  /** The next card, or null at the end of the message; throws XferError on malformed input. */
+  next(): XferCard | null {
+    const m = this.message;
+    while (this.pos < m.length) {
+      const start = this.pos;
+      let nl = indexOfByte(m, NL, start, Math.min(m.length, start + MAX_CARD_LINE + 1));
+      if (nl < 0) {
+        if (m.length - start > MAX_CARD_LINE) throw xferError('too-large', `card longer than ${MAX_CARD_LINE} bytes`);
+        nl = m.length; // last line without "\n"
+      }
+      const lineEnd = Math.min(nl + 1, m.length);
+      this.pos = lineEnd;
+      const tokens = tokenize(m, start, nl);
+      if (tokens.length === 0 || tokens[0].startsWith('#')) continue;
+      const [name, ...args] = tokens;
+      const card: XferCard = { name, args, start, lineEnd };
+      const p = payloadSize(name, args);
+      if (p !== null) {
+        if (p.size > this.maxPayload) throw xferError('too-large', `${name} payload of ${p.size} bytes is over the limit of ${this.maxPayload}`);
+        if (p.size > m.length - lineEnd) throw xferError('bad-card', `${name} card announces ${p.size} bytes, only ${m.length - lineEnd} follow`);
+        card.payload = m.subarray(lineEnd, lineEnd + p.size);
+        this.pos = Math.min(m.length, lineEnd + p.size + p.skipAfter);
+      }
+      return card;
+    }
+    return null;
+  }
+}
+
+function tokenize(m: Uint8Array, from: number, to: number): string[] {
+  const tokens: string[] = [];
+  let i = from;
+  while (i < to) {
+    while (i < to && isSpace(m[i])) i++;
+    if (i >= to) break;
+    const s = i;
+    while (i < to && !isSpace(m[i])) i++;
+    if (tokens.length === 0 && m[s] === 0x23) return ['#']; // comment: the rest is free text
+    if (tokens.length >= MAX_CARD_TOKENS) throw xferError('bad-card', `card with more than ${MAX_CARD_TOKENS} tokens`);
+    tokens.push(utf8Decode(m.subarray(s, i)));
+  }
+  return tokens;
+}
+
+/** Every card of a message (tests and tools; the server reads incrementally). */
+export function parseMessage(message: Uint8Array, maxPayload?: number): XferCard[] {
+  const r = new XferReader(message, maxPayload);
+  const out: XferCard[] = [];
+  for (let c = r.next(); c !== null; c = r.next()) out.push(c);
+  return out;
+}
+
+/** Builds a message: cards, payloads, and its size so far (for the reply budget). */
+export class XferWriter {
+  private readonly out = new ByteBuilder(4096);
+
+  /** Bytes written so far. */
+  get size(): number {
+    return this.out.length;
+  }
+
+  /** Appends `name arg...\n`; arguments must already be escaped where they are text. */
+  card(name: string, ...args: (string | number)[]): void {
+    this.out.bytes(utf8Encode(args.length === 0 ? `${name}\n` : `${name} ${args.join(' ')}\n`));
+  }
+
+  /** Appends a card followed by its payload (and fossil's extra "\n" where one is due). */
+  cardWithPayload(name: string, args: (string | number)[], payload: Uint8Array | readonly Uint8Array[]): void {
+    this.card(name, ...args);
+    const parts = payload instanceof Uint8Array ? [payload] : payload;
+    for (const p of parts) this.out.bytes(p);
+    // config payloads are always followed by "\n" (the reader skips one byte); after
+    // cfile/file/uvfile an extra "\n" is just a blank line, which keeps the next card
+    // on its own line as fossil server does after cfile.
+    const last = parts.length > 0 ? parts[parts.length - 1] : new Uint8Array(0);
+    if (name === 'config' || last.length === 0 || last[last.length - 1] !== NL) this.out.byte(NL);
+  }
+
+  /** The message bytes. */
+  result(): Uint8Array {
+    return this.out.result();
+  }
+}

@@ -1,0 +1,289 @@
+/**
+ * Receiving artifacts (xfer.c xfer_accept_file, without fossil's full-text
+ * storage): every `file` is hash-checked after its delta is applied, then
+ * stored as it arrived: a full text as a full record, a delta as a delta
+ * record against its base (a full record instead only when the chain would
+ * pass MAX_CHAIN_DEPTH). A delta whose base the repository lacks is kept as a
+ * pending delta and its base becomes a phantom (so it is gimme'd); it turns
+ * into a row when the base arrives, in this request or a later one.
+ *
+ * Nothing is visible until `commit`: records go to one new segment, and the
+ * rows, phantoms, pending deltas and unclustered changes go in one
+ * FossilStore commit.
+ */
+import { parseArtifact, type Artifact } from '../../core/fossil/artifact.js';
+import { artifactNameKind, verifyArtifact } from '../../core/fossil/name.js';
+import { applyFossilDelta, decodeFossilDeltaHeader } from '../../delta/fossil.js';
+import type { FossilRowInput, PendingDelta, UnversionedEntry, ConfigEntry } from '../../storage/fossil.js';
+import { MAX_CHAIN_DEPTH } from '../../storage/object-index.js';
+import { xferError } from './errors.js';
+import { RecordSink, type ArtifactReader, type FossilRepo } from './repo.js';
+
+/** A structural artifact that became part of the repository. */
+export interface ReceivedArtifact {
+  hash: string;
+  seq: number;
+  artifact: Artifact;
+}
+
+/** Bounds used while receiving. */
+export interface IngestLimits {
+  /** Largest artifact accepted (full size). */
+  maxArtifactBytes: number;
+  /** Bytes of this request's received texts kept as delta bases for later cards of the same request. */
+  contentCacheBytes: number;
+}
+
+interface NewRow extends FossilRowInput {
+  depth: number;
+}
+
+/** The artifacts and other changes of one request, committed together at the end. */
+export class Ingest {
+  private readonly rows = new Map<string, NewRow>();
+  private readonly contents = new Map<string, Uint8Array>();
+  private contentBytes = 0;
+  private readonly pending = new Map<string, PendingDelta>();
+  private readonly igots = new Set<string>();
+  private readonly unclusteredAdd: string[] = [];
+  private readonly unclusteredRemove: string[] = [];
+  private readonly structural = new Map<string, Artifact>();
+  private readonly uv = new Map<string, UnversionedEntry>();
+  private readonly config: ConfigEntry[] = [];
+
+  constructor(
+    private readonly repo: FossilRepo,
+    private readonly sink: RecordSink,
+    private readonly reader: ArtifactReader,
+    private readonly limits: IngestLimits,
+  ) {}
+
+  /** True when `hash` was received in this request. */
+  has(hash: string): boolean {
+    return this.rows.has(hash) || this.pending.has(hash);
+  }
+
+  /** Remembers an `igot` of a pushing client: an unknown hash becomes a phantom at commit. */
+  igot(hash: string): void {
+    this.igots.add(hash);
+  }
+
+  /** A received `file` card (HASH [BASE] SIZE + payload); throws XferError for a bad artifact. */
+  async file(hash: string, base: string | null, payload: Uint8Array, isPrivate: boolean): Promise<void> {
+    const [state, baseState] = await this.repo.store.states(base === null ? [hash] : [hash, base]);
+    // Shunned artifacts are dropped silently, known ones are immutable (fossil does the same).
+    if (state === 'shunned' || state === 'public' || state === 'private' || this.has(hash)) return;
+    if (base === null) {
+      this.checkSize(hash, payload.length);
+      this.verify(hash, payload);
+      const rec = await this.sink.appendDeflated(payload);
+      this.addRow({ hash, size: payload.length, ...rec, recordSize: payload.length, format: 'full', base: null, private: isPrivate, depth: 0 }, payload);
+      return;
+    }
+    const header = (() => {
+      try {
+        return decodeFossilDeltaHeader(payload);
+      } catch {
+        return null;
+      }
+    })();
+    if (header === null || header.kind !== 'header') throw wrongHash(hash);
+    this.checkSize(hash, header.size);
+    const inRequest = this.rows.get(base);
+    let baseText: Uint8Array | null | undefined;
+    let baseDepth = 0;
+    if (inRequest) {
+      baseText = this.contents.get(base);
+      baseDepth = inRequest.depth;
+    } else if (baseState === 'public' || baseState === 'private') {
+      baseText = await this.reader.read(base);
+      const [row] = await this.repo.store.rows([base]);
+      baseDepth = row?.depth ?? 0;
+    }
+    if (!baseText) {
+      // Base unknown (or no longer cached): keep the delta, ask for the base.
+      const rec = await this.sink.appendDeflated(payload);
+      this.pending.set(hash, { hash, base, size: header.size, ...rec, recordSize: payload.length, private: isPrivate });
+      if (baseState !== 'shunned' && !this.rows.has(base)) this.igots.add(base);
+      return;
+    }
+    let text: Uint8Array;
+    try {
+      text = applyFossilDelta(baseText, payload, this.limits.maxArtifactBytes);
+    } catch {
+      throw wrongHash(hash);
+    }
+    this.verify(hash, text);
+    if (baseDepth + 1 > MAX_CHAIN_DEPTH) {
+      const rec = await this.sink.appendDeflated(text);
+      this.addRow({ hash, size: text.length, ...rec, recordSize: text.length, format: 'full', base: null, private: isPrivate, depth: 0 }, text);
+    } else {
+      const rec = await this.sink.appendDeflated(payload);
+      this.addRow(
+        { hash, size: text.length, ...rec, recordSize: payload.length, format: 'fossil-delta', base, private: isPrivate, depth: baseDepth + 1 },
+        text,
+      );
+    }
+  }
+
+  /** Sets an unversioned entry at commit (the caller applied fossil's newer-wins rule). */
+  setUnversioned(e: UnversionedEntry): void {
+    this.uv.set(e.name, e);
+  }
+
+  /** An unversioned entry set earlier in this request, if any. */
+  unversioned(name: string): UnversionedEntry | undefined {
+    return this.uv.get(name);
+  }
+
+  /** Writes a config value at commit. */
+  setConfig(e: ConfigEntry): void {
+    this.config.push(e);
+  }
+
+  /**
+   * Makes everything received visible in one commit, then resolves pending
+   * deltas whose bases arrived. Returns the structural artifacts stored.
+   */
+  async commit(): Promise<ReceivedArtifact[]> {
+    const store = this.repo.store;
+    const igots = [...this.igots].filter((h) => !this.has(h));
+    const states = igots.length > 0 ? await store.states(igots) : [];
+    const phantoms = igots.filter((_, i) => states[i] === 'unknown');
+    const nothing =
+      this.rows.size === 0 && this.pending.size === 0 && phantoms.length === 0 && this.uv.size === 0 && this.config.length === 0;
+    if (nothing) return [];
+    await this.sink.finish();
+    const result = await store.commit({
+      rows: [...this.rows.values()].map(({ depth: _d, ...r }) => r),
+      phantoms,
+      pendingAdd: [...this.pending.values()],
+      unclusteredAdd: this.unclusteredAdd,
+      unclusteredRemove: this.unclusteredRemove,
+      unversioned: [...this.uv.values()],
+      config: this.config,
+    });
+    const out: ReceivedArtifact[] = [];
+    for (const r of result.inserted) {
+      const a = this.structural.get(r.hash);
+      if (a) out.push({ hash: r.hash, seq: r.seq, artifact: a });
+    }
+    out.push(...(await resolvePending(this.repo, this.reader, result.inserted.map((r) => r.hash), this.limits)));
+    return out;
+  }
+
+  private addRow(row: NewRow, text: Uint8Array): void {
+    this.rows.set(row.hash, row);
+    if (!row.private) this.unclusteredAdd.push(row.hash);
+    const a = parseStructural(text);
+    if (a) {
+      this.structural.set(row.hash, a);
+      // A received cluster clusters its members here too (fossil's crosslink does this).
+      if (a.type === 'cluster') this.unclusteredRemove.push(...(a.cards.members ?? []));
+    }
+    if (text.length <= this.limits.contentCacheBytes) {
+      this.contents.set(row.hash, text);
+      this.contentBytes += text.length;
+      for (const [k, v] of this.contents) {
+        if (this.contentBytes <= this.limits.contentCacheBytes) break;
+        this.contents.delete(k);
+        this.contentBytes -= v.length;
+      }
+    }
+  }
+
+  private checkSize(hash: string, size: number): void {
+    if (size > this.limits.maxArtifactBytes) {
+      throw xferError('too-large', `artifact ${hash} is ${size} bytes, over the limit of ${this.limits.maxArtifactBytes}`);
+    }
+  }
+
+  private verify(hash: string, text: Uint8Array): void {
+    if (!verifyArtifact(this.repo.primitives, hash, text)) throw wrongHash(hash);
+  }
+}
+
+function wrongHash(hash: string) {
+  return xferError('wrong-hash', `wrong hash on received artifact: ${hash}`, { hash });
+}
+
+function parseStructural(text: Uint8Array): Artifact | null {
+  try {
+    return parseArtifact(text);
+  } catch {
+    return null;
+  }
+}
+
+/** True when `hash` is a well-formed artifact name (40 or 64 lowercase hex digits). */
+export function isHash(hash: string | undefined): hash is string {
+  return hash !== undefined && artifactNameKind(hash) !== null;
+}
+
+/**
+ * Turns pending deltas whose base is now stored into rows over the same
+ * record (after applying and hash-checking them), repeatedly, since a
+ * resolved delta may be the base of another. A delta that does not verify is
+ * dropped. Each round is its own commit: it only adds verified artifacts.
+ */
+export async function resolvePending(
+  repo: FossilRepo,
+  reader: ArtifactReader,
+  newHashes: string[],
+  limits: IngestLimits,
+): Promise<ReceivedArtifact[]> {
+  const out: ReceivedArtifact[] = [];
+  let frontier = newHashes;
+  for (let round = 0; frontier.length > 0 && round <= MAX_CHAIN_DEPTH; round++) {
+    const pend = await repo.store.pendingByBase(frontier);
+    if (pend.length === 0) break;
+    const sink = new RecordSink(repo);
+    const rows: FossilRowInput[] = [];
+    const remove: string[] = [];
+    const structural = new Map<string, Artifact>();
+    try {
+      for (const p of pend) {
+        const base = await reader.read(p.base);
+        const [baseRow] = await repo.store.rows([p.base]);
+        if (base === null || baseRow === null) continue;
+        let text: Uint8Array | null = null;
+        try {
+          const raw = await repo.segments.readRange(p.segment, p.offset, p.length);
+          const delta = repo.primitives.zlib.inflate(raw, p.recordSize);
+          text = applyFossilDelta(base, delta, limits.maxArtifactBytes);
+        } catch {
+          text = null;
+        }
+        if (text === null || text.length !== p.size || !verifyArtifact(repo.primitives, p.hash, text)) {
+          remove.push(p.hash);
+          continue;
+        }
+        if (baseRow.depth + 1 > MAX_CHAIN_DEPTH) {
+          const rec = await sink.appendDeflated(text);
+          rows.push({ hash: p.hash, size: text.length, ...rec, recordSize: text.length, format: 'full', base: null, private: p.private });
+        } else {
+          rows.push({ ...p, format: 'fossil-delta' });
+        }
+        const a = parseStructural(text);
+        if (a) structural.set(p.hash, a);
+      }
+      await sink.finish();
+    } catch (e) {
+      await sink.abort();
+      throw e;
+    }
+    const clustered = [...structural.values()].filter((a) => a.type === 'cluster').flatMap((a) => a.cards.members ?? []);
+    const result = await repo.store.commit({
+      rows,
+      pendingRemove: remove,
+      unclusteredAdd: rows.filter((r) => !r.private).map((r) => r.hash),
+      unclusteredRemove: clustered,
+    });
+    for (const r of result.inserted) {
+      const a = structural.get(r.hash);
+      if (a) out.push({ hash: r.hash, seq: r.seq, artifact: a });
+    }
+    frontier = result.inserted.map((r) => r.hash);
+  }
+  return out;
+}

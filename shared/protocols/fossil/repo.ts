@@ -1,0 +1,83 @@
+/**
+ * What the sync server works on: one repository's FossilStore and segments,
+ * with the injected primitives; plus the helpers every handler shares
+ * (reading an artifact through its delta chain, appending records).
+ */
+import type { Primitives } from '../../core/primitives.js';
+import { applyFossilDelta } from '../../delta/fossil.js';
+import { applyGitDelta } from '../../delta/git.js';
+import { fossilObjectIndex, type FossilStore } from '../../storage/fossil.js';
+import { LruBaseCache, readObject, type ObjectStoreDeps } from '../../storage/object-store.js';
+import type { SegmentStore, SegmentWriter } from '../../storage/segments.js';
+
+/** One Fossil repository as the sync server sees it. */
+export interface FossilRepo {
+  store: FossilStore;
+  segments: SegmentStore;
+  primitives: Primitives;
+}
+
+/** Where a record was written. */
+export interface WrittenRecord {
+  segment: string;
+  offset: number;
+  length: number;
+}
+
+/** Reads artifacts' full texts with one bounded base cache per request. */
+export class ArtifactReader {
+  private readonly deps: ObjectStoreDeps;
+
+  constructor(repo: FossilRepo, cacheBytes: number) {
+    this.deps = {
+      index: fossilObjectIndex(repo.store),
+      segments: repo.segments,
+      primitives: repo.primitives,
+      appliers: { git: applyGitDelta, fossil: applyFossilDelta },
+      cache: new LruBaseCache(cacheBytes),
+    };
+  }
+
+  /** The full text of a stored artifact, or null when it is not stored. */
+  async read(hash: string): Promise<Uint8Array | null> {
+    const obj = await readObject(this.deps, hash);
+    return obj === null ? null : obj.data;
+  }
+}
+
+/**
+ * Appends records (zlib streams) to one new segment, opened on first use.
+ * `finish` makes them readable; `abort` drops them (a failed request).
+ */
+export class RecordSink {
+  private writer: SegmentWriter | null = null;
+
+  constructor(private readonly repo: FossilRepo) {}
+
+  /** Appends one record; its location is final once `finish` succeeds. */
+  async append(record: Uint8Array): Promise<WrittenRecord> {
+    this.writer ??= await this.repo.segments.create();
+    if (record.length > 0) await this.writer.write(record);
+    const loc = this.writer.endRecord();
+    return { segment: this.writer.segment, ...loc };
+  }
+
+  /** Deflates `data` and appends it. */
+  async appendDeflated(data: Uint8Array): Promise<WrittenRecord> {
+    return this.append(this.repo.primitives.zlib.deflate(data));
+  }
+
+  /** Makes written records readable (no-op when nothing was written). */
+  async finish(): Promise<void> {
+    const w = this.writer;
+    this.writer = null;
+    if (w) await w.finish();
+  }
+
+  /** Drops written records. */
+  async abort(): Promise<void> {
+    const w = this.writer;
+    this.writer = null;
+    if (w) await w.abort().catch(() => undefined);
+  }
+}

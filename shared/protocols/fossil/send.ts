@@ -1,0 +1,182 @@
+/**
+ * Sending artifacts (xfer.c send_file, send_compressed_file):
+ *
+ *     file HASH SIZE \n <full text>              gimme answers (pull, sync)
+ *     file HASH BASE SIZE \n <fossil delta>       when the stored record is a delta
+ *     cfile HASH [BASE] USIZE CSIZE \n <u32be(record size) + stored zlib bytes>
+ *                                                 clone protocol 3: a byte copy
+ *
+ * Private artifacts go out only when the client asked (`pragma send-private`)
+ * and may (cap x), each preceded by a `private` card; a delta whose base may
+ * not be sent goes out as a full text instead. Shunned artifacts never go out.
+ * Past the reply budget a gimme is answered with `igot` (the client asks again).
+ */
+import type { FossilRow } from '../../storage/fossil.js';
+import { xferError } from './errors.js';
+import type { XferWriter } from './message.js';
+import type { ArtifactReader, FossilRepo } from './repo.js';
+
+/** What sending needs from the request. */
+export interface SendContext {
+  repo: FossilRepo;
+  reader: ArtifactReader;
+  out: XferWriter;
+  /** Stop adding content once the reply is this large. */
+  budget: number;
+  /** The client asked for private artifacts and may have them. */
+  syncPrivate: boolean;
+  /** Hashes the client has or was sent in this reply. */
+  onremote: Set<string>;
+}
+
+/** Rows fetched in one listFrom call while cloning. */
+const CLONE_PAGE = 256;
+/** Adjacent records are read together when the gap between them is at most this. */
+const READ_GAP = 64 * 1024;
+/** Most bytes read in one coalesced range. */
+const READ_SPAN = 1024 * 1024;
+
+function u32be(n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n);
+  return b;
+}
+
+/** Bases that may go out with their deltas: stored, not shunned, not private unless syncing private. */
+async function sendableBases(ctx: SendContext, rows: readonly FossilRow[]): Promise<Set<string>> {
+  const bases = [...new Set(rows.filter((r) => r.base !== null).map((r) => r.base!))];
+  if (bases.length === 0) return new Set();
+  const states = await ctx.repo.store.states(bases);
+  return new Set(bases.filter((_, i) => states[i] === 'public' || (states[i] === 'private' && ctx.syncPrivate)));
+}
+
+/** Inflates a row's stored record (bounded by the size it claims). */
+async function readRecord(ctx: SendContext, row: FossilRow): Promise<Uint8Array> {
+  const raw = await ctx.repo.segments.readRange(row.segment, row.offset, row.length);
+  return ctx.repo.primitives.zlib.inflate(raw, row.recordSize);
+}
+
+async function fullText(ctx: SendContext, hash: string): Promise<Uint8Array> {
+  const text = await ctx.reader.read(hash);
+  if (text === null) throw xferError('internal', `artifact ${hash} vanished`);
+  return text;
+}
+
+/** Answers `gimme` cards: a file card per sendable artifact, igot once over budget. */
+export async function sendFiles(ctx: SendContext, hashes: readonly string[]): Promise<void> {
+  if (hashes.length === 0) return;
+  const store = ctx.repo.store;
+  const [rows, states] = await Promise.all([store.rows([...hashes]), store.states([...hashes])]);
+  const present = rows.filter((r): r is FossilRow => r !== null);
+  const okBases = await sendableBases(ctx, present);
+  for (let i = 0; i < hashes.length; i++) {
+    const row = rows[i];
+    const state = states[i];
+    if (row === null || state === 'shunned') continue;
+    if (row.private && !ctx.syncPrivate) continue;
+    if (ctx.onremote.has(row.hash)) continue;
+    if (ctx.out.size >= ctx.budget) {
+      ctx.out.card('igot', row.hash, ...(row.private ? ['1'] : []));
+      continue;
+    }
+    if (row.private) ctx.out.card('private');
+    if (row.format === 'fossil-delta' && row.base !== null && okBases.has(row.base)) {
+      const delta = await readRecord(ctx, row);
+      ctx.out.cardWithPayload('file', [row.hash, row.base, delta.length], delta);
+    } else {
+      const text = await fullText(ctx, row.hash);
+      ctx.out.cardWithPayload('file', [row.hash, text.length], text);
+    }
+    ctx.onremote.add(row.hash);
+  }
+}
+
+/**
+ * One clone round from cursor `fromSeq`: cfile cards (protocol 3, stored
+ * records copied) or file cards (protocol 2) until the budget is used.
+ * Returns the next cursor, 0 when everything was sent.
+ */
+export async function sendCloneBatch(ctx: SendContext, fromSeq: number, version: number): Promise<number> {
+  let seq = Math.max(1, fromSeq);
+  for (;;) {
+    const page = await ctx.repo.store.listFrom(seq, CLONE_PAGE);
+    if (page.length === 0) return 0;
+    const rows = page.filter((r) => !r.private || ctx.syncPrivate);
+    const okBases = await sendableBases(ctx, rows);
+    const reads = new CoalescedReader(ctx, rows.filter((r) => r.format === 'full' || (r.base !== null && okBases.has(r.base))));
+    for (const row of rows) {
+      if (ctx.out.size >= ctx.budget) return row.seq;
+      if (row.private) ctx.out.card('private');
+      const asDelta = row.format === 'fossil-delta' && row.base !== null && okBases.has(row.base);
+      if (version >= 3) {
+        const raw = await reads.get(row);
+        if (asDelta && raw) {
+          ctx.out.cardWithPayload('cfile', [row.hash, row.base!, row.size, raw.length + 4], [u32be(row.recordSize), raw]);
+        } else if (row.format === 'full' && raw) {
+          ctx.out.cardWithPayload('cfile', [row.hash, row.size, raw.length + 4], [u32be(row.recordSize), raw]);
+        } else {
+          // A delta whose base may not go out: send its full text, compressed as fossil stores it.
+          const text = await fullText(ctx, row.hash);
+          const z = ctx.repo.primitives.zlib.deflate(text);
+          ctx.out.cardWithPayload('cfile', [row.hash, text.length, z.length + 4], [u32be(text.length), z]);
+        }
+      } else if (asDelta) {
+        const delta = await readRecord(ctx, row);
+        ctx.out.cardWithPayload('file', [row.hash, row.base!, delta.length], delta);
+      } else {
+        const text = await fullText(ctx, row.hash);
+        ctx.out.cardWithPayload('file', [row.hash, text.length], text);
+      }
+      ctx.onremote.add(row.hash);
+    }
+    const last = page[page.length - 1].seq;
+    if (page.length < CLONE_PAGE) return 0;
+    seq = last + 1;
+  }
+}
+
+/**
+ * The stored bytes of the records a clone copies, reading neighbouring
+ * records of one segment in one range (one R2 request instead of one each);
+ * at most one range (READ_SPAN, or one larger record) is held at a time.
+ */
+class CoalescedReader {
+  private readonly index = new Map<string, number>();
+  private held = new Map<string, Uint8Array>();
+
+  constructor(
+    private readonly ctx: SendContext,
+    private readonly rows: readonly FossilRow[],
+  ) {
+    rows.forEach((r, i) => this.index.set(r.hash, i));
+  }
+
+  /** The stored bytes of `row`, or undefined when it is not one of the copied rows. */
+  async get(row: FossilRow): Promise<Uint8Array | undefined> {
+    const i = this.index.get(row.hash);
+    if (i === undefined) return undefined;
+    const hit = this.held.get(row.hash);
+    if (hit) return hit;
+    const rows = this.rows;
+    const first = rows[i];
+    let end = first.offset + first.length;
+    let j = i + 1;
+    while (
+      j < rows.length &&
+      rows[j].segment === first.segment &&
+      rows[j].offset >= end &&
+      rows[j].offset - end <= READ_GAP &&
+      rows[j].offset + rows[j].length - first.offset <= READ_SPAN
+    ) {
+      end = rows[j].offset + rows[j].length;
+      j++;
+    }
+    const span = await this.ctx.repo.segments.readRange(first.segment, first.offset, end - first.offset);
+    this.held = new Map();
+    for (let k = i; k < j; k++) {
+      const r = rows[k];
+      this.held.set(r.hash, span.subarray(r.offset - first.offset, r.offset - first.offset + r.length));
+    }
+    return this.held.get(row.hash);
+  }
+}

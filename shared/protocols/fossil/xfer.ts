@@ -1,0 +1,462 @@
+/**
+ * The sync server (src/xfer.c page_xfer): one request message in, one reply
+ * out. Cards are read in order; permissions come from login cards (checked
+ * when read) and apply to the pull/push/clone cards after them. Any error
+ * drops the reply built so far and answers with just fossil's `error` card,
+ * and nothing the request sent is made visible (received records stay in an
+ * unreferenced segment). Reply layout:
+ *
+ *     pragma server-version ...
+ *     [clone: cfile..., clone_seqno N, push SERVER PROJECT]
+ *     [message pull\sonly...]     [uv: pragma uv-push-ok|uv-pull-only, uvigot...]
+ *     [file answers to gimme]     [uvfile answers]     [config answers]
+ *     [push: gimme per phantom]   [pull: igot per unclustered artifact]
+ *     # timestamp YYYY-MM-DDTHH:MM:SS errors N
+ */
+import { fossilize, defossilize } from '../../core/fossil/escape.js';
+import { HubError } from '../../core/errors.js';
+import { parseArtifact } from '../../core/fossil/artifact.js';
+import { verifyArtifact } from '../../core/fossil/name.js';
+import type { UnversionedEntry } from '../../storage/fossil.js';
+import { bodyEncoding, contentTypeOf, decodeBody, encodeBody, type BodyEncoding } from './body.js';
+import { capabilities, type Capabilities } from './caps.js';
+import { createClusters, CLUSTER_THRESHOLD } from './cluster.js';
+import { sendProjectConfig, wantsProjectConfig } from './config.js';
+import { XferError, xferError } from './errors.js';
+import { verifyLogin } from './login.js';
+import { parseDecimal, XferReader, XferWriter, type XferCard } from './message.js';
+import { Ingest, isHash, type ReceivedArtifact } from './receive.js';
+import { ArtifactReader, RecordSink, type FossilRepo } from './repo.js';
+import { sendCloneBatch, sendFiles, type SendContext } from './send.js';
+import { isUvName, parseInt64, uvCatalogHash, uvStatus } from './uv.js';
+
+/** A hub user as the xfer server needs it. */
+export interface XferUser {
+  /** Capability letters (see caps.ts ROLE_CAPS). */
+  caps: string;
+  /** Candidate secrets: sha1(projectCode/login/password), and the cleartext password if known. */
+  secrets: string[];
+}
+
+/** The caller's side: accounts, hooks and limits. */
+export interface XferContext {
+  /** Capability letters of a request without a (non-anonymous) login: '' for private repositories. */
+  anonymousCaps: string;
+  /** The user behind a login name, or null when there is none (the login then fails). */
+  user(login: string, projectCode: string): Promise<XferUser | null>;
+  /** Called after a commit with the structural artifacts (manifests, clusters, ...) it stored. */
+  onArtifacts?(received: ReceivedArtifact[]): Promise<void> | void;
+  /** Clock for `# timestamp` (default: now). */
+  now?(): Date;
+  limits?: Partial<XferLimits>;
+}
+
+/** Bounds of one request. */
+export interface XferLimits {
+  /** Largest decoded request message. */
+  maxMessageBytes: number;
+  /** Largest artifact or unversioned file accepted. */
+  maxArtifactBytes: number;
+  /** Reply size after which no more content is added (fossil's max-download, 5 MB). */
+  replyBudget: number;
+  /** Most gimme cards per reply (fossil: 500). */
+  maxGimme: number;
+  /** Unclustered public artifacts that trigger cluster creation (fossil: 100). */
+  clusterThreshold: number;
+  /** Bytes of delta bases cached per request. */
+  cacheBytes: number;
+}
+
+/** Defaults: fossil's numbers, and sizes that fit a 128 MB isolate. */
+export const DEFAULT_XFER_LIMITS: XferLimits = {
+  maxMessageBytes: 32 * 1024 * 1024,
+  maxArtifactBytes: 32 * 1024 * 1024,
+  replyBudget: 5_000_000,
+  maxGimme: 500,
+  clusterThreshold: CLUSTER_THRESHOLD,
+  cacheBytes: 16 * 1024 * 1024,
+};
+
+/** A reply: always HTTP 200 for fossil; errors are `error` cards inside. */
+export interface XferReply {
+  contentType: string;
+  body: Uint8Array;
+}
+
+/** The version this server announces (fossil 2.21's, so clients send SHA3 artifacts). */
+const SERVER_VERSION = '22100 20230226 192424';
+
+/** Handles one /xfer request. Never throws for bad input (it answers with an error card); storage failures propagate. */
+export async function xfer(repo: FossilRepo, request: { contentType: string; body: Uint8Array }, ctx: XferContext): Promise<XferReply> {
+  const limits = { ...DEFAULT_XFER_LIMITS, ...ctx.limits };
+  const encoding: BodyEncoding = bodyEncoding(request.contentType) ?? 'plain';
+  const now = ctx.now ?? (() => new Date());
+  const session = new Session(repo, ctx, limits);
+  try {
+    const message = decodeBody(repo.primitives, encoding, request.body, limits.maxMessageBytes);
+    const reply = await session.run(message);
+    const replyEncoding = session.cloneVersion >= 3 ? 'plain' : encoding;
+    reply.card('#', 'timestamp', timestamp(now()), 'errors', 0);
+    return { contentType: contentTypeOf(replyEncoding), body: encodeBody(repo.primitives, replyEncoding, reply.result()) };
+  } catch (e) {
+    await session.abort();
+    if (!(e instanceof XferError) && !isClientFault(e)) throw e;
+    const err: HubError = e;
+    const out = new XferWriter();
+    const prefix = Array.isArray(err.data.prefix) ? (err.data.prefix as string[]) : [];
+    for (const line of prefix) out.card(line);
+    out.card('error', fossilize(err.message));
+    out.card('#', 'timestamp', timestamp(now()), 'errors', 1);
+    return { contentType: contentTypeOf(encoding), body: encodeBody(repo.primitives, encoding, out.result()) };
+  }
+}
+
+/** Errors from lower layers that a client's bytes caused (bad ids, bad deltas): answered, not 5xx. */
+function isClientFault(e: unknown): e is HubError {
+  return e instanceof HubError && ['invalid-id', 'bad-utf8', 'invalid-row'].includes(e.code);
+}
+
+function timestamp(d: Date): string {
+  return d.toISOString().slice(0, 19);
+}
+
+/** The state of one request. */
+class Session {
+  private caps: Capabilities;
+  private isPull = false;
+  private isPush = false;
+  private syncPrivate = false;
+  private sendCatalog = false;
+  private nextIsPrivate = false;
+  private pullOnly = false;
+  private uvHash: string | null = null;
+  private cloneSeq: number | null = null;
+  private cloneAll = false;
+  cloneVersion = 0;
+  private readonly gimmes: string[] = [];
+  private readonly uvGimmes: string[] = [];
+  private wantConfig = false;
+  private readonly onremote = new Set<string>();
+  private readonly sink: RecordSink;
+  private readonly reader: ArtifactReader;
+  private readonly ingest: Ingest;
+  private projectCode = '';
+  private serverCode = '';
+
+  constructor(
+    private readonly repo: FossilRepo,
+    private readonly ctx: XferContext,
+    private readonly limits: XferLimits,
+  ) {
+    this.caps = capabilities(ctx.anonymousCaps);
+    this.sink = new RecordSink(repo);
+    this.reader = new ArtifactReader(repo, limits.cacheBytes);
+    this.ingest = new Ingest(repo, this.sink, this.reader, {
+      maxArtifactBytes: limits.maxArtifactBytes,
+      contentCacheBytes: limits.cacheBytes,
+    });
+  }
+
+  async abort(): Promise<void> {
+    await this.sink.abort();
+  }
+
+  async run(message: Uint8Array): Promise<XferWriter> {
+    const [pc, sc] = await this.repo.store.getConfig(['project-code', 'server-code']);
+    if (pc === null || sc === null) throw xferError('not-found', 'repository not initialised');
+    this.projectCode = pc.value;
+    this.serverCode = sc.value;
+    const reader = new XferReader(message, this.limits.maxArtifactBytes);
+    const head = new XferWriter();
+    head.card('pragma', 'server-version', SERVER_VERSION);
+    for (let card = reader.next(); card !== null; card = reader.next()) {
+      await this.card(card, message);
+    }
+    // Everything received becomes visible here, in one commit.
+    const received = await this.ingest.commit();
+    if (received.length > 0) await this.ctx.onArtifacts?.(received);
+    return this.reply(head);
+  }
+
+  private async card(card: XferCard, message: Uint8Array): Promise<void> {
+    const { name, args } = card;
+    switch (name) {
+      case 'login':
+        if (args.length !== 3) return this.badCommand(card, message);
+        return this.login(args, message.subarray(card.lineEnd));
+      case 'pragma':
+        if (args.length < 1) return this.badCommand(card, message);
+        return this.pragma(args);
+      case 'pull':
+      case 'push':
+        if (args.length !== 2 || !isHash(args[1])) return this.badCommand(card, message);
+        if (args[1] !== this.projectCode) throw xferError('wrong-project', 'wrong project');
+        return name === 'pull' ? this.pull() : this.push();
+      case 'clone':
+        return this.clone(args);
+      case 'igot':
+        if (args.length < 1 || args.length > 2 || !isHash(args[0])) return this.badCommand(card, message);
+        this.onremote.add(args[0]);
+        if (this.isPush) {
+          if (args[1] === '1' && !this.caps.private) throw notPrivate();
+          this.ingest.igot(args[0]);
+        }
+        return;
+      case 'gimme':
+        if (args.length !== 1 || !isHash(args[0])) return this.badCommand(card, message);
+        if (this.isPull && this.gimmes.length < 100_000) this.gimmes.push(args[0]);
+        return;
+      case 'file':
+      case 'cfile':
+        return this.file(card);
+      case 'private':
+        if (!this.caps.private) throw notPrivate();
+        this.nextIsPrivate = true;
+        return;
+      case 'uvfile':
+        return this.uvfile(card);
+      case 'uvgimme':
+        if (args.length !== 1 || !isUvName(args[0])) return this.badCommand(card, message);
+        if (this.caps.read && this.uvGimmes.length < 100_000) this.uvGimmes.push(args[0]);
+        return;
+      case 'reqconfig':
+        if (args.length !== 1) return this.badCommand(card, message);
+        if (this.caps.read && wantsProjectConfig(args[0])) this.wantConfig = true;
+        return;
+      case 'config':
+        if (!this.caps.admin) throw xferError('not-authorized', 'not authorized to push configuration');
+        // Admins may push configuration in fossil; the hub keeps its settings in its own API, so it is accepted and ignored.
+        return;
+      case 'cookie':
+        return;
+      default:
+        return this.badCommand(card, message);
+    }
+  }
+
+  private badCommand(card: XferCard, message: Uint8Array): never {
+    const nl = message.indexOf(0x0a, card.start);
+    const line = new TextDecoder().decode(message.subarray(card.start, Math.min(nl < 0 ? message.length : nl, card.start + 200)));
+    throw xferError('bad-command', `bad command: ${line}`);
+  }
+
+  private async login(args: string[], rest: Uint8Array): Promise<void> {
+    const login = defossilize(args[0]);
+    // fossil lets anybody sync as nobody/anonymous without checking the signature.
+    if (login === 'nobody' || login === 'anonymous') return;
+    const user = await this.ctx.user(login, this.projectCode);
+    if (user === null || !verifyLogin(this.repo.primitives, rest, args[1], args[2], user.secrets)) {
+      throw xferError('login-failed', 'login failed');
+    }
+    // Several login cards are allowed; their permissions add up.
+    const more = capabilities(user.caps);
+    const c = this.caps;
+    this.caps = {
+      clone: c.clone || more.clone,
+      read: c.read || more.read,
+      write: c.write || more.write,
+      private: c.private || more.private,
+      uvWrite: c.uvWrite || more.uvWrite,
+      admin: c.admin || more.admin,
+    };
+  }
+
+  private pragma(args: string[]): void {
+    switch (args[0]) {
+      case 'send-private':
+        if (!this.caps.private) throw notPrivate();
+        this.syncPrivate = true;
+        return;
+      case 'send-catalog':
+        this.sendCatalog = true;
+        return;
+      case 'uv-hash':
+        if (isHash(args[1]) && this.uvHash === null) this.uvHash = args[1];
+        return;
+      default:
+        return; // unknown pragmas are ignored, as fossil does
+    }
+  }
+
+  private pull(): void {
+    if (!this.caps.read) throw xferError('not-authorized', 'not authorized to read');
+    this.isPull = true;
+  }
+
+  private push(): void {
+    if (!this.caps.write) {
+      if (!this.isPull) throw xferError('not-authorized', 'not authorized to write');
+      this.pullOnly = true;
+      return;
+    }
+    this.isPush = true;
+  }
+
+  private clone(args: string[]): void {
+    if (!this.caps.clone) {
+      // The push card tells the client the project code so it can log in next round.
+      throw xferError('not-authorized', 'not authorized to clone', { prefix: [`push ${this.serverCode} ${this.projectCode}`] });
+    }
+    const version = parseDecimal(args[0]);
+    const seq = parseDecimal(args[1]);
+    if (args.length === 2 && version !== null && version >= 2 && seq !== null) {
+      this.cloneVersion = version;
+      this.cloneSeq = seq;
+    } else {
+      // The original clone protocol: igot everything, the client gimmes it.
+      this.cloneAll = true;
+      this.isPull = true;
+    }
+  }
+
+  private async file(card: XferCard): Promise<void> {
+    const isPrivate = this.nextIsPrivate;
+    this.nextIsPrivate = false;
+    if (!this.isPush) throw xferError('not-authorized', 'not authorized to write');
+    const { name, args } = card;
+    let payload = card.payload!;
+    const hash = args[0];
+    const base = (name === 'file' ? args.length === 3 : args.length === 4) ? args[1] : null;
+    if (!isHash(hash) || (base !== null && !isHash(base))) throw xferError('bad-card', `malformed ${name} line`);
+    if (name === 'cfile') {
+      // cfile payload: u32be(size) + zlib, as fossil stores content.
+      const usize = parseDecimal(args[args.length - 2]);
+      if (usize === null || payload.length < 4) throw xferError('bad-card', 'malformed cfile line');
+      const declared = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);
+      if (declared > this.limits.maxArtifactBytes) throw xferError('too-large', `artifact ${hash} is over the size limit`);
+      try {
+        payload = this.repo.primitives.zlib.inflate(payload.subarray(4), declared);
+      } catch {
+        throw xferError('bad-card', 'malformed cfile line');
+      }
+    }
+    this.onremote.add(hash);
+    // Private files from users without x are dropped, as fossil does.
+    if (isPrivate && !this.caps.private) return;
+    await this.ingest.file(hash, base, payload, isPrivate);
+  }
+
+  private async uvfile(card: XferCard): Promise<void> {
+    const [name, mtimeToken, hash, sizeToken, flagsToken] = card.args;
+    const mtime = parseInt64(mtimeToken);
+    const size = parseDecimal(sizeToken);
+    const flags = parseDecimal(flagsToken);
+    if (!isUvName(name) || mtime === null || size === null || flags === null || (hash !== '-' && !isHash(hash))) {
+      throw xferError('bad-card', 'malformed uvfile line');
+    }
+    const content = card.payload && card.payload.length > 0 ? card.payload : null;
+    if (content !== null && hash !== '-') {
+      if (!verifyArtifact(this.repo.primitives, hash, content)) throw xferError('bad-card', 'in uvfile line, HASH does not match CONTENT');
+    }
+    if (!this.caps.uvWrite) return; // fossil ignores uvfile from users without y
+    if (size > this.limits.maxArtifactBytes) throw xferError('too-large', `unversioned file ${name} is over the size limit`);
+    const stored = this.ingest.unversioned(name) ?? (await this.repo.store.getUnversioned(name));
+    const status = uvStatus(stored, mtime, hash);
+    if (status >= 3) return;
+    let entry: UnversionedEntry | null = null;
+    if (hash === '-') {
+      // A deletion only updates an existing entry.
+      if (stored !== null) entry = { name, mtime, hash: null, size: 0, record: null };
+    } else if (status === 2 && stored !== null) {
+      entry = { ...stored, mtime };
+    } else if (content !== null) {
+      const rec = await this.sink.appendDeflated(content);
+      entry = { name, mtime, hash, size: content.length, record: rec };
+    }
+    if (entry) this.ingest.setUnversioned(entry);
+  }
+
+  private async reply(head: XferWriter): Promise<XferWriter> {
+    const out = head;
+    const send: SendContext = {
+      repo: this.repo,
+      reader: this.reader,
+      out,
+      budget: this.limits.replyBudget,
+      syncPrivate: this.syncPrivate,
+      onremote: this.onremote,
+    };
+    if (this.cloneSeq !== null) {
+      const next = await sendCloneBatch(send, this.cloneSeq, this.cloneVersion);
+      out.card('clone_seqno', next);
+    }
+    if (this.cloneSeq !== null || this.cloneAll) out.card('push', this.serverCode, this.projectCode);
+    if (this.pullOnly) out.card('message', fossilize('pull only - not authorized to push'));
+    if (this.uvHash !== null && this.caps.read) await this.uvCatalog(out);
+    await sendFiles(send, this.gimmes);
+    for (const name of this.uvGimmes) await this.sendUvFile(out, name);
+    if (this.wantConfig) await sendProjectConfig(this.repo.store, out);
+    if (this.isPush) {
+      for (const h of await this.repo.store.listPhantoms(this.limits.maxGimme)) out.card('gimme', h);
+    }
+    if (this.cloneAll || this.sendCatalog) {
+      await this.igotAll(out);
+    } else if (this.isPull) {
+      const clusters = await createClusters(this.repo, this.limits.clusterThreshold);
+      if (clusters.length > 0 && this.ctx.onArtifacts) {
+        const rows = await this.repo.store.rows(clusters);
+        const items: ReceivedArtifact[] = [];
+        for (const r of rows) {
+          const text = r ? await this.reader.read(r.hash) : null;
+          const a = text ? parseArtifact(text) : null;
+          if (r && a) items.push({ hash: r.hash, seq: r.seq, artifact: a });
+        }
+        await this.ctx.onArtifacts(items);
+      }
+      await this.igotUnclustered(out);
+    }
+    return out;
+  }
+
+  private async igotUnclustered(out: XferWriter): Promise<void> {
+    const uncl = (await this.repo.store.listUnclustered(1_000_000)).filter((h) => !this.onremote.has(h));
+    if (uncl.length === 0) return;
+    const states = await this.repo.store.states(uncl);
+    uncl.forEach((h, i) => {
+      if (states[i] === 'public') out.card('igot', h);
+      else if (states[i] === 'private' && this.syncPrivate) out.card('igot', h, 1);
+    });
+  }
+
+  private async igotAll(out: XferWriter): Promise<void> {
+    for (let seq = 1; ; ) {
+      const page = await this.repo.store.listFrom(seq, 1000);
+      for (const r of page) {
+        if (this.onremote.has(r.hash)) continue;
+        if (!r.private) out.card('igot', r.hash);
+        else if (this.syncPrivate) out.card('igot', r.hash, 1);
+      }
+      if (page.length < 1000) return;
+      seq = page[page.length - 1].seq + 1;
+    }
+  }
+
+  private async uvCatalog(out: XferWriter): Promise<void> {
+    const entries = await this.repo.store.listUnversioned();
+    if (uvCatalogHash(this.repo.primitives, entries) === this.uvHash) return;
+    out.card('pragma', this.caps.uvWrite ? 'uv-push-ok' : 'uv-pull-only');
+    for (const e of entries) out.card('uvigot', e.name, e.mtime, e.hash ?? '-', e.size);
+  }
+
+  private async sendUvFile(out: XferWriter, name: string): Promise<void> {
+    const e = await this.repo.store.getUnversioned(name);
+    if (e === null) return;
+    if (e.hash === null) {
+      out.card('uvfile', e.name, e.mtime, '-', 0, 1);
+      return;
+    }
+    if (out.size >= this.limits.replyBudget || e.record === null) {
+      // Over budget: announce it; the client asks again next round.
+      out.card('uvigot', e.name, e.mtime, e.hash, e.size);
+      return;
+    }
+    const raw = await this.repo.segments.readRange(e.record.segment, e.record.offset, e.record.length);
+    const content = this.repo.primitives.zlib.inflate(raw, e.size);
+    out.cardWithPayload('uvfile', [e.name, e.mtime, e.hash, content.length, 0], content);
+  }
+}
+
+function notPrivate(): XferError {
+  return xferError('not-authorized', 'not authorized to sync private content');
+}
+
