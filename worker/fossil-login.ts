@@ -15,6 +15,7 @@ import type { Env } from './env.js';
 import { roleIn, type Principal } from './auth.js';
 import { timingSafeEqualText } from './password.js';
 import { openPassword } from './seal.js';
+import { fossilTokenPasswords } from './tokens.js';
 import { users, type RepoRow, type Role } from './storage-d1/schema.js';
 
 const HEX40 = /^[0-9a-f]{40}$/;
@@ -41,9 +42,13 @@ export function sharedSecret(projectCode: string, userName: string, password: st
 export async function fossilSecrets(env: Env, userName: string, projectCode: string): Promise<string[]> {
   const row = await drizzle(env.DB).select({ sealed: users.passwordSealed }).from(users).where(eq(users.name, userName)).get();
   const password = row ? await openPassword(env, userName, row.sealed) : null;
-  if (password === null) return [];
-  const out = [await sharedSecret(projectCode, userName, password)];
-  if (HEX40.test(password)) out.push(password);
+  const out: string[] = [];
+  if (password !== null) {
+    out.push(await sharedSecret(projectCode, userName, password));
+    if (HEX40.test(password)) out.push(password);
+  }
+  // The user's unrestricted API tokens work as fossil passwords too (tokens.ts fossilTokenPasswords).
+  if (row) for (const token of await fossilTokenPasswords(env, userName)) out.push(await sharedSecret(projectCode, userName, token));
   return out;
 }
 
