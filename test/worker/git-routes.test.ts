@@ -12,8 +12,9 @@ import { R2SegmentStore } from '../../worker/storage-r2/segments.js';
 import { nativePrimitives } from '../../worker/primitives.js';
 import { gitObjectId } from '../../shared/core/git/object-id.js';
 import { encodePkts } from '../../shared/protocols/git/pkt-line.js';
-import { DEFAULT_RECEIVE_FEATURES, DEFAULT_UPLOAD_FEATURES, ZERO_ID, receivePackCapabilities, textPkt, FLUSH, DELIM } from '../../shared/protocols/git/capabilities.js';
+import { DEFAULT_RECEIVE_FEATURES, ZERO_ID, receivePackCapabilities, textPkt, FLUSH, DELIM } from '../../shared/protocols/git/capabilities.js';
 import { uploadPackV0Capabilities } from '../../shared/protocols/git/capabilities.js';
+import { HUB_UPLOAD_FEATURES } from '../../worker/durable/git-http.js';
 
 const HUB = 'http://hub.test';
 const ADMIN = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };
@@ -101,7 +102,7 @@ describe('info/refs', () => {
     ])).ok).toBe(true);
     expect((await api('PATCH', '/repos/gr-full', { default_branch: 'main' })).status).toBe(200);
     const res = await SELF.fetch(`${HUB}/gr-full.git/info/refs?service=git-upload-pack`);
-    const caps = uploadPackV0Capabilities(DEFAULT_UPLOAD_FEATURES, 'refs/heads/main').join(' ');
+    const caps = uploadPackV0Capabilities(HUB_UPLOAD_FEATURES, 'refs/heads/main').join(' ');
     expect(dec(await res.arrayBuffer())).toBe(
       dec(encodePkts([
         textPkt('# service=git-upload-pack\n'),

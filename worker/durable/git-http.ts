@@ -51,6 +51,14 @@ export interface GitRepo {
   appliers: DeltaAppliers;
 }
 
+/**
+ * What the hub's upload-pack offers: git's defaults plus any stored object as
+ * a v0 want (allow-tip / allow-reachable-sha1-in-want). A v0 partial clone's
+ * lazy fetch asks for bare blob ids and fails without it; v2 serves any
+ * stored object anyway, so this opens nothing v2 does not.
+ */
+export const HUB_UPLOAD_FEATURES: UploadPackFeatures = { ...DEFAULT_UPLOAD_FEATURES, allowTipSha1InWant: true, allowReachableSha1InWant: true };
+
 /** Options handed to the protocol engines with each POST body. */
 export interface GitServiceOptions {
   /** 2 when the client sent `Git-Protocol: version=2` (upload-pack only; push is always v0). */
@@ -264,7 +272,7 @@ export async function handleGitRequest(
   const protocol = requestedProtocolVersion(request.headers.get('git-protocol'));
   const opts: GitServiceOptions = {
     protocol,
-    uploadFeatures: DEFAULT_UPLOAD_FEATURES,
+    uploadFeatures: HUB_UPLOAD_FEATURES,
     receiveFeatures: DEFAULT_RECEIVE_FEATURES,
     peeled,
     receiveHooks,

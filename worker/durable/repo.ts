@@ -19,6 +19,7 @@ import { capture, type RpcResult } from './rpc-result.js';
 import { receiveHooks } from '../protections.js';
 import { migrate, SqlRepoStore } from './repo-store.js';
 import { migrateFossil } from './fossil-store.js';
+import { handleFossilRequest, initFossilRepository } from './fossil-xfer.js';
 
 /** R2 keys of a repository's content all start with this (see R2SegmentStore). */
 export function repoContentPrefix(repoId: string): string {
@@ -64,6 +65,7 @@ export class RepoObject extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const repoId = request.headers.get('x-hub-repo-id');
     if (!repoId) return new Response('missing repository id\n', { status: 400 });
+    if (new URL(request.url).pathname.startsWith('/fossil/')) return handleFossilRequest(request, this.ctx.storage, this.env);
     const local = localRepoStore(this.store);
     const repo: GitRepo = {
       refs: local,
@@ -96,6 +98,11 @@ export class RepoObject extends DurableObject<Env> {
     migrate(this.ctx.storage);
     migrateFossil(this.ctx.storage);
     return { objects };
+  }
+
+  /** Makes this a fossil repository as `fossil new` would (once; later calls keep it); its project code. */
+  async initFossil(repoId: string, opts: { creator: string; projectName?: string }): Promise<{ projectCode: string }> {
+    return initFossilRepository(this.ctx.storage, this.env, repoId, opts);
   }
 
   /** Liveness probe for /healthz: proves the DO and its SQLite answer. */
