@@ -7,13 +7,14 @@
  * so the hub must derive SECRET for any user and repository. It opens the
  * user's password sealed in D1 (worker/seal.ts) and hashes it with the
  * repository's project code; README "Fossil logins" explains the choice.
- * Roles then map to fossil capability letters (src/login.c).
+ * Roles then map to fossil capability letters (shared/protocols/fossil/caps.ts);
+ * the xfer server checks the login card's nonce and signature.
  */
 import { eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
 import type { Env } from './env.js';
-import { roleIn, type Principal } from './auth.js';
-import { timingSafeEqualText } from './password.js';
+import { roleIn } from './auth.js';
+import { ROLE_CAPS, type XferUser } from '../shared/protocols/fossil/index.js';
 import { openPassword } from './seal.js';
 import { fossilTokenPasswords } from './tokens.js';
 import { users, type RepoRow, type Role } from './storage-d1/schema.js';
@@ -52,7 +53,7 @@ export async function fossilSecrets(env: Env, userName: string, projectCode: str
   return out;
 }
 
-/** Secrets that log in as the hub admin: any user name with the admin token as its password (as for git's Basic auth). */
+/** Secrets that log in as the hub admin: a name that is no hub user, with the admin token as its password (as for git's Basic auth). */
 async function adminSecrets(env: Env, userName: string, projectCode: string): Promise<string[]> {
   const token = env.HUB_ADMIN_TOKEN;
   if (!token) return [];
@@ -61,54 +62,30 @@ async function adminSecrets(env: Env, userName: string, projectCode: string): Pr
   return out;
 }
 
-/** A login card's fields (USER already unescaped). */
-export interface LoginCard {
-  user: string;
-  nonce: string;
-  signature: string;
-}
-
-/** Whether `signature` = sha1(nonce + one of `secrets`). */
-async function signedWithAny(card: LoginCard, secrets: string[]): Promise<boolean> {
-  let ok = false;
-  // Every candidate is checked (no early exit), so timing does not tell which one matched.
-  for (const s of secrets) if (timingSafeEqualText(await sha1Hex(card.nonce + s), card.signature.toLowerCase())) ok = true;
-  return ok;
-}
-
 /**
- * Verifies a login card for the repository of `projectCode`: the principal
- * it proves, or null (unknown user, bad signature: fossil's "login failed").
- * `nobody` and `anonymous` log in without a check, as on fossil server.
+ * The user behind a fossil login name in `repo`, as the xfer server needs it
+ * (capabilities and candidate secrets), or null when nobody can log in under
+ * that name (the login then fails). A hub user gets the capabilities of its
+ * role (public repositories give everyone read); any other name may log in
+ * only as the hub admin, with the admin token as its password.
  */
-export async function verifyLogin(env: Env, card: LoginCard, projectCode: string): Promise<Principal | null> {
-  if (card.user === 'nobody' || card.user === 'anonymous') return { kind: 'anonymous' };
-  if (!HEX40.test(card.signature.toLowerCase())) return null;
-  if (await signedWithAny(card, await adminSecrets(env, card.user, projectCode))) return { kind: 'admin' };
-  if (await signedWithAny(card, await fossilSecrets(env, card.user, projectCode))) return { kind: 'user', name: card.user };
-  return null;
-}
-
-/**
- * Fossil capability letters of a hub role: `g` clone, `o` read (pull), `i`
- * write (push), `y` unversioned write, `x` private content. Read members and
- * anonymous users of public repositories clone and pull; write members push
- * and push unversioned files; admins also sync private artifacts.
- */
-export function capabilitiesOf(role: Role | null): string {
-  switch (role) {
-    case 'read':
-      return 'go';
-    case 'write':
-      return 'goiy';
-    case 'admin':
-      return 'goiyx';
-    default:
-      return '';
+export async function fossilUser(env: Env, repo: RepoRow, login: string, projectCode: string): Promise<XferUser | null> {
+  const row = await drizzle(env.DB).select({ name: users.name }).from(users).where(eq(users.name, login)).get();
+  if (!row) {
+    const secrets = await adminSecrets(env, login, projectCode);
+    return secrets.length > 0 ? { caps: fossilCaps('admin'), secrets } : null;
   }
+  const secrets = await fossilSecrets(env, login, projectCode);
+  if (secrets.length === 0) return null;
+  return { caps: fossilCaps(await roleIn(env, { kind: 'user', name: login }, repo)), secrets };
 }
 
-/** The capabilities of a principal in a repository. */
-export async function fossilCapabilities(env: Env, who: Principal, repo: RepoRow): Promise<string> {
-  return capabilitiesOf(await roleIn(env, who, repo));
+/** Capability letters of a hub role (shared/protocols/fossil/caps.ts decides them); none without a role. */
+export function fossilCaps(role: Role | null): string {
+  return role === null ? '' : ROLE_CAPS[role];
+}
+
+/** Capability letters of a request without a login: fossil's `nobody` on public repositories, nothing on private ones. */
+export function anonymousCaps(repo: RepoRow): string {
+  return repo.public ? ROLE_CAPS.nobody : '';
 }

@@ -4,6 +4,7 @@ import type { Env } from './env.js';
 import { HUB_NAME, HUB_VERSION } from './version.js';
 import { api } from './routes/api.js';
 import { git } from './routes/git.js';
+import { fossil } from './routes/fossil.js';
 
 export { RepoObject } from './durable/repo.js';
 
@@ -35,6 +36,8 @@ app.get('/healthz', async (c) => {
 // Git first: its routes are exact (/NAME/info/refs, /NAME/git-*-pack), and a
 // repository may be named `api`.
 app.route('/', git);
+// Fossil next: only POSTs with a fossil content type, and never /api/... paths (see routes/fossil.ts).
+app.route('/', fossil);
 app.route('/api', api);
 
 export default app satisfies ExportedHandler<Env>;

@@ -15,6 +15,7 @@ import type { Env } from '../env.js';
 import { authenticate } from '../auth.js';
 import { clientAddress } from '../rate-limit.js';
 import { unwrap } from '../durable/rpc-result.js';
+import { HUB_CREATOR } from '../durable/fossil-xfer.js';
 import { repos, memberships, protections, type RepoRow } from '../storage-d1/schema.js';
 import { fail, MAX_API_BODY, NewRepoSchema, readBody, repoFor, RepoPatchSchema, requireAdmin, type ApiEnv } from './api-common.js';
 import { usersApi } from './users.js';
@@ -58,6 +59,16 @@ api.post('/repos', async (c) => {
   const row: RepoRow = { name: body.name, id: crypto.randomUUID(), kind: body.kind, public: body.public, createdAt: Date.now() };
   const inserted = await drizzle(c.env.DB).insert(repos).values(row).onConflictDoNothing().returning().get();
   if (!inserted) return fail(c, 409, 'repository exists');
+  if (inserted.kind === 'fossil') {
+    // As `fossil new`: project code, server code, initial check-in by the creator (the admin has no user name: HUB_CREATOR).
+    const who = c.var.who;
+    try {
+      await repoStub(c.env, inserted).initFossil(inserted.id, { creator: who.kind === 'user' ? who.name : HUB_CREATOR, projectName: inserted.name });
+    } catch (e) {
+      await drizzle(c.env.DB).delete(repos).where(eq(repos.name, inserted.name));
+      throw e;
+    }
+  }
   return c.json(repoView(new URL(c.req.url).origin, inserted), 201);
 });
 

@@ -1,0 +1,103 @@
+/**
+ * Runs the real fossil for e2e tests and benchmarks, isolated from the
+ * machine: HOME is a temp dir (fossil keeps its global settings in
+ * ~/.fossil), the user name is fixed, and nothing prompts (stdin is closed).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface FossilResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  /** stdout + stderr: fossil prints sync errors on either, and often exits 0 after them. */
+  output: string;
+}
+
+/** Environment for fossil with HOME in `home` and a fixed default user. */
+export function fossilEnv(home: string, user = 'tester'): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: home, USER: user, LOGNAME: user, FOSSIL_USER: user, LANG: 'C', TZ: 'UTC' };
+}
+
+/** Runs `fossil args` in `cwd`; its exit status and output. */
+export function runFossil(home: string, args: string[], cwd = home, timeout = 120_000): FossilResult {
+  const r = spawnSync('fossil', args, { cwd, env: fossilEnv(home), encoding: 'utf8', timeout, input: '' });
+  const stdout = r.stdout ?? '';
+  const stderr = r.stderr ?? '';
+  return { status: r.status, stdout, stderr, output: stdout + stderr };
+}
+
+/** The same, asynchronous (for timing and concurrent servers). */
+export function runFossilAsync(home: string, args: string[], cwd = home, timeout = 1_200_000): Promise<FossilResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('fossil', args, { cwd, env: fossilEnv(home), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr, output: stdout + stderr });
+    });
+  });
+}
+
+/** Throws with fossil's output unless it exited 0. */
+export function check(r: FossilResult, what: string): FossilResult {
+  if (r.status !== 0) throw new Error(`${what} failed (${r.status}):\n${r.output}`);
+  return r;
+}
+
+/** A scratch directory that doubles as fossil's HOME; `done()` removes it. */
+export function fossilHome(prefix = 'fossil-e2e-'): { home: string; done: () => void } {
+  const home = mkdtempSync(join(tmpdir(), prefix));
+  return { home, done: () => rmSync(home, { recursive: true, force: true }) };
+}
+
+/**
+ * A clone opened in a check-out: `fossil clone URL repo.fossil` then `fossil
+ * open` in `dir`. Returns the repository file and check-out directory.
+ */
+export function cloneAndOpen(home: string, url: string, name: string, extra: string[] = []): { repo: string; dir: string; clone: FossilResult } {
+  const repo = join(home, `${name}.fossil`);
+  const dir = join(home, name);
+  const clone = check(runFossil(home, ['clone', ...extra, url, repo]), `fossil clone ${url}`);
+  spawnSync('mkdir', ['-p', dir]);
+  check(runFossil(home, ['open', repo, '--force'], dir), 'fossil open');
+  return { repo, dir, clone };
+}
+
+/** Check-ins of a repository file, newest first: hash, comment (via SQL on its event/blob tables). */
+export function checkins(home: string, repo: string): { hash: string; comment: string; user: string; time: string }[] {
+  const r = check(
+    runFossil(home, [
+      'sql',
+      '-R',
+      repo,
+      `SELECT b.uuid || '|' || coalesce(e.user,'') || '|' || strftime('%Y-%m-%dT%H:%M:%f', e.mtime) || '|' || replace(coalesce(e.comment,''), char(10), ' ') FROM event e JOIN blob b ON b.rid = e.objid WHERE e.type = 'ci' ORDER BY e.mtime DESC, b.uuid`,
+    ]),
+    'fossil sql',
+  );
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      const t = l.replace(/^'|'$/g, '');
+      const [hash, user, time, ...rest] = t.split('|');
+      return { hash, user, time, comment: rest.join('|') };
+    });
+}
+
+/** Every artifact hash of a repository file (non-phantoms), sorted. */
+export function artifactHashes(home: string, repo: string, includePrivate = true): string[] {
+  const where = includePrivate ? 'size >= 0' : 'size >= 0 AND rid NOT IN private';
+  const r = check(runFossil(home, ['sql', '-R', repo, `SELECT uuid FROM blob WHERE ${where} ORDER BY uuid`]), 'fossil sql');
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim().replace(/^'|'$/g, ''))
+    .filter(Boolean);
+}

@@ -1,0 +1,124 @@
+/**
+ * Fossil sync inside a repository's Durable Object. The Worker's fossil route
+ * (routes/fossil.ts) has found the repository; it forwards the request as
+ *
+ *   POST https://repo/fossil/xfer
+ *
+ * with the client's Content-Type, `x-hub-repo-id` (the immutable repository
+ * id: R2 key prefix), `x-hub-repo` (the repository's D1 row as JSON: name and
+ * visibility decide roles) and `x-hub-max-body` (bytes of request body
+ * allowed). The body is read here, counted against that limit, and handed to
+ * shared/'s `xfer` with the repository's FossilStore, its R2 segments, and the
+ * hub's accounts for login cards (worker/fossil-login.ts). The answer is
+ * always 200 with a fossil body; errors are `error` cards.
+ */
+import { HubError } from '../../shared/core/errors.js';
+import { newRepository, xfer, type FossilRepo, type NewRepositoryOptions, type ReceivedArtifact } from '../../shared/protocols/fossil/index.js';
+import type { Env } from '../env.js';
+import { anonymousCaps, fossilUser } from '../fossil-login.js';
+import { nativePrimitives } from '../primitives.js';
+import type { RepoRow } from '../storage-d1/schema.js';
+import { R2SegmentStore } from '../storage-r2/segments.js';
+import { fossilErrorReply } from '../routes/fossil.js';
+import { localFossilStore, SqlFossilStore } from './fossil-store.js';
+import { requestBody } from './git-http.js';
+import type { SqlHost } from './repo-store.js';
+
+/** The repository as shared/'s sync server sees it. */
+export function fossilRepo(host: SqlHost, env: Env, repoId: string): FossilRepo {
+  return { store: localFossilStore(new SqlFossilStore(host)), segments: new R2SegmentStore(env.CONTENT, repoId), primitives: nativePrimitives };
+}
+
+/**
+ * One xfer at a time per repository: the DO's input gates let requests
+ * interleave at every R2 await, and uv newer-wins checks and cluster creation
+ * read then write. Keyed by the DO's storage (one per DO instance).
+ */
+const queues = new WeakMap<object, Promise<unknown>>();
+
+function serialized<T>(key: object, fn: () => Promise<T>): Promise<T> {
+  const prev = queues.get(key) ?? Promise.resolve();
+  const run = prev.then(fn, fn);
+  queues.set(
+    key,
+    run.then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
+  return run;
+}
+
+/** Reads the whole request body, at most `limit` bytes (an xfer message is decoded whole; the client keeps rounds small). */
+async function readBody(request: Request, limit: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of requestBody(request.body, false, limit, 'message')) {
+    chunks.push(chunk);
+    total += chunk.length;
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/** Hooks of the DO around a sync: what to do with artifacts just stored (crosslinking). */
+export interface FossilHooks {
+  onArtifacts?(received: ReceivedArtifact[]): Promise<void> | void;
+}
+
+/** Answers one forwarded xfer request inside the DO. */
+export async function handleFossilRequest(request: Request, host: SqlHost, env: Env, hooks: FossilHooks = {}): Promise<Response> {
+  const repoId = request.headers.get('x-hub-repo-id');
+  const repoJson = request.headers.get('x-hub-repo');
+  if (request.method !== 'POST' || !repoId || !repoJson) return new Response('bad forwarded request\n', { status: 400 });
+  const row = JSON.parse(repoJson) as RepoRow;
+  const limit = Number(request.headers.get('x-hub-max-body') ?? '0');
+  let body: Uint8Array;
+  try {
+    body = await readBody(request, limit);
+  } catch (e) {
+    if (e instanceof HubError) return fossilErrorReply(e.message);
+    throw e;
+  }
+  const repo = fossilRepo(host, env, repoId);
+  const reply = await serialized(host, async () => {
+    // A repository whose creation stopped before its initialisation is initialised now, as the API would have.
+    await ensureInitialised(repo, { creator: HUB_CREATOR, projectName: row.name }, hooks);
+    return xfer(
+      repo,
+      { contentType: request.headers.get('content-type') ?? '', body },
+      {
+        anonymousCaps: anonymousCaps(row),
+        user: (login, projectCode) => fossilUser(env, row, login, projectCode),
+        onArtifacts: hooks.onArtifacts,
+      },
+    );
+  });
+  return new Response(reply.body, { status: 200, headers: { 'content-type': reply.contentType } });
+}
+
+/**
+ * Initialises the repository like `fossil new` (project and server codes, the
+ * initial empty check-in); a repository already initialised is left as it is.
+ * Returns its project code.
+ */
+export async function initFossilRepository(host: SqlHost, env: Env, repoId: string, opts: NewRepositoryOptions, hooks: FossilHooks = {}): Promise<{ projectCode: string }> {
+  const repo = fossilRepo(host, env, repoId);
+  return serialized(host, () => ensureInitialised(repo, opts, hooks));
+}
+
+/** The user name of the initial check-in when the hub admin creates a repository (the admin has no user name). */
+export const HUB_CREATOR = 'admin';
+
+async function ensureInitialised(repo: FossilRepo, opts: NewRepositoryOptions, hooks: FossilHooks): Promise<{ projectCode: string }> {
+  const [existing] = await repo.store.getConfig(['project-code']);
+  if (existing !== null) return { projectCode: existing.value };
+  const created = await newRepository(repo, opts);
+  await hooks.onArtifacts?.([created.initialCheckin]);
+  return { projectCode: created.projectCode };
+}

@@ -1,0 +1,88 @@
+/**
+ * Fossil sync over HTTP (docs/fossil-sync.md §1). fossil 2.21 POSTs to the
+ * repository URL exactly as typed (`/NAME`, not `/NAME/xfer`), and `fossil
+ * server` routes any POST whose Content-Type starts with
+ * `application/x-fossil` to its xfer handler whatever the path; so does this
+ * route, for `/NAME` and every path under it. Other requests fall through
+ * (git's routes and /api are mounted first and keep their paths).
+ *
+ * The route finds the repository (404 when unknown or not a fossil one) and
+ * forwards the body to its Durable Object, which decodes it, checks the login
+ * card and runs the sync (durable/fossil-xfer.ts). The answer is always 200
+ * with a fossil content type and a Content-Length (fossil 2.21 needs one);
+ * refusals and errors are `error` cards inside it.
+ */
+import { Hono, type Context, type Next } from 'hono';
+import { eq } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/d1';
+import type { Env } from '../env.js';
+import { repos } from '../storage-d1/schema.js';
+import { isValidRepoName } from './api-common.js';
+import { maxPushBytes } from './git.js';
+
+/** The content type of an uncompressed xfer reply. */
+const CT_UNCOMPRESSED = 'application/x-fossil-uncompressed';
+
+/** Whether a request's Content-Type makes it an xfer message (the prefix rule of fossil's src/main.c). */
+export function isFossilRequest(contentType: string | undefined | null): boolean {
+  return (contentType ?? '').trim().toLowerCase().startsWith('application/x-fossil');
+}
+
+/** A reply holding one `error` card (text fossil-escaped), uncompressed: the client accepts either encoding. */
+export function fossilErrorReply(message: string): Response {
+  const escaped = message.replace(/\\/g, '\\\\').replace(/ /g, '\\s').replace(/\n/g, '\\n');
+  const body = new TextEncoder().encode(`error ${escaped}\n`);
+  return new Response(body, { status: 200, headers: { 'content-type': CT_UNCOMPRESSED, 'content-length': String(body.length) } });
+}
+
+function notFound(): Response {
+  return new Response('repository not found\n', { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+}
+
+/** Paths under /api that stay with the API even for a fossil content type: all but the repository-like ones. */
+function isApiPath(name: string, rest: string): boolean {
+  return name === 'api' && rest !== '' && rest !== '/' && rest !== '/xfer';
+}
+
+async function handle(c: Context<{ Bindings: Env }>, next: Next): Promise<Response | void> {
+  if (!isFossilRequest(c.req.header('content-type'))) return next();
+  const path = new URL(c.req.url).pathname;
+  const slash = path.indexOf('/', 1);
+  const name = decodeURIComponent(slash < 0 ? path.slice(1) : path.slice(1, slash));
+  const rest = slash < 0 ? '' : path.slice(slash);
+  if (isApiPath(name, rest)) return next();
+  if (!isValidRepoName(name)) return notFound();
+  const repo = await drizzle(c.env.DB).select().from(repos).where(eq(repos.name, name)).get();
+  if (!repo || repo.kind !== 'fossil') return notFound();
+  const limit = maxPushBytes(c.env);
+  const declared = Number(c.req.header('content-length') ?? NaN);
+  // Counted again as the body streams into the DO (a missing or false Content-Length).
+  if (declared > limit) return fossilErrorReply(`message too large: ${declared} bytes (limit ${limit})`);
+  const stub = c.env.REPO.get(c.env.REPO.idFromName(repo.id));
+  const res = await stub.fetch('https://repo/fossil/xfer', {
+    method: 'POST',
+    headers: {
+      'content-type': c.req.header('content-type') ?? '',
+      'x-hub-repo-id': repo.id,
+      'x-hub-repo': JSON.stringify(repo),
+      'x-hub-max-body': String(limit),
+    },
+    body: c.req.raw.body,
+  });
+  // Buffered for the Content-Length: a reply is bounded by the sync's download budget.
+  const body = await res.arrayBuffer();
+  if (res.status !== 200) {
+    console.error(`fossil sync of ${name} failed: ${res.status} ${new TextDecoder().decode(body).slice(0, 200)}`);
+    return fossilErrorReply('internal error');
+  }
+  return new Response(body, {
+    status: 200,
+    headers: { 'content-type': res.headers.get('content-type') ?? CT_UNCOMPRESSED, 'content-length': String(body.byteLength), 'cache-control': 'no-cache' },
+  });
+}
+
+/** The routes, mounted at the root of the app after git's and /api. */
+export const fossil = new Hono<{ Bindings: Env }>();
+
+fossil.post('/:repo', handle);
+fossil.post('/:repo/*', handle);
