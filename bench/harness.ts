@@ -19,7 +19,23 @@ export interface BenchRow {
   note?: string;
 }
 
-export type BenchSuite = () => Promise<BenchRow[]>;
+/** A section with its own columns (e.g. end-to-end comparisons that are not MB/s). */
+export interface BenchTable {
+  /** Section in BENCHMARKS.md. */
+  group: string;
+  /** Paragraph lines printed before the table. */
+  intro: string[];
+  header: string[];
+  rows: string[][];
+}
+
+/** What a suite returns: MB/s rows, and optionally whole tables. */
+export interface BenchResult {
+  rows: BenchRow[];
+  tables: BenchTable[];
+}
+
+export type BenchSuite = () => Promise<BenchRow[] | BenchResult>;
 
 /** Best of `runs` wall-clock times of fn, in seconds (after one warm-up). */
 export async function best(fn: () => unknown | Promise<unknown>, runs = 5): Promise<number> {

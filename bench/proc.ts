@@ -1,0 +1,123 @@
+/**
+ * Process accounting from /proc (Linux): CPU seconds of a process tree and
+ * RSS sampling, for comparing servers that run as separate processes.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+interface Stat {
+  pid: number;
+  ppid: number;
+  comm: string;
+  /** utime + stime, in ticks. */
+  self: number;
+  /** cutime + cstime: children already reaped, in ticks. */
+  children: number;
+}
+
+function readStat(pid: number): Stat | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // comm is in parentheses and may hold spaces: split after its last ')'.
+  const close = text.lastIndexOf(')');
+  const comm = text.slice(text.indexOf('(') + 1, close);
+  const f = text.slice(close + 2).split(' ');
+  // Fields from 3 (state) on: ppid is field 4, utime 14, stime 15, cutime 16, cstime 17.
+  return { pid, ppid: Number(f[1]), comm, self: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) };
+}
+
+function allStats(): Stat[] {
+  const out: Stat[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const s = readStat(Number(name));
+    if (s) out.push(s);
+  }
+  return out;
+}
+
+/** `root` and its live descendants. */
+export function processTree(root: number): Stat[] {
+  const stats = allStats();
+  const byParent = new Map<number, Stat[]>();
+  for (const s of stats) byParent.set(s.ppid, [...(byParent.get(s.ppid) ?? []), s]);
+  const out: Stat[] = [];
+  const first = stats.find((s) => s.pid === root);
+  if (!first) return out;
+  const stack = [first];
+  while (stack.length > 0) {
+    const s = stack.pop()!;
+    out.push(s);
+    stack.push(...(byParent.get(s.pid) ?? []));
+  }
+  return out;
+}
+
+/** Descendants of `root` (and root itself) whose command name is `comm`. */
+export function findInTree(root: number, comm: string): number[] {
+  return processTree(root)
+    .filter((s) => s.comm === comm)
+    .map((s) => s.pid);
+}
+
+/** CPU seconds used so far by `pid` itself (all its threads). */
+export function cpuSeconds(pid: number): number {
+  const s = readStat(pid);
+  return s ? s.self / CLK_TCK : 0;
+}
+
+/**
+ * CPU seconds of `root`'s whole tree: itself, its reaped children (cutime)
+ * and its live descendants.
+ */
+export function treeCpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const s of processTree(root)) ticks += s.self + (s.pid === root ? s.children : 0);
+  // Live descendants' reaped children count as well once their parent exits; until then they are in their own cutime.
+  for (const s of processTree(root)) if (s.pid !== root) ticks += s.children;
+  return ticks / CLK_TCK;
+}
+
+/** Number of live descendants of `root`. */
+export function liveChildren(root: number): number {
+  return processTree(root).length - 1;
+}
+
+/** Resident set size of `pid` in bytes (0 if gone). */
+export function rssBytes(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Samples the summed RSS of `pids` every `ms` until stopped; reports the peak. */
+export function sampleRss(pids: number[], ms = 25): { stop(): number } {
+  let peak = 0;
+  const tick = () => {
+    peak = Math.max(peak, pids.reduce((n, p) => n + rssBytes(p), 0));
+  };
+  tick();
+  const timer = setInterval(tick, ms);
+  return {
+    stop() {
+      clearInterval(timer);
+      tick();
+      return peak;
+    },
+  };
+}
