@@ -56,4 +56,69 @@ describe('fossil client against xfer (public repository)', () => {
     expect(checkins(home, b).map((c) => c.comment)).toEqual(['second', 'first file', 'initial empty check-in']);
     expect(artifactHashes(home, b)).toEqual(artifactHashes(home, join(home, 'a.fossil')));
   });
+
+  it('two clones each commit, then fossil sync: both end with both check-ins', async () => {
+    const a = join(home, 'a');
+    const b = join(home, 'b');
+    await fossil(home, ['settings', 'autosync', 'off'], a);
+    await fossil(home, ['settings', 'autosync', 'off'], b);
+    writeFileSync(join(a, 'from-a.txt'), 'made in a\n');
+    await fossil(home, ['add', 'from-a.txt'], a);
+    await fossil(home, ['commit', '-m', 'commit in a', '--allow-fork'], a);
+    writeFileSync(join(b, 'from-b.txt'), 'made in b\n');
+    await fossil(home, ['add', 'from-b.txt'], b);
+    await fossil(home, ['commit', '-m', 'commit in b', '--allow-fork'], b);
+    const sa = await fossil(home, ['sync'], a);
+    expect(sa.output).not.toMatch(/Error/);
+    const sb = await fossil(home, ['sync'], b);
+    expect(sb.output).not.toMatch(/Error/);
+    await fossil(home, ['sync'], a);
+    const ra = join(home, 'a.fossil');
+    const rb = join(home, 'b.fossil');
+    const comments = (r: string) => checkins(home, r).map((c) => c.comment).sort();
+    expect(comments(ra)).toContain('commit in b');
+    expect(comments(rb)).toContain('commit in a');
+    expect(comments(ra)).toEqual(comments(rb));
+    expect(artifactHashes(home, ra)).toEqual(artifactHashes(home, rb));
+    for (const r of [ra, rb]) expect(check(runFossil(home, ['test-integrity', '-R', r]), 'integrity').output).toMatch(/0 errors/);
+    // The hub stored the manifests that arrived as deltas as deltas, and told the crosslink hook.
+    const rows = await hub.store.listFrom(1, 1000);
+    expect(rows.some((r) => r.format === 'fossil-delta')).toBe(true);
+    const manifests = hub.received.filter((x) => x.artifact.type === 'manifest').map((x) => x.artifact.cards.comment);
+    expect(manifests).toEqual(expect.arrayContaining(['initial empty check-in', 'first file', 'second', 'commit in a', 'commit in b']));
+  });
+
+  it('a read member may pull but gets "pull only" on sync, and "not authorized to write" on push', async () => {
+    const { dir } = await cloneOpen(home, hub.urlFor('rita'), 'r');
+    await fossil(home, ['settings', 'autosync', 'off'], dir);
+    writeFileSync(join(dir, 'r.txt'), 'rita\n');
+    await fossil(home, ['add', 'r.txt'], dir);
+    await fossil(home, ['commit', '-m', 'by rita'], dir);
+    const before = await hub.store.count();
+    const push = await fossil(home, ['push'], dir);
+    expect(push.output).toMatch(/Error: not authorized to write/);
+    const sync = await fossil(home, ['sync'], dir);
+    expect(sync.output).not.toMatch(/Error/);
+    expect(await hub.store.count()).toBe(before);
+    expect(await hub.store.listPhantoms(10)).toEqual([]);
+  });
+
+  it('refuses anonymous pushes and wrong passwords, and then serves the next request', async () => {
+    const { dir } = await cloneOpen(home, hub.url, 'anon');
+    await fossil(home, ['settings', 'autosync', 'off'], dir);
+    writeFileSync(join(dir, 'x.txt'), 'anon\n');
+    await fossil(home, ['add', 'x.txt'], dir);
+    await fossil(home, ['commit', '-m', 'anonymous'], dir);
+    const before = await hub.store.count();
+    const push = await fossil(home, ['push'], dir);
+    expect(push.output).toMatch(/Error: not authorized to write/);
+    const wrong = hub.urlFor('alice').replace(':secret@', ':wrong@');
+    const bad = await fossil(home, ['pull', wrong], dir);
+    expect(bad.output).toMatch(/Error: login failed/);
+    const badClone = await fossil(home, ['clone', wrong, join(home, 'never.fossil')], home, false);
+    expect(badClone.output).toMatch(/login failed/);
+    expect(await hub.store.count()).toBe(before);
+    const ok = await fossil(home, ['pull', hub.url], dir);
+    expect(ok.output).not.toMatch(/Error/);
+  });
 });
