@@ -129,6 +129,7 @@ class Session {
   private sendCatalog = false;
   private nextIsPrivate = false;
   private pullOnly = false;
+  private softError: string | null = null;
   private uvHash: string | null = null;
   private cloneSeq: number | null = null;
   private cloneAll = false;
@@ -198,8 +199,8 @@ class Session {
         if (args.length < 1 || args.length > 2 || !isHash(args[0])) return this.badCommand(card, message);
         this.onremote.add(args[0]);
         if (this.isPush) {
-          if (args[1] === '1' && !this.caps.private) throw notPrivate();
-          this.ingest.igot(args[0]);
+          if (args[1] === '1' && !this.caps.private) this.notPrivate();
+          else this.ingest.igot(args[0]);
         }
         return;
       case 'gimme':
@@ -210,7 +211,8 @@ class Session {
       case 'cfile':
         return this.file(card);
       case 'private':
-        if (!this.caps.private) throw notPrivate();
+        // Without x the next file is dropped (file() checks the capability again).
+        if (!this.caps.private) this.notPrivate();
         this.nextIsPrivate = true;
         return;
       case 'uvfile':
@@ -232,6 +234,14 @@ class Session {
       default:
         return this.badCommand(card, message);
     }
+  }
+
+  /**
+   * fossil answers a private transfer without x with an error card but goes on
+   * with the request (a clone's first round still needs its push card).
+   */
+  private notPrivate(): void {
+    this.softError = 'not authorized to sync private content';
   }
 
   private badCommand(card: XferCard, message: Uint8Array): never {
@@ -264,8 +274,8 @@ class Session {
   private pragma(args: string[]): void {
     switch (args[0]) {
       case 'send-private':
-        if (!this.caps.private) throw notPrivate();
-        this.syncPrivate = true;
+        if (!this.caps.private) this.notPrivate();
+        else this.syncPrivate = true;
         return;
       case 'send-catalog':
         this.sendCatalog = true;
@@ -382,6 +392,7 @@ class Session {
     }
     if (this.cloneSeq !== null || this.cloneAll) out.card('push', this.serverCode, this.projectCode);
     if (this.pullOnly) out.card('message', fossilize('pull only - not authorized to push'));
+    if (this.softError !== null) out.card('error', fossilize(this.softError));
     if (this.uvHash !== null && this.caps.read) await this.uvCatalog(out);
     await sendFiles(send, this.gimmes);
     for (const name of this.uvGimmes) await this.sendUvFile(out, name);
@@ -456,7 +467,4 @@ class Session {
   }
 }
 
-function notPrivate(): XferError {
-  return xferError('not-authorized', 'not authorized to sync private content');
-}
 
