@@ -157,4 +157,5 @@ api.onError((e, c) => {
   return c.json({ error: 'internal error' }, 500);
 });
 
-api.notFound((c) => c.json({ error: 'not found' }, 404));
+// A route of its own, not notFound: a sub-app's notFound is not used once mounted with app.route().
+api.all('*', (c) => fail(c, 404, 'not found'));
