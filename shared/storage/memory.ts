@@ -187,6 +187,10 @@ export class MemorySegmentStore implements SegmentStore {
     })();
   }
 
+  async size(segment: SegmentId): Promise<number> {
+    return this.chunksOf(segment).reduce((n, c) => n + c.length, 0);
+  }
+
   async list(): Promise<SegmentId[]> {
     return [...this.segments.keys()];
   }

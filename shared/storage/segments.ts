@@ -50,6 +50,8 @@ export interface SegmentReader {
   readRange(segment: SegmentId, offset: number, length: number): Promise<Uint8Array>;
   /** A stream of the segment from `offset` (default 0) for `length` bytes (default: to the end). */
   readStream(segment: SegmentId, offset?: number, length?: number): ByteStream;
+  /** The segment's size in bytes (SegmentNotFoundError if absent); lets a cache read whole blocks without passing the end. */
+  size?(segment: SegmentId): Promise<number>;
 }
 
 /** Garbage-collection side: enumerate and delete segments. */

@@ -80,6 +80,10 @@ export class R2SegmentStore implements SegmentStore {
     })();
   }
 
+  async size(segment: SegmentId): Promise<number> {
+    return this.checkBounds(segment, 0, 0);
+  }
+
   async list(): Promise<SegmentId[]> {
     const out: SegmentId[] = [];
     let cursor: string | undefined;

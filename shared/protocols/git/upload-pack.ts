@@ -30,6 +30,7 @@ import { applyGitDelta } from '../../delta/git.js';
 import type { ObjectId } from '../../storage/ids.js';
 import type { ObjectChainReader, ObjectIndexReader } from '../../storage/object-index.js';
 import { LruBaseCache, type DeltaAppliers } from '../../storage/object-store.js';
+import { BlockCachedSegments } from '../../storage/segment-cache.js';
 import { resolveRef, type RefReader } from '../../storage/refs.js';
 import type { SegmentReader } from '../../storage/segments.js';
 import type { AdvertisedRef, HeadState } from './advertisement.js';
@@ -75,6 +76,8 @@ export interface UploadPackOptions {
   maxWalk?: number;
   /** Bytes of rebuilt delta bases kept while reading objects. Default 32 MiB. */
   baseCacheBytes?: number;
+  /** Bytes of segment blocks kept for reading records (walk, rebuilt objects). Default 16 MiB. */
+  segmentCacheBytes?: number;
   /** Pack-building knobs (range read sizes, zlib level). */
   build?: BuildOptions;
   /** Called with every error turned into an ERR line or a band-3 message. */
@@ -142,7 +145,8 @@ async function* requestPkts(body: ByteStream, max: number): AsyncGenerator<Pkt> 
 function session(store: UploadPackStore, opts: UploadPackOptions): RepoView {
   return new RepoView({
     index: store.index,
-    segments: store.segments,
+    // Walks read many small records in about storage order: fetch them in blocks.
+    segments: new BlockCachedSegments(store.segments, { maxBytes: opts.segmentCacheBytes ?? 16 * 1024 * 1024 }),
     primitives: store.primitives,
     appliers: store.appliers ?? { git: applyGitDelta, fossil: applyFossilDelta },
     cache: new LruBaseCache(opts.baseCacheBytes ?? 32 * 1024 * 1024),

@@ -266,6 +266,15 @@ export function describeStorageContract(name: string, make: () => Promise<Storag
         await rejectsWithCode(collect(segments.readStream('no-such-segment')), 'segment-not-found');
       });
 
+      it('tells a finished segment\'s size, and refuses an unknown one', async () => {
+        const { segments } = await make();
+        if (!segments.size) return; // optional in SegmentReader; both of ours have it
+        const { segment, size } = await appendRecords(segments, [bytes('0123456789'), bytes('abc')]);
+        expect(size).toBe(13);
+        expect(await segments.size(segment)).toBe(13);
+        await rejectsWithCode(segments.size('no-such-segment'), 'segment-not-found');
+      });
+
       it(`streams a large record (${largeBytes} bytes) in across many chunks`, async () => {
         const { segments } = await make();
         const CHUNK = 64 * 1024 + 3; // odd size so chunk edges never align with parts

@@ -1,0 +1,73 @@
+// The block cache over segments: same bytes as the store, far fewer store reads, bounded, errors passed through.
+import { describe, expect, it } from 'vitest';
+import { MemorySegmentStore } from '../../../shared/storage/memory.js';
+import { BlockCachedSegments } from '../../../shared/storage/segment-cache.js';
+import { appendRecords, type SegmentReader } from '../../../shared/storage/segments.js';
+
+function records(n: number, seed: number): Uint8Array[] {
+  let x = seed;
+  const next = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0), x >>> 8);
+  return Array.from({ length: n }, () => {
+    const r = new Uint8Array(1 + (next() % 700));
+    for (let i = 0; i < r.length; i++) r[i] = next() & 0xff;
+    return r;
+  });
+}
+
+/** Counts the reads reaching a store. */
+function counting(inner: MemorySegmentStore): SegmentReader & { count: number } {
+  const c = {
+    count: 0,
+    readRange: (s: string, o: number, l: number) => (c.count++, inner.readRange(s, o, l)),
+    readStream: (s: string, o?: number, l?: number) => inner.readStream(s, o, l),
+    size: (s: string) => inner.size(s),
+  };
+  return c;
+}
+
+describe('BlockCachedSegments', () => {
+  it('returns exactly the store\'s bytes for every record, including ones across block boundaries, with few store reads', async () => {
+    const store = new MemorySegmentStore();
+    const recs = records(600, 3);
+    const { segment, records: locs } = await appendRecords(store, recs);
+    const inner = counting(store);
+    const cache = new BlockCachedSegments(inner, { blockSize: 4096, maxBytes: 1 << 20 });
+    let crossing = 0;
+    for (let i = 0; i < locs.length; i++) {
+      const { offset, length } = locs[i];
+      if (Math.floor(offset / 4096) !== Math.floor((offset + length - 1) / 4096)) crossing++;
+      expect(await cache.readRange(segment, offset, length)).toEqual(recs[i]);
+    }
+    expect(crossing).toBeGreaterThan(10);
+    const total = locs.reduce((n, l) => n + l.length, 0);
+    // Every block once: ceil(size / blockSize) reads instead of one per record.
+    expect(inner.count).toBe(Math.ceil(total / 4096));
+    expect(cache.stats.reads).toBe(600);
+  });
+
+  it('stays within its byte budget (re-reading evicted blocks) and passes long reads through', async () => {
+    const store = new MemorySegmentStore();
+    const recs = records(400, 9);
+    const { segment, records: locs } = await appendRecords(store, recs);
+    const inner = counting(store);
+    const cache = new BlockCachedSegments(inner, { blockSize: 1024, maxBytes: 4096 });
+    for (let pass = 0; pass < 2; pass++) for (let i = 0; i < locs.length; i++) expect(await cache.readRange(segment, locs[i].offset, locs[i].length)).toEqual(recs[i]);
+    const blocks = Math.ceil(locs.reduce((n, l) => n + l.length, 0) / 1024);
+    // Two passes over far more than four blocks: every block is loaded again on the second pass.
+    expect(inner.count).toBeGreaterThanOrEqual(2 * blocks);
+    expect(inner.count).toBeLessThanOrEqual(2 * blocks + 2);
+    const before = inner.count;
+    const whole = await cache.readRange(segment, 0, 5000);
+    expect(inner.count).toBe(before + 1);
+    expect(whole).toEqual(await store.readRange(segment, 0, 5000));
+  });
+
+  it('reports the store\'s errors for ranges past the end and unknown segments', async () => {
+    const store = new MemorySegmentStore();
+    const { segment } = await appendRecords(store, [new Uint8Array(100)]);
+    const cache = new BlockCachedSegments(store, { blockSize: 64 });
+    await expect(cache.readRange(segment, 90, 20)).rejects.toMatchObject({ code: 'segment-range' });
+    await expect(cache.readRange('nope', 0, 1)).rejects.toMatchObject({ code: 'segment-not-found' });
+    expect(await cache.readRange(segment, 100, 0)).toEqual(new Uint8Array(0));
+  });
+});
