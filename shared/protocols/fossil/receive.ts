@@ -178,8 +178,14 @@ export class Ingest {
     const a = parseStructural(text);
     if (a) {
       this.structural.set(row.hash, a);
-      // A received cluster clusters its members here too (fossil's crosslink does this).
-      if (a.type === 'cluster') this.unclusteredRemove.push(...(a.cards.members ?? []));
+      // A received cluster clusters its members here too, and members we lack
+      // become phantoms to gimme (fossil's crosslink does both).
+      if (a.type === 'cluster') {
+        for (const m of a.cards.members ?? []) {
+          this.unclusteredRemove.push(m);
+          this.igots.add(m);
+        }
+      }
     }
     if (text.length <= this.limits.contentCacheBytes) {
       this.contents.set(row.hash, text);
@@ -225,6 +231,8 @@ export function isHash(hash: string | undefined): hash is string {
  * record (after applying and hash-checking them), repeatedly, since a
  * resolved delta may be the base of another. A delta that does not verify is
  * dropped. Each round is its own commit: it only adds verified artifacts.
+ * A round's memory is its pending entries' texts (bounded by what one
+ * request could store).
  */
 export async function resolvePending(
   repo: FossilRepo,
@@ -234,7 +242,9 @@ export async function resolvePending(
 ): Promise<ReceivedArtifact[]> {
   const out: ReceivedArtifact[] = [];
   let frontier = newHashes;
-  for (let round = 0; frontier.length > 0 && round <= MAX_CHAIN_DEPTH; round++) {
+  // Each round stores or drops every entry it finds, so this ends; a chain of
+  // pending deltas (a client sends newest first) takes one round per link.
+  while (frontier.length > 0) {
     const pend = await repo.store.pendingByBase(frontier);
     if (pend.length === 0) break;
     const sink = new RecordSink(repo);
@@ -278,6 +288,7 @@ export async function resolvePending(
       pendingRemove: remove,
       unclusteredAdd: rows.filter((r) => !r.private).map((r) => r.hash),
       unclusteredRemove: clustered,
+      phantoms: clustered,
     });
     for (const r of result.inserted) {
       const a = structural.get(r.hash);
