@@ -5,7 +5,7 @@
  * to it over HTTP.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +49,8 @@ export async function startHub(opts: { adminToken?: string; timeoutMs?: number; 
   child.stderr!.on('data', (d) => (log += d));
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
+    // HUB_E2E_LOG=FILE keeps wrangler's output (the Worker's console.error lines) for debugging.
+    if (process.env.HUB_E2E_LOG) appendFileSync(process.env.HUB_E2E_LOG, `--- hub ${url}\n${log}\n`);
     if (child.exitCode === null) {
       process.kill(-child.pid!, 'SIGTERM');
       await new Promise((r) => child.once('exit', r));
