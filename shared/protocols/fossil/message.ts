@@ -111,7 +111,7 @@ export class XferReader {
       const p = payloadSize(name, args);
       if (p !== null) {
         if (p.size > this.maxPayload) throw xferError('too-large', `${name} payload of ${p.size} bytes is over the limit of ${this.maxPayload}`);
-        if (p.size > m.length - lineEnd) throw xferError('bad-card', `${name} card announces ${p.size} bytes, only ${m.length - lineEnd} follow`);
+        if (p.size > m.length - lineEnd) throw xferError('bad-card', `malformed ${name} line`, { size: p.size, remaining: m.length - lineEnd });
         card.payload = m.subarray(lineEnd, lineEnd + p.size);
         this.pos = Math.min(m.length, lineEnd + p.size + p.skipAfter);
       }
