@@ -38,6 +38,12 @@ export interface IndexRowInput {
   format: RecordFormat;
   /** The delta base: null for 'full', required otherwise. */
   base: ObjectId | null;
+  /**
+   * Inflated size of the record when known at ingest (for a delta: the
+   * delta's size, which a pack entry header states), so a fetch can copy the
+   * record without inflating it to learn that. Absent: unknown.
+   */
+  recordSize?: number;
 }
 
 /** A stored row: its input plus the chain depth (0 for full records). */
@@ -114,6 +120,7 @@ export function checkRow(row: IndexRowInput): void {
   for (const k of ['size', 'offset', 'length'] as const) {
     if (!Number.isSafeInteger(row[k]) || row[k] < 0) throw bad(`${k} is not a non-negative integer`);
   }
+  if (row.recordSize !== undefined && (!Number.isSafeInteger(row.recordSize) || row.recordSize < 0)) throw bad('recordSize is not a non-negative integer');
   if (typeof row.segment !== 'string' || row.segment.length === 0) throw bad('no segment');
   if (row.format === 'full') {
     if (row.base !== null) throw bad('a full record has no base');

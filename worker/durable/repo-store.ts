@@ -57,6 +57,8 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
      ) WITHOUT ROWID`,
     `CREATE INDEX objects_by_segment ON objects(segment)`,
   ],
+  // The record's inflated size (a delta's own size), known at ingest: fetches copy records without inflating them.
+  [`ALTER TABLE objects ADD COLUMN rec_size INTEGER`],
 ];
 
 /** The schema version this code expects. */
@@ -88,13 +90,14 @@ type ObjectRowSql = {
   format: string;
   base: string | null;
   depth: number;
+  rec_size: number | null;
 };
 
-const SELECT_ROW = `SELECT o.id, o.kind, o.size, s.name AS segment, o.rec_offset, o.rec_length, o.format, o.base, o.depth
+const SELECT_ROW = `SELECT o.id, o.kind, o.size, s.name AS segment, o.rec_offset, o.rec_length, o.format, o.base, o.depth, o.rec_size
   FROM objects o JOIN segments s ON s.seq = o.segment`;
 
 function toRow(r: ObjectRowSql): IndexRow {
-  return {
+  const row: IndexRow = {
     id: r.id,
     kind: r.kind as ObjectKind,
     size: r.size,
@@ -105,6 +108,8 @@ function toRow(r: ObjectRowSql): IndexRow {
     base: r.base,
     depth: r.depth,
   };
+  if (r.rec_size !== null) row.recordSize = r.rec_size;
+  return row;
 }
 
 /** Refs, symbolic refs, object index and the atomic commit over SQLite (schema from `migrate`). */
@@ -224,7 +229,7 @@ export class SqlRepoStore {
           segSeq.set(row.segment, seq);
         }
         this.host.sql.exec(
-          `INSERT INTO objects (id, kind, size, segment, rec_offset, rec_length, format, base, depth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO objects (id, kind, size, segment, rec_offset, rec_length, format, base, depth, rec_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           row.id,
           row.kind,
           row.size,
@@ -234,6 +239,7 @@ export class SqlRepoStore {
           row.format,
           row.base,
           row.depth,
+          row.recordSize ?? null,
         );
       }
       this.applyRefs(writes);

@@ -21,11 +21,11 @@ import { PackError } from './pack.js';
 import type { RepoView } from './object-walk.js';
 
 /**
- * An index row that may also carry the inflated size of its record (for a
- * delta record: the delta's size, which the entry header needs). Without it a
- * reused delta record is inflated once to learn its size.
+ * An index row; its `recordSize` (a delta's own size, which the entry header
+ * needs) is written at ingest. Without it a reused delta record is inflated
+ * once to learn its size.
  */
-export type ReuseRow = IndexRow & { recordSize?: number };
+export type ReuseRow = IndexRow;
 
 /** How one object goes into the pack. */
 export type PlannedEntry =

@@ -232,6 +232,8 @@ interface EntryLoc {
   off: number;
   len: number;
   headerLength: number;
+  /** The entry header's size: for a delta, the delta's inflated size (stored as the row's recordSize). */
+  size: number;
   /** Base: an entry offset (OFS_DELTA) or an id (REF_DELTA); absent for whole objects. */
   base?: number | string;
   /** Set once resolved. */
@@ -401,7 +403,7 @@ class Push {
   async onEntry(entry: PackEntry): Promise<void> {
     const raw = entry.raw;
     const { seg, off, len } = await this.writeRecord(raw.subarray(entry.headerLength));
-    const loc: EntryLoc = { seg, off, len, headerLength: entry.headerLength };
+    const loc: EntryLoc = { seg, off, len, headerLength: entry.headerLength, size: entry.size };
     if (entry.baseOffset !== undefined) loc.base = entry.baseOffset;
     else if (entry.baseId !== undefined) loc.base = entry.baseId;
     this.locs.set(entry.offset, loc);
@@ -437,7 +439,7 @@ class Push {
       const baseId = typeof loc.base === 'number' ? this.locs.get(loc.base)!.id! : loc.base;
       depth = (await this.depthOf(baseId)) + 1;
       if (depth <= MAX_CHAIN_DEPTH) {
-        row = { ...row, format: 'git-delta', base: baseId };
+        row = { ...row, format: 'git-delta', base: baseId, recordSize: loc.size };
       } else {
         row = await this.fullRow(obj.id, obj.type, obj.data);
         depth = 0;

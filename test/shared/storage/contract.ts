@@ -410,6 +410,15 @@ export function describeStorageContract(name: string, make: () => Promise<Storag
         expect(await index.chain(oid(9))).toEqual([]);
       });
 
+      it('keeps a record size given at ingest (and none when not given), through get and chain', async () => {
+        const { index } = await make();
+        await index.putBatch([row(1), row(2, { format: 'git-delta', base: oid(1), recordSize: 37 })]);
+        expect((await index.get(oid(2)))?.recordSize).toBe(37);
+        expect((await index.chain(oid(2))).map((r) => r.recordSize)).toEqual([37, undefined]);
+        expect(await index.get(oid(1))).not.toHaveProperty('recordSize');
+        await expect(index.putBatch([row(3, { recordSize: -1 })])).rejects.toMatchObject({ code: 'invalid-row' });
+      });
+
       it(`bounds delta chains at depth ${MAX_CHAIN_DEPTH}`, async () => {
         const { index } = await make();
         const chain = [row(1), ...Array.from({ length: MAX_CHAIN_DEPTH }, (_, i) => row(i + 2, { format: 'git-delta', base: oid(i + 1) }))];

@@ -1,0 +1,99 @@
+// Pack building from stored records: a delta record's size comes from its row's
+// recordSize when ingest wrote it (no inflation), and the pack reads back whole.
+import { describe, expect, it } from 'vitest';
+import { gitObjectId } from '../../../../shared/core/git/object-id.js';
+import { purePrimitives, type Primitives } from '../../../../shared/core/primitives.js';
+import { applyFossilDelta } from '../../../../shared/delta/fossil.js';
+import { applyGitDelta, createGitDelta } from '../../../../shared/delta/git.js';
+import { RepoView } from '../../../../shared/protocols/git/object-walk.js';
+import { planPack, planToPackBytes } from '../../../../shared/protocols/git/pack-builder.js';
+import { packBytesToEntries } from '../../../../shared/protocols/git/pack-reader.js';
+import { entriesToPackBytes } from '../../../../shared/protocols/git/pack-writer.js';
+import { encodePkts } from '../../../../shared/protocols/git/pkt-line.js';
+import { receivePack } from '../../../../shared/protocols/git/receive-pack.js';
+import { createMemoryStores } from '../../../../shared/storage/memory.js';
+import { appendRecords } from '../../../../shared/storage/segments.js';
+
+const enc = new TextEncoder();
+
+/** purePrimitives with a count of inflate calls. */
+function counted(): { p: Primitives; inflates: () => number } {
+  let n = 0;
+  const zlib = { ...purePrimitives.zlib, inflate: (...a: Parameters<Primitives['zlib']['inflate']>) => (n++, purePrimitives.zlib.inflate(...a)) };
+  return { p: { hash: purePrimitives.hash, zlib }, inflates: () => n };
+}
+
+async function repoWithDelta(withRecordSize: boolean) {
+  const { repo, segments } = createMemoryStores();
+  const base = enc.encode('line one\nline two\nline three\n'.repeat(40));
+  const target = enc.encode('line one\nline 2\nline three\n'.repeat(40) + 'tail\n');
+  const delta = createGitDelta(base, target);
+  const z = purePrimitives.zlib.deflate;
+  const { segment, records } = await appendRecords(segments, [z(base), z(delta)]);
+  const baseId = gitObjectId(purePrimitives, 'blob', base);
+  const targetId = gitObjectId(purePrimitives, 'blob', target);
+  await repo.putBatch([
+    { id: baseId, kind: 'blob', size: base.length, segment, ...records[0], format: 'full', base: null },
+    { id: targetId, kind: 'blob', size: target.length, segment, ...records[1], format: 'git-delta', base: baseId, ...(withRecordSize ? { recordSize: delta.length } : {}) },
+  ]);
+  return { repo, segments, ids: [targetId, baseId] };
+}
+
+async function build(withRecordSize: boolean) {
+  const { repo, segments, ids } = await repoWithDelta(withRecordSize);
+  const { p, inflates } = counted();
+  const view = new RepoView({ index: repo, segments, primitives: p, appliers: { git: applyGitDelta, fossil: applyFossilDelta } });
+  const plan = await planPack(view, ids, { ofsDelta: true, thinPack: false, have: new Set() });
+  const parts: Uint8Array[] = [];
+  for await (const c of planToPackBytes(view, plan)) parts.push(c.slice());
+  const packInflates = inflates();
+  const found: string[] = [];
+  async function* chunks() {
+    yield* parts;
+  }
+  for await (const ev of packBytesToEntries(chunks(), { primitives: purePrimitives })) if (ev.kind === 'object') found.push(ev.object.id);
+  return { plan, packInflates, found, ids };
+}
+
+describe('pack building from stored records', () => {
+  it('copies a delta record without inflating it when its row has recordSize', async () => {
+    const { plan, packInflates, found, ids } = await build(true);
+    expect(plan.entries.map((e) => e.how)).toEqual(['full', 'ofs']);
+    expect(packInflates).toBe(0);
+    expect(found.sort()).toEqual([...ids].sort());
+  });
+
+  it('inflates the delta once to learn its size when the row has none (rows from before recordSize)', async () => {
+    const { packInflates, found, ids } = await build(false);
+    expect(packInflates).toBe(1);
+    expect(found.sort()).toEqual([...ids].sort());
+  });
+});
+
+describe('receive-pack indexes a delta with its record size', () => {
+  it('stores the delta entry\'s declared size as recordSize, and none for whole objects', async () => {
+    const { repo, segments } = createMemoryStores();
+    const base = enc.encode('alpha\nbeta\ngamma\n'.repeat(30));
+    const target = enc.encode('alpha\nBETA\ngamma\n'.repeat(30));
+    const delta = createGitDelta(base, target);
+    const pack: Uint8Array[] = [];
+    const entries = [
+      { kind: 'object' as const, type: 'blob' as const, data: base },
+      { kind: 'delta' as const, base: { index: 0 }, delta },
+    ];
+    for await (const c of entriesToPackBytes(entries, 2, { primitives: purePrimitives })) pack.push(c.slice());
+    const targetId = gitObjectId(purePrimitives, 'blob', target);
+    const baseId = gitObjectId(purePrimitives, 'blob', base);
+    const head = encodePkts([{ kind: 'data', payload: enc.encode(`${'0'.repeat(40)} ${targetId} refs/tags/t\0report-status\n`) }, { kind: 'flush' }]);
+    async function* body() {
+      yield head;
+      yield* pack;
+    }
+    let reply = '';
+    const store = { refs: repo, index: repo, committer: repo, segments, primitives: purePrimitives, appliers: { git: applyGitDelta, fossil: applyFossilDelta } };
+    for await (const c of receivePack(store, body())) reply += new TextDecoder().decode(c);
+    expect(reply).toContain('ok refs/tags/t');
+    expect(await repo.get(targetId)).toMatchObject({ format: 'git-delta', base: baseId, recordSize: delta.length });
+    expect(await repo.get(baseId)).not.toHaveProperty('recordSize');
+  });
+});
