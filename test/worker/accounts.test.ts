@@ -8,6 +8,7 @@ import { eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
 import { app } from '../../worker/index.js';
 import { authenticate, authorize } from '../../worker/auth.js';
+import { hashPassword, verifyPassword } from '../../worker/password.js';
 import { deriveToken, fossilTokenPasswords, tokenHash, tokenId } from '../../worker/tokens.js';
 import { matchesPattern, patternProblem, protectionRefusal } from '../../worker/protections.js';
 import { fossilSecrets, sharedSecret } from '../../worker/fossil-login.js';
@@ -116,6 +117,19 @@ async function authenticatesAs(auth: string): Promise<string> {
   const a = await authenticate(env, auth);
   return a.kind === 'user' ? a.name : a.kind;
 }
+
+describe('password hashing', () => {
+  it('uses PBKDF2-SHA-256 at 100000 iterations with a random salt', async () => {
+    // Cloudflare's production runtime refuses PBKDF2 above 100000 iterations
+    // (workerd has the check; the local build sets no cap), so this is the most a deployed hub can use.
+    const stored = await hashPassword('pw');
+    expect(stored).toMatch(/^pbkdf2-sha256\$100000\$/);
+    expect(await hashPassword('pw')).not.toBe(stored);
+    expect(await verifyPassword('pw', stored)).toBe(true);
+    expect(await verifyPassword('pw ', stored)).toBe(false);
+    expect(await verifyPassword('pw', stored.replace('$100000$', '$1$'))).toBe(false);
+  });
+});
 
 describe('tokens', () => {
   it('are shown once, stored as a SHA-256 only, derivable from their id, listed without secrets', async () => {
