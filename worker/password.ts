@@ -1,6 +1,9 @@
 /**
  * Password hashing: PBKDF2-HMAC-SHA-256 through crypto.subtle, with a random
- * 16-byte salt. 100,000 iterations is the most workerd's PBKDF2 allows.
+ * 16-byte salt. 100,000 iterations is the most Cloudflare's production
+ * runtime allows (workerd refuses more there: "iteration counts above 100000
+ * are not supported"; the local build has no cap, so tests cannot show it).
+ * Failed logins are rate limited (rate-limit.ts) to make up for the count.
  * Stored form: `pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>`.
  */
 const ITERATIONS = 100_000;
