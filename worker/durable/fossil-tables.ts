@@ -108,10 +108,32 @@ export function applyCrosslink(sql: FossilSql, rows: CrosslinkRows): void {
   applyCrosslinkRows(new SqlCrosslinkTables(sql), rows);
 }
 
-/** The ArtifactSource crosslink needs: artifacts through `load`, links from these tables. */
+/** Parsed manifests a crosslinkSource keeps: a check-in's parent is usually the artifact crosslinked just before it. */
+export const SOURCE_CACHE_SIZE = 16;
+
+/**
+ * The ArtifactSource crosslink needs: artifacts through `load`, links from
+ * these tables. Make one per batch (one sync request): it keeps the last
+ * SOURCE_CACHE_SIZE manifests crosslinked or loaded, so walking a history in
+ * order loads each parent from storage at most once.
+ */
 export function crosslinkSource(sql: FossilSql, load: (hash: string) => Promise<Artifact | null>): ArtifactSource {
+  const cache = new Map<string, Artifact>();
+  const keep = (hash: string, a: Artifact) => {
+    if (a.type !== 'manifest') return;
+    cache.delete(hash);
+    cache.set(hash, a);
+    if (cache.size > SOURCE_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+  };
   return {
-    manifest: load,
+    seen: keep,
+    manifest: async (hash) => {
+      const hit = cache.get(hash);
+      if (hit !== undefined) return hit;
+      const a = await load(hash);
+      if (a !== null) keep(hash, a);
+      return a;
+    },
     children: async (hash) => sql.exec(`SELECT cid FROM fossil_plink WHERE pid = ?`, hash).toArray().map((r) => r.cid as string),
     deltaManifests: async (hash) =>
       sql

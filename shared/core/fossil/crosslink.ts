@@ -131,6 +131,8 @@ export interface ArtifactSource {
   manifest(hash: string): Promise<Artifact | null>;
   children(hash: string): Promise<string[]>;
   deltaManifests(hash: string): Promise<string[]>;
+  /** Told of each artifact crosslink is given, so a cache can answer for it as the next one's parent. */
+  seen?(hash: string, artifact: Artifact): void;
 }
 
 const EVENT_TYPE: Partial<Record<ArtifactType, EventType>> = {
@@ -412,6 +414,7 @@ function isSpace(b: number): boolean {
  * earlier artifacts are applied, so `source` sees them.
  */
 export async function crosslink(hash: string, artifact: Artifact, source: ArtifactSource): Promise<CrosslinkRows> {
+  source.seen?.(hash, artifact);
   const c = artifact.cards;
   const date = c.date === undefined ? null : julianDay(c.date);
   const mtime = date ?? 0;
