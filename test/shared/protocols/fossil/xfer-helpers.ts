@@ -49,10 +49,10 @@ export const USERS: Record<string, { password: string; caps: string }> = {
 };
 
 /** A fresh public repository (as fossil new) with users alice (write) and rita (read). */
-export async function harness(opts: { public?: boolean; limits?: Partial<XferLimits> } = {}): Promise<Harness> {
+export async function harness(opts: { public?: boolean; limits?: Partial<XferLimits>; randomBytes?: (n: number) => Uint8Array } = {}): Promise<Harness> {
   const store = new MemoryFossilStore();
   const repo: FossilRepo = { store, segments: new MemorySegmentStore(), primitives: p };
-  const init = await newRepository(repo, { creator: 'admin', projectName: 'demo', now: new Date('2024-01-02T03:04:05Z') });
+  const init = await newRepository(repo, { creator: 'admin', projectName: 'demo', now: new Date('2024-01-02T03:04:05Z'), randomBytes: opts.randomBytes });
   const [sc] = await store.getConfig(['server-code']);
   const received: ReceivedArtifact[] = [];
   const h: Harness = {

@@ -1,0 +1,159 @@
+// The xfer codec: body framing, cards and payloads, login arithmetic, uv
+// catalogue hash; property tests (fast-check) for the parsers. Pure.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decodeBody, encodeBody } from '../../../../shared/protocols/fossil/body.js';
+import { XferError } from '../../../../shared/protocols/fossil/errors.js';
+import { loginNonce, loginSignature, sharedSecret, verifyLogin } from '../../../../shared/protocols/fossil/login.js';
+import { MAX_CARD_LINE, parseMessage, XferWriter } from '../../../../shared/protocols/fossil/message.js';
+import { clusterGroups } from '../../../../shared/protocols/fossil/cluster.js';
+import { isUvName, uvCatalogHash, uvStatus } from '../../../../shared/protocols/fossil/uv.js';
+import { enc, harness, p } from './xfer-helpers.js';
+
+describe('login (values verified on a capture in docs/fossil-sync.md §3)', () => {
+  it('derives the shared secret and signature as fossil does', () => {
+    const secret = sharedSecret(p, '8de922cf27c9a3bbcc7b751f33d292101fda8baa', 'alice', 'secret');
+    expect(secret).toBe('907e360140c1da1c342de12107a6f790820c354e');
+    expect(loginSignature(p, '8fd6e008111d635b31dcc8bd56fe46edafd949fb', secret)).toBe('b73752a93d2089000162babb95299e55a89c70e7');
+    const rest = enc('pragma client-version 22100 20230226 192424\n# abc\n');
+    const nonce = loginNonce(p, rest);
+    expect(verifyLogin(p, rest, nonce, loginSignature(p, nonce, secret), ['nope', secret])).toBe(true);
+    expect(verifyLogin(p, rest, nonce, loginSignature(p, nonce, secret), ['nope'])).toBe(false);
+    expect(verifyLogin(p, enc('other'), nonce, loginSignature(p, nonce, secret), [secret])).toBe(false);
+  });
+});
+
+describe('unversioned helpers', () => {
+  it('hashes the catalogue as fossil (value seen on the wire)', () => {
+    const e = (name: string, hash: string | null) => ({ name, mtime: 1795287485, hash, size: 22, record: null });
+    expect(uvCatalogHash(p, [])).toBe('da39a3ee5e6b4b0d3255bfef95601890afd80709');
+    expect(
+      uvCatalogHash(p, [
+        e('server-uv.txt', '0ef247c5a38499fad33168aa0d4757b494bcdac780a84b891918abe3d2639fc5'),
+        e('client-uv.txt', '755447d3f096755d09073adf9b4ed4f3d885c2c21a4465054cc40a877859106c'),
+        e('gone.txt', null),
+      ]),
+    ).toBe('cad85526f82a1e4abe40e2047badd118c44edd66');
+  });
+  it('orders versions: newer mtime wins, equal mtime larger hash wins', () => {
+    const s = (mtime: number, hash: string | null) => ({ name: 'f', mtime, hash, size: 1, record: null });
+    expect(uvStatus(null, 5, 'aa')).toBe(0);
+    expect(uvStatus(s(4, 'bb'), 5, 'aa')).toBe(1);
+    expect(uvStatus(s(5, 'aa'), 5, 'bb')).toBe(1);
+    expect(uvStatus(s(5, 'bb'), 5, 'aa')).toBe(5);
+    expect(uvStatus(s(4, 'aa'), 5, 'aa')).toBe(2);
+    expect(uvStatus(s(5, 'aa'), 5, 'aa')).toBe(3);
+    expect(uvStatus(s(6, 'aa'), 5, 'aa')).toBe(4);
+    expect(uvStatus(s(4, null), 5, '-')).toBe(2);
+    expect(isUvName('a/b.txt')).toBe(true);
+    for (const bad of ['', '/abs', 'a//b', '../x', 'a/./b', 'sp ace', 'back\\slash', 'x/']) expect(isUvName(bad), bad).toBe(false);
+  });
+});
+
+describe('clusters', () => {
+  it('groups like fossil: 800 per cluster while more than 900 remain', () => {
+    const hs = (n: number) => Array.from({ length: n }, (_, i) => i.toString(16).padStart(40, '0'));
+    expect(clusterGroups(hs(100)).map((g) => g.length)).toEqual([100]);
+    expect(clusterGroups(hs(900)).map((g) => g.length)).toEqual([900]);
+    expect(clusterGroups(hs(901)).map((g) => g.length)).toEqual([800, 101]);
+    expect(clusterGroups(hs(2500)).map((g) => g.length)).toEqual([800, 800, 900]);
+  });
+});
+
+describe('messages', () => {
+  it('reads cards, payloads, the config trailer and skips comments and blank lines', () => {
+    const m = enc('pragma a b\n\n# comment here\nfile abc 3\nxyzgimme h\nconfig /config 4\nabcd\nigot h2\n  spaced   tokens  \n');
+    const cards = parseMessage(m);
+    expect(cards.map((c) => [c.name, ...c.args].join(' '))).toEqual(['pragma a b', 'file abc 3', 'gimme h', 'config /config 4', 'igot h2', 'spaced tokens']);
+    expect(new TextDecoder().decode(cards[1].payload)).toBe('xyz');
+    expect(new TextDecoder().decode(cards[3].payload)).toBe('abcd');
+  });
+
+  it('uvfile payloads follow only when SIZE > 0 and neither flag 1 nor 4 is set', () => {
+    const cards = parseMessage(enc(`uvfile a 1 - 0 1\nuvfile b 1 ${'a'.repeat(40)} 5 4\nuvfile c 1 ${'a'.repeat(40)} 2 0\nhiigot x\n`));
+    expect(cards.map((c) => c.payload?.length ?? -1)).toEqual([0, 0, 2, -1]);
+  });
+
+  it('writer output reads back the same cards and payloads (property)', () => {
+    const token = fc.stringMatching(/^[a-z0-9_\\-]{1,12}$/);
+    const card = fc.oneof(
+      fc.record({ name: token, args: fc.array(token, { maxLength: 4 }) }),
+      fc.record({ name: fc.constant('file'), args: fc.tuple(token), payload: fc.uint8Array({ maxLength: 300 }) }),
+      fc.record({ name: fc.constant('config'), args: fc.tuple(token), payload: fc.uint8Array({ maxLength: 100 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(card, { maxLength: 12 }), (cards) => {
+        const w = new XferWriter();
+        const plain = cards.filter((c) => !['file', 'cfile', 'config', 'uvfile'].includes(c.name) || 'payload' in c);
+        for (const c of plain) {
+          if ('payload' in c) w.cardWithPayload(c.name, [...c.args, c.payload.length], c.payload);
+          else w.card(c.name, ...c.args);
+        }
+        const back = parseMessage(w.result());
+        expect(back.map((c) => c.name)).toEqual(plain.map((c) => c.name));
+        plain.forEach((c, i) => {
+          if ('payload' in c) expect(back[i].payload).toEqual(c.payload);
+          else expect(back[i].args).toEqual(c.args);
+        });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('on arbitrary bytes the reader either parses or throws an XferError, never anything else (property)', () => {
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 400 }),
+      fc.array(fc.constantFrom('file ', 'cfile ', 'config ', 'uvfile ', 'a'.repeat(64), ' 12', ' 99999999', '\n', ' -', '#', 'x', '\\s', ' 0 1'), { maxLength: 30 }).map((xs) => enc(xs.join(''))),
+    );
+    fc.assert(
+      fc.property(bytes, (b) => {
+        try {
+          for (const c of parseMessage(b, 1000)) if (c.payload) expect(c.payload.length).toBeLessThanOrEqual(1000);
+        } catch (e) {
+          expect(e).toBeInstanceOf(XferError);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+    expect(() => parseMessage(enc('x'.repeat(MAX_CARD_LINE + 2)))).toThrow(XferError);
+  });
+
+  it('decodes framed bodies and refuses damaged ones with XferError only (property)', () => {
+    const text = enc('pragma client-version 1 2 3\n');
+    expect(decodeBody(p, 'compressed', encodeBody(p, 'compressed', text), 1000)).toEqual(text);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(200), (junk, cut) => {
+        const framed = encodeBody(p, 'compressed', junk);
+        for (const body of [junk, framed.subarray(0, cut), framed]) {
+          try {
+            const out = decodeBody(p, 'compressed', body, 300);
+            expect(out.length).toBeLessThanOrEqual(300);
+          } catch (e) {
+            expect(e).toBeInstanceOf(XferError);
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('xfer answers arbitrary bodies with cards and changes nothing (property)', async () => {
+    const h = await harness();
+    const before = await h.snapshot();
+    const prefix = `pragma client-version 22100 20230226 192424\npush ${h.serverCode} ${h.projectCode}\n`;
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), fc.boolean(), async (junk, framed) => {
+        const r = framed
+          ? await h.send(new Uint8Array([...enc(prefix), ...junk]), { user: 'alice', contentType: 'application/x-fossil-uncompressed' })
+          : await h.send(junk, { raw: true });
+        expect(r.lines.length).toBeGreaterThan(0);
+      }),
+      { numRuns: 150 },
+    );
+    // Random bytes after a push card may at most add phantoms (igot) — nothing else is stored.
+    const after = JSON.parse(await h.snapshot());
+    const was = JSON.parse(before);
+    expect(after.rows).toEqual(was.rows);
+    expect(after.uncl).toEqual(was.uncl);
+  });
+});
