@@ -45,7 +45,7 @@ export interface FossilRowInput {
   format: FossilRecordFormat;
   /** Delta base: null for 'full'; for 'fossil-delta' a stored artifact or one earlier in the same batch. */
   base: ArtifactHash | null;
-  /** Never sent to users without capability x; never listed in the unclustered set. */
+  /** Never sent to users without capability x (the sync server also keeps private rows out of the unclustered set). */
   private: boolean;
 }
 
