@@ -10,7 +10,7 @@ import { app } from '../../worker/index.js';
 import { authenticate, authorize } from '../../worker/auth.js';
 import { hashPassword, verifyPassword } from '../../worker/password.js';
 import { deriveToken, fossilTokenPasswords, tokenHash, tokenId } from '../../worker/tokens.js';
-import { matchesPattern, patternProblem, protectionRefusal } from '../../worker/protections.js';
+import { matchesPattern, patternProblem, protectionRefusal, PUSH_POLICY_HEADER, receiveHooks } from '../../worker/protections.js';
 import { fossilSecrets, sharedSecret } from '../../worker/fossil-login.js';
 import { OPERATIONS } from '../../worker/routes/openapi.js';
 import { memberships, repos, tokens, users } from '../../worker/storage-d1/schema.js';
@@ -304,6 +304,21 @@ describe('branch protection rules', () => {
     expect(await protectionRefusal(rules, 'admin', u('refs/heads/release/1', A, B, true))).toBeUndefined();
     expect(await protectionRefusal(rules, 'write', u('refs/heads/topic', A, null, false))).toBeUndefined();
     expect(await protectionRefusal(rules, 'write', u('refs/tags/main', A, null, false))).toBeUndefined();
+  });
+
+  it('reach receive-pack through the push policy header, and a push without one is refused (fail closed)', async () => {
+    const post = (headers: Record<string, string> = {}) => new Request('https://repo/git-receive-pack', { method: 'POST', headers });
+    expect(receiveHooks(new Request('https://repo/info/refs?service=git-receive-pack'), env.DB, 'id')).toBeUndefined();
+    const u = { ref: 'refs/heads/main', oldId: 'a'.repeat(40), newId: 'b'.repeat(40), isFastForward: async () => false };
+    expect(await receiveHooks(post(), env.DB, 'id')!.checkUpdate!(u)).toBe('push policy missing');
+    expect(await receiveHooks(post({ [PUSH_POLICY_HEADER]: '{"rules":' }), env.DB, 'id')!.checkUpdate!(u)).toBe('push policy missing');
+    const policy = JSON.stringify({ actor: 'pat', role: 'write', rules: [{ pattern: 'main', adminsOnly: false }] });
+    const hooks = receiveHooks(post({ [PUSH_POLICY_HEADER]: policy }), env.DB, 'hook-test-id')!;
+    expect(await hooks.checkUpdate!(u)).toBe('protected branch: force-push refused');
+    expect(await hooks.checkUpdate!({ ...u, ref: 'refs/heads/topic' })).toBeUndefined();
+    await hooks.onApplied!([{ name: 'refs/heads/topic', old: null, new: 'c'.repeat(40) }]);
+    const rows = await env.DB.prepare("SELECT actor, ref, old_id, new_id FROM push_events WHERE repo_id = 'hook-test-id'").all();
+    expect(rows.results).toEqual([{ actor: 'pat', ref: 'refs/heads/topic', old_id: null, new_id: 'c'.repeat(40) }]);
   });
 
   it('are set, listed and removed through the API, patterns with slashes in the path', async () => {

@@ -78,7 +78,7 @@ async function access(c: Ctx, service: GitService): Promise<{ stub: DurableObjec
   if (a.repo.kind !== 'git') return text(404, 'repository not found');
   const stub = c.env.REPO.get(c.env.REPO.idFromName(a.repo.id));
   // A push carries the pusher and the branch protection rules to the DO (worker/protections.ts).
-  if (service === 'git-receive-pack') return { stub, id: a.repo.id, pushPolicy: await pushPolicyHeader(c.env, a.repo.name, a.who, a.role) };
+  if (service === 'git-receive-pack' && c.req.method === 'POST') return { stub, id: a.repo.id, pushPolicy: await pushPolicyHeader(c.env, a.repo.name, a.who, a.role) };
   return { stub, id: a.repo.id };
 }
 
