@@ -12,6 +12,7 @@ import {
   applyCrosslink,
   branches,
   checkinFiles,
+  crosslinkArtifacts,
   crosslinkSource,
   type FossilSql,
   MAX_TIMELINE,
@@ -133,7 +134,12 @@ describe('fossil crosslink tables in the Durable Object', () => {
       const other = await withSql(async (sql) => {
         await crosslinkAll(sql, shuffled(natural, seed));
         const first = dump(sql);
-        await crosslinkAll(sql, natural); // every artifact again
+        // Every artifact again, as one stored batch.
+        await crosslinkArtifacts(
+          sql,
+          natural.map((hash) => ({ hash, artifact: parsed.get(hash) as Artifact })),
+          async (h) => parsed.get(h) ?? null,
+        );
         expect(dump(sql)).toEqual(first);
         return first;
       });
@@ -144,6 +150,14 @@ describe('fossil crosslink tables in the Durable Object', () => {
       return dump(sql);
     });
     expect(reversed).toEqual(inOrder);
+    // One stored batch in any order (everything loadable from the start), as the xfer hook gives it.
+    const batch = await withSql(async (sql) => {
+      migrateFossilTables(sql);
+      const items = shuffled(natural, 5).map((hash) => ({ hash, artifact: parsed.get(hash) as Artifact }));
+      await crosslinkArtifacts(sql, items, async (h) => parsed.get(h) ?? null);
+      return dump(sql);
+    });
+    expect(batch).toEqual(inOrder);
   });
 
   it('pages and filters the timeline, capped at MAX_TIMELINE', async () => {

@@ -6,10 +6,16 @@
  * Call contract (for the DO's fossil storage):
  *
  *     migrateFossilTables(ctx.storage.sql)          // at every start; idempotent
- *     // after each artifact is stored (committed), in the order stored:
- *     const rows = await crosslink(hash, parsed, crosslinkSource(sql, load));
- *     applyCrosslink(ctx.storage.sql, rows);        // inside transactionSync if
- *                                                   // it must be atomic with more
+ *     // after a batch of artifacts is stored (committed), e.g. from the xfer
+ *     // server's onArtifacts(received) hook:
+ *     await crosslinkArtifacts(ctx.storage.sql, received, load);
+ *     // which is, per artifact in order, with one source for the batch:
+ *     //   applyCrosslink(sql, await crosslink(hash, artifact, crosslinkSource(sql, load)))
+ *
+ * Each applyCrosslink is synchronous SQL with no await inside, so it commits
+ * as one implicit DO transaction; if a load fails midway, the artifacts
+ * before it stay linked and crosslinking the rest again later completes the
+ * tables (every step is idempotent).
  *
  * `load(hash)` answers a stored artifact parsed (parseArtifact), or null when
  * the repository lacks it. Crosslink each artifact after the rows of the
@@ -32,7 +38,16 @@
  */
 import type { Artifact } from '../../shared/core/fossil/artifact.js';
 import { applyCrosslinkRows, type CrosslinkTables, type StoredEvent, type TagxrefRow } from '../../shared/core/fossil/crosslink-apply.js';
-import type { ArtifactSource, CrosslinkRows, EventType, MlinkSet, Mperm, PlinkRow, TagType } from '../../shared/core/fossil/crosslink.js';
+import {
+  type ArtifactSource,
+  crosslink,
+  type CrosslinkRows,
+  type EventType,
+  type MlinkSet,
+  type Mperm,
+  type PlinkRow,
+  type TagType,
+} from '../../shared/core/fossil/crosslink.js';
 
 /** A value SQLite binds or returns. */
 export type SqlValue = string | number | null | ArrayBuffer;
@@ -106,6 +121,22 @@ export function migrateFossilTables(sql: FossilSql): void {
 /** Applies one artifact's crosslink rows, and what they imply (propagated tags, leaves, event overrides). */
 export function applyCrosslink(sql: FossilSql, rows: CrosslinkRows): void {
   applyCrosslinkRows(new SqlCrosslinkTables(sql), rows);
+}
+
+/** An artifact just stored, parsed (the xfer server's ReceivedArtifact fits). */
+export interface StoredArtifact {
+  hash: string;
+  artifact: Artifact;
+}
+
+/** Crosslinks a stored batch in order (one crosslinkSource for the batch). `load` reads any stored artifact. */
+export async function crosslinkArtifacts(
+  sql: FossilSql,
+  artifacts: readonly StoredArtifact[],
+  load: (hash: string) => Promise<Artifact | null>,
+): Promise<void> {
+  const source = crosslinkSource(sql, load);
+  for (const a of artifacts) applyCrosslink(sql, await crosslink(a.hash, a.artifact, source));
 }
 
 /** Parsed manifests a crosslinkSource keeps: a check-in's parent is usually the artifact crosslinked just before it. */
