@@ -302,10 +302,15 @@ function edgeRows(parent: LoadedCheckin, child: LoadedCheckin, isPrim: boolean):
  * add_mlink): a root's files all added; else the changes against the primary
  * parent, plus those against each merge parent for files that also changed
  * against the primary one; a file added against the primary parent but
- * unchanged against some merge parent is marked mergeAdded. A parent that is
- * not loaded (null) contributes nothing; without the primary, nothing at all.
+ * unchanged against some merge parent is marked mergeAdded. A parent that
+ * cannot be loaded (null) contributes nothing; without the primary, nothing at
+ * all. Parents are loaded one at a time, so memory holds two file lists.
  */
-function mlinkSet(child: LoadedCheckin, manifest: Artifact, parents: (LoadedCheckin | null)[]): MlinkSet {
+async function mlinkSet(
+  child: LoadedCheckin,
+  parents: readonly string[],
+  load: (hash: string) => Promise<LoadedCheckin | null>,
+): Promise<MlinkSet> {
   const n = parents.length;
   if (n === 0) {
     const rows = child.view.own.map(
@@ -323,18 +328,20 @@ function mlinkSet(child: LoadedCheckin, manifest: Artifact, parents: (LoadedChec
     );
     return { mid: child.hash, rows };
   }
-  const primary = parents[0];
+  const primary = await load(parents[0]);
   if (primary === null) return { mid: child.hash, rows: [] };
   const rows = edgeRows(primary, child, true);
   const primaryNames = new Set(rows.map((r) => r.name));
-  const seen = new Set([primary.hash]);
-  for (const parent of parents.slice(1)) {
+  const seen = new Set([parents[0]]);
+  for (const hash of parents.slice(1)) {
     // A parent listed twice gets one edge, as fossil's "already linked" check does.
-    if (parent === null || seen.has(parent.hash)) continue;
-    seen.add(parent.hash);
+    if (seen.has(hash)) continue;
+    seen.add(hash);
+    const parent = await load(hash);
+    if (parent === null) continue;
     for (const r of edgeRows(parent, child, false)) if (primaryNames.has(r.name)) rows.push(r);
   }
-  if (n > 1 && manifest.cards.parents !== undefined) {
+  if (n > 1) {
     const count = new Map<string, number>();
     for (const r of rows) count.set(r.name, (count.get(r.name) ?? 0) + 1);
     for (const r of rows) if (r.pid === null && (count.get(r.name) ?? 0) < n) r.mergeAdded = true;
@@ -342,26 +349,34 @@ function mlinkSet(child: LoadedCheckin, manifest: Artifact, parents: (LoadedChec
   return { mid: child.hash, rows };
 }
 
-/** Loads check-ins (manifest + baseline) once per crosslink call. */
+type Loaded = { manifest: Artifact; loaded: LoadedCheckin } | null;
+
+/** Check-ins kept parsed during one crosslink call (siblings share a parent). */
+const LOADER_CACHE_SIZE = 8;
+
+/** Loads check-ins (manifest + baseline file view) for one crosslink call, with a small LRU. */
 class CheckinLoader {
-  private readonly cache = new Map<string, Promise<{ manifest: Artifact; loaded: LoadedCheckin } | null>>();
+  private readonly cache = new Map<string, Promise<Loaded>>();
+  private readonly pinned: Promise<Loaded>;
   constructor(
     private readonly source: ArtifactSource,
-    known: Map<string, Artifact>,
+    private readonly self: string,
+    artifact: Artifact,
   ) {
-    for (const [hash, manifest] of known) this.cache.set(hash, this.build(hash, Promise.resolve(manifest)));
+    this.pinned = this.build(self, Promise.resolve(artifact));
   }
 
-  get(hash: string): Promise<{ manifest: Artifact; loaded: LoadedCheckin } | null> {
+  get(hash: string): Promise<Loaded> {
+    if (hash === this.self) return this.pinned;
     let p = this.cache.get(hash);
-    if (p === undefined) {
-      p = this.build(hash, this.source.manifest(hash));
-      this.cache.set(hash, p);
-    }
+    if (p !== undefined) this.cache.delete(hash);
+    else p = this.build(hash, this.source.manifest(hash));
+    this.cache.set(hash, p);
+    if (this.cache.size > LOADER_CACHE_SIZE) this.cache.delete(this.cache.keys().next().value as string);
     return p;
   }
 
-  private async build(hash: string, manifest: Promise<Artifact | null>) {
+  private async build(hash: string, manifest: Promise<Artifact | null>): Promise<Loaded> {
     const m = await manifest;
     if (m === null || m.type !== 'manifest') return null;
     let baseline: Artifact | null = null;
@@ -378,8 +393,7 @@ class CheckinLoader {
   async mlinks(hash: string): Promise<MlinkSet | null> {
     const c = await this.get(hash);
     if (c === null) return null;
-    const parents = await Promise.all((c.manifest.cards.parents ?? []).map(async (p) => (await this.get(p))?.loaded ?? null));
-    return mlinkSet(c.loaded, c.manifest, parents);
+    return mlinkSet(c.loaded, c.manifest.cards.parents ?? [], async (p) => (await this.get(p))?.loaded ?? null);
   }
 }
 
@@ -485,7 +499,7 @@ export async function crosslink(hash: string, artifact: Artifact, source: Artifa
   if (artifact.type === 'manifest') {
     // This check-in, its known children (this is their parent), and the delta
     // manifests built on it with their children (this is their baseline).
-    const loader = new CheckinLoader(source, new Map([[hash, artifact]]));
+    const loader = new CheckinLoader(source, hash, artifact);
     const targets = new Set<string>([hash, ...(await source.children(hash))]);
     for (const d of await source.deltaManifests(hash)) {
       targets.add(d);
