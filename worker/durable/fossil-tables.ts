@@ -136,7 +136,8 @@ export async function crosslinkArtifacts(
   load: (hash: string) => Promise<Artifact | null>,
 ): Promise<void> {
   const source = crosslinkSource(sql, load);
-  for (const a of artifacts) applyCrosslink(sql, await crosslink(a.hash, a.artifact, source));
+  const tables = new SqlCrosslinkTables(sql); // its name-id cache spans the batch
+  for (const a of artifacts) applyCrosslinkRows(tables, await crosslink(a.hash, a.artifact, source));
 }
 
 /** Parsed manifests a crosslinkSource keeps: a check-in's parent is usually the artifact crosslinked just before it. */
@@ -206,7 +207,7 @@ function tagxrefOf(r: Row): TagxrefRow {
 
 const TAGXREF_COLUMNS = `t.tagname, x.rid, x.tagtype, x.srcid, x.origid, x.value, x.mtime`;
 
-/** CrosslinkTables over the DO's SQLite. Name ids are cached for the life of the object (one apply). */
+/** CrosslinkTables over the DO's SQLite. Name ids (never deleted) are cached for the life of the object. */
 class SqlCrosslinkTables implements CrosslinkTables {
   private readonly tagIds = new Map<string, number>();
   private readonly fnids = new Map<string, number>();
