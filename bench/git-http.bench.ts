@@ -148,16 +148,21 @@ function git(home: string, cwd: string, args: string[]): Promise<string> {
 }
 
 /** Times `fn`, with the CPU of the server that served it. */
-async function measure(server: { kind: 'hub'; pids: number[] } | { kind: 'backend'; pid: number }, fn: () => Promise<void>): Promise<Sample> {
+async function measure(server: { kind: 'hub'; root: number } | { kind: 'backend'; pid: number }, fn: () => Promise<void>): Promise<Sample> {
   if (server.kind === 'hub') {
-    const cpu0 = server.pids.reduce((n, p) => n + cpuSeconds(p), 0);
-    const rss0 = server.pids.reduce((n, p) => n + rssBytes(p), 0);
-    const sampler = sampleRss(server.pids);
+    // Found anew each time: wrangler restarts workerd when a source file changes.
+    const pids = findInTree(server.root, 'workerd');
+    if (pids.length === 0) throw new Error('no workerd process found');
+    const cpu0 = pids.reduce((n, p) => n + cpuSeconds(p), 0);
+    const rss0 = pids.reduce((n, p) => n + rssBytes(p), 0);
+    const sampler = sampleRss(pids);
     const t = performance.now();
     await fn();
     const wall = (performance.now() - t) / 1000;
     const peak = sampler.stop();
-    return { wall, cpu: server.pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0, rss: Math.max(0, peak - rss0) };
+    const after = findInTree(server.root, 'workerd');
+    if (after.join() !== pids.join()) throw new Error('workerd restarted during the operation (a watched source file changed)');
+    return { wall, cpu: pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0, rss: Math.max(0, peak - rss0) };
   }
   const cpu0 = treeCpuSeconds(server.pid);
   const t = performance.now();
@@ -187,28 +192,38 @@ interface Result {
   op: Op;
   hub: Sample;
   ref: Sample;
+  /** Why the operation could not be measured. */
+  failed?: string;
 }
 
-async function runCorpus(c: Corpus, hub: Hub, hubPids: number[], backend: Backend, backendRoot: string, tmp: string, log: (s: string) => void): Promise<Result[]> {
+async function runCorpus(c: Corpus, hub: Hub, backend: Backend, backendRoot: string, tmp: string, log: (s: string) => void): Promise<Result[]> {
   const runs = c.spec.name === 'large' ? 1 : SMALL_RUNS;
   const home = join(tmp, 'home');
   mkdirSync(home, { recursive: true });
   const auth = hub.url.replace('http://', `http://bench:${hub.adminToken}@`);
-  const hubServer = { kind: 'hub' as const, pids: hubPids };
+  const hubServer = { kind: 'hub' as const, root: process.pid };
   const refServer = { kind: 'backend' as const, pid: backend.pid };
   const name = c.spec.name;
   const results: Result[] = [];
   const both = async (op: Op, hubFn: (i: number) => Promise<void>, refFn: (i: number) => Promise<void>) => {
     const h: Sample[] = [];
     const r: Sample[] = [];
+    let failed: string | undefined;
     // Alternate, so drifting load on the machine hits both alike.
-    for (let i = 0; i < runs; i++) {
+    for (let i = 0; i < runs && failed === undefined; i++) {
       r.push(await measure(refServer, () => refFn(i)));
-      h.push(await measure(hubServer, () => hubFn(i)));
+      try {
+        h.push(await measure(hubServer, () => hubFn(i)));
+      } catch (e) {
+        failed = (e as Error).message.split('\n').slice(0, 2).join(' ').slice(0, 300);
+      }
     }
-    const res = { corpus: c, op, hub: best(h), ref: best(r) };
+    const zero: Sample = { wall: NaN, cpu: NaN };
+    const res: Result = { corpus: c, op, hub: h.length > 0 ? best(h) : zero, ref: best(r), failed };
+    if (failed) log(`  ${name} / ${op.name}: hub FAILED: ${failed}`);
     log(`  ${name} / ${op.name}: hub ${res.hub.wall.toFixed(2)} s (cpu ${res.hub.cpu.toFixed(2)} s, rss +${((res.hub.rss ?? 0) / 2 ** 20).toFixed(0)} MiB), http-backend ${res.ref.wall.toFixed(2)} s (cpu ${res.ref.cpu.toFixed(2)} s)`);
     results.push(res);
+    return failed === undefined;
   };
   const refRepo = (i: number) => `${name}-push-${i}.git`;
   // The hub's repository used by the fetch operations is the first one pushed.
@@ -219,12 +234,13 @@ async function runCorpus(c: Corpus, hub: Hub, hubPids: number[], backend: Backen
     await git(home, backendRoot, ['init', '-q', '--bare', dir]);
     await git(home, dir, ['config', 'http.receivepack', 'true']);
   }
-  await both(
+  const pushed = await both(
     OPS[0],
     (i) => git(home, c.dir, ['push', '-q', '--mirror', `${auth}/${hubRepo(i)}.git`]).then(() => undefined),
     (i) => git(home, c.dir, ['push', '-q', '--mirror', `${backend.url}/${refRepo(i)}`]).then(() => undefined),
   );
   for (let i = 0; i < runs; i++) rmSync(join(backendRoot, refRepo(i)), { recursive: true, force: true });
+  if (!pushed) return results;
   // Fetches read the corpus itself on the http-backend side: what git left after repacking.
   const served = `corpus-${name}.git`;
   const hubUrl = `${hub.url}/${name}.git`;
@@ -234,13 +250,13 @@ async function runCorpus(c: Corpus, hub: Hub, hubPids: number[], backend: Backen
     rmSync(dest(what, i), { recursive: true, force: true });
     await git(home, tmp, ['clone', '-q', ...args, url, dest(what, i)]);
   };
-  await both(OPS[1], clone('hub-mirror', ['--mirror'], hubUrl), clone('ref-mirror', ['--mirror'], refUrl));
+  const cloned = await both(OPS[1], clone('hub-mirror', ['--mirror'], hubUrl), clone('ref-mirror', ['--mirror'], refUrl));
   // The hub's clone must be the corpus, ref for ref.
   const refsOf = (dir: string) => git(home, dir, ['for-each-ref', '--format=%(objectname) %(refname)']);
-  if ((await refsOf(dest('hub-mirror', 0))) !== (await refsOf(c.dir))) throw new Error(`${name}: the hub's clone differs from the corpus`);
+  if (cloned && (await refsOf(dest('hub-mirror', 0))) !== (await refsOf(c.dir))) throw new Error(`${name}: the hub's clone differs from the corpus`);
   await both(OPS[2], clone('hub-partial', ['--bare', '--filter=blob:none'], hubUrl), clone('ref-partial', ['--bare', '--filter=blob:none'], refUrl));
   await both(OPS[3], clone('hub-shallow', ['--bare', '--depth', '1'], hubUrl), clone('ref-shallow', ['--bare', '--depth', '1'], refUrl));
-  await both(
+  if (cloned) await both(
     OPS[4],
     () => git(home, dest('hub-mirror', 0), ['fetch', '-q']).then(() => undefined),
     () => git(home, dest('ref-mirror', 0), ['fetch', '-q']).then(() => undefined),
@@ -266,6 +282,7 @@ function table(results: Result[]): BenchResult['tables'][number] {
   ];
   const header = ['corpus', 'operation', 'hub s', 'http-backend s', 'wall ratio', 'goal', 'hub CPU s', 'git CPU s', 'CPU ratio', 'CPU goal', 'hub RSS growth MiB'];
   const rows = results.map((r) => {
+    if (r.failed) return [r.corpus.spec.name, r.op.name, `failed: ${r.failed.replace(/\|/g, '/')}`, r.ref.wall.toFixed(2), '', `<= ${r.op.goal}x (missed)`, '', r.ref.cpu.toFixed(2), '', '', ''];
     const ratio = r.hub.wall / r.ref.wall;
     const cpuRatio = r.ref.cpu > 0 ? r.hub.cpu / r.ref.cpu : Infinity;
     return [
@@ -309,8 +326,6 @@ export const suite: BenchSuite = async () => {
   const hub = await startHub({ vars: { HUB_MAX_PUSH_BYTES: String(4 * 2 ** 30) }, timeoutMs: 120_000 });
   const backend = await startBackend(backendRoot, tmp);
   try {
-    const hubPids = findInTree(process.pid, 'workerd');
-    if (hubPids.length === 0) throw new Error('no workerd process found under this process');
     // Warm-up (module compilation, the first Durable Object, lighttpd's first CGI), outside the measurements.
     const warmHome = join(tmp, 'home');
     await createHubRepo(hub, 'warmup');
@@ -319,7 +334,7 @@ export const suite: BenchSuite = async () => {
     await git(warmHome, tmp, ['clone', '-q', '--mirror', `${hub.url}/warmup.git`, join(tmp, 'warm-hub')]);
     await git(warmHome, tmp, ['clone', '-q', '--mirror', `${backend.url}/corpus-${corpora[0].spec.name}.git`, join(tmp, 'warm-ref')]);
     const results: Result[] = [];
-    for (const c of corpora) results.push(...(await runCorpus(c, hub, hubPids, backend, backendRoot, tmp, log)));
+    for (const c of corpora) results.push(...(await runCorpus(c, hub, backend, backendRoot, tmp, log)));
     return { rows: [], tables: [table(results)] };
   } finally {
     await backend.stop();
