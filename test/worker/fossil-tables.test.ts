@@ -176,6 +176,7 @@ describe('fossil crosslink tables in the Durable Object', () => {
       expect(ci.every((e) => e.type === 'ci' && (e.parents.length > 0 || e.comment === 'initial empty check-in'))).toBe(true);
       expect(timeline(sql, 100, { types: [] })).toEqual([]);
       expect(timeline(sql, -3)).toEqual([]);
+      expect(timeline(sql, Number.NaN)).toEqual([]);
       const tagged = all.find((e) => e.tags.includes('v1.0'));
       expect(tagged?.type).toBe('ci');
     });

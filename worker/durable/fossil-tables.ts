@@ -363,7 +363,7 @@ const branchOf = (rid: string) => BRANCH_OF.replace('%s', rid);
 
 /** The newest `limit` events (at most MAX_TIMELINE), newest first. */
 export function timeline(sql: FossilSql, limit: number, options: TimelineOptions = {}): TimelineEntry[] {
-  const n = Math.max(0, Math.min(Math.floor(limit), MAX_TIMELINE));
+  const n = Number.isFinite(limit) ? Math.max(0, Math.min(Math.floor(limit), MAX_TIMELINE)) : 0;
   const where: string[] = [];
   const args: SqlValue[] = [];
   if (options.before !== undefined) {
