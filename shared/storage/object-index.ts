@@ -138,6 +138,15 @@ export function checkRow(row: IndexRowInput): void {
  * Rows already indexed, and repeats of an id within the batch, are dropped.
  */
 export function planRows(rows: readonly IndexRowInput[], existingDepth: (id: ObjectId) => number | null): IndexRow[] {
+  return [...planDepths(rows, existingDepth)].map(([row, depth]) => ({ ...row, depth }));
+}
+
+/**
+ * planRows without copying the rows: each new row (the input object itself)
+ * and its depth, in batch order. A push commits hundreds of thousands of
+ * rows; copies of them all would double the commit's memory.
+ */
+export function planDepths(rows: readonly IndexRowInput[], existingDepth: (id: ObjectId) => number | null): Map<IndexRowInput, number> {
   const fresh = new Map<ObjectId, IndexRowInput>();
   for (const row of rows) {
     checkRow(row);
@@ -189,5 +198,7 @@ export function planRows(rows: readonly IndexRowInput[], existingDepth: (id: Obj
     }
     return depth.get(start.id)!;
   };
-  return [...fresh.values()].map((row) => ({ ...row, depth: resolve(row) }));
+  const out = new Map<IndexRowInput, number>();
+  for (const row of fresh.values()) out.set(row, resolve(row));
+  return out;
 }

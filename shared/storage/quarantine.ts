@@ -55,9 +55,13 @@ export class QuarantineIndex implements ObjectIndexReader {
     return row ? { ...row } : this.base.get(id);
   }
 
-  /** The pending rows in the order added, for RepoCommitter.commit. */
+  /**
+   * The pending rows in the order added, for RepoCommitter.commit (the stored
+   * rows themselves, depth included: commit recomputes depths and ignores it;
+   * copies would double a large push's memory). Do not mutate them.
+   */
   rows(): IndexRowInput[] {
-    return [...this.pending.values()].map(({ depth: _depth, ...row }) => row);
+    return [...this.pending.values()];
   }
 
   /** How many rows are pending. */

@@ -8,7 +8,7 @@
 import { checkObjectId, type ObjectId } from '../../shared/storage/ids.js';
 import {
   MAX_CHAIN_ROWS,
-  planRows,
+  planDepths,
   type CommitResult,
   type IndexRow,
   type IndexRowInput,
@@ -217,11 +217,11 @@ export class SqlRepoStore {
   commit(c: RepoCommit): CommitResult {
     return this.host.transactionSync(() => {
       // Decide everything before the first write; a throw here (bad row) leaves no trace.
-      const planned = planRows(c.rows, (id) => this.depthOf(id));
+      const planned = planDepths(c.rows, (id) => this.depthOf(id));
       const { result, writes } = planRefUpdates(c.refs, this.snapshot, { atomic: c.atomic });
       if (!result.ok && writes.length === 0) return { ...result, inserted: 0 };
       const segSeq = new Map<string, number>();
-      for (const row of planned) {
+      for (const [row, depth] of planned) {
         let seq = segSeq.get(row.segment);
         if (seq === undefined) {
           this.host.sql.exec(`INSERT INTO segments (name) VALUES (?) ON CONFLICT (name) DO NOTHING`, row.segment);
@@ -238,12 +238,12 @@ export class SqlRepoStore {
           row.length,
           row.format,
           row.base,
-          row.depth,
+          depth,
           row.recordSize ?? null,
         );
       }
       this.applyRefs(writes);
-      return { ...result, inserted: planned.length };
+      return { ...result, inserted: planned.size };
     });
   }
 

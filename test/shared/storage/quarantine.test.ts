@@ -22,7 +22,11 @@ describe('QuarantineIndex', () => {
     expect((await q.get(oid(2)))?.depth).toBe(1);
     expect((await q.get(oid(4)))?.base).toBe(oid(3));
     expect(await repo.has([oid(3), oid(4)])).toEqual([false, false]);
-    expect(q.rows()).toEqual([delta(3, 2), delta(4, 3)]);
+    // The pending rows themselves, with the depth the commit will recompute.
+    expect(q.rows()).toEqual([
+      { ...delta(3, 2), depth: 2 },
+      { ...delta(4, 3), depth: 3 },
+    ]);
 
     const result = await repo.commit({ rows: q.rows(), refs: [{ name: 'refs/heads/main', old: null, new: oid(4) }] });
     expect(result).toMatchObject({ ok: true, inserted: 2 });
