@@ -26,6 +26,8 @@ export const MAX_PEEL = 64;
 export class RepoView implements CommitGraph {
   private readonly rows = new Map<ObjectId, IndexRow | null>();
   private readonly commits = new Map<ObjectId, (CommitInfo & { tree: ObjectId }) | null>();
+  /** One string per segment name: each index row arrives with its own copy, and a clone keeps every row. */
+  private readonly segmentNames = new Map<string, string>();
 
   constructor(readonly deps: ObjectStoreDeps) {}
 
@@ -34,6 +36,11 @@ export class RepoView implements CommitGraph {
     let row = this.rows.get(id);
     if (row === undefined) {
       row = await this.deps.index.get(id);
+      if (row !== null) {
+        const name = this.segmentNames.get(row.segment);
+        if (name === undefined) this.segmentNames.set(row.segment, row.segment);
+        else row.segment = name;
+      }
       this.rows.set(id, row);
     }
     return row;
