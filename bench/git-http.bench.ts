@@ -135,15 +135,20 @@ async function startBackend(root: string, dir: string): Promise<Backend> {
   throw new Error('lighttpd did not start');
 }
 
-/** Runs git asynchronously (so RSS sampling keeps ticking); throws with its stderr on failure. */
+/** Most time one operation may take (a stuck hub must not stall the whole bench). */
+const OP_TIMEOUT_MS = 10 * 60 * 1000;
+
+/** Runs git asynchronously (so RSS sampling keeps ticking); throws with its stderr on failure or after OP_TIMEOUT_MS. */
 function git(home: string, cwd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd, env: benchGitEnv(home), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('git', args, { cwd, env: benchGitEnv(home), stdio: ['ignore', 'pipe', 'pipe'], timeout: OP_TIMEOUT_MS, killSignal: 'SIGKILL' });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`git ${args.join(' ')} failed (${code}): ${err}`))));
+    child.on('exit', (code, signal) =>
+      code === 0 ? resolve(out) : reject(new Error(signal === 'SIGKILL' ? `timed out after ${OP_TIMEOUT_MS / 60000} min` : `git ${args.join(' ')} failed (${code}): ${err}`)),
+    );
   });
 }
 
