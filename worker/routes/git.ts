@@ -11,7 +11,7 @@
  * the repository's Durable Object, which runs the protocol (durable/git-http.ts)
  * and streams the answer back. Protocol failures come back as `ERR` pkt-lines
  * inside a 200; HTTP statuses here are only for what git itself expects as
- * statuses: 401/403/404 from the access rules, 400/403 for a request that is not
+ * statuses: 401/403/404 from the access rules (429 after too many failed logins), 400/403 for a request that is not
  * smart HTTP at all, 415 for a body we cannot decode.
  */
 import { Hono, type Context } from 'hono';
@@ -96,9 +96,52 @@ async function forward(
   if (target.pushPolicy !== undefined) headers.set(PUSH_POLICY_HEADER, target.pushPolicy);
   const protocol = c.req.header('git-protocol');
   if (protocol) headers.set('git-protocol', protocol);
-  const res = await target.stub.fetch(`https://repo${path}`, { method: init.method, headers, body: init.body ?? null });
-  if (res.status !== 200) return new Response(res.body, { status: res.status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
-  return new Response(res.body, { status: 200, headers: gitHeaders(contentType) });
+  const relay = init.body instanceof ReadableStream ? relayBody(init.body, Math.max(init.maxBody ?? 0, MIN_DRAIN_BYTES)) : null;
+  const res = await target.stub.fetch(`https://repo${path}`, { method: init.method, headers, body: relay?.body ?? init.body ?? null });
+  const out = relay && res.body ? res.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ flush: () => relay.settle() })) : res.body;
+  if (res.status !== 200) return new Response(out, { status: res.status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+  return new Response(out, { status: 200, headers: gitHeaders(contentType) });
+}
+
+/** Request bytes read past the DO's answer at least, so a client can finish a short upload it is still sending. */
+const MIN_DRAIN_BYTES = 1024 * 1024;
+
+/**
+ * The client's request body relayed to the DO, and `settle`, run before the
+ * answer's last byte: it reads what the DO left unread (at most `drainLimit`
+ * bytes, so git is not left blocked on its upload) and then cancels the rest.
+ * Without it workerd kept pumping the body after the answer was complete (the
+ * DO refuses garbage after its first bytes) and threw an uncaught "Can't read
+ * from request stream after response has been sent", restarting the isolate:
+ * the next request got a 503 or hung.
+ */
+function relayBody(body: ReadableStream<Uint8Array>, drainLimit: number): { body: ReadableStream<Uint8Array>; settle(): Promise<void> } {
+  const reader = body.getReader();
+  let ended = false;
+  const relayed = new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      const r = await reader.read();
+      if (r.done) {
+        ended = true;
+        ctl.close();
+      } else ctl.enqueue(r.value);
+    },
+    // The DO stopped reading: the rest is left to settle().
+    cancel: () => undefined,
+  });
+  const settle = async () => {
+    try {
+      for (let n = 0; !ended && n <= drainLimit; ) {
+        const r = await reader.read();
+        if (r.done) return;
+        n += r.value.length;
+      }
+      if (!ended) await reader.cancel();
+    } catch {
+      // the client went away: nothing left to settle
+    }
+  };
+  return { body: relayed, settle };
 }
 
 /** The routes, mounted at the root of the app. */
