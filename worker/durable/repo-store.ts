@@ -26,6 +26,7 @@ import {
   type RefUpdateResult,
   type SymbolicRef,
 } from '../../shared/storage/refs.js';
+import { REACH_IN, REACH_MISSING, REACH_OUTSIDE, ReachPlanBuilder, type ReachPlan, type ReachState } from '../../shared/storage/reach.js';
 
 /** The part of DurableObjectStorage this store needs (so tests can hand in any SQLite-backed storage). */
 export interface SqlHost {
@@ -59,6 +60,14 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
   ],
   // The record's inflated size (a delta's own size), known at ingest: fetches copy records without inflating them.
   [`ALTER TABLE objects ADD COLUMN rec_size INTEGER`],
+  // The remembered reachability closure (shared/storage/reach.ts): objects.reach = 1 marks V, reach_state holds S.
+  // Existing repositories start with an empty closure; the first full clone fills it.
+  [
+    `ALTER TABLE objects ADD COLUMN reach INTEGER`,
+    `CREATE INDEX objects_reach ON objects(segment, rec_offset) WHERE reach = 1`,
+    `CREATE TABLE reach_state (version INTEGER NOT NULL, tips TEXT NOT NULL)`,
+    `INSERT INTO reach_state (version, tips) VALUES (0, '[]')`,
+  ],
 ];
 
 /** The schema version this code expects. */
@@ -245,6 +254,75 @@ export class SqlRepoStore {
       this.applyRefs(writes);
       return { ...result, inserted: planned.size };
     });
+  }
+
+  /** ReachIndex.reachState */
+  reachState(): ReachState {
+    const r = this.host.sql.exec<{ version: number; tips: string }>(`SELECT version, tips FROM reach_state`).one();
+    return { version: r.version, tips: JSON.parse(r.tips) as ObjectId[] };
+  }
+
+  /** ReachIndex.reachStatus */
+  reachStatus(ids: ObjectId[]): Uint8Array {
+    const out = new Uint8Array(ids.length);
+    if (ids.length === 0) return out;
+    const found = new Map<string, number>();
+    for (const r of this.host.sql.exec<{ id: string; reach: number | null }>(
+      `SELECT id, reach FROM objects WHERE id IN (SELECT value FROM json_each(?))`,
+      JSON.stringify(ids),
+    )) {
+      found.set(r.id, r.reach === 1 ? REACH_IN : REACH_OUTSIDE);
+    }
+    for (let i = 0; i < ids.length; i++) out[i] = found.get(ids[i]) ?? REACH_MISSING;
+    return out;
+  }
+
+  /** ReachIndex.reachMark: one transaction, so V and S change together or not at all. */
+  reachMark(expect: number, tips: ObjectId[], ids: ObjectId[], reset: boolean): number | null {
+    return this.host.transactionSync(() => {
+      const { version } = this.host.sql.exec<{ version: number }>(`SELECT version FROM reach_state`).one();
+      if (version !== expect) return null;
+      if (reset) this.host.sql.exec(`UPDATE objects SET reach = NULL WHERE reach = 1`);
+      // Batched: one statement per id would cost a statement each on 300k-object clones.
+      for (let i = 0; i < ids.length; i += 5000) {
+        this.host.sql.exec(`UPDATE objects SET reach = 1 WHERE id IN (SELECT value FROM json_each(?))`, JSON.stringify(ids.slice(i, i + 5000)));
+      }
+      this.host.sql.exec(`UPDATE reach_state SET version = ?, tips = ?`, version + 1, JSON.stringify(tips));
+      return version + 1;
+    });
+  }
+
+  /**
+   * ReachIndex.reachPlan: one synchronous pass over the partial index (no
+   * await, so no push or mark can interleave), rows straight into typed arrays.
+   */
+  reachPlan(version: number, blobs: boolean): ReachPlan | null {
+    if (this.reachState().version !== version) return null;
+    const names = new Map<number, string>();
+    for (const r of this.host.sql.exec<{ seq: number; name: string }>(`SELECT seq, name FROM segments`)) names.set(r.seq, r.name);
+    const count = this.host.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM objects WHERE reach = 1`).one().n;
+    const b = new ReachPlanBuilder(count);
+    type PlanSql = Omit<ObjectRowSql, 'segment' | 'base' | 'depth'> & { seq: number; bseq: number | null; boff: number | null };
+    for (const r of this.host.sql.exec<PlanSql>(
+      `SELECT o.id, o.kind, o.size, o.segment AS seq, o.rec_offset, o.rec_length, o.format, o.rec_size, b.segment AS bseq, b.rec_offset AS boff
+         FROM objects o LEFT JOIN objects b ON b.id = o.base AND b.reach = 1
+        WHERE o.reach = 1 AND o.kind != 'artifact' ${blobs ? '' : `AND o.kind != 'blob'`}
+        ORDER BY o.segment, o.rec_offset`,
+    )) {
+      b.add({
+        id: r.id,
+        kind: r.kind as ObjectKind,
+        size: r.size,
+        segKey: r.seq,
+        segment: names.get(r.seq)!,
+        offset: r.rec_offset,
+        length: r.rec_length,
+        format: r.format as RecordFormat,
+        recordSize: r.rec_size,
+        baseAt: r.bseq === null ? null : { segKey: r.bseq, offset: r.boff! },
+      });
+    }
+    return b.finish();
   }
 
   private depthOf(id: ObjectId): number | null {

@@ -10,6 +10,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { ObjectId } from '../../shared/storage/ids.js';
 import type { CommitResult, IndexRow, IndexRowInput, RepoCommit } from '../../shared/storage/object-index.js';
 import type { Ref, RefUpdate, RefUpdateOptions, RefUpdateResult, SymbolicRef } from '../../shared/storage/refs.js';
+import type { ReachIndex } from '../../shared/storage/reach.js';
 import type { Env } from '../env.js';
 import { nativePrimitives } from '../primitives.js';
 import { R2SegmentStore } from '../storage-r2/segments.js';
@@ -27,7 +28,7 @@ export function repoContentPrefix(repoId: string): string {
 }
 
 /** The synchronous SQLite store seen through the async storage interfaces, for code running in the DO. */
-export function localRepoStore(s: SqlRepoStore): RepoStore {
+export function localRepoStore(s: SqlRepoStore): RepoStore & ReachIndex {
   return {
     list: async (prefix) => s.listRefs(prefix),
     read: async (name) => s.readRef(name),
@@ -40,6 +41,11 @@ export function localRepoStore(s: SqlRepoStore): RepoStore {
     chain: async (id) => s.chain(id),
     putBatch: async (rows) => s.putBatch(rows),
     commit: async (c) => s.commit(c),
+    // The full-clone shortcut's closure (shared/storage/reach.ts); only served inside the DO.
+    reachState: async () => s.reachState(),
+    reachStatus: async (ids) => s.reachStatus(ids),
+    reachMark: async (expect, tips, ids, reset) => s.reachMark(expect, tips, ids, reset),
+    reachPlan: async (version, blobs) => s.reachPlan(version, blobs),
   };
 }
 

@@ -18,6 +18,7 @@ import type { IndexRow } from '../../storage/object-index.js';
 import { readObject, type ObjectStoreDeps } from '../../storage/object-store.js';
 import { ProtocolError } from './capabilities.js';
 import type { FilterSpec } from './filter.js';
+import { REACH_IN, REACH_MISSING } from '../../storage/reach.js';
 
 /** Most tag objects followed when peeling one tag (git's peel limit is similar). */
 export const MAX_PEEL = 64;
@@ -250,4 +251,84 @@ async function markHave(view: RepoView, root: ObjectId, have: Set<ObjectId>): Pr
       if (type === 'tree') stack.push(e.id);
     }
   }
+}
+
+/** What reachClosure found. */
+export interface ClosureResult {
+  /** Objects reachable from the tips, minus the known closure's members (and what lies below them). */
+  ids: ObjectId[];
+  /** Members of the known closure the walk stopped at (tips included). */
+  met: Set<ObjectId>;
+}
+
+/**
+ * Every object reachable from `tips` that is not in a known closure V
+ * (git's `rev-list --objects`, cut where V begins: V is closed under
+ * reachability, so nothing below a member needs visiting). `status` answers
+ * REACH_* codes for a batch of ids; one call per commit or tree keeps the
+ * index round trips to one per object that has children. Blobs are never
+ * read. Throws HistoryError for a missing object or past `limit` commits.
+ */
+export async function reachClosure(
+  view: RepoView,
+  tips: readonly ObjectId[],
+  status: (ids: ObjectId[]) => Promise<Uint8Array>,
+  limit = MAX_WALK,
+): Promise<ClosureResult> {
+  const ids: ObjectId[] = [];
+  const met = new Set<ObjectId>();
+  const seen = new Set<ObjectId>();
+  // Pending objects with their type when the referrer told it ('' = look the row up).
+  const stackIds: ObjectId[] = [];
+  const stackTypes: string[] = [];
+  let commits = 0;
+  const visit = async (children: ObjectId[], types: string[]) => {
+    const fresh: ObjectId[] = [];
+    const freshTypes: string[] = [];
+    for (let i = 0; i < children.length; i++) {
+      if (seen.has(children[i])) continue;
+      seen.add(children[i]);
+      fresh.push(children[i]);
+      freshTypes.push(types[i]);
+    }
+    if (fresh.length === 0) return;
+    const st = await status(fresh);
+    for (let i = 0; i < fresh.length; i++) {
+      if (st[i] === REACH_MISSING) throw new HistoryError('missing-object', `object ${fresh[i]} is not in the repository`, { id: fresh[i] });
+      if (st[i] === REACH_IN) met.add(fresh[i]);
+      else if (freshTypes[i] === 'blob') ids.push(fresh[i]);
+      else {
+        stackIds.push(fresh[i]);
+        stackTypes.push(freshTypes[i]);
+      }
+    }
+  };
+  await visit([...tips], tips.map(() => ''));
+  while (stackIds.length > 0) {
+    const id = stackIds.pop()!;
+    let type = stackTypes.pop()!;
+    if (type === '') type = (await view.row(id))?.kind ?? '';
+    ids.push(id);
+    if (type === 'commit') {
+      if (++commits > limit) throw new HistoryError('walk-limit', `history walk passed ${limit} commits`);
+      const c = (await view.commit(id))!;
+      await visit([c.tree, ...c.parents], ['tree', ...c.parents.map(() => 'commit')]);
+    } else if (type === 'tree') {
+      const children: ObjectId[] = [];
+      const types: string[] = [];
+      for (const e of (await view.tree(id)).entries) {
+        const t = modeObjectType(e.mode);
+        if (t === 'commit') continue; // a gitlink: the submodule's commit is not ours
+        children.push(e.id);
+        types.push(t);
+      }
+      await visit(children, types);
+    } else if (type === 'tag') {
+      const tag = parseTag(await view.content(id, 'tag'));
+      await visit([tag.object], [tag.objectType]);
+    } else if (type !== 'blob') {
+      throw new HistoryError('missing-object', `object ${id} is not a git object`, { id });
+    }
+  }
+  return { ids, met };
 }

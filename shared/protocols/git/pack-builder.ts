@@ -19,6 +19,9 @@ import { readObject } from '../../storage/object-store.js';
 import { entriesToPackBytes, type PackWriteEntry } from './pack-writer.js';
 import { PackError } from './pack.js';
 import type { RepoView } from './object-walk.js';
+import { toHexAt } from '../../core/bytes.js';
+import { MAX_CHAIN_ROWS } from '../../storage/object-index.js';
+import { PLAN_FORMATS, PLAN_KINDS, type ReachPlan } from '../../storage/reach.js';
 
 /**
  * An index row; its `recordSize` (a delta's own size, which the entry header
@@ -165,5 +168,117 @@ async function* planEntries(view: RepoView, plan: PackPlan, opts: BuildOptions):
     }
     const size = row.recordSize ?? primitives.zlib.inflate(compressed, maxDeltaSize(row.size)).length;
     yield { kind: 'raw', type: 'delta', size, compressed, base: e.how === 'ofs' ? { index: e.baseIndex } : { id: e.baseId } };
+  }
+}
+
+const GIT_DELTA = PLAN_FORMATS.indexOf('git-delta');
+const FULL = PLAN_FORMATS.indexOf('full');
+
+/** A compact plan's write order and counts (see reachPlanToPackBytes). */
+export interface ReachPackOrder {
+  /** Plan indexes in the order written: storage order, with each in-pack base pulled before its delta. */
+  order: Int32Array;
+  /** Position of each plan index in `order`. */
+  pos: Int32Array;
+  deltas: number;
+  reused: number;
+}
+
+/** Orders a ReachPlan for writing (bases first, so every reused delta can be OFS_DELTA). */
+export function orderReachPlan(plan: ReachPlan): ReachPackOrder {
+  const n = plan.count;
+  const order = new Int32Array(n);
+  const pos = new Int32Array(n).fill(-1);
+  let k = 0;
+  let deltas = 0;
+  let reused = 0;
+  const chain: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (pos[i] >= 0) continue;
+    chain.length = 0;
+    for (let cur = i; cur >= 0 && pos[cur] < 0; ) {
+      // The index bounds chains, so a longer one here is a corrupt index (a loop).
+      if (chain.length > MAX_CHAIN_ROWS) throw new PackError('pack-internal', 'delta chain loops in the reachability plan');
+      chain.push(cur);
+      cur = plan.format[cur] === GIT_DELTA ? plan.base[cur] : -1;
+    }
+    for (let j = chain.length - 1; j >= 0; j--) {
+      const c = chain[j];
+      pos[c] = k;
+      order[k++] = c;
+      if (plan.format[c] === FULL) reused++;
+      else if (plan.format[c] === GIT_DELTA && plan.base[c] >= 0) {
+        reused++;
+        deltas++;
+      }
+    }
+  }
+  return { order, pos, deltas, reused };
+}
+
+/**
+ * The pack of a whole ReachPlan (the full-clone shortcut): records copied in
+ * about storage order, read in joined ranges; a delta whose base is in the
+ * plan is copied (OFS_DELTA, or REF_DELTA without ofs-delta), anything else
+ * (a base outside the closure, a Fossil delta) is rebuilt and deflated.
+ * Holds no per-object JS objects: a few typed arrays per object.
+ */
+export function reachPlanToPackBytes(view: RepoView, plan: ReachPlan, order: ReachPackOrder, ofsDelta: boolean, opts: BuildOptions = {}): ByteStream {
+  return entriesToPackBytes(reachEntries(view, plan, order, ofsDelta, opts), plan.count, { primitives: view.deps.primitives, level: opts.level });
+}
+
+async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrder, ofsDelta: boolean, opts: BuildOptions): AsyncGenerator<PackWriteEntry> {
+  const maxRead = opts.maxRead ?? 4 * 1024 * 1024;
+  const maxGap = opts.maxGap ?? 64 * 1024;
+  const { segments, primitives } = view.deps;
+  const { order, pos } = ord;
+  const n = plan.count;
+  const reusable = (i: number) => plan.format[i] === FULL || (plan.format[i] === GIT_DELTA && plan.base[i] >= 0);
+  let buf: Uint8Array | null = null;
+  let bufSeg = -1;
+  let bufStart = 0;
+  let until = -1;
+  for (let k = 0; k < n; k++) {
+    const i = order[k];
+    if (!reusable(i)) {
+      const id = toHexAt(plan.ids, i * 20, 20);
+      const obj = await readObject(view.deps, id);
+      if (obj === null) throw new PackError('pack-missing-object', `object ${id} is not in the repository`, { id });
+      const type = obj.kind as GitObjectType;
+      if (opts.verifyRebuilt !== false && gitObjectId(primitives, type, obj.data) !== id) {
+        throw new PackError('pack-corrupt-object', `object ${id} does not match its id`, { id });
+      }
+      yield { kind: 'object', type, data: obj.data };
+      continue;
+    }
+    const seg = plan.seg[i];
+    const offset = plan.offset[i];
+    const length = plan.length[i];
+    if (k > until) {
+      // Join the following reusable records of this segment while close and the read stays bounded.
+      let end = offset + length;
+      let j = k;
+      while (j + 1 < n) {
+        const m = order[j + 1];
+        if (!reusable(m) || plan.seg[m] !== seg) break;
+        const o = plan.offset[m];
+        if (o < end || o - end > maxGap || o + plan.length[m] - offset > maxRead) break;
+        end = o + plan.length[m];
+        j++;
+      }
+      buf = await segments.readRange(plan.segmentNames[seg], offset, end - offset);
+      bufSeg = seg;
+      bufStart = offset;
+      until = j;
+    }
+    if (buf === null || bufSeg !== seg) throw new PackError('pack-internal', 'record read out of order');
+    const compressed = buf.subarray(offset - bufStart, offset - bufStart + length);
+    if (plan.format[i] === FULL) {
+      yield { kind: 'raw', type: PLAN_KINDS[plan.kind[i]] as GitObjectType, size: plan.size[i], compressed };
+      continue;
+    }
+    const b = plan.base[i];
+    const size = plan.recordSize[i] >= 0 ? plan.recordSize[i] : primitives.zlib.inflate(compressed, maxDeltaSize(plan.size[i])).length;
+    yield { kind: 'raw', type: 'delta', size, compressed, base: ofsDelta ? { index: pos[b] } : { id: toHexAt(plan.ids, b * 20, 20) } };
   }
 }

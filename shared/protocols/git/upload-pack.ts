@@ -31,14 +31,15 @@ import type { ObjectId } from '../../storage/ids.js';
 import type { ObjectChainReader, ObjectIndexReader } from '../../storage/object-index.js';
 import { LruBaseCache, type DeltaAppliers } from '../../storage/object-store.js';
 import { BlockCachedSegments } from '../../storage/segment-cache.js';
+import { REACH_IN, REACH_OUTSIDE, type ReachIndex, type ReachPlan } from '../../storage/reach.js';
 import { resolveRef, type RefReader } from '../../storage/refs.js';
 import type { SegmentReader } from '../../storage/segments.js';
 import type { AdvertisedRef, HeadState } from './advertisement.js';
 import { DEFAULT_UPLOAD_FEATURES, ProtocolError, textPkt, type Pkt, type UploadPackFeatures } from './capabilities.js';
 import { lsRefsResponse } from './ls-refs.js';
 import { negotiateV0, negotiateV2, type HaveOracle } from './negotiation.js';
-import { RepoView, walkObjects } from './object-walk.js';
-import { planPack, planToPackBytes, type BuildOptions } from './pack-builder.js';
+import { reachClosure, RepoView, walkObjects } from './object-walk.js';
+import { orderReachPlan, planPack, planToPackBytes, reachPlanToPackBytes, type BuildOptions, type ReachPackOrder } from './pack-builder.js';
 import { FLUSH_PKT, PktLineError, bytesToPktLines, encodePkt, encodePkts } from './pkt-line.js';
 import { computeShallow, shallowInfoSection, shallowLinesV0, type ShallowInfo } from './shallow.js';
 import { BAND_DATA, BAND_ERROR, BAND_PROGRESS, SIDEBAND_64K_MAX, SIDEBAND_MAX, encodeSideband } from './sideband.js';
@@ -57,7 +58,7 @@ import {
 export interface UploadPackStore {
   refs: RefReader;
   /** With `chain` (ObjectChainReader), a delta chain's rows come in one call. */
-  index: ObjectIndexReader & Partial<ObjectChainReader>;
+  index: ObjectIndexReader & Partial<ObjectChainReader> & Partial<ReachIndex>;
   segments: SegmentReader;
   primitives: Primitives;
   /** Delta appliers for rebuilding objects; default: shared/delta's git and fossil appliers. */
@@ -371,6 +372,14 @@ async function buildPack(
   say: (text: string) => void,
 ): Promise<{ stream: { pack: ByteStream; summary: () => string } }> {
   const limit = opts.maxWalk ?? MAX_WALK;
+  const short = await reachShortcut(store, view, r, limit);
+  if (short !== null) {
+    const { plan, order } = short;
+    say(`Enumerating objects: ${plan.count}, done.\n`);
+    say(`Counting objects: 100% (${plan.count}/${plan.count}), done.\n`);
+    const summary = () => `Total ${plan.count} (delta ${order.deltas}), reused ${order.reused} (delta ${order.deltas}), pack-reused 0\n`;
+    return { stream: { pack: reachPlanToPackBytes(view, plan, order, r.ofsDelta, opts.build), summary } };
+  }
   const extra: ObjectId[] = [];
   for (const id of r.shallow?.unshallow ?? []) extra.push(...((await view.commit(id))?.parents ?? []));
   const walk = await walkObjects(view, {
@@ -391,6 +400,52 @@ async function buildPack(
   say(`Counting objects: 100% (${n}/${n}), done.\n`);
   const summary = () => `Total ${n} (delta ${plan.deltas}), reused ${plan.reused} (delta ${plan.deltas}), pack-reused 0\n`;
   return { stream: { pack: planToPackBytes(view, plan, opts.build), summary } };
+}
+
+/**
+ * The clone shortcut (shared/storage/reach.ts): when the request wants every
+ * ref and has no haves, shallow or filter other than blob:none, the pack is
+ * the closure of the wants, which the index remembers. Only the objects
+ * added since the closure was last proven are walked; the rest is streamed
+ * from the index in storage order with no parsing. Null when it does not
+ * apply (the caller walks as usual).
+ */
+async function reachShortcut(
+  store: UploadPackStore,
+  view: RepoView,
+  r: PackRequest,
+  limit: number,
+): Promise<{ plan: ReachPlan; order: ReachPackOrder } | null> {
+  const reach = store.index;
+  if (!reach.reachState || !reach.reachStatus || !reach.reachMark || !reach.reachPlan) return null;
+  if (r.common.length > 0 || r.shallow !== null) return null;
+  const blobs = r.filter === null;
+  if (r.filter !== null && r.filter.kind !== 'blob:none') return null;
+  const tips = [...new Set(r.wants)];
+  const wanted = new Set(tips);
+  // Every ref wanted (a clone): then include-tag adds nothing, and a recomputed closure is the whole repository's.
+  for (const ref of await store.refs.list('refs/')) if (!wanted.has(ref.id)) return null;
+  if (!blobs) {
+    // blob:none still sends a blob that is wanted by name; leave such requests to the walk.
+    for (const w of tips) if ((await view.peel(w)).row?.kind === 'blob') return null;
+  }
+  const state = await reach.reachState();
+  const status = (ids: ObjectId[]) => reach.reachStatus!(ids);
+  let closure = await reachClosure(view, tips, status, limit);
+  let reset = false;
+  if (!state.tips.every((t) => wanted.has(t) || closure.met.has(t))) {
+    // An old tip is not below the wants (a force-push or a deleted ref): the closure may hold objects
+    // nothing reaches any more, which a clone must not get. Recompute it from these wants alone.
+    const ignoreClosure = async (ids: ObjectId[]) => (await status(ids)).map((st) => (st === REACH_IN ? REACH_OUTSIDE : st));
+    closure = await reachClosure(view, tips, ignoreClosure, limit);
+    reset = true;
+  }
+  const version = await reach.reachMark(state.version, tips, closure.ids, reset);
+  // Another exchange changed the closure meanwhile: walk as usual rather than retry.
+  if (version === null) return null;
+  const plan = await reach.reachPlan(version, blobs);
+  if (plan === null) return null;
+  return { plan, order: orderReachPlan(plan) };
 }
 
 /** Chunks of about `size` bytes (pack writer pieces are often a few bytes: join them before framing). */

@@ -1,0 +1,282 @@
+/**
+ * A remembered reachability closure, so a full clone need not walk history
+ * (the role git's reachability bitmaps play): the index keeps a set of tips S
+ * and marks V, every object reachable from S. "Everything reachable from
+ * commit X" never changes (objects are immutable), so V stays exact whatever
+ * refs do later; only a new S has to be proven, and upload-pack proves it
+ * cheaply when the new wants reach every old tip (a fast-forward): it walks
+ * only the objects not yet in V (see object-walk's `reachClosure`).
+ *
+ * Invariant an implementation keeps: V = reach(S) exactly, changed only by
+ * `reachMark` with a matching version (compare-and-swap), which also bumps
+ * the version. Rows inserted later are not in V until marked. Anything that
+ * rewrites or drops rows (repack, GC) must reset the state to empty.
+ */
+import { fromHex } from '../core/bytes.js';
+import type { ObjectId } from './ids.js';
+import type { IndexRow, ObjectKind, RecordFormat } from './object-index.js';
+
+/** The tips S whose closure V the index holds, and the version of that pair. */
+export interface ReachState {
+  version: number;
+  tips: ObjectId[];
+}
+
+/** Per id in `reachStatus`: not indexed, indexed but outside V, in V. */
+export const REACH_MISSING = 0;
+export const REACH_OUTSIDE = 1;
+export const REACH_IN = 2;
+
+/** Optional index extension (the DO's SQLite index implements it; see the top of this file). */
+export interface ReachIndex {
+  reachState(): Promise<ReachState>;
+  /** REACH_MISSING / REACH_OUTSIDE / REACH_IN per id, same order. */
+  reachStatus(ids: ObjectId[]): Promise<Uint8Array>;
+  /**
+   * If the version is still `expect`: S := tips, and V := V + ids (or V :=
+   * ids when `reset`). Returns the new version, or null when the version moved
+   * (nothing changed then). The caller guarantees V + ids (ids) = reach(tips).
+   */
+  reachMark(expect: number, tips: ObjectId[], ids: ObjectId[], reset: boolean): Promise<number | null>;
+  /**
+   * V's rows (all kinds but artifacts; without blobs when `blobs` is false)
+   * in storage order, as one consistent snapshot; null when the version is
+   * no longer `version`.
+   */
+  reachPlan(version: number, blobs: boolean): Promise<ReachPlan | null>;
+}
+
+/** Kind codes of a ReachPlan. */
+export const PLAN_KINDS: readonly ObjectKind[] = ['commit', 'tree', 'blob', 'tag', 'artifact'];
+/** Format codes of a ReachPlan. */
+export const PLAN_FORMATS: readonly RecordFormat[] = ['full', 'git-delta', 'fossil-delta'];
+/** `base[i]` when entry i is a full record. */
+export const PLAN_NO_BASE = -1;
+/** `base[i]` when entry i is a delta whose base is not in the plan (it must be rebuilt). */
+export const PLAN_BASE_OUTSIDE = -2;
+
+/**
+ * Rows of a closure as parallel typed arrays (about 60 bytes per object, so
+ * 300k objects fit in ~18 MB where IndexRow objects would take several
+ * times that), in storage order.
+ */
+export interface ReachPlan {
+  count: number;
+  /** Segment names; `seg[i]` indexes it. */
+  segmentNames: string[];
+  seg: Uint32Array;
+  offset: Float64Array;
+  length: Float64Array;
+  size: Float64Array;
+  /** A delta record's own inflated size, -1 when unknown. */
+  recordSize: Float64Array;
+  kind: Uint8Array;
+  format: Uint8Array;
+  /** Index of the delta base in this plan, PLAN_NO_BASE or PLAN_BASE_OUTSIDE. */
+  base: Int32Array;
+  /** 20-byte ids, entry i at i * 20. */
+  ids: Uint8Array;
+}
+
+/** One row given to ReachPlanBuilder; `segKey` orders segments (rows come sorted by segKey, then offset). */
+export interface PlanRowInput {
+  id: ObjectId;
+  kind: ObjectKind;
+  size: number;
+  segKey: number;
+  segment: string;
+  offset: number;
+  length: number;
+  format: RecordFormat;
+  recordSize: number | null;
+  /** Where the delta base lies when it is in V too (same ordering keys), else null. */
+  baseAt: { segKey: number; offset: number } | null;
+}
+
+/** Builds a ReachPlan from rows in (segKey, offset) order; bases are resolved by binary search. */
+export class ReachPlanBuilder {
+  private n = 0;
+  private cap: number;
+  private segKeys: Float64Array;
+  private p: ReachPlan;
+  private baseKey: Float64Array;
+  private baseOff: Float64Array;
+  private readonly segIndex = new Map<string, number>();
+
+  constructor(expected = 1024) {
+    this.cap = Math.max(16, expected);
+    this.segKeys = new Float64Array(this.cap);
+    this.baseKey = new Float64Array(this.cap);
+    this.baseOff = new Float64Array(this.cap);
+    this.p = emptyPlan(this.cap);
+  }
+
+  add(r: PlanRowInput): void {
+    if (this.n === this.cap) this.grow();
+    const i = this.n++;
+    const p = this.p;
+    let s = this.segIndex.get(r.segment);
+    if (s === undefined) {
+      s = p.segmentNames.length;
+      p.segmentNames.push(r.segment);
+      this.segIndex.set(r.segment, s);
+    }
+    if (i > 0 && (r.segKey < this.segKeys[i - 1] || (r.segKey === this.segKeys[i - 1] && r.offset <= p.offset[i - 1]))) {
+      throw new Error('reach plan rows out of storage order');
+    }
+    this.segKeys[i] = r.segKey;
+    p.seg[i] = s;
+    p.offset[i] = r.offset;
+    p.length[i] = r.length;
+    p.size[i] = r.size;
+    p.recordSize[i] = r.recordSize ?? -1;
+    p.kind[i] = PLAN_KINDS.indexOf(r.kind);
+    p.format[i] = PLAN_FORMATS.indexOf(r.format);
+    this.baseKey[i] = r.baseAt === null ? -1 : r.baseAt.segKey;
+    this.baseOff[i] = r.baseAt === null ? -1 : r.baseAt.offset;
+    p.base[i] = r.format === 'full' ? PLAN_NO_BASE : PLAN_BASE_OUTSIDE;
+    p.ids.set(fromHex(r.id), i * 20);
+  }
+
+  finish(): ReachPlan {
+    const n = this.n;
+    const p = this.p;
+    for (let i = 0; i < n; i++) {
+      if (p.base[i] === PLAN_NO_BASE || this.baseKey[i] < 0) continue;
+      p.base[i] = this.find(this.baseKey[i], this.baseOff[i]);
+    }
+    return {
+      count: n,
+      segmentNames: p.segmentNames,
+      seg: p.seg.slice(0, n),
+      offset: p.offset.slice(0, n),
+      length: p.length.slice(0, n),
+      size: p.size.slice(0, n),
+      recordSize: p.recordSize.slice(0, n),
+      kind: p.kind.slice(0, n),
+      format: p.format.slice(0, n),
+      base: p.base.slice(0, n),
+      ids: p.ids.slice(0, n * 20),
+    };
+  }
+
+  /** Index of the row at (key, offset), or PLAN_BASE_OUTSIDE (e.g. a base excluded as a blob). */
+  private find(key: number, offset: number): number {
+    let lo = 0;
+    let hi = this.n - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const k = this.segKeys[mid];
+      const o = this.p.offset[mid];
+      if (k === key && o === offset) return mid;
+      if (k < key || (k === key && o < offset)) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return PLAN_BASE_OUTSIDE;
+  }
+
+  private grow(): void {
+    const cap = this.cap * 2;
+    const p = emptyPlan(cap);
+    const o = this.p;
+    p.segmentNames = o.segmentNames;
+    p.seg.set(o.seg);
+    p.offset.set(o.offset);
+    p.length.set(o.length);
+    p.size.set(o.size);
+    p.recordSize.set(o.recordSize);
+    p.kind.set(o.kind);
+    p.format.set(o.format);
+    p.base.set(o.base);
+    p.ids.set(o.ids);
+    const grow = (a: Float64Array) => {
+      const b = new Float64Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.segKeys = grow(this.segKeys);
+    this.baseKey = grow(this.baseKey);
+    this.baseOff = grow(this.baseOff);
+    this.p = p;
+    this.cap = cap;
+  }
+}
+
+function emptyPlan(cap: number): ReachPlan {
+  return {
+    count: 0,
+    segmentNames: [],
+    seg: new Uint32Array(cap),
+    offset: new Float64Array(cap),
+    length: new Float64Array(cap),
+    size: new Float64Array(cap),
+    recordSize: new Float64Array(cap),
+    kind: new Uint8Array(cap),
+    format: new Uint8Array(cap),
+    base: new Int32Array(cap),
+    ids: new Uint8Array(cap * 20),
+  };
+}
+
+/**
+ * ReachIndex for an index that cannot enumerate its rows (the in-memory
+ * store, tests): V is kept here as copies of the rows. Storage order is
+ * segment name, then offset.
+ */
+export class MemoryReach implements ReachIndex {
+  private version = 0;
+  private tips: ObjectId[] = [];
+  private readonly closure = new Map<ObjectId, IndexRow>();
+
+  constructor(private readonly index: { get(id: ObjectId): Promise<IndexRow | null>; has(ids: ObjectId[]): Promise<boolean[]> }) {}
+
+  async reachState(): Promise<ReachState> {
+    return { version: this.version, tips: [...this.tips] };
+  }
+
+  async reachStatus(ids: ObjectId[]): Promise<Uint8Array> {
+    const has = await this.index.has(ids);
+    return Uint8Array.from(ids, (id, i) => (this.closure.has(id) ? REACH_IN : has[i] ? REACH_OUTSIDE : REACH_MISSING));
+  }
+
+  async reachMark(expect: number, tips: ObjectId[], ids: ObjectId[], reset: boolean): Promise<number | null> {
+    if (expect !== this.version) return null;
+    const rows: IndexRow[] = [];
+    for (const id of ids) {
+      const row = await this.index.get(id);
+      if (row === null) throw new Error(`reachMark: ${id} is not indexed`);
+      rows.push(row);
+    }
+    // Re-checked after the awaits: another mark may have won meanwhile.
+    if (expect !== this.version) return null;
+    if (reset) this.closure.clear();
+    for (const row of rows) this.closure.set(row.id, row);
+    this.tips = [...tips];
+    return ++this.version;
+  }
+
+  async reachPlan(version: number, blobs: boolean): Promise<ReachPlan | null> {
+    if (version !== this.version) return null;
+    const rows = [...this.closure.values()].filter((r) => r.kind !== 'artifact' && (blobs || r.kind !== 'blob'));
+    const names = [...new Set(rows.map((r) => r.segment))].sort();
+    const key = new Map(names.map((n, i) => [n, i]));
+    rows.sort((a, b) => key.get(a.segment)! - key.get(b.segment)! || a.offset - b.offset);
+    const b = new ReachPlanBuilder(rows.length);
+    for (const r of rows) {
+      const base = r.base === null ? undefined : this.closure.get(r.base);
+      b.add({
+        id: r.id,
+        kind: r.kind,
+        size: r.size,
+        segKey: key.get(r.segment)!,
+        segment: r.segment,
+        offset: r.offset,
+        length: r.length,
+        format: r.format,
+        recordSize: r.recordSize ?? null,
+        baseAt: base === undefined || !key.has(base.segment) ? null : { segKey: key.get(base.segment)!, offset: base.offset },
+      });
+    }
+    return b.finish();
+  }
+}

@@ -1,0 +1,50 @@
+// The DO's reachability closure (shared/storage/reach.ts over SqlRepoStore):
+// version compare-and-swap, marks and resets, status codes, and the compact
+// plan in storage order with delta bases resolved only inside the closure.
+import { env, runInDurableObject } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { toHexAt } from '../../shared/core/bytes.js';
+import { PLAN_BASE_OUTSIDE, PLAN_NO_BASE, REACH_IN, REACH_MISSING, REACH_OUTSIDE } from '../../shared/storage/reach.js';
+import { repoStoreFromStub } from '../../worker/durable/client.js';
+import { SqlRepoStore } from '../../worker/durable/repo-store.js';
+import type { RepoObject } from '../../worker/durable/repo.js';
+import { oid } from '../shared/storage/contract.js';
+
+describe('SqlRepoStore reach closure', () => {
+  it('marks with a version check, plans in storage order, resets', async () => {
+    const stub = env.REPO.get(env.REPO.newUniqueId());
+    const row = (n: number, segment: string, offset: number, base: number | null, kind: 'blob' | 'commit' = 'blob') => ({
+      id: oid(n),
+      kind,
+      size: 10,
+      segment,
+      offset,
+      length: 5,
+      format: base === null ? ('full' as const) : ('git-delta' as const),
+      base: base === null ? null : oid(base),
+      recordSize: base === null ? undefined : 7,
+    });
+    // Segment b is written first, so it sorts first; 3 is a delta on 2 (a later segment), 4 on 5 (never marked).
+    await repoStoreFromStub(stub).putBatch([row(1, 'b', 10, null, 'commit'), row(5, 'b', 0, null)]);
+    await repoStoreFromStub(stub).putBatch([row(2, 'a', 0, null), row(3, 'a', 5, 2), row(4, 'a', 20, 5)]);
+    await runInDurableObject(stub, (_i: RepoObject, state) => {
+      const s = new SqlRepoStore(state.storage);
+      expect(s.reachState()).toEqual({ version: 0, tips: [] });
+      expect([...s.reachStatus([oid(1), oid(9)])]).toEqual([REACH_OUTSIDE, REACH_MISSING]);
+      expect(s.reachMark(0, [oid(1)], [oid(1), oid(2), oid(3), oid(4)], false)).toBe(1);
+      expect(s.reachMark(0, [oid(1)], [oid(5)], false)).toBe(null); // stale version: nothing changes
+      expect([...s.reachStatus([oid(1), oid(5)])]).toEqual([REACH_IN, REACH_OUTSIDE]);
+      expect(s.reachPlan(0, true)).toBe(null);
+      const plan = s.reachPlan(1, true)!;
+      const ids = Array.from({ length: plan.count }, (_, i) => toHexAt(plan.ids, i * 20, 20));
+      expect(ids).toEqual([oid(1), oid(2), oid(3), oid(4)]);
+      expect([...plan.base]).toEqual([PLAN_NO_BASE, PLAN_NO_BASE, 1, PLAN_BASE_OUTSIDE]);
+      expect([...plan.recordSize]).toEqual([-1, -1, 7, 7]);
+      expect(plan.segmentNames[plan.seg[0]]).toBe('b');
+      expect(s.reachPlan(1, false)!.count).toBe(1);
+      expect(s.reachMark(1, [oid(5)], [oid(5)], true)).toBe(2);
+      expect(s.reachState()).toEqual({ version: 2, tips: [oid(5)] });
+      expect([...s.reachStatus([oid(1), oid(5)])]).toEqual([REACH_OUTSIDE, REACH_IN]);
+    });
+  });
+});
