@@ -22,15 +22,25 @@
  * or a baseline (the delta manifests using it, and their children). Tags: see
  * crosslink-apply.ts.
  *
- * Covered: check-ins (event ci, plink, mlink, filename, T cards), control
- * artifacts (event g with fossil's comment, tags), wiki (event w, tag wiki-*),
- * technotes (event e at the E card's time, tag event-*, T cards), tickets
- * (event t, tag tkt-*), forum posts (event f). Left out: the ticket table and
- * ticket/forum comments as fossil words them (they read other tables; ours are
- * plainer), attachments (no event), clusters (no `cluster` tag: the sync layer
- * tracks clustering itself), backlinks, cherrypick, the `parent` tag's
- * reparenting, and fossil's "time fudge" (timestamps of check-ins under two
- * seconds apart nudged during a rebuild).
+ * Where fossil's own result depends on arrival order we keep what it gives in
+ * time order: a wiki edit is marked ":" from its P card (fossil asks whether an
+ * older version was already crosslinked); a check-in whose baseline is
+ * missing still gets its event, plink and tags (fossil defers it whole). A
+ * delta manifest without parents whose baseline comes later is the one case
+ * not revisited (no plink row leads back to it; fossil never writes one).
+ *
+ * Covered (checked row for row against fossil 2.21 in
+ * test/shared/core/fossil/crosslink.node.test.ts): check-ins (event ci, plink,
+ * mlink, filename, T cards), control artifacts (event g with fossil's comment,
+ * tags), wiki (event w, tag wiki-*, plink to the edited version), technotes
+ * (event e at the E card's time for the newest version only, tag event-*, T
+ * cards, plink), tickets (event t, tag tkt-*), forum posts (event f, plink).
+ * Left out: the ticket table and ticket/forum comments as fossil words them
+ * (they read other tables; ours are plainer), attachments (no event),
+ * clusters (no `cluster` tag: the sync layer tracks clustering itself),
+ * backlinks, cherrypick, the `parent` tag's reparenting, private-artifact
+ * marking (the storage knows what is private), and fossil's "time fudge"
+ * (check-ins under two seconds apart nudged during a rebuild).
  */
 import type { Artifact, ArtifactType, FileCard, TagCard } from './artifact.js';
 
