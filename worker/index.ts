@@ -10,6 +10,33 @@ export { RepoObject } from './durable/repo.js';
 
 export const app = new Hono<{ Bindings: Env }>();
 
+/**
+ * Bytes of an unread request body read and dropped after the answer (past it,
+ * the body is cancelled). Cloudflare refuses bodies over the plan's cap (100 MB
+ * on the common plans) before the Worker runs, so this only bounds local runs.
+ */
+const UNREAD_BODY_DRAIN = 128 * 1024 * 1024;
+
+// A request answered without reading its body (a 404, 401 or 415 refusal of a
+// POST) broke the next request on wrangler dev's connection to workerd (a hang
+// or a 503): read the rest, bounded, before answering.
+app.use('*', async (c, next) => {
+  await next();
+  const body = c.req.raw.body;
+  if (body === null || body.locked || c.req.raw.bodyUsed) return;
+  const reader = body.getReader();
+  try {
+    for (let n = 0; n <= UNREAD_BODY_DRAIN; ) {
+      const r = await reader.read();
+      if (r.done) return;
+      n += r.value.length;
+    }
+    await reader.cancel();
+  } catch {
+    // the client went away
+  }
+});
+
 app.get('/', (c) => c.json({ name: HUB_NAME, version: HUB_VERSION }));
 
 /** Checks that each binding answers: the DO (and its SQLite), R2 and D1. */

@@ -5,7 +5,7 @@
  * to it over HTTP.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,12 +36,24 @@ export async function startHub(opts: { adminToken?: string; timeoutMs?: number; 
   const adminToken = opts.adminToken ?? 'e2e-admin-token';
   const migrate = spawnSync(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', state], { env: ENV, encoding: 'utf8' });
   if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr || migrate.stdout}`);
+  // Serve a bundle built once, not the source tree: `wrangler dev` watches its
+  // sources and restarts the Worker on every save, and in a shared checkout
+  // that kills requests mid-flight (503 "Your worker restarted mid-request").
+  const bundle = join(state, 'bundle');
+  const build = spawnSync(WRANGLER, ['deploy', '--dry-run', '--outdir', bundle], { env: ENV, encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`bundling the Worker failed: ${build.stderr || build.stdout}`);
+  // The project's config with `main` pointing at the bundle (paths made absolute).
+  const config = join(state, 'wrangler.toml');
+  const toml = readFileSync(join(process.cwd(), 'wrangler.toml'), 'utf8')
+    .replace(/^main = .*$/m, `main = ${JSON.stringify(join(bundle, 'index.js'))}\nno_bundle = true`)
+    .replace(/^migrations_dir = "(.*)"$/m, (_, dir: string) => `migrations_dir = ${JSON.stringify(join(process.cwd(), dir))}`);
+  writeFileSync(config, toml);
   const port = await freePort();
   // Extra Worker vars (e.g. a small HUB_MAX_PUSH_BYTES), as `wrangler dev --var KEY:VALUE`.
   const vars = Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
   const child: ChildProcess = spawn(
     WRANGLER,
-    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state, '--var', `HUB_ADMIN_TOKEN:${adminToken}`, '--show-interactive-dev-session=false', ...vars],
+    ['dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state, '--var', `HUB_ADMIN_TOKEN:${adminToken}`, '--show-interactive-dev-session=false', ...vars],
     { env: ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let log = '';

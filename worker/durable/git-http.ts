@@ -189,7 +189,7 @@ async function* guarded(s: () => ByteStream | Promise<ByteStream>, mode: ErrorMo
  * itself (a corrupt gzip stream, a client gone) becomes a StreamError too, so
  * the client gets a protocol error and never a 5xx.
  */
-export async function* requestBody(body: ReadableStream<Uint8Array> | null, gzip: boolean, limit: number, what: string): ByteStream {
+export async function* requestBody(body: ReadableStream<Uint8Array> | null, gzip: boolean, limit: number, what: string): AsyncGenerator<Uint8Array, void, undefined> {
   if (body === null) return;
   let total = 0;
   // Decoded here rather than in the Worker: a stream that fails on its way into
@@ -213,9 +213,24 @@ export async function* requestBody(body: ReadableStream<Uint8Array> | null, gzip
       yield r.value;
     }
   } finally {
+    // Read what the engine left (bounded) before letting go: cancelling the body
+    // while the Worker still pumped it failed that pump (an uncaught "Network
+    // connection lost"), and the client is still uploading it anyway.
+    try {
+      for (let n = 0; n <= MAX_DRAIN_BYTES; ) {
+        const r = await it.next();
+        if (r.done) break;
+        n += r.value.length;
+      }
+    } catch {
+      // a body that cannot be read further: nothing to wait for
+    }
     await it.return?.();
   }
 }
+
+/** Request bytes read and dropped after the engine stopped reading (Cloudflare caps bodies below this). */
+const MAX_DRAIN_BYTES = 128 * 1024 * 1024;
 
 function formatBytes(n: number): string {
   return n >= 1024 * 1024 && n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : `${n} bytes`;
@@ -296,16 +311,29 @@ export async function handleGitRequest(
       yield encodePkts(uploadPackV0Advertisement(refs, head, opts.uploadFeatures));
     });
   }
+  // Each POST body is finished (drained, see requestBody) once the answer is
+  // complete, even where an engine stopped reading it on an error.
   if (request.method === 'POST' && url.pathname === '/git-upload-pack') {
     const body = requestBody(request.body, gzip, limit, 'request');
-    return reply(() => (protocol === 2 ? uploadPackV2(repo, body, opts) : engineOrRefusal(runUploadPack(repo, body, opts), body, 'fetch')));
+    return reply(async function* () {
+      try {
+        yield* protocol === 2 ? uploadPackV2(repo, body, opts) : engineOrRefusal(runUploadPack(repo, body, opts), body, 'fetch');
+      } finally {
+        await body.return(undefined);
+      }
+    });
   }
   if (request.method === 'POST' && url.pathname === '/git-receive-pack') {
     return reply(async function* () {
-      const reader = new ByteReader(requestBody(request.body, gzip, limit, 'push'));
-      mode.sideband = await asksForSideband(reader);
-      const body = rest(reader);
-      yield* engineOrRefusal(runReceivePack(repo, body, opts), body, 'push');
+      const raw = requestBody(request.body, gzip, limit, 'push');
+      try {
+        const reader = new ByteReader(raw);
+        mode.sideband = await asksForSideband(reader);
+        const body = rest(reader);
+        yield* engineOrRefusal(runReceivePack(repo, body, opts), body, 'push');
+      } finally {
+        await raw.return(undefined);
+      }
     });
   }
   return new Response('not found\n', { status: 404 });

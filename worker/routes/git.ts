@@ -96,15 +96,20 @@ async function forward(
   if (target.pushPolicy !== undefined) headers.set(PUSH_POLICY_HEADER, target.pushPolicy);
   const protocol = c.req.header('git-protocol');
   if (protocol) headers.set('git-protocol', protocol);
-  const relay = init.body instanceof ReadableStream ? relayBody(init.body, Math.max(init.maxBody ?? 0, MIN_DRAIN_BYTES)) : null;
+  const relay = init.body instanceof ReadableStream ? relayBody(init.body, MAX_DRAIN_BYTES) : null;
   const res = await target.stub.fetch(`https://repo${path}`, { method: init.method, headers, body: relay?.body ?? init.body ?? null });
   const out = relay && res.body ? res.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ flush: () => relay.settle() })) : res.body;
   if (res.status !== 200) return new Response(out, { status: res.status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
   return new Response(out, { status: 200, headers: gitHeaders(contentType) });
 }
 
-/** Request bytes read past the DO's answer at least, so a client can finish a short upload it is still sending. */
-const MIN_DRAIN_BYTES = 1024 * 1024;
+/**
+ * Request bytes read and dropped after the DO's answer, so a client can finish
+ * the upload it is still sending (git waits on it before reading the answer).
+ * Cloudflare refuses bodies over the plan's cap (100 MB on the common plans)
+ * before the Worker runs, so this only bounds local runs.
+ */
+const MAX_DRAIN_BYTES = 128 * 1024 * 1024;
 
 /**
  * The client's request body relayed to the DO, and `settle`, run before the
