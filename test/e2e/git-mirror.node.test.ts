@@ -186,9 +186,9 @@ describe('racing pushes on one branch', () => {
     ok(['clone', '-q', `${hub.url}/race.git`, a]);
     ok(['clone', '-q', `${hub.url}/race.git`, b]);
     // Each side carries enough new content that the pushes overlap in the hub.
-    writeFileSync(join(a, 'a.bin'), randomBytes(1, 2 << 20));
+    writeFileSync(join(a, 'a.bin'), randomBytes(1, 1 << 20));
     const idA = commitIn(a, 'a.txt', 'a\n', 'from a');
-    writeFileSync(join(b, 'b.bin'), randomBytes(2, 2 << 20));
+    writeFileSync(join(b, 'b.bin'), randomBytes(2, 1 << 20));
     const idB = commitIn(b, 'b.txt', 'b\n', 'from b');
     const [ra, rb] = await Promise.all([gitAsync(['push', writerUrl(hub, 'race'), 'main'], a), gitAsync(['push', writerUrl(hub, 'race'), 'main'], b)]);
     const wins = [ra, rb].filter((r) => r.status === 0);

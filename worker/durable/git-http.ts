@@ -90,6 +90,8 @@ function runReceivePack(repo: GitRepo, body: ByteStream, opts: GitServiceOptions
 
 /** Errors that are not the client's fault: log them (the client got a protocol error). */
 function logError(e: unknown): void {
+  // A HubError is the client's fault (bad input, refused request): already answered, not worth a log line.
+  if (e instanceof HubError) return;
   console.error('git engine error:', e);
 }
 
