@@ -14,6 +14,10 @@ describe('native zlib in workerd', () => {
     expect(r.engine.bytesWritten).toBe(s.length);
   });
 
+  it('is detected as workerd, so inflatePrefix takes the pure decoder (node:zlib info:true balloons memory there)', () => {
+    expect(navigator.userAgent).toBe('Cloudflare-Workers');
+  });
+
   it('inflatePrefix gives the exact end of each of many streams back to back', () => {
     const datas = Array.from({ length: 50 }, (_, i) => text(i * 20));
     const streams = datas.map((d, i) => nativeZlib.deflate(d, i % 10));
