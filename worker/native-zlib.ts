@@ -43,7 +43,7 @@ function outputOptions(maxSize: number): zlib.ZlibOptions {
 }
 
 /** workerd, where node:zlib's `info: true` path is slower than the pure decoder and balloons memory (see above). */
-const IN_WORKERD = typeof navigator !== 'undefined' && navigator.userAgent === 'Cloudflare-Workers';
+const IN_WORKERD = (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent === 'Cloudflare-Workers';
 
 function inflatePrefix(data: Uint8Array, maxSize: number): InflateResult | null {
   if (IN_WORKERD) return pureZlib.inflatePrefix(data, maxSize);

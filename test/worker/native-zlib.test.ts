@@ -15,7 +15,7 @@ describe('native zlib in workerd', () => {
   });
 
   it('is detected as workerd, so inflatePrefix takes the pure decoder (node:zlib info:true balloons memory there)', () => {
-    expect(navigator.userAgent).toBe('Cloudflare-Workers');
+    expect((globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent).toBe('Cloudflare-Workers');
   });
 
   it('inflatePrefix gives the exact end of each of many streams back to back', () => {
