@@ -281,6 +281,8 @@ class Push {
   readonly externalDepths = new Map<string, number>();
   /** Ids referred to by pack objects and not (yet) seen in the pack nor known to be stored. */
   missing = new Set<string>();
+  /** Size of `missing` that triggers the next pruneMissing. */
+  missingCheckAt = MISSING_CHECK;
   pendingRows: IndexRowInput[] = [];
   deltas = 0;
   objects = 0;
@@ -448,7 +450,14 @@ class Push {
     this.depths.set(obj.id, depth);
     this.pendingRows.push(row);
     if (this.pendingRows.length >= ROW_BATCH) await this.flushRows();
-    if (this.missing.size >= MISSING_CHECK) await this.pruneMissing();
+    if (this.missing.size >= this.missingCheckAt) {
+      await this.pruneMissing();
+      // What survives a prune is really absent so far (typically bases and
+      // children later in the pack): the next prune waits until the set has
+      // doubled, else every following object would re-check them all (a
+      // first push of 100k+ objects went quadratic here).
+      this.missingCheckAt = Math.max(MISSING_CHECK, 2 * this.missing.size);
+    }
   }
 
   /** A full record for `data` (deflated here), appended to the open segment. */
