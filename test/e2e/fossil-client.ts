@@ -65,7 +65,7 @@ export function fossilHome(prefix = 'fossil-e2e-'): { home: string; done: () => 
 export function cloneAndOpen(home: string, url: string, name: string, extra: string[] = []): { repo: string; dir: string; clone: FossilResult } {
   const repo = join(home, `${name}.fossil`);
   const dir = join(home, name);
-  const clone = check(runFossil(home, ['clone', ...extra, url, repo]), `fossil clone ${url}`);
+  const clone = check(runFossil(home, ['clone', '--save-http-password', ...extra, url, repo]), `fossil clone ${url}`);
   spawnSync('mkdir', ['-p', dir]);
   check(runFossil(home, ['open', repo, '--force'], dir), 'fossil open');
   return { repo, dir, clone };
@@ -100,4 +100,70 @@ export function artifactHashes(home: string, repo: string, includePrivate = true
     .split('\n')
     .map((l) => l.trim().replace(/^'|'$/g, ''))
     .filter(Boolean);
+}
+
+/**
+ * The relay of http10Front, run in its own Node process: the tests drive
+ * fossil with spawnSync, which blocks this process's event loop.
+ */
+const RELAY = `
+const net = require('node:net');
+const [host, port] = process.argv.slice(1);
+const server = net.createServer((client) => {
+  const upstream = net.connect(Number(port), host);
+  const done = () => { client.end(); upstream.destroy(); };
+  client.on('close', () => upstream.destroy());
+  upstream.on('close', () => client.end());
+  client.on('error', done);
+  upstream.on('error', done);
+  client.pipe(upstream);
+  let head = Buffer.alloc(0);
+  let remaining = -1;
+  upstream.on('data', (chunk) => {
+    if (remaining < 0) {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\\r\\n\\r\\n');
+      if (end < 0) return;
+      const m = /\\r\\ncontent-length:\\s*(\\d+)/i.exec(head.subarray(0, end).toString('latin1'));
+      client.write(head);
+      if (!m) { remaining = Number.MAX_SAFE_INTEGER; return; }
+      remaining = Number(m[1]) - (head.length - end - 4);
+    } else {
+      client.write(chunk);
+      remaining -= chunk.length;
+    }
+    if (remaining <= 0) done();
+  });
+});
+server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+`;
+
+/**
+ * An HTTP/1.0-correct front for a server: each client connection is relayed
+ * to `target` and closed as soon as the reply's head and Content-Length bytes
+ * have gone through. fossil 2.21 (Debian's build) reads a reply until the
+ * connection closes, and `wrangler dev` keeps HTTP/1.0 connections open for
+ * 5 s after answering, which would add 5 s to every sync round trip; a
+ * server that honours HTTP/1.0 (fossil server, a front proxy) closes at once.
+ */
+export async function http10Front(target: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const { hostname, port } = new URL(target);
+  const child = spawn(process.execPath, ['-e', RELAY, hostname, port], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const listening = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+    child.on('exit', (code) => reject(new Error(`relay exited (${code})`)));
+  });
+  return {
+    url: `http://127.0.0.1:${listening}`,
+    pid: child.pid!,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
 }

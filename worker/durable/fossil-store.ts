@@ -26,6 +26,7 @@ import {
 } from '../../shared/storage/fossil.js';
 import { checkObjectId } from '../../shared/storage/ids.js';
 import { MAX_CHAIN_ROWS, planRows, type IndexRowInput } from '../../shared/storage/object-index.js';
+import { migrateFossilTables } from './fossil-tables.js';
 import type { SqlHost } from './repo-store.js';
 
 /**
@@ -76,7 +77,7 @@ export const FOSSIL_MIGRATIONS: readonly (readonly string[])[] = [
 /** The fossil schema version this code expects. */
 export const FOSSIL_SCHEMA_VERSION = FOSSIL_MIGRATIONS.length;
 
-/** Brings the fossil tables up to FOSSIL_SCHEMA_VERSION (after the git schema's `migrate`); returns the version found. */
+/** Brings the fossil tables up to FOSSIL_SCHEMA_VERSION (after the git schema's `migrate`), and the crosslink tables; returns the version found. */
 export function migrateFossil(host: SqlHost): number {
   host.sql.exec(`CREATE TABLE IF NOT EXISTS fossil_schema (version INTEGER NOT NULL)`);
   const found = host.sql.exec<{ version: number }>(`SELECT version FROM fossil_schema`).toArray()[0]?.version ?? 0;
@@ -88,6 +89,8 @@ export function migrateFossil(host: SqlHost): number {
       host.sql.exec(`INSERT INTO fossil_schema (version) VALUES (?)`, v + 1);
     });
   }
+  // The crosslink tables (timeline, branches) keep their own idempotent DDL.
+  migrateFossilTables(host.sql);
   return found;
 }
 

@@ -13,7 +13,9 @@
  * always 200 with a fossil body; errors are `error` cards.
  */
 import { HubError } from '../../shared/core/errors.js';
+import { parseArtifact } from '../../shared/core/fossil/artifact.js';
 import { newRepository, xfer, type FossilRepo, type NewRepositoryOptions, type ReceivedArtifact } from '../../shared/protocols/fossil/index.js';
+import { ArtifactReader } from '../../shared/protocols/fossil/repo.js';
 import type { Env } from '../env.js';
 import { anonymousCaps, fossilUser } from '../fossil-login.js';
 import { nativePrimitives } from '../primitives.js';
@@ -21,6 +23,7 @@ import type { RepoRow } from '../storage-d1/schema.js';
 import { R2SegmentStore } from '../storage-r2/segments.js';
 import { fossilErrorReply } from '../routes/fossil.js';
 import { localFossilStore, SqlFossilStore } from './fossil-store.js';
+import { crosslinkArtifacts } from './fossil-tables.js';
 import { requestBody } from './git-http.js';
 import type { SqlHost } from './repo-store.js';
 
@@ -66,13 +69,32 @@ async function readBody(request: Request, limit: number): Promise<Uint8Array> {
   return out;
 }
 
-/** Hooks of the DO around a sync: what to do with artifacts just stored (crosslinking). */
+/** Hooks of the DO around a sync: what to do with artifacts just stored. */
 export interface FossilHooks {
   onArtifacts?(received: ReceivedArtifact[]): Promise<void> | void;
 }
 
+/** Bytes of delta bases cached while loading manifests for crosslinking (per request). */
+const CROSSLINK_CACHE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The default hooks: artifacts just stored are crosslinked into the DO's
+ * timeline tables (fossil-tables.ts), loading parents from storage as needed.
+ */
+export function crosslinkHooks(host: SqlHost, repo: FossilRepo): FossilHooks {
+  return {
+    onArtifacts: async (received) => {
+      const reader = new ArtifactReader(repo, CROSSLINK_CACHE_BYTES);
+      await crosslinkArtifacts(host.sql, received, async (hash) => {
+        const bytes = await reader.read(hash);
+        return bytes === null ? null : parseArtifact(bytes);
+      });
+    },
+  };
+}
+
 /** Answers one forwarded xfer request inside the DO. */
-export async function handleFossilRequest(request: Request, host: SqlHost, env: Env, hooks: FossilHooks = {}): Promise<Response> {
+export async function handleFossilRequest(request: Request, host: SqlHost, env: Env, hooks?: FossilHooks): Promise<Response> {
   const repoId = request.headers.get('x-hub-repo-id');
   const repoJson = request.headers.get('x-hub-repo');
   if (request.method !== 'POST' || !repoId || !repoJson) return new Response('bad forwarded request\n', { status: 400 });
@@ -86,6 +108,7 @@ export async function handleFossilRequest(request: Request, host: SqlHost, env: 
     throw e;
   }
   const repo = fossilRepo(host, env, repoId);
+  hooks ??= crosslinkHooks(host, repo);
   const reply = await serialized(host, async () => {
     // A repository whose creation stopped before its initialisation is initialised now, as the API would have.
     await ensureInitialised(repo, { creator: HUB_CREATOR, projectName: row.name }, hooks);
@@ -107,9 +130,9 @@ export async function handleFossilRequest(request: Request, host: SqlHost, env: 
  * initial empty check-in); a repository already initialised is left as it is.
  * Returns its project code.
  */
-export async function initFossilRepository(host: SqlHost, env: Env, repoId: string, opts: NewRepositoryOptions, hooks: FossilHooks = {}): Promise<{ projectCode: string }> {
+export async function initFossilRepository(host: SqlHost, env: Env, repoId: string, opts: NewRepositoryOptions, hooks?: FossilHooks): Promise<{ projectCode: string }> {
   const repo = fossilRepo(host, env, repoId);
-  return serialized(host, () => ensureInitialised(repo, opts, hooks));
+  return serialized(host, () => ensureInitialised(repo, opts, hooks ?? crosslinkHooks(host, repo)));
 }
 
 /** The user name of the initial check-in when the hub admin creates a repository (the admin has no user name). */
