@@ -1,0 +1,83 @@
+// A generated history (test/fixtures/git-history.ts, converted with
+// `git fast-export --all | fossil import --git`) pushed to the hub by the real
+// fossil, cloned back, and compared check-in by check-in and artifact by
+// artifact, `fossil test-integrity` clean on both sides.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateHistory } from '../fixtures/git-history.js';
+import { artifactHashes, check, checkins, fossilEnv, fossilHome, http10Front, runFossil } from './fossil-client.js';
+import { api } from './hub-client.js';
+import { startHub, type Hub } from './hub-server.js';
+
+let hub: Hub;
+let front: { url: string; stop(): Promise<void> };
+let home: string;
+let cleanup: () => void;
+
+const sql = (repo: string, q: string) => check(runFossil(home, ['sql', '-R', repo, q]), 'fossil sql').stdout.trim().replace(/^'|'$/g, '');
+
+beforeAll(async () => {
+  hub = await startHub();
+  front = await http10Front(hub.url);
+  ({ home, done: cleanup } = fossilHome('fossil-history-'));
+  expect((await api(hub, 'POST', '/users', { name: 'wanda', password: 'wanda-pw' })).status).toBe(201);
+  expect((await api(hub, 'POST', '/repos', { name: 'hist', kind: 'fossil', public: true })).status).toBe(201);
+  expect((await api(hub, 'PUT', '/repos/hist/members/wanda', { role: 'write' })).status).toBe(200);
+}, 120_000);
+
+afterAll(async () => {
+  await front?.stop();
+  await hub?.stop();
+  cleanup?.();
+});
+
+describe('a generated history through the hub', () => {
+  it('pushes it whole, clones it back identical, and syncs nothing more', async () => {
+    const git = join(home, 'src.git');
+    const history = await generateHistory(git, { commits: 150, files: 25, textLines: 30, binaryFiles: 2, binarySize: 20_000, topics: 4, tags: 3 });
+    expect(history.commits).toBe(150);
+    const src = join(home, 'src.fossil');
+    const imported = spawnSync('sh', ['-c', `git -C "${git}" fast-export --all | fossil import --git "${src}"`], { cwd: home, env: fossilEnv(home), encoding: 'utf8' });
+    expect(imported.status, imported.stderr).toBe(0);
+
+    // A first push into a new remote: the local repository takes the remote's project code.
+    const probe = join(home, 'probe.fossil');
+    check(runFossil(home, ['clone', `${front.url}/hist`, probe]), 'clone of the empty repository');
+    const projectCode = sql(probe, `SELECT value FROM config WHERE name = 'project-code'`);
+    sql(src, `UPDATE config SET value = '${projectCode}' WHERE name = 'project-code'`);
+    const remote = front.url.replace('http://', 'http://wanda:wanda-pw@') + '/hist';
+    const push = check(runFossil(home, ['push', '-R', src, remote], home, 300_000), 'fossil push');
+    expect(push.output).not.toMatch(/Error|server says/);
+
+    const back = join(home, 'back.fossil');
+    const clone = check(runFossil(home, ['clone', `${front.url}/hist`, back], home, 300_000), 'fossil clone');
+    expect(clone.output).not.toMatch(/Error|unresolved/);
+
+    // Check-in by check-in: same hashes, users, times and comments; the hub adds only its initial check-in.
+    const initial = checkins(home, probe);
+    expect(initial).toHaveLength(1);
+    const theirs = checkins(home, src);
+    expect(theirs.length).toBeGreaterThanOrEqual(150);
+    expect(checkins(home, back).filter((c) => c.hash !== initial[0].hash)).toEqual(theirs);
+    // Artifact by artifact (files, manifests, tags, and the clusters the hub made).
+    const mine = new Set(artifactHashes(home, back));
+    const missing = artifactHashes(home, src).filter((h) => !mine.has(h));
+    expect(missing).toEqual([]);
+    for (const repo of [src, back]) expect(check(runFossil(home, ['test-integrity', '-R', repo], home, 300_000), 'test-integrity').output).toMatch(/\b0 errors/);
+    // The same tags and branches.
+    const tags = (repo: string) => check(runFossil(home, ['tag', 'list', '-R', repo]), 'tag list').stdout;
+    expect(tags(back)).toBe(tags(src));
+
+    // Nothing left to push; pulls bring only what the other side made (the hub's clusters, made once >= 100 artifacts are unclustered).
+    const again = check(runFossil(home, ['sync', '-R', src, remote]), 'fossil sync');
+    expect(again.output).toMatch(/Artifacts sent: 0/);
+    expect(again.output).not.toMatch(/Error/);
+    expect(check(runFossil(home, ['pull', '-R', back]), 'fossil pull').output).not.toMatch(/Error/);
+    // The sync also brought the hub's initial check-in to the source: both now hold exactly the same artifacts.
+    expect(artifactHashes(home, src)).toContain(initial[0].hash);
+    expect(artifactHashes(home, back)).toEqual(artifactHashes(home, src));
+    const clusters = Number(sql(back, `SELECT count(*) FROM tagxref JOIN tag USING (tagid) WHERE tagname = 'cluster'`));
+    expect(clusters).toBeGreaterThan(0);
+  });
+});
