@@ -14,12 +14,25 @@
  */
 import { fromHex } from '../core/bytes.js';
 import type { ObjectId } from './ids.js';
+import type { PackedIds } from './id-set.js';
 import type { IndexRow, ObjectKind, RecordFormat } from './object-index.js';
 
 /** The tips S whose closure V the index holds, and the version of that pair. */
 export interface ReachState {
   version: number;
   tips: ObjectId[];
+}
+
+/** Ids given to reachMark: hex strings, or packed binary ids (a first clone marks every object: no string per id). */
+export type MarkIds = readonly ObjectId[] | PackedIds;
+
+/** Hex ids `from` up to `to` of a MarkIds, for implementations that mark in batches. */
+export function markIdsSlice(ids: MarkIds, from: number, to: number): ObjectId[] {
+  const end = Math.min(to, ids.length);
+  if (Array.isArray(ids)) return ids.slice(from, end);
+  const out: ObjectId[] = [];
+  for (let i = from; i < end; i++) out.push((ids as PackedIds).at(i));
+  return out;
 }
 
 /** Per id in `reachStatus`: not indexed, indexed but outside V, in V. */
@@ -37,7 +50,7 @@ export interface ReachIndex {
    * ids when `reset`). Returns the new version, or null when the version moved
    * (nothing changed then). The caller guarantees V + ids (ids) = reach(tips).
    */
-  reachMark(expect: number, tips: ObjectId[], ids: ObjectId[], reset: boolean): Promise<number | null>;
+  reachMark(expect: number, tips: ObjectId[], ids: MarkIds, reset: boolean): Promise<number | null>;
   /**
    * V's rows (all kinds but artifacts; without blobs when `blobs` is false)
    * in storage order, as one consistent snapshot; null when the version is
@@ -239,7 +252,7 @@ export class MemoryReach implements ReachIndex {
     return Uint8Array.from(ids, (id, i) => (this.closure.has(id) ? REACH_IN : has[i] ? REACH_OUTSIDE : REACH_MISSING));
   }
 
-  async reachMark(expect: number, tips: ObjectId[], ids: ObjectId[], reset: boolean): Promise<number | null> {
+  async reachMark(expect: number, tips: ObjectId[], ids: MarkIds, reset: boolean): Promise<number | null> {
     if (expect !== this.version) return null;
     const rows: IndexRow[] = [];
     for (const id of ids) {

@@ -26,7 +26,7 @@ import {
   type RefUpdateResult,
   type SymbolicRef,
 } from '../../shared/storage/refs.js';
-import { REACH_IN, REACH_MISSING, REACH_OUTSIDE, ReachPlanBuilder, type ReachPlan, type ReachState } from '../../shared/storage/reach.js';
+import { markIdsSlice, REACH_IN, REACH_MISSING, REACH_OUTSIDE, ReachPlanBuilder, type MarkIds, type ReachPlan, type ReachState } from '../../shared/storage/reach.js';
 
 /** The part of DurableObjectStorage this store needs (so tests can hand in any SQLite-backed storage). */
 export interface SqlHost {
@@ -283,14 +283,14 @@ export class SqlRepoStore {
   }
 
   /** ReachIndex.reachMark: one transaction, so V and S change together or not at all. */
-  reachMark(expect: number, tips: ObjectId[], ids: ObjectId[], reset: boolean): number | null {
+  reachMark(expect: number, tips: ObjectId[], ids: MarkIds, reset: boolean): number | null {
     return this.host.transactionSync(() => {
       const { version } = this.host.sql.exec<{ version: number }>(`SELECT version FROM reach_state`).one();
       if (version !== expect) return null;
       if (reset) this.host.sql.exec(`UPDATE objects SET reach = NULL WHERE reach = 1`);
       // Batched: one statement per id would cost a statement each on 300k-object clones.
       for (let i = 0; i < ids.length; i += 5000) {
-        this.host.sql.exec(`UPDATE objects SET reach = 1 WHERE id IN (SELECT value FROM json_each(?))`, JSON.stringify(ids.slice(i, i + 5000)));
+        this.host.sql.exec(`UPDATE objects SET reach = 1 WHERE id IN (SELECT value FROM json_each(?))`, JSON.stringify(markIdsSlice(ids, i, i + 5000)));
       }
       this.host.sql.exec(`UPDATE reach_state SET version = ?, tips = ?`, version + 1, JSON.stringify(tips));
       return version + 1;

@@ -19,6 +19,8 @@ import { readObject, type ObjectStoreDeps } from '../../storage/object-store.js'
 import { ProtocolError } from './capabilities.js';
 import type { FilterSpec } from './filter.js';
 import { REACH_IN, REACH_MISSING } from '../../storage/reach.js';
+import { IdSet, PackedIds } from '../../storage/id-set.js';
+import { toHexAt, writeHex } from '../../core/bytes.js';
 
 /** Most tag objects followed when peeling one tag (git's peel limit is similar). */
 export const MAX_PEEL = 64;
@@ -256,9 +258,42 @@ async function markHave(view: RepoView, root: ObjectId, have: Set<ObjectId>): Pr
 /** What reachClosure found. */
 export interface ClosureResult {
   /** Objects reachable from the tips, minus the known closure's members (and what lies below them). */
-  ids: ObjectId[];
+  ids: PackedIds;
   /** Members of the known closure the walk stopped at (tips included). */
-  met: Set<ObjectId>;
+  met: IdSet;
+}
+
+/** Object type codes of reachClosure's pending stack ('' in the old string form: look the row up). */
+const T_UNKNOWN = 0;
+const T_COMMIT = 1;
+const T_TREE = 2;
+const T_BLOB = 3;
+const T_TAG = 4;
+const TYPE_CODES: Record<string, number> = { commit: T_COMMIT, tree: T_TREE, blob: T_BLOB, tag: T_TAG };
+
+/**
+ * Calls `fn(type, data, idOffset)` for each entry of a raw tree (T_TREE,
+ * T_BLOB or T_COMMIT for a gitlink) without building strings: a walk reads
+ * every tree of a history, and parseTree's per-entry objects and hex ids were
+ * most of its garbage. Modes follow modeObjectType (octal file-type bits).
+ */
+export function scanTree(data: Uint8Array, id: ObjectId, fn: (type: number, data: Uint8Array, idOffset: number) => void): void {
+  let i = 0;
+  while (i < data.length) {
+    let mode = 0;
+    let digits = 0;
+    while (i < data.length && data[i] !== 0x20) {
+      const d = data[i] - 0x30;
+      if (d < 0 || d > 7 || ++digits > 7) throw new HistoryError('bad-tree', `tree ${id} has a bad mode`, { id });
+      mode = mode * 8 + d;
+      i++;
+    }
+    const nul = data.indexOf(0, i);
+    if (digits === 0 || nul < 0 || nul + 21 > data.length) throw new HistoryError('bad-tree', `tree ${id} is truncated`, { id });
+    const bits = mode & 0o170000;
+    fn(bits === 0o040000 ? T_TREE : bits === 0o160000 ? T_COMMIT : T_BLOB, data, nul + 1);
+    i = nul + 21;
+  }
 }
 
 /**
@@ -268,6 +303,10 @@ export interface ClosureResult {
  * REACH_* codes for a batch of ids; one call per commit or tree keeps the
  * index round trips to one per object that has children. Blobs are never
  * read. Throws HistoryError for a missing object or past `limit` commits.
+ *
+ * Memory is a few dozen bytes per object (binary ids in IdSet/PackedIds, no
+ * memoised rows or commits): a first clone walks the whole history in one
+ * isolate, and string sets of 300k ids alone took tens of MB.
  */
 export async function reachClosure(
   view: RepoView,
@@ -275,60 +314,73 @@ export async function reachClosure(
   status: (ids: ObjectId[]) => Promise<Uint8Array>,
   limit = MAX_WALK,
 ): Promise<ClosureResult> {
-  const ids: ObjectId[] = [];
-  const met = new Set<ObjectId>();
-  const seen = new Set<ObjectId>();
-  // Pending objects with their type when the referrer told it ('' = look the row up).
-  const stackIds: ObjectId[] = [];
-  const stackTypes: string[] = [];
+  const ids = new PackedIds();
+  const met = new IdSet();
+  const seen = new IdSet();
+  // Pending objects with their type code when the referrer told it (T_UNKNOWN = look the row up).
+  const stack = new PackedIds();
+  const stackTypes: number[] = [];
   let commits = 0;
-  const visit = async (children: ObjectId[], types: string[]) => {
-    const fresh: ObjectId[] = [];
-    const freshTypes: string[] = [];
-    for (let i = 0; i < children.length; i++) {
-      if (seen.has(children[i])) continue;
-      seen.add(children[i]);
-      fresh.push(children[i]);
-      freshTypes.push(types[i]);
-    }
-    if (fresh.length === 0) return;
+  // A batch of children, as hex only for the status call (bounded by one tree's width).
+  let batch: ObjectId[] = [];
+  let batchTypes: number[] = [];
+  const offer = (src: Uint8Array, off: number, type: number) => {
+    if (!seen.addAt(src, off)) return;
+    batch.push(toHexAt(src, off, 20));
+    batchTypes.push(type);
+  };
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const fresh = batch;
+    const types = batchTypes;
+    batch = [];
+    batchTypes = [];
     const st = await status(fresh);
     for (let i = 0; i < fresh.length; i++) {
       if (st[i] === REACH_MISSING) throw new HistoryError('missing-object', `object ${fresh[i]} is not in the repository`, { id: fresh[i] });
       if (st[i] === REACH_IN) met.add(fresh[i]);
-      else if (freshTypes[i] === 'blob') ids.push(fresh[i]);
+      else if (types[i] === T_BLOB) ids.push(fresh[i]);
       else {
-        stackIds.push(fresh[i]);
-        stackTypes.push(freshTypes[i]);
+        stack.push(fresh[i]);
+        stackTypes.push(types[i]);
       }
     }
   };
-  await visit([...tips], tips.map(() => ''));
-  while (stackIds.length > 0) {
-    const id = stackIds.pop()!;
+  const raw = new Uint8Array(20);
+  for (const t of tips) {
+    writeHex(t, raw, 0);
+    offer(raw, 0, T_UNKNOWN);
+  }
+  await flush();
+  const cur = new Uint8Array(20);
+  while (stack.popInto(cur, 0)) {
+    const id = toHexAt(cur, 0, 20);
     let type = stackTypes.pop()!;
-    if (type === '') type = (await view.row(id))?.kind ?? '';
-    ids.push(id);
-    if (type === 'commit') {
+    if (type === T_UNKNOWN) type = TYPE_CODES[(await view.row(id))?.kind ?? ''] ?? T_UNKNOWN;
+    ids.pushAt(cur, 0);
+    if (type === T_COMMIT) {
       if (++commits > limit) throw new HistoryError('walk-limit', `history walk passed ${limit} commits`);
-      const c = (await view.commit(id))!;
-      await visit([c.tree, ...c.parents], ['tree', ...c.parents.map(() => 'commit')]);
-    } else if (type === 'tree') {
-      const children: ObjectId[] = [];
-      const types: string[] = [];
-      for (const e of (await view.tree(id)).entries) {
-        const t = modeObjectType(e.mode);
-        if (t === 'commit') continue; // a gitlink: the submodule's commit is not ours
-        children.push(e.id);
-        types.push(t);
+      // Parsed here, not through view.commit: each commit is visited once, and the memo would keep them all.
+      const c = parseCommit(await view.content(id, 'commit'));
+      writeHex(c.tree, raw, 0);
+      offer(raw, 0, T_TREE);
+      for (const p of c.parents) {
+        writeHex(p, raw, 0);
+        offer(raw, 0, T_COMMIT);
       }
-      await visit(children, types);
-    } else if (type === 'tag') {
+    } else if (type === T_TREE) {
+      scanTree(await view.content(id, 'tree'), id, (t, data, off) => {
+        // A gitlink: the submodule's commit is not ours.
+        if (t !== T_COMMIT) offer(data, off, t);
+      });
+    } else if (type === T_TAG) {
       const tag = parseTag(await view.content(id, 'tag'));
-      await visit([tag.object], [tag.objectType]);
-    } else if (type !== 'blob') {
+      writeHex(tag.object, raw, 0);
+      offer(raw, 0, TYPE_CODES[tag.objectType] ?? T_UNKNOWN);
+    } else if (type !== T_BLOB) {
       throw new HistoryError('missing-object', `object ${id} is not a git object`, { id });
     }
+    await flush();
   }
   return { ids, met };
 }
