@@ -20,7 +20,9 @@ import { authorize } from '../auth.js';
 import { clientAddress } from '../rate-limit.js';
 import { PUSH_POLICY_HEADER, pushPolicyHeader } from '../protections.js';
 import { isValidRepoName } from './api.js';
-import type { GitService } from '../../shared/protocols/git/advertisement.js';
+import { requestedProtocolVersion, uploadPackV2Advertisement, type GitService } from '../../shared/protocols/git/advertisement.js';
+import { encodePkts } from '../../shared/protocols/git/pkt-line.js';
+import { HUB_UPLOAD_FEATURES } from '../durable/git-http.js';
 
 /** HUB_MAX_PUSH_BYTES when unset: the request body cap of Cloudflare's common plans. */
 export const DEFAULT_MAX_PUSH_BYTES = 100 * 1024 * 1024;
@@ -159,6 +161,11 @@ git.get('/:repo/info/refs', async (c) => {
   if (service !== 'git-upload-pack' && service !== 'git-receive-pack') return text(403, `unsupported service: ${service.slice(0, 80)}`);
   const target = await access(c, service);
   if (target instanceof Response) return target;
+  // The v2 advertisement lists capabilities only, no refs: answered here, which saves a
+  // Durable Object round trip on every v2 fetch (a no-op fetch is this plus one ls-refs).
+  if (service === 'git-upload-pack' && requestedProtocolVersion(c.req.header('git-protocol') ?? null) === 2) {
+    return new Response(encodePkts(uploadPackV2Advertisement(HUB_UPLOAD_FEATURES)), { status: 200, headers: gitHeaders(`application/x-${service}-advertisement`) });
+  }
   return forward(c, target, `/info/refs?service=${service}`, `application/x-${service}-advertisement`, { method: 'GET' });
 });
 
