@@ -6,7 +6,18 @@
  * unreferenced segments behind, for garbage collection.
  */
 import type { ObjectId } from './ids.js';
-import { planRows, type IndexRow, type IndexRowInput, type ObjectIndexReader } from './object-index.js';
+import { planDepths, type IndexRow, type IndexRowInput, type ObjectIndexReader } from './object-index.js';
+
+/**
+ * A pending row as one object literal with every field: a push holds one per
+ * object, and `{ ...row, depth }` put the added field in a separate property
+ * array (measured ~60 bytes more per row).
+ */
+function storedRow(r: IndexRowInput, depth: number): IndexRow {
+  const { id, kind, size, segment, offset, length, format, base } = r;
+  if (r.recordSize === undefined) return { id, kind, size, segment, offset, length, format, base, depth };
+  return { id, kind, size, segment, offset, length, format, base, recordSize: r.recordSize, depth };
+}
 
 /** Pending rows of one push over the committed index (create one per push). */
 export class QuarantineIndex implements ObjectIndexReader {
@@ -34,13 +45,18 @@ export class QuarantineIndex implements ObjectIndexReader {
       const row = await this.base.get(b);
       if (row !== null) baseDepths.set(b, row.depth);
     }
-    const planned = planRows(rows, (id) => {
+    const planned = planDepths(rows, (id) => {
       const known = this.pending.get(id)?.depth ?? baseDepths.get(id);
       if (known !== undefined) return known;
-      return committed.has(id) ? 0 : null; // only presence matters here: planRows skips the row
+      return committed.has(id) ? 0 : null; // only presence matters here: planDepths skips the row
     });
-    for (const row of planned) this.pending.set(row.id, row);
-    return planned;
+    const out: IndexRow[] = [];
+    for (const [row, depth] of planned) {
+      const stored = storedRow(row, depth);
+      this.pending.set(row.id, stored);
+      out.push(stored);
+    }
+    return out;
   }
 
   async has(ids: ObjectId[]): Promise<boolean[]> {

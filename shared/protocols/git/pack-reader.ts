@@ -329,7 +329,7 @@ class PackReader {
       for (const kid of kids) {
         const m = this.metas.get(kid)!;
         m.base = parent.offset;
-        delete m.baseId;
+        m.baseId = undefined; // not `delete`: that turns the object into a slow dictionary
         this.pendingCount--;
         const obj: PackObject = yield this.resolveDelta(kid, parent.depth + 1);
         stack.push(obj);
@@ -382,7 +382,18 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
         throw asPackError(e, offset);
       }
       const { entry, data } = read;
-      const meta: Meta = { type: entry.type, size: entry.size, headerLength: entry.headerLength, base: entry.baseOffset ?? null };
+      // Every field present from the start: fields added later move to a
+      // separate property array (~100 bytes more per entry, measured).
+      const meta: Meta = {
+        type: entry.type,
+        size: entry.size,
+        headerLength: entry.headerLength,
+        base: entry.baseOffset ?? null,
+        baseId: undefined,
+        id: undefined,
+        realType: undefined,
+        depth: undefined,
+      };
       st.metas.set(offset, meta);
       if (st.retainedBytes + entry.raw.length <= maxRetained) {
         st.retained.set(offset, entry.raw);
