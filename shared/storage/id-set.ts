@@ -100,6 +100,11 @@ export class IdSet {
     return this.table[this.find(src, off)] !== 0;
   }
 
+  /** Insertion index of the id at `src[off..off+20)`, or -1 when it is not held. */
+  indexOfAt(src: Uint8Array, off: number): number {
+    return this.table[this.find(src, off)] - 1;
+  }
+
   /** Adds a hex id; true when it was new. */
   add(id: ObjectId): boolean {
     return this.addAt(fromHex(id), 0);

@@ -67,6 +67,8 @@ export const PLAN_FORMATS: readonly RecordFormat[] = ['full', 'git-delta', 'foss
 export const PLAN_NO_BASE = -1;
 /** `base[i]` when entry i is a delta whose base is not in the plan (it must be rebuilt). */
 export const PLAN_BASE_OUTSIDE = -2;
+/** `base[i]` when entry i is a git delta against an object the client has (a thin pack's REF_DELTA; id in `thinBases`). */
+export const PLAN_BASE_THIN = -3;
 
 /**
  * Rows of a closure as parallel typed arrays (about 60 bytes per object, so
@@ -89,6 +91,8 @@ export interface ReachPlan {
   base: Int32Array;
   /** 20-byte ids, entry i at i * 20. */
   ids: Uint8Array;
+  /** 20-byte base ids at i * 20 for entries whose base is PLAN_BASE_THIN (fetch plans only). */
+  thinBases?: Uint8Array;
 }
 
 /** One row given to ReachPlanBuilder; `segKey` orders segments (rows come sorted by segKey, then offset). */

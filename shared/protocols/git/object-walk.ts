@@ -11,7 +11,7 @@
  */
 import { commitsBetween, HistoryError, MAX_WALK, type CommitGraph, type CommitInfo } from '../../core/history.js';
 import { parseCommit } from '../../core/git/commit.js';
-import { modeObjectType, parseTree, type Tree } from '../../core/git/tree.js';
+import { parseTree, type Tree } from '../../core/git/tree.js';
 import { parseTag } from '../../core/git/tag.js';
 import type { ObjectId } from '../../storage/ids.js';
 import type { IndexRow } from '../../storage/object-index.js';
@@ -148,23 +148,26 @@ export interface WalkQuery {
 /** What a walk found. */
 export interface WalkResult {
   /** Ids to send: commits, trees and blobs, tags. No duplicates. */
-  objects: ObjectId[];
+  objects: PackedIds;
   /** Number of commits among them. */
   commits: number;
   /** Objects the client has (edge commits and everything their trees reach): thin-pack bases. */
-  have: Set<ObjectId>;
+  have: IdSet;
 }
 
-/** Enumerate a fetch's objects. */
+/**
+ * Enumerate a fetch's objects. Sets of ids are binary (IdSet), trees are
+ * scanned without per-entry strings and blob rows are not memoised, so a
+ * walk over a large history stays at a few dozen bytes per object.
+ */
 export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkResult> {
   const limit = q.limit ?? MAX_WALK;
-  const out: ObjectId[] = [];
-  const sent = new Set<ObjectId>();
+  const out = new PackedIds();
+  const sent = new IdSet();
+  const raw = new Uint8Array(20);
   const add = (id: ObjectId) => {
-    if (!sent.has(id)) {
-      sent.add(id);
-      out.push(id);
-    }
+    writeHex(id, raw, 0);
+    if (sent.addAt(raw, 0)) out.pushAt(raw, 0);
   };
   // 1. Classify wants: tags are sent and peeled; commits start the walk; trees and blobs are explicit.
   const commitRoots: ObjectId[] = [];
@@ -186,7 +189,7 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
   const commitSet = new Set(commits);
   for (const c of commits) add(c);
   // 3. Edge: commits the client has next to what we send; their trees are uninteresting.
-  const have = new Set<ObjectId>();
+  const have = new IdSet();
   const edge: ObjectId[] = [];
   const noteEdge = async (id: ObjectId) => {
     if (have.has(id) || commitSet.has(id) || !(await view.commit(id))) return;
@@ -200,27 +203,36 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
   for (const id of edge) await markHave(view, (await view.commit(id))!.tree, have);
   // 4. Trees and blobs of the commits we send.
   const maxDepth = filterDepth(q.filter);
-  const treeDepth = new Map<ObjectId, number>();
+  // A tree: filter keeps what lies above a depth, so a tree met again higher up is walked again;
+  // without one a tree is walked once (a binary set then, not a Map of strings).
+  const treeDepth = Number.isFinite(maxDepth) ? new Map<ObjectId, number>() : null;
+  const treesSeen = new IdSet();
   const walkTree = async (root: ObjectId, forced: boolean) => {
     const stack: { id: ObjectId; depth: number }[] = [{ id: root, depth: 0 }];
     while (stack.length > 0) {
       const { id, depth } = stack.pop()!;
-      const seenAt = treeDepth.get(id);
-      if (seenAt !== undefined && seenAt <= depth) continue;
-      treeDepth.set(id, depth);
+      if (treeDepth !== null) {
+        const seenAt = treeDepth.get(id);
+        if (seenAt !== undefined && seenAt <= depth) continue;
+        treeDepth.set(id, depth);
+      } else if (!treesSeen.add(id)) continue;
       if ((forced && id === root) || filterKeeps(q.filter, 'tree', depth, 0)) add(id);
       if (depth + 1 >= maxDepth) continue;
-      const tree = await view.tree(id);
-      for (const e of tree.entries) {
-        const type = modeObjectType(e.mode);
-        if (type === 'commit' || have.has(e.id)) continue;
-        if (type === 'tree') stack.push({ id: e.id, depth: depth + 1 });
-        else if (!sent.has(e.id) && filterKeeps(q.filter, 'blob', depth + 1, 0)) {
-          // Kept at size 0, so worth a row lookup (blob:none never looks blobs up).
-          const row = await view.row(e.id);
-          if (row === null) throw new HistoryError('missing-object', `blob ${e.id} of tree ${id} is not in the repository`, { id: e.id });
-          if (filterKeeps(q.filter, 'blob', depth + 1, row.size)) add(e.id);
+      const blobs: ObjectId[] = [];
+      scanTree(await view.content(id, 'tree'), id, (type, data, off) => {
+        if (type === T_COMMIT || have.hasAt(data, off)) return;
+        if (type === T_TREE) stack.push({ id: toHexAt(data, off, 20), depth: depth + 1 });
+        else if (!sent.hasAt(data, off) && filterKeeps(q.filter, 'blob', depth + 1, 0)) blobs.push(toHexAt(data, off, 20));
+      });
+      for (const blob of blobs) {
+        if (q.filter === null) {
+          add(blob);
+          continue;
         }
+        // Kept at size 0, so worth a row lookup (blob:none never looks blobs up); not memoised.
+        const row = await view.deps.index.get(blob);
+        if (row === null) throw new HistoryError('missing-object', `blob ${blob} of tree ${id} is not in the repository`, { id: blob });
+        if (filterKeeps(q.filter, 'blob', depth + 1, row.size)) add(blob);
       }
     }
   };
@@ -240,18 +252,15 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
 }
 
 /** Adds `root` and every tree and blob it reaches to `have` (skipping subtrees already there). */
-async function markHave(view: RepoView, root: ObjectId, have: Set<ObjectId>): Promise<void> {
-  if (have.has(root)) return;
-  have.add(root);
+async function markHave(view: RepoView, root: ObjectId, have: IdSet): Promise<void> {
+  if (!have.add(root)) return;
   const stack = [root];
   while (stack.length > 0) {
-    const tree = await view.tree(stack.pop()!);
-    for (const e of tree.entries) {
-      const type = modeObjectType(e.mode);
-      if (type === 'commit' || have.has(e.id)) continue;
-      have.add(e.id);
-      if (type === 'tree') stack.push(e.id);
-    }
+    const id = stack.pop()!;
+    scanTree(await view.content(id, 'tree'), id, (type, data, off) => {
+      if (type === T_COMMIT || !have.addAt(data, off)) return;
+      if (type === T_TREE) stack.push(toHexAt(data, off, 20));
+    });
   }
 }
 

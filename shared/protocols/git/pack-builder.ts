@@ -19,9 +19,10 @@ import { readObject } from '../../storage/object-store.js';
 import { entriesToPackBytes, type PackWriteEntry } from './pack-writer.js';
 import { PackError } from './pack.js';
 import type { RepoView } from './object-walk.js';
-import { toHexAt } from '../../core/bytes.js';
+import { toHexAt, writeHex } from '../../core/bytes.js';
 import { MAX_CHAIN_ROWS } from '../../storage/object-index.js';
-import { PLAN_FORMATS, PLAN_KINDS, type ReachPlan } from '../../storage/reach.js';
+import { PLAN_BASE_OUTSIDE, PLAN_BASE_THIN, PLAN_FORMATS, PLAN_KINDS, PLAN_NO_BASE, type ReachPlan } from '../../storage/reach.js';
+import { IdSet, type PackedIds } from '../../storage/id-set.js';
 
 /**
  * An index row; its `recordSize` (a delta's own size, which the entry header
@@ -171,6 +172,102 @@ async function* planEntries(view: RepoView, plan: PackPlan, opts: BuildOptions):
   }
 }
 
+/**
+ * A fetch's pack plan as a compact ReachPlan (typed arrays, storage order:
+ * segment name, then offset), so a walk's result costs about 100 bytes per
+ * object instead of an IndexRow, a PlannedEntry and their strings each. Rows
+ * are read one by one and not memoised. A git delta whose base is in the
+ * pack is reused (OFS_DELTA), one whose base the client has is reused as a
+ * thin REF_DELTA when `thinPack`, anything else is rebuilt.
+ */
+export async function planFetchPack(view: RepoView, ids: PackedIds, opts: { thinPack: boolean; have: IdSet }): Promise<{ plan: ReachPlan; order: ReachPackOrder }> {
+  const n = ids.length;
+  const packed = ids.bytes;
+  const index = new IdSet();
+  for (let i = 0; i < n; i++) index.addAt(packed, i * 20);
+  if (index.size !== n) throw new PackError('pack-internal', 'duplicate ids in a pack plan');
+  const seg = new Uint32Array(n);
+  const offset = new Float64Array(n);
+  const length = new Float64Array(n);
+  const size = new Float64Array(n);
+  const recordSize = new Float64Array(n);
+  const kind = new Uint8Array(n);
+  const format = new Uint8Array(n);
+  const base = new Int32Array(n);
+  const thin = opts.thinPack ? new Uint8Array(n * 20) : undefined;
+  const names: string[] = [];
+  const segIndex = new Map<string, number>();
+  const raw = new Uint8Array(20);
+  for (let i = 0; i < n; i++) {
+    const id = toHexAt(packed, i * 20, 20);
+    const row = await view.deps.index.get(id);
+    if (row === null) throw new PackError('pack-missing-object', `object ${id} is not in the repository`, { id });
+    let s = segIndex.get(row.segment);
+    if (s === undefined) {
+      s = names.length;
+      names.push(row.segment);
+      segIndex.set(row.segment, s);
+    }
+    seg[i] = s;
+    offset[i] = row.offset;
+    length[i] = row.length;
+    size[i] = row.size;
+    recordSize[i] = row.recordSize ?? -1;
+    kind[i] = PLAN_KINDS.indexOf(row.kind);
+    format[i] = PLAN_FORMATS.indexOf(row.format);
+    base[i] = PLAN_NO_BASE;
+    if (row.format === 'full') continue;
+    base[i] = PLAN_BASE_OUTSIDE;
+    if (row.format !== 'git-delta' || row.base === null) continue;
+    writeHex(row.base, raw, 0);
+    const j = index.indexOfAt(raw, 0);
+    if (j >= 0) base[i] = j;
+    else if (thin && opts.have.hasAt(raw, 0)) {
+      base[i] = PLAN_BASE_THIN;
+      thin.set(raw, i * 20);
+    }
+  }
+  // Storage order: segments by name (the store names them so they sort by creation), then offset.
+  const rank = names.map((_, i) => i).sort((a, b) => (names[a] < names[b] ? -1 : names[a] > names[b] ? 1 : 0));
+  const segRank = new Uint32Array(names.length);
+  rank.forEach((s, r) => (segRank[s] = r));
+  const perm = new Int32Array(n);
+  for (let i = 0; i < n; i++) perm[i] = i;
+  perm.sort((a, b) => segRank[seg[a]] - segRank[seg[b]] || offset[a] - offset[b]);
+  const at = new Int32Array(n);
+  for (let k = 0; k < n; k++) at[perm[k]] = k;
+  const permute = <T extends Float64Array | Uint32Array | Uint8Array | Int32Array>(a: T, make: (len: number) => T): T => {
+    const out = make(n);
+    for (let k = 0; k < n; k++) out[k] = a[perm[k]];
+    return out;
+  };
+  const permuteIds = (a: Uint8Array): Uint8Array => {
+    const out = new Uint8Array(n * 20);
+    for (let k = 0; k < n; k++) out.set(a.subarray(perm[k] * 20, perm[k] * 20 + 20), k * 20);
+    return out;
+  };
+  const newBase = new Int32Array(n);
+  for (let k = 0; k < n; k++) {
+    const b = base[perm[k]];
+    newBase[k] = b >= 0 ? at[b] : b;
+  }
+  const plan: ReachPlan = {
+    count: n,
+    segmentNames: names,
+    seg: permute(seg, (l) => new Uint32Array(l)),
+    offset: permute(offset, (l) => new Float64Array(l)),
+    length: permute(length, (l) => new Float64Array(l)),
+    size: permute(size, (l) => new Float64Array(l)),
+    recordSize: permute(recordSize, (l) => new Float64Array(l)),
+    kind: permute(kind, (l) => new Uint8Array(l)),
+    format: permute(format, (l) => new Uint8Array(l)),
+    base: newBase,
+    ids: permuteIds(packed),
+    thinBases: thin && permuteIds(thin),
+  };
+  return { plan, order: orderReachPlan(plan) };
+}
+
 const GIT_DELTA = PLAN_FORMATS.indexOf('git-delta');
 const FULL = PLAN_FORMATS.indexOf('full');
 
@@ -207,7 +304,7 @@ export function orderReachPlan(plan: ReachPlan): ReachPackOrder {
       pos[c] = k;
       order[k++] = c;
       if (plan.format[c] === FULL) reused++;
-      else if (plan.format[c] === GIT_DELTA && plan.base[c] >= 0) {
+      else if (plan.format[c] === GIT_DELTA && (plan.base[c] >= 0 || plan.base[c] === PLAN_BASE_THIN)) {
         reused++;
         deltas++;
       }
@@ -233,7 +330,7 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
   const { segments, primitives } = view.deps;
   const { order, pos } = ord;
   const n = plan.count;
-  const reusable = (i: number) => plan.format[i] === FULL || (plan.format[i] === GIT_DELTA && plan.base[i] >= 0);
+  const reusable = (i: number) => plan.format[i] === FULL || (plan.format[i] === GIT_DELTA && (plan.base[i] >= 0 || plan.base[i] === PLAN_BASE_THIN));
   let buf: Uint8Array | null = null;
   let bufSeg = -1;
   let bufStart = 0;
@@ -279,6 +376,7 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
     }
     const b = plan.base[i];
     const size = plan.recordSize[i] >= 0 ? plan.recordSize[i] : primitives.zlib.inflate(compressed, maxDeltaSize(plan.size[i])).length;
-    yield { kind: 'raw', type: 'delta', size, compressed, base: ofsDelta ? { index: pos[b] } : { id: toHexAt(plan.ids, b * 20, 20) } };
+    const ref = b === PLAN_BASE_THIN ? { id: toHexAt(plan.thinBases!, i * 20, 20) } : ofsDelta ? { index: pos[b] } : { id: toHexAt(plan.ids, b * 20, 20) };
+    yield { kind: 'raw', type: 'delta', size, compressed, base: ref };
   }
 }

@@ -39,7 +39,7 @@ import { DEFAULT_UPLOAD_FEATURES, ProtocolError, textPkt, type Pkt, type UploadP
 import { lsRefsResponse } from './ls-refs.js';
 import { negotiateV0, negotiateV2, type HaveOracle } from './negotiation.js';
 import { reachClosure, RepoView, walkObjects } from './object-walk.js';
-import { orderReachPlan, planPack, planToPackBytes, reachPlanToPackBytes, type BuildOptions, type ReachPackOrder } from './pack-builder.js';
+import { orderReachPlan, planFetchPack, reachPlanToPackBytes, type BuildOptions, type ReachPackOrder } from './pack-builder.js';
 import { FLUSH_PKT, PktLineError, bytesToPktLines, encodePkt, encodePkts } from './pkt-line.js';
 import { computeShallow, shallowInfoSection, shallowLinesV0, type ShallowInfo } from './shallow.js';
 import { BAND_DATA, BAND_ERROR, BAND_PROGRESS, SIDEBAND_64K_MAX, SIDEBAND_MAX, encodeSideband } from './sideband.js';
@@ -396,10 +396,10 @@ async function buildPack(
   const n = walk.objects.length;
   say(`Enumerating objects: ${n}, done.\n`);
   // A filter means the client may lack blobs of its own commits: no thin deltas then.
-  const plan = await planPack(view, walk.objects, { ofsDelta: r.ofsDelta, thinPack: r.thinPack && r.filter === null, have: walk.have });
+  const { plan, order } = await planFetchPack(view, walk.objects, { thinPack: r.thinPack && r.filter === null, have: walk.have });
   say(`Counting objects: 100% (${n}/${n}), done.\n`);
-  const summary = () => `Total ${n} (delta ${plan.deltas}), reused ${plan.reused} (delta ${plan.deltas}), pack-reused 0\n`;
-  return { stream: { pack: planToPackBytes(view, plan, opts.build), summary } };
+  const summary = () => `Total ${n} (delta ${order.deltas}), reused ${order.reused} (delta ${order.deltas}), pack-reused 0\n`;
+  return { stream: { pack: reachPlanToPackBytes(view, plan, order, r.ofsDelta, opts.build), summary } };
 }
 
 /**
