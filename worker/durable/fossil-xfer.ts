@@ -74,6 +74,9 @@ export interface FossilHooks {
   onArtifacts?(received: ReceivedArtifact[]): Promise<void> | void;
 }
 
+/** Artifacts crosslinked per implicit transaction. */
+const CROSSLINK_SLICE = 25;
+
 /** Bytes of delta bases cached while loading manifests for crosslinking (per request). */
 const CROSSLINK_CACHE_BYTES = 4 * 1024 * 1024;
 
@@ -84,11 +87,23 @@ const CROSSLINK_CACHE_BYTES = 4 * 1024 * 1024;
 export function crosslinkHooks(host: SqlHost, repo: FossilRepo): FossilHooks {
   return {
     onArtifacts: async (received) => {
+      // Parents usually arrive in the same batch, already parsed: reading them
+      // back would walk their delta chains in R2 (manifests are pushed as deltas).
+      const batch = new Map(received.map((r) => [r.hash, r.artifact]));
       const reader = new ArtifactReader(repo, CROSSLINK_CACHE_BYTES);
-      await crosslinkArtifacts(host.sql, received, async (hash) => {
+      const load = async (hash: string) => {
+        const known = batch.get(hash);
+        if (known !== undefined) return known;
         const bytes = await reader.read(hash);
         return bytes === null ? null : parseArtifact(bytes);
-      });
+      };
+      // In slices with a macrotask between them, so each slice's SQL writes
+      // commit as their own implicit transaction: one round can carry hundreds
+      // of manifests, and one transaction over all their rows restarted the DO.
+      for (let i = 0; i < received.length; i += CROSSLINK_SLICE) {
+        await crosslinkArtifacts(host.sql, received.slice(i, i + CROSSLINK_SLICE), load);
+        await new Promise((r) => setTimeout(r, 0));
+      }
     },
   };
 }

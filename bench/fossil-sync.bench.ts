@@ -1,0 +1,317 @@
+/**
+ * Fossil hosting, end to end: the hub under `wrangler dev` beside `fossil
+ * server --repolist`, in one run, on the same repositories. Real fossil 2.21
+ * clients do each operation against both:
+ *
+ *   push     `fossil push` of the whole corpus into an empty repository
+ *            (same project code, as a first push to a new remote is)
+ *   clone    `fossil clone` (full)
+ *   no-op    `fossil sync` in that clone (nothing new either way)
+ *
+ * Corpora: the git corpora of bench/git-corpus.ts converted once with
+ * `git fast-export --all | fossil import --git` and cached under bench/.work/
+ * (git-ignored). Reported per operation: wall time of both and the ratio,
+ * CPU seconds of workerd and of fossil server with its per-connection
+ * children (reaped, so counted through cutime/cstime), and workerd's peak RSS
+ * growth during the operation (sampled every 25 ms from /proc).
+ *
+ * BENCH_QUICK=1: only the small corpus.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { api } from '../test/e2e/hub-client.js';
+import { startHub, type Hub } from '../test/e2e/hub-server.js';
+import { check, fossilEnv, http10Front, runFossil, runFossilAsync } from '../test/e2e/fossil-client.js';
+import { benchGitEnv, corpus, SMALL, type CorpusSpec } from './git-corpus.js';
+import type { BenchResult, BenchSuite } from './harness.js';
+import { cpuSeconds, findInTree, liveChildren, rssBytes, sampleRss, treeCpuSeconds } from './proc.js';
+
+const GROUP = 'fossil hosting (hub vs fossil server)';
+const WORK = new URL('./.work/', import.meta.url).pathname;
+const QUICK = process.env.BENCH_QUICK === '1';
+/** Runs per operation on the small corpus (best wall kept); the large one runs once. */
+const SMALL_RUNS = 3;
+/** Bump when the conversion changes, so cached fossil repositories are rebuilt. */
+const VERSION = 1;
+
+/**
+ * The large fossil corpus: as large as converting it and pushing it through
+ * both servers allows in a benchmark run on a 2-core machine (fossil import
+ * and fossil server's push of full texts are the slow parts).
+ */
+export const FOSSIL_LARGE: CorpusSpec = { name: 'fossil-large', seed: 13, commits: 3_000, hotFiles: 400, newFileBytes: 8_000, binaries: 8, binaryBytes: 400_000, binaryEvery: 40 };
+
+interface Op {
+  name: string;
+  goal: number;
+}
+
+const OPS: Op[] = [
+  { name: 'full push into an empty repository', goal: 1.0 },
+  { name: 'full clone', goal: 1.1 },
+  { name: 'no-op sync', goal: 1.5 },
+];
+
+interface Sample {
+  wall: number;
+  cpu: number;
+  rss?: number;
+}
+
+interface FossilCorpus {
+  name: string;
+  file: string;
+  bytes: number;
+  checkins: number;
+  artifacts: number;
+}
+
+function sql(home: string, repo: string, query: string): string {
+  return check(runFossil(home, ['sql', '-R', repo, query]), 'fossil sql').stdout.trim().replace(/^'|'$/g, '');
+}
+
+/** The fossil repository converted from the git corpus `spec` (cached). */
+async function fossilCorpus(spec: CorpusSpec, log: (s: string) => void): Promise<FossilCorpus> {
+  const file = join(WORK, `fossil-${spec.name}-v${VERSION}.fossil`);
+  const home = join(WORK, 'fossil-home');
+  mkdirSync(home, { recursive: true });
+  if (!existsSync(file)) {
+    const git = await corpus(spec, WORK, log);
+    log(`converting ${spec.name} to fossil (fossil import --git)...`);
+    const t0 = performance.now();
+    const tmp = `${file}.tmp`;
+    rmSync(tmp, { force: true });
+    // git fast-export | fossil import --git, streamed through a pipe.
+    const r = spawnSync('sh', ['-c', `git -C "${git.dir}" fast-export --all | fossil import --git "${tmp}"`], { env: { ...benchGitEnv(home), ...fossilEnv(home) }, encoding: 'utf8', maxBuffer: 1 << 26 });
+    if (r.status !== 0) throw new Error(`fossil import failed: ${r.stderr}`);
+    renameSync(tmp, file);
+    log(`  done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  }
+  return {
+    name: spec.name,
+    file,
+    bytes: statSync(file).size,
+    checkins: Number(sql(home, file, `SELECT count(*) FROM event WHERE type = 'ci'`)),
+    artifacts: Number(sql(home, file, `SELECT count(*) FROM blob WHERE size >= 0`)),
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** `fossil server --repolist` over `root` (every *.fossil file there is /NAME). */
+async function startFossilServer(root: string, home: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn('fossil', ['server', '--repolist', '--localhost', '--port', String(port), root], { env: fossilEnv(home), stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  };
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) break;
+    try {
+      await fetch(`${url}/`);
+      return { url, pid: child.pid!, stop };
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  await stop();
+  throw new Error('fossil server did not start');
+}
+
+async function measure(server: { kind: 'hub'; pids: number[] } | { kind: 'fossil'; pid: number }, fn: () => Promise<void>): Promise<Sample> {
+  if (server.kind === 'hub') {
+    const cpu0 = server.pids.reduce((n, p) => n + cpuSeconds(p), 0);
+    const rss0 = server.pids.reduce((n, p) => n + rssBytes(p), 0);
+    const sampler = sampleRss(server.pids);
+    const t = performance.now();
+    await fn();
+    const wall = (performance.now() - t) / 1000;
+    const peak = sampler.stop();
+    return { wall, cpu: server.pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0, rss: Math.max(0, peak - rss0) };
+  }
+  const cpu0 = treeCpuSeconds(server.pid);
+  const t = performance.now();
+  await fn();
+  const wall = (performance.now() - t) / 1000;
+  for (let i = 0; i < 100 && liveChildren(server.pid) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  return { wall, cpu: treeCpuSeconds(server.pid) - cpu0 };
+}
+
+function best(samples: Sample[]): Sample {
+  const s = samples.reduce((a, b) => (b.wall < a.wall ? b : a));
+  return { wall: s.wall, cpu: Math.min(...samples.map((x) => x.cpu)), rss: Math.max(...samples.map((x) => x.rss ?? 0)) };
+}
+
+/** Runs fossil; throws with its output unless it exits 0 and printed no sync error. */
+async function fossil(home: string, args: string[], cwd = home): Promise<void> {
+  const r = await runFossilAsync(home, args, cwd);
+  if (r.status !== 0 || /^(Error|server says|server sends error)/im.test(r.output)) throw new Error(`fossil ${args.join(' ')} failed (${r.status}):\n${r.output.slice(-2000)}`);
+}
+
+async function createHubRepo(hub: Hub, name: string): Promise<void> {
+  const res = await api(hub, 'POST', '/repos', { name, kind: 'fossil', public: true });
+  if (res.status !== 201) throw new Error(`creating ${name}: ${res.status} ${res.text}`);
+}
+
+interface Result {
+  corpus: FossilCorpus;
+  op: Op;
+  hub: Sample;
+  ref: Sample;
+}
+
+async function runCorpus(c: FossilCorpus, hub: Hub, hubFront: string, hubPids: number[], ref: { url: string; pid: number }, refRoot: string, tmp: string, log: (s: string) => void): Promise<Result[]> {
+  const runs = c.name.startsWith('fossil-large') ? 1 : SMALL_RUNS;
+  const home = join(tmp, 'home');
+  mkdirSync(home, { recursive: true });
+  const hubAuth = hubFront.replace('http://', `http://bench:${hub.adminToken}@`);
+  const refAuth = ref.url.replace('http://', 'http://bench:bench@');
+  const hubServer = { kind: 'hub' as const, pids: hubPids };
+  const refServer = { kind: 'fossil' as const, pid: ref.pid };
+  const results: Result[] = [];
+  const both = async (op: Op, hubFn: (i: number) => Promise<void>, refFn: (i: number) => Promise<void>) => {
+    const h: Sample[] = [];
+    const r: Sample[] = [];
+    for (let i = 0; i < runs; i++) {
+      r.push(await measure(refServer, () => refFn(i)));
+      h.push(await measure(hubServer, () => hubFn(i)));
+    }
+    const res = { corpus: c, op, hub: best(h), ref: best(r) };
+    log(`  ${c.name} / ${op.name}: hub ${res.hub.wall.toFixed(2)} s (cpu ${res.hub.cpu.toFixed(2)} s, rss +${((res.hub.rss ?? 0) / 2 ** 20).toFixed(0)} MiB), fossil server ${res.ref.wall.toFixed(2)} s (cpu ${res.ref.cpu.toFixed(2)} s)`);
+    results.push(res);
+  };
+
+  // Push targets: per run, an empty repository on each side and a copy of the
+  // corpus carrying its project code (a project code is not part of any artifact).
+  const hubName = (i: number) => `${c.name}-${i}`;
+  const refName = (i: number) => `${c.name}-push-${i}`;
+  const hubCopy = (i: number) => join(tmp, `hub-src-${i}.fossil`);
+  const refCopy = (i: number) => join(tmp, `ref-src-${i}.fossil`);
+  for (let i = 0; i < runs; i++) {
+    await createHubRepo(hub, hubName(i));
+    const probe = join(tmp, `probe-${i}.fossil`);
+    check(runFossil(home, ['clone', `${hubFront}/${hubName(i)}`, probe]), 'clone of the empty hub repository');
+    const hubCode = sql(home, probe, `SELECT value FROM config WHERE name = 'project-code'`);
+    rmSync(probe);
+    const empty = join(refRoot, `${refName(i)}.fossil`);
+    check(runFossil(home, ['new', empty]), 'fossil new');
+    check(runFossil(home, ['user', 'new', 'bench', 'bench@example.com', 'bench', '-R', empty]), 'fossil user new');
+    check(runFossil(home, ['user', 'capabilities', 'bench', 'gioy', '-R', empty]), 'fossil user capabilities');
+    const refCode = sql(home, empty, `SELECT value FROM config WHERE name = 'project-code'`);
+    for (const [copy, code] of [
+      [hubCopy(i), hubCode],
+      [refCopy(i), refCode],
+    ] as const) {
+      copyFileSync(c.file, copy);
+      sql(home, copy, `UPDATE config SET value = '${code}' WHERE name = 'project-code'`);
+    }
+  }
+  await both(
+    OPS[0],
+    (i) => fossil(home, ['push', '-R', hubCopy(i), `${hubAuth}/${hubName(i)}`]),
+    (i) => fossil(home, ['push', '-R', refCopy(i), `${refAuth}/${refName(i)}`]),
+  );
+  for (let i = 0; i < runs; i++) rmSync(refCopy(i), { force: true }), rmSync(hubCopy(i), { force: true });
+
+  // Clones: fossil server serves the corpus itself (through a link), the hub what was pushed to it.
+  const served = `corpus-${c.name}`;
+  const dest = (what: string, i: number) => join(tmp, `${what}-${i}.fossil`);
+  const clone = (what: string, url: string) => async (i: number) => {
+    rmSync(dest(what, i), { force: true });
+    await fossil(home, ['clone', url, dest(what, i)]);
+  };
+  await both(OPS[1], clone('hub-clone', `${hubFront}/${hubName(0)}`), clone('ref-clone', `${ref.url}/${served}`));
+  // The hub's clone must hold the corpus's artifacts (plus the hub repository's own initial check-in).
+  const artifacts = (f: string) => new Set(sql(home, f, `SELECT group_concat(uuid, ' ') FROM blob WHERE size >= 0`).split(' '));
+  const mine = artifacts(dest('hub-clone', 0));
+  const missing = [...artifacts(c.file)].filter((h) => !mine.has(h));
+  if (missing.length > 0) throw new Error(`${c.name}: the hub's clone lacks ${missing.length} artifacts of the corpus`);
+  await both(
+    OPS[2],
+    () => fossil(home, ['sync', '-R', dest('hub-clone', 0)]),
+    () => fossil(home, ['sync', '-R', dest('ref-clone', 0)]),
+  );
+  for (const what of ['hub-clone', 'ref-clone']) for (let i = 0; i < runs; i++) rmSync(dest(what, i), { force: true });
+  return results;
+}
+
+const mb = (n: number) => (n / 2 ** 20).toFixed(0);
+
+function table(results: Result[]): BenchResult['tables'][number] {
+  const corpora = [...new Set(results.map((r) => r.corpus))];
+  const intro = [
+    'Real `fossil` 2.21 clients against the hub under `wrangler dev` (workerd + miniflare: local R2, D1, Durable Objects) and against `fossil server --repolist`, one after the other on the same machine in the same run (`npm run bench`; `npx tsx bench/run.ts fossil` to print only, `BENCH_QUICK=1` for the small corpus alone).',
+    '',
+    'fossil 2.21 reads each reply until the connection closes, and `wrangler dev` keeps an HTTP/1.0 connection open for 5 s after answering; so the hub is reached through a small relay (test/e2e/fossil-client.ts `http10Front`) that closes each connection once the reply\'s Content-Length bytes are through, as an HTTP/1.0-correct server does. Its cost is in the hub\'s wall times.',
+    '',
+    'Corpora: the generated git histories of bench/git-corpus.ts converted with `git fast-export --all | fossil import --git` (cached under bench/.work/): ' +
+      corpora.map((c) => `**${c.name}**: ${c.checkins} check-ins, ${c.artifacts} artifacts, ${mb(c.bytes)} MiB repository file`).join('; ') +
+      '. The push goes into an empty repository with the same project code (a new hub repository, a `fossil new` one for fossil server, with a user holding `i`); clones read what was pushed (hub) or the corpus itself (fossil server); the no-op sync runs in the first clone.',
+    '',
+    `Small corpus: best wall time of ${SMALL_RUNS} runs (CPU: least of them, memory: most); large corpus: one run. Hub CPU = workerd's utime+stime (it also runs miniflare's local R2/D1/DO simulators); fossil CPU = fossil server and its per-connection children. Memory = peak of workerd's VmRSS during the operation minus its value just before (goal: under 128 MiB).`,
+  ];
+  const header = ['corpus', 'operation', 'hub s', 'fossil server s', 'wall ratio', 'goal', 'hub CPU s', 'fossil CPU s', 'CPU ratio', 'hub RSS growth MiB'];
+  const rows = results.map((r) => {
+    const ratio = r.hub.wall / r.ref.wall;
+    const cpuRatio = r.ref.cpu > 0 ? r.hub.cpu / r.ref.cpu : Infinity;
+    return [
+      r.corpus.name,
+      r.op.name,
+      r.hub.wall.toFixed(2),
+      r.ref.wall.toFixed(2),
+      `${ratio.toFixed(2)}x`,
+      `<= ${r.op.goal}x ${ratio <= r.op.goal ? '(met)' : '(missed)'}`,
+      r.hub.cpu.toFixed(2),
+      r.ref.cpu.toFixed(2),
+      Number.isFinite(cpuRatio) ? `${cpuRatio.toFixed(2)}x` : 'n/a',
+      `${mb(r.hub.rss ?? 0)}${(r.hub.rss ?? 0) < 128 * 2 ** 20 ? '' : ' (over 128)'}`,
+    ];
+  });
+  return { group: GROUP, intro, header, rows };
+}
+
+export const suite: BenchSuite = async () => {
+  if (spawnSync('fossil', ['version']).status !== 0) {
+    return { rows: [], tables: [{ group: GROUP, intro: ['Not run: fossil is missing (apt-get install -y fossil).'], header: [], rows: [] }] };
+  }
+  const log = (s: string) => console.error(s);
+  mkdirSync(WORK, { recursive: true });
+  const corpora = [await fossilCorpus(SMALL, log)];
+  if (!QUICK) corpora.push(await fossilCorpus(FOSSIL_LARGE, log));
+  const tmp = mkdtempSync(join(WORK, 'fossil-run-'));
+  const refRoot = join(tmp, 'srv');
+  mkdirSync(refRoot, { recursive: true });
+  const home = join(tmp, 'home');
+  mkdirSync(home, { recursive: true });
+  for (const c of corpora) symlinkSync(c.file, join(refRoot, `corpus-${c.name}.fossil`));
+  const hub = await startHub({ vars: { HUB_MAX_PUSH_BYTES: String(64 * 2 ** 20) }, timeoutMs: 120_000 });
+  const ref = await startFossilServer(refRoot, home);
+  const front = await http10Front(hub.url);
+  try {
+    const hubPids = findInTree(process.pid, 'workerd');
+    if (hubPids.length === 0) throw new Error('no workerd process found under this process');
+    const results: Result[] = [];
+    for (const c of corpora) results.push(...(await runCorpus(c, hub, front.url, hubPids, ref, refRoot, tmp, log)));
+    return { rows: [], tables: [table(results)] };
+  } finally {
+    await front.stop();
+    await ref.stop();
+    await hub.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+};
