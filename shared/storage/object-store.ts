@@ -70,12 +70,18 @@ async function inflateRecord(deps: ObjectStoreDeps, row: IndexRow): Promise<Uint
  * the deltas upwards, caching each result. Null when `id` is not indexed.
  */
 export async function readObject(deps: ObjectStoreDeps, id: ObjectId): Promise<StoredObject | null> {
-  // Prefetch the chain when the index can; rows it lacks are fetched one by one.
+  // The chain is prefetched when the index can. With a base cache, only once the top row's
+  // base turns out not to be cached: walks read objects in about delta order, so the base
+  // usually is, and a whole chain (up to MAX_CHAIN_ROWS rows) per tree read is wasted then.
+  // Without a cache the chain is always needed: one call.
   const prefetched = new Map<ObjectId, IndexRow>();
-  if (deps.index.chain) for (const r of await deps.index.chain(id)) prefetched.set(r.id, r);
+  if (deps.index.chain && !deps.cache) for (const r of await deps.index.chain(id)) prefetched.set(r.id, r);
   const getRow = async (rowId: ObjectId) => prefetched.get(rowId) ?? (await deps.index.get(rowId));
   const top = await getRow(id);
   if (top === null) return null;
+  if (deps.index.chain && deps.cache && top.format !== 'full' && top.base !== null && deps.cache.get(id) === undefined && deps.cache.get(top.base) === undefined) {
+    for (const r of await deps.index.chain(top.base)) prefetched.set(r.id, r);
+  }
   const chain: IndexRow[] = [];
   const seen = new Set<ObjectId>();
   let row = top;
