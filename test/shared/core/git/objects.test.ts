@@ -149,10 +149,16 @@ describe('trees', () => {
       ['tree-not-sorted', rawTree([['40000', 'foo', ID], ['100644', 'foo.txt', ID]])],
       ['duplicate-tree-entry', rawTree([['100644', 'a', ID], ['100644', 'a', ID2]])],
       ['duplicate-tree-entry', rawTree([['100644', 'a', ID], ['100644', 'a-b', ID], ['40000', 'a', ID]])],
+      // git fsck's own example: files "foo" and "foo.bar" each duplicated by a later directory.
+      ['duplicate-tree-entry', rawTree([['100644', 'foo', ID], ['100644', 'foo.bar', ID], ['100644', 'foo.bar.baz', ID], ['40000', 'foo.bar', ID]])],
+      ['duplicate-tree-entry', rawTree([['100644', 'foo', ID], ['100644', 'foo.bar', ID], ['100644', 'foo.bar.baz', ID], ['40000', 'foo.baz', ID], ['40000', 'foo', ID]])],
       ['truncated-tree-entry', rawTree([['100644', 'a', ID]]).subarray(0, 25)],
       ['truncated-tree-entry', enc('100644 abc')],
     ];
     for (const [code, bytes] of cases) expect(errorCode(() => parseTree(bytes))).toBe(code);
+    // A file and a directory that only share a prefix are not duplicates.
+    const ok = rawTree([['100644', 'a', ID], ['100644', 'a-b', ID], ['40000', 'a-c', ID], ['100644', 'a.d', ID], ['40000', 'ab', ID], ['100644', 'b', ID], ['40000', 'c', ID]]);
+    expect(parseTree(ok).entries.map((e) => e.mode)).toEqual(['100644', '100644', '40000', '100644', '40000', '100644', '40000']);
     // Old git's modes are accepted when asked for, and still round-trip.
     const legacy = rawTree([['100664', 'a', ID], ['040000', 'b', ID]]);
     expect(serialiseTree(parseTree(legacy, { legacyModes: true }), { legacyModes: true })).toEqual(legacy);
