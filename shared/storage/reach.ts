@@ -162,6 +162,9 @@ export class ReachPlanBuilder {
       if (p.base[i] === PLAN_NO_BASE || this.baseKey[i] < 0) continue;
       p.base[i] = this.find(this.baseKey[i], this.baseOff[i]);
     }
+    // Sized exactly (the DO counts rows first): hand the arrays over instead of copying
+    // them, which briefly doubled a 300k-object plan (~18 MB more).
+    if (n === this.cap) return { ...p, count: n };
     return {
       count: n,
       segmentNames: p.segmentNames,

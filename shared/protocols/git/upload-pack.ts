@@ -430,17 +430,22 @@ async function reachShortcut(
     for (const w of tips) if ((await view.peel(w)).row?.kind === 'blob') return null;
   }
   const state = await reach.reachState();
-  const status = (ids: ObjectId[]) => reach.reachStatus!(ids);
-  let closure = await reachClosure(view, tips, status, limit);
-  let reset = false;
-  if (!state.tips.every((t) => wanted.has(t) || closure.met.has(t))) {
-    // An old tip is not below the wants (a force-push or a deleted ref): the closure may hold objects
-    // nothing reaches any more, which a clone must not get. Recompute it from these wants alone.
-    const ignoreClosure = async (ids: ObjectId[]) => (await status(ids)).map((st) => (st === REACH_IN ? REACH_OUTSIDE : st));
-    closure = await reachClosure(view, tips, ignoreClosure, limit);
-    reset = true;
-  }
-  const version = await reach.reachMark(state.version, tips, closure.ids, reset);
+  // The walk's id sets (tens of MB on a large history) live only inside this call, so they can be
+  // collected before the plan (as large again) is built.
+  const mark = async (): Promise<number | null> => {
+    const status = (ids: ObjectId[]) => reach.reachStatus!(ids);
+    let closure = await reachClosure(view, tips, status, limit);
+    let reset = false;
+    if (!state.tips.every((t) => wanted.has(t) || closure.met.has(t))) {
+      // An old tip is not below the wants (a force-push or a deleted ref): the closure may hold objects
+      // nothing reaches any more, which a clone must not get. Recompute it from these wants alone.
+      const ignoreClosure = async (ids: ObjectId[]) => (await status(ids)).map((st) => (st === REACH_IN ? REACH_OUTSIDE : st));
+      closure = await reachClosure(view, tips, ignoreClosure, limit);
+      reset = true;
+    }
+    return reach.reachMark!(state.version, tips, closure.ids, reset);
+  };
+  const version = await mark();
   // Another exchange changed the closure meanwhile: walk as usual rather than retry.
   if (version === null) return null;
   const plan = await reach.reachPlan(version, blobs);
