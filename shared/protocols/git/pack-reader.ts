@@ -23,20 +23,23 @@
  * re-read what it stored (the storage layer stores every entry), else from raw
  * bytes this reader retained itself, up to `maxRetainedBytes` in total (beyond
  * that, entries are no longer retained, and a base that is then needed and gone
- * is a PackError 'pack-base-unavailable'). Per entry it also keeps ~100 bytes of
- * metadata (offset, type, base, id), like git index-pack.
+ * is a PackError 'pack-base-unavailable'). Per entry it also keeps ~70 bytes of
+ * metadata (offset, type, sizes, base, depth, binary id) in typed-array
+ * columns indexed by entry number, like git index-pack: no JS object per entry
+ * lives until the end (a 300k-object push kept ~100 MB of them).
  *
  * Each zlib stream's end is found with `zlib.inflatePrefix` on a window of the
  * stream's deflate bound (a view of the buffered chunk when it holds the window);
  * entries whose bound exceeds `window` or whose stream outgrows its bound use the
  * streaming `createInflater`.
  */
-import { concat, toHex } from '../../core/bytes.js';
+import { concat, fromHex, toHex, toHexAt } from '../../core/bytes.js';
 import { HubError, StreamError } from '../../core/errors.js';
 import { gitObjectId, type GitObjectType } from '../../core/git/object-id.js';
 import type { Primitives } from '../../core/primitives.js';
 import { ByteReader, type ByteStream } from '../../core/stream.js';
 import { applyGitDelta } from '../../delta/git.js';
+import { IdSet } from '../../storage/id-set.js';
 import { DeltaError } from '../../delta/errors.js';
 import {
   MAX_ENTRY_HEADER,
@@ -52,6 +55,8 @@ import {
 export interface PackEntry {
   /** Pack offset of the entry header. */
   offset: number;
+  /** The entry's number in the pack (0-based). */
+  index: number;
   type: PackEntryType;
   /** Declared inflated size (of the object, or of the delta data). */
   size: number;
@@ -68,7 +73,11 @@ export interface PackEntry {
 /** A resolved entry. */
 export interface PackObject {
   offset: number;
+  /** The entry's number in the pack (0-based). */
+  index: number;
   id: string;
+  /** For a delta: the id of the object it was resolved against (in the pack or a thin-pack base); else null. */
+  baseId: string | null;
   type: GitObjectType;
   size: number;
   /** Delta chain length (0 for a whole object); thin-pack bases count as depth 0. */
@@ -95,8 +104,8 @@ export interface ReadPackOptions {
   primitives: Primitives;
   /** Objects outside the pack (thin-pack REF_DELTA bases); null if unknown. */
   baseProvider?: (id: string) => Promise<BaseObject | null>;
-  /** The raw bytes of an earlier entry (as yielded), to rebuild an evicted base. */
-  readEntry?: (offset: number) => Promise<Uint8Array>;
+  /** The raw bytes of an earlier entry (as yielded: its offset and number), to rebuild an evicted base. */
+  readEntry?: (offset: number, index: number) => Promise<Uint8Array>;
   /** Largest object or delta, declared or produced (bytes). Default 256 MiB. */
   maxObjectSize?: number;
   /** Bytes of resolved contents cached for delta bases. Default 32 MiB. */
@@ -114,18 +123,16 @@ export interface ReadPackOptions {
 /** Default bound on object and delta sizes. */
 export const DEFAULT_MAX_OBJECT_SIZE = 256 * 1024 * 1024;
 
-/** Per-entry metadata kept for resolution. */
-interface Meta {
-  type: PackEntryType;
-  size: number;
-  headerLength: number;
-  /** Offset of the base (negative: an external base from baseProvider). */
-  base: number | null;
-  /** REF_DELTA base id while unresolved. */
-  baseId?: string;
-  id?: string;
-  realType?: GitObjectType;
-  depth?: number;
+const ENTRY_TYPES: readonly PackEntryType[] = ['commit', 'tree', 'blob', 'tag', 'ofs-delta', 'ref-delta'];
+const ID_BYTES = 20;
+/** `bases` value of an entry without a known base (a whole object, or a REF_DELTA still waiting). */
+const NO_BASE = Number.NaN;
+
+/** Doubles a typed array's capacity, keeping its contents. */
+function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, make: (n: number) => T, scale = 1): T {
+  const next = make(a.length * 2 || 1024 * scale);
+  next.set(a);
+  return next;
 }
 
 /** A byte-bounded LRU cache (Map insertion order), keyed by offset. */
@@ -175,8 +182,23 @@ class PackReader {
   readonly maxChainDepth: number;
   readonly window: number;
   readonly cache: ContentCache;
-  readonly metas = new Map<number, Meta>();
-  readonly idToOffset = new Map<string, number>();
+  /** Entries read so far; the columns below are indexed by entry number. */
+  n = 0;
+  offsets = new Float64Array(0);
+  types = new Uint8Array(0);
+  sizes = new Float64Array(0);
+  headerLengths = new Uint8Array(0);
+  /** Offset of the base (negative: an external base from baseProvider; NO_BASE: none or not yet known). */
+  bases = new Float64Array(0);
+  /** Chain depth once resolved, -1 before. */
+  depths = new Int32Array(0);
+  /** Real object type (ENTRY_TYPES index) once resolved. */
+  realTypes = new Uint8Array(0);
+  /** Object ids once resolved, 20 bytes per entry. */
+  ids = new Uint8Array(0);
+  /** Resolved ids in the pack, and the entry number of each (by IdSet index; the first copy wins). */
+  readonly idSet = new IdSet();
+  idEntries = new Int32Array(0);
   /** External (thin-pack) bases: negative pseudo-offsets. */
   readonly external = new Map<string, number>();
   readonly externalIds = new Map<number, string>();
@@ -195,6 +217,53 @@ class PackReader {
     this.cache = new ContentCache(opts.maxDeltaBaseCache ?? 32 * 1024 * 1024);
   }
 
+  /** The entry number of the entry at `offset`, or -1 (offsets grow with entry numbers: a binary search). */
+  entryAt(offset: number): number {
+    let lo = 0;
+    let hi = this.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.offsets[mid] < offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < this.n && this.offsets[lo] === offset ? lo : -1;
+  }
+
+  /** Records a new entry's metadata; returns its number. */
+  addEntry(entry: PackEntry): number {
+    const i = this.n;
+    if (i === this.offsets.length) {
+      this.offsets = grown(this.offsets, (k) => new Float64Array(k));
+      this.types = grown(this.types, (k) => new Uint8Array(k));
+      this.sizes = grown(this.sizes, (k) => new Float64Array(k));
+      this.headerLengths = grown(this.headerLengths, (k) => new Uint8Array(k));
+      this.bases = grown(this.bases, (k) => new Float64Array(k));
+      this.depths = grown(this.depths, (k) => new Int32Array(k));
+      this.realTypes = grown(this.realTypes, (k) => new Uint8Array(k));
+      this.ids = grown(this.ids, (k) => new Uint8Array(k), ID_BYTES);
+    }
+    this.offsets[i] = entry.offset;
+    this.types[i] = ENTRY_TYPES.indexOf(entry.type);
+    this.sizes[i] = entry.size;
+    this.headerLengths[i] = entry.headerLength;
+    this.bases[i] = entry.baseOffset ?? NO_BASE;
+    this.depths[i] = -1;
+    this.n++;
+    return i;
+  }
+
+  /** The entry number of a resolved in-pack object with this id, or -1. */
+  entryOfId(id: string): number {
+    const k = this.idSet.indexOfAt(fromHex(id), 0);
+    return k < 0 ? -1 : this.idEntries[k];
+  }
+
+  /** The id of a base key (an entry offset, or a negative external key). */
+  idOfKey(key: number): string {
+    if (key < 0) return this.externalIds.get(key)!;
+    return toHexAt(this.ids, this.entryAt(key) * ID_BYTES, ID_BYTES);
+  }
+
   /** Read one entry at `offset`: its header, raw bytes and inflated data. */
   async readEntry(reader: ByteReader, offset: number): Promise<{ entry: PackEntry; data: Uint8Array }> {
     const hb = await reader.peek(MAX_ENTRY_HEADER);
@@ -203,7 +272,7 @@ class PackReader {
     if (h.size > this.maxObjectSize) {
       throw new PackError('pack-object-too-large', `entry of ${h.size} bytes exceeds the limit of ${this.maxObjectSize}`, { offset, size: h.size, limit: this.maxObjectSize });
     }
-    if (h.baseOffset !== undefined && !this.metas.has(h.baseOffset)) {
+    if (h.baseOffset !== undefined && this.entryAt(h.baseOffset) < 0) {
       throw new PackError('pack-bad-ofs-delta', `OFS_DELTA base at ${h.baseOffset} is not an entry`, { offset, baseOffset: h.baseOffset });
     }
     const head = hb.slice(0, h.length);
@@ -245,7 +314,7 @@ class PackReader {
     if (data!.length !== h.size) {
       throw new PackError('pack-size-mismatch', `entry declares ${h.size} bytes, inflates to ${data!.length}`, { offset, size: h.size, actual: data!.length });
     }
-    const entry: PackEntry = { offset, type: h.type, size: h.size, headerLength: h.length, raw };
+    const entry: PackEntry = { offset, index: this.n, type: h.type, size: h.size, headerLength: h.length, raw };
     if (h.baseOffset !== undefined) entry.baseOffset = h.baseOffset;
     if (h.baseId !== undefined) entry.baseId = h.baseId;
     return { entry, data: data! };
@@ -255,16 +324,17 @@ class PackReader {
   async rawOf(offset: number): Promise<Uint8Array> {
     const kept = this.retained.get(offset);
     if (kept) return kept;
-    if (this.opts.readEntry) return this.opts.readEntry(offset);
+    if (this.opts.readEntry) return this.opts.readEntry(offset, this.entryAt(offset));
     throw new PackError('pack-base-unavailable', `delta base at ${offset} left the cache and was not retained (raise maxRetainedBytes or pass readEntry)`, { offset });
   }
 
   /** Inflated data of an earlier entry (object content or delta), from its raw bytes. */
   async inflateAt(offset: number): Promise<Uint8Array> {
-    const m = this.metas.get(offset)!;
+    const i = this.entryAt(offset);
+    const size = this.sizes[i];
     const raw = await this.rawOf(offset);
-    const r = this.p.zlib.inflatePrefix(raw.subarray(m.headerLength), m.size);
-    if (!r || r.output.length !== m.size) throw new PackError('pack-base-unavailable', `re-read entry at ${offset} does not inflate to its size`, { offset });
+    const r = this.p.zlib.inflatePrefix(raw.subarray(this.headerLengths[i]), size);
+    if (!r || r.output.length !== size) throw new PackError('pack-base-unavailable', `re-read entry at ${offset} does not inflate to its size`, { offset });
     return r.output;
   }
 
@@ -287,15 +357,16 @@ class PackReader {
         this.cache.set(cur, got);
         break;
       }
-      const m = this.metas.get(cur)!;
-      if (OBJECT_TYPES.has(m.type)) {
-        base = { type: m.type as GitObjectType, data: await this.inflateAt(cur) };
+      const i = this.entryAt(cur);
+      const type = ENTRY_TYPES[this.types[i]];
+      if (OBJECT_TYPES.has(type)) {
+        base = { type: type as GitObjectType, data: await this.inflateAt(cur) };
         this.cache.set(cur, base);
         break;
       }
       chain.push(cur);
       if (chain.length > this.maxChainDepth) throw new PackError('pack-chain-too-deep', `delta chain longer than ${this.maxChainDepth}`, { offset: key });
-      cur = m.base!;
+      cur = this.bases[i];
     }
     for (let i = chain.length - 1; i >= 0; i--) {
       const off = chain[i];
@@ -307,15 +378,18 @@ class PackReader {
   }
 
   /** Record an object's id and type; the caller yields it. */
-  finish(offset: number, type: GitObjectType, data: Uint8Array, depth: number): PackObject {
-    const m = this.metas.get(offset)!;
+  finish(offset: number, type: GitObjectType, data: Uint8Array, depth: number, baseId: string | null): PackObject {
+    const i = this.entryAt(offset);
     const id = gitObjectId(this.p, type, data);
-    m.id = id;
-    m.realType = type;
-    m.depth = depth;
-    if (!this.idToOffset.has(id)) this.idToOffset.set(id, offset);
+    this.ids.set(fromHex(id), i * ID_BYTES);
+    this.realTypes[i] = ENTRY_TYPES.indexOf(type);
+    this.depths[i] = depth;
+    if (this.idSet.addAt(this.ids, i * ID_BYTES)) {
+      if (this.idSet.size > this.idEntries.length) this.idEntries = grown(this.idEntries, (k) => new Int32Array(k));
+      this.idEntries[this.idSet.size - 1] = i;
+    }
     this.cache.set(offset, { type, data });
-    return { offset, id, type, size: data.length, depth, data };
+    return { offset, index: i, id, baseId, type, size: data.length, depth, data };
   }
 
   /** Resolve every delta waiting (directly or transitively) on the object just resolved. */
@@ -327,9 +401,7 @@ class PackReader {
       this.waitingOffset.delete(parent.offset);
       this.waitingId.delete(parent.id);
       for (const kid of kids) {
-        const m = this.metas.get(kid)!;
-        m.base = parent.offset;
-        m.baseId = undefined; // not `delete`: that turns the object into a slow dictionary
+        this.bases[this.entryAt(kid)] = parent.offset;
         this.pendingCount--;
         const obj: PackObject = yield this.resolveDelta(kid, parent.depth + 1);
         stack.push(obj);
@@ -338,19 +410,19 @@ class PackReader {
   }
 
   async resolveDelta(offset: number, depth: number, delta?: Uint8Array): Promise<PackObject> {
-    const m = this.metas.get(offset)!;
+    const baseKey = this.bases[this.entryAt(offset)];
     if (depth > this.maxChainDepth) throw new PackError('pack-chain-too-deep', `delta chain longer than ${this.maxChainDepth}`, { offset });
     try {
-      const base = await this.content(m.base!);
+      const base = await this.content(baseKey);
       const data = applyGitDelta(base.data, delta ?? (await this.inflateAt(offset)), this.maxObjectSize);
-      return this.finish(offset, base.type, data, depth);
+      return this.finish(offset, base.type, data, depth, this.idOfKey(baseKey));
     } catch (e) {
       throw asPackError(e, offset);
     }
   }
 
   depthOf(key: number): number {
-    return key < 0 ? 0 : this.metas.get(key)!.depth!;
+    return key < 0 ? 0 : this.depths[this.entryAt(key)];
   }
 }
 
@@ -382,19 +454,7 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
         throw asPackError(e, offset);
       }
       const { entry, data } = read;
-      // Every field present from the start: fields added later move to a
-      // separate property array (~100 bytes more per entry, measured).
-      const meta: Meta = {
-        type: entry.type,
-        size: entry.size,
-        headerLength: entry.headerLength,
-        base: entry.baseOffset ?? null,
-        baseId: undefined,
-        id: undefined,
-        realType: undefined,
-        depth: undefined,
-      };
-      st.metas.set(offset, meta);
+      const e = st.addEntry(entry);
       if (st.retainedBytes + entry.raw.length <= maxRetained) {
         st.retained.set(offset, entry.raw);
         st.retainedBytes += entry.raw.length;
@@ -403,12 +463,12 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
 
       let resolved: PackObject | null = null;
       if (OBJECT_TYPES.has(entry.type)) {
-        resolved = st.finish(offset, entry.type as GitObjectType, data, 0);
+        resolved = st.finish(offset, entry.type as GitObjectType, data, 0, null);
       } else {
         if (entry.baseId !== undefined) {
-          const inPack = st.idToOffset.get(entry.baseId);
-          if (inPack !== undefined) meta.base = inPack;
-          else if (st.external.has(entry.baseId)) meta.base = st.external.get(entry.baseId)!;
+          const inPack = st.entryOfId(entry.baseId);
+          if (inPack >= 0) st.bases[e] = st.offsets[inPack];
+          else if (st.external.has(entry.baseId)) st.bases[e] = st.external.get(entry.baseId)!;
           else if (opts.baseProvider) {
             const ext = await opts.baseProvider(entry.baseId);
             if (ext) {
@@ -416,18 +476,17 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
               st.external.set(entry.baseId, key);
               st.externalIds.set(key, entry.baseId);
               st.cache.set(key, ext);
-              meta.base = key;
+              st.bases[e] = key;
             }
           }
         }
-        const baseMeta = meta.base !== null && meta.base >= 0 ? st.metas.get(meta.base) : undefined;
-        if (meta.base !== null && (meta.base < 0 || baseMeta?.id !== undefined)) {
-          resolved = await st.resolveDelta(offset, st.depthOf(meta.base) + 1, data);
-        } else if (meta.base !== null) {
-          st.waitingOffset.set(meta.base, [...(st.waitingOffset.get(meta.base) ?? []), offset]);
+        const base = st.bases[e];
+        if (!Number.isNaN(base) && (base < 0 || st.depths[st.entryAt(base)] >= 0)) {
+          resolved = await st.resolveDelta(offset, st.depthOf(base) + 1, data);
+        } else if (!Number.isNaN(base)) {
+          st.waitingOffset.set(base, [...(st.waitingOffset.get(base) ?? []), offset]);
           st.pendingCount++;
         } else {
-          meta.baseId = entry.baseId;
           st.waitingId.set(entry.baseId!, [...(st.waitingId.get(entry.baseId!) ?? []), offset]);
           st.pendingCount++;
         }

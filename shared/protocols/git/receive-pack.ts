@@ -38,8 +38,10 @@
  * (the open segment's recent records are kept up to `segmentRetainBytes`;
  * past that the segment is finished so it can be read back and a new one is
  * started). Per object a few dozen bytes of bookkeeping are kept, as git
- * index-pack does.
+ * index-pack does, in typed-array columns and binary id sets: JS objects per
+ * pack entry kept to the end cost a 300k-object push ~100 MB.
  */
+import { fromHex } from '../../core/bytes.js';
 import { HubError } from '../../core/errors.js';
 import { parseCommit } from '../../core/git/commit.js';
 import { parseObject, referencedIds } from '../../core/git/object.js';
@@ -48,6 +50,7 @@ import { isAncestor, type CommitGraph } from '../../core/history.js';
 import type { Primitives } from '../../core/primitives.js';
 import { ByteReader, type ByteStream } from '../../core/stream.js';
 import { ChainTooDeepError } from '../../storage/errors.js';
+import { IdSet } from '../../storage/id-set.js';
 import {
   MAX_CHAIN_DEPTH,
   type IndexRowInput,
@@ -226,18 +229,34 @@ async function* remainder(reader: ByteReader, limit: number): ByteStream {
   }
 }
 
-/** Where one pack entry's record was written, and what it is. */
-interface EntryLoc {
-  seg: number;
-  off: number;
-  len: number;
-  headerLength: number;
-  /** The entry header's size: for a delta, the delta's inflated size (stored as the row's recordSize). */
-  size: number;
-  /** Base: an entry offset (OFS_DELTA) or an id (REF_DELTA); absent for whole objects. */
-  base?: number | string;
-  /** Set once resolved. */
-  id?: string;
+/**
+ * Where each pack entry's record was written, by entry number: segment index,
+ * record offset and length, entry header length, and the header's size (for a
+ * delta, the delta's inflated size, stored as the row's recordSize).
+ */
+class EntryLocs {
+  seg = new Uint32Array(0);
+  off = new Float64Array(0);
+  len = new Float64Array(0);
+  headerLength = new Uint8Array(0);
+  size = new Float64Array(0);
+
+  set(i: number, seg: number, off: number, len: number, headerLength: number, size: number): void {
+    if (i >= this.seg.length) {
+      const n = Math.max(1024, this.seg.length * 2, i + 1);
+      const grow = <T extends Uint32Array | Float64Array | Uint8Array>(a: T, b: T): T => (b.set(a), b);
+      this.seg = grow(this.seg, new Uint32Array(n));
+      this.off = grow(this.off, new Float64Array(n));
+      this.len = grow(this.len, new Float64Array(n));
+      this.headerLength = grow(this.headerLength, new Uint8Array(n));
+      this.size = grow(this.size, new Float64Array(n));
+    }
+    this.seg[i] = seg;
+    this.off[i] = off;
+    this.len[i] = len;
+    this.headerLength[i] = headerLength;
+    this.size[i] = size;
+  }
 }
 
 /** Progress lines on band 2, throttled. */
@@ -274,9 +293,12 @@ class Push {
   /** Records of the open segment kept for re-reads: entry offset -> raw entry bytes. */
   retained = new Map<number, Uint8Array>();
   retainedBytes = 0;
-  readonly locs = new Map<number, EntryLoc>();
-  /** Depth each pack object is stored at (also the set of pack objects). */
-  readonly depths = new Map<string, number>();
+  readonly locs = new EntryLocs();
+  /** Entries read so far (locs holds entries 0..entryCount-1). */
+  entryCount = 0;
+  /** The pack's objects (first copies), and the depth each is stored at (by IdSet index). */
+  readonly packIds = new IdSet();
+  packDepths = new Uint8Array(1024);
   /** Committed depths of bases outside the pack (thin packs). */
   readonly externalDepths = new Map<string, number>();
   /** Ids referred to by pack objects and not (yet) seen in the pack nor known to be stored. */
@@ -359,19 +381,32 @@ class Push {
     return { seg: this.segIds.length - 1, off: loc.offset, len: loc.length };
   }
 
-  /** The raw bytes of entry `offset`, for the pack reader to rebuild an evicted base. */
-  async readEntry(offset: number): Promise<Uint8Array> {
-    const loc = this.locs.get(offset);
-    if (!loc) throw new ProtocolError('internal', `no entry at ${offset}`);
+  /** The raw bytes of entry number `index` (at `offset`), for the pack reader to rebuild an evicted base. */
+  async readEntry(offset: number, index: number): Promise<Uint8Array> {
+    if (!(index >= 0 && index < this.entryCount)) throw new ProtocolError('internal', `no entry at ${offset}`);
+    const seg = this.locs.seg[index];
+    const headerLength = this.locs.headerLength[index];
     const kept = this.retained.get(offset);
-    if (kept && loc.seg === this.segIds.length - 1 && this.writer) return kept;
+    if (kept && seg === this.segIds.length - 1 && this.writer) return kept;
     // The open segment cannot be read back: finish it and carry on in a new one.
-    if (this.writer && loc.seg === this.segIds.length - 1) await this.finishWriter();
-    const record = await this.store.segments.readRange(this.segIds[loc.seg], loc.off, loc.len);
+    if (this.writer && seg === this.segIds.length - 1) await this.finishWriter();
+    const record = await this.store.segments.readRange(this.segIds[seg], this.locs.off[index], this.locs.len[index]);
     // The reader reads only the bytes after headerLength; the header bytes are placeholders.
-    const raw = new Uint8Array(loc.headerLength + record.length);
-    raw.set(record, loc.headerLength);
+    const raw = new Uint8Array(headerLength + record.length);
+    raw.set(record, headerLength);
     return raw;
+  }
+
+  /** Records that pack object `id` is stored at `depth`. */
+  setDepth(id: string, depth: number): void {
+    this.packIds.add(id);
+    const k = this.packIds.indexOfAt(fromHex(id), 0);
+    if (k >= this.packDepths.length) {
+      const next = new Uint8Array(this.packDepths.length * 2);
+      next.set(this.packDepths);
+      this.packDepths = next;
+    }
+    this.packDepths[k] = depth;
   }
 
   async *ingest(pack: ByteStream): AsyncGenerator<Uint8Array> {
@@ -383,7 +418,7 @@ class Push {
         if (!obj || obj.kind === 'artifact') return null;
         return { type: obj.kind, data: obj.data };
       },
-      readEntry: (offset) => this.readEntry(offset),
+      readEntry: (offset, index) => this.readEntry(offset, index),
       maxObjectSize: this.opts.maxObjectSize,
       maxDeltaBaseCache: this.opts.maxDeltaBaseCache,
     });
@@ -405,10 +440,8 @@ class Push {
   async onEntry(entry: PackEntry): Promise<void> {
     const raw = entry.raw;
     const { seg, off, len } = await this.writeRecord(raw.subarray(entry.headerLength));
-    // All fields set here (id: later, in place): an object gaining fields after
-    // creation grows a property array, ~100 bytes per pack entry.
-    const loc: EntryLoc = { seg, off, len, headerLength: entry.headerLength, size: entry.size, base: entry.baseOffset ?? entry.baseId, id: undefined };
-    this.locs.set(entry.offset, loc);
+    this.locs.set(entry.index, seg, off, len, entry.headerLength, entry.size);
+    this.entryCount = entry.index + 1;
     const retain = this.opts.segmentRetainBytes ?? 8 * 1024 * 1024;
     if (this.retainedBytes + raw.length <= retain) {
       this.retained.set(entry.offset, raw);
@@ -418,36 +451,35 @@ class Push {
 
   async onObject(obj: PackObject): Promise<void> {
     this.objects++;
-    const loc = this.locs.get(obj.offset)!;
-    loc.id = obj.id;
+    const e = obj.index;
     // Every object must parse (trees, commits and tags are checked in full).
     const parsed = parseObject(obj.type, obj.data);
-    for (const r of referencedIds(parsed)) if (!this.depths.has(r.id)) this.missing.add(r.id);
+    for (const r of referencedIds(parsed)) if (!this.packIds.has(r.id)) this.missing.add(r.id);
     this.missing.delete(obj.id);
-    if (this.depths.has(obj.id)) return; // a repeat within the pack: the first copy is indexed
+    if (this.packIds.has(obj.id)) return; // a repeat within the pack: the first copy is indexed
     let row: IndexRowInput = {
       id: obj.id,
       kind: obj.type,
       size: obj.size,
-      segment: this.segIds[loc.seg],
-      offset: loc.off,
-      length: loc.len,
+      segment: this.segIds[this.locs.seg[e]],
+      offset: this.locs.off[e],
+      length: this.locs.len[e],
       format: 'full',
       base: null,
     };
     let depth = 0;
-    if (loc.base !== undefined) {
+    if (obj.baseId !== null) {
       this.deltas++;
-      const baseId = typeof loc.base === 'number' ? this.locs.get(loc.base)!.id! : loc.base;
+      const baseId = obj.baseId;
       depth = (await this.depthOf(baseId)) + 1;
       if (depth <= MAX_CHAIN_DEPTH) {
-        row = { ...row, format: 'git-delta', base: baseId, recordSize: loc.size };
+        row = { ...row, format: 'git-delta', base: baseId, recordSize: this.locs.size[e] };
       } else {
         row = await this.fullRow(obj.id, obj.type, obj.data);
         depth = 0;
       }
     }
-    this.depths.set(obj.id, depth);
+    this.setDepth(obj.id, depth);
     this.pendingRows.push(row);
     if (this.pendingRows.length >= ROW_BATCH) await this.flushRows();
     if (this.missing.size >= this.missingCheckAt) {
@@ -468,7 +500,9 @@ class Push {
 
   /** Stored depth of a delta base: a pack object's, else the committed row's. */
   async depthOf(id: string): Promise<number> {
-    const d = this.depths.get(id) ?? this.externalDepths.get(id);
+    const k = this.packIds.indexOfAt(fromHex(id), 0);
+    if (k >= 0) return this.packDepths[k];
+    const d = this.externalDepths.get(id);
     if (d !== undefined) return d;
     const row = await this.store.index.get(id);
     const depth = row?.depth ?? 0;
@@ -501,7 +535,7 @@ class Push {
         const delta = this.p.zlib.inflate(raw);
         const data = this.store.appliers.git(base.data, delta, row.size);
         await this.quarantine.add([await this.fullRow(row.id, row.kind as GitObjectType, data)]);
-        this.depths.set(row.id, 0);
+        this.setDepth(row.id, 0);
       }
     }
   }
@@ -679,7 +713,7 @@ class Push {
     while (stack.length > 0) {
       const id = stack.pop()!;
       if (this.missing.has(id)) return false;
-      if (!this.depths.has(id)) continue; // not new: stored objects are connected
+      if (!this.packIds.has(id)) continue; // not new: stored objects are connected
       if (seen.size > MAX_WALK_OBJECTS) return false;
       const obj = await readObject(deps, id);
       if (!obj || obj.kind === 'artifact') return false;
