@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface FossilResult {
   status: number | null;
@@ -102,60 +103,28 @@ export function artifactHashes(home: string, repo: string, includePrivate = true
     .filter(Boolean);
 }
 
-/**
- * The relay of http10Front, run in its own Node process: the tests drive
- * fossil with spawnSync, which blocks this process's event loop.
- */
-const RELAY = `
-const net = require('node:net');
-const [host, port] = process.argv.slice(1);
-const server = net.createServer((client) => {
-  const upstream = net.connect(Number(port), host);
-  const done = () => { client.end(); upstream.destroy(); };
-  client.on('close', () => upstream.destroy());
-  upstream.on('close', () => client.end());
-  client.on('error', done);
-  upstream.on('error', done);
-  client.pipe(upstream);
-  let head = Buffer.alloc(0);
-  let remaining = -1;
-  upstream.on('data', (chunk) => {
-    if (remaining < 0) {
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\\r\\n\\r\\n');
-      if (end < 0) return;
-      const m = /\\r\\ncontent-length:\\s*(\\d+)/i.exec(head.subarray(0, end).toString('latin1'));
-      client.write(head);
-      if (!m) { remaining = Number.MAX_SAFE_INTEGER; return; }
-      remaining = Number(m[1]) - (head.length - end - 4);
-    } else {
-      client.write(chunk);
-      remaining -= chunk.length;
-    }
-    if (remaining <= 0) done();
-  });
-});
-server.listen(0, '127.0.0.1', () => console.log(server.address().port));
-`;
+/** The front `npm start` puts before wrangler dev (scripts/front.mjs). */
+const FRONT = fileURLToPath(new URL('../../scripts/front.mjs', import.meta.url));
 
 /**
- * An HTTP/1.0-correct front for a server: each client connection is relayed
- * to `target` and closed as soon as the reply's head and Content-Length bytes
- * have gone through. fossil 2.21 (Debian's build) reads a reply until the
- * connection closes, and `wrangler dev` keeps HTTP/1.0 connections open for
- * 5 s after answering, which would add 5 s to every sync round trip; a
- * server that honours HTTP/1.0 (fossil server, a front proxy) closes at once.
+ * An HTTP/1.0-correct front for a server: scripts/front.mjs (the one `npm
+ * start` runs), relaying each request to `target` and closing an HTTP/1.0
+ * client's connection as soon as its reply is complete. fossil 2.21 (Debian's
+ * build) reads a reply until the connection closes, and `wrangler dev` keeps
+ * HTTP/1.0 connections open for 5 s after answering, which would add 5 s to
+ * every sync round trip; a server that honours HTTP/1.0 (fossil server, a
+ * front proxy) closes at once. It runs in its own Node process: the tests
+ * drive fossil with spawnSync, which blocks this process's event loop.
  */
 export async function http10Front(target: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const { hostname, port } = new URL(target);
-  const child = spawn(process.execPath, ['-e', RELAY, hostname, port], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [FRONT, target, '0', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const listening = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
       if (out.includes('\n')) resolve(Number(out.trim()));
     });
-    child.on('exit', (code) => reject(new Error(`relay exited (${code})`)));
+    child.on('exit', (code) => reject(new Error(`front exited (${code})`)));
   });
   return {
     url: `http://127.0.0.1:${listening}`,
