@@ -168,7 +168,7 @@ export class Ingest {
       const a = this.structural.get(r.hash);
       if (a) out.push({ hash: r.hash, seq: r.seq, artifact: a });
     }
-    out.push(...(await resolvePending(this.repo, this.reader, result.inserted.map((r) => r.hash), this.limits)));
+    out.push(...(await resolvePending(this.repo, this.reader, result.inserted.map((r) => r.hash), this.limits, this.contents)));
     return out;
   }
 
@@ -215,7 +215,8 @@ function wrongHash(hash: string) {
 
 function parseStructural(text: Uint8Array): Artifact | null {
   try {
-    return parseArtifact(text);
+    // Receiving needs the cards only (crosslinking, cluster members), not whether they are canonically spelled.
+    return parseArtifact(text, { skipCanonical: true });
   } catch {
     return null;
   }
@@ -239,9 +240,12 @@ export async function resolvePending(
   reader: ArtifactReader,
   newHashes: string[],
   limits: IngestLimits,
+  /** Full texts of (some of) `newHashes` already at hand: bases read without walking their chains in storage. */
+  known: ReadonlyMap<string, Uint8Array> = new Map(),
 ): Promise<ReceivedArtifact[]> {
   const out: ReceivedArtifact[] = [];
   let frontier = newHashes;
+  let texts = known;
   // Each round stores or drops every entry it finds, so this ends; a chain of
   // pending deltas (a client sends newest first) takes one round per link.
   while (frontier.length > 0) {
@@ -251,10 +255,18 @@ export async function resolvePending(
     const rows: FossilRowInput[] = [];
     const remove: string[] = [];
     const structural = new Map<string, Artifact>();
+    // This round's texts are the next round's bases (a chain of pending
+    // deltas resolves one link per round): kept up to the cache bound so a
+    // long chain is not re-read from its root in storage for every link.
+    const next = new Map<string, Uint8Array>();
+    let nextBytes = 0;
+    const baseList = [...new Set(pend.map((p) => p.base))];
+    const baseRows = new Map(baseList.map((h, i) => [h, i]));
+    const storedBases = await repo.store.rows(baseList);
     try {
       for (const p of pend) {
-        const base = await reader.read(p.base);
-        const [baseRow] = await repo.store.rows([p.base]);
+        const baseRow = storedBases[baseRows.get(p.base)!];
+        const base = texts.get(p.base) ?? (await reader.read(p.base));
         if (base === null || baseRow === null) continue;
         let text: Uint8Array | null = null;
         try {
@@ -276,6 +288,10 @@ export async function resolvePending(
         }
         const a = parseStructural(text);
         if (a) structural.set(p.hash, a);
+        if (nextBytes + text.length <= limits.contentCacheBytes) {
+          next.set(p.hash, text);
+          nextBytes += text.length;
+        }
       }
       await sink.finish();
     } catch (e) {
@@ -295,6 +311,7 @@ export async function resolvePending(
       if (a) out.push({ hash: r.hash, seq: r.seq, artifact: a });
     }
     frontier = result.inserted.map((r) => r.hash);
+    texts = next;
   }
   return out;
 }
