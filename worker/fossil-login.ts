@@ -14,7 +14,8 @@ import { eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
 import type { Env } from './env.js';
 import { roleIn } from './auth.js';
-import { ROLE_CAPS, type XferUser } from '../shared/protocols/fossil/index.js';
+import { ROLE_CAPS, type XferContext, type XferUser } from '../shared/protocols/fossil/index.js';
+import { clearUserFailures, loginCheck, recordLoginFailure } from './rate-limit.js';
 import { openPassword } from './seal.js';
 import { fossilTokenPasswords } from './tokens.js';
 import { users, type RepoRow, type Role } from './storage-d1/schema.js';
@@ -78,6 +79,34 @@ export async function fossilUser(env: Env, repo: RepoRow, login: string, project
   const secrets = await fossilSecrets(env, login, projectCode);
   if (secrets.length === 0) return null;
   return { caps: fossilCaps(await roleIn(env, { kind: 'user', name: login }, repo)), secrets };
+}
+
+/**
+ * The login side of an xfer request from `address` (rate-limit.ts
+ * clientAddress, passed on by worker/routes/fossil.ts): fossilUser behind the
+ * failed-login limits git's Basic auth has (worker/auth.ts). A user name or
+ * address locked out gets no user, so the card fails (`error login\sfailed`)
+ * before any secret is derived or compared, and that refusal is not counted
+ * again; a failed card counts against both keys; a passed one clears the
+ * name's failures, as a git login does.
+ */
+export function fossilLogins(env: Env, repo: RepoRow, address: string | null): Pick<XferContext, 'user' | 'onLogin'> {
+  // Per login name within this request: the outcome of its limit check.
+  const checked = new Map<string, { limited: boolean; userFailures: boolean }>();
+  return {
+    user: async (login, projectCode) => {
+      const check = await loginCheck(env, login, address);
+      checked.set(login, { limited: check.retryAfter > 0, userFailures: check.userFailures });
+      if (check.retryAfter > 0) return null;
+      return fossilUser(env, repo, login, projectCode);
+    },
+    onLogin: async (login, ok) => {
+      const check = checked.get(login);
+      if (check?.limited) return;
+      if (!ok) await recordLoginFailure(env, login, address);
+      else if (check?.userFailures) await clearUserFailures(env, login);
+    },
+  };
 }
 
 /** Capability letters of a hub role (shared/protocols/fossil/caps.ts decides them); none without a role. */

@@ -17,7 +17,7 @@ import { parseArtifact } from '../../shared/core/fossil/artifact.js';
 import { newRepository, xfer, type FossilRepo, type NewRepositoryOptions, type ReceivedArtifact } from '../../shared/protocols/fossil/index.js';
 import { ArtifactReader } from '../../shared/protocols/fossil/repo.js';
 import type { Env } from '../env.js';
-import { anonymousCaps, fossilUser } from '../fossil-login.js';
+import { anonymousCaps, fossilLogins } from '../fossil-login.js';
 import { nativePrimitives } from '../primitives.js';
 import type { RepoRow } from '../storage-d1/schema.js';
 import { R2SegmentStore } from '../storage-r2/segments.js';
@@ -132,7 +132,8 @@ export async function handleFossilRequest(request: Request, host: SqlHost, env: 
       { contentType: request.headers.get('content-type') ?? '', body },
       {
         anonymousCaps: anonymousCaps(row),
-        user: (login, projectCode) => fossilUser(env, row, login, projectCode),
+        // Failed-login limits as for git; the route passes the client's address on.
+        ...fossilLogins(env, row, request.headers.get('x-hub-client-address')),
         onArtifacts: hooks.onArtifacts,
       },
     );

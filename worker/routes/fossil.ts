@@ -19,6 +19,7 @@ import type { Env } from '../env.js';
 import { repos } from '../storage-d1/schema.js';
 import { isValidRepoName } from './api-common.js';
 import { maxPushBytes } from './git.js';
+import { clientAddress } from '../rate-limit.js';
 
 /** The content type of an uncompressed xfer reply. */
 const CT_UNCOMPRESSED = 'application/x-fossil-uncompressed';
@@ -58,6 +59,7 @@ async function handle(c: Context<{ Bindings: Env }>, next: Next): Promise<Respon
   const declared = Number(c.req.header('content-length') ?? NaN);
   // Counted again as the body streams into the DO (a missing or false Content-Length).
   if (declared > limit) return fossilErrorReply(`message too large: ${declared} bytes (limit ${limit})`);
+  const address = clientAddress(c.req.raw.headers);
   const stub = c.env.REPO.get(c.env.REPO.idFromName(repo.id));
   const res = await stub.fetch('https://repo/fossil/xfer', {
     method: 'POST',
@@ -66,6 +68,8 @@ async function handle(c: Context<{ Bindings: Env }>, next: Next): Promise<Respon
       'x-hub-repo-id': repo.id,
       'x-hub-repo': JSON.stringify(repo),
       'x-hub-max-body': String(limit),
+      // For the failed-login limits checked in the DO (fossil-login.ts fossilLogins).
+      ...(address === null ? {} : { 'x-hub-client-address': address }),
     },
     body: c.req.raw.body,
   });

@@ -44,6 +44,8 @@ export interface XferContext {
   anonymousCaps: string;
   /** The user behind a login name, or null when there is none (the login then fails). */
   user(login: string, projectCode: string): Promise<XferUser | null>;
+  /** Told whether a (non-anonymous) login card passed, before the request goes on: failed-login limits count here. */
+  onLogin?(login: string, ok: boolean): Promise<void> | void;
   /** Called after a commit with the structural artifacts (manifests, clusters, ...) it stored. */
   onArtifacts?(received: ReceivedArtifact[]): Promise<void> | void;
   /** Clock for `# timestamp` (default: now). */
@@ -255,9 +257,9 @@ class Session {
     // fossil lets anybody sync as nobody/anonymous without checking the signature.
     if (login === 'nobody' || login === 'anonymous') return;
     const user = await this.ctx.user(login, this.projectCode);
-    if (user === null || !verifyLogin(this.repo.primitives, rest, args[1], args[2], user.secrets)) {
-      throw xferError('login-failed', 'login failed');
-    }
+    const ok = user !== null && verifyLogin(this.repo.primitives, rest, args[1], args[2], user.secrets);
+    await this.ctx.onLogin?.(login, ok);
+    if (!ok) throw xferError('login-failed', 'login failed');
     // Several login cards are allowed; their permissions add up.
     const more = capabilities(user.caps);
     const c = this.caps;
