@@ -96,7 +96,7 @@ describe('fossil clients against the hub', () => {
     for (const r of [x.repo, y.repo]) expect(comments(r)).toEqual(expect.arrayContaining(['commit in x', 'commit in y', 'first from alice']));
   });
 
-  it('round-trips unversioned files with fossil uv sync (content, mtime, deletion)', () => {
+  it('round-trips unversioned files with fossil uv sync (content, mtime, deletion)', async () => {
     const u = cloneAndOpen(home, url('demo', 'alice', 'alice-pw'), 'uv-u');
     const v = cloneAndOpen(home, url('demo'), 'uv-v');
     const src = join(home, 'notes.bin');
@@ -113,7 +113,9 @@ describe('fossil clients against the hub', () => {
     const mtimes = (repo: string) =>
       check(runFossil(home, ['sql', '-R', repo, `SELECT name || ' ' || mtime || ' ' || coalesce(hash, '-') FROM unversioned ORDER BY name`]), 'sql').stdout;
     expect(mtimes(v.repo)).toBe(mtimes(u.repo));
-    // A deletion travels too; the anonymous clone cannot push one back.
+    // A deletion travels too; the anonymous clone cannot push one back. uv mtimes are whole
+    // seconds and on a tie the larger hash wins (fossil's rule), so the rm must not share the add's second.
+    await new Promise((r) => setTimeout(r, 1100));
     check(runFossil(home, ['uv', 'rm', 'gone.bin'], u.dir), 'uv rm');
     check(runFossil(home, ['uv', 'sync'], u.dir), 'uv sync');
     check(runFossil(home, ['uv', 'sync'], v.dir), 'uv sync');
