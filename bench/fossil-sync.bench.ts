@@ -26,7 +26,7 @@ import { startHub, type Hub } from '../test/e2e/hub-server.js';
 import { check, fossilEnv, http10Front, runFossil, runFossilAsync } from '../test/e2e/fossil-client.js';
 import { benchGitEnv, corpus, SMALL, type CorpusSpec } from './git-corpus.js';
 import type { BenchResult, BenchSuite } from './harness.js';
-import { cpuSeconds, findInTree, liveChildren, rssBytes, sampleRss, treeCpuSeconds } from './proc.js';
+import { cpuSeconds, findInTree, rssBytes, sampleRss, best, measureTree, type Sample } from './proc.js';
 
 const GROUP = 'fossil hosting (hub vs fossil server)';
 const WORK = new URL('./.work/', import.meta.url).pathname;
@@ -54,11 +54,6 @@ const OPS: Op[] = [
   { name: 'no-op sync', goal: 1.5 },
 ];
 
-interface Sample {
-  wall: number;
-  cpu: number;
-  rss?: number;
-}
 
 interface FossilCorpus {
   name: string;
@@ -144,17 +139,7 @@ async function measure(server: { kind: 'hub'; pids: number[] } | { kind: 'fossil
     const peak = sampler.stop();
     return { wall, cpu: server.pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0, rss: Math.max(0, peak - rss0) };
   }
-  const cpu0 = treeCpuSeconds(server.pid);
-  const t = performance.now();
-  await fn();
-  const wall = (performance.now() - t) / 1000;
-  for (let i = 0; i < 100 && liveChildren(server.pid) > 0; i++) await new Promise((r) => setTimeout(r, 20));
-  return { wall, cpu: treeCpuSeconds(server.pid) - cpu0 };
-}
-
-function best(samples: Sample[]): Sample {
-  const s = samples.reduce((a, b) => (b.wall < a.wall ? b : a));
-  return { wall: s.wall, cpu: Math.min(...samples.map((x) => x.cpu)), rss: Math.max(...samples.map((x) => x.rss ?? 0)) };
+  return measureTree(server.pid, fn);
 }
 
 /** Runs fossil; throws with its output unless it exits 0 and printed no sync error. */

@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { startHub, type Hub } from '../test/e2e/hub-server.js';
 import { benchGitEnv, corpus, LARGE, SMALL, type Corpus } from './git-corpus.js';
 import type { BenchResult, BenchSuite } from './harness.js';
-import { cpuSeconds, findInTree, liveChildren, rssBytes, sampleRss, treeCpuSeconds } from './proc.js';
+import { cpuSeconds, findInTree, rssBytes, sampleRss, best, measureTree, type Sample } from './proc.js';
 
 const GROUP = 'git hosting (hub vs git http-backend)';
 const WORK = new URL('./.work/', import.meta.url).pathname;
@@ -36,12 +36,6 @@ const QUICK = process.env.BENCH_QUICK === '1';
 /** Runs per operation on the small corpus (best wall kept); the large one runs once. */
 const SMALL_RUNS = 3;
 
-interface Sample {
-  wall: number;
-  cpu: number;
-  /** Peak RSS growth in bytes (hub only). */
-  rss?: number;
-}
 
 interface Op {
   name: string;
@@ -169,18 +163,7 @@ async function measure(server: { kind: 'hub'; root: number } | { kind: 'backend'
     if (after.join() !== pids.join()) throw new Error('workerd restarted during the operation (a watched source file changed)');
     return { wall, cpu: pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0, rss: Math.max(0, peak - rss0) };
   }
-  const cpu0 = treeCpuSeconds(server.pid);
-  const t = performance.now();
-  await fn();
-  const wall = (performance.now() - t) / 1000;
-  // CGI children are counted once lighttpd has reaped them.
-  for (let i = 0; i < 100 && liveChildren(server.pid) > 0; i++) await new Promise((r) => setTimeout(r, 20));
-  return { wall, cpu: treeCpuSeconds(server.pid) - cpu0 };
-}
-
-function best(samples: Sample[]): Sample {
-  const s = samples.reduce((a, b) => (b.wall < a.wall ? b : a));
-  return { wall: s.wall, cpu: Math.min(...samples.map((x) => x.cpu)), rss: Math.max(...samples.map((x) => x.rss ?? 0)) };
+  return measureTree(server.pid, fn);
 }
 
 async function createHubRepo(hub: Hub, name: string): Promise<void> {

@@ -121,3 +121,27 @@ export function sampleRss(pids: number[], ms = 25): { stop(): number } {
     },
   };
 }
+
+/** One timed operation: wall and CPU seconds, and (hub only) peak RSS growth in bytes. */
+export interface Sample {
+  wall: number;
+  cpu: number;
+  rss?: number;
+}
+
+/** Best wall time of repeated runs; CPU: the least of them; memory: the most. */
+export function best(samples: Sample[]): Sample {
+  const s = samples.reduce((a, b) => (b.wall < a.wall ? b : a));
+  return { wall: s.wall, cpu: Math.min(...samples.map((x) => x.cpu)), rss: Math.max(...samples.map((x) => x.rss ?? 0)) };
+}
+
+/** Times `fn` against a reference server (git http-backend's lighttpd, fossil server): CPU of its whole process tree. */
+export async function measureTree(pid: number, fn: () => Promise<void>): Promise<Sample> {
+  const cpu0 = treeCpuSeconds(pid);
+  const t = performance.now();
+  await fn();
+  const wall = (performance.now() - t) / 1000;
+  // Children (CGI, per-connection forks) are counted once the server has reaped them.
+  for (let i = 0; i < 100 && liveChildren(pid) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  return { wall, cpu: treeCpuSeconds(pid) - cpu0 };
+}
