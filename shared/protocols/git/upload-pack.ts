@@ -44,7 +44,6 @@ import { FLUSH_PKT, PktLineError, bytesToPktLines, encodePkt, encodePkts } from 
 import { computeShallow, shallowInfoSection, shallowLinesV0, type ShallowInfo } from './shallow.js';
 import { BAND_DATA, BAND_ERROR, BAND_PROGRESS, SIDEBAND_64K_MAX, SIDEBAND_MAX, encodeSideband } from './sideband.js';
 import {
-  MAX_WANTS,
   V2RequestParser,
   UploadRequestV0Parser,
   isShallowRequest,

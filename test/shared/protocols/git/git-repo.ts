@@ -118,3 +118,23 @@ export function catFile(repo: TempRepo, ids: string[]): Map<string, { type: stri
   }
   return map;
 }
+
+/** Every ref of `repo` and the id it points at. */
+export function refsOf(repo: TempRepo): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of repo.git(['for-each-ref', '--format=%(objectname) %(refname)']).toString().trim().split('\n')) {
+    const [id, name] = l.split(' ');
+    out[name!] = id!;
+  }
+  return out;
+}
+
+/** Sorted ids of the objects `git rev-list --objects` lists in `dir`. */
+export function objectsOf(dir: string, args = ['--all']): string[] {
+  return execFileSync('git', ['rev-list', '--objects', ...args], { cwd: dir, maxBuffer: 1 << 28 })
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => l.slice(0, 40))
+    .sort();
+}

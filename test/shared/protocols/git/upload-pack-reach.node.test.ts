@@ -5,7 +5,6 @@
  * closure is recomputed, so the pack has neither missing nor unreachable
  * objects; requests with haves or other filters never take the shortcut.
  */
-import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +18,7 @@ import { orderReachPlan, reachPlanToPackBytes } from '../../../../shared/protoco
 import { applyFossilDelta } from '../../../../shared/delta/fossil.js';
 import { applyGitDelta } from '../../../../shared/delta/git.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
-import { fillRepo, tempRepo, verifyPack, type TempRepo } from './git-repo.js';
+import { fillRepo, objectsOf, refsOf, tempRepo, verifyPack, type TempRepo } from './git-repo.js';
 import { splitPkts } from './http-transcript.js';
 import { collectBytes, loadPack, setRefs, type LoadedRepo } from './upload-pack-fixture.js';
 
@@ -38,23 +37,7 @@ let store: UploadPackStore;
 let marks: { ids: number; reset: boolean }[];
 let plans: number;
 
-function refsOf(repo: TempRepo): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of repo.git(['for-each-ref', '--format=%(objectname) %(refname)']).toString().trim().split('\n')) {
-    const [id, name] = l.split(' ');
-    out[name] = id;
-  }
-  return out;
-}
 
-function objectsOf(dir: string, args = ['--all']): string[] {
-  return execFileSync('git', ['rev-list', '--objects', ...args], { cwd: dir, maxBuffer: 1 << 28 })
-    .toString()
-    .trim()
-    .split('\n')
-    .map((l) => l.slice(0, 40))
-    .sort();
-}
 
 /** Index everything src has now into the store and point the store's refs where src's are. */
 async function sync(): Promise<void> {

@@ -4,7 +4,6 @@
  * clones and fetches from it (v0 and v2, shallow, partial, thin); direct
  * requests check pack contents (counts, filters, include-tag, errors).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +14,7 @@ import { packBytesToEntries } from '../../../../shared/protocols/git/pack-reader
 import { decodeSideband } from '../../../../shared/protocols/git/sideband.js';
 import { uploadPack } from '../../../../shared/protocols/git/upload-pack.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
-import { fillRepo, tempRepo, verifyPack, type TempRepo } from './git-repo.js';
+import { fillRepo, objectsOf, refsOf, tempRepo, verifyPack, type TempRepo } from './git-repo.js';
 import { splitPkts } from './http-transcript.js';
 import { collectBytes, gitAsync, loadPack, serveHttp, setRefs, type LoadedRepo } from './upload-pack-fixture.js';
 
@@ -33,23 +32,7 @@ const pkt = (s: string) => {
   return (b.length + 4).toString(16).padStart(4, '0') + s;
 };
 
-function refsOf(repo: TempRepo): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of repo.git(['for-each-ref', '--format=%(objectname) %(refname)']).toString().trim().split('\n')) {
-    const [id, name] = l.split(' ');
-    out[name] = id;
-  }
-  return out;
-}
 
-function objectsOf(dir: string, revs = ['--all']): string[] {
-  return execFileSync('git', ['rev-list', '--objects', ...revs], { cwd: dir, maxBuffer: 1 << 28 })
-    .toString()
-    .trim()
-    .split('\n')
-    .map((l: string) => l.slice(0, 40))
-    .sort();
-}
 
 beforeAll(async () => {
   src = tempRepo();
