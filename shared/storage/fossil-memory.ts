@@ -88,6 +88,10 @@ export class MemoryFossilStore implements FossilStore {
     return [...this.unclustered].sort().slice(0, Math.max(0, limit));
   }
 
+  async listPrivate(limit: number): Promise<ArtifactHash[]> {
+    return this.bySeq.filter((r) => r.private).map((r) => r.hash).sort().slice(0, Math.max(0, limit));
+  }
+
   async listPhantoms(limit: number): Promise<ArtifactHash[]> {
     return [...this.phantoms].sort().slice(0, Math.max(0, limit));
   }

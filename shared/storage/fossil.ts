@@ -156,6 +156,8 @@ export interface FossilStore {
   count(): Promise<number>;
   /** Up to `limit` hashes of the unclustered set, ascending by hash. */
   listUnclustered(limit: number): Promise<ArtifactHash[]>;
+  /** Up to `limit` hashes of stored private rows, ascending by hash (never clustered, so listed apart). */
+  listPrivate(limit: number): Promise<ArtifactHash[]>;
   /** Up to `limit` phantom hashes, ascending by hash. */
   listPhantoms(limit: number): Promise<ArtifactHash[]>;
   /** The pending deltas whose base is one of `bases` (any order). */

@@ -21,6 +21,7 @@ function inDurableObject(stub: Stub): FossilStore {
     listFrom: (f, l) => run((s) => s.listFrom(f, l)),
     count: () => run((s) => s.count()),
     listUnclustered: (l) => run((s) => s.listUnclustered(l)),
+    listPrivate: (l) => run((s) => s.listPrivate(l)),
     listPhantoms: (l) => run((s) => s.listPhantoms(l)),
     pendingByBase: (b) => run((s) => s.pendingByBase(b)),
     getConfig: (n) => run((s) => s.getConfig(n)),

@@ -72,6 +72,8 @@ export const FOSSIL_MIGRATIONS: readonly (readonly string[])[] = [
        rec_length INTEGER
      ) WITHOUT ROWID`,
   ],
+  // Private rows are announced to x users on every pull (xfer.c send_private).
+  [`CREATE INDEX fossil_blob_private ON fossil_blob(hash) WHERE private = 1`],
 ];
 
 /** The fossil schema version this code expects. */
@@ -239,6 +241,11 @@ export class SqlFossilStore {
   /** FossilStore.listUnclustered */
   listUnclustered(limit: number): ArtifactHash[] {
     return this.hashes(`SELECT hash FROM fossil_unclustered ORDER BY hash LIMIT ?`, limit);
+  }
+
+  /** FossilStore.listPrivate (the partial index keeps this O(private rows)) */
+  listPrivate(limit: number): ArtifactHash[] {
+    return this.hashes(`SELECT hash FROM fossil_blob WHERE private = 1 ORDER BY hash LIMIT ?`, limit);
   }
 
   /** FossilStore.listPhantoms */
@@ -428,6 +435,7 @@ export function localFossilStore(s: SqlFossilStore): FossilStore {
     listFrom: async (fromSeq, limit) => s.listFrom(fromSeq, limit),
     count: async () => s.count(),
     listUnclustered: async (limit) => s.listUnclustered(limit),
+    listPrivate: async (limit) => s.listPrivate(limit),
     listPhantoms: async (limit) => s.listPhantoms(limit),
     pendingByBase: async (bases) => s.pendingByBase(bases),
     getConfig: async (names) => s.getConfig(names),

@@ -421,11 +421,15 @@ class Session {
     return out;
   }
 
+  /** igot per unclustered public artifact, and with send-private per private one (xfer.c send_unclustered, send_private). */
   private async igotUnclustered(out: XferWriter): Promise<void> {
-    const uncl = (await this.repo.store.listUnclustered(1_000_000)).filter((h) => !this.onremote.has(h));
-    if (uncl.length === 0) return;
-    const states = await this.repo.store.states(uncl);
-    uncl.forEach((h, i) => {
+    const store = this.repo.store;
+    const uncl = (await store.listUnclustered(1_000_000)).filter((h) => !this.onremote.has(h));
+    const priv = this.syncPrivate ? (await store.listPrivate(1_000_000)).filter((h) => !this.onremote.has(h)) : [];
+    const hashes = [...uncl, ...priv];
+    if (hashes.length === 0) return;
+    const states = await store.states(hashes);
+    hashes.forEach((h, i) => {
       if (states[i] === 'public') out.card('igot', h);
       else if (states[i] === 'private' && this.syncPrivate) out.card('igot', h, 1);
     });

@@ -71,6 +71,9 @@ export function describeFossilStoreContract(name: string, make: () => Promise<Fo
       expect(row3).toMatchObject({ hash: fhash(3), seq: 3, depth: 2, base: fhash(2), format: 'fossil-delta', recordSize: 2, private: false });
       expect((await store.chain(fhash(3))).map((x) => x.hash)).toEqual([fhash(3), fhash(2), fhash(1)]);
       expect(await store.states([fhash(1), fhash(4), fhash(9)])).toEqual(['public', 'private', 'unknown']);
+      await store.commit({ rows: [frow(0, { private: true })] });
+      expect(await store.listPrivate(10)).toEqual([fhash(0), fhash(4)]);
+      expect(await store.listPrivate(1)).toEqual([fhash(0)]);
     });
 
     it('lists from a seq with a limit, skipping shunned rows', async () => {

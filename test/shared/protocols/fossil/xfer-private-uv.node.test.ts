@@ -53,6 +53,15 @@ describe('private repository and private artifacts', () => {
     // The admin (x) gets them with --private.
     const { repo: bossClone } = await cloneOpen(home, hub.urlFor('boss'), 'boss2', ['--private']);
     for (const h of privHashes) expect(artifactHashes(home, bossClone)).toContain(h);
+    // An x user's plain clone lacks them; `pull --private` (no --verily) brings them,
+    // because the pull reply announces private artifacts as `igot HASH 1` as fossil server does.
+    const { dir: plainDir, repo: plain } = await cloneOpen(home, hub.urlFor('boss'), 'boss3');
+    for (const h of privHashes) expect(artifactHashes(home, plain)).not.toContain(h);
+    const pullPriv = await fossil(home, ['pull', '--private'], plainDir);
+    expect(pullPriv.output).not.toMatch(/Error/);
+    const afterPull = artifactHashes(home, plain);
+    for (const h of privHashes) expect(afterPull).toContain(h);
+    expect(artifactHashes(home, plain, false)).toEqual(artifactHashes(home, fresh));
   });
 });
 
