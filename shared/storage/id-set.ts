@@ -115,6 +115,11 @@ export class IdSet {
     return this.hasAt(fromHex(id), 0);
   }
 
+  /** The id at insertion index `i`, as hex. */
+  at(i: number): ObjectId {
+    return this.ids.at(i);
+  }
+
   /** Ids in insertion order, as hex. */
   [Symbol.iterator](): Iterator<ObjectId> {
     return this.ids[Symbol.iterator]();

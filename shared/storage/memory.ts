@@ -104,7 +104,8 @@ export class MemoryRepoStore implements RefStore, ObjectIndex, RepoCommitter {
   }
 
   async commit(c: RepoCommit): Promise<CommitResult> {
-    const planned = planRows(c.rows, (id) => this.objects.get(id)?.depth ?? null);
+    // Depths of `c.planned` are recomputed like any row's: the same answer when they were right.
+    const planned = planRows(c.planned ? [...c.rows, ...c.planned] : c.rows, (id) => this.objects.get(id)?.depth ?? null);
     const { result, writes } = planRefUpdates(c.refs, this.snapshot, { atomic: c.atomic });
     const keep = result.ok || writes.length > 0;
     if (!keep) return { ...result, inserted: 0 };

@@ -81,6 +81,14 @@ export interface ObjectIndexWriter {
 /** A quarantine commit: index rows and ref compare-and-swaps together. */
 export interface RepoCommit {
   rows: IndexRowInput[];
+  /**
+   * More rows, with the depths a quarantine planned for them, read once in
+   * order (a push's hundreds of thousands of rows are built one at a time,
+   * never all held). The store checks each like `rows` and that every new
+   * row's depth is its base's + 1 (at most MAX_CHAIN_DEPTH), base present;
+   * otherwise the commit throws and changes nothing.
+   */
+  planned?: Iterable<IndexRow>;
   refs: RefUpdate[];
   /** All refs or none (default true); see RepoCommitter.commit. */
   atomic?: boolean;

@@ -4,7 +4,8 @@ import { env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { InvalidIdError } from '../../shared/storage/errors.js';
 import { repoStoreFromStub } from '../../worker/durable/client.js';
-import { migrate, SCHEMA_VERSION } from '../../worker/durable/repo-store.js';
+import { MAX_CHAIN_DEPTH, type IndexRow } from '../../shared/storage/object-index.js';
+import { migrate, SCHEMA_VERSION, SqlRepoStore } from '../../worker/durable/repo-store.js';
 import type { RepoObject } from '../../worker/durable/repo.js';
 import { R2_MIN_PART_SIZE, R2SegmentStore } from '../../worker/storage-r2/segments.js';
 import { describeStorageContract, oid } from '../shared/storage/contract.js';
@@ -63,6 +64,48 @@ describe('RepoObject storage', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidIdError);
     expect(err).toMatchObject({ code: 'invalid-id' });
+  });
+});
+
+describe('SqlRepoStore commit of planned rows', () => {
+  const seg = (n: number) => `seg-${n}`;
+  const planned = (n: number, base: number | null, depth: number, segment = seg(1)): IndexRow => ({
+    id: oid(n),
+    kind: 'blob',
+    size: 1,
+    segment,
+    offset: n,
+    length: 1,
+    format: base === null ? 'full' : 'git-delta',
+    base: base === null ? null : oid(base),
+    depth,
+  });
+  const ids = (state: DurableObjectState) => state.storage.sql.exec<{ id: string }>(`SELECT id FROM objects ORDER BY id`).toArray().map((r) => r.id);
+
+  it('inserts rows streamed with their depths (bases before or after), skipping indexed ids', async () => {
+    await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
+      const store = new SqlRepoStore(state.storage);
+      store.putBatch([{ ...planned(1, null, 0, seg(0)) }]);
+      // Row 3's base (2) comes after it, as a quarantine batch may order them.
+      const r = store.commit({ rows: [], planned: [planned(3, 2, 2), planned(2, 1, 1), planned(1, null, 0)], refs: [{ name: 'refs/heads/main', old: null, new: oid(3) }] });
+      expect(r).toMatchObject({ ok: true, inserted: 2 });
+      expect(store.get(oid(3))).toMatchObject({ depth: 2, base: oid(2), segment: seg(1) });
+      expect(store.get(oid(1))).toMatchObject({ segment: seg(0) });
+    });
+  });
+
+  it('refuses a planned depth that is wrong, too deep, or on a missing base, changing nothing', async () => {
+    await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
+      const store = new SqlRepoStore(state.storage);
+      const main = [{ name: 'refs/heads/main', old: null, new: oid(1) }];
+      expect(() => store.commit({ rows: [], planned: [planned(1, null, 0), planned(2, 1, 5)], refs: main })).toThrow(expect.objectContaining({ code: 'chain-too-deep' }));
+      expect(() => store.commit({ rows: [], planned: [planned(1, null, 0), planned(2, 9, 1)], refs: main })).toThrow(expect.objectContaining({ code: 'delta-base-missing' }));
+      const chain = [planned(1, null, 0), ...Array.from({ length: MAX_CHAIN_DEPTH + 1 }, (_, i) => planned(i + 2, i + 1, i + 1))];
+      expect(() => store.commit({ rows: [], planned: chain, refs: main })).toThrow(expect.objectContaining({ code: 'chain-too-deep' }));
+      expect(() => store.commit({ rows: [], planned: [{ ...planned(1, null, 0), size: -1 }], refs: main })).toThrow(expect.objectContaining({ code: 'invalid-row' }));
+      expect(ids(state)).toEqual([]);
+      expect(store.readRef('refs/heads/main')).toBeNull();
+    });
   });
 });
 

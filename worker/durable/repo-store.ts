@@ -6,7 +6,10 @@
  * The RepoObject's RPC methods are thin wrappers over this class.
  */
 import { checkObjectId, type ObjectId } from '../../shared/storage/ids.js';
+import { ChainTooDeepError, MissingBaseError } from '../../shared/storage/errors.js';
 import {
+  checkRow,
+  MAX_CHAIN_DEPTH,
   MAX_CHAIN_ROWS,
   planDepths,
   type CommitResult,
@@ -127,9 +130,14 @@ const INSERT_ROWS = `INSERT INTO objects (id, kind, size, segment, rec_offset, r
   SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9
   FROM json_each(?)`;
 
+/** Largest reach plan kept between requests (~70 bytes per object: about 3.5 MB at most). */
+const PLAN_CACHE_MAX_OBJECTS = 50_000;
+
 /** Refs, symbolic refs, object index and the atomic commit over SQLite (schema from `migrate`). */
 export class SqlRepoStore {
   private readonly snapshot: RefSnapshot;
+  /** The last reach plan built, kept while small (a clone of an unchanged repository reuses it). */
+  private planCache: { version: number; tips: string; blobs: boolean; plan: ReachPlan } | null = null;
 
   constructor(private readonly host: SqlHost) {
     this.snapshot = {
@@ -256,9 +264,63 @@ export class SqlRepoStore {
         if (batch.length >= INSERT_BATCH) flush();
       }
       flush();
+      const inserted = planned.size + (c.planned ? this.insertPlanned(c.planned, segSeq) : 0);
       this.applyRefs(writes);
-      return { ...result, inserted: planned.size };
+      return { ...result, inserted };
     });
+  }
+
+  /**
+   * Inserts a quarantine's planned rows as they come (INSERT_BATCH per
+   * statement, ids already indexed skipped), then checks the new rows' depths
+   * against their bases in one query; a wrong one throws, rolling back the
+   * caller's transaction. Returns how many rows were new.
+   */
+  private insertPlanned(rows: Iterable<IndexRow>, segSeq: Map<string, number>): number {
+    const fresh = new Set<number>();
+    let inserted = 0;
+    let batch: unknown[][] = [];
+    const flush = () => {
+      if (batch.length === 0) return;
+      // `WHERE true`: SQLite needs it to parse an upsert after INSERT ... SELECT.
+      this.host.sql.exec(`${INSERT_ROWS} WHERE true ON CONFLICT (id) DO NOTHING`, JSON.stringify(batch));
+      inserted += this.host.sql.exec<{ n: number }>(`SELECT changes() AS n`).one().n;
+      batch = [];
+    };
+    for (const row of rows) {
+      checkRow(row);
+      let seq = segSeq.get(row.segment);
+      if (seq === undefined) {
+        this.host.sql.exec(`INSERT INTO segments (name) VALUES (?) ON CONFLICT (name) DO NOTHING`, row.segment);
+        seq = this.host.sql.exec<{ seq: number }>(`SELECT seq FROM segments WHERE name = ?`, row.segment).one().seq;
+        segSeq.set(row.segment, seq);
+        fresh.add(seq);
+      }
+      const depth = row.base === null ? 0 : row.depth;
+      batch.push([row.id, row.kind, row.size, seq, row.offset, row.length, row.format, row.base, depth, row.recordSize ?? null]);
+      if (batch.length >= INSERT_BATCH) flush();
+    }
+    flush();
+    // The planned rows' own segments hold only rows of this commit (a push's segments are new).
+    for (const seq of fresh) {
+      const bad = this.host.sql
+        .exec<{ id: string; base: string; depth: number; bdepth: number | null }>(
+          `SELECT o.id, o.base, o.depth, b.depth AS bdepth FROM objects o LEFT JOIN objects b ON b.id = o.base
+            WHERE o.segment = ? AND o.base IS NOT NULL AND (b.depth IS NULL OR o.depth != b.depth + 1 OR o.depth > ?) LIMIT 1`,
+          seq,
+          MAX_CHAIN_DEPTH,
+        )
+        .toArray()[0];
+      if (bad === undefined) continue;
+      if (bad.bdepth === null) throw new MissingBaseError('delta-base-missing', `delta base ${bad.base} of ${bad.id} is not indexed`, { id: bad.id, base: bad.base });
+      throw new ChainTooDeepError('chain-too-deep', `delta chain of ${bad.id} is ${bad.bdepth + 1} deep, planned as ${bad.depth} (max ${MAX_CHAIN_DEPTH})`, {
+        id: bad.id,
+        base: bad.base,
+        depth: bad.bdepth + 1,
+        max: MAX_CHAIN_DEPTH,
+      });
+    }
+    return inserted;
   }
 
   /** ReachIndex.reachState */
@@ -302,7 +364,18 @@ export class SqlRepoStore {
    * await, so no push or mark can interleave), rows straight into typed arrays.
    */
   reachPlan(version: number, blobs: boolean): ReachPlan | null {
-    if (this.reachState().version !== version) return null;
+    const state = this.host.sql.exec<{ version: number; tips: string }>(`SELECT version, tips FROM reach_state`).one();
+    if (state.version !== version) return null;
+    // A plan depends only on V, which changes only with the version (the tips guard against a
+    // state recreated from scratch, e.g. after deleteAll). Consumers only read it.
+    const hit = this.planCache;
+    if (hit !== null && hit.version === version && hit.tips === state.tips && hit.blobs === blobs) return hit.plan;
+    const plan = this.buildReachPlan(blobs);
+    this.planCache = plan.count <= PLAN_CACHE_MAX_OBJECTS ? { version, tips: state.tips, blobs, plan } : null;
+    return plan;
+  }
+
+  private buildReachPlan(blobs: boolean): ReachPlan {
     const names = new Map<number, string>();
     for (const r of this.host.sql.exec<{ seq: number; name: string }>(`SELECT seq, name FROM segments`)) names.set(r.seq, r.name);
     const count = this.host.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM objects WHERE reach = 1`).one().n;

@@ -70,6 +70,9 @@ import { refNameProblem } from './ref-name.js';
 import { reportStatusResponse, type PushReport, type RefStatus } from './report-status.js';
 import { BAND_ERROR, BAND_PROGRESS, encodeSideband } from './sideband.js';
 
+/** Parse options for pushed objects: zero-padded and group-writable modes are fsck warnings, not errors. */
+const LENIENT = { legacyModes: true } as const;
+
 /** What receive-pack needs of one repository (the routes' GitRepo fits as is). */
 export interface ReceivePackStore {
   refs: RefStore;
@@ -452,8 +455,9 @@ class Push {
   async onObject(obj: PackObject): Promise<void> {
     this.objects++;
     const e = obj.index;
-    // Every object must parse (trees, commits and tags are checked in full).
-    const parsed = parseObject(obj.type, obj.data);
+    // Every object must parse (trees, commits and tags are checked in full),
+    // with the tree modes old git wrote that git's receive-pack accepts too.
+    const parsed = parseObject(obj.type, obj.data, LENIENT);
     for (const r of referencedIds(parsed)) if (!this.packIds.has(r.id)) this.missing.add(r.id);
     this.missing.delete(obj.id);
     if (this.packIds.has(obj.id)) return; // a repeat within the pack: the first copy is indexed
@@ -589,7 +593,7 @@ class Push {
     }));
     let result;
     try {
-      result = await this.store.committer.commit({ rows: this.quarantine.rows(), refs: updates, atomic: req.atomic });
+      result = await this.store.committer.commit({ rows: [], planned: this.quarantine.planned(), refs: updates, atomic: req.atomic });
     } catch (e) {
       if (!(e instanceof HubError)) this.opts.onError?.(e);
       this.messages.push(`error: ${errorText(e)}`);
@@ -717,7 +721,7 @@ class Push {
       if (seen.size > MAX_WALK_OBJECTS) return false;
       const obj = await readObject(deps, id);
       if (!obj || obj.kind === 'artifact') return false;
-      for (const r of referencedIds(parseObject(obj.kind, obj.data))) {
+      for (const r of referencedIds(parseObject(obj.kind, obj.data, LENIENT))) {
         if (!seen.has(r.id)) {
           seen.add(r.id);
           stack.push(r.id);
@@ -735,11 +739,15 @@ class Push {
     return (await this.store.refs.list('refs/heads/')).length === 0;
   }
 
-  /** Points HEAD at the first branch created by this push (refs/heads/main preferred). */
+  /**
+   * Points HEAD at the first branch created by this push, main or master
+   * preferred: a mirror push sends refs sorted, and a repository's "develop"
+   * or "deep/x" branch should not become the default over its master.
+   */
   async pointHead(done: RefCommand[]): Promise<void> {
     const branches = done.filter((c) => c.newId !== ZERO_ID && c.ref.startsWith('refs/heads/')).map((c) => c.ref);
     if (branches.length === 0) return;
-    const target = branches.includes('refs/heads/main') ? 'refs/heads/main' : branches[0];
+    const target = ['refs/heads/main', 'refs/heads/master'].find((b) => branches.includes(b)) ?? branches[0];
     const current = await this.store.refs.readSymbolic('HEAD');
     if (current === target) return;
     try {
