@@ -16,7 +16,7 @@
 import { utf8Decode, utf8Encode } from '../bytes.js';
 import { GitObjectError } from './errors.js';
 import { parseHeaderBlock, serialiseHeaderBlock, type Header, type ParsedHeader } from './headers.js';
-import { parseIdentity, type Identity } from './identity.js';
+import { readIdentity, type Identity } from './identity.js';
 import { checkObjectId, isObjectId, type ObjectFormat, type ObjectId } from './object-id.js';
 
 /** A parsed commit. */
@@ -82,11 +82,8 @@ function idHeader(h: ParsedHeader | undefined, key: string, format: ObjectFormat
 
 function identityHeader(h: ParsedHeader | undefined, key: string): Identity {
   if (h?.key !== key) throw new GitObjectError('missing-header', `commit has no ${key} line`, { offset: h?.offset });
-  try {
-    return parseIdentity(h.value);
-  } catch (e) {
-    throw new GitObjectError('bad-identity', `bad ${key} in commit: ${(e as Error).message}`, { offset: h.offset });
-  }
+  // Read as git reads it: an odd identity (no email, bad zone) is fsck's concern, not a parse error.
+  return readIdentity(h.value);
 }
 
 function isUtf8(b: Uint8Array): boolean {

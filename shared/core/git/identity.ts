@@ -61,6 +61,52 @@ export function parseIdentity(raw: Uint8Array): Identity {
   };
 }
 
+/**
+ * An identity as git reads one from a commit or tag it already has (ident.c's
+ * split_ident_line; fsck alone is strict): the strict parse when it fits, else
+ * the name and email found around "<" and ">", and the date and zone when
+ * digits follow the last ">" (0 and "+0000" otherwise). Never throws: old
+ * tools wrote commits with no email, a missing space, odd zones or no date,
+ * and git's receive-pack (without fsck) accepts and serves them.
+ */
+export function readIdentity(raw: Uint8Array): Identity {
+  try {
+    return parseIdentity(raw);
+  } catch {
+    // lenient reading below
+  }
+  const lt = raw.indexOf(LT);
+  const gt = lt < 0 ? -1 : raw.indexOf(GT, lt);
+  let nameEnd = lt < 0 ? raw.length : lt;
+  while (nameEnd > 0 && isSpace(raw[nameEnd - 1])) nameEnd--;
+  const email = gt < 0 ? '' : utf8Decode(raw.subarray(lt + 1, gt));
+  let timestamp = 0;
+  let tz = '+0000';
+  const last = raw.lastIndexOf(GT);
+  if (last >= 0) {
+    let i = last + 1;
+    while (i < raw.length && isSpace(raw[i])) i++;
+    const tsStart = i;
+    while (i < raw.length && raw[i] >= 0x30 && raw[i] <= 0x39) i++;
+    if (i > tsStart) {
+      // Clamped like git's parse_timestamp on overflow: a number, never Infinity.
+      timestamp = Math.min(Number(String.fromCharCode(...raw.subarray(tsStart, Math.min(i, tsStart + 20)))), Number.MAX_SAFE_INTEGER);
+      while (i < raw.length && isSpace(raw[i])) i++;
+      const tzStart = i;
+      if (raw[i] === 0x2b || raw[i] === 0x2d) {
+        i++;
+        while (i < raw.length && raw[i] >= 0x30 && raw[i] <= 0x39) i++;
+        if (i - tzStart >= 2) tz = String.fromCharCode(...raw.subarray(tzStart, Math.min(i, tzStart + 9)));
+      }
+    }
+  }
+  return { raw, name: utf8Decode(raw.subarray(0, nameEnd)), email, timestamp, tz };
+}
+
+function isSpace(b: number): boolean {
+  return b === SP || b === 0x09 || b === LF || b === 0x0d;
+}
+
 /** A new identity from its parts (its raw form is the canonical `name <email> ts tz`). */
 export function makeIdentity(name: string, email: string, timestamp: number, tz: string): Identity {
   if (/[<>\n]/.test(name) || /[<>\n]/.test(email)) throw bad('name or email contains <, > or a newline');

@@ -13,7 +13,7 @@
 import { utf8Decode, utf8Encode } from '../bytes.js';
 import { GitObjectError } from './errors.js';
 import { parseHeaderBlock, serialiseHeaderBlock, type Header, type ParsedHeader } from './headers.js';
-import { parseIdentity, type Identity } from './identity.js';
+import { readIdentity, type Identity } from './identity.js';
 import { checkObjectId, isObjectId, isObjectType, type GitObjectType, type ObjectFormat, type ObjectId } from './object-id.js';
 
 /** A parsed annotated tag. */
@@ -48,11 +48,8 @@ export function parseTag(bytes: Uint8Array, format: ObjectFormat = 'sha1'): Tag 
   let i = 3;
   let tagger: Identity | undefined;
   if (headers[3]?.key === 'tagger') {
-    try {
-      tagger = parseIdentity(headers[3].value);
-    } catch (e) {
-      throw new GitObjectError('bad-identity', `bad tagger in tag: ${(e as Error).message}`, { offset: headers[3].offset });
-    }
+    // Lenient like git's reader: an odd tagger is fsck's concern, not a parse error.
+    tagger = readIdentity(headers[3].value);
     i++;
   }
   const result: Tag = { type: 'tag', object, objectType, tag, extraHeaders: headers.slice(i).map(({ key, value }) => ({ key, value })), message };

@@ -72,7 +72,8 @@ export class RepoView implements CommitGraph {
   }
 
   async tree(id: ObjectId): Promise<Tree> {
-    return parseTree(await this.content(id, 'tree'));
+    // Stored trees may carry the legacy modes a push accepted (zero-padded, 100664).
+    return parseTree(await this.content(id, 'tree'), { legacyModes: true });
   }
 
   /** The object an annotated tag points at. */

@@ -375,7 +375,7 @@ describe('receivePack: deltas', () => {
 });
 
 describe('receivePack: HEAD and report forms', () => {
-  it('points HEAD at the first branch pushed, main preferred', async () => {
+  it('points HEAD at the first branch pushed, main then master preferred', async () => {
     const r1 = newRepo();
     const h = history(1);
     await push(r1, [[ZERO_ID, h.tip.id, 'refs/heads/dev']], await packOf(h.objects));
@@ -387,6 +387,10 @@ describe('receivePack: HEAD and report forms', () => {
     // Not empty any more: a later push leaves HEAD alone.
     await push(r2, [[ZERO_ID, h.tip.id, 'refs/heads/zzz']], await packOf([]));
     expect(await r2.repo.readSymbolic('HEAD')).toBe(MAIN);
+    // A mirror push's sorted refs: master wins over branches sorted before it.
+    const r3 = newRepo();
+    await push(r3, [[ZERO_ID, h.tip.id, 'refs/heads/dev'], [ZERO_ID, h.tip.id, 'refs/heads/master']], await packOf(h.objects));
+    expect(await r3.repo.readSymbolic('HEAD')).toBe('refs/heads/master');
   });
 
   it('plain report-status without side-band', async () => {
