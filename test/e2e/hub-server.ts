@@ -31,7 +31,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Starts a hub with its own empty state; resolves once /healthz answers 200. */
-export async function startHub(opts: { adminToken?: string; timeoutMs?: number; vars?: Record<string, string> } = {}): Promise<Hub> {
+export async function startHub(opts: { adminToken?: string; timeoutMs?: number; vars?: Record<string, string>; devArgs?: string[] } = {}): Promise<Hub> {
   const state = mkdtempSync(join(tmpdir(), 'hub-state-'));
   const adminToken = opts.adminToken ?? 'e2e-admin-token';
   const migrate = spawnSync(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', state], { env: ENV, encoding: 'utf8' });
@@ -51,9 +51,10 @@ export async function startHub(opts: { adminToken?: string; timeoutMs?: number; 
   const port = await freePort();
   // Extra Worker vars (e.g. a small HUB_MAX_PUSH_BYTES), as `wrangler dev --var KEY:VALUE`.
   const vars = Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
+  // devArgs: more `wrangler dev` flags (bench/profile-workerd.ts passes --inspector-port).
   const child: ChildProcess = spawn(
     WRANGLER,
-    ['dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state, '--var', `HUB_ADMIN_TOKEN:${adminToken}`, '--show-interactive-dev-session=false', ...vars],
+    ['dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state, '--var', `HUB_ADMIN_TOKEN:${adminToken}`, '--show-interactive-dev-session=false', ...vars, ...(opts.devArgs ?? [])],
     { env: ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let log = '';

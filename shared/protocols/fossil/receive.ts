@@ -44,6 +44,9 @@ export class Ingest {
   private readonly contents = new Map<string, Uint8Array>();
   private contentBytes = 0;
   private readonly pending = new Map<string, PendingDelta>();
+  /** Pending deltas of this request by base, with their payloads: resolved as soon as the base arrives. */
+  private readonly waiting = new Map<string, { hash: string; payload: Uint8Array }[]>();
+  private waitingBytes = 0;
   private readonly igots = new Set<string>();
   private readonly unclusteredAdd: string[] = [];
   private readonly unclusteredRemove: string[] = [];
@@ -78,6 +81,7 @@ export class Ingest {
       this.verify(hash, payload);
       const rec = await this.sink.appendDeflated(payload);
       this.addRow({ hash, size: payload.length, ...rec, recordSize: payload.length, format: 'full', base: null, private: isPrivate, depth: 0 }, payload);
+      await this.settle(hash, payload);
       return;
     }
     const header = (() => {
@@ -100,30 +104,63 @@ export class Ingest {
       const [row] = await this.repo.store.rows([base]);
       baseDepth = row?.depth ?? 0;
     }
+    const rec = await this.sink.appendDeflated(payload);
+    const delta: PendingDelta = { hash, base, size: header.size, ...rec, recordSize: payload.length, private: isPrivate };
     if (!baseText) {
       // Base unknown (or no longer cached): keep the delta, ask for the base.
-      const rec = await this.sink.appendDeflated(payload);
-      this.pending.set(hash, { hash, base, size: header.size, ...rec, recordSize: payload.length, private: isPrivate });
+      this.pending.set(hash, delta);
       if (baseState !== 'shunned' && !this.rows.has(base)) this.igots.add(base);
+      // Clients send deltas before their bases (fossil keeps reverse deltas):
+      // kept at hand, they resolve when the base arrives in this request
+      // instead of being read back from storage after the commit.
+      if (!this.rows.has(base) && this.waitingBytes + payload.length <= this.limits.contentCacheBytes) {
+        const list = this.waiting.get(base);
+        if (list) list.push({ hash, payload });
+        else this.waiting.set(base, [{ hash, payload }]);
+        this.waitingBytes += payload.length;
+      }
       return;
     }
+    await this.settle(delta.hash, await this.addDelta(delta, payload, baseText, baseDepth));
+  }
+
+  /**
+   * Resolves the deltas of this request that wait for `hash` (just stored),
+   * and theirs in turn: a chain can be hundreds of links long, so a worklist.
+   */
+  private async settle(hash: string, text: Uint8Array): Promise<void> {
+    const work = [{ hash, text }];
+    for (let next = work.pop(); next !== undefined; next = work.pop()) {
+      const list = this.waiting.get(next.hash);
+      if (!list) continue;
+      this.waiting.delete(next.hash);
+      const depth = this.rows.get(next.hash)!.depth;
+      for (const w of list) {
+        this.waitingBytes -= w.payload.length;
+        const d = this.pending.get(w.hash)!;
+        this.pending.delete(w.hash);
+        work.push({ hash: w.hash, text: await this.addDelta(d, w.payload, next.text, depth) });
+      }
+    }
+  }
+
+  /** Stores a delta whose base text is at hand, checking its hash (the delta record is already appended); its text. */
+  private async addDelta(d: PendingDelta, payload: Uint8Array, baseText: Uint8Array, baseDepth: number): Promise<Uint8Array> {
     let text: Uint8Array;
     try {
       text = applyFossilDelta(baseText, payload, this.limits.maxArtifactBytes);
     } catch {
-      throw wrongHash(hash);
+      throw wrongHash(d.hash);
     }
-    this.verify(hash, text);
+    this.verify(d.hash, text);
+    const { recordSize: _r, ...loc } = d;
     if (baseDepth + 1 > MAX_CHAIN_DEPTH) {
       const rec = await this.sink.appendDeflated(text);
-      this.addRow({ hash, size: text.length, ...rec, recordSize: text.length, format: 'full', base: null, private: isPrivate, depth: 0 }, text);
+      this.addRow({ ...loc, size: text.length, ...rec, recordSize: text.length, format: 'full', base: null, depth: 0 }, text);
     } else {
-      const rec = await this.sink.appendDeflated(payload);
-      this.addRow(
-        { hash, size: text.length, ...rec, recordSize: payload.length, format: 'fossil-delta', base, private: isPrivate, depth: baseDepth + 1 },
-        text,
-      );
+      this.addRow({ ...loc, size: text.length, recordSize: payload.length, format: 'fossil-delta', depth: baseDepth + 1 }, text);
     }
+    return text;
   }
 
   /** Sets an unversioned entry at commit (the caller applied fossil's newer-wins rule). */

@@ -98,6 +98,41 @@ describe('xfer bad input', () => {
     expect(file.args[1]).toBe(d.baseHash);
   });
 
+  it('deltas sent before their bases in one request resolve in that request, without reading their records back', async () => {
+    const v1 = enc('the first version of a file, long enough for a delta\n'.repeat(6));
+    const v2 = concat([v1, enc('a second line\n')]);
+    const v3 = concat([v2, enc('a third line\n')]);
+    // Newest first, each against the next one (as fossil sends reverse deltas).
+    const d3 = deltaCard(v2, v3);
+    const d2 = deltaCard(v1, v2);
+    const reads: number[] = [];
+    const readRange = h.repo.segments.readRange.bind(h.repo.segments);
+    h.repo.segments.readRange = (s, o, n) => (reads.push(n), readRange(s, o, n));
+    const r = await h.send(msg(PRAGMA, `push ${h.serverCode} ${h.projectCode}\n`, d3.card, d2.card, fileCard(v1).card), { user: 'alice' });
+    expect(r.lines.filter((l) => l.startsWith('error') || l.startsWith('gimme'))).toEqual([]);
+    expect(reads).toEqual([]);
+    expect(await h.store.states([d3.hash, d2.hash, d2.baseHash])).toEqual(['public', 'public', 'public']);
+    expect(await h.store.pendingByBase([d2.baseHash, d3.baseHash])).toEqual([]);
+    const rows = await h.store.rows([d3.hash, d2.hash]);
+    expect(rows.map((x) => [x?.format, x?.base, x?.depth])).toEqual([
+      ['fossil-delta', d2.hash, 2],
+      ['fossil-delta', d2.baseHash, 1],
+    ]);
+    const back = await h.send(`${PRAGMA}pull ${h.serverCode} ${h.projectCode}\ngimme ${d3.hash}\n`);
+    expect(back.lines.filter((l) => l.startsWith('error'))).toEqual([]);
+  });
+
+  it('a delta waiting for its base in the same request that does not verify is a wrong hash and changes nothing', async () => {
+    const base = enc('0123456789abcdef'.repeat(8));
+    const name = 'e'.repeat(64);
+    const d = deltaCard(base, concat([base, enc('tail\n')]));
+    const payload = d.card.subarray(d.card.indexOf(0x0a) + 1);
+    const bad = msg(`file ${name} ${d.baseHash} ${payload.length}\n`, payload);
+    const r = await h.send(msg(PRAGMA, `push ${h.serverCode} ${h.projectCode}\n`, bad, fileCard(base).card), { user: 'alice' });
+    expect(r.lines).toEqual([`error wrong\\shash\\son\\sreceived\\sartifact:\\s${name}`]);
+    await unchanged();
+  });
+
   it('a delta that does not apply to its known base is a wrong hash', async () => {
     const base = fileCard(enc('0123456789abcdef'.repeat(8)));
     await h.send(msg(PRAGMA, `push ${h.serverCode} ${h.projectCode}\n`, base.card), { user: 'alice' });
