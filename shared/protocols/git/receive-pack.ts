@@ -41,7 +41,6 @@
  * index-pack does, in typed-array columns and binary id sets: JS objects per
  * pack entry kept to the end cost a 300k-object push ~100 MB.
  */
-import { fromHex } from '../../core/bytes.js';
 import { HubError } from '../../core/errors.js';
 import { parseCommit } from '../../core/git/commit.js';
 import { parseObject, referencedIds } from '../../core/git/object.js';
@@ -70,8 +69,8 @@ import { refNameProblem } from './ref-name.js';
 import { reportStatusResponse, type PushReport, type RefStatus } from './report-status.js';
 import { BAND_ERROR, BAND_PROGRESS, encodeSideband } from './sideband.js';
 
-/** Parse options for pushed objects: zero-padded and group-writable modes are fsck warnings, not errors. */
-const LENIENT = { legacyModes: true } as const;
+/** Parse options for pushed objects: odd modes and unsorted trees are fsck's concern; git's receive-pack takes them. */
+const LENIENT = { legacyModes: true, anyOrder: true } as const;
 
 /** What receive-pack needs of one repository (the routes' GitRepo fits as is). */
 export interface ReceivePackStore {
@@ -299,13 +298,16 @@ class Push {
   readonly locs = new EntryLocs();
   /** Entries read so far (locs holds entries 0..entryCount-1). */
   entryCount = 0;
-  /** The pack's objects (first copies), and the depth each is stored at (by IdSet index). */
-  readonly packIds = new IdSet();
-  packDepths = new Uint8Array(1024);
+  /** Depths of the objects in pendingRows (the rest of the pack's objects are in the quarantine). */
+  pendingDepths = new Map<string, number>();
   /** Committed depths of bases outside the pack (thin packs). */
   readonly externalDepths = new Map<string, number>();
-  /** Ids referred to by pack objects and not (yet) seen in the pack nor known to be stored. */
-  missing = new Set<string>();
+  /**
+   * Ids referred to by pack objects and not in the pack when referred to, as
+   * binary ids (a string Set of them cost ~100 bytes an id). Ids that arrive
+   * later stay until the next pruneMissing rebuilds the set without them.
+   */
+  missing = new IdSet();
   /** Size of `missing` that triggers the next pruneMissing. */
   missingCheckAt = MISSING_CHECK;
   pendingRows: IndexRowInput[] = [];
@@ -400,16 +402,9 @@ class Push {
     return raw;
   }
 
-  /** Records that pack object `id` is stored at `depth`. */
-  setDepth(id: string, depth: number): void {
-    this.packIds.add(id);
-    const k = this.packIds.indexOfAt(fromHex(id), 0);
-    if (k >= this.packDepths.length) {
-      const next = new Uint8Array(this.packDepths.length * 2);
-      next.set(this.packDepths);
-      this.packDepths = next;
-    }
-    this.packDepths[k] = depth;
+  /** Whether `id` is one of this push's new objects (in the quarantine or about to be). */
+  isNew(id: string): boolean {
+    return this.pendingDepths.has(id) || this.quarantine.pending(id);
   }
 
   async *ingest(pack: ByteStream): AsyncGenerator<Uint8Array> {
@@ -458,9 +453,8 @@ class Push {
     // Every object must parse (trees, commits and tags are checked in full),
     // with the tree modes old git wrote that git's receive-pack accepts too.
     const parsed = parseObject(obj.type, obj.data, LENIENT);
-    for (const r of referencedIds(parsed)) if (!this.packIds.has(r.id)) this.missing.add(r.id);
-    this.missing.delete(obj.id);
-    if (this.packIds.has(obj.id)) return; // a repeat within the pack: the first copy is indexed
+    for (const r of referencedIds(parsed)) if (!this.isNew(r.id)) this.missing.add(r.id);
+    if (this.isNew(obj.id)) return; // a repeat within the pack: the first copy is indexed
     let row: IndexRowInput = {
       id: obj.id,
       kind: obj.type,
@@ -483,7 +477,7 @@ class Push {
         depth = 0;
       }
     }
-    this.setDepth(obj.id, depth);
+    this.pendingDepths.set(obj.id, depth);
     this.pendingRows.push(row);
     if (this.pendingRows.length >= ROW_BATCH) await this.flushRows();
     if (this.missing.size >= this.missingCheckAt) {
@@ -504,9 +498,7 @@ class Push {
 
   /** Stored depth of a delta base: a pack object's, else the committed row's. */
   async depthOf(id: string): Promise<number> {
-    const k = this.packIds.indexOfAt(fromHex(id), 0);
-    if (k >= 0) return this.packDepths[k];
-    const d = this.externalDepths.get(id);
+    const d = this.pendingDepths.get(id) ?? this.quarantine.depthOf(id) ?? this.externalDepths.get(id);
     if (d !== undefined) return d;
     const row = await this.store.index.get(id);
     const depth = row?.depth ?? 0;
@@ -518,6 +510,8 @@ class Push {
   async flushRows(): Promise<void> {
     const rows = this.pendingRows;
     this.pendingRows = [];
+    // Their depths are the quarantine's once added (a row stored full below is at 0 there).
+    this.pendingDepths = new Map();
     if (rows.length === 0) return;
     try {
       await this.quarantine.add(rows);
@@ -539,19 +533,26 @@ class Push {
         const delta = this.p.zlib.inflate(raw);
         const data = this.store.appliers.git(base.data, delta, row.size);
         await this.quarantine.add([await this.fullRow(row.id, row.kind as GitObjectType, data)]);
-        this.setDepth(row.id, 0);
       }
     }
   }
 
-  /** Drops from `missing` every id the committed index has. */
+  /** Rebuilds `missing` without the ids that are new objects by now or that the committed index has. */
   async pruneMissing(): Promise<void> {
-    const ids = [...this.missing];
-    for (let i = 0; i < ids.length; i += HAS_BATCH) {
-      const part = ids.slice(i, i + HAS_BATCH);
+    const keep = new IdSet();
+    let part: string[] = [];
+    const check = async () => {
       const has = await this.store.index.has(part);
-      part.forEach((id, k) => has[k] && this.missing.delete(id));
+      part.forEach((id, k) => has[k] || keep.add(id));
+      part = [];
+    };
+    for (const id of this.missing) {
+      if (this.isNew(id)) continue;
+      part.push(id);
+      if (part.length >= HAS_BATCH) await check();
     }
+    if (part.length > 0) await check();
+    this.missing = keep;
   }
 
   async checkMissing(): Promise<void> {
@@ -717,7 +718,7 @@ class Push {
     while (stack.length > 0) {
       const id = stack.pop()!;
       if (this.missing.has(id)) return false;
-      if (!this.packIds.has(id)) continue; // not new: stored objects are connected
+      if (!this.quarantine.pending(id)) continue; // not new: stored objects are connected
       if (seen.size > MAX_WALK_OBJECTS) return false;
       const obj = await readObject(deps, id);
       if (!obj || obj.kind === 'artifact') return false;
