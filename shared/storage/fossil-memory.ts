@@ -7,19 +7,22 @@ import { InvalidRowError } from './errors.js';
 import {
   checkFossilRow,
   checkPendingDelta,
+  checkRecordSwap,
   checkUnversionedEntry,
   type ArtifactHash,
   type ArtifactState,
   type ConfigEntry,
   type FossilCommit,
   type FossilCommitResult,
+  type FossilRecordSwap,
   type FossilRow,
   type FossilStore,
   type PendingDelta,
   type UnversionedEntry,
 } from './fossil.js';
 import { checkObjectId, compareCodePoints } from './ids.js';
-import { MAX_CHAIN_ROWS, planRows, type IndexRowInput } from './object-index.js';
+import { ChainTooDeepError } from './errors.js';
+import { MAX_CHAIN_DEPTH, MAX_CHAIN_ROWS, planRows, type IndexRowInput } from './object-index.js';
 
 const copyRow = (r: FossilRow): FossilRow => ({ ...r });
 
@@ -123,6 +126,55 @@ export class MemoryFossilStore implements FossilStore {
       if (on) this.shunned.add(h);
       else this.shunned.delete(h);
     }
+  }
+
+  async heights(hashes: ArtifactHash[]): Promise<number[]> {
+    const children = new Map<ArtifactHash, ArtifactHash[]>();
+    for (const r of this.byHash.values()) if (r.base !== null) children.set(r.base, [...(children.get(r.base) ?? []), r.hash]);
+    return hashes.map((h) => {
+      const top = this.byHash.get(h);
+      if (!top) return 0;
+      let max = top.depth;
+      for (let level = [h]; level.length > 0; ) {
+        level = level.flatMap((x) => children.get(x) ?? []);
+        for (const x of level) max = Math.max(max, this.byHash.get(x)!.depth);
+      }
+      return max - top.depth;
+    });
+  }
+
+  async repoint(swaps: FossilRecordSwap[]): Promise<void> {
+    // Validate on the proposed bases, then recompute every depth (small stores: O(rows)).
+    const base = new Map<ArtifactHash, ArtifactHash | null>();
+    for (const sw of swaps) {
+      checkRecordSwap(sw);
+      const row = this.byHash.get(sw.hash);
+      const bad = (why: string) => new InvalidRowError('invalid-row', `swap ${sw.hash}: ${why}`, { id: sw.hash, why });
+      if (!row) throw bad('not stored');
+      if (sw.format === 'full' && sw.recordSize !== row.size) throw bad('a full record inflates to the artifact size');
+      if (sw.base !== null && !this.byHash.has(sw.base)) throw bad('base not stored');
+      base.set(sw.hash, sw.base);
+    }
+    const depth = new Map<ArtifactHash, number>();
+    const depthOf = (h: ArtifactHash): number => {
+      const path: ArtifactHash[] = [];
+      let d = 0;
+      for (let x: ArtifactHash | null = h; x !== null; x = base.has(x) ? base.get(x)! : this.byHash.get(x)!.base) {
+        const known = depth.get(x);
+        if (known !== undefined) {
+          d = known + 1;
+          break;
+        }
+        if (path.length > MAX_CHAIN_DEPTH) throw new ChainTooDeepError('chain-too-deep', `delta chain of ${h} is too deep or a cycle`, { id: h, max: MAX_CHAIN_DEPTH });
+        path.push(x);
+      }
+      for (let i = path.length - 1; i >= 0; i--) depth.set(path[i], d++);
+      if (d - 1 > MAX_CHAIN_DEPTH) throw new ChainTooDeepError('chain-too-deep', `delta chain of ${h} would be ${d - 1} deep`, { id: h, max: MAX_CHAIN_DEPTH });
+      return depth.get(h)!;
+    };
+    for (const h of this.byHash.keys()) depthOf(h);
+    for (const sw of swaps) Object.assign(this.byHash.get(sw.hash)!, { ...sw });
+    for (const r of this.byHash.values()) r.depth = depth.get(r.hash)!;
   }
 
   async commit(batch: FossilCommit): Promise<FossilCommitResult> {

@@ -135,6 +135,21 @@ export interface FossilCommitResult {
   inserted: FossilRow[];
 }
 
+/**
+ * A new record for a stored artifact (repacking): the row keeps its hash,
+ * seq, size and privacy; its record, format and base change. The old record
+ * stays where it was (segments are append-only) and is no longer referenced.
+ */
+export interface FossilRecordSwap {
+  hash: ArtifactHash;
+  segment: SegmentId;
+  offset: number;
+  length: number;
+  recordSize: number;
+  format: FossilRecordFormat;
+  base: ArtifactHash | null;
+}
+
 /** The storage of one Fossil repository. */
 export interface FossilStore {
   /** The state of each hash (same order as `hashes`). Malformed hashes throw InvalidIdError. */
@@ -170,6 +185,18 @@ export interface FossilStore {
   getUnversioned(name: string): Promise<UnversionedEntry | null>;
   /** Adds (`on` true) or removes hashes from the shun list (moderation; outside sync). */
   setShunned(hashes: ArtifactHash[], on: boolean): Promise<void>;
+  /**
+   * For each hash, how much deeper than it the deepest row whose delta chain
+   * passes through it lies (0 for a row nothing is a delta of, or not stored).
+   */
+  heights(hashes: ArtifactHash[]): Promise<number[]>;
+  /**
+   * Points stored artifacts at new records (see FossilRecordSwap), in order,
+   * and recomputes the depth of each and of every row whose chain passes
+   * through it. Atomic: an unknown hash, a missing base, a cycle or any depth
+   * over MAX_CHAIN_DEPTH throws and changes nothing.
+   */
+  repoint(swaps: FossilRecordSwap[]): Promise<void>;
   /** Applies a batch atomically (see FossilCommit); throws and applies nothing on a bad batch. */
   commit(batch: FossilCommit): Promise<FossilCommitResult>;
 }
@@ -196,6 +223,11 @@ export function checkFossilRow(row: FossilRowInput): void {
   } else {
     throw bad(`unknown format ${String(row.format)}`);
   }
+}
+
+/** Checks a record swap's shape (as a row of unknown size: a full record's size is checked by the store). */
+export function checkRecordSwap(s: FossilRecordSwap): void {
+  checkFossilRow({ ...s, size: s.recordSize, private: false });
 }
 
 /** Checks a pending delta's shape; throws InvalidRowError. */

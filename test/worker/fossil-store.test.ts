@@ -28,6 +28,8 @@ function inDurableObject(stub: Stub): FossilStore {
     listUnversioned: () => run((s) => s.listUnversioned()),
     getUnversioned: (n) => run((s) => s.getUnversioned(n)),
     setShunned: (h, on) => run((s) => s.setShunned(h, on)),
+    heights: (h) => run((s) => s.heights(h)),
+    repoint: (w) => run((s) => s.repoint(w)),
     commit: (b) => run((s) => s.commit(b)),
   };
 }

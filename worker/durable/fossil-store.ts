@@ -8,10 +8,11 @@
  * independently of the git tables; segment names are interned in the git
  * schema's `segments` table (one name per R2 object whatever the protocol).
  */
-import { InvalidRowError } from '../../shared/storage/errors.js';
+import { ChainCycleError, ChainTooDeepError, InvalidRowError } from '../../shared/storage/errors.js';
 import {
   checkFossilRow,
   checkPendingDelta,
+  checkRecordSwap,
   checkUnversionedEntry,
   type ArtifactHash,
   type ArtifactState,
@@ -19,13 +20,14 @@ import {
   type FossilCommit,
   type FossilCommitResult,
   type FossilRecordFormat,
+  type FossilRecordSwap,
   type FossilRow,
   type FossilStore,
   type PendingDelta,
   type UnversionedEntry,
 } from '../../shared/storage/fossil.js';
 import { checkObjectId } from '../../shared/storage/ids.js';
-import { MAX_CHAIN_ROWS, planRows, type IndexRowInput } from '../../shared/storage/object-index.js';
+import { MAX_CHAIN_DEPTH, MAX_CHAIN_ROWS, planRows, type IndexRowInput } from '../../shared/storage/object-index.js';
 import { migrateFossilTables } from './fossil-tables.js';
 import type { SqlHost } from './repo-store.js';
 
@@ -74,6 +76,8 @@ export const FOSSIL_MIGRATIONS: readonly (readonly string[])[] = [
   ],
   // Private rows are announced to x users on every pull (xfer.c send_private).
   [`CREATE INDEX fossil_blob_private ON fossil_blob(hash) WHERE private = 1`],
+  // Repacking (fossil-repack.ts) walks rows by base and keeps a cursor over fossil_blob.seq.
+  [`CREATE INDEX fossil_blob_base ON fossil_blob(base) WHERE base IS NOT NULL`, `CREATE TABLE fossil_repack (cursor INTEGER NOT NULL)`],
 ];
 
 /** The fossil schema version this code expects. */
@@ -301,6 +305,78 @@ export class SqlFossilStore {
     });
   }
 
+  /** FossilStore.heights: levels below each hash along `base` (bounded, so a corrupt cycle ends). */
+  heights(hashes: ArtifactHash[]): number[] {
+    return hashes.map(
+      (h) =>
+        this.host.sql
+          .exec<{ n: number }>(
+            `WITH RECURSIVE sub(hash, n) AS (
+               SELECT ?, 0
+               UNION ALL
+               SELECT b.hash, sub.n + 1 FROM fossil_blob b JOIN sub ON b.base = sub.hash WHERE sub.n < ?
+             ) SELECT max(n) AS n FROM sub`,
+            h,
+            MAX_CHAIN_ROWS,
+          )
+          .one().n,
+    );
+  }
+
+  /** FossilStore.repoint: each swap moves its row and shifts the depths of the rows through it, in one transaction. */
+  repoint(swaps: FossilRecordSwap[]): void {
+    this.host.transactionSync(() => {
+      const sql = this.host.sql;
+      for (const sw of swaps) {
+        checkRecordSwap(sw);
+        const bad = (why: string) => new InvalidRowError('invalid-row', `swap ${sw.hash}: ${why}`, { id: sw.hash, why });
+        const row = sql.exec<{ size: number; depth: number }>(`SELECT size, depth FROM fossil_blob WHERE hash = ?`, sw.hash).toArray()[0];
+        if (!row) throw bad('not stored');
+        if (sw.format === 'full' && sw.recordSize !== row.size) throw bad('a full record inflates to the artifact size');
+        let depth = 0;
+        if (sw.base !== null) {
+          const chain = this.chain(sw.base);
+          if (chain.length === 0) throw bad('base not stored');
+          if (chain.some((r) => r.hash === sw.hash)) throw new ChainCycleError('chain-cycle', `swap ${sw.hash}: its base's chain passes through it`, { id: sw.hash });
+          depth = chain[0].depth + 1;
+        }
+        sql.exec(
+          `UPDATE fossil_blob SET segment = ?, rec_offset = ?, rec_length = ?, rec_size = ?, base = ?, depth = ? WHERE hash = ?`,
+          this.segmentSeq(sw.segment),
+          sw.offset,
+          sw.length,
+          sw.recordSize,
+          sw.base,
+          depth,
+          sw.hash,
+        );
+        // The rows whose chains pass through this one move by the same amount.
+        const deepest = sql
+          .exec<{ d: number | null }>(
+            `WITH RECURSIVE sub(hash, n) AS (
+               SELECT ?1, 0
+               UNION ALL
+               SELECT b.hash, sub.n + 1 FROM fossil_blob b JOIN sub ON b.base = sub.hash WHERE sub.n < ?2
+             ) UPDATE fossil_blob SET depth = ?3 + (SELECT n FROM sub WHERE sub.hash = fossil_blob.hash)
+               WHERE hash IN (SELECT hash FROM sub WHERE n > 0) RETURNING depth AS d`,
+            sw.hash,
+            MAX_CHAIN_ROWS,
+            depth,
+          )
+          .toArray()
+          .reduce((m, r) => Math.max(m, r.d ?? 0), depth);
+        if (deepest > MAX_CHAIN_DEPTH) {
+          throw new ChainTooDeepError('chain-too-deep', `swap ${sw.hash}: a chain through it would be ${deepest} deep (max ${MAX_CHAIN_DEPTH})`, { id: sw.hash, depth: deepest, max: MAX_CHAIN_DEPTH });
+        }
+      }
+    });
+  }
+
+  private segmentSeq(name: string): number {
+    this.host.sql.exec(`INSERT INTO segments (name) VALUES (?) ON CONFLICT (name) DO NOTHING`, name);
+    return this.host.sql.exec<{ seq: number }>(`SELECT seq FROM segments WHERE name = ?`, name).one().seq;
+  }
+
   /** FossilStore.commit: validated whole, then written in one transaction. */
   commit(batch: FossilCommit): FossilCommitResult {
     return this.host.transactionSync(() => {
@@ -442,6 +518,8 @@ export function localFossilStore(s: SqlFossilStore): FossilStore {
     listUnversioned: async () => s.listUnversioned(),
     getUnversioned: async (name) => s.getUnversioned(name),
     setShunned: async (hashes, on) => s.setShunned(hashes, on),
+    heights: async (hashes) => s.heights(hashes),
+    repoint: async (swaps) => s.repoint(swaps),
     commit: async (batch) => s.commit(batch),
   };
 }

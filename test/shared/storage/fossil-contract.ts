@@ -118,6 +118,42 @@ export function describeFossilStoreContract(name: string, make: () => Promise<Fo
       expect(r.inserted.at(-1)!.depth).toBe(MAX_CHAIN_DEPTH);
     });
 
+    it('repoints rows at new records: reverses a chain, shifts dependent depths, reports heights', async () => {
+      const { store } = await make();
+      const d = (n: number, base: number) => frow(n, { format: 'fossil-delta', base: fhash(base), recordSize: 3 });
+      await store.commit({ rows: [frow(1, { size: 9, recordSize: 9 }), d(2, 1), d(3, 2), frow(4)] });
+      expect(await store.heights([fhash(1), fhash(2), fhash(3), fhash(99)])).toEqual([2, 1, 0, 0]);
+      // 3 becomes full, then 1 a delta of 3: 2 (a delta of 1) goes one deeper.
+      await store.repoint([
+        { hash: fhash(3), segment: 'new', offset: 10, length: 4, recordSize: 1, format: 'full', base: null },
+        { hash: fhash(1), segment: 'new', offset: 14, length: 2, recordSize: 5, format: 'fossil-delta', base: fhash(3) },
+      ]);
+      const [r1, r2, r3] = await store.rows([fhash(1), fhash(2), fhash(3)]);
+      expect(r3).toMatchObject({ seq: 3, depth: 0, format: 'full', base: null, segment: 'new', offset: 10, length: 4 });
+      expect(r1).toMatchObject({ seq: 1, size: 9, depth: 1, format: 'fossil-delta', base: fhash(3), segment: 'new', offset: 14, length: 2, recordSize: 5 });
+      expect(r2).toMatchObject({ depth: 2, base: fhash(1) });
+      expect((await store.chain(fhash(2))).map((r) => r.hash)).toEqual([fhash(2), fhash(1), fhash(3)]);
+      expect(await store.heights([fhash(3), fhash(1)])).toEqual([2, 1]);
+      // Bad swaps change nothing: unknown row, missing base, a cycle, a full record of the wrong size, a bad hash.
+      const before = await store.listFrom(1, 10);
+      const swap = (n: number, base: number | null, over = {}) => ({ hash: fhash(n), segment: 'x', offset: 0, length: 1, recordSize: 3, format: base === null ? ('full' as const) : ('fossil-delta' as const), base: base === null ? null : fhash(base), ...over });
+      for (const bad of [[swap(4, null, { recordSize: 1 }), swap(77, 4)], [swap(4, 88)], [swap(3, 2)], [swap(3, null)], [swap(4, 1, { hash: 'nope' })]]) {
+        await expect(store.repoint(bad)).rejects.toBeTruthy();
+      }
+      expect(await store.listFrom(1, 10)).toEqual(before);
+    });
+
+    it('refuses a repoint that would make a chain deeper than MAX_CHAIN_DEPTH', async () => {
+      const { store } = await make();
+      const rows: FossilRowInput[] = [frow(1), frow(2)];
+      for (let i = 1; i <= MAX_CHAIN_DEPTH; i++) rows.push(frow(100 + i, { format: 'fossil-delta', base: fhash(i === 1 ? 2 : 99 + i) }));
+      await store.commit({ rows });
+      expect(await store.heights([fhash(2)])).toEqual([MAX_CHAIN_DEPTH]);
+      await rejectsWithCode(store.repoint([{ hash: fhash(2), segment: 'x', offset: 0, length: 1, recordSize: 3, format: 'fossil-delta', base: fhash(1) }]), 'chain-too-deep');
+      expect((await store.rows([fhash(2)]))[0]).toMatchObject({ format: 'full', depth: 0 });
+      expect((await store.rows([fhash(100 + MAX_CHAIN_DEPTH)]))[0]!.depth).toBe(MAX_CHAIN_DEPTH);
+    });
+
     it('keeps phantoms until the artifact arrives; ignores phantoms for stored or shunned hashes', async () => {
       const { store } = await make();
       await store.commit({ rows: [frow(1)] });
