@@ -212,11 +212,23 @@ describe('objects git fsck warns or errs about but git receive-pack accepts', ()
     commit(sub, 'No Date <nodate@example.com>', 'missing date');
     commit(sub, 'Zero Date <z@example.com> 0001200000005 +0000', 'zero-padded date');
     commit(sub, 'Huge Date <h@example.com> 99999999999999999999 +0000', 'overflowing date');
+    // Trees fsck errs about and git reads: unsorted, duplicate names, a file and a directory
+    // of one name, a ".git" directory, an unknown file type (read as a gitlink).
+    const oddTrees = [
+      [raw('100644', 'b', blob), raw('100644', 'a.txt', blob)],
+      [raw('100644', 'a.txt', blob), raw('100644', 'a.txt', blob)],
+      [raw('100644', 'a', blob), raw('40000', 'a', sub)],
+      [raw('40000', '.git', sub), raw('100644', 'a.txt', blob)],
+      [raw('170000', 'weird', blob)],
+    ];
+    for (const [i, entries] of oddTrees.entries()) commit(literally(src, 'tree', Buffer.concat(entries)), `Trees <t@example.com> ${1400000000 + i} +0000`, `odd tree ${i}`);
     ok(['update-ref', 'refs/heads/main', parent], src);
     const tag = literally(src, 'tag', `object ${parent}\ntype commit\ntag no-tagger\n\nan old tag without tagger\n`);
     ok(['update-ref', 'refs/tags/no-tagger', tag], src);
     const oddTagger = literally(src, 'tag', `object ${parent}\ntype commit\ntag odd-tagger\ntagger Someone 1300000000\n\nbad tagger\n`);
     ok(['update-ref', 'refs/tags/odd-tagger', oddTagger], src);
+    const latinName = literally(src, 'tag', Buffer.concat([Buffer.from(`object ${parent}\ntype commit\ntag caf`), Buffer.from([0xe9]), Buffer.from('\ntagger T <t@t> 1 +0000\n\nlatin-1 name\n')]));
+    ok(['update-ref', 'refs/tags/latin-name', latinName], src);
   });
 
   it('pushes them like git receive-pack does, and clones back with the same fsck complaints', () => {

@@ -22,6 +22,8 @@ export interface ObjectOptions {
   format?: ObjectFormat;
   /** Accept tree modes old git wrote (see TreeOptions.legacyModes). */
   legacyModes?: boolean;
+  /** Accept unsorted trees and duplicate names (see TreeOptions.anyOrder). */
+  anyOrder?: boolean;
 }
 
 /** Parse an object's content (without the `<type> <size>\0` header); a GitObjectError if malformed. */
@@ -31,7 +33,7 @@ export function parseObject(type: GitObjectType, content: Uint8Array, options: O
     case 'blob':
       return { type: 'blob', data: content };
     case 'tree':
-      return parseTree(content, { format, legacyModes: options.legacyModes });
+      return parseTree(content, { format, legacyModes: options.legacyModes, anyOrder: options.anyOrder });
     case 'commit':
       return parseCommit(content, format);
     case 'tag':

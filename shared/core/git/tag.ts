@@ -21,8 +21,10 @@ export interface Tag {
   type: 'tag';
   object: ObjectId;
   objectType: GitObjectType;
-  /** The tag's name (UTF-8; a non-UTF-8 name is rejected rather than altered). */
+  /** The tag's name (one char per byte when it is not UTF-8, see rawTag). */
   tag: string;
+  /** The name's bytes when they are not UTF-8 (git takes any bytes); written back as they came. */
+  rawTag?: Uint8Array;
   tagger?: Identity;
   /** Headers after tag/tagger, in order. */
   extraHeaders: Header[];
@@ -39,10 +41,13 @@ export function parseTag(bytes: Uint8Array, format: ObjectFormat = 'sha1'): Tag 
   if (!isObjectType(objectType)) throw new GitObjectError('bad-object-type', 'bad type in tag', { offset: headers[1].offset });
   const nameHeader = required(headers[2], 'tag');
   let tag: string;
+  let rawTag: Uint8Array | undefined;
   try {
     tag = utf8Decode(nameHeader.value, true);
   } catch {
-    throw new GitObjectError('bad-tag-name', 'tag name is not UTF-8', { offset: nameHeader.offset });
+    // Old tools wrote latin-1 names; git reads and serves them.
+    rawTag = nameHeader.value;
+    tag = Array.from(rawTag, (b) => String.fromCharCode(b)).join('');
   }
   if (tag.length === 0 || tag.includes('\n')) throw new GitObjectError('bad-tag-name', 'empty or multi-line tag name', { offset: nameHeader.offset });
   let i = 3;
@@ -54,6 +59,7 @@ export function parseTag(bytes: Uint8Array, format: ObjectFormat = 'sha1'): Tag 
   }
   const result: Tag = { type: 'tag', object, objectType, tag, extraHeaders: headers.slice(i).map(({ key, value }) => ({ key, value })), message };
   if (tagger) result.tagger = tagger;
+  if (rawTag) result.rawTag = rawTag;
   return result;
 }
 
@@ -64,7 +70,7 @@ export function serialiseTag(t: Omit<Tag, 'type'>, format: ObjectFormat = 'sha1'
   const headers: Header[] = [
     { key: 'object', value: utf8Encode(checkObjectId(t.object, format)) },
     { key: 'type', value: utf8Encode(t.objectType) },
-    { key: 'tag', value: utf8Encode(t.tag) },
+    { key: 'tag', value: t.rawTag ?? utf8Encode(t.tag) },
   ];
   if (t.tagger) headers.push({ key: 'tagger', value: t.tagger.raw });
   headers.push(...t.extraHeaders);

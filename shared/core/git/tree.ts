@@ -42,29 +42,37 @@ export interface TreeOptions {
   format?: ObjectFormat;
   /**
    * Also accept the modes old git wrote and git fsck only warns about:
-   * group-writable files (100664), zero-padded "040000", and other octal modes
-   * whose file-type bits are a file, link, directory or gitlink.
+   * group-writable files (100664), zero-padded "040000", and any other octal
+   * mode, read as git's canon_mode reads it (see modeObjectType).
    */
   legacyModes?: boolean;
+  /**
+   * Accept entries out of order and duplicate names: git fsck errors, but
+   * git's readers and its receive-pack without fsck (http-backend's default)
+   * take them, so a pushed history may hold such trees.
+   */
+  anyOrder?: boolean;
 }
 
 const STRICT_MODES = new Set([MODE_FILE, MODE_EXECUTABLE, MODE_SYMLINK, MODE_TREE, MODE_GITLINK]);
 const S_IFMT = 0o170000;
-const TYPE_BITS = new Set([0o100000, 0o120000, 0o040000, 0o160000]);
 /** git reads at most 7 octal digits of mode. */
 const MAX_MODE_LENGTH = 7;
 
-/** Whether `mode` is accepted (strict: exactly the five modes git writes). */
+/** Whether `mode` is accepted (strict: exactly the five modes git writes; legacy: any octal, as git's get_mode reads). */
 export function isValidMode(mode: string, legacyModes = false): boolean {
   if (STRICT_MODES.has(mode)) return true;
-  if (!legacyModes || !/^[0-7]{1,7}$/.test(mode)) return false;
-  return TYPE_BITS.has(parseInt(mode, 8) & S_IFMT);
+  return legacyModes && /^[0-7]{1,7}$/.test(mode);
 }
 
-/** What kind of object an entry of this mode names: a tree, a commit (gitlink) or a blob. */
+/**
+ * What kind of object an entry of this mode names, as git's canon_mode reads
+ * it: a directory is a tree, a file or link a blob, anything else a gitlink
+ * (a commit of another repository).
+ */
 export function modeObjectType(mode: string): GitObjectType {
   const bits = parseInt(mode, 8) & S_IFMT;
-  return bits === 0o040000 ? 'tree' : bits === 0o160000 ? 'commit' : 'blob';
+  return bits === 0o040000 ? 'tree' : bits === 0o100000 || bits === 0o120000 ? 'blob' : 'commit';
 }
 
 /** True for a directory entry (its name sorts as if followed by "/"). */
@@ -99,6 +107,7 @@ function compareNames(a: Uint8Array, aDir: boolean, b: Uint8Array, bDir: boolean
 export function parseTree(bytes: Uint8Array, options: TreeOptions = {}): Tree {
   const idLength = RAW_ID_LENGTH[options.format ?? 'sha1'];
   const legacy = options.legacyModes ?? false;
+  const anyOrder = options.anyOrder ?? false;
   const entries: TreeEntry[] = [];
   // Files that a later directory of the same name could still duplicate (see below).
   const files: Uint8Array[] = [];
@@ -121,6 +130,8 @@ export function parseTree(bytes: Uint8Array, options: TreeOptions = {}): Tree {
     if (pos + idLength > bytes.length) throw new GitObjectError('truncated-tree-entry', 'tree entry id is truncated', { offset: start });
     const entry: TreeEntry = { mode, name, id: toHexAt(bytes, pos, idLength) };
     pos += idLength;
+    entries.push(entry);
+    if (anyOrder) continue;
     if (prev && compareEntries(prev, entry) >= 0) {
       const dup = compareEntries(prev, entry) === 0;
       throw new GitObjectError(dup ? 'duplicate-tree-entry' : 'tree-not-sorted', dup ? 'duplicate tree entry' : 'tree entries are not sorted', {
@@ -141,7 +152,6 @@ export function parseTree(bytes: Uint8Array, options: TreeOptions = {}): Tree {
       files.pop();
     }
     if (!dir) files.push(name);
-    entries.push(entry);
     prev = entry;
   }
   return { type: 'tree', entries };

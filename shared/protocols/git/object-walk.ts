@@ -72,8 +72,8 @@ export class RepoView implements CommitGraph {
   }
 
   async tree(id: ObjectId): Promise<Tree> {
-    // Stored trees may carry the legacy modes a push accepted (zero-padded, 100664).
-    return parseTree(await this.content(id, 'tree'), { legacyModes: true });
+    // Stored trees may carry what a push accepted as git does (zero-padded modes, unsorted entries).
+    return parseTree(await this.content(id, 'tree'), { legacyModes: true, anyOrder: true });
   }
 
   /** The object an annotated tag points at. */
@@ -300,8 +300,9 @@ export function scanTree(data: Uint8Array, id: ObjectId, fn: (type: number, data
     }
     const nul = data.indexOf(0, i);
     if (digits === 0 || nul < 0 || nul + 21 > data.length) throw new HistoryError('bad-tree', `tree ${id} is truncated`, { id });
+    // git's canon_mode: a directory, a file or link, else a gitlink.
     const bits = mode & 0o170000;
-    fn(bits === 0o040000 ? T_TREE : bits === 0o160000 ? T_COMMIT : T_BLOB, data, nul + 1);
+    fn(bits === 0o040000 ? T_TREE : bits === 0o100000 || bits === 0o120000 ? T_BLOB : T_COMMIT, data, nul + 1);
     i = nul + 21;
   }
 }

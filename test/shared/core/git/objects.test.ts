@@ -8,7 +8,7 @@ import { makeIdentity, parseIdentity, readIdentity, tzOffsetMinutes } from '../.
 import { parseObject, referencedIds, serialiseObject, type GitObject } from '../../../../shared/core/git/object.js';
 import { gitObjectId, isObjectId, objectHasher, objectHeader, parseObjectHeader, type GitObjectType } from '../../../../shared/core/git/object-id.js';
 import { parseTag, serialiseTag } from '../../../../shared/core/git/tag.js';
-import { compareEntries, findEntry, parseTree, serialiseTree, treeEntry, type TreeEntry } from '../../../../shared/core/git/tree.js';
+import { compareEntries, entryName, findEntry, parseTree, serialiseTree, treeEntry, type TreeEntry } from '../../../../shared/core/git/tree.js';
 import { purePrimitives } from '../../../../shared/core/primitives.js';
 
 const enc = utf8Encode;
@@ -180,6 +180,14 @@ describe('trees', () => {
     // Old git's modes are accepted when asked for, and still round-trip.
     const legacy = rawTree([['100664', 'a', ID], ['040000', 'b', ID]]);
     expect(serialiseTree(parseTree(legacy, { legacyModes: true }), { legacyModes: true })).toEqual(legacy);
+    // Any octal mode reads as git's canon_mode does: a file-type it does not know is a gitlink (not looked for).
+    const odd = parseTree(rawTree([['170000', 'a', ID], ['100645', 'b', ID], ['0', 'c', ID]]), { legacyModes: true });
+    expect(referencedIds(odd).map((r) => r.type)).toEqual(['blob']);
+    // Unsorted and duplicate entries (fsck errors git's readers take) only when asked for, kept as they came.
+    const unsorted = rawTree([['100644', 'b', ID], ['100644', 'a', ID], ['100644', 'a', ID2], ['40000', 'a', ID]]);
+    expect(errorCode(() => parseTree(unsorted))).toBe('tree-not-sorted');
+    expect(parseTree(unsorted, { anyOrder: true }).entries.map((e) => `${e.mode} ${entryName(e)}`)).toEqual(['100644 b', '100644 a', '100644 a', '40000 a']);
+    expect(errorCode(() => parseTree(rawTree([['100644', 'a/b', ID]]), { anyOrder: true, legacyModes: true }))).toBe('bad-tree-name');
     expect(errorCode(() => serialiseTree({ entries: [treeEntry('100644', 'x', ID), treeEntry('40000', 'x', ID)] }))).toBe('duplicate-tree-entry');
     expect(errorCode(() => serialiseTree({ entries: [treeEntry('100644', 'x', 'abc')] }))).toBe('bad-object-id');
   });
@@ -295,6 +303,11 @@ describe('tags', () => {
       ['bad-tag-name', `object ${ID}\ntype commit\ntag \n\n`],
     ];
     for (const [code, text] of cases) expect(errorCode(() => parseTag(enc(text)))).toBe(code);
+    // A latin-1 name (git takes any bytes) and a tagger without email round-trip byte for byte.
+    const latin = concat([enc(`object ${ID}\ntype commit\ntag caf`), new Uint8Array([0xe9]), enc('\ntagger nobody\n\nm\n')]);
+    const t = parseTag(latin);
+    expect([t.tag, t.tagger?.name]).toEqual(['caf\xe9', 'nobody']);
+    expect(serialiseTag(t)).toEqual(latin);
   });
 });
 
