@@ -244,7 +244,8 @@ async function run(words, opts) {
         const q = opts.limit !== undefined ? `?limit=${seg(opts.limit)}` : '';
         const d = await call('GET', `/repos/${seg(repo)}/events${q}`);
         const short = (id) => (id ? id.slice(0, 12) : '(none)');
-        return [d, table(d.events, [['at', (e) => e.at], ['who', (e) => e.actor ?? '(admin)'], ['ref', (e) => e.ref], ['change', (e) => `${short(e.old)} -> ${short(e.new)}`]])];
+        const change = (e) => (e.type === 'fossil-push' ? `${e.artifacts} artifacts, ${e.checkins.length} check-ins` : `${short(e.old)} -> ${short(e.new)}`);
+        return [d, table(d.events, [['at', (e) => e.at], ['who', (e) => e.actor ?? '(admin)'], ['ref', (e) => e.ref ?? '(fossil)'], ['change', change]])];
       }
       throw new UsageError(group === undefined || group === 'help' ? '' : `unknown command: ${words.join(' ')}`);
     }

@@ -74,7 +74,8 @@ export async function fossilUser(env: Env, repo: RepoRow, login: string, project
   const row = await drizzle(env.DB).select({ name: users.name }).from(users).where(eq(users.name, login)).get();
   if (!row) {
     const secrets = await adminSecrets(env, login, projectCode);
-    return secrets.length > 0 ? { caps: fossilCaps('admin'), secrets } : null;
+    // The hub admin is null in the audit log, as for git.
+    return secrets.length > 0 ? { caps: fossilCaps('admin'), secrets, actor: null } : null;
   }
   const secrets = await fossilSecrets(env, login, projectCode);
   if (secrets.length === 0) return null;

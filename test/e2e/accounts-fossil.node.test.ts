@@ -204,3 +204,38 @@ describe('roles against fossil operations', () => {
     expect(got).toEqual(expected);
   }, 300_000);
 });
+
+describe('audit log', () => {
+  it('records a fossil push: who, how many artifacts, the new check-ins; the admin token is a null actor; pulls add nothing', async () => {
+    const events = async () => (await api('GET', '/repos/pub/events?limit=1000')).json.events as any[];
+    const dir = join(home, 'audit-writer');
+    const repo = join(home, 'audit-writer.fossil');
+    check(fossil(['clone', '--save-http-password', url('pub', ['writer', 'writer-pw']), repo]), 'clone');
+    mkdirSync(dir);
+    check(fossil(['open', repo, '--force'], dir), 'fossil open');
+    check(fossil(['settings', 'autosync', 'off'], dir), 'settings');
+    const before = await events();
+    commit(dir, 'audited one');
+    commit(dir, 'audited two');
+    expect(outcome(fossil(['push', url('pub', ['writer', 'writer-pw'])], dir), true)).toBe('ok');
+    const mine = checkins(home, repo)
+      .filter((c) => c.comment.startsWith('audited'))
+      .map((c) => c.hash)
+      .sort();
+    expect(mine).toHaveLength(2);
+    const added = (await events()).filter((e) => !before.some((b) => b.id === e.id));
+    expect(added.length).toBeGreaterThan(0);
+    for (const e of added) expect(e).toMatchObject({ type: 'fossil-push', actor: 'writer', at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+    // Two check-ins, each with one new file: four artifacts, over however many rounds fossil took.
+    expect(added.reduce((n, e) => n + e.artifacts, 0)).toBe(4);
+    expect(added.flatMap((e) => e.checkins).sort()).toEqual(mine);
+    // A pull stores nothing and logs nothing; a push with the admin token logs a null actor (as git's does).
+    check(fossil(['pull', '-R', repo, url('pub', ['writer', 'writer-pw'])]), 'pull');
+    expect((await events()).length).toBe(before.length + added.length);
+    commit(base.pub.dir, 'audited by the admin');
+    expect(outcome(fossil(['push', url('pub', admin())], base.pub.dir), true)).toBe('ok');
+    const [latest] = await events();
+    expect(latest).toMatchObject({ type: 'fossil-push', actor: null });
+    expect(latest.checkins).toHaveLength(1);
+  }, 120_000);
+});

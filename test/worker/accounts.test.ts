@@ -13,6 +13,7 @@ import { deriveToken, fossilTokenPasswords, tokenHash, tokenId } from '../../wor
 import { matchesPattern, patternProblem, protectionRefusal, PUSH_POLICY_HEADER, receiveHooks } from '../../worker/protections.js';
 import { fossilSecrets, sharedSecret } from '../../worker/fossil-login.js';
 import { OPERATIONS } from '../../worker/routes/openapi.js';
+import { listEvents, MAX_EVENT_CHECKINS, recordFossilPush, recordPush } from '../../worker/audit.js';
 import { memberships, repos, tokens, users } from '../../worker/storage-d1/schema.js';
 
 const HUB = 'http://hub.test';
@@ -335,6 +336,22 @@ describe('branch protection rules', () => {
     expect((await call('DELETE', '/repos/p-rules/protections/release/*', undefined, ADMIN)).status).toBe(204);
     expect((await call('DELETE', '/repos/p-rules/protections/release/*', undefined, ADMIN)).status).toBe(404);
     expect((await json(await call('GET', '/repos/p-rules/protections'))).protections).toHaveLength(1);
+  });
+});
+
+describe('the audit log', () => {
+  it('keeps every ref of a large push (inserts stay under D1’s 100 bound parameters) and fossil pushes, newest first', async () => {
+    const refs = Array.from({ length: 40 }, (_, i) => ({ ref: `refs/heads/b${i}`, oldId: null, newId: 'd'.repeat(40) }));
+    await recordPush(env.DB, 'audit-id', 'pat', refs, 1000);
+    const ci = (n: number) => n.toString(16).padStart(64, '0');
+    await recordFossilPush(env.DB, 'audit-id', 'sam', 7, Array.from({ length: MAX_EVENT_CHECKINS + 5 }, (_, i) => ci(i)), 2000);
+    await recordFossilPush(env.DB, 'audit-id', null, 1, [], 3000);
+    const events = await listEvents(env.DB, 'audit-id', 100);
+    expect(events).toHaveLength(42);
+    expect(events[0]).toEqual({ id: expect.any(Number), type: 'fossil-push', actor: null, artifacts: 1, checkins: [], at: new Date(3000).toISOString() });
+    expect(events[1]).toMatchObject({ type: 'fossil-push', actor: 'sam', artifacts: 7 });
+    expect((events[1] as { checkins: string[] }).checkins).toEqual(Array.from({ length: MAX_EVENT_CHECKINS }, (_, i) => ci(i)));
+    expect(events.slice(2).map((e) => (e.type === 'push' ? e.ref : '')).sort()).toEqual(refs.map((r) => r.ref).sort());
   });
 });
 

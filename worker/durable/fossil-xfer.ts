@@ -17,6 +17,7 @@ import { parseArtifact } from '../../shared/core/fossil/artifact.js';
 import { newRepository, xfer, type FossilRepo, type NewRepositoryOptions, type ReceivedArtifact } from '../../shared/protocols/fossil/index.js';
 import { ArtifactReader } from '../../shared/protocols/fossil/repo.js';
 import type { Env } from '../env.js';
+import { recordFossilPush } from '../audit.js';
 import { anonymousCaps, fossilLogins } from '../fossil-login.js';
 import { nativePrimitives } from '../primitives.js';
 import type { RepoRow } from '../storage-d1/schema.js';
@@ -135,6 +136,8 @@ export async function handleFossilRequest(request: Request, host: SqlHost, env: 
         // Failed-login limits as for git; the route passes the client's address on.
         ...fossilLogins(env, row, request.headers.get('x-hub-client-address')),
         onArtifacts: hooks.onArtifacts,
+        // The audit log; a failure to log does not undo the push, already visible.
+        onPush: (p) => recordFossilPush(env.DB, repoId, p.actor, p.files, p.checkins).catch((e) => console.error('audit log of a fossil push failed', e)),
       },
     );
   });

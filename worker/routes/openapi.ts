@@ -48,7 +48,7 @@ export const OPERATIONS: Record<string, Record<string, Op>> = {
     get: {
       summary: 'The audit log of pushes, newest first',
       access: 'read role',
-      ok: [200, '{ events: [{ id, type, actor, ref, old, new, at }] }'],
+      ok: [200, '{ events: [{ id, type: "push", actor, ref, old, new, at } | { id, type: "fossil-push", actor, artifacts, checkins, at }] }'],
       query: [
         { name: 'limit', description: '1-1000, default 100' },
         { name: 'before', description: 'only events with a smaller id (paging)' },

@@ -84,9 +84,11 @@ export const protections = sqliteTable(
 );
 
 /**
- * The audit log of pushes: one row per ref a push moved. Keyed by the
- * repository's immutable id (no foreign key), so a deleted repository's log
- * stays, and a new repository of the same name starts with an empty one.
+ * The audit log of pushes: one row per ref a git push moved (kind `git`), one
+ * row per fossil sync round that stored artifacts (kind `fossil`: ref and ids
+ * null, artifacts and checkins set). Keyed by the repository's immutable id
+ * (no foreign key), so a deleted repository's log stays, and a new repository
+ * of the same name starts with an empty one.
  */
 export const pushEvents = sqliteTable(
   'push_events',
@@ -95,9 +97,14 @@ export const pushEvents = sqliteTable(
     repoId: text('repo_id').notNull(),
     /** Who pushed: a user name, or null for the hub admin token. */
     actor: text('actor'),
-    ref: text('ref').notNull(),
+    kind: text('kind', { enum: ['git', 'fossil'] }).notNull().default('git'),
+    ref: text('ref'),
     oldId: text('old_id'),
     newId: text('new_id'),
+    /** fossil: artifacts (file cards) the round received. */
+    artifacts: integer('artifacts'),
+    /** fossil: the new check-ins' hashes, space-separated (at most MAX_EVENT_CHECKINS). */
+    checkins: text('checkins'),
     at: integer('at').notNull(),
   },
   (t) => [index('push_events_repo').on(t.repoId, t.seq)],

@@ -36,6 +36,18 @@ export interface XferUser {
   caps: string;
   /** Candidate secrets: sha1(projectCode/login/password), and the cleartext password if known. */
   secrets: string[];
+  /** Who the audit log names for this login (default: the login name). */
+  actor?: string | null;
+}
+
+/** What one request's push stored, for the audit log. */
+export interface XferPush {
+  /** The logged-in user's actor (XferUser.actor), null without a login. */
+  actor: string | null;
+  /** File cards accepted (fossil's "artifacts received"). */
+  files: number;
+  /** Check-ins (manifests) that became visible. */
+  checkins: string[];
 }
 
 /** The caller's side: accounts, hooks and limits. */
@@ -48,6 +60,8 @@ export interface XferContext {
   onLogin?(login: string, ok: boolean): Promise<void> | void;
   /** Called after a commit with the structural artifacts (manifests, clusters, ...) it stored. */
   onArtifacts?(received: ReceivedArtifact[]): Promise<void> | void;
+  /** Called after a commit of a request that sent file cards (pushes only: a pull stores none). */
+  onPush?(push: XferPush): Promise<void> | void;
   /** Clock for `# timestamp` (default: now). */
   now?(): Date;
   limits?: Partial<XferLimits>;
@@ -145,6 +159,8 @@ class Session {
   private readonly ingest: Ingest;
   private projectCode = '';
   private serverCode = '';
+  private actor: string | null = null;
+  private filesReceived = 0;
 
   constructor(
     private readonly repo: FossilRepo,
@@ -178,6 +194,10 @@ class Session {
     // Everything received becomes visible here, in one commit.
     const received = await this.ingest.commit();
     if (received.length > 0) await this.ctx.onArtifacts?.(received);
+    if (this.filesReceived > 0) {
+      const checkins = received.filter((r) => r.artifact.type === 'manifest').map((r) => r.hash);
+      await this.ctx.onPush?.({ actor: this.actor, files: this.filesReceived, checkins });
+    }
     return this.reply(head);
   }
 
@@ -260,6 +280,7 @@ class Session {
     const ok = user !== null && verifyLogin(this.repo.primitives, rest, args[1], args[2], user.secrets);
     await this.ctx.onLogin?.(login, ok);
     if (!ok) throw xferError('login-failed', 'login failed');
+    this.actor = user.actor === undefined ? login : user.actor;
     // Several login cards are allowed; their permissions add up.
     const more = capabilities(user.caps);
     const c = this.caps;
@@ -346,6 +367,7 @@ class Session {
     // Private files from users without x are dropped, as fossil does.
     if (isPrivate && !this.caps.private) return;
     await this.ingest.file(hash, base, payload, isPrivate);
+    this.filesReceived++;
   }
 
   private async uvfile(card: XferCard): Promise<void> {
