@@ -1,0 +1,78 @@
+// Repacking pushed (forward) deltas into fossil's reverse deltas: texts
+// unchanged, newest version full, chains bounded, fossil's skip rules.
+import { describe, expect, it } from 'vitest';
+import { purePrimitives } from '../../../../shared/core/primitives.js';
+import { createFossilDelta } from '../../../../shared/delta/fossil.js';
+import { deltify } from '../../../../shared/protocols/fossil/deltify.js';
+import { ArtifactReader, RecordSink, type FossilRepo } from '../../../../shared/protocols/fossil/repo.js';
+import { MemoryFossilStore } from '../../../../shared/storage/fossil-memory.js';
+import { MemorySegmentStore } from '../../../../shared/storage/memory.js';
+import { MAX_CHAIN_DEPTH } from '../../../../shared/storage/object-index.js';
+
+const hashOf = (n: number) => n.toString(16).padStart(40, '0');
+/** Version `i` of a file: a common body with a line changed per version. */
+const version = (i: number) => new TextEncoder().encode(`${'line of a file that changes a little\n'.repeat(40)}version ${i}\n${'tail\n'.repeat(i % 7)}`);
+
+/** A repository holding `n` versions as a push leaves them: v0 full, each next one a delta of the previous. */
+async function pushedHistory(n: number, opts: { privateFrom?: number } = {}): Promise<{ repo: FossilRepo; texts: Uint8Array[] }> {
+  const repo: FossilRepo = { store: new MemoryFossilStore(), segments: new MemorySegmentStore(), primitives: purePrimitives };
+  const sink = new RecordSink(repo);
+  const texts = Array.from({ length: n }, (_, i) => version(i));
+  const rows = [];
+  for (let i = 0; i < n; i++) {
+    const isPrivate = opts.privateFrom !== undefined && i >= opts.privateFrom;
+    // Pushed chains restart full every 10 versions, as a bounded push would.
+    if (i % 10 === 0) {
+      rows.push({ hash: hashOf(i), size: texts[i].length, ...(await sink.appendDeflated(texts[i])), recordSize: texts[i].length, format: 'full' as const, base: null, private: isPrivate });
+    } else {
+      const d = createFossilDelta(texts[i - 1], texts[i]);
+      rows.push({ hash: hashOf(i), size: texts[i].length, ...(await sink.appendDeflated(d)), recordSize: d.length, format: 'fossil-delta' as const, base: hashOf(i - 1), private: isPrivate });
+    }
+  }
+  await sink.finish();
+  await repo.store.commit({ rows });
+  return { repo, texts };
+}
+
+const pairsOf = (n: number) => Array.from({ length: n - 1 }, (_, i) => ({ target: hashOf(i), source: hashOf(i + 1) }));
+
+async function expectTexts(repo: FossilRepo, texts: Uint8Array[]): Promise<void> {
+  const reader = new ArtifactReader(repo, 1 << 20);
+  for (let i = 0; i < texts.length; i++) expect(await reader.read(hashOf(i))).toEqual(texts[i]);
+}
+
+describe('deltify', () => {
+  it('turns forward deltas into reverse ones: older versions are deltas of newer, the newest is full', async () => {
+    const { repo, texts } = await pushedHistory(25);
+    const r = await deltify(repo, pairsOf(25));
+    expect(r.deltified).toBe(24);
+    const rows = await repo.store.rows(texts.map((_, i) => hashOf(i)));
+    for (let i = 0; i < 24; i++) expect(rows[i]).toMatchObject({ format: 'fossil-delta', base: hashOf(i + 1), depth: 24 - i });
+    expect(rows[24]).toMatchObject({ format: 'full', base: null, depth: 0 });
+    await expectTexts(repo, texts);
+    // Done once: a second run changes nothing.
+    expect(await deltify(repo, pairsOf(25))).toEqual({ deltified: 0, expanded: 0 });
+  });
+
+  it('keeps chains within MAX_CHAIN_DEPTH, in one call or spread over many', async () => {
+    const n = MAX_CHAIN_DEPTH * 2 + 15;
+    for (const step of [n, 7]) {
+      const { repo, texts } = await pushedHistory(n);
+      const pairs = pairsOf(n);
+      for (let i = 0; i < pairs.length; i += step) await deltify(repo, pairs.slice(i, i + step));
+      const rows = await repo.store.rows(texts.map((_, i) => hashOf(i)));
+      expect(Math.max(...rows.map((r) => r!.depth))).toBeLessThanOrEqual(MAX_CHAIN_DEPTH);
+      expect(rows.filter((r) => r!.format === 'full').length).toBeLessThanOrEqual(4);
+      await expectTexts(repo, texts);
+    }
+  });
+
+  it('never makes a public artifact a delta of a private one, and skips what is not stored', async () => {
+    const { repo, texts } = await pushedHistory(6, { privateFrom: 3 });
+    await deltify(repo, [...pairsOf(6), { target: hashOf(5), source: hashOf(99) }]);
+    const rows = await repo.store.rows(texts.map((_, i) => hashOf(i)));
+    expect(rows[2]!.base).not.toBe(hashOf(3));
+    expect(rows[3]).toMatchObject({ base: hashOf(4) });
+    await expectTexts(repo, texts);
+  });
+});
