@@ -23,6 +23,18 @@ const NATIVE: Readonly<Record<HashAlgorithm, boolean>> = Object.freeze({
   'sha3-256': probe('sha3-256'),
 });
 
+const NATIVE_MD5 = (() => {
+  try {
+    createHash('md5').update(new Uint8Array(1)).digest();
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** MD5 of one buffer on node:crypto (fossil's Z cards: every received manifest), or undefined where the runtime lacks it. */
+export const nativeMd5: ((data: Uint8Array) => Uint8Array) | undefined = NATIVE_MD5 ? (data) => new Uint8Array(createHash('md5').update(data).digest()) : undefined;
+
 /** Whether nativeHash(algorithm) is really native in this runtime. */
 export function isNativeHash(algorithm: HashAlgorithm): boolean {
   return NATIVE[algorithm];

@@ -4,7 +4,7 @@
  * pure-JS defaults.
  */
 import type { Primitives } from '../shared/core/primitives.js';
-import { nativeHash } from './native-hash.js';
+import { nativeHash, nativeMd5 } from './native-hash.js';
 import { nativeZlib } from './native-zlib.js';
 
-export const nativePrimitives: Primitives = { hash: nativeHash, zlib: nativeZlib };
+export const nativePrimitives: Primitives = { hash: nativeHash, zlib: nativeZlib, ...(nativeMd5 ? { md5: nativeMd5 } : {}) };

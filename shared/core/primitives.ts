@@ -66,6 +66,8 @@ export interface Zlib {
 export interface Primitives {
   hash(algorithm: HashAlgorithm): Hasher;
   zlib: Zlib;
+  /** MD5 of one buffer (fossil's Z and R cards); absent: the pure one (@noble/hashes). */
+  md5?(data: Uint8Array): Uint8Array;
 }
 
 /** Pure-JS primitives: run in any WinterTC runtime, slower than native. */

@@ -42,7 +42,12 @@ describe('SqlRepoStore reach closure', () => {
       expect([...plan.recordSize]).toEqual([-1, -1, 7, 7]);
       expect(plan.segmentNames[plan.seg[0]]).toBe('b');
       expect(s.reachPlan(1, false)!.count).toBe(1);
+      // The last plan is remembered for its version (and blobs choice) only.
+      const again = s.reachPlan(1, false)!;
+      expect(s.reachPlan(1, false)).toBe(again);
       expect(s.reachMark(1, [oid(5)], [oid(5)], true)).toBe(2);
+      expect(s.reachPlan(1, false)).toBe(null);
+      expect(s.reachPlan(2, false)!.count).toBe(0);
       expect(s.reachState()).toEqual({ version: 2, tips: [oid(5)] });
       expect([...s.reachStatus([oid(1), oid(5)])]).toEqual([REACH_OUTSIDE, REACH_IN]);
     });

@@ -37,6 +37,7 @@ import {
   splitCards,
   tokenText,
 } from './card.js';
+import type { Primitives } from '../primitives.js';
 import { ArtifactError } from './errors.js';
 import { defossilizeBytes, fossilizeBytes } from './escape.js';
 
@@ -142,6 +143,8 @@ export interface ParseOptions {
    * only needs the cards, and that check was about a third of parsing.
    */
   skipCanonical?: boolean;
+  /** For the Z card's md5 (a native one where the runtime has it); default pure. */
+  primitives?: Primitives;
 }
 
 /** Default bound on an artifact's size for parsing: 64 MiB, far above any real manifest. */
@@ -204,7 +207,7 @@ export function parseArtifactStrict(bytes: Uint8Array, options: ParseOptions = {
   if (body.length < 10 || body[0] < 0x41 || body[0] > 0x5a || body[1] !== 0x20) {
     throw new ArtifactError('bad-first-line', 'line 1 not recognized');
   }
-  const z = checkZCard(body);
+  const z = checkZCard(body, options.primitives?.md5 ?? md5);
   const cards = splitCards(body);
   const { parsed, type, spellable } = interpret(cards);
   // Unreachable in practice: Z is required and sorts last, so a parsed artifact ends in a well-formed Z card.
@@ -256,7 +259,7 @@ function startsWithAt(bytes: Uint8Array, prefix: Uint8Array, at: number): boolea
 
 // verify_z_card: when the last 35 bytes look like a Z card its md5 must match;
 // when they do not, the missing Z card is reported later.
-function checkZCard(body: Uint8Array): string | null {
+function checkZCard(body: Uint8Array, md5: (data: Uint8Array) => Uint8Array): string | null {
   const n = body.length;
   if (n < Z_CARD_SIZE || body[n - 35] !== 0x5a || body[n - 34] !== 0x20) return null;
   const expected = toHex(md5(body.subarray(0, n - Z_CARD_SIZE)));
@@ -265,6 +268,30 @@ function checkZCard(body: Uint8Array): string | null {
     throw new ArtifactError('bad-z-card', `incorrect Z-card cksum: expected ${expected}`, { expected, written });
   }
   return expected;
+}
+
+// The per-card checks, as plain functions: closures made per card cost more
+// than the checks (hundreds of F cards per manifest; the bundler names each).
+function fail(card: RawCard, code: string, why: string): never {
+  throw new ArtifactError(code, `line ${card.line}: ${why}`, { line: card.line, card: card.letter });
+}
+
+function arity(card: RawCard, min: number, max: number): void {
+  if (card.tokens.length < min) fail(card, 'missing-argument', `missing argument on ${card.letter}-card`);
+  if (card.tokens.length > max) fail(card, 'extra-argument', 'extra characters at end of card');
+}
+
+function once(card: RawCard, present: boolean): void {
+  if (present) fail(card, 'duplicate-card', `more than one ${card.letter}-card`);
+}
+
+function cardHash(card: RawCard, token: Uint8Array, what: string): string {
+  if (!isCardHash(token)) fail(card, 'bad-argument', `invalid hash on ${what}`);
+  return tokenText(token);
+}
+
+function cardText(token: Uint8Array): string {
+  return tokenText(defossilizeBytes(token));
 }
 
 // One pass over the cards applying each card's rules, then the type's rules.
@@ -282,182 +309,166 @@ function interpret(cards: RawCard[]): { parsed: ArtifactCards; type: ArtifactTyp
   let sawEmptyParents = false;
 
   for (const card of cards) {
-    const { letter, tokens, line } = card;
-    const fail = (code: string, why: string): never => {
-      throw new ArtifactError(code, `line ${line}: ${why}`, { line, card: letter });
-    };
-    const arity = (min: number, max: number) => {
-      if (tokens.length < min) fail('missing-argument', `missing argument on ${letter}-card`);
-      if (tokens.length > max) fail('extra-argument', 'extra characters at end of card');
-    };
-    const once = (present: boolean) => {
-      if (present) fail('duplicate-card', `more than one ${letter}-card`);
-    };
-    const hash = (token: Uint8Array, what: string): string => {
-      if (!isCardHash(token)) fail('bad-argument', `invalid hash on ${what}`);
-      return tokenText(token);
-    };
-    const text = (token: Uint8Array): string => tokenText(defossilizeBytes(token));
-
-    if (letter < prev) fail('card-order', 'cards not in lexicographical order');
-    if (letter < 'A' || letter > 'Z') fail('bad-card', 'bad card type');
+    const { letter, tokens } = card;
+    if (letter < prev) fail(card, 'card-order', 'cards not in lexicographical order');
+    if (letter < 'A' || letter > 'Z') fail(card, 'bad-card', 'bad card type');
     prev = letter;
     seen.add(letter);
     decided = TYPE_OF_CARD[letter] ?? decided;
 
     switch (letter) {
       case 'A': {
-        arity(2, 3);
-        once(c.attachment !== undefined);
+        arity(card, 2, 3);
+        once(card, c.attachment !== undefined);
         const [name, target, source] = tokens.map((t, i) => (i < 2 ? defossilizeBytes(t) : t));
-        if (!isSimplePath(name)) fail('bad-argument', 'invalid filename on A-card');
-        if (!isCardHash(target) && !isWikiName(target)) fail('bad-argument', 'invalid target on A-card');
+        if (!isSimplePath(name)) fail(card, 'bad-argument', 'invalid filename on A-card');
+        if (!isCardHash(target) && !isWikiName(target)) fail(card, 'bad-argument', 'invalid target on A-card');
         c.attachment = { filename: tokenText(name), target: tokenText(target) };
-        if (source !== undefined) c.attachment.source = hash(source, 'A-card source');
+        if (source !== undefined) c.attachment.source = cardHash(card, source, 'A-card source');
         break;
       }
       case 'B':
-        arity(1, 1);
-        once(c.baseline !== undefined);
-        c.baseline = hash(tokens[0], 'B-card');
+        arity(card, 1, 1);
+        once(card, c.baseline !== undefined);
+        c.baseline = cardHash(card, tokens[0], 'B-card');
         break;
       case 'C':
-        arity(1, 1);
-        once(c.comment !== undefined);
-        c.comment = text(tokens[0]);
+        arity(card, 1, 1);
+        once(card, c.comment !== undefined);
+        c.comment = cardText(tokens[0]);
         break;
       case 'D':
-        arity(1, 1);
-        once(c.date !== undefined);
-        if (!isCardDate(tokens[0])) fail('bad-argument', 'cannot parse date on D-card');
+        arity(card, 1, 1);
+        once(card, c.date !== undefined);
+        if (!isCardDate(tokens[0])) fail(card, 'bad-argument', 'cannot parse date on D-card');
         c.date = tokenText(tokens[0]);
         break;
       case 'E':
-        arity(2, 2);
-        once(c.technote !== undefined);
-        if (!isCardDate(tokens[0])) fail('bad-argument', 'malformed date on E-card');
-        c.technote = { time: tokenText(tokens[0]), id: hash(tokens[1], 'E-card') };
+        arity(card, 2, 2);
+        once(card, c.technote !== undefined);
+        if (!isCardDate(tokens[0])) fail(card, 'bad-argument', 'malformed date on E-card');
+        c.technote = { time: tokenText(tokens[0]), id: cardHash(card, tokens[1], 'E-card') };
         break;
       case 'F': {
-        arity(1, 4);
+        arity(card, 1, 4);
         const name = defossilizeBytes(tokens[0]);
-        if (!isSimplePath(name)) fail('bad-argument', 'F-card filename is not a simple path');
+        if (!isSimplePath(name)) fail(card, 'bad-argument', 'F-card filename is not a simple path');
         const f: FileCard = { name: tokenText(name) };
         // Only a delta manifest (B card, which sorts first) may omit the hash.
         if (tokens.length >= 2 || c.baseline === undefined) {
-          if (tokens.length < 2) fail('missing-argument', 'missing hash on F-card');
-          f.hash = hash(tokens[1], 'F-card');
+          if (tokens.length < 2) fail(card, 'missing-argument', 'missing hash on F-card');
+          f.hash = cardHash(card, tokens[1], 'F-card');
         }
         if (tokens.length >= 3) f.perm = tokenText(tokens[2]);
         if (tokens.length === 4) {
           const old = defossilizeBytes(tokens[3]);
-          if (!isSimplePath(old)) fail('bad-argument', 'F-card old filename is not a simple path');
+          if (!isSimplePath(old)) fail(card, 'bad-argument', 'F-card old filename is not a simple path');
           f.oldName = tokenText(old);
         }
-        if (prevFile && compare(prevFile, name) >= 0) fail('card-order', 'incorrect F-card sort order');
+        if (prevFile && compare(prevFile, name) >= 0) fail(card, 'card-order', 'incorrect F-card sort order');
         prevFile = name;
         (c.files ??= []).push(f);
         break;
       }
       case 'G':
-        arity(1, 1);
-        once(c.threadRoot !== undefined);
-        c.threadRoot = hash(tokens[0], 'G-card');
+        arity(card, 1, 1);
+        once(card, c.threadRoot !== undefined);
+        c.threadRoot = cardHash(card, tokens[0], 'G-card');
         break;
       case 'H':
-        arity(1, 1);
-        once(c.threadTitle !== undefined);
-        c.threadTitle = text(tokens[0]);
+        arity(card, 1, 1);
+        once(card, c.threadTitle !== undefined);
+        c.threadTitle = cardText(tokens[0]);
         break;
       case 'I':
-        arity(1, 1);
-        once(c.inReplyTo !== undefined);
-        c.inReplyTo = hash(tokens[0], 'I-card');
+        arity(card, 1, 1);
+        once(card, c.inReplyTo !== undefined);
+        c.inReplyTo = cardHash(card, tokens[0], 'I-card');
         break;
       case 'J': {
-        arity(1, 2);
+        arity(card, 1, 2);
         // The field name is not escaped (fossil does not defossilize it).
         const raw = tokens[0];
-        if (prevField && compare(prevField, raw) >= 0) fail('card-order', 'incorrect J-card sort order');
+        if (prevField && compare(prevField, raw) >= 0) fail(card, 'card-order', 'incorrect J-card sort order');
         prevField = raw;
         const append = raw[0] === 0x2b;
         const field: TicketFieldCard = { name: tokenText(append ? raw.subarray(1) : raw), append };
-        if (tokens.length === 2) field.value = text(tokens[1]);
+        if (tokens.length === 2) field.value = cardText(tokens[1]);
         (c.fields ??= []).push(field);
         break;
       }
       case 'K':
-        arity(1, 1);
-        once(c.ticket !== undefined);
-        if (tokens[0].length !== 40) fail('bad-argument', 'K-card UUID is the wrong size');
-        if (!isHexToken(tokens[0])) fail('bad-argument', 'invalid K-card UUID');
+        arity(card, 1, 1);
+        once(card, c.ticket !== undefined);
+        if (tokens[0].length !== 40) fail(card, 'bad-argument', 'K-card UUID is the wrong size');
+        if (!isHexToken(tokens[0])) fail(card, 'bad-argument', 'invalid K-card UUID');
         c.ticket = tokenText(tokens[0]);
         break;
       case 'L': {
-        arity(1, 1);
-        once(c.title !== undefined);
+        arity(card, 1, 1);
+        once(card, c.title !== undefined);
         const title = defossilizeBytes(tokens[0]);
-        if (!isWikiName(title)) fail('bad-argument', 'L-card has malformed wiki name');
+        if (!isWikiName(title)) fail(card, 'bad-argument', 'L-card has malformed wiki name');
         c.title = tokenText(title);
         break;
       }
       case 'M': {
-        arity(1, 1);
-        const m = hash(tokens[0], 'M-card');
-        if (prevMember && compare(prevMember, tokens[0]) >= 0) fail('card-order', 'M-card in the wrong order');
+        arity(card, 1, 1);
+        const m = cardHash(card, tokens[0], 'M-card');
+        if (prevMember && compare(prevMember, tokens[0]) >= 0) fail(card, 'card-order', 'M-card in the wrong order');
         prevMember = tokens[0];
         (c.members ??= []).push(m);
         break;
       }
       case 'N':
-        arity(1, 1);
-        once(c.mimetype !== undefined);
-        c.mimetype = text(tokens[0]);
+        arity(card, 1, 1);
+        once(card, c.mimetype !== undefined);
+        c.mimetype = cardText(tokens[0]);
         break;
       case 'P': {
         // fossil only refuses a P card after one that named parents.
-        once((c.parents?.length ?? 0) > 0);
+        once(card, (c.parents?.length ?? 0) > 0);
         if (c.parents !== undefined) sawEmptyParents = true;
         c.parents = tokens.map((t) => {
-          if (t.length === 0) fail('missing-argument', 'missing hash on P-card');
-          return hash(t, 'P-card');
+          if (t.length === 0) fail(card, 'missing-argument', 'missing hash on P-card');
+          return cardHash(card, t, 'P-card');
         });
         break;
       }
       case 'Q': {
-        arity(1, 2);
+        arity(card, 1, 2);
         const t = tokens[0];
-        if (t[0] !== 0x2b && t[0] !== 0x2d) fail('bad-argument', "Q-card does not begin with '+' or '-'");
-        const q: CherryPickCard = { op: t[0] === 0x2b ? '+' : '-', hash: hash(t.subarray(1), 'Q-card') };
-        if (tokens.length === 2) q.base = hash(tokens[1], 'Q-card base');
+        if (t[0] !== 0x2b && t[0] !== 0x2d) fail(card, 'bad-argument', "Q-card does not begin with '+' or '-'");
+        const q: CherryPickCard = { op: t[0] === 0x2b ? '+' : '-', hash: cardHash(card, t.subarray(1), 'Q-card') };
+        if (tokens.length === 2) q.base = cardHash(card, tokens[1], 'Q-card base');
         (c.cherrypicks ??= []).push(q);
         break;
       }
       case 'R':
-        arity(1, 1);
-        once(c.repoChecksum !== undefined);
-        if (tokens[0].length !== 32) fail('bad-argument', 'wrong size cksum on R-card');
-        if (!isHexToken(tokens[0])) fail('bad-argument', 'malformed R-card cksum');
+        arity(card, 1, 1);
+        once(card, c.repoChecksum !== undefined);
+        if (tokens[0].length !== 32) fail(card, 'bad-argument', 'wrong size cksum on R-card');
+        if (!isHexToken(tokens[0])) fail(card, 'bad-argument', 'malformed R-card cksum');
         c.repoChecksum = tokenText(tokens[0]);
         break;
       case 'T': {
-        arity(2, 3);
+        arity(card, 2, 3);
         const name = defossilizeBytes(tokens[0]);
         const rawTarget = tokens[1];
         const self = rawTarget.length === 1 && rawTarget[0] === 0x2a;
-        if (!self && !isCardHash(rawTarget)) fail('bad-argument', 'malformed artifact hash on T-card');
+        if (!self && !isCardHash(rawTarget)) fail(card, 'bad-argument', 'malformed artifact hash on T-card');
         const op = name[0];
         if (op !== 0x2b && op !== 0x2d && op !== 0x2a) {
-          fail('bad-argument', "T-card name does not begin with '-', '+', or '*'");
+          fail(card, 'bad-argument', "T-card name does not begin with '-', '+', or '*'");
         }
-        if (isHexToken(name.subarray(1))) fail('bad-argument', 'T-card name looks like a hexadecimal hash');
+        if (isHexToken(name.subarray(1))) fail(card, 'bad-argument', 'T-card name looks like a hexadecimal hash');
         const target = self ? null : rawTarget;
         if (prevTag) {
           const order = compare(prevTag.name, name);
           // Self ("*") targets sort before hashes, as fossil_strcmp(NULL, x) < 0.
           const byTarget =
             prevTag.target === null ? (target === null ? 0 : -1) : target === null ? 1 : compare(prevTag.target, target);
-          if (order > 0 || (order === 0 && byTarget >= 0)) fail('card-order', 'T-card in the wrong order');
+          if (order > 0 || (order === 0 && byTarget >= 0)) fail(card, 'card-order', 'T-card in the wrong order');
         }
         prevTag = { name, target };
         const tag: TagCard = {
@@ -465,28 +476,28 @@ function interpret(cards: RawCard[]): { parsed: ArtifactCards; type: ArtifactTyp
           name: tokenText(name.subarray(1)),
           target: tokenText(rawTarget),
         };
-        if (tokens.length === 3) tag.value = text(tokens[2]);
+        if (tokens.length === 3) tag.value = cardText(tokens[2]);
         (c.tags ??= []).push(tag);
         break;
       }
       case 'U':
-        arity(0, 1);
-        once(c.user !== undefined);
-        c.user = tokens.length === 0 || tokens[0].length === 0 ? 'anonymous' : text(tokens[0]);
+        arity(card, 0, 1);
+        once(card, c.user !== undefined);
+        c.user = tokens.length === 0 || tokens[0].length === 0 ? 'anonymous' : cardText(tokens[0]);
         break;
       case 'W':
-        once(c.wiki !== undefined);
+        once(card, c.wiki !== undefined);
         c.wiki = card.text ?? new Uint8Array(0);
         break;
       case 'Z':
         // Only the last Z card is the checksum (verified already); fossil lets earlier ones pass if well-formed.
-        arity(1, 1);
-        if (tokens[0].length !== 32) fail('bad-argument', 'wrong size for Z-card cksum');
-        if (!isHexToken(tokens[0])) fail('bad-argument', 'malformed Z-card cksum');
+        arity(card, 1, 1);
+        if (tokens[0].length !== 32) fail(card, 'bad-argument', 'wrong size for Z-card cksum');
+        if (!isHexToken(tokens[0])) fail(card, 'bad-argument', 'malformed Z-card cksum');
         zCount++;
         break;
       default:
-        fail('unknown-card', 'unrecognized card');
+        fail(card, 'unknown-card', 'unrecognized card');
     }
   }
 

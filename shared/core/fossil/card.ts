@@ -90,7 +90,12 @@ const decoder = new TextDecoder('utf-8');
 
 /** Raw token bytes as a string (UTF-8; invalid sequences become U+FFFD and the artifact is then not canonical). */
 export function tokenText(token: Uint8Array): string {
-  return decoder.decode(token);
+  // Most tokens (hashes, dates, plain names) are short ASCII, where building
+  // the string directly is several times faster than a TextDecoder call.
+  const n = token.length;
+  if (n > 128) return decoder.decode(token);
+  for (let i = 0; i < n; i++) if (token[i] >= 0x80) return decoder.decode(token);
+  return String.fromCharCode.apply(null, token as unknown as number[]);
 }
 
 function isHexByte(b: number): boolean {
@@ -99,7 +104,7 @@ function isHexByte(b: number): boolean {
 
 /** fossil's validate16: every byte a hex digit, either case (an empty token passes). */
 export function isHexToken(token: Uint8Array): boolean {
-  for (const b of token) if (!isHexByte(b)) return false;
+  for (let i = 0; i < token.length; i++) if (!isHexByte(token[i])) return false;
   return true;
 }
 

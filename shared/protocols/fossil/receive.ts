@@ -12,6 +12,7 @@
  * FossilStore commit.
  */
 import { parseArtifact, type Artifact } from '../../core/fossil/artifact.js';
+import type { Primitives } from '../../core/primitives.js';
 import { artifactNameKind, verifyArtifact } from '../../core/fossil/name.js';
 import { applyFossilDelta, decodeFossilDeltaHeader } from '../../delta/fossil.js';
 import type { FossilRowInput, PendingDelta, UnversionedEntry, ConfigEntry } from '../../storage/fossil.js';
@@ -212,7 +213,7 @@ export class Ingest {
   private addRow(row: NewRow, text: Uint8Array): void {
     this.rows.set(row.hash, row);
     if (!row.private) this.unclusteredAdd.push(row.hash);
-    const a = parseStructural(text);
+    const a = parseStructural(this.repo.primitives, text);
     if (a) {
       this.structural.set(row.hash, a);
       // A received cluster clusters its members here too, and members we lack
@@ -250,10 +251,10 @@ function wrongHash(hash: string) {
   return xferError('wrong-hash', `wrong hash on received artifact: ${hash}`, { hash });
 }
 
-function parseStructural(text: Uint8Array): Artifact | null {
+function parseStructural(p: Primitives, text: Uint8Array): Artifact | null {
   try {
     // Receiving needs the cards only (crosslinking, cluster members), not whether they are canonically spelled.
-    return parseArtifact(text, { skipCanonical: true });
+    return parseArtifact(text, { skipCanonical: true, primitives: p });
   } catch {
     return null;
   }
@@ -323,7 +324,7 @@ export async function resolvePending(
         } else {
           rows.push({ ...p, format: 'fossil-delta' });
         }
-        const a = parseStructural(text);
+        const a = parseStructural(repo.primitives, text);
         if (a) structural.set(p.hash, a);
         if (nextBytes + text.length <= limits.contentCacheBytes) {
           next.set(p.hash, text);

@@ -23,6 +23,7 @@ import { toHexAt, writeHex } from '../../core/bytes.js';
 import { MAX_CHAIN_ROWS } from '../../storage/object-index.js';
 import { PLAN_BASE_OUTSIDE, PLAN_BASE_THIN, PLAN_FORMATS, PLAN_KINDS, PLAN_NO_BASE, type ReachPlan } from '../../storage/reach.js';
 import { IdSet, type PackedIds } from '../../storage/id-set.js';
+import type { SegmentReader } from '../../storage/segments.js';
 
 /**
  * An index row; its `recordSize` (a delta's own size, which the entry header
@@ -113,6 +114,10 @@ export interface BuildOptions {
   level?: number;
   /** Check that each rebuilt object hashes to its id (default true). */
   verifyRebuilt?: boolean;
+  /** Output chunk size (see WritePackOptions.chunkSize). */
+  chunkSize?: number;
+  /** Where reused records are read from (default: the view's segments). A clone streams each record once, so it reads past the view's block cache. */
+  records?: SegmentReader;
 }
 
 const maxDeltaSize = (targetSize: number) => targetSize * 16 + 1024;
@@ -321,13 +326,14 @@ export function orderReachPlan(plan: ReachPlan): ReachPackOrder {
  * Holds no per-object JS objects: a few typed arrays per object.
  */
 export function reachPlanToPackBytes(view: RepoView, plan: ReachPlan, order: ReachPackOrder, ofsDelta: boolean, opts: BuildOptions = {}): ByteStream {
-  return entriesToPackBytes(reachEntries(view, plan, order, ofsDelta, opts), plan.count, { primitives: view.deps.primitives, level: opts.level });
+  return entriesToPackBytes(reachEntries(view, plan, order, ofsDelta, opts), plan.count, { primitives: view.deps.primitives, level: opts.level, chunkSize: opts.chunkSize });
 }
 
 async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrder, ofsDelta: boolean, opts: BuildOptions): AsyncGenerator<PackWriteEntry> {
   const maxRead = opts.maxRead ?? 4 * 1024 * 1024;
   const maxGap = opts.maxGap ?? 64 * 1024;
-  const { segments, primitives } = view.deps;
+  const { primitives } = view.deps;
+  const segments = opts.records ?? view.deps.segments;
   const { order, pos } = ord;
   const n = plan.count;
   const reusable = (i: number) => plan.format[i] === FULL || (plan.format[i] === GIT_DELTA && (plan.base[i] >= 0 || plan.base[i] === PLAN_BASE_THIN));

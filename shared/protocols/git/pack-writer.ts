@@ -39,6 +39,45 @@ export interface WritePackOptions {
   primitives: Primitives;
   /** zlib level for entries deflated here (default 6, zlib's and git's default). */
   level?: number;
+  /**
+   * Join the output into chunks of this many bytes (the last one shorter;
+   * pieces at least this long pass through uncopied). Without it each entry
+   * header and record is its own chunk: a clone's thousands of few-byte
+   * pieces then cost a hash update and a stream step each.
+   */
+  chunkSize?: number;
+}
+
+/** Joins small pieces into `size`-byte chunks; `put` returns the chunks now complete. */
+class Coalescer {
+  private buf: Uint8Array;
+  private used = 0;
+  constructor(private readonly size: number) {
+    this.buf = new Uint8Array(size);
+  }
+  put(piece: Uint8Array, out: Uint8Array[]): void {
+    let at = 0;
+    while (at < piece.length) {
+      if (this.used === 0 && piece.length - at >= this.size) {
+        out.push(piece.subarray(at, at + this.size));
+        at += this.size;
+        continue;
+      }
+      const k = Math.min(this.size - this.used, piece.length - at);
+      this.buf.set(piece.subarray(at, at + k), this.used);
+      this.used += k;
+      at += k;
+      if (this.used === this.size) {
+        out.push(this.buf);
+        this.buf = new Uint8Array(this.size);
+        this.used = 0;
+      }
+    }
+  }
+  /** What is left (a view; nothing is put after it). */
+  rest(): Uint8Array | null {
+    return this.used > 0 ? this.buf.subarray(0, this.used) : null;
+  }
 }
 
 function headerFor(entry: PackWriteEntry, offset: number, offsets: number[]): Uint8Array {
@@ -79,11 +118,22 @@ export async function* entriesToPackBytes(
 ): ByteStream {
   const hasher = opts.primitives.hash('sha1');
   const level = opts.level ?? 6;
-  const emit = (b: Uint8Array) => {
-    hasher.update(b);
-    return b;
+  const joined = opts.chunkSize === undefined ? null : new Coalescer(opts.chunkSize);
+  // Pieces ready to go out; hashed as they leave, so joined output costs one update per chunk.
+  const ready: Uint8Array[] = [];
+  const put = (b: Uint8Array) => {
+    if (b.length === 0) return;
+    if (joined === null) ready.push(b);
+    else joined.put(b, ready);
   };
-  yield emit(encodePackHeader(count));
+  function* drain(): Generator<Uint8Array> {
+    for (const b of ready) {
+      hasher.update(b);
+      yield b;
+    }
+    ready.length = 0;
+  }
+  put(encodePackHeader(count));
   let offset = PACK_HEADER_SIZE;
   const offsets: number[] = [];
   let n = 0;
@@ -92,21 +142,24 @@ export async function* entriesToPackBytes(
     const head = headerFor(entry, offset, offsets);
     offsets.push(offset);
     n++;
-    yield emit(head);
+    put(head);
     offset += head.length;
     if (entry.kind === 'raw') {
       const parts = entry.compressed instanceof Uint8Array ? [entry.compressed] : entry.compressed;
       for (const p of parts) {
-        if (p.length === 0) continue;
-        yield emit(p);
+        put(p);
         offset += p.length;
       }
     } else {
       const z = opts.primitives.zlib.deflate(entry.kind === 'object' ? entry.data : entry.delta, level);
-      yield emit(z);
+      put(z);
       offset += z.length;
     }
+    if (ready.length > 0) yield* drain();
   }
   if (n !== count) throw new PackError('pack-count-mismatch', `${n} entries given, header says ${count}`, { count, given: n });
+  const rest = joined?.rest();
+  if (rest) ready.push(rest);
+  yield* drain();
   yield hasher.digest();
 }

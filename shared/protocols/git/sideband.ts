@@ -46,6 +46,25 @@ export function encodeSideband(band: Band, data: Uint8Array | string, max = SIDE
   return out;
 }
 
+/** `data` on `band` as consecutive pkt-lines of at most `max` data bytes each, in one buffer (one copy). */
+export function encodeSidebandJoined(band: Band, data: Uint8Array, max = SIDEBAND_64K_MAX): Uint8Array {
+  if (!(max >= 1 && max <= SIDEBAND_64K_MAX)) throw new PktLineError('sideband-bad-size', `side-band packet size ${max} out of range`);
+  const pkts = Math.ceil(data.length / max);
+  const out = new Uint8Array(data.length + pkts * 5);
+  let o = 0;
+  for (let at = 0; at < data.length; at += max) {
+    const piece = data.subarray(at, at + max);
+    const len = piece.length + 5;
+    for (let k = 3; k >= 0; k--) out[o + 3 - k] = HEX[(len >> (k * 4)) & 15];
+    out[o + 4] = band;
+    out.set(piece, o + 5);
+    o += len;
+  }
+  return out;
+}
+
+const HEX = new TextEncoder().encode('0123456789abcdef');
+
 /**
  * Wrap a byte stream (e.g. a pack) into side-band pkt-lines on `band`, then a
  * flush-pkt. Each output chunk is one pkt-line.

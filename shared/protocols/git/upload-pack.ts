@@ -42,7 +42,7 @@ import { reachClosure, RepoView, walkObjects } from './object-walk.js';
 import { orderReachPlan, planFetchPack, reachPlanToPackBytes, type BuildOptions, type ReachPackOrder } from './pack-builder.js';
 import { FLUSH_PKT, PktLineError, bytesToPktLines, encodePkt, encodePkts } from './pkt-line.js';
 import { computeShallow, shallowInfoSection, shallowLinesV0, type ShallowInfo } from './shallow.js';
-import { BAND_DATA, BAND_ERROR, BAND_PROGRESS, SIDEBAND_64K_MAX, SIDEBAND_MAX, encodeSideband } from './sideband.js';
+import { BAND_DATA, BAND_ERROR, BAND_PROGRESS, SIDEBAND_64K_MAX, SIDEBAND_MAX, encodeSideband, encodeSidebandJoined } from './sideband.js';
 import {
   V2RequestParser,
   UploadRequestV0Parser,
@@ -83,6 +83,9 @@ export interface UploadPackOptions {
   /** Called with every error turned into an ERR line or a band-3 message. */
   onError?: (error: unknown) => void;
 }
+
+/** About how many bytes of pack go out per response chunk. */
+const PACK_CHUNK_BYTES = 256 * 1024;
 
 /** Default request body bound. */
 export const DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024;
@@ -369,15 +372,18 @@ async function buildPack(
   r: PackRequest,
   opts: UploadPackOptions,
   say: (text: string) => void,
+  chunkSize: number,
 ): Promise<{ stream: { pack: ByteStream; summary: () => string } }> {
   const limit = opts.maxWalk ?? MAX_WALK;
+  // Pack bytes joined into whole side-band packets; records read past the view's block cache.
+  const build: BuildOptions = { chunkSize, records: store.segments, ...opts.build };
   const short = await reachShortcut(store, view, r, limit);
   if (short !== null) {
     const { plan, order } = short;
     say(`Enumerating objects: ${plan.count}, done.\n`);
     say(`Counting objects: 100% (${plan.count}/${plan.count}), done.\n`);
     const summary = () => `Total ${plan.count} (delta ${order.deltas}), reused ${order.reused} (delta ${order.deltas}), pack-reused 0\n`;
-    return { stream: { pack: reachPlanToPackBytes(view, plan, order, r.ofsDelta, opts.build), summary } };
+    return { stream: { pack: reachPlanToPackBytes(view, plan, order, r.ofsDelta, build), summary } };
   }
   const extra: ObjectId[] = [];
   for (const id of r.shallow?.unshallow ?? []) extra.push(...((await view.commit(id))?.parents ?? []));
@@ -398,7 +404,7 @@ async function buildPack(
   const { plan, order } = await planFetchPack(view, walk.objects, { thinPack: r.thinPack && r.filter === null, have: walk.have });
   say(`Counting objects: 100% (${n}/${n}), done.\n`);
   const summary = () => `Total ${n} (delta ${order.deltas}), reused ${order.reused} (delta ${order.deltas}), pack-reused 0\n`;
-  return { stream: { pack: reachPlanToPackBytes(view, plan, order, r.ofsDelta, opts.build), summary } };
+  return { stream: { pack: reachPlanToPackBytes(view, plan, order, r.ofsDelta, build), summary } };
 }
 
 /**
@@ -442,6 +448,9 @@ async function reachShortcut(
       closure = await reachClosure(view, tips, ignoreClosure, limit);
       reset = true;
     }
+    // Nothing new and the same tips (a clone of an unchanged repository): the closure stands as it
+    // is, and not bumping its version keeps the DO's remembered plan valid.
+    if (!reset && closure.ids.length === 0 && sameSet(state.tips, tips)) return state.version;
     return reach.reachMark!(state.version, tips, closure.ids, reset);
   };
   const version = await mark();
@@ -452,30 +461,10 @@ async function reachShortcut(
   return { plan, order: orderReachPlan(plan) };
 }
 
-/** Chunks of about `size` bytes (pack writer pieces are often a few bytes: join them before framing). */
-async function* rechunk(stream: ByteStream, size: number): ByteStream {
-  let buf = new Uint8Array(size);
-  let used = 0;
-  for await (const chunk of stream) {
-    let at = 0;
-    while (at < chunk.length) {
-      if (used === 0 && chunk.length - at >= size) {
-        yield chunk.subarray(at, at + size);
-        at += size;
-        continue;
-      }
-      const k = Math.min(size - used, chunk.length - at);
-      buf.set(chunk.subarray(at, at + k), used);
-      used += k;
-      at += k;
-      if (used === size) {
-        yield buf;
-        buf = new Uint8Array(size);
-        used = 0;
-      }
-    }
-  }
-  if (used > 0) yield buf.subarray(0, used);
+function sameSet(a: readonly ObjectId[], b: readonly ObjectId[]): boolean {
+  const x = new Set(a);
+  const y = new Set(b);
+  return x.size === y.size && [...x].every((id) => y.has(id));
 }
 
 async function* fetchV0(
@@ -512,7 +501,7 @@ async function* fetchV0(
   };
   if (req.sideBand === 'none') {
     // Build before answering, so an error can still be an ERR line.
-    const { stream } = await buildPack(store, view, r, opts, () => undefined);
+    const { stream } = await buildPack(store, view, r, opts, () => undefined, SIDEBAND_64K_MAX);
     yield encodePkts(lines);
     state.raw = true;
     yield* stream.pack;
@@ -541,7 +530,9 @@ async function* packResponse(
   const say = (text: string) => {
     if (r.progress) progress.push(...encodeSideband(BAND_PROGRESS, text, max));
   };
-  const { stream } = await buildPack(store, view, r, opts, say);
+  // A few packets per chunk: every chunk costs a step in each stream it passes (DO, Worker, runtime).
+  const perChunk = Math.max(1, Math.floor(PACK_CHUNK_BYTES / max)) * max;
+  const { stream } = await buildPack(store, view, r, opts, say, perChunk);
   const head: Uint8Array[] = [];
   if (before.length > 0) head.push(encodePkts(before));
   for (const p of wrapped) {
@@ -552,7 +543,7 @@ async function* packResponse(
   state.inSideband = true;
   state.max = max;
   yield* progress;
-  for await (const chunk of rechunk(stream.pack, max)) yield* encodeSideband(BAND_DATA, chunk, max);
+  for await (const chunk of stream.pack) yield encodeSidebandJoined(BAND_DATA, chunk, max);
   if (r.progress) yield* encodeSideband(BAND_PROGRESS, stream.summary(), max);
   yield FLUSH_PKT;
 }

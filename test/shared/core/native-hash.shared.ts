@@ -4,12 +4,23 @@ import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { digest } from '../../../shared/core/hash.js';
 import { purePrimitives, type HashAlgorithm, type Primitives } from '../../../shared/core/primitives.js';
-import { nativeHash } from '../../../worker/native-hash.js';
+import { md5 } from '@noble/hashes/legacy.js';
+import { nativeHash, nativeMd5 } from '../../../worker/native-hash.js';
 
 const native: Primitives = { ...purePrimitives, hash: nativeHash };
 
 /** Register the agreement tests for every algorithm. */
 export function nativeAgreesWithPure(): void {
+  it('md5 (fossil Z cards): native where the runtime has it, and agrees with @noble', () => {
+    // Both Node and workerd (BoringSSL) have MD5: the artifact parser relies on it being native.
+    expect(nativeMd5).toBeDefined();
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 700 }), (data) => {
+        expect(nativeMd5!(data)).toEqual(md5(data));
+      }),
+      { numRuns: 150 },
+    );
+  });
   for (const algo of ['sha1', 'sha256', 'sha3-256'] as HashAlgorithm[]) {
     it(`${algo}: native and pure agree on random inputs and chunkings`, () => {
       fc.assert(

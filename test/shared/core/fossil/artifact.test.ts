@@ -19,6 +19,7 @@ import {
 } from '../../../../shared/core/fossil/escape.js';
 import { artifactId, isArtifactName, verifyArtifact } from '../../../../shared/core/fossil/name.js';
 import { computeRCard, verifyRCard } from '../../../../shared/core/fossil/r-card.js';
+import { purePrimitives } from '../../../../shared/core/primitives.js';
 import { hashOnly as p } from './hash-only.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -96,6 +97,16 @@ describe('structural artifacts', () => {
     ]);
     expect(a.canonical).toBe(true);
     expect(serializeArtifact(a.cards)).toEqual(bytes);
+  });
+
+  it('checks the Z card with the injected md5 when given one', () => {
+    const bytes = withZ(manifest);
+    const seen: number[] = [];
+    const primitives = { hash: p.hash, zlib: purePrimitives.zlib, md5: (d: Uint8Array) => (seen.push(d.length), md5(d)) };
+    expect(parseArtifactStrict(bytes, { primitives }).z).toBe(parseArtifactStrict(bytes).z);
+    expect(seen).toEqual([bytes.length - 35]);
+    // A wrong md5 is a bad Z card, so the injected one is what decides.
+    expect(() => parseArtifactStrict(bytes, { primitives: { ...primitives, md5: () => new Uint8Array(16) } })).toThrow(/Z-card/);
   });
 
   it('names the rule each broken artifact breaks', () => {

@@ -141,7 +141,8 @@ describe('upload-pack clone shortcut', () => {
     expect(marks).toEqual([{ ids: objectsOf(src.dir).length, reset: false }]);
     const second = await run([...allWants(), 'ofs-delta', 'done']);
     expect(second.pack).toEqual(first.pack);
-    expect(marks[1]).toEqual({ ids: 0, reset: false });
+    // Nothing new and the same tips: the closure is not even re-marked (its version stays).
+    expect(marks).toHaveLength(1);
     expect(plans).toBe(2);
     expect(second.progress).toMatch(/Total \d+ \(delta [1-9]\d*\)/);
   });
@@ -193,8 +194,9 @@ describe('upload-pack clone shortcut', () => {
     expect(marks[marks.length - 1].reset).toBe(true);
     expect(await strictObjects(r.pack)).toEqual(now);
     // And the recomputed closure serves the next clone without a walk.
+    const marked = marks.length;
     const again = await run([...allWants(), 'ofs-delta', 'done']);
-    expect(marks[marks.length - 1]).toEqual({ ids: 0, reset: false });
+    expect(marks).toHaveLength(marked);
     expect(await strictObjects(again.pack)).toEqual(now);
   });
 

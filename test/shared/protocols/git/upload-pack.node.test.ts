@@ -305,7 +305,7 @@ describe('upload-pack requests', () => {
       },
     });
     const body = () => fromBytes(v2Fetch([`want ${main()}`, 'ofs-delta', 'done']));
-    const mid = splitPkts(await collectBytes(uploadPack(failing(8_000, 200_000), body(), { protocol: 2, build: { maxRead: 16_000 } }))).pkts;
+    const mid = splitPkts(await collectBytes(uploadPack(failing(8_000, 200_000), body(), { protocol: 2, build: { maxRead: 16_000, chunkSize: 4_000 } }))).pkts;
     const last = mid[mid.length - 1] as { kind: 'data'; payload: Uint8Array };
     expect(mid.some((p) => p.kind === 'data' && p.payload[0] === 1)).toBe(true);
     expect(last.kind).toBe('data');

@@ -1,0 +1,44 @@
+// Joined output of the fetch path: the pack writer's chunkSize and side-band
+// packets framed into one buffer must be the same bytes as unjoined.
+import { describe, expect, it } from 'vitest';
+import { purePrimitives } from '../../../../shared/core/primitives.js';
+import { entriesToPackBytes, type PackWriteEntry } from '../../../../shared/protocols/git/pack-writer.js';
+import { encodeSideband, encodeSidebandJoined, SIDEBAND_64K_MAX } from '../../../../shared/protocols/git/sideband.js';
+
+const p = purePrimitives;
+const concat = (parts: Uint8Array[]) => {
+  const out = new Uint8Array(parts.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of parts) (out.set(c, at), (at += c.length));
+  return out;
+};
+async function chunksOf(s: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for await (const c of s) out.push(c.slice());
+  return out;
+}
+
+describe('joined fetch output', () => {
+  const big = new Uint8Array(5000).map((_, i) => (i * 7919) & 0xff);
+  const entries: PackWriteEntry[] = [
+    ...Array.from({ length: 40 }, (_, i): PackWriteEntry => ({ kind: 'object', type: 'blob', data: new TextEncoder().encode(`blob ${i}\n`) })),
+    { kind: 'raw', type: 'blob', size: big.length, compressed: p.zlib.deflate(big, 0) },
+  ];
+
+  it('chunkSize joins the pack into whole chunks with the same bytes and trailer', async () => {
+    const plain = await chunksOf(entriesToPackBytes(entries, entries.length, { primitives: p }));
+    const joined = await chunksOf(entriesToPackBytes(entries, entries.length, { primitives: p, chunkSize: 1000 }));
+    expect(concat(joined)).toEqual(concat(plain));
+    // Every chunk but the last two (the rest, the SHA-1 trailer) is exactly 1000 bytes.
+    expect(joined.slice(0, -2).every((c) => c.length === 1000)).toBe(true);
+    expect(joined.at(-1)!.length).toBe(20);
+    expect(joined.length).toBeLessThan(plain.length / 10);
+  });
+
+  it('encodeSidebandJoined is encodeSideband in one buffer', () => {
+    for (const [len, max] of [[0, 10], [1, 10], [25, 10], [70000, SIDEBAND_64K_MAX], [131030, SIDEBAND_64K_MAX]] as const) {
+      const data = new Uint8Array(len).map((_, i) => i & 0xff);
+      expect(encodeSidebandJoined(1, data, max)).toEqual(concat(encodeSideband(1, data, max)));
+    }
+  });
+});
