@@ -14,6 +14,9 @@ export interface Env {
   HUB_LOGIN_FAILURES_PER_USER?: string;
   HUB_LOGIN_FAILURES_PER_ADDRESS?: string;
   HUB_LOGIN_WINDOW_SECONDS?: string;
+  /** Accounts open sign-up creates per client address in a window of so many seconds (worker/rate-limit.ts). */
+  HUB_SIGNUPS_PER_ADDRESS?: string;
+  HUB_SIGNUP_WINDOW_SECONDS?: string;
   /** Largest push body accepted, in bytes (default 100 MB). */
   HUB_MAX_PUSH_BYTES?: string;
 }

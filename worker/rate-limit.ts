@@ -9,6 +9,9 @@
  * one database for the whole hub, so every isolate sees the same counts. A
  * race between isolates can let a few extra guesses through; the limit is a
  * brake on guessing, not an exact quota.
+ *
+ * Open sign-up (HUB_OPEN_SIGNUP) uses the same counters: account creations
+ * per client address (key `signup:ADDR`) in their own window.
  */
 import type { Env } from './env.js';
 
@@ -78,24 +81,51 @@ export async function loginCheck(
   return { retryAfter, userFailures };
 }
 
+/** Adds one to `key`'s counter (returning the new count and window), starting a new window when its window of `windowMs` has ended. */
+function bump(env: Env, key: string, now: number, windowMs: number): D1PreparedStatement {
+  return env.DB.prepare(
+    `INSERT INTO login_failures (key, count, window_start) VALUES (?1, 1, ?2)
+     ON CONFLICT(key) DO UPDATE SET
+       count = CASE WHEN window_start <= ?3 THEN 1 ELSE count + 1 END,
+       window_start = CASE WHEN window_start <= ?3 THEN ?2 ELSE window_start END
+     RETURNING count, window_start`,
+  ).bind(key, now, now - windowMs);
+}
+
+/** Drops now and then the counters of `prefix` whose window ended (each kind has its own window). */
+function sweep(env: Env, prefix: string, expired: number): D1PreparedStatement[] {
+  return Math.random() < 0.02 ? [env.DB.prepare(`DELETE FROM login_failures WHERE key LIKE ?1 AND window_start <= ?2`).bind(`${prefix}%`, expired)] : [];
+}
+
 /** Counts one failed login against the user name and the address. */
 export async function recordLoginFailure(env: Env, user: string | null, address: string | null, now = Date.now()): Promise<void> {
   const { windowMs } = loginLimits(env);
   const expired = now - windowMs;
-  const statements = loginKeys(user, address).map(({ key }) =>
-    env.DB.prepare(
-      `INSERT INTO login_failures (key, count, window_start) VALUES (?1, 1, ?2)
-       ON CONFLICT(key) DO UPDATE SET
-         count = CASE WHEN window_start <= ?3 THEN 1 ELSE count + 1 END,
-         window_start = CASE WHEN window_start <= ?3 THEN ?2 ELSE window_start END`,
-    ).bind(key, now, expired),
-  );
+  const statements = loginKeys(user, address).map(({ key }) => bump(env, key, now, windowMs));
   // Expired counters are dropped now and then, so the table holds recent failures only.
-  if (Math.random() < 0.02) statements.push(env.DB.prepare('DELETE FROM login_failures WHERE window_start <= ?1').bind(expired));
+  for (const prefix of ['user:', 'addr:']) statements.push(...sweep(env, prefix, expired));
   if (statements.length > 0) await env.DB.batch(statements);
 }
 
 /** Forgets a user's failures after a successful login (the address count stays). */
 export async function clearUserFailures(env: Env, user: string): Promise<void> {
   await env.DB.prepare('DELETE FROM login_failures WHERE key = ?1').bind(`user:${user}`).run();
+}
+
+/** Open sign-up's limit: HUB_SIGNUPS_PER_ADDRESS accounts (default 5) per HUB_SIGNUP_WINDOW_SECONDS (default an hour). */
+export function signupLimits(env: Env): { perAddress: number; windowMs: number } {
+  return { perAddress: positive(env.HUB_SIGNUPS_PER_ADDRESS, 5), windowMs: positive(env.HUB_SIGNUP_WINDOW_SECONDS, 3600) * 1000 };
+}
+
+/**
+ * Counts one sign-up from `address` and says how many seconds it must wait
+ * (0: go ahead). Requests without an address share one counter. The attempt
+ * is counted first, so parallel requests cannot all pass one check.
+ */
+export async function signupAttempt(env: Env, address: string | null, now = Date.now()): Promise<number> {
+  const { perAddress, windowMs } = signupLimits(env);
+  const [counted] = await env.DB.batch<{ count: number; window_start: number }>([bump(env, `signup:${address ?? '-'}`, now, windowMs), ...sweep(env, 'signup:', now - windowMs)]);
+  const row = counted.results[0];
+  if (row === undefined || row.count <= perAddress) return 0;
+  return Math.max(1, Math.ceil((row.window_start + windowMs - now) / 1000));
 }

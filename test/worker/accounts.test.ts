@@ -82,6 +82,35 @@ describe('users', () => {
     expect(a.ok ? 0 : a.status).toBe(404); // authenticated: the missing repository is a 404, not a 401
   });
 
+  it('open sign-up is limited per client address: 429 with Retry-After, nothing created; other addresses and the admin go on', async () => {
+    const open = { ...env, HUB_OPEN_SIGNUP: 'true', HUB_SIGNUPS_PER_ADDRESS: '3', HUB_SIGNUP_WINDOW_SECONDS: '600' };
+    const signup = (name: string, ip: string, auth?: string) =>
+      app.request(
+        `${HUB}/api/users`,
+        { method: 'POST', headers: { 'cf-connecting-ip': ip, ...(auth ? { authorization: auth } : {}) }, body: JSON.stringify({ name, password: 'pw1' }) },
+        open,
+      );
+    // Attempts count whether or not the name was free (probing names is limited too).
+    expect((await signup('u-rl1', '198.51.100.9')).status).toBe(201);
+    expect((await signup('u-rl1', '198.51.100.9')).status).toBe(409);
+    expect((await signup('u-rl2', '198.51.100.9')).status).toBe(201);
+    const limited = await signup('u-rl3', '198.51.100.9');
+    expect(limited.status).toBe(429);
+    const wait = Number(limited.headers.get('retry-after'));
+    expect(wait).toBeGreaterThan(590);
+    expect(wait).toBeLessThanOrEqual(600);
+    expect((await signup('u-rl4', '198.51.100.9')).status).toBe(429);
+    expect(await drizzle(env.DB).select().from(users).where(eq(users.name, 'u-rl3')).get()).toBeUndefined();
+    // A malformed body is a 400 and not counted; another address and the admin are not limited.
+    expect((await app.request(`${HUB}/api/users`, { method: 'POST', headers: { 'cf-connecting-ip': '198.51.100.10' }, body: '{' }, open)).status).toBe(400);
+    for (const n of [5, 6, 7]) expect((await signup(`u-rl${n}`, '198.51.100.10')).status).toBe(201);
+    expect((await signup('u-rl8', '198.51.100.10')).status).toBe(429);
+    expect((await signup('u-rl9', '198.51.100.9', ADMIN)).status).toBe(201);
+    // When the window has passed, the address may sign up again.
+    await env.DB.prepare("UPDATE login_failures SET window_start = window_start - 601000 WHERE key = 'signup:198.51.100.9'").run();
+    expect((await signup('u-rl3', '198.51.100.9')).status).toBe(201);
+  });
+
   it('change their password with the old one; the admin without it', async () => {
     await user('u-cid', 'old-pw');
     expect((await call('PUT', '/users/u-cid/password', { old_password: 'wrong', new_password: 'new-pw' })).status).toBe(403);

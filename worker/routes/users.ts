@@ -9,7 +9,7 @@ import { eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
 import { hashPassword, verifyPassword } from '../password.js';
 import { sealPassword } from '../seal.js';
-import { clientAddress, clearUserFailures, loginCheck, recordLoginFailure } from '../rate-limit.js';
+import { clientAddress, clearUserFailures, loginCheck, recordLoginFailure, signupAttempt } from '../rate-limit.js';
 import { memberships, tokens, users } from '../storage-d1/schema.js';
 import { fail, PasswordSchema, readBody, requireAdmin, requireSelfOrAdmin, UserNameSchema, type ApiEnv } from './api-common.js';
 
@@ -33,6 +33,14 @@ usersApi.post('/users', async (c) => {
   }
   const body = await readBody(c, NewUserSchema);
   if (body instanceof Response) return body;
+  // Open sign-up is limited per client address (counted before the password is hashed); the admin is not.
+  if (c.var.who.kind !== 'admin') {
+    const retryAfter = await signupAttempt(c.env, clientAddress(c.req.raw.headers));
+    if (retryAfter > 0) {
+      c.header('Retry-After', String(retryAfter));
+      return fail(c, 429, 'too many sign-ups from this address; try again later');
+    }
+  }
   const { name, password } = body;
   const db = drizzle(c.env.DB);
   if (await db.select().from(users).where(eq(users.name, name)).get()) return fail(c, 409, 'user exists');
