@@ -554,7 +554,8 @@ export function serializeCards(cards: ArtifactCards): Uint8Array {
   for (const f of cards.files ?? []) {
     const args = [esc(f.name)];
     if (f.hash !== undefined) args.push(raw(f.hash));
-    if (f.perm !== undefined) args.push(raw(f.perm));
+    // A rename without a permission gets fossil's placeholder "w" (else the old name would read as the permission).
+    if (f.perm !== undefined || f.oldName !== undefined) args.push(raw(f.perm ?? 'w'));
     if (f.oldName !== undefined) args.push(esc(f.oldName));
     line('F', args);
   }

@@ -99,6 +99,22 @@ describe('structural artifacts', () => {
     expect(serializeArtifact(a.cards)).toEqual(bytes);
   });
 
+  it('serialises a rename without a permission with fossil’s "w" placeholder (as fossil mv + commit writes it)', () => {
+    const renamed = `C mv\n${D}F b\\sc.txt ${H1} w a.txt\nF run.sh ${H3} x old.sh\nP ${H3}\nU alice\n`;
+    const cards = {
+      comment: 'mv',
+      date: '2026-11-21T18:56:55.415',
+      files: [
+        { name: 'b c.txt', hash: H1, oldName: 'a.txt' },
+        { name: 'run.sh', hash: H3, perm: 'x', oldName: 'old.sh' },
+      ],
+      parents: [H3],
+      user: 'alice',
+    };
+    expect(serializeArtifact(cards)).toEqual(withZ(renamed));
+    expect(parseArtifactStrict(withZ(renamed)).cards.files).toEqual([{ ...cards.files[0], perm: 'w' }, cards.files[1]]);
+  });
+
   it('checks the Z card with the injected md5 when given one', () => {
     const bytes = withZ(manifest);
     const seen: number[] = [];
