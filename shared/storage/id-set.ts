@@ -44,6 +44,11 @@ export class PackedIds implements Iterable<ObjectId> {
     this.n++;
   }
 
+  /** The whole backing buffer (ids then spare room), without a subarray per call: for IdSet's probes. */
+  get slab(): Uint8Array {
+    return this.buf;
+  }
+
   /** Removes the last id, copying it into `out` at `outOff`; false when empty. */
   popInto(out: Uint8Array, outOff: number): boolean {
     if (this.n === 0) return false;
@@ -115,6 +120,11 @@ export class IdSet {
     return this.hasAt(fromHex(id), 0);
   }
 
+  /** The packed ids (id i at i * 20, in insertion order); valid until the next add. */
+  get bytes(): Uint8Array {
+    return this.ids.bytes;
+  }
+
   /** The id at insertion index `i`, as hex. */
   at(i: number): ObjectId {
     return this.ids.at(i);
@@ -127,7 +137,7 @@ export class IdSet {
 
   /** The slot holding the id, or the empty slot where it would go. */
   private find(src: Uint8Array, off: number): number {
-    const slab = this.ids.bytes;
+    const slab = this.ids.slab;
     let h = ((src[off] << 24) | (src[off + 1] << 16) | (src[off + 2] << 8) | src[off + 3]) & this.mask;
     for (;;) {
       const e = this.table[h];

@@ -92,6 +92,11 @@ export class QuarantineIndex implements ObjectIndexReader {
     return this.rowOf(id) >= 0;
   }
 
+  /** Whether the binary id at `src[off..off+20)` is pending here. */
+  pendingAt(src: Uint8Array, off: number): boolean {
+    return this.ids.hasAt(src, off);
+  }
+
   /** The pending depth of `id`, or undefined when it is not pending. */
   depthOf(id: ObjectId): number | undefined {
     const k = this.rowOf(id);
@@ -99,12 +104,31 @@ export class QuarantineIndex implements ObjectIndexReader {
   }
 
   /**
-   * The pending rows in the order added, built one at a time, for
-   * RepoCommitter.commit's `planned` (a base may come after a row using it:
-   * add() keeps a batch's order).
+   * The pending rows in id order, built one at a time, for RepoCommitter.commit's
+   * `planned`. Id order makes the index inserts B-tree appends: in pack
+   * order each one touched a random page, and inserting a 300k-object push
+   * took 27 s of SQLite time in workerd.
    */
   *planned(): Generator<IndexRow> {
-    for (let k = 0; k < this.ids.size; k++) yield this.row(k);
+    for (const k of this.idOrder()) yield this.row(k);
+  }
+
+  /** Row numbers sorted by id (first 6 bytes as a number, ties by the rest). */
+  private idOrder(): Uint32Array {
+    const n = this.ids.size;
+    const slab = this.ids.bytes;
+    const keys = new Float64Array(n);
+    for (let k = 0; k < n; k++) {
+      const o = k * 20;
+      keys[k] = slab[o] * 2 ** 40 + slab[o + 1] * 2 ** 32 + slab[o + 2] * 2 ** 24 + slab[o + 3] * 2 ** 16 + slab[o + 4] * 2 ** 8 + slab[o + 5];
+    }
+    const order = new Uint32Array(n);
+    for (let k = 0; k < n; k++) order[k] = k;
+    return order.sort((a, b) => {
+      if (keys[a] !== keys[b]) return keys[a] - keys[b];
+      for (let i = 6; i < 20; i++) if (slab[a * 20 + i] !== slab[b * 20 + i]) return slab[a * 20 + i] - slab[b * 20 + i];
+      return 0;
+    });
   }
 
   /** The pending rows as an array (small pushes, tests). */

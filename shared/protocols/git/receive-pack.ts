@@ -41,6 +41,7 @@
  * index-pack does, in typed-array columns and binary id sets: JS objects per
  * pack entry kept to the end cost a 300k-object push ~100 MB.
  */
+import { fromHex } from '../../core/bytes.js';
 import { HubError } from '../../core/errors.js';
 import { parseCommit } from '../../core/git/commit.js';
 import { parseObject, referencedIds } from '../../core/git/object.js';
@@ -62,6 +63,7 @@ import { QuarantineIndex } from '../../storage/quarantine.js';
 import type { RefStore, RefUpdate } from '../../storage/refs.js';
 import type { SegmentCreator, SegmentReader, SegmentWriter } from '../../storage/segments.js';
 import { DEFAULT_RECEIVE_FEATURES, ProtocolError, ZERO_ID, type ReceivePackFeatures } from './capabilities.js';
+import { scanTree } from './object-walk.js';
 import { packBytesToEntries, type PackEntry, type PackObject } from './pack-reader.js';
 import { decodePkt, encodePkt, encodePkts } from './pkt-line.js';
 import { parseReceiveRequest, type RefCommand, type ReceiveRequest } from './receive-request.js';
@@ -132,6 +134,8 @@ const ROW_BATCH = 1000;
 const MISSING_CHECK = 50_000;
 /** Ids per has() call. */
 const HAS_BATCH = 1000;
+/** scanTree's type code of a gitlink entry (a commit of another repository: never required). */
+const SCAN_GITLINK = 1;
 /** Objects visited by one ref's connectivity walk (error path only). */
 const MAX_WALK_OBJECTS = 5_000_000;
 
@@ -298,8 +302,9 @@ class Push {
   readonly locs = new EntryLocs();
   /** Entries read so far (locs holds entries 0..entryCount-1). */
   entryCount = 0;
-  /** Depths of the objects in pendingRows (the rest of the pack's objects are in the quarantine). */
-  pendingDepths = new Map<string, number>();
+  /** Ids of the objects in pendingRows and their depths by IdSet index (the rest of the pack's objects are in the quarantine). */
+  pendingIds = new IdSet();
+  pendingDepths = new Uint8Array(ROW_BATCH);
   /** Committed depths of bases outside the pack (thin packs). */
   readonly externalDepths = new Map<string, number>();
   /**
@@ -402,9 +407,13 @@ class Push {
     return raw;
   }
 
-  /** Whether `id` is one of this push's new objects (in the quarantine or about to be). */
+  /** Whether the binary id at `src[off..]` is one of this push's new objects (in the quarantine or about to be). */
+  isNewAt(src: Uint8Array, off: number): boolean {
+    return this.pendingIds.hasAt(src, off) || this.quarantine.pendingAt(src, off);
+  }
+
   isNew(id: string): boolean {
-    return this.pendingDepths.has(id) || this.quarantine.pending(id);
+    return this.isNewAt(fromHex(id), 0);
   }
 
   async *ingest(pack: ByteStream): AsyncGenerator<Uint8Array> {
@@ -453,8 +462,15 @@ class Push {
     // Every object must parse (trees, commits and tags are checked in full),
     // with the tree modes old git wrote that git's receive-pack accepts too.
     const parsed = parseObject(obj.type, obj.data, LENIENT);
-    for (const r of referencedIds(parsed)) if (!this.isNew(r.id)) this.missing.add(r.id);
-    if (this.isNew(obj.id)) return; // a repeat within the pack: the first copy is indexed
+    if (obj.type === 'tree') {
+      // Entries looked up as the tree's own binary ids: hex strings of every
+      // entry of every tree were a fifth of a large push's CPU.
+      scanTree(obj.data, obj.id, (type, data, off) => type === SCAN_GITLINK || this.isNewAt(data, off) || this.missing.addAt(data, off));
+    } else {
+      for (const r of referencedIds(parsed)) if (!this.isNew(r.id)) this.missing.add(r.id);
+    }
+    const own = fromHex(obj.id);
+    if (this.isNewAt(own, 0)) return; // a repeat within the pack: the first copy is indexed
     let row: IndexRowInput = {
       id: obj.id,
       kind: obj.type,
@@ -477,7 +493,8 @@ class Push {
         depth = 0;
       }
     }
-    this.pendingDepths.set(obj.id, depth);
+    this.pendingDepths[this.pendingIds.size] = depth;
+    this.pendingIds.addAt(own, 0);
     this.pendingRows.push(row);
     if (this.pendingRows.length >= ROW_BATCH) await this.flushRows();
     if (this.missing.size >= this.missingCheckAt) {
@@ -498,7 +515,8 @@ class Push {
 
   /** Stored depth of a delta base: a pack object's, else the committed row's. */
   async depthOf(id: string): Promise<number> {
-    const d = this.pendingDepths.get(id) ?? this.quarantine.depthOf(id) ?? this.externalDepths.get(id);
+    const k = this.pendingIds.indexOfAt(fromHex(id), 0);
+    const d = k >= 0 ? this.pendingDepths[k] : (this.quarantine.depthOf(id) ?? this.externalDepths.get(id));
     if (d !== undefined) return d;
     const row = await this.store.index.get(id);
     const depth = row?.depth ?? 0;
@@ -511,7 +529,7 @@ class Push {
     const rows = this.pendingRows;
     this.pendingRows = [];
     // Their depths are the quarantine's once added (a row stored full below is at 0 there).
-    this.pendingDepths = new Map();
+    this.pendingIds = new IdSet();
     if (rows.length === 0) return;
     try {
       await this.quarantine.add(rows);

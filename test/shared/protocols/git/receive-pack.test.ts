@@ -192,6 +192,14 @@ describe('receivePack: refusals', () => {
     expect(await r.repo.read('refs/heads/broken')).toBeNull();
   });
 
+  it('does not require a gitlink entry\'s commit (it lives in another repository)', async () => {
+    const { r, tip } = await seeded();
+    const t = tree([['160000', 'sub', '3'.repeat(40)]]);
+    const c = commit(t.id, [tip.id], 'submodule');
+    const reply = await push(r, [[ZERO_ID, c.id, 'refs/heads/sub']], await packOf([c, t]));
+    expect(reply.report).toEqual(['unpack ok', 'ok refs/heads/sub']);
+  });
+
   it('refuses a branch that does not point at a commit', async () => {
     const { r } = await seeded();
     const b = blob('just a blob\n');
