@@ -61,10 +61,28 @@ function inflatePrefix(data: Uint8Array, maxSize: number): InflateResult | null 
   return { output: asBytes(res.buffer), consumed };
 }
 
+/**
+ * A whole stream in workerd: plain inflateSync stays on the fast C++ path
+ * (no engine object; ~3x faster than the pure decoder on a shallow clone's
+ * rebuilt objects). It does not say where the stream ended, so bytes after
+ * it go unnoticed here (callers check the output size against the index).
+ */
+function inflateWhole(data: Uint8Array, maxSize: number): Uint8Array {
+  let out: Buffer;
+  try {
+    out = zlib.inflateSync(data, outputOptions(maxSize));
+  } catch (e) {
+    throw mapError(e, maxSize) ?? new ZlibError('zlib-truncated', 'zlib stream ends early');
+  }
+  if (out.byteLength > maxSize) throw new ZlibError('zlib-too-large', `inflated past ${maxSize} bytes`, { limit: maxSize });
+  return asBytes(out);
+}
+
 /** node:zlib for the whole-buffer paths, the pure decoder for streaming inflate. */
 export const nativeZlib: Zlib = {
   deflate: (data, level = 6) => asBytes(zlib.deflateSync(data, { level })),
   inflate(data, maxSize = Infinity) {
+    if (IN_WORKERD) return inflateWhole(data, maxSize);
     const r = inflatePrefix(data, maxSize);
     if (!r) throw new ZlibError('zlib-truncated', 'zlib stream ends early');
     if (r.consumed !== data.length) {

@@ -43,4 +43,25 @@ describe('native zlib in workerd', () => {
     expect(pureZlib.inflate(s)).toEqual(nativeZlib.inflate(s));
     expect(nativeZlib.inflate(pureZlib.deflate(d))).toEqual(d);
   });
+
+  it('inflate of a whole stream (the native path in workerd): exact output, typed errors for truncation, limits and damage', () => {
+    const d = text(3000);
+    const s = nativeZlib.deflate(d, 1);
+    expect(nativeZlib.inflate(s, d.length)).toEqual(d);
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return (e as ZlibError).code;
+      }
+      return 'ok';
+    };
+    expect(code(() => nativeZlib.inflate(s.subarray(0, s.length - 5)))).toBe('zlib-truncated');
+    // Under an output cap workerd reports a truncated stream as going past it: a typed error all the same.
+    expect(code(() => nativeZlib.inflate(s.subarray(0, s.length - 5), d.length))).toMatch(/^zlib-(truncated|too-large)$/);
+    expect(code(() => nativeZlib.inflate(s, d.length - 1))).toBe('zlib-too-large');
+    const bad = s.slice();
+    bad[10] ^= 0xff;
+    expect(code(() => nativeZlib.inflate(bad, d.length))).toMatch(/^zlib-(damaged|checksum|truncated)$/);
+  });
 });
