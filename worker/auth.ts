@@ -9,7 +9,7 @@
 import { eq, and } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
 import type { Env } from './env.js';
-import { verifyPassword, timingSafeEqual } from './password.js';
+import { verifyLogin, timingSafeEqual } from './password.js';
 import { clearUserFailures, loginCheck, recordLoginFailure } from './rate-limit.js';
 import { scopeCeiling, tokenId, verifyToken } from './tokens.js';
 import { repos, users, memberships, type Role, type RepoRow } from './storage-d1/schema.js';
@@ -76,8 +76,9 @@ export async function authenticate(env: Env, authorization: string | null | unde
   if (await isAdminToken(env, secret)) return { kind: 'admin' };
   if (tokenId(secret) !== null || bearer) return tokenPrincipal(env, secret, address);
   const row = user === null ? undefined : await drizzle(env.DB).select().from(users).where(eq(users.name, user)).get();
-  // Verify against a dummy hash for unknown users too, so timing does not reveal which names exist.
-  const ok = await verifyPassword(secret, row?.passwordHash ?? DUMMY_HASH);
+  // Verify against a dummy hash for unknown users too, so timing does not reveal which names exist
+  // (a dummy never verifies, so it is never cached: a cache hit is only ever a right password).
+  const ok = await verifyLogin(user ?? '', secret, row?.passwordHash ?? DUMMY_HASH);
   if (row && ok) {
     if (check.userFailures) await clearUserFailures(env, row.name);
     return { kind: 'user', name: row.name };

@@ -44,3 +44,37 @@ export function timingSafeEqualText(a: string, b: string): boolean {
   const enc = new TextEncoder();
   return timingSafeEqual(enc.encode(a), enc.encode(b));
 }
+
+/**
+ * Successful verifications remembered in this isolate for a short while, so
+ * an authenticated git client does not pay PBKDF2 (tens of ms of CPU) on each
+ * of a fetch's or push's requests. Entries are keyed by an HMAC of
+ * (user, password, stored hash) under a random key made in this isolate and
+ * never stored, so the cache holds no password, a changed password (a new
+ * stored hash) or a deleted user misses, and a miss costs the full PBKDF2.
+ * Only successes are cached: a wrong password always runs PBKDF2 and counts
+ * as a failed login, and the caller's rate limit is checked before this.
+ */
+const CACHE_TTL_MS = 2 * 60_000;
+const CACHE_MAX = 1000;
+const verified = new Map<string, number>();
+let cacheKey: Promise<CryptoKey> | null = null;
+
+async function cacheId(user: string, password: string, stored: string): Promise<string> {
+  cacheKey ??= crypto.subtle.generateKey({ name: 'HMAC', hash: 'SHA-256' }, false, ['sign']) as Promise<CryptoKey>;
+  const mac = await crypto.subtle.sign('HMAC', await cacheKey, new TextEncoder().encode(JSON.stringify([user, password, stored])));
+  return b64(new Uint8Array(mac));
+}
+
+/** verifyPassword for `user`'s login, remembering a success for CACHE_TTL_MS (see above). */
+export async function verifyLogin(user: string, password: string, stored: string, now = Date.now()): Promise<boolean> {
+  const id = await cacheId(user, password, stored);
+  const until = verified.get(id);
+  if (until !== undefined && until > now) return true;
+  verified.delete(id);
+  if (!(await verifyPassword(password, stored))) return false;
+  verified.set(id, now + CACHE_TTL_MS);
+  // Oldest first out (a Map keeps insertion order).
+  while (verified.size > CACHE_MAX) verified.delete(verified.keys().next().value!);
+  return true;
+}

@@ -3,12 +3,12 @@
 // for API operations, visibility, branch protection rules, failed-login
 // limits, the OpenAPI description, and bad input to every endpoint.
 import { SELF, env } from 'cloudflare:test';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
 import { app } from '../../worker/index.js';
 import { authenticate, authorize } from '../../worker/auth.js';
-import { hashPassword, verifyPassword } from '../../worker/password.js';
+import { hashPassword, verifyLogin, verifyPassword } from '../../worker/password.js';
 import { deriveToken, fossilTokenPasswords, tokenHash, tokenId } from '../../worker/tokens.js';
 import { matchesPattern, patternProblem, protectionRefusal, PUSH_POLICY_HEADER, receiveHooks } from '../../worker/protections.js';
 import { fossilSecrets, sharedSecret } from '../../worker/fossil-login.js';
@@ -158,6 +158,47 @@ describe('password hashing', () => {
     expect(await verifyPassword('pw', stored)).toBe(true);
     expect(await verifyPassword('pw ', stored)).toBe(false);
     expect(await verifyPassword('pw', stored.replace('$100000$', '$1$'))).toBe(false);
+  });
+});
+
+describe('the cache of verified logins', () => {
+  it('skips PBKDF2 for a login verified a moment ago, never for a wrong password, and misses after a password change', async () => {
+    await user('u-cache', 'pw-one');
+    const derive = vi.spyOn(crypto.subtle, 'deriveBits');
+    const pbkdf2 = async (auth: string) => {
+      const before = derive.mock.calls.length;
+      const who = await authenticatesAs(auth);
+      return [who, derive.mock.calls.length - before];
+    };
+    try {
+      expect(await pbkdf2(basic('u-cache', 'pw-one'))).toEqual(['u-cache', 1]);
+      expect(await pbkdf2(basic('u-cache', 'pw-one'))).toEqual(['u-cache', 0]);
+      // The same password under another name is another key (and that name does not exist).
+      expect(await pbkdf2(basic('u-cache2', 'pw-one'))).toEqual(['invalid', 1]);
+      expect(await pbkdf2(basic('u-cache', 'wrong'))).toEqual(['invalid', 1]);
+      expect(await pbkdf2(basic('u-cache', 'wrong'))).toEqual(['invalid', 1]);
+      expect((await call('PUT', '/users/u-cache/password', { new_password: 'pw-two' }, ADMIN)).status).toBe(204);
+      expect(await pbkdf2(basic('u-cache', 'pw-one'))).toEqual(['invalid', 1]);
+      expect(await pbkdf2(basic('u-cache', 'pw-two'))).toEqual(['u-cache', 1]);
+      expect(await pbkdf2(basic('u-cache', 'pw-two'))).toEqual(['u-cache', 0]);
+    } finally {
+      derive.mockRestore();
+    }
+  });
+
+  it('forgets a verification after two minutes', async () => {
+    const stored = await hashPassword('ttl-pw');
+    const derive = vi.spyOn(crypto.subtle, 'deriveBits');
+    try {
+      const t0 = Date.now();
+      expect(await verifyLogin('u-ttl', 'ttl-pw', stored, t0)).toBe(true);
+      expect(await verifyLogin('u-ttl', 'ttl-pw', stored, t0 + 119_000)).toBe(true);
+      expect(derive).toHaveBeenCalledTimes(1);
+      expect(await verifyLogin('u-ttl', 'ttl-pw', stored, t0 + 121_000)).toBe(true);
+      expect(derive).toHaveBeenCalledTimes(2);
+    } finally {
+      derive.mockRestore();
+    }
   });
 });
 
