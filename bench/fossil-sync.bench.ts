@@ -249,7 +249,7 @@ function table(results: Result[]): BenchResult['tables'][number] {
     '',
     'Corpora: the generated git histories of bench/git-corpus.ts converted with `git fast-export --all | fossil import --git` (cached under bench/.work/): ' +
       corpora.map((c) => `**${c.name}**: ${c.checkins} check-ins, ${c.artifacts} artifacts, ${mb(c.bytes)} MiB repository file`).join('; ') +
-      '. The push goes into an empty repository with the same project code (a new hub repository, a `fossil new` one for fossil server, with a user holding `i`); clones read what was pushed (hub) or the corpus itself (fossil server); the no-op sync runs in the first clone.',
+      '. The push goes into an empty repository with the same project code (a new hub repository, a `fossil new` one for fossil server, with a user holding `i`); clones read what was pushed (hub) or the corpus itself (fossil server); the no-op sync runs in the first clone. The hub repacks pushed deltas into fossil\'s reverse deltas after each sync request, in the repository\'s request queue (worker/durable/fossil-repack.ts): the push\'s next round waits for it, as fossil server deltifies during its push, and a clone that came right after a push would wait for what is left; so the push times include it and the clones read repacked repositories.',
     '',
     `Small corpus: best wall time of ${SMALL_RUNS} runs (CPU: least of them, memory: most); large corpus: one run. Hub CPU = workerd's utime+stime (it also runs miniflare's local R2/D1/DO simulators); fossil CPU = fossil server and its per-connection children. Memory = peak of workerd's VmRSS during the operation minus its value just before (goal: under 128 MiB).`,
   ];

@@ -25,6 +25,8 @@
  */
 import { createFossilDelta } from '../../delta/fossil.js';
 import type { FossilRecordSwap, FossilRow } from '../../storage/fossil.js';
+import { BlockCachedSegments } from '../../storage/segment-cache.js';
+import type { SegmentStore } from '../../storage/segments.js';
 import { MAX_CHAIN_DEPTH, MAX_CHAIN_ROWS } from '../../storage/object-index.js';
 import { ArtifactReader, RecordSink, type FossilRepo } from './repo.js';
 
@@ -112,12 +114,18 @@ async function readText(reader: ArtifactReader, hash: string): Promise<Uint8Arra
   return text;
 }
 
-/** Runs `fill`, then makes its records readable and swaps them in; returns how many swaps were applied. */
+/**
+ * Runs `fill`, then makes its records readable and swaps them in; returns how many swaps were applied.
+ * Texts are read through a block cache: a push wrote neighbouring versions next to each other,
+ * and one R2 read per record made a step cost seconds.
+ */
 async function writeSwaps(repo: FossilRepo, fill: (reader: ArtifactReader, sink: RecordSink, swaps: FossilRecordSwap[]) => Promise<void>): Promise<number> {
   const sink = new RecordSink(repo);
   const swaps: FossilRecordSwap[] = [];
   try {
-    await fill(new ArtifactReader(repo, CACHE_BYTES), sink, swaps);
+    // The reader only reads; the sink writes through the real store.
+    const segments = new BlockCachedSegments(repo.segments, { maxBytes: CACHE_BYTES }) as unknown as SegmentStore;
+    await fill(new ArtifactReader({ ...repo, segments }, CACHE_BYTES), sink, swaps);
     await sink.finish();
   } catch (e) {
     await sink.abort();

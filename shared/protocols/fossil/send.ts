@@ -69,6 +69,11 @@ export async function sendFiles(ctx: SendContext, hashes: readonly string[]): Pr
   const [rows, states] = await Promise.all([store.rows([...hashes]), store.states([...hashes])]);
   const present = rows.filter((r): r is FossilRow => r !== null);
   const okBases = await sendableBases(ctx, present);
+  // A delta goes out against a base the client has: one it announced or was sent, or an older
+  // version (it pulls forward). Repacked (reverse) deltas have newer bases, which it likely lacks.
+  const baseRows = okBases.size > 0 ? await store.rows([...okBases]) : [];
+  const baseSeq = new Map(baseRows.filter((r): r is FossilRow => r !== null).map((r) => [r.hash, r.seq]));
+  const clientHas = (row: FossilRow) => ctx.onremote.has(row.base!) || (baseSeq.get(row.base!) ?? Infinity) < row.seq;
   for (let i = 0; i < hashes.length; i++) {
     const row = rows[i];
     const state = states[i];
@@ -80,7 +85,7 @@ export async function sendFiles(ctx: SendContext, hashes: readonly string[]): Pr
       continue;
     }
     if (row.private) ctx.out.card('private');
-    if (row.format === 'fossil-delta' && row.base !== null && okBases.has(row.base)) {
+    if (row.format === 'fossil-delta' && row.base !== null && okBases.has(row.base) && clientHas(row)) {
       const delta = await readRecord(ctx, row);
       ctx.out.cardWithPayload('file', [row.hash, row.base, delta.length], delta);
     } else {
