@@ -44,6 +44,16 @@ describe('native zlib in workerd', () => {
     expect(nativeZlib.inflate(pureZlib.deflate(d))).toEqual(d);
   });
 
+  it('inflate to exactly the limit, whatever the size (workerd refuses some with "Memory limit exceeded")', () => {
+    for (const n of [12, 1000, 65536, 100000, 100001, 300000]) {
+      const d = new Uint8Array(n).map((_, i) => (i * 7) % 251);
+      const s = nativeZlib.deflate(d);
+      expect(nativeZlib.inflate(s, n)).toEqual(d);
+      expect(nativeZlib.inflate(s, n + 1)).toEqual(d);
+      expect(() => nativeZlib.inflate(s, n - 1)).toThrow(ZlibError);
+    }
+  });
+
   it('inflate of a whole stream (the native path in workerd): exact output, typed errors for truncation, limits and damage', () => {
     const d = text(3000);
     const s = nativeZlib.deflate(d, 1);
