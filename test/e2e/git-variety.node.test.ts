@@ -22,7 +22,7 @@ beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), 'git-variety-e2e-'));
   ({ git, ok } = gitIn(home));
   hub = await startHub();
-  await setupRepos(hub, ['variety', 'odd', 'tags', 'empty']);
+  await setupRepos(hub, ['variety', 'odd', 'tags', 'empty', 'remotes']);
 }, 120_000);
 
 afterAll(async () => {
@@ -159,6 +159,9 @@ describe('a repository with everything a real one carries', () => {
     ok(['update-ref', 'refs/pull/1/merge', merged], src);
     ok(['update-ref', `refs/heads/deep/${'segment/'.repeat(12)}end`, 'trunk'], src);
     ok(['update-ref', `refs/heads/long-${'x'.repeat(200)}/${'y'.repeat(200)}`, 'trunk'], src);
+    // Non-ASCII ref names (git takes any bytes but the forbidden ASCII ones).
+    ok(['update-ref', 'refs/heads/fix/café-ü', 'release/1.2.x'], src);
+    ok(['tag', 'v1.0-🚀', 'feature/foo.bar'], src);
   });
 
   it('pushes with --mirror (accepted like git receive-pack does) and ls-remote lists every ref', async () => {
@@ -234,6 +237,45 @@ describe('objects git fsck warns or errs about but git receive-pack accepts', ()
   it('pushes them like git receive-pack does, and clones back with the same fsck complaints', () => {
     pushBoth(src, 'odd');
     cloneBackAndCompare(src, 'odd', false);
+  });
+});
+
+describe('shallow, partial and incremental fetches of these repositories', () => {
+  it('depth 1, --shallow-since, blob:none and tree:0 clones; deepen; a fetch after a new push', () => {
+    for (const repo of ['variety', 'odd']) {
+      const shallow = join(home, `${repo}-shallow`);
+      ok(['clone', '-q', '--no-checkout', '--depth', '1', '--no-single-branch', `${hub.url}/${repo}.git`, shallow]);
+      expect(ok(['rev-list', '--count', 'HEAD'], shallow).trim()).toBe('1');
+      ok(['fetch', '-q', '--unshallow'], shallow);
+      ok(['fsck', '--no-dangling'].concat(repo === 'odd' ? ['--connectivity-only'] : []), shallow);
+      for (const filter of ['blob:none', 'tree:0']) {
+        const partial = join(home, `${repo}-${filter.replace(':', '-')}`);
+        ok(['clone', '-q', '--no-checkout', `--filter=${filter}`, `${hub.url}/${repo}.git`, partial]);
+        expect(ok(['rev-list', '--count', 'HEAD'], partial)).toBe(ok(['rev-list', '--count', 'HEAD'], join(home, `${repo}-clone-v2.git`)));
+      }
+    }
+    const since = join(home, 'odd-since');
+    ok(['clone', '-q', '--no-checkout', '--shallow-since=2008-01-01', `${hub.url}/odd.git`, since]);
+    // A new commit on the odd history, fetched into the v2 mirror clone with its haves.
+    const work = join(home, 'odd-work');
+    ok(['clone', '-q', join(home, 'odd-src'), work]);
+    writeFileSync(join(work, 'new.txt'), 'new\n');
+    ok(['add', 'new.txt'], work);
+    ok(['commit', '-q', '-m', 'on top of odd history'], work);
+    ok(['push', '-q', writerUrl(hub, 'odd'), 'HEAD:main'], work);
+    const f = git(['fetch', '--progress', 'origin'], join(home, 'odd-clone-v2.git'));
+    expect(f.status, f.stderr).toBe(0);
+    expect(Number(/remote: Total (\d+)/.exec(f.stderr)?.[1])).toBeLessThan(5);
+    expect(ok(['rev-parse', 'main'], join(home, 'odd-clone-v2.git'))).toBe(ok(['rev-parse', 'HEAD'], work));
+  });
+});
+
+describe('a mirror push of a working clone', () => {
+  it('takes refs/remotes/* (origin/HEAD is a symbolic ref there) as git receive-pack does', () => {
+    const work = join(home, 'odd-work');
+    expect(ok(['symbolic-ref', 'refs/remotes/origin/HEAD'], work).trim()).toBe('refs/remotes/origin/main');
+    pushBoth(work, 'remotes');
+    cloneBackAndCompare(join(home, 'remotes-reference.git'), 'remotes', false);
   });
 });
 
