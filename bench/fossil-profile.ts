@@ -7,12 +7,15 @@
  *
  *   npx tsx bench/fossil-profile.ts [push|sync]     (corpus from bench/.work, built by the fossil bench)
  *
- * Needs Node's WebSocket: NODE_OPTIONS=--experimental-websocket on Node 20.
+ * Uses the `ws` package (already installed with wrangler): Node 20's
+ * experimental WebSocket is refused by wrangler's inspector proxy.
  * Writes bench/.work/fossil-push.cpuprofile (open in Chrome DevTools).
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+// @ts-expect-error: ws comes with wrangler (no types installed); a dev-only tool.
+import WebSocket from 'ws';
 import { api } from '../test/e2e/hub-client.js';
 import { startHub } from '../test/e2e/hub-server.js';
 import { check, http10Front, runFossil, runFossilAsync } from '../test/e2e/fossil-client.js';
@@ -36,11 +39,11 @@ async function freePort(): Promise<number> {
 /** A minimal CDP session. */
 async function cdp(url: string): Promise<{ send(method: string, params?: object): Promise<any>; close(): void }> {
   const ws = new WebSocket(url);
-  await new Promise((r, j) => (ws.addEventListener('open', r), ws.addEventListener('error', j)));
+  await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)));
   let id = 0;
   const waiting = new Map<number, (v: any) => void>();
-  ws.addEventListener('message', (m: MessageEvent) => {
-    const msg = JSON.parse(String(m.data));
+  ws.on('message', (m: Buffer) => {
+    const msg = JSON.parse(String(m));
     if (msg.id !== undefined) waiting.get(msg.id)?.(msg);
   });
   return {

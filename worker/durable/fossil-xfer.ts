@@ -15,7 +15,7 @@
 import { HubError } from '../../shared/core/errors.js';
 import { parseArtifact } from '../../shared/core/fossil/artifact.js';
 import { newRepository, xfer, type FossilRepo, type NewRepositoryOptions, type ReceivedArtifact } from '../../shared/protocols/fossil/index.js';
-import { ArtifactReader } from '../../shared/protocols/fossil/repo.js';
+import { ArtifactReader, receiveMemo, type ReceiveMemo } from '../../shared/protocols/fossil/repo.js';
 import type { Env } from '../env.js';
 import { recordFossilPush } from '../audit.js';
 import { anonymousCaps, fossilLogins } from '../fossil-login.js';
@@ -29,9 +29,18 @@ import { crosslinkArtifacts } from './fossil-tables.js';
 import { requestBody } from './git-http.js';
 import type { SqlHost } from './repo-store.js';
 
+/**
+ * Texts and pending deltas kept between one DO's requests (a push is many
+ * rounds; each round's deltas wait for bases the next one brings). Keyed by
+ * the DO's storage, so it lives as long as the instance: 16 + 8 MiB at most.
+ */
+const memos = new WeakMap<object, ReceiveMemo>();
+
 /** The repository as shared/'s sync server sees it. */
 export function fossilRepo(host: SqlHost, env: Env, repoId: string): FossilRepo {
-  return { store: localFossilStore(new SqlFossilStore(host)), segments: new R2SegmentStore(env.CONTENT, repoId), primitives: nativePrimitives };
+  let memo = memos.get(host);
+  if (!memo) memos.set(host, (memo = receiveMemo()));
+  return { store: localFossilStore(new SqlFossilStore(host)), segments: new R2SegmentStore(env.CONTENT, repoId), primitives: nativePrimitives, memo };
 }
 
 /**

@@ -18,7 +18,8 @@ import { applyFossilDelta, decodeFossilDeltaHeader } from '../../delta/fossil.js
 import type { FossilRowInput, PendingDelta, UnversionedEntry, ConfigEntry } from '../../storage/fossil.js';
 import { MAX_CHAIN_DEPTH } from '../../storage/object-index.js';
 import { xferError } from './errors.js';
-import { RecordSink, type ArtifactReader, type FossilRepo } from './repo.js';
+import { LruBaseCache } from '../../storage/object-store.js';
+import { RecordSink, recordKey, type ArtifactReader, type FossilRepo } from './repo.js';
 
 /** A structural artifact that became part of the repository. */
 export interface ReceivedArtifact {
@@ -42,8 +43,8 @@ interface NewRow extends FossilRowInput {
 /** The artifacts and other changes of one request, committed together at the end. */
 export class Ingest {
   private readonly rows = new Map<string, NewRow>();
-  private readonly contents = new Map<string, Uint8Array>();
-  private contentBytes = 0;
+  /** Texts received (this request, and earlier ones when the host keeps a memo): delta bases at hand. */
+  private readonly contents: LruBaseCache;
   private readonly pending = new Map<string, PendingDelta>();
   /** Pending deltas of this request by base, with their payloads: resolved as soon as the base arrives. */
   private readonly waiting = new Map<string, { hash: string; payload: Uint8Array }[]>();
@@ -60,7 +61,9 @@ export class Ingest {
     private readonly sink: RecordSink,
     private readonly reader: ArtifactReader,
     private readonly limits: IngestLimits,
-  ) {}
+  ) {
+    this.contents = repo.memo?.texts ?? new LruBaseCache(limits.contentCacheBytes);
+  }
 
   /** True when `hash` was received in this request. */
   has(hash: string): boolean {
@@ -101,7 +104,7 @@ export class Ingest {
       baseText = this.contents.get(base);
       baseDepth = inRequest.depth;
     } else if (baseState === 'public' || baseState === 'private') {
-      baseText = await this.reader.read(base);
+      baseText = this.contents.get(base) ?? (await this.reader.read(base));
       const [row] = await this.repo.store.rows([base]);
       baseDepth = row?.depth ?? 0;
     }
@@ -110,6 +113,7 @@ export class Ingest {
     if (!baseText) {
       // Base unknown (or no longer cached): keep the delta, ask for the base.
       this.pending.set(hash, delta);
+      this.repo.memo?.deltas.set(recordKey(rec), payload);
       if (baseState !== 'shunned' && !this.rows.has(base)) this.igots.add(base);
       // Clients send deltas before their bases (fossil keeps reverse deltas):
       // kept at hand, they resolve when the base arrives in this request
@@ -225,15 +229,7 @@ export class Ingest {
         }
       }
     }
-    if (text.length <= this.limits.contentCacheBytes) {
-      this.contents.set(row.hash, text);
-      this.contentBytes += text.length;
-      for (const [k, v] of this.contents) {
-        if (this.contentBytes <= this.limits.contentCacheBytes) break;
-        this.contents.delete(k);
-        this.contentBytes -= v.length;
-      }
-    }
+    this.contents.set(row.hash, text);
   }
 
   private checkSize(hash: string, size: number): void {
@@ -268,10 +264,11 @@ export function isHash(hash: string | undefined): hash is string {
 /**
  * Turns pending deltas whose base is now stored into rows over the same
  * record (after applying and hash-checking them), repeatedly, since a
- * resolved delta may be the base of another. A delta that does not verify is
- * dropped. Each round is its own commit: it only adds verified artifacts.
- * A round's memory is its pending entries' texts (bounded by what one
- * request could store).
+ * resolved delta may be the base of another: a chain of pending deltas (a
+ * client sends newest first) takes one step per link. A delta that does not
+ * verify is dropped. Rows are committed in batches (each adds only verified
+ * artifacts); a step's memory is its pending entries' texts, and texts are
+ * kept as bases up to the cache bound (the host's memo when it has one).
  */
 export async function resolvePending(
   repo: FossilRepo,
@@ -279,63 +276,19 @@ export async function resolvePending(
   newHashes: string[],
   limits: IngestLimits,
   /** Full texts of (some of) `newHashes` already at hand: bases read without walking their chains in storage. */
-  known: ReadonlyMap<string, Uint8Array> = new Map(),
+  known: { get(hash: string): Uint8Array | undefined } = new Map(),
 ): Promise<ReceivedArtifact[]> {
   const out: ReceivedArtifact[] = [];
-  let frontier = newHashes;
-  let texts = known;
-  // Each round stores or drops every entry it finds, so this ends; a chain of
-  // pending deltas (a client sends newest first) takes one round per link.
-  while (frontier.length > 0) {
-    const pend = await repo.store.pendingByBase(frontier);
-    if (pend.length === 0) break;
-    const sink = new RecordSink(repo);
-    const rows: FossilRowInput[] = [];
-    const remove: string[] = [];
-    const structural = new Map<string, Artifact>();
-    // This round's texts are the next round's bases (a chain of pending
-    // deltas resolves one link per round): kept up to the cache bound so a
-    // long chain is not re-read from its root in storage for every link.
-    const next = new Map<string, Uint8Array>();
-    let nextBytes = 0;
-    const baseList = [...new Set(pend.map((p) => p.base))];
-    const baseRows = new Map(baseList.map((h, i) => [h, i]));
-    const storedBases = await repo.store.rows(baseList);
-    try {
-      for (const p of pend) {
-        const baseRow = storedBases[baseRows.get(p.base)!];
-        const base = texts.get(p.base) ?? (await reader.read(p.base));
-        if (base === null || baseRow === null) continue;
-        let text: Uint8Array | null = null;
-        try {
-          const raw = await repo.segments.readRange(p.segment, p.offset, p.length);
-          const delta = repo.primitives.zlib.inflate(raw, p.recordSize);
-          text = applyFossilDelta(base, delta, limits.maxArtifactBytes);
-        } catch {
-          text = null;
-        }
-        if (text === null || text.length !== p.size || !verifyArtifact(repo.primitives, p.hash, text)) {
-          remove.push(p.hash);
-          continue;
-        }
-        if (baseRow.depth + 1 > MAX_CHAIN_DEPTH) {
-          const rec = await sink.appendDeflated(text);
-          rows.push({ hash: p.hash, size: text.length, ...rec, recordSize: text.length, format: 'full', base: null, private: p.private });
-        } else {
-          rows.push({ ...p, format: 'fossil-delta' });
-        }
-        const a = parseStructural(repo.primitives, text);
-        if (a) structural.set(p.hash, a);
-        if (nextBytes + text.length <= limits.contentCacheBytes) {
-          next.set(p.hash, text);
-          nextBytes += text.length;
-        }
-      }
-      await sink.finish();
-    } catch (e) {
-      await sink.abort();
-      throw e;
-    }
+  const texts = repo.memo?.texts ?? new LruBaseCache(limits.contentCacheBytes);
+  const textOf = (h: string) => texts.get(h) ?? known.get(h);
+  // Resolved here but not committed yet: their depths, and the batch to commit.
+  const depths = new Map<string, number>();
+  let sink = new RecordSink(repo);
+  let rows: FossilRowInput[] = [];
+  let remove: string[] = [];
+  let structural = new Map<string, Artifact>();
+  const flush = async () => {
+    await sink.finish();
     const clustered = [...structural.values()].filter((a) => a.type === 'cluster').flatMap((a) => a.cards.members ?? []);
     const result = await repo.store.commit({
       rows,
@@ -348,8 +301,64 @@ export async function resolvePending(
       const a = structural.get(r.hash);
       if (a) out.push({ hash: r.hash, seq: r.seq, artifact: a });
     }
-    frontier = result.inserted.map((r) => r.hash);
-    texts = next;
+    sink = new RecordSink(repo);
+    rows = [];
+    remove = [];
+    structural = new Map();
+    depths.clear();
+  };
+  let frontier = newHashes;
+  try {
+    while (frontier.length > 0) {
+      const pend = await repo.store.pendingByBase(frontier);
+      if (pend.length === 0) break;
+      const baseList = [...new Set(pend.map((p) => p.base))].filter((h) => !depths.has(h));
+      const baseRows = new Map(baseList.map((h, i) => [h, i]));
+      const storedBases = baseList.length > 0 ? await repo.store.rows(baseList) : [];
+      const resolved: string[] = [];
+      for (const p of pend) {
+        let baseText = textOf(p.base);
+        // Its base was resolved here but fell out of the cache: commit, so it can be read back.
+        if (baseText === undefined && depths.has(p.base)) await flush();
+        const i = baseRows.get(p.base);
+        const baseDepth = depths.get(p.base) ?? (i !== undefined ? storedBases[i]?.depth : (await repo.store.rows([p.base]))[0]?.depth);
+        baseText ??= (await reader.read(p.base)) ?? undefined;
+        if (baseText === undefined || baseDepth === undefined) continue;
+        let text: Uint8Array | null = null;
+        try {
+          const delta =
+            repo.memo?.deltas.get(recordKey(p)) ?? repo.primitives.zlib.inflate(await repo.segments.readRange(p.segment, p.offset, p.length), p.recordSize);
+          text = applyFossilDelta(baseText, delta, limits.maxArtifactBytes);
+        } catch {
+          text = null;
+        }
+        if (text === null || text.length !== p.size || !verifyArtifact(repo.primitives, p.hash, text)) {
+          remove.push(p.hash);
+          continue;
+        }
+        if (baseDepth + 1 > MAX_CHAIN_DEPTH) {
+          const rec = await sink.appendDeflated(text);
+          rows.push({ hash: p.hash, size: text.length, ...rec, recordSize: text.length, format: 'full', base: null, private: p.private });
+          depths.set(p.hash, 0);
+        } else {
+          rows.push({ ...p, format: 'fossil-delta' });
+          depths.set(p.hash, baseDepth + 1);
+        }
+        const a = parseStructural(repo.primitives, text);
+        if (a) structural.set(p.hash, a);
+        texts.set(p.hash, text);
+        resolved.push(p.hash);
+      }
+      if (rows.length >= RESOLVE_BATCH) await flush();
+      frontier = resolved;
+    }
+    if (rows.length > 0 || remove.length > 0) await flush();
+  } catch (e) {
+    await sink.abort();
+    throw e;
   }
   return out;
 }
+
+/** Rows resolved from pending deltas per commit. */
+const RESOLVE_BATCH = 500;

@@ -15,6 +15,31 @@ export interface FossilRepo {
   store: FossilStore;
   segments: SegmentStore;
   primitives: Primitives;
+  /** What the host keeps between this repository's requests (absent: nothing is kept). */
+  memo?: ReceiveMemo;
+}
+
+/**
+ * Bounded caches a host keeps per repository across requests: a push takes
+ * many rounds, and a round's deltas wait for bases that a later round brings
+ * (fossil sends an artifact as a delta against one the server lacks, then the
+ * base when asked); without these they are read back from storage link by link.
+ */
+export interface ReceiveMemo {
+  /** Full texts of artifacts received lately, by hash (hash-checked): delta bases of later rounds. */
+  texts: LruBaseCache;
+  /** Inflated payloads of pending deltas, by record (`recordKey`). */
+  deltas: LruBaseCache;
+}
+
+/** A memo holding up to `textBytes` of texts and `deltaBytes` of pending deltas. */
+export function receiveMemo(textBytes = 16 * 1024 * 1024, deltaBytes = 8 * 1024 * 1024): ReceiveMemo {
+  return { texts: new LruBaseCache(textBytes), deltas: new LruBaseCache(deltaBytes) };
+}
+
+/** The key of a stored record in a ReceiveMemo. */
+export function recordKey(r: WrittenRecord): string {
+  return `${r.segment} ${r.offset}`;
 }
 
 /** Where a record was written. */

@@ -4,6 +4,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { concat } from '../../../../shared/core/bytes.js';
 import { buildArtifact } from '../../../../shared/core/fossil/build.js';
+import { receiveMemo } from '../../../../shared/protocols/fossil/repo.js';
 import { deltaCard, enc, fileCard, harness, msg, p, type Harness } from './xfer-helpers.js';
 
 const PRAGMA = 'pragma client-version 22100 20230226 192424\n';
@@ -120,6 +121,30 @@ describe('xfer bad input', () => {
     ]);
     const back = await h.send(`${PRAGMA}pull ${h.serverCode} ${h.projectCode}\ngimme ${d3.hash}\n`);
     expect(back.lines.filter((l) => l.startsWith('error'))).toEqual([]);
+  });
+
+  it('pending deltas resolve from the host memo when their base comes in a later request (from storage without one)', async () => {
+    for (const memo of [true, false]) {
+      h = await harness();
+      if (memo) h.repo.memo = receiveMemo();
+      const v1 = enc(`version one ${memo}, long enough to be worth a delta\n`.repeat(6));
+      const v2 = concat([v1, enc('two\n')]);
+      const v3 = concat([v2, enc('three\n')]);
+      const d3 = deltaCard(v2, v3);
+      const d2 = deltaCard(v1, v2);
+      const push = (...cards: Uint8Array[]) => h.send(msg(PRAGMA, `push ${h.serverCode} ${h.projectCode}\n`, ...cards), { user: 'alice' });
+      const r1 = await push(d3.card, d2.card);
+      expect(r1.lines).toContain(`gimme ${d2.baseHash}`);
+      const reads: number[] = [];
+      const readRange = h.repo.segments.readRange.bind(h.repo.segments);
+      h.repo.segments.readRange = (s, o, n) => (reads.push(n), readRange(s, o, n));
+      const r2 = await push(fileCard(v1).card);
+      expect(r2.lines.filter((l) => l.startsWith('error') || l.startsWith('gimme'))).toEqual([]);
+      expect(await h.store.states([d3.hash, d2.hash])).toEqual(['public', 'public']);
+      expect((await h.store.rows([d3.hash])).map((x) => [x?.base, x?.depth])).toEqual([[d2.hash, 2]]);
+      expect(reads.length === 0).toBe(memo);
+      expect(h.received.map((r) => r.hash)).toEqual([]);
+    }
   });
 
   it('a delta waiting for its base in the same request that does not verify is a wrong hash and changes nothing', async () => {
