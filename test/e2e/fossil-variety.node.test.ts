@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactHashes, check, checkins, fossilHome, http10Front, runFossil } from './fossil-client.js';
+import { artifactHashes, check, fossilHome, http10Front, runFossil } from './fossil-client.js';
 import { api } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
@@ -212,5 +212,16 @@ describe('a real-looking fossil repository through the hub', () => {
     fossil(['uv', 'sync', `${front.url}/real`, '-R', mine]);
     expect(uvList(mine)).toMatch(/download\.tar\.gz[\s\S]*download2\.zip/);
     expect(uvList(mine)).toBe(uvList(src));
+  });
+
+  it('refuses a file over the documented 32 MiB limit with an error card, changing nothing', () => {
+    const before = publicArtifacts(mine);
+    commit('huge.bin', randomBytes(40 << 20), 'a 40 MiB file');
+    const push = runFossil(home, ['push', remote, '-R', src], home, 300_000);
+    expect(push.output).toMatch(/Error: .*(size limit|too large)/i);
+    expect(push.output).not.toMatch(/50[0-9]|Internal/);
+    fossil(['pull', `${front.url}/real`, '-R', mine]);
+    expect(publicArtifacts(mine)).toEqual(before);
+    integrity(mine);
   });
 });
