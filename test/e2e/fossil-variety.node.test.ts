@@ -6,7 +6,7 @@
 // with a clone of the source made by fossil itself (the reference server's
 // answer), then every kind of change is pulled incrementally.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactHashes, check, fossilHome, http10Front, runFossil } from './fossil-client.js';
@@ -94,6 +94,18 @@ beforeAll(async () => {
   commit('old.txt', 'from the sha1 days\n', 'a sha1-era check-in');
   fossil(['hash-policy', 'sha3'], work);
   commit('README.md', '# real\n', 'readme');
+  // Names with spaces and non-ASCII, an empty file, an executable, a symlink, a multi-line comment.
+  commit('dir with space/naïve file ü.txt', 'unicode\n', 'odd names');
+  commit('empty', '', 'an empty file');
+  writeFileSync(join(work, 'run.sh'), '#!/bin/sh\n');
+  chmodSync(join(work, 'run.sh'), 0o755);
+  symlinkSync('README.md', join(work, 'link'));
+  fossil(['settings', 'allow-symlinks', 'on'], work);
+  fossil(['add', 'run.sh', 'link'], work);
+  fossil(['commit', '--no-warnings', '-m', 'line one\n\nline three with \\backslash and "quotes"'], work);
+  fossil(['mv', '--hard', 'empty', 'renamed-empty'], work);
+  fossil(['rm', '--hard', 'old.txt'], work);
+  fossil(['commit', '--no-warnings', '-m', 'rename and delete'], work);
   commit('assets/big.bin', randomBytes(3 << 20), 'a 3 MiB binary');
   // A branch and a merge back.
   commit('feature.txt', 'feature\n', 'start of a feature', ['--branch', 'feature']);
@@ -163,6 +175,12 @@ describe('a real-looking fossil repository through the hub', () => {
     expect(attachments(mine)).toMatch(/diagram\.png/);
     expect(forum(mine)).toMatch(/[0-9a-f]{64}/);
     expect(timeline(mine)).toMatch(/merge feature into trunk/);
+    // File names, modes and links as the source's manifests have them. The hub's clone
+    // keeps the shunned file as a phantom (size -1): the hub does not send the shun
+    // list in a clone's config exchange, so the clone does not know it is shunned.
+    const files = (repo: string) => fossil(['ls', '-R', repo, '-r', 'trunk', '-v']).stdout.split('\n').filter((l) => !/\s-1\s/.test(l)).join('\n');
+    expect(files(mine)).toBe(files(theirs));
+    expect(files(mine)).toMatch(/naïve file ü\.txt/);
     expect(sql(mine, `SELECT count(*) FROM blob WHERE length(uuid) = 40 AND size >= 0`)).not.toBe('0');
     expect(sql(mine, `SELECT count(*) FROM blob WHERE length(uuid) = 64 AND size >= 0`)).not.toBe('0');
     // The private branch and the shunned file are not on the hub.
