@@ -105,6 +105,10 @@ describe('SqlRepoStore commit of planned rows', () => {
       expect(() => store.commit({ rows: [], planned: [{ ...planned(1, null, 0), size: -1 }], refs: main })).toThrow(expect.objectContaining({ code: 'invalid-row' }));
       expect(ids(state)).toEqual([]);
       expect(store.readRef('refs/heads/main')).toBeNull();
+      // An id stored meanwhile at another depth (a concurrent push): its dependents are checked against the stored row.
+      store.putBatch([planned(2, null, 0, seg(0))]);
+      expect(() => store.commit({ rows: [], planned: [planned(1, null, 0), planned(2, 1, 1), planned(3, 2, 2)], refs: main })).toThrow(expect.objectContaining({ code: 'chain-too-deep' }));
+      expect(ids(state)).toEqual([oid(2)]);
     });
   });
 });
