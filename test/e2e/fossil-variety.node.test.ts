@@ -198,6 +198,11 @@ describe('a real-looking fossil repository through the hub', () => {
     fossil(['wiki', 'commit', 'Home', join(home, 'page2.wiki')], work);
     fossil(['wiki', 'create', '--technote', 'now', 'Second note', join(home, 'page2.wiki')], work);
     fossil(['tag', 'add', 'release-1.1', 'trunk'], work);
+    // A delta manifest (B card), an amended comment, a closed and a hidden branch.
+    commit('delta.txt', 'delta manifest\n', 'a delta manifest', ['--delta']);
+    fossil(['amend', 'feature', '--comment', 'more feature (amended)', '--bgcolor', '#ffc0c0'], work);
+    fossil(['branch', 'close', 'feature'], work);
+    fossil(['amend', 'feature', '--hide'], work);
     fossil(['tag', 'cancel', 'blue', 'trunk'], work);
     commit('side.txt', 'side\n', 'side branch', ['--branch', 'side']);
     fossil(['update', 'trunk'], work);
@@ -223,6 +228,10 @@ describe('a real-looking fossil repository through the hub', () => {
     fossil(['pull', src, '-R', theirs]);
     compare(mine, theirs);
     expect(timeline(mine)).toMatch(/readme edit/);
+    expect(timeline(mine)).toMatch(/more feature \(amended\)/);
+    const deltaCi = sql(mine, `SELECT b.uuid FROM blob b JOIN event e ON e.objid = b.rid WHERE e.comment = 'a delta manifest'`).replace(/'/g, '');
+    expect(fossil(['artifact', deltaCi, '-R', mine]).stdout).toMatch(/^B [0-9a-f]{64}$/m);
+    expect(fossil(['branch', 'list', '-c', '-R', mine]).stdout).toMatch(/feature/);
     expect(tickets(mine)).toMatch(/Fixed/);
     expect(forum(mine).split('\n')).toHaveLength(2);
     expect(sql(mine, `SELECT length(b.uuid) FROM event e JOIN blob b ON b.rid = e.objid WHERE e.comment LIKE 'another sha1%'`)).toBe('40');
