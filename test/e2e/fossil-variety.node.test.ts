@@ -205,7 +205,20 @@ describe('a real-looking fossil repository through the hub', () => {
     fossil(['amend', 'feature', '--hide'], work);
     fossil(['tag', 'cancel', 'blue', 'trunk'], work);
     commit('side.txt', 'side\n', 'side branch', ['--branch', 'side']);
+    commit('side2.txt', 'side 2\n', 'side, second');
     fossil(['update', 'trunk'], work);
+    // A cherry-pick and a backout (Q cards), a check-in with a mimetype (N card), an integrating merge.
+    fossil(['merge', '--cherrypick', 'side'], work);
+    fossil(['commit', '--no-warnings', '-m', 'cherry-pick side2'], work);
+    fossil(['merge', '--backout', 'trunk'], work);
+    fossil(['commit', '--no-warnings', '-m', 'back it out'], work);
+    commit('mime.txt', 'mime\n', '*markdown* comment', ['--mimetype', 'text/x-markdown']);
+    fossil(['merge', '--integrate', 'side'], work);
+    fossil(['commit', '--no-warnings', '-m', 'integrate side'], work);
+    // An edit of the forum post (P card).
+    const firstPost = forum(src).replace(/'/g, '').split('\n')[0];
+    writeFileSync(join(home, 'edit.txt'), controlArtifact(`D 2024-01-04T00:00:00.000\nG ${firstPost}\nH Hello\sforum\s(edited)\nN text/x-markdown\nP ${firstPost}\nU tester\nW 7\nedited!\n`));
+    fossil(['test-content-put', join(home, 'edit.txt')], work);
     const tkt = sql(src, `SELECT tkt_uuid FROM ticket`).replace(/'/g, '');
     fossil(['ticket', 'change', tkt, 'status', 'Fixed', 'icomment', 'Fixed in trunk.'], work);
     writeFileSync(join(home, 'notes.txt'), 'attached later\n');
@@ -233,7 +246,9 @@ describe('a real-looking fossil repository through the hub', () => {
     expect(fossil(['artifact', deltaCi, '-R', mine]).stdout).toMatch(/^B [0-9a-f]{64}$/m);
     expect(fossil(['branch', 'list', '-c', '-R', mine]).stdout).toMatch(/feature/);
     expect(tickets(mine)).toMatch(/Fixed/);
-    expect(forum(mine).split('\n')).toHaveLength(2);
+    expect(forum(mine).split('\n')).toHaveLength(3);
+    expect(timeline(mine)).toMatch(/integrate side/);
+    expect(fossil(['branch', 'list', '-c', '-R', mine]).stdout).toMatch(/side/);
     expect(sql(mine, `SELECT length(b.uuid) FROM event e JOIN blob b ON b.rid = e.objid WHERE e.comment LIKE 'another sha1%'`)).toBe('40');
     // Unversioned files arrive with uv sync, the same as the source's.
     fossil(['uv', 'sync', `${front.url}/real`, '-R', mine]);
