@@ -5,7 +5,7 @@
  * Chrome DevTools Protocol while a real `fossil push` of the small corpus
  * runs, then prints the top functions by self time and by allocation.
  *
- *   npx tsx bench/fossil-profile.ts [push|sync]     (corpus from bench/.work, built by the fossil bench)
+ *   npx tsx bench/fossil-profile.ts [push|sync|clone|repack]     (corpus from bench/.work, built by the fossil bench)
  *
  * Uses the `ws` package (already installed with wrangler): Node 20's
  * experimental WebSocket is refused by wrangler's inspector proxy.
@@ -114,9 +114,23 @@ async function main(): Promise<void> {
     check(runFossil(home, ['sql', '-R', src, `UPDATE config SET value='${code}' WHERE name='project-code'`]), 'sql');
     const clone = join(tmp, 'clone.fossil');
     let op = () => runFossilAsync(home, ['push', '-R', src, `${auth}/p`]);
+    if (mode === 'repack') {
+      // The push's repack alone: the DO alarm that follows the push.
+      check(await runFossilAsync(home, ['push', '-R', src, `${auth}/p`]), 'push');
+      op = async () => {
+        await new Promise((r) => setTimeout(r, Number(process.env.REPACK_WAIT_MS ?? 20_000)));
+        return { status: 0, output: '', stdout: '', stderr: '' } as Awaited<ReturnType<typeof runFossilAsync>>;
+      };
+    }
+    if (mode === 'clone') {
+      // What a clone costs the hub once the push's repack (a DO alarm after the push) is done.
+      check(await runFossilAsync(home, ['push', '-R', src, `${auth}/p`]), 'push');
+      await new Promise((r) => setTimeout(r, Number(process.env.REPACK_WAIT_MS ?? 20_000)));
+      op = () => runFossilAsync(home, ['clone', `${front.url}/p`, clone]);
+    }
     if (mode === 'sync') {
       check(await runFossilAsync(home, ['push', '-R', src, `${auth}/p`]), 'push');
-      check(runFossil(home, ['clone', `${auth}/p`, clone]), 'clone');
+      check(runFossil(home, ['clone', `${front.url}/p`, clone]), 'clone');
       check(await runFossilAsync(home, ['sync', '-R', clone]), 'sync');
       op = () => runFossilAsync(home, ['sync', '-R', clone]);
     }

@@ -185,6 +185,7 @@ class Session {
     if (pc === null || sc === null) throw xferError('not-found', 'repository not initialised');
     this.projectCode = pc.value;
     this.serverCode = sc.value;
+    await this.prefetchStates(message);
     const reader = new XferReader(message, this.limits.maxArtifactBytes);
     const head = new XferWriter();
     head.card('pragma', 'server-version', SERVER_VERSION);
@@ -199,6 +200,22 @@ class Session {
       await this.ctx.onPush?.({ actor: this.actor, files: this.filesReceived, checkins });
     }
     return this.reply(head);
+  }
+
+  /** The stored states of every file card's artifact and base, looked up in a few queries (a push round has hundreds). */
+  private async prefetchStates(message: Uint8Array): Promise<void> {
+    const names: string[] = [];
+    try {
+      const scan = new XferReader(message, this.limits.maxArtifactBytes);
+      for (let c = scan.next(); c !== null; c = scan.next()) {
+        if (c.name !== 'file' && c.name !== 'cfile') continue;
+        names.push(c.args[0]);
+        if (c.args.length === (c.name === 'file' ? 3 : 4)) names.push(c.args[1]);
+      }
+    } catch {
+      // A malformed message: the cards read in order report it, after what comes before it.
+    }
+    await this.ingest.prefetchStates(names.filter((h) => isHash(h)));
   }
 
   private async card(card: XferCard, message: Uint8Array): Promise<void> {

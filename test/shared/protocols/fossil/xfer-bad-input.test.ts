@@ -147,6 +147,17 @@ describe('xfer bad input', () => {
     }
   });
 
+  it('looks up the states of a round\'s file cards in one query, not one per card', async () => {
+    const files = Array.from({ length: 20 }, (_, i) => fileCard(enc(`file number ${i}\n`)));
+    let queries = 0;
+    const states = h.store.states.bind(h.store);
+    h.store.states = (hs) => (queries++, states(hs));
+    const r = await h.send(msg(PRAGMA, `push ${h.serverCode} ${h.projectCode}\n`, ...files.map((f) => f.card)), { user: 'alice' });
+    expect(r.lines.filter((l) => l.startsWith('error'))).toEqual([]);
+    expect(queries).toBe(1);
+    expect(await h.store.states(files.map((f) => f.hash))).toEqual(files.map(() => 'public'));
+  });
+
   it('a delta waiting for its base in the same request that does not verify is a wrong hash and changes nothing', async () => {
     const base = enc('0123456789abcdef'.repeat(8));
     const name = 'e'.repeat(64);
