@@ -21,8 +21,9 @@ import { nativeHash } from '../worker/native-hash.js';
 import { corpus, LARGE, SMALL } from './git-corpus.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
-const gc = (globalThis as { gc?: () => void }).gc;
-if (!gc) throw new Error('run with node --expose-gc');
+const maybeGc = (globalThis as { gc?: () => void }).gc;
+if (!maybeGc) throw new Error('run with node --expose-gc');
+const gc: () => void = maybeGc;
 
 /** Segments as temp files: written once, read by range. */
 function fileSegments(dir: string): SegmentStore {
