@@ -254,6 +254,11 @@ describe('a real-looking fossil repository through the hub', () => {
     fossil(['uv', 'sync', `${front.url}/real`, '-R', mine]);
     expect(uvList(mine)).toMatch(/download\.tar\.gz[\s\S]*download2\.zip/);
     expect(uvList(mine)).toBe(uvList(src));
+    // A clone with -u brings them in the clone itself.
+    const withUv = join(home, 'with-uv.fossil');
+    expect(fossil(['clone', '-u', `${front.url}/real`, withUv]).output).not.toMatch(/Error/);
+    expect(uvList(withUv)).toBe(uvList(src));
+    integrity(withUv);
   });
 
   it('refuses a file over the documented 32 MiB limit with an error card, changing nothing', () => {
