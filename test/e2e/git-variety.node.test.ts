@@ -215,6 +215,10 @@ describe('objects git fsck warns or errs about but git receive-pack accepts', ()
     commit(sub, 'No Date <nodate@example.com>', 'missing date');
     commit(sub, 'Zero Date <z@example.com> 0001200000005 +0000', 'zero-padded date');
     commit(sub, 'Huge Date <h@example.com> 99999999999999999999 +0000', 'overflowing date');
+    // Missing and misplaced author/committer lines (fsck: missingAuthor, missingCommitter).
+    for (const [i, lines] of ['author Only Author <a@example.com> 1300000000 +0000', 'committer Only Committer <c@example.com> 1300000001 +0000', 'committer C <c@example.com> 1300000002 +0000\nauthor A <a@example.com> 1300000002 +0000'].entries()) {
+      parent = literally(src, 'commit', `tree ${sub}\nparent ${parent}\n${lines}\n\nidentity lines ${i}\n`);
+    }
     // Trees fsck errs about and git reads: unsorted, duplicate names, a file and a directory
     // of one name, a ".git" directory, an unknown file type (read as a gitlink).
     const oddTrees = [

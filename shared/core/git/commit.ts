@@ -24,8 +24,13 @@ export interface Commit {
   type: 'commit';
   tree: ObjectId;
   parents: ObjectId[];
-  author: Identity;
-  committer: Identity;
+  /**
+   * Null when the line is missing where git writes it: git fsck errs
+   * (missingAuthor/missingCommitter) but git reads such commits (date 0) and
+   * its receive-pack without fsck takes them; a misplaced line stays an extra header.
+   */
+  author: Identity | null;
+  committer: Identity | null;
   /** The `encoding` header when it directly follows committer (where git writes it). */
   encoding?: string;
   /** Every other header after committer, in order (gpgsig, gpgsig-sha256, mergetag, ...). */
@@ -34,15 +39,15 @@ export interface Commit {
   message: Uint8Array | null;
 }
 
-/** Parse a commit's content; a GitObjectError if tree, parents, author or committer are missing or malformed. */
+/** Parse a commit's content; a GitObjectError if tree or parents are missing or malformed (as git's parse_commit_buffer). */
 export function parseCommit(bytes: Uint8Array, format: ObjectFormat = 'sha1'): Commit {
   const { headers, message } = parseHeaderBlock(bytes, 'commit');
   let i = 0;
   const tree = idHeader(headers[i++], 'tree', format);
   const parents: ObjectId[] = [];
   while (headers[i]?.key === 'parent') parents.push(idHeader(headers[i++], 'parent', format));
-  const author = identityHeader(headers[i++], 'author');
-  const committer = identityHeader(headers[i++], 'committer');
+  const author = headers[i]?.key === 'author' ? readIdentity(headers[i++].value) : null;
+  const committer = headers[i]?.key === 'committer' ? readIdentity(headers[i++].value) : null;
   let encoding: string | undefined;
   if (headers[i]?.key === 'encoding') {
     const value = headers[i].value;
@@ -62,7 +67,8 @@ export function parseCommit(bytes: Uint8Array, format: ObjectFormat = 'sha1'): C
 export function serialiseCommit(c: Omit<Commit, 'type'>, format: ObjectFormat = 'sha1'): Uint8Array {
   const headers: Header[] = [{ key: 'tree', value: utf8Encode(checkObjectId(c.tree, format)) }];
   for (const p of c.parents) headers.push({ key: 'parent', value: utf8Encode(checkObjectId(p, format)) });
-  headers.push({ key: 'author', value: c.author.raw }, { key: 'committer', value: c.committer.raw });
+  if (c.author) headers.push({ key: 'author', value: c.author.raw });
+  if (c.committer) headers.push({ key: 'committer', value: c.committer.raw });
   if (c.encoding !== undefined) headers.push({ key: 'encoding', value: utf8Encode(c.encoding) });
   headers.push(...c.extraHeaders);
   return serialiseHeaderBlock(headers, c.message);
@@ -78,12 +84,6 @@ function idHeader(h: ParsedHeader | undefined, key: string, format: ObjectFormat
   const id = utf8Decode(h.value);
   if (!isObjectId(id, format)) throw new GitObjectError('bad-object-id', `bad ${key} id in commit`, { offset: h.offset });
   return id;
-}
-
-function identityHeader(h: ParsedHeader | undefined, key: string): Identity {
-  if (h?.key !== key) throw new GitObjectError('missing-header', `commit has no ${key} line`, { offset: h?.offset });
-  // Read as git reads it: an odd identity (no email, bad zone) is fsck's concern, not a parse error.
-  return readIdentity(h.value);
 }
 
 function isUtf8(b: Uint8Array): boolean {

@@ -64,7 +64,7 @@ export class RepoView implements CommitGraph {
       if (row === null || row.kind !== 'commit') info = null;
       else {
         const c = parseCommit(await this.content(id, 'commit'));
-        info = { parents: c.parents, time: c.committer.timestamp, tree: c.tree };
+        info = { parents: c.parents, time: c.committer?.timestamp ?? 0, tree: c.tree };
       }
       this.commits.set(id, info);
     }

@@ -715,7 +715,7 @@ class Push {
         const obj = await readObject(deps, id);
         if (!obj || obj.kind !== 'commit') return null;
         const c = parseCommit(obj.data);
-        return { parents: c.parents, time: c.committer.timestamp };
+        return { parents: c.parents, time: c.committer?.timestamp ?? 0 };
       },
     };
   }
