@@ -6,20 +6,37 @@
  * (plink) and each changed file's previous version (mlink) become deltas of
  * the newer one.
  *
- * It runs after each xfer request, in that request's queue (fossil-xfer.ts),
- * so the crosslink rows of everything stored so far exist, a push's next
- * round waits for it as fossil server's push waits for its own deltify, and
- * no request sees a half-swapped chain. Work per call is bounded
- * (MAX_ARTIFACTS); what is left is taken up by the next request.
+ * It runs in the Durable Object's alarm, armed by each xfer request that left
+ * work behind (scheduleRepack), so a push's rounds never carry it; the alarm
+ * works in slices of about SLICE_MS, each in the repository's request queue
+ * (no request sees a half-swapped chain, and a request waits for at most one
+ * slice), and re-arms itself until the cursor has caught up. A clone that
+ * comes while it runs gets the pushed (forward) deltas of what is not done
+ * yet: correct, only less compact for the client. A failing step is logged
+ * and skipped (its artifacts keep their pushed deltas): deltify swaps records
+ * atomically (FossilStore.repoint), so a failure changes nothing stored.
  */
 import { deltify, type DeltifyPair } from '../../shared/protocols/fossil/deltify.js';
 import type { FossilRepo } from '../../shared/protocols/fossil/repo.js';
 import type { SqlHost } from './repo-store.js';
 
-/** Artifacts past the cursor whose pairs one deltify call takes. */
-const STEP_ARTIFACTS = 250;
-/** Artifacts one call to repackFossil gets through at most. */
-const MAX_ARTIFACTS = 2000;
+/**
+ * Artifacts past the cursor whose pairs one deltify call takes: small enough
+ * that a slice rarely stops inside one (a stopped step is loaded again by the
+ * next slice), large enough that its segments are not tiny.
+ */
+const STEP_ARTIFACTS = 50;
+/** Wall time one slice works for (a request queued behind it waits at most about this). */
+export const SLICE_MS = 100;
+/** Wall time one alarm invocation works for before it re-arms itself. */
+const ALARM_MS = 10_000;
+/** Delay of the alarm after a request: a push's rounds come back to back, so it fires once the push is over. */
+const ALARM_DELAY_MS = 200;
+
+/** What repacking needs of the DO's storage: SQL, and the alarm. */
+export interface RepackHost extends SqlHost {
+  setAlarm(scheduledTime: number | Date): Promise<void> | void;
+}
 
 /** The repack cursor: every artifact with seq <= it has been through deltify. */
 function cursor(host: SqlHost): number {
@@ -33,11 +50,16 @@ function setCursor(host: SqlHost, seq: number): void {
   });
 }
 
+/** Whether artifacts past the cursor wait for repacking. */
+export function repackDue(host: SqlHost): boolean {
+  return host.sql.exec(`SELECT 1 FROM fossil_blob WHERE seq > ? LIMIT 1`, cursor(host)).toArray().length > 0;
+}
+
 /** The pairs of the artifacts with from < seq <= to, in arrival order (a check-in's primary parent first). */
 export function repackPairs(host: SqlHost, from: number, to: number): DeltifyPair[] {
   return host.sql
-    .exec<{ target: string; source: string }>(
-      `SELECT target, source FROM (
+    .exec<{ group: number; target: string; source: string }>(
+      `SELECT seq AS "group", target, source FROM (
          SELECT b.seq, 0 AS k, 1 - p.isprim AS o, p.pid AS target, p.cid AS source
            FROM fossil_blob b JOIN fossil_plink p ON p.cid = b.hash WHERE b.seq > ?1 AND b.seq <= ?2
          UNION ALL
@@ -51,20 +73,77 @@ export function repackPairs(host: SqlHost, from: number, to: number): DeltifyPai
     .toArray();
 }
 
-/** Deltifies what arrived since the cursor (at most MAX_ARTIFACTS artifacts) and moves the cursor past it. */
-export async function repackFossil(host: SqlHost, repo: FossilRepo): Promise<{ artifacts: number; deltified: number }> {
-  let done = 0;
+export interface RepackResult {
+  /** Artifacts the cursor moved past. */
+  artifacts: number;
+  deltified: number;
+  /** Work is left (the time ran out first). */
+  more: boolean;
+}
+
+/**
+ * Deltifies what arrived since the cursor for about `budgetMs` and moves the
+ * cursor past what it finished (a step cut short resumes at its artifact).
+ */
+export async function repackFossil(host: SqlHost, repo: FossilRepo, budgetMs = SLICE_MS, now: () => number = Date.now): Promise<RepackResult> {
+  const deadline = now() + budgetMs;
+  const start = cursor(host);
   let deltified = 0;
-  while (done < MAX_ARTIFACTS) {
+  for (;;) {
     const from = cursor(host);
     const to = host.sql
       .exec<{ to: number | null }>(`SELECT max(seq) AS "to" FROM (SELECT seq FROM fossil_blob WHERE seq > ? ORDER BY seq LIMIT ?)`, from, STEP_ARTIFACTS)
       .one().to;
-    if (to === null) break;
+    if (to === null) return { artifacts: from - start, deltified, more: false };
     const pairs = repackPairs(host, from, to);
-    if (pairs.length > 0) deltified += (await deltify(repo, pairs)).deltified;
-    setCursor(host, to);
-    done += STEP_ARTIFACTS;
+    let next = to;
+    try {
+      const r = pairs.length > 0 ? await deltify(repo, pairs, { deadline, now }) : { deltified: 0, handled: 0 };
+      deltified += r.deltified;
+      // Stopped between two artifacts' pairs: the cursor stays before the next one.
+      if (r.handled < pairs.length) next = pairs[r.handled].group! - 1;
+    } catch (e) {
+      // Nothing stored changed (records swap atomically); these artifacts keep their pushed deltas.
+      console.error(`fossil repack: step ${from + 1}..${to} skipped`, e);
+    }
+    setCursor(host, next);
+    if (now() >= deadline) return { artifacts: next - start, deltified, more: repackDue(host) };
   }
-  return { artifacts: done, deltified };
+}
+
+/** Arms the repack alarm when work waits (called after each xfer request). */
+export async function scheduleRepack(host: RepackHost, repoId: string): Promise<void> {
+  if (!repackDue(host)) return;
+  host.transactionSync(() => {
+    host.sql.exec(`DELETE FROM fossil_repack_repo`);
+    host.sql.exec(`INSERT INTO fossil_repack_repo (id) VALUES (?)`, repoId);
+  });
+  await host.setAlarm(Date.now() + ALARM_DELAY_MS);
+}
+
+/**
+ * The alarm: repack slices, each through `queue` (the repository's request
+ * queue), until done or ALARM_MS have passed (then it re-arms itself). Never
+ * throws: an alarm that throws is retried by the runtime, and repacking is
+ * only an optimisation.
+ */
+export async function runRepackAlarm(host: RepackHost, repoOf: (repoId: string) => FossilRepo, queue: <T>(fn: () => Promise<T>) => Promise<T>): Promise<void> {
+  try {
+    const repoId = host.sql.exec<{ id: string }>(`SELECT id FROM fossil_repack_repo`).toArray()[0]?.id;
+    if (repoId === undefined) return;
+    const repo = repoOf(repoId);
+    const end = Date.now() + ALARM_MS;
+    for (;;) {
+      const r = await queue(() => repackFossil(host, repo));
+      if (!r.more) return;
+      if (Date.now() >= end) {
+        await host.setAlarm(Date.now());
+        return;
+      }
+      // Let requests that arrived meanwhile (queued behind this slice) go before the next one.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  } catch (e) {
+    console.error('fossil repack alarm failed', e);
+  }
 }

@@ -78,6 +78,8 @@ export const FOSSIL_MIGRATIONS: readonly (readonly string[])[] = [
   [`CREATE INDEX fossil_blob_private ON fossil_blob(hash) WHERE private = 1`],
   // Repacking (fossil-repack.ts) walks rows by base and keeps a cursor over fossil_blob.seq.
   [`CREATE INDEX fossil_blob_base ON fossil_blob(base) WHERE base IS NOT NULL`, `CREATE TABLE fossil_repack (cursor INTEGER NOT NULL)`],
+  // The repository id (R2 prefix) for the repack alarm, which has no request to read it from.
+  [`CREATE TABLE fossil_repack_repo (id TEXT NOT NULL)`],
 ];
 
 /** The fossil schema version this code expects. */
@@ -305,22 +307,24 @@ export class SqlFossilStore {
     });
   }
 
-  /** FossilStore.heights: levels below each hash along `base` (bounded, so a corrupt cycle ends). */
+  /** FossilStore.heights: levels below each hash along `base`, all in one statement (bounded, so a corrupt cycle ends). */
   heights(hashes: ArtifactHash[]): number[] {
-    return hashes.map(
-      (h) =>
-        this.host.sql
-          .exec<{ n: number }>(
-            `WITH RECURSIVE sub(hash, n) AS (
-               SELECT ?, 0
-               UNION ALL
-               SELECT b.hash, sub.n + 1 FROM fossil_blob b JOIN sub ON b.base = sub.hash WHERE sub.n < ?
-             ) SELECT max(n) AS n FROM sub`,
-            h,
-            MAX_CHAIN_ROWS,
-          )
-          .one().n,
+    if (hashes.length === 0) return [];
+    const found = new Map(
+      this.host.sql
+        .exec<{ root: string; n: number }>(
+          `WITH RECURSIVE sub(root, hash, n) AS (
+             SELECT value, value, 0 FROM json_each(?1)
+             UNION ALL
+             SELECT sub.root, b.hash, sub.n + 1 FROM fossil_blob b JOIN sub ON b.base = sub.hash WHERE sub.n < ?2
+           ) SELECT root, max(n) AS n FROM sub GROUP BY root`,
+          json(hashes),
+          MAX_CHAIN_ROWS,
+        )
+        .toArray()
+        .map((r) => [r.root, r.n]),
     );
+    return hashes.map((h) => found.get(h) ?? 0);
   }
 
   /** FossilStore.repoint: each swap moves its row and shifts the depths of the rows through it, in one transaction. */

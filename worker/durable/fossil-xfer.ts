@@ -24,7 +24,7 @@ import type { RepoRow } from '../storage-d1/schema.js';
 import { R2SegmentStore } from '../storage-r2/segments.js';
 import { fossilErrorReply } from '../routes/fossil.js';
 import { localFossilStore, SqlFossilStore } from './fossil-store.js';
-import { repackFossil } from './fossil-repack.js';
+import { runRepackAlarm, scheduleRepack, type RepackHost } from './fossil-repack.js';
 import { crosslinkArtifacts } from './fossil-tables.js';
 import { requestBody } from './git-http.js';
 import type { SqlHost } from './repo-store.js';
@@ -120,7 +120,7 @@ export function crosslinkHooks(host: SqlHost, repo: FossilRepo): FossilHooks {
 }
 
 /** Answers one forwarded xfer request inside the DO. */
-export async function handleFossilRequest(request: Request, host: SqlHost, env: Env, hooks?: FossilHooks): Promise<Response> {
+export async function handleFossilRequest(request: Request, host: RepackHost, env: Env, hooks?: FossilHooks): Promise<Response> {
   const repoId = request.headers.get('x-hub-repo-id');
   const repoJson = request.headers.get('x-hub-repo');
   if (request.method !== 'POST' || !repoId || !repoJson) return new Response('bad forwarded request\n', { status: 400 });
@@ -151,9 +151,14 @@ export async function handleFossilRequest(request: Request, host: SqlHost, env: 
       },
     );
   });
-  // Reverse deltas for what arrived (fossil-repack.ts), after the reply and before the next request.
-  void serialized(host, () => repackFossil(host, repo)).catch((e) => console.error('fossil repack failed', e));
+  // Reverse deltas for what arrived: in the DO's alarm, once the push is over (fossil-repack.ts).
+  await scheduleRepack(host, repoId).catch((e) => console.error('fossil repack not scheduled', e));
   return new Response(reply.body, { status: 200, headers: { 'content-type': reply.contentType } });
+}
+
+/** The DO's alarm: repacking slices, each in the request queue. */
+export function fossilRepackAlarm(host: RepackHost, env: Env): Promise<void> {
+  return runRepackAlarm(host, (repoId) => fossilRepo(host, env, repoId), (fn) => serialized(host, fn));
 }
 
 /**

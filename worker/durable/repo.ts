@@ -20,7 +20,7 @@ import { capture, type RpcResult } from './rpc-result.js';
 import { receiveHooks } from '../protections.js';
 import { migrate, SqlRepoStore } from './repo-store.js';
 import { migrateFossil } from './fossil-store.js';
-import { handleFossilRequest, initFossilRepository } from './fossil-xfer.js';
+import { fossilRepackAlarm, handleFossilRequest, initFossilRepository } from './fossil-xfer.js';
 
 /** R2 keys of a repository's content all start with this (see R2SegmentStore). */
 export function repoContentPrefix(repoId: string): string {
@@ -83,6 +83,11 @@ export class RepoObject extends DurableObject<Env> {
     };
     // Pushes carry the hub's branch protection rules and write the audit log (worker/protections.ts).
     return handleGitRequest(request, repo, this.peeled, receiveHooks(request, this.env.DB, repoId));
+  }
+
+  /** Alarms come only from fossil repacking (fossil-repack.ts). */
+  override async alarm(): Promise<void> {
+    await fossilRepackAlarm(this.ctx.storage, this.env);
   }
 
   /**

@@ -28,12 +28,15 @@ import type { FossilRecordSwap, FossilRow } from '../../storage/fossil.js';
 import { BlockCachedSegments } from '../../storage/segment-cache.js';
 import type { SegmentStore } from '../../storage/segments.js';
 import { MAX_CHAIN_DEPTH, MAX_CHAIN_ROWS } from '../../storage/object-index.js';
+import { LruBaseCache } from '../../storage/object-store.js';
 import { ArtifactReader, RecordSink, type FossilRepo } from './repo.js';
 
 /** Make `target` a delta of `source`. */
 export interface DeltifyPair {
   target: string;
   source: string;
+  /** Adjacent pairs of one group (one artifact's) are never split by a deadline; without one, a pair is its own group. */
+  group?: number;
 }
 
 export interface DeltifyResult {
@@ -41,31 +44,47 @@ export interface DeltifyResult {
   deltified: number;
   /** Sources stored full first (their chains passed through their targets). */
   expanded: number;
+  /** Pairs gone through (all of them unless a deadline stopped the call early). */
+  handled: number;
 }
 
 /** fossil's content_deltify skips artifacts this small. */
 const MIN_SIZE = 50;
-/** Bytes of full texts cached while repacking. */
+/** Bytes of segment blocks and delta bases cached while repacking. */
 const CACHE_BYTES = 8 * 1024 * 1024;
+/** Bytes of full texts read by one call kept for its later pairs. */
+const TEXT_CACHE_BYTES = 8 * 1024 * 1024;
 /** Rows fetched per store call. */
 const ROWS_PER_CALL = 500;
 
-/** Deltifies `pairs` in order (see the module comment). */
-export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[]): Promise<DeltifyResult> {
+/** Bounds on one call. */
+export interface DeltifyOptions {
+  /** Stop taking new pairs in the delta pass once `now()` passes this (at least one group is always taken). */
+  deadline?: number;
+  /** Clock in ms (default Date.now). */
+  now?: () => number;
+}
+
+/** Deltifies `pairs` in order (see the module comment), the first `handled` of them when a deadline cut it short. */
+export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], opts: DeltifyOptions = {}): Promise<DeltifyResult> {
+  const now = opts.now ?? Date.now;
+  const deadline = opts.deadline ?? Infinity;
+  const texts = new Texts(repo);
   const rows = new Rows(repo);
   const load = async () => {
     await rows.fetch(pairs.flatMap((p) => [p.target, p.source]));
     await rows.fetch(pairs.map((p) => rows.get(p.target)?.base ?? p.target));
   };
   await load();
-  const wanted = pairs.filter((p) => p.target !== p.source && rows.known(p.target) && rows.known(p.source));
+  const usable = (p: DeltifyPair) => p.target !== p.source && rows.known(p.target) && rows.known(p.source);
 
   // Pass 1: store full the sources whose chains pass through their targets.
   const expanded = await writeSwaps(repo, async (reader, sink, swaps) => {
-    for (const { target, source } of wanted) {
-      if (!eligible(rows, target, source)) continue;
+    for (const p of pairs) {
+      const { target, source } = p;
+      if (!usable(p) || !eligible(rows, target, source)) continue;
       if (!(await rows.chain(source)).includes(target)) continue;
-      const text = await readText(reader, source);
+      const text = await texts.read(reader, source);
       const rec = await sink.appendDeflated(text);
       swaps.push({ hash: source, ...rec, recordSize: text.length, format: 'full', base: null });
       rows.setBase(source, null);
@@ -75,27 +94,36 @@ export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[]): 
   // Pass 2: the deltas, on the store as pass 1 left it.
   rows.forget();
   await load();
-  const extraHeight = new Map<string, number>();
+  // Heights as stored before this pass (its swaps apply at its end), in one store call per ROWS_PER_CALL.
+  const heights = new Map<string, number>();
+  const targets = [...new Set(pairs.filter(usable).map((p) => p.target))];
+  for (let i = 0; i < targets.length; i += ROWS_PER_CALL) {
+    const part = targets.slice(i, i + ROWS_PER_CALL);
+    (await repo.store.heights(part)).forEach((h, k) => heights.set(part[k], h));
+  }
+  let handled = 0;
   const deltified = await writeSwaps(repo, async (reader, sink, swaps) => {
-    for (const { target, source } of wanted) {
-      if (!eligible(rows, target, source)) continue;
+    for (; handled < pairs.length; handled++) {
+      const p = pairs[handled];
+      if (handled > 0 && (p.group === undefined || p.group !== pairs[handled - 1].group) && now() > deadline) break;
+      const { target, source } = p;
+      if (!usable(p) || !eligible(rows, target, source)) continue;
       const chain = await rows.chain(source);
       if (chain.includes(target)) continue;
-      const [stored] = await repo.store.heights([target]);
-      const height = Math.max(stored, extraHeight.get(target) ?? 0);
+      const height = heights.get(target) ?? 0;
       if (chain.length + height > MAX_CHAIN_DEPTH) continue;
-      const from = await readText(reader, source);
-      const text = await readText(reader, target);
+      const from = await texts.read(reader, source);
+      const text = await texts.read(reader, target);
       const delta = createFossilDelta(from, text);
       if (delta.length >= text.length * 0.75) continue;
       const rec = await sink.appendDeflated(delta);
       swaps.push({ hash: target, ...rec, recordSize: delta.length, format: 'fossil-delta', base: source });
       rows.setBase(target, source);
       // The source and everything under it now carry the target's chains.
-      chain.forEach((h, k) => extraHeight.set(h, Math.max(extraHeight.get(h) ?? 0, height + 1 + k)));
+      chain.forEach((h, k) => heights.set(h, Math.max(heights.get(h) ?? 0, height + 1 + k)));
     }
   });
-  return { deltified, expanded };
+  return { deltified, expanded, handled };
 }
 
 /** fossil's conditions on a pair, on the rows as this call has left them. */
@@ -108,10 +136,25 @@ function eligible(rows: Rows, target: string, source: string): boolean {
   return base === null || !(rows.madeHere(target) || (rows.get(base)?.seq ?? 0) > t.seq);
 }
 
-async function readText(reader: ArtifactReader, hash: string): Promise<Uint8Array> {
-  const text = await reader.read(hash);
-  if (text === null) throw new Error(`deltify: artifact ${hash} vanished`);
-  return text;
+/**
+ * Full texts by hash: those the host still holds from receiving them (a push's
+ * texts, hash-checked), then those read in this call (a pair's target is the
+ * next pair's source), then the store.
+ */
+class Texts {
+  private readonly read_ = new LruBaseCache(TEXT_CACHE_BYTES);
+
+  constructor(private readonly repo: FossilRepo) {}
+
+  async read(reader: ArtifactReader, hash: string): Promise<Uint8Array> {
+    let text = this.repo.memo?.texts.get(hash) ?? this.read_.get(hash);
+    if (text === undefined) {
+      const got = await reader.read(hash);
+      if (got === null) throw new Error(`deltify: artifact ${hash} vanished`);
+      this.read_.set(hash, (text = got));
+    }
+    return text;
+  }
 }
 
 /**

@@ -12,6 +12,8 @@
  * Past the reply budget a gimme is answered with `igot` (the client asks again).
  */
 import type { FossilRow } from '../../storage/fossil.js';
+import { BlockCachedSegments } from '../../storage/segment-cache.js';
+import type { SegmentReader } from '../../storage/segments.js';
 import { xferError } from './errors.js';
 import type { XferWriter } from './message.js';
 import type { ArtifactReader, FossilRepo } from './repo.js';
@@ -31,10 +33,8 @@ export interface SendContext {
 
 /** Rows fetched in one listFrom call while cloning. */
 const CLONE_PAGE = 256;
-/** Adjacent records are read together when the gap between them is at most this. */
-const READ_GAP = 64 * 1024;
-/** Most bytes read in one coalesced range. */
-const READ_SPAN = 1024 * 1024;
+/** Bytes of segment blocks one clone round keeps. */
+const CLONE_CACHE_BYTES = 8 * 1024 * 1024;
 
 function u32be(n: number): Uint8Array {
   const b = new Uint8Array(4);
@@ -51,8 +51,8 @@ async function sendableBases(ctx: SendContext, rows: readonly FossilRow[]): Prom
 }
 
 /** Inflates a row's stored record (bounded by the size it claims). */
-async function readRecord(ctx: SendContext, row: FossilRow): Promise<Uint8Array> {
-  const raw = await ctx.repo.segments.readRange(row.segment, row.offset, row.length);
+async function readRecord(ctx: SendContext, row: FossilRow, segments: SegmentReader = ctx.repo.segments): Promise<Uint8Array> {
+  const raw = await segments.readRange(row.segment, row.offset, row.length);
   return ctx.repo.primitives.zlib.inflate(raw, row.recordSize);
 }
 
@@ -102,23 +102,24 @@ export async function sendFiles(ctx: SendContext, hashes: readonly string[]): Pr
  * Returns the next cursor, 0 when everything was sent.
  */
 export async function sendCloneBatch(ctx: SendContext, fromSeq: number, version: number): Promise<number> {
+  // Records are read through whole blocks: in seq order they alternate between a push's
+  // segments and the repack's (fossil-repack.ts), so one R2 read per record cost seconds a round.
+  const segments = new BlockCachedSegments(ctx.repo.segments, { maxBytes: CLONE_CACHE_BYTES });
   let seq = Math.max(1, fromSeq);
   for (;;) {
     const page = await ctx.repo.store.listFrom(seq, CLONE_PAGE);
     if (page.length === 0) return 0;
     const rows = page.filter((r) => !r.private || ctx.syncPrivate);
     const okBases = await sendableBases(ctx, rows);
-    const reads = new CoalescedReader(ctx, rows.filter((r) => r.format === 'full' || (r.base !== null && okBases.has(r.base))));
     for (const row of rows) {
       if (ctx.out.size >= ctx.budget) return row.seq;
       if (row.private) ctx.out.card('private');
       const asDelta = row.format === 'fossil-delta' && row.base !== null && okBases.has(row.base);
       if (version >= 3) {
-        const raw = await reads.get(row);
-        if (asDelta && raw) {
-          ctx.out.cardWithPayload('cfile', [row.hash, row.base!, row.size, raw.length + 4], [u32be(row.recordSize), raw]);
-        } else if (row.format === 'full' && raw) {
-          ctx.out.cardWithPayload('cfile', [row.hash, row.size, raw.length + 4], [u32be(row.recordSize), raw]);
+        if (asDelta || row.format === 'full') {
+          const raw = await segments.readRange(row.segment, row.offset, row.length);
+          const args = asDelta ? [row.hash, row.base!, row.size, raw.length + 4] : [row.hash, row.size, raw.length + 4];
+          ctx.out.cardWithPayload('cfile', args, [u32be(row.recordSize), raw]);
         } else {
           // A delta whose base may not go out: send its full text, compressed as fossil stores it.
           const text = await fullText(ctx, row.hash);
@@ -126,7 +127,7 @@ export async function sendCloneBatch(ctx: SendContext, fromSeq: number, version:
           ctx.out.cardWithPayload('cfile', [row.hash, text.length, z.length + 4], [u32be(text.length), z]);
         }
       } else if (asDelta) {
-        const delta = await readRecord(ctx, row);
+        const delta = await readRecord(ctx, row, segments);
         ctx.out.cardWithPayload('file', [row.hash, row.base!, delta.length], delta);
       } else {
         const text = await fullText(ctx, row.hash);
@@ -137,51 +138,5 @@ export async function sendCloneBatch(ctx: SendContext, fromSeq: number, version:
     const last = page[page.length - 1].seq;
     if (page.length < CLONE_PAGE) return 0;
     seq = last + 1;
-  }
-}
-
-/**
- * The stored bytes of the records a clone copies, reading neighbouring
- * records of one segment in one range (one R2 request instead of one each);
- * at most one range (READ_SPAN, or one larger record) is held at a time.
- */
-class CoalescedReader {
-  private readonly index = new Map<string, number>();
-  private held = new Map<string, Uint8Array>();
-
-  constructor(
-    private readonly ctx: SendContext,
-    private readonly rows: readonly FossilRow[],
-  ) {
-    rows.forEach((r, i) => this.index.set(r.hash, i));
-  }
-
-  /** The stored bytes of `row`, or undefined when it is not one of the copied rows. */
-  async get(row: FossilRow): Promise<Uint8Array | undefined> {
-    const i = this.index.get(row.hash);
-    if (i === undefined) return undefined;
-    const hit = this.held.get(row.hash);
-    if (hit) return hit;
-    const rows = this.rows;
-    const first = rows[i];
-    let end = first.offset + first.length;
-    let j = i + 1;
-    while (
-      j < rows.length &&
-      rows[j].segment === first.segment &&
-      rows[j].offset >= end &&
-      rows[j].offset - end <= READ_GAP &&
-      rows[j].offset + rows[j].length - first.offset <= READ_SPAN
-    ) {
-      end = rows[j].offset + rows[j].length;
-      j++;
-    }
-    const span = await this.ctx.repo.segments.readRange(first.segment, first.offset, end - first.offset);
-    this.held = new Map();
-    for (let k = i; k < j; k++) {
-      const r = rows[k];
-      this.held.set(r.hash, span.subarray(r.offset - first.offset, r.offset - first.offset + r.length));
-    }
-    return this.held.get(row.hash);
   }
 }

@@ -1,0 +1,104 @@
+// The repack of a fossil repository in its Durable Object (fossil-repack.ts):
+// slices bounded in time that resume where they stopped, a failing step that
+// is logged and changes nothing stored, and the alarm that runs it.
+import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { describe, expect, it, vi } from 'vitest';
+import { purePrimitives } from '../../shared/core/primitives.js';
+import { createFossilDelta } from '../../shared/delta/fossil.js';
+import { ArtifactReader, RecordSink, type FossilRepo } from '../../shared/protocols/fossil/repo.js';
+import type { FossilRowInput } from '../../shared/storage/fossil.js';
+import { MemorySegmentStore } from '../../shared/storage/memory.js';
+import { localFossilStore, SqlFossilStore } from '../../worker/durable/fossil-store.js';
+import { repackDue, repackFossil, scheduleRepack } from '../../worker/durable/fossil-repack.js';
+import type { RepoObject } from '../../worker/durable/repo.js';
+
+const hashOf = (n: number) => n.toString(16).padStart(40, '0');
+const version = (i: number) => new TextEncoder().encode(`${'a line of a file that changes a little\n'.repeat(50)}version ${i}\n`);
+const N = 30;
+
+/** N versions as a push leaves them (each a delta of the previous), linked as check-ins (plink). */
+async function pushed(storage: DurableObjectStorage, segments: MemorySegmentStore): Promise<FossilRepo> {
+  const repo: FossilRepo = { store: localFossilStore(new SqlFossilStore(storage)), segments, primitives: purePrimitives };
+  const sink = new RecordSink(repo);
+  const rows: FossilRowInput[] = [];
+  for (let i = 0; i < N; i++) {
+    const text = version(i);
+    const rec = i === 0 ? text : createFossilDelta(version(i - 1), text);
+    const at = await sink.appendDeflated(rec);
+    rows.push({ hash: hashOf(i), size: text.length, ...at, recordSize: rec.length, format: i === 0 ? 'full' : 'fossil-delta', base: i === 0 ? null : hashOf(i - 1), private: false });
+  }
+  await sink.finish();
+  await repo.store.commit({ rows });
+  for (let i = 1; i < N; i++) storage.sql.exec(`INSERT INTO fossil_plink (pid, cid, isprim, mtime) VALUES (?, ?, 1, ?)`, hashOf(i - 1), hashOf(i), i);
+  return repo;
+}
+
+async function expectTexts(repo: FossilRepo): Promise<void> {
+  const reader = new ArtifactReader(repo, 1 << 20);
+  for (let i = 0; i < N; i++) expect(await reader.read(hashOf(i))).toEqual(version(i));
+}
+
+const fresh = () => env.REPO.get(env.REPO.newUniqueId());
+
+describe('fossil repack', () => {
+  it('works in time-bounded slices that resume where they stopped, to the same result', async () => {
+    await runInDurableObject(fresh(), async (_i: RepoObject, state) => {
+      const repo = await pushed(state.storage, new MemorySegmentStore());
+      // A clock that moves 10 ms per reading: a 25 ms slice gets through a few pairs only.
+      let t = 0;
+      const now = () => (t += 10);
+      let slices = 0;
+      for (let more = true; more; slices++) {
+        const r = await repackFossil(state.storage, repo, 25, now);
+        more = r.more;
+        expect(slices).toBeLessThan(N);
+      }
+      expect(slices).toBeGreaterThan(2);
+      expect(repackDue(state.storage)).toBe(false);
+      const rows = await repo.store.rows(Array.from({ length: N }, (_, i) => hashOf(i)));
+      // Older versions are deltas of the next newer one; the newest is full.
+      for (let i = 0; i < N - 1; i++) expect(rows[i]).toMatchObject({ format: 'fossil-delta', base: hashOf(i + 1) });
+      expect(rows[N - 1]).toMatchObject({ format: 'full', depth: 0 });
+      await expectTexts(repo);
+    });
+  });
+
+  it('logs a failing step and moves on; nothing stored changes', async () => {
+    await runInDurableObject(fresh(), async (_i: RepoObject, state) => {
+      const segments = new MemorySegmentStore();
+      const repo = await pushed(state.storage, segments);
+      const before = await repo.store.listFrom(1, 100);
+      const broken: FossilRepo = { ...repo, segments: Object.assign(Object.create(segments), { readRange: () => Promise.reject(new Error('R2 is down')) }) };
+      const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+      try {
+        const r = await repackFossil(state.storage, broken, 10_000);
+        expect(r).toMatchObject({ deltified: 0, more: false });
+        expect(logged).toHaveBeenCalled();
+      } finally {
+        logged.mockRestore();
+      }
+      expect(await repo.store.listFrom(1, 100)).toEqual(before);
+      expect(repackDue(state.storage)).toBe(false);
+      await expectTexts(repo);
+    });
+  });
+
+  it('is armed only when work waits, and an alarm with nothing (or an unknown repository) to do ends quietly', async () => {
+    const stub = fresh();
+    await runInDurableObject(stub, async (_i: RepoObject, state) => {
+      await scheduleRepack(state.storage, 'nothing-here');
+      expect(await state.storage.getAlarm()).toBeNull();
+      await pushed(state.storage, new MemorySegmentStore());
+      await scheduleRepack(state.storage, `test-${crypto.randomUUID()}`);
+      expect(await state.storage.getAlarm()).not.toBeNull();
+    });
+    // The R2 prefix holds none of these records (they are in memory): every step fails, is logged and skipped.
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      expect(await runDurableObjectAlarm(stub)).toBe(true);
+    } finally {
+      logged.mockRestore();
+    }
+    await runInDurableObject(stub, (_i: RepoObject, state) => expect(repackDue(state.storage)).toBe(false));
+  });
+});
