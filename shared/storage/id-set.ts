@@ -67,9 +67,14 @@ export class PackedIds implements Iterable<ObjectId> {
     for (let i = 0; i < this.n; i++) yield toHexAt(this.buf, i * ID, ID);
   }
 
+  /** Ids expected at most: growth stops doubling there (more still fit, doubling again). */
+  expected = Number.POSITIVE_INFINITY;
+
   private reserve(): void {
     if ((this.n + 1) * ID <= this.buf.length) return;
-    const next = new Uint8Array(this.buf.length * 2);
+    const want = this.buf.length * 2;
+    const cap = this.expected * ID;
+    const next = new Uint8Array(cap > this.buf.length && cap < want ? cap : want);
     next.set(this.buf);
     this.buf = next;
   }
@@ -88,6 +93,11 @@ export class IdSet {
   /** Number of ids held. */
   get size(): number {
     return this.ids.length;
+  }
+
+  /** Tells the set it will hold about `n` ids (its id slab then grows to n, not past it by up to 2x). */
+  expect(n: number): void {
+    this.ids.expected = n;
   }
 
   /** Adds the id at `src[off..off+20)`; true when it was not there yet. */

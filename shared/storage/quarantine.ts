@@ -194,8 +194,17 @@ export class QuarantineIndex implements ObjectIndexReader {
     this.bases[k] = base;
   }
 
+  /** Tells the quarantine it will hold about `n` rows (a pack's object count): columns then grow to n, not past it by up to 2x. */
+  expect(n: number): void {
+    this.expected = n;
+    this.ids.expect(n);
+  }
+
+  private expected = Number.POSITIVE_INFINITY;
+
   private grow(): void {
-    const n = this.kinds.length * 2;
+    const len = this.kinds.length;
+    const n = Math.max(len + 1, Math.min(len * 2, this.expected));
     const g = <T extends Uint8Array | Uint32Array | Int32Array | Float64Array>(a: T, b: T): T => (b.set(a), b);
     this.kinds = g(this.kinds, new Uint8Array(n));
     this.formats = g(this.formats, new Uint8Array(n));

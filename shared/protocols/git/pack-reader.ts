@@ -24,7 +24,7 @@
  * bytes this reader retained itself, up to `maxRetainedBytes` in total (beyond
  * that, entries are no longer retained, and a base that is then needed and gone
  * is a PackError 'pack-base-unavailable'). Per entry it also keeps ~70 bytes of
- * metadata (offset, type, sizes, base, depth, binary id) in typed-array
+ * metadata (offset, type, sizes, base, depth, id index) in typed-array
  * columns indexed by entry number, like git index-pack: no JS object per entry
  * lives until the end (a 300k-object push kept ~100 MB of them).
  *
@@ -33,7 +33,7 @@
  * entries whose bound exceeds `window` or whose stream outgrows its bound use the
  * streaming `createInflater`.
  */
-import { concat, fromHex, toHex, toHexAt } from '../../core/bytes.js';
+import { concat, fromHex, toHex } from '../../core/bytes.js';
 import { HubError, StreamError } from '../../core/errors.js';
 import { gitObjectId, type GitObjectType } from '../../core/git/object-id.js';
 import type { Primitives } from '../../core/primitives.js';
@@ -124,13 +124,16 @@ export interface ReadPackOptions {
 export const DEFAULT_MAX_OBJECT_SIZE = 256 * 1024 * 1024;
 
 const ENTRY_TYPES: readonly PackEntryType[] = ['commit', 'tree', 'blob', 'tag', 'ofs-delta', 'ref-delta'];
-const ID_BYTES = 20;
 /** `bases` value of an entry without a known base (a whole object, or a REF_DELTA still waiting). */
 const NO_BASE = Number.NaN;
 
-/** Doubles a typed array's capacity, keeping its contents. */
-function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, make: (n: number) => T, scale = 1): T {
-  const next = make(a.length * 2 || 1024 * scale);
+/**
+ * Doubles a typed array's capacity, keeping its contents, but not past `max`
+ * (the pack header's object count): columns end exactly sized instead of up
+ * to twice what a large pack needs, and a header that lies only costs what arrives.
+ */
+function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, make: (n: number) => T, max: number): T {
+  const next = make(Math.max(a.length + 1, Math.min(a.length * 2 || 1024, max)));
   next.set(a);
   return next;
 }
@@ -192,10 +195,10 @@ class PackReader {
   bases = new Float64Array(0);
   /** Chain depth once resolved, -1 before. */
   depths = new Int32Array(0);
-  /** Real object type (ENTRY_TYPES index) once resolved. */
-  realTypes = new Uint8Array(0);
-  /** Object ids once resolved, 20 bytes per entry. */
-  ids = new Uint8Array(0);
+  /** The IdSet index of each entry's object id once resolved (-1 before): ids are held once, in idSet. */
+  idIndex = new Int32Array(0);
+  /** Entries the pack header declares (columns grow up to this). */
+  declared = Number.POSITIVE_INFINITY;
   /** Resolved ids in the pack, and the entry number of each (by IdSet index; the first copy wins). */
   readonly idSet = new IdSet();
   idEntries = new Int32Array(0);
@@ -233,14 +236,14 @@ class PackReader {
   addEntry(entry: PackEntry): number {
     const i = this.n;
     if (i === this.offsets.length) {
-      this.offsets = grown(this.offsets, (k) => new Float64Array(k));
-      this.types = grown(this.types, (k) => new Uint8Array(k));
-      this.sizes = grown(this.sizes, (k) => new Float64Array(k));
-      this.headerLengths = grown(this.headerLengths, (k) => new Uint8Array(k));
-      this.bases = grown(this.bases, (k) => new Float64Array(k));
-      this.depths = grown(this.depths, (k) => new Int32Array(k));
-      this.realTypes = grown(this.realTypes, (k) => new Uint8Array(k));
-      this.ids = grown(this.ids, (k) => new Uint8Array(k), ID_BYTES);
+      const max = this.declared;
+      this.offsets = grown(this.offsets, (k) => new Float64Array(k), max);
+      this.types = grown(this.types, (k) => new Uint8Array(k), max);
+      this.sizes = grown(this.sizes, (k) => new Float64Array(k), max);
+      this.headerLengths = grown(this.headerLengths, (k) => new Uint8Array(k), max);
+      this.bases = grown(this.bases, (k) => new Float64Array(k), max);
+      this.depths = grown(this.depths, (k) => new Int32Array(k), max);
+      this.idIndex = grown(this.idIndex, (k) => new Int32Array(k), max);
     }
     this.offsets[i] = entry.offset;
     this.types[i] = ENTRY_TYPES.indexOf(entry.type);
@@ -261,7 +264,7 @@ class PackReader {
   /** The id of a base key (an entry offset, or a negative external key). */
   idOfKey(key: number): string {
     if (key < 0) return this.externalIds.get(key)!;
-    return toHexAt(this.ids, this.entryAt(key) * ID_BYTES, ID_BYTES);
+    return this.idSet.at(this.idIndex[this.entryAt(key)]);
   }
 
   /** Read one entry at `offset`: its header, raw bytes and inflated data. */
@@ -381,12 +384,14 @@ class PackReader {
   finish(offset: number, type: GitObjectType, data: Uint8Array, depth: number, baseId: string | null): PackObject {
     const i = this.entryAt(offset);
     const id = gitObjectId(this.p, type, data);
-    this.ids.set(fromHex(id), i * ID_BYTES);
-    this.realTypes[i] = ENTRY_TYPES.indexOf(type);
+    const bin = fromHex(id);
     this.depths[i] = depth;
-    if (this.idSet.addAt(this.ids, i * ID_BYTES)) {
-      if (this.idSet.size > this.idEntries.length) this.idEntries = grown(this.idEntries, (k) => new Int32Array(k));
+    if (this.idSet.addAt(bin, 0)) {
+      if (this.idSet.size > this.idEntries.length) this.idEntries = grown(this.idEntries, (k) => new Int32Array(k), this.declared);
       this.idEntries[this.idSet.size - 1] = i;
+      this.idIndex[i] = this.idSet.size - 1;
+    } else {
+      this.idIndex[i] = this.idSet.indexOfAt(bin, 0);
     }
     this.cache.set(offset, { type, data });
     return { offset, index: i, id, baseId, type, size: data.length, depth, data };
@@ -442,6 +447,8 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
     const { version, count } = decodePackHeader(await reader.readUpTo(PACK_HEADER_SIZE));
     const maxObjects = opts.maxObjects ?? 10_000_000;
     if (count > maxObjects) throw new PackError('pack-too-many-objects', `pack of ${count} objects exceeds ${maxObjects}`, { count });
+    st.declared = count;
+    st.idSet.expect(count);
     yield { kind: 'header', version, count };
 
     for (let i = 0; i < count; i++) {

@@ -244,10 +244,12 @@ class EntryLocs {
   len = new Float64Array(0);
   headerLength = new Uint8Array(0);
   size = new Float64Array(0);
+  /** The pack's declared entry count: columns grow to it, not past it by up to 2x. */
+  expected = Number.POSITIVE_INFINITY;
 
   set(i: number, seg: number, off: number, len: number, headerLength: number, size: number): void {
     if (i >= this.seg.length) {
-      const n = Math.max(1024, this.seg.length * 2, i + 1);
+      const n = Math.max(i + 1, Math.min(Math.max(1024, this.seg.length * 2), this.expected));
       const grow = <T extends Uint32Array | Float64Array | Uint8Array>(a: T, b: T): T => (b.set(a), b);
       this.seg = grow(this.seg, new Uint32Array(n));
       this.off = grow(this.off, new Float64Array(n));
@@ -428,7 +430,11 @@ class Push {
       maxDeltaBaseCache: this.opts.maxDeltaBaseCache,
     });
     for await (const ev of events) {
-      if (ev.kind === 'header') count = ev.count;
+      if (ev.kind === 'header') {
+        count = ev.count;
+        this.locs.expected = count;
+        this.quarantine.expect(count);
+      }
       else if (ev.kind === 'entry') await this.onEntry(ev.entry);
       else if (ev.kind === 'object') {
         await this.onObject(ev.object);
