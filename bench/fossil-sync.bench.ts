@@ -15,16 +15,24 @@
  * children (reaped, so counted through cutime/cstime), and workerd's peak RSS
  * growth during the operation (sampled every 25 ms from /proc).
  *
- * BENCH_QUICK=1: only the small corpus.
+ * Each fossil client run is bounded (OP_TIMEOUT_MS): a hub operation that
+ * fails or times out is recorded as a `failed:` row and the operations that
+ * need it are skipped, instead of stalling or aborting the whole bench. The
+ * hub's clone is checked against the corpus (every artifact present) and
+ * with `fossil test-integrity`.
+ *
+ * BENCH_QUICK=1: only the small corpus. BENCH_FOSSIL_CORPORA=large (or
+ * small): only that corpus. BENCH_RSS_TRACE=FILE: appends workerd's RSS,
+ * sampled each second during the hub's operations, to FILE (where memory grows).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { startHub, type Hub } from '../test/e2e/hub-server.js';
 import { check, fossilEnv, http10Front, runFossil, runFossilAsync } from '../test/e2e/fossil-client.js';
-import { benchGitEnv, corpus, SMALL, type CorpusSpec } from './git-corpus.js';
+import { benchGitEnv, corpus, corpusDir, SMALL, type CorpusSpec } from './git-corpus.js';
 import type { BenchResult, BenchSuite } from './harness.js';
 import { cpuSeconds, findInTree, rssBytes, sampleRss, best, measureTree, type Sample } from './proc.js';
 
@@ -34,14 +42,20 @@ const QUICK = process.env.BENCH_QUICK === '1';
 /** Runs per operation on the small corpus (best wall kept); the large one runs once. */
 const SMALL_RUNS = 3;
 /** Bump when the conversion changes, so cached fossil repositories are rebuilt. */
-const VERSION = 1;
+const VERSION = 2;
+/** Most time one fossil client run may take (a stuck server must not stall the whole bench). */
+const OP_TIMEOUT_MS = 10 * 60 * 1000;
 
 /**
- * The large fossil corpus: as large as converting it and pushing it through
- * both servers allows in a benchmark run on a 2-core machine (fossil import
- * and fossil server's push of full texts are the slow parts).
+ * The large fossil corpus: several hundred MB in a few thousand check-ins
+ * (3,000: fossil import and the pushes of both servers stay within minutes on
+ * a 2-core machine). Content: 12 incompressible 2 MB binaries, one changed
+ * every 10 check-ins (a third replaced, the rest patched: fossil deltas), new
+ * 8-24 KB text files, hot text files edited. Conversion (v2): about 270 MB of
+ * repository file; uncompressed, ~1.2 GB of artifacts, ~0.46 GB of which are
+ * the 3,000 manifests (each lists every file, up to ~3,400).
  */
-export const FOSSIL_LARGE: CorpusSpec = { name: 'fossil-large', seed: 13, commits: 3_000, hotFiles: 400, newFileBytes: 8_000, binaries: 8, binaryBytes: 400_000, binaryEvery: 40 };
+export const FOSSIL_LARGE: CorpusSpec = { name: 'fossil-large', seed: 13, commits: 3_000, hotFiles: 400, newFileBytes: 16_000, binaries: 12, binaryBytes: 2_000_000, binaryEvery: 10, noRepack: true };
 
 interface Op {
   name: string;
@@ -59,6 +73,8 @@ interface FossilCorpus {
   name: string;
   file: string;
   bytes: number;
+  /** Uncompressed size of all artifacts. */
+  content: number;
   checkins: number;
   artifacts: number;
 }
@@ -72,7 +88,11 @@ async function fossilCorpus(spec: CorpusSpec, log: (s: string) => void): Promise
   const file = join(WORK, `fossil-${spec.name}-v${VERSION}.fossil`);
   const home = join(WORK, 'fossil-home');
   mkdirSync(home, { recursive: true });
+  // The git corpus of a fossil-only spec is an intermediate: cached by name only (not
+  // by spec), so it is removed before a rebuild (a stale one may hold an older spec) and after.
+  const intermediate = spec !== SMALL;
   if (!existsSync(file)) {
+    if (intermediate) rmSync(corpusDir(spec, WORK), { recursive: true, force: true });
     const git = await corpus(spec, WORK, log);
     log(`converting ${spec.name} to fossil (fossil import --git)...`);
     const t0 = performance.now();
@@ -82,12 +102,14 @@ async function fossilCorpus(spec: CorpusSpec, log: (s: string) => void): Promise
     const r = spawnSync('sh', ['-c', `git -C "${git.dir}" fast-export --all | fossil import --git "${tmp}"`], { env: { ...benchGitEnv(home), ...fossilEnv(home) }, encoding: 'utf8', maxBuffer: 1 << 26 });
     if (r.status !== 0) throw new Error(`fossil import failed: ${r.stderr}`);
     renameSync(tmp, file);
+    if (intermediate) rmSync(git.dir, { recursive: true, force: true });
     log(`  done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   }
   return {
     name: spec.name,
     file,
     bytes: statSync(file).size,
+    content: Number(sql(home, file, `SELECT sum(size) FROM blob WHERE size >= 0`)),
     checkins: Number(sql(home, file, `SELECT count(*) FROM event WHERE type = 'ci'`)),
     artifacts: Number(sql(home, file, `SELECT count(*) FROM blob WHERE size >= 0`)),
   };
@@ -128,24 +150,58 @@ async function startFossilServer(root: string, home: string): Promise<{ url: str
   throw new Error('fossil server did not start');
 }
 
-async function measure(server: { kind: 'hub'; pids: number[] } | { kind: 'fossil'; pid: number }, fn: () => Promise<void>): Promise<Sample> {
+/** BENCH_RSS_TRACE: where one hub operation's memory grows, one line per second. */
+const RSS_TRACE = process.env.BENCH_RSS_TRACE;
+
+async function measure(server: { kind: 'hub'; pids: number[] } | { kind: 'fossil'; pid: number }, fn: () => Promise<void>, label = ''): Promise<Sample> {
   if (server.kind === 'hub') {
     const cpu0 = server.pids.reduce((n, p) => n + cpuSeconds(p), 0);
     const rss0 = server.pids.reduce((n, p) => n + rssBytes(p), 0);
     const sampler = sampleRss(server.pids);
     const t = performance.now();
-    await fn();
+    const trace = RSS_TRACE
+      ? setInterval(() => {
+          const rss = server.pids.reduce((n, p) => n + rssBytes(p), 0);
+          const cpu = server.pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0;
+          appendFileSync(RSS_TRACE, `${label}\t${((performance.now() - t) / 1000).toFixed(0)} s\trss ${mb(rss)} MiB (+${mb(rss - rss0)})\tcpu ${cpu.toFixed(1)} s\n`);
+        }, 1000)
+      : undefined;
+    let error: unknown;
+    try {
+      await fn();
+    } catch (e) {
+      error = e;
+    } finally {
+      clearInterval(trace);
+    }
     const wall = (performance.now() - t) / 1000;
     const peak = sampler.stop();
-    return { wall, cpu: server.pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0, rss: Math.max(0, peak - rss0) };
+    const sample = { wall, cpu: server.pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0, rss: Math.max(0, peak - rss0) };
+    // A failed operation still reports what it cost up to the failure.
+    if (error !== undefined) throw Object.assign(error instanceof Error ? error : new Error(String(error)), { sample });
+    return sample;
   }
   return measureTree(server.pid, fn);
 }
 
-/** Runs fossil; throws with its output unless it exits 0 and printed no sync error. */
-async function fossil(home: string, args: string[], cwd = home): Promise<void> {
-  const r = await runFossilAsync(home, args, cwd);
-  if (r.status !== 0 || /^(Error|server says|server sends error)/m.test(r.output)) throw new Error(`fossil ${args.join(' ')} failed (${r.status}):\n${r.output.slice(-2000)}`);
+/** Runs fossil (bounded by OP_TIMEOUT_MS); throws with its output unless it exits 0 and printed no sync error. */
+async function fossil(home: string, args: string[], cwd = home): Promise<string> {
+  const t = performance.now();
+  const r = await runFossilAsync(home, args, cwd, OP_TIMEOUT_MS);
+  // fossil's progress lines repeat (one per round): the last of them, then what came after.
+  const lines = r.output.replace(/\r/g, '\n').split('\n').map((l) => l.replace(/\s+/g, ' ').trim()).filter((l) => l !== '');
+  const progress = lines.filter((l) => l.startsWith('Round-trips:')).pop();
+  const tail = [progress, ...lines.filter((l) => !l.startsWith('Round-trips:')).slice(-4)].filter(Boolean).join(' / ');
+  if (r.status === null && performance.now() - t >= OP_TIMEOUT_MS - 1000) throw new Error(`timed out after ${OP_TIMEOUT_MS / 60000} min; last output: ${tail.slice(-600)}`);
+  if (r.status !== 0 || /^(Error|server says|server sends error)/m.test(r.output)) throw new Error(`fossil ${args[0]} failed (${r.status}): ${tail.slice(-600)}`);
+  return r.output;
+}
+
+/** `fossil sql` whose output may be large (the artifact lists of the large corpus). */
+function sqlLarge(home: string, repo: string, query: string): string {
+  const r = spawnSync('fossil', ['sql', '-R', repo, query], { cwd: home, env: fossilEnv(home), encoding: 'utf8', maxBuffer: 1 << 28, timeout: OP_TIMEOUT_MS });
+  if (r.status !== 0) throw new Error(`fossil sql failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
 }
 
 async function createHubRepo(hub: Hub, name: string): Promise<void> {
@@ -158,7 +214,13 @@ interface Result {
   op: Op;
   hub: Sample;
   ref: Sample;
+  /** Why the hub's operation could not be measured (or its result was wrong). */
+  failed?: string;
+  /** Checks of the result (the hub's clone: artifacts present, `fossil test-integrity`). */
+  note?: string;
 }
+
+const oneLine = (e: unknown) => ((e as Error).message ?? String(e)).replace(/\s+/g, ' ').slice(0, 400);
 
 async function runCorpus(c: FossilCorpus, hub: Hub, hubFront: string, hubPids: number[], ref: { url: string; pid: number }, refRoot: string, tmp: string, log: (s: string) => void): Promise<Result[]> {
   const runs = c.name.startsWith('fossil-large') ? 1 : SMALL_RUNS;
@@ -169,16 +231,37 @@ async function runCorpus(c: FossilCorpus, hub: Hub, hubFront: string, hubPids: n
   const hubServer = { kind: 'hub' as const, pids: hubPids };
   const refServer = { kind: 'fossil' as const, pid: ref.pid };
   const results: Result[] = [];
-  const both = async (op: Op, hubFn: (i: number) => Promise<void>, refFn: (i: number) => Promise<void>) => {
+  const zero: Sample = { wall: NaN, cpu: NaN };
+  /** Runs op on both servers; false if the hub's side failed (later operations that need it are skipped). */
+  const both = async (op: Op, hubFn: (i: number) => Promise<void>, refFn: (i: number) => Promise<void>): Promise<boolean> => {
     const h: Sample[] = [];
     const r: Sample[] = [];
-    for (let i = 0; i < runs; i++) {
-      r.push(await measure(refServer, () => refFn(i)));
-      h.push(await measure(hubServer, () => hubFn(i)));
+    let failed: string | undefined;
+    let refFailed: string | undefined;
+    for (let i = 0; i < runs && failed === undefined; i++) {
+      try {
+        r.push(await measure(refServer, () => refFn(i)));
+      } catch (e) {
+        refFailed = oneLine(e);
+        log(`  ${c.name} / ${op.name}: fossil server FAILED: ${refFailed}`);
+      }
+      try {
+        h.push(await measure(hubServer, () => hubFn(i), `${c.name} ${op.name} ${i}`));
+      } catch (e) {
+        failed = `after ${((e as { sample?: Sample }).sample?.wall ?? 0).toFixed(0)} s: ${oneLine(e)}`;
+        const partial = (e as { sample?: Sample }).sample;
+        if (partial) h.push(partial);
+      }
     }
-    const res = { corpus: c, op, hub: best(h), ref: best(r) };
-    log(`  ${c.name} / ${op.name}: hub ${res.hub.wall.toFixed(2)} s (cpu ${res.hub.cpu.toFixed(2)} s, rss +${((res.hub.rss ?? 0) / 2 ** 20).toFixed(0)} MiB), fossil server ${res.ref.wall.toFixed(2)} s (cpu ${res.ref.cpu.toFixed(2)} s)`);
+    const res: Result = { corpus: c, op, hub: h.length > 0 ? best(h) : zero, ref: r.length > 0 ? best(r) : zero, failed, note: refFailed && `fossil server failed: ${refFailed}` };
+    if (failed) log(`  ${c.name} / ${op.name}: hub FAILED: ${failed}`);
+    log(`  ${c.name} / ${op.name}: hub ${res.hub.wall.toFixed(2)} s (cpu ${res.hub.cpu.toFixed(2)} s, rss +${mb(res.hub.rss ?? 0)} MiB), fossil server ${res.ref.wall.toFixed(2)} s (cpu ${res.ref.cpu.toFixed(2)} s)`);
     results.push(res);
+    return failed === undefined;
+  };
+  const skip = (op: Op, why: string) => {
+    results.push({ corpus: c, op, hub: zero, ref: zero, failed: `not run: ${why}` });
+    log(`  ${c.name} / ${op.name}: not run: ${why}`);
   };
 
   // Push targets: per run, an empty repository on each side and a copy of the
@@ -206,12 +289,18 @@ async function runCorpus(c: FossilCorpus, hub: Hub, hubFront: string, hubPids: n
       sql(home, copy, `UPDATE config SET value = '${code}' WHERE name = 'project-code'`);
     }
   }
-  await both(
+  const pushed = await both(
     OPS[0],
-    (i) => fossil(home, ['push', '-R', hubCopy(i), `${hubAuth}/${hubName(i)}`]),
-    (i) => fossil(home, ['push', '-R', refCopy(i), `${refAuth}/${refName(i)}`]),
+    async (i) => void (await fossil(home, ['push', '-R', hubCopy(i), `${hubAuth}/${hubName(i)}`])),
+    async (i) => void (await fossil(home, ['push', '-R', refCopy(i), `${refAuth}/${refName(i)}`])),
   );
   for (let i = 0; i < runs; i++) rmSync(refCopy(i), { force: true }), rmSync(hubCopy(i), { force: true });
+  for (let i = 0; i < runs; i++) rmSync(join(refRoot, `${refName(i)}.fossil`), { force: true });
+  if (!pushed) {
+    skip(OPS[1], 'the push failed');
+    skip(OPS[2], 'the push failed');
+    return results;
+  }
 
   // Clones: fossil server serves the corpus itself (through a link), the hub what was pushed to it.
   const served = `corpus-${c.name}`;
@@ -220,19 +309,42 @@ async function runCorpus(c: FossilCorpus, hub: Hub, hubFront: string, hubPids: n
     rmSync(dest(what, i), { force: true });
     await fossil(home, ['clone', url, dest(what, i)]);
   };
-  await both(OPS[1], clone('hub-clone', `${hubFront}/${hubName(0)}`), clone('ref-clone', `${ref.url}/${served}`));
-  // The hub's clone must hold the corpus's artifacts (plus the hub repository's own initial check-in).
-  const artifacts = (f: string) => new Set(sql(home, f, `SELECT group_concat(uuid, ' ') FROM blob WHERE size >= 0`).split(' '));
+  const cloned = await both(OPS[1], clone('hub-clone', `${hubFront}/${hubName(0)}`), clone('ref-clone', `${ref.url}/${served}`));
+  if (!cloned) {
+    skip(OPS[2], 'the clone failed');
+    return results;
+  }
+  // The hub's clone must hold the corpus's artifacts (plus the hub repository's own
+  // initial check-in) and pass fossil's own integrity check.
+  const cloneResult = results[results.length - 1];
+  const artifacts = (f: string) => new Set(sqlLarge(home, f, `SELECT uuid FROM blob WHERE size >= 0`).split('\n').map((l) => l.trim().replace(/^'|'$/g, '')).filter((l) => l !== ''));
   const mine = artifacts(dest('hub-clone', 0));
-  const missing = [...artifacts(c.file)].filter((h) => !mine.has(h));
-  if (missing.length > 0) throw new Error(`${c.name}: the hub's clone lacks ${missing.length} artifacts of the corpus`);
+  const theirs = artifacts(c.file);
+  const missing = [...theirs].filter((h) => !mine.has(h));
+  const t = performance.now();
+  const integrity = await runFossilAsync(home, ['test-integrity', '-R', dest('hub-clone', 0)], home, OP_TIMEOUT_MS);
+  const counts = /(\d+) non-phantom blobs \(out of (\d+) total\) checked:\s+(\d+) errors/.exec(integrity.output);
+  const dbOk = /integrity-check: ok/.test(integrity.output);
+  const integrityLine = counts ? `${counts[1]} blobs checked, ${counts[3]} errors; database ${dbOk ? 'ok' : 'NOT ok'}` : integrity.output.trim().slice(-200);
+  log(`  ${c.name}: hub clone holds ${mine.size} artifacts (${missing.length} of the corpus's ${theirs.size} missing); test-integrity (${((performance.now() - t) / 1000).toFixed(0)} s): ${integrityLine}`);
+  if (missing.length > 0 || integrity.status !== 0 || !counts || counts[3] !== '0' || !dbOk) {
+    cloneResult.failed = `wrong clone: ${missing.length} of ${theirs.size} artifacts missing; test-integrity exit ${integrity.status}: ${integrityLine.slice(0, 200)}`;
+    skip(OPS[2], 'the clone is wrong');
+    return results;
+  }
+  cloneResult.note = [cloneResult.note, `clone checked: all ${theirs.size} artifacts, test-integrity "${integrityLine}"`].filter(Boolean).join('; ');
   // The first sync after a clone brings what the server made since (clusters): not a no-op yet.
-  await fossil(home, ['sync', '-R', dest('hub-clone', 0)]);
-  await fossil(home, ['sync', '-R', dest('ref-clone', 0)]);
+  try {
+    await fossil(home, ['sync', '-R', dest('hub-clone', 0)]);
+  } catch (e) {
+    results.push({ corpus: c, op: OPS[2], hub: zero, ref: zero, failed: `first sync after the clone: ${oneLine(e)}` });
+    return results;
+  }
+  await fossil(home, ['sync', '-R', dest('ref-clone', 0)]).catch((e) => log(`  ${c.name}: fossil server's first sync failed: ${oneLine(e)}`));
   await both(
     OPS[2],
-    () => fossil(home, ['sync', '-R', dest('hub-clone', 0)]),
-    () => fossil(home, ['sync', '-R', dest('ref-clone', 0)]),
+    async () => void (await fossil(home, ['sync', '-R', dest('hub-clone', 0)])),
+    async () => void (await fossil(home, ['sync', '-R', dest('ref-clone', 0)])),
   );
   for (const what of ['hub-clone', 'ref-clone']) for (let i = 0; i < runs; i++) rmSync(dest(what, i), { force: true });
   return results;
@@ -248,13 +360,18 @@ function table(results: Result[]): BenchResult['tables'][number] {
     'fossil 2.21 reads each reply until the connection closes, and `wrangler dev` keeps an HTTP/1.0 connection open for 5 s after answering; so the hub is reached through a small relay (test/e2e/fossil-client.ts `http10Front`) that closes each connection once the reply\'s Content-Length bytes are through, as an HTTP/1.0-correct server does. Its cost is in the hub\'s wall times.',
     '',
     'Corpora: the generated git histories of bench/git-corpus.ts converted with `git fast-export --all | fossil import --git` (cached under bench/.work/): ' +
-      corpora.map((c) => `**${c.name}**: ${c.checkins} check-ins, ${c.artifacts} artifacts, ${mb(c.bytes)} MiB repository file`).join('; ') +
+      corpora.map((c) => `**${c.name}**: ${c.checkins} check-ins, ${c.artifacts} artifacts (${mb(c.content)} MiB uncompressed), ${mb(c.bytes)} MiB repository file`).join('; ') +
       '. The push goes into an empty repository with the same project code (a new hub repository, a `fossil new` one for fossil server, with a user holding `i`); clones read what was pushed (hub) or the corpus itself (fossil server); the no-op sync runs in the first clone. The hub repacks pushed deltas into fossil\'s reverse deltas after each sync request, in the repository\'s request queue (worker/durable/fossil-repack.ts): the push\'s next round waits for it, as fossil server deltifies during its push, and a clone that came right after a push would wait for what is left; so the push times include it and the clones read repacked repositories.',
+    '',
+    `Each fossil client run is bounded at ${OP_TIMEOUT_MS / 60000} minutes; a hub operation that fails, times out or leaves a wrong clone (an artifact of the corpus missing, or \`fossil test-integrity\` not clean) is a \`failed:\` row.`,
     '',
     `Small corpus: best wall time of ${SMALL_RUNS} runs (CPU: least of them, memory: most); large corpus: one run. Hub CPU = workerd's utime+stime (it also runs miniflare's local R2/D1/DO simulators); fossil CPU = fossil server and its per-connection children. Memory = peak of workerd's VmRSS during the operation minus its value just before (goal: under 128 MiB).`,
   ];
-  const header = ['corpus', 'operation', 'hub s', 'fossil server s', 'wall ratio', 'goal', 'hub CPU s', 'fossil CPU s', 'CPU ratio', 'hub RSS growth MiB'];
+  const header = ['corpus', 'operation', 'hub s', 'fossil server s', 'wall ratio', 'goal', 'hub CPU s', 'fossil CPU s', 'CPU ratio', 'hub RSS growth MiB', 'checks'];
+  const cell = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '');
   const rows = results.map((r) => {
+    const note = (r.note ?? '').replace(/\|/g, '/');
+    if (r.failed) return [r.corpus.name, r.op.name, `failed: ${r.failed.replace(/\|/g, '/')}`, cell(r.ref.wall), '', `<= ${r.op.goal}x (missed)`, cell(r.hub.cpu), cell(r.ref.cpu), '', r.hub.rss === undefined ? '' : mb(r.hub.rss), note];
     const ratio = r.hub.wall / r.ref.wall;
     const cpuRatio = r.ref.cpu > 0 ? r.hub.cpu / r.ref.cpu : Infinity;
     return [
@@ -268,6 +385,7 @@ function table(results: Result[]): BenchResult['tables'][number] {
       r.ref.cpu.toFixed(2),
       Number.isFinite(cpuRatio) ? `${cpuRatio.toFixed(2)}x` : 'n/a',
       `${mb(r.hub.rss ?? 0)}${(r.hub.rss ?? 0) < 128 * 2 ** 20 ? '' : ' (over 128)'}`,
+      note,
     ];
   });
   return { group: GROUP, intro, header, rows };
@@ -279,8 +397,10 @@ export const suite: BenchSuite = async () => {
   }
   const log = (s: string) => console.error(s);
   mkdirSync(WORK, { recursive: true });
-  const corpora = [await fossilCorpus(SMALL, log)];
-  if (!QUICK) corpora.push(await fossilCorpus(FOSSIL_LARGE, log));
+  const only = process.env.BENCH_FOSSIL_CORPORA;
+  const corpora: FossilCorpus[] = [];
+  if (only !== 'large') corpora.push(await fossilCorpus(SMALL, log));
+  if (!QUICK && only !== 'small') corpora.push(await fossilCorpus(FOSSIL_LARGE, log));
   const tmp = mkdtempSync(join(WORK, 'fossil-run-'));
   const refRoot = join(tmp, 'srv');
   mkdirSync(refRoot, { recursive: true });
@@ -295,7 +415,15 @@ export const suite: BenchSuite = async () => {
     const hubPids = findInTree(process.pid, 'workerd');
     if (hubPids.length === 0) throw new Error('no workerd process found under this process');
     const results: Result[] = [];
-    for (const c of corpora) results.push(...(await runCorpus(c, hub, front.url, hubPids, ref, refRoot, tmp, log)));
+    for (const c of corpora) {
+      try {
+        results.push(...(await runCorpus(c, hub, front.url, hubPids, ref, refRoot, tmp, log)));
+      } catch (e) {
+        // Setup or the reference failing: the other corpus's rows still count.
+        log(`  ${c.name}: FAILED: ${oneLine(e)}`);
+        results.push({ corpus: c, op: { name: 'setup', goal: 1 }, hub: { wall: NaN, cpu: NaN }, ref: { wall: NaN, cpu: NaN }, failed: oneLine(e) });
+      }
+    }
     return { rows: [], tables: [table(results)] };
   } finally {
     await front.stop();

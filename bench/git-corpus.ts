@@ -32,6 +32,8 @@ export interface CorpusSpec {
   binaries: number;
   binaryBytes: number;
   binaryEvery: number;
+  /** Keep fast-import's pack as is (no `git repack -a -d -f`): for corpora only exported again (fossil's), never served by git. */
+  noRepack?: boolean;
 }
 
 export const SMALL: CorpusSpec = { name: 'small', seed: 7, commits: 400, hotFiles: 150, newFileBytes: 2_000, binaries: 3, binaryBytes: 200_000, binaryEvery: 40 };
@@ -230,9 +232,14 @@ async function writeStream(spec: CorpusSpec, out: NodeJS.WritableStream): Promis
   await flush();
 }
 
+/** Where the corpus of `spec` is cached under `root` (by name and generator version, not by spec). */
+export function corpusDir(spec: CorpusSpec, root: string): string {
+  return join(root, `corpus-${spec.name}-v${VERSION}.git`);
+}
+
 /** The corpus of `spec`, generated (and cached under `root`) if needed. */
 export async function corpus(spec: CorpusSpec, root: string, log: (s: string) => void = () => undefined): Promise<Corpus> {
-  const dir = join(root, `corpus-${spec.name}-v${VERSION}.git`);
+  const dir = corpusDir(spec, root);
   const home = join(root, 'home');
   mkdirSync(home, { recursive: true });
   const done = join(dir, 'bench-corpus-ok');
@@ -248,9 +255,9 @@ export async function corpus(spec: CorpusSpec, root: string, log: (s: string) =>
     await writeStream(spec, fi.stdin);
     fi.stdin.end();
     if ((await exited) !== 0) throw new Error('git fast-import failed');
-    log(`  fast-import ${((performance.now() - t0) / 1000).toFixed(0)} s; repacking...`);
+    log(`  fast-import ${((performance.now() - t0) / 1000).toFixed(0)} s${spec.noRepack ? '' : '; repacking...'}`);
     // -f: fast-import deltas a blob only against the blob written just before it.
-    gitSync(home, tmp, ['repack', '-a', '-d', '-f', '-q']);
+    if (!spec.noRepack) gitSync(home, tmp, ['repack', '-a', '-d', '-f', '-q']);
     gitSync(home, tmp, ['symbolic-ref', 'HEAD', 'refs/heads/main']);
     renameSync(tmp, dir);
     writeFileSync(done, '');
