@@ -5,6 +5,8 @@ import { HUB_NAME, HUB_VERSION } from './version.js';
 import { api } from './routes/api.js';
 import { git } from './routes/git.js';
 import { fossil } from './routes/fossil.js';
+// SHA3-256 on WebAssembly for the native Primitives (workerd's node:crypto has none).
+import './keccak-module.js';
 
 export { RepoObject } from './durable/repo.js';
 

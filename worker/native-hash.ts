@@ -40,9 +40,22 @@ export function isNativeHash(algorithm: HashAlgorithm): boolean {
   return NATIVE[algorithm];
 }
 
-/** A node:crypto incremental hasher (the @noble/hashes one where the runtime lacks the algorithm). */
+/** The WebAssembly SHA3-256 where node:crypto lacks it (workerd), installed by worker/keccak-module.ts. */
+let sha3_256: (() => Hasher) | undefined;
+
+/** Use `factory` for SHA3-256 where node:crypto has none (no effect where it has one). */
+export function installSha3_256(factory: (() => Hasher) | undefined): void {
+  sha3_256 = factory;
+}
+
+/** Whether SHA3-256 comes from the installed WebAssembly Keccak (workerd) rather than node:crypto or pure JS. */
+export function isWasmSha3(): boolean {
+  return !NATIVE['sha3-256'] && sha3_256 !== undefined;
+}
+
+/** A node:crypto incremental hasher (where the runtime lacks the algorithm: the installed wasm SHA3-256, else the pure one). */
 export function nativeHash(algorithm: HashAlgorithm): Hasher {
-  if (!NATIVE[algorithm]) return pureHash(algorithm);
+  if (!NATIVE[algorithm]) return algorithm === 'sha3-256' && sha3_256 ? sha3_256() : pureHash(algorithm);
   const h = createHash(algorithm);
   const hasher: Hasher = {
     update(data) {

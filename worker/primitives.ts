@@ -1,7 +1,9 @@
 /**
  * Native primitives for runtimes with node:crypto and node:zlib (workerd with
  * nodejs_compat, Node, Deno, Bun). Injected into shared/ code in place of the
- * pure-JS defaults.
+ * pure-JS defaults. SHA3-256, which workerd's node:crypto lacks, is the
+ * WebAssembly Keccak there (worker/sha3-wasm.ts, installed into nativeHash by
+ * worker/keccak-module.ts, which the Worker's entry imports).
  */
 import type { Primitives } from '../shared/core/primitives.js';
 import { nativeHash, nativeMd5 } from './native-hash.js';
