@@ -189,6 +189,25 @@ describe('a repository with everything a real one carries', () => {
   });
 });
 
+describe('ref names that are directories of each other', () => {
+  it('refuses a branch under an existing branch (and one above), as git receive-pack does; the repository stays clonable', () => {
+    const src = join(home, 'variety-src');
+    for (const [spec, ref, other] of [
+      ['trunk:refs/heads/trunk/sub', 'refs/heads/trunk/sub', 'refs/heads/trunk'],
+      ['trunk:refs/heads/feature', 'refs/heads/feature', 'refs/heads/feature/foo.bar'],
+    ]) {
+      const local = git(['push', join(home, 'variety-reference.git'), spec], src);
+      expect(local.stderr).toContain(`cannot lock ref '${ref}': '${other}' exists`);
+      const r = git(['push', writerUrl(hub, 'variety'), spec], src);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain(`cannot lock ref '${ref}': '${other}' exists; cannot create '${ref}'`);
+      expect(r.stderr).toContain('(failed to update ref)');
+    }
+    expect(lsRemote(ok, hub, 'variety').filter((l) => !l.endsWith('\tHEAD'))).toEqual(lsLocal(join(home, 'variety-reference.git')).filter((l) => !l.endsWith('\tHEAD')));
+    ok(['clone', '-q', '--mirror', `${hub.url}/variety.git`, join(home, 'variety-after-conflicts.git')]);
+  });
+});
+
 describe('objects git fsck warns or errs about but git receive-pack accepts', () => {
   let src: string;
   beforeAll(() => {

@@ -601,6 +601,7 @@ class Push {
       reasons[i] = await this.check(cmds[i], head, present, graph);
       if (reasons[i] === null && this.opts.checkUpdate) reasons[i] = (await this.policyRefusal(cmds[i], graph)) ?? null;
     }
+    await this.refuseNameConflicts(cmds, reasons);
     if (req.atomic && reasons.some((r) => r !== null)) {
       return cmds.map((c, i) => ({ ref: c.ref, ok: false, reason: reasons[i] ?? REASON_ATOMIC }));
     }
@@ -654,6 +655,41 @@ class Push {
     }
     if (emptyBefore) await this.pointHead(cmds.filter((_, i) => reasons[i] === null));
     return statuses;
+  }
+
+  /**
+   * Refuses creating a ref where a ref is a directory of its name or has it
+   * as a directory ("refs/heads/x" and "refs/heads/x/y"), as git's
+   * receive-pack does ("cannot lock ref"): a repository holding both cannot
+   * be cloned ("cannot process 'refs/heads/x' and 'refs/heads/x/y' at the
+   * same time"). Refs this push deletes free their names; creations are
+   * taken in order, so the first of two conflicting ones wins.
+   */
+  async refuseNameConflicts(cmds: RefCommand[], reasons: (string | null)[]): Promise<void> {
+    const deleting = new Set(cmds.filter((c, i) => reasons[i] === null && c.newId === ZERO_ID).map((c) => c.ref));
+    const created = new Set<string>();
+    /** Every directory of a created name ("refs/heads/x" for "refs/heads/x/y"). */
+    const createdDirs = new Set<string>();
+    const exists = (name: string) => created.has(name) || (!deleting.has(name) && this.store.refs.read(name).then((id) => id !== null));
+    for (const [i, cmd] of cmds.entries()) {
+      if (reasons[i] !== null || cmd.oldId !== ZERO_ID || cmd.newId === ZERO_ID) continue;
+      const parts = cmd.ref.split('/');
+      let other: string | undefined;
+      // Directories of the new name, below "refs/": few reads each.
+      for (let k = 2; k < parts.length && other === undefined; k++) {
+        const dir = parts.slice(0, k).join('/');
+        if (await exists(dir)) other = dir;
+      }
+      if (other === undefined && createdDirs.has(cmd.ref)) other = [...created].find((c) => c.startsWith(`${cmd.ref}/`));
+      if (other === undefined) other = (await this.store.refs.list(`${cmd.ref}/`)).find((r) => !deleting.has(r.name))?.name;
+      if (other !== undefined) {
+        this.messages.push(`error: cannot lock ref '${cmd.ref}': '${other}' exists; cannot create '${cmd.ref}'`);
+        reasons[i] = 'failed to update ref';
+        continue;
+      }
+      created.add(cmd.ref);
+      for (let k = 2; k < parts.length; k++) createdDirs.add(parts.slice(0, k).join('/'));
+    }
   }
 
   /** The host policy's refusal of `cmd` (opts.checkUpdate), or undefined. */

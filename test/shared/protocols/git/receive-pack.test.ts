@@ -382,6 +382,26 @@ describe('receivePack: deltas', () => {
   });
 });
 
+describe('receivePack: ref names that are directories of each other', () => {
+  it('refuses creating x/y beside x (and x beside x/y) as git does, unless this push deletes the other', async () => {
+    const { r, tip } = await seeded();
+    const t = tip.id;
+    expect((await push(r, [[ZERO_ID, t, 'refs/heads/x']], await packOf([]))).report).toEqual(['unpack ok', 'ok refs/heads/x']);
+    const under = await push(r, [[ZERO_ID, t, 'refs/heads/x/y']], await packOf([]));
+    expect(under.report).toEqual(['unpack ok', 'ng refs/heads/x/y failed to update ref']);
+    expect(under.progress).toContain("cannot lock ref 'refs/heads/x/y': 'refs/heads/x' exists; cannot create 'refs/heads/x/y'");
+    // Both in one push: the first wins.
+    const both = await push(r, [[ZERO_ID, t, 'refs/heads/q/r'], [ZERO_ID, t, 'refs/heads/q']], await packOf([]));
+    expect(both.report).toEqual(['unpack ok', 'ok refs/heads/q/r', 'ng refs/heads/q failed to update ref']);
+    const above = await push(r, [[ZERO_ID, t, 'refs/heads/q/r/s']], await packOf([]));
+    expect(above.report).toEqual(['unpack ok', 'ng refs/heads/q/r/s failed to update ref']);
+    // Deleting x frees its name for x/y in the same push; tags and other branches are not affected.
+    const moved = await push(r, [[t, ZERO_ID, 'refs/heads/x'], [ZERO_ID, t, 'refs/heads/x/y'], [ZERO_ID, t, 'refs/tags/x']], await packOf([]));
+    expect(moved.report).toEqual(['unpack ok', 'ok refs/heads/x', 'ok refs/heads/x/y', 'ok refs/tags/x']);
+    expect((await r.repo.list('refs/heads/')).map((ref) => ref.name)).toEqual([MAIN, 'refs/heads/q/r', 'refs/heads/x/y']);
+  });
+});
+
 describe('receivePack: HEAD and report forms', () => {
   it('points HEAD at the first branch pushed, main then master preferred', async () => {
     const r1 = newRepo();
