@@ -12,7 +12,8 @@
  * the version. Rows inserted later are not in V until marked. Anything that
  * rewrites or drops rows (repack, GC) must reset the state to empty.
  */
-import { fromHex } from '../core/bytes.js';
+import { writeHex } from '../core/bytes.js';
+import { IdSet } from './id-set.js';
 import type { ObjectId } from './ids.js';
 import type { PackedIds } from './id-set.js';
 import type { IndexRow, ObjectKind, RecordFormat } from './object-index.js';
@@ -108,6 +109,8 @@ export interface PlanRowInput {
   recordSize: number | null;
   /** Where the delta base lies when it is in V too (same ordering keys), else null. */
   baseAt: { segKey: number; offset: number } | null;
+  /** Or the base's id, whatever it is: resolved against the plan's own ids (a base not in the plan is outside). */
+  baseId?: ObjectId | null;
 }
 
 /** Builds a ReachPlan from rows in (segKey, offset) order; bases are resolved by binary search. */
@@ -118,6 +121,9 @@ export class ReachPlanBuilder {
   private p: ReachPlan;
   private baseKey: Float64Array;
   private baseOff: Float64Array;
+  /** Base ids given as `baseId`, 20 bytes at i * 20 where `byId[i]` is 1. */
+  private baseIds: Uint8Array | null = null;
+  private byId: Uint8Array | null = null;
   private readonly segIndex = new Map<string, number>();
 
   constructor(expected = 1024) {
@@ -152,7 +158,15 @@ export class ReachPlanBuilder {
     this.baseKey[i] = r.baseAt === null ? -1 : r.baseAt.segKey;
     this.baseOff[i] = r.baseAt === null ? -1 : r.baseAt.offset;
     p.base[i] = r.format === 'full' ? PLAN_NO_BASE : PLAN_BASE_OUTSIDE;
-    p.ids.set(fromHex(r.id), i * 20);
+    writeHex(r.id, p.ids, i * 20);
+    if (r.baseId != null && r.format !== 'full') {
+      if (this.baseIds === null) {
+        this.baseIds = new Uint8Array(this.cap * 20);
+        this.byId = new Uint8Array(this.cap);
+      }
+      writeHex(r.baseId, this.baseIds, i * 20);
+      this.byId![i] = 1;
+    }
   }
 
   finish(): ReachPlan {
@@ -161,6 +175,19 @@ export class ReachPlanBuilder {
     for (let i = 0; i < n; i++) {
       if (p.base[i] === PLAN_NO_BASE || this.baseKey[i] < 0) continue;
       p.base[i] = this.find(this.baseKey[i], this.baseOff[i]);
+    }
+    if (this.baseIds !== null) {
+      // Ids resolved in a hash set of the plan's ids: cheaper than a join per row in SQL.
+      const set = new IdSet();
+      set.expect(n);
+      for (let i = 0; i < n; i++) set.addAt(p.ids, i * 20);
+      for (let i = 0; i < n; i++) {
+        if (this.byId![i] === 0 || p.base[i] === PLAN_NO_BASE) continue;
+        const j = set.indexOfAt(this.baseIds, i * 20);
+        if (j >= 0) p.base[i] = j;
+      }
+      this.baseIds = null;
+      this.byId = null;
     }
     // Sized exactly (the DO counts rows first): hand the arrays over instead of copying
     // them, which briefly doubled a 300k-object plan (~18 MB more).
@@ -214,6 +241,14 @@ export class ReachPlanBuilder {
       b.set(a);
       return b;
     };
+    if (this.baseIds !== null) {
+      const ids = new Uint8Array(cap * 20);
+      ids.set(this.baseIds);
+      const flags = new Uint8Array(cap);
+      flags.set(this.byId!);
+      this.baseIds = ids;
+      this.byId = flags;
+    }
     this.segKeys = grow(this.segKeys);
     this.baseKey = grow(this.baseKey);
     this.baseOff = grow(this.baseOff);

@@ -377,7 +377,7 @@ async function buildPack(
   const limit = opts.maxWalk ?? MAX_WALK;
   // Pack bytes joined into whole side-band packets; records read past the view's block cache.
   const build: BuildOptions = { chunkSize, records: store.segments, ...opts.build };
-  const short = await reachShortcut(store, view, r, limit);
+  const short = await reachShortcut(store, view, r, limit, () => session(store, opts));
   if (short !== null) {
     const { plan, order } = short;
     say(`Enumerating objects: ${plan.count}, done.\n`);
@@ -420,6 +420,7 @@ async function reachShortcut(
   view: RepoView,
   r: PackRequest,
   limit: number,
+  walkView: () => RepoView,
 ): Promise<{ plan: ReachPlan; order: ReachPackOrder } | null> {
   const reach = store.index;
   if (!reach.reachState || !reach.reachStatus || !reach.reachMark || !reach.reachPlan) return null;
@@ -439,13 +440,16 @@ async function reachShortcut(
   // collected before the plan (as large again) is built.
   const mark = async (): Promise<number | null> => {
     const status = (ids: ObjectId[]) => reach.reachStatus!(ids);
-    let closure = await reachClosure(view, tips, status, limit);
+    // A view of its own, so its base and block caches (up to 48 MiB) go with the walk, not
+    // stay full beside the plan while the pack streams.
+    const walk = walkView();
+    let closure = await reachClosure(walk, tips, status, limit);
     let reset = false;
     if (!state.tips.every((t) => wanted.has(t) || closure.met.has(t))) {
       // An old tip is not below the wants (a force-push or a deleted ref): the closure may hold objects
       // nothing reaches any more, which a clone must not get. Recompute it from these wants alone.
       const ignoreClosure = async (ids: ObjectId[]) => (await status(ids)).map((st) => (st === REACH_IN ? REACH_OUTSIDE : st));
-      closure = await reachClosure(view, tips, ignoreClosure, limit);
+      closure = await reachClosure(walk, tips, ignoreClosure, limit);
       reset = true;
     }
     // Nothing new and the same tips (a clone of an unchanged repository): the closure stands as it
