@@ -5,6 +5,7 @@
  */
 import { InvalidRowError } from './errors.js';
 import {
+  checkConfigRow,
   checkFossilRow,
   checkPendingDelta,
   checkRecordSwap,
@@ -14,6 +15,8 @@ import {
   type ConfigEntry,
   type FossilCommit,
   type FossilCommitResult,
+  type FossilConfigRow,
+  type FossilConfigRows,
   type FossilRecordSwap,
   type FossilRow,
   type FossilStore,
@@ -38,6 +41,25 @@ export class MemoryFossilStore implements FossilStore {
   private readonly shunned = new Set<ArtifactHash>();
   private readonly config = new Map<string, ConfigEntry>();
   private readonly uv = new Map<string, UnversionedEntry>();
+  /** Configuration rows by table, then key. */
+  private readonly cfgRows = new Map<string, Map<string, FossilConfigRow>>();
+
+  readonly configRows: FossilConfigRows = {
+    list: async (table, limit) => {
+      const rows = [...(this.cfgRows.get(table)?.values() ?? [])].sort((a, b) => compareCodePoints(a.key, b.key));
+      return rows.slice(0, Math.max(0, Math.floor(limit))).map((r) => ({ ...r }));
+    },
+    put: async (rows) => {
+      for (const r of rows) checkConfigRow(r);
+      for (const r of rows) {
+        let t = this.cfgRows.get(r.table);
+        if (!t) this.cfgRows.set(r.table, (t = new Map()));
+        const old = t.get(r.key);
+        if (!old || old.mtime < r.mtime) t.set(r.key, { ...r });
+      }
+    },
+    listShunned: async (limit) => [...this.shunned].sort().slice(0, Math.max(0, Math.floor(limit))),
+  };
 
   async states(hashes: ArtifactHash[]): Promise<ArtifactState[]> {
     return hashes.map((h) => {

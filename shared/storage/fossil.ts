@@ -199,6 +199,8 @@ export interface FossilStore {
   repoint(swaps: FossilRecordSwap[]): Promise<void>;
   /** Applies a batch atomically (see FossilCommit); throws and applies nothing on a bad batch. */
   commit(batch: FossilCommit): Promise<FossilCommitResult>;
+  /** The shun/reportfmt/concealed configuration tables. */
+  readonly configRows: FossilConfigRows;
 }
 
 /** Longest unversioned file name kept (fossil has no limit; a bound keeps rows and cards small). */
@@ -277,4 +279,40 @@ export function fossilObjectIndex(store: FossilStore): ObjectIndexReader & Objec
     },
     chain: async (id) => (await store.chain(id)).slice(0, MAX_CHAIN_ROWS).map(fossilRowToIndexRow),
   };
+}
+
+/** Fossil's configuration tables that sync carries besides `config` (src/configure.c). */
+export type FossilConfigTable = 'shun' | 'reportfmt' | 'concealed';
+
+/**
+ * One row of such a table: its primary key (shun: uuid, reportfmt: title,
+ * concealed: hash), mtime, and the other columns as the `config` card carries
+ * them, pre-validated SQL tokens (` scom 'why'`), sent back verbatim.
+ */
+export interface FossilConfigRow {
+  table: FossilConfigTable;
+  key: string;
+  mtime: number;
+  fields: string;
+}
+
+/** The configuration tables (kept apart from FossilStore.commit: admins push them outside artifact batches). */
+export interface FossilConfigRows {
+  /** Up to `limit` rows of `table`, ascending by key (code-point order). */
+  list(table: FossilConfigTable, limit: number): Promise<FossilConfigRow[]>;
+  /** Inserts rows; where (table, key) exists the larger mtime wins (a tie keeps the stored row), as fossil merges. */
+  put(rows: FossilConfigRow[]): Promise<void>;
+  /** Up to `limit` hashes on the shun list (setShunned), ascending. */
+  listShunned(limit: number): Promise<ArtifactHash[]>;
+}
+
+/** Checks a configuration row's shape; throws InvalidRowError. */
+export function checkConfigRow(r: FossilConfigRow): void {
+  const ok =
+    (r.table === 'shun' || r.table === 'reportfmt' || r.table === 'concealed') &&
+    typeof r.key === 'string' &&
+    r.key.length > 0 &&
+    Number.isSafeInteger(r.mtime) &&
+    typeof r.fields === 'string';
+  if (!ok) throw new InvalidRowError('invalid-row', 'bad config row', { why: 'config' });
 }

@@ -31,6 +31,11 @@ function inDurableObject(stub: Stub): FossilStore {
     heights: (h) => run((s) => s.heights(h)),
     repoint: (w) => run((s) => s.repoint(w)),
     commit: (b) => run((s) => s.commit(b)),
+    configRows: {
+      list: (t, l) => run((s) => s.configRows.list(t, l)),
+      put: (r) => run((s) => s.configRows.put(r)),
+      listShunned: (l) => run((s) => s.configRows.listShunned(l)),
+    },
   };
 }
 

@@ -28,6 +28,7 @@ import {
 } from '../../shared/storage/fossil.js';
 import { checkObjectId } from '../../shared/storage/ids.js';
 import { MAX_CHAIN_DEPTH, MAX_CHAIN_ROWS, planRows, type IndexRowInput } from '../../shared/storage/object-index.js';
+import { localConfigRows, SqlFossilConfigRows } from './fossil-config.js';
 import { migrateFossilTables } from './fossil-tables.js';
 import type { SqlHost } from './repo-store.js';
 
@@ -170,6 +171,11 @@ const json = (values: readonly unknown[]) => JSON.stringify(values);
 /** The FossilStore over DO SQLite, synchronously (schema from `migrate` + `migrateFossil`). */
 export class SqlFossilStore {
   constructor(private readonly host: SqlHost) {}
+
+  /** FossilStore.configRows (worker/durable/fossil-config.ts) */
+  get configRows(): SqlFossilConfigRows {
+    return new SqlFossilConfigRows(this.host);
+  }
 
   /** FossilStore.states */
   states(hashes: ArtifactHash[]): ArtifactState[] {
@@ -525,5 +531,6 @@ export function localFossilStore(s: SqlFossilStore): FossilStore {
     heights: async (hashes) => s.heights(hashes),
     repoint: async (swaps) => s.repoint(swaps),
     commit: async (batch) => s.commit(batch),
+    configRows: localConfigRows(s.configRows),
   };
 }

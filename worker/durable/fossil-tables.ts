@@ -48,6 +48,7 @@ import {
   type PlinkRow,
   type TagType,
 } from '../../shared/core/fossil/crosslink.js';
+import { FOSSIL_CONFIG_DDL } from './fossil-config.js';
 
 /** A value SQLite binds or returns. */
 export type SqlValue = string | number | null | ArrayBuffer;
@@ -115,7 +116,7 @@ const DDL = [
 
 /** Creates the crosslink tables and indexes when missing (idempotent; cheap to run at every start). */
 export function migrateFossilTables(sql: FossilSql): void {
-  for (const stmt of DDL) sql.exec(stmt);
+  for (const stmt of [...DDL, ...FOSSIL_CONFIG_DDL]) sql.exec(stmt);
 }
 
 /** Applies one artifact's crosslink rows, and what they imply (propagated tags, leaves, event overrides). */

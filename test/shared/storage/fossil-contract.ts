@@ -260,5 +260,22 @@ export function describeFossilStoreContract(name: string, make: () => Promise<Fo
       const [row] = await store.rows([fhash(2)]);
       expect(await segments.readRange(row!.segment, row!.offset, row!.length)).toEqual(recs[1]);
     });
+
+    it('keeps configuration rows per table and key; the larger mtime wins; lists the shun list', async () => {
+      const { store } = await make();
+      const shun = (key: string, mtime: number, why: string) => ({ table: 'shun' as const, key, mtime, fields: ` scom '${why}'` });
+      await store.configRows.put([shun(fhash(2), 10, 'b'), shun(fhash(1), 10, 'a'), { table: 'reportfmt', key: 'All', mtime: 5, fields: ` cols ''` }]);
+      await store.configRows.put([shun(fhash(1), 9, 'older'), shun(fhash(2), 10, 'tie'), shun(fhash(2), 11, 'newer')]);
+      expect(await store.configRows.list('shun', 10)).toEqual([shun(fhash(1), 10, 'a'), shun(fhash(2), 11, 'newer')]);
+      expect(await store.configRows.list('shun', 1)).toEqual([shun(fhash(1), 10, 'a')]);
+      expect((await store.configRows.list('reportfmt', 10)).map((r) => r.key)).toEqual(['All']);
+      expect(await store.configRows.list('concealed', 10)).toEqual([]);
+      // A bad row rejects the whole put.
+      await rejectsWithCode(store.configRows.put([shun(fhash(3), 1, 'x'), { ...shun(fhash(4), 1, 'x'), mtime: 1.5 }]), 'invalid-row');
+      expect((await store.configRows.list('shun', 10)).length).toBe(2);
+      await store.setShunned([fhash(7), fhash(5)], true);
+      expect(await store.configRows.listShunned(10)).toEqual([fhash(5), fhash(7)]);
+      expect(await store.configRows.listShunned(1)).toEqual([fhash(5)]);
+    });
   });
 }
