@@ -21,7 +21,7 @@ import type { UnversionedEntry } from '../../storage/fossil.js';
 import { bodyEncoding, contentTypeOf, decodeBody, encodeBody, type BodyEncoding } from './body.js';
 import { capabilities, type Capabilities } from './caps.js';
 import { createClusters, CLUSTER_THRESHOLD } from './cluster.js';
-import { sendProjectConfig, wantsProjectConfig } from './config.js';
+import { ConfigReceiver, configGroupMask, sendConfig } from './config.js';
 import { XferError, xferError } from './errors.js';
 import { verifyLogin } from './login.js';
 import { parseDecimal, XferReader, XferWriter, type XferCard } from './message.js';
@@ -152,7 +152,8 @@ class Session {
   cloneVersion = 0;
   private readonly gimmes: string[] = [];
   private readonly uvGimmes: string[] = [];
-  private wantConfig = false;
+  private configMask = 0;
+  private readonly configIn = new ConfigReceiver();
   private readonly onremote = new Set<string>();
   private readonly sink: RecordSink;
   private readonly reader: ArtifactReader;
@@ -194,6 +195,7 @@ class Session {
     }
     // Everything received becomes visible here, in one commit.
     const received = await this.ingest.commit();
+    await this.configIn.apply(this.repo.store);
     if (received.length > 0) await this.ctx.onArtifacts?.(received);
     if (this.filesReceived > 0) {
       const checkins = received.filter((r) => r.artifact.type === 'manifest').map((r) => r.hash);
@@ -262,11 +264,11 @@ class Session {
         return;
       case 'reqconfig':
         if (args.length !== 1) return this.badCommand(card, message);
-        if (this.caps.read && wantsProjectConfig(args[0])) this.wantConfig = true;
+        if (this.caps.read) this.configMask |= configGroupMask(args[0], this.caps.admin);
         return;
       case 'config':
         if (!this.caps.admin) throw xferError('not-authorized', 'not authorized to push configuration');
-        // Admins may push configuration in fossil; the hub keeps its settings in its own API, so it is accepted and ignored.
+        if (args.length === 2 && card.payload) this.configIn.receive(args[0], card.payload);
         return;
       case 'cookie':
         return;
@@ -437,7 +439,7 @@ class Session {
     if (this.uvHash !== null && this.caps.read) await this.uvCatalog(out);
     await sendFiles(send, this.gimmes);
     for (const name of this.uvGimmes) await this.sendUvFile(out, name);
-    if (this.wantConfig) await sendProjectConfig(this.repo.store, out);
+    if (this.configMask !== 0) await sendConfig(this.repo.store, this.configMask, out);
     if (this.isPush) {
       for (const h of await this.repo.store.listPhantoms(this.limits.maxGimme)) out.card('gimme', h);
     }
