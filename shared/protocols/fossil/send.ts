@@ -12,7 +12,7 @@
  * Past the reply budget a gimme is answered with `igot` (the client asks again).
  */
 import type { FossilRow } from '../../storage/fossil.js';
-import { BlockCachedSegments } from '../../storage/segment-cache.js';
+import { RangePrefetcher } from '../../storage/range-prefetch.js';
 import type { SegmentReader } from '../../storage/segments.js';
 import { xferError } from './errors.js';
 import type { XferWriter } from './message.js';
@@ -33,8 +33,10 @@ export interface SendContext {
 
 /** Rows fetched in one listFrom call while cloning. */
 const CLONE_PAGE = 256;
-/** Bytes of segment blocks one clone round keeps. */
-const CLONE_CACHE_BYTES = 8 * 1024 * 1024;
+/** Range reads one clone round keeps in flight. */
+const CLONE_READS = 8;
+/** Bytes of records one clone round reads ahead. */
+const CLONE_READ_BYTES = 8 * 1024 * 1024;
 
 function u32be(n: number): Uint8Array {
   const b = new Uint8Array(4);
@@ -102,41 +104,61 @@ export async function sendFiles(ctx: SendContext, hashes: readonly string[]): Pr
  * Returns the next cursor, 0 when everything was sent.
  */
 export async function sendCloneBatch(ctx: SendContext, fromSeq: number, version: number): Promise<number> {
-  // Records are read through whole blocks: in seq order they alternate between a push's
-  // segments and the repack's (fossil-repack.ts), so one R2 read per record cost seconds a round.
-  const segments = new BlockCachedSegments(ctx.repo.segments, { maxBytes: CLONE_CACHE_BYTES });
+  // The round's rows are listed first (the index is local), up to about the budget, so the
+  // records they copy can be read ahead: in seq order they alternate between a push's segments
+  // and the repack's (fossil-repack.ts), and one R2 read after another cost seconds a round.
   let seq = Math.max(1, fromSeq);
-  for (;;) {
+  const rows: FossilRow[] = [];
+  const okBases = new Set<string>();
+  let planned = 0;
+  let done = false;
+  const room = ctx.budget - ctx.out.size;
+  while (planned < room) {
     const page = await ctx.repo.store.listFrom(seq, CLONE_PAGE);
-    if (page.length === 0) return 0;
-    const rows = page.filter((r) => !r.private || ctx.syncPrivate);
-    const okBases = await sendableBases(ctx, rows);
-    for (const row of rows) {
-      if (ctx.out.size >= ctx.budget) return row.seq;
-      if (row.private) ctx.out.card('private');
-      const asDelta = row.format === 'fossil-delta' && row.base !== null && okBases.has(row.base);
-      if (version >= 3) {
-        if (asDelta || row.format === 'full') {
-          const raw = await segments.readRange(row.segment, row.offset, row.length);
-          const args = asDelta ? [row.hash, row.base!, row.size, raw.length + 4] : [row.hash, row.size, raw.length + 4];
-          ctx.out.cardWithPayload('cfile', args, [u32be(row.recordSize), raw]);
-        } else {
-          // A delta whose base may not go out: send its full text, compressed as fossil stores it.
-          const text = await fullText(ctx, row.hash);
-          const z = ctx.repo.primitives.zlib.deflate(text);
-          ctx.out.cardWithPayload('cfile', [row.hash, text.length, z.length + 4], [u32be(text.length), z]);
-        }
-      } else if (asDelta) {
-        const delta = await readRecord(ctx, row, segments);
-        ctx.out.cardWithPayload('file', [row.hash, row.base!, delta.length], delta);
-      } else {
-        const text = await fullText(ctx, row.hash);
-        ctx.out.cardWithPayload('file', [row.hash, text.length], text);
-      }
-      ctx.onremote.add(row.hash);
+    const sendable = page.filter((r) => !r.private || ctx.syncPrivate);
+    for (const b of await sendableBases(ctx, sendable)) okBases.add(b);
+    for (const row of sendable) {
+      rows.push(row);
+      planned += row.length + 64;
+      if (planned >= room) break;
     }
-    const last = page[page.length - 1].seq;
-    if (page.length < CLONE_PAGE) return 0;
-    seq = last + 1;
+    if (page.length < CLONE_PAGE) {
+      done = planned < room;
+      break;
+    }
+    seq = page[page.length - 1].seq + 1;
   }
+  const asDelta = (row: FossilRow) => row.format === 'fossil-delta' && row.base !== null && okBases.has(row.base);
+  const stored = (row: FossilRow) => (version >= 3 ? asDelta(row) || row.format === 'full' : asDelta(row));
+  const reads = rows.filter(stored);
+  const prefetch = new RangePrefetcher(ctx.repo.segments, reads, { concurrency: CLONE_READS, maxBytes: CLONE_READ_BYTES });
+  let taken = 0;
+  for (const row of rows) {
+    if (ctx.out.size >= ctx.budget) return row.seq;
+    if (row.private) ctx.out.card('private');
+    const delta = asDelta(row);
+    if (version >= 3) {
+      if (stored(row)) {
+        const raw = await prefetch.take(taken++);
+        const args = delta ? [row.hash, row.base!, row.size, raw.length + 4] : [row.hash, row.size, raw.length + 4];
+        ctx.out.cardWithPayload('cfile', args, [u32be(row.recordSize), raw]);
+      } else {
+        // A delta whose base may not go out: send its full text, compressed as fossil stores it.
+        const text = await fullText(ctx, row.hash);
+        const z = ctx.repo.primitives.zlib.deflate(text);
+        ctx.out.cardWithPayload('cfile', [row.hash, text.length, z.length + 4], [u32be(text.length), z]);
+      }
+    } else if (delta) {
+      const raw = await prefetch.take(taken++);
+      const data = ctx.repo.primitives.zlib.inflate(raw, row.recordSize);
+      ctx.out.cardWithPayload('file', [row.hash, row.base!, data.length], data);
+    } else {
+      const text = await fullText(ctx, row.hash);
+      ctx.out.cardWithPayload('file', [row.hash, text.length], text);
+    }
+    ctx.onremote.add(row.hash);
+  }
+  if (done) return 0;
+  // Everything planned went out under budget: the next round starts after it.
+  return rows.length > 0 ? rows[rows.length - 1].seq + 1 : seq;
 }

@@ -1,0 +1,87 @@
+// Reading known records ahead: same bytes in order, adjacent records coalesced, reads overlapped but bounded, errors at take.
+import { describe, expect, it } from 'vitest';
+import { MemorySegmentStore } from '../../../shared/storage/memory.js';
+import { RangePrefetcher, type RangeRequest } from '../../../shared/storage/range-prefetch.js';
+import { appendRecords, type SegmentReader } from '../../../shared/storage/segments.js';
+
+function records(n: number, seed: number): Uint8Array[] {
+  let x = seed;
+  const next = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0), x >>> 8);
+  return Array.from({ length: n }, () => {
+    const r = new Uint8Array(1 + (next() % 700));
+    for (let i = 0; i < r.length; i++) r[i] = next() & 0xff;
+    return r;
+  });
+}
+
+/** A store whose reads wait until released, counting those in flight. */
+function slow(inner: MemorySegmentStore): SegmentReader & { reads: number; inFlight: number; most: number } {
+  const c = {
+    reads: 0,
+    inFlight: 0,
+    most: 0,
+    async readRange(s: string, o: number, l: number) {
+      c.reads++;
+      c.inFlight++;
+      c.most = Math.max(c.most, c.inFlight);
+      await new Promise((r) => setTimeout(r, 2));
+      try {
+        return await inner.readRange(s, o, l);
+      } finally {
+        c.inFlight--;
+      }
+    },
+    readStream: (s: string, o?: number, l?: number) => inner.readStream(s, o, l),
+  };
+  return c;
+}
+
+/** Two segments' records interleaved (as a clone sees a push's and the repack's), some skipped. */
+async function interleaved(store: MemorySegmentStore) {
+  const a = records(200, 1);
+  const b = records(200, 2);
+  const sa = await appendRecords(store, a);
+  const sb = await appendRecords(store, b);
+  const reqs: RangeRequest[] = [];
+  const want: Uint8Array[] = [];
+  for (let i = 0; i < 200; i++) {
+    if (i % 7 === 3) continue;
+    reqs.push({ segment: sa.segment, ...sa.records[i] }, { segment: sb.segment, ...sb.records[i] });
+    want.push(a[i], b[i]);
+  }
+  return { reqs, want };
+}
+
+describe('RangePrefetcher', () => {
+  it('gives every record in order, coalescing each segment\'s records into few reads', async () => {
+    const store = new MemorySegmentStore();
+    const { reqs, want } = await interleaved(store);
+    const inner = slow(store);
+    const p = new RangePrefetcher(inner, reqs, { concurrency: 4, gap: 1024, maxSpan: 64 * 1024 });
+    for (let i = 0; i < reqs.length; i++) expect(await p.take(i)).toEqual(want[i]);
+    // ~70 KB per segment in spans of at most 64 KiB: a few reads, not one per record.
+    expect(inner.reads).toBeLessThanOrEqual(6);
+    expect(p.stats.reads).toBe(inner.reads);
+  });
+
+  it('keeps at most `concurrency` reads in flight and about maxBytes read ahead', async () => {
+    const store = new MemorySegmentStore();
+    const { reqs, want } = await interleaved(store);
+    const inner = slow(store);
+    const p = new RangePrefetcher(inner, reqs, { concurrency: 3, gap: 0, maxSpan: 1, maxBytes: 4096 });
+    for (let i = 0; i < reqs.length; i++) expect(await p.take(i)).toEqual(want[i]);
+    expect(inner.reads).toBe(reqs.length);
+    expect(inner.most).toBeLessThanOrEqual(3);
+    expect(inner.most).toBeGreaterThan(1);
+  });
+
+  it('may stop early; a failing read fails the take that needs it', async () => {
+    const store = new MemorySegmentStore();
+    const { reqs, want } = await interleaved(store);
+    const p = new RangePrefetcher(store, reqs.slice(0, 10));
+    for (let i = 0; i < 3; i++) expect(await p.take(i)).toEqual(want[i]);
+    const bad = new RangePrefetcher(store, [reqs[0], { segment: 'nope', offset: 0, length: 5 }], { concurrency: 1 });
+    expect(await bad.take(0)).toEqual(want[0]);
+    await expect(bad.take(1)).rejects.toThrow(/nope/);
+  });
+});
