@@ -37,6 +37,11 @@ const CLONE_PAGE = 256;
 const CLONE_READS = 8;
 /** Bytes of records one clone round reads ahead. */
 const CLONE_READ_BYTES = 8 * 1024 * 1024;
+/**
+ * Records of one segment this far apart are read as one range: a push's segments hold the
+ * records the repack replaced, and a subrequest costs more than reading past such a gap.
+ */
+const CLONE_READ_GAP = 256 * 1024;
 
 function u32be(n: number): Uint8Array {
   const b = new Uint8Array(4);
@@ -131,7 +136,7 @@ export async function sendCloneBatch(ctx: SendContext, fromSeq: number, version:
   const asDelta = (row: FossilRow) => row.format === 'fossil-delta' && row.base !== null && okBases.has(row.base);
   const stored = (row: FossilRow) => (version >= 3 ? asDelta(row) || row.format === 'full' : asDelta(row));
   const reads = rows.filter(stored);
-  const prefetch = new RangePrefetcher(ctx.repo.segments, reads, { concurrency: CLONE_READS, maxBytes: CLONE_READ_BYTES });
+  const prefetch = new RangePrefetcher(ctx.repo.segments, reads, { concurrency: CLONE_READS, maxBytes: CLONE_READ_BYTES, gap: CLONE_READ_GAP });
   let taken = 0;
   for (const row of rows) {
     if (ctx.out.size >= ctx.budget) return row.seq;
