@@ -81,11 +81,14 @@ async function main(): Promise<void> {
   gc();
   const base = process.memoryUsage();
   let peak = 0;
+  let peakBuffers = 0;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const timer = setInterval(() => {
     gc();
     const m = process.memoryUsage();
     peak = Math.max(peak, m.heapUsed - base.heapUsed);
+    peakBuffers = Math.max(peakBuffers, m.arrayBuffers - base.arrayBuffers);
     console.log(`${((performance.now() - t0) / 1000).toFixed(0)} s: heap +${mb(m.heapUsed - base.heapUsed)}, arrayBuffers +${mb(m.arrayBuffers - base.arrayBuffers)}, rss +${mb(m.rss - base.rss)}`);
   }, 5000);
   try {
@@ -98,7 +101,11 @@ async function main(): Promise<void> {
     for (const f of readdirSync(dir)) closeSync(openSync(join(dir, f), 'r'));
     rmSync(dir, { recursive: true, force: true });
   }
-  console.log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s; peak heap growth after GC ${mb(peak)}`);
+  const cpu = process.cpuUsage(cpu0);
+  console.log(
+    `done in ${((performance.now() - t0) / 1000).toFixed(0)} s (${((cpu.user + cpu.system) / 1e6).toFixed(0)} s CPU, incl. the sampling GCs); ` +
+      `peak growth after GC: heap ${mb(peak)}, array buffers ${mb(peakBuffers)}`,
+  );
 }
 
 await main();

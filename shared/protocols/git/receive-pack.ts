@@ -58,7 +58,7 @@ import {
   type ObjectIndexReader,
   type RepoCommitter,
 } from '../../storage/object-index.js';
-import { LruBaseCache, readObject, type DeltaAppliers, type ObjectStoreDeps } from '../../storage/object-store.js';
+import { LruBaseCache, readObject, type BaseCache, type DeltaAppliers, type ObjectStoreDeps } from '../../storage/object-store.js';
 import { QuarantineIndex } from '../../storage/quarantine.js';
 import type { RefStore, RefUpdate } from '../../storage/refs.js';
 import type { SegmentCreator, SegmentReader, SegmentWriter } from '../../storage/segments.js';
@@ -99,9 +99,9 @@ export interface ReceivePackOptions {
   maxPackBytes?: number;
   /** Largest object or delta in the pack. Default: the pack reader's (256 MiB). */
   maxObjectSize?: number;
-  /** Bytes of resolved contents cached for delta bases. Default 32 MiB. */
+  /** Bytes of resolved contents cached for delta bases. Default DEFAULT_DELTA_BASE_CACHE (16 MiB). */
   maxDeltaBaseCache?: number;
-  /** Records of the open segment kept in memory for delta-base re-reads. Default 8 MiB. */
+  /** Records of the open segment kept in memory for delta-base re-reads. Default DEFAULT_SEGMENT_RETAIN (4 MiB). */
   segmentRetainBytes?: number;
   /** Milliseconds between progress lines. Default 1000. */
   progressInterval?: number;
@@ -128,6 +128,22 @@ export interface UpdateToCheck {
 
 /** Default HUB_MAX_PUSH_BYTES: the common Cloudflare plan's request body limit. */
 export const DEFAULT_MAX_PACK_BYTES = 100 * 1024 * 1024;
+/**
+ * Default maxDeltaBaseCache, sized for a 128 MB isolate: the pack reader's
+ * cache of resolved contents (git index-pack's delta_base_cache_limit is 96 MiB,
+ * but it has the whole machine). Evicted bases are rebuilt from their records.
+ */
+export const DEFAULT_DELTA_BASE_CACHE = 16 * 1024 * 1024;
+/** Default segmentRetainBytes: records of the open segment kept for re-reads. */
+export const DEFAULT_SEGMENT_RETAIN = 4 * 1024 * 1024;
+/**
+ * Cache of objects read through the quarantine during the ingest (thin-pack
+ * bases outside the pack and their chains): one for the whole push, next to the
+ * pack reader's own cache, which keeps each base once read.
+ */
+const INGEST_READ_CACHE = 4 * 1024 * 1024;
+/** Cache of one walk after the ingest (connectivity, ancestry), when the pack reader's is gone. */
+const WALK_READ_CACHE = 16 * 1024 * 1024;
 /** Rows handed to QuarantineIndex.add at once (one index round trip each). */
 const ROW_BATCH = 1000;
 /** Missing-reference ids collected before they are checked against the store. */
@@ -316,6 +332,8 @@ class Push {
   /** Size of `missing` that triggers the next pruneMissing. */
   missingCheckAt = MISSING_CHECK;
   pendingRows: IndexRowInput[] = [];
+  /** Reads during the ingest (baseProvider, rebased rows) share this cache: a fresh one per read re-read whole chains each time. */
+  ingestCache: BaseCache = new LruBaseCache(INGEST_READ_CACHE);
   deltas = 0;
   objects = 0;
 
@@ -329,8 +347,8 @@ class Push {
     this.progress = new Progress(req.sideBand && !req.quiet, opts.progressInterval ?? 1000);
   }
 
-  /** Object reads through quarantine over the committed index. */
-  deps(cache = new LruBaseCache(16 * 1024 * 1024)): ObjectStoreDeps {
+  /** Object reads through quarantine over the committed index (a walk's own cache unless given one). */
+  deps(cache: BaseCache = new LruBaseCache(WALK_READ_CACHE)): ObjectStoreDeps {
     return { index: this.quarantine, segments: this.store.segments, primitives: this.p, appliers: this.store.appliers, cache };
   }
 
@@ -421,13 +439,13 @@ class Push {
     const events = packBytesToEntries(pack, {
       primitives: this.p,
       baseProvider: async (id) => {
-        const obj = await readObject(this.deps(), id).catch(() => null);
+        const obj = await readObject(this.deps(this.ingestCache), id).catch(() => null);
         if (!obj || obj.kind === 'artifact') return null;
         return { type: obj.kind, data: obj.data };
       },
       readEntry: (offset, index) => this.readEntry(offset, index),
       maxObjectSize: this.opts.maxObjectSize,
-      maxDeltaBaseCache: this.opts.maxDeltaBaseCache,
+      maxDeltaBaseCache: this.opts.maxDeltaBaseCache ?? DEFAULT_DELTA_BASE_CACHE,
     });
     for await (const ev of events) {
       if (ev.kind === 'header') {
@@ -445,6 +463,7 @@ class Push {
     if (this.deltas > 0) yield* this.progress.line('Resolving deltas', this.deltas, this.deltas, true);
     await this.flushRows();
     await this.finishWriter();
+    this.ingestCache = new LruBaseCache(INGEST_READ_CACHE); // its contents are garbage now
     await this.checkMissing();
   }
 
@@ -453,7 +472,7 @@ class Push {
     const { seg, off, len } = await this.writeRecord(raw.subarray(entry.headerLength));
     this.locs.set(entry.index, seg, off, len, entry.headerLength, entry.size);
     this.entryCount = entry.index + 1;
-    const retain = this.opts.segmentRetainBytes ?? 8 * 1024 * 1024;
+    const retain = this.opts.segmentRetainBytes ?? DEFAULT_SEGMENT_RETAIN;
     if (this.retainedBytes + raw.length <= retain) {
       this.retained.set(entry.offset, raw);
       this.retainedBytes += raw.length;
@@ -548,7 +567,7 @@ class Push {
       } catch (e) {
         if (!(e instanceof ChainTooDeepError) || row.base === null) throw e;
         await this.finishWriter();
-        const base = await readObject(this.deps(), row.base);
+        const base = await readObject(this.deps(this.ingestCache), row.base);
         if (!base) throw e;
         const raw = await this.store.segments.readRange(row.segment, row.offset, row.length);
         const delta = this.p.zlib.inflate(raw);
