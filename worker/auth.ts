@@ -12,7 +12,7 @@ import type { Env } from './env.js';
 import { verifyLogin, timingSafeEqual } from './password.js';
 import { clearUserFailures, loginCheck, recordLoginFailure } from './rate-limit.js';
 import { scopeCeiling, tokenId, verifyToken } from './tokens.js';
-import { repos, users, memberships, type Role, type RepoRow } from './storage-d1/schema.js';
+import { users, memberships, type Role, type RepoRow } from './storage-d1/schema.js';
 
 /**
  * A caller. A user authenticated by a token carries `limit`, the highest role
@@ -44,7 +44,14 @@ async function sha256(text: string): Promise<Uint8Array> {
 /** Whether `token` is the admin token; compared as SHA-256 digests, so neither content nor length leaks through timing. */
 export async function isAdminToken(env: Pick<Env, 'HUB_ADMIN_TOKEN'>, token: string): Promise<boolean> {
   if (!env.HUB_ADMIN_TOKEN) return false;
-  return timingSafeEqual(await sha256(token), await sha256(env.HUB_ADMIN_TOKEN));
+  return timingSafeEqual(await sha256(token), await adminDigest(env.HUB_ADMIN_TOKEN));
+}
+
+/** The admin token's digest, computed once per isolate (per token value). */
+let adminDigestCache: { token: string; digest: Promise<Uint8Array> } | null = null;
+function adminDigest(token: string): Promise<Uint8Array> {
+  if (adminDigestCache?.token !== token) adminDigestCache = { token, digest: sha256(token) };
+  return adminDigestCache.digest;
 }
 
 /** Longest user name or password looked at (the API caps passwords at 1024 characters). */
@@ -128,18 +135,65 @@ export type Access =
   | { ok: false; status: 401 | 403 | 404 }
   | { ok: false; status: 429; retryAfter: number };
 
-/** The access decision for an already resolved caller. */
-export async function decide(env: Env, who: Authentication, name: string, need: Role): Promise<Access> {
-  if (who.kind === 'limited') return { ok: false, status: 429, retryAfter: who.retryAfter };
-  if (who.kind === 'invalid') return { ok: false, status: 401 };
-  const repo = await drizzle(env.DB).select().from(repos).where(eq(repos.name, name)).get();
-  const role = repo ? await roleIn(env, who, repo) : null;
-  if (!repo || !role) return { ok: false, status: who.kind === 'anonymous' ? 401 : 404 };
-  if (RANK[role] < RANK[need]) return { ok: false, status: who.kind === 'anonymous' ? 401 : 403 };
-  return { ok: true, repo, role, who };
+/** A repository row and a user's membership role in it (null: none), read fresh. */
+type RepoLookup = { repo: RepoRow; member: Role | null } | null;
+
+/**
+ * The repository named `name`, and `user`'s membership in it, in one D1
+ * statement (this runs on every git and fossil request). Never cached: a
+ * deleted repository or a visibility or membership change must apply to
+ * the very next request.
+ */
+async function lookupRepo(env: Env, name: string, user: string | null): Promise<RepoLookup> {
+  const r = await env.DB.prepare(
+    `SELECT r.name, r.id, r.kind, r.public, r.created_at, m.role FROM repos r LEFT JOIN memberships m ON m.repo = r.name AND m.user = ?2 WHERE r.name = ?1`,
+  )
+    .bind(name, user)
+    .first<{ name: string; id: string; kind: RepoRow['kind']; public: number; created_at: number; role: Role | null }>();
+  if (r === null) return null;
+  return { repo: { name: r.name, id: r.id, kind: r.kind, public: r.public !== 0, createdAt: r.created_at }, member: r.role };
 }
 
-/** Decides whether the credentials allow `need` on the named repository. */
+/** roleIn with the membership already read. */
+function roleFrom(who: Principal, repo: RepoRow, member: Role | null): Role | null {
+  if (who.kind === 'admin') return 'admin';
+  let role: Role | null = repo.public ? 'read' : null;
+  if (who.kind === 'user') {
+    if (member && (!role || RANK[member] > RANK[role])) role = member;
+    if (role !== null && who.limit !== undefined) role = minRole(role, who.limit);
+  }
+  return role;
+}
+
+/** The answer that needs no lookup: failed logins, and anonymous callers asking for more than read (never theirs). */
+function decideEarly(who: Authentication, need: Role): Access | null {
+  if (who.kind === 'limited') return { ok: false, status: 429, retryAfter: who.retryAfter };
+  if (who.kind === 'invalid') return { ok: false, status: 401 };
+  if (who.kind === 'anonymous' && need !== 'read') return { ok: false, status: 401 };
+  return null;
+}
+
+function decideWith(who: Principal, found: RepoLookup, need: Role): Access {
+  const role = found ? roleFrom(who, found.repo, found.member) : null;
+  if (!found || !role) return { ok: false, status: who.kind === 'anonymous' ? 401 : 404 };
+  if (RANK[role] < RANK[need]) return { ok: false, status: who.kind === 'anonymous' ? 401 : 403 };
+  return { ok: true, repo: found.repo, role, who };
+}
+
+/** The access decision for an already resolved caller. */
+export async function decide(env: Env, who: Authentication, name: string, need: Role): Promise<Access> {
+  const early = decideEarly(who, need);
+  if (early !== null || who.kind === 'limited' || who.kind === 'invalid') return early!;
+  return decideWith(who, await lookupRepo(env, name, who.kind === 'user' ? who.name : null), need);
+}
+
+/**
+ * Decides whether the credentials allow `need` on the named repository. The
+ * repository row is read while the credentials are checked (both are D1
+ * reads): with a user name in Basic credentials, the membership of that name
+ * comes in the same read, and is read again only when the credentials
+ * resolve to someone else (a token's owner).
+ */
 export async function authorize(
   env: Env,
   authorization: string | null | undefined,
@@ -147,5 +201,15 @@ export async function authorize(
   need: Role,
   address: string | null = null,
 ): Promise<Access> {
-  return decide(env, await authenticate(env, authorization, address), name, need);
+  // An anonymous push is asked for credentials whatever the repository (git's first try).
+  if (!authorization && need !== 'read') return { ok: false, status: 401 };
+  const guess = authorization ? (parseBasic(authorization)?.user ?? null) : null;
+  const found = lookupRepo(env, name, guess !== null && guess.length <= MAX_CREDENTIAL ? guess : null);
+  // A refused login must not leave the read's failure unhandled.
+  found.catch(() => undefined);
+  const who = await authenticate(env, authorization, address);
+  const early = decideEarly(who, need);
+  if (early !== null || who.kind === 'limited' || who.kind === 'invalid') return early!;
+  if (who.kind === 'user' && who.name !== guess) return decide(env, who, name, need);
+  return decideWith(who, await found, need);
 }

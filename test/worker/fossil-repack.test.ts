@@ -8,7 +8,7 @@ import { createFossilDelta } from '../../shared/delta/fossil.js';
 import { ArtifactReader, RecordSink, type FossilRepo } from '../../shared/protocols/fossil/repo.js';
 import type { FossilRowInput } from '../../shared/storage/fossil.js';
 import { MemorySegmentStore } from '../../shared/storage/memory.js';
-import { localFossilStore, SqlFossilStore } from '../../worker/durable/fossil-store.js';
+import { localFossilStore, migrateFossil, SqlFossilStore } from '../../worker/durable/fossil-store.js';
 import { repackDue, repackFossil, scheduleRepack } from '../../worker/durable/fossil-repack.js';
 import type { RepoObject } from '../../worker/durable/repo.js';
 
@@ -38,11 +38,16 @@ async function expectTexts(repo: FossilRepo): Promise<void> {
   for (let i = 0; i < N; i++) expect(await reader.read(hashOf(i))).toEqual(version(i));
 }
 
-const fresh = () => env.REPO.get(env.REPO.newUniqueId());
+/** A new DO with the fossil tables (created on a fossil repository's first fossil call). */
+async function fresh(): Promise<DurableObjectStub<RepoObject>> {
+  const stub = env.REPO.get(env.REPO.newUniqueId());
+  await runInDurableObject(stub, (_i: RepoObject, state) => migrateFossil(state.storage));
+  return stub;
+}
 
 describe('fossil repack', () => {
   it('works in time-bounded slices that resume where they stopped, to the same result', async () => {
-    await runInDurableObject(fresh(), async (_i: RepoObject, state) => {
+    await runInDurableObject(await fresh(), async (_i: RepoObject, state) => {
       const repo = await pushed(state.storage, new MemorySegmentStore());
       // A clock that moves 10 ms per reading: a 25 ms slice gets through a few pairs only.
       let t = 0;
@@ -64,7 +69,7 @@ describe('fossil repack', () => {
   });
 
   it('logs a failing step and moves on; nothing stored changes', async () => {
-    await runInDurableObject(fresh(), async (_i: RepoObject, state) => {
+    await runInDurableObject(await fresh(), async (_i: RepoObject, state) => {
       const segments = new MemorySegmentStore();
       const repo = await pushed(state.storage, segments);
       const before = await repo.store.listFrom(1, 100);
@@ -84,7 +89,7 @@ describe('fossil repack', () => {
   });
 
   it('is armed only when work waits, and an alarm with nothing (or an unknown repository) to do ends quietly', async () => {
-    const stub = fresh();
+    const stub = await fresh();
     await runInDurableObject(stub, async (_i: RepoObject, state) => {
       await scheduleRepack(state.storage, 'nothing-here');
       expect(await state.storage.getAlarm()).toBeNull();

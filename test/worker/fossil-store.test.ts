@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { FossilStore } from '../../shared/storage/fossil.js';
 import { FOSSIL_SCHEMA_VERSION, migrateFossil, SqlFossilStore } from '../../worker/durable/fossil-store.js';
 import type { RepoObject } from '../../worker/durable/repo.js';
+import { SCHEMA_VERSION } from '../../worker/durable/repo-store.js';
 import { R2SegmentStore } from '../../worker/storage-r2/segments.js';
 import { describeFossilStoreContract, fhash } from '../shared/storage/fossil-contract.js';
 
@@ -39,17 +40,29 @@ function inDurableObject(stub: Stub): FossilStore {
   };
 }
 
-const freshStub = (): Stub => env.REPO.get(env.REPO.newUniqueId());
+/** A new DO with the fossil tables (a git repository's DO never gets them; fossil calls create them first). */
+async function freshStub(): Promise<Stub> {
+  const stub = env.REPO.get(env.REPO.newUniqueId());
+  await runInDurableObject(stub, (_i: RepoObject, state) => migrateFossil(state.storage));
+  return stub;
+}
 
 describeFossilStoreContract('durable object + r2', async () => ({
-  store: inDurableObject(freshStub()),
+  store: inDurableObject(await freshStub()),
   segments: new R2SegmentStore(env.CONTENT, `test-${crypto.randomUUID()}`),
 }));
 
 describe('RepoObject fossil tables', () => {
-  it('are created with the DO, and migrating again is a no-op', async () => {
-    const stub = freshStub();
-    await stub.ping();
+  it('are not created for a git repository, are by a fossil call, and migrating again is a no-op', async () => {
+    const git = env.REPO.get(env.REPO.newUniqueId());
+    expect(await git.ping()).toBe(1);
+    await runInDurableObject(git, (_i: RepoObject, state) => {
+      const tables = state.storage.sql.exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE name LIKE 'fossil%'`).toArray();
+      expect(tables).toEqual([]);
+      expect(state.storage.sql.exec<{ version: number }>('SELECT version FROM hub_schema').one().version).toBe(SCHEMA_VERSION);
+    });
+    const stub = env.REPO.get(env.REPO.newUniqueId());
+    await stub.initFossil(`test-${crypto.randomUUID()}`, { creator: 'admin' });
     await runInDurableObject(stub, (_i: RepoObject, state) => {
       const tables = state.storage.sql
         .exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'fossil%' ORDER BY name`)
@@ -63,7 +76,7 @@ describe('RepoObject fossil tables', () => {
   });
 
   it('answers batches of more than 100 hashes in one call, and a failed commit leaves nothing', async () => {
-    const store = inDurableObject(freshStub());
+    const store = inDurableObject(await freshStub());
     const rows = Array.from({ length: 150 }, (_, i) => ({
       hash: fhash(i + 1),
       size: 1,

@@ -18,7 +18,7 @@ import type { RepoStore } from './client.js';
 import { DELTA_APPLIERS, handleGitRequest, PeelCache, type GitRepo } from './git-http.js';
 import { capture, type RpcResult } from './rpc-result.js';
 import { receiveHooks } from '../protections.js';
-import { migrate, SqlRepoStore } from './repo-store.js';
+import { migrate, SCHEMA_VERSION, SqlRepoStore, type SqlHost } from './repo-store.js';
 import { migrateFossil } from './fossil-store.js';
 import { fossilRepackAlarm, handleFossilRequest, initFossilRepository } from './fossil-xfer.js';
 
@@ -49,19 +49,50 @@ export function localRepoStore(s: SqlRepoStore): RepoStore & ReachIndex {
   };
 }
 
+/**
+ * Brings the git schema up to date, at the cost of one SELECT when it already
+ * is (every start of an existing repository). A new repository's migrations
+ * run in one transaction.
+ */
+export function ensureGitSchema(host: SqlHost): void {
+  try {
+    const row = host.sql.exec<{ version: number }>(`SELECT version FROM hub_schema`).toArray()[0];
+    if (row?.version === SCHEMA_VERSION) return;
+  } catch {
+    // no hub_schema yet: a new repository
+  }
+  host.transactionSync(() => migrate(host));
+}
+
+/** Whether this DO holds the fossil tables (a fossil repository's). */
+function hasFossilSchema(host: SqlHost): boolean {
+  return host.sql.exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fossil_schema'`).toArray().length > 0;
+}
+
 export class RepoObject extends DurableObject<Env> {
   private readonly store: SqlRepoStore;
   /** Peeled tags of this repository: immutable facts, kept while the instance lives. */
   private readonly peeled = new PeelCache();
+  /** Whether the fossil tables were brought up to date since this instance started. */
+  private fossilReady = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new SqlRepoStore(ctx.storage);
-    // Migrations run before any request is delivered; they are synchronous SQL.
-    void ctx.blockConcurrencyWhile(async () => {
-      migrate(ctx.storage);
-      migrateFossil(ctx.storage);
-    });
+    // The git schema is migrated before any request is delivered (synchronous SQL).
+    // The fossil tables only for fossil repositories, on their first fossil call (ensureFossil).
+    void ctx.blockConcurrencyWhile(async () => ensureGitSchema(ctx.storage));
+  }
+
+  /**
+   * Creates or migrates the fossil tables, once per instance, before any
+   * fossil work (sync, init, repack alarm): git repositories never get them.
+   * Synchronous, so it completes before the caller's first await.
+   */
+  private ensureFossil(): void {
+    if (this.fossilReady) return;
+    migrateFossil(this.ctx.storage);
+    this.fossilReady = true;
   }
 
   /**
@@ -71,7 +102,10 @@ export class RepoObject extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const repoId = request.headers.get('x-hub-repo-id');
     if (!repoId) return new Response('missing repository id\n', { status: 400 });
-    if (new URL(request.url).pathname.startsWith('/fossil/')) return handleFossilRequest(request, this.ctx.storage, this.env);
+    if (new URL(request.url).pathname.startsWith('/fossil/')) {
+      this.ensureFossil();
+      return handleFossilRequest(request, this.ctx.storage, this.env);
+    }
     const local = localRepoStore(this.store);
     const repo: GitRepo = {
       refs: local,
@@ -82,18 +116,40 @@ export class RepoObject extends DurableObject<Env> {
       appliers: DELTA_APPLIERS,
     };
     // Pushes carry the hub's branch protection rules and write the audit log (worker/protections.ts).
-    return handleGitRequest(request, repo, this.peeled, receiveHooks(request, this.env.DB, repoId));
+    return handleGitRequest(request, repo, this.peeled, this.deferAudit(receiveHooks(request, this.env.DB, repoId)));
+  }
+
+  /**
+   * The push's audit write (a D1 round trip) made after the refs moved
+   * without delaying git's report: kept alive by waitUntil, a failure logged
+   * (it never undid a push: receive-pack only reports it).
+   */
+  private deferAudit<H extends { onApplied?: (updates: RefUpdate[]) => Promise<void> | void }>(hooks: H | undefined): H | undefined {
+    const write = hooks?.onApplied;
+    if (!hooks || !write) return hooks;
+    return {
+      ...hooks,
+      onApplied: (updates: RefUpdate[]) => {
+        this.ctx.waitUntil(
+          Promise.resolve()
+            .then(() => write(updates))
+            .catch((e) => console.error(`audit log write failed: ${(e as Error).message}`)),
+        );
+      },
+    };
   }
 
   /** Alarms come only from fossil repacking (fossil-repack.ts). */
   override async alarm(): Promise<void> {
+    this.ensureFossil();
     await fossilRepackAlarm(this.ctx.storage, this.env);
   }
 
   /**
    * Deletes the repository's content: every R2 object under its prefix, then
-   * all of this DO's storage (the schema is recreated, so a stray later call
-   * sees an empty repository rather than missing tables).
+   * all of this DO's storage (the schema is recreated, the fossil tables too
+   * for a fossil repository, so a stray later call sees an empty repository
+   * rather than missing tables).
    */
   async destroy(repoId: string): Promise<{ objects: number }> {
     const prefix = repoContentPrefix(repoId);
@@ -105,14 +161,17 @@ export class RepoObject extends DurableObject<Env> {
       objects += page.objects.length;
       cursor = page.truncated ? page.cursor : undefined;
     } while (cursor !== undefined);
+    const fossil = this.fossilReady || hasFossilSchema(this.ctx.storage);
     await this.ctx.storage.deleteAll();
-    migrate(this.ctx.storage);
-    migrateFossil(this.ctx.storage);
+    ensureGitSchema(this.ctx.storage);
+    this.fossilReady = false;
+    if (fossil) this.ensureFossil();
     return { objects };
   }
 
   /** Makes this a fossil repository as `fossil new` would (once; later calls keep it); its project code. */
   async initFossil(repoId: string, opts: { creator: string; projectName?: string }): Promise<{ projectCode: string }> {
+    this.ensureFossil();
     return initFossilRepository(this.ctx.storage, this.env, repoId, opts);
   }
 

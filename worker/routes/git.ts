@@ -18,7 +18,7 @@ import { Hono, type Context } from 'hono';
 import type { Env } from '../env.js';
 import { authorize } from '../auth.js';
 import { clientAddress } from '../rate-limit.js';
-import { PUSH_POLICY_HEADER, pushPolicyHeader } from '../protections.js';
+import { loadProtections, PUSH_POLICY_HEADER, type PushPolicy } from '../protections.js';
 import { isValidRepoName } from './api.js';
 import { requestedProtocolVersion, uploadPackV2Advertisement, type GitService } from '../../shared/protocols/git/advertisement.js';
 import { encodePkts } from '../../shared/protocols/git/pkt-line.js';
@@ -71,6 +71,9 @@ async function access(c: Ctx, service: GitService): Promise<{ stub: DurableObjec
   const name = repoName(c.req.param('repo') ?? '');
   if (name === null) return text(404, 'repository not found');
   const need = service === 'git-receive-pack' ? 'write' : 'read';
+  // A push's branch protection rules are read while access is decided (both are D1 reads).
+  const rules = service === 'git-receive-pack' && c.req.method === 'POST' ? loadProtections(c.env, name) : null;
+  rules?.catch(() => undefined);
   const a = await authorize(c.env, c.req.header('authorization'), name, need, clientAddress(c.req.raw.headers));
   if (!a.ok) {
     if (a.status === 429) return text(429, 'too many failed logins; try again later', { 'retry-after': String(a.retryAfter) });
@@ -80,7 +83,11 @@ async function access(c: Ctx, service: GitService): Promise<{ stub: DurableObjec
   if (a.repo.kind !== 'git') return text(404, 'repository not found');
   const stub = c.env.REPO.get(c.env.REPO.idFromName(a.repo.id));
   // A push carries the pusher and the branch protection rules to the DO (worker/protections.ts).
-  if (service === 'git-receive-pack' && c.req.method === 'POST') return { stub, id: a.repo.id, pushPolicy: await pushPolicyHeader(c.env, a.repo.name, a.who, a.role) };
+  if (rules !== null) {
+    const policy: PushPolicy = { actor: a.who.kind === 'user' ? a.who.name : null, role: a.role, rules: await rules };
+    // Names and patterns are plain ASCII (validated), so JSON is a safe header value.
+    return { stub, id: a.repo.id, pushPolicy: JSON.stringify(policy) };
+  }
   return { stub, id: a.repo.id };
 }
 
