@@ -30,6 +30,9 @@ export const DEFAULT_MAX_PUSH_BYTES = 100 * 1024 * 1024;
 /** Largest upload-pack request body (wants, haves, shallows): far above what git sends, far below memory. */
 export const MAX_UPLOAD_REQUEST_BYTES = 32 * 1024 * 1024;
 
+/** Upload-pack request bodies up to this size (declared by Content-Length) are read whole before going to the DO. */
+const SMALL_UPLOAD_REQUEST_BYTES = 64 * 1024;
+
 /** The realm git shows when it asks for credentials. */
 export const REALM = 'hub';
 
@@ -203,6 +206,10 @@ for (const service of ['git-upload-pack', 'git-receive-pack'] as const) {
       const bytes = new Uint8Array(await c.req.arrayBuffer());
       if (bytes.length === 4 && new TextDecoder().decode(bytes) === '0000') return new Response(null, { status: 200, headers: gitHeaders(resultType) });
       body = bytes;
+    } else if (service === 'git-upload-pack' && body !== null && length >= 0 && length <= SMALL_UPLOAD_REQUEST_BYTES) {
+      // A small fetch request (ls-refs, a few wants and haves) goes to the DO as
+      // bytes: no relay stream and no answer-side transform for a few hundred bytes.
+      body = new Uint8Array(await c.req.arrayBuffer());
     }
     return forward(c, target, `/${service}`, resultType, { method: 'POST', body, maxBody: limit, gzip });
   });
