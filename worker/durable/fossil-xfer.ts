@@ -98,14 +98,19 @@ const CROSSLINK_CACHE_BYTES = 4 * 1024 * 1024;
 export function crosslinkHooks(host: SqlHost, repo: FossilRepo): FossilHooks {
   return {
     onArtifacts: async (received) => {
-      // Parents usually arrive in the same batch, already parsed: reading them
-      // back would walk their delta chains in R2 (manifests are pushed as deltas).
+      // Parents usually arrive in the same batch, already parsed, or were
+      // received lately (the memo's texts): reading them back would walk their
+      // delta chains in R2 (manifests are pushed as deltas). A batch is bounded
+      // (receive.ts ARTIFACT_BATCH_*); a parent in another batch is loaded.
       const batch = new Map(received.map((r) => [r.hash, r.artifact]));
       const reader = new ArtifactReader(repo, CROSSLINK_CACHE_BYTES);
       const load = async (hash: string) => {
         const known = batch.get(hash);
         if (known !== undefined) return known;
-        const bytes = await reader.read(hash);
+        // The memo may hold texts of a request that failed: used only for what is stored.
+        const memo = repo.memo?.texts.get(hash);
+        const stored = memo !== undefined && ['public', 'private'].includes((await repo.store.states([hash]))[0]);
+        const bytes = stored ? memo : await reader.read(hash);
         return bytes === null ? null : parseArtifact(bytes);
       };
       // In slices with a macrotask between them, so each slice's SQL writes

@@ -28,6 +28,73 @@ export interface ReceivedArtifact {
   artifact: Artifact;
 }
 
+/**
+ * Takes structural artifacts just committed, a bounded batch at a time
+ * (crosslinking): a push's pending chain can resolve thousands of manifests in
+ * one request, and holding all of them parsed took hundreds of MiB.
+ */
+export type ArtifactBatchHandler = (batch: ReceivedArtifact[]) => Promise<void> | void;
+
+/** What a commit made visible. */
+export interface IngestResult {
+  /** Structural artifacts handed to the handler. */
+  artifacts: number;
+  /** Check-ins (manifests) among them, in the order handed on. */
+  checkins: string[];
+}
+
+/** Most artifacts handed on at once. */
+export const ARTIFACT_BATCH_COUNT = 64;
+/** Most bytes (of artifact texts: their parsed form is a few times that) handed on at once, beyond the first artifact. */
+export const ARTIFACT_BATCH_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Hands artifacts on in batches of at most ARTIFACT_BATCH_COUNT artifacts and
+ * ARTIFACT_BATCH_BYTES bytes (a single larger artifact goes alone). The
+ * handler's first error stops further batches and is rethrown by `finish`, so
+ * that storing (resolving pending deltas) completes as before: crosslinking
+ * is idempotent and an artifact left out is linked when crosslinked again.
+ */
+class BatchEmitter {
+  private batch: ReceivedArtifact[] = [];
+  private bytes = 0;
+  private failed = false;
+  private error: unknown = null;
+  readonly result: IngestResult = { artifacts: 0, checkins: [] };
+
+  constructor(private readonly handler: ArtifactBatchHandler | undefined) {}
+
+  /** Adds one committed artifact (`size`: its text's length), handing the batch on when full. */
+  async add(item: ReceivedArtifact, size: number): Promise<void> {
+    if (this.batch.length > 0 && (this.batch.length >= ARTIFACT_BATCH_COUNT || this.bytes + size > ARTIFACT_BATCH_BYTES)) await this.flush();
+    this.batch.push(item);
+    this.bytes += size;
+    this.result.artifacts++;
+    if (item.artifact.type === 'manifest') this.result.checkins.push(item.hash);
+  }
+
+  /** Hands on what is batched (the batch is dropped before the handler runs, so only the handler holds it). */
+  async flush(): Promise<void> {
+    const batch = this.batch;
+    this.batch = [];
+    this.bytes = 0;
+    if (batch.length === 0 || this.failed || !this.handler) return;
+    try {
+      await this.handler(batch);
+    } catch (e) {
+      this.failed = true;
+      this.error = e;
+    }
+  }
+
+  /** Hands on the rest; rethrows the handler's error, if any. */
+  async finish(): Promise<IngestResult> {
+    await this.flush();
+    if (this.failed) throw this.error;
+    return this.result;
+  }
+}
+
 /** Bounds used while receiving. */
 export interface IngestLimits {
   /** Largest artifact accepted (full size). */
@@ -52,6 +119,7 @@ export class Ingest {
   private readonly igots = new Set<string>();
   private readonly unclusteredAdd: string[] = [];
   private readonly unclusteredRemove: string[] = [];
+  /** Structural artifacts of this request, parsed (bounded by the request's size); handed on at commit. */
   private readonly structural = new Map<string, Artifact>();
   private readonly uv = new Map<string, UnversionedEntry>();
   private readonly config: ConfigEntry[] = [];
@@ -128,7 +196,8 @@ export class Ingest {
     if (!baseText) {
       // Base unknown (or no longer cached): keep the delta, ask for the base.
       this.pending.set(hash, delta);
-      this.repo.memo?.deltas.set(recordKey(rec), payload);
+      // Owned copy: the payload is a view of the whole request message, which the memo must not keep alive.
+      this.repo.memo?.deltas.set(recordKey(rec), owned(payload));
       if (baseState !== 'shunned' && !this.rows.has(base)) this.igots.add(base);
       // Clients send deltas before their bases (fossil keeps reverse deltas):
       // kept at hand, they resolve when the base arrives in this request
@@ -200,16 +269,19 @@ export class Ingest {
 
   /**
    * Makes everything received visible in one commit, then resolves pending
-   * deltas whose bases arrived. Returns the structural artifacts stored.
+   * deltas whose bases arrived (committed in batches). The structural
+   * artifacts stored are handed to `onArtifacts` in bounded batches, each
+   * after the commit that made it visible; an error of `onArtifacts` is
+   * thrown once everything is stored.
    */
-  async commit(): Promise<ReceivedArtifact[]> {
+  async commit(onArtifacts?: ArtifactBatchHandler): Promise<IngestResult> {
     const store = this.repo.store;
     const igots = [...this.igots].filter((h) => !this.has(h));
     const states = igots.length > 0 ? await store.states(igots) : [];
     const phantoms = igots.filter((_, i) => states[i] === 'unknown');
     const nothing =
       this.rows.size === 0 && this.pending.size === 0 && phantoms.length === 0 && this.uv.size === 0 && this.config.length === 0;
-    if (nothing) return [];
+    if (nothing) return { artifacts: 0, checkins: [] };
     await this.sink.finish();
     const result = await store.commit({
       rows: [...this.rows.values()].map(({ depth: _d, ...r }) => r),
@@ -220,13 +292,17 @@ export class Ingest {
       unversioned: [...this.uv.values()],
       config: this.config,
     });
-    const out: ReceivedArtifact[] = [];
+    const emit = new BatchEmitter(onArtifacts);
     for (const r of result.inserted) {
       const a = this.structural.get(r.hash);
-      if (a) out.push({ hash: r.hash, seq: r.seq, artifact: a });
+      if (!a) continue;
+      this.structural.delete(r.hash);
+      await emit.add({ hash: r.hash, seq: r.seq, artifact: a }, this.rows.get(r.hash)?.size ?? 0);
     }
-    out.push(...(await resolvePending(this.repo, this.reader, result.inserted.map((r) => r.hash), this.limits, this.contents)));
-    return out;
+    await emit.flush();
+    this.structural.clear();
+    await resolveInto(this.repo, this.reader, result.inserted.map((r) => r.hash), this.limits, this.contents, emit);
+    return emit.finish();
   }
 
   private addRow(row: NewRow, text: Uint8Array): void {
@@ -244,7 +320,7 @@ export class Ingest {
         }
       }
     }
-    this.contents.set(row.hash, text);
+    this.contents.set(row.hash, owned(text));
   }
 
   private checkSize(hash: string, size: number): void {
@@ -260,6 +336,11 @@ export class Ingest {
 
 function wrongHash(hash: string) {
   return xferError('wrong-hash', `wrong hash on received artifact: ${hash}`, { hash });
+}
+
+/** `data` itself when it owns its buffer, else a copy (a view would keep the whole buffer alive in a cache). */
+function owned(data: Uint8Array): Uint8Array {
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
 }
 
 function parseStructural(p: Primitives, text: Uint8Array): Artifact | null {
@@ -282,8 +363,12 @@ export function isHash(hash: string | undefined): hash is string {
  * resolved delta may be the base of another: a chain of pending deltas (a
  * client sends newest first) takes one step per link. A delta that does not
  * verify is dropped. Rows are committed in batches (each adds only verified
- * artifacts); a step's memory is its pending entries' texts, and texts are
- * kept as bases up to the cache bound (the host's memo when it has one).
+ * artifacts; at most RESOLVE_BATCH rows, and at most an ArtifactBatchHandler
+ * batch of structural artifacts), and each batch's structural artifacts are
+ * handed to `onArtifacts` right after its commit: nothing held grows with the
+ * length of the chain. A step's memory is its pending entries' texts, and
+ * texts are kept as bases up to the cache bound (the host's memo when it has
+ * one). An error of `onArtifacts` is thrown once everything is resolved.
  */
 export async function resolvePending(
   repo: FossilRepo,
@@ -292,8 +377,21 @@ export async function resolvePending(
   limits: IngestLimits,
   /** Full texts of (some of) `newHashes` already at hand: bases read without walking their chains in storage. */
   known: { get(hash: string): Uint8Array | undefined } = new Map(),
-): Promise<ReceivedArtifact[]> {
-  const out: ReceivedArtifact[] = [];
+  onArtifacts?: ArtifactBatchHandler,
+): Promise<IngestResult> {
+  const emit = new BatchEmitter(onArtifacts);
+  await resolveInto(repo, reader, newHashes, limits, known, emit);
+  return emit.finish();
+}
+
+async function resolveInto(
+  repo: FossilRepo,
+  reader: ArtifactReader,
+  newHashes: string[],
+  limits: IngestLimits,
+  known: { get(hash: string): Uint8Array | undefined },
+  emit: BatchEmitter,
+): Promise<void> {
   const texts = repo.memo?.texts ?? new LruBaseCache(limits.contentCacheBytes);
   const textOf = (h: string) => texts.get(h) ?? known.get(h);
   // Resolved here but not committed yet: their depths, and the batch to commit.
@@ -301,10 +399,12 @@ export async function resolvePending(
   let sink = new RecordSink(repo);
   let rows: FossilRowInput[] = [];
   let remove: string[] = [];
-  let structural = new Map<string, Artifact>();
+  // Parsed structural artifacts of the batch, with the bytes of their texts.
+  let structural = new Map<string, { artifact: Artifact; size: number }>();
+  let structuralBytes = 0;
   const flush = async () => {
     await sink.finish();
-    const clustered = [...structural.values()].filter((a) => a.type === 'cluster').flatMap((a) => a.cards.members ?? []);
+    const clustered = [...structural.values()].filter((s) => s.artifact.type === 'cluster').flatMap((s) => s.artifact.cards.members ?? []);
     const result = await repo.store.commit({
       rows,
       pendingRemove: remove,
@@ -312,15 +412,20 @@ export async function resolvePending(
       unclusteredRemove: clustered,
       phantoms: clustered,
     });
-    for (const r of result.inserted) {
-      const a = structural.get(r.hash);
-      if (a) out.push({ hash: r.hash, seq: r.seq, artifact: a });
-    }
+    const inserted = structural;
     sink = new RecordSink(repo);
     rows = [];
     remove = [];
     structural = new Map();
+    structuralBytes = 0;
     depths.clear();
+    // Committed: crosslinked now, and then dropped.
+    for (const r of result.inserted) {
+      const s = inserted.get(r.hash);
+      if (s) await emit.add({ hash: r.hash, seq: r.seq, artifact: s.artifact }, s.size);
+    }
+    inserted.clear();
+    await emit.flush();
   };
   let frontier = newHashes;
   try {
@@ -360,9 +465,14 @@ export async function resolvePending(
           depths.set(p.hash, baseDepth + 1);
         }
         const a = parseStructural(repo.primitives, text);
-        if (a) structural.set(p.hash, a);
+        if (a) {
+          structural.set(p.hash, { artifact: a, size: text.length });
+          structuralBytes += text.length;
+        }
         texts.set(p.hash, text);
         resolved.push(p.hash);
+        // Parsed artifacts are held only until their batch is committed and handed on.
+        if (structural.size >= ARTIFACT_BATCH_COUNT || structuralBytes >= ARTIFACT_BATCH_BYTES) await flush();
       }
       if (rows.length >= RESOLVE_BATCH) await flush();
       frontier = resolved;
@@ -372,7 +482,6 @@ export async function resolvePending(
     await sink.abort();
     throw e;
   }
-  return out;
 }
 
 /** Hashes per states query when prefetching. */

@@ -25,7 +25,7 @@ import { ConfigReceiver, configGroupMask, sendConfig } from './config.js';
 import { XferError, xferError } from './errors.js';
 import { verifyLogin } from './login.js';
 import { parseDecimal, XferReader, XferWriter, type XferCard } from './message.js';
-import { Ingest, isHash, type ReceivedArtifact } from './receive.js';
+import { Ingest, isHash, type IngestResult, type ReceivedArtifact } from './receive.js';
 import { ArtifactReader, RecordSink, type FossilRepo } from './repo.js';
 import { sendCloneBatch, sendFiles, type SendContext } from './send.js';
 import { isUvName, parseInt64, uvCatalogHash, uvStatus } from './uv.js';
@@ -58,7 +58,12 @@ export interface XferContext {
   user(login: string, projectCode: string): Promise<XferUser | null>;
   /** Told whether a (non-anonymous) login card passed, before the request goes on: failed-login limits count here. */
   onLogin?(login: string, ok: boolean): Promise<void> | void;
-  /** Called after a commit with the structural artifacts (manifests, clusters, ...) it stored. */
+  /**
+   * Called after a commit with the structural artifacts (manifests, clusters,
+   * ...) it stored, in bounded batches (receive.ts ARTIFACT_BATCH_COUNT /
+   * ARTIFACT_BATCH_BYTES), each once it is committed: one request can store
+   * thousands of manifests, never held parsed all at once.
+   */
   onArtifacts?(received: ReceivedArtifact[]): Promise<void> | void;
   /** Called after a commit of a request that sent file cards (pushes only: a pull stores none). */
   onPush?(push: XferPush): Promise<void> | void;
@@ -193,13 +198,32 @@ class Session {
     for (let card = reader.next(); card !== null; card = reader.next()) {
       await this.card(card, message);
     }
-    // Everything received becomes visible here, in one commit.
-    const received = await this.ingest.commit();
+    // Everything received becomes visible here, in one commit (then pending
+    // deltas it completes, in batches); crosslinked batch by batch.
+    // As before batching: a storage error leaves config unapplied; a hook's
+    // error (thrown once everything is stored) comes after it is applied.
+    const hook = this.ctx.onArtifacts?.bind(this.ctx);
+    let hookFailed = false;
+    const onArtifacts = hook
+      ? async (batch: ReceivedArtifact[]) => {
+          try {
+            await hook(batch);
+          } catch (e) {
+            hookFailed = true;
+            throw e;
+          }
+        }
+      : undefined;
+    let received: IngestResult;
+    try {
+      received = await this.ingest.commit(onArtifacts);
+    } catch (e) {
+      if (hookFailed) await this.configIn.apply(this.repo.store);
+      throw e;
+    }
     await this.configIn.apply(this.repo.store);
-    if (received.length > 0) await this.ctx.onArtifacts?.(received);
     if (this.filesReceived > 0) {
-      const checkins = received.filter((r) => r.artifact.type === 'manifest').map((r) => r.hash);
-      await this.ctx.onPush?.({ actor: this.actor, files: this.filesReceived, checkins });
+      await this.ctx.onPush?.({ actor: this.actor, files: this.filesReceived, checkins: received.checkins });
     }
     return this.reply(head);
   }
