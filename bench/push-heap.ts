@@ -6,6 +6,9 @@
  * used after a full GC (what the push retains), external/array buffers, RSS.
  *
  *   node --expose-gc --import tsx bench/push-heap.ts [small|large]
+ *
+ * PUSH_BASE_CACHE_MIB / PUSH_RETAIN_MIB override receivePack's maxDeltaBaseCache /
+ * segmentRetainBytes (to weigh memory against base re-reads: CPU is printed at the end).
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, createReadStream, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
@@ -24,6 +27,9 @@ const WORK = new URL('./.work/', import.meta.url).pathname;
 const maybeGc = (globalThis as { gc?: () => void }).gc;
 if (!maybeGc) throw new Error('run with node --expose-gc');
 const gc: () => void = maybeGc;
+
+/** Range reads of segments (delta bases re-read after leaving the caches): count and bytes. */
+const reads = { count: 0, bytes: 0 };
 
 /** Segments as temp files: written once, read by range. */
 function fileSegments(dir: string): SegmentStore {
@@ -51,6 +57,8 @@ function fileSegments(dir: string): SegmentStore {
       };
     },
     async readRange(segment, offset, length) {
+      reads.count++;
+      reads.bytes += length;
       const out = new Uint8Array(length);
       readSync(fds.get(segment)!, out, 0, length, offset);
       return out;
@@ -94,7 +102,9 @@ async function main(): Promise<void> {
   try {
     const out: Uint8Array[] = [];
     const store = { refs: repo, index: repo, committer: repo, segments: fileSegments(dir), primitives: { hash: nativeHash, zlib: pureZlib }, appliers: { git: applyGitDelta, fossil: applyFossilDelta } };
-    for await (const chunk of receivePack(store, body(), { maxPackBytes: 2 ** 40 })) out.push(chunk);
+    const mib = (name: string) => (process.env[name] ? Number(process.env[name]) * 2 ** 20 : undefined);
+    const opts = { maxPackBytes: 2 ** 40, maxDeltaBaseCache: mib('PUSH_BASE_CACHE_MIB'), segmentRetainBytes: mib('PUSH_RETAIN_MIB') };
+    for await (const chunk of receivePack(store, body(), opts)) out.push(chunk);
     console.log(new TextDecoder().decode(out[out.length - 1]).slice(0, 200));
   } finally {
     clearInterval(timer);
@@ -104,7 +114,8 @@ async function main(): Promise<void> {
   const cpu = process.cpuUsage(cpu0);
   console.log(
     `done in ${((performance.now() - t0) / 1000).toFixed(0)} s (${((cpu.user + cpu.system) / 1e6).toFixed(0)} s CPU, incl. the sampling GCs); ` +
-      `peak growth after GC: heap ${mb(peak)}, array buffers ${mb(peakBuffers)}`,
+      `peak growth after GC: heap ${mb(peak)}, array buffers ${mb(peakBuffers)}; ` +
+      `${reads.count} range reads of segments (${mb(reads.bytes)})`,
   );
 }
 
