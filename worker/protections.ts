@@ -5,13 +5,12 @@
  * fast-forward, and when the pattern is `admins_only`, only pushers with the
  * admin role may update or create it at all. The Worker's git route sends the
  * rules and the pusher's role to the repository's Durable Object with the
- * push (pushPolicyHeader); receive-pack asks `refusal` about each update and
+ * push (PUSH_POLICY_HEADER); receive-pack asks `refusal` about each update and
  * git shows the reason as `! [remote rejected] REF (protected branch: ...)`.
  */
 import { eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
 import type { Env } from './env.js';
-import type { Principal } from './auth.js';
 import { refNameProblem } from '../shared/protocols/git/ref-name.js';
 import type { ReceivePackOptions } from '../shared/protocols/git/receive-pack.js';
 import { recordPush } from './audit.js';
@@ -86,13 +85,6 @@ export async function loadProtections(env: Env, repo: string): Promise<Protectio
 
 /** The header a push carries to the Durable Object. */
 export const PUSH_POLICY_HEADER = 'x-hub-push-policy';
-
-/** The push policy for `who` with `role` in the repository named `repo`, as a header value. */
-export async function pushPolicyHeader(env: Env, repo: string, who: Principal, role: Role): Promise<string> {
-  const policy: PushPolicy = { actor: who.kind === 'user' ? who.name : null, role, rules: await loadProtections(env, repo) };
-  // Names and patterns are plain ASCII (validated), so JSON is a safe header value.
-  return JSON.stringify(policy);
-}
 
 /** The policy from a forwarded push's header; null when absent or malformed (the Worker always sends it). */
 export function parsePushPolicy(value: string | null): PushPolicy | null {

@@ -176,8 +176,9 @@ describe('a real-looking fossil repository through the hub', () => {
     expect(forum(mine)).toMatch(/[0-9a-f]{64}/);
     expect(timeline(mine)).toMatch(/merge feature into trunk/);
     // File names, modes and links as the source's manifests have them. The hub's clone
-    // keeps the shunned file as a phantom (size -1): the hub does not send the shun
-    // list in a clone's config exchange, so the clone does not know it is shunned.
+    // keeps the shunned file as a phantom (size -1): this test does not push the
+    // source's shun list to the hub (`fossil configuration push shun`), so the hub's
+    // clone does not learn that the file is shunned.
     const files = (repo: string) => fossil(['ls', '-R', repo, '-r', 'trunk', '-v']).stdout.split('\n').filter((l) => !/\s-1\s/.test(l)).join('\n');
     expect(files(mine)).toBe(files(theirs));
     expect(files(mine)).toMatch(/naïve file ü\.txt/);
