@@ -12,11 +12,10 @@
  * the same load, and compare.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startHub } from '../test/e2e/hub-server.js';
+import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { benchGitEnv } from './git-corpus.js';
 import { cpuSeconds, findInTree } from './proc.js';
 
@@ -24,16 +23,6 @@ import { cpuSeconds, findInTree } from './proc.js';
 const rounds = Number(process.argv[2] ?? 20);
 /** FIXED_PROFILE=push|fetch|ls-remote: a CPU profile of that operation's rounds (workerd's inspector), summarised by self time. */
 const profileOp = process.env.FIXED_PROFILE;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface WsLike {
   on(ev: 'message', f: (d: unknown) => void): void;

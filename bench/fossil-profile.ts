@@ -12,29 +12,17 @@
  * Writes bench/.work/fossil-push.cpuprofile (open in Chrome DevTools).
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 // @ts-expect-error: ws comes with wrangler (no types installed); a dev-only tool.
 import WebSocket from 'ws';
 import { api } from '../test/e2e/hub-client.js';
-import { startHub } from '../test/e2e/hub-server.js';
+import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { check, http10Front, runFossil, runFossilAsync } from '../test/e2e/fossil-client.js';
 import { cpuSeconds, findInTree, rssBytes, sampleRss } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
 const CORPUS = join(WORK, 'fossil-small-v1.fossil');
 const mode = process.argv[2] ?? 'push';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 /** A minimal CDP session. */
 async function cdp(url: string): Promise<{ send(method: string, params?: object): Promise<any>; close(): void }> {

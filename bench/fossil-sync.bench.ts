@@ -27,10 +27,9 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
-import { startHub, type Hub } from '../test/e2e/hub-server.js';
+import { freePort, startHub, type Hub } from '../test/e2e/hub-server.js';
 import { check, fossilEnv, http10Front, runFossil, runFossilAsync } from '../test/e2e/fossil-client.js';
 import { benchGitEnv, corpus, corpusDir, SMALL, type CorpusSpec } from './git-corpus.js';
 import type { BenchResult, BenchSuite } from './harness.js';
@@ -119,17 +118,6 @@ async function fossilCorpus(spec: CorpusSpec, log: (s: string) => void): Promise
     checkins: Number(sql(home, file, `SELECT count(*) FROM event WHERE type = 'ci'`)),
     artifacts: Number(sql(home, file, `SELECT count(*) FROM blob WHERE size >= 0`)),
   };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
 }
 
 /** `fossil server --repolist` over `root` (every *.fossil file there is /NAME). */

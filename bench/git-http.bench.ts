@@ -23,9 +23,8 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { startHub, type Hub } from '../test/e2e/hub-server.js';
+import { freePort, startHub, type Hub } from '../test/e2e/hub-server.js';
 import { benchGitEnv, corpus, LARGE, SMALL, type Corpus } from './git-corpus.js';
 import type { BenchResult, BenchSuite } from './harness.js';
 import { cpuSeconds, findInTree, rssBytes, sampleRss, best, measureTree, type Sample } from './proc.js';
@@ -62,17 +61,6 @@ function missingTools(): string[] {
 function httpBackendPath(): string {
   const r = spawnSync('git', ['--exec-path'], { encoding: 'utf8' });
   return join((r.stdout ?? '').trim() || '/usr/lib/git-core', 'git-http-backend');
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
 }
 
 /** git http-backend behind lighttpd, serving every repository under `root`. */

@@ -13,24 +13,13 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { startHub } from '../test/e2e/hub-server.js';
+import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { benchGitEnv, corpus, LARGE, SMALL } from './git-corpus.js';
 import { cpuSeconds, findInTree, rssBytes, sampleRss } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
 const [which = 'small', mode = 'cpu', pushesArg = '1'] = process.argv.slice(2);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** The `ws` package (already installed, as a dependency of wrangler's tooling; untyped here). */
 interface WsLike {
