@@ -50,17 +50,7 @@ export async function best(fn: () => unknown | Promise<unknown>, runs = 5): Prom
 }
 
 /** Deterministic pseudo-random bytes (xorshift), so runs compare like with like. */
-export function randomBytes(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+export { randomBytes } from '../test/random-bytes.js';
 
 /** Text-like bytes (compressible, line-structured): what source files look like. */
 export function textBytes(n: number, seed = 1): Uint8Array {

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs script without types
 import { keccakWasm } from '../scripts/gen-keccak-wasm.mjs';
 import { wasmSha3_256 } from '../worker/sha3-wasm.js';
+import { randomBytes as bytes } from './random-bytes.js';
 
 const committed = new Uint8Array(readFileSync(new URL('../worker/keccak.wasm', import.meta.url)));
 // Node compiles from bytes (workers-types, which this project's tsconfig loads, declares the class abstract).
@@ -17,17 +18,6 @@ const compile = WebAssembly.Module as unknown as new (bytes: Uint8Array) => WebA
 const sha3 = wasmSha3_256(new compile(committed));
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const ref = (d: Uint8Array) => createHash('sha3-256').update(d).digest('hex');
-const bytes = (n: number, seed = 1) => {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x;
-  }
-  return out;
-};
 
 describe('keccak.wasm', () => {
   it('is exactly what scripts/gen-keccak-wasm.mjs generates (run it after changing the generator)', () => {

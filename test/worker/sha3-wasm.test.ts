@@ -11,19 +11,9 @@ import '../../worker/keccak-module.js';
 import { isNativeHash, isWasmSha3, nativeHash } from '../../worker/native-hash.js';
 import { nativePrimitives } from '../../worker/primitives.js';
 import { wasmSha3_256 } from '../../worker/sha3-wasm.js';
+import { randomBytes as bytes } from '../random-bytes.js';
 
 const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-const bytes = (n: number, seed = 1) => {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x;
-  }
-  return out;
-};
 const pure = (d: Uint8Array) => hex(pureHash('sha3-256').update(d).digest());
 
 describe('wasm SHA3-256 in workerd', () => {
