@@ -3,16 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { MemorySegmentStore } from '../../../shared/storage/memory.js';
 import { RangePrefetcher, type RangeRequest } from '../../../shared/storage/range-prefetch.js';
 import { appendRecords, type SegmentReader } from '../../../shared/storage/segments.js';
-
-function records(n: number, seed: number): Uint8Array[] {
-  let x = seed;
-  const next = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0), x >>> 8);
-  return Array.from({ length: n }, () => {
-    const r = new Uint8Array(1 + (next() % 700));
-    for (let i = 0; i < r.length; i++) r[i] = next() & 0xff;
-    return r;
-  });
-}
+import { records } from './random-records.js';
 
 /** A store whose reads wait until released, counting those in flight. */
 function slow(inner: MemorySegmentStore): SegmentReader & { reads: number; inFlight: number; most: number } {
