@@ -16,61 +16,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
+import { cdpSessions, summariseCpu, type CpuProfile } from './cdp.js';
 import { benchGitEnv } from './git-corpus.js';
 import { cpuSeconds, findInTree } from './proc.js';
-
 
 const rounds = Number(process.argv[2] ?? 20);
 /** FIXED_PROFILE=push|fetch|ls-remote: a CPU profile of that operation's rounds (workerd's inspector), summarised by self time. */
 const profileOp = process.env.FIXED_PROFILE;
-
-interface WsLike {
-  on(ev: 'message', f: (d: unknown) => void): void;
-  once(ev: string, f: (e?: unknown) => void): void;
-  send(s: string): void;
-  close(): void;
-}
-
-/** A minimal Chrome DevTools Protocol session on every inspector target (workerd lists one per service). */
-async function cdpSessions(port: number): Promise<{ title: string; send: (m: string, p?: object) => Promise<any>; close: () => void }[]> {
-  const { default: WebSocket } = (await import('ws' as string)) as { default: new (url: string, opts?: object) => WsLike };
-  const targets = (await (await fetch(`http://127.0.0.1:${port}/json`)).json()) as { webSocketDebuggerUrl: string; title?: string }[];
-  const out = [];
-  for (const t of targets) {
-    const ws = new WebSocket(t.webSocketDebuggerUrl, { maxPayload: 2 ** 31 });
-    await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)));
-    let next = 1;
-    const waiting = new Map<number, (m: any) => void>();
-    ws.on('message', (d) => {
-      const m = JSON.parse(String(d));
-      if (m.id && waiting.has(m.id)) (waiting.get(m.id)!(m), waiting.delete(m.id));
-    });
-    const send = (method: string, params: object = {}) => {
-      const id = next++;
-      ws.send(JSON.stringify({ id, method, params }));
-      return new Promise<any>((res, rej) => waiting.set(id, (m) => (m.error ? rej(new Error(JSON.stringify(m.error))) : res(m.result))));
-    };
-    out.push({ title: t.title ?? '?', send, close: () => ws.close() });
-  }
-  return out;
-}
-
-type Node = { id: number; callFrame: { functionName: string; url: string; lineNumber: number } };
-function summarise(p: { nodes: Node[]; samples: number[]; timeDeltas: number[] }, top = 35): string {
-  const self = new Map<number, number>();
-  p.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
-  const by = new Map<string, number>();
-  let total = 0;
-  for (const n of p.nodes) {
-    const t = self.get(n.id) ?? 0;
-    if (n.callFrame.functionName === '(idle)') continue;
-    total += t;
-    const k = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber + 1}`;
-    by.set(k, (by.get(k) ?? 0) + t);
-  }
-  const rows = [...by].sort((a, b) => b[1] - a[1]).slice(0, top);
-  return [`busy sampled ${(total / 1e3).toFixed(1)} ms`, ...rows.map(([k, t]) => `${(t / 1e3).toFixed(1).padStart(8)} ms  ${k}`)].join('\n');
-}
 
 function git(home: string, cwd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -123,12 +75,12 @@ async function main(): Promise<void> {
       totals.set(what, t);
       if (profiled) {
         for (const s of sessions) {
-          const { profile } = await s.send('Profiler.stop');
+          const { profile } = await s.send<{ profile: CpuProfile }>('Profiler.stop');
           profiles.set(s.title, [...(profiles.get(s.title) ?? []), profile]);
         }
       }
     };
-    const profiles = new Map<string, { nodes: Node[]; samples: number[]; timeDeltas: number[] }[]>();
+    const profiles = new Map<string, CpuProfile[]>();
     // Warm-up: module compilation, the first DO.
     await create('warm');
     await git(home, src, ['push', '-q', `${auth}/warm.git`, 'main']);
@@ -141,16 +93,7 @@ async function main(): Promise<void> {
       await measure('ls-remote (admin token, Basic)', () => git(home, tmp, ['ls-remote', '-q', `${auth}/${name}.git`]));
     }
     for (const [title, list] of profiles) {
-      // Rounds merged: node ids differ per profile, so summarise each by name and add up.
-      const merged = { nodes: [] as Node[], samples: [] as number[], timeDeltas: [] as number[] };
-      let offset = 0;
-      for (const p of list) {
-        for (const n of p.nodes) merged.nodes.push({ ...n, id: n.id + offset });
-        merged.samples.push(...p.samples.map((id) => id + offset));
-        merged.timeDeltas.push(...p.timeDeltas);
-        offset += 1e6;
-      }
-      console.log(`--- ${title} (${list.length} rounds of ${profileOp}; per round: divide by ${list.length})\n${summarise(merged)}`);
+      console.log(`--- ${title} (${list.length} rounds of ${profileOp}; per round: divide by ${list.length})\n${summariseCpu(list, 35, true)}`);
     }
     for (const s of sessions) s.close();
     for (const [what, t] of totals) console.log(`${what.padEnd(40)} wall ${((1000 * t.wall) / t.n).toFixed(1).padStart(7)} ms  workerd CPU ${((1000 * t.cpu) / t.n).toFixed(1).padStart(7)} ms  (n=${t.n})`);

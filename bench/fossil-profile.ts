@@ -7,80 +7,19 @@
  *
  *   npx tsx bench/fossil-profile.ts [push|sync|clone|repack]     (corpus from bench/.work, built by the fossil bench)
  *
- * Uses the `ws` package (already installed with wrangler): Node 20's
- * experimental WebSocket is refused by wrangler's inspector proxy.
  * Writes bench/.work/fossil-push.cpuprofile (open in Chrome DevTools).
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-// @ts-expect-error: ws comes with wrangler (no types installed); a dev-only tool.
-import WebSocket from 'ws';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { check, http10Front, runFossil, runFossilAsync } from '../test/e2e/fossil-client.js';
+import { cdpSessions, inspectorTargets, summariseCpu, summariseHeap, type CpuProfile, type HeapProfile } from './cdp.js';
 import { cpuSeconds, findInTree, rssBytes, sampleRss } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
 const CORPUS = join(WORK, 'fossil-small-v1.fossil');
 const mode = process.argv[2] ?? 'push';
-
-/** A minimal CDP session. */
-async function cdp(url: string): Promise<{ send(method: string, params?: object): Promise<any>; close(): void }> {
-  const ws = new WebSocket(url);
-  await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)));
-  let id = 0;
-  const waiting = new Map<number, (v: any) => void>();
-  ws.on('message', (m: Buffer) => {
-    const msg = JSON.parse(String(m));
-    if (msg.id !== undefined) waiting.get(msg.id)?.(msg);
-  });
-  return {
-    send(method, params = {}) {
-      const n = ++id;
-      ws.send(JSON.stringify({ id: n, method, params }));
-      return new Promise((resolve, reject) =>
-        waiting.set(n, (msg) => (msg.error ? reject(new Error(`${method}: ${JSON.stringify(msg.error)}`)) : resolve(msg.result))),
-      );
-    },
-    close: () => ws.close(),
-  };
-}
-
-interface Node {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  hitCount?: number;
-  selfSize?: number;
-  children?: any[];
-}
-
-function topSelf(profile: { nodes: Node[]; samples: number[]; timeDeltas: number[] }, n = 30): void {
-  const byId = new Map(profile.nodes.map((x) => [x.id, x]));
-  const self = new Map<string, number>();
-  const dt = new Map<number, number>();
-  profile.samples.forEach((s, i) => dt.set(s, (dt.get(s) ?? 0) + (profile.timeDeltas[i] ?? 0)));
-  let total = 0;
-  for (const [id, us] of dt) {
-    const f = byId.get(id)!.callFrame;
-    const key = `${f.functionName || '(anon)'} ${f.url.split('/').pop()}:${f.lineNumber + 1}`;
-    self.set(key, (self.get(key) ?? 0) + us);
-    total += us;
-  }
-  console.log(`total sampled ${(total / 1e6).toFixed(2)} s`);
-  for (const [k, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, n)) console.log(`${(us / 1e3).toFixed(0).padStart(7)} ms  ${k}`);
-}
-
-function topAlloc(head: Node, n = 25): void {
-  const self = new Map<string, number>();
-  const walk = (x: Node) => {
-    const f = x.callFrame;
-    const key = `${f.functionName || '(anon)'} ${f.url.split('/').pop()}:${f.lineNumber + 1}`;
-    self.set(key, (self.get(key) ?? 0) + (x.selfSize ?? 0));
-    for (const c of x.children ?? []) walk(c);
-  };
-  walk(head);
-  for (const [k, b] of [...self].sort((a, b) => b[1] - a[1]).slice(0, n)) console.log(`${(b / 2 ** 20).toFixed(1).padStart(7)} MiB  ${k}`);
-}
 
 async function main(): Promise<void> {
   if (!existsSync(CORPUS)) throw new Error(`${CORPUS} missing: run BENCH_QUICK=1 npx tsx bench/run.ts fossil once`);
@@ -122,9 +61,8 @@ async function main(): Promise<void> {
       check(await runFossilAsync(home, ['sync', '-R', clone]), 'sync');
       op = () => runFossilAsync(home, ['sync', '-R', clone]);
     }
-    const targets = (await (await fetch(`http://127.0.0.1:${inspector}/json`)).json()) as { webSocketDebuggerUrl: string; title: string }[];
-    console.log('targets:', targets.map((t) => t.title).join(', '));
-    const session = await cdp(targets[0].webSocketDebuggerUrl);
+    console.log('targets:', (await inspectorTargets(inspector)).map((t) => t.title).join(', '));
+    const [session] = await cdpSessions(inspector, 1);
     await session.send('Profiler.enable');
     await session.send('Profiler.setSamplingInterval', { interval: 200 });
     await session.send('HeapProfiler.enable');
@@ -137,7 +75,7 @@ async function main(): Promise<void> {
     const sampler = sampleRss(pids);
     let heapPeak = 0;
     const heapTimer = setInterval(() => {
-      session.send('Runtime.getHeapUsage').then((u: { usedSize: number; totalSize: number }) => (heapPeak = Math.max(heapPeak, u.totalSize)), () => undefined);
+      session.send<{ usedSize: number; totalSize: number }>('Runtime.getHeapUsage').then((u) => (heapPeak = Math.max(heapPeak, u.totalSize)), () => undefined);
     }, 50);
     const t = performance.now();
     const r = await op();
@@ -146,14 +84,14 @@ async function main(): Promise<void> {
     const peak = sampler.stop();
     const cpu = pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0;
     check(r, mode);
-    const { profile } = await session.send('Profiler.stop');
-    const { profile: heap } = await session.send('HeapProfiler.stopSampling');
+    const { profile } = await session.send<{ profile: CpuProfile }>('Profiler.stop');
+    const { profile: heap } = await session.send<{ profile: HeapProfile }>('HeapProfiler.stopSampling');
     writeFileSync(join(WORK, `fossil-${mode}.cpuprofile`), JSON.stringify(profile));
     console.log(`${mode}: ${wall.toFixed(2)} s wall, workerd cpu ${cpu.toFixed(2)} s, rss +${((peak - rss0) / 2 ** 20).toFixed(0)} MiB, isolate heap peak ${(heapPeak / 2 ** 20).toFixed(0)} MiB`);
     console.log(r.output.split('\n').slice(-4).join('\n'));
-    topSelf(profile);
+    console.log(summariseCpu(profile, 30));
     console.log('allocations sampled (live at the end + collected):');
-    topAlloc(heap.head);
+    console.log(summariseHeap(heap, 25));
     session.close();
   } finally {
     await front.stop();

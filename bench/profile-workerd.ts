@@ -15,88 +15,12 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
+import { cdpSessions, heapSampledBytes, summariseCpu, summariseHeap, type CpuProfile, type HeapProfile } from './cdp.js';
 import { benchGitEnv, corpus, LARGE, SMALL } from './git-corpus.js';
 import { cpuSeconds, findInTree, rssBytes, sampleRss } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
 const [which = 'small', mode = 'cpu', pushesArg = '1'] = process.argv.slice(2);
-
-/** The `ws` package (already installed, as a dependency of wrangler's tooling; untyped here). */
-interface WsLike {
-  on(ev: 'message', f: (d: unknown) => void): void;
-  once(ev: string, f: (e?: unknown) => void): void;
-  send(s: string): void;
-  close(): void;
-}
-const { default: WebSocket } = (await import('ws' as string)) as { default: new (url: string, opts?: object) => WsLike };
-
-/** A minimal CDP session. */
-class Cdp {
-  private next = 1;
-  private waiting = new Map<number, (v: { result?: unknown; error?: unknown }) => void>();
-  private constructor(private ws: WsLike) {
-    ws.on('message', (d) => {
-      const m = JSON.parse(String(d));
-      if (m.id && this.waiting.has(m.id)) {
-        this.waiting.get(m.id)!(m);
-        this.waiting.delete(m.id);
-      }
-    });
-  }
-  static async open(port: number): Promise<Cdp> {
-    const targets = (await (await fetch(`http://127.0.0.1:${port}/json`)).json()) as { webSocketDebuggerUrl: string; title?: string }[];
-    const ws = new WebSocket(targets[0].webSocketDebuggerUrl, { maxPayload: 2 ** 31 });
-    await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)));
-    return new Cdp(ws);
-  }
-  send<T = unknown>(method: string, params: object = {}): Promise<T> {
-    const id = this.next++;
-    this.ws.send(JSON.stringify({ id, method, params }));
-    return new Promise((resolve, reject) =>
-      this.waiting.set(id, (m) => (m.error ? reject(new Error(`${method}: ${JSON.stringify(m.error)}`)) : resolve(m.result as T))),
-    );
-  }
-  close(): void {
-    this.ws.close();
-  }
-}
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-  selfSize?: number;
-}
-
-const frameName = (n: ProfileNode) => `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber + 1}`;
-
-function summariseCpu(p: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }): string {
-  const self = new Map<number, number>();
-  p.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
-  const byName = new Map<string, number>();
-  let total = 0;
-  for (const n of p.nodes) {
-    const t = self.get(n.id) ?? 0;
-    total += t;
-    byName.set(frameName(n), (byName.get(frameName(n)) ?? 0) + t);
-  }
-  const rows = [...byName].sort((a, b) => b[1] - a[1]).slice(0, 40);
-  return [`total sampled ${(total / 1e6).toFixed(2)} s`, ...rows.map(([k, t]) => `${(t / 1e6).toFixed(3).padStart(8)} s ${((100 * t) / total).toFixed(1).padStart(5)}%  ${k}`)].join('\n');
-}
-
-function summariseHeap(p: { head: ProfileNode }): string {
-  const byName = new Map<string, number>();
-  let total = 0;
-  const walk = (n: ProfileNode & { children?: unknown }) => {
-    const s = n.selfSize ?? 0;
-    total += s;
-    byName.set(frameName(n), (byName.get(frameName(n)) ?? 0) + s);
-    for (const c of (n.children ?? []) as unknown as (ProfileNode & { children?: unknown })[]) walk(c);
-  };
-  walk(p.head);
-  const rows = [...byName].sort((a, b) => b[1] - a[1]).slice(0, 30);
-  return [`live sampled ${(total / 2 ** 20).toFixed(1)} MiB`, ...rows.map(([k, b]) => `${(b / 2 ** 20).toFixed(1).padStart(7)} MiB  ${k}`)].join('\n');
-}
 
 function git(home: string, cwd: string, args: string[], progress = false): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -138,7 +62,7 @@ async function main(): Promise<void> {
     const small = await corpus(SMALL, WORK);
     await create('warmup');
     await git(home, small.dir, ['push', '-q', '--mirror', `${auth}/warmup.git`]);
-    const cdp = mode === 'none' ? null : await Cdp.open(inspector);
+    const cdp = mode === 'none' ? null : (await cdpSessions(inspector, 1))[0];
     let lastWall = 0;
     for (let run = 0; run < Number(pushesArg); run++) {
       const name = `p${run}`;
@@ -157,7 +81,7 @@ async function main(): Promise<void> {
       }
       const sampler = sampleRss(pids, 50);
       const t = performance.now();
-      let heapBest: { head: ProfileNode } | null = null;
+      let heapBest: HeapProfile | null = null;
       let heapBestSize = -1;
       const progress = process.env.PROFILE_PROGRESS === '1';
       const pushing = git(home, c.dir, ['push', progress ? '--progress' : '-q', '--mirror', `${auth}/${name}.git`], progress);
@@ -173,13 +97,8 @@ async function main(): Promise<void> {
           const wait = at.length > 0 ? at[0] * 1000 : 10_000;
           await Promise.race([pushing.catch(() => undefined), new Promise((r) => setTimeout(r, wait))]);
           if (done) break;
-          const { profile } = await cdp.send<{ profile: { head: ProfileNode } }>('HeapProfiler.getSamplingProfile');
-          let size = 0;
-          const walk = (n: ProfileNode & { children?: unknown }) => {
-            size += n.selfSize ?? 0;
-            for (const ch of (n.children ?? []) as unknown as ProfileNode[]) walk(ch);
-          };
-          walk(profile.head);
+          const { profile } = await cdp.send<{ profile: HeapProfile }>('HeapProfiler.getSamplingProfile');
+          const size = heapSampledBytes(profile);
           console.error(`  heap sample at ${((performance.now() - t) / 1000).toFixed(1)} s: ${(size / 2 ** 20).toFixed(1)} MiB live (sampled), workerd RSS +${((pids.reduce((n, p) => n + rssBytes(p), 0) - rss0) / 2 ** 20).toFixed(0)} MiB`);
           if (size > heapBestSize) (heapBest = profile), (heapBestSize = size);
           if (at.length > 0) at.shift();
@@ -192,7 +111,7 @@ async function main(): Promise<void> {
       const cpu = pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0;
       console.log(`push ${which} #${run}: wall ${wall.toFixed(2)} s, workerd CPU ${cpu.toFixed(2)} s, peak RSS growth ${((peak - rss0) / 2 ** 20).toFixed(0)} MiB`);
       if (cdp && mode === 'cpu') {
-        const { profile } = await cdp.send<{ profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] } }>('Profiler.stop');
+        const { profile } = await cdp.send<{ profile: CpuProfile }>('Profiler.stop');
         const file = join(WORK, `push-${which}-${run}.cpuprofile`);
         writeFileSync(file, JSON.stringify(profile));
         console.log(`${file}\n${summariseCpu(profile)}`);
