@@ -45,7 +45,10 @@ function endToEnd(raw) {
 export function startFront({ target, port = 0, host = '127.0.0.1' }) {
   const upstream = new URL(target);
   // Keep-alive to the Worker: HTTP/1.1 there, so workerd's HTTP/1.0 behaviour never comes into play.
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  // An idle pooled socket is dropped after 2 s, well before the dev server closes its end (~5 s):
+  // reusing one the server is closing answered a fossil round with ECONNRESET, i.e. a 502 here.
+  // (The timeout only destroys free sockets; a request waiting on a long push is not cut.)
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 2000 });
   const server = http.createServer((req, res) => {
     const headers = endToEnd(req.rawHeaders);
     const out = http.request(

@@ -37,6 +37,11 @@ beforeAll(async () => {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="hub"', 'content-encoding': 'gzip', 'content-length': '3' });
       return res.end('abc');
     }
+    if (req.url === '/slow') {
+      // Longer than the front's idle timeout for pooled sockets (2 s), which must not cut a request in flight.
+      setTimeout(() => res.writeHead(200, { 'content-length': '5' }).end('slow\n'), 2500);
+      return;
+    }
     if (req.url === '/upload') {
       const h = createHash('sha256');
       let n = 0;
@@ -125,6 +130,15 @@ describe('front (scripts/front.mjs)', () => {
     expect((await get('/hello', {})).body).toBe('hello\n');
     expect(sockets.size).toBe(1);
     agent.destroy();
+  });
+
+  it('waits for a reply slower than its idle-socket timeout, and serves again after the pool went idle', async () => {
+    const slow = await raw('GET /slow HTTP/1.0\r\nHost: hub\r\n\r\n');
+    expect(slow.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(slow.text.endsWith('\r\n\r\nslow\n')).toBe(true);
+    await new Promise((r) => setTimeout(r, 2500));
+    const again = await raw('GET /hello HTTP/1.0\r\nHost: hub\r\n\r\n');
+    expect(again.text.endsWith('\r\n\r\nhello\n')).toBe(true);
   });
 
   it('streams a large body each way with bounded memory', async () => {
