@@ -21,7 +21,7 @@ import { benchGitEnv } from './git-corpus.js';
 import { cpuSeconds, findInTree } from './proc.js';
 
 const rounds = Number(process.argv[2] ?? 20);
-/** FIXED_PROFILE=push|fetch|ls-remote: a CPU profile of that operation's rounds (workerd's inspector), summarised by self time. */
+/** FIXED_PROFILE=push|fetch|ls-remote (any part of an operation's name): a CPU profile of that operation's rounds (workerd's inspector), summarised by self time. */
 const profileOp = process.env.FIXED_PROFILE;
 
 function git(home: string, cwd: string, args: string[]): Promise<void> {
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
       await s.send('Profiler.setSamplingInterval', { interval: 200 });
     }
     const measure = async (what: string, fn: () => Promise<void>) => {
-      const profiled = profileOp !== undefined && what.startsWith(profileOp);
+      const profiled = profileOp !== undefined && what.includes(profileOp);
       if (profiled) for (const s of sessions) await s.send('Profiler.start');
       const c0 = cpu();
       const t0 = performance.now();
