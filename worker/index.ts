@@ -5,6 +5,7 @@ import { HUB_NAME, HUB_VERSION } from './version.js';
 import { api } from './routes/api.js';
 import { git } from './routes/git.js';
 import { fossil } from './routes/fossil.js';
+import { drainBody } from './drain.js';
 // SHA3-256 on WebAssembly for the native Primitives (workerd's node:crypto has none).
 import './keccak-module.js';
 
@@ -26,17 +27,7 @@ app.use('*', async (c, next) => {
   await next();
   const body = c.req.raw.body;
   if (body === null || body.locked || c.req.raw.bodyUsed) return;
-  const reader = body.getReader();
-  try {
-    for (let n = 0; n <= UNREAD_BODY_DRAIN; ) {
-      const r = await reader.read();
-      if (r.done) return;
-      n += r.value.length;
-    }
-    await reader.cancel();
-  } catch {
-    // the client went away
-  }
+  await drainBody(body, UNREAD_BODY_DRAIN);
 });
 
 app.get('/', (c) => c.json({ name: HUB_NAME, version: HUB_VERSION }));

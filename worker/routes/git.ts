@@ -23,6 +23,7 @@ import { isValidRepoName } from './api.js';
 import { requestedProtocolVersion, uploadPackV2Advertisement, type GitService } from '../../shared/protocols/git/advertisement.js';
 import { encodePkts } from '../../shared/protocols/git/pkt-line.js';
 import { HUB_UPLOAD_FEATURES } from '../durable/git-http.js';
+import { drainBody } from '../drain.js';
 
 /** HUB_MAX_PUSH_BYTES when unset: the request body cap of Cloudflare's common plans. */
 export const DEFAULT_MAX_PUSH_BYTES = 100 * 1024 * 1024;
@@ -146,17 +147,7 @@ function relayBody(body: ReadableStream<Uint8Array>, drainLimit: number): { body
     // The DO has answered: its end is done (read to the end) or released soon after.
     const done = await Promise.race([piped, new Promise<null>((r) => setTimeout(() => r(null), SETTLE_WAIT_MS))]);
     if (done === true || body.locked) return;
-    const reader = body.getReader();
-    try {
-      for (let n = 0; n <= drainLimit; ) {
-        const r = await reader.read();
-        if (r.done) return;
-        n += r.value.length;
-      }
-      await reader.cancel();
-    } catch {
-      // the client went away: nothing left to settle
-    }
+    await drainBody(body, drainLimit);
   };
   return { body: relay.readable as ReadableStream<Uint8Array>, settle };
 }
