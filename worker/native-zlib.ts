@@ -1,23 +1,29 @@
 /**
  * Native zlib over node:zlib (Node, and workerd with nodejs_compat).
  *
- * inflatePrefix uses `inflateSync(data, { info: true })`: the returned engine's
- * `bytesWritten` is the input the stream occupied, so trailing bytes (the next
- * pack entry) are not an error; a truncated stream fails with "unexpected end of
- * file" and becomes null. Output is capped with `maxOutputLength`. If a runtime
- * does not report `bytesWritten`, the pure decoder is used instead (detected on
- * each call, no module state). Streaming inflate stays on the pure decoder: the
- * node:zlib streaming classes are asynchronous and do not report the stream end
- * exactly.
+ * Inflate drives one node:zlib `Inflate` engine through its native handle:
+ * `handle.writeSync(Z_FINISH, in, inOff, inLen, out, outOff, outLen)` inflates
+ * straight into our output buffer and leaves [availOut, availIn] in the engine's
+ * `_writeState`, so the input the stream occupied is `inLen - availIn` (bytes
+ * after the stream, the next pack entry, are left alone) and `reset()` readies
+ * the engine for the next stream. zlib itself checks the header, the codes and
+ * the Adler-32 trailer. This is what `inflateSync(data, { info: true })` does
+ * inside, minus building a whole engine per call, which in workerd is slow and
+ * native memory V8 does not see (measured: a 52 MB, 22584-object push grew
+ * workerd's RSS +640 MB through info:true alone). Measured in workerd on the
+ * streams of the bench corpora's packs: 3.1-3.3x less CPU than the pure decoder.
  *
- * In workerd, though, `info: true` leaves the fast C++ path: each call builds a
- * whole JS Zlib engine (a stream object with its own output buffer and a native
- * z_stream) that V8 does not account for, so thousands of calls grow the
- * process by hundreds of MB before a GC reclaims them (measured: a 52 MB,
- * 22584-object push took workerd's RSS +640 MB through inflatePrefix alone,
- * +73 MB with the pure decoder, which was also 2.4 s faster). workerd
- * (navigator.userAgent 'Cloudflare-Workers') therefore inflates with the pure
- * decoder; Node keeps node:zlib.
+ * `writeSync`, `reset`, `_handle` and `_writeState` are internals that Node and
+ * workerd share (workerd ports Node's zlib) but do not document. The engine is
+ * therefore checked on a known stream when first made; if that fails, or the
+ * runtime lacks them, everything falls back to the pure decoder.
+ *
+ * The engine lives in module scope, unlike the rule for caches: it holds no
+ * data between calls (reset before each stream, used only synchronously, so no
+ * two callers can interleave), and one engine is ~40 KB of native memory.
+ * Streaming inflate stays on the pure decoder (it must resume across pushes
+ * without copying the input; not a hot path: only entries over the pack
+ * reader's window use it).
  */
 import * as zlib from 'node:zlib';
 import { ZlibError } from '../shared/core/errors.js';
@@ -26,67 +32,106 @@ import { pureZlib } from '../shared/core/zlib.js';
 
 const asBytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
-/** Map a node:zlib failure to ZlibError (null for a stream that ended early). */
-function mapError(e: unknown, maxSize: number): ZlibError | null {
-  const err = e as { code?: string; message?: string };
-  if (err.code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) {
-    return new ZlibError('zlib-too-large', `inflated past ${maxSize} bytes`, { limit: maxSize });
+const Z_FINISH = 4;
+
+/** The parts of node:zlib's native handle used here (Node and workerd). */
+interface ZlibHandle {
+  writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void;
+  reset(): void;
+  /** workerd: errors reach this handler as (errno, code, message). */
+  setErrorHandler?(fn: (errno: number, code: string, message: string) => void): void;
+  /** Node: errors reach `onerror(message, errno, code)`. */
+  onerror?: (message: string, errno: number, code: string) => void;
+}
+
+/** One node:zlib Inflate engine, driven synchronously through its handle. */
+class Engine {
+  /** The last error zlib reported for the current stream. */
+  private error: { code: string; message: string } | null = null;
+
+  private constructor(
+    private readonly handle: ZlibHandle,
+    private readonly state: Uint32Array,
+  ) {
+    const onError = (code: string, message: string) => (this.error = { code, message });
+    if (typeof handle.setErrorHandler === 'function') handle.setErrorHandler((_errno, code, message) => onError(code, message));
+    else handle.onerror = (message, _errno, code) => onError(code, message);
   }
-  if (err.code === 'Z_BUF_ERROR' || /unexpected end/.test(err.message ?? '')) return null;
-  if (/incorrect data check/.test(err.message ?? '')) return new ZlibError('zlib-checksum', 'Adler-32 mismatch');
-  return new ZlibError('zlib-damaged', `damaged zlib stream: ${err.message ?? String(e)}`);
+
+  /** An engine, or null if this runtime's node:zlib does not work this way (checked on a known stream). */
+  static create(): Engine | null {
+    try {
+      const inflate = new zlib.Inflate() as unknown as { _handle?: ZlibHandle; _writeState?: unknown; on(ev: string, fn: () => void): void };
+      inflate.on('error', () => {}); // a destroyed engine must not raise an unhandled 'error' event
+      const h = inflate._handle;
+      if (!h || typeof h.writeSync !== 'function' || typeof h.reset !== 'function' || !(inflate._writeState instanceof Uint32Array)) return null;
+      const engine = new Engine(h, inflate._writeState);
+      const data = new TextEncoder().encode('engine check engine check engine check');
+      const stream = new Uint8Array([...zlib.deflateSync(data), 1, 2, 3]);
+      const r = engine.inflatePrefix(stream, data.length);
+      const ok = r !== null && r.consumed === stream.length - 3 && r.output.length === data.length && r.output.every((b, i) => b === data[i]);
+      const truncated = engine.inflatePrefix(stream.subarray(0, 10), data.length) === null; // errors are seen, and reset clears them
+      return ok && truncated && engine.inflatePrefix(stream, data.length)?.consumed === stream.length - 3 ? engine : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Inflate the stream at data[0]: output and input used, or null when data ends
+   * first. The output buffer starts at the expected size (capped by the input's
+   * size, since a claimed size is not proof) and doubles up to maxSize + 1.
+   */
+  inflatePrefix(data: Uint8Array, maxSize: number): InflateResult | null {
+    if (!(maxSize >= 0)) throw new ZlibError('zlib-bad-limit', `bad output limit ${maxSize}`);
+    const bound = maxSize + 1; // one byte more than allowed: filling it means too large
+    let out = new Uint8Array(Math.min(bound, Math.max(data.length * 4, 1024)));
+    let op = 0;
+    let ip = 0;
+    this.error = null;
+    this.handle.reset();
+    for (;;) {
+      this.handle.writeSync(Z_FINISH, data, ip, data.length - ip, out, op, out.length - op);
+      if (this.error) return this.failed();
+      const availOut = this.state[0];
+      const availIn = this.state[1];
+      ip = data.length - availIn;
+      op = out.length - availOut;
+      if (availOut > 0) break; // Z_FINISH left output room: the stream ended (running out of input is an error)
+      if (out.length >= bound) throw new ZlibError('zlib-too-large', `inflated past ${maxSize} bytes`, { limit: maxSize });
+      const grown = new Uint8Array(Math.min(bound, out.length * 2));
+      grown.set(out);
+      out = grown;
+    }
+    const output = op * 4 >= out.length * 3 ? out.subarray(0, op) : out.slice(0, op);
+    return { output, consumed: ip };
+  }
+
+  private failed(): null {
+    const { code, message } = this.error!;
+    this.error = null;
+    if (code === 'Z_BUF_ERROR') return null; // "unexpected end of file": the input ended inside the stream
+    if (code === 'Z_DATA_ERROR' && /data check/.test(message)) throw new ZlibError('zlib-checksum', 'Adler-32 mismatch');
+    throw new ZlibError('zlib-damaged', `damaged zlib stream: ${message}`, { code });
+  }
 }
 
-function outputOptions(maxSize: number): zlib.ZlibOptions {
-  // maxOutputLength must be a positive safe integer no larger than buffer.kMaxLength.
-  return Number.isFinite(maxSize) && maxSize < 2 ** 31 ? { maxOutputLength: Math.max(1, maxSize) } : {};
+let engine: Engine | null | undefined;
+/** The module's engine, made on first use (undefined: not yet tried; null: unavailable). */
+function getEngine(): Engine | null {
+  if (engine === undefined) engine = Engine.create();
+  return engine;
 }
-
-/** workerd, where node:zlib's `info: true` path is slower than the pure decoder and balloons memory (see above). */
-const IN_WORKERD = (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent === 'Cloudflare-Workers';
 
 function inflatePrefix(data: Uint8Array, maxSize: number): InflateResult | null {
-  if (IN_WORKERD) return pureZlib.inflatePrefix(data, maxSize);
-  let res: { buffer: Buffer; engine: { bytesWritten?: number } };
-  try {
-    res = zlib.inflateSync(data, { ...outputOptions(maxSize), info: true }) as unknown as typeof res;
-  } catch (e) {
-    const mapped = mapError(e, maxSize);
-    if (mapped) throw mapped;
-    return null;
-  }
-  const consumed = res.engine?.bytesWritten;
-  if (typeof consumed !== 'number') return pureZlib.inflatePrefix(data, maxSize);
-  if (res.buffer.byteLength > maxSize) throw new ZlibError('zlib-too-large', `inflated past ${maxSize} bytes`, { limit: maxSize });
-  return { output: asBytes(res.buffer), consumed };
+  const e = getEngine();
+  return e ? e.inflatePrefix(data, maxSize) : pureZlib.inflatePrefix(data, maxSize);
 }
 
-/**
- * A whole stream in workerd: plain inflateSync stays on the fast C++ path
- * (no engine object; ~3x faster than the pure decoder on a shallow clone's
- * rebuilt objects). It does not say where the stream ended, so bytes after
- * it go unnoticed here (callers check the output size against the index).
- */
-function inflateWhole(data: Uint8Array, maxSize: number): Uint8Array {
-  let out: Buffer;
-  try {
-    out = zlib.inflateSync(data, outputOptions(maxSize));
-  } catch (e) {
-    // workerd refuses some outputs at or just under maxOutputLength ("Memory
-    // limit exceeded": 100000 bytes with a limit of 100000 or 100001, for one),
-    // which every fossil message and record, inflated to its exact size, may hit.
-    if (/Memory limit exceeded/.test((e as Error).message ?? '')) return pureZlib.inflate(data, maxSize);
-    throw mapError(e, maxSize) ?? new ZlibError('zlib-truncated', 'zlib stream ends early');
-  }
-  if (out.byteLength > maxSize) throw new ZlibError('zlib-too-large', `inflated past ${maxSize} bytes`, { limit: maxSize });
-  return asBytes(out);
-}
-
-/** node:zlib for the whole-buffer paths, the pure decoder for streaming inflate. */
+/** node:zlib for deflate and one-shot inflate, the pure decoder for streaming inflate. */
 export const nativeZlib: Zlib = {
   deflate: (data, level = 6) => asBytes(zlib.deflateSync(data, { level })),
   inflate(data, maxSize = Infinity) {
-    if (IN_WORKERD) return inflateWhole(data, maxSize);
     const r = inflatePrefix(data, maxSize);
     if (!r) throw new ZlibError('zlib-truncated', 'zlib stream ends early');
     if (r.consumed !== data.length) {
@@ -98,3 +143,6 @@ export const nativeZlib: Zlib = {
   createInflater: pureZlib.createInflater,
   createDeflater: pureZlib.createDeflater,
 };
+
+/** Whether inflate runs on node:zlib here (false: the pure decoder); for tests and benches. */
+export const hasNativeInflate = (): boolean => getEngine() !== null;
