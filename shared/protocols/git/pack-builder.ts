@@ -13,8 +13,6 @@
  */
 import { gitObjectId, type GitObjectType } from '../../core/git/object-id.js';
 import type { ByteStream } from '../../core/stream.js';
-import type { ObjectId } from '../../storage/ids.js';
-import type { IndexRow } from '../../storage/object-index.js';
 import { readObject } from '../../storage/object-store.js';
 import { entriesToPackBytes, type PackWriteEntry } from './pack-writer.js';
 import { PackError } from './pack.js';
@@ -25,86 +23,7 @@ import { PLAN_BASE_OUTSIDE, PLAN_BASE_THIN, PLAN_FORMATS, PLAN_KINDS, PLAN_NO_BA
 import { IdSet, type PackedIds } from '../../storage/id-set.js';
 import type { SegmentReader } from '../../storage/segments.js';
 
-/**
- * An index row; its `recordSize` (a delta's own size, which the entry header
- * needs) is written at ingest. Without it a reused delta record is inflated
- * once to learn its size.
- */
-export type ReuseRow = IndexRow;
-
-/** How one object goes into the pack. */
-export type PlannedEntry =
-  | { id: ObjectId; row: ReuseRow; how: 'full' }
-  | { id: ObjectId; row: ReuseRow; how: 'ofs'; baseIndex: number }
-  | { id: ObjectId; row: ReuseRow; how: 'ref'; baseId: ObjectId }
-  | { id: ObjectId; row: ReuseRow; how: 'rebuild' };
-
-/** A pack plan and its counts (for progress and the `Total` line). */
-export interface PackPlan {
-  entries: PlannedEntry[];
-  /** Entries written as deltas. */
-  deltas: number;
-  /** Entries copied from stored records (deltas among them: `deltas`). */
-  reused: number;
-}
-
-/** Options of planPack. */
-export interface PlanOptions {
-  /** Client asked for ofs-delta. */
-  ofsDelta: boolean;
-  /** Client asked for thin-pack: deltas against `have` objects may stay deltas. */
-  thinPack: boolean;
-  /** Objects the client has (thin-pack bases). */
-  have: ReadonlySet<ObjectId>;
-}
-
-/** Plan the pack of `ids` (each must be indexed). */
-export async function planPack(view: RepoView, ids: readonly ObjectId[], opts: PlanOptions): Promise<PackPlan> {
-  const rows = new Map<ObjectId, ReuseRow>();
-  for (const id of ids) {
-    const row = await view.row(id);
-    if (row === null) throw new PackError('pack-missing-object', `object ${id} is not in the repository`, { id });
-    rows.set(id, row);
-  }
-  const sorted = [...ids].sort((a, b) => {
-    const x = rows.get(a)!;
-    const y = rows.get(b)!;
-    return x.segment < y.segment ? -1 : x.segment > y.segment ? 1 : x.offset - y.offset;
-  });
-  const index = new Map<ObjectId, number>();
-  const entries: PlannedEntry[] = [];
-  let deltas = 0;
-  let reused = 0;
-  const place = (id: ObjectId) => {
-    // Iterative: put the chain's bases (those in the pack, not yet placed) first.
-    const chain: ObjectId[] = [];
-    for (let cur: ObjectId | null = id; cur !== null && !index.has(cur) && !chain.includes(cur); ) {
-      chain.push(cur);
-      const row: ReuseRow = rows.get(cur)!;
-      cur = row.format === 'git-delta' && row.base !== null && rows.has(row.base) ? row.base : null;
-    }
-    for (let i = chain.length - 1; i >= 0; i--) {
-      const cur = chain[i];
-      if (index.has(cur)) continue;
-      const row = rows.get(cur)!;
-      let e: PlannedEntry;
-      if (row.format === 'full') e = { id: cur, row, how: 'full' };
-      else if (row.format === 'git-delta' && row.base !== null && index.has(row.base)) {
-        e = opts.ofsDelta ? { id: cur, row, how: 'ofs', baseIndex: index.get(row.base)! } : { id: cur, row, how: 'ref', baseId: row.base };
-      } else if (row.format === 'git-delta' && row.base !== null && opts.thinPack && opts.have.has(row.base)) {
-        e = { id: cur, row, how: 'ref', baseId: row.base };
-      } else e = { id: cur, row, how: 'rebuild' };
-      if (e.how !== 'rebuild') reused++;
-      if (e.how === 'ofs' || e.how === 'ref') deltas++;
-      index.set(cur, entries.length);
-      entries.push(e);
-    }
-  };
-  for (const id of sorted) place(id);
-  return { entries, deltas, reused };
-}
-
-/** Options of planToPackBytes. */
+/** Options of reachPlanToPackBytes. */
 export interface BuildOptions {
   /** Most bytes fetched by one range read (neighbouring records are read together). Default 4 MiB. */
   maxRead?: number;
@@ -122,65 +41,10 @@ export interface BuildOptions {
 
 const maxDeltaSize = (targetSize: number) => targetSize * 16 + 1024;
 
-/** The pack bytes of a plan, streamed: header, entries, SHA-1 trailer. */
-export function planToPackBytes(view: RepoView, plan: PackPlan, opts: BuildOptions = {}): ByteStream {
-  return entriesToPackBytes(planEntries(view, plan, opts), plan.entries.length, { primitives: view.deps.primitives, level: opts.level });
-}
-
-async function* planEntries(view: RepoView, plan: PackPlan, opts: BuildOptions): AsyncGenerator<PackWriteEntry> {
-  const maxRead = opts.maxRead ?? 4 * 1024 * 1024;
-  const maxGap = opts.maxGap ?? 64 * 1024;
-  const { segments, primitives } = view.deps;
-  const entries = plan.entries;
-  // The current read: bytes of `segment` from `start`; records of entries up to `until` lie in it.
-  let buf: Uint8Array | null = null;
-  let bufSegment = '';
-  let bufStart = 0;
-  let until = -1;
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i];
-    if (e.how === 'rebuild') {
-      const obj = await readObject(view.deps, e.id);
-      if (obj === null) throw new PackError('pack-missing-object', `object ${e.id} is not in the repository`, { id: e.id });
-      const type = obj.kind as GitObjectType;
-      if (opts.verifyRebuilt !== false && gitObjectId(primitives, type, obj.data) !== e.id) {
-        throw new PackError('pack-corrupt-object', `object ${e.id} does not match its id`, { id: e.id });
-      }
-      yield { kind: 'object', type, data: obj.data };
-      continue;
-    }
-    const row = e.row;
-    if (i > until) {
-      // Join following raw records of the same segment while they are close and the read stays bounded.
-      let end = row.offset + row.length;
-      let j = i;
-      while (j + 1 < entries.length) {
-        const n = entries[j + 1];
-        if (n.how === 'rebuild' || n.row.segment !== row.segment) break;
-        if (n.row.offset < end || n.row.offset - end > maxGap || n.row.offset + n.row.length - row.offset > maxRead) break;
-        end = n.row.offset + n.row.length;
-        j++;
-      }
-      buf = await segments.readRange(row.segment, row.offset, end - row.offset);
-      bufSegment = row.segment;
-      bufStart = row.offset;
-      until = j;
-    }
-    if (buf === null || bufSegment !== row.segment) throw new PackError('pack-internal', 'record read out of order');
-    const compressed = buf.subarray(row.offset - bufStart, row.offset - bufStart + row.length);
-    if (e.how === 'full') {
-      yield { kind: 'raw', type: row.kind as GitObjectType, size: row.size, compressed };
-      continue;
-    }
-    const size = row.recordSize ?? primitives.zlib.inflate(compressed, maxDeltaSize(row.size)).length;
-    yield { kind: 'raw', type: 'delta', size, compressed, base: e.how === 'ofs' ? { index: e.baseIndex } : { id: e.baseId } };
-  }
-}
-
 /**
  * A fetch's pack plan as a compact ReachPlan (typed arrays, storage order:
  * segment name, then offset), so a walk's result costs about 100 bytes per
- * object instead of an IndexRow, a PlannedEntry and their strings each. Rows
+ * object instead of an IndexRow and its strings each. Rows
  * are read one by one and not memoised. A git delta whose base is in the
  * pack is reused (OFS_DELTA), one whose base the client has is reused as a
  * thin REF_DELTA when `thinPack`, anything else is rebuilt.
@@ -359,11 +223,17 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
     const length = plan.length[i];
     if (k > until) {
       // Join the following reusable records of this segment while close and the read stays bounded.
+      // Rebuilt objects in between are stepped over (they are read through readObject, not from
+      // this buffer): a shallow pack has them every few entries, and each split the reads.
       let end = offset + length;
       let j = k;
       while (j + 1 < n) {
         const m = order[j + 1];
-        if (!reusable(m) || plan.seg[m] !== seg) break;
+        if (!reusable(m)) {
+          j++;
+          continue;
+        }
+        if (plan.seg[m] !== seg) break;
         const o = plan.offset[m];
         if (o < end || o - end > maxGap || o + plan.length[m] - offset > maxRead) break;
         end = o + plan.length[m];

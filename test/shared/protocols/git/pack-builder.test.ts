@@ -1,18 +1,21 @@
 // Pack building from stored records: a delta record's size comes from its row's
-// recordSize when ingest wrote it (no inflation), and the pack reads back whole.
+// recordSize when ingest wrote it (no inflation), neighbouring records are read
+// together even with rebuilt objects between them, and the pack reads back whole.
 import { describe, expect, it } from 'vitest';
 import { gitObjectId } from '../../../../shared/core/git/object-id.js';
 import { purePrimitives, type Primitives } from '../../../../shared/core/primitives.js';
 import { applyFossilDelta } from '../../../../shared/delta/fossil.js';
 import { applyGitDelta, createGitDelta } from '../../../../shared/delta/git.js';
 import { RepoView } from '../../../../shared/protocols/git/object-walk.js';
-import { planPack, planToPackBytes } from '../../../../shared/protocols/git/pack-builder.js';
+import { planFetchPack, reachPlanToPackBytes } from '../../../../shared/protocols/git/pack-builder.js';
 import { packBytesToEntries } from '../../../../shared/protocols/git/pack-reader.js';
 import { entriesToPackBytes } from '../../../../shared/protocols/git/pack-writer.js';
 import { encodePkts } from '../../../../shared/protocols/git/pkt-line.js';
 import { receivePack } from '../../../../shared/protocols/git/receive-pack.js';
+import { IdSet, PackedIds } from '../../../../shared/storage/id-set.js';
 import { createMemoryStores } from '../../../../shared/storage/memory.js';
-import { appendRecords } from '../../../../shared/storage/segments.js';
+import { PLAN_FORMATS } from '../../../../shared/storage/reach.js';
+import { appendRecords, type SegmentReader } from '../../../../shared/storage/segments.js';
 
 const enc = new TextEncoder();
 
@@ -39,26 +42,41 @@ async function repoWithDelta(withRecordSize: boolean) {
   return { repo, segments, ids: [targetId, baseId] };
 }
 
-async function build(withRecordSize: boolean) {
-  const { repo, segments, ids } = await repoWithDelta(withRecordSize);
-  const { p, inflates } = counted();
-  const view = new RepoView({ index: repo, segments, primitives: p, appliers: { git: applyGitDelta, fossil: applyFossilDelta } });
-  const plan = await planPack(view, ids, { ofsDelta: true, thinPack: false, have: new Set() });
-  const parts: Uint8Array[] = [];
-  for await (const c of planToPackBytes(view, plan)) parts.push(c.slice());
-  const packInflates = inflates();
+/** The ids of a pack's objects (it must read back whole). */
+async function packIds(parts: Uint8Array[]): Promise<string[]> {
   const found: string[] = [];
   async function* chunks() {
     yield* parts;
   }
   for await (const ev of packBytesToEntries(chunks(), { primitives: purePrimitives })) if (ev.kind === 'object') found.push(ev.object.id);
-  return { plan, packInflates, found, ids };
+  return found;
+}
+
+/** The pack of `ids` as a fetch builds it (planFetchPack, then reachPlanToPackBytes), with `records` counting range reads. */
+async function fetchPack(view: RepoView, ids: string[], records: SegmentReader) {
+  const packed = new PackedIds();
+  for (const id of ids) packed.push(id);
+  const { plan, order } = await planFetchPack(view, packed, { thinPack: false, have: new IdSet() });
+  const parts: Uint8Array[] = [];
+  for await (const c of reachPlanToPackBytes(view, plan, order, true, { records })) parts.push(c.slice());
+  return { plan, order, parts };
+}
+
+async function build(withRecordSize: boolean) {
+  const { repo, segments, ids } = await repoWithDelta(withRecordSize);
+  const { p, inflates } = counted();
+  const view = new RepoView({ index: repo, segments, primitives: p, appliers: { git: applyGitDelta, fossil: applyFossilDelta } });
+  const { plan, order, parts } = await fetchPack(view, ids, segments);
+  const packInflates = inflates();
+  const formats = [...order.order].map((i) => PLAN_FORMATS[plan.format[i]]);
+  return { formats, order, packInflates, found: await packIds(parts), ids };
 }
 
 describe('pack building from stored records', () => {
   it('copies a delta record without inflating it when its row has recordSize', async () => {
-    const { plan, packInflates, found, ids } = await build(true);
-    expect(plan.entries.map((e) => e.how)).toEqual(['full', 'ofs']);
+    const { formats, order, packInflates, found, ids } = await build(true);
+    expect(formats).toEqual(['full', 'git-delta']);
+    expect(order.deltas).toBe(1);
     expect(packInflates).toBe(0);
     expect(found.sort()).toEqual([...ids].sort());
   });
@@ -67,6 +85,36 @@ describe('pack building from stored records', () => {
     const { packInflates, found, ids } = await build(false);
     expect(packInflates).toBe(1);
     expect(found.sort()).toEqual([...ids].sort());
+  });
+
+  it('reads records on both sides of a rebuilt object in one range read', async () => {
+    // Storage order: a, x, d, b. d is a delta on x, which the pack leaves out, so d is rebuilt
+    // (read through the view); a and b are copied from one read spanning d's record.
+    const { repo, segments } = createMemoryStores();
+    const a = enc.encode('first file\n'.repeat(50));
+    const x = enc.encode('old version\n'.repeat(60));
+    const d = enc.encode('new version\n'.repeat(60) + 'more\n');
+    const b = enc.encode('last file\n'.repeat(50));
+    const delta = createGitDelta(x, d);
+    const z = purePrimitives.zlib.deflate;
+    const { segment, records } = await appendRecords(segments, [z(a), z(x), z(delta), z(b)]);
+    const id = (data: Uint8Array) => gitObjectId(purePrimitives, 'blob', data);
+    await repo.putBatch([
+      { id: id(a), kind: 'blob', size: a.length, segment, ...records[0], format: 'full', base: null },
+      { id: id(x), kind: 'blob', size: x.length, segment, ...records[1], format: 'full', base: null },
+      { id: id(d), kind: 'blob', size: d.length, segment, ...records[2], format: 'git-delta', base: id(x), recordSize: delta.length },
+      { id: id(b), kind: 'blob', size: b.length, segment, ...records[3], format: 'full', base: null },
+    ]);
+    const view = new RepoView({ index: repo, segments, primitives: purePrimitives, appliers: { git: applyGitDelta, fossil: applyFossilDelta } });
+    const reads: number[] = [];
+    const countedRecords: SegmentReader = {
+      readRange: (s, offset, length) => (reads.push(offset), segments.readRange(s, offset, length)),
+      readStream: (s, offset, length) => segments.readStream(s, offset, length),
+    };
+    const { order, parts } = await fetchPack(view, [id(b), id(d), id(a)], countedRecords);
+    expect(reads).toEqual([records[0].offset]);
+    expect(order.reused).toBe(2);
+    expect((await packIds(parts)).sort()).toEqual([id(a), id(b), id(d)].sort());
   });
 });
 
