@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { cdpSessions, summariseCpu, type CpuProfile } from './cdp.js';
 import { benchGitEnv } from './git-corpus.js';
-import { cpuSeconds, findInTree } from './proc.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { findInTree } from './proc.js';
 
 const rounds = Number(process.argv[2] ?? 20);
 /** FIXED_PROFILE=push|fetch|ls-remote (any part of an operation's name): a CPU profile of that operation's rounds (workerd's inspector), summarised by self time. */
@@ -31,6 +32,33 @@ function git(home: string, cwd: string, args: string[]): Promise<void> {
     child.stderr.on('data', (d) => (err = (err + d).slice(-2000)));
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`git ${args.join(' ')} failed (${code}): ${err}`))));
   });
+}
+
+/**
+ * The hub's processes: each workerd (what the git and fossil benches count as
+ * hub CPU) and their parent Node process (not counted). Under `wrangler dev`
+ * there are two workerds: wrangler's local proxy, listening on the port
+ * clients use, and the one running the Worker (its entry socket on port 0).
+ */
+function hubProcesses(): { pid: number; label: string; counted: boolean }[] {
+  const workerds = findInTree(process.pid, 'workerd');
+  const out = workerds.map((pid) => {
+    const worker = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--socket-addr=entry=127.0.0.1:0');
+    return { pid, label: workerds.length === 1 ? 'workerd' : worker ? 'worker workerd' : 'proxy workerd', counted: true };
+  });
+  const parents = new Set(out.map((p) => Number(readFileSync(`/proc/${p.pid}/stat`, 'utf8').split(') ')[1].split(' ')[1])));
+  return [...out, ...[...parents].map((pid) => ({ pid, label: 'node parent', counted: false }))];
+}
+
+/** CPU seconds `pid` has run, all threads, in nanoseconds' precision (schedstat; /proc/PID/stat counts 10 ms ticks). */
+function runSeconds(pid: number): number {
+  let ns = 0;
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    // gone
+  }
+  return ns / 1e9;
 }
 
 async function main(): Promise<void> {
@@ -54,9 +82,9 @@ async function main(): Promise<void> {
       });
       if (res.status !== 201) throw new Error(`create ${name}: ${res.status}`);
     };
-    const pids = findInTree(process.pid, 'workerd');
-    const cpu = () => pids.reduce((n, p) => n + cpuSeconds(p), 0);
-    const totals = new Map<string, { wall: number; cpu: number; n: number }>();
+    const procs = hubProcesses();
+    const cpu = () => procs.map((p) => runSeconds(p.pid));
+    const totals = new Map<string, { wall: number; cpu: number[]; n: number }>();
     const sessions = profileOp ? await cdpSessions(inspector) : [];
     for (const s of sessions) {
       await s.send('Profiler.enable');
@@ -68,9 +96,10 @@ async function main(): Promise<void> {
       const c0 = cpu();
       const t0 = performance.now();
       await fn();
-      const t = totals.get(what) ?? { wall: 0, cpu: 0, n: 0 };
+      const t = totals.get(what) ?? { wall: 0, cpu: procs.map(() => 0), n: 0 };
       t.wall += (performance.now() - t0) / 1000;
-      t.cpu += cpu() - c0;
+      const c1 = cpu();
+      t.cpu = t.cpu.map((v, i) => v + c1[i] - c0[i]);
       t.n++;
       totals.set(what, t);
       if (profiled) {
@@ -96,7 +125,12 @@ async function main(): Promise<void> {
       console.log(`--- ${title} (${list.length} rounds of ${profileOp}; per round: divide by ${list.length})\n${summariseCpu(list, 35, true)}`);
     }
     for (const s of sessions) s.close();
-    for (const [what, t] of totals) console.log(`${what.padEnd(40)} wall ${((1000 * t.wall) / t.n).toFixed(1).padStart(7)} ms  workerd CPU ${((1000 * t.cpu) / t.n).toFixed(1).padStart(7)} ms  (n=${t.n})`);
+    const ms = (s: number, n: number) => ((1000 * s) / n).toFixed(1).padStart(6);
+    for (const [what, t] of totals) {
+      const workerd = t.cpu.reduce((a, v, i) => a + (procs[i].counted ? v : 0), 0);
+      const split = procs.map((p, i) => `${p.label} ${ms(t.cpu[i], t.n)}`).join('  ');
+      console.log(`${what.padEnd(40)} wall ${ms(t.wall, t.n)} ms  workerd CPU ${ms(workerd, t.n)} ms  (${split}; n=${t.n})`);
+    }
   } finally {
     await hub.stop();
     rmSync(tmp, { recursive: true, force: true });

@@ -1,7 +1,8 @@
 /**
  * Serves the hub for protocol tests the way `npm start` does: D1 migrations
- * applied to a fresh local state directory, then `wrangler dev` (workerd +
- * miniflare) on a free loopback port. Real clients (git, fossil) then talk
+ * applied to a fresh local state directory, then the Worker served by
+ * workerd + miniflare (scripts/dev.mjs: wrangler dev's setup without its
+ * local proxy) on a free loopback port. Real clients (git, fossil) then talk
  * to it over HTTP.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -54,8 +55,8 @@ export async function startHub(opts: { adminToken?: string; timeoutMs?: number; 
   const vars = Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
   // devArgs: more `wrangler dev` flags (bench/profile-workerd.ts passes --inspector-port).
   const child: ChildProcess = spawn(
-    WRANGLER,
-    ['dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state, '--var', `HUB_ADMIN_TOKEN:${adminToken}`, '--show-interactive-dev-session=false', ...vars, ...(opts.devArgs ?? [])],
+    process.execPath,
+    [join(process.cwd(), 'scripts/dev.mjs'), '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state, '--var', `HUB_ADMIN_TOKEN:${adminToken}`, ...vars, ...(opts.devArgs ?? [])],
     { env: ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let log = '';
