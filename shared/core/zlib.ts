@@ -103,13 +103,26 @@ export function adler32(data: Uint8Array, start = 0, end = data.length, adler = 
   let b = adler >>> 16;
   let i = start;
   while (i < end) {
-    const n = Math.min(end, i + 5552); // NMAX: largest run before b can overflow 2^32
+    // NMAX = 5552: the longest run before b can pass 2^32 - 1 (zlib's bound). Sums stay
+    // int32 (`| 0`: V8 keeps them in registers, no float math); b may wrap past 2^31, and
+    // `b >>> 0` reads it back as the unsigned value it is.
+    const n = Math.min(end, i + 5552);
+    for (const n16 = n - 15; i < n16; i += 16) {
+      a = (a + data[i]) | 0; b = (b + a) | 0; a = (a + data[i + 1]) | 0; b = (b + a) | 0;
+      a = (a + data[i + 2]) | 0; b = (b + a) | 0; a = (a + data[i + 3]) | 0; b = (b + a) | 0;
+      a = (a + data[i + 4]) | 0; b = (b + a) | 0; a = (a + data[i + 5]) | 0; b = (b + a) | 0;
+      a = (a + data[i + 6]) | 0; b = (b + a) | 0; a = (a + data[i + 7]) | 0; b = (b + a) | 0;
+      a = (a + data[i + 8]) | 0; b = (b + a) | 0; a = (a + data[i + 9]) | 0; b = (b + a) | 0;
+      a = (a + data[i + 10]) | 0; b = (b + a) | 0; a = (a + data[i + 11]) | 0; b = (b + a) | 0;
+      a = (a + data[i + 12]) | 0; b = (b + a) | 0; a = (a + data[i + 13]) | 0; b = (b + a) | 0;
+      a = (a + data[i + 14]) | 0; b = (b + a) | 0; a = (a + data[i + 15]) | 0; b = (b + a) | 0;
+    }
     for (; i < n; i++) {
-      a += data[i];
-      b += a;
+      a = (a + data[i]) | 0;
+      b = (b + a) | 0;
     }
     a %= 65521;
-    b %= 65521;
+    b = (b >>> 0) % 65521;
   }
   return ((b << 16) | a) >>> 0;
 }

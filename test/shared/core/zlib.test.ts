@@ -50,6 +50,31 @@ describe('pure zlib', () => {
     expect(adler32(big, 50_000, 100_000, adler32(big, 0, 50_000))).toBe(adler32(big));
   });
 
+  it('Adler-32 agrees with the byte-at-a-time definition on any input, run length and split (0xff runs give the largest sums)', () => {
+    const reference = (d: Uint8Array, adler = 1) => {
+      let a = adler & 0xffff;
+      let b = adler >>> 16;
+      for (const x of d) {
+        a = (a + x) % 65521;
+        b = (b + a) % 65521;
+      }
+      return ((b << 16) | a) >>> 0;
+    };
+    const ff = new Uint8Array(3 * 5552 + 40).fill(0xff);
+    for (const n of [0, 1, 15, 16, 17, 5551, 5552, 5553, 2 * 5552 + 7, ff.length]) {
+      // Start from the largest a and b (65520 each) too: b's first run then comes closest to 2^32.
+      for (const init of [1, 0xfff0fff0]) expect(adler32(ff, 0, n, init)).toBe(reference(ff.subarray(0, n), init));
+    }
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 20_000 }), fc.nat(), fc.integer({ min: 0, max: 0xfff0fff0 }), (d, cut, init) => {
+        const at = d.length ? cut % (d.length + 1) : 0;
+        expect(adler32(d, 0, d.length, init)).toBe(reference(d, init));
+        expect(adler32(d, at, d.length, adler32(d, 0, at, init))).toBe(reference(d, init));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('round-trips at every level, stored blocks included', () => {
     for (const data of [new Uint8Array(0), text(1), text(3000), noise(70_000)]) {
       for (const level of [0, 1, 6, 9]) expect(same(z.inflate(z.deflate(data, level)), data)).toBe(true);
