@@ -150,9 +150,10 @@ export class MemoryFossilStore implements FossilStore {
     }
   }
 
-  async heights(hashes: ArtifactHash[]): Promise<number[]> {
+  async heights(hashes: ArtifactHash[], detached: readonly ArtifactHash[] = []): Promise<number[]> {
+    const cut = new Set(detached);
     const children = new Map<ArtifactHash, ArtifactHash[]>();
-    for (const r of this.byHash.values()) if (r.base !== null) children.set(r.base, [...(children.get(r.base) ?? []), r.hash]);
+    for (const r of this.byHash.values()) if (r.base !== null && !cut.has(r.hash)) children.set(r.base, [...(children.get(r.base) ?? []), r.hash]);
     return hashes.map((h) => {
       const top = this.byHash.get(h);
       if (!top) return 0;

@@ -188,8 +188,10 @@ export interface FossilStore {
   /**
    * For each hash, how much deeper than it the deepest row whose delta chain
    * passes through it lies (0 for a row nothing is a delta of, or not stored).
+   * Rows in `detached` count as full (not below their bases): a repack that
+   * will store them full asks before it has.
    */
-  heights(hashes: ArtifactHash[]): Promise<number[]>;
+  heights(hashes: ArtifactHash[], detached?: readonly ArtifactHash[]): Promise<number[]>;
   /**
    * Points stored artifacts at new records (see FossilRecordSwap), in order,
    * and recomputes the depth of each and of every row whose chain passes

@@ -29,7 +29,7 @@ function inDurableObject(stub: Stub): FossilStore {
     listUnversioned: () => run((s) => s.listUnversioned()),
     getUnversioned: (n) => run((s) => s.getUnversioned(n)),
     setShunned: (h, on) => run((s) => s.setShunned(h, on)),
-    heights: (h) => run((s) => s.heights(h)),
+    heights: (h, d) => run((s) => s.heights(h, d)),
     repoint: (w) => run((s) => s.repoint(w)),
     commit: (b) => run((s) => s.commit(b)),
     configRows: {

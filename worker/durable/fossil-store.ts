@@ -314,7 +314,7 @@ export class SqlFossilStore {
   }
 
   /** FossilStore.heights: levels below each hash along `base`, all in one statement (bounded, so a corrupt cycle ends). */
-  heights(hashes: ArtifactHash[]): number[] {
+  heights(hashes: ArtifactHash[], detached: readonly ArtifactHash[] = []): number[] {
     if (hashes.length === 0) return [];
     const found = new Map(
       this.host.sql
@@ -322,10 +322,12 @@ export class SqlFossilStore {
           `WITH RECURSIVE sub(root, hash, n) AS (
              SELECT value, value, 0 FROM json_each(?1)
              UNION ALL
-             SELECT sub.root, b.hash, sub.n + 1 FROM fossil_blob b JOIN sub ON b.base = sub.hash WHERE sub.n < ?2
+             SELECT sub.root, b.hash, sub.n + 1 FROM fossil_blob b JOIN sub ON b.base = sub.hash
+              WHERE sub.n < ?2 AND b.hash NOT IN (SELECT value FROM json_each(?3))
            ) SELECT root, max(n) AS n FROM sub GROUP BY root`,
           json(hashes),
           MAX_CHAIN_ROWS,
+          json(detached),
         )
         .toArray()
         .map((r) => [r.root, r.n]),
@@ -528,7 +530,7 @@ export function localFossilStore(s: SqlFossilStore): FossilStore {
     listUnversioned: async () => s.listUnversioned(),
     getUnversioned: async (name) => s.getUnversioned(name),
     setShunned: async (hashes, on) => s.setShunned(hashes, on),
-    heights: async (hashes) => s.heights(hashes),
+    heights: async (hashes, detached) => s.heights(hashes, detached),
     repoint: async (swaps) => s.repoint(swaps),
     commit: async (batch) => s.commit(batch),
     configRows: localConfigRows(s.configRows),

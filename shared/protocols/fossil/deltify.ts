@@ -18,10 +18,14 @@
  * Unlike fossil, chains stay within MAX_CHAIN_DEPTH: a target whose deepest
  * dependent would pass it stays full (so every ~50th version of a file is full).
  *
- * One call works through the pairs given in two passes, each writing its
- * records to one new segment and then swapping index rows (FossilStore.repoint);
- * old records stay where they are (append-only). Memory: one bounded base
- * cache and the pairs' bookkeeping.
+ * One call plans in memory, then writes: it first marks the sources whose
+ * chains pass through their targets (to be stored full), then takes the pairs
+ * in order on the rows as planned, and at the end writes each changed
+ * artifact once, in its final form (a source that a later pair makes a delta
+ * is never written full), to one new segment, and swaps the index rows
+ * (FossilStore.repoint, bases before what depends on them); old records stay
+ * where they are (append-only). Memory: bounded caches (kept for the next
+ * call on the same FossilRepo: texts never change) and the planned deltas.
  */
 import { createFossilDelta } from '../../delta/fossil.js';
 import type { FossilRecordSwap, FossilRow } from '../../storage/fossil.js';
@@ -69,61 +73,84 @@ export interface DeltifyOptions {
 export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], opts: DeltifyOptions = {}): Promise<DeltifyResult> {
   const now = opts.now ?? Date.now;
   const deadline = opts.deadline ?? Infinity;
-  const texts = new Texts(repo);
+  const { texts, reader } = cachesOf(repo);
   const rows = new Rows(repo);
-  const load = async () => {
-    await rows.fetch(pairs.flatMap((p) => [p.target, p.source]));
-    await rows.fetch(pairs.map((p) => rows.get(p.target)?.base ?? p.target));
-  };
-  await load();
+  await rows.fetch(pairs.flatMap((p) => [p.target, p.source]));
+  await rows.fetch(pairs.map((p) => rows.get(p.target)?.base ?? p.target));
   const usable = (p: DeltifyPair) => p.target !== p.source && rows.known(p.target) && rows.known(p.source);
 
-  // Pass 1: store full the sources whose chains pass through their targets.
-  const expanded = await writeSwaps(repo, async (reader, sink, swaps) => {
-    for (const p of pairs) {
-      const { target, source } = p;
-      if (!usable(p) || !eligible(rows, target, source)) continue;
-      if (!(await rows.chain(source)).includes(target)) continue;
-      const text = await texts.read(reader, source);
-      const rec = await sink.appendDeflated(text);
-      swaps.push({ hash: source, ...rec, recordSize: text.length, format: 'full', base: null });
-      rows.setBase(source, null);
-    }
-  });
-
-  // Pass 2: the deltas, on the store as pass 1 left it.
-  rows.forget();
-  await load();
-  // Heights as stored before this pass (its swaps apply at its end), in one store call per ROWS_PER_CALL.
+  // Plan 1: the sources whose chains pass through their targets become full (or the delta would loop).
+  const detached: string[] = [];
+  for (const p of pairs) {
+    if (!usable(p) || !eligible(rows, p.target, p.source)) continue;
+    if (!(await rows.chain(p.source)).includes(p.target)) continue;
+    rows.setBase(p.source, null);
+    detached.push(p.source);
+  }
+  // Heights as planned so far (detached rows no longer hang below their bases), in one store call per ROWS_PER_CALL.
   const heights = new Map<string, number>();
   const targets = [...new Set(pairs.filter(usable).map((p) => p.target))];
   for (let i = 0; i < targets.length; i += ROWS_PER_CALL) {
     const part = targets.slice(i, i + ROWS_PER_CALL);
-    (await repo.store.heights(part)).forEach((h, k) => heights.set(part[k], h));
+    (await repo.store.heights(part, detached)).forEach((h, k) => heights.set(part[k], h));
   }
+  // Plan 2: the deltas, on the rows as planned.
+  const deltas = new Map<string, Uint8Array>();
   let handled = 0;
-  const deltified = await writeSwaps(repo, async (reader, sink, swaps) => {
-    for (; handled < pairs.length; handled++) {
-      const p = pairs[handled];
-      if (handled > 0 && (p.group === undefined || p.group !== pairs[handled - 1].group) && now() > deadline) break;
-      const { target, source } = p;
-      if (!usable(p) || !eligible(rows, target, source)) continue;
-      const chain = await rows.chain(source);
-      if (chain.includes(target)) continue;
-      const height = heights.get(target) ?? 0;
-      if (chain.length + height > MAX_CHAIN_DEPTH) continue;
-      const from = await texts.read(reader, source);
-      const text = await texts.read(reader, target);
-      const delta = createFossilDelta(from, text);
-      if (delta.length >= text.length * 0.75) continue;
-      const rec = await sink.appendDeflated(delta);
-      swaps.push({ hash: target, ...rec, recordSize: delta.length, format: 'fossil-delta', base: source });
-      rows.setBase(target, source);
-      // The source and everything under it now carry the target's chains.
-      chain.forEach((h, k) => heights.set(h, Math.max(heights.get(h) ?? 0, height + 1 + k)));
+  for (; handled < pairs.length; handled++) {
+    const p = pairs[handled];
+    if (handled > 0 && (p.group === undefined || p.group !== pairs[handled - 1].group) && now() > deadline) break;
+    const { target, source } = p;
+    if (!usable(p) || !eligible(rows, target, source)) continue;
+    const chain = await rows.chain(source);
+    if (chain.includes(target)) continue;
+    const height = heights.get(target) ?? 0;
+    if (chain.length + height > MAX_CHAIN_DEPTH) continue;
+    const from = await texts.read(reader, source);
+    const text = await texts.read(reader, target);
+    const delta = createFossilDelta(from, text);
+    if (delta.length >= text.length * 0.75) continue;
+    deltas.set(target, delta);
+    rows.setBase(target, source);
+    // The source and everything under it now carry the target's chains.
+    chain.forEach((h, k) => heights.set(h, Math.max(heights.get(h) ?? 0, height + 1 + k)));
+  }
+
+  // Each changed artifact once, in its final form; a base's swap before those of its dependents.
+  const final = rows.changed();
+  const order = new Set<string>();
+  const visit = (h: string) => {
+    if (order.has(h)) return;
+    const base = final.get(h);
+    if (base != null && final.has(base)) visit(base);
+    order.add(h);
+  };
+  for (const [h, base] of final) if (base === null) order.add(h);
+  for (const h of final.keys()) visit(h);
+  const sink = new RecordSink(repo);
+  const swaps: FossilRecordSwap[] = [];
+  try {
+    for (const hash of order) {
+      const base = final.get(hash)!;
+      if (base === null) {
+        const text = await texts.read(reader, hash);
+        swaps.push({ hash, ...(await sink.appendDeflated(text)), recordSize: text.length, format: 'full', base: null });
+      } else {
+        const delta = deltas.get(hash)!;
+        swaps.push({ hash, ...(await sink.appendDeflated(delta)), recordSize: delta.length, format: 'fossil-delta', base });
+      }
     }
-  });
-  return { deltified, expanded, handled };
+    await sink.finish();
+  } catch (e) {
+    await sink.abort();
+    throw e;
+  }
+  const applied = await repoint(repo, swaps);
+  return {
+    deltified: applied.filter((sw) => sw.base !== null).length,
+    expanded: applied.filter((sw) => sw.base === null).length,
+    handled,
+  };
 }
 
 /** fossil's conditions on a pair, on the rows as this call has left them. */
@@ -157,40 +184,43 @@ class Texts {
   }
 }
 
-/**
- * Runs `fill`, then makes its records readable and swaps them in; returns how many swaps were applied.
- * Texts are read through a block cache: a push wrote neighbouring versions next to each other,
- * and one R2 read per record made a step cost seconds.
- */
-async function writeSwaps(repo: FossilRepo, fill: (reader: ArtifactReader, sink: RecordSink, swaps: FossilRecordSwap[]) => Promise<void>): Promise<number> {
-  const sink = new RecordSink(repo);
-  const swaps: FossilRecordSwap[] = [];
-  try {
-    // The reader only reads; the sink writes through the real store.
-    const segments = new BlockCachedSegments(repo.segments, { maxBytes: CACHE_BYTES }) as unknown as SegmentStore;
-    await fill(new ArtifactReader({ ...repo, segments }, CACHE_BYTES), sink, swaps);
-    await sink.finish();
-  } catch (e) {
-    await sink.abort();
-    throw e;
-  }
-  if (swaps.length === 0) return 0;
+/** Applies `swaps` in one transaction; the swaps applied (when that fails: what still holds, one by one). */
+async function repoint(repo: FossilRepo, swaps: FossilRecordSwap[]): Promise<FossilRecordSwap[]> {
+  if (swaps.length === 0) return [];
   try {
     await repo.store.repoint(swaps);
-    return swaps.length;
+    return swaps;
   } catch {
     // Another writer changed a chain meanwhile (or a bound was misjudged): apply what still holds, one by one.
-    let applied = 0;
+    const applied: FossilRecordSwap[] = [];
     for (const sw of swaps) {
       try {
         await repo.store.repoint([sw]);
-        applied++;
+        applied.push(sw);
       } catch {
         // Left as stored; its new record stays unreferenced.
       }
     }
     return applied;
   }
+}
+
+/**
+ * The caches of the calls on one FossilRepo (a repack alarm makes one per
+ * invocation): texts by hash and segment blocks never change, so the next
+ * slice finds the texts its predecessor read. Texts are read through a block
+ * cache: a push wrote neighbouring versions next to each other, and one R2
+ * read per record made a step cost seconds.
+ */
+const caches = new WeakMap<FossilRepo, { texts: Texts; reader: ArtifactReader }>();
+
+function cachesOf(repo: FossilRepo): { texts: Texts; reader: ArtifactReader } {
+  let c = caches.get(repo);
+  if (!c) {
+    const segments = new BlockCachedSegments(repo.segments, { maxBytes: CACHE_BYTES }) as unknown as SegmentStore;
+    caches.set(repo, (c = { texts: new Texts(repo), reader: new ArtifactReader({ ...repo, segments }, CACHE_BYTES) }));
+  }
+  return c;
 }
 
 /** Stored rows as this call sees them: fetched once, with the bases it has changed laid over. */
@@ -229,10 +259,9 @@ class Rows {
     this.bases.set(hash, base);
   }
 
-  /** Drops what was fetched and laid over (the store has changed under it). */
-  forget(): void {
-    this.rows.clear();
-    this.bases.clear();
+  /** The artifacts whose planned base differs from the stored one, with it (null: full), in the order first planned. */
+  changed(): Map<string, string | null> {
+    return new Map([...this.bases].filter(([h, b]) => b !== (this.rows.get(h)?.base ?? null)));
   }
 
   /** `hash`, its base, and so on (at most MAX_CHAIN_ROWS). */

@@ -123,6 +123,9 @@ export function describeFossilStoreContract(name: string, make: () => Promise<Fo
       const d = (n: number, base: number) => frow(n, { format: 'fossil-delta', base: fhash(base), recordSize: 3 });
       await store.commit({ rows: [frow(1, { size: 9, recordSize: 9 }), d(2, 1), d(3, 2), frow(4)] });
       expect(await store.heights([fhash(1), fhash(2), fhash(3), fhash(99)])).toEqual([2, 1, 0, 0]);
+      // A detached row (to be stored full) and what hangs below it no longer count.
+      expect(await store.heights([fhash(1), fhash(2)], [fhash(3)])).toEqual([1, 0]);
+      expect(await store.heights([fhash(1)], [fhash(2)])).toEqual([0]);
       // 3 becomes full, then 1 a delta of 3: 2 (a delta of 1) goes one deeper.
       await store.repoint([
         { hash: fhash(3), segment: 'new', offset: 10, length: 4, recordSize: 1, format: 'full', base: null },
