@@ -9,7 +9,7 @@ import { ArtifactReader, RecordSink, type FossilRepo } from '../../shared/protoc
 import type { FossilRowInput } from '../../shared/storage/fossil.js';
 import { MemorySegmentStore } from '../../shared/storage/memory.js';
 import { localFossilStore, migrateFossil, SqlFossilStore } from '../../worker/durable/fossil-store.js';
-import { repackDue, repackFossil, scheduleRepack } from '../../worker/durable/fossil-repack.js';
+import { QUIET_MS, repackDue, repackFossil, runRepackAlarm, scheduleRepack } from '../../worker/durable/fossil-repack.js';
 import type { RepoObject } from '../../worker/durable/repo.js';
 
 const hashOf = (n: number) => n.toString(16).padStart(40, '0');
@@ -97,13 +97,47 @@ describe('fossil repack', () => {
       await scheduleRepack(state.storage, `test-${crypto.randomUUID()}`);
       expect(await state.storage.getAlarm()).not.toBeNull();
     });
+    // Right after a request the alarm gives way: it re-arms itself for QUIET_MS later and does nothing.
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    await runInDurableObject(stub, async (_i: RepoObject, state) => {
+      expect(repackDue(state.storage)).toBe(true);
+      expect(await state.storage.getAlarm()).not.toBeNull();
+    });
     // The R2 prefix holds none of these records (they are in memory): every step fails, is logged and skipped.
     const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     try {
-      expect(await runDurableObjectAlarm(stub)).toBe(true);
+      // Once quiet, the alarm (fired by the runtime meanwhile, or here) does the work.
+      await new Promise((r) => setTimeout(r, QUIET_MS + 50));
+      await runDurableObjectAlarm(stub);
+      expect(logged).toHaveBeenCalled();
     } finally {
       logged.mockRestore();
     }
     await runInDurableObject(stub, (_i: RepoObject, state) => expect(repackDue(state.storage)).toBe(false));
+  });
+
+  it('never moves the alarm while its handler runs (workerd would cancel the handler mid-slice)', async () => {
+    await runInDurableObject(await fresh(), async (_i: RepoObject, state) => {
+      const repo = await pushed(state.storage, new MemorySegmentStore());
+      const setAlarm = vi.fn();
+      const host = { sql: state.storage.sql, transactionSync: state.storage.transactionSync.bind(state.storage), setAlarm };
+      const repoId = `test-${crypto.randomUUID()}`;
+      host.sql.exec(`INSERT INTO fossil_repack_repo (id) VALUES (?)`, repoId);
+      let during = -1;
+      await runRepackAlarm(host, () => repo, async () => {
+        // A sync request ends while a slice runs (one that leaves work): it must not touch the alarm.
+        await scheduleRepack(host, repoId);
+        during = setAlarm.mock.calls.length;
+        return { artifacts: 0, deltified: 0, more: true } as never;
+      });
+      expect(during).toBe(0);
+      // The alarm saw that request and re-armed itself for QUIET_MS after it, instead of working on.
+      expect(setAlarm).toHaveBeenCalledTimes(1);
+      expect(setAlarm.mock.calls[0][0]).toBeGreaterThanOrEqual(Date.now() + QUIET_MS - 50);
+      expect(repackDue(host)).toBe(true);
+      // Once the alarm has returned, a request arms it again.
+      await scheduleRepack(host, repoId);
+      expect(setAlarm).toHaveBeenCalledTimes(2);
+    });
   });
 });

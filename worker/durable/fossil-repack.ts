@@ -10,7 +10,12 @@
  * work behind (scheduleRepack), so a push's rounds never carry it; the alarm
  * works in slices of about SLICE_MS, each in the repository's request queue
  * (no request sees a half-swapped chain, and a request waits for at most one
- * slice), and re-arms itself until the cursor has caught up. A clone that
+ * slice), and re-arms itself until the cursor has caught up. It gives way to
+ * sync traffic: a slice starts only once QUIET_MS have passed since the last
+ * request (else the alarm re-arms for then), so a push's rounds are not slowed
+ * by it. A request never moves the alarm while its handler runs: workerd
+ * cancels a running alarm handler whose alarm is rescheduled ("SQLite alarm
+ * handler canceled with requestScheduledAlarm"), mid-slice. A clone that
  * comes while it runs gets the pushed (forward) deltas of what is not done
  * yet: correct, only less compact for the client. A failing step is logged
  * and skipped (its artifacts keep their pushed deltas): deltify swaps records
@@ -21,17 +26,24 @@ import type { FossilRepo } from '../../shared/protocols/fossil/repo.js';
 import type { SqlHost } from './repo-store.js';
 
 /**
- * Artifacts past the cursor whose pairs one deltify call takes: small enough
- * that a slice rarely stops inside one (a stopped step is loaded again by the
- * next slice), large enough that its segments are not tiny.
+ * Artifacts past the cursor whose pairs one deltify call plans (a deadline
+ * stops it between artifacts; what it planned is written, one segment a call).
  */
-const STEP_ARTIFACTS = 50;
+const STEP_ARTIFACTS = 200;
 /** Wall time one slice works for (a request queued behind it waits at most about this). */
 export const SLICE_MS = 100;
 /** Wall time one alarm invocation works for before it re-arms itself. */
 const ALARM_MS = 10_000;
-/** Delay of the alarm after a request: a push's rounds come back to back, so it fires once the push is over. */
-const ALARM_DELAY_MS = 200;
+/** Quiet time after a sync request before a slice starts: a push's rounds come back to back, so the repack waits for its end. */
+export const QUIET_MS = 1000;
+
+/** Per repository (one Durable Object): whether its alarm runs, and when its last sync request ended. */
+const states = new Map<string, { running: boolean; lastRequest: number }>();
+const stateOf = (repoId: string) => {
+  let s = states.get(repoId);
+  if (!s) states.set(repoId, (s = { running: false, lastRequest: 0 }));
+  return s;
+};
 
 /** What repacking needs of the DO's storage: SQL, and the alarm. */
 export interface RepackHost extends SqlHost {
@@ -111,39 +123,47 @@ export async function repackFossil(host: SqlHost, repo: FossilRepo, budgetMs = S
   }
 }
 
-/** Arms the repack alarm when work waits (called after each xfer request). */
+/** Arms the repack alarm when work waits (called after each xfer request); a running alarm picks the work up itself. */
 export async function scheduleRepack(host: RepackHost, repoId: string): Promise<void> {
-  if (!repackDue(host)) return;
+  const s = stateOf(repoId);
+  s.lastRequest = Date.now();
+  if (s.running || !repackDue(host)) return;
   host.transactionSync(() => {
     host.sql.exec(`DELETE FROM fossil_repack_repo`);
     host.sql.exec(`INSERT INTO fossil_repack_repo (id) VALUES (?)`, repoId);
   });
-  await host.setAlarm(Date.now() + ALARM_DELAY_MS);
+  await host.setAlarm(Date.now() + QUIET_MS);
 }
 
 /**
  * The alarm: repack slices, each through `queue` (the repository's request
- * queue), until done or ALARM_MS have passed (then it re-arms itself). Never
- * throws: an alarm that throws is retried by the runtime, and repacking is
- * only an optimisation.
+ * queue), until done, or until ALARM_MS have passed or a sync request came
+ * within QUIET_MS (then it re-arms itself). Never throws: an alarm that throws
+ * is retried by the runtime, and repacking is only an optimisation.
  */
 export async function runRepackAlarm(host: RepackHost, repoOf: (repoId: string) => FossilRepo, queue: <T>(fn: () => Promise<T>) => Promise<T>): Promise<void> {
+  let s: ReturnType<typeof stateOf> | undefined;
   try {
     const repoId = host.sql.exec<{ id: string }>(`SELECT id FROM fossil_repack_repo`).toArray()[0]?.id;
     if (repoId === undefined) return;
+    s = stateOf(repoId);
+    s.running = true;
     const repo = repoOf(repoId);
     const end = Date.now() + ALARM_MS;
     for (;;) {
-      const r = await queue(() => repackFossil(host, repo));
-      if (!r.more) return;
-      if (Date.now() >= end) {
-        await host.setAlarm(Date.now());
+      const quietAt = s.lastRequest + QUIET_MS;
+      if (Date.now() < quietAt || Date.now() >= end) {
+        await host.setAlarm(Math.max(quietAt, Date.now()));
         return;
       }
+      const r = await queue(() => repackFossil(host, repo));
+      if (!r.more) return;
       // Let requests that arrived meanwhile (queued behind this slice) go before the next one.
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
   } catch (e) {
     console.error('fossil repack alarm failed', e);
+  } finally {
+    if (s) s.running = false;
   }
 }
