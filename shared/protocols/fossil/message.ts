@@ -14,7 +14,7 @@
  * or a payload larger than what remains (or than the caller's limit) is an
  * XferError before anything is allocated for it.
  */
-import { ByteBuilder, indexOfByte, utf8Decode, utf8Encode } from '../../core/bytes.js';
+import { indexOfByte, utf8Decode, utf8Encode } from '../../core/bytes.js';
 import { xferError } from './errors.js';
 
 /** Longest card line accepted (fossil's cards are short; a uvfile name is the longest legitimate one). */
@@ -144,34 +144,68 @@ export function parseMessage(message: Uint8Array, maxPayload?: number): XferCard
   return out;
 }
 
-/** Builds a message: cards, payloads, and its size so far (for the reply budget). */
+/**
+ * Builds a message: cards, payloads, and its size so far (for the reply budget).
+ * Consecutive card lines are kept as text and encoded together; payloads are
+ * kept as the caller's views, not copied; result() joins it all once. A clone
+ * reply is megabytes of payloads, which a growing buffer copied about twice more.
+ */
 export class XferWriter {
-  private readonly out = new ByteBuilder(4096);
+  private readonly parts: Uint8Array[] = [];
+  private lines = '';
+  private length = 0;
 
   /** Bytes written so far. */
   get size(): number {
-    return this.out.length;
+    return this.length;
   }
 
   /** Appends `name arg...\n`; arguments must already be escaped where they are text. */
   card(name: string, ...args: (string | number)[]): void {
-    this.out.bytes(utf8Encode(args.length === 0 ? `${name}\n` : `${name} ${args.join(' ')}\n`));
+    const line = args.length === 0 ? `${name}\n` : `${name} ${args.join(' ')}\n`;
+    this.lines += line;
+    this.length += ASCII.test(line) ? line.length : utf8Encode(line).length;
   }
 
-  /** Appends a card followed by its payload (and fossil's extra "\n" where one is due). */
+  /**
+   * Appends a card followed by its payload (and fossil's extra "\n" where one is due).
+   * The payload's bytes must not change until result() is called.
+   */
   cardWithPayload(name: string, args: (string | number)[], payload: Uint8Array | readonly Uint8Array[]): void {
     this.card(name, ...args);
+    this.flush();
     const parts = payload instanceof Uint8Array ? [payload] : payload;
-    for (const p of parts) this.out.bytes(p);
+    for (const p of parts) {
+      this.parts.push(p);
+      this.length += p.length;
+    }
     // config payloads are always followed by "\n" (the reader skips one byte); after
     // cfile/file/uvfile an extra "\n" is just a blank line, which keeps the next card
     // on its own line as fossil server does after cfile.
     const last = parts.length > 0 ? parts[parts.length - 1] : new Uint8Array(0);
-    if (name === 'config' || last.length === 0 || last[last.length - 1] !== NL) this.out.byte(NL);
+    if (name === 'config' || last.length === 0 || last[last.length - 1] !== NL) {
+      this.lines += '\n';
+      this.length++;
+    }
   }
 
   /** The message bytes. */
   result(): Uint8Array {
-    return this.out.result();
+    this.flush();
+    const out = new Uint8Array(this.length);
+    let at = 0;
+    for (const p of this.parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+
+  private flush(): void {
+    if (this.lines === '') return;
+    this.parts.push(utf8Encode(this.lines));
+    this.lines = '';
   }
 }
+
+const ASCII = /^[\x00-\x7f]*$/;

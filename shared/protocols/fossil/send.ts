@@ -144,7 +144,8 @@ export async function sendCloneBatch(ctx: SendContext, fromSeq: number, version:
     const delta = asDelta(row);
     if (version >= 3) {
       if (stored(row)) {
-        const raw = await prefetch.take(taken++);
+        // A copy: the reply keeps its payloads until it is joined, and a prefetched span can be much larger than its records.
+        const raw = (await prefetch.take(taken++)).slice();
         const args = delta ? [row.hash, row.base!, row.size, raw.length + 4] : [row.hash, row.size, raw.length + 4];
         ctx.out.cardWithPayload('cfile', args, [u32be(row.recordSize), raw]);
       } else {
