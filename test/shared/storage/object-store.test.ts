@@ -31,6 +31,32 @@ describe('LruBaseCache', () => {
     cache.set('a', data(5));
     expect(cache.size).toBe(5);
   });
+
+  it('keeps exactly the most recently used entries over a long mix of uses, emptyings and replacements', () => {
+    // Against a plain model (an array in use order), so eviction order stays right however often the
+    // cache wraps around and whatever the Map does with deleted slots.
+    const cache = new LruBaseCache(64);
+    let model: { id: string; n: number }[] = [];
+    let seed = 7;
+    const rand = (k: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), Math.floor(seed / 2 ** 16) % k);
+    for (let step = 0; step < 5000; step++) {
+      const id = `o${rand(40)}`;
+      if (rand(3) === 0) {
+        const hit = model.find((e) => e.id === id);
+        expect(cache.get(id)?.length).toBe(hit?.n);
+        if (hit) model = [...model.filter((e) => e !== hit), hit];
+        continue;
+      }
+      // Now and then one entry takes the whole budget, emptying the cache of everything else.
+      const n = rand(50) === 0 ? 64 : 1 + rand(12);
+      cache.set(id, data(n));
+      model = [...model.filter((e) => e.id !== id), { id, n }];
+      let total = model.reduce((t, e) => t + e.n, 0);
+      while (total > 64) total -= model.shift()!.n;
+      expect(cache.size).toBe(total);
+    }
+    for (const e of model) expect(cache.get(e.id)?.length).toBe(e.n);
+  });
 });
 
 describe('readObject with the real delta engines', () => {
