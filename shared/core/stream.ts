@@ -25,18 +25,47 @@ export function toReadableStream(s: ByteStream): ReadableStream<Uint8Array> {
   });
 }
 
-/** A ByteStream over a web ReadableStream; leaving the loop early cancels the stream. */
+/** Bytes asked for per read of a byte stream (workerd's default reader hands out 4 KiB chunks). */
+const BYOB_CHUNK = 256 * 1024;
+
+/**
+ * A ByteStream over a web ReadableStream; leaving the loop early cancels the stream.
+ * A byte stream (a request or R2 body) is read into our own 256 KiB buffers:
+ * workerd's default reader gives 4 KiB chunks, and a 44 MB body then cost
+ * 10.7k reads and 0.22 s of CPU instead of ~210 reads and 0.09 s (measured in
+ * a bare workerd), besides the per-chunk work of every stage after it.
+ */
 export async function* fromReadableStream(r: ReadableStream<Uint8Array>): ByteStream {
-  const reader = r.getReader();
+  let byob: ReadableStreamBYOBReader | null = null;
+  try {
+    byob = r.getReader({ mode: 'byob' });
+  } catch {
+    // not a byte stream: the default reader below
+  }
+  const reader = byob ?? r.getReader();
   let finished = false;
   try {
+    let buf = new Uint8Array(BYOB_CHUNK);
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = byob ? await byob.read(buf) : await (reader as ReadableStreamDefaultReader<Uint8Array>).read();
       if (done) {
         finished = true;
         return;
       }
-      yield value;
+      if (!byob) {
+        yield value;
+        continue;
+      }
+      // The read took `buf` over (transferred); `value` views it. A small chunk is
+      // copied out and the buffer read into again, so a kept chunk never pins a
+      // buffer more than 4x its size; a large one is handed on and a new buffer made.
+      if (value.length * 4 < value.buffer.byteLength) {
+        buf = new Uint8Array(value.buffer as ArrayBuffer);
+        yield value.slice();
+      } else {
+        buf = new Uint8Array(BYOB_CHUNK);
+        yield value;
+      }
     }
   } finally {
     if (!finished) await reader.cancel().catch(() => undefined);
