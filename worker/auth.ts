@@ -10,7 +10,7 @@ import { eq, and } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
 import type { Env } from './env.js';
 import { verifyLogin, timingSafeEqual } from './password.js';
-import { clearUserFailures, loginCheck, recordLoginFailure } from './rate-limit.js';
+import { clearUserFailures, loginCheck, loginCheckOf, loginCheckQuery, recordLoginFailure, type LoginFailureRow } from './rate-limit.js';
 import { scopeCeiling, tokenId, verifyToken } from './tokens.js';
 import { users, memberships, type Role, type RepoRow } from './storage-d1/schema.js';
 
@@ -65,23 +65,41 @@ async function tokenPrincipal(env: Env, token: string, address: string | null): 
   return { kind: 'invalid' };
 }
 
+/** The credentials of an Authorization header: the secret, and the Basic user name (null for Bearer, or past the length cap). */
+type Credentials = { secret: string; user: string | null; bearer: boolean };
+
+/** Parses Bearer or Basic credentials; null when malformed or the secret is longer than looked at. */
+function parseCredentials(authorization: string): Credentials | null {
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  const basic = bearer ? null : parseBasic(authorization);
+  if (!bearer && !basic) return null;
+  const secret = bearer ? bearer[1] : basic!.password;
+  if (secret.length > MAX_CREDENTIAL) return null;
+  return { secret, user: basic && basic.user.length <= MAX_CREDENTIAL ? basic.user : null, bearer: bearer !== null };
+}
+
+/** The user name a login with these credentials counts against (tokens name their owner, so none). */
+function limitedUser(cred: Credentials): string | null {
+  return tokenId(cred.secret) === null ? cred.user : null;
+}
+
 /**
  * Resolves the request's credentials against the admin token, API tokens and
  * the users table. `address` is the client's (rate-limit.ts clientAddress).
  */
 export async function authenticate(env: Env, authorization: string | null | undefined, address: string | null = null): Promise<Authentication> {
   if (!authorization) return { kind: 'anonymous' };
-  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-  const basic = bearer ? null : parseBasic(authorization);
-  if (!bearer && !basic) return { kind: 'invalid' };
-  const secret = bearer ? bearer[1] : basic!.password;
-  const user = basic && basic.user.length <= MAX_CREDENTIAL ? basic.user : null;
-  if (secret.length > MAX_CREDENTIAL) return { kind: 'invalid' };
-  // One read decides whether this client (and user name) may try at all, before any hashing.
-  const check = await loginCheck(env, tokenId(secret) === null ? user : null, address);
+  const cred = parseCredentials(authorization);
+  if (cred === null) return { kind: 'invalid' };
+  return verify(env, cred, address, await loginCheck(env, limitedUser(cred), address));
+}
+
+/** authenticate once the failed-login limits were read: refused when limited, before any hashing. */
+async function verify(env: Env, cred: Credentials, address: string | null, check: { retryAfter: number; userFailures: boolean }): Promise<Authentication> {
+  const { secret, user } = cred;
   if (check.retryAfter > 0) return { kind: 'limited', retryAfter: check.retryAfter };
   if (await isAdminToken(env, secret)) return { kind: 'admin' };
-  if (tokenId(secret) !== null || bearer) return tokenPrincipal(env, secret, address);
+  if (tokenId(secret) !== null || cred.bearer) return tokenPrincipal(env, secret, address);
   const row = user === null ? undefined : await drizzle(env.DB).select().from(users).where(eq(users.name, user)).get();
   // Verify against a dummy hash for unknown users too, so timing does not reveal which names exist
   // (a dummy never verifies, so it is never cached: a cache hit is only ever a right password).
@@ -138,20 +156,28 @@ export type Access =
 /** A repository row and a user's membership role in it (null: none), read fresh. */
 type RepoLookup = { repo: RepoRow; member: Role | null } | null;
 
+/** The row of repoQuery. */
+type RepoLookupRow = { name: string; id: string; kind: RepoRow['kind']; public: number; created_at: number; role: Role | null };
+
 /**
- * The repository named `name`, and `user`'s membership in it, in one D1
- * statement (this runs on every git and fossil request). Never cached: a
- * deleted repository or a visibility or membership change must apply to
- * the very next request.
+ * The read of the repository named `name`, and `user`'s membership in it, in
+ * one D1 statement (this runs on every git request). Never cached: a deleted
+ * repository or a visibility or membership change must apply to the very
+ * next request, whichever isolate serves it.
  */
-async function lookupRepo(env: Env, name: string, user: string | null): Promise<RepoLookup> {
-  const r = await env.DB.prepare(
+function repoQuery(env: Env, name: string, user: string | null): D1PreparedStatement {
+  return env.DB.prepare(
     `SELECT r.name, r.id, r.kind, r.public, r.created_at, m.role FROM repos r LEFT JOIN memberships m ON m.repo = r.name AND m.user = ?2 WHERE r.name = ?1`,
-  )
-    .bind(name, user)
-    .first<{ name: string; id: string; kind: RepoRow['kind']; public: number; created_at: number; role: Role | null }>();
-  if (r === null) return null;
+  ).bind(name, user);
+}
+
+function repoLookupOf(r: RepoLookupRow | null | undefined): RepoLookup {
+  if (!r) return null;
   return { repo: { name: r.name, id: r.id, kind: r.kind, public: r.public !== 0, createdAt: r.created_at }, member: r.role };
+}
+
+async function lookupRepo(env: Env, name: string, user: string | null): Promise<RepoLookup> {
+  return repoLookupOf(await repoQuery(env, name, user).first<RepoLookupRow>());
 }
 
 /** roleIn with the membership already read. */
@@ -189,10 +215,11 @@ export async function decide(env: Env, who: Authentication, name: string, need: 
 
 /**
  * Decides whether the credentials allow `need` on the named repository. The
- * repository row is read while the credentials are checked (both are D1
- * reads): with a user name in Basic credentials, the membership of that name
- * comes in the same read, and is read again only when the credentials
- * resolve to someone else (a token's owner).
+ * repository row is read in the same D1 batch as the failed-login counters
+ * the credentials are checked against (one round trip, not two): with a user
+ * name in Basic credentials, the membership of that name comes in the same
+ * read, and is read again only when the credentials resolve to someone else
+ * (a token's owner).
  */
 export async function authorize(
   env: Env,
@@ -202,14 +229,15 @@ export async function authorize(
   address: string | null = null,
 ): Promise<Access> {
   // An anonymous push is asked for credentials whatever the repository (git's first try).
-  if (!authorization && need !== 'read') return { ok: false, status: 401 };
-  const guess = authorization ? (parseBasic(authorization)?.user ?? null) : null;
-  const found = lookupRepo(env, name, guess !== null && guess.length <= MAX_CREDENTIAL ? guess : null);
-  // A refused login must not leave the read's failure unhandled.
-  found.catch(() => undefined);
-  const who = await authenticate(env, authorization, address);
+  if (!authorization) return need === 'read' ? decideWith({ kind: 'anonymous' }, await lookupRepo(env, name, null), need) : { ok: false, status: 401 };
+  const cred = parseCredentials(authorization);
+  if (cred === null) return { ok: false, status: 401 };
+  const limited = limitedUser(cred);
+  const check = loginCheckQuery(env, limited, address);
+  const [repoRows, checkRows] = await env.DB.batch<unknown>(check === null ? [repoQuery(env, name, cred.user)] : [repoQuery(env, name, cred.user), check]);
+  const who = await verify(env, cred, address, loginCheckOf(env, limited, address, (checkRows?.results ?? []) as LoginFailureRow[]));
   const early = decideEarly(who, need);
   if (early !== null || who.kind === 'limited' || who.kind === 'invalid') return early!;
-  if (who.kind === 'user' && who.name !== guess) return decide(env, who, name, need);
-  return decideWith(who, await found, need);
+  if (who.kind === 'user' && who.name !== cred.user) return decide(env, who, name, need);
+  return decideWith(who, repoLookupOf(repoRows.results[0] as RepoLookupRow | undefined), need);
 }

@@ -64,15 +64,27 @@ export async function loginCheck(
   address: string | null,
   now = Date.now(),
 ): Promise<{ retryAfter: number; userFailures: boolean }> {
+  const query = loginCheckQuery(env, user, address);
+  return loginCheckOf(env, user, address, query === null ? [] : (await query.all<LoginFailureRow>()).results, now);
+}
+
+/** A row of login_failures. */
+export type LoginFailureRow = { key: string; count: number; window_start: number };
+
+/** The read loginCheck makes (null: no keys, nothing to read), for a caller that batches it with its own reads. */
+export function loginCheckQuery(env: Env, user: string | null, address: string | null): D1PreparedStatement | null {
   const keys = loginKeys(user, address);
-  if (keys.length === 0) return { retryAfter: 0, userFailures: false };
+  if (keys.length === 0) return null;
+  return env.DB.prepare(`SELECT key, count, window_start FROM login_failures WHERE key IN (${keys.map(() => '?').join(',')})`).bind(...keys.map((k) => k.key));
+}
+
+/** loginCheck's answer from the rows its query read. */
+export function loginCheckOf(env: Env, user: string | null, address: string | null, rows: LoginFailureRow[], now = Date.now()): { retryAfter: number; userFailures: boolean } {
+  const keys = loginKeys(user, address);
   const limits = loginLimits(env);
-  const rows = await env.DB.prepare(`SELECT key, count, window_start FROM login_failures WHERE key IN (${keys.map(() => '?').join(',')})`)
-    .bind(...keys.map((k) => k.key))
-    .all<{ key: string; count: number; window_start: number }>();
   let retryAfter = 0;
   let userFailures = false;
-  for (const r of rows.results) {
+  for (const r of rows) {
     const k = keys.find((x) => x.key === r.key)!;
     if (k.limit === 'perUser') userFailures = true;
     const end = r.window_start + limits.windowMs;

@@ -460,6 +460,16 @@ describe('failed logins', () => {
     expect((await api(ADMIN, '192.0.2.8')).status).toBe(200);
     // Anonymous requests are not logins: still served.
     expect((await api('', '192.0.2.7')).status).toBe(200);
+    // git's Basic logins too (there the counters are read in one batch with the repository), the admin token and a user's password alike.
+    await user('l-cy', 'right');
+    await repo('l-git', false);
+    await member('l-git', 'l-cy', 'write');
+    const git = (auth: string, ip: string) => app.request(`${HUB}/l-git.git/info/refs?service=git-receive-pack`, { headers: { authorization: auth, 'cf-connecting-ip': ip } }, limited);
+    for (const auth of [basic('l-cy', 'right'), basic('anyone', 'test-admin-token')]) {
+      expect((await git(auth, '192.0.2.7')).status).toBe(429);
+      expect((await git(auth, '192.0.2.8')).status).toBe(200);
+    }
+    expect((await git(basic('l-cy', 'wrong'), '192.0.2.8')).status).toBe(401);
   });
 });
 
