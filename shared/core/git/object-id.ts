@@ -7,7 +7,7 @@
  * in `objectFormat = sha256` ones. Ids are handled as lowercase hex strings
  * (usable as Map keys); trees hold them raw.
  */
-import { toHex, utf8Encode } from '../bytes.js';
+import { toHex } from '../bytes.js';
 import type { Hasher, Primitives } from '../primitives.js';
 import { GitObjectError } from './errors.js';
 
@@ -50,7 +50,11 @@ export function checkObjectId(s: string, format: ObjectFormat = 'sha1'): ObjectI
 /** The header `<type> <size>\0` that precedes content in the hashed (and loose) form. */
 export function objectHeader(type: GitObjectType, size: number): Uint8Array {
   if (!Number.isSafeInteger(size) || size < 0) throw new GitObjectError('bad-object-size', `bad object size ${size}`);
-  return utf8Encode(`${type} ${size}\0`);
+  // ASCII only: a byte per char, without TextEncoder's per-call cost (once per object hashed).
+  const s = `${type} ${size}\0`;
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
 }
 
 /** A parsed `<type> <size>\0` header and how many bytes it took. */

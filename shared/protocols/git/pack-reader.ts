@@ -35,7 +35,7 @@
  */
 import { concat, fromHex, toHex } from '../../core/bytes.js';
 import { HubError, StreamError } from '../../core/errors.js';
-import { gitObjectId, type GitObjectType } from '../../core/git/object-id.js';
+import { objectHeader, type GitObjectType } from '../../core/git/object-id.js';
 import type { Primitives } from '../../core/primitives.js';
 import { ByteReader, type ByteStream } from '../../core/stream.js';
 import { applyGitDelta } from '../../delta/git.js';
@@ -383,8 +383,9 @@ class PackReader {
   /** Record an object's id and type; the caller yields it. */
   finish(offset: number, type: GitObjectType, data: Uint8Array, depth: number, baseId: string | null): PackObject {
     const i = this.entryAt(offset);
-    const id = gitObjectId(this.p, type, data);
-    const bin = fromHex(id);
+    // The id as bytes for the set, as hex once for the caller (not hex, then bytes again).
+    const bin = this.p.hash('sha1').update(objectHeader(type, data.length)).update(data).digest();
+    const id = toHex(bin);
     this.depths[i] = depth;
     if (this.idSet.addAt(bin, 0)) {
       if (this.idSet.size > this.idEntries.length) this.idEntries = grown(this.idEntries, (k) => new Int32Array(k), this.declared);
