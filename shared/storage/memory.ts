@@ -4,9 +4,11 @@
  * Durable Object + R2 implementation. Every method does its whole decision
  * and write without awaiting in between, so each call is atomic.
  */
-import { SegmentNotFoundError, SegmentRangeError } from './errors.js';
+import { ChainTooDeepError, SegmentNotFoundError, SegmentRangeError } from './errors.js';
 import { compareCodePoints, checkObjectId, type ByteStream, type ObjectId } from './ids.js';
 import {
+  checkPlannedRow,
+  MAX_CHAIN_DEPTH,
   MAX_CHAIN_ROWS,
   planRows,
   type CommitResult,
@@ -15,6 +17,9 @@ import {
   type ObjectIndex,
   type RepoCommit,
   type RepoCommitter,
+  type RowStage,
+  type RowStager,
+  type StageId,
 } from './object-index.js';
 import {
   checkSetSymbolic,
@@ -38,10 +43,12 @@ import {
 } from './segments.js';
 
 /** Refs, object index and the atomic commit of one repository, in memory. */
-export class MemoryRepoStore implements RefStore, ObjectIndex, RepoCommitter {
+export class MemoryRepoStore implements RefStore, ObjectIndex, RepoCommitter, RowStager {
   private readonly refs = new Map<string, ObjectId>();
   private readonly symrefs = new Map<string, string>();
   private readonly objects = new Map<ObjectId, IndexRow>();
+  private readonly stages = new Map<StageId, IndexRow[]>();
+  private nextStage = 1;
 
   private readonly snapshot: RefSnapshot = {
     read: (name) => this.refs.get(name) ?? null,
@@ -103,9 +110,46 @@ export class MemoryRepoStore implements RefStore, ObjectIndex, RepoCommitter {
     return { inserted };
   }
 
+  async openStage(): Promise<RowStage> {
+    const id = this.nextStage++;
+    const rows: IndexRow[] = [];
+    this.stages.set(id, rows);
+    const live = () => {
+      const r = this.stages.get(id);
+      if (!r) throw new Error(`stage ${id} was dropped`);
+      return r;
+    };
+    return {
+      id,
+      append: async (more) => {
+        more.forEach(checkPlannedRow);
+        live().push(...more.map((r) => ({ ...r })));
+      },
+      row: async (n) => {
+        const row = live()[n];
+        if (!row) throw new RangeError(`stage ${id} has no row ${n}`);
+        return { ...row };
+      },
+      drop: async () => void this.stages.delete(id),
+    };
+  }
+
   async commit(c: RepoCommit): Promise<CommitResult> {
-    // Depths of `c.planned` are recomputed like any row's: the same answer when they were right.
-    const planned = planRows(c.planned ? [...c.rows, ...c.planned] : c.rows, (id) => this.objects.get(id)?.depth ?? null);
+    let rows = c.rows;
+    if (c.stage !== undefined) {
+      const staged = this.stages.get(c.stage);
+      if (!staged) throw new Error(`no stage ${c.stage}`);
+      rows = [...rows, ...staged];
+    }
+    // Staged depths are recomputed like any row's: the same answer when they were right.
+    const planned = planRows(rows, (id) => this.objects.get(id)?.depth ?? null);
+    if (c.stage !== undefined) {
+      const depthOf = new Map(planned.map((r) => [r.id, r.depth]));
+      for (const r of this.stages.get(c.stage)!) {
+        const d = depthOf.get(r.id);
+        if (d !== undefined && d !== r.depth) throw new ChainTooDeepError('chain-too-deep', `${r.id} was planned at depth ${r.depth}, its chain makes it ${d}`, { id: r.id, base: r.base, depth: d, max: MAX_CHAIN_DEPTH });
+      }
+    }
     const { result, writes } = planRefUpdates(c.refs, this.snapshot, { atomic: c.atomic });
     const keep = result.ok || writes.length > 0;
     if (!keep) return { ...result, inserted: 0 };

@@ -82,16 +82,56 @@ export interface ObjectIndexWriter {
 export interface RepoCommit {
   rows: IndexRowInput[];
   /**
-   * More rows, with the depths a quarantine planned for them, read once in
-   * order (a push's hundreds of thousands of rows are built one at a time,
-   * never all held). The store checks each like `rows` and that every new
-   * row's depth is its base's + 1 (at most MAX_CHAIN_DEPTH), base present;
-   * otherwise the commit throws and changes nothing.
+   * More rows: those of this stage (RowStager), with the depths a quarantine
+   * planned for them (a push's hundreds of thousands of rows are never all in
+   * memory). The store checks that every new row's depth is its base's + 1,
+   * base present; otherwise the commit throws and changes nothing. The stage
+   * itself is left for its owner to drop.
    */
-  planned?: Iterable<IndexRow>;
+  stage?: StageId;
   refs: RefUpdate[];
   /** All refs or none (default true); see RepoCommitter.commit. */
   atomic?: boolean;
+}
+
+/** Names a stage of one store (RowStager.openStage). */
+export type StageId = number;
+
+/**
+ * Rows of one push held in the store, invisible to every reader, until a
+ * commit takes them (RepoCommit.stage) or they are dropped. Row numbers run
+ * 0, 1, 2, ... in append order.
+ */
+export interface RowStage {
+  readonly id: StageId;
+  /**
+   * Appends rows with their planned depths. Throws InvalidRowError (appending
+   * nothing) on a malformed row, ChainTooDeepError on a depth over
+   * MAX_CHAIN_DEPTH; whether depths agree with bases is checked at commit.
+   */
+  append(rows: readonly IndexRow[]): Promise<void>;
+  /** The row appended as number `n`. */
+  row(n: number): Promise<IndexRow>;
+  /** Forgets the stage's rows (again: a no-op). */
+  drop(): Promise<void>;
+}
+
+/** Optional extra of a RepoCommitter: stages, so a push's rows wait in the store rather than in memory. */
+export interface RowStager {
+  /** A new, empty stage. A stage left behind (the instance died mid-push) is swept by the store. */
+  openStage(): Promise<RowStage>;
+}
+
+/** Checks a planned row: its shape, and a depth in 0..MAX_CHAIN_DEPTH (0 exactly for full records). */
+export function checkPlannedRow(row: IndexRow): void {
+  checkRow(row);
+  const d = row.depth;
+  if (!Number.isInteger(d) || d < 0 || (row.base === null) !== (d === 0)) {
+    throw new InvalidRowError('invalid-row', `row ${row.id}: depth ${d} does not fit its format`, { id: row.id, why: 'bad depth' });
+  }
+  if (d > MAX_CHAIN_DEPTH) {
+    throw new ChainTooDeepError('chain-too-deep', `delta chain of ${row.id} is ${d} deep (max ${MAX_CHAIN_DEPTH})`, { id: row.id, base: row.base, depth: d, max: MAX_CHAIN_DEPTH });
+  }
 }
 
 /** Result of a commit: the ref statuses, and how many rows were new (0 when rolled back). */

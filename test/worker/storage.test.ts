@@ -67,7 +67,7 @@ describe('RepoObject storage', () => {
   });
 });
 
-describe('SqlRepoStore commit of planned rows', () => {
+describe('SqlRepoStore stages', () => {
   const seg = (n: number) => `seg-${n}`;
   const planned = (n: number, base: number | null, depth: number, segment = seg(1)): IndexRow => ({
     id: oid(n),
@@ -81,34 +81,73 @@ describe('SqlRepoStore commit of planned rows', () => {
     depth,
   });
   const ids = (state: DurableObjectState) => state.storage.sql.exec<{ id: string }>(`SELECT id FROM objects ORDER BY id`).toArray().map((r) => r.id);
+  const count = (state: DurableObjectState, table: string) => state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n;
+  const segments = (state: DurableObjectState) => state.storage.sql.exec<{ name: string }>(`SELECT name FROM segments ORDER BY name`).toArray().map((r) => r.name);
+  const main = [{ name: 'refs/heads/main', old: null, new: oid(1) }];
 
-  it('inserts rows streamed with their depths (bases before or after), skipping indexed ids', async () => {
+  it('commits a stage (bases before or after their deltas), skipping indexed ids, invisible until then', async () => {
     await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
       const store = new SqlRepoStore(state.storage);
       store.putBatch([{ ...planned(1, null, 0, seg(0)) }]);
-      // Row 3's base (2) comes after it, as a quarantine batch may order them.
-      const r = store.commit({ rows: [], planned: [planned(3, 2, 2), planned(2, 1, 1), planned(1, null, 0)], refs: [{ name: 'refs/heads/main', old: null, new: oid(3) }] });
-      expect(r).toMatchObject({ ok: true, inserted: 2 });
+      const stage = store.openStage();
+      // Row 3's base (2) comes after it, as a quarantine batch may order them; more rows than one statement takes.
+      const many = Array.from({ length: 1500 }, (_, i) => planned(100 + i, null, 0));
+      store.appendStage(stage, [planned(3, 2, 2), planned(2, 1, 1), planned(1, null, 0)]);
+      store.appendStage(stage, many);
+      expect(store.stageRow(stage, 0)).toMatchObject({ id: oid(3), base: oid(2), depth: 2, segment: seg(1) });
+      expect(store.stageRow(stage, 1502)).toMatchObject({ id: oid(1599), segment: seg(1) });
+      expect(store.has([oid(2), oid(3)])).toEqual([false, false]);
+      const r = store.commit({ rows: [], stage, refs: [{ name: 'refs/heads/main', old: null, new: oid(3) }] });
+      expect(r).toMatchObject({ ok: true, inserted: 1502 });
       expect(store.get(oid(3))).toMatchObject({ depth: 2, base: oid(2), segment: seg(1) });
       expect(store.get(oid(1))).toMatchObject({ segment: seg(0) });
+      store.dropStage(stage);
+      expect(count(state, 'push_stage')).toBe(0);
+      expect(segments(state)).toEqual([seg(0), seg(1)]);
+      expect(() => store.stageRow(stage, 0)).toThrow(/no stage/);
     });
   });
 
-  it('refuses a planned depth that is wrong, too deep, or on a missing base, changing nothing', async () => {
+  it('refuses bad rows at append (appending nothing) and wrong depths or missing bases at commit (changing nothing)', async () => {
     await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
       const store = new SqlRepoStore(state.storage);
-      const main = [{ name: 'refs/heads/main', old: null, new: oid(1) }];
-      expect(() => store.commit({ rows: [], planned: [planned(1, null, 0), planned(2, 1, 5)], refs: main })).toThrow(expect.objectContaining({ code: 'chain-too-deep' }));
-      expect(() => store.commit({ rows: [], planned: [planned(1, null, 0), planned(2, 9, 1)], refs: main })).toThrow(expect.objectContaining({ code: 'delta-base-missing' }));
-      const chain = [planned(1, null, 0), ...Array.from({ length: MAX_CHAIN_DEPTH + 1 }, (_, i) => planned(i + 2, i + 1, i + 1))];
-      expect(() => store.commit({ rows: [], planned: chain, refs: main })).toThrow(expect.objectContaining({ code: 'chain-too-deep' }));
-      expect(() => store.commit({ rows: [], planned: [{ ...planned(1, null, 0), size: -1 }], refs: main })).toThrow(expect.objectContaining({ code: 'invalid-row' }));
+      const stage = store.openStage();
+      expect(() => store.appendStage(stage, [planned(7, null, 0), { ...planned(1, null, 0), size: -1 }])).toThrow(expect.objectContaining({ code: 'invalid-row' }));
+      expect(() => store.appendStage(stage, [planned(7, null, 0), planned(1, null, 1)])).toThrow(expect.objectContaining({ code: 'invalid-row' }));
+      expect(() => store.appendStage(stage, [planned(2, 1, MAX_CHAIN_DEPTH + 1)])).toThrow(expect.objectContaining({ code: 'chain-too-deep' }));
+      expect(count(state, 'push_stage')).toBe(0);
+      store.appendStage(stage, [planned(1, null, 0), planned(2, 1, 5)]);
+      expect(store.stageRow(stage, 0).id).toBe(oid(1)); // the refused appends took no row numbers
+      expect(() => store.commit({ rows: [], stage, refs: main })).toThrow(expect.objectContaining({ code: 'chain-too-deep' }));
+      const missing = store.openStage();
+      store.appendStage(missing, [planned(1, null, 0), planned(2, 9, 1)]);
+      expect(() => store.commit({ rows: [], stage: missing, refs: main })).toThrow(expect.objectContaining({ code: 'delta-base-missing' }));
       expect(ids(state)).toEqual([]);
       expect(store.readRef('refs/heads/main')).toBeNull();
       // An id stored meanwhile at another depth (a concurrent push): its dependents are checked against the stored row.
       store.putBatch([planned(2, null, 0, seg(0))]);
-      expect(() => store.commit({ rows: [], planned: [planned(1, null, 0), planned(2, 1, 1), planned(3, 2, 2)], refs: main })).toThrow(expect.objectContaining({ code: 'chain-too-deep' }));
+      const raced = store.openStage();
+      store.appendStage(raced, [planned(1, null, 0), planned(2, 1, 1), planned(3, 2, 2)]);
+      expect(() => store.commit({ rows: [], stage: raced, refs: main })).toThrow(expect.objectContaining({ code: 'chain-too-deep' }));
       expect(ids(state)).toEqual([oid(2)]);
+    });
+  });
+
+  it('drops a stage with the segment names only it used, and sweeps stages left by an earlier instance', async () => {
+    await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
+      const store = new SqlRepoStore(state.storage);
+      store.putBatch([planned(1, null, 0, seg(0))]);
+      const stage = store.openStage();
+      store.appendStage(stage, [planned(2, null, 0, seg(0)), planned(3, null, 0, seg(9))]);
+      expect(segments(state)).toEqual([seg(0), seg(9)]);
+      store.dropStage(stage);
+      expect(count(state, 'push_stage')).toBe(0);
+      expect(segments(state)).toEqual([seg(0)]);
+      store.appendStage(store.openStage(), [planned(4, null, 0, seg(8))]);
+      new SqlRepoStore(state.storage).sweepStages();
+      expect(count(state, 'push_stage')).toBe(0);
+      expect(segments(state)).toEqual([seg(0)]);
+      expect(ids(state)).toEqual([oid(1)]);
     });
   });
 });

@@ -36,7 +36,7 @@ import { encodePkt, encodePkts, pktLength, readPkt } from '../../shared/protocol
 import { V2RequestParser } from '../../shared/protocols/git/upload-request.js';
 import { uploadPack } from '../../shared/protocols/git/upload-pack.js';
 import { receivePack, type ReceivePackOptions } from '../../shared/protocols/git/receive-pack.js';
-import type { ObjectIndex, RepoCommitter } from '../../shared/storage/object-index.js';
+import type { ObjectIndex, RepoCommitter, RowStager } from '../../shared/storage/object-index.js';
 import { readObject, type DeltaAppliers } from '../../shared/storage/object-store.js';
 import { resolveRef, type RefStore } from '../../shared/storage/refs.js';
 import type { SegmentStore } from '../../shared/storage/segments.js';
@@ -45,7 +45,7 @@ import type { SegmentStore } from '../../shared/storage/segments.js';
 export interface GitRepo {
   refs: RefStore;
   index: ObjectIndex;
-  committer: RepoCommitter;
+  committer: RepoCommitter & RowStager;
   segments: SegmentStore;
   primitives: Primitives;
   appliers: DeltaAppliers;

@@ -8,7 +8,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { ObjectId } from '../../shared/storage/ids.js';
-import type { CommitResult, IndexRow, IndexRowInput, RepoCommit } from '../../shared/storage/object-index.js';
+import type { CommitResult, IndexRow, IndexRowInput, RepoCommit, RowStager } from '../../shared/storage/object-index.js';
 import type { Ref, RefUpdate, RefUpdateOptions, RefUpdateResult, SymbolicRef } from '../../shared/storage/refs.js';
 import type { ReachIndex } from '../../shared/storage/reach.js';
 import type { Env } from '../env.js';
@@ -28,7 +28,7 @@ export function repoContentPrefix(repoId: string): string {
 }
 
 /** The synchronous SQLite store seen through the async storage interfaces, for code running in the DO. */
-export function localRepoStore(s: SqlRepoStore): RepoStore & ReachIndex {
+export function localRepoStore(s: SqlRepoStore): RepoStore & ReachIndex & RowStager {
   return {
     list: async (prefix) => s.listRefs(prefix),
     read: async (name) => s.readRef(name),
@@ -41,6 +41,11 @@ export function localRepoStore(s: SqlRepoStore): RepoStore & ReachIndex {
     chain: async (id) => s.chain(id),
     putBatch: async (rows) => s.putBatch(rows),
     commit: async (c) => s.commit(c),
+    // Stages only inside the DO: a push's rows are written where they are committed.
+    openStage: async () => {
+      const id = s.openStage();
+      return { id, append: async (rows) => s.appendStage(id, rows), row: async (n) => s.stageRow(id, n), drop: async () => s.dropStage(id) };
+    },
     // The full-clone shortcut's closure (shared/storage/reach.ts); only served inside the DO.
     reachState: async () => s.reachState(),
     reachStatus: async (ids) => s.reachStatus(ids),
@@ -81,7 +86,11 @@ export class RepoObject extends DurableObject<Env> {
     this.store = new SqlRepoStore(ctx.storage);
     // The git schema is migrated before any request is delivered (synchronous SQL).
     // The fossil tables only for fossil repositories, on their first fossil call (ensureFossil).
-    void ctx.blockConcurrencyWhile(async () => ensureGitSchema(ctx.storage));
+    // Stages left in SQLite belong to pushes that died with the previous instance.
+    void ctx.blockConcurrencyWhile(async () => {
+      ensureGitSchema(ctx.storage);
+      this.store.sweepStages();
+    });
   }
 
   /**

@@ -15,7 +15,7 @@
  *   2. stream the pack through the pack reader; each entry's record (its zlib
  *      stream, as received) is appended to a new segment as it arrives, and an
  *      index row (full | git-delta against the base's id) goes into a
- *      QuarantineIndex; a delta whose chain would pass MAX_CHAIN_DEPTH is
+ *      QuarantineIndex (rows staged in the store, RowStager); a delta whose chain would pass MAX_CHAIN_DEPTH is
  *      stored as a full text instead (deflated here); every object is parsed;
  *   3. connectivity: every id a new object refers to must be in the pack or
  *      already stored (stored objects are connected by construction); if some
@@ -39,7 +39,8 @@
  * past that the segment is finished so it can be read back and a new one is
  * started). Per object a few dozen bytes of bookkeeping are kept, as git
  * index-pack does, in typed-array columns and binary id sets: JS objects per
- * pack entry kept to the end cost a 300k-object push ~100 MB.
+ * pack entry kept to the end cost a 300k-object push ~100 MB. The index rows
+ * themselves wait in the store's stage, not in memory.
  */
 import { fromHex } from '../../core/bytes.js';
 import { HubError } from '../../core/errors.js';
@@ -57,6 +58,7 @@ import {
   type ObjectChainReader,
   type ObjectIndexReader,
   type RepoCommitter,
+  type RowStager,
 } from '../../storage/object-index.js';
 import { LruBaseCache, readObject, type BaseCache, type DeltaAppliers, type ObjectStoreDeps } from '../../storage/object-store.js';
 import { QuarantineIndex } from '../../storage/quarantine.js';
@@ -79,7 +81,8 @@ export interface ReceivePackStore {
   refs: RefStore;
   /** The committed index; `chain` makes reads of deep objects one call. */
   index: ObjectIndexReader & Partial<ObjectChainReader>;
-  committer: RepoCommitter;
+  /** Commits; its stages hold the push's rows until then. */
+  committer: RepoCommitter & RowStager;
   segments: SegmentCreator & SegmentReader;
   primitives: Primitives;
   appliers: DeltaAppliers;
@@ -343,7 +346,7 @@ class Push {
     readonly opts: ReceivePackOptions,
   ) {
     this.p = store.primitives;
-    this.quarantine = new QuarantineIndex(store.index);
+    this.quarantine = new QuarantineIndex(store.index, store.committer);
     this.progress = new Progress(req.sideBand && !req.quiet, opts.progressInterval ?? 1000);
   }
 
@@ -353,6 +356,15 @@ class Push {
   }
 
   async *run(reader: ByteReader): AsyncGenerator<Uint8Array> {
+    try {
+      yield* this.steps(reader);
+    } finally {
+      // Committed or not, the staged rows are done with (a stage left by a crash is swept at the store's next start).
+      await this.quarantine.drop().catch((e) => this.opts.onError?.(e));
+    }
+  }
+
+  async *steps(reader: ByteReader): AsyncGenerator<Uint8Array> {
     const req = this.req;
     let unpack: PushReport['unpack'] = { ok: true };
     if (req.packExpected) {
@@ -635,7 +647,7 @@ class Push {
     }));
     let result;
     try {
-      result = await this.store.committer.commit({ rows: [], planned: this.quarantine.planned(), refs: updates, atomic: req.atomic });
+      result = await this.store.committer.commit({ rows: [], stage: await this.quarantine.staged(), refs: updates, atomic: req.atomic });
     } catch (e) {
       if (!(e instanceof HubError)) this.opts.onError?.(e);
       this.messages.push(`error: ${errorText(e)}`);

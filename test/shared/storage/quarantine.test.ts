@@ -12,7 +12,7 @@ describe('QuarantineIndex', () => {
   it('reads pending over committed rows, invisible to the store until committed', async () => {
     const { repo } = createMemoryStores();
     await repo.putBatch([full(1), delta(2, 1)]);
-    const q = new QuarantineIndex(repo);
+    const q = new QuarantineIndex(repo, repo);
     const added = await q.add([delta(3, 2), full(1), delta(4, 3)]);
     expect(added.map((r) => [r.id, r.depth])).toEqual([
       [oid(3), 2],
@@ -22,31 +22,62 @@ describe('QuarantineIndex', () => {
     expect((await q.get(oid(2)))?.depth).toBe(1);
     expect((await q.get(oid(4)))?.base).toBe(oid(3));
     expect(await repo.has([oid(3), oid(4)])).toEqual([false, false]);
-    // The pending rows themselves, with the depth the commit will recompute.
-    expect(q.rows()).toEqual([
-      { ...delta(3, 2), depth: 2 },
-      { ...delta(4, 3), depth: 3 },
-    ]);
+    expect(q.depthOf(oid(4))).toBe(3);
+    const stage = (await q.staged())!;
+    expect(stage).toBeDefined();
 
-    const result = await repo.commit({ rows: q.rows(), refs: [{ name: 'refs/heads/main', old: null, new: oid(4) }] });
+    const result = await repo.commit({ rows: [], stage, refs: [{ name: 'refs/heads/main', old: null, new: oid(4) }] });
     expect(result).toMatchObject({ ok: true, inserted: 2 });
     expect((await repo.get(oid(4)))?.depth).toBe(3);
+    await q.drop();
+    await expect(repo.commit({ rows: [], stage, refs: [] })).rejects.toThrow(/no stage/);
+    await expect(q.add([full(9)])).rejects.toThrow(/dropped/);
+  });
+
+  it('stages nothing until a row is new, and a refused commit keeps nothing of the stage', async () => {
+    const { repo } = createMemoryStores();
+    await repo.putBatch([full(1)]);
+    const q = new QuarantineIndex(repo, repo);
+    expect(await q.add([full(1)])).toEqual([]);
+    expect(await q.staged()).toBeUndefined();
+    await q.add([delta(2, 1)]);
+    await repo.update([{ name: 'refs/heads/main', old: null, new: oid(1) }]);
+    const result = await repo.commit({ rows: [], stage: await q.staged(), refs: [{ name: 'refs/heads/main', old: null, new: oid(2) }] });
+    expect(result).toMatchObject({ ok: false, inserted: 0 });
+    expect(await repo.has([oid(2)])).toEqual([false]);
   });
 
   it('counts a re-sent committed base at its committed depth', async () => {
     const { repo } = createMemoryStores();
     await repo.putBatch([full(1), delta(2, 1)]);
-    const q = new QuarantineIndex(repo);
+    const q = new QuarantineIndex(repo, repo);
     expect((await q.add([delta(2, 1), delta(3, 2)])).map((r) => r.depth)).toEqual([2]);
   });
 
   it('refuses a too-deep chain at add time and keeps what was added before', async () => {
     const { repo } = createMemoryStores();
-    const q = new QuarantineIndex(repo);
+    const q = new QuarantineIndex(repo, repo);
     await q.add([full(1), ...Array.from({ length: MAX_CHAIN_DEPTH }, (_, i) => delta(i + 2, i + 1))]);
     await expect(q.add([full(500), delta(501, MAX_CHAIN_DEPTH + 1)])).rejects.toMatchObject({ code: 'chain-too-deep' });
     expect(q.size).toBe(MAX_CHAIN_DEPTH + 1);
     expect(await q.has([oid(500)])).toEqual([false]);
     await expect(q.add([delta(600, 999)])).rejects.toMatchObject({ code: 'delta-base-missing' });
+  });
+
+  it('reads rows back whether already in the stage or still waiting to go there', async () => {
+    const { repo } = createMemoryStores();
+    const q = new QuarantineIndex(repo, repo);
+    const n = 9000; // more than one stage append (8192 rows)
+    // Ids varying in their first bytes, as real ones do (IdSet hashes those).
+    const id = (i: number) => i.toString(16).padStart(8, '0').padEnd(40, '0');
+    const row = (i: number): IndexRowInput => ({ ...full(i), id: id(i), ...((i - 1) % 40 === 0 ? {} : { format: 'git-delta', base: id(i - 1) }) });
+    for (let i = 1; i <= n; i += 1000) await q.add(Array.from({ length: Math.min(1000, n - i + 1) }, (_, k) => row(i + k)));
+    expect(q.size).toBe(n);
+    for (const i of [1, 2, 8192, 8193, n]) {
+      expect(await q.get(id(i))).toMatchObject({ id: id(i), depth: (i - 1) % 40 });
+    }
+    const result = await repo.commit({ rows: [], stage: await q.staged(), refs: [] });
+    expect(result.inserted).toBe(n);
+    expect((await repo.get(id(n)))?.depth).toBe((n - 1) % 40);
   });
 });
