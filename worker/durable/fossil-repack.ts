@@ -27,9 +27,10 @@ import type { SqlHost } from './repo-store.js';
 
 /**
  * Artifacts past the cursor whose pairs one deltify call plans (a deadline
- * stops it between artifacts; what it planned is written, one segment a call).
+ * stops it between artifacts; what it planned is written, one segment a call,
+ * and the next slice plans the step again).
  */
-const STEP_ARTIFACTS = 200;
+const STEP_ARTIFACTS = 100;
 /** Wall time one slice works for (a request queued behind it waits at most about this). */
 export const SLICE_MS = 100;
 /** Wall time one alarm invocation works for before it re-arms itself. */
@@ -95,7 +96,7 @@ export interface RepackResult {
 
 /**
  * Deltifies what arrived since the cursor for about `budgetMs` and moves the
- * cursor past what it finished (a step cut short resumes at its artifact).
+ * cursor past the steps it finished (a step cut short is planned again by the next slice).
  */
 export async function repackFossil(host: SqlHost, repo: FossilRepo, budgetMs = SLICE_MS, now: () => number = Date.now): Promise<RepackResult> {
   const deadline = now() + budgetMs;
@@ -112,8 +113,8 @@ export async function repackFossil(host: SqlHost, repo: FossilRepo, budgetMs = S
     try {
       const r = pairs.length > 0 ? await deltify(repo, pairs, { deadline, now }) : { deltified: 0, handled: 0 };
       deltified += r.deltified;
-      // Stopped between two artifacts' pairs: the cursor stays before the next one.
-      if (r.handled < pairs.length) next = pairs[r.handled].group! - 1;
+      // Cut short (deltify takes the newest artifacts first): the next slice plans the step again and finds the done pairs done.
+      if (r.handled < pairs.length) next = from;
     } catch (e) {
       // Nothing stored changed (records swap atomically); these artifacts keep their pushed deltas.
       console.error(`fossil repack: step ${from + 1}..${to} skipped`, e);

@@ -18,14 +18,14 @@
  * Unlike fossil, chains stay within MAX_CHAIN_DEPTH: a target whose deepest
  * dependent would pass it stays full (so every ~50th version of a file is full).
  *
- * One call plans in memory, then writes: it first marks the sources whose
- * chains pass through their targets (to be stored full), then takes the pairs
- * in order on the rows as planned, and at the end writes each changed
- * artifact once, in its final form (a source that a later pair makes a delta
- * is never written full), to one new segment, and swaps the index rows
- * (FossilStore.repoint, bases before what depends on them); old records stay
- * where they are (append-only). Memory: bounded caches (kept for the next
- * call on the same FossilRepo: texts never change) and the planned deltas.
+ * One call plans in memory, then writes: it takes the pairs' groups newest
+ * first (a source whose chain passes through its target is planned full,
+ * which in that order is the newest version of a pushed forward chain, once),
+ * and at the end writes each changed artifact once, in its final form, to one
+ * new segment, and swaps the index rows (FossilStore.repoint, bases before
+ * what depends on them); old records stay where they are (append-only).
+ * Memory: bounded caches (kept for the next call on the same FossilRepo:
+ * texts never change) and the planned deltas.
  */
 import { createFossilDelta } from '../../delta/fossil.js';
 import type { FossilRecordSwap, FossilRow } from '../../storage/fossil.js';
@@ -48,7 +48,7 @@ export interface DeltifyResult {
   deltified: number;
   /** Sources stored full first (their chains passed through their targets). */
   expanded: number;
-  /** Pairs gone through (all of them unless a deadline stopped the call early). */
+  /** Pairs gone through, newest groups first (all of them unless a deadline stopped the call early). */
   handled: number;
 }
 
@@ -63,13 +63,13 @@ const ROWS_PER_CALL = 500;
 
 /** Bounds on one call. */
 export interface DeltifyOptions {
-  /** Stop taking new pairs in the delta pass once `now()` passes this (at least one group is always taken). */
+  /** Stop taking new groups once `now()` passes this (at least one group that needs work is always taken). */
   deadline?: number;
   /** Clock in ms (default Date.now). */
   now?: () => number;
 }
 
-/** Deltifies `pairs` in order (see the module comment), the first `handled` of them when a deadline cut it short. */
+/** Deltifies `pairs` (see the module comment), newest group first: the last `handled` of them when a deadline cut it short. */
 export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], opts: DeltifyOptions = {}): Promise<DeltifyResult> {
   const now = opts.now ?? Date.now;
   const deadline = opts.deadline ?? Infinity;
@@ -79,41 +79,54 @@ export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], o
   await rows.fetch(pairs.map((p) => rows.get(p.target)?.base ?? p.target));
   const usable = (p: DeltifyPair) => p.target !== p.source && rows.known(p.target) && rows.known(p.source);
 
-  // Plan 1: the sources whose chains pass through their targets become full (or the delta would loop).
-  const detached: string[] = [];
-  for (const p of pairs) {
-    if (!usable(p) || !eligible(rows, p.target, p.source)) continue;
-    if (!(await rows.chain(p.source)).includes(p.target)) continue;
-    rows.setBase(p.source, null);
-    detached.push(p.source);
-  }
-  // Heights as planned so far (detached rows no longer hang below their bases), in one store call per ROWS_PER_CALL.
-  const heights = new Map<string, number>();
+  // Heights as stored (one store call per ROWS_PER_CALL targets); `raised`: what the deltas planned here hang below.
+  const stored = new Map<string, number>();
   const targets = [...new Set(pairs.filter(usable).map((p) => p.target))];
   for (let i = 0; i < targets.length; i += ROWS_PER_CALL) {
     const part = targets.slice(i, i + ROWS_PER_CALL);
-    (await repo.store.heights(part, detached)).forEach((h, k) => heights.set(part[k], h));
+    (await repo.store.heights(part)).forEach((h, k) => stored.set(part[k], h));
   }
-  // Plan 2: the deltas, on the rows as planned.
+  const raised = new Map<string, number>();
+  const detached: string[] = [];
+  // Newest artifact first: a pushed forward chain then costs one full record (its newest version, whose
+  // chain passes through its target) and a delta each; oldest first made every version full, then a delta.
+  const groups: DeltifyPair[][] = [];
+  for (const p of pairs) {
+    const last = groups.at(-1);
+    if (last && p.group !== undefined && last[0].group === p.group) last.push(p);
+    else groups.push([p]);
+  }
   const deltas = new Map<string, Uint8Array>();
   let handled = 0;
-  for (; handled < pairs.length; handled++) {
-    const p = pairs[handled];
-    if (handled > 0 && (p.group === undefined || p.group !== pairs[handled - 1].group) && now() > deadline) break;
-    const { target, source } = p;
-    if (!usable(p) || !eligible(rows, target, source)) continue;
-    const chain = await rows.chain(source);
-    if (chain.includes(target)) continue;
-    const height = heights.get(target) ?? 0;
-    if (chain.length + height > MAX_CHAIN_DEPTH) continue;
-    const from = await texts.read(reader, source);
-    const text = await texts.read(reader, target);
-    const delta = createFossilDelta(from, text);
-    if (delta.length >= text.length * 0.75) continue;
-    deltas.set(target, delta);
-    rows.setBase(target, source);
-    // The source and everything under it now carry the target's chains.
-    chain.forEach((h, k) => heights.set(h, Math.max(heights.get(h) ?? 0, height + 1 + k)));
+  let worked = false;
+  for (let g = groups.length - 1; g >= 0; g--) {
+    // A group that needed no work does not count as the call's one group: done ones are met again after a cut-short call.
+    if (worked && now() > deadline) break;
+    for (const p of groups[g]) {
+      handled++;
+      const { target, source } = p;
+      if (!usable(p) || !eligible(rows, target, source)) continue;
+      worked = true;
+      let chain = await rows.chain(source);
+      // The source's chain passes through the target: the source becomes full (or the delta would loop).
+      const cut = chain.includes(target);
+      const below = cut ? (await repo.store.heights([target], [...detached, source]))[0] : (stored.get(target) ?? 0);
+      if (cut) chain = [source];
+      const height = Math.max(below, raised.get(target) ?? 0);
+      if (chain.length + height > MAX_CHAIN_DEPTH) continue;
+      const from = await texts.read(reader, source);
+      const text = await texts.read(reader, target);
+      const delta = createFossilDelta(from, text);
+      if (delta.length >= text.length * 0.75) continue;
+      if (cut) {
+        rows.setBase(source, null);
+        detached.push(source);
+      }
+      deltas.set(target, delta);
+      rows.setBase(target, source);
+      // The source and everything under it now carry the target's chains.
+      chain.forEach((h, k) => raised.set(h, Math.max(raised.get(h) ?? 0, height + 1 + k)));
+    }
   }
 
   // Each changed artifact once, in its final form; a base's swap before those of its dependents.
@@ -158,8 +171,11 @@ function eligible(rows: Rows, target: string, source: string): boolean {
   const t = rows.get(target)!;
   const s = rows.get(source)!;
   if (t.size < MIN_SIZE || (s.private && !t.private)) return false;
-  // Already a delta of a newer artifact (ours or fossil's): left as it is.
+  // Already a delta of this source: a client pushes fossil's own reverse deltas, so most pairs are
+  // done on arrival (the base arrives after its delta, so seq below cannot tell it is newer).
   const base = rows.baseOf(target);
+  if (base === source) return false;
+  // Already a delta of a newer artifact (ours or fossil's): left as it is.
   return base === null || !(rows.madeHere(target) || (rows.get(base)?.seq ?? 0) > t.seq);
 }
 

@@ -67,6 +67,24 @@ describe('deltify', () => {
     }
   });
 
+  it('leaves a pushed reverse delta alone: its base, the source, was stored after it', async () => {
+    const repo: FossilRepo = { store: new MemoryFossilStore(), segments: new MemorySegmentStore(), primitives: purePrimitives };
+    const sink = new RecordSink(repo);
+    const [v0, v1] = [version(0), version(1)];
+    const d = createFossilDelta(v1, v0);
+    // As a resolved pending delta lands: the newer base's row first (lower seq), then the older delta of it.
+    const full = { hash: hashOf(1), size: v1.length, ...(await sink.appendDeflated(v1)), recordSize: v1.length, format: 'full' as const, base: null, private: false };
+    const delta = { hash: hashOf(0), size: v0.length, ...(await sink.appendDeflated(d)), recordSize: d.length, format: 'fossil-delta' as const, base: hashOf(1), private: false };
+    await sink.finish();
+    await repo.store.commit({ rows: [full] });
+    await repo.store.commit({ rows: [delta] });
+    const before = await repo.store.rows([hashOf(0), hashOf(1)]);
+    // Reading the segments would fail: nothing is read, nothing written.
+    const untouched: FossilRepo = { ...repo, segments: Object.assign(Object.create(repo.segments), { readRange: () => Promise.reject(new Error('read')), create: () => Promise.reject(new Error('write')) }) };
+    expect(await deltify(untouched, pairsOf(2))).toEqual({ deltified: 0, expanded: 0, handled: 1 });
+    expect(await repo.store.rows([hashOf(0), hashOf(1)])).toEqual(before);
+  });
+
   it('never makes a public artifact a delta of a private one, and skips what is not stored', async () => {
     const { repo, texts } = await pushedHistory(6, { privateFrom: 3 });
     await deltify(repo, [...pairsOf(6), { target: hashOf(5), source: hashOf(99) }]);
