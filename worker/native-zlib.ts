@@ -21,17 +21,17 @@
  * The engine lives in module scope, unlike the rule for caches: it holds no
  * data between calls (reset before each stream, used only synchronously, so no
  * two callers can interleave), and one engine is ~40 KB of native memory.
- * Streaming inflate stays on the pure decoder (it must resume across pushes
- * without copying the input; not a hot path: only entries over the pack
- * reader's window use it).
+ * A streaming inflater (pack entries over the pack reader's window) gets an
+ * engine of its own, since its pushes are awaited apart.
  */
 import * as zlib from 'node:zlib';
 import { ZlibError } from '../shared/core/errors.js';
-import type { InflateResult, Zlib } from '../shared/core/primitives.js';
+import type { InflateResult, Inflater, Zlib } from '../shared/core/primitives.js';
 import { pureZlib } from '../shared/core/zlib.js';
 
 const asBytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
+const Z_SYNC_FLUSH = 2;
 const Z_FINISH = 4;
 
 /** The parts of node:zlib's native handle used here (Node and workerd). */
@@ -52,20 +52,28 @@ class Engine {
   private constructor(
     private readonly handle: ZlibHandle,
     private readonly state: Uint32Array,
+    /** Frees the native stream (a streaming inflater's own engine, once done). */
+    readonly close: () => void,
   ) {
     const onError = (code: string, message: string) => (this.error = { code, message });
     if (typeof handle.setErrorHandler === 'function') handle.setErrorHandler((_errno, code, message) => onError(code, message));
     else handle.onerror = (message, _errno, code) => onError(code, message);
   }
 
-  /** An engine, or null if this runtime's node:zlib does not work this way (checked on a known stream). */
-  static create(): Engine | null {
+  /** A new engine, or null where node:zlib lacks the handle internals used here. */
+  static open(): Engine | null {
+    const inflate = new zlib.Inflate() as unknown as { _handle?: ZlibHandle; _writeState?: unknown; on(ev: string, fn: () => void): void; close(): void };
+    inflate.on('error', () => {}); // a destroyed engine must not raise an unhandled 'error' event
+    const h = inflate._handle;
+    if (!h || typeof h.writeSync !== 'function' || typeof h.reset !== 'function' || !(inflate._writeState instanceof Uint32Array)) return null;
+    return new Engine(h, inflate._writeState, () => inflate.close());
+  }
+
+  /** An engine that inflated a known stream right (with trailing bytes, truncated, then again), or null. */
+  static checked(): Engine | null {
     try {
-      const inflate = new zlib.Inflate() as unknown as { _handle?: ZlibHandle; _writeState?: unknown; on(ev: string, fn: () => void): void };
-      inflate.on('error', () => {}); // a destroyed engine must not raise an unhandled 'error' event
-      const h = inflate._handle;
-      if (!h || typeof h.writeSync !== 'function' || typeof h.reset !== 'function' || !(inflate._writeState instanceof Uint32Array)) return null;
-      const engine = new Engine(h, inflate._writeState);
+      const engine = Engine.open();
+      if (!engine) return null;
       const data = new TextEncoder().encode('engine check engine check engine check');
       const stream = new Uint8Array([...zlib.deflateSync(data), 1, 2, 3]);
       const r = engine.inflatePrefix(stream, data.length);
@@ -107,6 +115,33 @@ class Engine {
     return { output, consumed: ip };
   }
 
+  /**
+   * One chunk of a stream fed piece by piece (Z_SYNC_FLUSH, no reset): its output,
+   * and the input used once the stream has ended. zlib stops taking input at the
+   * stream's end, so input left with output room means the end was reached; a
+   * stream ending exactly at a chunk's end is seen on the next push (used 0).
+   */
+  streamPush(chunk: Uint8Array, room: number): { output: Uint8Array[]; done: boolean; used: number; produced: number } {
+    const output: Uint8Array[] = [];
+    let ip = 0;
+    let produced = 0;
+    for (;;) {
+      // Output buffers of up to 256 KiB, and never more than one byte past the limit.
+      const out = new Uint8Array(Math.min(256 * 1024, room - produced + 1));
+      this.handle.writeSync(Z_SYNC_FLUSH, chunk, ip, chunk.length - ip, out, 0, out.length);
+      // Z_BUF_ERROR (no progress possible) is not reported with Z_SYNC_FLUSH; were it, more input is what it needs.
+      if (this.error && this.failed() === null) return { output, done: false, used: chunk.length, produced };
+      const availOut = this.state[0];
+      const availIn = this.state[1];
+      ip = chunk.length - availIn;
+      const n = out.length - availOut;
+      produced += n;
+      if (produced > room) throw new ZlibError('zlib-too-large', 'inflated past the limit');
+      if (n > 0) output.push(n * 4 >= out.length * 3 ? out.subarray(0, n) : out.slice(0, n));
+      if (availOut > 0) return { output, done: availIn > 0, used: ip, produced };
+    }
+  }
+
   private failed(): null {
     const { code, message } = this.error!;
     this.error = null;
@@ -119,7 +154,7 @@ class Engine {
 let engine: Engine | null | undefined;
 /** The module's engine, made on first use (undefined: not yet tried; null: unavailable). */
 function getEngine(): Engine | null {
-  if (engine === undefined) engine = Engine.create();
+  if (engine === undefined) engine = Engine.checked();
   return engine;
 }
 
@@ -128,7 +163,39 @@ function inflatePrefix(data: Uint8Array, maxSize: number): InflateResult | null 
   return e ? e.inflatePrefix(data, maxSize) : pureZlib.inflatePrefix(data, maxSize);
 }
 
-/** node:zlib for deflate and one-shot inflate, the pure decoder for streaming inflate. */
+/**
+ * A streaming inflater on its own engine (a stream's pushes are awaited apart,
+ * so they cannot share the module's), freed when the stream ends or fails (one
+ * abandoned halfway is left to the garbage collector).
+ */
+function createInflater(maxSize: number): Inflater {
+  const e = getEngine() ? Engine.open() : null;
+  if (!e) return pureZlib.createInflater(maxSize);
+  if (!(maxSize >= 0)) throw new ZlibError('zlib-bad-limit', `bad output limit ${maxSize}`);
+  let total = 0;
+  let ended = false;
+  return {
+    push(chunk) {
+      if (ended) return { output: [], done: true, used: 0 };
+      try {
+        const step = e.streamPush(chunk, maxSize - total);
+        total += step.produced;
+        if (step.done) {
+          ended = true;
+          e.close();
+        }
+        return { output: step.output, done: step.done, used: step.done ? step.used : chunk.length };
+      } catch (err) {
+        ended = true;
+        e.close();
+        if (err instanceof ZlibError && err.code === 'zlib-too-large') throw new ZlibError('zlib-too-large', `inflated past ${maxSize} bytes`, { limit: maxSize });
+        throw err;
+      }
+    },
+  };
+}
+
+/** node:zlib for deflate and inflate (streaming too), through reused or per-stream engines. */
 export const nativeZlib: Zlib = {
   deflate: (data, level = 6) => asBytes(zlib.deflateSync(data, { level })),
   inflate(data, maxSize = Infinity) {
@@ -140,7 +207,7 @@ export const nativeZlib: Zlib = {
     return r.output;
   },
   inflatePrefix,
-  createInflater: pureZlib.createInflater,
+  createInflater,
   createDeflater: pureZlib.createDeflater,
 };
 

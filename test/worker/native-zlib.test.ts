@@ -30,6 +30,26 @@ describe('native zlib in workerd', () => {
     }
   });
 
+  it('the streaming inflater (an engine per stream) agrees with pure on output and stream end at any split', () => {
+    const d = text(5000);
+    const s = nativeZlib.deflate(d, 6);
+    const tailed = new Uint8Array([...s, 1, 2, 3]);
+    const run = (z: typeof pureZlib, cut: number) => {
+      const inf = z.createInflater(d.length);
+      const out: number[] = [];
+      for (const [from, to] of [[0, cut], [cut, tailed.length], [tailed.length, tailed.length]]) {
+        const step = inf.push(tailed.subarray(from, to));
+        for (const o of step.output) out.push(...o);
+        if (step.done) return `${from + step.used}:${out.length}:${out.every((b, i) => b === d[i])}`;
+      }
+      return 'open';
+    };
+    for (let cut = 0; cut <= tailed.length; cut += 97) expect(run(nativeZlib, cut)).toBe(run(pureZlib, cut));
+    expect(run(nativeZlib, s.length)).toBe(`${s.length}:${d.length}:true`);
+    const inf = nativeZlib.createInflater(d.length - 1);
+    expect(() => inf.push(s)).toThrow(ZlibError);
+  });
+
   it('output grows past the first guess up to the limit (a stream that inflates 1000:1)', () => {
     const d = new Uint8Array(3_000_000).fill(7);
     const s = nativeZlib.deflate(d, 9);

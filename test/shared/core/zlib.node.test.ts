@@ -92,3 +92,62 @@ describe('pure vs native zlib', () => {
     );
   });
 });
+
+describe('native streaming inflater (its own node:zlib engine per stream)', () => {
+  /** Push `data` cut at the given points; the output, the stream end (input used), or the error code. */
+  function run(z: typeof pureZlib, data: Uint8Array, cuts: number[], maxSize: number): string {
+    const inf = z.createInflater(maxSize);
+    const out: Uint8Array[] = [];
+    const points = [...new Set([0, ...cuts.map((c) => Math.min(c, data.length)), data.length])].sort((a, b) => a - b);
+    try {
+      for (let k = 0; k + 1 < points.length; k++) {
+        const step = inf.push(data.subarray(points[k], points[k + 1]));
+        out.push(...step.output);
+        if (step.done) return `end ${points[k] + step.used} ${Buffer.concat(out).toString('base64')}`;
+      }
+      // Input over: one more (empty) chunk cannot end it; a stream that ended exactly at the last byte shows up with more input.
+      const step = inf.push(Uint8Array.of(0xee));
+      out.push(...step.output);
+      return step.done ? `end ${data.length + step.used} ${Buffer.concat(out).toString('base64')}` : `open ${Buffer.concat(out).toString('base64')}`;
+    } catch (e) {
+      expect(e).toBeInstanceOf(ZlibError);
+      return (e as ZlibError).code;
+    }
+  }
+
+  it('agrees with the pure inflater on the output and the stream end, at every split point', () => {
+    for (const data of [new Uint8Array(0), text(3000), noise(70_000), new Uint8Array(600_000).fill(3)]) {
+      for (const level of [0, 1, 9]) {
+        const s = nodeZlib.deflateSync(data, { level });
+        const tailed = new Uint8Array([...s, 0x78, 0x9c, 7, 7]);
+        const step = Math.max(1, Math.floor(s.length / 40));
+        for (let cut = 0; cut <= tailed.length; cut += step) {
+          for (const input of [s, tailed]) {
+            const want = run(pureZlib, input, [cut], data.length);
+            expect(run(nativeZlib, input, [cut], data.length)).toBe(want);
+          }
+        }
+        // Limits: one byte short is too large for both.
+        if (data.length > 0) expect(run(nativeZlib, s, [7], data.length - 1)).toBe('zlib-too-large');
+      }
+    }
+  });
+
+  it('random chunkings, truncations and damage: same output and end as pure, or both fail', () => {
+    const data = new Uint8Array([...text(2000), ...noise(5000)]);
+    const s = new Uint8Array(nodeZlib.deflateSync(data, { level: 6 }));
+    fc.assert(
+      fc.property(fc.array(fc.nat(s.length + 8), { maxLength: 6 }), fc.nat(s.length - 1), fc.integer({ min: 0, max: 255 }), fc.nat(s.length), (cuts, at, x, keep) => {
+        const c = new Uint8Array([...s, 1, 2, 3]);
+        c[at] ^= x;
+        const input = c.subarray(0, Math.max(keep, 1));
+        const p = run(pureZlib, input, cuts, data.length);
+        const n = run(nativeZlib, input, cuts, data.length);
+        // zlib may report some damage only as "more input needed" (open); otherwise they agree.
+        if (p.startsWith('end') || n.startsWith('end')) expect(n).toBe(p);
+        if (p === 'open') expect(n === 'open' || n.startsWith('zlib-')).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
