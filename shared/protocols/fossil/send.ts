@@ -31,8 +31,8 @@ export interface SendContext {
   onremote: Set<string>;
 }
 
-/** Rows fetched in one listFrom call while cloning. */
-const CLONE_PAGE = 256;
+/** Rows fetched in one listFrom call while cloning (a small repository's round is one or two pages). */
+const CLONE_PAGE = 1024;
 /** Range reads one clone round keeps in flight. */
 const CLONE_READS = 8;
 /** Bytes of records one clone round reads ahead. */
@@ -114,14 +114,12 @@ export async function sendCloneBatch(ctx: SendContext, fromSeq: number, version:
   // and the repack's (fossil-repack.ts), and one R2 read after another cost seconds a round.
   let seq = Math.max(1, fromSeq);
   const rows: FossilRow[] = [];
-  const okBases = new Set<string>();
   let planned = 0;
   let done = false;
   const room = ctx.budget - ctx.out.size;
   while (planned < room) {
     const page = await ctx.repo.store.listFrom(seq, CLONE_PAGE);
     const sendable = page.filter((r) => !r.private || ctx.syncPrivate);
-    for (const b of await sendableBases(ctx, sendable)) okBases.add(b);
     for (const row of sendable) {
       rows.push(row);
       planned += row.length + 64;
@@ -133,6 +131,8 @@ export async function sendCloneBatch(ctx: SendContext, fromSeq: number, version:
     }
     seq = page[page.length - 1].seq + 1;
   }
+  // The bases' states in one lookup for the round (four queries), not one per page.
+  const okBases = await sendableBases(ctx, rows);
   const asDelta = (row: FossilRow) => row.format === 'fossil-delta' && row.base !== null && okBases.has(row.base);
   const stored = (row: FossilRow) => (version >= 3 ? asDelta(row) || row.format === 'full' : asDelta(row));
   const reads = rows.filter(stored);
