@@ -181,7 +181,7 @@ async function lookupRepo(env: Env, name: string, user: string | null): Promise<
 }
 
 /** roleIn with the membership already read. */
-function roleFrom(who: Principal, repo: RepoRow, member: Role | null): Role | null {
+export function roleFrom(who: Principal, repo: RepoRow, member: Role | null): Role | null {
   if (who.kind === 'admin') return 'admin';
   let role: Role | null = repo.public ? 'read' : null;
   if (who.kind === 'user') {

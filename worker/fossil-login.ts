@@ -13,9 +13,9 @@
 import { eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
 import type { Env } from './env.js';
-import { roleIn } from './auth.js';
+import { roleFrom } from './auth.js';
 import { ROLE_CAPS, type XferContext, type XferUser } from '../shared/protocols/fossil/index.js';
-import { clearUserFailures, loginCheck, recordLoginFailure } from './rate-limit.js';
+import { clearUserFailures, loginCheckOf, loginCheckQuery, recordLoginFailure, type LoginFailureRow } from './rate-limit.js';
 import { openPassword } from './seal.js';
 import { fossilTokenPasswords } from './tokens.js';
 import { users, type RepoRow, type Role } from './storage-d1/schema.js';
@@ -43,14 +43,19 @@ export function sharedSecret(projectCode: string, userName: string, password: st
  */
 export async function fossilSecrets(env: Env, userName: string, projectCode: string): Promise<string[]> {
   const row = await drizzle(env.DB).select({ sealed: users.passwordSealed }).from(users).where(eq(users.name, userName)).get();
-  const password = row ? await openPassword(env, userName, row.sealed) : null;
+  return row ? secretsOf(env, userName, projectCode, row.sealed) : [];
+}
+
+/** fossilSecrets of a user whose sealed password (null: none) was read. */
+async function secretsOf(env: Env, userName: string, projectCode: string, sealed: string | null): Promise<string[]> {
+  const password = await openPassword(env, userName, sealed);
   const out: string[] = [];
   if (password !== null) {
     out.push(await sharedSecret(projectCode, userName, password));
     if (HEX40.test(password)) out.push(password);
   }
   // The user's unrestricted API tokens work as fossil passwords too (tokens.ts fossilTokenPasswords).
-  if (row) for (const token of await fossilTokenPasswords(env, userName)) out.push(await sharedSecret(projectCode, userName, token));
+  for (const token of await fossilTokenPasswords(env, userName)) out.push(await sharedSecret(projectCode, userName, token));
   return out;
 }
 
@@ -71,15 +76,30 @@ async function adminSecrets(env: Env, userName: string, projectCode: string): Pr
  * only as the hub admin, with the admin token as its password.
  */
 export async function fossilUser(env: Env, repo: RepoRow, login: string, projectCode: string): Promise<XferUser | null> {
-  const row = await drizzle(env.DB).select({ name: users.name }).from(users).where(eq(users.name, login)).get();
+  return fossilUserOf(env, repo, login, projectCode, await userQuery(env, repo, login).first<UserRow>());
+}
+
+/** A hub user's sealed password and membership role in the repository, as userQuery reads them. */
+type UserRow = { sealed: string | null; role: Role | null };
+
+/** The read behind fossilUser: the user (no row: no such user) and their membership, in one statement. */
+function userQuery(env: Env, repo: RepoRow, login: string): D1PreparedStatement {
+  return env.DB.prepare(`SELECT u.password_sealed AS sealed, m.role FROM users u LEFT JOIN memberships m ON m.repo = ?2 AND m.user = u.name WHERE u.name = ?1`).bind(
+    login,
+    repo.name,
+  );
+}
+
+/** fossilUser once its row was read. */
+async function fossilUserOf(env: Env, repo: RepoRow, login: string, projectCode: string, row: UserRow | null | undefined): Promise<XferUser | null> {
   if (!row) {
     const secrets = await adminSecrets(env, login, projectCode);
     // The hub admin is null in the audit log, as for git.
     return secrets.length > 0 ? { caps: fossilCaps('admin'), secrets, actor: null } : null;
   }
-  const secrets = await fossilSecrets(env, login, projectCode);
+  const secrets = await secretsOf(env, login, projectCode, row.sealed);
   if (secrets.length === 0) return null;
-  return { caps: fossilCaps(await roleIn(env, { kind: 'user', name: login }, repo)), secrets };
+  return { caps: fossilCaps(roleFrom({ kind: 'user', name: login }, repo, row.role)), secrets };
 }
 
 /**
@@ -96,10 +116,13 @@ export function fossilLogins(env: Env, repo: RepoRow, address: string | null): P
   const checked = new Map<string, { limited: boolean; userFailures: boolean }>();
   return {
     user: async (login, projectCode) => {
-      const check = await loginCheck(env, login, address);
+      // The counters and the user are read in one batch (one D1 round trip from the DO); the counters still gate any secret.
+      const query = loginCheckQuery(env, login, address)!;
+      const [counters, user] = await env.DB.batch<unknown>([query, userQuery(env, repo, login)]);
+      const check = loginCheckOf(env, login, address, counters.results as LoginFailureRow[]);
       checked.set(login, { limited: check.retryAfter > 0, userFailures: check.userFailures });
       if (check.retryAfter > 0) return null;
-      return fossilUser(env, repo, login, projectCode);
+      return fossilUserOf(env, repo, login, projectCode, user.results[0] as UserRow | undefined);
     },
     onLogin: async (login, ok) => {
       const check = checked.get(login);
