@@ -158,7 +158,8 @@ export async function handleFossilRequest(request: Request, host: RepackHost, en
   });
   // Reverse deltas for what arrived: in the DO's alarm, once the push is over (fossil-repack.ts).
   await scheduleRepack(host, repoId).catch((e) => console.error('fossil repack not scheduled', e));
-  return new Response(reply.body, { status: 200, headers: { 'content-type': reply.contentType } });
+  // The route passes the body on as a stream, with this length.
+  return new Response(reply.body, { status: 200, headers: { 'content-type': reply.contentType, 'content-length': String(reply.body.length) } });
 }
 
 /** The DO's alarm: repacking slices, each in the request queue. */
