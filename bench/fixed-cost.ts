@@ -8,8 +8,12 @@
  * Operations: creating a repository over the API; a push of a one-commit
  * repository into it (a new Durable Object each time); a no-op fetch of that
  * repository (protocol v2: info/refs + one ls-refs POST); an ls-remote with
- * credentials (Basic, the admin token). Run it before and after a change, in
- * the same load, and compare.
+ * credentials in the URL (git sends them only after a 401, so to a public
+ * repository this is anonymous too); a no-op `fossil sync` (one xfer
+ * request, through the HTTP/1.0 front as `npm start` serves fossil),
+ * anonymous and with a login card (a member's password). CPU is per process
+ * (each workerd, the Node parent, the front), from /proc schedstat. Run it
+ * before and after a change, in the same load, and compare.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +22,7 @@ import { join } from 'node:path';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { cdpSessions, summariseCpu, type CpuProfile } from './cdp.js';
 import { benchGitEnv } from './git-corpus.js';
+import { check, http10Front, runFossilAsync } from '../test/e2e/fossil-client.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { findInTree } from './proc.js';
 
@@ -40,14 +45,14 @@ function git(home: string, cwd: string, args: string[]): Promise<void> {
  * there are two workerds: wrangler's local proxy, listening on the port
  * clients use, and the one running the Worker (its entry socket on port 0).
  */
-function hubProcesses(): { pid: number; label: string; counted: boolean }[] {
+function hubProcesses(front: number): { pid: number; label: string; counted: boolean }[] {
   const workerds = findInTree(process.pid, 'workerd');
   const out = workerds.map((pid) => {
     const worker = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--socket-addr=entry=127.0.0.1:0');
     return { pid, label: workerds.length === 1 ? 'workerd' : worker ? 'worker workerd' : 'proxy workerd', counted: true };
   });
   const parents = new Set(out.map((p) => Number(readFileSync(`/proc/${p.pid}/stat`, 'utf8').split(') ')[1].split(' ')[1])));
-  return [...out, ...[...parents].map((pid) => ({ pid, label: 'node parent', counted: false }))];
+  return [...out, ...[...parents].map((pid) => ({ pid, label: 'node parent', counted: false })), { pid: front, label: 'front', counted: false }];
 }
 
 /** CPU seconds `pid` has run, all threads, in nanoseconds' precision (schedstat; /proc/PID/stat counts 10 ms ticks). */
@@ -64,6 +69,7 @@ function runSeconds(pid: number): number {
 async function main(): Promise<void> {
   const inspector = profileOp ? await freePort() : 0;
   const hub = await startHub({ timeoutMs: 120_000, devArgs: profileOp ? ['--inspector-port', String(inspector)] : [] });
+  const front = await http10Front(hub.url);
   const tmp = mkdtempSync(join(tmpdir(), 'fixed-cost-'));
   const home = join(tmp, 'home');
   mkdirSync(home, { recursive: true });
@@ -82,7 +88,7 @@ async function main(): Promise<void> {
       });
       if (res.status !== 201) throw new Error(`create ${name}: ${res.status}`);
     };
-    const procs = hubProcesses();
+    const procs = hubProcesses(front.pid);
     const cpu = () => procs.map((p) => runSeconds(p.pid));
     const totals = new Map<string, { wall: number; cpu: number[]; n: number }>();
     const sessions = profileOp ? await cdpSessions(inspector) : [];
@@ -114,12 +120,28 @@ async function main(): Promise<void> {
     await create('warm');
     await git(home, src, ['push', '-q', `${auth}/warm.git`, 'main']);
     await git(home, tmp, ['clone', '-q', '--bare', `${hub.url}/warm.git`, join(tmp, 'warm-clone')]);
+    // Fossil: a public repository, a member with a password, a clone each way (the login's URL is given to each sync).
+    const admin = { authorization: `Bearer ${hub.adminToken}`, 'content-type': 'application/json' };
+    for (const [path, method, body] of [
+      ['/repos', 'POST', { name: 'fos', kind: 'fossil', public: true }],
+      ['/users', 'POST', { name: 'fan', password: 'fan-password' }],
+      ['/repos/fos/members/fan', 'PUT', { role: 'write' }],
+    ] as const) {
+      const res = await fetch(`${hub.url}/api${path}`, { method, headers: admin, body: JSON.stringify(body) });
+      if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status}`);
+    }
+    const fossil = async (args: string[]) => void check(await runFossilAsync(home, args, tmp), `fossil ${args[0]}`);
+    const login = front.url.replace('http://', 'http://fan:fan-password@');
+    await fossil(['clone', `${front.url}/fos`, join(tmp, 'anon.fossil')]);
+    await fossil(['clone', `${login}/fos`, join(tmp, 'fan.fossil')]);
     for (let i = 0; i < rounds; i++) {
       const name = `r${i}`;
       await measure('create repository (API)', () => create(name));
       await measure('push 1 commit into a new repository', () => git(home, src, ['push', '-q', `${auth}/${name}.git`, 'main']));
       await measure('no-op fetch (anonymous)', () => git(home, join(tmp, 'warm-clone'), ['fetch', '-q', `${hub.url}/warm.git`]));
       await measure('ls-remote (admin token, Basic)', () => git(home, tmp, ['ls-remote', '-q', `${auth}/${name}.git`]));
+      await measure('fossil no-op sync (anonymous)', () => fossil(['sync', '-R', join(tmp, 'anon.fossil')]));
+      await measure('fossil no-op sync (login card)', () => fossil(['sync', `${login}/fos`, '-R', join(tmp, 'fan.fossil')]));
     }
     for (const [title, list] of profiles) {
       console.log(`--- ${title} (${list.length} rounds of ${profileOp}; per round: divide by ${list.length})\n${summariseCpu(list, 35, true)}`);
@@ -132,6 +154,7 @@ async function main(): Promise<void> {
       console.log(`${what.padEnd(40)} wall ${ms(t.wall, t.n)} ms  workerd CPU ${ms(workerd, t.n)} ms  (${split}; n=${t.n})`);
     }
   } finally {
+    await front.stop();
     await hub.stop();
     rmSync(tmp, { recursive: true, force: true });
   }
