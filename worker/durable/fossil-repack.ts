@@ -104,17 +104,23 @@ export async function repackFossil(host: SqlHost, repo: FossilRepo, budgetMs = S
   let deltified = 0;
   for (;;) {
     const from = cursor(host);
-    const to = host.sql
+    const last = host.sql
       .exec<{ to: number | null }>(`SELECT max(seq) AS "to" FROM (SELECT seq FROM fossil_blob WHERE seq > ? ORDER BY seq LIMIT ?)`, from, STEP_ARTIFACTS)
       .one().to;
-    if (to === null) return { artifacts: from - start, deltified, more: false };
+    if (last === null) return { artifacts: from - start, deltified, more: false };
+    // A step cut short goes on with its older artifacts (deltify took the newest first).
+    const resume = resumes.get(host);
+    const to = resume !== undefined && resume.from === from && resume.to < last ? resume.to : last;
+    resumes.delete(host);
     const pairs = repackPairs(host, from, to);
     let next = to;
     try {
       const r = pairs.length > 0 ? await deltify(repo, pairs, { deadline, now }) : { deltified: 0, handled: 0 };
       deltified += r.deltified;
-      // Cut short (deltify takes the newest artifacts first): the next slice plans the step again and finds the done pairs done.
-      if (r.handled < pairs.length) next = from;
+      if (r.handled < pairs.length) {
+        next = from;
+        resumes.set(host, { from, to: pairs[pairs.length - r.handled - 1].group! });
+      }
     } catch (e) {
       // Nothing stored changed (records swap atomically); these artifacts keep their pushed deltas.
       console.error(`fossil repack: step ${from + 1}..${to} skipped`, e);
@@ -123,6 +129,13 @@ export async function repackFossil(host: SqlHost, repo: FossilRepo, budgetMs = S
     if (now() >= deadline) return { artifacts: next - start, deltified, more: repackDue(host) };
   }
 }
+
+/**
+ * Per DO storage: the artifacts (from, to] of a step that a slice cut short
+ * still wait, its newer ones are done (kept in memory only: after a restart
+ * the whole step is planned again, and the done pairs are skipped).
+ */
+const resumes = new WeakMap<object, { from: number; to: number }>();
 
 /** Arms the repack alarm when work waits (called after each xfer request); a running alarm picks the work up itself. */
 export async function scheduleRepack(host: RepackHost, repoId: string): Promise<void> {
