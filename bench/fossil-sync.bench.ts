@@ -1,5 +1,5 @@
 /**
- * Fossil hosting, end to end: the hub under `wrangler dev` beside `fossil
+ * Fossil hosting, end to end: the hub under workerd + miniflare (startHub) beside `fossil
  * server --repolist`, in one run, on the same repositories. Real fossil 2.21
  * clients do each operation against both:
  *
@@ -373,9 +373,9 @@ const mb = (n: number) => (n / 2 ** 20).toFixed(0);
 function table(results: Result[]): BenchResult['tables'][number] {
   const corpora = [...new Set(results.map((r) => r.corpus))];
   const intro = [
-    'Real `fossil` 2.21 clients against the hub under `wrangler dev` (workerd + miniflare: local R2, D1, Durable Objects) and against `fossil server --repolist`, one after the other on the same machine in the same run (`npm run bench`; `npx tsx bench/run.ts fossil` to print only, `BENCH_QUICK=1` for the small corpus alone).',
+    'Real `fossil` 2.21 clients against the hub served as `npm start` serves it (workerd + miniflare: local R2, D1, Durable Objects; scripts/dev.mjs, without wrangler dev\'s local proxy) and against `fossil server --repolist`, one after the other on the same machine in the same run (`npm run bench`; `npx tsx bench/run.ts fossil` to print only, `BENCH_QUICK=1` for the small corpus alone).',
     '',
-    'fossil 2.21 reads each reply until the connection closes, and `wrangler dev` keeps an HTTP/1.0 connection open for 5 s after answering; so the hub is reached through a small relay (test/e2e/fossil-client.ts `http10Front`) that closes each connection once the reply\'s Content-Length bytes are through, as an HTTP/1.0-correct server does. Its cost is in the hub\'s wall times.',
+    'fossil 2.21 reads each reply until the connection closes, and workerd keeps an HTTP/1.0 connection open for 5 s after answering; so the hub is reached through a small relay (test/e2e/fossil-client.ts `http10Front`) that closes each connection once the reply\'s Content-Length bytes are through, as an HTTP/1.0-correct server does. Its cost is in the hub\'s wall times.',
     '',
     'Corpora: the generated git histories of bench/git-corpus.ts converted with `git fast-export --all | fossil import --git` (cached under bench/.work/): ' +
       corpora.map((c) => `**${c.name}**: ${c.checkins} check-ins, ${c.artifacts} artifacts (${mb(c.content)} MiB uncompressed), ${mb(c.bytes)} MiB repository file`).join('; ') +

@@ -1,5 +1,5 @@
 /**
- * Git hosting, end to end: the hub under `wrangler dev` beside `git
+ * Git hosting, end to end: the hub under workerd + miniflare (startHub) beside `git
  * http-backend` behind lighttpd (CGI), in one run, on the same generated
  * repositories (bench/git-corpus.ts): a small one and a large one (>= 300 MB
  * packed, 30k commits). Real git clients do each operation against both:
@@ -248,7 +248,7 @@ const mb = (n: number) => (n / 2 ** 20).toFixed(0);
 function table(results: Result[]): BenchResult['tables'][number] {
   const corpora = [...new Set(results.map((r) => r.corpus))];
   const intro = [
-    'Real `git` 2.39 clients against the hub under `wrangler dev` (workerd + miniflare: local R2, D1, Durable Objects) and against `git http-backend` behind lighttpd (CGI), one after the other on the same machine in the same run (`npm run bench`; `npx tsx bench/run.ts git` to print only, `BENCH_QUICK=1` for the small corpus alone).',
+    'Real `git` 2.39 clients against the hub served as `npm start` serves it (workerd + miniflare: local R2, D1, Durable Objects; scripts/dev.mjs, without wrangler dev\'s local proxy) and against `git http-backend` behind lighttpd (CGI), one after the other on the same machine in the same run (`npm run bench`; `npx tsx bench/run.ts git` to print only, `BENCH_QUICK=1` for the small corpus alone).',
     '',
     'Corpora (bench/git-corpus.ts, deterministic, `git fast-import` then `git repack -a -d -f`): ' +
       corpora.map((c) => `**${c.spec.name}**: ${c.commits} commits, ${c.objects} objects, ${mb(c.packBytes)} MiB packed`).join('; ') +
