@@ -34,6 +34,7 @@ import { check, fossilEnv, http10Front, runFossil, runFossilAsync } from '../tes
 import { benchGitEnv, corpus, corpusDir, SMALL, type CorpusSpec } from './git-corpus.js';
 import type { BenchResult, BenchSuite } from './harness.js';
 import { cpuSeconds, findInTree, rssBytes, sampleRss, best, measureTree, type Sample } from './proc.js';
+import { QUIET_MS } from '../worker/durable/fossil-repack.js';
 
 const GROUP = 'fossil hosting (hub vs fossil server)';
 const WORK = new URL('./.work/', import.meta.url).pathname;
@@ -178,20 +179,25 @@ async function measure(server: { kind: 'hub'; pids: number[] } | { kind: 'fossil
   return measureTree(server.pid, fn);
 }
 
+/** Quiet seconds in a row that count as idle: more than the repack's QUIET_MS wait after the last request, so an alarm about to start is not taken for idleness. */
+const IDLE_SECONDS = Math.ceil(QUIET_MS / 1000) + 2;
+
 /**
- * Waits until workerd is idle (under 5% of a core over a second), at most
- * `maxMs`: the hub's background work after an operation (the repack alarm
- * after a push). Wall and workerd CPU seconds it took.
+ * Waits until workerd is idle (under 5% of a core for IDLE_SECONDS seconds in
+ * a row), at most `maxMs`: the hub's background work after an operation (the
+ * repack alarm after a push). Wall and workerd CPU seconds it took.
  */
 async function settle(pids: number[], maxMs = SETTLE_MAX_MS): Promise<{ wall: number; cpu: number; idle: boolean }> {
   const cpu = () => pids.reduce((n, p) => n + cpuSeconds(p), 0);
   const t = performance.now();
   const c0 = cpu();
   let last = c0;
+  let quiet = 0;
   while (performance.now() - t < maxMs) {
     await new Promise((r) => setTimeout(r, 1000));
     const now = cpu();
-    if (now - last < 0.05) return { wall: (performance.now() - t) / 1000, cpu: now - c0, idle: true };
+    quiet = now - last < 0.05 ? quiet + 1 : 0;
+    if (quiet >= IDLE_SECONDS) return { wall: (performance.now() - t) / 1000, cpu: now - c0, idle: true };
     last = now;
   }
   return { wall: (performance.now() - t) / 1000, cpu: cpu() - c0, idle: false };
