@@ -135,17 +135,18 @@ export class MemoryRepoStore implements RefStore, ObjectIndex, RepoCommitter, Ro
   }
 
   async commit(c: RepoCommit): Promise<CommitResult> {
-    let rows = c.rows;
+    const given: IndexRow[] = [];
     if (c.stage !== undefined) {
       const staged = this.stages.get(c.stage);
       if (!staged) throw new Error(`no stage ${c.stage}`);
-      rows = [...rows, ...staged];
+      given.push(...staged);
     }
-    // Staged depths are recomputed like any row's: the same answer when they were right.
-    const planned = planRows(rows, (id) => this.objects.get(id)?.depth ?? null);
-    if (c.stage !== undefined) {
+    if (c.planned) given.push(...c.planned);
+    // Planned depths are recomputed like any row's: the same answer when they were right.
+    const planned = planRows([...c.rows, ...given], (id) => this.objects.get(id)?.depth ?? null);
+    if (given.length > 0) {
       const depthOf = new Map(planned.map((r) => [r.id, r.depth]));
-      for (const r of this.stages.get(c.stage)!) {
+      for (const r of given) {
         const d = depthOf.get(r.id);
         if (d !== undefined && d !== r.depth) throw new ChainTooDeepError('chain-too-deep', `${r.id} was planned at depth ${r.depth}, its chain makes it ${d}`, { id: r.id, base: r.base, depth: d, max: MAX_CHAIN_DEPTH });
       }

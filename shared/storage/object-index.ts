@@ -89,6 +89,11 @@ export interface RepoCommit {
    * itself is left for its owner to drop.
    */
   stage?: StageId;
+  /**
+   * More rows with planned depths, read once in order (a quarantine's rows
+   * not staged: all of a small push's). Checked like staged rows.
+   */
+  planned?: Iterable<IndexRow>;
   refs: RefUpdate[];
   /** All refs or none (default true); see RepoCommitter.commit. */
   atomic?: boolean;

@@ -20,10 +20,10 @@ import type { ObjectId } from './ids.js';
 import { planDepths, type IndexRow, type IndexRowInput, type ObjectIndexReader, type RowStage, type RowStager, type StageId } from './object-index.js';
 
 /**
- * Rows appended to the stage at once. Each append is a storage write, and in a
- * Durable Object the next outgoing call (an R2 part) waits until writes are
- * durable: a write per 1000 rows slowed a small push by ~0.1 s of CPU and more
- * of wall time. The rows waiting meanwhile cost ~300 bytes each.
+ * Rows appended to the stage at once, and rows held before a stage is opened
+ * at all (~300 bytes each meanwhile). Each append is a storage write, and in
+ * a Durable Object the next outgoing call (an R2 part) waits until writes
+ * are durable.
  */
 const STAGE_BATCH = 8192;
 
@@ -126,10 +126,15 @@ export class QuarantineIndex implements ObjectIndexReader {
     return k >= 0 ? this.depths[k] : undefined;
   }
 
-  /** The stage holding every pending row, for RepoCommit.stage; undefined when there are none. */
-  async staged(): Promise<StageId | undefined> {
-    await this.flush();
-    return this.stage?.id;
+  /**
+   * The pending rows for RepoCommit: those in the stage, and the rest. A
+   * small push never writes a stage: its rows go to the commit directly
+   * (staging them cost a push of 4076 objects ~40% more workerd CPU).
+   */
+  pendingRows(): { stage?: StageId; planned: IndexRow[] } {
+    // In id order, so the index inserts are B-tree appends (in pack order each touched a random page).
+    const planned = [...this.unstaged].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return { stage: this.stage?.id, planned };
   }
 
   /** Forgets the pending rows (after the commit, or instead of it); later adds throw. */

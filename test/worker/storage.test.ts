@@ -67,6 +67,52 @@ describe('RepoObject storage', () => {
   });
 });
 
+describe('SqlRepoStore commit of planned rows', () => {
+  const seg = (n: number) => `seg-${n}`;
+  const planned = (n: number, base: number | null, depth: number, segment = seg(1)): IndexRow => ({
+    id: oid(n),
+    kind: 'blob',
+    size: 1,
+    segment,
+    offset: n,
+    length: 1,
+    format: base === null ? 'full' : 'git-delta',
+    base: base === null ? null : oid(base),
+    depth,
+  });
+  const ids = (state: DurableObjectState) => state.storage.sql.exec<{ id: string }>(`SELECT id FROM objects ORDER BY id`).toArray().map((r) => r.id);
+
+  it('inserts rows streamed with their depths (bases before or after), skipping indexed ids', async () => {
+    await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
+      const store = new SqlRepoStore(state.storage);
+      store.putBatch([{ ...planned(1, null, 0, seg(0)) }]);
+      // Row 3's base (2) comes after it, as a quarantine batch may order them.
+      const r = store.commit({ rows: [], planned: [planned(3, 2, 2), planned(2, 1, 1), planned(1, null, 0)], refs: [{ name: 'refs/heads/main', old: null, new: oid(3) }] });
+      expect(r).toMatchObject({ ok: true, inserted: 2 });
+      expect(store.get(oid(3))).toMatchObject({ depth: 2, base: oid(2), segment: seg(1) });
+      expect(store.get(oid(1))).toMatchObject({ segment: seg(0) });
+    });
+  });
+
+  it('refuses a planned depth that is wrong, too deep, or on a missing base, changing nothing', async () => {
+    await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
+      const store = new SqlRepoStore(state.storage);
+      const main = [{ name: 'refs/heads/main', old: null, new: oid(1) }];
+      expect(() => store.commit({ rows: [], planned: [planned(1, null, 0), planned(2, 1, 5)], refs: main })).toThrow(expect.objectContaining({ code: 'chain-too-deep' }));
+      expect(() => store.commit({ rows: [], planned: [planned(1, null, 0), planned(2, 9, 1)], refs: main })).toThrow(expect.objectContaining({ code: 'delta-base-missing' }));
+      const chain = [planned(1, null, 0), ...Array.from({ length: MAX_CHAIN_DEPTH + 1 }, (_, i) => planned(i + 2, i + 1, i + 1))];
+      expect(() => store.commit({ rows: [], planned: chain, refs: main })).toThrow(expect.objectContaining({ code: 'chain-too-deep' }));
+      expect(() => store.commit({ rows: [], planned: [{ ...planned(1, null, 0), size: -1 }], refs: main })).toThrow(expect.objectContaining({ code: 'invalid-row' }));
+      expect(ids(state)).toEqual([]);
+      expect(store.readRef('refs/heads/main')).toBeNull();
+      // An id stored meanwhile at another depth (a concurrent push): its dependents are checked against the stored row.
+      store.putBatch([planned(2, null, 0, seg(0))]);
+      expect(() => store.commit({ rows: [], planned: [planned(1, null, 0), planned(2, 1, 1), planned(3, 2, 2)], refs: main })).toThrow(expect.objectContaining({ code: 'chain-too-deep' }));
+      expect(ids(state)).toEqual([oid(2)]);
+    });
+  });
+});
+
 describe('SqlRepoStore stages', () => {
   const seg = (n: number) => `seg-${n}`;
   const planned = (n: number, base: number | null, depth: number, segment = seg(1)): IndexRow => ({
@@ -105,6 +151,21 @@ describe('SqlRepoStore stages', () => {
       expect(count(state, 'push_stage')).toBe(0);
       expect(segments(state)).toEqual([seg(0), seg(1)]);
       expect(() => store.stageRow(stage, 0)).toThrow(/no stage/);
+    });
+  });
+
+  it('commits a stage and planned rows together, planned deltas on staged bases', async () => {
+    await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
+      const store = new SqlRepoStore(state.storage);
+      const stage = store.openStage();
+      store.appendStage(stage, [planned(1, null, 0), planned(2, 1, 1)]);
+      const r = store.commit({ rows: [], stage, planned: [planned(3, 2, 2), planned(4, 3, 3)], refs: [{ name: 'refs/heads/main', old: null, new: oid(4) }] });
+      expect(r).toMatchObject({ ok: true, inserted: 4 });
+      expect(ids(state)).toEqual([oid(1), oid(2), oid(3), oid(4)]);
+      const wrong = store.openStage();
+      store.appendStage(wrong, [planned(5, null, 0)]);
+      expect(() => store.commit({ rows: [], stage: wrong, planned: [planned(6, 5, 2)], refs: [] })).toThrow(expect.objectContaining({ code: 'chain-too-deep' }));
+      expect(store.has([oid(5), oid(6)])).toEqual([false, false]);
     });
   });
 

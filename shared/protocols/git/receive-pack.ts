@@ -647,7 +647,7 @@ class Push {
     }));
     let result;
     try {
-      result = await this.store.committer.commit({ rows: [], stage: await this.quarantine.staged(), refs: updates, atomic: req.atomic });
+      result = await this.store.committer.commit({ rows: [], ...this.quarantine.pendingRows(), refs: updates, atomic: req.atomic });
     } catch (e) {
       if (!(e instanceof HubError)) this.opts.onError?.(e);
       this.messages.push(`error: ${errorText(e)}`);
