@@ -79,15 +79,8 @@ export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], o
   await rows.fetch(pairs.map((p) => rows.get(p.target)?.base ?? p.target));
   const usable = (p: DeltifyPair) => p.target !== p.source && rows.known(p.target) && rows.known(p.source);
 
-  // Heights as stored (one store call per ROWS_PER_CALL targets); `raised`: what the deltas planned here hang below.
-  const stored = new Map<string, number>();
-  const targets = [...new Set(pairs.filter(usable).map((p) => p.target))];
-  for (let i = 0; i < targets.length; i += ROWS_PER_CALL) {
-    const part = targets.slice(i, i + ROWS_PER_CALL);
-    (await repo.store.heights(part)).forEach((h, k) => stored.set(part[k], h));
-  }
+  // What the deltas planned here hang below each row (the store's heights know only the stored bases).
   const raised = new Map<string, number>();
-  const detached: string[] = [];
   // Newest artifact first: a pushed forward chain then costs one full record (its newest version, whose
   // chain passes through its target) and a delta each; oldest first made every version full, then a delta.
   const groups: DeltifyPair[][] = [];
@@ -110,7 +103,11 @@ export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], o
       let chain = await rows.chain(source);
       // The source's chain passes through the target: the source becomes full (or the delta would loop).
       const cut = chain.includes(target);
-      const below = cut ? (await repo.store.heights([target], [...detached, source]))[0] : (stored.get(target) ?? 0);
+      // Rows planned elsewhere (or full) no longer hang below their stored bases: a pushed forward
+      // chain hangs below its oldest version until it is reversed, and counting it skipped every other pair.
+      const moved = [...rows.changed().keys()];
+      if (cut) moved.push(source);
+      const below = (await repo.store.heights([target], moved))[0];
       if (cut) chain = [source];
       const height = Math.max(below, raised.get(target) ?? 0);
       if (chain.length + height > MAX_CHAIN_DEPTH) continue;
@@ -118,10 +115,7 @@ export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], o
       const text = await texts.read(reader, target);
       const delta = createFossilDelta(from, text);
       if (delta.length >= text.length * 0.75) continue;
-      if (cut) {
-        rows.setBase(source, null);
-        detached.push(source);
-      }
+      if (cut) rows.setBase(source, null);
       deltas.set(target, delta);
       rows.setBase(target, source);
       // The source and everything under it now carry the target's chains.
