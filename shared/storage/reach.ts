@@ -13,7 +13,6 @@
  * rewrites or drops rows (repack, GC) must reset the state to empty.
  */
 import { writeHex } from '../core/bytes.js';
-import { IdSet } from './id-set.js';
 import type { ObjectId } from './ids.js';
 import type { PackedIds } from './id-set.js';
 import type { IndexRow, ObjectKind, RecordFormat } from './object-index.js';
@@ -113,14 +112,23 @@ export interface PlanRowInput {
   baseId?: ObjectId | null;
 }
 
-/** Builds a ReachPlan from rows in (segKey, offset) order; bases are resolved by binary search. */
+/**
+ * Builds a ReachPlan from rows in (segKey, offset) order; bases are resolved
+ * by binary search (`baseAt`) or by id (`baseId`). Beside the plan's own
+ * arrays it keeps only what the rows use: base positions once a row gives
+ * `baseAt`, base ids once one gives `baseId` (a 300k-object plan: 18 MB, plus
+ * 6 MB of base ids and a 4 MB table while they are resolved).
+ */
 export class ReachPlanBuilder {
   private n = 0;
   private cap: number;
-  private segKeys: Float64Array;
   private p: ReachPlan;
-  private baseKey: Float64Array;
-  private baseOff: Float64Array;
+  /** segKey per segment index (one key per segment name). */
+  private segKeyOf: number[] = [];
+  private lastKey = -Infinity;
+  /** Base positions given as `baseAt` (-1 key: none), allocated at the first one. */
+  private baseKey: Float64Array | null = null;
+  private baseOff: Float64Array | null = null;
   /** Base ids given as `baseId`, 20 bytes at i * 20 where `byId[i]` is 1. */
   private baseIds: Uint8Array | null = null;
   private byId: Uint8Array | null = null;
@@ -128,9 +136,6 @@ export class ReachPlanBuilder {
 
   constructor(expected = 1024) {
     this.cap = Math.max(16, expected);
-    this.segKeys = new Float64Array(this.cap);
-    this.baseKey = new Float64Array(this.cap);
-    this.baseOff = new Float64Array(this.cap);
     this.p = emptyPlan(this.cap);
   }
 
@@ -143,11 +148,14 @@ export class ReachPlanBuilder {
       s = p.segmentNames.length;
       p.segmentNames.push(r.segment);
       this.segIndex.set(r.segment, s);
+      this.segKeyOf.push(r.segKey);
+    } else if (this.segKeyOf[s] !== r.segKey) {
+      throw new Error('reach plan segment with two keys');
     }
-    if (i > 0 && (r.segKey < this.segKeys[i - 1] || (r.segKey === this.segKeys[i - 1] && r.offset <= p.offset[i - 1]))) {
+    if (i > 0 && (r.segKey < this.lastKey || (r.segKey === this.lastKey && r.offset <= p.offset[i - 1]))) {
       throw new Error('reach plan rows out of storage order');
     }
-    this.segKeys[i] = r.segKey;
+    this.lastKey = r.segKey;
     p.seg[i] = s;
     p.offset[i] = r.offset;
     p.length[i] = r.length;
@@ -155,9 +163,15 @@ export class ReachPlanBuilder {
     p.recordSize[i] = r.recordSize ?? -1;
     p.kind[i] = PLAN_KINDS.indexOf(r.kind);
     p.format[i] = PLAN_FORMATS.indexOf(r.format);
-    this.baseKey[i] = r.baseAt === null ? -1 : r.baseAt.segKey;
-    this.baseOff[i] = r.baseAt === null ? -1 : r.baseAt.offset;
     p.base[i] = r.format === 'full' ? PLAN_NO_BASE : PLAN_BASE_OUTSIDE;
+    if (r.baseAt !== null) {
+      if (this.baseKey === null) {
+        this.baseKey = new Float64Array(this.cap).fill(-1);
+        this.baseOff = new Float64Array(this.cap);
+      }
+      this.baseKey[i] = r.baseAt.segKey;
+      this.baseOff![i] = r.baseAt.offset;
+    }
     writeHex(r.id, p.ids, i * 20);
     if (r.baseId != null && r.format !== 'full') {
       if (this.baseIds === null) {
@@ -172,19 +186,34 @@ export class ReachPlanBuilder {
   finish(): ReachPlan {
     const n = this.n;
     const p = this.p;
-    for (let i = 0; i < n; i++) {
-      if (p.base[i] === PLAN_NO_BASE || this.baseKey[i] < 0) continue;
-      p.base[i] = this.find(this.baseKey[i], this.baseOff[i]);
+    if (this.baseKey !== null) {
+      for (let i = 0; i < n; i++) {
+        if (p.base[i] === PLAN_NO_BASE || this.baseKey[i] < 0) continue;
+        p.base[i] = this.find(this.baseKey[i], this.baseOff![i]);
+      }
+      this.baseKey = null;
+      this.baseOff = null;
     }
     if (this.baseIds !== null) {
-      // Ids resolved in a hash set of the plan's ids: cheaper than a join per row in SQL.
-      const set = new IdSet();
-      set.expect(n);
-      for (let i = 0; i < n; i++) set.addAt(p.ids, i * 20);
+      // Ids resolved in a hash table over the plan's own ids (cheaper than a join per row in SQL);
+      // sized once and holding only indexes, so no copy of the ids and no regrowth.
+      const table = idTable(p.ids, n);
+      const mask = table.length - 1;
+      const ids = p.ids;
+      const want = this.baseIds;
       for (let i = 0; i < n; i++) {
         if (this.byId![i] === 0 || p.base[i] === PLAN_NO_BASE) continue;
-        const j = set.indexOfAt(this.baseIds, i * 20);
-        if (j >= 0) p.base[i] = j;
+        const off = i * 20;
+        let h = ((want[off] << 24) | (want[off + 1] << 16) | (want[off + 2] << 8) | want[off + 3]) & mask;
+        for (;;) {
+          const e = table[h];
+          if (e === 0) break;
+          if (sameId(ids, (e - 1) * 20, want, off)) {
+            p.base[i] = e - 1;
+            break;
+          }
+          h = (h + 1) & mask;
+        }
       }
       this.baseIds = null;
       this.byId = null;
@@ -211,9 +240,10 @@ export class ReachPlanBuilder {
   private find(key: number, offset: number): number {
     let lo = 0;
     let hi = this.n - 1;
+    const keys = this.segKeyOf;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const k = this.segKeys[mid];
+      const k = keys[this.p.seg[mid]];
       const o = this.p.offset[mid];
       if (k === key && o === offset) return mid;
       if (k < key || (k === key && o < offset)) lo = mid + 1;
@@ -236,11 +266,14 @@ export class ReachPlanBuilder {
     p.format.set(o.format);
     p.base.set(o.base);
     p.ids.set(o.ids);
-    const grow = (a: Float64Array) => {
-      const b = new Float64Array(cap);
-      b.set(a);
-      return b;
-    };
+    if (this.baseKey !== null) {
+      const key = new Float64Array(cap).fill(-1);
+      key.set(this.baseKey);
+      const off = new Float64Array(cap);
+      off.set(this.baseOff!);
+      this.baseKey = key;
+      this.baseOff = off;
+    }
     if (this.baseIds !== null) {
       const ids = new Uint8Array(cap * 20);
       ids.set(this.baseIds);
@@ -249,12 +282,37 @@ export class ReachPlanBuilder {
       this.baseIds = ids;
       this.byId = flags;
     }
-    this.segKeys = grow(this.segKeys);
-    this.baseKey = grow(this.baseKey);
-    this.baseOff = grow(this.baseOff);
     this.p = p;
     this.cap = cap;
   }
+}
+
+/** Open addressing over the n ids packed in `ids`: slot = index + 1 (0: empty), at most half full. */
+function idTable(ids: Uint8Array, n: number): Int32Array {
+  let size = 1024;
+  while (size < n * 2) size *= 2;
+  const table = new Int32Array(size);
+  const mask = size - 1;
+  for (let i = 0; i < n; i++) {
+    const off = i * 20;
+    let h = ((ids[off] << 24) | (ids[off + 1] << 16) | (ids[off + 2] << 8) | ids[off + 3]) & mask;
+    for (;;) {
+      const e = table[h];
+      if (e === 0) {
+        table[h] = i + 1;
+        break;
+      }
+      // Duplicate ids keep the first row (the index has one row per id).
+      if (sameId(ids, (e - 1) * 20, ids, off)) break;
+      h = (h + 1) & mask;
+    }
+  }
+  return table;
+}
+
+function sameId(a: Uint8Array, ao: number, b: Uint8Array, bo: number): boolean {
+  for (let k = 0; k < 20; k++) if (a[ao + k] !== b[bo + k]) return false;
+  return true;
 }
 
 function emptyPlan(cap: number): ReachPlan {
