@@ -389,7 +389,7 @@ function table(results: Result[]): BenchResult['tables'][number] {
     '',
     `Each fossil client run is bounded at ${OP_TIMEOUT_MS / 60000} minutes; a hub operation that fails, times out or leaves a wrong clone (an artifact of the corpus missing, or \`fossil test-integrity\` not clean) is a \`failed:\` row.`,
     '',
-    `Small corpus: best wall time of ${SMALL_RUNS} runs (CPU: least of them, memory: most); large corpus: one run. Hub CPU = workerd's utime+stime (it also runs miniflare's local R2/D1/DO simulators); fossil CPU = fossil server and its per-connection children. Memory = peak of workerd's VmRSS during the operation minus its value just before (goal: under 128 MiB).`,
+    `Small corpus: best wall time of ${SMALL_RUNS} runs (CPU: least of them, memory: most); large corpus: one run. Hub CPU = workerd's utime+stime (it also runs miniflare's local R2/D1/DO simulators); fossil CPU = fossil server and its per-connection children. Memory = peak of workerd's VmRSS during the operation minus its value just before (goal: under 128 MiB). The operations of a corpus run in one workerd process, the push first: memory the push grew and freed is kept by the allocator and reused, so a clone's growth here is less than a clone's from a freshly started process.`,
   ];
   const header = ['corpus', 'operation', 'hub s', 'fossil server s', 'wall ratio', 'goal', 'hub CPU s', 'fossil CPU s', 'CPU ratio', 'hub RSS growth MiB', 'checks'];
   const cell = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '');
