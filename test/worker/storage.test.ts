@@ -67,20 +67,22 @@ describe('RepoObject storage', () => {
   });
 });
 
+/** Index rows for the commit tests: object n, a delta on `base` at `depth` when base is not null. */
+const seg = (n: number) => `seg-${n}`;
+const planned = (n: number, base: number | null, depth: number, segment = seg(1)): IndexRow => ({
+  id: oid(n),
+  kind: 'blob',
+  size: 1,
+  segment,
+  offset: n,
+  length: 1,
+  format: base === null ? 'full' : 'git-delta',
+  base: base === null ? null : oid(base),
+  depth,
+});
+const ids = (state: DurableObjectState) => state.storage.sql.exec<{ id: string }>(`SELECT id FROM objects ORDER BY id`).toArray().map((r) => r.id);
+
 describe('SqlRepoStore commit of planned rows', () => {
-  const seg = (n: number) => `seg-${n}`;
-  const planned = (n: number, base: number | null, depth: number, segment = seg(1)): IndexRow => ({
-    id: oid(n),
-    kind: 'blob',
-    size: 1,
-    segment,
-    offset: n,
-    length: 1,
-    format: base === null ? 'full' : 'git-delta',
-    base: base === null ? null : oid(base),
-    depth,
-  });
-  const ids = (state: DurableObjectState) => state.storage.sql.exec<{ id: string }>(`SELECT id FROM objects ORDER BY id`).toArray().map((r) => r.id);
 
   it('inserts rows streamed with their depths (bases before or after), skipping indexed ids', async () => {
     await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
@@ -114,19 +116,6 @@ describe('SqlRepoStore commit of planned rows', () => {
 });
 
 describe('SqlRepoStore stages', () => {
-  const seg = (n: number) => `seg-${n}`;
-  const planned = (n: number, base: number | null, depth: number, segment = seg(1)): IndexRow => ({
-    id: oid(n),
-    kind: 'blob',
-    size: 1,
-    segment,
-    offset: n,
-    length: 1,
-    format: base === null ? 'full' : 'git-delta',
-    base: base === null ? null : oid(base),
-    depth,
-  });
-  const ids = (state: DurableObjectState) => state.storage.sql.exec<{ id: string }>(`SELECT id FROM objects ORDER BY id`).toArray().map((r) => r.id);
   const count = (state: DurableObjectState, table: string) => state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n;
   const segments = (state: DurableObjectState) => state.storage.sql.exec<{ name: string }>(`SELECT name FROM segments ORDER BY name`).toArray().map((r) => r.name);
   const main = [{ name: 'refs/heads/main', old: null, new: oid(1) }];
