@@ -40,11 +40,23 @@ export const REACH_MISSING = 0;
 export const REACH_OUTSIDE = 1;
 export const REACH_IN = 2;
 
+/** What reachRows answers. */
+export interface ReachRows {
+  status: Uint8Array;
+  rows: (IndexRow | undefined)[];
+}
+
 /** Optional index extension (the DO's SQLite index implements it; see the top of this file). */
 export interface ReachIndex {
   reachState(): Promise<ReachState>;
   /** REACH_MISSING / REACH_OUTSIDE / REACH_IN per id, same order. */
   reachStatus(ids: ObjectId[]): Promise<Uint8Array>;
+  /**
+   * reachStatus plus the index rows of the ids that are commits, trees or
+   * tags (undefined for blobs and missing ids): the closure walk reads each
+   * of those next, so it needs no lookup of its own per object.
+   */
+  reachRows?(ids: ObjectId[]): Promise<ReachRows>;
   /**
    * If the version is still `expect`: S := tips, and V := V + ids (or V :=
    * ids when `reset`). Returns the new version, or null when the version moved
@@ -350,6 +362,16 @@ export class MemoryReach implements ReachIndex {
   async reachStatus(ids: ObjectId[]): Promise<Uint8Array> {
     const has = await this.index.has(ids);
     return Uint8Array.from(ids, (id, i) => (this.closure.has(id) ? REACH_IN : has[i] ? REACH_OUTSIDE : REACH_MISSING));
+  }
+
+  async reachRows(ids: ObjectId[]): Promise<ReachRows> {
+    const status = await this.reachStatus(ids);
+    const rows: (IndexRow | undefined)[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const row = status[i] === REACH_MISSING ? null : await this.index.get(ids[i]);
+      rows.push(row !== null && row.kind !== 'blob' ? row : undefined);
+    }
+    return { status, rows };
   }
 
   async reachMark(expect: number, tips: ObjectId[], ids: MarkIds, reset: boolean): Promise<number | null> {

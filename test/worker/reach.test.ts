@@ -34,6 +34,14 @@ describe('SqlRepoStore reach closure', () => {
       expect(s.reachMark(0, [oid(1)], [oid(1), oid(2), oid(3), oid(4)], false)).toBe(1);
       expect(s.reachMark(0, [oid(1)], [oid(5)], false)).toBe(null); // stale version: nothing changes
       expect([...s.reachStatus([oid(1), oid(5)])]).toEqual([REACH_IN, REACH_OUTSIDE]);
+      // reachRows: the same codes (by position, duplicates too), and rows for everything but blobs.
+      const rr = s.reachRows([oid(5), oid(1), oid(9), oid(1)]);
+      expect([...rr.status]).toEqual([REACH_OUTSIDE, REACH_IN, REACH_MISSING, REACH_IN]);
+      expect(rr.rows[0]).toBe(undefined);
+      expect(rr.rows[1]).toEqual(s.get(oid(1)));
+      expect(rr.rows[2]).toBe(undefined);
+      expect(rr.rows[3]).toEqual(s.get(oid(1)));
+      expect(s.reachRows([])).toEqual({ status: new Uint8Array(0), rows: [] });
       expect(s.reachPlan(0, true)).toBe(null);
       const plan = s.reachPlan(1, true)!;
       const ids = Array.from({ length: plan.count }, (_, i) => toHexAt(plan.ids, i * 20, 20));

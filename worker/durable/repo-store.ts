@@ -32,7 +32,7 @@ import {
   type RefUpdateResult,
   type SymbolicRef,
 } from '../../shared/storage/refs.js';
-import { markIdsSlice, REACH_IN, REACH_MISSING, REACH_OUTSIDE, ReachPlanBuilder, type MarkIds, type ReachPlan, type ReachState } from '../../shared/storage/reach.js';
+import { markIdsSlice, REACH_IN, REACH_MISSING, REACH_OUTSIDE, ReachPlanBuilder, type MarkIds, type ReachPlan, type ReachRows, type ReachState } from '../../shared/storage/reach.js';
 
 /** The part of DurableObjectStorage this store needs (so tests can hand in any SQLite-backed storage). */
 export interface SqlHost {
@@ -541,15 +541,37 @@ export class SqlRepoStore {
   reachStatus(ids: ObjectId[]): Uint8Array {
     const out = new Uint8Array(ids.length);
     if (ids.length === 0) return out;
-    const found = new Map<string, number>();
-    for (const r of this.host.sql.exec<{ id: string; reach: number | null }>(
-      `SELECT id, reach FROM objects WHERE id IN (SELECT value FROM json_each(?))`,
-      JSON.stringify(ids),
-    )) {
-      found.set(r.id, r.reach === 1 ? REACH_IN : REACH_OUTSIDE);
+    // json_each's key is the id's position: no map from id back to it.
+    for (const [i, reach] of this.host.sql
+      .exec(`SELECT j.key, o.reach FROM json_each(?) j JOIN objects o ON o.id = j.value`, JSON.stringify(ids))
+      .raw() as IterableIterator<[number, number | null]>) {
+      out[i] = reach === 1 ? REACH_IN : REACH_OUTSIDE;
     }
-    for (let i = 0; i < ids.length; i++) out[i] = found.get(ids[i]) ?? REACH_MISSING;
     return out;
+  }
+
+  /** ReachIndex.reachRows: reachStatus with the rows of commits, trees and tags, in the same query. */
+  reachRows(ids: ObjectId[]): ReachRows {
+    const status = new Uint8Array(ids.length);
+    const rows: (IndexRow | undefined)[] = new Array<IndexRow | undefined>(ids.length);
+    if (ids.length === 0) return { status, rows };
+    // Blobs need only their status: their other columns come back NULL (and no segment name is joined).
+    for (const [i, reach, kind, size, segment, offset, length, format, base, depth, recSize] of this.host.sql
+      .exec(
+        `SELECT j.key, o.reach, o.kind, o.size,
+                CASE WHEN o.kind = 'blob' THEN NULL ELSE (SELECT s.name FROM segments s WHERE s.seq = o.segment) END,
+                o.rec_offset, o.rec_length, o.format, o.base, o.depth, o.rec_size
+           FROM json_each(?) j JOIN objects o ON o.id = j.value`,
+        JSON.stringify(ids),
+      )
+      .raw() as IterableIterator<[number, number | null, string, number, string | null, number, number, string, string | null, number, number | null]>) {
+      status[i] = reach === 1 ? REACH_IN : REACH_OUTSIDE;
+      if (kind === 'blob' || segment === null) continue;
+      const row: IndexRow = { id: ids[i], kind: kind as ObjectKind, size, segment, offset, length, format: format as RecordFormat, base, depth };
+      if (recSize !== null) row.recordSize = recSize;
+      rows[i] = row;
+    }
+    return { status, rows };
   }
 
   /** ReachIndex.reachMark: one transaction, so V and S change together or not at all. */

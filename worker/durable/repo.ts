@@ -49,6 +49,7 @@ export function localRepoStore(s: SqlRepoStore): RepoStore & ReachIndex & RowSta
     // The full-clone shortcut's closure (shared/storage/reach.ts); only served inside the DO.
     reachState: async () => s.reachState(),
     reachStatus: async (ids) => s.reachStatus(ids),
+    reachRows: async (ids) => s.reachRows(ids),
     reachMark: async (expect, tips, ids, reset) => s.reachMark(expect, tips, ids, reset),
     reachPlan: async (version, blobs) => s.reachPlan(version, blobs),
   };

@@ -18,7 +18,7 @@ import type { IndexRow } from '../../storage/object-index.js';
 import { readObject, type ObjectStoreDeps } from '../../storage/object-store.js';
 import { ProtocolError } from './capabilities.js';
 import type { FilterSpec } from './filter.js';
-import { REACH_IN, REACH_MISSING } from '../../storage/reach.js';
+import { REACH_IN, REACH_MISSING, type ReachRows } from '../../storage/reach.js';
 import { IdSet, PackedIds } from '../../storage/id-set.js';
 import { toHexAt, writeHex } from '../../core/bytes.js';
 
@@ -49,11 +49,27 @@ export class RepoView implements CommitGraph {
     return row;
   }
 
-  /** Content of `id` (which must be indexed, of kind `kind`). */
-  async content(id: ObjectId, kind: IndexRow['kind']): Promise<Uint8Array> {
-    const obj = await readObject(this.deps, id);
+  /** Content of `id` (which must be indexed, of kind `kind`); `row`, when the caller has it, is `id`'s row and saves its lookup. */
+  async content(id: ObjectId, kind: IndexRow['kind'], row?: IndexRow): Promise<Uint8Array> {
+    const obj = await readObject(row === undefined ? this.deps : this.withRow(row), id);
     if (obj === null || obj.kind !== kind) throw new HistoryError('missing-object', `${kind} ${id} is not in the repository`, { id });
     return obj.data;
+  }
+
+  /** The deps with `row` answered without asking the index (the rest of its chain still is). */
+  private withRow(row: IndexRow): ObjectStoreDeps {
+    const index = this.deps.index;
+    const name = this.segmentNames.get(row.segment);
+    if (name === undefined) this.segmentNames.set(row.segment, row.segment);
+    else row.segment = name;
+    return {
+      ...this.deps,
+      index: {
+        has: (ids) => index.has(ids),
+        get: (id) => (id === row.id ? Promise.resolve(row) : index.get(id)),
+        chain: index.chain && ((id) => index.chain!(id)),
+      },
+    };
   }
 
   /** CommitGraph: parents and committer time of a stored commit; null for anything else. */
@@ -311,9 +327,11 @@ export function scanTree(data: Uint8Array, id: ObjectId, fn: (type: number, data
  * Every object reachable from `tips` that is not in a known closure V
  * (git's `rev-list --objects`, cut where V begins: V is closed under
  * reachability, so nothing below a member needs visiting). `status` answers
- * REACH_* codes for a batch of ids; one call per commit or tree keeps the
- * index round trips to one per object that has children. Blobs are never
- * read. Throws HistoryError for a missing object or past `limit` commits.
+ * REACH_* codes for a batch of ids, with the rows of commits, trees and
+ * tags when it can (ReachIndex.reachRows: the walk then reads them without
+ * a row lookup per object); one call per commit or tree keeps the index
+ * round trips to one per object that has children. Blobs are never read.
+ * Throws HistoryError for a missing object or past `limit` commits.
  *
  * Memory is a few dozen bytes per object (binary ids in IdSet/PackedIds, no
  * memoised rows or commits): a first clone walks the whole history in one
@@ -322,7 +340,7 @@ export function scanTree(data: Uint8Array, id: ObjectId, fn: (type: number, data
 export async function reachClosure(
   view: RepoView,
   tips: readonly ObjectId[],
-  status: (ids: ObjectId[]) => Promise<Uint8Array>,
+  status: (ids: ObjectId[]) => Promise<Uint8Array | ReachRows>,
   limit = MAX_WALK,
 ): Promise<ClosureResult> {
   const ids = new PackedIds();
@@ -331,6 +349,8 @@ export async function reachClosure(
   // Pending objects with their type code when the referrer told it (T_UNKNOWN = look the row up).
   const stack = new PackedIds();
   const stackTypes: number[] = [];
+  // The pending objects' rows when the status call gave them (else undefined: readObject looks it up).
+  const stackRows: (IndexRow | undefined)[] = [];
   let commits = 0;
   // A batch of children, as hex only for the status call (bounded by one tree's width).
   let batch: ObjectId[] = [];
@@ -346,7 +366,9 @@ export async function reachClosure(
     const types = batchTypes;
     batch = [];
     batchTypes = [];
-    const st = await status(fresh);
+    const answer = await status(fresh);
+    const st = answer instanceof Uint8Array ? answer : answer.status;
+    const rows = answer instanceof Uint8Array ? null : answer.rows;
     for (let i = 0; i < fresh.length; i++) {
       if (st[i] === REACH_MISSING) throw new HistoryError('missing-object', `object ${fresh[i]} is not in the repository`, { id: fresh[i] });
       if (st[i] === REACH_IN) met.add(fresh[i]);
@@ -354,6 +376,7 @@ export async function reachClosure(
       else {
         stack.push(fresh[i]);
         stackTypes.push(types[i]);
+        stackRows.push(rows?.[i]);
       }
     }
   };
@@ -367,12 +390,13 @@ export async function reachClosure(
   while (stack.popInto(cur, 0)) {
     const id = toHexAt(cur, 0, 20);
     let type = stackTypes.pop()!;
-    if (type === T_UNKNOWN) type = TYPE_CODES[(await view.row(id))?.kind ?? ''] ?? T_UNKNOWN;
+    const row = stackRows.pop();
+    if (type === T_UNKNOWN) type = TYPE_CODES[(row ?? (await view.row(id)))?.kind ?? ''] ?? T_UNKNOWN;
     ids.pushAt(cur, 0);
     if (type === T_COMMIT) {
       if (++commits > limit) throw new HistoryError('walk-limit', `history walk passed ${limit} commits`);
       // Parsed here, not through view.commit: each commit is visited once, and the memo would keep them all.
-      const c = parseCommit(await view.content(id, 'commit'));
+      const c = parseCommit(await view.content(id, 'commit', row));
       writeHex(c.tree, raw, 0);
       offer(raw, 0, T_TREE);
       for (const p of c.parents) {
@@ -380,12 +404,12 @@ export async function reachClosure(
         offer(raw, 0, T_COMMIT);
       }
     } else if (type === T_TREE) {
-      scanTree(await view.content(id, 'tree'), id, (t, data, off) => {
+      scanTree(await view.content(id, 'tree', row), id, (t, data, off) => {
         // A gitlink: the submodule's commit is not ours.
         if (t !== T_COMMIT) offer(data, off, t);
       });
     } else if (type === T_TAG) {
-      const tag = parseTag(await view.content(id, 'tag'));
+      const tag = parseTag(await view.content(id, 'tag', row));
       writeHex(tag.object, raw, 0);
       offer(raw, 0, TYPE_CODES[tag.objectType] ?? T_UNKNOWN);
     } else if (type !== T_BLOB) {

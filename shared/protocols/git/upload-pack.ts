@@ -439,7 +439,7 @@ async function reachShortcut(
   // The walk's id sets (tens of MB on a large history) live only inside this call, so they can be
   // collected before the plan (as large again) is built.
   const mark = async (): Promise<number | null> => {
-    const status = (ids: ObjectId[]) => reach.reachStatus!(ids);
+    const status = reach.reachRows ? (ids: ObjectId[]) => reach.reachRows!(ids) : (ids: ObjectId[]) => reach.reachStatus!(ids);
     // A view of its own, so its base and block caches (up to 48 MiB) go with the walk, not
     // stay full beside the plan while the pack streams.
     const walk = walkView();
@@ -448,7 +448,11 @@ async function reachShortcut(
     if (!state.tips.every((t) => wanted.has(t) || closure.met.has(t))) {
       // An old tip is not below the wants (a force-push or a deleted ref): the closure may hold objects
       // nothing reaches any more, which a clone must not get. Recompute it from these wants alone.
-      const ignoreClosure = async (ids: ObjectId[]) => (await status(ids)).map((st) => (st === REACH_IN ? REACH_OUTSIDE : st));
+      const ignoreClosure = async (ids: ObjectId[]) => {
+        const answer = await status(ids);
+        const st = (answer instanceof Uint8Array ? answer : answer.status).map((x) => (x === REACH_IN ? REACH_OUTSIDE : x));
+        return answer instanceof Uint8Array ? st : { status: st, rows: answer.rows };
+      };
       closure = await reachClosure(walk, tips, ignoreClosure, limit);
       reset = true;
     }

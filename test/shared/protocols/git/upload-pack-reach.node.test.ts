@@ -120,6 +120,7 @@ beforeAll(async () => {
       chain: (id) => repo.chain(id),
       reachState: () => reach.reachState(),
       reachStatus: (ids) => reach.reachStatus(ids),
+      reachRows: (ids) => reach.reachRows(ids),
       reachMark: (expect, tips, ids, reset) => {
         marks.push({ ids: ids.length, reset });
         return reach.reachMark(expect, tips, ids, reset);
