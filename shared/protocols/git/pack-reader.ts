@@ -82,6 +82,10 @@ export interface PackObject {
   size: number;
   /** Delta chain length (0 for a whole object); thin-pack bases count as depth 0. */
   depth: number;
+  /** The id's index in the reader's id set (ReadPackOptions.ids): its binary id is at `ids.bytes[idIndex * 20..]`. */
+  idIndex: number;
+  /** Whether an earlier entry of the pack resolved to the same id (git never writes one; a hostile pack may). */
+  repeat: boolean;
   /** The object's content (valid until the consumer drops it; the reader does not mutate it). */
   data: Uint8Array;
 }
@@ -114,6 +118,12 @@ export interface ReadPackOptions {
   maxRetainedBytes?: number;
   /** Longest delta chain followed. Default 10000 (git writes at most 4095). */
   maxChainDepth?: number;
+  /**
+   * The set the reader keeps resolved ids in (its own when absent). The caller
+   * may read it, e.g. "is this id one of the pack's objects resolved so far?"
+   * in one lookup, but must not add to it.
+   */
+  ids?: IdSet;
   /** Most objects in one pack. Default 10,000,000. */
   maxObjects?: number;
   /** Largest window handed to inflatePrefix (bytes); larger streams are inflated streaming. Default 4 MiB. */
@@ -200,7 +210,7 @@ class PackReader {
   /** Entries the pack header declares (columns grow up to this). */
   declared = Number.POSITIVE_INFINITY;
   /** Resolved ids in the pack, and the entry number of each (by IdSet index; the first copy wins). */
-  readonly idSet = new IdSet();
+  readonly idSet: IdSet;
   idEntries = new Int32Array(0);
   /** External (thin-pack) bases: negative pseudo-offsets. */
   readonly external = new Map<string, number>();
@@ -214,6 +224,7 @@ class PackReader {
 
   constructor(readonly opts: ReadPackOptions) {
     this.p = opts.primitives;
+    this.idSet = opts.ids ?? new IdSet();
     this.maxObjectSize = opts.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
     this.maxChainDepth = opts.maxChainDepth ?? 10000;
     this.window = opts.window ?? 4 * 1024 * 1024;
@@ -387,7 +398,8 @@ class PackReader {
     const bin = this.p.hash('sha1').update(objectHeader(type, data.length)).update(data).digest();
     const id = toHex(bin);
     this.depths[i] = depth;
-    if (this.idSet.addAt(bin, 0)) {
+    const repeat = !this.idSet.addAt(bin, 0);
+    if (!repeat) {
       if (this.idSet.size > this.idEntries.length) this.idEntries = grown(this.idEntries, (k) => new Int32Array(k), this.declared);
       this.idEntries[this.idSet.size - 1] = i;
       this.idIndex[i] = this.idSet.size - 1;
@@ -395,7 +407,7 @@ class PackReader {
       this.idIndex[i] = this.idSet.indexOfAt(bin, 0);
     }
     this.cache.set(offset, { type, data });
-    return { offset, index: i, id, baseId, type, size: data.length, depth, data };
+    return { offset, index: i, id, baseId, type, size: data.length, depth, idIndex: this.idIndex[i], repeat, data };
   }
 
   /** Resolve every delta waiting (directly or transitively) on the object just resolved. */
