@@ -14,6 +14,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { cdpSessions, heapSampledBytes, summariseCpu, summariseHeap, type CpuProfile, type HeapProfile } from './cdp.js';
 import { benchGitEnv, corpus, LARGE, SMALL } from './git-corpus.js';
@@ -50,11 +51,7 @@ async function main(): Promise<void> {
   mkdirSync(home, { recursive: true });
   const auth = hub.url.replace('http://', `http://bench:${hub.adminToken}@`);
   const create = async (name: string) => {
-    const res = await fetch(`${hub.url}/api/repos`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${hub.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name, kind: 'git', public: true }),
-    });
+    const res = await api(hub, 'POST', '/repos', { name, kind: 'git', public: true });
     if (res.status !== 201) throw new Error(`create ${name}: ${res.status}`);
   };
   try {
