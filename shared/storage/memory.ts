@@ -21,6 +21,7 @@ import {
   type RowStager,
   type StageId,
 } from './object-index.js';
+import type { ReachCommit } from './reach.js';
 import {
   checkSetSymbolic,
   planRefUpdates,
@@ -49,6 +50,8 @@ export class MemoryRepoStore implements RefStore, ObjectIndex, RepoCommitter, Ro
   private readonly objects = new Map<ObjectId, IndexRow>();
   private readonly stages = new Map<StageId, IndexRow[]>();
   private nextStage = 1;
+  /** A reachability closure kept over this store (a MemoryReach), told of RepoCommit.reach inside the commit. */
+  reach: { commitMarks(r: ReachCommit, rows: IndexRow[]): void } | null = null;
 
   private readonly snapshot: RefSnapshot = {
     read: (name) => this.refs.get(name) ?? null,
@@ -156,6 +159,7 @@ export class MemoryRepoStore implements RefStore, ObjectIndex, RepoCommitter, Ro
     if (!keep) return { ...result, inserted: 0 };
     for (const row of planned) this.objects.set(row.id, { ...row });
     this.applyRefs(writes);
+    if (c.reach && this.reach) this.reach.commitMarks(c.reach, [...c.rows, ...given].map((r) => this.objects.get(r.id)!));
     return { ...result, inserted: planned.length };
   }
 

@@ -7,6 +7,7 @@
  */
 import { ChainCycleError, ChainTooDeepError, InvalidRowError, MissingBaseError } from './errors.js';
 import { checkObjectId, type ObjectId } from './ids.js';
+import type { ReachCommit } from './reach.js';
 import type { RefStatus, RefUpdate } from './refs.js';
 import type { SegmentId } from './segments.js';
 
@@ -95,6 +96,8 @@ export interface RepoCommit {
    */
   planned?: Iterable<IndexRow>;
   refs: RefUpdate[];
+  /** Mark the rows into the reachability closure (stores with one; see shared/storage/reach.ts). */
+  reach?: ReachCommit;
   /** All refs or none (default true); see RepoCommitter.commit. */
   atomic?: boolean;
 }

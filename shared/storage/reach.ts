@@ -23,6 +23,22 @@ export interface ReachState {
   tips: ObjectId[];
 }
 
+/**
+ * RepoCommit.reach: the commit's rows join V and S becomes `tips`, in the
+ * commit's own transaction, when the state is still at version `expect`
+ * (else the rows go in unmarked: always safe). The caller guarantees that V
+ * (at `expect`) plus every row it commits is reach(tips): receive-pack proves
+ * it from what it checked anyway (see receive-pack's reachCommit). Every row
+ * given is marked, including rows whose id was indexed meanwhile.
+ */
+export interface ReachCommit {
+  expect: number;
+  tips: ObjectId[];
+}
+
+/** Most tips S may hold for a push to mark (a clone checks each, and a push rewrites them all). */
+export const MAX_REACH_TIPS = 1000;
+
 /** Ids given to reachMark: hex strings, or packed binary ids (a first clone marks every object: no string per id). */
 export type MarkIds = readonly ObjectId[] | PackedIds;
 
@@ -388,6 +404,14 @@ export class MemoryReach implements ReachIndex {
     for (const row of rows) this.closure.set(row.id, row);
     this.tips = [...tips];
     return ++this.version;
+  }
+
+  /** RepoCommit.reach, for a store that calls it inside its commit (MemoryRepoStore.reach) with the stored rows. */
+  commitMarks(r: ReachCommit, rows: readonly IndexRow[]): void {
+    if (r.expect !== this.version) return;
+    for (const row of rows) this.closure.set(row.id, row);
+    this.tips = [...r.tips];
+    this.version++;
   }
 
   async reachPlan(version: number, blobs: boolean): Promise<ReachPlan | null> {

@@ -60,4 +60,40 @@ describe('SqlRepoStore reach closure', () => {
       expect([...s.reachStatus([oid(1), oid(5)])]).toEqual([REACH_OUTSIDE, REACH_IN]);
     });
   });
+
+  it('a commit with `reach` marks its rows (direct, planned and staged) in its own transaction, only at the expected version', async () => {
+    const stub = env.REPO.get(env.REPO.newUniqueId());
+    const row = (n: number, offset: number) => ({ id: oid(n), kind: 'blob' as const, size: 10, segment: 'a', offset, length: 5, format: 'full' as const, base: null, depth: 0 });
+    const ref = (n: number) => ({ name: `refs/heads/b${n}`, old: null, new: oid(n) });
+    await runInDurableObject(stub, (_i: RepoObject, state) => {
+      const s = new SqlRepoStore(state.storage);
+      // Stale version: the rows and refs go in, unmarked, and the state is untouched.
+      s.commit({ rows: [row(1, 0)], refs: [ref(1)], reach: { expect: 5, tips: [oid(1)] } });
+      expect(s.reachState()).toEqual({ version: 0, tips: [] });
+      expect([...s.reachStatus([oid(1)])]).toEqual([REACH_OUTSIDE]);
+      // Direct rows, one of them indexed already (marked too: the caller's proof covers every row it gives).
+      s.commit({ rows: [row(1, 0), row(2, 5)], refs: [ref(2)], reach: { expect: 0, tips: [oid(2)] } });
+      expect(s.reachState()).toEqual({ version: 1, tips: [oid(2)] });
+      expect([...s.reachStatus([oid(1), oid(2)])]).toEqual([REACH_IN, REACH_IN]);
+      // Planned rows (a small push's), one indexed meanwhile, unmarked.
+      s.commit({ rows: [row(3, 10)], refs: [] });
+      s.commit({ rows: [], planned: [row(3, 10), row(4, 15)], refs: [ref(4)], reach: { expect: 1, tips: [oid(4)] } });
+      expect(s.reachState()).toEqual({ version: 2, tips: [oid(4)] });
+      expect([...s.reachStatus([oid(3), oid(4)])]).toEqual([REACH_IN, REACH_IN]);
+      // Staged rows (a large push's), one indexed meanwhile.
+      s.commit({ rows: [row(5, 20)], refs: [] });
+      const stage = s.openStage();
+      s.appendStage(stage, [row(5, 20), row(6, 25)]);
+      s.commit({ rows: [], stage, refs: [ref(6)], reach: { expect: 2, tips: [oid(6)] } });
+      s.dropStage(stage);
+      expect(s.reachState()).toEqual({ version: 3, tips: [oid(6)] });
+      expect([...s.reachStatus([oid(5), oid(6)])]).toEqual([REACH_IN, REACH_IN]);
+      expect(s.reachPlan(3, true)!.count).toBe(6);
+      // A commit whose refs all fail keeps nothing, marks nothing.
+      const stale = s.commit({ rows: [row(7, 30)], refs: [{ name: 'refs/heads/b6', old: oid(1), new: oid(7) }], reach: { expect: 3, tips: [oid(7)] } });
+      expect(stale.ok).toBe(false);
+      expect(s.reachState()).toEqual({ version: 3, tips: [oid(6)] });
+      expect([...s.reachStatus([oid(7)])]).toEqual([REACH_MISSING]);
+    });
+  });
 });

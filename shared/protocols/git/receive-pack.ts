@@ -62,6 +62,7 @@ import {
 } from '../../storage/object-index.js';
 import { LruBaseCache, readObject, type BaseCache, type DeltaAppliers, type ObjectStoreDeps } from '../../storage/object-store.js';
 import { QuarantineIndex } from '../../storage/quarantine.js';
+import { MAX_REACH_TIPS, REACH_IN, type ReachCommit, type ReachIndex } from '../../storage/reach.js';
 import type { RefStore, RefUpdate } from '../../storage/refs.js';
 import type { SegmentCreator, SegmentReader, SegmentWriter } from '../../storage/segments.js';
 import { DEFAULT_RECEIVE_FEATURES, ProtocolError, ZERO_ID, type ReceivePackFeatures } from './capabilities.js';
@@ -80,7 +81,7 @@ const LENIENT = { legacyModes: true, anyOrder: true } as const;
 export interface ReceivePackStore {
   refs: RefStore;
   /** The committed index; `chain` makes reads of deep objects one call. */
-  index: ObjectIndexReader & Partial<ObjectChainReader>;
+  index: ObjectIndexReader & Partial<ObjectChainReader> & Partial<Pick<ReachIndex, 'reachState' | 'reachStatus'>>;
   /** Commits; its stages hold the push's rows until then. */
   committer: RepoCommitter & RowStager;
   segments: SegmentCreator & SegmentReader;
@@ -339,6 +340,13 @@ class Push {
    * later stay until the next pruneMissing rebuilds the set without them.
    */
   missing = new IdSet();
+  /**
+   * For marking the push into the reachability closure (reachCommit): per
+   * packIds index, 1 when another pack object refers to it; and the ids pack
+   * objects refer to that were already indexed.
+   */
+  referenced = new Uint8Array(1024);
+  readonly outside = new IdSet();
   /** Size of `missing` that triggers the next pruneMissing. */
   missingCheckAt = MISSING_CHECK;
   pendingRows: IndexRowInput[] = [];
@@ -453,6 +461,19 @@ class Push {
     return this.isNewAt(fromHex(id), 0);
   }
 
+  /** isNewAt, noting that a pack object refers to it (for reachCommit). */
+  referAt(src: Uint8Array, off: number): boolean {
+    const k = this.packIds.indexOfAt(src, off);
+    if (k < 0) return false;
+    if (k >= this.referenced.length) {
+      const next = new Uint8Array(Math.max(k + 1, this.referenced.length * 2));
+      next.set(this.referenced);
+      this.referenced = next;
+    }
+    this.referenced[k] = 1;
+    return true;
+  }
+
   async *ingest(pack: ByteStream): AsyncGenerator<Uint8Array> {
     let count = 0;
     const events = packBytesToEntries(pack, {
@@ -509,9 +530,12 @@ class Push {
       // objects and hex ids were a quarter of a large push's CPU.
       // One lookup an entry in the pack's ids (the object itself is in them
       // already, but no tree, commit or tag can refer to its own id).
-      checkTree(obj.data, LENIENT, (kind, data, off) => kind === ENTRY_GITLINK || this.packIds.hasAt(data, off) || this.missing.addAt(data, off));
+      checkTree(obj.data, LENIENT, (kind, data, off) => kind === ENTRY_GITLINK || this.referAt(data, off) || this.missing.addAt(data, off));
     } else {
-      for (const r of referencedIds(parseObject(obj.type, obj.data, LENIENT))) if (!this.isNew(r.id)) this.missing.add(r.id);
+      for (const r of referencedIds(parseObject(obj.type, obj.data, LENIENT))) {
+        const raw = fromHex(r.id);
+        if (!this.referAt(raw, 0)) this.missing.addAt(raw, 0);
+      }
     }
     if (obj.repeat) return; // a repeat within the pack: the first copy is indexed
     let row: IndexRowInput = {
@@ -608,11 +632,11 @@ class Push {
     let part: number[] = [];
     const check = async () => {
       const has = await this.store.index.has(part.map((i) => missing.at(i)));
-      part.forEach((i, k) => has[k] || keep.addAt(bytes, i * 20));
+      part.forEach((i, k) => (has[k] ? this.outside.addAt(bytes, i * 20) : keep.addAt(bytes, i * 20)));
       part = [];
     };
     for (let i = 0; i < missing.size; i++) {
-      if (this.packIds.hasAt(bytes, i * 20)) continue;
+      if (this.referAt(bytes, i * 20)) continue;
       part.push(i);
       if (part.length >= HAS_BATCH) await check();
     }
@@ -660,7 +684,8 @@ class Push {
     }));
     let result;
     try {
-      result = await this.store.committer.commit({ rows: [], ...this.quarantine.pendingRows(), refs: updates, atomic: req.atomic });
+      const reach = await this.reachCommit(updates.flatMap((u) => (u.new === null ? [] : [u.new]))).catch((e) => void this.opts.onError?.(e));
+      result = await this.store.committer.commit({ rows: [], ...this.quarantine.pendingRows(), refs: updates, atomic: req.atomic, reach });
     } catch (e) {
       if (!(e instanceof HubError)) this.opts.onError?.(e);
       this.messages.push(`error: ${errorText(e)}`);
@@ -699,6 +724,38 @@ class Push {
     }
     if (emptyBefore) await this.pointHead(cmds.filter((_, i) => reasons[i] === null));
     return statuses;
+  }
+
+  /**
+   * The closure mark for this push's commit (shared/storage/reach.ts), or
+   * undefined. With P the pack's objects and T the new tips, V + P is exactly
+   * reach(S + T) when (a) everything P refers to outside P, and every tip
+   * outside P, is in V (not merely indexed), and (b) every P object is a tip
+   * or is referred to by another P object (then, ids being hashes, every one
+   * is below some tip). Both come from what the ingest saw anyway: no walk.
+   * Old tips that P refers to (a fast-forward's old tip) leave S, so it
+   * stays the refs' tips and a clone's wants match it.
+   */
+  async reachCommit(tips: string[]): Promise<ReachCommit | undefined> {
+    const reach = this.store.index;
+    if (!reach.reachState || !reach.reachStatus || this.missing.size > 0) return undefined;
+    const n = this.packIds.size;
+    // A pack object indexed before the push has no row in the quarantine, so would go unmarked.
+    if (this.quarantine.size !== n) return undefined;
+    const t = new Set(tips);
+    if (t.size === 0) return undefined;
+    const refs = this.referenced;
+    for (let k = 0; k < n; k++) if ((k >= refs.length || refs[k] === 0) && !t.has(this.packIds.at(k))) return undefined;
+    const state = await reach.reachState();
+    const check = [...t].filter((id) => !this.isNew(id));
+    for (let i = 0; i < this.outside.size; i++) check.push(this.outside.at(i));
+    for (let i = 0; i < check.length; i += HAS_BATCH) {
+      const st = await reach.reachStatus(check.slice(i, i + HAS_BATCH));
+      if (st.some((x) => x !== REACH_IN)) return undefined;
+    }
+    const kept = state.tips.filter((id) => !t.has(id) && !this.outside.has(id) && !this.isNew(id));
+    const next = [...t, ...kept];
+    return next.length <= MAX_REACH_TIPS ? { expect: state.version, tips: next } : undefined;
   }
 
   /**
