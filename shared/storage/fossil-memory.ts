@@ -212,7 +212,7 @@ export class MemoryFossilStore implements FossilStore {
     const depthOf = new Map(planned.map((p) => [p.id, p.depth]));
     for (const h of batch.phantoms ?? []) checkObjectId(h);
     for (const p of batch.pendingAdd ?? []) checkPendingDelta(p);
-    for (const h of [...(batch.pendingRemove ?? []), ...(batch.unclusteredAdd ?? []), ...(batch.unclusteredRemove ?? [])]) checkObjectId(h);
+    for (const h of [...(batch.pendingRemove ?? []), ...(batch.unclusteredAdd ?? []), ...(batch.unclusteredRemove ?? []), ...(batch.publish ?? [])]) checkObjectId(h);
     for (const e of batch.unversioned ?? []) checkUnversionedEntry(e);
     for (const c of batch.config ?? []) {
       if (typeof c.name !== 'string' || c.name.length === 0 || typeof c.value !== 'string' || !Number.isSafeInteger(c.mtime)) {
@@ -244,6 +244,13 @@ export class MemoryFossilStore implements FossilStore {
     }
     for (const h of batch.unclusteredRemove ?? []) this.unclustered.delete(h);
     for (const h of batch.unclusteredAdd ?? []) if (this.byHash.has(h)) this.unclustered.add(h);
+    for (const h of batch.publish ?? []) {
+      const row = this.byHash.get(h);
+      if (row?.private) {
+        row.private = false;
+        this.unclustered.add(h);
+      }
+    }
     for (const e of batch.unversioned ?? []) this.uv.set(e.name, copyUv(e));
     for (const c of batch.config ?? []) this.config.set(c.name, { ...c });
     return { inserted };

@@ -123,6 +123,12 @@ export interface FossilCommit {
   unclusteredAdd?: ArtifactHash[];
   /** Hashes to take out of the unclustered set (absent ones ignored). */
   unclusteredRemove?: ArtifactHash[];
+  /**
+   * Stored private rows to make public and unclustered (fossil's
+   * content_make_public when a public file card arrives for a private
+   * artifact, as after `fossil publish`). Public or absent hashes are ignored.
+   */
+  publish?: ArtifactHash[];
   /** Unversioned files to set (insert or replace by name; the caller has applied fossil's newer-wins rule). */
   unversioned?: UnversionedEntry[];
   /** Config values to set (insert or replace by name). */

@@ -407,7 +407,7 @@ export class SqlFossilStore {
       const depthOf = new Map(planned.map((p) => [p.id, p.depth]));
       for (const h of batch.phantoms ?? []) checkObjectId(h);
       for (const p of batch.pendingAdd ?? []) checkPendingDelta(p);
-      for (const h of [...(batch.pendingRemove ?? []), ...(batch.unclusteredAdd ?? []), ...(batch.unclusteredRemove ?? [])]) checkObjectId(h);
+      for (const h of [...(batch.pendingRemove ?? []), ...(batch.unclusteredAdd ?? []), ...(batch.unclusteredRemove ?? []), ...(batch.publish ?? [])]) checkObjectId(h);
       for (const e of batch.unversioned ?? []) checkUnversionedEntry(e);
       for (const c of batch.config ?? []) {
         if (typeof c.name !== 'string' || c.name.length === 0 || typeof c.value !== 'string' || !Number.isSafeInteger(c.mtime)) {
@@ -481,6 +481,10 @@ export class SqlFossilStore {
       for (const h of batch.unclusteredRemove ?? []) sql.exec(`DELETE FROM fossil_unclustered WHERE hash = ?`, h);
       for (const h of batch.unclusteredAdd ?? []) {
         sql.exec(`INSERT INTO fossil_unclustered (hash) SELECT hash FROM fossil_blob WHERE hash = ? ON CONFLICT DO NOTHING`, h);
+      }
+      for (const h of batch.publish ?? []) {
+        if (sql.exec(`UPDATE fossil_blob SET private = 0 WHERE hash = ? AND private = 1 RETURNING hash`, h).toArray().length === 0) continue;
+        sql.exec(`INSERT INTO fossil_unclustered (hash) VALUES (?) ON CONFLICT DO NOTHING`, h);
       }
       for (const e of batch.unversioned ?? []) {
         sql.exec(

@@ -119,6 +119,8 @@ export class Ingest {
   private readonly igots = new Set<string>();
   private readonly unclusteredAdd: string[] = [];
   private readonly unclusteredRemove: string[] = [];
+  /** Stored private artifacts a public file card made public (fossil's xfer_accept_file after `fossil publish`). */
+  private readonly published = new Set<string>();
   /** Structural artifacts of this request, parsed (bounded by the request's size); handed on at commit. */
   private readonly structural = new Map<string, Artifact>();
   private readonly uv = new Map<string, UnversionedEntry>();
@@ -161,6 +163,7 @@ export class Ingest {
   async file(hash: string, base: string | null, payload: Uint8Array, isPrivate: boolean): Promise<void> {
     const names = base === null ? [hash] : [hash, base];
     const [state, baseState] = names.every((h) => this.stored.has(h)) ? names.map((h) => this.stored.get(h)!) : await this.repo.store.states(names);
+    if (state === 'private' && !isPrivate) return this.publish(hash, base, payload);
     // Shunned artifacts are dropped silently, known ones are immutable (fossil does the same).
     if (state === 'shunned' || state === 'public' || state === 'private' || this.has(hash)) return;
     if (base === null) {
@@ -211,6 +214,26 @@ export class Ingest {
       return;
     }
     await this.settle(delta.hash, await this.addDelta(delta, payload, baseText, baseDepth));
+  }
+
+  /**
+   * Makes a stored private artifact public once the card's content checks out
+   * (so only someone holding it can). A delta whose base is not at hand is
+   * ignored: the artifact stays private until a later card can be checked.
+   */
+  private async publish(hash: string, base: string | null, payload: Uint8Array): Promise<void> {
+    let text = payload;
+    if (base !== null) {
+      const baseText = this.contents.get(base) ?? (await this.reader.read(base));
+      if (!baseText) return;
+      try {
+        text = applyFossilDelta(baseText, payload, this.limits.maxArtifactBytes);
+      } catch {
+        throw wrongHash(hash);
+      }
+    }
+    this.verify(hash, text);
+    this.published.add(hash);
   }
 
   /**
@@ -280,7 +303,12 @@ export class Ingest {
     const states = igots.length > 0 ? await store.states(igots) : [];
     const phantoms = igots.filter((_, i) => states[i] === 'unknown');
     const nothing =
-      this.rows.size === 0 && this.pending.size === 0 && phantoms.length === 0 && this.uv.size === 0 && this.config.length === 0;
+      this.rows.size === 0 &&
+      this.pending.size === 0 &&
+      phantoms.length === 0 &&
+      this.published.size === 0 &&
+      this.uv.size === 0 &&
+      this.config.length === 0;
     if (nothing) return { artifacts: 0, checkins: [] };
     await this.sink.finish();
     const result = await store.commit({
@@ -289,6 +317,7 @@ export class Ingest {
       pendingAdd: [...this.pending.values()],
       unclusteredAdd: this.unclusteredAdd,
       unclusteredRemove: this.unclusteredRemove,
+      publish: [...this.published],
       unversioned: [...this.uv.values()],
       config: this.config,
     });

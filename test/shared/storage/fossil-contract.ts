@@ -200,6 +200,18 @@ export function describeFossilStoreContract(name: string, make: () => Promise<Fo
       expect(await store.listUnclustered(10)).toEqual([fhash(3), fhash(4)]);
     });
 
+    it('publishes private rows: public and unclustered; public or absent hashes ignored', async () => {
+      const { store } = await make();
+      await store.commit({ rows: [frow(1, { private: true }), frow(2, { private: true }), frow(3)] });
+      expect(await store.listPrivate(10)).toEqual([fhash(1), fhash(2)]);
+      await store.commit({ publish: [fhash(1), fhash(3), fhash(9)] });
+      expect(await store.states([fhash(1), fhash(2), fhash(3), fhash(9)])).toEqual(['public', 'private', 'public', 'unknown']);
+      expect(await store.listPrivate(10)).toEqual([fhash(2)]);
+      expect((await store.rows([fhash(1)]))[0]?.private).toBe(false);
+      expect(await store.listUnclustered(10)).toEqual([fhash(1)]);
+      await expect(store.commit({ publish: ['not-a-hash'] })).rejects.toBeTruthy();
+    });
+
     it('stores config and unversioned entries (replace by name, deletions, code-point order)', async () => {
       const { store } = await make();
       await store.commit({ config: [{ name: 'project-code', value: 'a'.repeat(40), mtime: 5 }, { name: 'project-name', value: 'Demo', mtime: 6 }] });
