@@ -44,7 +44,10 @@ export function decodeBody(p: Primitives, encoding: BodyEncoding, body: Uint8Arr
     return body;
   }
   if (body.length === 0) return body; // an empty compressed body is an empty message (fossil: blob_uncompress of nothing)
-  if (body.length < 4) throw xferError('bad-body', 'truncated message body');
+  // `fossil sync --no-http-compression` sends plain card text under this same
+  // type, and fossil server keeps a body that does not uncompress as it is
+  // (cgi.c, blob_uncompress): so a body without a zlib header after the length is text.
+  if (!zlibHeaderAt(body, 4)) return decodeBody(p, 'plain', body, maxSize);
   const declared = ((body[0] << 24) >>> 0) + (body[1] << 16) + (body[2] << 8) + body[3];
   if (declared > maxSize) throw xferError('too-large', `message too large: ${declared} bytes (limit ${maxSize})`);
   let out: Uint8Array;
@@ -56,6 +59,11 @@ export function decodeBody(p: Primitives, encoding: BodyEncoding, body: Uint8Arr
   // Fossil allocates the declared size and trusts it; a shorter inflation means a damaged body.
   if (out.length !== declared) throw xferError('bad-body', `message body inflates to ${out.length} bytes, header says ${declared}`);
   return out;
+}
+
+/** True when `b[i..i+2]` is a zlib stream header (RFC 1950: deflate method, check bits). */
+function zlibHeaderAt(b: Uint8Array, i: number): boolean {
+  return b.length >= i + 2 && (b[i] & 0x0f) === 8 && b[i] >> 4 <= 7 && ((b[i] << 8) | b[i + 1]) % 31 === 0;
 }
 
 /** A reply body in the given framing (compressed: u32be length + zlib at the default level, as fossil server writes). */
