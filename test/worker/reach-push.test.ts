@@ -1,0 +1,72 @@
+// Through the git routes: a push marks its objects into the DO's reachability closure, so the first
+// clone after it finds nothing to walk or mark (the closure's version does not move) and streams
+// the whole repository from the index.
+import { SELF, env, runInDurableObject } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/d1';
+import { concat } from '../../shared/core/bytes.js';
+import { FLUSH, textPkt } from '../../shared/protocols/git/capabilities.js';
+import { encodePkts } from '../../shared/protocols/git/pkt-line.js';
+import { repos } from '../../worker/storage-d1/schema.js';
+import { SqlRepoStore } from '../../worker/durable/repo-store.js';
+import type { RepoObject } from '../../worker/durable/repo.js';
+import { decodeReply, history, packOf, pushBody, ZERO_ID, CAPS } from '../shared/protocols/git/receive-pack-helpers.js';
+
+const HUB = 'http://hub.test';
+const ADMIN = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };
+const WRITER = { authorization: `Basic ${btoa('x:test-admin-token')}`, 'content-type': 'application/x-git-receive-pack-request' };
+const MAIN = 'refs/heads/main';
+
+async function stub(name: string) {
+  const row = (await drizzle(env.DB).select().from(repos).where(eq(repos.name, name)).get())!;
+  return env.REPO.get(env.REPO.idFromName(row.id));
+}
+
+async function reachState(name: string) {
+  return runInDurableObject(await stub(name), (_i: RepoObject, state) => new SqlRepoStore(state.storage).reachState());
+}
+
+async function pushTo(name: string, cmds: [string, string, string][], pack: Uint8Array): Promise<string[]> {
+  const res = await SELF.fetch(`${HUB}/${name}.git/git-receive-pack`, { method: 'POST', headers: WRITER, body: pushBody(cmds, CAPS, pack) });
+  expect(res.status).toBe(200);
+  return decodeReply(new Uint8Array(await res.arrayBuffer()), true).report;
+}
+
+/** A v0 clone of `tip`; the number of objects in the pack it gets. */
+async function clone(name: string, tip: string): Promise<number> {
+  const body = concat([encodePkts([textPkt(`want ${tip} side-band-64k ofs-delta\n`), FLUSH]), encodePkts([textPkt('done\n')])]);
+  const res = await SELF.fetch(`${HUB}/${name}.git/git-upload-pack`, { method: 'POST', headers: { 'content-type': 'application/x-git-upload-pack-request' }, body });
+  expect(res.status).toBe(200);
+  const raw = new Uint8Array(await res.arrayBuffer());
+  // Band 1 after the NAK: the pack; its header's object count is bytes 8..11.
+  const band1: Uint8Array[] = [];
+  for (let at = 0; at + 4 <= raw.length; ) {
+    const len = parseInt(new TextDecoder().decode(raw.subarray(at, at + 4)), 16);
+    if (len === 0) {
+      at += 4;
+      continue;
+    }
+    if (raw[at + 4] === 1) band1.push(raw.subarray(at + 5, at + len));
+    at += len;
+  }
+  const pack = concat(band1);
+  expect(new TextDecoder().decode(pack.subarray(0, 4))).toBe('PACK');
+  return new DataView(pack.buffer, pack.byteOffset).getUint32(8);
+}
+
+describe('push-time closure marking through the routes', () => {
+  it('a first push and a fast-forward mark their objects; clones after them mark nothing', async () => {
+    expect((await SELF.fetch(`${HUB}/api/repos`, { method: 'POST', headers: ADMIN, body: JSON.stringify({ name: 'reach-push', kind: 'git', public: true }) })).status).toBe(201);
+    const first = history(4);
+    expect(await pushTo('reach-push', [[ZERO_ID, first.tip.id, MAIN]], await packOf(first.objects))).toEqual(['unpack ok', `ok ${MAIN}`]);
+    expect(await reachState('reach-push')).toEqual({ version: 1, tips: [first.tip.id] });
+    expect(await clone('reach-push', first.tip.id)).toBe(first.objects.length);
+    expect((await reachState('reach-push')).version).toBe(1); // no walk found anything to mark
+    const next = history(2, [first.tip.id], 'y');
+    expect(await pushTo('reach-push', [[first.tip.id, next.tip.id, MAIN]], await packOf(next.objects))).toEqual(['unpack ok', `ok ${MAIN}`]);
+    expect(await reachState('reach-push')).toEqual({ version: 2, tips: [next.tip.id] });
+    expect(await clone('reach-push', next.tip.id)).toBe(first.objects.length + next.objects.length);
+    expect((await reachState('reach-push')).version).toBe(2);
+  });
+});
