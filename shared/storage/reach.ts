@@ -5,12 +5,16 @@
  * commit X" never changes (objects are immutable), so V stays exact whatever
  * refs do later; only a new S has to be proven, and upload-pack proves it
  * cheaply when the new wants reach every old tip (a fast-forward): it walks
- * only the objects not yet in V (see object-walk's `reachClosure`).
+ * only the objects not yet in V (see object-walk's `reachClosure`). A push
+ * usually proves it itself, from what its connectivity check saw (see
+ * receive-pack's reachCommit), and marks its objects as they are indexed
+ * (RepoCommit.reach), so the clone after it walks nothing.
  *
  * Invariant an implementation keeps: V = reach(S) exactly, changed only by
- * `reachMark` with a matching version (compare-and-swap), which also bumps
- * the version. Rows inserted later are not in V until marked. Anything that
- * rewrites or drops rows (repack, GC) must reset the state to empty.
+ * `reachMark` or a commit's ReachCommit with a matching version
+ * (compare-and-swap), which also bumps the version. Rows inserted later are
+ * not in V until marked. Anything that rewrites or drops rows (repack, GC)
+ * must reset the state to empty.
  */
 import { writeHex } from '../core/bytes.js';
 import type { ObjectId } from './ids.js';
