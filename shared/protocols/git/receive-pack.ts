@@ -807,7 +807,9 @@ class Push {
 
   /** Why `cmd` may not go ahead, or null. */
   async check(cmd: RefCommand, head: string | null, present: Set<string>, graph: CommitGraph): Promise<string | null> {
-    const problem = refNameProblem(cmd.ref);
+    // git checks the name after "refs/" as a ref of its own (check_refname_format(name + 5, 0)),
+    // which needs a "/": refs/foo and refs/heads are funny too.
+    const problem = refNameProblem(cmd.ref) ?? (cmd.ref.indexOf('/', 5) < 0 ? 'one level under refs/' : null);
     if (problem !== null) {
       this.messages.push(`error: refusing to create funny ref '${cmd.ref}' remotely`);
       return 'funny refname';
