@@ -17,6 +17,7 @@ import {
   type FossilCommitResult,
   type FossilConfigRow,
   type FossilConfigRows,
+  type FossilRecordMove,
   type FossilRecordSwap,
   type FossilRow,
   type FossilStore,
@@ -164,6 +165,17 @@ export class MemoryFossilStore implements FossilStore {
       }
       return max - top.depth;
     });
+  }
+
+  async relocate(moves: FossilRecordMove[]): Promise<number> {
+    const at = moves.map((m) => {
+      const row = this.byHash.get(m.hash);
+      if (!row || row.segment !== m.from.segment || row.offset !== m.from.offset) return null;
+      if (row.length !== m.length) throw new InvalidRowError('invalid-row', `move ${m.hash}: length ${m.length} is not the record's ${row.length}`, { id: m.hash, why: 'length' });
+      return row;
+    });
+    at.forEach((row, i) => row && Object.assign(row, { segment: moves[i].segment, offset: moves[i].offset }));
+    return at.filter((r) => r !== null).length;
   }
 
   async repoint(swaps: FossilRecordSwap[]): Promise<void> {

@@ -156,6 +156,21 @@ export interface FossilRecordSwap {
   base: ArtifactHash | null;
 }
 
+/**
+ * A record copied elsewhere byte for byte (compaction, fossil-repack.ts): the
+ * row still at `from` points at the copy; what it holds (format, base, sizes)
+ * is unchanged.
+ */
+export interface FossilRecordMove {
+  hash: ArtifactHash;
+  /** Where the row's record was when the copy was made. */
+  from: { segment: SegmentId; offset: number };
+  segment: SegmentId;
+  offset: number;
+  /** The copy's length: the record's stored length. */
+  length: number;
+}
+
 /** The storage of one Fossil repository. */
 export interface FossilStore {
   /** The state of each hash (same order as `hashes`). Malformed hashes throw InvalidIdError. */
@@ -205,6 +220,12 @@ export interface FossilStore {
    * over MAX_CHAIN_DEPTH throws and changes nothing.
    */
   repoint(swaps: FossilRecordSwap[]): Promise<void>;
+  /**
+   * Points each row still at its move's `from` at the copy, in one transaction;
+   * a row that moved meanwhile (repacked again) or is gone is left as it is.
+   * Returns how many rows moved. A length that differs from the row's throws and moves nothing.
+   */
+  relocate(moves: FossilRecordMove[]): Promise<number>;
   /** Applies a batch atomically (see FossilCommit); throws and applies nothing on a bad batch. */
   commit(batch: FossilCommit): Promise<FossilCommitResult>;
   /** The shun/reportfmt/concealed configuration tables. */

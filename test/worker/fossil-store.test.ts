@@ -31,6 +31,7 @@ function inDurableObject(stub: Stub): FossilStore {
     setShunned: (h, on) => run((s) => s.setShunned(h, on)),
     heights: (h, d) => run((s) => s.heights(h, d)),
     repoint: (w) => run((s) => s.repoint(w)),
+    relocate: (m) => run((s) => s.relocate(m)),
     commit: (b) => run((s) => s.commit(b)),
     configRows: {
       list: (t, l) => run((s) => s.configRows.list(t, l)),

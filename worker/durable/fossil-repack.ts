@@ -21,8 +21,10 @@
  * and skipped (its artifacts keep their pushed deltas): deltify swaps records
  * atomically (FossilStore.repoint), so a failure changes nothing stored.
  */
+import { COMPACT_BYTES, compactRecords } from '../../shared/protocols/fossil/compact.js';
 import { deltify, type DeltifyPair } from '../../shared/protocols/fossil/deltify.js';
 import type { FossilRepo } from '../../shared/protocols/fossil/repo.js';
+import type { FossilRow } from '../../shared/storage/fossil.js';
 import type { SqlHost } from './repo-store.js';
 
 /**
@@ -63,9 +65,21 @@ function setCursor(host: SqlHost, seq: number): void {
   });
 }
 
-/** Whether artifacts past the cursor wait for repacking. */
+/** The compaction cursor: every artifact with seq <= it has been copied in seq order (never past the repack cursor). */
+function compactCursor(host: SqlHost): number {
+  return host.sql.exec<{ cursor: number }>(`SELECT cursor FROM fossil_compact`).toArray()[0]?.cursor ?? 0;
+}
+
+function setCompactCursor(host: SqlHost, seq: number): void {
+  host.transactionSync(() => {
+    host.sql.exec(`DELETE FROM fossil_compact`);
+    host.sql.exec(`INSERT INTO fossil_compact (cursor) VALUES (?)`, seq);
+  });
+}
+
+/** Whether artifacts past the cursors wait for repacking or compaction. */
 export function repackDue(host: SqlHost): boolean {
-  return host.sql.exec(`SELECT 1 FROM fossil_blob WHERE seq > ? LIMIT 1`, cursor(host)).toArray().length > 0;
+  return host.sql.exec(`SELECT 1 FROM fossil_blob WHERE seq > ? LIMIT 1`, Math.min(cursor(host), compactCursor(host))).toArray().length > 0;
 }
 
 /** The pairs of the artifacts with from < seq <= to, in arrival order (a check-in's primary parent first). */
@@ -90,6 +104,8 @@ export interface RepackResult {
   /** Artifacts the cursor moved past. */
   artifacts: number;
   deltified: number;
+  /** Rows whose records were copied into clone order (compaction, once everything is deltified). */
+  compacted: number;
   /** Work is left (the time ran out first). */
   more: boolean;
 }
@@ -107,7 +123,10 @@ export async function repackFossil(host: SqlHost, repo: FossilRepo, budgetMs = S
     const last = host.sql
       .exec<{ to: number | null }>(`SELECT max(seq) AS "to" FROM (SELECT seq FROM fossil_blob WHERE seq > ? ORDER BY seq LIMIT ?)`, from, STEP_ARTIFACTS)
       .one().to;
-    if (last === null) return { artifacts: from - start, deltified, more: false };
+    if (last === null) {
+      const c = await compact(host, repo, deadline, now);
+      return { artifacts: from - start, deltified, compacted: c.moved, more: c.more };
+    }
     // A step cut short goes on with its older artifacts (deltify took the newest first).
     const resume = resumes.get(host);
     const to = resume !== undefined && resume.from === from && resume.to < last ? resume.to : last;
@@ -126,9 +145,45 @@ export async function repackFossil(host: SqlHost, repo: FossilRepo, budgetMs = S
       console.error(`fossil repack: step ${from + 1}..${to} skipped`, e);
     }
     setCursor(host, next);
-    if (now() >= deadline) return { artifacts: next - start, deltified, more: repackDue(host) };
+    if (now() >= deadline) return { artifacts: next - start, deltified, compacted: 0, more: repackDue(host) };
   }
 }
+
+/**
+ * Copies the records of the artifacts past the compaction cursor, COMPACT_BYTES
+ * a step, into segments in seq order (shared/protocols/fossil/compact.ts), for
+ * about as long as the deadline allows. Runs once deltify has caught up, so
+ * what it copies is in its final form.
+ */
+async function compact(host: SqlHost, repo: FossilRepo, deadline: number, now: () => number): Promise<{ moved: number; more: boolean }> {
+  let moved = 0;
+  for (;;) {
+    const rows: FossilRow[] = [];
+    let bytes = 0;
+    for (let seq = compactCursor(host) + 1; bytes < COMPACT_BYTES; ) {
+      const page = await repo.store.listFrom(seq, COMPACT_PAGE);
+      for (const r of page) {
+        if (bytes >= COMPACT_BYTES) break;
+        rows.push(r);
+        bytes += r.length;
+      }
+      if (page.length < COMPACT_PAGE) break;
+      seq = page[page.length - 1].seq + 1;
+    }
+    if (rows.length === 0) return { moved, more: false };
+    try {
+      moved += await compactRecords(repo, rows);
+    } catch (e) {
+      // Nothing stored changed (rows move only once their copies are written); they stay where they are.
+      console.error(`fossil compaction: ${rows[0].seq}..${rows[rows.length - 1].seq} skipped`, e);
+    }
+    setCompactCursor(host, rows[rows.length - 1].seq);
+    if (now() >= deadline) return { moved, more: repackDue(host) };
+  }
+}
+
+/** Rows listed per store call while compacting. */
+const COMPACT_PAGE = 512;
 
 /**
  * Per DO storage: the artifacts (from, to] of a step that a slice cut short

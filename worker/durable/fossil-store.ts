@@ -20,6 +20,7 @@ import {
   type FossilCommit,
   type FossilCommitResult,
   type FossilRecordFormat,
+  type FossilRecordMove,
   type FossilRecordSwap,
   type FossilRow,
   type FossilStore,
@@ -81,6 +82,8 @@ export const FOSSIL_MIGRATIONS: readonly (readonly string[])[] = [
   [`CREATE INDEX fossil_blob_base ON fossil_blob(base) WHERE base IS NOT NULL`, `CREATE TABLE fossil_repack (cursor INTEGER NOT NULL)`],
   // The repository id (R2 prefix) for the repack alarm, which has no request to read it from.
   [`CREATE TABLE fossil_repack_repo (id TEXT NOT NULL)`],
+  // Compaction after the repack (fossil-repack.ts): every artifact with seq <= cursor has been copied in seq order.
+  [`CREATE TABLE fossil_compact (cursor INTEGER NOT NULL)`],
 ];
 
 /** The fossil schema version this code expects. */
@@ -335,6 +338,29 @@ export class SqlFossilStore {
     return hashes.map((h) => found.get(h) ?? 0);
   }
 
+  /** FossilStore.relocate: only the location changes, for rows still where the copy was made from. */
+  relocate(moves: FossilRecordMove[]): number {
+    let moved = 0;
+    this.host.transactionSync(() => {
+      const sql = this.host.sql;
+      for (const m of moves) {
+        const row = sql
+          .exec<{ length: number }>(
+            `SELECT b.rec_length AS length FROM fossil_blob b JOIN segments s ON s.seq = b.segment WHERE b.hash = ? AND s.name = ? AND b.rec_offset = ?`,
+            m.hash,
+            m.from.segment,
+            m.from.offset,
+          )
+          .toArray()[0];
+        if (!row) continue;
+        if (row.length !== m.length) throw new InvalidRowError('invalid-row', `move ${m.hash}: length ${m.length} is not the record's ${row.length}`, { id: m.hash, why: 'length' });
+        sql.exec(`UPDATE fossil_blob SET segment = ?, rec_offset = ? WHERE hash = ?`, this.segmentSeq(m.segment), m.offset, m.hash);
+        moved++;
+      }
+    });
+    return moved;
+  }
+
   /** FossilStore.repoint: each swap moves its row and shifts the depths of the rows through it, in one transaction. */
   repoint(swaps: FossilRecordSwap[]): void {
     this.host.transactionSync(() => {
@@ -536,6 +562,7 @@ export function localFossilStore(s: SqlFossilStore): FossilStore {
     setShunned: async (hashes, on) => s.setShunned(hashes, on),
     heights: async (hashes, detached) => s.heights(hashes, detached),
     repoint: async (swaps) => s.repoint(swaps),
+    relocate: async (moves) => s.relocate(moves),
     commit: async (batch) => s.commit(batch),
     configRows: localConfigRows(s.configRows),
   };

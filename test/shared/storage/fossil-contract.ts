@@ -146,6 +146,28 @@ export function describeFossilStoreContract(name: string, make: () => Promise<Fo
       expect(await store.listFrom(1, 10)).toEqual(before);
     });
 
+    it('relocates records copied elsewhere, only rows still where the copy came from', async () => {
+      const { store } = await make();
+      const d = frow(2, { format: 'fossil-delta', base: fhash(1), recordSize: 3, offset: 5, length: 4 });
+      await store.commit({ rows: [frow(1, { size: 9, recordSize: 9, length: 5 }), d, frow(3, { segment: 'other', offset: 7 })] });
+      const moves = [
+        { hash: fhash(1), from: { segment: 'seg', offset: 0 }, segment: 'packed', offset: 0, length: 5 },
+        { hash: fhash(2), from: { segment: 'seg', offset: 5 }, segment: 'packed', offset: 5, length: 4 },
+        // Moved meanwhile (not at `from`), and not stored: left alone.
+        { hash: fhash(3), from: { segment: 'seg', offset: 7 }, segment: 'packed', offset: 9, length: 1 },
+        { hash: fhash(9), from: { segment: 'seg', offset: 0 }, segment: 'packed', offset: 10, length: 1 },
+      ];
+      expect(await store.relocate(moves)).toBe(2);
+      const [r1, r2, r3] = await store.rows([fhash(1), fhash(2), fhash(3)]);
+      expect(r1).toMatchObject({ segment: 'packed', offset: 0, length: 5, size: 9, recordSize: 9, format: 'full', depth: 0, seq: 1 });
+      expect(r2).toMatchObject({ segment: 'packed', offset: 5, length: 4, recordSize: 3, format: 'fossil-delta', base: fhash(1), depth: 1, seq: 2 });
+      expect(r3).toMatchObject({ segment: 'other', offset: 7 });
+      // A length that is not the record's throws and moves nothing.
+      const before = await store.listFrom(1, 10);
+      await expect(store.relocate([{ ...moves[0], from: { segment: 'packed', offset: 0 }, segment: 'again', offset: 0 }, { ...moves[1], from: { segment: 'packed', offset: 5 }, length: 3 }])).rejects.toBeTruthy();
+      expect(await store.listFrom(1, 10)).toEqual(before);
+    });
+
     it('refuses a repoint that would make a chain deeper than MAX_CHAIN_DEPTH', async () => {
       const { store } = await make();
       const rows: FossilRowInput[] = [frow(1), frow(2)];
