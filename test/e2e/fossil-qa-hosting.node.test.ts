@@ -72,6 +72,64 @@ describe('fossil hosting as a fossil user meets it', () => {
     expect(privateCount(fresh)).toBe('0');
   });
 
+  it('an existing repository (its own project code) is pushed into a repository created with that project_code', async () => {
+    // A repository the hub has never seen: SHA1 and SHA3 check-ins by several users, a branch
+    // and a merge, a tag, wiki, technote, ticket, attachment, an unversioned file, a private branch.
+    const real = join(home, 'real.fossil');
+    const w = join(home, 'real');
+    mkdirSync(w);
+    fossil(['new', real]);
+    fossil(['user', 'new', 'bob', 'bob@example.com', 'pw', '-R', real]);
+    fossil(['open', real], w);
+    fossil(['settings', 'autosync', 'off'], w);
+    fossil(['hash-policy', 'sha1'], w);
+    commit(w, 'old.txt', 'sha1 era\n', 'by bob', ['--user-override', 'bob']);
+    fossil(['hash-policy', 'sha3'], w);
+    commit(w, 'feat.txt', 'feature\n', 'a feature', ['--branch', 'feat']);
+    fossil(['update', 'trunk'], w);
+    fossil(['merge', 'feat'], w);
+    fossil(['commit', '--no-warnings', '-m', 'merge feat'], w);
+    fossil(['tag', 'add', 'v1.0', 'trunk'], w);
+    writeFileSync(join(home, 'page.wiki'), 'hello\n');
+    fossil(['wiki', 'create', 'Home', join(home, 'page.wiki')], w);
+    fossil(['wiki', 'create', '--technote', 'now', 'Note', join(home, 'page.wiki')], w);
+    fossil(['ticket', 'add', 'title', 'Imported bug', 'status', 'Open'], w);
+    fossil(['attachment', 'add', 'Home', join(home, 'page.wiki')], w);
+    fossil(['uv', 'add', join(home, 'page.wiki'), '--as', 'download.txt'], w);
+    commit(w, 'secret.txt', 'private\n', 'private work', ['--private']);
+    fossil(['update', 'trunk'], w);
+    const code = fossil(['sql', '-R', real, `SELECT value FROM config WHERE name = 'project-code'`]).stdout.trim().replace(/'/g, '');
+
+    // The code must be a fossil one, for a fossil repository.
+    expect((await hubApi(hub, 'POST', '/repos', { name: 'imp-git', kind: 'git', project_code: code })).status).toBe(400);
+    expect((await hubApi(hub, 'POST', '/repos', { name: 'imp-bad', kind: 'fossil', project_code: 'XYZ' })).status).toBe(400);
+    await api('POST', '/repos', { name: 'imp', kind: 'fossil', public: true, project_code: code });
+    await api('PUT', '/repos/imp/members/ann', { role: 'admin' });
+    // It starts empty: no initial check-in of its own to clash with the imported history.
+    const before = join(home, 'imp-empty.fossil');
+    fossil(['clone', url('imp'), before]);
+    expect(comments(before)).toEqual([]);
+
+    const remote = url('imp', 'ann', 'ann-pw');
+    for (const args of [['push', remote], ['push', '--private', remote], ['uv', 'sync', remote]]) {
+      expect(fossil(args, w).output).not.toMatch(/Error|login failed|wrong project/);
+    }
+    const back = join(home, 'imp-back.fossil');
+    fossil(['clone', '-u', remote, back]);
+    fossil(['pull', '--private', remote, '-R', back]);
+    expect(artifactHashes(home, back)).toEqual(artifactHashes(home, real));
+    expect(privateCount(back)).toBe(privateCount(real));
+    expect(fossil(['uv', 'list', '-R', back]).stdout).toMatch(/download\.txt/);
+    expect(fossil(['wiki', 'list', '-R', back]).stdout).toMatch(/Home/);
+    expect(fossil(['ticket', 'show', '0', '-R', back]).stdout).toMatch(/Imported bug/);
+    expect(fossil(['test-integrity', '-R', back]).output).toMatch(/\b0 errors/);
+    // An anonymous clone gets the public history only, with the source's project code.
+    fossil(['pull', '-R', before]);
+    expect(comments(before)).toContain('merge feat');
+    expect(comments(before)).not.toContain('private work');
+    expect(fossil(['sql', '-R', before, `SELECT value FROM config WHERE name = 'project-code'`]).stdout.trim().replace(/'/g, '')).toBe(code);
+  });
+
   it('--no-http-compression: plain card text under application/x-fossil is read as fossil server reads it', () => {
     const a = cloneAndOpen(home, url('qa', 'ann', 'ann-pw'), 'plain');
     fossil(['settings', 'autosync', 'off'], a.dir);

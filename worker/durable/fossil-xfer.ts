@@ -14,7 +14,7 @@
  */
 import { HubError } from '../../shared/core/errors.js';
 import { parseArtifact } from '../../shared/core/fossil/artifact.js';
-import { newRepository, xfer, type FossilRepo, type NewRepositoryOptions, type ReceivedArtifact } from '../../shared/protocols/fossil/index.js';
+import { emptyRepository, newRepository, xfer, type FossilRepo, type NewRepositoryOptions, type ReceivedArtifact } from '../../shared/protocols/fossil/index.js';
 import { ArtifactReader, receiveMemo, type ReceiveMemo } from '../../shared/protocols/fossil/repo.js';
 import type { Env } from '../env.js';
 import { recordFossilPush } from '../audit.js';
@@ -172,7 +172,10 @@ export function fossilRepackAlarm(host: RepackHost, env: Env): Promise<void> {
  * initial empty check-in); a repository already initialised is left as it is.
  * Returns its project code.
  */
-export async function initFossilRepository(host: SqlHost, env: Env, repoId: string, opts: NewRepositoryOptions, hooks?: FossilHooks): Promise<{ projectCode: string }> {
+/** How a repository starts: as `fossil new` leaves one, or (with `projectCode`) empty, to receive an existing repository's push. */
+export type FossilInitOptions = NewRepositoryOptions & { projectCode?: string };
+
+export async function initFossilRepository(host: SqlHost, env: Env, repoId: string, opts: FossilInitOptions, hooks?: FossilHooks): Promise<{ projectCode: string }> {
   const repo = fossilRepo(host, env, repoId);
   return serialized(host, () => ensureInitialised(repo, opts, hooks ?? crosslinkHooks(host, repo)));
 }
@@ -180,9 +183,10 @@ export async function initFossilRepository(host: SqlHost, env: Env, repoId: stri
 /** The user name of the initial check-in when the hub admin creates a repository (the admin has no user name). */
 export const HUB_CREATOR = 'admin';
 
-async function ensureInitialised(repo: FossilRepo, opts: NewRepositoryOptions, hooks: FossilHooks): Promise<{ projectCode: string }> {
+async function ensureInitialised(repo: FossilRepo, opts: FossilInitOptions, hooks: FossilHooks): Promise<{ projectCode: string }> {
   const [existing] = await repo.store.getConfig(['project-code']);
   if (existing !== null) return { projectCode: existing.value };
+  if (opts.projectCode !== undefined) return emptyRepository(repo, { projectCode: opts.projectCode, projectName: opts.projectName });
   const created = await newRepository(repo, opts);
   await hooks.onArtifacts?.([created.initialCheckin]);
   return { projectCode: created.projectCode };

@@ -180,7 +180,7 @@ export class RepoObject extends DurableObject<Env> {
   }
 
   /** Makes this a fossil repository as `fossil new` would (once; later calls keep it); its project code. */
-  async initFossil(repoId: string, opts: { creator: string; projectName?: string }): Promise<{ projectCode: string }> {
+  async initFossil(repoId: string, opts: { creator: string; projectName?: string; projectCode?: string }): Promise<{ projectCode: string }> {
     this.ensureFossil();
     return initFossilRepository(this.ctx.storage, this.env, repoId, opts);
   }

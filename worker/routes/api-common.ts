@@ -104,6 +104,15 @@ export const NewRepoSchema = z.strictObject({
   name: RepoNameSchema,
   kind: z.enum(['git', 'fossil']).default('git'),
   public: z.boolean().default(true),
+  /**
+   * Fossil only: an existing repository's project code (`fossil info`), so
+   * that it can be pushed here; the repository then starts empty, without
+   * the initial check-in (its own comes with the push).
+   */
+  project_code: z
+    .string()
+    .regex(/^[0-9a-f]{40}$/, 'must be 40 lowercase hex digits')
+    .optional(),
 });
 
 export const RepoPatchSchema = z.strictObject({

@@ -55,6 +55,7 @@ api.post('/repos', async (c) => {
   if (refused) return refused;
   const body = await readBody(c, NewRepoSchema);
   if (body instanceof Response) return body;
+  if (body.project_code !== undefined && body.kind !== 'fossil') return fail(c, 400, 'project_code is for fossil repositories');
   // The id names the content (DO and R2 prefix): random, so a re-created name starts empty.
   const row: RepoRow = { name: body.name, id: crypto.randomUUID(), kind: body.kind, public: body.public, createdAt: Date.now() };
   const inserted = await drizzle(c.env.DB).insert(repos).values(row).onConflictDoNothing().returning().get();
@@ -63,7 +64,7 @@ api.post('/repos', async (c) => {
     // As `fossil new`: project code, server code, initial check-in by the creator (the admin has no user name: HUB_CREATOR).
     const who = c.var.who;
     try {
-      await repoStub(c.env, inserted).initFossil(inserted.id, { creator: who.kind === 'user' ? who.name : HUB_CREATOR, projectName: inserted.name });
+      await repoStub(c.env, inserted).initFossil(inserted.id, { creator: who.kind === 'user' ? who.name : HUB_CREATOR, projectName: inserted.name, projectCode: body.project_code });
     } catch (e) {
       await drizzle(c.env.DB).delete(repos).where(eq(repos.name, inserted.name));
       throw e;

@@ -22,7 +22,7 @@
  * cluster creation read then write.
  */
 export { xfer, DEFAULT_XFER_LIMITS, type XferContext, type XferLimits, type XferPush, type XferReply, type XferUser } from './xfer.js';
-export { newRepository, type NewRepository, type NewRepositoryOptions } from './new-repo.js';
+export { emptyRepository, newRepository, type NewRepository, type NewRepositoryOptions } from './new-repo.js';
 export { sharedSecret, verifyLogin, loginNonce, loginSignature } from './login.js';
 export { ROLE_CAPS, capabilities, roleCapabilities, type Capabilities, type FossilRole } from './caps.js';
 export { isXferContentType, bodyEncoding, CT_COMPRESSED, CT_UNCOMPRESSED, CT_DEBUG } from './body.js';

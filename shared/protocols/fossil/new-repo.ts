@@ -43,6 +43,34 @@ export interface NewRepository {
 
 const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 
+/**
+ * Initialises an empty store to receive an existing repository: its project
+ * code (so its clones' logins and pushes fit), a new server code, hash policy
+ * sha3, and no initial check-in (`fossil new --empty`; the pushed repository
+ * brings its own). Call once, on an empty repository.
+ */
+export async function emptyRepository(
+  repo: FossilRepo,
+  opts: Pick<NewRepositoryOptions, 'projectName' | 'now' | 'randomBytes'> & { projectCode: string },
+): Promise<{ projectCode: string; serverCode: string }> {
+  const random = opts.randomBytes ?? ((n: number) => crypto.getRandomValues(new Uint8Array(n)));
+  const serverCode = toHex(random(20));
+  await repo.store.commit({ config: configOf(opts.projectCode, serverCode, opts.projectName, undefined, opts.now ?? new Date()) });
+  return { projectCode: opts.projectCode, serverCode };
+}
+
+function configOf(projectCode: string, serverCode: string, projectName: string | undefined, description: string | undefined, now: Date) {
+  const mtime = Math.floor(now.getTime() / 1000);
+  const config = [
+    { name: 'project-code', value: projectCode, mtime },
+    { name: 'server-code', value: serverCode, mtime },
+    { name: 'hash-policy', value: '2', mtime },
+  ];
+  if (projectName) config.push({ name: 'project-name', value: projectName, mtime });
+  if (description !== undefined) config.push({ name: 'project-description', value: description, mtime });
+  return config;
+}
+
 /** Initialises an empty store as `fossil new` would; call once, on an empty repository. */
 export async function newRepository(repo: FossilRepo, opts: NewRepositoryOptions): Promise<NewRepository> {
   const now = opts.now ?? new Date();
@@ -72,18 +100,10 @@ export async function newRepository(repo: FossilRepo, opts: NewRepositoryOptions
     await sink.abort();
     throw e;
   }
-  const mtime = Math.floor(now.getTime() / 1000);
-  const config = [
-    { name: 'project-code', value: projectCode, mtime },
-    { name: 'server-code', value: serverCode, mtime },
-    { name: 'hash-policy', value: '2', mtime },
-    { name: 'project-name', value: opts.projectName ?? '', mtime },
-  ];
-  if (opts.description !== undefined) config.push({ name: 'project-description', value: opts.description, mtime });
   const result = await repo.store.commit({
     rows: [{ hash, size: bytes.length, ...rec, recordSize: bytes.length, format: 'full', base: null, private: false }],
     unclusteredAdd: [hash],
-    config: config.filter((c) => c.name !== 'project-name' || c.value !== ''),
+    config: configOf(projectCode, serverCode, opts.projectName, opts.description, now),
   });
   const seq = result.inserted[0]?.seq ?? 1;
   return { projectCode, serverCode, initialCheckin: { hash, seq, artifact: parseArtifactStrict(bytes) } };
