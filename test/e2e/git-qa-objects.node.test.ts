@@ -86,7 +86,8 @@ async function sendEach(repo: string, cases: Record<string, { id: string; object
   const out: Record<string, { git: string[]; hub: string[] }> = {};
   for (const [name, c] of Object.entries(cases)) {
     const pack = packObjects(src, c.objects.join('\n') + '\n', []);
-    const body = receivePackBody([{ old: ZERO_ID, new: c.id, ref: `refs/heads/case/${name}` }], 'report-status', pack);
+    const ref = `refs/${name.startsWith('tag-') ? 'tags' : 'heads'}/case/${name}`; // a branch must hold a commit
+    const body = receivePackBody([{ old: ZERO_ID, new: c.id, ref }], 'report-status', pack);
     const g = spawnSync('git', ['receive-pack', '--stateless-rpc', local(repo)], { env: gitEnv(home), input: body });
     const h = await postReceivePack(hub, repo, body);
     expect(h.status, `${name}: ${h.text}`).toBe(200);
@@ -136,8 +137,8 @@ describe('one odd object per ref', () => {
     add('tree-entry-missing', commit(tree(['100644', 'x', missing])), false);
     add('crlf-header', literally('commit', `tree ${root}\r\nparent ${base}\n${who}\n\ncrlf\n`), false);
     add('parent-missing', literally('commit', `tree ${root}\nparent ${missing}\n${who}\n\np\n`), false);
-    add('tag-type-mismatch', tag(`object ${base}\ntype tree\ntag x\n`), false);
-    add('tag-of-a-tree-says-commit', tag(`object ${root}\ntype commit\ntag x\n`), false);
+    add('tag-of-a-tree', tag(`object ${root}\ntype tree\ntag x\n`), true);
+    add('tag-of-a-blob', tag(`object ${blob}\ntype blob\ntag x\n`), true);
     add('tag-object-missing', tag(`object ${missing}\ntype commit\ntag x\n`), false);
     add('tag-without-type', tag(`object ${base}\ntag x\n`), false);
     add('tag-unknown-type', tag(`object ${base}\ntype frob\ntag x\n`), false);
@@ -152,7 +153,7 @@ describe('one odd object per ref', () => {
       expect(verdict(got[name].git), `git on ${name}: ${got[name].git.join(' | ')}`).toBe(expected[name]);
       // ...and the hub's must match it: a refused case gets an unpack error or an ng with a reason.
       expect(verdict(got[name].hub), `hub on ${name}: ${got[name].hub.join(' | ')}`).toBe(expected[name]);
-      expect(got[name].hub.at(-1), name).toMatch(expected[name] ? /^ok / : /^ng refs\/heads\/case\/\S+ \S/);
+      expect(got[name].hub.at(-1), name).toMatch(expected[name] ? /^ok / : /^ng refs\/(heads|tags)\/case\/\S+ \S/);
     }
     expect(withoutHead(lsRemote(ok, hub, 'objects'))).toEqual(withoutHead(lsLocal(local('objects'))));
     // Back out through upload-pack (v2 and v0): the same objects, so the same bytes (ids are hashes of them).
