@@ -48,6 +48,12 @@ export interface SegmentCreator {
 export interface SegmentReader {
   /** Exactly `length` bytes at `offset`; SegmentRangeError past the end, SegmentNotFoundError if absent. */
   readRange(segment: SegmentId, offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * readRange into the memory of `into` (a result of an earlier call, whose whole buffer is
+   * reused when large enough; it is detached after the call): for a stream of reads whose
+   * bytes are copied out before the next one.
+   */
+  readRangeInto?(segment: SegmentId, offset: number, length: number, into: Uint8Array | null): Promise<Uint8Array>;
   /** A stream of the segment from `offset` (default 0) for `length` bytes (default: to the end). */
   readStream(segment: SegmentId, offset?: number, length?: number): ByteStream;
   /** The segment's size in bytes (SegmentNotFoundError if absent); lets a cache read whole blocks without passing the end. */

@@ -214,6 +214,24 @@ describe('R2SegmentStore', () => {
     expect(() => new R2SegmentStore(env.CONTENT, 'r', { partSize: R2_MIN_PART_SIZE - 1 })).toThrow(/part size/);
   });
 
+  it('readRangeInto reads ranges into the memory of an earlier result, and refuses ranges past the end', async () => {
+    const store = new R2SegmentStore(env.CONTENT, `into-${crypto.randomUUID()}`);
+    const w = await store.create();
+    const bytes = new Uint8Array(300_000).map((_, i) => (i * 31) & 0xff);
+    await w.write(bytes);
+    const { segment } = await w.finish();
+    const a = await store.readRangeInto(segment, 1000, 200_000, null);
+    expect(a).toEqual(bytes.subarray(1000, 201_000));
+    const b = await store.readRangeInto(segment, 5, 100, a);
+    expect(b).toEqual(bytes.subarray(5, 105));
+    expect(b.buffer.byteLength).toBe(200_000); // a's memory, taken over
+    expect(a.length).toBe(0); // detached
+    const c = await store.readRangeInto(segment, 0, 250_000, b); // too small: a new buffer
+    expect(c).toEqual(bytes.subarray(0, 250_000));
+    await expect(store.readRangeInto(segment, 299_990, 20, c)).rejects.toMatchObject({ code: 'segment-range' });
+    await expect(store.readRangeInto('nope', 0, 20, null)).rejects.toMatchObject({ code: 'segment-not-found' });
+  });
+
   it('leaves no object behind when a multipart segment is aborted', async () => {
     const store = new R2SegmentStore(env.CONTENT, `abort-${crypto.randomUUID()}`);
     const w = await store.create();

@@ -68,6 +68,34 @@ export class R2SegmentStore implements SegmentStore {
     return data;
   }
 
+  /**
+   * readRange into `into`'s memory when it holds `length` bytes: the body is read with a BYOB
+   * reader, so a stream of range reads (a clone's records) reuses one buffer instead of
+   * allocating each range anew (arrayBuffer()) and leaving it all to the collector.
+   */
+  async readRangeInto(segment: SegmentId, offset: number, length: number, into: Uint8Array | null): Promise<Uint8Array> {
+    checkRange(offset, length);
+    if (length === 0) return this.readRange(segment, offset, 0);
+    const obj = await this.getRange(segment, offset, length);
+    let buffer = into !== null && into.buffer.byteLength >= length ? (into.buffer as ArrayBuffer) : new ArrayBuffer(length);
+    let got = 0;
+    const reader = obj.body.getReader({ mode: 'byob' });
+    try {
+      while (got < length) {
+        // Each read takes the buffer over (transfers it) and hands it back in `value`.
+        const { done, value } = await reader.read(new Uint8Array(buffer, got, length - got));
+        if (value !== undefined) buffer = value.buffer as ArrayBuffer;
+        if (done) break;
+        got += value.length;
+      }
+    } finally {
+      if (got < length) await reader.cancel().catch(() => undefined);
+      reader.releaseLock();
+    }
+    if (got !== length) throw rangeError(segment, offset, length, obj.size);
+    return new Uint8Array(buffer, 0, length);
+  }
+
   readStream(segment: SegmentId, offset = 0, length?: number): ByteStream {
     const self = this;
     return (async function* () {

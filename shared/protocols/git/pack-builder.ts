@@ -35,6 +35,8 @@ export interface BuildOptions {
   verifyRebuilt?: boolean;
   /** Output chunk size (see WritePackOptions.chunkSize). */
   chunkSize?: number;
+  /** Side-band packet size of the output (see WritePackOptions.sideband). */
+  sideband?: number;
   /** Where reused records are read from (default: the view's segments). A clone streams each record once, so it reads past the view's block cache. */
   records?: SegmentReader;
 }
@@ -190,7 +192,12 @@ export function orderReachPlan(plan: ReachPlan): ReachPackOrder {
  * Holds no per-object JS objects: a few typed arrays per object.
  */
 export function reachPlanToPackBytes(view: RepoView, plan: ReachPlan, order: ReachPackOrder, ofsDelta: boolean, opts: BuildOptions = {}): ByteStream {
-  return entriesToPackBytes(reachEntries(view, plan, order, ofsDelta, opts), plan.count, { primitives: view.deps.primitives, level: opts.level, chunkSize: opts.chunkSize });
+  return entriesToPackBytes(reachEntries(view, plan, order, ofsDelta, opts), plan.count, {
+    primitives: view.deps.primitives,
+    level: opts.level,
+    chunkSize: opts.chunkSize,
+    sideband: opts.sideband,
+  });
 }
 
 async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrder, ofsDelta: boolean, opts: BuildOptions): AsyncGenerator<PackWriteEntry> {
@@ -201,6 +208,9 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
   const { order, pos } = ord;
   const n = plan.count;
   const reusable = (i: number) => plan.format[i] === FULL || (plan.format[i] === GIT_DELTA && (plan.base[i] >= 0 || plan.base[i] === PLAN_BASE_THIN));
+  // With chunkSize the writer copies every record out before asking for the next entry, so the
+  // range reads can share one buffer.
+  const readInto = opts.chunkSize !== undefined && segments.readRangeInto ? segments.readRangeInto.bind(segments) : null;
   let buf: Uint8Array | null = null;
   let bufSeg = -1;
   let bufStart = 0;
@@ -239,7 +249,8 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
         end = o + plan.length[m];
         j++;
       }
-      buf = await segments.readRange(plan.segmentNames[seg], offset, end - offset);
+      const name = plan.segmentNames[seg];
+      buf = readInto ? await readInto(name, offset, end - offset, buf) : await segments.readRange(name, offset, end - offset);
       bufSeg = seg;
       bufStart = offset;
       until = j;

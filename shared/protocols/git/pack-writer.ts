@@ -18,6 +18,7 @@ import type { GitObjectType } from '../../core/git/object-id.js';
 import type { Primitives } from '../../core/primitives.js';
 import type { ByteStream } from '../../core/stream.js';
 import { PACK_HEADER_SIZE, PackError, encodeEntryHeader, encodePackHeader, type PackEntryType } from './pack.js';
+import { BAND_DATA, encodeSidebandJoined, writeSidebandHeader } from './sideband.js';
 
 /** Where a delta's base is: an earlier entry of this pack (OFS_DELTA) or an object id (REF_DELTA). */
 export type DeltaBase = { index: number } | { id: string };
@@ -40,43 +41,81 @@ export interface WritePackOptions {
   /** zlib level for entries deflated here (default 6, zlib's and git's default). */
   level?: number;
   /**
-   * Join the output into chunks of this many bytes (the last one shorter;
-   * pieces at least this long pass through uncopied). Without it each entry
-   * header and record is its own chunk: a clone's thousands of few-byte
-   * pieces then cost a hash update and a stream step each.
+   * Join the output into chunks of this many pack bytes (the last one
+   * shorter). Every piece is copied into a chunk before the next entry is
+   * asked for, so an entry's bytes may live in a buffer its source reuses.
+   * Without it each entry header and record is its own chunk: a clone's
+   * thousands of few-byte pieces then cost a hash update and a stream step each.
    */
   chunkSize?: number;
+  /**
+   * With chunkSize: each chunk (and the trailer) comes out as side-band
+   * pkt-lines on band 1 of up to this many data bytes (whole packets when
+   * chunkSize is a multiple of it).
+   * The framing is written as pieces are joined, so every pack byte is copied
+   * once on its way out instead of joined, then copied again to be framed.
+   */
+  sideband?: number;
 }
 
-/** Joins small pieces into `size`-byte chunks; `put` returns the chunks now complete. */
+/**
+ * Joins pieces into chunks of `size` data bytes; `put` returns the chunks now
+ * complete. With `packet` > 0 a chunk is side-band pkt-lines of `packet` data
+ * bytes: 5 bytes are left before each packet's data and filled in when the
+ * chunk is sealed.
+ */
 class Coalescer {
   private buf: Uint8Array;
+  /** Data bytes in buf. */
   private used = 0;
-  constructor(private readonly size: number) {
-    this.buf = new Uint8Array(size);
+  /** Bytes of buf written (data and framing). */
+  private at = 0;
+  constructor(
+    private readonly size: number,
+    private readonly packet: number,
+  ) {
+    this.buf = this.fresh();
   }
   put(piece: Uint8Array, out: Uint8Array[]): void {
-    let at = 0;
-    while (at < piece.length) {
-      if (this.used === 0 && piece.length - at >= this.size) {
-        out.push(piece.subarray(at, at + this.size));
-        at += this.size;
-        continue;
-      }
-      const k = Math.min(this.size - this.used, piece.length - at);
-      this.buf.set(piece.subarray(at, at + k), this.used);
+    const { size, packet } = this;
+    let i = 0;
+    while (i < piece.length) {
+      if (packet > 0 && this.used % packet === 0) this.at += 5;
+      const room = packet > 0 ? Math.min(packet - (this.used % packet), size - this.used) : size - this.used;
+      const k = Math.min(room, piece.length - i);
+      this.buf.set(piece.subarray(i, i + k), this.at);
+      this.at += k;
       this.used += k;
-      at += k;
-      if (this.used === this.size) {
-        out.push(this.buf);
-        this.buf = new Uint8Array(this.size);
-        this.used = 0;
-      }
+      i += k;
+      if (this.used === size) out.push(this.seal());
     }
   }
-  /** What is left (a view; nothing is put after it). */
+  /** What is left (nothing is put after it). */
   rest(): Uint8Array | null {
-    return this.used > 0 ? this.buf.subarray(0, this.used) : null;
+    return this.used > 0 ? this.seal() : null;
+  }
+  /** The data of a chunk this returned, as hash input (the packets' payloads without their framing). */
+  *data(chunk: Uint8Array): Generator<Uint8Array> {
+    if (this.packet === 0) {
+      yield chunk;
+      return;
+    }
+    for (let at = 0; at < chunk.length; at += this.packet + 5) yield chunk.subarray(at + 5, Math.min(chunk.length, at + 5 + this.packet));
+  }
+  private fresh(): Uint8Array {
+    return new Uint8Array(this.size + (this.packet > 0 ? 5 * Math.ceil(this.size / this.packet) : 0));
+  }
+  private seal(): Uint8Array {
+    const out = this.buf.subarray(0, this.at);
+    if (this.packet > 0) {
+      for (let d = 0, at = 0; d < this.used; d += this.packet, at += this.packet + 5) {
+        writeSidebandHeader(out, at, BAND_DATA, Math.min(this.packet, this.used - d));
+      }
+    }
+    this.buf = this.fresh();
+    this.used = 0;
+    this.at = 0;
+    return out;
   }
 }
 
@@ -108,8 +147,8 @@ function headerFor(entry: PackWriteEntry, offset: number, offsets: number[]): Ui
 
 /**
  * The bytes of a pack holding exactly `count` entries (a PackError if the
- * source yields fewer or more). Output chunks are views the consumer must not
- * mutate.
+ * source yields fewer or more), side-band framed when `opts.sideband`. Output
+ * chunks are views the consumer must not mutate.
  */
 export async function* entriesToPackBytes(
   entries: AsyncIterable<PackWriteEntry> | Iterable<PackWriteEntry>,
@@ -118,7 +157,7 @@ export async function* entriesToPackBytes(
 ): ByteStream {
   const hasher = opts.primitives.hash('sha1');
   const level = opts.level ?? 6;
-  const joined = opts.chunkSize === undefined ? null : new Coalescer(opts.chunkSize);
+  const joined = opts.chunkSize === undefined ? null : new Coalescer(opts.chunkSize, opts.sideband ?? 0);
   // Pieces ready to go out; hashed as they leave, so joined output costs one update per chunk.
   const ready: Uint8Array[] = [];
   const put = (b: Uint8Array) => {
@@ -128,7 +167,8 @@ export async function* entriesToPackBytes(
   };
   function* drain(): Generator<Uint8Array> {
     for (const b of ready) {
-      hasher.update(b);
+      if (joined === null) hasher.update(b);
+      else for (const d of joined.data(b)) hasher.update(d);
       yield b;
     }
     ready.length = 0;
@@ -161,5 +201,5 @@ export async function* entriesToPackBytes(
   const rest = joined?.rest();
   if (rest) ready.push(rest);
   yield* drain();
-  yield hasher.digest();
+  yield opts.sideband && joined ? encodeSidebandJoined(BAND_DATA, hasher.digest(), opts.sideband) : hasher.digest();
 }

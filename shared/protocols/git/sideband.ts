@@ -54,16 +54,21 @@ export function encodeSidebandJoined(band: Band, data: Uint8Array, max = SIDEBAN
   let o = 0;
   for (let at = 0; at < data.length; at += max) {
     const piece = data.subarray(at, at + max);
-    const len = piece.length + 5;
-    for (let k = 3; k >= 0; k--) out[o + 3 - k] = HEX[(len >> (k * 4)) & 15];
-    out[o + 4] = band;
+    writeSidebandHeader(out, o, band, piece.length);
     out.set(piece, o + 5);
-    o += len;
+    o += piece.length + 5;
   }
   return out;
 }
 
 const HEX = new TextEncoder().encode('0123456789abcdef');
+
+/** Writes the 5-byte head of a side-band pkt-line (length, band) carrying `dataLength` bytes at `out[at]`. */
+export function writeSidebandHeader(out: Uint8Array, at: number, band: Band, dataLength: number): void {
+  const len = dataLength + 5;
+  for (let k = 3; k >= 0; k--) out[at + 3 - k] = HEX[(len >> (k * 4)) & 15];
+  out[at + 4] = band;
+}
 
 /**
  * Wrap a byte stream (e.g. a pack) into side-band pkt-lines on `band`, then a

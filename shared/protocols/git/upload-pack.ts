@@ -42,7 +42,7 @@ import { reachClosure, RepoView, walkObjects } from './object-walk.js';
 import { orderReachPlan, planFetchPack, reachPlanToPackBytes, type BuildOptions, type ReachPackOrder } from './pack-builder.js';
 import { FLUSH_PKT, PktLineError, bytesToPktLines, encodePkt, encodePkts } from './pkt-line.js';
 import { computeShallow, shallowInfoSection, shallowLinesV0, type ShallowInfo } from './shallow.js';
-import { BAND_DATA, BAND_ERROR, BAND_PROGRESS, SIDEBAND_64K_MAX, SIDEBAND_MAX, encodeSideband, encodeSidebandJoined } from './sideband.js';
+import { BAND_DATA, BAND_ERROR, BAND_PROGRESS, SIDEBAND_64K_MAX, SIDEBAND_MAX, encodeSideband } from './sideband.js';
 import {
   V2RequestParser,
   UploadRequestV0Parser,
@@ -373,10 +373,12 @@ async function buildPack(
   opts: UploadPackOptions,
   say: (text: string) => void,
   chunkSize: number,
+  sideband?: number,
 ): Promise<{ stream: { pack: ByteStream; summary: () => string } }> {
   const limit = opts.maxWalk ?? MAX_WALK;
-  // Pack bytes joined into whole side-band packets; records read past the view's block cache.
-  const build: BuildOptions = { chunkSize, records: store.segments, ...opts.build };
+  // Pack bytes joined into whole side-band packets (framed as they are joined when `sideband`);
+  // records read past the view's block cache.
+  const build: BuildOptions = { chunkSize, sideband, records: store.segments, ...opts.build };
   const short = await reachShortcut(store, view, r, limit, () => session(store, opts));
   if (short !== null) {
     const { plan, order } = short;
@@ -540,7 +542,7 @@ async function* packResponse(
   };
   // A few packets per chunk: every chunk costs a step in each stream it passes (DO, Worker, runtime).
   const perChunk = Math.max(1, Math.floor(PACK_CHUNK_BYTES / max)) * max;
-  const { stream } = await buildPack(store, view, r, opts, say, perChunk);
+  const { stream } = await buildPack(store, view, r, opts, say, perChunk, max);
   const head: Uint8Array[] = [];
   if (before.length > 0) head.push(encodePkts(before));
   for (const p of wrapped) {
@@ -551,7 +553,8 @@ async function* packResponse(
   state.inSideband = true;
   state.max = max;
   yield* progress;
-  for await (const chunk of stream.pack) yield encodeSidebandJoined(BAND_DATA, chunk, max);
+  // Already band-1 pkt-lines (BuildOptions.sideband).
+  yield* stream.pack;
   if (r.progress) yield* encodeSideband(BAND_PROGRESS, stream.summary(), max);
   yield FLUSH_PKT;
 }

@@ -35,6 +35,30 @@ describe('joined fetch output', () => {
     expect(joined.length).toBeLessThan(plain.length / 10);
   });
 
+  it('sideband frames the joined chunks as band-1 pkt-lines carrying the same pack', async () => {
+    const plain = concat(await chunksOf(entriesToPackBytes(entries, entries.length, { primitives: p })));
+    for (const [chunkSize, sideband] of [[900, 300], [1000, 300], [65515 * 4, 65515]] as const) {
+      const framed = await chunksOf(entriesToPackBytes(entries, entries.length, { primitives: p, chunkSize, sideband }));
+      const data: Uint8Array[] = [];
+      for (const chunk of framed) {
+        // Each chunk is whole pkt-lines: length, band 1, at most `sideband` data bytes.
+        for (let at = 0; at < chunk.length; ) {
+          const len = parseInt(new TextDecoder().decode(chunk.subarray(at, at + 4)), 16);
+          expect(len).toBeGreaterThan(5);
+          expect(len - 5).toBeLessThanOrEqual(sideband);
+          expect(chunk[at + 4]).toBe(1);
+          expect(at + len).toBeLessThanOrEqual(chunk.length);
+          data.push(chunk.subarray(at + 5, at + len));
+          at += len;
+        }
+      }
+      expect(concat(data)).toEqual(plain);
+      // The trailer is a packet of its own, and a full chunk carries chunkSize data bytes.
+      expect(framed.at(-1)!.length).toBe(25);
+      if (plain.length > chunkSize + 20) expect(framed[0].length).toBe(chunkSize + 5 * Math.ceil(chunkSize / sideband));
+    }
+  });
+
   it('encodeSidebandJoined is encodeSideband in one buffer', () => {
     for (const [len, max] of [[0, 10], [1, 10], [25, 10], [70000, SIDEBAND_64K_MAX], [131030, SIDEBAND_64K_MAX]] as const) {
       const data = new Uint8Array(len).map((_, i) => i & 0xff);
