@@ -158,12 +158,14 @@ export async function repackFossil(host: SqlHost, repo: FossilRepo, budgetMs = S
 async function compact(host: SqlHost, repo: FossilRepo, deadline: number, now: () => number): Promise<{ moved: number; more: boolean }> {
   let moved = 0;
   for (;;) {
+    // At most COMPACT_BYTES (one record more only when it alone is larger), so a clone reads a segment as one range.
     const rows: FossilRow[] = [];
     let bytes = 0;
-    for (let seq = compactCursor(host) + 1; bytes < COMPACT_BYTES; ) {
+    let full = false;
+    for (let seq = compactCursor(host) + 1; !full; ) {
       const page = await repo.store.listFrom(seq, COMPACT_PAGE);
       for (const r of page) {
-        if (bytes >= COMPACT_BYTES) break;
+        if ((full = rows.length > 0 && bytes + r.length > COMPACT_BYTES)) break;
         rows.push(r);
         bytes += r.length;
       }
