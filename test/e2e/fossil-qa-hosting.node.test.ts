@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactHashes, check, checkins, cloneAndOpen, fossilHome, http10Front, runFossil } from './fossil-client.js';
-import { api as hubApi } from './hub-client.js';
+import { api as hubApi, http } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
@@ -47,7 +47,7 @@ afterAll(async () => {
 });
 
 describe('fossil hosting as a fossil user meets it', () => {
-  it('fossil publish: a private branch pushed with --private, then published and pushed, reaches anonymous clones', () => {
+  it('fossil publish: a private branch pushed with --private, then published and pushed, reaches anonymous clones', async () => {
     const a = cloneAndOpen(home, url('qa', 'ann', 'ann-pw'), 'ann');
     fossil(['settings', 'autosync', 'off'], a.dir);
     commit(a.dir, 'draft.txt', 'draft\n', 'draft on a private branch', ['--private']);
@@ -56,6 +56,13 @@ describe('fossil hosting as a fossil user meets it', () => {
     const anon = join(home, 'anon.fossil');
     fossil(['clone', url('qa'), anon]);
     expect(comments(anon)).not.toContain('draft on a private branch');
+    // Nor does the audit log, which anonymous readers see, name the private check-in.
+    const draft = fossil(['sql', '-R', a.repo, `SELECT uuid FROM blob JOIN event ON objid = rid WHERE comment LIKE 'draft%'`]).stdout.trim().replace(/'/g, '');
+    expect(draft).toMatch(/^[0-9a-f]{64}$/);
+    const events = await http(`${hub.url}/api/repos/qa/events`);
+    expect(events.status).toBe(200);
+    expect(events.text).toMatch(/fossil-push/);
+    expect(events.text).not.toContain(draft);
     // `fossil publish` makes them public locally and queues them; the push sends public file cards
     // for artifacts the hub holds as private, which fossil server then makes public (xfer_accept_file).
     fossil(['publish', 'private'], a.dir);

@@ -223,7 +223,10 @@ class Session {
     }
     await this.configIn.apply(this.repo.store);
     if (this.filesReceived > 0) {
-      await this.ctx.onPush?.({ actor: this.actor, files: this.filesReceived, checkins: received.checkins });
+      // Private check-ins stay out of the audit log: every reader of the repository sees it.
+      const states = received.checkins.length > 0 ? await this.repo.store.states(received.checkins) : [];
+      const checkins = received.checkins.filter((_, i) => states[i] === 'public');
+      await this.ctx.onPush?.({ actor: this.actor, files: this.filesReceived, checkins });
     }
     return this.reply(head);
   }
