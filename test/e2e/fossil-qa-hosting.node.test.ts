@@ -105,6 +105,9 @@ describe('fossil hosting as a fossil user meets it', () => {
     fossil(['uv', 'add', join(home, 'page.wiki'), '--as', 'download.txt'], w);
     commit(w, 'secret.txt', 'private\n', 'private work', ['--private']);
     fossil(['update', 'trunk'], w);
+    // Its own settings, which `configuration push` brings over the hub's defaults.
+    fossil(['hash-policy', 'sha1'], w);
+    fossil(['sql', '-R', real, `REPLACE INTO config(name, value, mtime) VALUES('project-name', 'Imported Project', now())`]);
     const code = fossil(['sql', '-R', real, `SELECT value FROM config WHERE name = 'project-code'`]).stdout.trim().replace(/'/g, '');
 
     // The code must be a fossil one, for a fossil repository.
@@ -118,7 +121,7 @@ describe('fossil hosting as a fossil user meets it', () => {
     expect(comments(before)).toEqual([]);
 
     const remote = url('imp', 'ann', 'ann-pw');
-    for (const args of [['push', remote], ['push', '--private', remote], ['uv', 'sync', remote]]) {
+    for (const args of [['push', remote], ['push', '--private', remote], ['uv', 'sync', remote], ['configuration', 'push', 'project', remote]]) {
       expect(fossil(args, w).output).not.toMatch(/Error|login failed|wrong project/);
     }
     const back = join(home, 'imp-back.fossil');
@@ -130,6 +133,8 @@ describe('fossil hosting as a fossil user meets it', () => {
     expect(fossil(['wiki', 'list', '-R', back]).stdout).toMatch(/Home/);
     expect(fossil(['ticket', 'show', '0', '-R', back]).stdout).toMatch(/Imported bug/);
     expect(fossil(['test-integrity', '-R', back]).output).toMatch(/\b0 errors/);
+    expect(fossil(['hash-policy', '-R', back]).stdout.trim()).toBe('sha1');
+    expect(fossil(['sql', '-R', back, `SELECT value FROM config WHERE name = 'project-name'`]).stdout.trim()).toBe(`'Imported Project'`);
     // An anonymous clone gets the public history only, with the source's project code.
     fossil(['pull', '-R', before]);
     expect(comments(before)).toContain('merge feat');

@@ -55,7 +55,11 @@ export async function emptyRepository(
 ): Promise<{ projectCode: string; serverCode: string }> {
   const random = opts.randomBytes ?? ((n: number) => crypto.getRandomValues(new Uint8Array(n)));
   const serverCode = toHex(random(20));
-  await repo.store.commit({ config: configOf(opts.projectCode, serverCode, opts.projectName, undefined, opts.now ?? new Date()) });
+  const config = configOf(opts.projectCode, serverCode, opts.projectName, undefined, opts.now ?? new Date());
+  // Defaults only: the existing repository's own settings (hash policy, project name) win
+  // when it pushes them (`fossil configuration push project`: the larger mtime wins).
+  for (const c of config) if (c.name !== 'project-code' && c.name !== 'server-code') c.mtime = 0;
+  await repo.store.commit({ config });
   return { projectCode: opts.projectCode, serverCode };
 }
 
