@@ -79,6 +79,27 @@ describe('fossil hosting as a fossil user meets it', () => {
     expect(privateCount(fresh)).toBe('0');
   });
 
+  it('a file on a pushed private branch, committed with the same content on trunk by a writer without x, reaches anonymous clones', async () => {
+    await api('POST', '/users', { name: 'wes', password: 'wes-pw' });
+    await api('PUT', '/repos/qa/members/wes', { role: 'write' });
+    const a = cloneAndOpen(home, url('qa', 'ann', 'ann-pw'), 'ann-same');
+    fossil(['settings', 'autosync', 'off'], a.dir);
+    commit(a.dir, 'LICENSE', 'the same licence text\n', 'licence on a private branch', ['--private']);
+    expect(fossil(['push', '--private'], a.dir).output).not.toMatch(/Error/);
+    // Same content, same artifact name: the writer's push carries it as public.
+    const w = cloneAndOpen(home, url('qa', 'wes', 'wes-pw'), 'wes');
+    fossil(['settings', 'autosync', 'off'], w.dir);
+    commit(w.dir, 'COPYING', 'the same licence text\n', 'licence on trunk');
+    expect(fossil(['push'], w.dir).output).not.toMatch(/Error/);
+    const anon = join(home, 'anon-same.fossil');
+    fossil(['clone', url('qa'), anon]);
+    expect(comments(anon)).toContain('licence on trunk');
+    expect(comments(anon)).not.toContain('licence on a private branch');
+    // No phantom: the file's content came with the clone, so the check-in can be checked out.
+    expect(fossil(['sql', '-R', anon, 'SELECT count(*) FROM blob WHERE size < 0']).stdout.trim()).toBe('0');
+    expect(fossil(['cat', 'COPYING', '-r', 'trunk', '-R', anon]).stdout).toBe('the same licence text\n');
+  });
+
   it('an existing repository (its own project code) is pushed into a repository created with that project_code', async () => {
     // A repository the hub has never seen: SHA1 and SHA3 check-ins by several users, a branch
     // and a merge, a tag, wiki, technote, ticket, attachment, an unversioned file, a private branch.
