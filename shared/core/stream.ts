@@ -27,6 +27,16 @@ export function toReadableStream(s: ByteStream): ReadableStream<Uint8Array> {
 
 /** Bytes asked for per read of a byte stream (workerd's default reader hands out 4 KiB chunks). */
 const BYOB_CHUNK = 256 * 1024;
+/**
+ * Bytes a read waits for (fewer only at the end), where the runtime can
+ * (workerd's readAtLeast): a request body otherwise arrives as the network
+ * hands it over, mostly a few KiB per read, and every read is a promise and
+ * a copy here plus a step of each stage after it.
+ */
+const BYOB_MIN = 128 * 1024;
+
+/** workerd's BYOB reader extension: resolves once `min` bytes are in `view` (or the stream ended). */
+type AtLeastReader = ReadableStreamBYOBReader & { readAtLeast?: <T extends ArrayBufferView>(min: number, view: T) => Promise<ReadableStreamReadResult<T>> };
 
 /**
  * A ByteStream over a web ReadableStream; leaving the loop early cancels the stream.
@@ -36,7 +46,7 @@ const BYOB_CHUNK = 256 * 1024;
  * a bare workerd), besides the per-chunk work of every stage after it.
  */
 export async function* fromReadableStream(r: ReadableStream<Uint8Array>): ByteStream {
-  let byob: ReadableStreamBYOBReader | null = null;
+  let byob: AtLeastReader | null = null;
   try {
     byob = r.getReader({ mode: 'byob' });
   } catch {
@@ -47,7 +57,11 @@ export async function* fromReadableStream(r: ReadableStream<Uint8Array>): ByteSt
   try {
     let buf = new Uint8Array(BYOB_CHUNK);
     for (;;) {
-      const { done, value } = byob ? await byob.read(buf) : await (reader as ReadableStreamDefaultReader<Uint8Array>).read();
+      const { done, value } = !byob
+        ? await (reader as ReadableStreamDefaultReader<Uint8Array>).read()
+        : byob.readAtLeast
+          ? await byob.readAtLeast(BYOB_MIN, buf)
+          : await byob.read(buf);
       if (done) {
         finished = true;
         return;
@@ -185,15 +199,19 @@ export class ByteReader {
     return this.#take(this.#buffered);
   }
 
-  /** The next `n` bytes without consuming them (fewer only at the end of the source). */
-  async peek(n: number): Promise<Uint8Array> {
+  /**
+   * The next `n` bytes without consuming them (fewer only at the end of the
+   * source). Bytes spanning chunks are copied into `scratch` when it is large
+   * enough (then valid until the caller reuses it), else into a new array.
+   */
+  async peek(n: number, scratch?: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
     checkCount(n);
     await this.fill(n);
     const k = Math.min(n, this.#buffered);
     const first = this.#chunks[this.#head];
     if (k === 0) return new Uint8Array(0);
     if (first.length - this.#offset >= k) return first.subarray(this.#offset, this.#offset + k);
-    return this.#copy(k);
+    return this.#copy(k, scratch !== undefined && scratch.length >= k ? scratch.subarray(0, k) : undefined);
   }
 
   /** The next byte, or a StreamError ('unexpected-end'). */
@@ -286,9 +304,8 @@ export class ByteReader {
     return out;
   }
 
-  /** Copy the first `n` buffered bytes (spanning chunks) into a new array, without consuming. */
-  #copy(n: number): Uint8Array {
-    const out = new Uint8Array(n);
+  /** Copy the first `n` buffered bytes (spanning chunks) into `out` or a new array, without consuming. */
+  #copy(n: number, out = new Uint8Array(n)): Uint8Array {
     let at = 0;
     for (let c = this.#head; at < n; c++) {
       const chunk = this.#chunks[c];

@@ -66,7 +66,10 @@ export interface PackEntry {
   baseId?: string;
   /** Bytes of entry header and base reference at the front of `raw`. */
   headerLength: number;
-  /** The entry's bytes as received: header, base reference, zlib stream. */
+  /**
+   * The entry's bytes as received: header, base reference, zlib stream. A view
+   * of the reader's buffers: valid until the next event is pulled (copy to keep).
+   */
   raw: Uint8Array;
 }
 
@@ -152,6 +155,13 @@ function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, make: (n:
 class ContentCache {
   #map = new Map<number, BaseObject>();
   #bytes = 0;
+  /**
+   * Evicts from here on: every entry before it is gone, so it is at the oldest
+   * (a Map iterator follows deletions and later insertions). A fresh iterator
+   * per eviction walked over the deleted slots at the front of the Map's
+   * table every time: 2% of a 300k-object push's CPU.
+   */
+  #oldest: Iterator<[number, BaseObject]> = this.#map.entries();
   constructor(readonly capacity: number) {}
   get(key: number): BaseObject | undefined {
     const v = this.#map.get(key);
@@ -165,8 +175,11 @@ class ContentCache {
     if (v.data.length > this.capacity || this.#map.has(key)) return;
     this.#map.set(key, v);
     this.#bytes += v.data.length;
-    for (const [k, old] of this.#map) {
-      if (this.#bytes <= this.capacity) break;
+    while (this.#bytes > this.capacity) {
+      let next = this.#oldest.next();
+      // A finished iterator stays finished: start again (v itself fits, so the Map is not empty).
+      if (next.done) next = (this.#oldest = this.#map.entries()).next();
+      const [k, old] = next.value as [number, BaseObject];
       this.#map.delete(k);
       this.#bytes -= old.data.length;
     }
@@ -221,6 +234,8 @@ class PackReader {
   readonly retained = new Map<number, Uint8Array>();
   retainedBytes = 0;
   pendingCount = 0;
+  /** Where a window spanning chunks is copied (reused: entries' raw bytes are views of it or of the chunks). */
+  scratch = new Uint8Array(0);
 
   constructor(readonly opts: ReadPackOptions) {
     this.p = opts.primitives;
@@ -289,26 +304,29 @@ class PackReader {
     if (h.baseOffset !== undefined && this.entryAt(h.baseOffset) < 0) {
       throw new PackError('pack-bad-ofs-delta', `OFS_DELTA base at ${h.baseOffset} is not an entry`, { offset, baseOffset: h.baseOffset });
     }
-    const head = hb.slice(0, h.length);
-    await reader.skip(h.length);
     const z = this.p.zlib;
     const bound = deflateBound(h.size);
     let raw: Uint8Array | null = null;
     let data: Uint8Array | null = null;
     if (bound <= this.window) {
-      const win = await reader.peek(bound);
-      const r = z.inflatePrefix(win, h.size);
+      // Header and stream in one window: `raw` is then a view of it (a chunk
+      // of the request, or the scratch buffer when it spans chunks), not a copy
+      // per entry (the pack's size in garbage ArrayBuffers).
+      const want = h.length + bound;
+      if (this.scratch.length < want) this.scratch = new Uint8Array(Math.min(Math.max(want, 2 * this.scratch.length), this.window + MAX_ENTRY_HEADER));
+      const win = await reader.peek(want, this.scratch);
+      const r = z.inflatePrefix(win.subarray(h.length), h.size);
       if (r) {
-        raw = new Uint8Array(h.length + r.consumed);
-        raw.set(head);
-        raw.set(win.subarray(0, r.consumed), h.length);
+        raw = win.subarray(0, h.length + r.consumed);
         data = r.output;
-        await reader.skip(r.consumed);
-      } else if (win.length < bound) {
+        await reader.skip(raw.length);
+      } else if (win.length < want) {
         throw new PackError('pack-truncated', 'pack ends inside a zlib stream', { offset });
       }
     }
     if (!raw) {
+      const head = (await reader.peek(h.length)).slice();
+      await reader.skip(h.length);
       const inf = z.createInflater(h.size);
       const out: Uint8Array[] = [];
       const parts: Uint8Array[] = [head];
@@ -476,7 +494,7 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
       const { entry, data } = read;
       const e = st.addEntry(entry);
       if (st.retainedBytes + entry.raw.length <= maxRetained) {
-        st.retained.set(offset, entry.raw);
+        st.retained.set(offset, entry.raw.slice());
         st.retainedBytes += entry.raw.length;
       }
       yield { kind: 'entry', entry };

@@ -515,7 +515,7 @@ class Push {
     this.entryCount = entry.index + 1;
     const retain = this.opts.segmentRetainBytes ?? DEFAULT_SEGMENT_RETAIN;
     if (this.retainedBytes + raw.length <= retain) {
-      this.retained.set(entry.offset, raw);
+      this.retained.set(entry.offset, raw.slice()); // raw is the reader's view, valid until the next event
       this.retainedBytes += raw.length;
     }
   }

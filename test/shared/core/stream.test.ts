@@ -260,7 +260,8 @@ describe('collect and web streams', () => {
       },
     });
     for await (const chunk of fromReadableStream(rs as ReadableStream<Uint8Array>)) {
-      expect(chunk.length).toBe(4);
+      // 4 bytes, or (workerd's readAtLeast) as many 4-byte pulls as fill the read's minimum.
+      expect(chunk.length > 0 && chunk.length % 4 === 0).toBe(true);
       break;
     }
     expect(cancelled).toBe(true);

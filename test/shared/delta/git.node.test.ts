@@ -23,7 +23,7 @@ describe('git delta vs git', () => {
       const cat = catFile(repo, verify.map((v) => v.id));
       const entries = new Map<number, PackEntry>();
       for await (const ev of packBytesToEntries(fromBytes(new Uint8Array(readFileSync(path))), { primitives: nativePrimitives })) {
-        if (ev.kind === 'entry') entries.set(ev.entry.offset, ev.entry);
+        if (ev.kind === 'entry') entries.set(ev.entry.offset, { ...ev.entry, raw: ev.entry.raw.slice() }); // raw is valid until the next event
       }
       let checked = 0;
       for (const v of deltas) {

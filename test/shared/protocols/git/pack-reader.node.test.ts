@@ -35,7 +35,8 @@ afterAll(() => repo?.remove());
 
 async function events(bytes: Uint8Array, chunk: number, opts: Partial<ReadPackOptions> = {}, primitives: Primitives = nativePrimitives) {
   const out: PackEvent[] = [];
-  for await (const ev of packBytesToEntries(fromBytes(bytes, chunk), { primitives, ...opts })) out.push(ev);
+  // An entry's raw bytes are valid until the next event: kept as copies.
+  for await (const ev of packBytesToEntries(fromBytes(bytes, chunk), { primitives, ...opts })) out.push(ev.kind === 'entry' ? { kind: 'entry', entry: { ...ev.entry, raw: ev.entry.raw.slice() } } : ev);
   return out;
 }
 

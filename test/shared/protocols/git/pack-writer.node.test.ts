@@ -94,7 +94,7 @@ describe('pack writer vs git index-pack', () => {
   it('raw records copied from a git pack reproduce it byte for byte, and index identically', async () => {
     const pack = new Uint8Array(src.git(['pack-objects', '-q', '--stdout', '--all', '--delta-base-offset', '--depth=50'], ''));
     const raw: PackEntry[] = [];
-    for await (const ev of packBytesToEntries(fromBytes(pack), { primitives: p })) if (ev.kind === 'entry') raw.push(ev.entry);
+    for await (const ev of packBytesToEntries(fromBytes(pack), { primitives: p })) if (ev.kind === 'entry') raw.push({ ...ev.entry, raw: ev.entry.raw.slice() }); // raw is valid until the next event
     const index = new Map(raw.map((e, i) => [e.offset, i]));
     const copy = raw.map(
       (e): PackWriteEntry => ({

@@ -84,7 +84,7 @@ describe('pack writer → pack reader', () => {
     expect(objs.length).toBe(5);
     // Reading the pack and re-writing its raw entries reproduces it byte for byte.
     const raw: PackEntry[] = [];
-    for await (const ev of packBytesToEntries(fromBytes(pack), { primitives: p })) if (ev.kind === 'entry') raw.push(ev.entry);
+    for await (const ev of packBytesToEntries(fromBytes(pack), { primitives: p })) if (ev.kind === 'entry') raw.push({ ...ev.entry, raw: ev.entry.raw.slice() }); // raw is valid until the next event
     const index = new Map(raw.map((e, i) => [e.offset, i]));
     const copy = raw.map((e): PackWriteEntry => ({
       kind: 'raw',
