@@ -89,10 +89,20 @@ describe('SqlRepoStore reach closure', () => {
       expect(s.reachState()).toEqual({ version: 3, tips: [oid(6)] });
       expect([...s.reachStatus([oid(5), oid(6)])]).toEqual([REACH_IN, REACH_IN]);
       expect(s.reachPlan(3, true)!.count).toBe(6);
+      // A staged commit marking more rows than V holds (a first push) builds objects_reach again: same plan.
+      const big = s.openStage();
+      s.appendStage(big, [row(8, 40), row(9, 35), row(10, 45), row(11, 50), row(12, 55), row(13, 60), row(14, 65)]);
+      s.commit({ rows: [], stage: big, refs: [ref(8)], reach: { expect: 3, tips: [oid(8), oid(6)] } });
+      s.dropStage(big);
+      const indexes = state.storage.sql.exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'objects_reach'`).toArray();
+      expect(indexes.length).toBe(1);
+      const plan = s.reachPlan(4, true)!;
+      expect(Array.from({ length: plan.count }, (_, i) => toHexAt(plan.ids, i * 20, 20))).toEqual([1, 2, 3, 4, 5, 6, 9, 8, 10, 11, 12, 13, 14].map(oid));
+      expect(s.reachState()).toEqual({ version: 4, tips: [oid(8), oid(6)] });
       // A commit whose refs all fail keeps nothing, marks nothing.
-      const stale = s.commit({ rows: [row(7, 30)], refs: [{ name: 'refs/heads/b6', old: oid(1), new: oid(7) }], reach: { expect: 3, tips: [oid(7)] } });
+      const stale = s.commit({ rows: [row(7, 30)], refs: [{ name: 'refs/heads/b6', old: oid(1), new: oid(7) }], reach: { expect: 4, tips: [oid(7)] } });
       expect(stale.ok).toBe(false);
-      expect(s.reachState()).toEqual({ version: 3, tips: [oid(6)] });
+      expect(s.reachState()).toEqual({ version: 4, tips: [oid(8), oid(6)] });
       expect([...s.reachStatus([oid(7)])]).toEqual([REACH_MISSING]);
     });
   });

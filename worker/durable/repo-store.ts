@@ -95,6 +95,9 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
   ],
 ];
 
+/** objects_reach as migration 3 creates it (insertStage drops and builds it again). */
+const OBJECTS_REACH_INDEX = `CREATE INDEX objects_reach ON objects(segment, rec_offset) WHERE reach = 1`;
+
 /** The schema version this code expects. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -524,11 +527,16 @@ export class SqlRepoStore {
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) order[i] = i;
     order.sort((a, b) => keys[a] - keys[b]);
+    // Marking more rows than V holds (a first push): objects_reach is built again afterwards in one
+    // sorted pass, rather than taking each row at a random place of its (segment, offset) order.
+    const rebuild = mark && n > this.host.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM objects WHERE reach = 1 LIMIT ?)`, n).one().n;
+    if (rebuild) this.host.sql.exec(`DROP INDEX objects_reach`);
     let inserted = 0;
     for (let i = 0; i < n; i += INSERT_BATCH) {
       this.host.sql.exec(insertStaged(mark), JSON.stringify(Array.from(order.subarray(i, i + INSERT_BATCH))), stage);
       inserted += this.host.sql.exec<{ n: number }>(`SELECT changes() AS n`).one().n;
     }
+    if (rebuild) this.host.sql.exec(OBJECTS_REACH_INDEX);
     // Rows indexed before (a concurrent push's) are marked too: the caller's proof covers every row it gave.
     if (mark && inserted < n) this.host.sql.exec(`UPDATE objects SET reach = 1 WHERE reach IS NULL AND id IN (SELECT id FROM push_stage WHERE push = ?)`, stage);
     return inserted;
