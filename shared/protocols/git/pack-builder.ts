@@ -200,7 +200,10 @@ export function reachPlanToPackBytes(view: RepoView, plan: ReachPlan, order: Rea
   });
 }
 
-async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrder, ofsDelta: boolean, opts: BuildOptions): AsyncGenerator<PackWriteEntry> {
+/** Most entries yielded in one batch (entriesToPackBytes writes a batch before asking for more). */
+const BATCH = 1024;
+
+async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrder, ofsDelta: boolean, opts: BuildOptions): AsyncGenerator<PackWriteEntry[]> {
   const maxRead = opts.maxRead ?? 4 * 1024 * 1024;
   const maxGap = opts.maxGap ?? 64 * 1024;
   const { primitives } = view.deps;
@@ -208,14 +211,19 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
   const { order, pos } = ord;
   const n = plan.count;
   const reusable = (i: number) => plan.format[i] === FULL || (plan.format[i] === GIT_DELTA && (plan.base[i] >= 0 || plan.base[i] === PLAN_BASE_THIN));
-  // With chunkSize the writer copies every record out before asking for the next entry, so the
-  // range reads can share one buffer.
+  // With chunkSize the writer copies every record out before asking for the next batch, so the
+  // range reads can share one buffer (a batch never outlives the read its records come from).
   const readInto = opts.chunkSize !== undefined && segments.readRangeInto ? segments.readRangeInto.bind(segments) : null;
   let buf: Uint8Array | null = null;
   let bufSeg = -1;
   let bufStart = 0;
   let until = -1;
+  let batch: PackWriteEntry[] = [];
   for (let k = 0; k < n; k++) {
+    if (batch.length >= BATCH) {
+      yield batch;
+      batch = [];
+    }
     const i = order[k];
     if (!reusable(i)) {
       const id = toHexAt(plan.ids, i * 20, 20);
@@ -225,13 +233,19 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
       if (opts.verifyRebuilt !== false && gitObjectId(primitives, type, obj.data) !== id) {
         throw new PackError('pack-corrupt-object', `object ${id} does not match its id`, { id });
       }
-      yield { kind: 'object', type, data: obj.data };
+      // Alone in its batch: rebuilt objects can be large, and a batch holds them all.
+      if (batch.length > 0) yield batch;
+      batch = [];
+      yield [{ kind: 'object', type, data: obj.data }];
       continue;
     }
     const seg = plan.seg[i];
     const offset = plan.offset[i];
     const length = plan.length[i];
     if (k > until) {
+      // The entries so far view the buffer about to be read over.
+      if (batch.length > 0) yield batch;
+      batch = [];
       // Join the following reusable records of this segment while close and the read stays bounded.
       // Rebuilt objects in between are stepped over (they are read through readObject, not from
       // this buffer): a shallow pack has them every few entries, and each split the reads.
@@ -258,12 +272,13 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
     if (buf === null || bufSeg !== seg) throw new PackError('pack-internal', 'record read out of order');
     const compressed = buf.subarray(offset - bufStart, offset - bufStart + length);
     if (plan.format[i] === FULL) {
-      yield { kind: 'raw', type: PLAN_KINDS[plan.kind[i]] as GitObjectType, size: plan.size[i], compressed };
+      batch.push({ kind: 'raw', type: PLAN_KINDS[plan.kind[i]] as GitObjectType, size: plan.size[i], compressed });
       continue;
     }
     const b = plan.base[i];
     const size = plan.recordSize[i] >= 0 ? plan.recordSize[i] : primitives.zlib.inflate(compressed, maxDeltaSize(plan.size[i])).length;
     const ref = b === PLAN_BASE_THIN ? { id: toHexAt(plan.thinBases!, i * 20, 20) } : ofsDelta ? { index: pos[b] } : { id: toHexAt(plan.ids, b * 20, 20) };
-    yield { kind: 'raw', type: 'delta', size, compressed, base: ref };
+    batch.push({ kind: 'raw', type: 'delta', size, compressed, base: ref });
   }
+  if (batch.length > 0) yield batch;
 }

@@ -147,11 +147,12 @@ function headerFor(entry: PackWriteEntry, offset: number, offsets: number[]): Ui
 
 /**
  * The bytes of a pack holding exactly `count` entries (a PackError if the
- * source yields fewer or more), side-band framed when `opts.sideband`. Output
- * chunks are views the consumer must not mutate.
+ * source yields fewer or more), side-band framed when `opts.sideband`. The
+ * source may yield entries in batches: a clone's 300k records one by one cost
+ * an async-iterator step each. Output chunks are views the consumer must not mutate.
  */
 export async function* entriesToPackBytes(
-  entries: AsyncIterable<PackWriteEntry> | Iterable<PackWriteEntry>,
+  entries: AsyncIterable<PackWriteEntry | readonly PackWriteEntry[]> | Iterable<PackWriteEntry>,
   count: number,
   opts: WritePackOptions,
 ): ByteStream {
@@ -177,7 +178,7 @@ export async function* entriesToPackBytes(
   let offset = PACK_HEADER_SIZE;
   const offsets: number[] = [];
   let n = 0;
-  for await (const entry of entries) {
+  const write = (entry: PackWriteEntry) => {
     if (n >= count) throw new PackError('pack-count-mismatch', `more than ${count} entries given`, { count });
     const head = headerFor(entry, offset, offsets);
     offsets.push(offset);
@@ -185,16 +186,24 @@ export async function* entriesToPackBytes(
     put(head);
     offset += head.length;
     if (entry.kind === 'raw') {
-      const parts = entry.compressed instanceof Uint8Array ? [entry.compressed] : entry.compressed;
-      for (const p of parts) {
-        put(p);
-        offset += p.length;
+      if (entry.compressed instanceof Uint8Array) {
+        put(entry.compressed);
+        offset += entry.compressed.length;
+      } else {
+        for (const p of entry.compressed) {
+          put(p);
+          offset += p.length;
+        }
       }
     } else {
       const z = opts.primitives.zlib.deflate(entry.kind === 'object' ? entry.data : entry.delta, level);
       put(z);
       offset += z.length;
     }
+  };
+  for await (const item of entries) {
+    if (Array.isArray(item)) for (const entry of item as readonly PackWriteEntry[]) write(entry);
+    else write(item as PackWriteEntry);
     if (ready.length > 0) yield* drain();
   }
   if (n !== count) throw new PackError('pack-count-mismatch', `${n} entries given, header says ${count}`, { count, given: n });

@@ -59,6 +59,15 @@ describe('joined fetch output', () => {
     }
   });
 
+  it('entries given in batches make the same pack, and the count is still checked', async () => {
+    async function* batches(list: PackWriteEntry[], size: number) {
+      for (let i = 0; i < list.length; i += size) yield list.slice(i, i + size);
+    }
+    const plain = concat(await chunksOf(entriesToPackBytes(entries, entries.length, { primitives: p })));
+    expect(concat(await chunksOf(entriesToPackBytes(batches(entries, 7), entries.length, { primitives: p, chunkSize: 500 })))).toEqual(plain);
+    await expect(chunksOf(entriesToPackBytes(batches(entries, 7), entries.length - 1, { primitives: p }))).rejects.toMatchObject({ code: 'pack-count-mismatch' });
+  });
+
   it('encodeSidebandJoined is encodeSideband in one buffer', () => {
     for (const [len, max] of [[0, 10], [1, 10], [25, 10], [70000, SIDEBAND_64K_MAX], [131030, SIDEBAND_64K_MAX]] as const) {
       const data = new Uint8Array(len).map((_, i) => i & 0xff);
