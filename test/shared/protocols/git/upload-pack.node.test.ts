@@ -214,6 +214,14 @@ describe('upload-pack requests', () => {
     expect([...objects.keys()].sort()).toEqual(objectsOf(src.dir, ['main']));
   });
 
+  it('v0 without side-band: NAK, then the raw pack (joined chunks, no framing), complete', async () => {
+    const body = enc.encode(pkt(`want ${main()} multi_ack_detailed ofs-delta\n`) + '0000' + pkt('done\n'));
+    const out = await collectBytes(uploadPack(loaded.store, fromBytes(body), { protocol: 0 }));
+    expect(Buffer.from(out.subarray(0, 12)).toString('latin1')).toBe('0008NAK\nPACK');
+    const { objects } = await packObjects(out.subarray(8));
+    expect([...objects.keys()].sort()).toEqual(objectsOf(src.dir, ['main']));
+  });
+
   it('fetch with haves: only the new objects; thin pack uses REF_DELTA bases the client has', async () => {
     const old = src.git(['rev-parse', 'main~1']).toString().trim();
     const fresh = objectsOf(src.dir, ['main', `^${old}`]);
