@@ -15,6 +15,7 @@ import {
   type IndexRow,
   type IndexRowInput,
   type ObjectIndex,
+  type ObjectKind,
   type RepoCommit,
   type RepoCommitter,
   type RowStage,
@@ -91,6 +92,10 @@ export class MemoryRepoStore implements RefStore, ObjectIndex, RepoCommitter, Ro
 
   async has(ids: ObjectId[]): Promise<boolean[]> {
     return ids.map((id) => this.objects.has(id));
+  }
+
+  async kinds(ids: ObjectId[]): Promise<(ObjectKind | null)[]> {
+    return ids.map((id) => this.objects.get(id)?.kind ?? null);
   }
 
   async get(id: ObjectId): Promise<IndexRow | null> {

@@ -60,6 +60,11 @@ export interface ObjectIndexReader {
   get(id: ObjectId): Promise<IndexRow | null>;
 }
 
+/** Optional extra: each id's kind, or null where it is not indexed (has() with the kind, for push type checks). */
+export interface ObjectKindReader {
+  kinds(ids: ObjectId[]): Promise<(ObjectKind | null)[]>;
+}
+
 /**
  * Optional extra: a delta chain's rows in one call (one RPC instead of one
  * per link when the index sits in a Durable Object).

@@ -139,6 +139,18 @@ describe('one odd object per ref', () => {
     add('parent-missing', literally('commit', `tree ${root}\nparent ${missing}\n${who}\n\np\n`), false);
     add('tag-of-a-tree', tag(`object ${root}\ntype tree\ntag x\n`), true);
     add('tag-of-a-blob', tag(`object ${blob}\ntype blob\ntag x\n`), true);
+    // Objects of another type than the reference says: git's connectivity walk stops at them
+    // ("is a blob, not a tree"), so each ref gets "missing necessary objects". Stored targets...
+    add('dir-is-a-blob', commit(tree(['40000', 'dir', blob])), false);
+    add('file-is-a-tree', commit(tree(['100644', 'f', root])), false);
+    add('parent-is-a-tree', literally('commit', `tree ${root}\nparent ${root}\n${who}\n\np\n`), false);
+    add('tree-is-a-blob', literally('commit', `tree ${blob}\nparent ${base}\n${who}\n\nt\n`), false);
+    add('tag-type-mismatch', tag(`object ${base}\ntype tree\ntag x\n`), false);
+    add('tag-of-a-tree-says-commit', tag(`object ${root}\ntype commit\ntag x\n`), false);
+    // ...and targets in the same pack.
+    add('dir-is-a-new-blob', commit(tree(['40000', 'dir', literally('blob', 'new blob\n')])), false);
+    add('parent-is-a-new-tree', literally('commit', `tree ${root}\nparent ${tree(['100644', 'n', blob])}\n${who}\n\np\n`), false);
+    add('tag-new-blob-says-commit', tag(`object ${literally('blob', 'another new blob\n')}\ntype commit\ntag x\n`), false);
     add('tag-object-missing', tag(`object ${missing}\ntype commit\ntag x\n`), false);
     add('tag-without-type', tag(`object ${base}\ntag x\n`), false);
     add('tag-unknown-type', tag(`object ${base}\ntype frob\ntag x\n`), false);

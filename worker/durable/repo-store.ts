@@ -258,6 +258,18 @@ export class SqlRepoStore {
     return ids.map((id) => found.has(id));
   }
 
+  /** For each id, its kind, or null where it is not indexed (see has). */
+  kinds(ids: ObjectId[]): (ObjectKind | null)[] {
+    if (ids.length === 0) return [];
+    const found = new Map(
+      this.host.sql
+        .exec<{ id: string; kind: ObjectKind }>(`SELECT id, kind FROM objects WHERE id IN (SELECT value FROM json_each(?))`, JSON.stringify(ids))
+        .toArray()
+        .map((r) => [r.id, r.kind]),
+    );
+    return ids.map((id) => found.get(id) ?? null);
+  }
+
   /** The row of `id`, or null. */
   get(id: ObjectId): IndexRow | null {
     checkObjectId(id);

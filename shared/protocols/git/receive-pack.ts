@@ -42,7 +42,7 @@
  * pack entry kept to the end cost a 300k-object push ~100 MB. The index rows
  * themselves wait in the store's stage, not in memory.
  */
-import { fromHex } from '../../core/bytes.js';
+import { fromHex, toHexAt } from '../../core/bytes.js';
 import { HubError } from '../../core/errors.js';
 import { parseCommit } from '../../core/git/commit.js';
 import { parseObject, referencedIds } from '../../core/git/object.js';
@@ -57,6 +57,7 @@ import {
   type IndexRowInput,
   type ObjectChainReader,
   type ObjectIndexReader,
+  type ObjectKindReader,
   type RepoCommitter,
   type RowStager,
 } from '../../storage/object-index.js';
@@ -70,7 +71,7 @@ import { packBytesToEntries, type PackEntry, type PackObject } from './pack-read
 import { decodePkt, encodePkt, encodePkts } from './pkt-line.js';
 import { parseReceiveRequest, type RefCommand, type ReceiveRequest } from './receive-request.js';
 import { refNameProblem } from './ref-name.js';
-import { checkTree, ENTRY_GITLINK } from './tree-check.js';
+import { checkTree, ENTRY_GITLINK, ENTRY_TREE } from './tree-check.js';
 import { reportStatusResponse, type PushReport, type RefStatus } from './report-status.js';
 import { BAND_ERROR, BAND_PROGRESS, encodeSideband } from './sideband.js';
 
@@ -81,7 +82,7 @@ const LENIENT = { legacyModes: true, anyOrder: true } as const;
 export interface ReceivePackStore {
   refs: RefStore;
   /** The committed index; `chain` makes reads of deep objects one call. */
-  index: ObjectIndexReader & Partial<ObjectChainReader> & Partial<Pick<ReachIndex, 'reachState' | 'reachStatus'>>;
+  index: ObjectIndexReader & Partial<ObjectChainReader> & Partial<ObjectKindReader> & Partial<Pick<ReachIndex, 'reachState' | 'reachStatus'>>;
   /** Commits; its stages hold the push's rows until then. */
   committer: RepoCommitter & RowStager;
   segments: SegmentCreator & SegmentReader;
@@ -161,6 +162,17 @@ const REASON_UNPACKER = 'unpacker error';
 const REASON_MISSING = 'missing necessary objects';
 const REASON_ATOMIC = 'atomic push failure';
 const REASON_ATOMIC_TX = 'atomic transaction failed';
+
+/** Object types as small codes (0: not known yet) for the push's type checks. */
+const TYPE_CODE: Record<GitObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
+const TYPE_NAMES = ['unknown', 'commit', 'tree', 'blob', 'tag'];
+
+/** `a` copied into one at least twice as long that holds index `i`. */
+function grownTo<T extends Uint8Array | Int32Array>(a: T, i: number): T {
+  const next = new (a.constructor as new (n: number) => T)(Math.max(i + 1, a.length * 2));
+  next.set(a);
+  return next;
+}
 
 /** The receive-pack response for `body` (see the file comment). Never throws; errors are protocol replies. */
 export function receivePack(store: ReceivePackStore, body: ByteStream, opts: ReceivePackOptions = {}): ByteStream {
@@ -347,6 +359,19 @@ class Push {
    */
   referenced = new Uint8Array(1024);
   readonly outside = new IdSet();
+  /**
+   * Type checks of the pack's references (git's connectivity walk fails on "is
+   * a blob, not a tree"): per packIds index the object's TYPE_CODE, once seen;
+   * per `missing` index the code its first referrer expects and that
+   * referrer's packIds index; edges left for the end of the pack; and the new
+   * objects with an edge to an object of another type (their tips are not
+   * connected).
+   */
+  kinds = new Uint8Array(1024);
+  missKind = new Uint8Array(1024);
+  missFrom = new Int32Array(1024);
+  readonly later: { from: number; id: string; want: number }[] = [];
+  readonly broken = new Set<string>();
   /** Size of `missing` that triggers the next pruneMissing. */
   missingCheckAt = MISSING_CHECK;
   pendingRows: IndexRowInput[] = [];
@@ -463,15 +488,43 @@ class Push {
 
   /** isNewAt, noting that a pack object refers to it (for reachCommit). */
   referAt(src: Uint8Array, off: number): boolean {
+    return this.referIndex(src, off) >= 0;
+  }
+
+  /** referAt, giving the packIds index (or -1). */
+  referIndex(src: Uint8Array, off: number): number {
     const k = this.packIds.indexOfAt(src, off);
-    if (k < 0) return false;
-    if (k >= this.referenced.length) {
-      const next = new Uint8Array(Math.max(k + 1, this.referenced.length * 2));
-      next.set(this.referenced);
-      this.referenced = next;
-    }
+    if (k < 0) return -1;
+    if (k >= this.referenced.length) this.referenced = grownTo(this.referenced, k);
     this.referenced[k] = 1;
-    return true;
+    return k;
+  }
+
+  /** An edge of pack object `from` (packIds index) to the id at src[off..], which must be of TYPE_CODE `want`. */
+  edgeAt(src: Uint8Array, off: number, want: number, from: number): void {
+    const k = this.referIndex(src, off);
+    if (k >= 0) return this.checkKind(from, k < this.kinds.length ? this.kinds[k] : 0, want, src, off);
+    if (this.missing.addAt(src, off)) {
+      const i = this.missing.size - 1;
+      if (i >= this.missKind.length) {
+        this.missKind = grownTo(this.missKind, i);
+        this.missFrom = grownTo(this.missFrom, i);
+      }
+      this.missKind[i] = want;
+      this.missFrom[i] = from;
+    } else if (this.missKind[this.missing.indexOfAt(src, off)] !== want) {
+      this.later.push({ from, id: toHexAt(src, off, 20), want });
+    }
+  }
+
+  /** Marks `from` broken when the kind found (`have`, 0 when not known yet: checked at the end) is not `want`. */
+  checkKind(from: number, have: number, want: number, src: Uint8Array, off: number): void {
+    if (have === 0) this.later.push({ from, id: toHexAt(src, off, 20), want });
+    else if (have !== want) {
+      const id = this.packIds.at(from);
+      if (this.broken.size < 10) this.messages.push(`error: object ${toHexAt(src, off, 20)} is a ${TYPE_NAMES[have] ?? 'different object'}, not a ${TYPE_NAMES[want]} (referred to by ${id})`);
+      this.broken.add(id);
+    }
   }
 
   async *ingest(pack: ByteStream): AsyncGenerator<Uint8Array> {
@@ -523,6 +576,9 @@ class Push {
   async onObject(obj: PackObject): Promise<void> {
     this.objects++;
     const e = obj.index;
+    const self = obj.idIndex;
+    if (self >= this.kinds.length) this.kinds = grownTo(this.kinds, self);
+    this.kinds[self] = TYPE_CODE[obj.type];
     // Every object must parse (trees, commits and tags are checked in full),
     // with the tree modes old git wrote that git's receive-pack accepts too.
     if (obj.type === 'tree') {
@@ -530,12 +586,9 @@ class Push {
       // objects and hex ids were a quarter of a large push's CPU.
       // One lookup an entry in the pack's ids (the object itself is in them
       // already, but no tree, commit or tag can refer to its own id).
-      checkTree(obj.data, LENIENT, (kind, data, off) => kind === ENTRY_GITLINK || this.referAt(data, off) || this.missing.addAt(data, off));
+      checkTree(obj.data, LENIENT, (kind, data, off) => kind === ENTRY_GITLINK || this.edgeAt(data, off, kind === ENTRY_TREE ? TYPE_CODE.tree : TYPE_CODE.blob, self));
     } else {
-      for (const r of referencedIds(parseObject(obj.type, obj.data, LENIENT))) {
-        const raw = fromHex(r.id);
-        if (!this.referAt(raw, 0)) this.missing.addAt(raw, 0);
-      }
+      for (const r of referencedIds(parseObject(obj.type, obj.data, LENIENT))) this.edgeAt(fromHex(r.id), 0, TYPE_CODE[r.type], self);
     }
     if (obj.repeat) return; // a repeat within the pack: the first copy is indexed
     let row: IndexRowInput = {
@@ -628,24 +681,64 @@ class Push {
     // here was ~1.5% of a large first push, whose trees refer ahead in the pack.
     const missing = this.missing;
     const bytes = missing.bytes; // nothing adds to `missing` until it is replaced below
+    const { missKind, missFrom } = this;
     const keep = new IdSet();
+    const keepKind = new Uint8Array(Math.max(1024, missing.size));
+    const keepFrom = new Int32Array(keepKind.length);
     let part: number[] = [];
     const check = async () => {
-      const has = await this.store.index.has(part.map((i) => missing.at(i)));
-      part.forEach((i, k) => (has[k] ? this.outside.addAt(bytes, i * 20) : keep.addAt(bytes, i * 20)));
+      const found = await this.storedKinds(part.map((i) => missing.at(i)));
+      part.forEach((i, k) => {
+        const f = found[k];
+        if (f === null) {
+          keepKind[keep.size] = missKind[i];
+          keepFrom[keep.size] = missFrom[i];
+          keep.addAt(bytes, i * 20);
+          return;
+        }
+        this.outside.addAt(bytes, i * 20);
+        if (f !== true) this.checkKind(missFrom[i], TYPE_CODE[f as GitObjectType] ?? 0xff, missKind[i], bytes, i * 20);
+      });
       part = [];
     };
     for (let i = 0; i < missing.size; i++) {
-      if (this.referAt(bytes, i * 20)) continue;
+      const k = this.referIndex(bytes, i * 20);
+      if (k >= 0) {
+        this.checkKind(missFrom[i], k < this.kinds.length ? this.kinds[k] : 0, missKind[i], bytes, i * 20);
+        continue;
+      }
       part.push(i);
       if (part.length >= HAS_BATCH) await check();
     }
     if (part.length > 0) await check();
     this.missing = keep;
+    this.missKind = keepKind;
+    this.missFrom = keepFrom;
+  }
+
+  /** The committed index's kind of each id (null: not indexed; true: indexed, kind unknown to this index). */
+  async storedKinds(ids: string[]): Promise<(string | true | null)[]> {
+    const index = this.store.index;
+    if (index.kinds) return index.kinds(ids);
+    return (await index.has(ids)).map((h) => (h ? true : null));
   }
 
   async checkMissing(): Promise<void> {
     if (this.missing.size > 0) await this.pruneMissing();
+    // Edges whose target's kind was not known when they were seen.
+    const later = this.later.splice(0);
+    const stored: typeof later = [];
+    for (const e of later) {
+      const raw = fromHex(e.id);
+      const k = this.packIds.indexOfAt(raw, 0);
+      if (k >= 0) this.checkKind(e.from, k < this.kinds.length ? this.kinds[k] : 0xff, e.want, raw, 0);
+      else if (!this.missing.hasAt(raw, 0)) stored.push(e);
+    }
+    for (let i = 0; i < stored.length; i += HAS_BATCH) {
+      const part = stored.slice(i, i + HAS_BATCH);
+      const found = await this.storedKinds(part.map((e) => e.id));
+      part.forEach((e, k) => typeof found[k] === 'string' && this.checkKind(e.from, TYPE_CODE[found[k] as GitObjectType] ?? 0xff, e.want, fromHex(e.id), 0));
+    }
   }
 
   // ---- decisions ----------------------------------------------------------
@@ -738,7 +831,7 @@ class Push {
    */
   async reachCommit(tips: string[]): Promise<ReachCommit | undefined> {
     const reach = this.store.index;
-    if (!reach.reachState || !reach.reachStatus || this.missing.size > 0) return undefined;
+    if (!reach.reachState || !reach.reachStatus || this.missing.size > 0 || this.broken.size > 0) return undefined;
     const n = this.packIds.size;
     // A pack object indexed before the push has no row in the quarantine, so would go unmarked.
     if (this.quarantine.size !== n) return undefined;
@@ -871,13 +964,13 @@ class Push {
    * objects from `tip` (stored objects are connected) looking for them.
    */
   async connected(tip: string): Promise<boolean> {
-    if (this.missing.size === 0) return true;
+    if (this.missing.size === 0 && this.broken.size === 0) return true;
     const deps = this.deps();
     const seen = new Set<string>([tip]);
     const stack = [tip];
     while (stack.length > 0) {
       const id = stack.pop()!;
-      if (this.missing.has(id)) return false;
+      if (this.missing.has(id) || this.broken.has(id)) return false;
       if (!this.quarantine.pending(id)) continue; // not new: stored objects are connected
       if (seen.size > MAX_WALK_OBJECTS) return false;
       const obj = await readObject(deps, id);
