@@ -1,8 +1,10 @@
 // Outside-in QA of fossil hosting: what a fossil 2.21 user does that the other
 // fossil e2e files do not, each checked against what fossil server 2.21 does
 // (observed with `fossil server` on this machine). One hub for the file.
+import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { deflateSync, inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactHashes, check, checkins, cloneAndOpen, fossilHome, http10Front, runFossil } from './fossil-client.js';
 import { api as hubApi, http } from './hub-client.js';
@@ -173,5 +175,39 @@ describe('fossil hosting as a fossil user meets it', () => {
     const pull = fossil(['pull', '--no-http-compression', '-R', other]);
     expect(pull.output).not.toMatch(/Error|too large/);
     expect(comments(other)).toContain('pushed uncompressed');
+  });
+});
+
+describe('artifacts a fossil client would never send', () => {
+  const hex = (algo: string, s: string) => createHash(algo).update(s).digest('hex');
+  /** One signed, compressed xfer request as ann; the reply's card text. */
+  async function xfer(cards: string): Promise<string> {
+    const probe = join(home, 'anon.fossil');
+    const pc = fossil(['sql', '-R', probe, `SELECT value FROM config WHERE name = 'project-code'`]).stdout.trim().replace(/'/g, '');
+    const rest = Buffer.from(`pragma client-version 22100 20230226 192424\n${cards.replaceAll('PC', pc)}# ${hex('sha1', String(Math.random()))}\n`, 'latin1');
+    const nonce = hex('sha1', rest.toString('latin1'));
+    const msg = Buffer.concat([Buffer.from(`login ann ${nonce} ${hex('sha1', nonce + hex('sha1', `${pc}/ann/ann-pw`))}\n`), rest]);
+    const z = deflateSync(msg);
+    const body = Buffer.alloc(4 + z.length);
+    body.writeUInt32BE(msg.length, 0);
+    z.copy(body, 4);
+    const res = await http(`${hub.url}/qa`, { method: 'POST', headers: { 'content-type': 'application/x-fossil' }, body });
+    expect(res.status).toBe(200);
+    return inflateSync(res.body.subarray(4)).toString('latin1');
+  }
+
+  it('a delta naming itself as its base, and a pair of deltas on each other: error or nothing stored, then pulls work', async () => {
+    const self = hex('sha3-256', 'self\n');
+    expect(await xfer(`push ${'a'.repeat(40)} PC\nfile ${self} ${self} 5\n5\n0:;`)).toMatch(/^error malformed\\sfile\\sline$/m);
+    const a = hex('sha3-256', 'AAAA\n');
+    const b = hex('sha3-256', 'BBBB\n');
+    expect(await xfer(`push ${'a'.repeat(40)} PC\nfile ${a} ${b} 5\n5\n0:;file ${b} ${a} 5\n5\n0:;`)).not.toMatch(/^error/m);
+    // Neither resolves, so neither is served; then the real A arrives: it is served, and B's bad delta is dropped.
+    const pull = await xfer(`pull ${'a'.repeat(40)} PC\ngimme ${self}\ngimme ${a}\ngimme ${b}\n`);
+    expect(pull).not.toMatch(/^(file|cfile) /m);
+    expect(pull).not.toMatch(/^error/m);
+    expect(await xfer(`push ${'a'.repeat(40)} PC\nfile ${a} 5\nAAAA\n`)).not.toMatch(/^error/m);
+    expect(await xfer(`pull ${'a'.repeat(40)} PC\ngimme ${a}\ngimme ${b}\n`)).toMatch(new RegExp(`^file ${a} 5\nAAAA\n(?![\\s\\S]*^file ${b})`, 'm'));
+    expect(fossil(['pull', '-R', join(home, 'anon.fossil')]).output).not.toMatch(/Error/);
   });
 });

@@ -396,7 +396,7 @@ class Session {
     let payload = card.payload!;
     const hash = args[0];
     const base = (name === 'file' ? args.length === 3 : args.length === 4) ? args[1] : null;
-    if (!isHash(hash) || (base !== null && !isHash(base))) throw xferError('bad-card', `malformed ${name} line`);
+    if (!isHash(hash) || (base !== null && (!isHash(base) || base === hash))) throw xferError('bad-card', `malformed ${name} line`);
     if (name === 'cfile') {
       // cfile payload: u32be(size) + zlib, as fossil stores content.
       const usize = parseDecimal(args[args.length - 2]);
