@@ -18,9 +18,10 @@
  *      QuarantineIndex (rows staged in the store, RowStager); a delta whose chain would pass MAX_CHAIN_DEPTH is
  *      stored as a full text instead (deflated here); every object is parsed;
  *   3. connectivity: every id a new object refers to must be in the pack or
- *      already stored (stored objects are connected by construction); if some
- *      are missing, each ref's new tip is walked to say which refs lack
- *      objects (`missing necessary objects`);
+ *      already stored (stored objects are connected by construction), and of
+ *      the type the reference says; if some are missing or of another type,
+ *      each ref's new tip is walked to say which refs lack objects (`missing
+ *      necessary objects`);
  *   4. per command: ref name (`funny refname`), current-branch deletion,
  *      optional fast-forward rule, branches hold commits; `atomic` refuses all
  *      (`atomic push failure`) when one fails;
