@@ -81,6 +81,26 @@ describe('fossil hosting as a fossil user meets it', () => {
     expect(privateCount(fresh)).toBe('0');
   });
 
+  // The client resends published artifacts as it stores them: a manifest goes as a delta
+  // against a public one, which the hub checks against that base before publishing it.
+  it('fossil publish after more private work on the branch: both check-ins and their files reach anonymous clones', () => {
+    const a = cloneAndOpen(home, url('qa', 'ann', 'ann-pw'), 'ann-more');
+    fossil(['settings', 'autosync', 'off'], a.dir);
+    const v1 = Array.from({ length: 400 }, (_, i) => `line ${i} of a file long enough to deltify\n`).join('');
+    commit(a.dir, 'notes.txt', v1, 'notes v1', ['--private', '--branch', 'notes']);
+    expect(fossil(['push', '--private'], a.dir).output).not.toMatch(/Error/);
+    commit(a.dir, 'notes.txt', v1.replace('line 7 ', 'LINE 7 '), 'notes v2');
+    fossil(['publish', 'notes'], a.dir);
+    expect(privateCount(a.repo)).toBe('0');
+    expect(fossil(['push'], a.dir).output).not.toMatch(/Error/);
+    const anon = join(home, 'anon-more.fossil');
+    fossil(['clone', url('qa'), anon]);
+    expect(comments(anon)).toEqual(expect.arrayContaining(['notes v1', 'notes v2']));
+    expect(fossil(['sql', '-R', anon, 'SELECT count(*) FROM blob WHERE size < 0']).stdout.trim()).toBe('0');
+    const first = fossil(['sql', '-R', anon, `SELECT b.uuid FROM blob b JOIN event e ON e.objid = b.rid WHERE e.comment = 'notes v1'`]).stdout.trim().replace(/'/g, '');
+    expect(fossil(['cat', 'notes.txt', '-r', first, '-R', anon]).stdout).toBe(v1);
+  });
+
   it('a file on a pushed private branch, committed with the same content on trunk by a writer without x, reaches anonymous clones', async () => {
     await api('POST', '/users', { name: 'wes', password: 'wes-pw' });
     await api('PUT', '/repos/qa/members/wes', { role: 'write' });
