@@ -93,6 +93,11 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
        PRIMARY KEY (push, seq)
      ) WITHOUT ROWID`,
   ],
+  // Segment garbage collection (segment-gc.ts): segments seen unreferenced since when, and the repository id and last pass for the alarm.
+  [
+    `CREATE TABLE dead_segments (segment TEXT PRIMARY KEY, since INTEGER NOT NULL) WITHOUT ROWID`,
+    `CREATE TABLE segment_gc (repo TEXT NOT NULL, last INTEGER NOT NULL)`,
+  ],
 ];
 
 /** objects_reach as migration 3 creates it (insertStage drops and builds it again). */

@@ -21,6 +21,7 @@ import { receiveHooks } from '../protections.js';
 import { migrate, SCHEMA_VERSION, SqlRepoStore, type SqlHost } from './repo-store.js';
 import { migrateFossil } from './fossil-store.js';
 import { fossilRepackAlarm, handleFossilRequest, initFossilRepository } from './fossil-xfer.js';
+import { noteGcRepo, segmentGcAlarm } from './segment-gc.js';
 
 /** R2 keys of a repository's content all start with this (see R2SegmentStore). */
 export function repoContentPrefix(repoId: string): string {
@@ -82,6 +83,10 @@ export class RepoObject extends DurableObject<Env> {
   private readonly peeled = new PeelCache();
   /** Whether the fossil tables were brought up to date since this instance started. */
   private fossilReady = false;
+  /** Whether this instance armed the segment collector's alarm (once per instance is enough: the alarm re-arms itself while work waits). */
+  private gcArmed = false;
+  /** Whether the alarm handler runs: a request must not move the alarm then (workerd would cancel the handler). */
+  private inAlarm = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -113,6 +118,7 @@ export class RepoObject extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const repoId = request.headers.get('x-hub-repo-id');
     if (!repoId) return new Response('missing repository id\n', { status: 400 });
+    await this.armSegmentGc(repoId);
     if (new URL(request.url).pathname.startsWith('/fossil/')) {
       this.ensureFossil();
       return handleFossilRequest(request, this.ctx.storage, this.env);
@@ -150,10 +156,36 @@ export class RepoObject extends DurableObject<Env> {
     };
   }
 
-  /** Alarms come only from fossil repacking (fossil-repack.ts). */
+  /**
+   * Remembers the repository id for the segment collector and, once per
+   * instance, arms the alarm for its next pass unless an alarm is already set.
+   */
+  private async armSegmentGc(repoId: string): Promise<void> {
+    const due = noteGcRepo(this.ctx.storage, repoId);
+    if (this.gcArmed || this.inAlarm) return;
+    this.gcArmed = true;
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(due);
+  }
+
+  /**
+   * The alarm serves fossil repacking (fossil-repack.ts, which re-arms it
+   * while work waits) and the segment collector (segment-gc.ts, at most once
+   * per interval); the earlier of their times wins and each checks whether it is due.
+   */
   override async alarm(): Promise<void> {
-    this.ensureFossil();
-    await fossilRepackAlarm(this.ctx.storage, this.env);
+    this.inAlarm = true;
+    try {
+      // Git repositories never get the fossil tables.
+      if (this.fossilReady || hasFossilSchema(this.ctx.storage)) {
+        this.ensureFossil();
+        await fossilRepackAlarm(this.ctx.storage, this.env);
+      }
+      const next = await segmentGcAlarm(this.ctx.storage, this.env.CONTENT, (id) => new R2SegmentStore(this.env.CONTENT, id).key(''));
+      if (next === null) this.gcArmed = false;
+      else if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(next);
+    } finally {
+      this.inAlarm = false;
+    }
   }
 
   /**
@@ -176,6 +208,7 @@ export class RepoObject extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     ensureGitSchema(this.ctx.storage);
     this.fossilReady = false;
+    this.gcArmed = false;
     if (fossil) this.ensureFossil();
     return { objects };
   }
