@@ -59,6 +59,21 @@ describe('segment gc', () => {
     });
   });
 
+  it('goes through the listing page by page', async () => {
+    const { stub, prefix } = fresh();
+    const names = Array.from({ length: 7 }, (_, i) => `s${i}`);
+    for (const n of names) await put(prefix, n);
+    await runInDurableObject(stub, async (_i: RepoObject, state) => {
+      names.forEach((n, i) => i % 2 === 0 && refer(state.storage, n));
+      let pages = 0;
+      const bucket = { list: (o: R2ListOptions) => (pages++, env.CONTENT.list(o)), delete: (k: string[]) => env.CONTENT.delete(k) } as unknown as R2Bucket;
+      expect(await collectSegments(state.storage, bucket, prefix, NOW, Date.now(), 2)).toEqual({ listed: 7, recorded: 3, deleted: 0 });
+      expect(pages).toBe(4);
+      expect(await collectSegments(state.storage, bucket, prefix, NOW, Date.now() + 1, 2)).toEqual({ listed: 7, recorded: 0, deleted: 3 });
+      for (const [i, n] of names.entries()) expect(await exists(prefix, n)).toBe(i % 2 === 0);
+    });
+  });
+
   it('deletes only after the grace time, and never what was uploaded less than the minimum age ago', async () => {
     const { stub, prefix } = fresh();
     await put(prefix, 'young');

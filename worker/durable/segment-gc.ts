@@ -28,9 +28,9 @@ export const GC_TIMES: GcTimes = { minAgeMs: 24 * 3600_000, graceMs: 3600_000 };
 /** Least time between two passes over one repository. */
 export const GC_INTERVAL_MS = 6 * 3600_000;
 
-/** The columns naming a segment (by its seq in `segments`); the fossil ones only in fossil repositories. */
-const GIT_REFS = ['objects', 'push_stage'];
-const FOSSIL_REFS = ['fossil_blob', 'fossil_pending', 'fossil_unversioned'];
+/** Tables naming a segment (by its seq in `segments`) with no index on it; the fossil ones only in fossil repositories. */
+const GIT_UNINDEXED = ['push_stage'];
+const FOSSIL_UNINDEXED = ['fossil_blob', 'fossil_pending', 'fossil_unversioned'];
 
 export interface GcResult {
   listed: number;
@@ -39,15 +39,19 @@ export interface GcResult {
   deleted: number;
 }
 
-/** The names of `names` that some row refers to (one query). */
+/**
+ * The names of `names` that some row refers to, in one query: objects through
+ * its segment index (one seek per name), the tables without one in a single
+ * scan each for the whole page.
+ */
 function referenced(host: SqlHost, names: string[], fossil: boolean): Set<string> {
   if (names.length === 0) return new Set();
-  const tables = fossil ? [...GIT_REFS, ...FOSSIL_REFS] : GIT_REFS;
-  const uses = tables.map((t) => `SELECT segment FROM ${t} WHERE segment IN (SELECT seq FROM named)`).join(' UNION ');
+  const tables = fossil ? [...GIT_UNINDEXED, ...FOSSIL_UNINDEXED] : GIT_UNINDEXED;
+  const scans = tables.map((t) => `SELECT segment FROM ${t} WHERE segment IN (SELECT seq FROM named)`).join(' UNION ');
   const rows = host.sql
     .exec<{ name: string }>(
-      `WITH named AS (SELECT seq, name FROM segments WHERE name IN (SELECT value FROM json_each(?)))
-       SELECT name FROM named WHERE seq IN (${uses})`,
+      `WITH named AS MATERIALIZED (SELECT seq, name FROM segments WHERE name IN (SELECT value FROM json_each(?)))
+       SELECT name FROM named n WHERE EXISTS (SELECT 1 FROM objects o WHERE o.segment = n.seq) OR n.seq IN (${scans})`,
       JSON.stringify(names),
     )
     .toArray();
@@ -64,13 +68,13 @@ function hasFossilTables(host: SqlHost): boolean {
  * long enough ago and still unreferenced, forgets records of referenced or
  * vanished segments.
  */
-export async function collectSegments(host: SqlHost, bucket: R2Bucket, prefix: string, times: GcTimes = GC_TIMES, now = Date.now()): Promise<GcResult> {
+export async function collectSegments(host: SqlHost, bucket: R2Bucket, prefix: string, times: GcTimes = GC_TIMES, now = Date.now(), pageSize = 1000): Promise<GcResult> {
   const fossil = hasFossilTables(host);
   const result: GcResult = { listed: 0, recorded: 0, deleted: 0 };
   const seen = new Set<string>();
   let cursor: string | undefined;
   do {
-    const page = await bucket.list({ prefix, cursor });
+    const page = await bucket.list({ prefix, cursor, limit: pageSize });
     cursor = page.truncated ? page.cursor : undefined;
     const names = page.objects.map((o) => o.key.slice(prefix.length));
     result.listed += names.length;
