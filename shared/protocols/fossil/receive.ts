@@ -121,6 +121,8 @@ export class Ingest {
   private readonly unclusteredRemove: string[] = [];
   /** Stored private artifacts a public file card made public (fossil's xfer_accept_file after `fossil publish`). */
   private readonly published = new Set<string>();
+  /** Public delta cards for stored private artifacts whose base had not arrived yet: checked at commit. */
+  private readonly publishLater: { hash: string; base: string; payload: Uint8Array }[] = [];
   /** Structural artifacts of this request, parsed (bounded by the request's size); handed on at commit. */
   private readonly structural = new Map<string, Artifact>();
   private readonly uv = new Map<string, UnversionedEntry>();
@@ -219,13 +221,17 @@ export class Ingest {
   /**
    * Makes a stored private artifact public once the card's content checks out
    * (so only someone holding it can). A delta whose base is not at hand is
-   * ignored: the artifact stays private until a later card can be checked.
+   * checked again at commit (clients send deltas before their bases); if the
+   * base never came, the artifact stays private until a later card can be checked.
    */
-  private async publish(hash: string, base: string | null, payload: Uint8Array): Promise<void> {
+  private async publish(hash: string, base: string | null, payload: Uint8Array, retry = false): Promise<void> {
     let text = payload;
     if (base !== null) {
       const baseText = this.contents.get(base) ?? (await this.reader.read(base));
-      if (!baseText) return;
+      if (!baseText) {
+        if (!retry) this.publishLater.push({ hash, base, payload });
+        return;
+      }
       try {
         text = applyFossilDelta(baseText, payload, this.limits.maxArtifactBytes);
       } catch {
@@ -299,6 +305,7 @@ export class Ingest {
    */
   async commit(onArtifacts?: ArtifactBatchHandler): Promise<IngestResult> {
     const store = this.repo.store;
+    for (const d of this.publishLater.splice(0)) await this.publish(d.hash, d.base, d.payload, true);
     const igots = [...this.igots].filter((h) => !this.has(h));
     const states = igots.length > 0 ? await store.states(igots) : [];
     const phantoms = igots.filter((_, i) => states[i] === 'unknown');
