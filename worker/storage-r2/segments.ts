@@ -82,8 +82,10 @@ export class R2SegmentStore implements SegmentStore {
     const reader = obj.body.getReader({ mode: 'byob' });
     try {
       while (got < length) {
-        // Each read takes the buffer over (transfers it) and hands it back in `value`.
-        const { done, value } = await reader.read(new Uint8Array(buffer, got, length - got));
+        // Each read takes the buffer over (transfers it) and hands it back in `value`. workerd's
+        // readAtLeast fills it in one call: read() hands back one small chunk per turn, which cost
+        // a large clone ~1 s more CPU than arrayBuffer() did.
+        const { done, value } = await reader.readAtLeast(length - got, new Uint8Array(buffer, got, length - got));
         if (value !== undefined) buffer = value.buffer as ArrayBuffer;
         if (done) break;
         got += value.length;
