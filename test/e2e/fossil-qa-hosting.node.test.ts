@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactHashes, check, checkins, cloneAndOpen, fossilHome, http10Front, runFossil } from './fossil-client.js';
-import { api as hubApi, http } from './hub-client.js';
+import { api as hubApi, apiOk, http, repoUrl } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
@@ -15,13 +15,8 @@ let front: { url: string; stop(): Promise<void> };
 let home: string;
 let cleanup: () => void;
 
-const api = async (method: string, path: string, body?: unknown) => {
-  const res = await hubApi(hub, method, path, body);
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${res.body.toString('utf8')}`);
-  return res;
-};
-/** The repository URL, with credentials when given. */
-const url = (repo: string, user?: string, password?: string) => (user ? front.url.replace('http://', `http://${user}:${password}@`) : front.url) + `/${repo}`;
+const api = (method: string, path: string, body?: unknown) => apiOk(hub, method, path, body);
+const url = (repo: string, user?: string, password?: string) => repoUrl(front.url, repo, user, password);
 const fossil = (args: string[], cwd = home) => check(runFossil(home, args, cwd), `fossil ${args.join(' ')}`);
 const comments = (repo: string) => checkins(home, repo).map((c) => c.comment);
 const privateCount = (repo: string) => fossil(['sql', '-R', repo, 'SELECT count(*) FROM private']).stdout.trim();

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactHashes, check, checkins, cloneAndOpen, fossilHome, http10Front, runFossil } from './fossil-client.js';
-import { api as hubApi, http, type HttpAnswer } from './hub-client.js';
+import { apiOk, http, repoUrl, type HttpAnswer } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
@@ -16,13 +16,8 @@ let front: { url: string; stop(): Promise<void> };
 let home: string;
 let cleanup: () => void;
 
-const api = async (method: string, path: string, body?: unknown) => {
-  const res = await hubApi(hub, method, path, body);
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${res.body.toString('utf8')}`);
-  return res;
-};
-/** The repository URL, with credentials when given. */
-const url = (repo: string, user?: string, password?: string) => (user ? front.url.replace('http://', `http://${user}:${password}@`) : front.url) + `/${repo}`;
+const api = (method: string, path: string, body?: unknown) => apiOk(hub, method, path, body);
+const url = (repo: string, user?: string, password?: string) => repoUrl(front.url, repo, user, password);
 const sha1 = (s: string | Uint8Array) => createHash('sha1').update(s).digest('hex');
 
 function commitFile(dir: string, file: string, text: string, message: string, extra: string[] = []) {

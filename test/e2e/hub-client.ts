@@ -47,6 +47,18 @@ export function api(hub: Hub, method: string, path: string, body?: unknown): Pro
   });
 }
 
+/** One admin API call that must succeed (throws on a status of 300 or more). */
+export async function apiOk(hub: Hub, method: string, path: string, body?: unknown): Promise<HttpAnswer> {
+  const res = await api(hub, method, path, body);
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${res.body.toString('utf8')}`);
+  return res;
+}
+
+/** A repository's URL under `base`, with credentials when given. */
+export function repoUrl(base: string, repo: string, user?: string, password?: string): string {
+  return (user ? base.replace('http://', `http://${user}:${password}@`) : base) + `/${repo}`;
+}
+
 /** Creates public git repositories and a user with write access to each. */
 export async function setupRepos(hub: Hub, names: string[], user = { name: 'wendy', password: 'wendy-pw' }): Promise<void> {
   const u = await api(hub, 'POST', '/users', user);
