@@ -262,8 +262,8 @@ describe('fetches by id and URL forms', () => {
   it('serves /NAME.git/, /NAME/ and /NAME alike; a filter it does not implement is a clear error', () => {
     const expected = lsRemote(ok, hub, 'qa');
     for (const path of ['/qa.git/', '/qa/', '/qa']) expect(ok(['ls-remote', `${hub.url}${path}`]).trim().split('\n').sort(), path).toEqual(expected);
-    const r = git(['clone', '--filter=object:type=commit', `${hub.url}/qa.git`, dir()]);
+    const r = git(['clone', '--filter=sparse:oid=main:.sparse', `${hub.url}/qa.git`, dir()]);
     expect(r.status).toBe(128);
-    expect(r.stderr).toContain("filter 'object:type=commit' is not supported by this server");
+    expect(r.stderr).toContain("filter 'sparse:oid=main:.sparse' is not supported by this server");
   });
 });

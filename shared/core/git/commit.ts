@@ -12,6 +12,8 @@
  * Parse then serialise gives back the exact bytes: identities keep their raw
  * text, other headers keep their order and continuation lines, and the
  * message is bytes (its encoding is whatever the encoding header says).
+ * The one exception: tree and parent ids are read in either case, as git
+ * reads them, and given (and written back) in lowercase.
  */
 import { utf8Decode, utf8Encode } from '../bytes.js';
 import { GitObjectError } from './errors.js';
@@ -81,7 +83,8 @@ export function commitHeader(c: Commit, key: string): Uint8Array | undefined {
 
 function idHeader(h: ParsedHeader | undefined, key: string, format: ObjectFormat): ObjectId {
   if (h?.key !== key) throw new GitObjectError('missing-header', `commit has no ${key} line where one is required`, { offset: h?.offset });
-  const id = utf8Decode(h.value);
+  // git's get_oid_hex takes either case (its fsck too): an id written in uppercase names the same object.
+  const id = utf8Decode(h.value).toLowerCase();
   if (!isObjectId(id, format)) throw new GitObjectError('bad-object-id', `bad ${key} id in commit`, { offset: h.offset });
   return id;
 }

@@ -35,7 +35,8 @@ export interface Tag {
 /** Parse a tag's content; a GitObjectError if object, type or tag are missing or malformed. */
 export function parseTag(bytes: Uint8Array, format: ObjectFormat = 'sha1'): Tag {
   const { headers, message } = parseHeaderBlock(bytes, 'tag');
-  const object = utf8Decode(required(headers[0], 'object').value);
+  // Either case, as git's get_oid_hex reads it (the id is given lowercase: serialising writes that back).
+  const object = utf8Decode(required(headers[0], 'object').value).toLowerCase();
   if (!isObjectId(object, format)) throw new GitObjectError('bad-object-id', 'bad object id in tag', { offset: headers[0].offset });
   const objectType = utf8Decode(required(headers[1], 'type').value);
   if (!isObjectType(objectType)) throw new GitObjectError('bad-object-type', 'bad type in tag', { offset: headers[1].offset });

@@ -3,10 +3,11 @@
  * git's list-objects-filter-options.c):
  *
  *   blob:none | blob:limit=<n>[kmg] | tree:<depth>[kmg]
+ *   object:type=(blob|tree|commit|tag)
  *   combine:<sub>+<sub>...      each <sub> a percent-encoded spec
  *
- * `sparse:oid=`, `object:type=` and anything else are refused, clearly: we
- * never send a full pack in place of a filtered one without saying so.
+ * `sparse:oid=` and anything else are refused, clearly: we never send a full
+ * pack in place of a filtered one without saying so.
  */
 import { ProtocolError, clip } from './capabilities.js';
 
@@ -15,7 +16,12 @@ export type FilterSpec =
   | { kind: 'blob:none' }
   | { kind: 'blob:limit'; bytes: number }
   | { kind: 'tree'; depth: number }
+  /** Trees and blobs of this type only; commits and tags always go (git 2.39's filter_object_type). */
+  | { kind: 'object:type'; type: ObjectTypeName }
   | { kind: 'combine'; filters: FilterSpec[] };
+
+export type ObjectTypeName = 'blob' | 'tree' | 'commit' | 'tag';
+const TYPES: readonly string[] = ['blob', 'tree', 'commit', 'tag'];
 
 /** A filter spec we cannot parse or do not implement. */
 export class FilterError extends ProtocolError {}
@@ -51,7 +57,12 @@ function parse(spec: string, budget: { parts: number }): FilterSpec {
     });
     return { kind: 'combine', filters };
   }
-  if (spec.startsWith('sparse:') || spec.startsWith('object:type=')) {
+  if (spec.startsWith('object:type=')) {
+    const type = spec.slice('object:type='.length);
+    if (!TYPES.includes(type)) throw new FilterError('bad-filter', `'${clip(type)}' for 'object:type=<type>' is not a valid object type`);
+    return { kind: 'object:type', type: type as ObjectTypeName };
+  }
+  if (spec.startsWith('sparse:')) {
     throw new FilterError('unsupported-filter', `filter '${clip(spec)}' is not supported by this server`, { spec: clip(spec) });
   }
   throw new FilterError('bad-filter', `invalid filter-spec '${clip(spec)}'`, { spec: clip(spec) });
@@ -80,6 +91,8 @@ export function formatFilterSpec(filter: FilterSpec): string {
       return `blob:limit=${filter.bytes}`;
     case 'tree':
       return `tree:${filter.depth}`;
+    case 'object:type':
+      return `object:type=${filter.type}`;
     case 'combine':
       return `combine:${filter.filters.map((f) => percentEncode(formatFilterSpec(f))).join('+')}`;
   }

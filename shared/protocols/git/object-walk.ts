@@ -132,15 +132,27 @@ export function filterKeeps(filter: FilterSpec | null, kind: 'tree' | 'blob', de
       return kind !== 'blob' || size < filter.bytes;
     case 'tree':
       return depth < filter.depth;
+    case 'object:type':
+      return kind === filter.type;
     case 'combine':
       return filter.filters.every((f) => filterKeeps(f, kind, depth, size));
   }
+}
+
+/** Whether a filter keeps commits the client did not ask for by id (only object:type drops them). */
+function filterKeepsCommits(filter: FilterSpec | null): boolean {
+  if (filter === null) return true;
+  if (filter.kind === 'object:type') return filter.type === 'commit';
+  if (filter.kind === 'combine') return filter.filters.every(filterKeepsCommits);
+  return true;
 }
 
 /** Deepest tree depth any filter keeps objects at (Infinity without a tree: filter). */
 function filterDepth(filter: FilterSpec | null): number {
   if (filter === null) return Infinity;
   if (filter.kind === 'tree') return filter.depth;
+  // Neither trees nor blobs go: nothing below a root tree needs reading.
+  if (filter.kind === 'object:type' && (filter.type === 'commit' || filter.type === 'tag')) return 0;
   if (filter.kind === 'combine') return Math.min(...filter.filters.map(filterDepth));
   return Infinity;
 }
@@ -204,7 +216,9 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
   const graph = cutGraph(view, cut);
   const commits = await commitsBetween(graph, commitRoots, q.common, limit);
   const commitSet = new Set(commits);
-  for (const c of commits) add(c);
+  // object:type=tree|blob|tag sends only the commits asked for (git marks them USER_GIVEN), the rest are walked through.
+  const wanted = filterKeepsCommits(q.filter) ? null : new Set(commitRoots);
+  for (const c of commits) if (wanted === null || wanted.has(c)) add(c);
   // 3. Edge: commits the client has next to what we send; their trees are uninteresting.
   const have = new IdSet();
   const edge: ObjectId[] = [];

@@ -12,6 +12,8 @@ describe('parseFilterSpec', () => {
     expect(parseFilterSpec('blob:limit=1g')).toEqual({ kind: 'blob:limit', bytes: 1024 ** 3 });
     expect(parseFilterSpec('tree:0')).toEqual({ kind: 'tree', depth: 0 });
     expect(parseFilterSpec('combine:blob:none+tree:3')).toEqual({ kind: 'combine', filters: [{ kind: 'blob:none' }, { kind: 'tree', depth: 3 }] });
+    expect(parseFilterSpec('object:type=blob')).toEqual({ kind: 'object:type', type: 'blob' });
+    expect(parseFilterSpec('combine:object:type=tree+tree:2')).toEqual({ kind: 'combine', filters: [{ kind: 'object:type', type: 'tree' }, { kind: 'tree', depth: 2 }] });
     expect(parseFilterSpec('combine:blob%3Alimit%3D5+tree:1')).toEqual({ kind: 'combine', filters: [{ kind: 'blob:limit', bytes: 5 }, { kind: 'tree', depth: 1 }] });
   });
 
@@ -26,8 +28,7 @@ describe('parseFilterSpec', () => {
       return 'accepted';
     };
     expect(code('sparse:oid=main:sparse')).toBe('unsupported-filter');
-    expect(code('object:type=blob')).toBe('unsupported-filter');
-    for (const bad of ['', 'blob', 'blob:limit=', 'blob:limit=-1', 'blob:limit=1t', 'blob:limit=0x10', 'tree:', 'tree:x', 'combine:', 'combine:blob:none+', 'combine:a~b', 'blob:none ', 'x'.repeat(5000), `combine:${Array(40).fill('tree:1').join('+')}`]) {
+    for (const bad of ['object:type=', 'object:type=Blob', 'object:type=blobs', 'object:type=blob+tree', '', 'blob', 'blob:limit=', 'blob:limit=-1', 'blob:limit=1t', 'blob:limit=0x10', 'tree:', 'tree:x', 'combine:', 'combine:blob:none+', 'combine:a~b', 'blob:none ', 'x'.repeat(5000), `combine:${Array(40).fill('tree:1').join('+')}`]) {
       expect([bad.slice(0, 20), code(bad)]).toEqual([bad.slice(0, 20), 'bad-filter']);
     }
   });
@@ -37,6 +38,7 @@ describe('parseFilterSpec', () => {
       fc.constant({ kind: 'blob:none' as const }),
       fc.nat({ max: 1e12 }).map((bytes) => ({ kind: 'blob:limit' as const, bytes })),
       fc.nat({ max: 1000 }).map((depth) => ({ kind: 'tree' as const, depth })),
+      fc.constantFrom('blob', 'tree', 'commit', 'tag' as const).map((type) => ({ kind: 'object:type' as const, type })),
     );
     const spec = fc.oneof(leaf, fc.array(leaf, { minLength: 1, maxLength: 4 }).map((filters) => ({ kind: 'combine' as const, filters })));
     fc.assert(fc.property(spec, (f) => {
