@@ -902,7 +902,12 @@ class Push {
     }
     const del = cmd.newId === ZERO_ID;
     if (!del) {
-      if (!present.has(cmd.newId) || !(await this.connected(cmd.newId))) return REASON_MISSING;
+      if (!present.has(cmd.newId)) return REASON_MISSING;
+      const connected = await this.connected(cmd.newId);
+      // A history cut at a commit the pushing clone is shallow at, which we did not have (git's
+      // receive-pack, without receive.shallowUpdate, refuses such a ref in these words).
+      if (connected === 'shallow') return 'shallow update not allowed';
+      if (!connected) return REASON_MISSING;
     }
     const branch = cmd.ref.startsWith('refs/heads/');
     if (del && cmd.oldId !== ZERO_ID) {
@@ -955,16 +960,21 @@ class Push {
    * True if everything reachable from `tip` is present. Without missing
    * references in the pack this holds for every tip; otherwise walk the new
    * objects from `tip` (stored objects are connected) looking for them.
+   * 'shallow' when not, and the walk met a new commit the client said it is
+   * shallow at (its parents are missing because the client never had them).
    */
-  async connected(tip: string): Promise<boolean> {
+  async connected(tip: string): Promise<boolean | 'shallow'> {
     if (this.missing.size === 0 && this.broken.size === 0) return true;
     const deps = this.deps();
     const seen = new Set<string>([tip]);
     const stack = [tip];
+    const shallows = new Set(this.req.shallows);
+    let shallow = false;
     while (stack.length > 0) {
       const id = stack.pop()!;
-      if (this.missing.has(id) || this.broken.has(id)) return false;
+      if (this.missing.has(id) || this.broken.has(id)) return shallow && !this.broken.has(id) ? 'shallow' : false;
       if (!this.quarantine.pending(id)) continue; // not new: stored objects are connected
+      if (shallows.has(id)) shallow = true;
       if (seen.size > MAX_WALK_OBJECTS) return false;
       const obj = await readObject(deps, id);
       if (!obj || obj.kind === 'artifact') return false;
