@@ -41,7 +41,7 @@ export const OPERATIONS: Record<string, Record<string, Op>> = {
   },
   '/api/repos/{name}/protections': { get: { summary: 'List protected branch patterns', access: 'read role', ok: [200, '{ protections: [{ pattern, admins_only }] }'] } },
   '/api/repos/{name}/protections/{pattern}': {
-    put: { summary: 'Protect branches matching a pattern (`*`: any characters but `/`)', access: 'admin role', body: ProtectionSchema, ok: [201, '{ pattern, admins_only } (200 when it existed)'] },
+    put: { summary: 'Protect branches of a git repository matching a pattern (`*`: any characters but `/`; 400 for a fossil repository)', access: 'admin role', body: ProtectionSchema, ok: [201, '{ pattern, admins_only } (200 when it existed)'] },
     delete: { summary: 'Remove a protection', access: 'admin role', ok: [204, 'removed'] },
   },
   '/api/repos/{name}/events': {

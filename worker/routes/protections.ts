@@ -29,6 +29,8 @@ protectionsApi.get('/repos/:name/protections', async (c) => {
 protectionsApi.put('/repos/:name/protections/:pattern{.+}', async (c) => {
   const r = await repoFor(c, c.req.param('name'), 'admin');
   if (r instanceof Response) return r;
+  // A fossil push never moves or deletes a branch, and the fossil server takes no rule: refused rather than stored unenforced.
+  if (r.repo.kind !== 'git') return fail(c, 400, 'branch protection applies to git repositories');
   const pattern = c.req.param('pattern');
   const problem = patternProblem(pattern);
   if (problem !== null) return fail(c, 400, problem);
