@@ -127,6 +127,76 @@ export interface ReachPlan {
   thinBases?: Uint8Array;
 }
 
+/** A ReachPlan's per-entry arrays in the order reachPlanParts writes them (thinBases is not stored). */
+function planFields(p: ReachPlan): Uint8Array[] {
+  return [p.seg, p.offset, p.length, p.size, p.recordSize, p.kind, p.format, p.base, p.ids].map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+}
+
+/** Bytes per entry of reachPlanParts' output (4 + 4 * 8 + 1 + 1 + 4 + 20). */
+export const PLAN_ENTRY_BYTES = 62;
+
+/**
+ * A plan's arrays as parts of at most `partBytes` bytes, for a store to keep
+ * (a 300k-object plan read back costs a few copies where rebuilding it from
+ * index rows cost a second of CPU). Each part is its own ArrayBuffer, exactly
+ * filled. Typed arrays are copied in the platform's byte order, which is the
+ * order decodeReachPlan reads them in.
+ */
+export function* reachPlanParts(plan: ReachPlan, partBytes: number): Generator<Uint8Array> {
+  if (plan.thinBases !== undefined) throw new Error('a fetch plan (thin bases) is not kept');
+  let left = plan.count * PLAN_ENTRY_BYTES;
+  let buf = new Uint8Array(Math.min(partBytes, left));
+  let used = 0;
+  for (const field of planFields(plan)) {
+    for (let at = 0; at < field.length; ) {
+      const n = Math.min(field.length - at, buf.length - used);
+      buf.set(field.subarray(at, at + n), used);
+      used += n;
+      at += n;
+      if (used === buf.length) {
+        yield buf;
+        left -= used;
+        buf = new Uint8Array(Math.min(partBytes, left));
+        used = 0;
+      }
+    }
+  }
+}
+
+/**
+ * The plan of `count` entries whose parts (reachPlanParts' output, in order)
+ * `parts` yields; null when their bytes do not add up to exactly that plan
+ * (a store then builds it again).
+ */
+export function decodeReachPlan(count: number, segmentNames: string[], parts: Iterable<Uint8Array>): ReachPlan | null {
+  const plan = emptyPlan(count);
+  plan.count = count;
+  plan.segmentNames = segmentNames;
+  const fields = planFields(plan);
+  let f = 0;
+  let at = 0;
+  for (const part of parts) {
+    for (let from = 0; from < part.length; ) {
+      while (f < fields.length && at === fields[f].length) {
+        f++;
+        at = 0;
+      }
+      if (f === fields.length) return null;
+      const n = Math.min(part.length - from, fields[f].length - at);
+      fields[f].set(part.subarray(from, from + n), at);
+      from += n;
+      at += n;
+    }
+  }
+  while (f < fields.length && at === fields[f].length) {
+    f++;
+    at = 0;
+  }
+  if (f !== fields.length) return null;
+  for (let i = 0; i < count; i++) if (plan.seg[i] >= segmentNames.length || plan.base[i] >= count) return null;
+  return plan;
+}
+
 /** One row given to ReachPlanBuilder; `segKey` orders segments (rows come sorted by segKey, then offset). */
 export interface PlanRowInput {
   id: ObjectId;

@@ -53,8 +53,24 @@ describe('SqlRepoStore reach closure', () => {
       // The last plan is remembered for its version (and blobs choice) only.
       const again = s.reachPlan(1, false)!;
       expect(s.reachPlan(1, false)).toBe(again);
+      // Kept in SQLite too: a new instance (a restarted DO) reads the same plan back without rebuilding it.
+      const kept = state.storage.sql.exec<{ blobs: number; version: number; count: number }>(`SELECT blobs, version, count FROM reach_plans ORDER BY blobs`).toArray();
+      expect(kept).toEqual([
+        { blobs: 0, version: 1, count: 1 },
+        { blobs: 1, version: 1, count: 4 },
+      ]);
+      const fields = (p: typeof plan) => [p.count, p.segmentNames, ...[p.seg, p.offset, p.length, p.size, p.recordSize, p.kind, p.format, p.base, p.ids].map((a) => [...a])];
+      const fresh = new SqlRepoStore(state.storage).reachPlan(1, true)!;
+      expect(fresh).not.toBe(plan);
+      expect(fields(fresh)).toEqual(fields(plan));
+      // A kept plan that does not decode (here: cut short) is built again, and kept anew.
+      state.storage.sql.exec(`UPDATE reach_plans SET data = substr(data, 1, 10) WHERE blobs = 1`);
+      expect(fields(new SqlRepoStore(state.storage).reachPlan(1, true)!)).toEqual(fields(plan));
+      expect(state.storage.sql.exec<{ n: number }>(`SELECT length(data) AS n FROM reach_plans WHERE blobs = 1`).one().n).toBe(4 * 62);
       expect(s.reachMark(1, [oid(5)], [oid(5)], true)).toBe(2);
       expect(s.reachPlan(1, false)).toBe(null);
+      // A kept plan of an older version is not used: version 2's plan is V's as it is now.
+      expect(new SqlRepoStore(state.storage).reachPlan(2, true)!.count).toBe(1);
       expect(s.reachPlan(2, false)!.count).toBe(0);
       expect(s.reachState()).toEqual({ version: 2, tips: [oid(5)] });
       expect([...s.reachStatus([oid(1), oid(5)])]).toEqual([REACH_OUTSIDE, REACH_IN]);
