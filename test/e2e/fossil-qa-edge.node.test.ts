@@ -230,6 +230,17 @@ describe('the hub and fossil server side by side', () => {
 });
 
 describe('hub settings that do not apply to fossil repositories', () => {
+  it('the user names anonymous and nobody are reserved: fossil logs anyone in as them without a password, so their roles never applied', async () => {
+    for (const name of ['anonymous', 'nobody']) {
+      const res = await hubApi(hub, 'POST', '/users', { name, password: 'a-password' });
+      expect(res.status).toBe(400);
+      expect(res.text).toMatch(/reserved/);
+    }
+    const users = JSON.parse((await api('GET', '/users')).text) as { users: { name: string }[] };
+    expect(users.users.map((u) => u.name)).not.toContain('nobody');
+  });
+
+
   it('branch protection is refused for a fossil repository (a fossil push would not honour it) and none is stored', async () => {
     await api('POST', '/repos', { name: 'guarded', kind: 'fossil', public: true });
     const res = await hubApi(hub, 'PUT', '/repos/guarded/protections/trunk', { admins_only: true });

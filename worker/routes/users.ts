@@ -42,6 +42,8 @@ usersApi.post('/users', async (c) => {
     }
   }
   const { name, password } = body;
+  // fossil signs anyone in as these two without checking a password, so such an account could never use its roles over fossil.
+  if (name === 'anonymous' || name === 'nobody') return fail(c, 400, `name: "${name}" is reserved (fossil's user for callers without a login)`);
   const db = drizzle(c.env.DB);
   if (await db.select().from(users).where(eq(users.name, name)).get()) return fail(c, 409, 'user exists');
   const inserted = await db
