@@ -111,7 +111,8 @@ export function crosslinkHooks(host: SqlHost, repo: FossilRepo): FossilHooks {
         const memo = repo.memo?.texts.get(hash);
         const stored = memo !== undefined && ['public', 'private'].includes((await repo.store.states([hash]))[0]);
         const bytes = stored ? memo : await reader.read(hash);
-        return bytes === null ? null : parseArtifact(bytes);
+        // Crosslinking needs the cards only, not whether they are canonically spelled.
+        return bytes === null ? null : parseArtifact(bytes, { skipCanonical: true, primitives: repo.primitives });
       };
       // In slices with a macrotask between them, so each slice's SQL writes
       // commit as their own implicit transaction: one round can carry hundreds

@@ -35,6 +35,7 @@ import {
   isWikiName,
   type RawCard,
   splitCards,
+  splitTokens,
   tokenText,
 } from './card.js';
 import type { Primitives } from '../primitives.js';
@@ -294,6 +295,73 @@ function cardText(token: Uint8Array): string {
   return tokenText(defossilizeBytes(token));
 }
 
+/**
+ * F cards parsed lately, by their argument bytes (pure ASCII lines only). A
+ * manifest repeats most of its parent's F cards, so a push of many check-ins
+ * parses each file line about once, and the parsed manifests of a batch share
+ * their FileCards instead of holding a copy each (those copies were most of a
+ * push's memory). Looked up by a hash of the bytes, checked against the line
+ * kept as a string, so a hit allocates nothing. The cards are shared: never
+ * mutated. Cleared whole when full (a bound, not an LRU).
+ */
+const fileCards = new Map<number, { line: string; card: FileCard }>();
+const FILE_CARD_CACHE_SIZE = 16384;
+const MAX_CACHED_LINE = 512;
+// The name bytes of a non-ASCII F card (for the sort-order check); an ASCII card's name string compares as its bytes.
+const rawNames = new WeakMap<FileCard, Uint8Array>();
+
+function fileCard(card: RawCard): FileCard {
+  const args = card.args;
+  if (args === undefined) return parseFileCard(card, [], false); // "F" alone
+  const n = args.length;
+  let ascii = n > 0 && n <= MAX_CACHED_LINE;
+  let h = 0x811c9dc5; // FNV-1a
+  for (let i = 0; ascii && i < n; i++) {
+    if (args[i] >= 0x80) ascii = false;
+    h = Math.imul(h ^ args[i], 0x01000193);
+  }
+  if (!ascii) return parseFileCard(card, splitTokens(args, card.line), false);
+  const key = h & 0x3fffffff; // a small integer: no heap number per lookup
+  const hit = fileCards.get(key);
+  if (hit !== undefined && sameLine(hit.line, args)) return hit.card;
+  const f = parseFileCard(card, splitTokens(args, card.line), true);
+  if (fileCards.size >= FILE_CARD_CACHE_SIZE) fileCards.clear();
+  fileCards.set(key, { line: String.fromCharCode.apply(null, args as unknown as number[]), card: f });
+  return f;
+}
+
+function sameLine(line: string, args: Uint8Array): boolean {
+  if (line.length !== args.length) return false;
+  for (let i = 0; i < args.length; i++) if (line.charCodeAt(i) !== args[i]) return false;
+  return true;
+}
+
+// An F card's own rules (those that depend on nothing but its line).
+function parseFileCard(card: RawCard, tokens: Uint8Array[], ascii: boolean): FileCard {
+  if (tokens.length < 1) fail(card, 'missing-argument', 'missing argument on F-card');
+  if (tokens.length > 4) fail(card, 'extra-argument', 'extra characters at end of card');
+  const name = defossilizeBytes(tokens[0]);
+  if (!isSimplePath(name)) fail(card, 'bad-argument', 'F-card filename is not a simple path');
+  const f: FileCard = { name: tokenText(name) };
+  if (tokens.length >= 2) f.hash = cardHash(card, tokens[1], 'F-card');
+  if (tokens.length >= 3) f.perm = tokenText(tokens[2]);
+  if (tokens.length === 4) {
+    const old = defossilizeBytes(tokens[3]);
+    if (!isSimplePath(old)) fail(card, 'bad-argument', 'F-card old filename is not a simple path');
+    f.oldName = tokenText(old);
+  }
+  if (!ascii) rawNames.set(f, name.slice());
+  return f;
+}
+
+// fossil's F-card order: by the names' bytes.
+function compareNames(a: FileCard, b: FileCard): number {
+  const ra = rawNames.get(a);
+  const rb = rawNames.get(b);
+  if (ra === undefined && rb === undefined) return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  return compare(ra ?? utf8Encode(a.name), rb ?? utf8Encode(b.name));
+}
+
 // One pass over the cards applying each card's rules, then the type's rules.
 function interpret(cards: RawCard[]): { parsed: ArtifactCards; type: ArtifactType; spellable: boolean } {
   const c: ArtifactCards = {};
@@ -302,7 +370,7 @@ function interpret(cards: RawCard[]): { parsed: ArtifactCards; type: ArtifactTyp
   let decided: ArtifactType | null = null;
   let zCount = 0;
   // Raw sort keys of the previous repeated card, for fossil's order checks.
-  let prevFile: Uint8Array | null = null;
+  let prevFile: FileCard | null = null;
   let prevField: Uint8Array | null = null;
   let prevMember: Uint8Array | null = null;
   let prevTag: { name: Uint8Array; target: Uint8Array | null } | null = null;
@@ -350,23 +418,11 @@ function interpret(cards: RawCard[]): { parsed: ArtifactCards; type: ArtifactTyp
         c.technote = { time: tokenText(tokens[0]), id: cardHash(card, tokens[1], 'E-card') };
         break;
       case 'F': {
-        arity(card, 1, 4);
-        const name = defossilizeBytes(tokens[0]);
-        if (!isSimplePath(name)) fail(card, 'bad-argument', 'F-card filename is not a simple path');
-        const f: FileCard = { name: tokenText(name) };
+        const f = fileCard(card);
         // Only a delta manifest (B card, which sorts first) may omit the hash.
-        if (tokens.length >= 2 || c.baseline === undefined) {
-          if (tokens.length < 2) fail(card, 'missing-argument', 'missing hash on F-card');
-          f.hash = cardHash(card, tokens[1], 'F-card');
-        }
-        if (tokens.length >= 3) f.perm = tokenText(tokens[2]);
-        if (tokens.length === 4) {
-          const old = defossilizeBytes(tokens[3]);
-          if (!isSimplePath(old)) fail(card, 'bad-argument', 'F-card old filename is not a simple path');
-          f.oldName = tokenText(old);
-        }
-        if (prevFile && compare(prevFile, name) >= 0) fail(card, 'card-order', 'incorrect F-card sort order');
-        prevFile = name;
+        if (f.hash === undefined && c.baseline === undefined) fail(card, 'missing-argument', 'missing hash on F-card');
+        if (prevFile !== null && compareNames(prevFile, f) >= 0) fail(card, 'card-order', 'incorrect F-card sort order');
+        prevFile = f;
         (c.files ??= []).push(f);
         break;
       }

@@ -22,6 +22,12 @@ export interface RawCard {
   line: number;
   /** W card only: the text after the size line. */
   text?: Uint8Array;
+  /**
+   * F card only: the bytes after "F " (`tokens` is left empty; splitTokens
+   * gives them). A manifest is mostly F cards, repeated from its parent's:
+   * the parser looks them up whole before splitting (artifact.ts).
+   */
+  args?: Uint8Array;
 }
 
 /** Split an artifact body (after any PGP wrapper) into cards; bounded by the body's length. */
@@ -39,24 +45,35 @@ export function splitCards(body: Uint8Array): RawCard[] {
     }
     const eol = body.indexOf(NL, pos + 1);
     // The body always ends with "\n" (checked by the caller), so eol is found.
-    const tokens: Uint8Array[] = [];
-    if (after === SP) {
-      let start = pos + 2;
-      for (let i = start; i <= eol; i++) {
-        const b = body[i];
-        if (b === 0) throw new ArtifactError('bad-card', `line ${line}: NUL byte in a card`, { line });
-        if (b === SP || i === eol) {
-          tokens.push(body.subarray(start, i));
-          start = i + 1;
-        }
-      }
+    let card: RawCard;
+    if (letter === 0x46 /* F */ && after === SP) {
+      for (let i = pos + 2; i < eol; i++) if (body[i] === 0) throw nulByte(line);
+      card = { letter: 'F', tokens: [], line, args: body.subarray(pos + 2, eol) };
+    } else {
+      card = { letter: String.fromCharCode(letter), tokens: after === SP ? splitTokens(body.subarray(pos + 2, eol), line) : [], line };
     }
-    const card: RawCard = { letter: String.fromCharCode(letter), tokens, line };
     pos = eol + 1;
     if (letter === 0x57 /* W */) pos = readWikiText(body, pos, card);
     cards.push(card);
   }
   return cards;
+}
+
+/** The space-separated tokens of a card's arguments (the bytes after "LETTER "); `line` names the card in errors. */
+export function splitTokens(args: Uint8Array, line: number): Uint8Array[] {
+  const tokens: Uint8Array[] = [];
+  let start = 0;
+  for (let i = 0; i <= args.length; i++) {
+    if (i === args.length || args[i] === SP) {
+      tokens.push(args.subarray(start, i));
+      start = i + 1;
+    } else if (args[i] === 0) throw nulByte(line);
+  }
+  return tokens;
+}
+
+function nulByte(line: number): ArtifactError {
+  return new ArtifactError('bad-card', `line ${line}: NUL byte in a card`, { line });
 }
 
 // The W card's size line is followed by exactly `size` bytes and a "\n".

@@ -154,6 +154,42 @@ describe('structural artifacts', () => {
     expect(codeOf(withZ(`M ${H1}\n`).subarray(0, 10))).toBe('not-terminated');
   });
 
+  it('shares parsed F cards between manifests, and still applies each manifest’s own rules to them', () => {
+    const a = parseArtifactStrict(withZ(`C a\n${D}F f.txt ${H1}\nF g.txt ${H3} x\nU u\n`));
+    const b = parseArtifactStrict(withZ(`C b\n${D}F f.txt ${H1}\nF h.txt ${H3}\nU u\n`));
+    expect(b.cards.files![0]).toBe(a.cards.files![0]);
+    expect(b.cards.files!.map((f) => [f.name, f.hash, f.perm])).toEqual([['f.txt', H1, undefined], ['h.txt', H3, undefined]]);
+    // A hash-less card is a deletion in a delta manifest, and an error in a baseline manifest even when cached.
+    expect(codeOf(withZ(`B ${H1}\nC a\n${D}F gone\nU u\n`))).toBe('ok');
+    expect(codeOf(withZ(`C a\n${D}F gone\nU u\n`))).toBe('missing-argument');
+    // Order is by bytes, across cached ASCII names and uncached UTF-8 ones ("z" < "\u00e9" < "\u{1F600}" as UTF-8).
+    expect(codeOf(withZ(`C a\n${D}F bz ${H1}\nF b\u00e9 ${H1}\nF b\u{1F600} ${H1}\nU u\n`))).toBe('ok');
+    expect(codeOf(withZ(`C a\n${D}F b\u00e9 ${H1}\nF bz ${H1}\nU u\n`))).toBe('card-order');
+    expect(codeOf(withZ(`C a\n${D}F b\u{1F600} ${H1}\nF b\u{FFFD} ${H1}\nU u\n`))).toBe('card-order');
+    expect(codeOf(withZ(`C a\n${D}F bz ${H1}\nF bz ${H3}\nU u\n`))).toBe('card-order');
+  });
+
+  it('gives two F lines whose cache buckets collide their own cards', () => {
+    // The cache's bucket: FNV-1a of the line's bytes, 30 bits (artifact.ts fileCard).
+    const bucket = (s: string) => {
+      let h = 0x811c9dc5;
+      for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193); // ASCII: chars are bytes
+      return h & 0x3fffffff;
+    };
+    const seen = new Map<number, string>();
+    let pair: [string, string] | undefined;
+    for (let i = 0; pair === undefined; i++) {
+      const line = `f${i}.txt ${H1}`;
+      const other = seen.get(bucket(line));
+      if (other !== undefined) pair = [other, line];
+      seen.set(bucket(line), line);
+    }
+    for (const line of [...pair, ...pair]) {
+      const f = parseArtifactStrict(withZ(`C a\n${D}F ${line}\nU u\n`)).cards.files![0];
+      expect(f.name).toBe(line.split(' ')[0]);
+    }
+  });
+
   it('refuses inputs over the size bound before scanning them', () => {
     const big = new Uint8Array(1025).fill(0x41);
     expect(() => parseArtifactStrict(big, { maxSize: 1024 })).toThrow(expect.objectContaining({ code: 'too-large' }));
