@@ -96,6 +96,14 @@ export interface RepoCommit {
    */
   stage?: StageId;
   /**
+   * With `stage`: the stored depth each staged delta whose base is outside
+   * the stage was planned against, by base id (a quarantine plans the
+   * stage's rows against each other and against these). When every staged
+   * row goes in new, only these bases are checked, not every staged row's;
+   * otherwise (a concurrent push stored some of them) the store checks all.
+   */
+  stageBases?: ReadonlyMap<ObjectId, number>;
+  /**
    * More rows with planned depths, read once in order (a quarantine's rows
    * not staged: all of a small push's). Checked like staged rows.
    */

@@ -36,6 +36,8 @@ export class QuarantineIndex implements ObjectIndexReader {
   /** Planned rows not yet appended to the stage (row numbers from `this.ids.size - unstaged.length`). */
   private unstaged: IndexRow[] = [];
   private dropped = false;
+  /** Stored depths the pending deltas on committed bases were planned against (RepoCommit.stageBases): few but for thin packs. */
+  private readonly outsideBases = new Map<ObjectId, number>();
 
   constructor(
     private readonly base: ObjectIndexReader,
@@ -80,7 +82,11 @@ export class QuarantineIndex implements ObjectIndexReader {
       return committed.has(id) ? 0 : null; // only presence matters here: planDepths skips the row
     });
     const out: IndexRow[] = [];
-    for (const [row, depth] of planned) out.push({ ...row, depth });
+    for (const [row, depth] of planned) {
+      out.push({ ...row, depth });
+      const bd = row.base === null ? undefined : baseDepths.get(row.base);
+      if (bd !== undefined) this.outsideBases.set(row.base!, bd);
+    }
     for (const row of out) {
       const k = this.ids.size;
       if (k === this.depths.length) {
@@ -144,10 +150,11 @@ export class QuarantineIndex implements ObjectIndexReader {
    * small push never writes a stage: its rows go to the commit directly
    * (staging them cost a push of 4076 objects ~40% more workerd CPU).
    */
-  pendingRows(): { stage?: StageId; planned: IndexRow[] } {
+  pendingRows(): { stage?: StageId; stageBases?: ReadonlyMap<ObjectId, number>; planned: IndexRow[] } {
     // In id order, so the index inserts are B-tree appends (in pack order each touched a random page).
     const planned = [...this.unstaged].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return { stage: this.stage?.id, planned };
+    // The staged rows were planned against each other and these: the store need not look up every staged delta's base.
+    return { stage: this.stage?.id, stageBases: this.stage ? this.outsideBases : undefined, planned };
   }
 
   /** Forgets the pending rows (after the commit, or instead of it); later adds throw. */

@@ -183,6 +183,33 @@ describe('SqlRepoStore stages', () => {
     });
   });
 
+  it('with stageBases, checks the bases outside the stage (all staged rows when some were stored meanwhile)', async () => {
+    await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
+      const store = new SqlRepoStore(state.storage);
+      store.putBatch([planned(1, null, 0, seg(0)), planned(2, 1, 1, seg(0))]);
+      const main3 = [{ name: 'refs/heads/main', old: null, new: oid(3) }];
+      // Planned against a stored depth that is not the stored one (a repack meanwhile), or a base gone.
+      const wrong = store.openStage();
+      store.appendStage(wrong, [planned(3, 2, 3), planned(4, 3, 4)]);
+      expect(() => store.commit({ rows: [], stage: wrong, stageBases: new Map([[oid(2), 2]]), refs: main3 })).toThrow(expect.objectContaining({ code: 'chain-too-deep' }));
+      const gone = store.openStage();
+      store.appendStage(gone, [planned(3, 9, 1)]);
+      expect(() => store.commit({ rows: [], stage: gone, stageBases: new Map([[oid(9), 0]]), refs: main3 })).toThrow(expect.objectContaining({ code: 'delta-base-missing' }));
+      expect(ids(state)).toEqual([oid(1), oid(2)]);
+      // A staged row stored meanwhile at another depth: every staged delta is checked, whatever stageBases says.
+      store.putBatch([planned(5, null, 0, seg(0))]);
+      const raced = store.openStage();
+      store.appendStage(raced, [planned(3, 2, 2), planned(5, 3, 3), planned(6, 5, 4)]);
+      expect(() => store.commit({ rows: [], stage: raced, stageBases: new Map([[oid(2), 1]]), refs: main3 })).toThrow(expect.objectContaining({ code: 'chain-too-deep' }));
+      expect(ids(state)).toEqual([oid(1), oid(2), oid(5)]);
+      expect(store.readRef('refs/heads/main')).toBeNull();
+      const right = store.openStage();
+      store.appendStage(right, [planned(3, 2, 2), planned(4, 3, 3)]);
+      expect(store.commit({ rows: [], stage: right, stageBases: new Map([[oid(2), 1]]), refs: main3 })).toMatchObject({ ok: true, inserted: 2 });
+      expect(store.get(oid(4))).toMatchObject({ depth: 3, base: oid(3) });
+    });
+  });
+
   it('drops a stage with the segment names only it used, and sweeps stages left by an earlier instance', async () => {
     await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
       const store = new SqlRepoStore(state.storage);

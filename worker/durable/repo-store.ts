@@ -358,9 +358,10 @@ export class SqlRepoStore {
         for (let i = 0; i < c.rows.length; i += INSERT_BATCH) this.host.sql.exec(MARK_IDS, JSON.stringify(c.rows.slice(i, i + INSERT_BATCH).map((r) => r.id)));
       }
       // Staged rows first: planned ones may have their bases there (never the reverse: a delta follows its base).
-      if (c.stage !== undefined) inserted += this.insertStage(c.stage, mark);
+      const staged = c.stage === undefined ? 0 : this.insertStage(c.stage, mark);
+      inserted += staged;
       if (c.planned) inserted += this.insertPlanned(c.planned, segSeq, mark);
-      if (c.stage !== undefined) this.checkStage(c.stage);
+      if (c.stage !== undefined) this.checkStage(c.stage, staged === this.liveStage(c.stage).count ? c.stageBases : undefined);
       this.applyRefs(writes);
       if (mark) this.host.sql.exec(`UPDATE reach_state SET version = version + 1, tips = ?`, JSON.stringify(c.reach!.tips));
       return { ...result, inserted };
@@ -575,8 +576,30 @@ export class SqlRepoStore {
     return inserted;
   }
 
-  /** Checks every staged delta's depth against its base as now indexed (after insertStage); a wrong one throws. */
-  private checkStage(stage: StageId): void {
+  /**
+   * Checks every staged delta's depth against its base as now indexed (after
+   * insertStage); a wrong one throws. With `outside` (RepoCommit.stageBases,
+   * given when every staged row went in new) only those bases are looked up:
+   * the rest are staged rows, planned against each other (a join per staged
+   * delta was 1.3 s of a 300k-object push).
+   */
+  private checkStage(stage: StageId, outside?: ReadonlyMap<ObjectId, number>): void {
+    if (outside !== undefined) {
+      const ids = [...outside.keys()];
+      for (let i = 0; i < ids.length; i += INSERT_BATCH) {
+        const part = ids.slice(i, i + INSERT_BATCH);
+        const stored = new Map<string, number>();
+        for (const r of this.host.sql.exec<{ id: string; depth: number }>(`SELECT id, depth FROM objects WHERE id IN (SELECT value FROM json_each(?))`, JSON.stringify(part))) {
+          stored.set(r.id, r.depth);
+        }
+        for (const id of part) {
+          const bd = stored.get(id);
+          if (bd === undefined) throw new MissingBaseError('delta-base-missing', `delta base ${id} is not indexed`, { base: id });
+          if (bd !== outside.get(id)) this.badDepth(id, outside.get(id)! + 1, bd);
+        }
+      }
+      return;
+    }
     // One pass: a staged row already indexed (a concurrent push stored it) is checked too, so
     // such a race can refuse a push that would have been right; the client pushes again.
     const bad = this.host.sql

@@ -62,6 +62,21 @@ describe('QuarantineIndex', () => {
     await expect(q.add([delta(600, 999)])).rejects.toMatchObject({ code: 'delta-base-missing' });
   });
 
+  it('gives the commit the stored depth of each base outside the stage that staged deltas were planned on', async () => {
+    const { repo } = createMemoryStores();
+    await repo.putBatch([full(1), delta(2, 1)]);
+    const q = new QuarantineIndex(repo, repo);
+    const id = (i: number) => i.toString(16).padStart(8, '0').padEnd(40, '0');
+    // A delta on a stored base (depth 1), one on a pending base, a stored row again (skipped), then enough rows for a stage.
+    await q.add([delta(3, 2), delta(4, 3), delta(2, 1)]);
+    for (let i = 1; i <= 8200; i += 1000) await q.add(Array.from({ length: Math.min(1000, 8200 - i + 1) }, (_, k) => ({ ...full(0), id: id(i + k) })));
+    const { stage, stageBases } = q.pendingRows();
+    expect(stage).toBeDefined();
+    expect([...stageBases!]).toEqual([[oid(2), 1]]);
+    expect((await repo.commit({ rows: [], ...q.pendingRows(), refs: [] })).inserted).toBe(8202);
+    expect((await repo.get(oid(4)))?.depth).toBe(3);
+  });
+
   it('reads rows back whether already in the stage or still waiting to go there', async () => {
     const { repo } = createMemoryStores();
     const q = new QuarantineIndex(repo, repo);
