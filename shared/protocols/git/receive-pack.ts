@@ -500,21 +500,29 @@ class Push {
     return k;
   }
 
-  /** An edge of pack object `from` (packIds index) to the id at src[off..], which must be of TYPE_CODE `want`. */
+  /**
+   * An edge of pack object `from` (packIds index) to the id at src[off..], which must be of TYPE_CODE `want`.
+   * `missing` is asked first: git writes every tree before any blob, so in a first push nearly every
+   * tree entry names an id first seen ahead of its object, and later trees name it again (9M entries
+   * in 176k trees of the large corpus). Whether it has arrived since is settled at the end of the pack
+   * (pruneMissing marks it referenced and checks its kind), as for its first referrer.
+   */
   edgeAt(src: Uint8Array, off: number, want: number, from: number): void {
+    const m = this.missing.indexOfAt(src, off);
+    if (m >= 0) {
+      if (this.missKind[m] !== want) this.later.push({ from, id: toHexAt(src, off, 20), want });
+      return;
+    }
     const k = this.referIndex(src, off);
     if (k >= 0) return this.checkKind(from, k < this.kinds.length ? this.kinds[k] : 0, want, src, off);
-    if (this.missing.addAt(src, off)) {
-      const i = this.missing.size - 1;
-      if (i >= this.missKind.length) {
-        this.missKind = grownTo(this.missKind, i);
-        this.missFrom = grownTo(this.missFrom, i);
-      }
-      this.missKind[i] = want;
-      this.missFrom[i] = from;
-    } else if (this.missKind[this.missing.indexOfAt(src, off)] !== want) {
-      this.later.push({ from, id: toHexAt(src, off, 20), want });
+    this.missing.addAt(src, off);
+    const i = this.missing.size - 1;
+    if (i >= this.missKind.length) {
+      this.missKind = grownTo(this.missKind, i);
+      this.missFrom = grownTo(this.missFrom, i);
     }
+    this.missKind[i] = want;
+    this.missFrom[i] = from;
   }
 
   /** Marks `from` broken when the kind found (`have`, 0 when not known yet: checked at the end) is not `want`. */
