@@ -33,7 +33,7 @@ function urls(repo: string, user?: string, password?: string): { hub: string; fo
 /**
  * The same repository on both servers: `fossil new` gives the project code,
  * the hub repository is created with it (and starts empty), fossil server
- * serves a copy of the new file. `writer` gets the write role / fossil's `i`.
+ * serves a copy of the new file. `writer` gets the write role / fossil's `i y`.
  */
 async function both(name: string, writer: { name: string; password: string }): Promise<string> {
   const src = join(home, `${name}-src.fossil`);
@@ -45,7 +45,7 @@ async function both(name: string, writer: { name: string; password: string }): P
   const copy = join(served, `${name}.fossil`);
   fossil(['sql', '-R', src, `VACUUM INTO '${copy}'`]);
   fossil(['user', 'new', writer.name, 'x', writer.password, '-R', copy]);
-  fossil(['user', 'capabilities', writer.name, 'i', '-R', copy]);
+  fossil(['user', 'capabilities', writer.name, 'iy', '-R', copy]);
   return src;
 }
 
@@ -202,6 +202,25 @@ describe('the hub and fossil server side by side', () => {
     // With a login: fossil's secret includes the project code, so the login fails first.
     expect(pull(hubClone, wes.hub)).toEqual(['Error: login failed']);
     expect(pull(hubClone, wes.hub)).toEqual(pull(fsClone, wes.fossil));
+  });
+
+  it('an empty unversioned file: uv sync sends it, and a clone -u of either server has it', async () => {
+    const src = await both('uvempty', { name: 'wes', password: 'wes-pw' });
+    writeFileSync(join(home, 'empty.txt'), '');
+    writeFileSync(join(home, 'one.txt'), '1');
+    fossil(['uv', 'add', join(home, 'empty.txt'), '--as', 'empty.txt', '-R', src]);
+    fossil(['uv', 'add', join(home, 'one.txt'), '--as', 'one.txt', '-R', src]);
+    const to = urls('uvempty', 'wes', 'wes-pw');
+    for (const url of [to.hub, to.fossil]) expect(errors(fossil(['uv', 'sync', url, '-R', src]).output)).toEqual([]);
+    const from = urls('uvempty');
+    const list = (url: string, name: string) => {
+      const repo = join(home, name);
+      fossil(['clone', '-u', url, repo]);
+      return fossil(['uv', 'list', '-R', repo]).stdout;
+    };
+    const hubList = list(from.hub, 'uvempty-hub.fossil');
+    expect(hubList).toMatch(/\b0\s+0 empty\.txt/);
+    expect(hubList).toBe(list(from.fossil, 'uvempty-fs.fossil'));
   });
 
   it('URL forms: /NAME/ and /NAME/xfer clone, /NAME.fossil is 404, and an HTTP Basic -B login is ignored, as by fossil server', async () => {

@@ -424,7 +424,8 @@ class Session {
     if (!isUvName(name) || mtime === null || size === null || flags === null || (hash !== '-' && !isHash(hash))) {
       throw xferError('bad-card', 'malformed uvfile line');
     }
-    const content = card.payload && card.payload.length > 0 ? card.payload : null;
+    // Flags 1 (deleted) and 4 (content omitted) come without content; otherwise SIZE bytes follow, none for an empty file.
+    const content = (flags & 5) === 0 ? (card.payload ?? new Uint8Array(0)) : null;
     if (content !== null && hash !== '-') {
       if (!verifyArtifact(this.repo.primitives, hash, content)) throw xferError('bad-card', 'in uvfile line, HASH does not match CONTENT');
     }
