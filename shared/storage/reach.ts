@@ -127,6 +127,43 @@ export interface ReachPlan {
   thinBases?: Uint8Array;
 }
 
+/**
+ * The plan without its blobs (a blob:none clone's, from a full clone's: a
+ * pass over the arrays, where building it again means reading every row of
+ * the closure). A delta whose base was a blob keeps PLAN_BASE_OUTSIDE, as
+ * ReachPlanBuilder gives it.
+ */
+export function reachPlanWithoutBlobs(plan: ReachPlan): ReachPlan {
+  const blob = PLAN_KINDS.indexOf('blob');
+  const at = new Int32Array(plan.count);
+  let n = 0;
+  for (let i = 0; i < plan.count; i++) at[i] = plan.kind[i] === blob ? -1 : n++;
+  const out = emptyPlan(n);
+  out.count = n;
+  // Only the segments that still hold entries, numbered in order of first use (as the builder does).
+  const segAt = new Int32Array(plan.segmentNames.length).fill(-1);
+  for (let i = 0; i < plan.count; i++) {
+    const k = at[i];
+    if (k < 0) continue;
+    const s = plan.seg[i];
+    if (segAt[s] < 0) {
+      segAt[s] = out.segmentNames.length;
+      out.segmentNames.push(plan.segmentNames[s]);
+    }
+    out.seg[k] = segAt[s];
+    out.offset[k] = plan.offset[i];
+    out.length[k] = plan.length[i];
+    out.size[k] = plan.size[i];
+    out.recordSize[k] = plan.recordSize[i];
+    out.kind[k] = plan.kind[i];
+    out.format[k] = plan.format[i];
+    const b = plan.base[i];
+    out.base[k] = b < 0 ? b : at[b] >= 0 ? at[b] : PLAN_BASE_OUTSIDE;
+    out.ids.set(plan.ids.subarray(i * 20, i * 20 + 20), k * 20);
+  }
+  return out;
+}
+
 /** A ReachPlan's per-entry arrays in the order reachPlanParts writes them (thinBases is not stored). */
 function planFields(p: ReachPlan): Uint8Array[] {
   return [p.seg, p.offset, p.length, p.size, p.recordSize, p.kind, p.format, p.base, p.ids].map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));

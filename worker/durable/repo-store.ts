@@ -32,7 +32,7 @@ import {
   type RefUpdateResult,
   type SymbolicRef,
 } from '../../shared/storage/refs.js';
-import { decodeReachPlan, markIdsSlice, reachPlanParts, REACH_IN, REACH_MISSING, REACH_OUTSIDE, ReachPlanBuilder, type MarkIds, type ReachPlan, type ReachRows, type ReachState } from '../../shared/storage/reach.js';
+import { decodeReachPlan, markIdsSlice, reachPlanParts, reachPlanWithoutBlobs, REACH_IN, REACH_MISSING, REACH_OUTSIDE, ReachPlanBuilder, type MarkIds, type ReachPlan, type ReachRows, type ReachState } from '../../shared/storage/reach.js';
 
 /** The part of DurableObjectStorage this store needs (so tests can hand in any SQLite-backed storage). */
 export interface SqlHost {
@@ -685,7 +685,9 @@ export class SqlRepoStore {
     if (hit !== null && hit.version === version && hit.tips === state.tips && hit.blobs === blobs) return hit.plan;
     let plan = this.storedReachPlan(version, blobs);
     if (plan === null) {
-      plan = this.buildReachPlan(blobs);
+      // A blob:none clone after a full one (at this version) filters the full clone's plan.
+      const full = blobs ? null : hit !== null && hit.version === version && hit.tips === state.tips && hit.blobs ? hit.plan : this.storedReachPlan(version, true);
+      plan = full !== null ? reachPlanWithoutBlobs(full) : this.buildReachPlan(blobs);
       this.storeReachPlan(version, blobs, plan);
     }
     this.planCache = plan.count <= PLAN_CACHE_MAX_OBJECTS ? { version, tips: state.tips, blobs, plan } : null;

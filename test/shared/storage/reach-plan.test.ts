@@ -1,12 +1,14 @@
 // A ReachPlan kept as parts and read back (reachPlanParts / decodeReachPlan): the same arrays
 // whatever the part size, and anything that does not add up to the plan is refused (null).
+// A full plan filtered to a blob:none one (reachPlanWithoutBlobs) is the plan built without blobs.
 import { describe, expect, it } from 'vitest';
-import { decodeReachPlan, PLAN_ENTRY_BYTES, ReachPlanBuilder, reachPlanParts, type ReachPlan } from '../../../shared/storage/reach.js';
+import { decodeReachPlan, PLAN_BASE_OUTSIDE, PLAN_ENTRY_BYTES, PLAN_KINDS, ReachPlanBuilder, reachPlanParts, reachPlanWithoutBlobs, type ReachPlan } from '../../../shared/storage/reach.js';
 import { oid } from './contract.js';
 
-function samplePlan(n: number): ReachPlan {
+function samplePlan(n: number, blobs = true): ReachPlan {
   const b = new ReachPlanBuilder(n);
   for (let i = 0; i < n; i++) {
+    if (!blobs && i % 3 !== 0) continue;
     b.add({
       id: oid(i + 1),
       kind: i % 3 === 0 ? 'commit' : 'blob',
@@ -18,7 +20,7 @@ function samplePlan(n: number): ReachPlan {
       format: i > 0 && i % 2 === 0 ? 'git-delta' : 'full',
       recordSize: i % 2 === 0 ? 30 + i : null,
       baseAt: null,
-      baseId: i > 0 && i % 2 === 0 ? oid(i) : null,
+      baseId: i > 0 && i % 2 === 0 ? oid(i % 12 === 0 ? i - 2 : i) : null,
     });
   }
   return b.finish();
@@ -61,5 +63,18 @@ describe('reach plan parts', () => {
     bad.base[4] = 10;
     expect(decodeReachPlan(10, bad.segmentNames, reachPlanParts(bad, 100))).toBe(null);
     expect(() => [...reachPlanParts({ ...plan, thinBases: new Uint8Array(0) }, 100)]).toThrow();
+  });
+
+  it('without blobs: the plan built without them, bases on blobs outside', () => {
+    const full = samplePlan(40);
+    const none = reachPlanWithoutBlobs(full);
+    const built = samplePlan(40, false);
+    expect(none.count).toBe(14);
+    expect(arrays(none)).toEqual(arrays(built));
+    expect([...none.kind].every((k) => PLAN_KINDS[k] === 'commit')).toBe(true);
+    // Commit 6 is a delta on blob 5 (outside now), commit 12 on commit 9 (an index in both).
+    expect([full.base[6], full.base[12]]).toEqual([5, 9]);
+    expect([none.base[2], none.base[4]]).toEqual([PLAN_BASE_OUTSIDE, 3]);
+    expect(reachPlanWithoutBlobs(samplePlan(0)).count).toBe(0);
   });
 });
