@@ -18,6 +18,7 @@ import { HubError } from '../../core/errors.js';
 import { parseArtifact } from '../../core/fossil/artifact.js';
 import { verifyArtifact } from '../../core/fossil/name.js';
 import type { UnversionedEntry } from '../../storage/fossil.js';
+import { RangePrefetcher } from '../../storage/range-prefetch.js';
 import { bodyEncoding, contentTypeOf, decodeBody, encodeBody, type BodyEncoding } from './body.js';
 import { capabilities, type Capabilities } from './caps.js';
 import { createClusters, CLUSTER_THRESHOLD } from './cluster.js';
@@ -466,7 +467,7 @@ class Session {
     if (this.softError !== null) out.card('error', fossilize(this.softError));
     if (this.uvHash !== null && this.caps.read) await this.uvCatalog(out);
     await sendFiles(send, this.gimmes);
-    for (const name of this.uvGimmes) await this.sendUvFile(out, name);
+    await this.sendUvFiles(out, this.uvGimmes);
     if (this.configMask !== 0) await sendConfig(this.repo.store, this.configMask, out);
     if (this.isPush) {
       for (const h of await this.repo.store.listPhantoms(this.limits.maxGimme)) out.card('gimme', h);
@@ -524,21 +525,38 @@ class Session {
     for (const e of entries) out.card('uvigot', e.name, e.mtime, e.hash ?? '-', e.size);
   }
 
-  private async sendUvFile(out: XferWriter, name: string): Promise<void> {
-    const e = await this.repo.store.getUnversioned(name);
-    if (e === null) return;
-    if (e.hash === null) {
-      out.card('uvfile', e.name, e.mtime, '-', 0, 1);
-      return;
+  /**
+   * uvfile answers to uvgimme cards. The contents that fit the reply are read
+   * ahead in coalesced ranges: a clone -u asks for every file at once, and a
+   * range read per file was ~2.6 ms each (4 s for 1500 small files, which
+   * fossil server answers in 0.1 s) and one subrequest each on Workers.
+   */
+  private async sendUvFiles(out: XferWriter, names: string[]): Promise<void> {
+    const entries: UnversionedEntry[] = [];
+    for (const name of names) {
+      const e = await this.repo.store.getUnversioned(name);
+      if (e !== null) entries.push(e);
     }
-    if (out.size >= this.limits.replyBudget || e.record === null) {
-      // Over budget: announce it; the client asks again next round.
-      out.card('uvigot', e.name, e.mtime, e.hash, e.size);
-      return;
+    // Over the reply budget a file is only announced (uvigot): the client asks again next round.
+    let planned = out.size;
+    const send = entries.map((e) => {
+      if (e.hash === null || e.record === null || planned >= this.limits.replyBudget) return false;
+      planned += e.size;
+      return true;
+    });
+    const prefetch = new RangePrefetcher(
+      this.repo.segments,
+      entries.filter((_, i) => send[i]).map((e) => e.record!),
+    );
+    let taken = 0;
+    for (const [i, e] of entries.entries()) {
+      if (e.hash === null) out.card('uvfile', e.name, e.mtime, '-', 0, 1);
+      else if (!send[i]) out.card('uvigot', e.name, e.mtime, e.hash, e.size);
+      else {
+        const content = this.repo.primitives.zlib.inflate(await prefetch.take(taken++), e.size);
+        out.cardWithPayload('uvfile', [e.name, e.mtime, e.hash, content.length, 0], content);
+      }
     }
-    const raw = await this.repo.segments.readRange(e.record.segment, e.record.offset, e.record.length);
-    const content = this.repo.primitives.zlib.inflate(raw, e.size);
-    out.cardWithPayload('uvfile', [e.name, e.mtime, e.hash, content.length, 0], content);
   }
 }
 
