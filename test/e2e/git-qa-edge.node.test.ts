@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gitEnv } from './git-client.js';
-import { gitIn, lsRemote, setupRepos, writerUrl } from './hub-client.js';
+import { gitIn, lsRemote, packObjects, postReceivePack, receivePackBody, setupRepos, writerUrl, ZERO_ID } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
@@ -26,7 +26,7 @@ beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), 'git-qa-edge-'));
   ({ git, ok } = gitIn(home));
   hub = await startHub();
-  await setupRepos(hub, ['edge', 'upper', 'shapes', 'history']);
+  await setupRepos(hub, ['edge', 'upper', 'shapes', 'history', 'atomic']);
   src = join(home, 'src');
   ok(['init', '-q', '-b', 'main', src]);
   mkdirSync(join(src, 'd/e'), { recursive: true });
@@ -243,4 +243,33 @@ describe('real-world shapes, served as git serves them', () => {
       expect(got, `v${v}`).toEqual(trail(`file://${h}`, v));
     }
   }, 120_000);
+});
+
+describe('ref transactions', () => {
+  it('atomic pushes failing on a stale old id or a name conflict: every ref gets the report git receive-pack gives', async () => {
+    const reference = join(home, 'atomic-reference.git');
+    ok(['init', '-q', '--bare', '-b', 'main', reference]);
+    const main = ok(['rev-parse', 'main'], src).trim();
+    const prev = ok(['rev-parse', 'main~1'], src).trim();
+    for (const remote of [reference, writerUrl(hub, 'atomic')]) ok(['push', '-q', remote, 'main', 'main~1:refs/heads/b'], src);
+    const empty = packObjects(src, '', []);
+    const cases: Record<string, { old: string; new: string; ref: string }[]> = {
+      stale: [{ old: main, new: prev, ref: 'refs/heads/main' }, { old: '1'.repeat(40), new: main, ref: 'refs/heads/b' }],
+      'name-conflict': [{ old: ZERO_ID, new: main, ref: 'refs/heads/x' }, { old: ZERO_ID, new: prev, ref: 'refs/heads/b/c' }],
+      // A refused ref (the current branch) stops it before the transaction: the others get "atomic push failure".
+      'refused-first': [{ old: main, new: ZERO_ID, ref: 'refs/heads/main' }, { old: ZERO_ID, new: prev, ref: 'refs/heads/b/c' }],
+    };
+    for (const [name, commands] of Object.entries(cases)) {
+      const body = receivePackBody(commands, 'report-status atomic', empty);
+      const g = spawnSync('git', ['receive-pack', '--stateless-rpc', reference], { env: gitEnv(home), input: body });
+      const h = await postReceivePack(hub, 'atomic', body);
+      expect(h.status).toBe(200);
+      expect(h.text, name).toBe(g.stdout.toString('latin1'));
+    }
+    expect(lsRemote(ok, hub, 'atomic')).toEqual(ok(['ls-remote', reference]).trim().split('\n').sort());
+    // The conflict as the git client shows it.
+    const r = git(['push', '--atomic', writerUrl(hub, 'atomic'), 'main:refs/heads/y', 'main:refs/heads/b/c'], src);
+    expect(r.stderr).toContain("error: cannot lock ref 'refs/heads/b/c': 'refs/heads/b' exists; cannot create 'refs/heads/b/c'");
+    expect(r.stderr).toContain('! [remote rejected] main -> y (atomic transaction failed)');
+  });
 });

@@ -28,7 +28,9 @@
  *   5. index rows and ref compare-and-swaps commit in ONE transaction
  *      (RepoCommitter.commit); a ref that moved meanwhile is `failed to update
  *      ref` and nothing of an atomic push (nor rows of a push where no ref
- *      moved) becomes visible;
+ *      moved) becomes visible; an atomic push whose refs fail here, or on a
+ *      name conflict (refs/heads/a vs a/b), gets `atomic transaction failed`
+ *      on every ref, as git's ref transaction does;
  *   6. an empty repository's HEAD is pointed at the first branch pushed
  *      (refs/heads/main when pushed);
  *   7. report-status(-v2), inside side-band-64k when asked, after progress on
@@ -763,10 +765,12 @@ class Push {
       reasons[i] = await this.check(cmds[i], head, present, graph);
       if (reasons[i] === null && this.opts.checkUpdate) reasons[i] = (await this.policyRefusal(cmds[i], graph)) ?? null;
     }
-    await this.refuseNameConflicts(cmds, reasons);
     if (req.atomic && reasons.some((r) => r !== null)) {
       return cmds.map((c, i) => ({ ref: c.ref, ok: false, reason: reasons[i] ?? REASON_ATOMIC }));
     }
+    await this.refuseNameConflicts(cmds, reasons);
+    // git finds these when it commits the ref transaction: an atomic push's every ref then fails with it.
+    if (req.atomic && reasons.some((r) => r !== null)) return cmds.map((c) => ({ ref: c.ref, ok: false, reason: REASON_ATOMIC_TX }));
     const go = cmds.map((_, i) => i).filter((i) => reasons[i] === null);
     if (go.length === 0) return cmds.map((c, i) => ({ ref: c.ref, ok: false, reason: reasons[i]! }));
 
@@ -805,7 +809,8 @@ class Push {
           this.messages.push(`error: multiple updates for ref '${cmd.ref}' not allowed`);
           break;
       }
-      reasons[i] = del ? 'failed to delete' : 'failed to update ref';
+      // git's atomic transaction fails as a whole: every ref gets the transaction's reason.
+      reasons[i] = req.atomic ? REASON_ATOMIC_TX : del ? 'failed to delete' : 'failed to update ref';
     });
     const statuses = cmds.map((c, i): RefStatus => (reasons[i] === null ? { ref: c.ref, ok: true } : { ref: c.ref, ok: false, reason: reasons[i]! }));
     if (this.opts.onApplied) {

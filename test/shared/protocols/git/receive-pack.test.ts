@@ -146,7 +146,7 @@ describe('receivePack: refusals', () => {
       await packOf(next.objects),
       { caps: 'atomic report-status-v2 side-band-64k quiet' },
     );
-    expect(reply.report).toEqual(['unpack ok', `ng ${MAIN} atomic transaction failed`, 'ng refs/heads/b failed to update ref']);
+    expect(reply.report).toEqual(['unpack ok', `ng ${MAIN} atomic transaction failed`, 'ng refs/heads/b atomic transaction failed']);
     expect(reply.progress).toContain(`cannot lock ref 'refs/heads/b': is at ${tip.id} but expected ${stale}`);
     expect(await r.repo.read(MAIN)).toBe(tip.id);
     expect(await r.repo.read('refs/heads/b')).toBe(tip.id);
