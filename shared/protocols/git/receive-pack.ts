@@ -792,7 +792,6 @@ class Push {
     go.forEach((i, k) => {
       const s = result.refs[k];
       const cmd = cmds[i];
-      const del = cmd.newId === ZERO_ID;
       switch (s.status) {
         case 'ok':
           return;
@@ -800,7 +799,10 @@ class Push {
           reasons[i] = REASON_ATOMIC_TX;
           return;
         case 'stale':
-          this.messages.push(`error: cannot lock ref '${cmd.ref}': ${s.actual === null ? 'reference does not exist' : `is at ${s.actual} but expected ${s.expected ?? ZERO_ID}`}`);
+          // git's lock errors, word for word.
+          this.messages.push(
+            `error: cannot lock ref '${cmd.ref}': ${s.actual === null ? `unable to resolve reference '${cmd.ref}'` : s.expected === null ? 'reference already exists' : `is at ${s.actual} but expected ${s.expected}`}`,
+          );
           break;
         case 'symbolic':
           this.messages.push(`error: cannot update symbolic ref '${cmd.ref}'`);
@@ -809,8 +811,9 @@ class Push {
           this.messages.push(`error: multiple updates for ref '${cmd.ref}' not allowed`);
           break;
       }
-      // git's atomic transaction fails as a whole: every ref gets the transaction's reason.
-      reasons[i] = req.atomic ? REASON_ATOMIC_TX : del ? 'failed to delete' : 'failed to update ref';
+      // git's atomic transaction fails as a whole: every ref gets the transaction's reason. Otherwise
+      // each ref's own transaction failed, deletions too ('failed to delete' is only for a refused queueing).
+      reasons[i] = req.atomic ? REASON_ATOMIC_TX : 'failed to update ref';
     });
     const statuses = cmds.map((c, i): RefStatus => (reasons[i] === null ? { ref: c.ref, ok: true } : { ref: c.ref, ok: false, reason: reasons[i]! }));
     if (this.opts.onApplied) {
