@@ -77,7 +77,15 @@ describe('SqlRepoStore reach closure', () => {
       expect(new SqlRepoStore(state.storage).reachPlan(2, true)!.count).toBe(1);
       expect(s.reachPlan(2, false)!.count).toBe(0);
       expect(s.reachState()).toEqual({ version: 2, tips: [oid(5)] });
+      // A mark of no ids without reset changes only S: V's kept plan moves to the new version with it.
+      expect(s.reachPlan(2, true)!.count).toBe(1);
+      expect(s.reachMark(2, [oid(5), oid(1)], [], false)).toBe(3);
+      expect(state.storage.sql.exec<{ version: number }>(`SELECT DISTINCT version FROM reach_plans`).toArray()).toEqual([{ version: 3 }]);
+      expect(s.reachMark(3, [oid(5)], [oid(3)], false)).toBe(4);
+      expect(state.storage.sql.exec<{ version: number }>(`SELECT DISTINCT version FROM reach_plans`).toArray()).toEqual([{ version: 3 }]);
+      expect(s.reachMark(4, [oid(5)], [], false)).toBe(5);
       expect([...s.reachStatus([oid(1), oid(5)])]).toEqual([REACH_OUTSIDE, REACH_IN]);
+      expect(s.reachPlan(5, true)!.count).toBe(2);
     });
   });
 
@@ -119,10 +127,17 @@ describe('SqlRepoStore reach closure', () => {
       const plan = s.reachPlan(4, true)!;
       expect(Array.from({ length: plan.count }, (_, i) => toHexAt(plan.ids, i * 20, 20))).toEqual([1, 2, 3, 4, 5, 6, 9, 8, 10, 11, 12, 13, 14].map(oid));
       expect(s.reachState()).toEqual({ version: 4, tips: [oid(8), oid(6)] });
+      // A commit of refs alone (no rows) moves V's kept plans to its version; one with rows does not.
+      s.reachPlan(4, true);
+      s.commit({ rows: [], planned: [], refs: [{ name: 'refs/heads/c1', old: null, new: oid(1) }], reach: { expect: 4, tips: [oid(8), oid(6), oid(1)] } });
+      expect(state.storage.sql.exec<{ version: number }>(`SELECT DISTINCT version FROM reach_plans`).toArray()).toEqual([{ version: 5 }]);
+      s.commit({ rows: [row(15, 70)], refs: [{ name: 'refs/heads/c15', old: null, new: oid(15) }], reach: { expect: 5, tips: [oid(8), oid(6), oid(1), oid(15)] } });
+      expect(state.storage.sql.exec<{ version: number }>(`SELECT DISTINCT version FROM reach_plans`).toArray()).toEqual([{ version: 5 }]);
+      expect(s.reachPlan(6, true)!.count).toBe(14);
       // A commit whose refs all fail keeps nothing, marks nothing.
-      const stale = s.commit({ rows: [row(7, 30)], refs: [{ name: 'refs/heads/b6', old: oid(1), new: oid(7) }], reach: { expect: 4, tips: [oid(7)] } });
+      const stale = s.commit({ rows: [row(7, 30)], refs: [{ name: 'refs/heads/b6', old: oid(1), new: oid(7) }], reach: { expect: 6, tips: [oid(7)] } });
       expect(stale.ok).toBe(false);
-      expect(s.reachState()).toEqual({ version: 4, tips: [oid(8), oid(6)] });
+      expect(s.reachState()).toEqual({ version: 6, tips: [oid(8), oid(6), oid(1), oid(15)] });
       expect([...s.reachStatus([oid(7)])]).toEqual([REACH_MISSING]);
     });
   });

@@ -363,7 +363,12 @@ export class SqlRepoStore {
       if (c.planned) inserted += this.insertPlanned(c.planned, segSeq, mark);
       if (c.stage !== undefined) this.checkStage(c.stage, staged === this.liveStage(c.stage).count ? c.stageBases : undefined);
       this.applyRefs(writes);
-      if (mark) this.host.sql.exec(`UPDATE reach_state SET version = version + 1, tips = ?`, JSON.stringify(c.reach!.tips));
+      if (mark) {
+        this.host.sql.exec(`UPDATE reach_state SET version = version + 1, tips = ?`, JSON.stringify(c.reach!.tips));
+        // No rows at all (a push of refs to objects in V): V is unchanged, and so are its kept plans.
+        const noRows = c.rows.length === 0 && c.stage === undefined && (c.planned === undefined || (Array.isArray(c.planned) && c.planned.length === 0));
+        if (noRows) this.host.sql.exec(`UPDATE reach_plans SET version = version + 1 WHERE version = ?`, c.reach!.expect);
+      }
       return { ...result, inserted };
     });
   }
@@ -668,6 +673,8 @@ export class SqlRepoStore {
         this.host.sql.exec(`UPDATE objects SET reach = 1 WHERE id IN (SELECT value FROM json_each(?))`, JSON.stringify(markIdsSlice(ids, i, i + 5000)));
       }
       this.host.sql.exec(`UPDATE reach_state SET version = ?, tips = ?`, version + 1, JSON.stringify(tips));
+      // Only S changed (a deleted ref whose tip is below the others): V's kept plans stay V's.
+      if (!reset && ids.length === 0) this.host.sql.exec(`UPDATE reach_plans SET version = ? WHERE version = ?`, version + 1, version);
       return version + 1;
     });
   }

@@ -276,29 +276,39 @@ async function checkWantsV0(store: UploadPackStore, view: RepoView, wants: reado
     if (row.kind === 'commit') pending.add(w);
     else if (!features.allowReachableSha1InWant) throw new ProtocolError('not-our-ref', `upload-pack: not our ref ${w}`, { id: w });
   }
+  await meetAncestors(view, tips, pending, limit);
+  for (const w of pending) throw new ProtocolError('not-our-ref', `upload-pack: not our ref ${w}`, { id: w });
+}
+
+/**
+ * One walk of commits (no trees) down from `tips` (peeled; tips that are no
+ * commits start nothing), deleting each commit of `pending` it meets, until
+ * none is left or more than `limit` commits were seen. Breadth first: what
+ * is looked for is usually a few commits below a tip (a want, a merged
+ * branch), and depth first went down one line of history before the next.
+ */
+async function meetAncestors(view: RepoView, tips: Iterable<ObjectId>, pending: Set<ObjectId>, limit: number): Promise<void> {
   if (pending.size === 0) return;
-  // One walk down from every tip until each pending want has been met.
   const seen = new Set<ObjectId>();
-  const stack: ObjectId[] = [];
+  const queue: ObjectId[] = [];
   for (const t of tips) {
     const p = await view.peel(t);
     if (p.row?.kind === 'commit' && !seen.has(p.id)) {
       seen.add(p.id);
-      stack.push(p.id);
+      queue.push(p.id);
     }
   }
-  while (stack.length > 0 && pending.size > 0) {
+  for (let next = 0; next < queue.length && pending.size > 0; next++) {
     if (seen.size > limit) break;
-    const id = stack.pop()!;
+    const id = queue[next];
     pending.delete(id);
     for (const parent of (await view.commit(id))?.parents ?? []) {
       if (!seen.has(parent)) {
         seen.add(parent);
-        stack.push(parent);
+        queue.push(parent);
       }
     }
   }
-  for (const w of pending) throw new ProtocolError('not-our-ref', `upload-pack: not our ref ${w}`, { id: w });
 }
 
 /** v2 wants may name any object we store. */
@@ -447,9 +457,17 @@ async function reachShortcut(
     const walk = walkView();
     let closure = await reachClosure(walk, tips, status, limit);
     let reset = false;
-    if (!state.tips.every((t) => wanted.has(t) || closure.met.has(t))) {
-      // An old tip is not below the wants (a force-push or a deleted ref): the closure may hold objects
-      // nothing reaches any more, which a clone must not get. Recompute it from these wants alone.
+    // Old tips the walk did not meet (a deleted ref, a force-push) may still be below the wants: a
+    // merged branch's. A walk of commits alone shows it (no trees: a small part of a full walk).
+    // (A tag or tree tip left is not looked for: only commits are walked.)
+    const stale = new Set(state.tips.filter((t) => !wanted.has(t) && !closure.met.has(t)));
+    let commits = true;
+    for (const t of stale) if ((await walk.row(t))?.kind !== 'commit') commits = false;
+    if (commits) await meetAncestors(walk, tips, stale, limit);
+    if (!commits || stale.size > 0) {
+      // An old tip is not below the wants: the closure may hold objects nothing reaches any more,
+      // which a clone must not get (they may be what a force-push meant to take back). Recompute it
+      // from these wants alone.
       const ignoreClosure = async (ids: ObjectId[]) => {
         const answer = await status(ids);
         const st = (answer instanceof Uint8Array ? answer : answer.status).map((x) => (x === REACH_IN ? REACH_OUTSIDE : x));

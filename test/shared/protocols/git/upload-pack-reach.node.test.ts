@@ -182,6 +182,17 @@ describe('upload-pack clone shortcut', () => {
     expect(await strictObjects(r.pack)).toEqual(objectsOf(src.dir));
   });
 
+  it('after deleting a branch below another ref: no walk of objects, the closure stands', async () => {
+    src.git(['branch', '-D', 'side']);
+    await sync();
+    const planned = plans;
+    const r = await run([...allWants(), 'ofs-delta', 'done']);
+    // S loses the branch's tip (a new version) but V is unchanged: nothing is marked or reset.
+    expect(marks[marks.length - 1]).toEqual({ ids: 0, reset: false });
+    expect(plans).toBe(planned + 1);
+    expect(await strictObjects(r.pack)).toEqual(objectsOf(src.dir));
+  });
+
   it('after a force-push and a deleted tag: no missing and no unreachable objects', async () => {
     const before = objectsOf(src.dir);
     src.git(['update-ref', 'refs/heads/main', 'main~8']);
