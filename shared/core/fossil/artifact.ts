@@ -210,7 +210,13 @@ export function parseArtifactStrict(bytes: Uint8Array, options: ParseOptions = {
   }
   const z = checkZCard(body, options.primitives?.md5 ?? md5);
   const cards = splitCards(body);
-  const { parsed, type, spellable } = interpret(cards);
+  let interpreted: ReturnType<typeof interpret>;
+  try {
+    interpreted = interpret(cards);
+  } finally {
+    textView = null;
+  }
+  const { parsed, type, spellable } = interpreted;
   // Unreachable in practice: Z is required and sorts last, so a parsed artifact ends in a well-formed Z card.
   if (z === null) throw new ArtifactError('missing-z-card', 'Z-card missing');
   const artifact: Artifact = { type, cards: parsed, z, canonical: false };
@@ -300,13 +306,20 @@ function cardText(token: Uint8Array): string {
  * manifest repeats most of its parent's F cards, so a push of many check-ins
  * parses each file line about once, and the parsed manifests of a batch share
  * their FileCards instead of holding a copy each (those copies were most of a
- * push's memory). Looked up by a hash of the bytes, checked against the line
- * kept as a string, so a hit allocates nothing. The cards are shared: never
- * mutated. Cleared whole when full (a bound, not an LRU).
+ * push's memory). Looked up by a hash of the bytes, then compared with the
+ * line kept in an arena, both four bytes a step: a hit allocates nothing. The
+ * cards are shared: never mutated. Cleared whole when full (a bound, not an LRU).
  */
-const fileCards = new Map<number, { line: string; card: FileCard }>();
+const fileCards = new Map<number, { at: number; card: FileCard }>();
 const FILE_CARD_CACHE_SIZE = 16384;
 const MAX_CACHED_LINE = 512;
+/** The cached lines' bytes, one after the other (allocated at first use). */
+const ARENA_BYTES = 2 * 1024 * 1024;
+let arena = new Uint8Array(0);
+let arenaView = new DataView(arena.buffer);
+let arenaUsed = 0;
+// A view of the buffer of the artifact being parsed (dropped after each parse: it may be a whole request's).
+let textView: DataView | null = null;
 // The name bytes of a non-ASCII F card (for the sort-order check); an ASCII card's name string compares as its bytes.
 const rawNames = new WeakMap<FileCard, Uint8Array>();
 
@@ -314,25 +327,45 @@ function fileCard(card: RawCard): FileCard {
   const args = card.args;
   if (args === undefined) return parseFileCard(card, [], false); // "F" alone
   const n = args.length;
-  let ascii = n > 0 && n <= MAX_CACHED_LINE;
-  let h = 0x811c9dc5; // FNV-1a
-  for (let i = 0; ascii && i < n; i++) {
-    if (args[i] >= 0x80) ascii = false;
-    h = Math.imul(h ^ args[i], 0x01000193);
+  if (n === 0 || n > MAX_CACHED_LINE) return parseFileCard(card, splitTokens(args, card.line), false);
+  if (textView === null || textView.buffer !== args.buffer) textView = new DataView(args.buffer);
+  const v = textView;
+  const o = args.byteOffset;
+  let h = 0x811c9dc5 ^ n;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    h = Math.imul(h ^ v.getUint32(o + i, true), 0x01000193);
+    h ^= h >>> 15; // the multiply only carries upwards: fold the high bits back
   }
-  if (!ascii) return parseFileCard(card, splitTokens(args, card.line), false);
+  for (; i < n; i++) h = Math.imul(h ^ args[i], 0x01000193);
+  h ^= h >>> 16;
   const key = h & 0x3fffffff; // a small integer: no heap number per lookup
   const hit = fileCards.get(key);
-  if (hit !== undefined && sameLine(hit.line, args)) return hit.card;
+  if (hit !== undefined && sameLine(v, o, hit.at, n)) return hit.card;
+  for (let j = 0; j < n; j++) if (args[j] >= 0x80) return parseFileCard(card, splitTokens(args, card.line), false);
   const f = parseFileCard(card, splitTokens(args, card.line), true);
-  if (fileCards.size >= FILE_CARD_CACHE_SIZE) fileCards.clear();
-  fileCards.set(key, { line: String.fromCharCode.apply(null, args as unknown as number[]), card: f });
+  if (fileCards.size >= FILE_CARD_CACHE_SIZE || arenaUsed + n + 2 > arena.length) {
+    fileCards.clear();
+    arenaUsed = 0;
+    if (arena.length === 0) {
+      arena = new Uint8Array(ARENA_BYTES);
+      arenaView = new DataView(arena.buffer);
+    }
+  }
+  // A line is stored as its length (2 bytes) and its bytes.
+  arenaView.setUint16(arenaUsed, n);
+  arena.set(args, arenaUsed + 2);
+  fileCards.set(key, { at: arenaUsed, card: f });
+  arenaUsed += n + 2;
   return f;
 }
 
-function sameLine(line: string, args: Uint8Array): boolean {
-  if (line.length !== args.length) return false;
-  for (let i = 0; i < args.length; i++) if (line.charCodeAt(i) !== args[i]) return false;
+function sameLine(v: DataView, o: number, at: number, n: number): boolean {
+  if (arenaView.getUint16(at) !== n) return false;
+  const a = at + 2;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) if (v.getUint32(o + i, true) !== arenaView.getUint32(a + i, true)) return false;
+  for (; i < n; i++) if (v.getUint8(o + i) !== arena[a + i]) return false;
   return true;
 }
 

@@ -170,10 +170,17 @@ describe('structural artifacts', () => {
   });
 
   it('gives two F lines whose cache buckets collide their own cards', () => {
-    // The cache's bucket: FNV-1a of the line's bytes, 30 bits (artifact.ts fileCard).
+    // The cache's bucket (artifact.ts fileCard): FNV-style over little-endian 4-byte words, then the tail bytes, 30 bits.
     const bucket = (s: string) => {
-      let h = 0x811c9dc5;
-      for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193); // ASCII: chars are bytes
+      const b = enc(s);
+      let h = 0x811c9dc5 ^ b.length;
+      let i = 0;
+      for (; i + 4 <= b.length; i += 4) {
+        h = Math.imul(h ^ (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)), 0x01000193);
+        h ^= h >>> 15;
+      }
+      for (; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
+      h ^= h >>> 16;
       return h & 0x3fffffff;
     };
     const seen = new Map<number, string>();
@@ -187,6 +194,20 @@ describe('structural artifacts', () => {
     for (const line of [...pair, ...pair]) {
       const f = parseArtifactStrict(withZ(`C a\n${D}F ${line}\nU u\n`)).cards.files![0];
       expect(f.name).toBe(line.split(' ')[0]);
+    }
+  });
+
+  it('parses right across the F-card cache filling up and starting over (by count and by bytes)', () => {
+    const hashOf = (i: number) => i.toString(16).padStart(64, '0');
+    const manifestOf = (names: string[]) => withZ(`C a\n${D}${names.map((n, i) => `F ${n} ${hashOf(i)}\n`).join('')}U u\n`);
+    const short = Array.from({ length: 17_000 }, (_, i) => `f${String(i).padStart(5, '0')}`);
+    const long = Array.from({ length: 4500 }, (_, i) => `${'d'.repeat(440)}/${String(i).padStart(5, '0')}`);
+    const manifests = new Map([short, long].map((names) => [names, manifestOf(names)]));
+    for (const names of [short, long, short, long]) {
+      // skipCanonical: re-serialising 17000 cards to check their spelling is most of a parse, and not what this tests.
+      const files = parseArtifactStrict(manifests.get(names)!, { skipCanonical: true }).cards.files!;
+      expect(files.map((f) => f.name)).toEqual(names);
+      expect(files.every((f, i) => f.hash === hashOf(i))).toBe(true);
     }
   });
 
