@@ -60,6 +60,18 @@ export async function cdpSessions(port: number, limit = Infinity): Promise<CdpSe
   return out;
 }
 
+/**
+ * A session on the Worker's own isolate (miniflare names its service `core:user:NAME`; the
+ * Worker and its Durable Objects run there), not on miniflare's R2/D1/cache simulators beside it.
+ */
+export async function workerSession(port: number): Promise<CdpSession> {
+  const all = await cdpSessions(port);
+  const mine = all.find((s) => s.title.includes('core:user:'));
+  for (const s of all) if (s !== mine) s.close();
+  if (!mine) throw new Error(`no core:user: target on inspector port ${port}`);
+  return mine;
+}
+
 export interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
@@ -132,4 +144,84 @@ export function summariseHeap(p: HeapProfile, top = 30): string {
   walk(p.head);
   const mib = (b: number) => (b / 2 ** 20).toFixed(1);
   return [`sampled ${mib(heapSampledBytes(p))} MiB`, ...table(byName, top, (b) => `${mib(b).padStart(7)} MiB`)].join('\n');
+}
+
+/** What Runtime.getHeapUsage returns: V8 heap bytes used / reserved, and ArrayBuffer backing stores (outside the heap). */
+export interface HeapUsage {
+  usedSize: number;
+  totalSize: number;
+  backingStorageSize?: number;
+}
+
+/**
+ * A full GC of the session's isolate, then its heap usage: run before a measured operation so that
+ * its peak is its own, not garbage an earlier operation left (V8 under no memory limit collects late).
+ */
+export async function collectGarbage(session: CdpSession): Promise<HeapUsage> {
+  // workerd never answers HeapProfiler.collectGarbage (and collects nothing); a heap snapshot
+  // starts with a full GC, and what it sends is only what survived (under a second on ~10 MiB).
+  await session.send('HeapProfiler.enable');
+  await session.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false, captureNumericValue: false });
+  return session.send<HeapUsage>('Runtime.getHeapUsage');
+}
+
+/** One isolate's peaks while a HeapMonitor ran. */
+export interface IsolatePeak {
+  /** Highest usedSize + backingStorageSize seen: live and not-yet-collected JS objects plus ArrayBuffer memory. */
+  used: number;
+  /** Highest totalSize + backingStorageSize: what the isolate had reserved. */
+  total: number;
+  /** Highest backingStorageSize alone. */
+  buffers: number;
+  /** With `gcEvery`: highest usedSize + backingStorageSize right after a forced full GC (what was live). */
+  live: number;
+  /** The same at the start, to subtract. */
+  used0: number;
+  total0: number;
+}
+
+/**
+ * Polls Runtime.getHeapUsage of each session every `ms` until stopped; peaks per session title.
+ * Cheap (no GC, no heap walk), so it can run during a measured operation. workerd answers between
+ * JS turns, so a peak inside one long synchronous step can be missed. With `gcEvery` = N, every Nth
+ * poll follows a full GC (collectGarbage: a heap snapshot, seconds on a large heap; for telling live
+ * memory from garbage, not for timed runs).
+ */
+export function heapMonitor(sessions: CdpSession[], ms = 100, gcEvery = 0): { stop(): Promise<Map<string, IsolatePeak>> } {
+  const peaks = new Map<string, IsolatePeak>();
+  const poll = async (gc: boolean) => {
+    await Promise.all(
+      sessions.map(async (s) => {
+        if (gc) await collectGarbage(s).catch(() => null);
+        const u = await s.send<HeapUsage>('Runtime.getHeapUsage').catch(() => null);
+        if (!u) return;
+        const buffers = u.backingStorageSize ?? 0;
+        const used = u.usedSize + buffers;
+        const total = u.totalSize + buffers;
+        const p = peaks.get(s.title);
+        if (!p) peaks.set(s.title, { used, total, buffers, live: gc ? used : 0, used0: used, total0: total });
+        else {
+          p.used = Math.max(p.used, used);
+          p.total = Math.max(p.total, total);
+          p.buffers = Math.max(p.buffers, buffers);
+          if (gc) p.live = Math.max(p.live, used);
+        }
+      }),
+    );
+  };
+  let stopped = false;
+  const loop = (async () => {
+    for (let k = 0; !stopped; k++) {
+      await poll(gcEvery > 0 && k % gcEvery === 0);
+      await new Promise((r) => setTimeout(r, ms));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      await poll(gcEvery > 0);
+      return peaks;
+    },
+  };
 }

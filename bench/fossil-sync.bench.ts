@@ -31,6 +31,7 @@ import { join } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub, type Hub } from '../test/e2e/hub-server.js';
 import { check, fossilEnv, http10Front, runFossil, runFossilAsync } from '../test/e2e/fossil-client.js';
+import { collectGarbage, heapMonitor, workerSession, type CdpSession } from './cdp.js';
 import { benchGitEnv, corpus, corpusDir, SMALL, type CorpusSpec } from './git-corpus.js';
 import type { BenchResult, BenchSuite } from './harness.js';
 import { cpuSeconds, findInTree, rssBytes, sampleRss, best, measureTree, type Sample } from './proc.js';
@@ -148,11 +149,14 @@ async function startFossilServer(root: string, home: string): Promise<{ url: str
 /** BENCH_RSS_TRACE: where one hub operation's memory grows, one line per second. */
 const RSS_TRACE = process.env.BENCH_RSS_TRACE;
 
-async function measure(server: { kind: 'hub'; pids: number[] } | { kind: 'fossil'; pid: number }, fn: () => Promise<void>, label = ''): Promise<Sample> {
+async function measure(server: { kind: 'hub'; pids: number[]; cdp: CdpSession } | { kind: 'fossil'; pid: number }, fn: () => Promise<void>, label = ''): Promise<Sample> {
   if (server.kind === 'hub') {
+    // Outside the measurement: the isolate's peak is then this operation's, not an earlier one's garbage.
+    await collectGarbage(server.cdp);
     const cpu0 = server.pids.reduce((n, p) => n + cpuSeconds(p), 0);
     const rss0 = server.pids.reduce((n, p) => n + rssBytes(p), 0);
     const sampler = sampleRss(server.pids);
+    const heap = heapMonitor([server.cdp]);
     const t = performance.now();
     const trace = RSS_TRACE
       ? setInterval(() => {
@@ -171,7 +175,8 @@ async function measure(server: { kind: 'hub'; pids: number[] } | { kind: 'fossil
     }
     const wall = (performance.now() - t) / 1000;
     const peak = sampler.stop();
-    const sample = { wall, cpu: server.pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0, rss: Math.max(0, peak - rss0) };
+    const isolate = [...(await heap.stop()).values()][0];
+    const sample = { wall, cpu: server.pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0, rss: Math.max(0, peak - rss0), heap: isolate?.used };
     // A failed operation still reports what it cost up to the failure.
     if (error !== undefined) throw Object.assign(error instanceof Error ? error : new Error(String(error)), { sample });
     return sample;
@@ -241,13 +246,13 @@ interface Result {
 
 const oneLine = (e: unknown) => ((e as Error).message ?? String(e)).replace(/\s+/g, ' ').slice(0, 400);
 
-async function runCorpus(c: FossilCorpus, hub: Hub, hubFront: string, hubPids: number[], ref: { url: string; pid: number }, refRoot: string, tmp: string, log: (s: string) => void): Promise<Result[]> {
+async function runCorpus(c: FossilCorpus, hub: Hub, hubFront: string, hubPids: number[], cdp: CdpSession, ref: { url: string; pid: number }, refRoot: string, tmp: string, log: (s: string) => void): Promise<Result[]> {
   const runs = c.name.startsWith('fossil-large') ? 1 : SMALL_RUNS;
   const home = join(tmp, 'home');
   mkdirSync(home, { recursive: true });
   const hubAuth = hubFront.replace('http://', `http://bench:${hub.adminToken}@`);
   const refAuth = ref.url.replace('http://', 'http://bench:bench@');
-  const hubServer = { kind: 'hub' as const, pids: hubPids };
+  const hubServer = { kind: 'hub' as const, pids: hubPids, cdp };
   const refServer = { kind: 'fossil' as const, pid: ref.pid };
   const results: Result[] = [];
   const zero: Sample = { wall: NaN, cpu: NaN };
@@ -274,7 +279,7 @@ async function runCorpus(c: FossilCorpus, hub: Hub, hubFront: string, hubPids: n
     }
     const res: Result = { corpus: c, op, hub: h.length > 0 ? best(h) : zero, ref: r.length > 0 ? best(r) : zero, failed, note: refFailed && `fossil server failed: ${refFailed}` };
     if (failed) log(`  ${c.name} / ${op.name}: hub FAILED: ${failed}`);
-    log(`  ${c.name} / ${op.name}: hub ${res.hub.wall.toFixed(2)} s (cpu ${res.hub.cpu.toFixed(2)} s, rss +${mb(res.hub.rss ?? 0)} MiB), fossil server ${res.ref.wall.toFixed(2)} s (cpu ${res.ref.cpu.toFixed(2)} s)`);
+    log(`  ${c.name} / ${op.name}: hub ${res.hub.wall.toFixed(2)} s (cpu ${res.hub.cpu.toFixed(2)} s, rss +${mb(res.hub.rss ?? 0)} MiB, isolate heap peak ${mb(res.hub.heap ?? 0)} MiB), fossil server ${res.ref.wall.toFixed(2)} s (cpu ${res.ref.cpu.toFixed(2)} s)`);
     results.push(res);
     return failed === undefined;
   };
@@ -389,13 +394,13 @@ function table(results: Result[]): BenchResult['tables'][number] {
     '',
     `Each fossil client run is bounded at ${OP_TIMEOUT_MS / 60000} minutes; a hub operation that fails, times out or leaves a wrong clone (an artifact of the corpus missing, or \`fossil test-integrity\` not clean) is a \`failed:\` row.`,
     '',
-    `Small corpus: best wall time of ${SMALL_RUNS} runs (CPU: least of them, memory: most); large corpus: one run. Hub CPU = workerd's utime+stime (it also runs miniflare's local R2/D1/DO simulators); fossil CPU = fossil server and its per-connection children. Memory = peak of workerd's VmRSS during the operation minus its value just before (goal: under 128 MiB). The operations of a corpus run in one workerd process, the push first: memory the push grew and freed is kept by the allocator and reused, so a clone's growth here is less than a clone's from a freshly started process.`,
+    `Small corpus: best wall time of ${SMALL_RUNS} runs (CPU: least of them, memory: most); large corpus: one run. Hub CPU = workerd's utime+stime (it also runs miniflare's local R2/D1/DO simulators); fossil CPU = fossil server and its per-connection children. Memory = peak of workerd's VmRSS during the operation minus its value just before (goal: under 128 MiB). The operations of a corpus run in one workerd process, the push first: memory the push grew and freed is kept by the allocator and reused, so a clone's growth here is less than a clone's from a freshly started process. Isolate heap peak = the most the Worker's own isolate (the Worker and its Durable Objects, without miniflare's simulators) had in its JS heap plus ArrayBuffer memory, polled over the inspector every 100 ms (\`Runtime.getHeapUsage\` usedSize + backingStorageSize), each operation starting after a forced full GC (outside its timing): what Cloudflare's 128 MB per-isolate limit is about. It counts garbage not yet collected, which V8 collects sooner under a limit, so it is an upper bound; the RSS growth also holds miniflare's simulators, V8's reserved but unused heap, and allocator slack.`,
   ];
-  const header = ['corpus', 'operation', 'hub s', 'fossil server s', 'wall ratio', 'goal', 'hub CPU s', 'fossil CPU s', 'CPU ratio', 'hub RSS growth MiB', 'checks'];
+  const header = ['corpus', 'operation', 'hub s', 'fossil server s', 'wall ratio', 'goal', 'hub CPU s', 'fossil CPU s', 'CPU ratio', 'hub RSS growth MiB', 'isolate heap peak MiB', 'checks'];
   const cell = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '');
   const rows = results.map((r) => {
     const note = (r.note ?? '').replace(/\|/g, '/');
-    if (r.failed) return [r.corpus.name, r.op.name, `failed: ${r.failed.replace(/\|/g, '/')}`, cell(r.ref.wall), '', `<= ${r.op.goal}x (missed)`, cell(r.hub.cpu), cell(r.ref.cpu), '', r.hub.rss === undefined ? '' : mb(r.hub.rss), note];
+    if (r.failed) return [r.corpus.name, r.op.name, `failed: ${r.failed.replace(/\|/g, '/')}`, cell(r.ref.wall), '', `<= ${r.op.goal}x (missed)`, cell(r.hub.cpu), cell(r.ref.cpu), '', r.hub.rss === undefined ? '' : mb(r.hub.rss), r.hub.heap === undefined ? '' : mb(r.hub.heap), note];
     const ratio = r.hub.wall / r.ref.wall;
     const cpuRatio = r.ref.cpu > 0 ? r.hub.cpu / r.ref.cpu : Infinity;
     return [
@@ -409,6 +414,7 @@ function table(results: Result[]): BenchResult['tables'][number] {
       r.ref.cpu.toFixed(2),
       Number.isFinite(cpuRatio) ? `${cpuRatio.toFixed(2)}x` : 'n/a',
       `${mb(r.hub.rss ?? 0)}${(r.hub.rss ?? 0) < 128 * 2 ** 20 ? '' : ' (over 128)'}`,
+      r.hub.heap === undefined ? '' : `${mb(r.hub.heap)}${r.hub.heap < 128 * 2 ** 20 ? '' : ' (over 128)'}`,
       note,
     ];
   });
@@ -432,16 +438,18 @@ export const suite: BenchSuite = async () => {
   mkdirSync(home, { recursive: true });
   // A copy, not a link: fossil server's repolist does not serve symlinked repositories.
   for (const c of corpora) copyFileSync(c.file, join(refRoot, `corpus-${c.name}.fossil`));
-  const hub = await startHub({ vars: { HUB_MAX_PUSH_BYTES: String(64 * 2 ** 20) }, timeoutMs: 120_000 });
+  const inspector = await freePort();
+  const hub = await startHub({ vars: { HUB_MAX_PUSH_BYTES: String(64 * 2 ** 20) }, timeoutMs: 120_000, devArgs: ['--inspector-port', String(inspector)] });
   const ref = await startFossilServer(refRoot, home);
   const front = await http10Front(hub.url);
+  const cdp = await workerSession(inspector);
   try {
     const hubPids = findInTree(process.pid, 'workerd');
     if (hubPids.length === 0) throw new Error('no workerd process found under this process');
     const results: Result[] = [];
     for (const c of corpora) {
       try {
-        results.push(...(await runCorpus(c, hub, front.url, hubPids, ref, refRoot, tmp, log)));
+        results.push(...(await runCorpus(c, hub, front.url, hubPids, cdp, ref, refRoot, tmp, log)));
       } catch (e) {
         // Setup or the reference failing: the other corpus's rows still count.
         log(`  ${c.name}: FAILED: ${oneLine(e)}`);
@@ -450,6 +458,7 @@ export const suite: BenchSuite = async () => {
     }
     return { rows: [], tables: [table(results)] };
   } finally {
+    cdp.close();
     await front.stop();
     await ref.stop();
     await hub.stop();

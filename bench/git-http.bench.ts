@@ -15,7 +15,8 @@
  * http-backend -> upload-pack/receive-pack -> pack-objects/index-pack,
  * counted through cutime/cstime once reaped); the peak growth of workerd's
  * RSS during the operation (sampled every 25 ms from /proc, minus the value
- * just before it).
+ * just before it); the peak of the Worker isolate's own JS heap plus ArrayBuffer
+ * memory (Runtime.getHeapUsage over the inspector every 100 ms, from a full GC).
  *
  * BENCH_QUICK=1: only the small corpus. The corpora are cached under
  * bench/.work/ (git-ignored); the first full run generates the large one
@@ -25,6 +26,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, startHub, type Hub } from '../test/e2e/hub-server.js';
+import { collectGarbage, heapMonitor, workerSession, type CdpSession } from './cdp.js';
 import { benchGitEnv, corpus, LARGE, SMALL, type Corpus } from './git-corpus.js';
 import type { BenchResult, BenchSuite } from './harness.js';
 import { cpuSeconds, findInTree, rssBytes, sampleRss, best, measureTree, type Sample } from './proc.js';
@@ -135,21 +137,26 @@ function git(home: string, cwd: string, args: string[]): Promise<string> {
 }
 
 /** Times `fn`, with the CPU of the server that served it. */
-async function measure(server: { kind: 'hub'; root: number } | { kind: 'backend'; pid: number }, fn: () => Promise<void>): Promise<Sample> {
+async function measure(server: { kind: 'hub'; root: number; cdp: CdpSession } | { kind: 'backend'; pid: number }, fn: () => Promise<void>): Promise<Sample> {
   if (server.kind === 'hub') {
     // Found anew each time: wrangler restarts workerd when a source file changes.
+    // Outside the measurement: the isolate's peak is then this operation's, not an earlier one's garbage.
+    await collectGarbage(server.cdp);
     const pids = findInTree(server.root, 'workerd');
     if (pids.length === 0) throw new Error('no workerd process found');
     const cpu0 = pids.reduce((n, p) => n + cpuSeconds(p), 0);
     const rss0 = pids.reduce((n, p) => n + rssBytes(p), 0);
     const sampler = sampleRss(pids);
+    const heap = heapMonitor([server.cdp]);
     const t = performance.now();
-    await fn();
+    const failure = await fn().then(() => null, (e: unknown) => ({ e }));
     const wall = (performance.now() - t) / 1000;
     const peak = sampler.stop();
+    const isolate = [...(await heap.stop()).values()][0];
+    if (failure) throw failure.e;
     const after = findInTree(server.root, 'workerd');
     if (after.join() !== pids.join()) throw new Error('workerd restarted during the operation (a watched source file changed)');
-    return { wall, cpu: pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0, rss: Math.max(0, peak - rss0) };
+    return { wall, cpu: pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0, rss: Math.max(0, peak - rss0), heap: isolate?.used };
   }
   return measureTree(server.pid, fn);
 }
@@ -172,12 +179,12 @@ interface Result {
   failed?: string;
 }
 
-async function runCorpus(c: Corpus, hub: Hub, backend: Backend, backendRoot: string, tmp: string, log: (s: string) => void): Promise<Result[]> {
+async function runCorpus(c: Corpus, hub: Hub, cdp: CdpSession, backend: Backend, backendRoot: string, tmp: string, log: (s: string) => void): Promise<Result[]> {
   const runs = c.spec.name === 'large' ? 1 : SMALL_RUNS;
   const home = join(tmp, 'home');
   mkdirSync(home, { recursive: true });
   const auth = hub.url.replace('http://', `http://bench:${hub.adminToken}@`);
-  const hubServer = { kind: 'hub' as const, root: process.pid };
+  const hubServer = { kind: 'hub' as const, root: process.pid, cdp };
   const refServer = { kind: 'backend' as const, pid: backend.pid };
   const name = c.spec.name;
   const results: Result[] = [];
@@ -197,7 +204,7 @@ async function runCorpus(c: Corpus, hub: Hub, backend: Backend, backendRoot: str
     const zero: Sample = { wall: NaN, cpu: NaN };
     const res: Result = { corpus: c, op, hub: h.length > 0 ? best(h) : zero, ref: best(r), failed };
     if (failed) log(`  ${name} / ${op.name}: hub FAILED: ${failed}`);
-    log(`  ${name} / ${op.name}: hub ${res.hub.wall.toFixed(2)} s (cpu ${res.hub.cpu.toFixed(2)} s, rss +${((res.hub.rss ?? 0) / 2 ** 20).toFixed(0)} MiB), http-backend ${res.ref.wall.toFixed(2)} s (cpu ${res.ref.cpu.toFixed(2)} s)`);
+    log(`  ${name} / ${op.name}: hub ${res.hub.wall.toFixed(2)} s (cpu ${res.hub.cpu.toFixed(2)} s, rss +${((res.hub.rss ?? 0) / 2 ** 20).toFixed(0)} MiB, isolate heap peak ${((res.hub.heap ?? 0) / 2 ** 20).toFixed(0)} MiB), http-backend ${res.ref.wall.toFixed(2)} s (cpu ${res.ref.cpu.toFixed(2)} s)`);
     results.push(res);
     return failed === undefined;
   };
@@ -254,11 +261,11 @@ function table(results: Result[]): BenchResult['tables'][number] {
       corpora.map((c) => `**${c.spec.name}**: ${c.commits} commits, ${c.objects} objects, ${mb(c.packBytes)} MiB packed`).join('; ') +
       '. http-backend serves that repacked repository (one pack and a bitmap, as a maintained server would); the hub serves what was pushed to it. Clones are bare (`--mirror`/`--bare`), so the wall time is transfer plus the client\'s indexing, no checkout.',
     '',
-    `Small corpus: best wall time of ${SMALL_RUNS} runs (CPU: least of them, memory: most); large corpus: one run. Hub CPU = workerd's utime+stime (which also runs miniflare\'s local R2/D1/DO simulators); git CPU = lighttpd and all its CGI children (http-backend, upload-pack/receive-pack, pack-objects/index-pack). Memory = peak of workerd\'s VmRSS during the operation minus its value just before (goal: under 128 MiB whatever the size). The operations of a corpus run in one workerd process, the push first: memory the push grew and freed is kept by the allocator and reused, so a clone's growth here is less than a clone's from a freshly started process.`,
+    `Small corpus: best wall time of ${SMALL_RUNS} runs (CPU: least of them, memory: most); large corpus: one run. Hub CPU = workerd's utime+stime (which also runs miniflare\'s local R2/D1/DO simulators); git CPU = lighttpd and all its CGI children (http-backend, upload-pack/receive-pack, pack-objects/index-pack). Memory = peak of workerd\'s VmRSS during the operation minus its value just before (goal: under 128 MiB whatever the size). The operations of a corpus run in one workerd process, the push first: memory the push grew and freed is kept by the allocator and reused, so a clone's growth here is less than a clone's from a freshly started process. Isolate heap peak = the most the Worker's own isolate (the Worker and its Durable Objects, without miniflare's simulators) had in its JS heap plus ArrayBuffer memory, polled over the inspector every 100 ms (\`Runtime.getHeapUsage\` usedSize + backingStorageSize), each operation starting after a forced full GC (outside its timing): what Cloudflare's 128 MB per-isolate limit is about. It counts garbage not yet collected, which V8 collects sooner under a limit, so it is an upper bound; the RSS growth also holds the simulators (R2 puts of 392 MiB alone: ~+32 MiB; 300k SQLite rows: ~+42 MiB), V8's reserved but unused heap, and allocator slack.`,
   ];
-  const header = ['corpus', 'operation', 'hub s', 'http-backend s', 'wall ratio', 'goal', 'hub CPU s', 'git CPU s', 'CPU ratio', 'CPU goal', 'hub RSS growth MiB'];
+  const header = ['corpus', 'operation', 'hub s', 'http-backend s', 'wall ratio', 'goal', 'hub CPU s', 'git CPU s', 'CPU ratio', 'CPU goal', 'hub RSS growth MiB', 'isolate heap peak MiB'];
   const rows = results.map((r) => {
-    if (r.failed) return [r.corpus.spec.name, r.op.name, `failed: ${r.failed.replace(/\|/g, '/')}`, r.ref.wall.toFixed(2), '', `<= ${r.op.goal}x (missed)`, '', r.ref.cpu.toFixed(2), '', '', ''];
+    if (r.failed) return [r.corpus.spec.name, r.op.name, `failed: ${r.failed.replace(/\|/g, '/')}`, r.ref.wall.toFixed(2), '', `<= ${r.op.goal}x (missed)`, '', r.ref.cpu.toFixed(2), '', '', '', ''];
     const ratio = r.hub.wall / r.ref.wall;
     const cpuRatio = r.ref.cpu > 0 ? r.hub.cpu / r.ref.cpu : Infinity;
     return [
@@ -273,6 +280,7 @@ function table(results: Result[]): BenchResult['tables'][number] {
       Number.isFinite(cpuRatio) ? `${cpuRatio.toFixed(2)}x` : 'n/a',
       r.op.cpuGoal ? `<= ${r.op.cpuGoal}x ${cpuRatio <= r.op.cpuGoal ? '(met)' : '(missed)'}` : '',
       `${mb(r.hub.rss ?? 0)}${(r.hub.rss ?? 0) < 128 * 2 ** 20 ? '' : ' (over 128)'}`,
+      r.hub.heap === undefined ? '' : `${mb(r.hub.heap)}${r.hub.heap < 128 * 2 ** 20 ? '' : ' (over 128)'}`,
     ];
   });
   return { group: GROUP, intro, header, rows };
@@ -299,8 +307,10 @@ export const suite: BenchSuite = async () => {
     // Partial clone needs the server's consent in git.
     spawnSync('git', ['config', 'uploadpack.allowFilter', 'true'], { cwd: c.dir, env: benchGitEnv(home) });
   }
-  const hub = await startHub({ vars: { HUB_MAX_PUSH_BYTES: String(4 * 2 ** 30) }, timeoutMs: 120_000 });
+  const inspector = await freePort();
+  const hub = await startHub({ vars: { HUB_MAX_PUSH_BYTES: String(4 * 2 ** 30) }, timeoutMs: 120_000, devArgs: ['--inspector-port', String(inspector)] });
   const backend = await startBackend(backendRoot, tmp);
+  const cdp = await workerSession(inspector);
   try {
     // Warm-up (module compilation, the first Durable Object, lighttpd's first CGI), outside the measurements.
     const warmHome = join(tmp, 'home');
@@ -310,9 +320,10 @@ export const suite: BenchSuite = async () => {
     await git(warmHome, tmp, ['clone', '-q', '--mirror', `${hub.url}/warmup.git`, join(tmp, 'warm-hub')]);
     await git(warmHome, tmp, ['clone', '-q', '--mirror', `${backend.url}/corpus-${corpora[0].spec.name}.git`, join(tmp, 'warm-ref')]);
     const results: Result[] = [];
-    for (const c of corpora) results.push(...(await runCorpus(c, hub, backend, backendRoot, tmp, log)));
+    for (const c of corpora) results.push(...(await runCorpus(c, hub, cdp, backend, backendRoot, tmp, log)));
     return { rows: [], tables: [table(results)] };
   } finally {
+    cdp.close();
     await backend.stop();
     await hub.stop();
     rmSync(tmp, { recursive: true, force: true });

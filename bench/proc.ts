@@ -122,17 +122,20 @@ export function sampleRss(pids: number[], ms = 25): { stop(): number } {
   };
 }
 
-/** One timed operation: wall and CPU seconds, and (hub only) peak RSS growth in bytes. */
+/** One timed operation: wall and CPU seconds, and (hub only) peak RSS growth and isolate heap peak in bytes. */
 export interface Sample {
   wall: number;
   cpu: number;
   rss?: number;
+  /** Peak of the Worker isolate's JS heap in use plus its ArrayBuffer memory (bench/cdp.ts heapMonitor). */
+  heap?: number;
 }
 
 /** Best wall time of repeated runs; CPU: the least of them; memory: the most. */
 export function best(samples: Sample[]): Sample {
   const s = samples.reduce((a, b) => (b.wall < a.wall ? b : a));
-  return { wall: s.wall, cpu: Math.min(...samples.map((x) => x.cpu)), rss: Math.max(...samples.map((x) => x.rss ?? 0)) };
+  const heaps = samples.flatMap((x) => (x.heap === undefined ? [] : [x.heap]));
+  return { wall: s.wall, cpu: Math.min(...samples.map((x) => x.cpu)), rss: Math.max(...samples.map((x) => x.rss ?? 0)), heap: heaps.length > 0 ? Math.max(...heaps) : undefined };
 }
 
 /** Times `fn` against a reference server (git http-backend's lighttpd, fossil server): CPU of its whole process tree. */
