@@ -324,24 +324,25 @@ let textView: DataView | null = null;
 const rawNames = new WeakMap<FileCard, Uint8Array>();
 
 function fileCard(card: RawCard): FileCard {
-  const args = card.args;
-  if (args === undefined) return parseFileCard(card, [], false); // "F" alone
-  const n = args.length;
-  if (n === 0 || n > MAX_CACHED_LINE) return parseFileCard(card, splitTokens(args, card.line), false);
-  if (textView === null || textView.buffer !== args.buffer) textView = new DataView(args.buffer);
+  const { body, start = 0, end = 0 } = card;
+  if (body === undefined) return parseFileCard(card, [], false); // "F" alone
+  const n = end - start;
+  if (n === 0 || n > MAX_CACHED_LINE) return parseFileCard(card, splitTokens(body.subarray(start, end), card.line), false);
+  if (textView === null || textView.buffer !== body.buffer) textView = new DataView(body.buffer);
   const v = textView;
-  const o = args.byteOffset;
+  const o = body.byteOffset + start;
   let h = 0x811c9dc5 ^ n;
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     h = Math.imul(h ^ v.getUint32(o + i, true), 0x01000193);
     h ^= h >>> 15; // the multiply only carries upwards: fold the high bits back
   }
-  for (; i < n; i++) h = Math.imul(h ^ args[i], 0x01000193);
+  for (; i < n; i++) h = Math.imul(h ^ body[start + i], 0x01000193);
   h ^= h >>> 16;
   const key = h & 0x3fffffff; // a small integer: no heap number per lookup
   const hit = fileCards.get(key);
   if (hit !== undefined && sameLine(v, o, hit.at, n)) return hit.card;
+  const args = body.subarray(start, end);
   for (let j = 0; j < n; j++) if (args[j] >= 0x80) return parseFileCard(card, splitTokens(args, card.line), false);
   const f = parseFileCard(card, splitTokens(args, card.line), true);
   if (fileCards.size >= FILE_CARD_CACHE_SIZE || arenaUsed + n + 2 > arena.length) {

@@ -23,11 +23,14 @@ export interface RawCard {
   /** W card only: the text after the size line. */
   text?: Uint8Array;
   /**
-   * F card only: the bytes after "F " (`tokens` is left empty; splitTokens
-   * gives them). A manifest is mostly F cards, repeated from its parent's:
-   * the parser looks them up whole before splitting (artifact.ts).
+   * F card only: its arguments (the bytes after "F ") are body[start, end),
+   * and `tokens` is left empty (splitTokens gives them). A manifest is mostly
+   * F cards, repeated from its parent's: the parser looks them up whole
+   * before splitting (artifact.ts), without a view per card.
    */
-  args?: Uint8Array;
+  body?: Uint8Array;
+  start?: number;
+  end?: number;
 }
 
 /** Split an artifact body (after any PGP wrapper) into cards; bounded by the body's length. */
@@ -48,7 +51,7 @@ export function splitCards(body: Uint8Array): RawCard[] {
     let card: RawCard;
     if (letter === 0x46 /* F */ && after === SP) {
       for (let i = pos + 2; i < eol; i++) if (body[i] === 0) throw nulByte(line);
-      card = { letter: 'F', tokens: [], line, args: body.subarray(pos + 2, eol) };
+      card = { letter: 'F', tokens: [], line, body, start: pos + 2, end: eol };
     } else {
       card = { letter: String.fromCharCode(letter), tokens: after === SP ? splitTokens(body.subarray(pos + 2, eol), line) : [], line };
     }
