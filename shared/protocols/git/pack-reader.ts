@@ -91,6 +91,13 @@ export interface PackObject {
   repeat: boolean;
   /** The object's content (valid until the consumer drops it; the reader does not mutate it). */
   data: Uint8Array;
+  /**
+   * For a delta on an earlier entry of this pack (not a thin-pack base): the
+   * delta and the base's content it was applied to (valid until the next
+   * event), so a consumer can tell which bytes were copied from the base,
+   * whose object event came before this one.
+   */
+  delta?: { data: Uint8Array; base: Uint8Array };
 }
 
 /** What packBytesToEntries yields. */
@@ -410,7 +417,7 @@ class PackReader {
   }
 
   /** Record an object's id and type; the caller yields it. */
-  finish(offset: number, type: GitObjectType, data: Uint8Array, depth: number, baseId: string | null): PackObject {
+  finish(offset: number, type: GitObjectType, data: Uint8Array, depth: number, baseId: string | null, delta?: PackObject['delta']): PackObject {
     const i = this.entryAt(offset);
     // The id as bytes for the set, as hex once for the caller (not hex, then bytes again).
     const bin = this.p.hash('sha1').update(objectHeader(type, data.length)).update(data).digest();
@@ -425,7 +432,9 @@ class PackReader {
       this.idIndex[i] = this.idSet.indexOfAt(bin, 0);
     }
     this.cache.set(offset, { type, data });
-    return { offset, index: i, id, baseId, type, size: data.length, depth, idIndex: this.idIndex[i], repeat, data };
+    const obj: PackObject = { offset, index: i, id, baseId, type, size: data.length, depth, idIndex: this.idIndex[i], repeat, data };
+    if (delta !== undefined) obj.delta = delta;
+    return obj;
   }
 
   /** Resolve every delta waiting (directly or transitively) on the object just resolved. */
@@ -450,8 +459,9 @@ class PackReader {
     if (depth > this.maxChainDepth) throw new PackError('pack-chain-too-deep', `delta chain longer than ${this.maxChainDepth}`, { offset });
     try {
       const base = await this.content(baseKey);
-      const data = applyGitDelta(base.data, delta ?? (await this.inflateAt(offset)), this.maxObjectSize);
-      return this.finish(offset, base.type, data, depth, this.idOfKey(baseKey));
+      const d = delta ?? (await this.inflateAt(offset));
+      const data = applyGitDelta(base.data, d, this.maxObjectSize);
+      return this.finish(offset, base.type, data, depth, this.idOfKey(baseKey), baseKey >= 0 ? { data: d, base: base.data } : undefined);
     } catch (e) {
       throw asPackError(e, offset);
     }

@@ -74,7 +74,7 @@ import { packBytesToEntries, type PackEntry, type PackObject } from './pack-read
 import { decodePkt, encodePkt, encodePkts } from './pkt-line.js';
 import { parseReceiveRequest, type RefCommand, type ReceiveRequest } from './receive-request.js';
 import { refNameProblem } from './ref-name.js';
-import { checkTree, ENTRY_GITLINK, ENTRY_TREE } from './tree-check.js';
+import { checkTree, CopiedEntries, ENTRY_GITLINK, ENTRY_TREE } from './tree-check.js';
 import { reportStatusResponse, type PushReport, type RefStatus } from './report-status.js';
 import { BAND_ERROR, BAND_PROGRESS, encodeSideband } from './sideband.js';
 
@@ -376,6 +376,13 @@ class Push {
   missFrom = new Int32Array(1024);
   readonly later: { from: number; id: string; want: number }[] = [];
   readonly broken = new Set<string>();
+  /**
+   * Each id found of another type than an edge to it wants, with that type
+   * code: a new object with such an edge is not connected, whether or not it
+   * is the referrer marked broken (only the first referrer of an id, or of a
+   * tree entry copied from a base, is seen by the checks above).
+   */
+  readonly wrongEdges = new Set<string>();
   pendingRows: IndexRowInput[] = [];
   /** Reads during the ingest (baseProvider, rebased rows) share this cache: a fresh one per read re-read whole chains each time. */
   ingestCache: BaseCache = new LruBaseCache(INGEST_READ_CACHE);
@@ -531,6 +538,7 @@ class Push {
   checkKind(from: number, have: number, want: number, src: Uint8Array, off: number): void {
     if (have === 0) this.later.push({ from, id: toHexAt(src, off, 20), want });
     else if (have !== want) {
+      this.wrongEdges.add(`${toHexAt(src, off, 20)}${want}`);
       const id = this.packIds.at(from);
       if (this.broken.size < 10) this.messages.push(`error: object ${toHexAt(src, off, 20)} is a ${TYPE_NAMES[have] ?? 'different object'}, not a ${TYPE_NAMES[want]} (referred to by ${id})`);
       this.broken.add(id);
@@ -596,7 +604,16 @@ class Push {
       // objects and hex ids were a quarter of a large push's CPU.
       // One lookup an entry in the pack's ids (the object itself is in them
       // already, but no tree, commit or tag can refer to its own id).
-      checkTree(obj.data, LENIENT, (kind, data, off) => kind === ENTRY_GITLINK || this.edgeAt(data, off, kind === ENTRY_TREE ? TYPE_CODE.tree : TYPE_CODE.blob, self));
+      // An entry copied whole from an in-pack base tree is an edge that tree's check already took:
+      // the same id and type (wrongEdges makes a wrong one refuse whoever reaches it, see connected).
+      const copied = obj.delta ? new CopiedEntries(obj.delta.base, obj.delta.data) : null;
+      let start = 0;
+      checkTree(obj.data, LENIENT, (kind, data, off) => {
+        const from = start;
+        start = off + 20;
+        if (kind === ENTRY_GITLINK || (copied !== null && copied.copied(from, start))) return;
+        this.edgeAt(data, off, kind === ENTRY_TREE ? TYPE_CODE.tree : TYPE_CODE.blob, self);
+      });
     } else {
       for (const r of referencedIds(parseObject(obj.type, obj.data, LENIENT))) this.edgeAt(fromHex(r.id), 0, TYPE_CODE[r.type], self);
     }
@@ -995,6 +1012,7 @@ class Push {
       const obj = await readObject(deps, id);
       if (!obj || obj.kind === 'artifact') return false;
       for (const r of referencedIds(parseObject(obj.kind, obj.data, LENIENT))) {
+        if (this.wrongEdges.has(`${r.id}${TYPE_CODE[r.type]}`)) return false;
         if (!seen.has(r.id)) {
           seen.add(r.id);
           stack.push(r.id);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { purePrimitives, type Primitives } from '../../../../shared/core/primitives.js';
 import { fromBytes } from '../../../../shared/core/stream.js';
+import { applyGitDelta } from '../../../../shared/delta/index.js';
 import { PackError } from '../../../../shared/protocols/git/pack.js';
 import { packBytesToEntries, type PackEvent, type ReadPackOptions } from '../../../../shared/protocols/git/pack-reader.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
@@ -71,6 +72,11 @@ describe('pack reader vs git pack-objects', () => {
     const objects = checkAgainstGit(await events(bytes, 65536), verify, bytes);
     const cat = catFile(repo, objects.map((o) => o.id));
     for (const o of objects) expect(Buffer.compare(Buffer.from(o.data), cat.get(o.id)!.data)).toBe(0);
+    // Each delta comes with what it was applied to (all bases are in this pack).
+    for (const o of objects) {
+      expect(o.delta !== undefined).toBe(o.depth > 0);
+      if (o.delta) expect(applyGitDelta(o.delta.base, o.delta.data)).toEqual(o.data);
+    }
   });
 
   it('gives the same result for 7-byte chunks, pure primitives, and a tiny cache (rebuilding bases)', async () => {
@@ -132,6 +138,10 @@ describe('pack reader vs git pack-objects', () => {
     const ids = evs.flatMap((e) => (e.kind === 'object' ? [e.object.id] : []));
     expect(new Set(ids)).toEqual(new Set(thinIds));
     expect(asked.size).toBeGreaterThan(0);
+    // Deltas on a provided base come without it (its object event is not in this pack).
+    const onProvided = evs.flatMap((e) => (e.kind === 'object' && e.object.baseId !== null && asked.has(e.object.baseId) ? [e.object] : []));
+    expect(onProvided.length).toBeGreaterThan(0);
+    for (const o of onProvided) expect(o.delta).toBeUndefined();
     await expect(events(thin, 65536)).rejects.toMatchObject({ code: 'pack-unknown-base' });
   });
 });

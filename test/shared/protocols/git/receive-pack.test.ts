@@ -382,6 +382,34 @@ describe('receivePack: deltas', () => {
   });
 });
 
+describe('receivePack: tree deltas', () => {
+  // t1 (reached by no ref) names a blob as a directory; t2, the pushed tree, is a delta on t1 copying that entry.
+  const setup = (dirMode: string) => {
+    const b = blob('not a directory\n');
+    const file = blob('a file\n');
+    const t1 = tree([[dirMode, 'dir', b.id], ['100644', 'x.txt', file.id]]);
+    const t2 = tree([[dirMode, 'dir', b.id], ['100644', 'y.txt', file.id]]);
+    const c = commit(t2.id, [], 'c');
+    return { c, t2, entries: [whole(c), whole(t1), { kind: 'delta', base: { id: t1.id }, delta: createGitDelta(t1.data, t2.data) }, whole(b), whole(file)] as PackWriteEntry[] };
+  };
+
+  it('takes entries copied from an in-pack base tree', async () => {
+    const r = newRepo();
+    const { c, t2, entries } = setup('100644');
+    const reply = await push(r, [[ZERO_ID, c.id, MAIN]], await packBytes(entries));
+    expect(reply.report).toEqual(['unpack ok', `ok ${MAIN}`]);
+    expect((await read(r, t2.id))?.data).toEqual(t2.data);
+  });
+
+  it('refuses a copied entry of the wrong type although only the base tree named it first', async () => {
+    const r = newRepo();
+    const { c, entries } = setup('40000');
+    const reply = await push(r, [[ZERO_ID, c.id, MAIN]], await packBytes(entries));
+    expect(reply.report).toEqual(['unpack ok', `ng ${MAIN} missing necessary objects`]);
+    expect(await r.repo.read(MAIN)).toBeNull();
+  });
+});
+
 describe('receivePack: ref names that are directories of each other', () => {
   it('refuses creating x/y beside x (and x beside x/y) as git does, unless this push deletes the other', async () => {
     const { r, tip } = await seeded();
