@@ -36,12 +36,17 @@ export class QuarantineIndex implements ObjectIndexReader {
   /** Planned rows not yet appended to the stage (row numbers from `this.ids.size - unstaged.length`). */
   private unstaged: IndexRow[] = [];
   private dropped = false;
-  /** Stored depths the pending deltas on committed bases were planned against (RepoCommit.stageBases): few but for thin packs. */
-  private readonly outsideBases = new Map<ObjectId, number>();
+  /**
+   * Stored depths the pending deltas on committed bases were planned against
+   * (RepoCommit.stageBases): few but for thin packs; dropped past
+   * `maxOutsideBases` (~100 bytes each), and the store then checks every staged row.
+   */
+  private outsideBases: Map<ObjectId, number> | undefined = new Map();
 
   constructor(
     private readonly base: ObjectIndexReader,
     private readonly stager: RowStager,
+    private readonly maxOutsideBases = 65536,
   ) {}
 
   /**
@@ -85,7 +90,9 @@ export class QuarantineIndex implements ObjectIndexReader {
     for (const [row, depth] of planned) {
       out.push({ ...row, depth });
       const bd = row.base === null ? undefined : baseDepths.get(row.base);
-      if (bd !== undefined) this.outsideBases.set(row.base!, bd);
+      if (bd === undefined || this.outsideBases === undefined) continue;
+      this.outsideBases.set(row.base!, bd);
+      if (this.outsideBases.size > this.maxOutsideBases) this.outsideBases = undefined;
     }
     for (const row of out) {
       const k = this.ids.size;

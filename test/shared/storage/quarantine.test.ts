@@ -75,6 +75,12 @@ describe('QuarantineIndex', () => {
     expect([...stageBases!]).toEqual([[oid(2), 1]]);
     expect((await repo.commit({ rows: [], ...q.pendingRows(), refs: [] })).inserted).toBe(8202);
     expect((await repo.get(oid(4)))?.depth).toBe(3);
+    // Past maxOutsideBases none are given: the store checks every staged row.
+    const capped = new QuarantineIndex(repo, repo, 1);
+    await capped.add([delta(20, 1), delta(21, 2)]);
+    for (let i = 1; i <= 8200; i += 1000) await capped.add(Array.from({ length: Math.min(1000, 8200 - i + 1) }, (_, k) => ({ ...full(0), id: id(100000 + i + k) })));
+    expect(capped.pendingRows().stage).toBeDefined();
+    expect(capped.pendingRows().stageBases).toBeUndefined();
   });
 
   it('reads rows back whether already in the stage or still waiting to go there', async () => {
