@@ -14,7 +14,9 @@
  * `reachMark` or a commit's ReachCommit with a matching version
  * (compare-and-swap), which also bumps the version. Rows inserted later are
  * not in V until marked. Anything that rewrites or drops rows (repack, GC)
- * must reset the state to empty.
+ * must reset the state to empty. A store may keep plans of older versions
+ * to extend with the rows marked since (the DO does, while V only grew):
+ * whatever resets V drops them.
  */
 import { writeHex } from '../core/bytes.js';
 import type { ObjectId } from './ids.js';
@@ -276,6 +278,36 @@ export class ReachPlanBuilder {
   constructor(expected = 1024) {
     this.cap = Math.max(16, expected);
     this.p = emptyPlan(this.cap);
+  }
+
+  /**
+   * A builder whose first rows are `plan`'s (the plan of a smaller V, whose
+   * segment i has key `segKeys[i]`), for `extra` more rows that all come
+   * after them in storage order: a push's rows extend the last plan rather
+   * than every row being read again. The plan's own bases stay as they are.
+   */
+  static extending(plan: ReachPlan, segKeys: readonly number[], extra: number): ReachPlanBuilder {
+    if (plan.thinBases !== undefined) throw new Error('a fetch plan (thin bases) is not extended');
+    const b = new ReachPlanBuilder(plan.count + extra);
+    const n = plan.count;
+    const p = b.p;
+    p.seg.set(plan.seg.subarray(0, n));
+    p.offset.set(plan.offset.subarray(0, n));
+    p.length.set(plan.length.subarray(0, n));
+    p.size.set(plan.size.subarray(0, n));
+    p.recordSize.set(plan.recordSize.subarray(0, n));
+    p.kind.set(plan.kind.subarray(0, n));
+    p.format.set(plan.format.subarray(0, n));
+    p.base.set(plan.base.subarray(0, n));
+    p.ids.set(plan.ids.subarray(0, n * 20));
+    plan.segmentNames.forEach((name, i) => {
+      p.segmentNames.push(name);
+      b.segIndex.set(name, i);
+      b.segKeyOf.push(segKeys[i]);
+    });
+    b.n = n;
+    if (n > 0) b.lastKey = segKeys[plan.seg[n - 1]];
+    return b;
   }
 
   add(r: PlanRowInput): void {

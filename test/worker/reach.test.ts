@@ -4,7 +4,7 @@
 import { env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { toHexAt } from '../../shared/core/bytes.js';
-import { PLAN_BASE_OUTSIDE, PLAN_NO_BASE, REACH_IN, REACH_MISSING, REACH_OUTSIDE } from '../../shared/storage/reach.js';
+import { PLAN_BASE_OUTSIDE, PLAN_NO_BASE, REACH_IN, REACH_MISSING, REACH_OUTSIDE, reachPlanParts } from '../../shared/storage/reach.js';
 import { repoStoreFromStub } from '../../worker/durable/client.js';
 import { SqlRepoStore } from '../../worker/durable/repo-store.js';
 import type { RepoObject } from '../../worker/durable/repo.js';
@@ -139,6 +139,52 @@ describe('SqlRepoStore reach closure', () => {
       expect(stale.ok).toBe(false);
       expect(s.reachState()).toEqual({ version: 6, tips: [oid(8), oid(6), oid(1), oid(15)] });
       expect([...s.reachStatus([oid(7)])]).toEqual([REACH_MISSING]);
+    });
+  });
+
+  it('a kept plan is extended by rows marked after its V ended, rebuilt otherwise', async () => {
+    const stub = env.REPO.get(env.REPO.newUniqueId());
+    const row = (n: number, segment: string, offset: number, base: number | null = null) => ({
+      id: oid(n),
+      kind: 'blob' as const,
+      size: 10,
+      segment,
+      offset,
+      length: 5,
+      format: base === null ? ('full' as const) : ('git-delta' as const),
+      base: base === null ? null : oid(base),
+      depth: base === null ? 0 : 1,
+    });
+    const ref = (n: number) => ({ name: `refs/heads/b${n}`, old: null, new: oid(n) });
+    await runInDurableObject(stub, (_i: RepoObject, state) => {
+      const s = new SqlRepoStore(state.storage);
+      const ids = (p: { count: number; ids: Uint8Array }) => Array.from({ length: p.count }, (_, i) => toHexAt(p.ids, i * 20, 20));
+      s.commit({ rows: [row(1, 'a', 0), row(2, 'a', 5)], refs: [ref(2)], reach: { expect: 0, tips: [oid(2)] } });
+      s.commit({ rows: [row(9, 'a', 10)], refs: [] }); // indexed, not in V
+      const first = s.reachPlan(1, true)!;
+      // The kept plan is marked (size of its first entry) to see whether the next plan copies it.
+      const marked = { ...first, size: Float64Array.from(first.size, (x, i) => (i === 0 ? 777 : x)) };
+      const [part] = [...reachPlanParts(marked, 1 << 20)];
+      state.storage.sql.exec(`UPDATE reach_plans SET data = ? WHERE blobs = 1`, part.buffer);
+      // A push in a new segment, with a delta on an old row: extended, base resolved into the old part.
+      s.commit({ rows: [row(3, 'b', 0), row(4, 'b', 5, 2)], refs: [ref(4)], reach: { expect: 1, tips: [oid(2), oid(4)] } });
+      const extended = new SqlRepoStore(state.storage).reachPlan(2, true)!;
+      expect(ids(extended)).toEqual([1, 2, 3, 4].map(oid));
+      expect(extended.size[0]).toBe(777);
+      expect([...extended.base]).toEqual([PLAN_NO_BASE, PLAN_NO_BASE, PLAN_NO_BASE, 1]);
+      expect(state.storage.sql.exec<{ marked: number; last_seg: number; last_off: number }>(`SELECT marked, last_seg, last_off FROM reach_plans WHERE blobs = 1`).one()).toMatchObject({
+        marked: 4,
+        last_off: 5,
+      });
+      // A row of an old segment marked meanwhile (before V's end): the plan is built again from the rows.
+      expect(s.reachMark(2, [oid(2), oid(4), oid(9)], [oid(9)], false)).toBe(3);
+      const rebuilt = new SqlRepoStore(state.storage).reachPlan(3, true)!;
+      expect(ids(rebuilt)).toEqual([1, 2, 9, 3, 4].map(oid));
+      expect(rebuilt.size[0]).toBe(10);
+      // A reset drops the kept plans: the next plan is V's alone.
+      expect(s.reachMark(3, [oid(4)], [oid(2), oid(4)], true)).toBe(4);
+      expect(state.storage.sql.exec(`SELECT 1 FROM reach_plans`).toArray()).toEqual([]);
+      expect(ids(s.reachPlan(4, true)!)).toEqual([2, 4].map(oid));
     });
   });
 });

@@ -111,6 +111,13 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
        PRIMARY KEY (blobs, part)
      )`,
   ],
+  // Where V ended when a kept plan was made (its row count and last position): a later V that only
+  // added rows after it extends the plan (reachPlan) instead of reading every row again.
+  [
+    `ALTER TABLE reach_plans ADD COLUMN marked INTEGER`,
+    `ALTER TABLE reach_plans ADD COLUMN last_seg INTEGER`,
+    `ALTER TABLE reach_plans ADD COLUMN last_off INTEGER`,
+  ],
 ];
 
 /** objects_reach as migration 3 creates it (insertStage drops and builds it again). */
@@ -198,6 +205,13 @@ const insertStaged = (reach: boolean) => `INSERT INTO objects (id, kind, size, s
   ON CONFLICT (id) DO NOTHING`;
 /** Marks ids (a JSON array) that were indexed before a marking commit offered them again. */
 const MARK_IDS = `UPDATE objects SET reach = 1 WHERE reach IS NULL AND id IN (SELECT value FROM json_each(?))`;
+
+/** V's size and last row position (segment, offset; -1 when V is empty) when a kept plan was made. */
+interface ClosureEnd {
+  marked: number;
+  lastSeg: number;
+  lastOff: number;
+}
 
 /** Bytes per row of a kept reach plan (DO SQLite refuses values over 2 MB). */
 const PLAN_PART_BYTES = 1024 * 1024;
@@ -667,7 +681,9 @@ export class SqlRepoStore {
     return this.host.transactionSync(() => {
       const { version } = this.host.sql.exec<{ version: number }>(`SELECT version FROM reach_state`).one();
       if (version !== expect) return null;
+      // A kept plan is extended only while V has grown since it (extendedReachPlan): a reset drops them.
       if (reset) this.host.sql.exec(`UPDATE objects SET reach = NULL WHERE reach = 1`);
+      if (reset) this.host.sql.exec(`DELETE FROM reach_plans`);
       // Batched: one statement per id would cost a statement each on 300k-object clones.
       for (let i = 0; i < ids.length; i += 5000) {
         this.host.sql.exec(`UPDATE objects SET reach = 1 WHERE id IN (SELECT value FROM json_each(?))`, JSON.stringify(markIdsSlice(ids, i, i + 5000)));
@@ -692,10 +708,11 @@ export class SqlRepoStore {
     if (hit !== null && hit.version === version && hit.tips === state.tips && hit.blobs === blobs) return hit.plan;
     let plan = this.storedReachPlan(version, blobs);
     if (plan === null) {
+      const end = this.closureEnd();
       // A blob:none clone after a full one (at this version) filters the full clone's plan.
       const full = blobs ? null : hit !== null && hit.version === version && hit.tips === state.tips && hit.blobs ? hit.plan : this.storedReachPlan(version, true);
-      plan = full !== null ? reachPlanWithoutBlobs(full) : this.buildReachPlan(blobs);
-      this.storeReachPlan(version, blobs, plan);
+      plan = full !== null ? reachPlanWithoutBlobs(full) : (this.extendedReachPlan(blobs, end) ?? this.buildReachPlan(blobs, end.marked));
+      this.storeReachPlan(version, blobs, plan, end);
     }
     this.planCache = plan.count <= PLAN_CACHE_MAX_OBJECTS ? { version, tips: state.tips, blobs, plan } : null;
     return plan;
@@ -717,23 +734,82 @@ export class SqlRepoStore {
     return decodeReachPlan(count, JSON.parse(segments) as string[], parts());
   }
 
-  /** Keeps `plan` as the plan at `version` in place of the last one kept. */
-  private storeReachPlan(version: number, blobs: boolean, plan: ReachPlan): void {
+  /** Keeps `plan` as the plan at `version` in place of the last one kept, with where V ended then. */
+  private storeReachPlan(version: number, blobs: boolean, plan: ReachPlan, end: ClosureEnd): void {
     this.host.transactionSync(() => {
       this.host.sql.exec(`DELETE FROM reach_plans WHERE blobs = ?`, blobs ? 1 : 0);
       const segments = JSON.stringify(plan.segmentNames);
       let part = 0;
       for (const bytes of reachPlanParts(plan, PLAN_PART_BYTES)) {
-        this.host.sql.exec(`INSERT INTO reach_plans (blobs, part, version, count, segments, data) VALUES (?, ?, ?, ?, ?, ?)`, blobs ? 1 : 0, part++, version, plan.count, segments, bytes.buffer);
+        this.host.sql.exec(
+          `INSERT INTO reach_plans (blobs, part, version, count, segments, data, marked, last_seg, last_off) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          blobs ? 1 : 0,
+          part++,
+          version,
+          plan.count,
+          segments,
+          bytes.buffer,
+          end.marked,
+          end.lastSeg,
+          end.lastOff,
+        );
       }
     });
   }
 
-  private buildReachPlan(blobs: boolean): ReachPlan {
+  /** How many rows V has and where its last row lies in storage order (from objects_reach alone). */
+  private closureEnd(): ClosureEnd {
+    const marked = this.host.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM objects WHERE reach = 1`).one().n;
+    const last = this.host.sql
+      .exec<{ segment: number; rec_offset: number }>(`SELECT segment, rec_offset FROM objects WHERE reach = 1 ORDER BY segment DESC, rec_offset DESC LIMIT 1`)
+      .toArray()[0];
+    return { marked, lastSeg: last?.segment ?? -1, lastOff: last?.rec_offset ?? -1 };
+  }
+
+  /**
+   * The kept plan of an older V extended by the rows marked since, when all
+   * of them lie after that V's last row (a push's, in its new segments): V
+   * only grows between resets (a reset drops the kept plans), so V is then
+   * the old V plus exactly those rows. Null when that does not hold.
+   */
+  private extendedReachPlan(blobs: boolean, end: ClosureEnd): ReachPlan | null {
+    const prev = this.host.sql
+      .exec<{ version: number; marked: number | null; last_seg: number | null; last_off: number | null }>(
+        `SELECT version, marked, last_seg, last_off FROM reach_plans WHERE blobs = ? AND part = 0`,
+        blobs ? 1 : 0,
+      )
+      .toArray()[0];
+    if (prev === undefined || prev.marked === null || prev.last_seg === null || prev.last_off === null) return null;
+    // A row value, which SQLite takes as a range of objects_reach (an OR of the two cases was a scan).
+    const after = `reach = 1 AND (segment, rec_offset) > (?, ?)`;
+    const pos = [prev.last_seg, prev.last_off];
+    const added = this.host.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM objects WHERE ${after}`, ...pos).one().n;
+    if (prev.marked + added !== end.marked) return null;
+    const old = this.storedReachPlan(prev.version, blobs);
+    if (old === null) return null;
+    const names = this.segmentNames();
+    const seqOf = new Map([...names].map(([seq, name]) => [name, seq]));
+    const keys = old.segmentNames.map((name) => seqOf.get(name));
+    if (keys.some((k) => k === undefined)) return null;
+    const b = ReachPlanBuilder.extending(old, keys as number[], added);
+    this.addPlanRows(b, names, blobs, after, pos);
+    return b.finish();
+  }
+
+  private segmentNames(): Map<number, string> {
     const names = new Map<number, string>();
     for (const r of this.host.sql.exec<{ seq: number; name: string }>(`SELECT seq, name FROM segments`)) names.set(r.seq, r.name);
-    const count = this.host.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM objects WHERE reach = 1`).one().n;
-    const b = new ReachPlanBuilder(count);
+    return names;
+  }
+
+  private buildReachPlan(blobs: boolean, marked: number): ReachPlan {
+    const b = new ReachPlanBuilder(marked);
+    this.addPlanRows(b, this.segmentNames(), blobs, `reach = 1`, []);
+    return b.finish();
+  }
+
+  /** Adds the rows of V matching `where` (and `blobs`) in storage order. */
+  private addPlanRows(b: ReachPlanBuilder, names: Map<number, string>, blobs: boolean, where: string, args: number[]): void {
     // Rows as arrays (raw): objects with named fields cost more than the query on 300k rows.
     // Bases are resolved against the plan's ids by the builder: a join here cost a random primary-key
     // lookup per row (half of a 300k-object plan's time).
@@ -741,8 +817,9 @@ export class SqlRepoStore {
     const rows = this.host.sql
       .exec(
         `SELECT id, kind, size, segment, rec_offset, rec_length, format, rec_size, base FROM objects
-          WHERE reach = 1 AND kind != 'artifact' ${blobs ? '' : `AND kind != 'blob'`}
+          WHERE ${where} AND kind != 'artifact' ${blobs ? '' : `AND kind != 'blob'`}
           ORDER BY segment, rec_offset`,
+        ...args,
       )
       .raw() as IterableIterator<PlanRaw>;
     for (const [id, kind, size, seq, offset, length, format, recordSize, base] of rows) {
@@ -760,7 +837,6 @@ export class SqlRepoStore {
         baseId: base,
       });
     }
-    return b.finish();
   }
 
   private depthOf(id: ObjectId): number | null {
