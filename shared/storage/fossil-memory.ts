@@ -118,8 +118,11 @@ export class MemoryFossilStore implements FossilStore {
     return this.bySeq.filter((r) => r.private).map((r) => r.hash).sort().slice(0, Math.max(0, limit));
   }
 
-  async listPhantoms(limit: number): Promise<ArtifactHash[]> {
-    return [...this.phantoms].sort().slice(0, Math.max(0, limit));
+  async listPhantoms(limit: number, from = ''): Promise<ArtifactHash[]> {
+    const all = [...this.phantoms].sort();
+    const at = all.findIndex((h) => h >= from);
+    const wrapped = at < 0 ? all : [...all.slice(at), ...all.slice(0, at)];
+    return wrapped.slice(0, Math.max(0, limit));
   }
 
   async pendingByBase(bases: ArtifactHash[]): Promise<PendingDelta[]> {

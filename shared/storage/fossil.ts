@@ -194,8 +194,11 @@ export interface FossilStore {
   listUnclustered(limit: number): Promise<ArtifactHash[]>;
   /** Up to `limit` hashes of stored private rows, ascending by hash (never clustered, so listed apart). */
   listPrivate(limit: number): Promise<ArtifactHash[]>;
-  /** Up to `limit` phantom hashes, ascending by hash. */
-  listPhantoms(limit: number): Promise<ArtifactHash[]>;
+  /**
+   * Up to `limit` phantom hashes, ascending by hash from the first one >= `from`, then wrapping
+   * round to the smallest. A random `from` keeps phantoms no client has from hiding the rest.
+   */
+  listPhantoms(limit: number, from?: string): Promise<ArtifactHash[]>;
   /** The pending deltas whose base is one of `bases` (any order). */
   pendingByBase(bases: ArtifactHash[]): Promise<PendingDelta[]>;
   /** Config values for `names` (same order; null when unset). */

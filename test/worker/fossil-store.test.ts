@@ -23,7 +23,7 @@ function inDurableObject(stub: Stub): FossilStore {
     count: () => run((s) => s.count()),
     listUnclustered: (l) => run((s) => s.listUnclustered(l)),
     listPrivate: (l) => run((s) => s.listPrivate(l)),
-    listPhantoms: (l) => run((s) => s.listPhantoms(l)),
+    listPhantoms: (l, from) => run((s) => s.listPhantoms(l, from)),
     pendingByBase: (b) => run((s) => s.pendingByBase(b)),
     getConfig: (n) => run((s) => s.getConfig(n)),
     listUnversioned: () => run((s) => s.listUnversioned()),

@@ -264,8 +264,10 @@ export class SqlFossilStore {
   }
 
   /** FossilStore.listPhantoms */
-  listPhantoms(limit: number): ArtifactHash[] {
-    return this.hashes(`SELECT hash FROM fossil_phantom ORDER BY hash LIMIT ?`, limit);
+  listPhantoms(limit: number, from = ''): ArtifactHash[] {
+    const head = this.hashes(`SELECT hash FROM fossil_phantom WHERE hash >= ? ORDER BY hash LIMIT ?`, limit, from);
+    if (head.length >= limit || from === '') return head;
+    return head.concat(this.hashes(`SELECT hash FROM fossil_phantom WHERE hash < ? ORDER BY hash LIMIT ?`, limit - head.length, from));
   }
 
   /** FossilStore.pendingByBase */
@@ -538,9 +540,10 @@ export class SqlFossilStore {
     });
   }
 
-  private hashes(sql: string, limit: number): ArtifactHash[] {
+  private hashes(sql: string, limit: number, from?: string): ArtifactHash[] {
     if (!(limit > 0)) return [];
-    return this.host.sql.exec<{ hash: string }>(sql, Math.floor(limit)).toArray().map((r) => r.hash);
+    const args = from === undefined ? [Math.floor(limit)] : [from, Math.floor(limit)];
+    return this.host.sql.exec<{ hash: string }>(sql, ...args).toArray().map((r) => r.hash);
   }
 }
 
@@ -554,7 +557,7 @@ export function localFossilStore(s: SqlFossilStore): FossilStore {
     count: async () => s.count(),
     listUnclustered: async (limit) => s.listUnclustered(limit),
     listPrivate: async (limit) => s.listPrivate(limit),
-    listPhantoms: async (limit) => s.listPhantoms(limit),
+    listPhantoms: async (limit, from) => s.listPhantoms(limit, from),
     pendingByBase: async (bases) => s.pendingByBase(bases),
     getConfig: async (names) => s.getConfig(names),
     listUnversioned: async () => s.listUnversioned(),

@@ -470,7 +470,10 @@ class Session {
     await this.sendUvFiles(out, this.uvGimmes);
     if (this.configMask !== 0) await sendConfig(this.repo.store, this.configMask, out);
     if (this.isPush) {
-      for (const h of await this.repo.store.listPhantoms(this.limits.maxGimme)) out.card('gimme', h);
+      // From a random point, as fossil server asks ORDER BY random(): otherwise a full page of
+      // phantoms that no client has would be asked for forever and the rest never.
+      const from = [...crypto.getRandomValues(new Uint8Array(4))].map((b) => b.toString(16).padStart(2, '0')).join('');
+      for (const h of await this.repo.store.listPhantoms(this.limits.maxGimme, from)) out.card('gimme', h);
     }
     if (this.cloneAll || this.sendCatalog) {
       await this.igotAll(out);

@@ -186,6 +186,10 @@ export function describeFossilStoreContract(name: string, make: () => Promise<Fo
       await store.commit({ phantoms: [fhash(3), fhash(2), fhash(1), fhash(4)] });
       expect(await store.listPhantoms(10)).toEqual([fhash(2), fhash(3)]);
       expect(await store.listPhantoms(1)).toEqual([fhash(2)]);
+      // From a point: the ones at or after it first, then wrapping round.
+      expect(await store.listPhantoms(10, fhash(3))).toEqual([fhash(3), fhash(2)]);
+      expect(await store.listPhantoms(1, fhash(3))).toEqual([fhash(3)]);
+      expect(await store.listPhantoms(10, 'f')).toEqual([fhash(2), fhash(3)]);
       expect(await store.states([fhash(2)])).toEqual(['phantom']);
       await store.commit({ rows: [frow(2)] });
       expect(await store.listPhantoms(10)).toEqual([fhash(3)]);
