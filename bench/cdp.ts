@@ -162,6 +162,9 @@ export async function collectGarbage(session: CdpSession): Promise<HeapUsage> {
   // starts with a full GC, and what it sends is only what survived (under a second on ~10 MiB).
   await session.send('HeapProfiler.enable');
   await session.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false, captureNumericValue: false });
+  // After a snapshot V8 tracks every object move in GC (for snapshot ids) until the profiler is
+  // disabled: left on, that slowed the measured operations (small git push CPU 0.32 -> 0.43 s with the disable, 0.50 s without).
+  await session.send('HeapProfiler.disable');
   return session.send<HeapUsage>('Runtime.getHeapUsage');
 }
 

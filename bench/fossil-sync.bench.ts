@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub, type Hub } from '../test/e2e/hub-server.js';
 import { check, fossilEnv, http10Front, runFossil, runFossilAsync } from '../test/e2e/fossil-client.js';
-import { collectGarbage, heapMonitor, workerSession, type CdpSession } from './cdp.js';
+import { heapMonitor, workerSession, type CdpSession } from './cdp.js';
 import { benchGitEnv, corpus, corpusDir, SMALL, type CorpusSpec } from './git-corpus.js';
 import type { BenchResult, BenchSuite } from './harness.js';
 import { cpuSeconds, findInTree, rssBytes, sampleRss, best, measureTree, type Sample } from './proc.js';
@@ -151,8 +151,6 @@ const RSS_TRACE = process.env.BENCH_RSS_TRACE;
 
 async function measure(server: { kind: 'hub'; pids: number[]; cdp: CdpSession } | { kind: 'fossil'; pid: number }, fn: () => Promise<void>, label = ''): Promise<Sample> {
   if (server.kind === 'hub') {
-    // Outside the measurement: the isolate's peak is then this operation's, not an earlier one's garbage.
-    await collectGarbage(server.cdp);
     const cpu0 = server.pids.reduce((n, p) => n + cpuSeconds(p), 0);
     const rss0 = server.pids.reduce((n, p) => n + rssBytes(p), 0);
     const sampler = sampleRss(server.pids);
@@ -394,7 +392,7 @@ function table(results: Result[]): BenchResult['tables'][number] {
     '',
     `Each fossil client run is bounded at ${OP_TIMEOUT_MS / 60000} minutes; a hub operation that fails, times out or leaves a wrong clone (an artifact of the corpus missing, or \`fossil test-integrity\` not clean) is a \`failed:\` row.`,
     '',
-    `Small corpus: best wall time of ${SMALL_RUNS} runs (CPU: least of them, memory: most); large corpus: one run. Hub CPU = workerd's utime+stime (it also runs miniflare's local R2/D1/DO simulators); fossil CPU = fossil server and its per-connection children. Memory = peak of workerd's VmRSS during the operation minus its value just before (goal: under 128 MiB). The operations of a corpus run in one workerd process, the push first: memory the push grew and freed is kept by the allocator and reused, so a clone's growth here is less than a clone's from a freshly started process. Isolate heap peak = the most the Worker's own isolate (the Worker and its Durable Objects, without miniflare's simulators) had in its JS heap plus ArrayBuffer memory, polled over the inspector every 100 ms (\`Runtime.getHeapUsage\` usedSize + backingStorageSize), each operation starting after a forced full GC (outside its timing): what Cloudflare's 128 MB per-isolate limit is about. It counts garbage not yet collected, which V8 collects sooner under a limit, so it is an upper bound; the RSS growth also holds miniflare's simulators, V8's reserved but unused heap, and allocator slack.`,
+    `Small corpus: best wall time of ${SMALL_RUNS} runs (CPU: least of them, memory: most); large corpus: one run. Hub CPU = workerd's utime+stime (it also runs miniflare's local R2/D1/DO simulators); fossil CPU = fossil server and its per-connection children. Memory = peak of workerd's VmRSS during the operation minus its value just before (goal: under 128 MiB). The operations of a corpus run in one workerd process, the push first: memory the push grew and freed is kept by the allocator and reused, so a clone's growth here is less than a clone's from a freshly started process. Isolate heap peak = the most the Worker's own isolate (the Worker and its Durable Objects, without miniflare's simulators) had in its JS heap plus ArrayBuffer memory, polled over the inspector every 100 ms (\`Runtime.getHeapUsage\` usedSize + backingStorageSize), what Cloudflare's 128 MB per-isolate limit is about. It counts garbage not yet collected, the previous operation's included (a forced GC before each operation, by heap snapshot, left V8 slower: small push CPU 0.32 -> 0.50 s), and V8 collects sooner under a limit, so it is an upper bound; the RSS growth also holds miniflare's simulators, V8's reserved but unused heap, and allocator slack.`,
   ];
   const header = ['corpus', 'operation', 'hub s', 'fossil server s', 'wall ratio', 'goal', 'hub CPU s', 'fossil CPU s', 'CPU ratio', 'hub RSS growth MiB', 'isolate heap peak MiB', 'checks'];
   const cell = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '');

@@ -16,7 +16,7 @@
  * counted through cutime/cstime once reaped); the peak growth of workerd's
  * RSS during the operation (sampled every 25 ms from /proc, minus the value
  * just before it); the peak of the Worker isolate's own JS heap plus ArrayBuffer
- * memory (Runtime.getHeapUsage over the inspector every 100 ms, from a full GC).
+ * memory (Runtime.getHeapUsage over the inspector every 100 ms).
  *
  * BENCH_QUICK=1: only the small corpus. The corpora are cached under
  * bench/.work/ (git-ignored); the first full run generates the large one
@@ -26,7 +26,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, startHub, type Hub } from '../test/e2e/hub-server.js';
-import { collectGarbage, heapMonitor, workerSession, type CdpSession } from './cdp.js';
+import { heapMonitor, workerSession, type CdpSession } from './cdp.js';
 import { benchGitEnv, corpus, LARGE, SMALL, type Corpus } from './git-corpus.js';
 import type { BenchResult, BenchSuite } from './harness.js';
 import { cpuSeconds, findInTree, rssBytes, sampleRss, best, measureTree, type Sample } from './proc.js';
@@ -140,8 +140,6 @@ function git(home: string, cwd: string, args: string[]): Promise<string> {
 async function measure(server: { kind: 'hub'; root: number; cdp: CdpSession } | { kind: 'backend'; pid: number }, fn: () => Promise<void>): Promise<Sample> {
   if (server.kind === 'hub') {
     // Found anew each time: wrangler restarts workerd when a source file changes.
-    // Outside the measurement: the isolate's peak is then this operation's, not an earlier one's garbage.
-    await collectGarbage(server.cdp);
     const pids = findInTree(server.root, 'workerd');
     if (pids.length === 0) throw new Error('no workerd process found');
     const cpu0 = pids.reduce((n, p) => n + cpuSeconds(p), 0);
@@ -261,7 +259,7 @@ function table(results: Result[]): BenchResult['tables'][number] {
       corpora.map((c) => `**${c.spec.name}**: ${c.commits} commits, ${c.objects} objects, ${mb(c.packBytes)} MiB packed`).join('; ') +
       '. http-backend serves that repacked repository (one pack and a bitmap, as a maintained server would); the hub serves what was pushed to it. Clones are bare (`--mirror`/`--bare`), so the wall time is transfer plus the client\'s indexing, no checkout.',
     '',
-    `Small corpus: best wall time of ${SMALL_RUNS} runs (CPU: least of them, memory: most); large corpus: one run. Hub CPU = workerd's utime+stime (which also runs miniflare\'s local R2/D1/DO simulators); git CPU = lighttpd and all its CGI children (http-backend, upload-pack/receive-pack, pack-objects/index-pack). Memory = peak of workerd\'s VmRSS during the operation minus its value just before (goal: under 128 MiB whatever the size). The operations of a corpus run in one workerd process, the push first: memory the push grew and freed is kept by the allocator and reused, so a clone's growth here is less than a clone's from a freshly started process. Isolate heap peak = the most the Worker's own isolate (the Worker and its Durable Objects, without miniflare's simulators) had in its JS heap plus ArrayBuffer memory, polled over the inspector every 100 ms (\`Runtime.getHeapUsage\` usedSize + backingStorageSize), each operation starting after a forced full GC (outside its timing): what Cloudflare's 128 MB per-isolate limit is about. It counts garbage not yet collected, which V8 collects sooner under a limit, so it is an upper bound; the RSS growth also holds the simulators (R2 puts of 392 MiB alone: ~+32 MiB; 300k SQLite rows: ~+42 MiB), V8's reserved but unused heap, and allocator slack.`,
+    `Small corpus: best wall time of ${SMALL_RUNS} runs (CPU: least of them, memory: most); large corpus: one run. Hub CPU = workerd's utime+stime (which also runs miniflare\'s local R2/D1/DO simulators); git CPU = lighttpd and all its CGI children (http-backend, upload-pack/receive-pack, pack-objects/index-pack). Memory = peak of workerd\'s VmRSS during the operation minus its value just before (goal: under 128 MiB whatever the size). The operations of a corpus run in one workerd process, the push first: memory the push grew and freed is kept by the allocator and reused, so a clone's growth here is less than a clone's from a freshly started process. Isolate heap peak = the most the Worker's own isolate (the Worker and its Durable Objects, without miniflare's simulators) had in its JS heap plus ArrayBuffer memory, polled over the inspector every 100 ms (\`Runtime.getHeapUsage\` usedSize + backingStorageSize), what Cloudflare's 128 MB per-isolate limit is about. It counts garbage not yet collected, the previous operation's included (a forced GC before each operation, by heap snapshot, left V8 slower: small push CPU 0.32 -> 0.50 s), and V8 collects sooner under a limit, so it is an upper bound; the RSS growth also holds the simulators (R2 puts of 392 MiB alone: ~+32 MiB; 300k SQLite rows: ~+42 MiB), V8's reserved but unused heap, and allocator slack.`,
   ];
   const header = ['corpus', 'operation', 'hub s', 'http-backend s', 'wall ratio', 'goal', 'hub CPU s', 'git CPU s', 'CPU ratio', 'CPU goal', 'hub RSS growth MiB', 'isolate heap peak MiB'];
   const rows = results.map((r) => {
