@@ -3,20 +3,9 @@
 // read each was one subrequest each on Workers (1000 gimmes: 1002 reads).
 import { describe, expect, it } from 'vitest';
 import { createFossilDelta } from '../../../../shared/delta/fossil.js';
-import { deltaCard, enc, fileCard, harness, msg, utf8Decode, type Harness } from './xfer-helpers.js';
+import { countReads, deltaCard, enc, fileCard, harness, msg, utf8Decode } from './xfer-helpers.js';
 
 const PRAGMA = 'pragma client-version 22100 20230226 192424\n';
-
-function countReads(h: Harness): { reads: number } {
-  const counter = { reads: 0 };
-  const segments = h.repo.segments;
-  const readRange = segments.readRange.bind(segments);
-  segments.readRange = (...args: Parameters<typeof readRange>) => {
-    counter.reads++;
-    return readRange(...args);
-  };
-  return counter;
-}
 
 describe('gimme answers', () => {
   it('1000 small artifacts and deltas on them go out complete with a few segment reads', async () => {

@@ -134,3 +134,15 @@ export function msg(...parts: (string | Uint8Array)[]): Uint8Array {
 }
 
 export { utf8Decode };
+
+/** Counts the segment reads of the harness's repository from now on. */
+export function countReads(h: Harness): { reads: number } {
+  const counter = { reads: 0 };
+  const segments = h.repo.segments;
+  const readRange = segments.readRange.bind(segments);
+  segments.readRange = (...args: Parameters<typeof readRange>) => {
+    counter.reads++;
+    return readRange(...args);
+  };
+  return counter;
+}

@@ -4,7 +4,7 @@
 // (uvigot) and asked for again. Empty and deleted files travel too.
 import { describe, expect, it } from 'vitest';
 import { artifactId } from '../../../../shared/core/fossil/name.js';
-import { enc, harness, msg, p, utf8Decode, type Harness } from './xfer-helpers.js';
+import { countReads, enc, harness, msg, p, utf8Decode } from './xfer-helpers.js';
 
 const PRAGMA = 'pragma client-version 22100 20230226 192424\n';
 const MTIME = 1_700_000_000;
@@ -16,18 +16,6 @@ function uvPush(files: Record<string, string | null>, mtime = MTIME) {
     const content = enc(text);
     return msg(`uvfile ${name} ${mtime} ${artifactId(p, content, 'sha3-256')} ${content.length} 0\n`, content);
   });
-}
-
-/** Counts the segment reads of the harness's repository. */
-function countReads(h: Harness): { reads: number } {
-  const counter = { reads: 0 };
-  const segments = h.repo.segments;
-  const readRange = segments.readRange.bind(segments);
-  segments.readRange = (...args: Parameters<typeof readRange>) => {
-    counter.reads++;
-    return readRange(...args);
-  };
-  return counter;
 }
 
 describe('uvgimme answers', () => {
