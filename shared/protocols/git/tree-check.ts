@@ -9,6 +9,7 @@
 import { utf8Decode } from '../../core/bytes.js';
 import { GitObjectError } from '../../core/git/errors.js';
 import { isValidMode, type TreeOptions } from '../../core/git/tree.js';
+import { gitDeltaOps } from '../../delta/git.js';
 
 /** Entry kinds handed to checkTree's callback (git's canon_mode: directory, file or link, anything else a gitlink). */
 export const ENTRY_TREE = 0;
@@ -128,29 +129,10 @@ export class CopiedEntries {
       if (nul < 0) break;
       pos = nul + 1 + ID;
     }
-    let i = 0;
-    // The source and target sizes (varints).
-    for (let k = 0; k < 2; k++) while (i < delta.length && delta[i++] & 0x80);
     let t = 0;
-    while (i < delta.length) {
-      const cmd = delta[i++];
-      if (cmd & 0x80) {
-        let off = 0;
-        let size = 0;
-        if (cmd & 0x01) off += delta[i++];
-        if (cmd & 0x02) off += delta[i++] * 0x100;
-        if (cmd & 0x04) off += delta[i++] * 0x10000;
-        if (cmd & 0x08) off += delta[i++] * 0x1000000;
-        if (cmd & 0x10) size += delta[i++];
-        if (cmd & 0x20) size += delta[i++] * 0x100;
-        if (cmd & 0x40) size += delta[i++] * 0x10000;
-        if (size === 0) size = 0x10000;
-        this.ops.push(t, off, size);
-        t += size;
-      } else {
-        t += cmd;
-        i += cmd;
-      }
+    for (const op of gitDeltaOps(delta)) {
+      if (op.op === 'copy') this.ops.push(t, op.offset, op.size);
+      t += op.op === 'copy' ? op.size : op.end - op.start;
     }
   }
 
