@@ -14,6 +14,8 @@ import { join } from 'node:path';
 export interface Hub {
   url: string;
   adminToken: string;
+  /** What workerd and the Worker printed so far (uncaught exceptions show here). */
+  log(): string;
   stop(): Promise<void>;
 }
 
@@ -33,8 +35,10 @@ export async function freePort(): Promise<number> {
 }
 
 /** Starts a hub with its own empty state; resolves once /healthz answers 200. */
-export async function startHub(opts: { adminToken?: string; timeoutMs?: number; vars?: Record<string, string>; devArgs?: string[] } = {}): Promise<Hub> {
-  const state = mkdtempSync(join(tmpdir(), 'hub-state-'));
+export async function startHub(opts: { adminToken?: string; timeoutMs?: number; vars?: Record<string, string>; devArgs?: string[]; state?: string } = {}): Promise<Hub> {
+  // opts.state: serve (and keep on stop) a state directory a stopped hub left,
+  // as `npm start` does across restarts; by default a fresh one, removed on stop.
+  const state = opts.state ?? mkdtempSync(join(tmpdir(), 'hub-state-'));
   const adminToken = opts.adminToken ?? 'e2e-admin-token';
   const migrate = spawnSync(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', state], { env: ENV, encoding: 'utf8' });
   if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr || migrate.stdout}`);
@@ -70,14 +74,14 @@ export async function startHub(opts: { adminToken?: string; timeoutMs?: number; 
       process.kill(-child.pid!, 'SIGTERM');
       await new Promise((r) => child.once('exit', r));
     }
-    rmSync(state, { recursive: true, force: true });
+    if (!opts.state) rmSync(state, { recursive: true, force: true });
   };
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   while (Date.now() < deadline) {
     if (child.exitCode !== null) break;
     try {
       const res = await fetch(`${url}/healthz`);
-      if (res.status === 200) return { url, adminToken, stop };
+      if (res.status === 200) return { url, adminToken, log: () => log, stop };
     } catch {
       // not listening yet
     }

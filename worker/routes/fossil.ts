@@ -59,7 +59,13 @@ async function handle(c: Context<{ Bindings: Env }>, next: Next): Promise<Respon
   if (!isFossilRequest(c.req.header('content-type'))) return next();
   const path = new URL(c.req.url).pathname;
   const slash = path.indexOf('/', 1);
-  const name = decodeURIComponent(slash < 0 ? path.slice(1) : path.slice(1, slash));
+  let name: string;
+  try {
+    name = decodeURIComponent(slash < 0 ? path.slice(1) : path.slice(1, slash));
+  } catch {
+    // Not UTF-8 once decoded (%ff): no repository has that name (it threw, a 500, before).
+    return notFound();
+  }
   const rest = slash < 0 ? '' : path.slice(slash);
   if (isApiPath(name, rest)) return next();
   if (!isValidRepoName(name)) return notFound();
