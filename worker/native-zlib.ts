@@ -88,12 +88,13 @@ class Engine {
   /**
    * Inflate the stream at data[0]: output and input used, or null when data ends
    * first. The output buffer starts at the expected size (capped by the input's
-   * size, since a claimed size is not proof) and doubles up to maxSize + 1.
+   * size, since a claimed size is not proof) and doubles up to maxSize + 1;
+   * `into`, when it holds maxSize + 1 bytes, is used instead.
    */
-  inflatePrefix(data: Uint8Array, maxSize: number): InflateResult | null {
+  inflatePrefix(data: Uint8Array, maxSize: number, into?: Uint8Array): InflateResult | null {
     if (!(maxSize >= 0)) throw new ZlibError('zlib-bad-limit', `bad output limit ${maxSize}`);
     const bound = maxSize + 1; // one byte more than allowed: filling it means too large
-    let out = new Uint8Array(Math.min(bound, Math.max(data.length * 4, 1024)));
+    let out = into !== undefined && into.length >= bound ? into : new Uint8Array(Math.min(bound, Math.max(data.length * 4, 1024)));
     let op = 0;
     let ip = 0;
     this.error = null;
@@ -111,7 +112,7 @@ class Engine {
       grown.set(out);
       out = grown;
     }
-    const output = op * 4 >= out.length * 3 ? out.subarray(0, op) : out.slice(0, op);
+    const output = out === into || op * 4 >= out.length * 3 ? out.subarray(0, op) : out.slice(0, op);
     return { output, consumed: ip };
   }
 
@@ -158,9 +159,9 @@ function getEngine(): Engine | null {
   return engine;
 }
 
-function inflatePrefix(data: Uint8Array, maxSize: number): InflateResult | null {
+function inflatePrefix(data: Uint8Array, maxSize: number, into?: Uint8Array): InflateResult | null {
   const e = getEngine();
-  return e ? e.inflatePrefix(data, maxSize) : pureZlib.inflatePrefix(data, maxSize);
+  return e ? e.inflatePrefix(data, maxSize, into) : pureZlib.inflatePrefix(data, maxSize, into);
 }
 
 /**

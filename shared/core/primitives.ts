@@ -54,9 +54,11 @@ export interface Zlib {
    * Inflate the zlib stream that starts at data[0] (bytes after its end are allowed
    * and not touched). Returns null when `data` ends before the stream does, so the
    * caller can retry with more input or switch to createInflater. Output past
-   * maxSize is a ZlibError, never an allocation.
+   * maxSize is a ZlibError, never an allocation. With `into` of more than maxSize
+   * bytes, the output is a view of it instead of a new array (a caller reusing
+   * memory for contents it does not keep).
    */
-  inflatePrefix(data: Uint8Array, maxSize: number): InflateResult | null;
+  inflatePrefix(data: Uint8Array, maxSize: number, into?: Uint8Array): InflateResult | null;
   /** A streaming inflater that finds the end of one zlib stream; output is bounded by maxSize. */
   createInflater(maxSize: number): Inflater;
   /** A streaming deflater (for records too large to hold whole). */

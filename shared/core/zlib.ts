@@ -166,8 +166,13 @@ class InflateState {
     readonly maxSize: number,
     readonly streaming: boolean,
     sizeHint: number,
+    into?: Uint8Array,
   ) {
     if (!(maxSize >= 0)) throw new ZlibError('zlib-bad-limit', `bad output limit ${maxSize}`);
+    if (!streaming && into !== undefined && into.length > maxSize) {
+      this.out = into; // room() refuses output past maxSize before it would outgrow it
+      return;
+    }
     const cap = streaming ? DEFLATE_WINDOW + STREAM_CHUNK + MAX_MATCH : Math.max(64, Math.min(maxSize, sizeHint));
     this.out = new Uint8Array(cap);
   }
@@ -484,10 +489,10 @@ class InflateState {
  * Inflate the zlib stream at the front of data[start..]: the state, or null when
  * the input ended first. `sizeHint` sizes the first output buffer.
  */
-function inflateFront(data: Uint8Array, maxSize: number, sizeHint: number): InflateResult | null {
-  const st = new InflateState(maxSize, false, sizeHint);
+function inflateFront(data: Uint8Array, maxSize: number, sizeHint: number, into?: Uint8Array): InflateResult | null {
+  const st = new InflateState(maxSize, false, sizeHint, into);
   if (!st.run(data, 0, data.length)) return null;
-  const output = st.op * 4 >= st.out.length * 3 ? st.out.subarray(0, st.op) : st.out.slice(0, st.op);
+  const output = st.out === into || st.op * 4 >= st.out.length * 3 ? st.out.subarray(0, st.op) : st.out.slice(0, st.op);
   return { output, consumed: st.ip };
 }
 
@@ -527,7 +532,7 @@ export const pureZlib: Zlib = {
     }
     return r.output;
   },
-  inflatePrefix: (data, maxSize) => inflateFront(data, maxSize, data.length * 4),
+  inflatePrefix: (data, maxSize, into) => inflateFront(data, maxSize, data.length * 4, into),
   createInflater: createPureInflater,
   createDeflater(level = 6): Deflater {
     const out: Uint8Array[] = [];

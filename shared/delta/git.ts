@@ -106,8 +106,10 @@ function readCopy(delta: Uint8Array, pos: number, cmd: number, at: number): { of
  * Apply a git delta to `base`. Throws DeltaError if the delta is malformed,
  * names a different base size, copies outside the base, or declares or
  * produces a result other than its stated size, or larger than `maxSize`.
+ * `alloc` hands out the result's memory (the caller's reused memory: every
+ * byte of it is written before the result is returned).
  */
-export function applyGitDelta(base: Uint8Array, delta: Uint8Array, maxSize = GIT_DELTA_MAX_RESULT): Uint8Array {
+export function applyGitDelta(base: Uint8Array, delta: Uint8Array, maxSize = GIT_DELTA_MAX_RESULT, alloc?: (size: number) => Uint8Array): Uint8Array {
   const { baseSize, resultSize, offset: start } = gitDeltaHeader(delta);
   if (baseSize !== base.length) {
     throw new DeltaError('delta-base-size', `delta expects a base of ${baseSize} bytes, got ${base.length}`, { expected: baseSize, actual: base.length });
@@ -116,7 +118,7 @@ export function applyGitDelta(base: Uint8Array, delta: Uint8Array, maxSize = GIT
   if (resultSize > maxSize) {
     throw new DeltaError('delta-too-large', `delta result of ${resultSize} bytes exceeds limit ${maxSize}`, { size: resultSize, limit: maxSize });
   }
-  const out = new Uint8Array(resultSize);
+  const out = alloc ? alloc(resultSize) : new Uint8Array(resultSize);
   let o = 0;
   let pos = start;
   const end = delta.length;

@@ -17,8 +17,10 @@
  * an entry with that id resolves later in the pack; what still waits at the end
  * is a PackError ('pack-unknown-base'), which also catches delta cycles.
  *
- * Memory. Resolved contents go to a byte-bounded LRU cache keyed by offset
- * (`maxDeltaBaseCache`). When a base has fallen out of it, it is rebuilt from
+ * Memory. Resolved contents go to a byte-bounded cache keyed by offset
+ * (`maxDeltaBaseCache`): a ring of memory they are inflated and patched into
+ * (see BaseCache), so an object's content handed out is valid only until the
+ * next event is pulled. When a base has fallen out of it, it is rebuilt from
  * the entry's raw bytes: obtained from `readEntry(offset)` when the caller can
  * re-read what it stored (the storage layer stores every entry), else from raw
  * bytes this reader retained itself, up to `maxRetainedBytes` in total (beyond
@@ -89,7 +91,7 @@ export interface PackObject {
   idIndex: number;
   /** Whether an earlier entry of the pack resolved to the same id (git never writes one; a hostile pack may). */
   repeat: boolean;
-  /** The object's content (valid until the consumer drops it; the reader does not mutate it). */
+  /** The object's content: a view of the reader's cache, valid until the next event is pulled (copy to keep). */
   data: Uint8Array;
   /**
    * For a delta on an earlier entry of this pack (not a thin-pack base): the
@@ -170,6 +172,9 @@ class ContentCache {
    */
   #oldest: Iterator<[number, BaseObject]> = this.#map.entries();
   constructor(readonly capacity: number) {}
+  has(key: number): boolean {
+    return this.#map.has(key);
+  }
   get(key: number): BaseObject | undefined {
     const v = this.#map.get(key);
     if (v) {
@@ -189,6 +194,130 @@ class ContentCache {
       const [k, old] = next.value as [number, BaseObject];
       this.#map.delete(k);
       this.#bytes -= old.data.length;
+    }
+  }
+}
+
+/** A resolved object's content in the ring: its slot [start, end) and the ring clock when it was handed out. */
+interface RingEntry {
+  obj: BaseObject;
+  start: number;
+  end: number;
+  at: number;
+}
+
+/**
+ * The delta-base cache: resolved contents live in one ring of `capacity` bytes
+ * that the reader allocates them from (alloc, then set), oldest overwritten
+ * first, instead of one ArrayBuffer per object. A push resolves its pack's
+ * whole inflated size (2 GB for the 392 MiB bench pack) through this cache;
+ * as separate buffers each lived long enough to leave the young generation,
+ * so they piled up as dead ArrayBuffers until a full GC (most of a large
+ * push's isolate peak). The ring grows by doubling up to `capacity` (a small
+ * push stays small) and then wraps.
+ *
+ * Contents handed out are views of the ring: valid until the reader allocates
+ * again, i.e. until the next event is pulled. A hit older than half the ring
+ * is copied to its front (kept like an LRU hit), so a base being applied is
+ * always in the newer half, which the next allocation (at most a quarter of
+ * the ring, plus a skipped tail shorter than it) cannot reach. Objects over a
+ * quarter of the ring, and thin-pack bases from outside, are separate arrays
+ * in a byte-bounded LRU of the same capacity beside it.
+ */
+class BaseCache {
+  #ring = new Uint8Array(0);
+  #head = 0;
+  /** Ring bytes handed out so far, skipped tails included: an entry's age is the clock minus its `at`. */
+  #clock = 0;
+  /** Entries in the ring, oldest first (Map order is allocation order, a hit moves to the end). */
+  #entries = new Map<number, RingEntry>();
+  /** Iterator at the oldest entry, and the entry it last gave (see ContentCache.#oldest). */
+  #oldest: Iterator<[number, RingEntry]> = this.#entries.entries();
+  #front: [number, RingEntry] | null = null;
+  /** The last slot alloc() handed out, until set() files it. */
+  #last: RingEntry | null = null;
+  readonly #others: ContentCache;
+
+  constructor(readonly capacity: number) {
+    this.#others = new ContentCache(capacity);
+  }
+
+  /** Memory for a content of `n` bytes: a slot of the ring (evicting what it overlaps), or a new array when over a quarter of it. */
+  alloc(n: number): Uint8Array {
+    if (n === 0 || n > this.capacity / 4) return new Uint8Array(n);
+    if (this.#head + n > this.#ring.length && this.#ring.length < this.capacity) this.#grow(n);
+    if (this.#head + n > this.#ring.length) {
+      // Wrap: the tail's entries are the oldest, and go.
+      const tail = this.#head;
+      this.#evictWhile((e) => e.start >= tail);
+      this.#clock += this.#ring.length - tail;
+      this.#head = 0;
+    }
+    const start = this.#head;
+    const end = start + n;
+    this.#evictWhile((e) => e.start >= start && e.start < end);
+    this.#head = end;
+    this.#last = { obj: null as unknown as BaseObject, start, end, at: this.#clock };
+    this.#clock += n;
+    return this.#ring.subarray(start, end);
+  }
+
+  get(key: number): BaseObject | undefined {
+    const e = this.#entries.get(key);
+    if (!e) return this.#others.get(key);
+    if (this.#clock - e.at <= this.#ring.length / 2) return e.obj;
+    // In the older half: copied to the front (set() copies overlapping memory through a temporary).
+    const data = e.obj.data;
+    const copy = this.alloc(data.length);
+    copy.set(data);
+    this.#entries.delete(key);
+    const obj = { type: e.obj.type, data: copy };
+    this.set(key, obj);
+    return obj;
+  }
+
+  /** Keeps `v` under `key`: in the ring when v.data is the slot alloc() just gave, else beside it. */
+  set(key: number, v: BaseObject): void {
+    if (this.#entries.has(key) || this.#others.has(key)) return;
+    const last = this.#last;
+    if (v.data.buffer === this.#ring.buffer) {
+      if (last === null || v.data.byteOffset !== last.start) return; // not the latest slot: the order would break
+      this.#last = null;
+      last.obj = v;
+      this.#entries.set(key, last);
+    } else {
+      this.#others.set(key, v);
+    }
+  }
+
+  /** A larger ring (during the first lap only: nothing wrapped yet), with the entries moved over. */
+  #grow(n: number): void {
+    const next = new Uint8Array(Math.min(this.capacity, Math.max(this.#ring.length * 2, this.#head + n, 1 << 20)));
+    next.set(this.#ring.subarray(0, this.#head));
+    // Callers may still hold views of the old ring: it is left as it is.
+    for (const e of this.#entries.values()) e.obj = { type: e.obj.type, data: next.subarray(e.start, e.start + e.obj.data.length) };
+    this.#ring = next;
+  }
+
+  /** Drops entries from the oldest on while `pred` holds for the oldest. */
+  #evictWhile(pred: (e: RingEntry) => boolean): void {
+    for (;;) {
+      if (this.#front === null) {
+        let r = this.#oldest.next();
+        if (r.done) {
+          r = (this.#oldest = this.#entries.entries()).next();
+          if (r.done) return;
+        }
+        this.#front = r.value;
+      }
+      const [k, e] = this.#front;
+      if (this.#entries.get(k) !== e) {
+        this.#front = null; // dropped or moved to the end since
+        continue;
+      }
+      if (!pred(e)) return;
+      this.#entries.delete(k);
+      this.#front = null;
     }
   }
 }
@@ -214,7 +343,7 @@ class PackReader {
   readonly maxObjectSize: number;
   readonly maxChainDepth: number;
   readonly window: number;
-  readonly cache: ContentCache;
+  readonly cache: BaseCache;
   /** Entries read so far; the columns below are indexed by entry number. */
   n = 0;
   offsets = new Float64Array(0);
@@ -243,6 +372,12 @@ class PackReader {
   pendingCount = 0;
   /** Where a window spanning chunks is copied (reused: entries' raw bytes are views of it or of the chunks). */
   scratch = new Uint8Array(0);
+  /**
+   * Reused memory for inflated deltas, which are applied and dropped (handed out
+   * only until the next event): [0] for entries as read, [1] for re-inflated ones
+   * (a delta read is applied after its base, which may be rebuilt through [1]).
+   */
+  deltaScratch = [new Uint8Array(0), new Uint8Array(0)];
 
   constructor(readonly opts: ReadPackOptions) {
     this.p = opts.primitives;
@@ -250,7 +385,7 @@ class PackReader {
     this.maxObjectSize = opts.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
     this.maxChainDepth = opts.maxChainDepth ?? 10000;
     this.window = opts.window ?? 4 * 1024 * 1024;
-    this.cache = new ContentCache(opts.maxDeltaBaseCache ?? 32 * 1024 * 1024);
+    this.cache = new BaseCache(opts.maxDeltaBaseCache ?? 32 * 1024 * 1024);
   }
 
   /** The entry number of the entry at `offset`, or -1 (offsets grow with entry numbers: a binary search). */
@@ -263,6 +398,16 @@ class PackReader {
       else hi = mid;
     }
     return lo < this.n && this.offsets[lo] === offset ? lo : -1;
+  }
+
+  /** Memory to inflate `size` bytes of an entry of `type` into: a delta scratch, a cache slot for an object's content. */
+  inflateInto(type: PackEntryType, size: number, which: 0 | 1): Uint8Array | undefined {
+    if (OBJECT_TYPES.has(type)) return this.cache.alloc(size + 1); // inflatePrefix wants one byte to spare
+    const cap = this.cache.capacity / 4;
+    if (size + 1 > cap) return undefined;
+    const have = this.deltaScratch[which];
+    if (have.length > size) return have;
+    return (this.deltaScratch[which] = new Uint8Array(Math.min(cap, Math.max(size + 1, 2 * have.length, 4096))));
   }
 
   /** Records a new entry's metadata; returns its number. */
@@ -322,7 +467,7 @@ class PackReader {
       const want = h.length + bound;
       if (this.scratch.length < want) this.scratch = new Uint8Array(Math.min(Math.max(want, 2 * this.scratch.length), this.window + MAX_ENTRY_HEADER));
       const win = await reader.peek(want, this.scratch);
-      const r = z.inflatePrefix(win.subarray(h.length), h.size);
+      const r = z.inflatePrefix(win.subarray(h.length), h.size, this.inflateInto(h.type, h.size, 0));
       if (r) {
         raw = win.subarray(0, h.length + r.consumed);
         data = r.output;
@@ -372,7 +517,7 @@ class PackReader {
     const i = this.entryAt(offset);
     const size = this.sizes[i];
     const raw = await this.rawOf(offset);
-    const r = this.p.zlib.inflatePrefix(raw.subarray(this.headerLengths[i]), size);
+    const r = this.p.zlib.inflatePrefix(raw.subarray(this.headerLengths[i]), size, this.inflateInto(ENTRY_TYPES[this.types[i]], size, 1));
     if (!r || r.output.length !== size) throw new PackError('pack-base-unavailable', `re-read entry at ${offset} does not inflate to its size`, { offset });
     return r.output;
   }
@@ -409,7 +554,8 @@ class PackReader {
     }
     for (let i = chain.length - 1; i >= 0; i--) {
       const off = chain[i];
-      const data = applyGitDelta(base.data, await this.inflateAt(off), this.maxObjectSize);
+      const delta = await this.inflateAt(off);
+      const data = applyGitDelta(base.data, delta, this.maxObjectSize, (n) => this.cache.alloc(n));
       base = { type: base.type, data };
       this.cache.set(off, base);
     }
@@ -460,7 +606,7 @@ class PackReader {
     try {
       const base = await this.content(baseKey);
       const d = delta ?? (await this.inflateAt(offset));
-      const data = applyGitDelta(base.data, d, this.maxObjectSize);
+      const data = applyGitDelta(base.data, d, this.maxObjectSize, (n) => this.cache.alloc(n));
       return this.finish(offset, base.type, data, depth, this.idOfKey(baseKey), baseKey >= 0 ? { data: d, base: base.data } : undefined);
     } catch (e) {
       throw asPackError(e, offset);
@@ -574,9 +720,13 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
   }
 }
 
-/** Convenience: read a whole pack, returning its resolved objects in resolution order (tests, small packs). */
+/** Convenience: read a whole pack, returning its resolved objects (contents copied, no deltas) in resolution order (tests, small packs). */
 export async function readPackObjects(stream: ByteStream, opts: ReadPackOptions): Promise<PackObject[]> {
   const out: PackObject[] = [];
-  for await (const ev of packBytesToEntries(stream, opts)) if (ev.kind === 'object') out.push(ev.object);
+  for await (const ev of packBytesToEntries(stream, opts)) {
+    if (ev.kind !== 'object') continue;
+    const { delta: _delta, ...object } = ev.object;
+    out.push({ ...object, data: object.data.slice() });
+  }
   return out;
 }

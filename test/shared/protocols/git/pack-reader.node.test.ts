@@ -36,8 +36,14 @@ afterAll(() => repo?.remove());
 
 async function events(bytes: Uint8Array, chunk: number, opts: Partial<ReadPackOptions> = {}, primitives: Primitives = nativePrimitives) {
   const out: PackEvent[] = [];
-  // An entry's raw bytes are valid until the next event: kept as copies.
-  for await (const ev of packBytesToEntries(fromBytes(bytes, chunk), { primitives, ...opts })) out.push(ev.kind === 'entry' ? { kind: 'entry', entry: { ...ev.entry, raw: ev.entry.raw.slice() } } : ev);
+  // An entry's raw bytes and an object's content (and delta) are valid until the next event: kept as copies.
+  for await (const ev of packBytesToEntries(fromBytes(bytes, chunk), { primitives, ...opts })) {
+    if (ev.kind === 'entry') out.push({ kind: 'entry', entry: { ...ev.entry, raw: ev.entry.raw.slice() } });
+    else if (ev.kind === 'object') {
+      const { delta, ...o } = ev.object;
+      out.push({ kind: 'object', object: { ...o, data: o.data.slice(), ...(delta ? { delta: { data: delta.data.slice(), base: delta.base.slice() } } : {}) } });
+    } else out.push(ev);
+  }
   return out;
 }
 
@@ -86,6 +92,23 @@ describe('pack reader vs git pack-objects', () => {
     checkAgainstGit(await events(bytes, 65536, { maxDeltaBaseCache: 10_000 }), verify, bytes);
     // A small inflate window: most entries go through the streaming inflater.
     checkAgainstGit(await events(bytes, 4096, { window: 64 }), verify, bytes);
+  });
+
+  it('a small base cache (its ring of contents wrapping many times) hands out each object and delta base intact', async () => {
+    const { bytes, verify } = packs.ofs;
+    const cat = catFile(repo, verify.map((v) => v.id));
+    for (const cache of [40_000, 300_000]) {
+      const objects = checkAgainstGit(await events(bytes, 65536, { maxDeltaBaseCache: cache }), verify, bytes);
+      let checked = 0;
+      for (const o of objects) {
+        expect(Buffer.compare(Buffer.from(o.data), cat.get(o.id)!.data)).toBe(0);
+        if (o.delta && o.data.length <= cache / 4) {
+          expect(applyGitDelta(o.delta.base, o.delta.data)).toEqual(o.data);
+          checked++;
+        }
+      }
+      expect(checked).toBeGreaterThan(100);
+    }
   });
 
   it('rebuilds evicted bases through readEntry instead of retaining raw bytes', async () => {

@@ -96,6 +96,23 @@ describe('pack writer → pack reader', () => {
     expect(await bytesOf(entriesToPackBytes(copy, copy.length, { primitives: p }))).toEqual(pack);
   });
 
+  it('a delta base hit after most of the base cache was reused is read intact', async () => {
+    // A 40 kB cache keeps contents in a 40 kB ring: A, then three more blobs fill it, and the
+    // delta on A allocates its result where A sits unless A was moved to the ring's front first.
+    const blob = (seed: number) => Uint8Array.from({ length: 9000 }, (_, i) => (i * seed + (i >> 7)) & 0xff);
+    const a = blob(7);
+    const onA = new Uint8Array([...enc('ten bytes!'), ...a.subarray(0, 8990)]);
+    const entries: PackWriteEntry[] = [
+      { kind: 'object', type: 'blob', data: a },
+      ...[11, 13, 17].map((seed): PackWriteEntry => ({ kind: 'object', type: 'blob', data: blob(seed) })),
+      { kind: 'delta', base: { index: 0 }, delta: createGitDelta(a, onA) },
+      { kind: 'delta', base: { index: 4 }, delta: createGitDelta(onA, a) },
+    ];
+    const pack = await bytesOf(entriesToPackBytes(entries, entries.length, { primitives: p }));
+    const objs = await readPackObjects(fromBytes(pack), { primitives: p, maxDeltaBaseCache: 40_000 });
+    expect(objs.map((o) => o.id)).toEqual([a, blob(11), blob(13), blob(17), onA, a].map((d) => gitObjectId(p, 'blob', d)));
+  });
+
   it('refuses a count mismatch, a forward OFS base and a REF cycle', async () => {
     const one: PackWriteEntry[] = [{ kind: 'object', type: 'blob', data: v1 }];
     expect(await codeOf(() => bytesOf(entriesToPackBytes(one, 2, { primitives: p })))).toBe('pack-count-mismatch');
