@@ -2,7 +2,7 @@
  * The JS heap a push keeps, measured in Node (which, unlike workerd under
  * wrangler dev, can force a GC and report the heap): receivePack of a cached
  * bench corpus's pack into an empty in-memory index, segments in temp files,
- * pure inflate with native hashing (as in workerd). Every few seconds: heap
+ * native inflate and hashing (node:zlib and node:crypto, as in workerd). Every few seconds: heap
  * used after a full GC (what the push retains), external/array buffers, RSS.
  *
  *   node --expose-gc --import tsx bench/push-heap.ts [small|large]
@@ -14,13 +14,13 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, createReadStream, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pureZlib } from '../shared/core/zlib.js';
 import { applyFossilDelta, applyGitDelta } from '../shared/delta/index.js';
 import { encodePkt } from '../shared/protocols/git/pkt-line.js';
 import { receivePack } from '../shared/protocols/git/receive-pack.js';
 import { MemoryRepoStore } from '../shared/storage/memory.js';
 import { RecordTracker, type SegmentStore, type SegmentWriter } from '../shared/storage/segments.js';
 import { nativeHash } from '../worker/native-hash.js';
+import { nativeZlib } from '../worker/native-zlib.js';
 import { corpus, LARGE, SMALL } from './git-corpus.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   }, 5000);
   try {
     const out: Uint8Array[] = [];
-    const store = { refs: repo, index: repo, committer: repo, segments: fileSegments(dir), primitives: { hash: nativeHash, zlib: pureZlib }, appliers: { git: applyGitDelta, fossil: applyFossilDelta } };
+    const store = { refs: repo, index: repo, committer: repo, segments: fileSegments(dir), primitives: { hash: nativeHash, zlib: nativeZlib }, appliers: { git: applyGitDelta, fossil: applyFossilDelta } };
     const mib = (name: string) => (process.env[name] ? Number(process.env[name]) * 2 ** 20 : undefined);
     const opts = { maxPackBytes: 2 ** 40, maxDeltaBaseCache: mib('PUSH_BASE_CACHE_MIB'), segmentRetainBytes: mib('PUSH_RETAIN_MIB') };
     for await (const chunk of receivePack(store, body(), opts)) out.push(chunk);

@@ -1,0 +1,73 @@
+/**
+ * Where ArrayBuffer memory is allocated, by call site, in a Node run of hub code:
+ * preload it (`node --import ./bench/alloc-sites.mjs --import tsx bench/push-heap.ts large`)
+ * and it prints, at exit, the top sites by MiB allocated. It wraps the typed-array
+ * constructors and ArrayBuffer in Proxies (a copy from an array or view counts as
+ * an allocation, a view on a buffer does not) and `slice()`; a stack is taken once
+ * per ALLOC_SAMPLE_KIB (default 256) KiB allocated, so a site's total is accurate to
+ * about that much per allocation and the run stays fast. Node's own Buffers
+ * (node:zlib's deflate output, file reads) are not counted.
+ */
+const SAMPLE = Number(process.env.ALLOC_SAMPLE_KIB ?? 256) * 1024;
+const DEPTH = Number(process.env.ALLOC_DEPTH ?? 3);
+const sites = new Map();
+let acc = 0;
+let total = 0;
+let count = 0;
+let inside = false;
+
+function record(bytes) {
+  total += bytes;
+  count++;
+  acc += bytes;
+  if (acc < SAMPLE || inside) return;
+  const n = Math.floor(acc / SAMPLE);
+  acc -= n * SAMPLE;
+  inside = true;
+  const frames = (new Error().stack ?? '').split('\n').slice(3, 3 + DEPTH).map((l) => l.trim().replace(/^at /, '').replace(/\(?(file:\/\/)?\/[^ ]*\/(?=(shared|worker|bench)\/)/, '').replace(/\)$/, ''));
+  inside = false;
+  const key = frames.join(' < ');
+  sites.set(key, (sites.get(key) ?? 0) + n * SAMPLE);
+}
+
+function sizeOf(args, per) {
+  const a = args[0];
+  if (typeof a === 'number') return a * per;
+  if (a instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && a instanceof SharedArrayBuffer)) return 0;
+  if (a && typeof a.length === 'number') return a.length * per;
+  return 0;
+}
+
+for (const name of ['Uint8Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'Float64Array']) {
+  const Orig = globalThis[name];
+  const per = Orig.BYTES_PER_ELEMENT;
+  globalThis[name] = new Proxy(Orig, {
+    construct(target, args, newTarget) {
+      const bytes = sizeOf(args, per);
+      if (bytes > 64) record(bytes);
+      return Reflect.construct(target, args, newTarget === globalThis[name] ? target : newTarget);
+    },
+  });
+  const slice = Orig.prototype.slice;
+  Orig.prototype.slice = function (...args) {
+    const out = slice.apply(this, args);
+    if (out.byteLength > 64) record(out.byteLength);
+    return out;
+  };
+}
+{
+  const Orig = ArrayBuffer;
+  globalThis.ArrayBuffer = new Proxy(Orig, {
+    construct(target, args, newTarget) {
+      if (typeof args[0] === 'number' && args[0] > 64) record(args[0]);
+      return Reflect.construct(target, args, newTarget === globalThis.ArrayBuffer ? target : newTarget);
+    },
+  });
+}
+
+process.on('exit', () => {
+  const mib = (b) => (b / 2 ** 20).toFixed(1).padStart(8);
+  const rows = [...sites].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.ALLOC_TOP ?? 25));
+  console.log(`\nallocated ${mib(total)} MiB in ${count} typed arrays/buffers over 64 bytes; top sites (sampled every ${SAMPLE / 1024} KiB):`);
+  for (const [k, v] of rows) console.log(`${mib(v)} MiB  ${k}`);
+});

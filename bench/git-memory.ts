@@ -1,0 +1,101 @@
+/**
+ * The Worker isolate's memory during a `git push --mirror` of a bench corpus
+ * into a new repository and a `git clone --mirror` of it, served by workerd
+ * as `npm start` serves it: for each operation the peak of the isolate's JS
+ * heap in use plus ArrayBuffer backing stores (Runtime.getHeapUsage polled
+ * every MEM_POLL_MS, default 50), what of it was ArrayBuffers, and what is
+ * live after it (a full GC by heap snapshot once the operation is over; the
+ * clone thus starts from a collected heap, unlike the bench's clone, whose
+ * peak holds the push's garbage), with workerd's CPU seconds.
+ *
+ *   npx tsx bench/git-memory.ts [small|large] [clones]
+ *
+ * MEM_PUSHES=N: N pushes, each into a new repository (peaks vary from run to run).
+
+ * What is live during an operation is not measured here: workerd takes a heap
+ * snapshot (the only full GC it offers) asked for mid-operation after it ends.
+ *
+ * For A/B runs of allocation changes; the CPU seconds are only indicative
+ * (the snapshots can slow V8 afterwards: see bench/cdp.ts collectGarbage).
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { api } from '../test/e2e/hub-client.js';
+import { freePort, startHub } from '../test/e2e/hub-server.js';
+import { collectGarbage, heapMonitor, workerSession } from './cdp.js';
+import { benchGitEnv, corpus, LARGE, SMALL } from './git-corpus.js';
+import { cpuSeconds, findInTree, rssBytes, sampleRss } from './proc.js';
+
+const WORK = new URL('./.work/', import.meta.url).pathname;
+const [which = 'small', clonesArg = '1'] = process.argv.slice(2);
+const POLL_MS = Number(process.env.MEM_POLL_MS ?? 50);
+const mib = (b: number) => (b / 2 ** 20).toFixed(0);
+
+function git(home: string, cwd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, { cwd, env: benchGitEnv(home), stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`git ${args.join(' ')} failed (${code}): ${err}`))));
+  });
+}
+
+async function main(): Promise<void> {
+  mkdirSync(WORK, { recursive: true });
+  const c = await corpus(which === 'large' ? LARGE : SMALL, WORK, (s) => console.error(s));
+  const inspector = await freePort();
+  const hub = await startHub({ vars: { HUB_MAX_PUSH_BYTES: String(4 * 2 ** 30) }, timeoutMs: 120_000, devArgs: ['--inspector-port', String(inspector)] });
+  const tmp = mkdtempSync(join(WORK, 'mem-'));
+  const home = join(tmp, 'home');
+  mkdirSync(home, { recursive: true });
+  const auth = hub.url.replace('http://', `http://bench:${hub.adminToken}@`);
+  const create = async (name: string) => {
+    if ((await api(hub, 'POST', '/repos', { name, kind: 'git', public: true })).status !== 201) throw new Error(`create ${name} failed`);
+  };
+  try {
+    // Warm-up outside the measurement: module compilation and the first Durable Object.
+    const small = await corpus(SMALL, WORK);
+    await create('warmup');
+    await git(home, small.dir, ['push', '-q', '--mirror', `${auth}/warmup.git`]);
+    const session = await workerSession(inspector);
+    const before = await collectGarbage(session);
+    console.log(`isolate after warm-up and a full GC: heap ${mib(before.usedSize)} MiB + buffers ${mib(before.backingStorageSize ?? 0)} MiB`);
+    const measure = async (what: string, op: () => Promise<void>) => {
+      const pids = findInTree(process.pid, 'workerd');
+      const cpu0 = pids.reduce((n, p) => n + cpuSeconds(p), 0);
+      const rss0 = pids.reduce((n, p) => n + rssBytes(p), 0);
+      const rss = sampleRss(pids, 50);
+      const heap = heapMonitor([session], POLL_MS);
+      const t = performance.now();
+      await op();
+      const wall = (performance.now() - t) / 1000;
+      const peak = [...(await heap.stop()).values()][0];
+      const rssPeak = rss.stop();
+      const cpu = pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0;
+      const live = await collectGarbage(session);
+      console.log(
+        `${what}: wall ${wall.toFixed(1)} s, workerd CPU ${cpu.toFixed(1)} s, RSS +${mib(rssPeak - rss0)} MiB; ` +
+          `isolate peak ${mib(peak.used)} MiB (ArrayBuffers at most ${mib(peak.buffers)} MiB, at start ${mib(peak.used0)}); ` +
+          `live after a full GC: heap ${mib(live.usedSize)} + buffers ${mib(live.backingStorageSize ?? 0)} MiB`,
+      );
+    };
+    for (let k = Number(process.env.MEM_PUSHES ?? 1) - 1; k >= 0; k--) {
+      // Each push into a new repository; the last one, `r`, is cloned.
+      const name = k === 0 ? 'r' : `r${k}`;
+      await create(name);
+      await measure(`push ${which} #${k}`, () => git(home, c.dir, ['push', '-q', '--mirror', `${auth}/${name}.git`]));
+    }
+    for (let k = 0; k < Number(clonesArg); k++) {
+      const dest = join(tmp, `c${k}`);
+      await measure(`full clone ${which} #${k}`, () => git(home, tmp, ['clone', '-q', '--mirror', `${hub.url}/r.git`, dest]));
+      rmSync(dest, { recursive: true, force: true });
+    }
+    session.close();
+  } finally {
+    await hub.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+await main();
