@@ -388,8 +388,8 @@ function parseFileCard(card: RawCard, tokens: Uint8Array[], ascii: boolean): Fil
   return f;
 }
 
-// fossil's F-card order: by the names' bytes.
-function compareNames(a: FileCard, b: FileCard): number {
+/** fossil's F-card order: by the names' bytes (the order of a parsed artifact's `files`). */
+export function compareFileNames(a: FileCard, b: FileCard): number {
   const ra = rawNames.get(a);
   const rb = rawNames.get(b);
   if (ra === undefined && rb === undefined) return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
@@ -455,7 +455,7 @@ function interpret(cards: RawCard[]): { parsed: ArtifactCards; type: ArtifactTyp
         const f = fileCard(card);
         // Only a delta manifest (B card, which sorts first) may omit the hash.
         if (f.hash === undefined && c.baseline === undefined) fail(card, 'missing-argument', 'missing hash on F-card');
-        if (prevFile !== null && compareNames(prevFile, f) >= 0) fail(card, 'card-order', 'incorrect F-card sort order');
+        if (prevFile !== null && compareFileNames(prevFile, f) >= 0) fail(card, 'card-order', 'incorrect F-card sort order');
         prevFile = f;
         (c.files ??= []).push(f);
         break;

@@ -42,7 +42,7 @@
  * marking (the storage knows what is private), and fossil's "time fudge"
  * (check-ins under two seconds apart nudged during a rebuild).
  */
-import type { Artifact, ArtifactType, FileCard, TagCard } from './artifact.js';
+import { compareFileNames, type Artifact, type ArtifactType, type FileCard, type TagCard } from './artifact.js';
 
 /** Event types (fossil's event.type): check-in, wiki, ticket, technote, forum, control. */
 export type EventType = 'ci' | 'w' | 't' | 'e' | 'f' | 'g';
@@ -185,16 +185,14 @@ export function fileMperm(f: FileCard | undefined): Mperm {
 /** A check-in's F cards with its baseline's, as fossil's seek and iteration see them. */
 interface FileView {
   own: FileCard[];
-  ownByName: Map<string, FileCard>;
   /** The baseline's files, for a delta manifest; null for a baseline manifest. */
-  base: Map<string, FileCard> | null;
   baseList: FileCard[] | null;
+  /** Name maps, made on the first seek: an edge between two baseline manifests (the usual case) is a merge pass and needs none. */
+  maps?: { own: Map<string, FileCard>; base: Map<string, FileCard> | null };
 }
 
 function fileView(m: Artifact, baseline: Artifact | null): FileView {
-  const own = m.cards.files ?? [];
-  const baseList = baseline === null ? null : (baseline.cards.files ?? []);
-  return { own, ownByName: byName(own), base: baseList === null ? null : byName(baseList), baseList };
+  return { own: m.cards.files ?? [], baseList: baseline === null ? null : (baseline.cards.files ?? []) };
 }
 
 // A loop, not new Map(files.map(...)): a pair array per card was a few MiB of garbage per push.
@@ -204,11 +202,16 @@ function byName(files: FileCard[]): Map<string, FileCard> {
   return m;
 }
 
+function mapsOf(v: FileView): NonNullable<FileView['maps']> {
+  return (v.maps ??= { own: byName(v.own), base: v.baseList === null ? null : byName(v.baseList) });
+}
+
 // manifest_file_seek: the delta's own card (a deletion hides the file), else the baseline's.
 function seek(v: FileView, name: string): FileCard | undefined {
-  const f = v.ownByName.get(name);
+  const maps = mapsOf(v);
+  const f = maps.own.get(name);
   if (f !== undefined) return f.hash === undefined ? undefined : f;
-  return v.base?.get(name);
+  return maps.base?.get(name);
 }
 
 // manifest_file_next: the full file list, the delta's cards merged over the baseline's by name.
@@ -271,6 +274,10 @@ function edgeRows(parent: LoadedCheckin, child: LoadedCheckin, isPrim: boolean):
     });
   const p = parent.view;
   const c = child.view;
+  if (p.baseList === null && c.baseList === null) {
+    baselineEdge(p, c.own, add);
+    return rows;
+  }
   for (const cf of c.own) {
     const mperm = fileMperm(cf);
     if (cf.oldName !== undefined) {
@@ -286,12 +293,12 @@ function edgeRows(parent: LoadedCheckin, child: LoadedCheckin, isPrim: boolean):
       }
     }
   }
-  if (p.base !== null && c.base !== null) {
+  if (p.baseList !== null && c.baseList !== null) {
     // Both delta manifests: files the parent changed that the child reverts to
     // its baseline, or that the parent deleted and the child brings back.
     for (const pf of p.own) {
       if (pf.hash !== undefined) {
-        if (!c.ownByName.has(pf.name)) {
+        if (!mapsOf(c).own.has(pf.name)) {
           const cf = seek(c, pf.name);
           if (cf !== undefined) add(pf.hash, cf.hash, cf.name, null, fileMperm(cf));
         }
@@ -300,13 +307,47 @@ function edgeRows(parent: LoadedCheckin, child: LoadedCheckin, isPrim: boolean):
         if (cf !== undefined) add(undefined, cf.hash, cf.name, null, fileMperm(cf));
       }
     }
-  } else if (c.base === null) {
+  } else if (c.baseList === null) {
     // A baseline child: whatever the parent has and the child lacks is deleted.
     for (const pf of iterate(p)) {
       if (pf.hash !== undefined && seek(c, pf.name) === undefined) add(pf.hash, undefined, pf.name, null, PERM_REG);
     }
   }
   return rows;
+}
+
+/**
+ * edgeRows between two baseline manifests, in the same order: the child's
+ * cards, then the parent's files the child lacks. Both lists are in name
+ * order (the parser checks fossil's byte order), so one merge pass pairs them;
+ * name maps (a Map per loaded check-in, the largest allocation of a large
+ * push) are made only for a rename's old name.
+ */
+function baselineEdge(p: FileView, child: FileCard[], add: (pid: string | undefined, fid: string | undefined, name: string, priorName: string | null, mperm: Mperm) => void): void {
+  const parent = p.own;
+  const gone: FileCard[] = [];
+  let i = 0;
+  for (const cf of child) {
+    while (i < parent.length && compareFileNames(parent[i], cf) < 0) gone.push(parent[i++]);
+    const same = i < parent.length && compareFileNames(parent[i], cf) === 0 ? parent[i++] : undefined;
+    const mperm = fileMperm(cf);
+    // seek() answers nothing for a card without a hash: such a parent file counts as deleted.
+    if (same !== undefined && cf.hash === undefined) gone.push(same);
+    if (cf.oldName !== undefined) {
+      const pf = seek(p, cf.oldName);
+      if (pf !== undefined) add(pf.hash, cf.hash, cf.name, cf.oldName, mperm);
+      else add(undefined, cf.hash, cf.name, null, mperm);
+    } else {
+      const pf = same?.hash === undefined ? undefined : same;
+      if (pf === undefined) {
+        if (cf.hash !== undefined) add(undefined, cf.hash, cf.name, null, mperm);
+      } else if (cf.hash !== pf.hash || fileMperm(pf) !== mperm) {
+        add(pf.hash, cf.hash, cf.name, null, mperm);
+      }
+    }
+  }
+  while (i < parent.length) gone.push(parent[i++]);
+  for (const pf of gone) if (pf.hash !== undefined) add(pf.hash, undefined, pf.name, null, PERM_REG);
 }
 
 /**
