@@ -2,12 +2,13 @@
 // whatever the part size, and anything that does not add up to the plan is refused (null).
 // A full plan filtered to a blob:none one (reachPlanWithoutBlobs) is the plan built without blobs.
 import { describe, expect, it } from 'vitest';
-import { decodeReachPlan, PLAN_BASE_OUTSIDE, PLAN_ENTRY_BYTES, PLAN_KINDS, ReachPlanBuilder, reachPlanParts, reachPlanWithoutBlobs, type ReachPlan } from '../../../shared/storage/reach.js';
+import { decodeReachPlan, radixOrder, PLAN_BASE_OUTSIDE, PLAN_ENTRY_BYTES, PLAN_KINDS, ReachPlanBuilder, reachPlanParts, reachPlanWithoutBlobs, type ReachPlan } from '../../../shared/storage/reach.js';
 import { oid } from './contract.js';
 
-function samplePlan(n: number, blobs = true): ReachPlan {
-  const b = new ReachPlanBuilder(n);
-  for (let i = 0; i < n; i++) {
+/** The sample's rows, added in `order` (of row numbers; default storage order) to a builder that expects them so. */
+function samplePlan(n: number, blobs = true, order?: number[]): ReachPlan {
+  const b = new ReachPlanBuilder(n, order !== undefined);
+  for (const i of order ?? Array.from({ length: n }, (_, k) => k)) {
     if (!blobs && i % 3 !== 0) continue;
     b.add({
       id: oid(i + 1),
@@ -63,6 +64,38 @@ describe('reach plan parts', () => {
     bad.base[4] = 10;
     expect(decodeReachPlan(10, bad.segmentNames, reachPlanParts(bad, 100))).toBe(null);
     expect(() => [...reachPlanParts({ ...plan, thinBases: new Uint8Array(0) }, 100)]).toThrow();
+  });
+
+  it('unordered rows (an index scan in id order) are sorted into the plan built in storage order', () => {
+    // Row k * 17 mod 40 at step k (17 and 40 coprime: each row once): bases before and after their deltas, both segments mixed.
+    const order = Array.from({ length: 40 }, (_, k) => (k * 17) % 40);
+    for (const blobs of [true, false]) expect(arrays(samplePlan(40, blobs, order))).toEqual(arrays(samplePlan(40, blobs)));
+    expect(samplePlan(40, true, order).base[12]).toBe(9);
+    // The ordered builder refuses them; the unordered one refuses two rows at one position.
+    const b = new ReachPlanBuilder(4);
+    const row = (id: number, offset: number) => ({ id: oid(id), kind: 'blob' as const, size: 1, segKey: 1, segment: 's', offset, length: 1, format: 'full' as const, recordSize: null, baseAt: null });
+    b.add(row(1, 10));
+    expect(() => b.add(row(2, 5))).toThrow(/storage order/);
+    const u = new ReachPlanBuilder(4, true);
+    u.add(row(1, 10));
+    u.add(row(2, 5));
+    expect([...u.finish().offset]).toEqual([5, 10]);
+    const dup = new ReachPlanBuilder(4, true);
+    dup.add(row(1, 10));
+    dup.add(row(2, 10));
+    expect(() => dup.finish()).toThrow(/one position/);
+  });
+
+  it('radixOrder: indexes by (hi, lo) digits ascending, ties in index order', () => {
+    const n = 5000;
+    let x = 12345;
+    const rnd = () => (x = (x * 1103515245 + 12345) % 2 ** 31);
+    const lo = Uint32Array.from({ length: n }, () => (rnd() % 7 === 0 ? 0xffff_fff0 : rnd() % 300_000));
+    const hi = Uint32Array.from({ length: n }, () => rnd() % 3);
+    const want = Array.from({ length: n }, (_, i) => i).sort((a, b) => hi[a] - hi[b] || lo[a] - lo[b] || a - b);
+    expect([...radixOrder(n, [lo, hi])]).toEqual(want);
+    expect([...radixOrder(3, [new Uint32Array(3)])]).toEqual([0, 1, 2]);
+    expect([...radixOrder(0, [new Uint32Array(0)])]).toEqual([]);
   });
 
   it('without blobs: the plan built without them, bases on blobs outside', () => {
