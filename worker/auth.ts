@@ -161,9 +161,11 @@ type RepoLookupRow = { name: string; id: string; kind: RepoRow['kind']; public: 
 
 /**
  * The read of the repository named `name`, and `user`'s membership in it, in
- * one D1 statement (this runs on every git request). Never cached: a deleted
- * repository or a visibility or membership change must apply to the very
- * next request, whichever isolate serves it.
+ * one D1 statement (this runs on every git request with credentials, and on
+ * anonymous ones this isolate has no cached id for). Roles and visibility are
+ * never cached in the Worker: a deleted repository or a visibility or
+ * membership change must apply to the very next request, whichever isolate
+ * serves it (the ids it remembers are checked by the DO, see cachedRepo).
  */
 function repoQuery(env: Env, name: string, user: string | null): D1PreparedStatement {
   return env.DB.prepare(
@@ -173,7 +175,43 @@ function repoQuery(env: Env, name: string, user: string | null): D1PreparedState
 
 function repoLookupOf(r: RepoLookupRow | null | undefined): RepoLookup {
   if (!r) return null;
-  return { repo: { name: r.name, id: r.id, kind: r.kind, public: r.public !== 0, createdAt: r.created_at }, member: r.role };
+  const repo: RepoRow = { name: r.name, id: r.id, kind: r.kind, public: r.public !== 0, createdAt: r.created_at };
+  rememberRepo(repo);
+  return { repo, member: r.role };
+}
+
+/** What the Worker keeps of a repository between requests: the facts that never change for its id. */
+export type CachedRepo = Pick<RepoRow, 'name' | 'id' | 'kind'>;
+
+/** Most names kept per isolate (oldest out first). */
+const REPO_IDS_MAX = 4096;
+
+/**
+ * Repository name -> immutable id and kind, per isolate, so that requests
+ * the repository's Durable Object can check for themselves skip the D1 read:
+ * anonymous git reads and every fossil xfer (the DO reads D1 for logins).
+ * Nothing here decides access: the DO checks that the id is still the
+ * repository's (a deleted one answers `gone`, and the entry is dropped) and,
+ * for anonymous callers, that it is public (durable/access.ts).
+ */
+const repoIds = new Map<string, CachedRepo>();
+
+/** The cached id and kind of the repository named `name`, if this isolate has read its row. */
+export function cachedRepo(name: string): CachedRepo | undefined {
+  return repoIds.get(name);
+}
+
+/** Remembers a repository row just read from D1. */
+export function rememberRepo(row: RepoRow): void {
+  repoIds.delete(row.name);
+  repoIds.set(row.name, { name: row.name, id: row.id, kind: row.kind });
+  // Oldest first out (a Map keeps insertion order).
+  while (repoIds.size > REPO_IDS_MAX) repoIds.delete(repoIds.keys().next().value!);
+}
+
+/** Drops the entry of a repository its DO says is gone (only if it still names that id). */
+export function forgetRepo(name: string, id: string): void {
+  if (repoIds.get(name)?.id === id) repoIds.delete(name);
 }
 
 async function lookupRepo(env: Env, name: string, user: string | null): Promise<RepoLookup> {

@@ -17,7 +17,7 @@ import { roleFrom } from './auth.js';
 import { ROLE_CAPS, type XferContext, type XferUser } from '../shared/protocols/fossil/index.js';
 import { clearUserFailures, loginCheckOf, loginCheckQuery, recordLoginFailure, type LoginFailureRow } from './rate-limit.js';
 import { openPassword } from './seal.js';
-import { fossilTokenPasswords } from './tokens.js';
+import { fossilTokenPasswords, fossilTokenPasswordsOf, fossilTokenQuery, type FossilTokenRow } from './tokens.js';
 import { users, type RepoRow, type Role } from './storage-d1/schema.js';
 
 const HEX40 = /^[0-9a-f]{40}$/;
@@ -46,8 +46,8 @@ export async function fossilSecrets(env: Env, userName: string, projectCode: str
   return row ? secretsOf(env, userName, projectCode, row.sealed) : [];
 }
 
-/** fossilSecrets of a user whose sealed password (null: none) was read. */
-async function secretsOf(env: Env, userName: string, projectCode: string, sealed: string | null): Promise<string[]> {
+/** fossilSecrets of a user whose sealed password (null: none) was read, and their token rows when read with it. */
+async function secretsOf(env: Env, userName: string, projectCode: string, sealed: string | null, tokenRows?: FossilTokenRow[]): Promise<string[]> {
   const password = await openPassword(env, userName, sealed);
   const out: string[] = [];
   if (password !== null) {
@@ -55,7 +55,8 @@ async function secretsOf(env: Env, userName: string, projectCode: string, sealed
     if (HEX40.test(password)) out.push(password);
   }
   // The user's unrestricted API tokens work as fossil passwords too (tokens.ts fossilTokenPasswords).
-  for (const token of await fossilTokenPasswords(env, userName)) out.push(await sharedSecret(projectCode, userName, token));
+  const tokens = tokenRows === undefined ? await fossilTokenPasswords(env, userName) : await fossilTokenPasswordsOf(env, tokenRows);
+  for (const token of tokens) out.push(await sharedSecret(projectCode, userName, token));
   return out;
 }
 
@@ -90,14 +91,14 @@ function userQuery(env: Env, repo: RepoRow, login: string): D1PreparedStatement 
   );
 }
 
-/** fossilUser once its row was read. */
-async function fossilUserOf(env: Env, repo: RepoRow, login: string, projectCode: string, row: UserRow | null | undefined): Promise<XferUser | null> {
+/** fossilUser once its row (and, when batched with it, the user's token rows) was read. */
+async function fossilUserOf(env: Env, repo: RepoRow, login: string, projectCode: string, row: UserRow | null | undefined, tokenRows?: FossilTokenRow[]): Promise<XferUser | null> {
   if (!row) {
     const secrets = await adminSecrets(env, login, projectCode);
     // The hub admin is null in the audit log, as for git.
     return secrets.length > 0 ? { caps: fossilCaps('admin'), secrets, actor: null } : null;
   }
-  const secrets = await secretsOf(env, login, projectCode, row.sealed);
+  const secrets = await secretsOf(env, login, projectCode, row.sealed, tokenRows);
   if (secrets.length === 0) return null;
   return { caps: fossilCaps(roleFrom({ kind: 'user', name: login }, repo, row.role)), secrets };
 }
@@ -116,13 +117,14 @@ export function fossilLogins(env: Env, repo: RepoRow, address: string | null): P
   const checked = new Map<string, { limited: boolean; userFailures: boolean }>();
   return {
     user: async (login, projectCode) => {
-      // The counters and the user are read in one batch (one D1 round trip from the DO); the counters still gate any secret.
+      // The counters, the user and membership, and the user's tokens are read in one batch (one
+      // D1 round trip from the DO, per login round: nothing of it is kept); the counters still gate any secret.
       const query = loginCheckQuery(env, login, address)!;
-      const [counters, user] = await env.DB.batch<unknown>([query, userQuery(env, repo, login)]);
+      const [counters, user, tokenRows] = await env.DB.batch<unknown>([query, userQuery(env, repo, login), fossilTokenQuery(env, login)]);
       const check = loginCheckOf(env, login, address, counters.results as LoginFailureRow[]);
       checked.set(login, { limited: check.retryAfter > 0, userFailures: check.userFailures });
       if (check.retryAfter > 0) return null;
-      return fossilUserOf(env, repo, login, projectCode, user.results[0] as UserRow | undefined);
+      return fossilUserOf(env, repo, login, projectCode, user.results[0] as UserRow | undefined, tokenRows.results as FossilTokenRow[]);
     },
     onLogin: async (login, ok) => {
       const check = checked.get(login);

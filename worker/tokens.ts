@@ -155,7 +155,19 @@ export async function revokeToken(env: Env, user: string, id: string): Promise<b
  * earlier hub secret recomputes to something else and so drops out.
  */
 export async function fossilTokenPasswords(env: Env, user: string): Promise<string[]> {
-  const rows = await drizzle(env.DB).select().from(tokens).where(eq(tokens.user, user)).all();
+  return fossilTokenPasswordsOf(env, (await fossilTokenQuery(env, user).all<FossilTokenRow>()).results);
+}
+
+/** A token row as fossilTokenQuery reads it. */
+export type FossilTokenRow = Pick<TokenRow, 'id' | 'scopes' | 'hash' | 'expiresAt'>;
+
+/** The read behind fossilTokenPasswords, one statement (fossil-login.ts batches it with the login's other reads). */
+export function fossilTokenQuery(env: Env, user: string): D1PreparedStatement {
+  return env.DB.prepare('SELECT id, scopes, hash, expires_at AS expiresAt FROM tokens WHERE user = ?').bind(user);
+}
+
+/** fossilTokenPasswords once the user's token rows were read. */
+export async function fossilTokenPasswordsOf(env: Env, rows: FossilTokenRow[]): Promise<string[]> {
   const out: string[] = [];
   const now = Date.now();
   for (const r of rows) {

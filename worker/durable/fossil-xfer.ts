@@ -5,8 +5,8 @@
  *   POST https://repo/fossil/xfer
  *
  * with the client's Content-Type, `x-hub-repo-id` (the immutable repository
- * id: R2 key prefix), `x-hub-repo` (the repository's D1 row as JSON: name and
- * visibility decide roles) and `x-hub-max-body` (bytes of request body
+ * id: R2 key prefix), `x-hub-repo` (the repository's name, id and kind as
+ * JSON; its visibility comes from the DO's own read of D1, durable/access.ts) and `x-hub-max-body` (bytes of request body
  * allowed). The body is read here, counted against that limit, and handed to
  * shared/'s `xfer` with the repository's FossilStore, its R2 segments, and the
  * hub's accounts for login cards (worker/fossil-login.ts). The answer is
@@ -125,12 +125,17 @@ export function crosslinkHooks(host: SqlHost, repo: FossilRepo): FossilHooks {
   };
 }
 
-/** Answers one forwarded xfer request inside the DO. */
-export async function handleFossilRequest(request: Request, host: RepackHost, env: Env, hooks?: FossilHooks): Promise<Response> {
+/**
+ * Answers one forwarded xfer request inside the DO. `access`: the
+ * repository's visibility as the DO read it from D1 (durable/access.ts), which
+ * wins over the forwarded row's (the Worker routes on its name -> id cache).
+ */
+export async function handleFossilRequest(request: Request, host: RepackHost, env: Env, hooks?: FossilHooks, access?: { public: boolean }): Promise<Response> {
   const repoId = request.headers.get('x-hub-repo-id');
   const repoJson = request.headers.get('x-hub-repo');
   if (request.method !== 'POST' || !repoId || !repoJson) return new Response('bad forwarded request\n', { status: 400 });
-  const row = JSON.parse(repoJson) as RepoRow;
+  const forwarded = JSON.parse(repoJson) as RepoRow;
+  const row: RepoRow = access === undefined ? forwarded : { ...forwarded, public: access.public };
   const limit = Number(request.headers.get('x-hub-max-body') ?? '0');
   let body: Uint8Array;
   try {

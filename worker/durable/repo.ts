@@ -22,6 +22,7 @@ import { migrate, SCHEMA_VERSION, SqlRepoStore, type SqlHost } from './repo-stor
 import { migrateFossil } from './fossil-store.js';
 import { fossilRepackAlarm, handleFossilRequest, initFossilRepository } from './fossil-xfer.js';
 import { noteGcRepo, segmentGcAlarm } from './segment-gc.js';
+import { CACHED_ACCESS_HEADER, RepoAccessCache } from './access.js';
 
 /** R2 keys of a repository's content all start with this (see R2SegmentStore). */
 export function repoContentPrefix(repoId: string): string {
@@ -87,10 +88,13 @@ export class RepoObject extends DurableObject<Env> {
   private gcArmed = false;
   /** Whether the alarm handler runs: a request must not move the alarm then (workerd would cancel the handler). */
   private inAlarm = false;
+  /** The repository's D1 row (existence, visibility) for requests the Worker routed on its cache (access.ts). */
+  private readonly access: RepoAccessCache;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new SqlRepoStore(ctx.storage);
+    this.access = new RepoAccessCache(env.DB);
     // The git schema is migrated before any request is delivered (synchronous SQL).
     // The fossil tables only for fossil repositories, on their first fossil call (ensureFossil).
     // Stages left in SQLite belong to pushes that died with the previous instance.
@@ -118,10 +122,14 @@ export class RepoObject extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const repoId = request.headers.get('x-hub-repo-id');
     if (!repoId) return new Response('missing repository id\n', { status: 400 });
+    // The Worker routed on its name -> id cache: existence (and for anonymous reads, visibility) is checked here.
+    const checking = request.headers.get(CACHED_ACCESS_HEADER);
+    const checked = checking === null ? null : await this.access.check(repoId, checking);
+    if (checked?.refused) return checked.refused;
     await this.armSegmentGc(repoId);
     if (new URL(request.url).pathname.startsWith('/fossil/')) {
       this.ensureFossil();
-      return handleFossilRequest(request, this.ctx.storage, this.env);
+      return handleFossilRequest(request, this.ctx.storage, this.env, undefined, checked?.access);
     }
     const local = localRepoStore(this.store);
     const repo: GitRepo = {
@@ -195,6 +203,8 @@ export class RepoObject extends DurableObject<Env> {
    * rather than missing tables).
    */
   async destroy(repoId: string): Promise<{ objects: number }> {
+    // Requests routed on a Worker's stale cache are refused from now on.
+    this.access.destroyed();
     const prefix = repoContentPrefix(repoId);
     let objects = 0;
     let cursor: string | undefined;
@@ -217,6 +227,11 @@ export class RepoObject extends DurableObject<Env> {
   async initFossil(repoId: string, opts: { creator: string; projectName?: string; projectCode?: string }): Promise<{ projectCode: string }> {
     this.ensureFossil();
     return initFossilRepository(this.ctx.storage, this.env, repoId, opts);
+  }
+
+  /** The API changed the repository's D1 row (visibility): the next request reads it again (access.ts). */
+  forgetAccess(): void {
+    this.access.forget();
   }
 
   /** Liveness probe for /healthz: proves the DO and its SQLite answer. */

@@ -117,7 +117,15 @@ api.patch('/repos/:name', async (c) => {
   let row = r.repo;
   if (body.default_branch !== undefined && row.kind !== 'git') return fail(c, 400, 'default_branch applies to git repositories');
   const db = drizzle(c.env.DB);
-  if (body.public !== undefined) row = (await db.update(repos).set({ public: body.public }).where(eq(repos.name, row.name)).returning().get()) ?? row;
+  if (body.public !== undefined) {
+    row = (await db.update(repos).set({ public: body.public }).where(eq(repos.name, row.name)).returning().get()) ?? row;
+    // The DO keeps a copy of the visibility for anonymous requests (durable/access.ts): read again from now on.
+    try {
+      await repoStub(c.env, row).forgetAccess();
+    } catch {
+      return fail(c, 503, 'visibility saved, but anonymous requests may see the old one for up to a minute');
+    }
+  }
   if (body.default_branch !== undefined) await unwrap(repoStub(c.env, row).setSymbolicRef('HEAD', `refs/heads/${body.default_branch}`));
   return c.json({ ...repoView(new URL(c.req.url).origin, row), default_branch: await defaultBranch(c.env, row) });
 });

@@ -6,7 +6,8 @@
  * route, for `/NAME` and every path under it. Other requests fall through
  * (git's routes and /api are mounted first and keep their paths).
  *
- * The route finds the repository (404 when unknown or not a fossil one) and
+ * The route finds the repository (404 when unknown or not a fossil one; its
+ * id remembered per isolate, checked by the DO) and
  * forwards the body to its Durable Object, which decodes it, checks the login
  * card and runs the sync (durable/fossil-xfer.ts). The answer is always 200
  * with a fossil content type and a Content-Length (fossil 2.21 needs one);
@@ -18,6 +19,8 @@ import type { RepoRow } from '../storage-d1/schema.js';
 import { isValidRepoName } from './api-common.js';
 import { maxPushBytes } from './git.js';
 import { clientAddress } from '../rate-limit.js';
+import { cachedRepo, forgetRepo, rememberRepo, type CachedRepo } from '../auth.js';
+import { CACHED_ACCESS_HEADER, REFUSED_HEADER } from '../durable/access.js';
 
 /** The content type of an uncompressed xfer reply. */
 const CT_UNCOMPRESSED = 'application/x-fossil-uncompressed';
@@ -44,16 +47,27 @@ function isApiPath(name: string, rest: string): boolean {
 }
 
 /**
- * The repository row, read with one prepared statement: every sync round does this lookup,
- * and drizzle's building of the same query each time showed in a no-op sync's CPU profile.
+ * The repository's immutable facts (name, id, kind): remembered by this
+ * isolate (auth.ts cachedRepo), else read from D1 with one prepared statement
+ * (drizzle's building of the same query each time showed in a no-op sync's
+ * CPU profile). `fresh` skips the cache. Visibility is not taken from here:
+ * the DO reads it (durable/access.ts), and checks that the id is still this
+ * repository's.
  */
-async function repoByName(db: D1Database, name: string): Promise<RepoRow | null> {
+async function findRepo(db: D1Database, name: string, fresh: boolean): Promise<CachedRepo | null> {
+  const known = fresh ? undefined : cachedRepo(name);
+  if (known) return known;
   const row = await db
     .prepare('SELECT name, id, kind, public, created_at AS createdAt FROM repos WHERE name = ?')
     .bind(name)
     .first<Omit<RepoRow, 'public'> & { public: number }>();
-  return row && { ...row, public: row.public !== 0 };
+  if (!row) return null;
+  rememberRepo({ ...row, public: row.public !== 0 });
+  return { name: row.name, id: row.id, kind: row.kind };
 }
+
+/** Request bodies up to this size (declared by Content-Length) are read before going to the DO, so the request can be sent again (see handle). */
+const REPLAYABLE_BODY_BYTES = 64 * 1024;
 
 async function handle(c: Context<{ Bindings: Env }>, next: Next): Promise<Response | void> {
   if (!isFossilRequest(c.req.header('content-type'))) return next();
@@ -69,26 +83,40 @@ async function handle(c: Context<{ Bindings: Env }>, next: Next): Promise<Respon
   const rest = slash < 0 ? '' : path.slice(slash);
   if (isApiPath(name, rest)) return next();
   if (!isValidRepoName(name)) return notFound();
-  const repo = await repoByName(c.env.DB, name);
+  let repo = await findRepo(c.env.DB, name, false);
   if (!repo || repo.kind !== 'fossil') return notFound();
   const limit = maxPushBytes(c.env);
   const declared = Number(c.req.header('content-length') ?? NaN);
   // Counted again as the body streams into the DO (a missing or false Content-Length).
   if (declared > limit) return fossilErrorReply(`message too large: ${declared} bytes (limit ${limit})`);
   const address = clientAddress(c.req.raw.headers);
-  const stub = c.env.REPO.get(c.env.REPO.idFromName(repo.id));
-  const res = await stub.fetch('https://repo/fossil/xfer', {
-    method: 'POST',
-    headers: {
-      'content-type': c.req.header('content-type') ?? '',
-      'x-hub-repo-id': repo.id,
-      'x-hub-repo': JSON.stringify(repo),
-      'x-hub-max-body': String(limit),
-      // For the failed-login limits checked in the DO (fossil-login.ts fossilLogins).
-      ...(address === null ? {} : { 'x-hub-client-address': address }),
-    },
-    body: c.req.raw.body,
-  });
+  // A sync round's message is small (a no-op, a pull, a clone round): read here, so it can be sent again.
+  const body = declared >= 0 && declared <= REPLAYABLE_BODY_BYTES ? new Uint8Array(await c.req.arrayBuffer()) : c.req.raw.body;
+  const send = (repo: CachedRepo) =>
+    c.env.REPO.get(c.env.REPO.idFromName(repo.id)).fetch('https://repo/fossil/xfer', {
+      method: 'POST',
+      headers: {
+        'content-type': c.req.header('content-type') ?? '',
+        'x-hub-repo-id': repo.id,
+        'x-hub-repo': JSON.stringify(repo),
+        'x-hub-max-body': String(limit),
+        // The DO checks the id is still this repository's, and reads its visibility (durable/access.ts).
+        [CACHED_ACCESS_HEADER]: 'exists',
+        // For the failed-login limits checked in the DO (fossil-login.ts fossilLogins).
+        ...(address === null ? {} : { 'x-hub-client-address': address }),
+      },
+      body,
+    });
+  let res = await send(repo);
+  if (res.headers.get(REFUSED_HEADER) === 'gone') {
+    // Deleted (perhaps created again under a new id) since this isolate cached the id.
+    await res.body?.cancel();
+    forgetRepo(repo.name, repo.id);
+    if (body instanceof ReadableStream) return notFound();
+    repo = await findRepo(c.env.DB, name, true);
+    if (!repo || repo.kind !== 'fossil') return notFound();
+    res = await send(repo);
+  }
   if (res.status !== 200) {
     console.error(`fossil sync of ${name} failed: ${res.status} ${(await res.text()).slice(0, 200)}`);
     return fossilErrorReply('internal error');

@@ -16,7 +16,8 @@
  */
 import { Hono, type Context } from 'hono';
 import type { Env } from '../env.js';
-import { authorize } from '../auth.js';
+import { authorize, cachedRepo, forgetRepo } from '../auth.js';
+import { CACHED_ACCESS_HEADER, REFUSED_HEADER } from '../durable/access.js';
 import { clientAddress } from '../rate-limit.js';
 import { loadProtections, PUSH_POLICY_HEADER, type PushPolicy } from '../protections.js';
 import { isValidRepoName } from './api.js';
@@ -68,20 +69,34 @@ function repoName(segment: string): string | null {
 
 
 /**
- * Authorizes `service` on the repository named by the URL; the Durable Object
- * stub and repository id, or the HTTP answer refusing it.
+ * Where a request goes: the repository's Durable Object and id; `cached` when
+ * it was found by this isolate's name -> id cache for an anonymous read, which
+ * the DO then checks (exists, public) before serving it.
  */
-async function access(c: Ctx, service: GitService): Promise<{ stub: DurableObjectStub; id: string; pushPolicy?: string } | Response> {
+type Target = { stub: DurableObjectStub; id: string; name: string; cached?: boolean; pushPolicy?: string };
+
+/** The answer to an anonymous caller the repository is not there for (missing and private look alike). */
+const anonymousRefusal = () => text(401, 'authentication required', { 'www-authenticate': `Basic realm="${REALM}"` });
+
+/**
+ * Authorizes `service` on the repository named by the URL; the Durable Object
+ * stub and repository id, or the HTTP answer refusing it. An anonymous read of
+ * a git repository this isolate has seen skips D1 unless `fresh`.
+ */
+async function access(c: Ctx, service: GitService, fresh = false): Promise<Target | Response> {
   const name = repoName(c.req.param('repo') ?? '');
   if (name === null) return text(404, 'repository not found');
   const need = service === 'git-receive-pack' ? 'write' : 'read';
+  const known = fresh || need !== 'read' || c.req.header('authorization') ? undefined : cachedRepo(name);
+  // Only git ids are taken on trust: another kind's 404 would tell an anonymous caller a private name exists.
+  if (known?.kind === 'git') return { stub: c.env.REPO.get(c.env.REPO.idFromName(known.id)), id: known.id, name, cached: true };
   // A push's branch protection rules are read while access is decided (both are D1 reads).
   const rules = service === 'git-receive-pack' && c.req.method === 'POST' ? loadProtections(c.env, name) : null;
   rules?.catch(() => undefined);
   const a = await authorize(c.env, c.req.header('authorization'), name, need, clientAddress(c.req.raw.headers));
   if (!a.ok) {
     if (a.status === 429) return text(429, 'too many failed logins; try again later', { 'retry-after': String(a.retryAfter) });
-    if (a.status === 401) return text(401, 'authentication required', { 'www-authenticate': `Basic realm="${REALM}"` });
+    if (a.status === 401) return anonymousRefusal();
     return a.status === 403 ? text(403, `${need} access denied`) : text(404, 'repository not found');
   }
   if (a.repo.kind !== 'git') return text(404, 'repository not found');
@@ -90,15 +105,33 @@ async function access(c: Ctx, service: GitService): Promise<{ stub: DurableObjec
   if (rules !== null) {
     const policy: PushPolicy = { actor: a.who.kind === 'user' ? a.who.name : null, role: a.role, rules: await rules };
     // Names and patterns are plain ASCII (validated), so JSON is a safe header value.
-    return { stub, id: a.repo.id, pushPolicy: JSON.stringify(policy) };
+    return { stub, id: a.repo.id, name, pushPolicy: JSON.stringify(policy) };
   }
-  return { stub, id: a.repo.id };
+  return { stub, id: a.repo.id, name };
+}
+
+/**
+ * The answer to a request sent to `target`. When the DO refused one routed on
+ * the cache (durable/access.ts): `private` is the anonymous 401; `gone`
+ * (deleted, perhaps created again under a new id) drops the entry and, when
+ * the request can be sent again (`replayable`: no body, or its bytes), it is
+ * authorized afresh from D1 and sent again; otherwise it gets the 401 of a
+ * missing repository.
+ */
+async function settle(c: Ctx, service: GitService, target: Target, res: Response, replayable: boolean, send: (target: Target) => Promise<Response>): Promise<Response> {
+  const refused = target.cached ? res.headers.get(REFUSED_HEADER) : null;
+  if (refused === null) return res;
+  await res.body?.cancel();
+  if (refused === 'gone') forgetRepo(target.name, target.id);
+  if (refused !== 'gone' || !replayable) return anonymousRefusal();
+  const again = await access(c, service, true);
+  return again instanceof Response ? again : send(again);
 }
 
 /** Forwards to the DO and gives its streamed answer the service's headers. */
 async function forward(
   c: Ctx,
-  target: { stub: DurableObjectStub; id: string; pushPolicy?: string },
+  target: Target,
   path: string,
   contentType: string,
   init: { method: string; body?: ReadableStream<Uint8Array> | Uint8Array | null; maxBody?: number; gzip?: boolean },
@@ -107,10 +140,16 @@ async function forward(
   // Decoded by streaming in the DO (DecompressionStream), where a corrupt stream is seen as one.
   if (init.gzip) headers.set('x-hub-gzip', '1');
   if (target.pushPolicy !== undefined) headers.set(PUSH_POLICY_HEADER, target.pushPolicy);
+  if (target.cached) headers.set(CACHED_ACCESS_HEADER, 'anonymous');
   const protocol = c.req.header('git-protocol');
   if (protocol) headers.set('git-protocol', protocol);
   const relay = init.body instanceof ReadableStream ? relayBody(init.body, MAX_DRAIN_BYTES) : null;
   const res = await target.stub.fetch(`https://repo${path}`, { method: init.method, headers, body: relay?.body ?? init.body ?? null });
+  // The DO's refusal of a cached route goes back to settle() as it is, the client's upload drained.
+  if (res.headers.has(REFUSED_HEADER)) {
+    await relay?.settle();
+    return res;
+  }
   const out = relay && res.body ? res.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ flush: () => relay.settle() })) : res.body;
   if (res.status !== 200) return new Response(out, { status: res.status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
   return new Response(out, { status: 200, headers: gitHeaders(contentType) });
@@ -165,12 +204,16 @@ git.get('/:repo/info/refs', async (c) => {
   if (service !== 'git-upload-pack' && service !== 'git-receive-pack') return text(403, `unsupported service: ${service.slice(0, 80)}`);
   const target = await access(c, service);
   if (target instanceof Response) return target;
-  // The v2 advertisement lists capabilities only, no refs: answered here, which saves a
-  // Durable Object round trip on every v2 fetch (a no-op fetch is this plus one ls-refs).
-  if (service === 'git-upload-pack' && requestedProtocolVersion(c.req.header('git-protocol') ?? null) === 2) {
-    return new Response(encodePkts(uploadPackV2Advertisement(HUB_UPLOAD_FEATURES)), { status: 200, headers: gitHeaders(`application/x-${service}-advertisement`) });
-  }
-  return forward(c, target, `/info/refs?service=${service}`, `application/x-${service}-advertisement`, { method: 'GET' });
+  const send = async (target: Target) => {
+    // The v2 advertisement lists capabilities only, no refs: answered here once D1 was read,
+    // which saves a Durable Object round trip (a no-op fetch is this plus one ls-refs). Routed
+    // on the cache, the DO answers it, as it checks the repository is there and public.
+    if (!target.cached && service === 'git-upload-pack' && requestedProtocolVersion(c.req.header('git-protocol') ?? null) === 2) {
+      return new Response(encodePkts(uploadPackV2Advertisement(HUB_UPLOAD_FEATURES)), { status: 200, headers: gitHeaders(`application/x-${service}-advertisement`) });
+    }
+    return forward(c, target, `/info/refs?service=${service}`, `application/x-${service}-advertisement`, { method: 'GET' });
+  };
+  return settle(c, service, target, await send(target), true, send);
 });
 
 for (const service of ['git-upload-pack', 'git-receive-pack'] as const) {
@@ -195,13 +238,18 @@ for (const service of ['git-upload-pack', 'git-receive-pack'] as const) {
       // The probe git sends before a chunked (large) POST, to have credentials
       // checked on a body it can replay: exactly `0000`, answered with nothing.
       const bytes = new Uint8Array(await c.req.arrayBuffer());
-      if (bytes.length === 4 && new TextDecoder().decode(bytes) === '0000') return new Response(null, { status: 200, headers: gitHeaders(resultType) });
+      if (bytes.length === 4 && new TextDecoder().decode(bytes) === '0000') {
+        // Answered without the DO: a cached route's access is checked from D1 first.
+        const checked = target.cached ? await access(c, service, true) : target;
+        return checked instanceof Response ? checked : new Response(null, { status: 200, headers: gitHeaders(resultType) });
+      }
       body = bytes;
     } else if (service === 'git-upload-pack' && body !== null && length >= 0 && length <= SMALL_UPLOAD_REQUEST_BYTES) {
       // A small fetch request (ls-refs, a few wants and haves) goes to the DO as
       // bytes: no relay stream and no answer-side transform for a few hundred bytes.
       body = new Uint8Array(await c.req.arrayBuffer());
     }
-    return forward(c, target, `/${service}`, resultType, { method: 'POST', body, maxBody: limit, gzip });
+    const send = (target: Target) => forward(c, target, `/${service}`, resultType, { method: 'POST', body, maxBody: limit, gzip });
+    return settle(c, service, target, await send(target), !(body instanceof ReadableStream), send);
   });
 }
