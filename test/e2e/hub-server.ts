@@ -6,7 +6,7 @@
  * to it over HTTP.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,9 +45,12 @@ export async function startHub(opts: { adminToken?: string; timeoutMs?: number; 
   // Serve a bundle built once, not the source tree: `wrangler dev` watches its
   // sources and restarts the Worker on every save, and in a shared checkout
   // that kills requests mid-flight (503 "Your worker restarted mid-request").
+  // A restart on a kept state directory serves the bundle built for it the first time (the same deployment).
   const bundle = join(state, 'bundle');
-  const build = spawnSync(WRANGLER, ['deploy', '--dry-run', '--outdir', bundle], { env: ENV, encoding: 'utf8' });
-  if (build.status !== 0) throw new Error(`bundling the Worker failed: ${build.stderr || build.stdout}`);
+  if (!opts.state || !existsSync(join(bundle, 'index.js'))) {
+    const build = spawnSync(WRANGLER, ['deploy', '--dry-run', '--outdir', bundle], { env: ENV, encoding: 'utf8' });
+    if (build.status !== 0) throw new Error(`bundling the Worker failed: ${build.stderr || build.stdout}`);
+  }
   // The project's config with `main` pointing at the bundle (paths made absolute).
   const config = join(state, 'wrangler.toml');
   const toml = readFileSync(join(process.cwd(), 'wrangler.toml'), 'utf8')
