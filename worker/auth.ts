@@ -94,13 +94,26 @@ export async function authenticate(env: Env, authorization: string | null | unde
   return verify(env, cred, address, await loginCheck(env, limitedUser(cred), address));
 }
 
-/** authenticate once the failed-login limits were read: refused when limited, before any hashing. */
-async function verify(env: Env, cred: Credentials, address: string | null, check: { retryAfter: number; userFailures: boolean }): Promise<Authentication> {
+/** A user's row as a password login needs it. */
+type PasswordRow = { name: string; passwordHash: string };
+
+/** The read of the user a password login names, one statement (authorize batches it with its other reads). */
+function passwordQuery(env: Env, cred: Credentials): D1PreparedStatement | null {
+  if (cred.user === null || cred.bearer || tokenId(cred.secret) !== null) return null;
+  return env.DB.prepare('SELECT name, password_hash AS passwordHash FROM users WHERE name = ?').bind(cred.user);
+}
+
+/**
+ * authenticate once the failed-login limits were read: refused when limited,
+ * before any hashing. `read`: the user's row when it was read with the
+ * limits (null: no such user), else it is read here.
+ */
+async function verify(env: Env, cred: Credentials, address: string | null, check: { retryAfter: number; userFailures: boolean }, read?: PasswordRow | null): Promise<Authentication> {
   const { secret, user } = cred;
   if (check.retryAfter > 0) return { kind: 'limited', retryAfter: check.retryAfter };
   if (await isAdminToken(env, secret)) return { kind: 'admin' };
   if (tokenId(secret) !== null || cred.bearer) return tokenPrincipal(env, secret, address);
-  const row = user === null ? undefined : await drizzle(env.DB).select().from(users).where(eq(users.name, user)).get();
+  const row = user === null ? undefined : read !== undefined ? (read ?? undefined) : await drizzle(env.DB).select().from(users).where(eq(users.name, user)).get();
   // Verify against a dummy hash for unknown users too, so timing does not reveal which names exist
   // (a dummy never verifies, so it is never cached: a cache hit is only ever a right password).
   const ok = await verifyLogin(user ?? '', secret, row?.passwordHash ?? DUMMY_HASH);
@@ -272,8 +285,16 @@ export async function authorize(
   if (cred === null) return { ok: false, status: 401 };
   const limited = limitedUser(cred);
   const check = loginCheckQuery(env, limited, address);
-  const [repoRows, checkRows] = await env.DB.batch<unknown>(check === null ? [repoQuery(env, name, cred.user)] : [repoQuery(env, name, cred.user), check]);
-  const who = await verify(env, cred, address, loginCheckOf(env, limited, address, (checkRows?.results ?? []) as LoginFailureRow[]));
+  // The named user's password hash comes in the same batch (read even when the limits then refuse: no extra round trip).
+  const password = passwordQuery(env, cred);
+  const statements = [repoQuery(env, name, cred.user)];
+  const checkAt = check === null ? -1 : statements.push(check) - 1;
+  const passwordAt = password === null ? -1 : statements.push(password) - 1;
+  const results = await env.DB.batch<unknown>(statements);
+  const repoRows = results[0];
+  const failures = (checkAt < 0 ? [] : results[checkAt].results) as LoginFailureRow[];
+  const found = passwordAt < 0 ? undefined : ((results[passwordAt].results[0] as PasswordRow | undefined) ?? null);
+  const who = await verify(env, cred, address, loginCheckOf(env, limited, address, failures), found);
   const early = decideEarly(who, need);
   if (early !== null || who.kind === 'limited' || who.kind === 'invalid') return early!;
   if (who.kind === 'user' && who.name !== cred.user) return decide(env, who, name, need);

@@ -1,11 +1,11 @@
 // Requests routed on the Worker's name -> id cache (worker/auth.ts cachedRepo)
 // and checked by the repository's Durable Object (worker/durable/access.ts):
 // every change of who may read takes effect on the very next request.
-import { SELF } from 'cloudflare:test';
+import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { cachedRepo } from '../../worker/auth.js';
+import { authorize, cachedRepo } from '../../worker/auth.js';
 import { REVALIDATE_MS, RepoAccessCache } from '../../worker/durable/access.js';
-import { sha1Hex, sharedSecret } from '../../worker/fossil-login.js';
+import { fossilLogins, sha1Hex, sharedSecret } from '../../worker/fossil-login.js';
 
 const ADMIN = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };
 const api = (method: string, path: string, body?: unknown) =>
@@ -202,5 +202,57 @@ describe('RepoAccessCache', () => {
     const check = await cache.check('id2', 'anonymous');
     expect(check.refused?.status).toBe(404);
     expect(check.refused?.headers.get('x-hub-refused')).toBe('gone');
+  });
+});
+
+/** env with its D1 binding counting round trips (a batch is one; each statement run on its own is one). */
+function countingEnv(): { env: typeof env; trips: () => number } {
+  let trips = 0;
+  const targets = new WeakMap<object, D1PreparedStatement>();
+  const wrap = (st: D1PreparedStatement): D1PreparedStatement => {
+    const proxy = new Proxy(st, {
+      get(target, key) {
+        if (key === 'bind') return (...args: unknown[]) => wrap(target.bind(...args));
+        if (key === 'first' || key === 'all' || key === 'raw' || key === 'run') trips++;
+        const v = Reflect.get(target, key) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    targets.set(proxy, st);
+    return proxy;
+  };
+  const db = {
+    prepare: (q: string) => wrap(env.DB.prepare(q)),
+    batch: (list: D1PreparedStatement[]) => {
+      trips++;
+      return env.DB.batch(list.map((s) => targets.get(s) ?? s));
+    },
+  } as unknown as D1Database;
+  return { env: { ...env, DB: db }, trips: () => trips };
+}
+
+describe('D1 round trips', () => {
+  it('a git request with a user password reads the repository, membership, limits and password hash in one batch', async () => {
+    expect((await api('POST', '/repos', { name: 'ra-trips', kind: 'git', public: false })).status).toBe(201);
+    expect((await api('POST', '/users', { name: 'ra-tess', password: 'ra-tess-pw' })).status).toBe(201);
+    expect((await api('PUT', '/repos/ra-trips/members/ra-tess', { role: 'write' })).status).toBe(200);
+    for (const [password, ok] of [['ra-tess-pw', true], ['wrong', false]] as const) {
+      const counted = countingEnv();
+      const a = await authorize(counted.env, basic('ra-tess', password), 'ra-trips', 'write', '192.0.2.7');
+      expect(a.ok).toBe(ok);
+      // A wrong password also records the failure (one write).
+      expect(counted.trips()).toBe(ok ? 1 : 2);
+    }
+  });
+
+  it('a fossil login card (user, membership, tokens, limits) is one batch from the DO', async () => {
+    expect((await api('POST', '/users/ra-tess/tokens', { scopes: ['admin'] })).status).toBe(201);
+    const counted = countingEnv();
+    const row = { name: 'ra-trips', id: 'x', kind: 'fossil' as const, public: false, createdAt: 0 };
+    const user = await fossilLogins(counted.env, row, '192.0.2.8').user('ra-tess', 'f'.repeat(40));
+    expect(user?.caps).toBeTruthy();
+    // The sealed password's secret and the admin-scoped token's.
+    expect(user?.secrets.length).toBe(2);
+    expect(counted.trips()).toBe(1);
   });
 });
