@@ -104,6 +104,12 @@ export interface RepoCommit {
    */
   stageBases?: ReadonlyMap<ObjectId, number>;
   /**
+   * With `stage`: its row numbers in id order, each once (a quarantine sorts
+   * its ids in memory; without this the store reads every staged id back to
+   * sort them). Rows go into the index in this order, as B-tree appends.
+   */
+  stageOrder?: Uint32Array;
+  /**
    * More rows with planned depths, read once in order (a quarantine's rows
    * not staged: all of a small push's). Checked like staged rows.
    */

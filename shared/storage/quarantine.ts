@@ -157,11 +157,13 @@ export class QuarantineIndex implements ObjectIndexReader {
    * small push never writes a stage: its rows go to the commit directly
    * (staging them cost a push of 4076 objects ~40% more workerd CPU).
    */
-  pendingRows(): { stage?: StageId; stageBases?: ReadonlyMap<ObjectId, number>; planned: IndexRow[] } {
+  pendingRows(): { stage?: StageId; stageBases?: ReadonlyMap<ObjectId, number>; stageOrder?: Uint32Array; planned: IndexRow[] } {
     // In id order, so the index inserts are B-tree appends (in pack order each touched a random page).
     const planned = [...this.unstaged].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    if (this.stage === null) return { stage: undefined, planned };
     // The staged rows were planned against each other and these: the store need not look up every staged delta's base.
-    return { stage: this.stage?.id, stageBases: this.stage ? this.outsideBases : undefined, planned };
+    // Their order is sorted here from the ids in memory (the store read 300k ids back to sort them).
+    return { stage: this.stage.id, stageBases: this.outsideBases, stageOrder: idOrder(this.ids.bytes, this.ids.size - this.unstaged.length), planned };
   }
 
   /** Forgets the pending rows (after the commit, or instead of it); later adds throw. */
@@ -189,4 +191,25 @@ export class QuarantineIndex implements ObjectIndexReader {
   private rowOf(id: ObjectId): number {
     return id.length === 40 ? this.ids.indexOfAt(fromHex(id), 0) : -1;
   }
+}
+
+/**
+ * The numbers 0..n-1 of the first n binary ids in `ids` (20 bytes each), in
+ * the order of their leading bits (ties, rare, only cost the inserts'
+ * locality): a native sort of keys that carry their number in the low bits.
+ */
+export function idOrder(ids: Uint8Array, n: number): Uint32Array {
+  const low = Math.max(1, Math.ceil(Math.log2(n + 1)));
+  const scale = 2 ** low;
+  // 48 leading bits, cut so that key * scale + number stays an exact double.
+  const cut = 2 ** Math.max(0, 48 - (53 - low));
+  const keys = new Float64Array(n);
+  for (let i = 0, o = 0; i < n; i++, o += 20) {
+    const lead = ids[o] * 2 ** 40 + ids[o + 1] * 2 ** 32 + ids[o + 2] * 2 ** 24 + ids[o + 3] * 2 ** 16 + ids[o + 4] * 2 ** 8 + ids[o + 5];
+    keys[i] = Math.floor(lead / cut) * scale + i;
+  }
+  keys.sort();
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = keys[i] % scale;
+  return order;
 }

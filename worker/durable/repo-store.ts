@@ -174,6 +174,18 @@ function toRow(r: ObjectRowSql): IndexRow {
   return row;
 }
 
+/** Whether `order` holds each of 0..n-1 once (a stage order from the caller: a row left out would go unindexed). */
+function isPermutation(order: Uint32Array, n: number): boolean {
+  if (order.length !== n) return false;
+  const seen = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const k = order[i];
+    if (k >= n || seen[k] === 1) return false;
+    seen[k] = 1;
+  }
+  return true;
+}
+
 function grownBytes(a: Uint8Array): Uint8Array {
   const next = new Uint8Array(a.length * 2);
   next.set(a);
@@ -372,7 +384,7 @@ export class SqlRepoStore {
         for (let i = 0; i < c.rows.length; i += INSERT_BATCH) this.host.sql.exec(MARK_IDS, JSON.stringify(c.rows.slice(i, i + INSERT_BATCH).map((r) => r.id)));
       }
       // Staged rows first: planned ones may have their bases there (never the reverse: a delta follows its base).
-      const staged = c.stage === undefined ? 0 : this.insertStage(c.stage, mark);
+      const staged = c.stage === undefined ? 0 : this.insertStage(c.stage, mark, c.stageOrder);
       inserted += staged;
       if (c.planned) inserted += this.insertPlanned(c.planned, segSeq, mark);
       if (c.stage !== undefined) this.checkStage(c.stage, staged === this.liveStage(c.stage).count ? c.stageBases : undefined);
@@ -570,16 +582,9 @@ export class SqlRepoStore {
    * order each touched a random page; a 300k-object push spent 27 s of
    * SQLite time so). Returns how many rows were new.
    */
-  private insertStage(stage: StageId, mark: boolean): number {
+  private insertStage(stage: StageId, mark: boolean, given?: Uint32Array): number {
     const n = this.liveStage(stage).count;
-    // Sorted on the ids' first 48 bits (ties are rare and only cost locality), 12 bytes a row.
-    const keys = new Float64Array(n);
-    for (const [seq, prefix] of this.host.sql.exec(`SELECT seq, substr(id, 1, 12) FROM push_stage WHERE push = ?`, stage).raw() as IterableIterator<[number, string]>) {
-      keys[seq] = parseInt(prefix, 16);
-    }
-    const order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    order.sort((a, b) => keys[a] - keys[b]);
+    const order = given !== undefined && isPermutation(given, n) ? given : this.stageIdOrder(stage, n);
     // Marking more rows than V holds (a first push): objects_reach is built again afterwards in one
     // sorted pass, rather than taking each row at a random place of its (segment, offset) order.
     const rebuild = mark && n > this.host.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM objects WHERE reach = 1 LIMIT ?)`, n).one().n;
@@ -593,6 +598,17 @@ export class SqlRepoStore {
     // Rows indexed before (a concurrent push's) are marked too: the caller's proof covers every row it gave.
     if (mark && inserted < n) this.host.sql.exec(`UPDATE objects SET reach = 1 WHERE reach IS NULL AND id IN (SELECT id FROM push_stage WHERE push = ?)`, stage);
     return inserted;
+  }
+
+  /** The stage's row numbers sorted on their ids' first 48 bits (ties are rare and only cost locality), 12 bytes a row. */
+  private stageIdOrder(stage: StageId, n: number): Uint32Array {
+    const keys = new Float64Array(n);
+    for (const [seq, prefix] of this.host.sql.exec(`SELECT seq, substr(id, 1, 12) FROM push_stage WHERE push = ?`, stage).raw() as IterableIterator<[number, string]>) {
+      keys[seq] = parseInt(prefix, 16);
+    }
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    return order.sort((a, b) => keys[a] - keys[b]);
   }
 
   /**

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_CHAIN_DEPTH, type IndexRowInput } from '../../../shared/storage/object-index.js';
 import { createMemoryStores } from '../../../shared/storage/memory.js';
-import { QuarantineIndex } from '../../../shared/storage/quarantine.js';
+import { idOrder, QuarantineIndex } from '../../../shared/storage/quarantine.js';
+import { fromHex } from '../../../shared/core/bytes.js';
 
 const oid = (n: number) => n.toString(16).padStart(40, '0');
 const full = (n: number): IndexRowInput => ({ id: oid(n), kind: 'blob', size: 1, segment: 's', offset: 0, length: 1, format: 'full', base: null });
@@ -70,8 +71,11 @@ describe('QuarantineIndex', () => {
     // A delta on a stored base (depth 1), one on a pending base, a stored row again (skipped), then enough rows for a stage.
     await q.add([delta(3, 2), delta(4, 3), delta(2, 1)]);
     for (let i = 1; i <= 8200; i += 1000) await q.add(Array.from({ length: Math.min(1000, 8200 - i + 1) }, (_, k) => ({ ...full(0), id: id(i + k) })));
-    const { stage, stageBases } = q.pendingRows();
+    const { stage, stageBases, stageOrder } = q.pendingRows();
     expect(stage).toBeDefined();
+    // The staged rows (all 8202: the last add passed 8192) in id order: oid(3), oid(4) sort first, then id(1), id(2), ...
+    expect(stageOrder).toHaveLength(8202);
+    expect([...stageOrder!.subarray(0, 4)]).toEqual([0, 1, 2, 3]);
     expect([...stageBases!]).toEqual([[oid(2), 1]]);
     expect((await repo.commit({ rows: [], ...q.pendingRows(), refs: [] })).inserted).toBe(8202);
     expect((await repo.get(oid(4)))?.depth).toBe(3);
@@ -100,5 +104,22 @@ describe('QuarantineIndex', () => {
     const result = await repo.commit({ rows: [], ...q.pendingRows(), refs: [] });
     expect(result.inserted).toBe(n);
     expect((await repo.get(id(n)))?.depth).toBe((n - 1) % 40);
+  });
+
+  it('orders ids by their leading bytes, each number once', () => {
+    const ids = ['ff', '00', '7f', '80', '01', '7e', '00'].map((b, i) => `${b}${i.toString(16).padStart(2, '0')}`.padEnd(40, '0'));
+    const order = idOrder(fromHex(ids.join('')), ids.length);
+    expect([...order].map((i) => ids[i])).toEqual([...ids].sort());
+    // Only the first n ids count.
+    expect([...idOrder(fromHex(ids.join('')), 3)]).toEqual([1, 2, 0]);
+    // Many random ids: a permutation, sorted on the leading 48 bits.
+    const n = 5000;
+    const bytes = new Uint8Array(n * 20);
+    let x = 12345;
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+    const big = idOrder(bytes, n);
+    expect(new Set(big).size).toBe(n);
+    const lead = (k: number) => Array.from(bytes.subarray(k * 20, k * 20 + 6), (b) => b.toString(16).padStart(2, '0')).join('');
+    for (let i = 1; i < n; i++) expect(lead(big[i - 1]) <= lead(big[i])).toBe(true);
   });
 });
