@@ -17,7 +17,7 @@ import { fromHex } from '../../core/bytes.js';
 import type { GitObjectType } from '../../core/git/object-id.js';
 import type { Primitives } from '../../core/primitives.js';
 import type { ByteStream } from '../../core/stream.js';
-import { PACK_HEADER_SIZE, PackError, encodeEntryHeader, encodePackHeader, type PackEntryType } from './pack.js';
+import { OBJ_OFS_DELTA, OBJ_REF_DELTA, PACK_HEADER_SIZE, PackError, RAW_SHA1_SIZE, encodePackHeader, packTypeCode, type PackEntryType } from './pack.js';
 import { BAND_DATA, encodeSidebandJoined, writeSidebandHeader } from './sideband.js';
 
 /** Where a delta's base is: an earlier entry of this pack (OFS_DELTA) or an object id (REF_DELTA). */
@@ -83,7 +83,7 @@ class Coalescer {
       if (packet > 0 && this.used % packet === 0) this.at += 5;
       const room = packet > 0 ? Math.min(packet - (this.used % packet), size - this.used) : size - this.used;
       const k = Math.min(room, piece.length - i);
-      this.buf.set(piece.subarray(i, i + k), this.at);
+      this.buf.set(k === piece.length ? piece : piece.subarray(i, i + k), this.at);
       this.at += k;
       this.used += k;
       i += k;
@@ -119,13 +119,21 @@ class Coalescer {
   }
 }
 
-function headerFor(entry: PackWriteEntry, offset: number, offsets: number[]): Uint8Array {
+/** Longest entry header: type and a size of up to 2^53 (8 bytes), then an OFS distance (9) or a REF id (20). */
+const MAX_HEADER = 8 + RAW_SHA1_SIZE;
+
+/**
+ * Writes `entry`'s header into `out` (at least MAX_HEADER bytes) and returns
+ * its length: written in place, since a clone writes one per object (300k
+ * arrays built and copied each cost more than the copy of the record).
+ */
+function headerFor(entry: PackWriteEntry, offset: number, offsets: number[], out: Uint8Array): number {
   const base = entry.kind === 'object' ? undefined : entry.base;
   const isDelta = entry.kind === 'delta' || (entry.kind === 'raw' && entry.type === 'delta');
   const size = entry.kind === 'object' ? entry.data.length : entry.kind === 'delta' ? entry.delta.length : entry.size;
   if (!isDelta) {
     if (base) throw new PackError('pack-bad-entry', 'a whole object cannot have a delta base');
-    return encodeEntryHeader((entry as { type: PackEntryType }).type, size);
+    return writeTypeAndSize(out, packTypeCode((entry as { type: PackEntryType }).type), size);
   }
   if (!base) throw new PackError('pack-bad-entry', 'a delta entry needs a base');
   if ('index' in base) {
@@ -133,7 +141,19 @@ function headerFor(entry: PackWriteEntry, offset: number, offsets: number[]): Ui
     if (!Number.isInteger(base.index) || baseOffset === undefined) {
       throw new PackError('pack-bad-ofs-delta', `OFS_DELTA base index ${base.index} is not an earlier entry`, { index: base.index });
     }
-    return encodeEntryHeader('ofs-delta', size, { rel: offset - baseOffset });
+    const n = writeTypeAndSize(out, OBJ_OFS_DELTA, size);
+    // gitformat-pack's offset encoding: big-endian 7-bit groups, each but the last one less one.
+    let rel = offset - baseOffset;
+    let len = 1;
+    for (let r = Math.floor(rel / 128); r > 0; r = Math.floor((r - 1) / 128)) len++;
+    out[n + len - 1] = rel & 0x7f;
+    rel = Math.floor(rel / 128);
+    for (let k = n + len - 2; k >= n; k--) {
+      rel -= 1;
+      out[k] = 0x80 | (rel & 0x7f);
+      rel = Math.floor(rel / 128);
+    }
+    return n + len;
   }
   let id: Uint8Array;
   try {
@@ -142,7 +162,24 @@ function headerFor(entry: PackWriteEntry, offset: number, offsets: number[]): Ui
     id = new Uint8Array(0);
   }
   if (id.length !== 20) throw new PackError('pack-bad-ref-delta', `bad REF_DELTA base id ${base.id.slice(0, 64)}`);
-  return encodeEntryHeader('ref-delta', size, { id });
+  const n = writeTypeAndSize(out, OBJ_REF_DELTA, size);
+  out.set(id, n);
+  return n + RAW_SHA1_SIZE;
+}
+
+/** An entry header's first bytes (type code and size, 4 bits then 7 a byte); returns their length. */
+function writeTypeAndSize(out: Uint8Array, code: number, size: number): number {
+  if (!Number.isSafeInteger(size) || size < 0) throw new PackError('pack-bad-size', `bad entry size ${size}`);
+  let c = (code << 4) | (size & 15);
+  let rest = Math.floor(size / 16);
+  let n = 0;
+  while (rest > 0) {
+    out[n++] = c | 0x80;
+    c = rest & 0x7f;
+    rest = Math.floor(rest / 128);
+  }
+  out[n++] = c;
+  return n;
 }
 
 /**
@@ -178,13 +215,16 @@ export async function* entriesToPackBytes(
   let offset = PACK_HEADER_SIZE;
   const offsets: number[] = [];
   let n = 0;
+  // put copies what it is given before returning, so one scratch serves every header.
+  const scratch = new Uint8Array(MAX_HEADER);
   const write = (entry: PackWriteEntry) => {
     if (n >= count) throw new PackError('pack-count-mismatch', `more than ${count} entries given`, { count });
-    const head = headerFor(entry, offset, offsets);
+    const headLength = headerFor(entry, offset, offsets, scratch);
     offsets.push(offset);
     n++;
-    put(head);
-    offset += head.length;
+    // Unjoined pieces go out as they are: a header then needs its own copy.
+    put(joined === null ? scratch.slice(0, headLength) : scratch.subarray(0, headLength));
+    offset += headLength;
     if (entry.kind === 'raw') {
       if (entry.compressed instanceof Uint8Array) {
         put(entry.compressed);
