@@ -7,15 +7,16 @@
 // fast-export | fossil import --git --incremental`, pushed after each chunk.
 // After the restart every ref, object and artifact must still be there, the
 // users must still sign in, and the Worker must have logged no
-// exception.
+// exception. A push cut off by the stop (its request half sent) leaves no trace.
 import { spawnSync } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateHistory } from '../fixtures/git-history.js';
 import { check, fossilEnv, http10Front, runFossil } from './fossil-client.js';
-import { apiOk, gitIn, lsRemote, setupRepos, writerUrl } from './hub-client.js';
+import { apiOk, gitIn, lsRemote, packObjects, receivePackBody, setupRepos, writerAuth, writerUrl } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
@@ -112,10 +113,25 @@ describe('a history pushed in steps, then the hub restarted', () => {
 
   it('after a restart on the same state: refs, objects, artifacts and logins are all there, and pushes go on', async () => {
     const refsBefore = lsRemote(ok, hub, 'g');
+    // A push cut off by the stop: its request is half sent (a commit on main and its pack) when the hub goes down.
+    const tip = revs[revs.length - 1];
+    const cut = ok(['commit-tree', '-p', tip, '-m', 'cut off by the restart', `${tip}^{tree}`], clone()).trim();
+    const body = receivePackBody([{ old: tip, new: cut, ref: 'refs/heads/main' }], 'report-status', packObjects(clone(), `${cut}\n^${tip}\n`));
+    const halfSent = httpRequest(`${hub.url}/g.git/git-receive-pack`, {
+      method: 'POST',
+      agent: false,
+      headers: { authorization: writerAuth('fred', 'fred-pw'), 'content-type': 'application/x-git-receive-pack-request', 'content-length': String(body.length) },
+    });
+    // The hub answers 200 as soon as it starts reading a push; the connection then dies with it.
+    halfSent.on('error', () => {});
+    halfSent.on('response', (res) => res.on('error', () => {}).resume());
+    halfSent.write(body.subarray(0, body.length >> 1));
+    await new Promise((r) => setTimeout(r, 500));
     await stop();
+    halfSent.destroy();
     await start();
     const url = writerUrl(hub, 'g', 'fred', 'fred-pw');
-    // Git: the same refs; the old clone fetches nothing new, then pushes a commit on top.
+    // Git: the same refs (nothing of the cut-off push); the old clone fetches nothing new, then pushes a commit on top.
     expect(lsRemote(ok, hub, 'g')).toEqual(refsBefore);
     ok(['remote', 'set-url', 'origin', url], clone());
     ok(['fetch', '-q', 'origin'], clone());
