@@ -7,6 +7,11 @@
  * per ALLOC_SAMPLE_KIB (default 256) KiB allocated, so a site's total is accurate to
  * about that much per allocation and the run stays fast. Node's own Buffers
  * (node:zlib's deflate output, file reads) are not counted.
+ *
+ * ALLOC_LIVE_KIB=N also follows every array of N KiB or more until it is
+ * collected (FinalizationRegistry, so a collected one drops out a little after
+ * the GC); `globalThis.liveSites()` lists what is live by site (bench/push-heap.ts
+ * prints it after each of its GCs).
  */
 const SAMPLE = Number(process.env.ALLOC_SAMPLE_KIB ?? 256) * 1024;
 const DEPTH = Number(process.env.ALLOC_DEPTH ?? 3);
@@ -15,6 +20,22 @@ let acc = 0;
 let total = 0;
 let count = 0;
 let inside = false;
+
+const LIVE_MIN = Number(process.env.ALLOC_LIVE_KIB ?? 0) * 1024;
+const live = new Map();
+const registry = new FinalizationRegistry(([key, bytes]) => live.set(key, live.get(key) - bytes));
+const stackKey = () =>
+  (new Error().stack ?? '').split('\n').slice(4, 4 + DEPTH).map((l) => l.trim().replace(/^at /, '').replace(/\(?(file:\/\/)?\/[^ ]*\/(?=(shared|worker|bench)\/)/, '').replace(/\)$/, '')).join(' < ');
+function follow(obj, bytes) {
+  if (LIVE_MIN === 0 || bytes < LIVE_MIN || inside) return;
+  inside = true;
+  const key = stackKey();
+  inside = false;
+  live.set(key, (live.get(key) ?? 0) + bytes);
+  registry.register(obj, [key, bytes]);
+}
+globalThis.liveSites = (top = 12) =>
+  [...live].filter(([, b]) => b > 0).sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, b]) => `  live ${(b / 2 ** 20).toFixed(1).padStart(6)} MiB  ${k}`).join('\n');
 
 function record(bytes) {
   total += bytes;
@@ -45,13 +66,16 @@ for (const name of ['Uint8Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'F
     construct(target, args, newTarget) {
       const bytes = sizeOf(args, per);
       if (bytes > 64) record(bytes);
-      return Reflect.construct(target, args, newTarget === globalThis[name] ? target : newTarget);
+      const out = Reflect.construct(target, args, newTarget === globalThis[name] ? target : newTarget);
+      if (bytes > 0 && !(args[0] instanceof Orig && args[0].buffer === out.buffer)) follow(out.buffer, bytes);
+      return out;
     },
   });
   const slice = Orig.prototype.slice;
   Orig.prototype.slice = function (...args) {
     const out = slice.apply(this, args);
     if (out.byteLength > 64) record(out.byteLength);
+    follow(out.buffer, out.byteLength);
     return out;
   };
 }
@@ -60,7 +84,9 @@ for (const name of ['Uint8Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'F
   globalThis.ArrayBuffer = new Proxy(Orig, {
     construct(target, args, newTarget) {
       if (typeof args[0] === 'number' && args[0] > 64) record(args[0]);
-      return Reflect.construct(target, args, newTarget === globalThis.ArrayBuffer ? target : newTarget);
+      const out = Reflect.construct(target, args, newTarget === globalThis.ArrayBuffer ? target : newTarget);
+      if (typeof args[0] === 'number') follow(out, args[0]);
+      return out;
     },
   });
 }

@@ -98,6 +98,9 @@ async function main(): Promise<void> {
     peak = Math.max(peak, m.heapUsed - base.heapUsed);
     peakBuffers = Math.max(peakBuffers, m.arrayBuffers - base.arrayBuffers);
     console.log(`${((performance.now() - t0) / 1000).toFixed(0)} s: heap +${mb(m.heapUsed - base.heapUsed)}, arrayBuffers +${mb(m.arrayBuffers - base.arrayBuffers)}, rss +${mb(m.rss - base.rss)}`);
+    // Preloaded bench/alloc-sites.mjs with ALLOC_LIVE_KIB: what is live, by allocation site.
+    const sites = (globalThis as { liveSites?: () => string }).liveSites;
+    if (sites) console.log(sites());
   }, 5000);
   try {
     const out: Uint8Array[] = [];
