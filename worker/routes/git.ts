@@ -6,7 +6,8 @@
  *   POST /NAME[.git]/git-receive-pack
  *
  * The route authorizes (read for upload-pack, write for receive-pack, on the
- * GET and the POST alike), checks the request body's encoding (gzip is
+ * GET and the POST alike; an anonymous read of a repository whose id this
+ * isolate knows is checked by the DO instead of D1, see settle), checks the request body's encoding (gzip is
  * decoded by streaming in the DO), answers the push probe, sets the exact content types, and forwards the request to
  * the repository's Durable Object, which runs the protocol (durable/git-http.ts)
  * and streams the answer back. Protocol failures come back as `ERR` pkt-lines
