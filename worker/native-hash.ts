@@ -53,17 +53,24 @@ export function isWasmSha3(): boolean {
   return !NATIVE['sha3-256'] && sha3_256 !== undefined;
 }
 
+/**
+ * A node:crypto hash as a Hasher. A class rather than an object of closures: a push makes
+ * one per object, and the bundle names every closure made (a property definition each).
+ */
+class NodeHasher implements Hasher {
+  constructor(private readonly h: ReturnType<typeof createHash>) {}
+  update(data: Uint8Array): Hasher {
+    this.h.update(data);
+    return this;
+  }
+  digest(): Uint8Array {
+    // Copied out of the Buffer (20-32 bytes) so callers never hold a view of Node's buffer pool.
+    return new Uint8Array(this.h.digest());
+  }
+}
+
 /** A node:crypto incremental hasher (where the runtime lacks the algorithm: the installed wasm SHA3-256, else the pure one). */
 export function nativeHash(algorithm: HashAlgorithm): Hasher {
   if (!NATIVE[algorithm]) return algorithm === 'sha3-256' && sha3_256 ? sha3_256() : pureHash(algorithm);
-  const h = createHash(algorithm);
-  const hasher: Hasher = {
-    update(data) {
-      h.update(data);
-      return hasher;
-    },
-    // Copied out of the Buffer (20-32 bytes) so callers never hold a view of Node's buffer pool.
-    digest: () => new Uint8Array(h.digest()),
-  };
-  return hasher;
+  return new NodeHasher(createHash(algorithm));
 }

@@ -5,6 +5,7 @@
  * interleave with another request, and a failure rolls everything back.
  * The RepoObject's RPC methods are thin wrappers over this class.
  */
+import { writeHex } from '../../shared/core/bytes.js';
 import { checkObjectId, type ObjectId } from '../../shared/storage/ids.js';
 import { ChainTooDeepError, MissingBaseError } from '../../shared/storage/errors.js';
 import { IdSet, PackedIds } from '../../shared/storage/id-set.js';
@@ -410,6 +411,7 @@ export class SqlRepoStore {
     // For the depth check: each row's depth by binary id, each delta's base and depth
     // (~55 bytes a row while committing; a SQL join per row cost 4 s on 300k rows).
     const ids = new IdSet();
+    const scratch = new Uint8Array(20);
     let depths: Uint8Array = new Uint8Array(1024);
     const bases = new PackedIds();
     let deltaDepths: Uint8Array = new Uint8Array(1024);
@@ -437,7 +439,8 @@ export class SqlRepoStore {
       batch.push([row.id, row.kind, row.size, seq, row.offset, row.length, row.format, row.base, depth, row.recordSize ?? null]);
       if (batch.length >= INSERT_BATCH) flush();
       count++;
-      if (!ids.add(row.id)) continue;
+      writeHex(row.id, scratch, 0); // checked by checkRow: no fromHex (and its Uint8Array) per row
+      if (!ids.addAt(scratch, 0)) continue;
       if (ids.size > depths.length) depths = grownBytes(depths);
       depths[ids.size - 1] = depth;
       if (row.base === null) continue;

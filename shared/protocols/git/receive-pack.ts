@@ -45,7 +45,7 @@
  * pack entry kept to the end cost a 300k-object push ~100 MB. The index rows
  * themselves wait in the store's stage, not in memory.
  */
-import { fromHex, toHexAt } from '../../core/bytes.js';
+import { fromHex, toHexAt, writeHex } from '../../core/bytes.js';
 import { HubError } from '../../core/errors.js';
 import { parseCommit } from '../../core/git/commit.js';
 import { parseObject, referencedIds } from '../../core/git/object.js';
@@ -394,6 +394,8 @@ class Push {
   ingestCache: BaseCache = new LruBaseCache(INGEST_READ_CACHE);
   deltas = 0;
   objects = 0;
+  /** One id's bytes for lookups (no Uint8Array per delta). */
+  readonly scratch = new Uint8Array(20);
 
   constructor(
     readonly store: ReceivePackStore,
@@ -624,23 +626,15 @@ class Push {
       for (const r of referencedIds(parseObject(obj.type, obj.data, LENIENT))) this.edgeAt(fromHex(r.id), 0, TYPE_CODE[r.type], self);
     }
     if (obj.repeat) return; // a repeat within the pack: the first copy is indexed
-    let row: IndexRowInput = {
-      id: obj.id,
-      kind: obj.type,
-      size: obj.size,
-      segment: this.segIds[this.locs.seg[e]],
-      offset: this.locs.off[e],
-      length: this.locs.len[e],
-      format: 'full',
-      base: null,
-    };
+    const segment = this.segIds[this.locs.seg[e]];
+    let row: IndexRowInput;
     let depth = 0;
-    if (obj.baseId !== null) {
+    if (obj.baseId === null) row = { id: obj.id, kind: obj.type, size: obj.size, segment, offset: this.locs.off[e], length: this.locs.len[e], format: 'full', base: null };
+    else {
       this.deltas++;
-      const baseId = obj.baseId;
-      depth = (await this.depthOf(baseId)) + 1;
+      depth = (await this.depthOf(obj.baseId)) + 1;
       if (depth <= MAX_CHAIN_DEPTH) {
-        row = { ...row, format: 'git-delta', base: baseId, recordSize: this.locs.size[e] };
+        row = { id: obj.id, kind: obj.type, size: obj.size, segment, offset: this.locs.off[e], length: this.locs.len[e], format: 'git-delta', base: obj.baseId, recordSize: this.locs.size[e] };
       } else {
         row = await this.fullRow(obj.id, obj.type, obj.data);
         depth = 0;
@@ -660,7 +654,8 @@ class Push {
 
   /** Stored depth of a delta base: a pack object's, else the committed row's. */
   async depthOf(id: string): Promise<number> {
-    const bin = fromHex(id);
+    const bin = this.scratch;
+    writeHex(id, bin, 0); // a pack reader's id: hex already
     const k = this.pendingIds.indexOfAt(bin, 0);
     const d = k >= 0 ? this.pendingDepths[k] : (this.quarantine.depthOfAt(bin, 0) ?? this.externalDepths.get(id));
     if (d !== undefined) return d;
