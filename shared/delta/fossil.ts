@@ -448,3 +448,60 @@ export function createFossilDelta(base: Uint8Array, target: Uint8Array): Uint8Ar
   const chunks = [...fossilDeltaChunks(base, target)];
   return chunks.length === 1 ? chunks[0] : concat(chunks);
 }
+
+/** Copies shorter than this are written as inserts in a reversed delta (a copy command costs about this much). */
+const MIN_REVERSED_COPY = 16;
+
+/**
+ * Given `delta`, which turns `base` into a target, a delta that turns that
+ * target back into `base`, read off the delta's own copies: a base range the
+ * delta copied is copied back from where it landed in the target, the rest of
+ * the base is inserted. Linear in the sizes, with no block index or matching
+ * (createFossilDelta on the same pair is several times slower), and about as
+ * small when the delta copied most of the base; not byte-for-byte what
+ * createFossilDelta(target, base) would write. Throws DeltaError as
+ * walkFossilDelta does, or when a copy lies outside `base`.
+ */
+export function reverseFossilDelta(delta: Uint8Array, base: Uint8Array): Uint8Array {
+  // Each copy: base[from, from + n) is target[at, at + n).
+  const copies: { from: number; n: number; at: number }[] = [];
+  let at = 0;
+  walkFossilDelta(
+    delta,
+    (offset, n, pos) => {
+      if (offset + n > base.length) throw new DeltaError('delta-copy-out-of-range', `copy [${offset}, +${n}) outside base of ${base.length} bytes`, { at: pos, offset, size: n });
+      if (n >= MIN_REVERSED_COPY) copies.push({ from: offset, n, at });
+      at += n;
+    },
+    (start, stop) => void (at += stop - start),
+  );
+  copies.sort((a, b) => a.from - b.from || b.n - a.n);
+  const w = new DeltaWriter(Math.min(base.length + 64, 1 << 16));
+  w.int(base.length);
+  w.byte(LF);
+  // Greedy cover of the base: at each point the copy reaching furthest (of those starting at or
+  // before it); where none reaches MIN_REVERSED_COPY further, an insert up to the next copy's start.
+  let cur = 0;
+  let k = 0;
+  let best: { from: number; n: number; at: number } | null = null;
+  while (cur < base.length) {
+    for (; k < copies.length && copies[k].from <= cur; k++) if (best === null || copies[k].from + copies[k].n > best.from + best.n) best = copies[k];
+    if (best !== null && best.from + best.n - cur >= MIN_REVERSED_COPY) {
+      const end = best.from + best.n;
+      w.int(end - cur);
+      w.byte(AT);
+      w.int(best.at + (cur - best.from));
+      w.byte(COMMA);
+      cur = end;
+      continue;
+    }
+    const stop = k < copies.length ? copies[k].from : base.length;
+    w.int(stop - cur);
+    w.byte(COLON);
+    w.bytes(base.subarray(cur, stop));
+    cur = stop;
+  }
+  w.int(fossilChecksum(base));
+  w.byte(SEMI);
+  return w.take();
+}

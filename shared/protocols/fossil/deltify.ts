@@ -27,7 +27,8 @@
  * Memory: bounded caches (kept for the next call on the same FossilRepo:
  * texts never change) and the planned deltas.
  */
-import { createFossilDelta } from '../../delta/fossil.js';
+import { equal } from '../../core/bytes.js';
+import { applyFossilDelta, createFossilDelta, reverseFossilDelta } from '../../delta/fossil.js';
 import type { FossilRecordSwap, FossilRow } from '../../storage/fossil.js';
 import { BlockCachedSegments } from '../../storage/segment-cache.js';
 import type { SegmentStore } from '../../storage/segments.js';
@@ -73,7 +74,7 @@ export interface DeltifyOptions {
 export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], opts: DeltifyOptions = {}): Promise<DeltifyResult> {
   const now = opts.now ?? Date.now;
   const deadline = opts.deadline ?? Infinity;
-  const { texts, reader } = cachesOf(repo);
+  const { texts, reader, segments } = cachesOf(repo);
   const rows = new Rows(repo);
   await rows.fetch(pairs.flatMap((p) => [p.target, p.source]));
   await rows.fetch(pairs.map((p) => rows.get(p.target)?.base ?? p.target));
@@ -113,7 +114,7 @@ export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], o
       if (chain.length + height > MAX_CHAIN_DEPTH) continue;
       const from = await texts.read(reader, source);
       const text = await texts.read(reader, target);
-      const delta = createFossilDelta(from, text);
+      const delta = (await reversed(repo, segments, rows.get(source)!, target, from, text)) ?? createFossilDelta(from, text);
       if (delta.length >= text.length * 0.75) continue;
       if (cut) rows.setBase(source, null);
       deltas.set(target, delta);
@@ -158,6 +159,25 @@ export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], o
     expanded: applied.filter((sw) => sw.base === null).length,
     handled,
   };
+}
+
+/**
+ * A client pushes a check-in's manifest and changed files as deltas of their
+ * parent versions: when `source` is stored as a delta of `target`, the delta
+ * the other way is read off that one's copies (reverseFossilDelta: linear;
+ * createFossilDelta's matching was over half of a large repack's CPU). Checked
+ * by applying it, so a stored record that does not say what it should costs
+ * only the fallback (null).
+ */
+async function reversed(repo: FossilRepo, segments: SegmentStore, source: FossilRow, target: string, from: Uint8Array, text: Uint8Array): Promise<Uint8Array | null> {
+  if (source.base !== target || source.format !== 'fossil-delta') return null;
+  try {
+    const forward = repo.primitives.zlib.inflate(await segments.readRange(source.segment, source.offset, source.length), source.recordSize);
+    const delta = reverseFossilDelta(forward, text);
+    return equal(applyFossilDelta(from, delta), text) ? delta : null;
+  } catch {
+    return null;
+  }
 }
 
 /** fossil's conditions on a pair, on the rows as this call has left them. */
@@ -222,13 +242,13 @@ async function repoint(repo: FossilRepo, swaps: FossilRecordSwap[]): Promise<Fos
  * cache: a push wrote neighbouring versions next to each other, and one R2
  * read per record made a step cost seconds.
  */
-const caches = new WeakMap<FossilRepo, { texts: Texts; reader: ArtifactReader }>();
+const caches = new WeakMap<FossilRepo, { texts: Texts; reader: ArtifactReader; segments: SegmentStore }>();
 
-function cachesOf(repo: FossilRepo): { texts: Texts; reader: ArtifactReader } {
+function cachesOf(repo: FossilRepo): { texts: Texts; reader: ArtifactReader; segments: SegmentStore } {
   let c = caches.get(repo);
   if (!c) {
     const segments = new BlockCachedSegments(repo.segments, { maxBytes: CACHE_BYTES }) as unknown as SegmentStore;
-    caches.set(repo, (c = { texts: new Texts(repo), reader: new ArtifactReader({ ...repo, segments }, CACHE_BYTES) }));
+    caches.set(repo, (c = { texts: new Texts(repo), reader: new ArtifactReader({ ...repo, segments }, CACHE_BYTES), segments }));
   }
   return c;
 }

@@ -2,7 +2,7 @@
 // unchanged, newest version full, chains bounded, fossil's skip rules.
 import { describe, expect, it } from 'vitest';
 import { purePrimitives } from '../../../../shared/core/primitives.js';
-import { createFossilDelta } from '../../../../shared/delta/fossil.js';
+import { createFossilDelta, reverseFossilDelta } from '../../../../shared/delta/fossil.js';
 import { deltify } from '../../../../shared/protocols/fossil/deltify.js';
 import { ArtifactReader, RecordSink, type FossilRepo } from '../../../../shared/protocols/fossil/repo.js';
 import { MemoryFossilStore } from '../../../../shared/storage/fossil-memory.js';
@@ -52,6 +52,29 @@ describe('deltify', () => {
     await expectTexts(repo, texts);
     // Done once: a second run changes nothing.
     expect(await deltify(repo, pairsOf(25))).toEqual({ deltified: 0, expanded: 0, handled: 24 });
+  });
+
+  it('reads the reverse delta off the pushed forward one (reverseFossilDelta), not matched afresh', async () => {
+    const repo: FossilRepo = { store: new MemoryFossilStore(), segments: new MemorySegmentStore(), primitives: purePrimitives };
+    const sink = new RecordSink(repo);
+    // v0 holds a block twice, v1 once: the forward delta copies it once, so its reversal inserts
+    // the second one, where matching afresh would copy it (the two deltas differ).
+    const block = version(3);
+    const v0 = new Uint8Array([...version(0), ...block, ...block]);
+    const v1 = new Uint8Array([...version(0), ...block]);
+    const forward = createFossilDelta(v0, v1);
+    const rows = [
+      { hash: hashOf(0), size: v0.length, ...(await sink.appendDeflated(v0)), recordSize: v0.length, format: 'full' as const, base: null, private: false },
+      { hash: hashOf(1), size: v1.length, ...(await sink.appendDeflated(forward)), recordSize: forward.length, format: 'fossil-delta' as const, base: hashOf(0), private: false },
+    ];
+    await sink.finish();
+    await repo.store.commit({ rows });
+    expect(reverseFossilDelta(forward, v0)).not.toEqual(createFossilDelta(v1, v0));
+    expect((await deltify(repo, pairsOf(2))).deltified).toBe(1);
+    const [r0] = await repo.store.rows([hashOf(0)]);
+    expect(r0).toMatchObject({ format: 'fossil-delta', base: hashOf(1) });
+    expect(repo.primitives.zlib.inflate(await repo.segments.readRange(r0!.segment, r0!.offset, r0!.length), r0!.recordSize)).toEqual(reverseFossilDelta(forward, v0));
+    await expectTexts(repo, [v0, v1]);
   });
 
   it('keeps chains within MAX_CHAIN_DEPTH, in one call or spread over many', async () => {
