@@ -146,7 +146,7 @@ describe('SqlRepoStore stages', () => {
   it('inserts a stage in the order given when it is one of its rows each, else in its own', async () => {
     await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
       const store = new SqlRepoStore(state.storage);
-      const rows = [planned(3, null, 0), planned(1, null, 0), planned(2, 1, 1)];
+      const rows = [planned(3, null, 0), planned(1, null, 0), { ...planned(2, 1, 1), recordSize: 37 }];
       for (const order of [[1, 2, 0], [0, 0, 1], [0, 1], [0, 1, 3]]) {
         state.storage.sql.exec(`DELETE FROM objects`);
         const stage = store.openStage();
@@ -154,6 +154,9 @@ describe('SqlRepoStore stages', () => {
         // A row left out or repeated would leave it unindexed: such an order is not used.
         expect(store.commit({ rows: [], stage, stageOrder: Uint32Array.from(order), refs: [] })).toMatchObject({ ok: true, inserted: 3 });
         expect(ids(state)).toEqual([oid(1), oid(2), oid(3)]);
+        // Every column through the stage: nulls stay null, numbers numbers.
+        expect(store.get(oid(2))).toEqual({ ...rows[2], segment: seg(1) });
+        expect(store.get(oid(3))).toEqual(rows[0]);
         store.dropStage(stage);
       }
     });
