@@ -6,7 +6,7 @@ const oid = (n: number) => n.toString(16).padStart(40, '0');
 const full = (n: number): IndexRowInput => ({ id: oid(n), kind: 'blob', size: 1, segment: 's', offset: 0, length: 1, format: 'full', base: null });
 const delta = (n: number, base: number): IndexRowInput => ({ ...full(n), format: 'git-delta', base: oid(base) });
 const stored = new Map([[oid(100), 3]]);
-const plan = (rows: IndexRowInput[]) => planRows(rows, (id) => stored.get(id) ?? null).map((r) => [r.id, r.depth]);
+const plan = (rows: IndexRowInput[]) => planRows(rows, (id) => stored.get(id) ?? null).map((r): [string, number] => [r.id, r.depth]);
 
 describe('planRows', () => {
   it('gives the same depths whether bases come before or after their deltas', () => {
