@@ -197,18 +197,16 @@ function grownBytes(a: Uint8Array): Uint8Array {
 const INSERT_BATCH = 1000;
 /**
  * Inserts rows given as one JSON array of row arrays; `reach` is the rows' mark (RepoCommit.reach):
- * set as they go in, since marking 300k rows afterwards was a 2.7 s UPDATE. jsonb_each, not
- * json_each: its row values are binary, so the ten ->> of a row do not each parse the row's text
- * again (inserting 8000 rows in workerd: 110-141 ms with json_each, 61-91 ms so).
+ * set as they go in, since marking 300k rows afterwards was a 2.7 s UPDATE.
  */
 const insertRows = (reach: boolean) => `INSERT INTO objects (id, kind, size, segment, rec_offset, rec_length, format, base, depth, rec_size, reach)
   SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, ${reach ? 1 : 'NULL'}
-  FROM jsonb_each(?)`;
+  FROM json_each(?)`;
 
-/** Appends a stage's rows (stage, first row number, JSON array of row arrays; jsonb_each as in insertRows). */
+/** Appends a stage's rows (stage, first row number, JSON array of row arrays). */
 const STAGE_ROWS = `INSERT INTO push_stage (push, seq, id, kind, size, segment, rec_offset, rec_length, format, base, depth, rec_size)
   SELECT ?, ? + key, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9
-  FROM jsonb_each(?)`;
+  FROM json_each(?)`;
 /**
  * Copies staged rows into the index, by row numbers given as a JSON array (in that order), then the stage.
  * CROSS JOIN keeps json_each the outer loop (SQLite does not reorder it): as the inner one, it was
