@@ -366,8 +366,7 @@ describe('receivePack: deltas', () => {
     expect((await read(r, b.id))!.data).toEqual(b.data);
   });
 
-  it('re-reads evicted bases from finished segments (tiny base cache and retention)', async () => {
-    const r = newRepo();
+  const evictingPush = () => {
     const blobs: Obj[] = [];
     for (let i = 0; i < 30; i++) blobs.push(blob(`${'common '.repeat(200)}${i}\n`));
     const entries: PackWriteEntry[] = [whole(blobs[0])];
@@ -375,9 +374,26 @@ describe('receivePack: deltas', () => {
     const t = tree(blobs.map((b, i) => ['100644', `f${String(i).padStart(3, '0')}`, b.id] as [string, string, string]));
     const c = commit(t.id, [], 'evict');
     entries.unshift(whole(c), whole(t));
+    return { blobs, c, entries };
+  };
+
+  it('re-reads evicted bases from finished segments (tiny base cache and retention)', async () => {
+    const r = newRepo();
+    const { blobs, c, entries } = evictingPush();
     const reply = await push(r, [[ZERO_ID, c.id, MAIN]], await packBytes(entries), { opts: { maxDeltaBaseCache: 100, segmentRetainBytes: 0 } });
     expect(reply.report).toEqual(['unpack ok', `ok ${MAIN}`]);
     expect((await r.segments.list()).length).toBeGreaterThan(1);
+    for (const b of blobs) expect((await read(r, b.id))!.data).toEqual(b.data);
+  });
+
+  // Each re-read of a record not retained finishes the open segment: without the default retain a
+  // small push was cut into many segments, and every clone of it read them one by one.
+  it('keeps a small push in one segment when bases are re-read (default retain)', async () => {
+    const r = newRepo();
+    const { blobs, c, entries } = evictingPush();
+    const reply = await push(r, [[ZERO_ID, c.id, MAIN]], await packBytes(entries), { opts: { maxDeltaBaseCache: 100 } });
+    expect(reply.report).toEqual(['unpack ok', `ok ${MAIN}`]);
+    expect((await r.segments.list()).length).toBe(1);
     for (const b of blobs) expect((await read(r, b.id))!.data).toEqual(b.data);
   });
 });
