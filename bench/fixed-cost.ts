@@ -15,13 +15,12 @@
  * (each workerd, the Node parent, the front), from /proc schedstat. Run it
  * before and after a change, in the same load, and compare.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { cdpSessions, summariseCpu, type CpuProfile } from './cdp.js';
-import { benchGitEnv } from './git-corpus.js';
+import { runGit } from './git-corpus.js';
 import { check, http10Front, runFossilAsync } from '../test/e2e/fossil-client.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { findInTree } from './proc.js';
@@ -30,14 +29,7 @@ const rounds = Number(process.argv[2] ?? 20);
 /** FIXED_PROFILE=push|fetch|ls-remote (any part of an operation's name): a CPU profile of that operation's rounds (workerd's inspector), summarised by self time. */
 const profileOp = process.env.FIXED_PROFILE;
 
-function git(home: string, cwd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd, env: benchGitEnv(home), stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => (err = (err + d).slice(-2000)));
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`git ${args.join(' ')} failed (${code}): ${err}`))));
-  });
-}
+const git = runGit;
 
 /**
  * The hub's processes: each workerd (what the git and fossil benches count as

@@ -64,6 +64,16 @@ export function benchGitEnv(home: string): NodeJS.ProcessEnv {
   };
 }
 
+/** Runs git quietly with the bench's environment; rejects with the tail of its stderr. */
+export function runGit(home: string, cwd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, { cwd, env: benchGitEnv(home), stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`git ${args.join(' ')} failed (${code}): ${err}`))));
+  });
+}
+
 function gitSync(home: string, cwd: string, args: string[]): string {
   const r = spawnSync('git', args, { cwd, env: benchGitEnv(home), encoding: 'utf8', maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`git ${args.join(' ')} failed: ${r.stderr}`);

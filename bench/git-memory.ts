@@ -18,13 +18,12 @@
  * For A/B runs of allocation changes; the CPU seconds are only indicative
  * (the snapshots can slow V8 afterwards: see bench/cdp.ts collectGarbage).
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { collectGarbage, heapMonitor, workerSession } from './cdp.js';
-import { benchGitEnv, corpus, LARGE, SMALL } from './git-corpus.js';
+import { corpus, LARGE, runGit, SMALL } from './git-corpus.js';
 import { cpuSeconds, findInTree, rssBytes, sampleRss } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
@@ -32,14 +31,7 @@ const [which = 'small', clonesArg = '1'] = process.argv.slice(2);
 const POLL_MS = Number(process.env.MEM_POLL_MS ?? 50);
 const mib = (b: number) => (b / 2 ** 20).toFixed(0);
 
-function git(home: string, cwd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd, env: benchGitEnv(home), stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`git ${args.join(' ')} failed (${code}): ${err}`))));
-  });
-}
+const git = runGit;
 
 async function main(): Promise<void> {
   mkdirSync(WORK, { recursive: true });
