@@ -17,7 +17,7 @@ import { fromHex } from '../../core/bytes.js';
 import type { GitObjectType } from '../../core/git/object-id.js';
 import type { Primitives } from '../../core/primitives.js';
 import type { ByteStream } from '../../core/stream.js';
-import { OBJ_OFS_DELTA, OBJ_REF_DELTA, PACK_HEADER_SIZE, PackError, RAW_SHA1_SIZE, encodePackHeader, packTypeCode, type PackEntryType } from './pack.js';
+import { MAX_ENTRY_HEADER, PACK_HEADER_SIZE, PackError, encodePackHeader, writeEntryHeader, type PackEntryType } from './pack.js';
 import { BAND_DATA, encodeSidebandJoined, writeSidebandHeader } from './sideband.js';
 
 /** Where a delta's base is: an earlier entry of this pack (OFS_DELTA) or an object id (REF_DELTA). */
@@ -119,11 +119,8 @@ class Coalescer {
   }
 }
 
-/** Longest entry header: type and a size of up to 2^53 (8 bytes), then an OFS distance (9) or a REF id (20). */
-const MAX_HEADER = 8 + RAW_SHA1_SIZE;
-
 /**
- * Writes `entry`'s header into `out` (at least MAX_HEADER bytes) and returns
+ * Writes `entry`'s header into `out` (at least MAX_ENTRY_HEADER bytes) and returns
  * its length: written in place, since a clone writes one per object (300k
  * arrays built and copied each cost more than the copy of the record).
  */
@@ -133,7 +130,7 @@ function headerFor(entry: PackWriteEntry, offset: number, offsets: number[], out
   const size = entry.kind === 'object' ? entry.data.length : entry.kind === 'delta' ? entry.delta.length : entry.size;
   if (!isDelta) {
     if (base) throw new PackError('pack-bad-entry', 'a whole object cannot have a delta base');
-    return writeTypeAndSize(out, packTypeCode((entry as { type: PackEntryType }).type), size);
+    return writeEntryHeader(out, (entry as { type: PackEntryType }).type, size);
   }
   if (!base) throw new PackError('pack-bad-entry', 'a delta entry needs a base');
   if ('index' in base) {
@@ -141,19 +138,7 @@ function headerFor(entry: PackWriteEntry, offset: number, offsets: number[], out
     if (!Number.isInteger(base.index) || baseOffset === undefined) {
       throw new PackError('pack-bad-ofs-delta', `OFS_DELTA base index ${base.index} is not an earlier entry`, { index: base.index });
     }
-    const n = writeTypeAndSize(out, OBJ_OFS_DELTA, size);
-    // gitformat-pack's offset encoding: big-endian 7-bit groups, each but the last one less one.
-    let rel = offset - baseOffset;
-    let len = 1;
-    for (let r = Math.floor(rel / 128); r > 0; r = Math.floor((r - 1) / 128)) len++;
-    out[n + len - 1] = rel & 0x7f;
-    rel = Math.floor(rel / 128);
-    for (let k = n + len - 2; k >= n; k--) {
-      rel -= 1;
-      out[k] = 0x80 | (rel & 0x7f);
-      rel = Math.floor(rel / 128);
-    }
-    return n + len;
+    return writeEntryHeader(out, 'ofs-delta', size, { rel: offset - baseOffset });
   }
   let id: Uint8Array;
   try {
@@ -162,24 +147,7 @@ function headerFor(entry: PackWriteEntry, offset: number, offsets: number[], out
     id = new Uint8Array(0);
   }
   if (id.length !== 20) throw new PackError('pack-bad-ref-delta', `bad REF_DELTA base id ${base.id.slice(0, 64)}`);
-  const n = writeTypeAndSize(out, OBJ_REF_DELTA, size);
-  out.set(id, n);
-  return n + RAW_SHA1_SIZE;
-}
-
-/** An entry header's first bytes (type code and size, 4 bits then 7 a byte); returns their length. */
-function writeTypeAndSize(out: Uint8Array, code: number, size: number): number {
-  if (!Number.isSafeInteger(size) || size < 0) throw new PackError('pack-bad-size', `bad entry size ${size}`);
-  let c = (code << 4) | (size & 15);
-  let rest = Math.floor(size / 16);
-  let n = 0;
-  while (rest > 0) {
-    out[n++] = c | 0x80;
-    c = rest & 0x7f;
-    rest = Math.floor(rest / 128);
-  }
-  out[n++] = c;
-  return n;
+  return writeEntryHeader(out, 'ref-delta', size, { id });
 }
 
 /**
@@ -216,7 +184,7 @@ export async function* entriesToPackBytes(
   const offsets: number[] = [];
   let n = 0;
   // put copies what it is given before returning, so one scratch serves every header.
-  const scratch = new Uint8Array(MAX_HEADER);
+  const scratch = new Uint8Array(MAX_ENTRY_HEADER);
   const write = (entry: PackWriteEntry) => {
     if (n >= count) throw new PackError('pack-count-mismatch', `more than ${count} entries given`, { count });
     const headLength = headerFor(entry, offset, offsets, scratch);

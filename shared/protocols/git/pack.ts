@@ -159,35 +159,46 @@ export function decodeEntryHeader(buf: Uint8Array, at: number, offset: number): 
 }
 
 /**
- * Encode an entry header: type and size, then for OFS_DELTA the distance back
- * to the base (`entryOffset - baseOffset`), for REF_DELTA the base id.
+ * Writes an entry header into `out` (MAX_ENTRY_HEADER bytes suffice) and
+ * returns its length: type and size, then for OFS_DELTA the distance back to
+ * the base (`entryOffset - baseOffset`), for REF_DELTA the base id.
  */
-export function encodeEntryHeader(type: PackEntryType, size: number, base?: { rel?: number; id?: Uint8Array }): Uint8Array {
+export function writeEntryHeader(out: Uint8Array, type: PackEntryType, size: number, base?: { rel?: number; id?: Uint8Array }): number {
   if (!Number.isSafeInteger(size) || size < 0) throw new PackError('pack-bad-size', `bad entry size ${size}`);
-  const out: number[] = [];
   let c = (packTypeCode(type) << 4) | (size & 15);
   let rest = Math.floor(size / 16);
+  let n = 0;
   while (rest > 0) {
-    out.push(c | 0x80);
+    out[n++] = c | 0x80;
     c = rest & 0x7f;
     rest = Math.floor(rest / 128);
   }
-  out.push(c);
+  out[n++] = c;
   if (type === 'ofs-delta') {
     let rel = base?.rel ?? 0;
     if (!Number.isSafeInteger(rel) || rel <= 0) throw new PackError('pack-bad-ofs-delta', `bad OFS_DELTA distance ${rel}`);
-    const bytes = [rel & 0x7f];
+    // gitformat-pack's offset encoding: big-endian 7-bit groups, each but the last one less one.
+    let len = 1;
+    for (let r = Math.floor(rel / 128); r > 0; r = Math.floor((r - 1) / 128)) len++;
+    out[n + len - 1] = rel & 0x7f;
     rel = Math.floor(rel / 128);
-    while (rel > 0) {
+    for (let k = n + len - 2; k >= n; k--) {
       rel -= 1;
-      bytes.unshift(0x80 | (rel & 0x7f));
+      out[k] = 0x80 | (rel & 0x7f);
       rel = Math.floor(rel / 128);
     }
-    out.push(...bytes);
+    n += len;
   } else if (type === 'ref-delta') {
     const id = base?.id;
     if (!id || id.length !== RAW_SHA1_SIZE) throw new PackError('pack-bad-ref-delta', 'REF_DELTA needs a 20-byte base id');
-    out.push(...id);
+    out.set(id, n);
+    n += RAW_SHA1_SIZE;
   }
-  return Uint8Array.from(out);
+  return n;
+}
+
+/** An entry header as its own bytes (writeEntryHeader). */
+export function encodeEntryHeader(type: PackEntryType, size: number, base?: { rel?: number; id?: Uint8Array }): Uint8Array {
+  const out = new Uint8Array(MAX_ENTRY_HEADER);
+  return out.slice(0, writeEntryHeader(out, type, size, base));
 }
