@@ -9,9 +9,12 @@
  * Durable Object's SQLite), written a batch at a time: in memory they cost
  * ~60 bytes a row in typed-array columns, and the commit as much again, which
  * a 300k-object push cannot afford in a 128 MB isolate. What stays here is
- * what the ingest asks per object: whether an id is pending (an IdSet) and its
- * depth, ~30 bytes a row. Ids are SHA-1 (40 hex digits), the only object
- * format receive-pack accepts.
+ * what the ingest asks per object: whether an id is pending and its depth.
+ * The ids themselves are in an IdSet the caller may share (receive-pack hands
+ * the pack's own set, which holds every pending id already: a second copy of
+ * 300k ids cost ~34 bytes a row), so a row costs 9 bytes here: its row number
+ * and depth by set index, and its set index by row number. Ids are SHA-1 (40
+ * hex digits), the only object format receive-pack accepts.
  */
 import { fromHex, writeHex } from '../core/bytes.js';
 import { InvalidRowError } from './errors.js';
@@ -29,9 +32,18 @@ const STAGE_BATCH = 8192;
 
 /** Pending rows of one push over the committed index (create one per push; drop it when done). */
 export class QuarantineIndex implements ObjectIndexReader {
-  private readonly ids = new IdSet();
-  /** Depth of each pending row, by IdSet index (= its row number in the stage). */
+  /** Row number + 1 of each pending id, by `ids` index (0: in the set but not pending here). */
+  private rowOfSlot = new Int32Array(1024);
+  /** Depth of each pending row, by `ids` index. */
   private depths = new Uint8Array(1024);
+  /** The `ids` index of each pending row, by row number (= its row number in the stage). */
+  private slotOfRow = new Uint32Array(1024);
+  /** Rows pending. */
+  private rows = 0;
+  /** The pending ids (and, when shared, others: rowOfSlot says which are pending). */
+  private readonly ids: IdSet;
+  /** Whether `ids` is the caller's (then only read: every row's id must be in it already). */
+  private readonly shared: boolean;
   private stage: RowStage | null = null;
   /** Planned rows not yet appended to the stage (row numbers from `this.ids.size - unstaged.length`). */
   private unstaged: IndexRow[] = [];
@@ -47,7 +59,11 @@ export class QuarantineIndex implements ObjectIndexReader {
     private readonly base: ObjectIndexReader,
     private readonly stager: RowStager,
     private readonly maxOutsideBases = 65536,
-  ) {}
+    ids?: IdSet,
+  ) {
+    this.ids = ids ?? new IdSet();
+    this.shared = ids !== undefined;
+  }
 
   /**
    * Validates rows and computes their depths against pending and committed
@@ -68,7 +84,7 @@ export class QuarantineIndex implements ObjectIndexReader {
     const pendingIndex = (id: ObjectId): number => {
       if (id.length !== 40) return -1;
       writeHex(id, scratch, 0);
-      return this.ids.indexOfAt(scratch, 0);
+      return this.slotAt(scratch, 0);
     };
     const inBatch = new Set<ObjectId>();
     const ids: ObjectId[] = [];
@@ -108,14 +124,20 @@ export class QuarantineIndex implements ObjectIndexReader {
       if (this.outsideBases.size > this.maxOutsideBases) this.outsideBases = undefined;
     }
     for (const row of out) {
-      const k = this.ids.size;
-      if (k === this.depths.length) {
-        const next = new Uint8Array(Math.max(k + 1, Math.min(k * 2, this.expected)));
-        next.set(this.depths);
-        this.depths = next;
-      }
       writeHex(row.id, scratch, 0);
-      this.ids.addAt(scratch, 0);
+      let k = this.ids.indexOfAt(scratch, 0);
+      if (k < 0) {
+        if (this.shared) throw new Error(`quarantine: row ${row.id} is not in the shared id set`);
+        this.ids.addAt(scratch, 0);
+        k = this.ids.size - 1;
+      }
+      if (k >= this.rowOfSlot.length) {
+        this.rowOfSlot = grownTo(this.rowOfSlot, k, this.expected);
+        this.depths = grownTo(this.depths, k, this.expected);
+      }
+      if (this.rows === this.slotOfRow.length) this.slotOfRow = grownTo(this.slotOfRow, this.rows, this.expected);
+      this.slotOfRow[this.rows] = k;
+      this.rowOfSlot[k] = ++this.rows;
       this.depths[k] = row.depth;
       this.unstaged.push(row);
     }
@@ -144,7 +166,7 @@ export class QuarantineIndex implements ObjectIndexReader {
   async get(id: ObjectId): Promise<IndexRow | null> {
     const k = this.rowOf(id);
     if (k < 0) return this.base.get(id);
-    const u = k - (this.ids.size - this.unstaged.length);
+    const u = k - (this.rows - this.unstaged.length);
     return u >= 0 ? { ...this.unstaged[u] } : this.stage!.row(k);
   }
 
@@ -155,7 +177,7 @@ export class QuarantineIndex implements ObjectIndexReader {
 
   /** Whether the binary id at `src[off..off+20)` is pending here. */
   pendingAt(src: Uint8Array, off: number): boolean {
-    return this.ids.hasAt(src, off);
+    return this.slotAt(src, off) >= 0;
   }
 
   /** The pending depth of `id`, or undefined when it is not pending. */
@@ -165,8 +187,14 @@ export class QuarantineIndex implements ObjectIndexReader {
 
   /** The pending depth of the binary id at `src[off..off+20)`, or undefined when it is not pending. */
   depthOfAt(src: Uint8Array, off: number): number | undefined {
-    const k = this.ids.indexOfAt(src, off);
+    const k = this.slotAt(src, off);
     return k >= 0 ? this.depths[k] : undefined;
+  }
+
+  /** The `ids` index of the binary id at `src[off..off+20)` when it is pending here, else -1. */
+  private slotAt(src: Uint8Array, off: number): number {
+    const k = this.ids.indexOfAt(src, off);
+    return k >= 0 && k < this.rowOfSlot.length && this.rowOfSlot[k] !== 0 ? k : -1;
   }
 
   /**
@@ -180,7 +208,7 @@ export class QuarantineIndex implements ObjectIndexReader {
     if (this.stage === null) return { stage: undefined, planned };
     // The staged rows were planned against each other and these: the store need not look up every staged delta's base.
     // Their order is sorted here from the ids in memory (the store read 300k ids back to sort them).
-    return { stage: this.stage.id, stageBases: this.outsideBases, stageOrder: idOrder(this.ids.bytes, this.ids.size - this.unstaged.length), planned };
+    return { stage: this.stage.id, stageBases: this.outsideBases, stageOrder: idOrder(this.ids.bytes, this.rows - this.unstaged.length, this.slotOfRow), planned };
   }
 
   /** Forgets the pending rows (after the commit, or instead of it); later adds throw. */
@@ -194,34 +222,46 @@ export class QuarantineIndex implements ObjectIndexReader {
 
   /** How many rows are pending. */
   get size(): number {
-    return this.ids.size;
+    return this.rows;
   }
 
   /** Tells the quarantine it will hold about `n` rows (a pack's object count): columns then grow to n, not past it by up to 2x. */
   expect(n: number): void {
     this.expected = n;
-    this.ids.expect(n);
+    if (!this.shared) this.ids.expect(n);
   }
 
   private expected = Number.POSITIVE_INFINITY;
 
+  /** The row number of a pending id, or -1. */
   private rowOf(id: ObjectId): number {
-    return id.length === 40 ? this.ids.indexOfAt(fromHex(id), 0) : -1;
+    if (id.length !== 40) return -1;
+    const k = this.ids.indexOfAt(fromHex(id), 0);
+    return k >= 0 && k < this.rowOfSlot.length ? this.rowOfSlot[k] - 1 : -1;
   }
 }
 
+/** `a` copied into a longer one that holds index `i`: twice as long, but not past `max` (the expected count). */
+function grownTo<T extends Uint8Array | Int32Array | Uint32Array>(a: T, i: number, max: number): T {
+  const next = new (a.constructor as new (n: number) => T)(Math.max(i + 1, Math.min(a.length * 2, max)));
+  next.set(a);
+  return next;
+}
+
 /**
- * The numbers 0..n-1 of the first n binary ids in `ids` (20 bytes each), in
- * the order of their leading bits (ties, rare, only cost the inserts'
- * locality): a native sort of keys that carry their number in the low bits.
+ * The numbers 0..n-1 of the first n binary ids in `ids` (20 bytes each; id i
+ * at `at[i] * 20` when `at` is given), in the order of their leading bits
+ * (ties, rare, only cost the inserts' locality): a native sort of keys that
+ * carry their number in the low bits.
  */
-export function idOrder(ids: Uint8Array, n: number): Uint32Array {
+export function idOrder(ids: Uint8Array, n: number, at?: Uint32Array): Uint32Array {
   const low = Math.max(1, Math.ceil(Math.log2(n + 1)));
   const scale = 2 ** low;
   // 48 leading bits, cut so that key * scale + number stays an exact double.
   const cut = 2 ** Math.max(0, 48 - (53 - low));
   const keys = new Float64Array(n);
-  for (let i = 0, o = 0; i < n; i++, o += 20) {
+  for (let i = 0; i < n; i++) {
+    const o = at ? at[i] * 20 : i * 20;
     const lead = ids[o] * 2 ** 40 + ids[o + 1] * 2 ** 32 + ids[o + 2] * 2 ** 24 + ids[o + 3] * 2 ** 16 + ids[o + 4] * 2 ** 8 + ids[o + 5];
     keys[i] = Math.floor(lead / cut) * scale + i;
   }

@@ -404,7 +404,8 @@ class Push {
     readonly opts: ReceivePackOptions,
   ) {
     this.p = store.primitives;
-    this.quarantine = new QuarantineIndex(store.index, store.committer);
+    // The pack's id set: every quarantined row is a pack object, so the quarantine keeps no second copy of the ids.
+    this.quarantine = new QuarantineIndex(store.index, store.committer, undefined, this.packIds);
     this.progress = new Progress(req.sideBand && !req.quiet, opts.progressInterval ?? 1000);
   }
 

@@ -4,6 +4,7 @@ import { MAX_CHAIN_DEPTH, type IndexRowInput } from '../../../shared/storage/obj
 import { createMemoryStores } from '../../../shared/storage/memory.js';
 import { idOrder, QuarantineIndex } from '../../../shared/storage/quarantine.js';
 import { fromHex } from '../../../shared/core/bytes.js';
+import { IdSet } from '../../../shared/storage/id-set.js';
 
 const oid = (n: number) => n.toString(16).padStart(40, '0');
 const full = (n: number): IndexRowInput => ({ id: oid(n), kind: 'blob', size: 1, segment: 's', offset: 0, length: 1, format: 'full', base: null });
@@ -104,6 +105,38 @@ describe('QuarantineIndex', () => {
     const result = await repo.commit({ rows: [], ...q.pendingRows(), refs: [] });
     expect(result.inserted).toBe(n);
     expect((await repo.get(id(n)))?.depth).toBe((n - 1) % 40);
+  });
+
+  it('over a shared id set: only its added rows are pending, in their own row order', async () => {
+    const { repo } = createMemoryStores();
+    const shared = new IdSet();
+    // Ids varying in their first bytes; every third is in the set but never added (not pending).
+    const id = (i: number) => ((i * 2654435761) >>> 0).toString(16).padStart(8, '0').padEnd(40, '0');
+    const n = 13000; // 8667 rows added: 8192 or more go to a stage
+    for (let i = 1; i <= n; i++) shared.add(id(i));
+    const q = new QuarantineIndex(repo, repo, undefined, shared);
+    const mine = Array.from({ length: n }, (_, k) => k + 1).filter((i) => i % 3 !== 0).reverse();
+    for (let k = 0; k < mine.length; k += 1000) await q.add(mine.slice(k, k + 1000).map((i) => ({ ...full(i), id: id(i) })));
+    expect(q.size).toBe(mine.length);
+    expect(shared.size).toBe(n);
+    expect(q.pending(id(3))).toBe(false);
+    expect(q.pendingAt(fromHex(id(3)), 0)).toBe(false);
+    expect(q.depthOf(id(3))).toBeUndefined();
+    expect(await q.get(id(3))).toBeNull();
+    expect(await q.has([id(1), id(3)])).toEqual([true, false]);
+    expect(q.pending(id(1))).toBe(true);
+    expect(await q.get(id(mine[0]))).toMatchObject({ id: id(mine[0]), depth: 0 });
+    expect(await q.get(id(mine[mine.length - 1]))).toMatchObject({ id: id(mine[mine.length - 1]) });
+    const { stage, stageOrder, planned } = q.pendingRows();
+    expect(stage).toBeDefined();
+    // Row numbers are the order of adds, not the set's order: stageOrder sorts the staged rows by id.
+    const staged = stageOrder!.length;
+    expect(staged + planned.length).toBe(mine.length);
+    expect([...stageOrder!].map((r) => id(mine[r]))).toEqual(mine.slice(0, staged).map(id).sort());
+    expect((await repo.commit({ rows: [], ...q.pendingRows(), refs: [] })).inserted).toBe(mine.length);
+    expect(await repo.has([id(1), id(3)])).toEqual([true, false]);
+    // A row whose id is not in the shared set is a caller's bug, not a new id for the set.
+    await expect(new QuarantineIndex(repo, repo, undefined, new IdSet()).add([full(1)])).rejects.toThrow(/not in the shared id set/);
   });
 
   it('orders ids by their leading bytes, each number once', () => {
