@@ -202,6 +202,18 @@ export class MemorySegmentStore implements SegmentStore {
         tracker.abort();
         chunks.length = 0;
       },
+      readBack(offset: number, length: number): Uint8Array | null {
+        if (offset + length > tracker.written) return null;
+        const out = new Uint8Array(length);
+        let pos = 0;
+        for (const c of chunks) {
+          const from = Math.max(offset - pos, 0);
+          const to = Math.min(offset + length - pos, c.length);
+          if (from < to) out.set(c.subarray(from, to), pos + from - offset);
+          pos += c.length;
+        }
+        return out;
+      },
     };
   }
 

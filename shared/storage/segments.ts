@@ -37,6 +37,13 @@ export interface SegmentWriter {
   finish(): Promise<AppendResult>;
   /** Drops everything written; the segment never becomes readable. */
   abort(): Promise<void>;
+  /**
+   * The bytes at `offset` of this open segment while the writer still holds them (written, not
+   * yet uploaded), else null; a view valid until the next write. An open segment cannot be read
+   * from the store, so a push re-reading a recent record reads it here instead of finishing the
+   * segment (each finish cut a push into one more segment for every clone to read).
+   */
+  readBack?(offset: number, length: number): Uint8Array | null;
 }
 
 /** Creates segments. */

@@ -278,6 +278,20 @@ describe('R2SegmentStore', () => {
     await expect(store.readRangeInto('nope', 0, 20, null)).rejects.toMatchObject({ code: 'segment-not-found' });
   });
 
+  it('reads back an open segment\'s bytes not yet uploaded, and only those', async () => {
+    const store = new R2SegmentStore(env.CONTENT, `back-${crypto.randomUUID()}`);
+    const w = await store.create();
+    const bytes = new Uint8Array(R2_MIN_PART_SIZE + 1000).map((_, i) => (i * 7) & 0xff);
+    await w.write(bytes.subarray(0, 3000));
+    expect(w.readBack!(100, 2900)).toEqual(bytes.subarray(100, 3000));
+    expect(w.readBack!(100, 2901)).toBeNull(); // not written yet
+    await w.write(bytes.subarray(3000)); // the first part goes up, 1000 bytes stay
+    expect(w.readBack!(R2_MIN_PART_SIZE - 1, 2)).toBeNull(); // its first byte was uploaded
+    expect(w.readBack!(R2_MIN_PART_SIZE, 1000)).toEqual(bytes.subarray(R2_MIN_PART_SIZE));
+    const { segment } = await w.finish();
+    expect(await store.readRange(segment, 0, bytes.length)).toEqual(bytes);
+  });
+
   it('leaves no object behind when a multipart segment is aborted', async () => {
     const store = new R2SegmentStore(env.CONTENT, `abort-${crypto.randomUUID()}`);
     const w = await store.create();

@@ -219,6 +219,13 @@ class R2SegmentWriter implements SegmentWriter {
     return result;
   }
 
+  /** Only the bytes since the last part went up (at most a part): uploaded parts cannot be read before complete(). */
+  readBack(offset: number, length: number): Uint8Array | null {
+    const start = this.tracker.written - this.filled;
+    if (this.buffer === null || offset < start || offset + length > this.tracker.written) return null;
+    return this.buffer.subarray(offset - start, offset - start + length);
+  }
+
   async abort(): Promise<void> {
     this.buffer = null;
     if (this.tracker.abort() && this.upload !== null) await this.upload.abort();

@@ -487,9 +487,14 @@ class Push {
     const headerLength = this.locs.headerLength[index];
     const kept = this.retained.get(offset);
     if (kept && seg === this.segIds.length - 1 && this.writer) return kept;
-    // The open segment cannot be read back: finish it and carry on in a new one.
-    if (this.writer && seg === this.segIds.length - 1) await this.finishWriter();
-    const record = await this.store.segments.readRange(this.segIds[seg], this.locs.off[index], this.locs.len[index]);
+    const off = this.locs.off[index];
+    const len = this.locs.len[index];
+    // The open segment cannot be read from the store: from the writer's memory if it still holds the
+    // record (a recent one), else finish the segment and carry on in a new one.
+    const open = this.writer && seg === this.segIds.length - 1 ? this.writer : null;
+    const held = open?.readBack?.(off, len) ?? null;
+    if (open && !held) await this.finishWriter();
+    const record = held ?? (await this.store.segments.readRange(this.segIds[seg], off, len));
     // The reader reads only the bytes after headerLength; the header bytes are placeholders.
     const raw = new Uint8Array(headerLength + record.length);
     raw.set(record, headerLength);

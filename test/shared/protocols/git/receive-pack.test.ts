@@ -377,12 +377,24 @@ describe('receivePack: deltas', () => {
     return { blobs, c, entries };
   };
 
-  it('re-reads evicted bases from finished segments (tiny base cache and retention)', async () => {
+  it('re-reads evicted bases from finished segments (tiny base cache and retention, a writer that cannot read back)', async () => {
     const r = newRepo();
+    // Writers without readBack (as R2's once a record's part is uploaded): each re-read finishes the open segment.
+    const create = r.segments.create.bind(r.segments);
+    r.store = { ...r.store, segments: Object.assign(Object.create(r.segments), { create: async () => ({ ...(await create()), readBack: undefined }) }) };
     const { blobs, c, entries } = evictingPush();
     const reply = await push(r, [[ZERO_ID, c.id, MAIN]], await packBytes(entries), { opts: { maxDeltaBaseCache: 100, segmentRetainBytes: 0 } });
     expect(reply.report).toEqual(['unpack ok', `ok ${MAIN}`]);
     expect((await r.segments.list()).length).toBeGreaterThan(1);
+    for (const b of blobs) expect((await read(r, b.id))!.data).toEqual(b.data);
+  });
+
+  it('re-reads evicted bases of the open segment from its writer, without finishing it (no retention)', async () => {
+    const r = newRepo();
+    const { blobs, c, entries } = evictingPush();
+    const reply = await push(r, [[ZERO_ID, c.id, MAIN]], await packBytes(entries), { opts: { maxDeltaBaseCache: 100, segmentRetainBytes: 0 } });
+    expect(reply.report).toEqual(['unpack ok', `ok ${MAIN}`]);
+    expect((await r.segments.list()).length).toBe(1);
     for (const b of blobs) expect((await read(r, b.id))!.data).toEqual(b.data);
   });
 
