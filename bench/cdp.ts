@@ -66,7 +66,7 @@ export async function cdpSessions(port: number, limit = Infinity): Promise<CdpSe
  */
 export async function workerSession(port: number): Promise<CdpSession> {
   const all = await cdpSessions(port);
-  const mine = all.find((s) => s.title.includes('core:user:'));
+  const mine = all.find((s) => s.title.includes('core:user:') && !s.title.includes('core:user:r2probe')); // not scripts/dev.mjs --r2-probe's
   for (const s of all) if (s !== mine) s.close();
   if (!mine) throw new Error(`no core:user: target on inspector port ${port}`);
   return mine;

@@ -16,7 +16,9 @@
  * counted through cutime/cstime once reaped); the peak growth of workerd's
  * RSS during the operation (sampled every 25 ms from /proc, minus the value
  * just before it); the peak of the Worker isolate's own JS heap plus ArrayBuffer
- * memory (Runtime.getHeapUsage over the inspector every 100 ms).
+ * memory (Runtime.getHeapUsage over the inspector every 100 ms). For full
+ * clones also the workerd CPU of a bare read of the same segments through the
+ * local R2 simulator (simulatorRead), and the hub's CPU without it.
  *
  * BENCH_QUICK=1: only the small corpus. The corpora are cached under
  * bench/.work/ (git-ignored); the first full run generates the large one
@@ -159,6 +161,25 @@ async function measure(server: { kind: 'hub'; root: number; cdp: CdpSession } | 
   return measureTree(server.pid, fn);
 }
 
+/**
+ * What miniflare's local R2 simulator costs workerd to hand over the bytes a full clone read: workerd's
+ * CPU for bench/r2-probe (a bare Worker beside the hub, scripts/dev.mjs --r2-probe) reading every
+ * segment of the repository in 4 MiB ranges one at a time, as reachPlanToPackBytes reads them.
+ */
+async function simulatorRead(hub: Hub, server: Parameters<typeof measure>[0], repo: string, runs: number): Promise<Result['sim']> {
+  let read = { segments: 0, gets: 0, bytes: 0 };
+  const cpu: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const s = await measure(server, async () => {
+      const res = await fetch(`${hub.url}/__r2probe?repo=${encodeURIComponent(repo)}&range=${4 * 2 ** 20}`);
+      if (!res.ok) throw new Error(`r2 probe: ${res.status} ${await res.text()}`);
+      read = (await res.json()) as typeof read;
+    });
+    cpu.push(s.cpu);
+  }
+  return { cpu: Math.min(...cpu), ...read };
+}
+
 async function createHubRepo(hub: Hub, name: string): Promise<void> {
   const res = await fetch(`${hub.url}/api/repos`, {
     method: 'POST',
@@ -175,6 +196,8 @@ interface Result {
   ref: Sample;
   /** Why the operation could not be measured. */
   failed?: string;
+  /** Full clones: workerd CPU of a bare read of the repository's segments (least of runs), and what it read. */
+  sim?: { cpu: number; segments: number; gets: number; bytes: number };
 }
 
 async function runCorpus(c: Corpus, hub: Hub, cdp: CdpSession, backend: Backend, backendRoot: string, tmp: string, log: (s: string) => void): Promise<Result[]> {
@@ -232,6 +255,7 @@ async function runCorpus(c: Corpus, hub: Hub, cdp: CdpSession, backend: Backend,
     await git(home, tmp, ['clone', '-q', ...args, url, dest(what, i)]);
   };
   const cloned = await both(OPS[1], clone('hub-mirror', ['--mirror'], hubUrl), clone('ref-mirror', ['--mirror'], refUrl));
+  if (cloned) results[results.length - 1].sim = await simulatorRead(hub, hubServer, name, runs);
   // The hub's clone must be the corpus, ref for ref.
   const refsOf = (dir: string) => git(home, dir, ['for-each-ref', '--format=%(objectname) %(refname)']);
   if (cloned && (await refsOf(dest('hub-mirror', 0))) !== (await refsOf(c.dir))) throw new Error(`${name}: the hub's clone differs from the corpus`);
@@ -259,11 +283,11 @@ function table(results: Result[]): BenchResult['tables'][number] {
       corpora.map((c) => `**${c.spec.name}**: ${c.commits} commits, ${c.objects} objects, ${mb(c.packBytes)} MiB packed`).join('; ') +
       '. http-backend serves that repacked repository (one pack and a bitmap, as a maintained server would); the hub serves what was pushed to it. Clones are bare (`--mirror`/`--bare`), so the wall time is transfer plus the client\'s indexing, no checkout.',
     '',
-    `Small corpus: best wall time of ${SMALL_RUNS} runs (CPU: least of them, memory: most); large corpus: one run. Hub CPU = workerd's utime+stime (which also runs miniflare\'s local R2/D1/DO simulators); git CPU = lighttpd and all its CGI children (http-backend, upload-pack/receive-pack, pack-objects/index-pack). Memory = peak of workerd\'s VmRSS during the operation minus its value just before (goal: under 128 MiB whatever the size). The operations of a corpus run in one workerd process, the push first: memory the push grew and freed is kept by the allocator and reused, so a clone's growth here is less than a clone's from a freshly started process. Isolate heap peak = the most the Worker's own isolate (the Worker and its Durable Objects, without miniflare's simulators) had in its JS heap plus ArrayBuffer memory, polled over the inspector every 100 ms (\`Runtime.getHeapUsage\` usedSize + backingStorageSize), what Cloudflare's 128 MB per-isolate limit is about. It counts garbage not yet collected, the previous operation's included (a forced GC before each operation, by heap snapshot, left V8 slower: small push CPU 0.32 -> 0.50 s), and V8 collects sooner under a limit, so it is an upper bound; the RSS growth also holds the simulators (R2 puts of 392 MiB alone: ~+32 MiB; 300k SQLite rows: ~+42 MiB), V8's reserved but unused heap, and allocator slack.`,
+    `Small corpus: best wall time of ${SMALL_RUNS} runs (CPU: least of them, memory: most); large corpus: one run. Hub CPU = workerd's utime+stime (which also runs miniflare\'s local R2/D1/DO simulators); git CPU = lighttpd and all its CGI children (http-backend, upload-pack/receive-pack, pack-objects/index-pack). Memory = peak of workerd\'s VmRSS during the operation minus its value just before (goal: under 128 MiB whatever the size). The operations of a corpus run in one workerd process, the push first: memory the push grew and freed is kept by the allocator and reused, so a clone's growth here is less than a clone's from a freshly started process. R2 simulator read (full clones) = workerd's CPU, in the same workerd right after the hub's clones, for a bare Worker beside the hub (bench/r2-probe, \`scripts/dev.mjs --r2-probe\`) reading every segment of the cloned repository from the same local R2 bucket in 4 MiB ranges one at a time, as the full clone reads them (least of the runs; ${corpora.flatMap((c) => results.filter((r) => r.corpus === c && r.sim).map((r) => `${c.spec.name}: ${r.sim!.segments} segments, ${r.sim!.gets} gets, ${mb(r.sim!.bytes)} MiB`)).join('; ')}); hub CPU without R2 simulator = hub CPU minus that, and its ratio to git's CPU. That also takes out what a bare JS loop pays to receive those bytes, which the hub pays too, so it is a lower bound of the hub's own CPU; Cloudflare's R2 is not in the Worker's CPU at all. Isolate heap peak = the most the Worker's own isolate (the Worker and its Durable Objects, without miniflare's simulators) had in its JS heap plus ArrayBuffer memory, polled over the inspector every 100 ms (\`Runtime.getHeapUsage\` usedSize + backingStorageSize), what Cloudflare's 128 MB per-isolate limit is about. It counts garbage not yet collected, the previous operation's included (a forced GC before each operation, by heap snapshot, left V8 slower: small push CPU 0.32 -> 0.50 s), and V8 collects sooner under a limit, so it is an upper bound; the RSS growth also holds the simulators (R2 puts of 392 MiB alone: ~+32 MiB; 300k SQLite rows: ~+42 MiB), V8's reserved but unused heap, and allocator slack.`,
   ];
-  const header = ['corpus', 'operation', 'hub s', 'http-backend s', 'wall ratio', 'goal', 'hub CPU s', 'git CPU s', 'CPU ratio', 'CPU goal', 'hub RSS growth MiB', 'isolate heap peak MiB'];
+  const header = ['corpus', 'operation', 'hub s', 'http-backend s', 'wall ratio', 'goal', 'hub CPU s', 'git CPU s', 'CPU ratio', 'CPU goal', 'R2 simulator read CPU s', 'hub CPU without R2 simulator s (ratio)', 'hub RSS growth MiB', 'isolate heap peak MiB'];
   const rows = results.map((r) => {
-    if (r.failed) return [r.corpus.spec.name, r.op.name, `failed: ${r.failed.replace(/\|/g, '/')}`, r.ref.wall.toFixed(2), '', `<= ${r.op.goal}x (missed)`, '', r.ref.cpu.toFixed(2), '', '', '', ''];
+    if (r.failed) return [r.corpus.spec.name, r.op.name, `failed: ${r.failed.replace(/\|/g, '/')}`, r.ref.wall.toFixed(2), '', `<= ${r.op.goal}x (missed)`, '', r.ref.cpu.toFixed(2), '', '', '', '', '', ''];
     const ratio = r.hub.wall / r.ref.wall;
     const cpuRatio = r.ref.cpu > 0 ? r.hub.cpu / r.ref.cpu : Infinity;
     return [
@@ -277,6 +301,8 @@ function table(results: Result[]): BenchResult['tables'][number] {
       r.ref.cpu.toFixed(2),
       Number.isFinite(cpuRatio) ? `${cpuRatio.toFixed(2)}x` : 'n/a',
       r.op.cpuGoal ? `<= ${r.op.cpuGoal}x ${cpuRatio <= r.op.cpuGoal ? '(met)' : '(missed)'}` : '',
+      r.sim ? r.sim.cpu.toFixed(2) : '',
+      r.sim ? `${(r.hub.cpu - r.sim.cpu).toFixed(2)}${r.ref.cpu > 0 ? ` (${((r.hub.cpu - r.sim.cpu) / r.ref.cpu).toFixed(2)}x)` : ''}` : '',
       `${mb(r.hub.rss ?? 0)}${(r.hub.rss ?? 0) < 128 * 2 ** 20 ? '' : ' (over 128)'}`,
       r.hub.heap === undefined ? '' : `${mb(r.hub.heap)}${r.hub.heap < 128 * 2 ** 20 ? '' : ' (over 128)'}`,
     ];
@@ -306,7 +332,7 @@ export const suite: BenchSuite = async () => {
     spawnSync('git', ['config', 'uploadpack.allowFilter', 'true'], { cwd: c.dir, env: benchGitEnv(home) });
   }
   const inspector = await freePort();
-  const hub = await startHub({ vars: { HUB_MAX_PUSH_BYTES: String(4 * 2 ** 30) }, timeoutMs: 120_000, devArgs: ['--inspector-port', String(inspector)] });
+  const hub = await startHub({ vars: { HUB_MAX_PUSH_BYTES: String(4 * 2 ** 30) }, timeoutMs: 120_000, devArgs: ['--inspector-port', String(inspector), '--r2-probe'] });
   const backend = await startBackend(backendRoot, tmp);
   const cdp = await workerSession(inspector);
   try {

@@ -19,7 +19,11 @@
 // CLI (the subset of `wrangler dev`'s flags the hub uses):
 //   node scripts/dev.mjs [--config wrangler.toml] [--bundle DIR] [--ip 127.0.0.1]
 //     [--port 8787] [--persist-to .wrangler/state] [--var KEY:VALUE]...
-//     [--inspector-port PORT]
+//     [--inspector-port PORT] [--r2-probe]
+//
+// --r2-probe (benchmarks only) adds bench/r2-probe/worker.mjs beside the hub in the same workerd, on the
+// same R2 bucket and D1 database, at /__r2probe: a bare read of a repository's segments, so a bench can
+// time what the local R2 simulator alone costs to read the bytes a clone read.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -29,7 +33,7 @@ import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from 'wrangle
 const { Miniflare, Log, LogLevel } = createRequire(createRequire(import.meta.url).resolve('wrangler'))('miniflare');
 
 function parseArgs(argv) {
-  const opts = { config: 'wrangler.toml', bundle: undefined, ip: '127.0.0.1', port: 8787, persistTo: '.wrangler/state', vars: {}, inspectorPort: undefined };
+  const opts = { config: 'wrangler.toml', bundle: undefined, ip: '127.0.0.1', port: 8787, persistTo: '.wrangler/state', vars: {}, inspectorPort: undefined, r2Probe: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -43,6 +47,7 @@ function parseArgs(argv) {
     else if (flag === '--port') opts.port = Number(value());
     else if (flag === '--persist-to') opts.persistTo = value();
     else if (flag === '--inspector-port') opts.inspectorPort = Number(value());
+    else if (flag === '--r2-probe') opts.r2Probe = true;
     else if (flag === '--var') {
       const kv = value();
       const colon = kv.indexOf(':');
@@ -81,6 +86,17 @@ const mf = new Miniflare({
       modulesRoot: dirname(scriptPath),
       bindings: { ...workerOptions.bindings, ...opts.vars },
     },
+    ...(opts.r2Probe
+      ? [{
+          name: 'r2probe',
+          modules: true,
+          scriptPath: join(dirname(new URL(import.meta.url).pathname), '../bench/r2-probe/worker.mjs'),
+          compatibilityDate: workerOptions.compatibilityDate,
+          routes: ['*/__r2probe*'],
+          r2Buckets: workerOptions.r2Buckets,
+          d1Databases: workerOptions.d1Databases,
+        }]
+      : []),
   ],
 });
 const url = await mf.ready;
