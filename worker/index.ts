@@ -27,6 +27,10 @@ app.use('*', async (c, next) => {
   await next();
   const body = c.req.raw.body;
   if (body === null || body.locked || c.req.raw.bodyUsed) return;
+  // More than the drain would read (a fossil message or API body refused for the
+  // size it declares): cancelled at once, so the refusal is not held until the
+  // caller has sent 128 MiB or hung up. workerd closes the connection after it.
+  if (Number(c.req.header('content-length')) > UNREAD_BODY_DRAIN) return void (await body.cancel().catch(() => {}));
   await drainBody(body, UNREAD_BODY_DRAIN);
 });
 
