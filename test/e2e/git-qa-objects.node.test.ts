@@ -133,12 +133,26 @@ describe('one odd object per ref', () => {
     add('200k-message-line', commit(root, '', `${'x'.repeat(200_000)}\n`), true);
     add('100k-header', commit(root, `x-big ${'y'.repeat(100_000)}\n`), true);
     add('duplicate-parent', literally('commit', `tree ${root}\nparent ${base}\nparent ${base}\n${who}\n\ndup\n`), true);
+    // Past its tree and parent lines git's parse_commit_buffer reads anything (fsck: badHeader... at most);
+    // it refuses a commit that ends right after one of them ("bogus commit object", "bad parents").
+    add('header-without-space', commit(root, 'x-flag\n'), true);
+    add('header-key-not-utf8', literally('commit', Buffer.concat([Buffer.from(`tree ${root}\nparent ${base}\n${who}\n`), Buffer.from([0xff, 0x20, 0x41, 0x0a, 0x0a, 0x6d, 0x0a])])), true);
+    add('headers-end-without-newline', literally('commit', `tree ${root}\nparent ${base}\n${who}`), true);
+    add('continuation-after-tree', literally('commit', `tree ${root}\n continued\nparent ${base}\n${who}\n\nc\n`), true);
+    add('continuation-after-parent', literally('commit', `tree ${root}\nparent ${base}\n continued\n${who}\n\nc\n`), true);
+    add('ends-after-tree-line', literally('commit', `tree ${root}\n`), false);
+    add('ends-after-parent-line', literally('commit', `tree ${root}\nparent ${base}\n`), false);
     add('empty-name', commit(tree(['100644', '', blob])), false);
     add('tree-entry-missing', commit(tree(['100644', 'x', missing])), false);
     add('crlf-header', literally('commit', `tree ${root}\r\nparent ${base}\n${who}\n\ncrlf\n`), false);
     add('parent-missing', literally('commit', `tree ${root}\nparent ${missing}\n${who}\n\np\n`), false);
     add('tag-of-a-tree', tag(`object ${root}\ntype tree\ntag x\n`), true);
     add('tag-of-a-blob', tag(`object ${blob}\ntype blob\ntag x\n`), true);
+    // Likewise past a tag's name line (parse_tag_buffer); the name may be empty.
+    add('tag-empty-name', tag(`object ${base}\ntype commit\ntag \n`), true);
+    add('tag-name-continued', tag(`object ${base}\ntype commit\ntag x\n continued\n`), true);
+    add('tag-header-without-space', tag(`object ${base}\ntype commit\ntag x\nx-flag\n`), true);
+    add('tag-ends-without-newline', literally('tag', `object ${base}\ntype commit\ntag x\ntagger T <t@example.com> 1 +0000`), true);
     // Objects of another type than the reference says: git's connectivity walk stops at them
     // ("is a blob, not a tree"), so each ref gets "missing necessary objects". Stored targets...
     add('dir-is-a-blob', commit(tree(['40000', 'dir', blob])), false);

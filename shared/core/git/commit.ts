@@ -14,12 +14,16 @@
  * message is bytes (its encoding is whatever the encoding header says).
  * The one exception: tree and parent ids are read in either case, as git
  * reads them, and given (and written back) in lowercase.
+ *
+ * The tree and parent lines are read exactly as git's parse_commit_buffer
+ * reads them (it refuses anything else there, and a commit that ends right
+ * after one of them); past them git reads anything (see headers.ts: unparsed).
  */
 import { utf8Decode, utf8Encode } from '../bytes.js';
 import { GitObjectError } from './errors.js';
-import { parseHeaderBlock, serialiseHeaderBlock, type Header, type ParsedHeader } from './headers.js';
+import { LF, parseHeaderBlock, serialiseHeaderBlock, startsWith, type Header } from './headers.js';
 import { readIdentity, type Identity } from './identity.js';
-import { checkObjectId, isObjectId, type ObjectFormat, type ObjectId } from './object-id.js';
+import { RAW_ID_LENGTH, checkObjectId, isObjectId, type ObjectFormat, type ObjectId } from './object-id.js';
 
 /** A parsed commit. */
 export interface Commit {
@@ -39,15 +43,29 @@ export interface Commit {
   extraHeaders: Header[];
   /** Bytes after the blank line; null if the object has no blank line. */
   message: Uint8Array | null;
+  /** From a line after the parents that is no header to the end, as it is (headers.ts); `message` is null then. */
+  unparsed?: Uint8Array;
 }
 
 /** Parse a commit's content; a GitObjectError if tree or parents are missing or malformed (as git's parse_commit_buffer). */
 export function parseCommit(bytes: Uint8Array, format: ObjectFormat = 'sha1'): Commit {
-  const { headers, message } = parseHeaderBlock(bytes, 'commit');
-  let i = 0;
-  const tree = idHeader(headers[i++], 'tree', format);
+  const hex = RAW_ID_LENGTH[format] * 2;
+  // "tree " id LF, and at least one byte after it (git: "bogus commit object").
+  if (!startsWith(bytes, 0, 'tree ')) throw new GitObjectError('missing-header', 'commit has no tree line where one is required', { offset: 0 });
+  const tree = idAt(bytes, 5, hex, 'tree', format);
+  if (bytes[hex + 5] !== LF) throw new GitObjectError('bad-object-id', 'bad tree id in commit', { offset: 0 });
+  if (bytes.length <= hex + 6) throw new GitObjectError('missing-header', 'commit ends after its tree line', { offset: 0 });
   const parents: ObjectId[] = [];
-  while (headers[i]?.key === 'parent') parents.push(idHeader(headers[i++], 'parent', format));
+  let pos = hex + 6;
+  // git reads "parent " lines while more than a parent line's worth of bytes is left, each followed by at least one byte.
+  while (pos + hex + 7 < bytes.length && startsWith(bytes, pos, 'parent ')) {
+    parents.push(idAt(bytes, pos + 7, hex, 'parent', format));
+    if (bytes[pos + hex + 7] !== LF) throw new GitObjectError('bad-object-id', 'bad parent id in commit', { offset: pos });
+    if (bytes.length <= pos + hex + 8) throw new GitObjectError('missing-header', 'commit ends after a parent line', { offset: pos });
+    pos += hex + 8;
+  }
+  const { headers, message, unparsed } = parseHeaderBlock(bytes.subarray(pos));
+  let i = 0;
   const author = headers[i]?.key === 'author' ? readIdentity(headers[i++].value) : null;
   const committer = headers[i]?.key === 'committer' ? readIdentity(headers[i++].value) : null;
   let encoding: string | undefined;
@@ -62,6 +80,7 @@ export function parseCommit(bytes: Uint8Array, format: ObjectFormat = 'sha1'): C
   const extraHeaders = headers.slice(i).map(({ key, value }) => ({ key, value }));
   const commit: Commit = { type: 'commit', tree, parents, author, committer, extraHeaders, message };
   if (encoding !== undefined) commit.encoding = encoding;
+  if (unparsed) commit.unparsed = unparsed;
   return commit;
 }
 
@@ -73,7 +92,7 @@ export function serialiseCommit(c: Omit<Commit, 'type'>, format: ObjectFormat = 
   if (c.committer) headers.push({ key: 'committer', value: c.committer.raw });
   if (c.encoding !== undefined) headers.push({ key: 'encoding', value: utf8Encode(c.encoding) });
   headers.push(...c.extraHeaders);
-  return serialiseHeaderBlock(headers, c.message);
+  return serialiseHeaderBlock(headers, c.message, c.unparsed);
 }
 
 /** The value of the first extra header with this key (e.g. "gpgsig"), if any. */
@@ -81,11 +100,11 @@ export function commitHeader(c: Commit, key: string): Uint8Array | undefined {
   return c.extraHeaders.find((h) => h.key === key)?.value;
 }
 
-function idHeader(h: ParsedHeader | undefined, key: string, format: ObjectFormat): ObjectId {
-  if (h?.key !== key) throw new GitObjectError('missing-header', `commit has no ${key} line where one is required`, { offset: h?.offset });
+
+function idAt(bytes: Uint8Array, pos: number, hex: number, key: string, format: ObjectFormat): ObjectId {
   // git's get_oid_hex takes either case (its fsck too): an id written in uppercase names the same object.
-  const id = utf8Decode(h.value).toLowerCase();
-  if (!isObjectId(id, format)) throw new GitObjectError('bad-object-id', `bad ${key} id in commit`, { offset: h.offset });
+  const id = String.fromCharCode(...bytes.subarray(pos, pos + hex)).toLowerCase();
+  if (!isObjectId(id, format)) throw new GitObjectError('bad-object-id', `bad ${key} id in commit`, { offset: pos });
   return id;
 }
 

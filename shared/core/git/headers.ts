@@ -7,6 +7,10 @@
  * A value spanning several lines (gpgsig, mergetag) continues on lines that
  * begin with one space; the value keeps those lines joined by LF with that
  * space removed, which is exactly reversible.
+ *
+ * git reads past lines that are not headers (no key, no newline at the end
+ * of the object: only its fsck complains, and its receive-pack takes them),
+ * so such a line and everything after it are kept as they are, not refused.
  */
 import { concat, utf8Decode, utf8Encode } from '../bytes.js';
 import { GitObjectError } from './errors.js';
@@ -26,34 +30,43 @@ export interface ParsedHeader extends Header {
 export interface HeaderBlock {
   headers: ParsedHeader[];
   message: Uint8Array | null;
+  /** From the first line that is no header (see above) to the end, as it is; `message` is null then. */
+  unparsed?: Uint8Array;
 }
 
-const LF = 0x0a;
+export const LF = 0x0a;
 const SP = 0x20;
 
-/** Split an object into headers and message; a GitObjectError for a malformed header line. */
-export function parseHeaderBlock(bytes: Uint8Array, what: string): HeaderBlock {
+/** Whether `bytes` at `pos` hold the ASCII `text`. */
+export function startsWith(bytes: Uint8Array, pos: number, text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (bytes[pos + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
+
+/** Split an object (or what follows its first lines) into headers, message and anything unparsed. */
+export function parseHeaderBlock(bytes: Uint8Array): HeaderBlock {
   const headers: ParsedHeader[] = [];
   let pos = 0;
   // Each pass consumes at least one byte (a line and its LF), so the loop is bounded by the length.
   while (pos < bytes.length) {
     if (bytes[pos] === LF) return { headers, message: bytes.subarray(pos + 1) };
     const start = pos;
+    const rest = { headers, message: null, unparsed: bytes.subarray(start) };
     const eol = bytes.indexOf(LF, pos);
-    if (eol < 0) throw new GitObjectError('bad-header', `${what} header line has no newline`, { offset: pos });
+    if (eol < 0) return rest;
     const sp = bytes.subarray(pos, eol).indexOf(SP);
-    if (sp <= 0) throw new GitObjectError('bad-header', `${what} header line has no key`, { offset: pos });
+    if (sp <= 0) return rest;
     let key: string;
     try {
       key = utf8Decode(bytes.subarray(pos, pos + sp), true);
     } catch {
-      throw new GitObjectError('bad-header', `${what} header key is not UTF-8`, { offset: pos });
+      return rest;
     }
     const lines = [bytes.subarray(pos + sp + 1, eol)];
     pos = eol + 1;
     while (pos < bytes.length && bytes[pos] === SP) {
       const end = bytes.indexOf(LF, pos);
-      if (end < 0) throw new GitObjectError('bad-header', `${what} continuation line has no newline`, { offset: pos });
+      if (end < 0) return rest;
       lines.push(bytes.subarray(pos + 1, end));
       pos = end + 1;
     }
@@ -62,14 +75,15 @@ export function parseHeaderBlock(bytes: Uint8Array, what: string): HeaderBlock {
   return { headers, message: null };
 }
 
-/** Serialise headers and message (the inverse of parseHeaderBlock). */
-export function serialiseHeaderBlock(headers: readonly Header[], message: Uint8Array | null): Uint8Array {
+/** Serialise headers and message, or what was unparsed (the inverse of parseHeaderBlock). */
+export function serialiseHeaderBlock(headers: readonly Header[], message: Uint8Array | null, unparsed?: Uint8Array): Uint8Array {
   const parts: Uint8Array[] = [];
   for (const h of headers) {
     if (h.key.length === 0 || /[ \n]/.test(h.key)) throw new GitObjectError('bad-header', `bad header key ${JSON.stringify(h.key)}`);
     parts.push(utf8Encode(`${h.key} `), continued(h.value), LINE_END);
   }
-  if (message !== null) parts.push(LINE_END, message);
+  if (unparsed) parts.push(unparsed);
+  else if (message !== null) parts.push(LINE_END, message);
   return concat(parts);
 }
 

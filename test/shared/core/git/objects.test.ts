@@ -245,11 +245,34 @@ describe('commits', () => {
       ['missing-header', `parent ${ID}\n`],
       ['bad-object-id', `tree ${ID.slice(1)}\nauthor A <a@b> 1 +0000\ncommitter C <c@d> 2 +0000\n\n`],
       ['bad-object-id', `tree ${ID}\nparent ${ID.slice(1)}g\nauthor A <a@b> 1 +0000\ncommitter C <c@d> 2 +0000\n\n`],
-      ['bad-header', `tree ${ID}\nauthor A <a@b> 1 +0000\ncommitter C <c@d> 2 +0000`],
-      ['bad-header', `tree ${ID}\nauthor A <a@b> 1 +0000\ncommitter C <c@d> 2 +0000\nnokey\n\n`],
-      ['bad-header', ` tree ${ID}\n`],
+      ['bad-object-id', `tree ${ID} \nauthor A <a@b> 1 +0000\n\n`],
+      ['missing-header', ` tree ${ID}\n`],
+      // git's parse_commit_buffer: "bogus commit object" / "bad parents" when nothing follows the line.
+      ['missing-header', `tree ${ID}\n`],
+      ['missing-header', `tree ${ID}\nparent ${ID}\n`],
     ];
     for (const [code, text] of cases) expect(errorCode(() => parseCommit(enc(text)))).toBe(code);
+  });
+
+  it('keeps what follows the parents as it is when it is no header block, as git reads it (only fsck complains)', () => {
+    const who = 'author A <a@b> 1 +0000\ncommitter C <c@d> 2 +0000';
+    const texts = [
+      `tree ${ID}\n${who}`, // no newline at the end
+      `tree ${ID}\n${who}\nnokey\n\nm\n`, // a line without a space
+      `tree ${ID}\n continued\nparent ${ID}\n${who}\n\nm\n`, // a continuation line after tree: no parent
+      `tree ${ID}\nparent ${ID}\n${who}\n\x01junk`,
+    ];
+    for (const text of texts) {
+      const c = parseCommit(enc(text));
+      expect(c.tree).toBe(ID);
+      expect(serialiseCommit(c)).toEqual(enc(text));
+      expect(c.unparsed).toBeDefined();
+    }
+    expect(parseCommit(enc(texts[2])).parents).toEqual([]);
+    expect(parseCommit(enc(texts[3])).parents).toEqual([ID]);
+    expect(parseCommit(enc(texts[1])).committer?.timestamp).toBe(2);
+    const latinKey = concat([enc(`tree ${ID}\n`), new Uint8Array([0xff, 0x20, 0x41, 0x0a, 0x0a])]);
+    expect(serialiseCommit(parseCommit(latinKey))).toEqual(latinKey);
   });
 
   it('reads tree, parent and tag object ids in uppercase as git does (same objects, given lowercase)', () => {
@@ -311,9 +334,16 @@ describe('tags', () => {
       ['missing-header', `type commit\ntag v\n\n`],
       ['bad-object-type', `object ${ID}\ntype commits\ntag v\n\n`],
       ['missing-header', `object ${ID}\ntype commit\n\n`],
-      ['bad-tag-name', `object ${ID}\ntype commit\ntag \n\n`],
+      ['missing-header', `object ${ID}\ntype commit\ntag v`],
+      ['bad-object-id', `object ${ID} \ntype commit\ntag v\n\n`],
     ];
     for (const [code, text] of cases) expect(errorCode(() => parseTag(enc(text)))).toBe(code);
+    // What git's parse_tag_buffer takes: an empty name, anything after the name line (kept as it is).
+    for (const text of [`object ${ID}\ntype commit\ntag \n\n`, `object ${ID}\ntype commit\ntag v\n cont\n\nm\n`, `object ${ID}\ntype commit\ntag v\ntagger T <t@t> 1 +0000`, `object ${ID}\ntype commit\ntag v\nnokey\n\nm\n`]) {
+      const tag = parseTag(enc(text));
+      expect([tag.object, tag.objectType]).toEqual([ID, 'commit']);
+      expect(serialiseTag(tag)).toEqual(enc(text));
+    }
     // A latin-1 name (git takes any bytes) and a tagger without email round-trip byte for byte.
     const latin = concat([enc(`object ${ID}\ntype commit\ntag caf`), new Uint8Array([0xe9]), enc('\ntagger nobody\n\nm\n')]);
     const t = parseTag(latin);
