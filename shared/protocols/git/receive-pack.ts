@@ -145,10 +145,13 @@ export const DEFAULT_MAX_PACK_BYTES = 100 * 1024 * 1024;
  */
 export const DEFAULT_DELTA_BASE_CACHE = 8 * 1024 * 1024;
 /**
- * Default segmentRetainBytes: records of the open segment kept for re-reads.
- * A re-read of a record not kept finishes the open segment, so without it a
- * small push that re-reads bases (4076 objects) was cut into many small
- * segments, and its clone read them one by one (0.03 -> 0.37 s CPU).
+ * Default segmentRetainBytes: records of the open segment kept for re-reads,
+ * when its writer cannot read back (SegmentWriter.readBack; R2's and the
+ * memory store's can, so nothing is copied for them: re-reads of both bench
+ * corpora were 0.3-0.8 MiB behind the write end). A re-read of a record
+ * neither kept nor held finishes the open segment, so without either a small
+ * push that re-reads bases (4076 objects) was cut into many small segments,
+ * and its clone read them one by one (0.03 -> 0.37 s CPU).
  */
 export const DEFAULT_SEGMENT_RETAIN = 4 * 1024 * 1024;
 /**
@@ -599,7 +602,9 @@ class Push {
     const { seg, off, len } = await this.writeRecord(raw.subarray(entry.headerLength));
     this.locs.set(entry.index, seg, off, len, entry.headerLength, entry.size);
     this.entryCount = entry.index + 1;
-    const retain = this.opts.segmentRetainBytes ?? DEFAULT_SEGMENT_RETAIN;
+    // A writer that reads back what it has not uploaded yet serves re-reads of recent records (the only
+    // ones the pack reader's base cache re-reads in practice, see DEFAULT_SEGMENT_RETAIN): no copy here.
+    const retain = this.writer?.readBack ? 0 : (this.opts.segmentRetainBytes ?? DEFAULT_SEGMENT_RETAIN);
     if (this.retainedBytes + raw.length <= retain) {
       this.retained.set(entry.offset, raw.slice()); // raw is the reader's view, valid until the next event
       this.retainedBytes += raw.length;

@@ -398,6 +398,28 @@ describe('receivePack: deltas', () => {
     for (const b of blobs) expect((await read(r, b.id))!.data).toEqual(b.data);
   });
 
+  it('copies no records for re-reads when the writer can read back (default retain)', async () => {
+    const r = newRepo();
+    // Counts re-reads the writer served: a retained copy would serve them without asking.
+    let readBacks = 0;
+    const create = r.segments.create.bind(r.segments);
+    r.store = {
+      ...r.store,
+      segments: Object.assign(Object.create(r.segments), {
+        create: async () => {
+          const w = await create();
+          return { ...w, readBack: (off: number, len: number) => (readBacks++, w.readBack!(off, len)) };
+        },
+      }),
+    };
+    const { blobs, c, entries } = evictingPush();
+    const reply = await push(r, [[ZERO_ID, c.id, MAIN]], await packBytes(entries), { opts: { maxDeltaBaseCache: 100 } });
+    expect(reply.report).toEqual(['unpack ok', `ok ${MAIN}`]);
+    expect(readBacks).toBeGreaterThan(0);
+    expect((await r.segments.list()).length).toBe(1);
+    for (const b of blobs) expect((await read(r, b.id))!.data).toEqual(b.data);
+  });
+
   // Each re-read of a record not retained finishes the open segment: without the default retain a
   // small push was cut into many segments, and every clone of it read them one by one.
   it('keeps a small push in one segment when bases are re-read (default retain)', async () => {
