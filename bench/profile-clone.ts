@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   mkdirSync(WORK, { recursive: true });
   const c = await corpus(which === 'large' ? LARGE : SMALL, WORK, (s) => console.error(s));
   const inspector = await freePort();
-  const hub = await startHub({ vars: { HUB_MAX_PUSH_BYTES: String(4 * 2 ** 30) }, timeoutMs: 120_000, devArgs: ['--inspector-port', String(inspector)] });
+  const hub = await startHub({ vars: { HUB_MAX_PUSH_BYTES: String(4 * 2 ** 30) }, timeoutMs: 120_000, devArgs: ['--inspector-port', String(inspector), '--r2-probe'] });
   const tmp = mkdtempSync(join(WORK, 'clone-'));
   const home = join(tmp, 'home');
   mkdirSync(home, { recursive: true });
@@ -67,6 +67,10 @@ async function main(): Promise<void> {
       const peak = sampler.stop();
       const cpu = pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0;
       console.log(`clone ${which} ${kind} #${run}: wall ${wall.toFixed(2)} s, workerd CPU ${cpu.toFixed(2)} s, peak RSS growth ${((peak - rss0) / 2 ** 20).toFixed(0)} MiB`);
+      // The local R2 simulator's cost of the segments' bytes alone (bench/r2-probe, as in git-http.bench.ts).
+      const sim0 = pids.reduce((n, p) => n + cpuSeconds(p), 0);
+      const probe = await (await fetch(`${hub.url}/__r2probe?repo=r`)).text();
+      console.log(`  bare R2 read of the repository's segments ${probe}: workerd CPU ${(pids.reduce((n, p) => n + cpuSeconds(p), 0) - sim0).toFixed(2)} s`);
       rmSync(dest, { recursive: true, force: true });
       if (cdp) {
         const { profile } = await cdp.send<{ profile: CpuProfile }>('Profiler.stop');
