@@ -21,6 +21,7 @@ import { maxPushBytes } from './git.js';
 import { clientAddress } from '../rate-limit.js';
 import { cachedRepo, forgetRepo, rememberRepo, type CachedRepo } from '../auth.js';
 import { CACHED_ACCESS_HEADER, REFUSED_HEADER } from '../durable/access.js';
+import { padReply } from '../../shared/protocols/fossil/body.js';
 
 /** The content type of an uncompressed xfer reply. */
 const CT_UNCOMPRESSED = 'application/x-fossil-uncompressed';
@@ -33,7 +34,8 @@ export function isFossilRequest(contentType: string | undefined | null): boolean
 /** A reply holding one `error` card (text fossil-escaped), uncompressed: the client accepts either encoding. */
 export function fossilErrorReply(message: string): Response {
   const escaped = message.replace(/\\/g, '\\\\').replace(/ /g, '\\s').replace(/\n/g, '\\n');
-  const body = new TextEncoder().encode(`error ${escaped}\n`);
+  // Padded: a reply under 1000 bytes is read by fossil until the connection closes (body.ts MIN_REPLY_BYTES).
+  const body = padReply(new TextEncoder().encode(`error ${escaped}\n`));
   return new Response(body, { status: 200, headers: { 'content-type': CT_UNCOMPRESSED, 'content-length': String(body.length) } });
 }
 

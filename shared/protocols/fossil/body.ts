@@ -76,6 +76,38 @@ export function encodeBody(p: Primitives, encoding: BodyEncoding, text: Uint8Arr
   return out;
 }
 
+/**
+ * Fewest bytes of a reply body. fossil 2.21 reads a reply's header lines
+ * through a buffer it fills 1000 bytes at a time (http_transport.c
+ * transport_load_buffer: recv until 1000 bytes or end of stream), so a whole
+ * reply shorter than that is read until the server closes the connection:
+ * fossil server does at once (HTTP/1.0), workerd keeps it open 5 s. With at
+ * least this many body bytes the first fill ends within the body and the rest
+ * is read by its Content-Length.
+ */
+export const MIN_REPLY_BYTES = 1000;
+
+/**
+ * A reply's body and Content-Type: `text` framed in `encoding`, except that a
+ * body shorter than MIN_REPLY_BYTES goes out as plain text, padded (fossil
+ * accepts an uncompressed reply to any request).
+ */
+export function replyBody(p: Primitives, encoding: BodyEncoding, text: Uint8Array): { contentType: string; body: Uint8Array } {
+  const body = encodeBody(p, encoding, text);
+  if (body.length >= MIN_REPLY_BYTES) return { contentType: contentTypeOf(encoding), body };
+  return { contentType: CT_UNCOMPRESSED, body: padReply(text) };
+}
+
+/** Card text (whole lines) made at least MIN_REPLY_BYTES long by a comment card of spaces after it (fossil skips `#` lines). */
+export function padReply(text: Uint8Array): Uint8Array {
+  if (text.length >= MIN_REPLY_BYTES) return text;
+  const padded = new Uint8Array(MIN_REPLY_BYTES).fill(0x20);
+  padded.set(text);
+  padded[text.length] = 0x23; // '#'
+  padded[MIN_REPLY_BYTES - 1] = 0x0a;
+  return padded;
+}
+
 /** The Content-Type of a reply in `encoding`. */
 export function contentTypeOf(encoding: BodyEncoding): string {
   return encoding === 'compressed' ? CT_COMPRESSED : CT_UNCOMPRESSED;

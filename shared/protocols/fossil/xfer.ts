@@ -19,7 +19,7 @@ import { parseArtifact } from '../../core/fossil/artifact.js';
 import { verifyArtifact } from '../../core/fossil/name.js';
 import type { UnversionedEntry } from '../../storage/fossil.js';
 import { RangePrefetcher } from '../../storage/range-prefetch.js';
-import { bodyEncoding, contentTypeOf, decodeBody, encodeBody, type BodyEncoding } from './body.js';
+import { bodyEncoding, decodeBody, replyBody, type BodyEncoding } from './body.js';
 import { capabilities, type Capabilities } from './caps.js';
 import { createClusters, CLUSTER_THRESHOLD } from './cluster.js';
 import { ConfigReceiver, configGroupMask, sendConfig } from './config.js';
@@ -119,7 +119,7 @@ export async function xfer(repo: FossilRepo, request: { contentType: string; bod
     const reply = await session.run(message);
     const replyEncoding = session.cloneVersion >= 3 ? 'plain' : encoding;
     reply.card('#', 'timestamp', timestamp(now()), 'errors', 0);
-    return { contentType: contentTypeOf(replyEncoding), body: encodeBody(repo.primitives, replyEncoding, reply.result()) };
+    return replyBody(repo.primitives, replyEncoding, reply.result());
   } catch (e) {
     await session.abort();
     if (!(e instanceof XferError) && !isClientFault(e)) throw e;
@@ -129,7 +129,7 @@ export async function xfer(repo: FossilRepo, request: { contentType: string; bod
     for (const line of prefix) out.card(line);
     out.card('error', fossilize(err.message));
     out.card('#', 'timestamp', timestamp(now()), 'errors', 1);
-    return { contentType: contentTypeOf(encoding), body: encodeBody(repo.primitives, encoding, out.result()) };
+    return replyBody(repo.primitives, encoding, out.result());
   }
 }
 

@@ -2,7 +2,7 @@
 // catalogue hash; property tests (fast-check) for the parsers. Pure.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeBody, encodeBody } from '../../../../shared/protocols/fossil/body.js';
+import { CT_COMPRESSED, CT_UNCOMPRESSED, decodeBody, encodeBody, MIN_REPLY_BYTES, replyBody } from '../../../../shared/protocols/fossil/body.js';
 import { XferError } from '../../../../shared/protocols/fossil/errors.js';
 import { loginNonce, loginSignature, sharedSecret, verifyLogin } from '../../../../shared/protocols/fossil/login.js';
 import { MAX_CARD_LINE, parseMessage, XferWriter } from '../../../../shared/protocols/fossil/message.js';
@@ -119,6 +119,27 @@ describe('messages', () => {
       { numRuns: 1000 },
     );
     expect(() => parseMessage(enc('x'.repeat(MAX_CARD_LINE + 2)))).toThrow(XferError);
+  });
+
+  it('frames replies of MIN_REPLY_BYTES or more as asked; shorter ones go plain, padded with a comment card', () => {
+    let x = 1;
+    const hex = () => Array.from({ length: 40 }, () => ((x = (x * 1103515245 + 12345) >>> 0) >>> 28).toString(16)).join('');
+    const big = enc(Array.from({ length: 200 }, () => `igot ${hex()}\n`).join(''));
+    const framed = replyBody(p, 'compressed', big);
+    expect(framed.contentType).toBe(CT_COMPRESSED);
+    expect(framed.body.length).toBeGreaterThanOrEqual(MIN_REPLY_BYTES);
+    expect(decodeBody(p, 'compressed', framed.body, 1 << 20)).toEqual(big);
+    // 3 KB of text that compresses under MIN_REPLY_BYTES, and a short one: plain, same cards.
+    for (const text of [enc('# x\n'.repeat(800)), enc('push abc def\n# timestamp 2026-01-01T00:00:00 errors 0\n')]) {
+      for (const encoding of ['compressed', 'plain'] as const) {
+        const r = replyBody(p, encoding, text);
+        expect(r.contentType).toBe(CT_UNCOMPRESSED);
+        expect(r.body.length).toBeGreaterThanOrEqual(MIN_REPLY_BYTES);
+        expect(r.body.subarray(0, text.length)).toEqual(text);
+        const cards = parseMessage(r.body).map((c) => c.name);
+        expect(cards.filter((n) => n !== '#')).toEqual(parseMessage(text).map((c) => c.name).filter((n) => n !== '#'));
+      }
+    }
   });
 
   it('decodes framed bodies and refuses damaged ones with XferError only (property)', () => {
