@@ -3,7 +3,7 @@
  * (a first clone visits every object: 300k+ on large repositories). A hex
  * string costs ~60 bytes of heap plus a Set or Map entry, and a walk holding
  * hundreds of thousands of them outgrows a 128 MB isolate; here an id costs
- * its 20 bytes in one slab plus 8 bytes of hash table, and nothing is
+ * its 20 bytes in one slab plus 5-11 bytes of hash table, and nothing is
  * allocated per id (no GC pressure).
  */
 import { fromHex, toHexAt, writeHex } from '../core/bytes.js';
@@ -72,7 +72,8 @@ export class PackedIds implements Iterable<ObjectId> {
 
   private reserve(): void {
     if ((this.n + 1) * ID <= this.buf.length) return;
-    const want = this.buf.length * 2;
+    // By half: doubling left up to half of a large set's slab unused, and the old and new slabs are both live while copying.
+    const want = Math.ceil(this.buf.length / ID / 2) * 3 * ID;
     const cap = this.expected * ID;
     const next = new Uint8Array(cap > this.buf.length && cap < want ? cap : want);
     next.set(this.buf);
@@ -80,14 +81,19 @@ export class PackedIds implements Iterable<ObjectId> {
   }
 }
 
+/** Most ids an IdSet holds: a slot keeps the index in its low 24 bits (16M ids are 320 MB of slab, beyond any isolate). */
+export const MAX_ID_SET_SIZE = 0xffffff - 1;
+
 /**
- * A set of binary ids: open addressing over an Int32Array of slots pointing
- * into a packed id slab. Ids are SHA-1/SHA-256 prefixes, so their first four
- * bytes are already a uniform hash.
+ * A set of binary ids: open addressing (linear probing, filled up to 3/4)
+ * over a Uint32Array of slots, each the index + 1 of an id in a packed slab
+ * (24 bits) and the id's first byte (8 bits), so a probe compares the slab's
+ * 20 bytes only when that byte matches. Ids are SHA-1/SHA-256 prefixes, so
+ * their first four bytes are already a uniform hash.
  */
 export class IdSet {
   private ids = new PackedIds();
-  private table = new Int32Array(1024);
+  private table = new Uint32Array(1024);
   private mask = 1023;
 
   /** Number of ids held. */
@@ -104,9 +110,10 @@ export class IdSet {
   addAt(src: Uint8Array, off: number): boolean {
     const slot = this.find(src, off);
     if (this.table[slot] !== 0) return false;
+    if (this.ids.length >= MAX_ID_SET_SIZE) throw new RangeError(`more than ${MAX_ID_SET_SIZE} ids in one set`);
     this.ids.pushAt(src, off);
-    this.table[slot] = this.ids.length;
-    if (this.ids.length * 2 > this.mask) this.grow();
+    this.table[slot] = ((src[off] << 24) | this.ids.length) >>> 0;
+    if (this.ids.length * 4 > this.mask * 3) this.grow();
     return true;
   }
 
@@ -117,7 +124,7 @@ export class IdSet {
 
   /** Insertion index of the id at `src[off..off+20)`, or -1 when it is not held. */
   indexOfAt(src: Uint8Array, off: number): number {
-    return this.table[this.find(src, off)] - 1;
+    return (this.table[this.find(src, off)] & 0xffffff) - 1;
   }
 
   /** Adds a hex id; true when it was new. */
@@ -148,32 +155,39 @@ export class IdSet {
   /** The slot holding the id, or the empty slot where it would go. */
   private find(src: Uint8Array, off: number): number {
     const slab = this.ids.slab;
-    let h = ((src[off] << 24) | (src[off + 1] << 16) | (src[off + 2] << 8) | src[off + 3]) & this.mask;
+    const first = src[off];
+    let h = ((first << 24) | (src[off + 1] << 16) | (src[off + 2] << 8) | src[off + 3]) & this.mask;
     for (;;) {
       const e = this.table[h];
       if (e === 0) return h;
-      const at = (e - 1) * ID;
-      let same = true;
-      for (let k = 0; k < ID; k++) {
-        if (slab[at + k] !== src[off + k]) {
-          same = false;
-          break;
+      if (e >>> 24 === first) {
+        const at = ((e & 0xffffff) - 1) * ID;
+        let same = true;
+        for (let k = 1; k < ID; k++) {
+          if (slab[at + k] !== src[off + k]) {
+            same = false;
+            break;
+          }
         }
+        if (same) return h;
       }
-      if (same) return h;
       h = (h + 1) & this.mask;
     }
   }
 
   private grow(): void {
-    const size = this.table.length * 2;
-    this.table = new Int32Array(size);
+    const old = this.table;
+    const size = old.length * 2;
+    this.table = new Uint32Array(size);
     this.mask = size - 1;
-    const slab = this.ids.bytes;
-    for (let i = 0; i < this.ids.length; i++) {
-      let h = ((slab[i * ID] << 24) | (slab[i * ID + 1] << 16) | (slab[i * ID + 2] << 8) | slab[i * ID + 3]) & this.mask;
+    const slab = this.ids.slab;
+    // The slots move as they are (index and first byte); only their place is recomputed.
+    for (const e of old) {
+      if (e === 0) continue;
+      const at = ((e & 0xffffff) - 1) * ID;
+      let h = ((slab[at] << 24) | (slab[at + 1] << 16) | (slab[at + 2] << 8) | slab[at + 3]) & this.mask;
       while (this.table[h] !== 0) h = (h + 1) & this.mask;
-      this.table[h] = i + 1;
+      this.table[h] = e;
     }
   }
 }

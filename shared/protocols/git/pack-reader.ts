@@ -147,14 +147,16 @@ export const DEFAULT_MAX_OBJECT_SIZE = 256 * 1024 * 1024;
 
 const ENTRY_TYPES: readonly PackEntryType[] = ['commit', 'tree', 'blob', 'tag', 'ofs-delta', 'ref-delta'];
 /** `bases` value of an entry without a known base (a whole object, or a REF_DELTA still waiting). */
-const NO_BASE = Number.NaN;
+const NO_BASE = -0x80000000;
+/** Largest object size the reader's Uint32 size column holds (maxObjectSize is capped to it). */
+const MAX_SIZE = 0xffffffff;
 
 /**
  * Doubles a typed array's capacity, keeping its contents, but not past `max`
  * (the pack header's object count): columns end exactly sized instead of up
  * to twice what a large pack needs, and a header that lies only costs what arrives.
  */
-function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, make: (n: number) => T, max: number): T {
+function grown<T extends Float64Array | Int32Array | Uint32Array | Uint8Array>(a: T, make: (n: number) => T, max: number): T {
   const next = make(Math.max(a.length + 1, Math.min(a.length * 2 || 1024, max)));
   next.set(a);
   return next;
@@ -344,14 +346,14 @@ class PackReader {
   readonly maxChainDepth: number;
   readonly window: number;
   readonly cache: BaseCache;
-  /** Entries read so far; the columns below are indexed by entry number. */
+  /** Entries read so far; the columns below are indexed by entry number (~30 bytes an entry). */
   n = 0;
   offsets = new Float64Array(0);
   types = new Uint8Array(0);
-  sizes = new Float64Array(0);
+  sizes = new Uint32Array(0);
   headerLengths = new Uint8Array(0);
-  /** Offset of the base (negative: an external base from baseProvider; NO_BASE: none or not yet known). */
-  bases = new Float64Array(0);
+  /** Entry number of the base (negative: an external base's key from baseProvider; NO_BASE: none or not yet known). */
+  bases = new Int32Array(0);
   /** Chain depth once resolved, -1 before. */
   depths = new Int32Array(0);
   /** The IdSet index of each entry's object id once resolved (-1 before): ids are held once, in idSet. */
@@ -382,7 +384,7 @@ class PackReader {
   constructor(readonly opts: ReadPackOptions) {
     this.p = opts.primitives;
     this.idSet = opts.ids ?? new IdSet();
-    this.maxObjectSize = opts.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
+    this.maxObjectSize = Math.min(opts.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE, MAX_SIZE);
     this.maxChainDepth = opts.maxChainDepth ?? 10000;
     this.window = opts.window ?? 4 * 1024 * 1024;
     this.cache = new BaseCache(opts.maxDeltaBaseCache ?? 32 * 1024 * 1024);
@@ -417,9 +419,9 @@ class PackReader {
       const max = this.declared;
       this.offsets = grown(this.offsets, (k) => new Float64Array(k), max);
       this.types = grown(this.types, (k) => new Uint8Array(k), max);
-      this.sizes = grown(this.sizes, (k) => new Float64Array(k), max);
+      this.sizes = grown(this.sizes, (k) => new Uint32Array(k), max);
       this.headerLengths = grown(this.headerLengths, (k) => new Uint8Array(k), max);
-      this.bases = grown(this.bases, (k) => new Float64Array(k), max);
+      this.bases = grown(this.bases, (k) => new Int32Array(k), max);
       this.depths = grown(this.depths, (k) => new Int32Array(k), max);
       this.idIndex = grown(this.idIndex, (k) => new Int32Array(k), max);
     }
@@ -427,7 +429,7 @@ class PackReader {
     this.types[i] = ENTRY_TYPES.indexOf(entry.type);
     this.sizes[i] = entry.size;
     this.headerLengths[i] = entry.headerLength;
-    this.bases[i] = entry.baseOffset ?? NO_BASE;
+    this.bases[i] = entry.baseOffset === undefined ? NO_BASE : this.entryAt(entry.baseOffset); // readEntry checked it is one
     this.depths[i] = -1;
     this.n++;
     return i;
@@ -437,6 +439,11 @@ class PackReader {
   entryOfId(id: string): number {
     const k = this.idSet.indexOfAt(fromHex(id), 0);
     return k < 0 ? -1 : this.idEntries[k];
+  }
+
+  /** The cache key of a `bases` value: the base entry's offset, or the external key as it is. */
+  keyOf(base: number): number {
+    return base < 0 ? base : this.offsets[base];
   }
 
   /** The id of a base key (an entry offset, or a negative external key). */
@@ -550,7 +557,7 @@ class PackReader {
       }
       chain.push(cur);
       if (chain.length > this.maxChainDepth) throw new PackError('pack-chain-too-deep', `delta chain longer than ${this.maxChainDepth}`, { offset: key });
-      cur = this.bases[i];
+      cur = this.keyOf(this.bases[i]);
     }
     for (let i = chain.length - 1; i >= 0; i--) {
       const off = chain[i];
@@ -592,7 +599,7 @@ class PackReader {
       this.waitingOffset.delete(parent.offset);
       this.waitingId.delete(parent.id);
       for (const kid of kids) {
-        this.bases[this.entryAt(kid)] = parent.offset;
+        this.bases[this.entryAt(kid)] = parent.index;
         this.pendingCount--;
         const obj: PackObject = yield this.resolveDelta(kid, parent.depth + 1);
         stack.push(obj);
@@ -601,7 +608,7 @@ class PackReader {
   }
 
   async resolveDelta(offset: number, depth: number, delta?: Uint8Array): Promise<PackObject> {
-    const baseKey = this.bases[this.entryAt(offset)];
+    const baseKey = this.keyOf(this.bases[this.entryAt(offset)]);
     if (depth > this.maxChainDepth) throw new PackError('pack-chain-too-deep', `delta chain longer than ${this.maxChainDepth}`, { offset });
     try {
       const base = await this.content(baseKey);
@@ -661,7 +668,7 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
       } else {
         if (entry.baseId !== undefined) {
           const inPack = st.entryOfId(entry.baseId);
-          if (inPack >= 0) st.bases[e] = st.offsets[inPack];
+          if (inPack >= 0) st.bases[e] = inPack;
           else if (st.external.has(entry.baseId)) st.bases[e] = st.external.get(entry.baseId)!;
           else if (opts.baseProvider) {
             const ext = await opts.baseProvider(entry.baseId);
@@ -674,10 +681,11 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
             }
           }
         }
-        const base = st.bases[e];
-        if (!Number.isNaN(base) && (base < 0 || st.depths[st.entryAt(base)] >= 0)) {
+        const b = st.bases[e];
+        const base = st.keyOf(b);
+        if (b !== NO_BASE && (b < 0 || st.depths[b] >= 0)) {
           resolved = await st.resolveDelta(offset, st.depthOf(base) + 1, data);
-        } else if (!Number.isNaN(base)) {
+        } else if (b !== NO_BASE) {
           st.waitingOffset.set(base, [...(st.waitingOffset.get(base) ?? []), offset]);
           st.pendingCount++;
         } else {

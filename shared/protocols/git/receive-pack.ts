@@ -284,9 +284,10 @@ async function* remainder(reader: ByteReader, limit: number): ByteStream {
 class EntryLocs {
   seg = new Uint32Array(0);
   off = new Float64Array(0);
-  len = new Float64Array(0);
+  /** A record's length and a header's size are under 4 GiB (the pack reader caps maxObjectSize there): 4 bytes each, not 8. */
+  len = new Uint32Array(0);
   headerLength = new Uint8Array(0);
-  size = new Float64Array(0);
+  size = new Uint32Array(0);
   /** The pack's declared entry count: columns grow to it, not past it by up to 2x. */
   expected = Number.POSITIVE_INFINITY;
 
@@ -296,9 +297,9 @@ class EntryLocs {
       const grow = <T extends Uint32Array | Float64Array | Uint8Array>(a: T, b: T): T => (b.set(a), b);
       this.seg = grow(this.seg, new Uint32Array(n));
       this.off = grow(this.off, new Float64Array(n));
-      this.len = grow(this.len, new Float64Array(n));
+      this.len = grow(this.len, new Uint32Array(n));
       this.headerLength = grow(this.headerLength, new Uint8Array(n));
-      this.size = grow(this.size, new Float64Array(n));
+      this.size = grow(this.size, new Uint32Array(n));
     }
     this.seg[i] = seg;
     this.off[i] = off;

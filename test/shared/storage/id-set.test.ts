@@ -26,6 +26,25 @@ describe('IdSet', () => {
   });
 });
 
+describe('IdSet slots', () => {
+  it('tells apart ids sharing the first byte a slot keeps, with high first bytes, and keeps insertion indexes over growth', () => {
+    const s = new IdSet();
+    const ids: string[] = [];
+    // First byte 0xff (the slot's tag) for all, differing in bytes 1-3 or only in the last byte.
+    for (let i = 0; i < 3000; i++) ids.push(`ff${(i * 2654435761 >>> 8).toString(16).padStart(6, '0')}${'0'.repeat(32)}`);
+    for (let i = 0; i < 300; i++) ids.push(`ff123456${i.toString(16).padStart(32, '0')}`);
+    for (let i = 0; i < 3000; i++) ids.push(`${(i & 0xff).toString(16).padStart(2, '0')}${((i * 40503) & 0xffffff).toString(16).padStart(6, '0')}${'1'.repeat(32)}`);
+    const fresh = [...new Set(ids)];
+    for (const id of fresh) expect(s.add(id)).toBe(true);
+    expect(s.size).toBe(fresh.length);
+    for (let i = 0; i < fresh.length; i++) expect(s.indexOfAt(fromHex(fresh[i]), 0)).toBe(i);
+    expect(s.has(`ff123456${'f'.repeat(32)}`)).toBe(false);
+    expect(s.has(`fe${fresh[0].slice(2)}`)).toBe(false);
+    expect(s.indexOfAt(fromHex(`00${fresh[0].slice(2)}`), 0)).toBe(-1);
+    expect(s.at(fresh.length - 1)).toBe(fresh[fresh.length - 1]);
+  });
+});
+
 describe('PackedIds', () => {
   it('pushes, pops in LIFO order and slices as hex', () => {
     const p = new PackedIds(1);
