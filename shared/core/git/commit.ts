@@ -84,6 +84,32 @@ export function parseCommit(bytes: Uint8Array, format: ObjectFormat = 'sha1'): C
   return commit;
 }
 
+/**
+ * The commit's date as git's parse_commit_date reads it, which orders git's
+ * walks and cuts --shallow-since: the number after the first ">" from the
+ * committer line on, and 0 unless author and committer are the first two
+ * lines after the parents (a commit without an author line is dated 0 by
+ * git, whatever its committer says) or a line follows the date. `commit`
+ * is parseCommit(bytes).
+ */
+export function commitDate(bytes: Uint8Array, commit: Commit, format: ObjectFormat = 'sha1'): number {
+  const hex = RAW_ID_LENGTH[format] * 2;
+  let pos = hex + 6 + commit.parents.length * (hex + 8);
+  if (pos + 6 >= bytes.length || !startsWith(bytes, pos, 'author')) return 0;
+  pos = bytes.indexOf(LF, pos) + 1;
+  if (pos === 0 || pos + 9 >= bytes.length || !startsWith(bytes, pos, 'committer')) return 0;
+  pos = bytes.indexOf(0x3e, pos) + 1; // ">", on this line or a later one
+  const eol = pos === 0 ? -1 : bytes.indexOf(LF, pos);
+  if (eol < 0 || eol + 1 >= bytes.length) return 0;
+  // strtoumax: spaces, a sign, digits; a negative or overflowing date is later than any.
+  while (pos < eol && (bytes[pos] === 0x20 || (bytes[pos] >= 0x09 && bytes[pos] <= 0x0d))) pos++;
+  const negative = bytes[pos] === 0x2d;
+  if (negative || bytes[pos] === 0x2b) pos++;
+  let date = 0;
+  while (pos < eol && bytes[pos] >= 0x30 && bytes[pos] <= 0x39) date = Math.min(date * 10 + bytes[pos++] - 0x30, Number.MAX_SAFE_INTEGER);
+  return negative && date > 0 ? Number.MAX_SAFE_INTEGER : date;
+}
+
 /** Serialise a commit (byte-exact for a parsed one). */
 export function serialiseCommit(c: Omit<Commit, 'type'>, format: ObjectFormat = 'sha1'): Uint8Array {
   const headers: Header[] = [{ key: 'tree', value: utf8Encode(checkObjectId(c.tree, format)) }];

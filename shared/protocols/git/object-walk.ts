@@ -10,7 +10,7 @@
  * through readObject with the exchange's base cache.
  */
 import { commitsBetween, HistoryError, MAX_WALK, type CommitGraph, type CommitInfo } from '../../core/history.js';
-import { parseCommit } from '../../core/git/commit.js';
+import { commitDate, parseCommit } from '../../core/git/commit.js';
 import { parseTree, type Tree } from '../../core/git/tree.js';
 import { parseTag } from '../../core/git/tag.js';
 import type { ObjectId } from '../../storage/ids.js';
@@ -79,8 +79,10 @@ export class RepoView implements CommitGraph {
       const row = await this.row(id);
       if (row === null || row.kind !== 'commit') info = null;
       else {
-        const c = parseCommit(await this.content(id, 'commit'));
-        info = { parents: c.parents, time: c.committer?.timestamp ?? 0, tree: c.tree };
+        const bytes = await this.content(id, 'commit');
+        const c = parseCommit(bytes);
+        // git's date (what --shallow-since cuts at), not the committer line's: they differ for odd commits.
+        info = { parents: c.parents, time: commitDate(bytes, c), tree: c.tree };
       }
       this.commits.set(id, info);
     }

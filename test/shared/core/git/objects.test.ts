@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { concat, toHex, utf8Decode, utf8Encode } from '../../../../shared/core/bytes.js';
 import { HubError } from '../../../../shared/core/errors.js';
-import { parseCommit, serialiseCommit } from '../../../../shared/core/git/commit.js';
+import { commitDate, parseCommit, serialiseCommit } from '../../../../shared/core/git/commit.js';
 import { GitObjectError } from '../../../../shared/core/git/errors.js';
 import { makeIdentity, parseIdentity, readIdentity, tzOffsetMinutes } from '../../../../shared/core/git/identity.js';
 import { parseObject, referencedIds, serialiseObject, type GitObject } from '../../../../shared/core/git/object.js';
@@ -273,6 +273,19 @@ describe('commits', () => {
     expect(parseCommit(enc(texts[1])).committer?.timestamp).toBe(2);
     const latinKey = concat([enc(`tree ${ID}\n`), new Uint8Array([0xff, 0x20, 0x41, 0x0a, 0x0a])]);
     expect(serialiseCommit(parseCommit(latinKey))).toEqual(latinKey);
+  });
+
+  it("commitDate reads the date as git's parse_commit_date does", () => {
+    const date = (text: string) => commitDate(enc(text), parseCommit(enc(text)));
+    const head = `tree ${ID}\nparent ${ID2}\n`;
+    expect(date(`${head}author A <a@b> 1 +0000\ncommitter C <c@d> 22 +0000\n\nm\n`)).toBe(22);
+    expect(date(`${head}committer C <c@d> 22 +0000\n\nm\n`)).toBe(0); // no author line first
+    expect(date(`${head}committer C <c@d> 22 +0000\nauthor A <a@b> 1 +0000\n\nm\n`)).toBe(0);
+    expect(date(`${head}author A <a@b> 1 +0000\ncommitter No Email 22 +0000\nx <y> 333\n\nm\n`)).toBe(333); // the next ">"
+    expect(date(`${head}author A <a@b> 1 +0000\ncommitter C <c@d> 22 +0000`)).toBe(0); // nothing after the date's line
+    expect(date(`${head}author A <a@b> 1 +0000\ncommitter C <c@d>\t 4444\n\n`)).toBe(4444);
+    expect(date(`${head}author A <a@b> 1 +0000\ncommitter C <c@d> -5 +0000\n\n`)).toBe(Number.MAX_SAFE_INTEGER);
+    expect(date(`${head}author A <a@b> 1 +0000\ncommitter C <c@d> 99999999999999999999999 +0000\n\n`)).toBe(Number.MAX_SAFE_INTEGER);
   });
 
   it('reads tree, parent and tag object ids in uppercase as git does (same objects, given lowercase)', () => {
