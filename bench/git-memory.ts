@@ -11,6 +11,8 @@
  *   npx tsx bench/git-memory.ts [small|large] [clones]
  *
  * MEM_PUSHES=N: N pushes, each into a new repository (peaks vary from run to run).
+ * MEM_FRESH_CLONE=1: the clones from a workerd restarted on the pushes' state
+ * (no isolate history of the push at all), not from the pushing one.
 
  * What is live during an operation is not measured here: workerd takes a heap
  * snapshot (the only full GC it offers) asked for mid-operation after it ends.
@@ -36,9 +38,15 @@ const git = runGit;
 async function main(): Promise<void> {
   mkdirSync(WORK, { recursive: true });
   const c = await corpus(which === 'large' ? LARGE : SMALL, WORK, (s) => console.error(s));
-  const inspector = await freePort();
-  const hub = await startHub({ vars: { HUB_MAX_PUSH_BYTES: String(4 * 2 ** 30) }, timeoutMs: 120_000, devArgs: ['--inspector-port', String(inspector)] });
   const tmp = mkdtempSync(join(WORK, 'mem-'));
+  const state = join(tmp, 'state');
+  mkdirSync(state);
+  const serve = async (adminToken?: string) => {
+    const port = await freePort();
+    const h = await startHub({ adminToken, state, vars: { HUB_MAX_PUSH_BYTES: String(4 * 2 ** 30) }, timeoutMs: 120_000, devArgs: ['--inspector-port', String(port)] });
+    return { hub: h, inspector: port };
+  };
+  let { hub, inspector } = await serve();
   const home = join(tmp, 'home');
   mkdirSync(home, { recursive: true });
   const auth = hub.url.replace('http://', `http://bench:${hub.adminToken}@`);
@@ -50,7 +58,7 @@ async function main(): Promise<void> {
     const small = await corpus(SMALL, WORK);
     await create('warmup');
     await git(home, small.dir, ['push', '-q', '--mirror', `${auth}/warmup.git`]);
-    const session = await workerSession(inspector);
+    let session = await workerSession(inspector);
     const before = await collectGarbage(session);
     console.log(`isolate after warm-up and a full GC: heap ${mib(before.usedSize)} MiB + buffers ${mib(before.backingStorageSize ?? 0)} MiB`);
     const measure = async (what: string, op: () => Promise<void>) => {
@@ -77,6 +85,14 @@ async function main(): Promise<void> {
       const name = k === 0 ? 'r' : `r${k}`;
       await create(name);
       await measure(`push ${which} #${k}`, () => git(home, c.dir, ['push', '-q', '--mirror', `${auth}/${name}.git`]));
+    }
+    if (process.env.MEM_FRESH_CLONE === '1') {
+      session.close();
+      await hub.stop();
+      ({ hub, inspector } = await serve(hub.adminToken));
+      session = await workerSession(inspector);
+      const fresh = await collectGarbage(session);
+      console.log(`restarted workerd on the same state, after a full GC: heap ${mib(fresh.usedSize)} MiB + buffers ${mib(fresh.backingStorageSize ?? 0)} MiB`);
     }
     for (let k = 0; k < Number(clonesArg); k++) {
       const dest = join(tmp, `c${k}`);

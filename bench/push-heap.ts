@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     const out: Uint8Array[] = [];
     const store = { refs: repo, index: repo, committer: repo, segments: fileSegments(dir), primitives: { hash: nativeHash, zlib: nativeZlib }, appliers: { git: applyGitDelta, fossil: applyFossilDelta } };
     const mib = (name: string) => (process.env[name] ? Number(process.env[name]) * 2 ** 20 : undefined);
-    const opts = { maxPackBytes: 2 ** 40, maxDeltaBaseCache: mib('PUSH_BASE_CACHE_MIB'), segmentRetainBytes: mib('PUSH_RETAIN_MIB') };
+    const opts = { maxPackBytes: 2 ** 40, maxDeltaBaseCache: mib('PUSH_BASE_CACHE_MIB'), segmentRetainBytes: mib('PUSH_RETAIN_MIB'), onError: (e: unknown) => console.error('push error:', e) };
     for await (const chunk of receivePack(store, body(), opts)) out.push(chunk);
     console.log(new TextDecoder().decode(out[out.length - 1]).slice(0, 200));
   } finally {

@@ -147,7 +147,7 @@ export class MemoryRepoStore implements RefStore, ObjectIndex, RepoCommitter, Ro
     if (c.stage !== undefined) {
       const staged = this.stages.get(c.stage);
       if (!staged) throw new Error(`no stage ${c.stage}`);
-      given.push(...staged);
+      for (const r of staged) given.push(r); // not push(...staged): a large push's stage overflows the call stack as arguments
     }
     if (c.planned) given.push(...c.planned);
     // Planned depths are recomputed like any row's: the same answer when they were right.
