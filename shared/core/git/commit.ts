@@ -129,7 +129,7 @@ export function commitHeader(c: Commit, key: string): Uint8Array | undefined {
 
 function idAt(bytes: Uint8Array, pos: number, hex: number, key: string, format: ObjectFormat): ObjectId {
   // git's get_oid_hex takes either case (its fsck too): an id written in uppercase names the same object.
-  const id = String.fromCharCode(...bytes.subarray(pos, pos + hex)).toLowerCase();
+  const id = utf8Decode(bytes.subarray(pos, pos + hex)).toLowerCase();
   if (!isObjectId(id, format)) throw new GitObjectError('bad-object-id', `bad ${key} id in commit`, { offset: pos });
   return id;
 }

@@ -51,28 +51,31 @@ export function parseHeaderBlock(bytes: Uint8Array): HeaderBlock {
   while (pos < bytes.length) {
     if (bytes[pos] === LF) return { headers, message: bytes.subarray(pos + 1) };
     const start = pos;
-    const rest = { headers, message: null, unparsed: bytes.subarray(start) };
     const eol = bytes.indexOf(LF, pos);
-    if (eol < 0) return rest;
+    if (eol < 0) return unparsedFrom(bytes, start, headers);
     const sp = bytes.subarray(pos, eol).indexOf(SP);
-    if (sp <= 0) return rest;
+    if (sp <= 0) return unparsedFrom(bytes, start, headers);
     let key: string;
     try {
       key = utf8Decode(bytes.subarray(pos, pos + sp), true);
     } catch {
-      return rest;
+      return unparsedFrom(bytes, start, headers);
     }
     const lines = [bytes.subarray(pos + sp + 1, eol)];
     pos = eol + 1;
     while (pos < bytes.length && bytes[pos] === SP) {
       const end = bytes.indexOf(LF, pos);
-      if (end < 0) return rest;
+      if (end < 0) return unparsedFrom(bytes, start, headers);
       lines.push(bytes.subarray(pos + 1, end));
       pos = end + 1;
     }
     headers.push({ key, value: lines.length === 1 ? lines[0] : joinLines(lines), offset: start });
   }
   return { headers, message: null };
+}
+
+function unparsedFrom(bytes: Uint8Array, start: number, headers: ParsedHeader[]): HeaderBlock {
+  return { headers, message: null, unparsed: bytes.subarray(start) };
 }
 
 /** Serialise headers and message, or what was unparsed (the inverse of parseHeaderBlock). */

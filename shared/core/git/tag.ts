@@ -42,7 +42,7 @@ export function parseTag(bytes: Uint8Array, format: ObjectFormat = 'sha1'): Tag 
   const hex = RAW_ID_LENGTH[format] * 2;
   if (bytes.length < hex + 24 || !startsWith(bytes, 0, 'object ')) throw new GitObjectError('missing-header', 'tag has no object line where one is required', { offset: 0 });
   // Either case, as git's get_oid_hex reads it (the id is given lowercase: serialising writes that back).
-  const object = String.fromCharCode(...bytes.subarray(7, 7 + hex)).toLowerCase();
+  const object = utf8Decode(bytes.subarray(7, 7 + hex)).toLowerCase();
   if (!isObjectId(object, format) || bytes[7 + hex] !== LF) throw new GitObjectError('bad-object-id', 'bad object id in tag', { offset: 0 });
   let pos = hex + 8;
   const typeEnd = startsWith(bytes, pos, 'type ') ? bytes.indexOf(LF, pos) : -1;
