@@ -10,9 +10,9 @@
  * repository (protocol v2: info/refs + one ls-refs POST); an ls-remote with
  * credentials in the URL (git sends them only after a 401, so to a public
  * repository this is anonymous too); a no-op `fossil sync` (one xfer
- * request, through the HTTP/1.0 front as `npm start` serves fossil),
+ * request, straight to workerd as the fossil bench sends it),
  * anonymous and with a login card (a member's password). CPU is per process
- * (each workerd, the Node parent, the front), from /proc schedstat. Run it
+ * (each workerd, the Node parent), from /proc schedstat. Run it
  * before and after a change, in the same load, and compare.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { cdpSessions, summariseCpu, type CpuProfile } from './cdp.js';
 import { runGit } from './git-corpus.js';
-import { check, http10Front, runFossilAsync } from '../test/e2e/fossil-client.js';
+import { check, runFossilAsync } from '../test/e2e/fossil-client.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { findInTree } from './proc.js';
 
@@ -37,14 +37,14 @@ const git = runGit;
  * there are two workerds: wrangler's local proxy, listening on the port
  * clients use, and the one running the Worker (its entry socket on port 0).
  */
-function hubProcesses(front: number): { pid: number; label: string; counted: boolean }[] {
+function hubProcesses(): { pid: number; label: string; counted: boolean }[] {
   const workerds = findInTree(process.pid, 'workerd');
   const out = workerds.map((pid) => {
     const worker = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--socket-addr=entry=127.0.0.1:0');
     return { pid, label: workerds.length === 1 ? 'workerd' : worker ? 'worker workerd' : 'proxy workerd', counted: true };
   });
   const parents = new Set(out.map((p) => Number(readFileSync(`/proc/${p.pid}/stat`, 'utf8').split(') ')[1].split(' ')[1])));
-  return [...out, ...[...parents].map((pid) => ({ pid, label: 'node parent', counted: false })), { pid: front, label: 'front', counted: false }];
+  return [...out, ...[...parents].map((pid) => ({ pid, label: 'node parent', counted: false }))];
 }
 
 /** CPU seconds `pid` has run, all threads, in nanoseconds' precision (schedstat; /proc/PID/stat counts 10 ms ticks). */
@@ -61,7 +61,6 @@ function runSeconds(pid: number): number {
 async function main(): Promise<void> {
   const inspector = profileOp ? await freePort() : 0;
   const hub = await startHub({ timeoutMs: 120_000, devArgs: profileOp ? ['--inspector-port', String(inspector)] : [] });
-  const front = await http10Front(hub.url);
   const tmp = mkdtempSync(join(tmpdir(), 'fixed-cost-'));
   const home = join(tmp, 'home');
   mkdirSync(home, { recursive: true });
@@ -80,7 +79,7 @@ async function main(): Promise<void> {
       });
       if (res.status !== 201) throw new Error(`create ${name}: ${res.status}`);
     };
-    const procs = hubProcesses(front.pid);
+    const procs = hubProcesses();
     const cpu = () => procs.map((p) => runSeconds(p.pid));
     const totals = new Map<string, { wall: number; cpu: number[]; n: number }>();
     const sessions = profileOp ? await cdpSessions(inspector) : [];
@@ -123,8 +122,8 @@ async function main(): Promise<void> {
       if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status}`);
     }
     const fossil = async (args: string[]) => void check(await runFossilAsync(home, args, tmp), `fossil ${args[0]}`);
-    const login = front.url.replace('http://', 'http://fan:fan-password@');
-    await fossil(['clone', `${front.url}/fos`, join(tmp, 'anon.fossil')]);
+    const login = hub.url.replace('http://', 'http://fan:fan-password@');
+    await fossil(['clone', `${hub.url}/fos`, join(tmp, 'anon.fossil')]);
     await fossil(['clone', `${login}/fos`, join(tmp, 'fan.fossil')]);
     for (let i = 0; i < rounds; i++) {
       const name = `r${i}`;
@@ -146,7 +145,6 @@ async function main(): Promise<void> {
       console.log(`${what.padEnd(40)} wall ${ms(t.wall, t.n)} ms  workerd CPU ${ms(workerd, t.n)} ms  (${split}; n=${t.n})`);
     }
   } finally {
-    await front.stop();
     await hub.stop();
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -30,7 +30,7 @@ import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renam
 import { join } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub, type Hub } from '../test/e2e/hub-server.js';
-import { check, fossilEnv, http10Front, runFossil, runFossilAsync } from '../test/e2e/fossil-client.js';
+import { check, fossilEnv, runFossil, runFossilAsync } from '../test/e2e/fossil-client.js';
 import { heapMonitor, workerSession, type CdpSession } from './cdp.js';
 import { benchGitEnv, corpus, corpusDir, SMALL, type CorpusSpec } from './git-corpus.js';
 import type { BenchResult, BenchSuite } from './harness.js';
@@ -244,11 +244,11 @@ interface Result {
 
 const oneLine = (e: unknown) => ((e as Error).message ?? String(e)).replace(/\s+/g, ' ').slice(0, 400);
 
-async function runCorpus(c: FossilCorpus, hub: Hub, hubFront: string, hubPids: number[], cdp: CdpSession, ref: { url: string; pid: number }, refRoot: string, tmp: string, log: (s: string) => void): Promise<Result[]> {
+async function runCorpus(c: FossilCorpus, hub: Hub, hubUrl: string, hubPids: number[], cdp: CdpSession, ref: { url: string; pid: number }, refRoot: string, tmp: string, log: (s: string) => void): Promise<Result[]> {
   const runs = c.name.startsWith('fossil-large') ? 1 : SMALL_RUNS;
   const home = join(tmp, 'home');
   mkdirSync(home, { recursive: true });
-  const hubAuth = hubFront.replace('http://', `http://bench:${hub.adminToken}@`);
+  const hubAuth = hubUrl.replace('http://', `http://bench:${hub.adminToken}@`);
   const refAuth = ref.url.replace('http://', 'http://bench:bench@');
   const hubServer = { kind: 'hub' as const, pids: hubPids, cdp };
   const refServer = { kind: 'fossil' as const, pid: ref.pid };
@@ -295,7 +295,7 @@ async function runCorpus(c: FossilCorpus, hub: Hub, hubFront: string, hubPids: n
   for (let i = 0; i < runs; i++) {
     await createHubRepo(hub, hubName(i));
     const probe = join(tmp, `probe-${i}.fossil`);
-    check(runFossil(home, ['clone', `${hubFront}/${hubName(i)}`, probe]), 'clone of the empty hub repository');
+    check(runFossil(home, ['clone', `${hubUrl}/${hubName(i)}`, probe]), 'clone of the empty hub repository');
     const hubCode = sql(home, probe, `SELECT value FROM config WHERE name = 'project-code'`);
     rmSync(probe);
     const empty = join(refRoot, `${refName(i)}.fossil`);
@@ -336,7 +336,7 @@ async function runCorpus(c: FossilCorpus, hub: Hub, hubFront: string, hubPids: n
     rmSync(dest(what, i), { force: true });
     await fossil(home, ['clone', url, dest(what, i)]);
   };
-  const cloned = await both(OPS[1], clone('hub-clone', `${hubFront}/${hubName(0)}`), clone('ref-clone', `${ref.url}/${served}`));
+  const cloned = await both(OPS[1], clone('hub-clone', `${hubUrl}/${hubName(0)}`), clone('ref-clone', `${ref.url}/${served}`));
   if (!cloned) {
     skip(OPS[2], 'the clone failed');
     return results;
@@ -384,7 +384,7 @@ function table(results: Result[]): BenchResult['tables'][number] {
   const intro = [
     'Real `fossil` 2.21 clients against the hub served as `npm start` serves it (workerd + miniflare: local R2, D1, Durable Objects; scripts/dev.mjs, without wrangler dev\'s local proxy) and against `fossil server --repolist`, one after the other on the same machine in the same run (`npm run bench`; `npx tsx bench/run.ts fossil` to print only, `BENCH_QUICK=1` for the small corpus alone).',
     '',
-    'fossil 2.21 reads each reply until the connection closes, and workerd keeps an HTTP/1.0 connection open for 5 s after answering; so the hub is reached through a small relay (test/e2e/fossil-client.ts `http10Front`) that closes each connection once the reply\'s Content-Length bytes are through, as an HTTP/1.0-correct server does. Its cost is in the hub\'s wall times.',
+    'The clients reach workerd directly, as they reach fossil server (no relay since 1c97b8a: workerd keeps an HTTP/1.0 connection open 5 s after answering, and fossil 2.21 reads a reply under 1000 bytes until the connection closes, so the hub pads its short replies to 1000 bytes; before, the hub was reached through the HTTP/1.0 relay of test/e2e/fossil-client.ts, whose cost was in the hub\'s wall times).',
     '',
     'Corpora: the generated git histories of bench/git-corpus.ts converted with `git fast-export --all | fossil import --git` (cached under bench/.work/): ' +
       corpora.map((c) => `**${c.name}**: ${c.checkins} check-ins, ${c.artifacts} artifacts (${mb(c.content)} MiB uncompressed), ${mb(c.bytes)} MiB repository file`).join('; ') +
@@ -439,7 +439,6 @@ export const suite: BenchSuite = async () => {
   const inspector = await freePort();
   const hub = await startHub({ vars: { HUB_MAX_PUSH_BYTES: String(64 * 2 ** 20) }, timeoutMs: 120_000, devArgs: ['--inspector-port', String(inspector)] });
   const ref = await startFossilServer(refRoot, home);
-  const front = await http10Front(hub.url);
   const cdp = await workerSession(inspector);
   try {
     const hubPids = findInTree(process.pid, 'workerd');
@@ -447,7 +446,7 @@ export const suite: BenchSuite = async () => {
     const results: Result[] = [];
     for (const c of corpora) {
       try {
-        results.push(...(await runCorpus(c, hub, front.url, hubPids, cdp, ref, refRoot, tmp, log)));
+        results.push(...(await runCorpus(c, hub, hub.url, hubPids, cdp, ref, refRoot, tmp, log)));
       } catch (e) {
         // Setup or the reference failing: the other corpus's rows still count.
         log(`  ${c.name}: FAILED: ${oneLine(e)}`);
@@ -457,7 +456,6 @@ export const suite: BenchSuite = async () => {
     return { rows: [], tables: [table(results)] };
   } finally {
     cdp.close();
-    await front.stop();
     await ref.stop();
     await hub.stop();
     rmSync(tmp, { recursive: true, force: true });
