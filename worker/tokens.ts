@@ -45,7 +45,15 @@ export async function tokenHash(token: string): Promise<string> {
   return hex(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token))));
 }
 
-async function macKey(secret: string): Promise<CryptoKey> {
+/** The MAC key of the last secret asked for, kept by the isolate (as seal.ts sealKey: a fossil login derives a token per token row). */
+let lastMacKey: { secret: string; key: Promise<CryptoKey> } | null = null;
+
+function macKey(secret: string): Promise<CryptoKey> {
+  if (lastMacKey?.secret !== secret) lastMacKey = { secret, key: deriveMacKey(secret) };
+  return lastMacKey.key;
+}
+
+async function deriveMacKey(secret: string): Promise<CryptoKey> {
   const ikm = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), 'HKDF', false, ['deriveKey']);
   // Its own HKDF info, so this key is unrelated to seal.ts's key from the same secret.
   return crypto.subtle.deriveKey(

@@ -30,6 +30,13 @@ describe('seal', () => {
     for (const bad of ['', 'v1', 'v2.x.y', 'v1.!!.!!', 'v1.AAAA.AAAA', `v1.${iv}.${'A'.repeat(10_000)}`]) expect(await open(key, bad, 'ctx')).toBeNull();
   });
 
+  it("derives a secret's key once per isolate, and the right one again after another secret's", async () => {
+    expect(sealKey('k1')).toBe(sealKey('k1'));
+    const a = await seal(await sealKey('k1'), 'x', 'c');
+    expect(await open(await sealKey('k2'), a, 'c')).toBeNull();
+    expect(await open(await sealKey('k1'), a, 'c')).toBe('x');
+  });
+
   it('uses HUB_SECRET when set, else the admin token, else nothing', async () => {
     const s = await sealPassword({ HUB_ADMIN_TOKEN: 'tok' }, 'u', 'pw');
     expect(await openPassword({ HUB_ADMIN_TOKEN: 'tok' }, 'u', s)).toBe('pw');
