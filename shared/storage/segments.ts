@@ -65,6 +65,25 @@ export interface SegmentReader {
   readStream(segment: SegmentId, offset?: number, length?: number): ByteStream;
   /** The segment's size in bytes (SegmentNotFoundError if absent); lets a cache read whole blocks without passing the end. */
   size?(segment: SegmentId): Promise<number>;
+  /**
+   * One request for `length` bytes at `offset`, read forward in pieces: a clone takes its records
+   * in about storage order, and one request for several of its reads keeps subrequests (capped
+   * per Worker request) and their latency down. The bytes not yet read may be buffered (the local
+   * R2 simulator held a whole segment's), so keep `length` to what may be held.
+   */
+  openForward?(segment: SegmentId, offset: number, length: number): Promise<ForwardReader>;
+}
+
+/** A segment read front to back through one request (SegmentReader.openForward). */
+export interface ForwardReader {
+  /** Where the next read may start: the end of the last one. */
+  readonly position: number;
+  /** The end of the bytes requested (offset + length at open). */
+  readonly end: number;
+  /** `length` bytes at `offset` (>= position; the bytes before it are read and dropped), into `into`'s memory as readRangeInto. */
+  readInto(offset: number, length: number, into: Uint8Array | null): Promise<Uint8Array>;
+  /** Ends the request; what was not read is dropped. */
+  close(): Promise<void>;
 }
 
 /** Garbage-collection side: enumerate and delete segments. */

@@ -292,6 +292,30 @@ describe('R2SegmentStore', () => {
     expect(await store.readRange(segment, 0, bytes.length)).toEqual(bytes);
   });
 
+  it('reads a range forward through one request, skipping what lies between reads, and refuses reads outside it or past the segment end', async () => {
+    const store = new R2SegmentStore(env.CONTENT, `fwd-${crypto.randomUUID()}`);
+    const w = await store.create();
+    const bytes = new Uint8Array(300_000).map((_, i) => (i * 13) & 0xff);
+    await w.write(bytes);
+    const { segment } = await w.finish();
+    const f = await store.openForward(segment, 100, 299_900);
+    const a = await f.readInto(100, 1000, null);
+    expect(a).toEqual(bytes.subarray(100, 1100));
+    const b = await f.readInto(200_000, 50_000, a); // 198,900 bytes skipped
+    expect(b).toEqual(bytes.subarray(200_000, 250_000));
+    expect(f.position).toBe(250_000);
+    await expect(f.readInto(1000, 10, b)).rejects.toMatchObject({ code: 'segment-state' });
+    await expect(f.readInto(299_000, 2000, null)).rejects.toMatchObject({ code: 'segment-state' }); // past the request
+    await f.close();
+    const g = await store.openForward(segment, 0, 1000);
+    expect(await g.readInto(10, 990, null)).toEqual(bytes.subarray(10, 1000));
+    await g.close();
+    const h = await store.openForward(segment, 299_000, 2000); // past the end: R2 (local) serves what there is
+    await expect(h.readInto(299_000, 2000, null)).rejects.toMatchObject({ code: 'segment-range' });
+    await h.close();
+    await expect(store.openForward('nope', 0, 10)).rejects.toMatchObject({ code: 'segment-not-found' });
+  });
+
   it('leaves no object behind when a multipart segment is aborted', async () => {
     const store = new R2SegmentStore(env.CONTENT, `abort-${crypto.randomUUID()}`);
     const w = await store.create();

@@ -5,11 +5,12 @@
  * writer holds at most one part in memory. Records are read by range.
  */
 import { fromReadableStream, type ByteStream } from '../../shared/core/stream.js';
-import { SegmentNotFoundError, SegmentRangeError, StorageError } from '../../shared/storage/errors.js';
+import { SegmentNotFoundError, SegmentRangeError, SegmentStateError, StorageError } from '../../shared/storage/errors.js';
 import {
   checkRange,
   RecordTracker,
   type AppendResult,
+  type ForwardReader,
   type SegmentId,
   type SegmentStore,
   type SegmentWriter,
@@ -98,6 +99,11 @@ export class R2SegmentStore implements SegmentStore {
     return new Uint8Array(buffer, 0, length);
   }
 
+  async openForward(segment: SegmentId, offset: number, length: number): Promise<ForwardReader> {
+    checkRange(offset, length);
+    return new R2ForwardReader(segment, await this.getRange(segment, offset, length), offset, offset + length);
+  }
+
   readStream(segment: SegmentId, offset = 0, length?: number): ByteStream {
     const self = this;
     return (async function* () {
@@ -162,6 +168,50 @@ function rangeError(segment: SegmentId, offset: number, length: number, size: nu
     length,
     size,
   });
+}
+
+/** One ranged get's body read with a BYOB reader in pieces (as readRangeInto reads a whole range). */
+class R2ForwardReader implements ForwardReader {
+  private readonly reader: ReadableStreamBYOBReader;
+
+  constructor(
+    private readonly segment: SegmentId,
+    private readonly obj: R2ObjectBody,
+    public position: number,
+    readonly end: number,
+  ) {
+    this.reader = obj.body.getReader({ mode: 'byob' });
+  }
+
+  async readInto(offset: number, length: number, into: Uint8Array | null): Promise<Uint8Array> {
+    checkRange(offset, length);
+    if (offset < this.position || offset + length > this.end) {
+      throw new SegmentStateError('segment-state', `forward read ${offset}+${length} outside ${this.position}..${this.end}`, { offset, length });
+    }
+    let buffer = into !== null && into.buffer.byteLength >= length ? (into.buffer as ArrayBuffer) : new ArrayBuffer(Math.max(length, 64 * 1024));
+    while (this.position < offset) buffer = await this.fill(buffer, Math.min(offset - this.position, buffer.byteLength));
+    buffer = await this.fill(buffer, length);
+    return new Uint8Array(buffer, 0, length);
+  }
+
+  async close(): Promise<void> {
+    await this.reader.cancel().catch(() => undefined);
+    this.reader.releaseLock();
+  }
+
+  /** Reads exactly `n` bytes into the start of `buffer` (which each read takes over and hands back). */
+  private async fill(buffer: ArrayBuffer, n: number): Promise<ArrayBuffer> {
+    let got = 0;
+    while (got < n) {
+      const { done, value } = await this.reader.readAtLeast(n - got, new Uint8Array(buffer, got, n - got));
+      if (value !== undefined) buffer = value.buffer as ArrayBuffer;
+      if (done) break;
+      got += value.length;
+    }
+    if (got < n) throw rangeError(this.segment, this.position, n, this.obj.size);
+    this.position += n;
+    return buffer;
+  }
 }
 
 /** Writes one segment: buffers up to a part, then switches to multipart upload. */

@@ -21,7 +21,7 @@ import { toHexAt, writeHex } from '../../core/bytes.js';
 import { MAX_CHAIN_ROWS } from '../../storage/object-index.js';
 import { PLAN_BASE_OUTSIDE, PLAN_BASE_THIN, PLAN_FORMATS, PLAN_KINDS, PLAN_NO_BASE, type ReachPlan } from '../../storage/reach.js';
 import { IdSet, type PackedIds } from '../../storage/id-set.js';
-import type { SegmentReader } from '../../storage/segments.js';
+import type { ForwardReader, SegmentReader } from '../../storage/segments.js';
 
 /** Options of reachPlanToPackBytes. */
 export interface BuildOptions {
@@ -29,6 +29,8 @@ export interface BuildOptions {
   maxRead?: number;
   /** Largest gap of unwanted bytes read through to join two records in one read. Default 64 KiB. */
   maxGap?: number;
+  /** Most bytes one forward request (SegmentReader.openForward) asks for, read maxRead at a time. Default 4 * maxRead. */
+  maxForward?: number;
   /** zlib level for rebuilt objects. Default 6. */
   level?: number;
   /** Check that each rebuilt object hashes to its id (default true). */
@@ -214,71 +216,94 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
   // With chunkSize the writer copies every record out before asking for the next batch, so the
   // range reads can share one buffer (a batch never outlives the read its records come from).
   const readInto = opts.chunkSize !== undefined && segments.readRangeInto ? segments.readRangeInto.bind(segments) : null;
+  // And then, reads that move forward in a segment (past gaps of at most maxGap, as a joined read
+  // would) share one request of up to maxForward bytes: a full clone makes a quarter of the requests.
+  const forward = readInto && segments.openForward ? segments.openForward.bind(segments) : null;
+  const maxForward = opts.maxForward ?? 4 * maxRead;
+  // Per segment, the end of its last record the pack copies: a request never asks past it.
+  const segEnd = forward ? new Float64Array(plan.segmentNames.length) : null;
+  if (segEnd) for (let i = 0; i < n; i++) if (reusable(i)) segEnd[plan.seg[i]] = Math.max(segEnd[plan.seg[i]], plan.offset[i] + plan.length[i]);
+  let fwd: ForwardReader | null = null;
+  let fwdSeg = -1;
   let buf: Uint8Array | null = null;
   let bufSeg = -1;
   let bufStart = 0;
   let until = -1;
   let batch: PackWriteEntry[] = [];
-  for (let k = 0; k < n; k++) {
-    if (batch.length >= BATCH) {
-      yield batch;
-      batch = [];
-    }
-    const i = order[k];
-    if (!reusable(i)) {
-      const id = toHexAt(plan.ids, i * 20, 20);
-      const obj = await readObject(view.deps, id);
-      if (obj === null) throw new PackError('pack-missing-object', `object ${id} is not in the repository`, { id });
-      const type = obj.kind as GitObjectType;
-      if (opts.verifyRebuilt !== false && gitObjectId(primitives, type, obj.data) !== id) {
-        throw new PackError('pack-corrupt-object', `object ${id} does not match its id`, { id });
+  try {
+    for (let k = 0; k < n; k++) {
+      if (batch.length >= BATCH) {
+        yield batch;
+        batch = [];
       }
-      // Alone in its batch: rebuilt objects can be large, and a batch holds them all.
-      if (batch.length > 0) yield batch;
-      batch = [];
-      yield [{ kind: 'object', type, data: obj.data }];
-      continue;
-    }
-    const seg = plan.seg[i];
-    const offset = plan.offset[i];
-    const length = plan.length[i];
-    if (k > until) {
-      // The entries so far view the buffer about to be read over.
-      if (batch.length > 0) yield batch;
-      batch = [];
-      // Join the following reusable records of this segment while close and the read stays bounded.
-      // Rebuilt objects in between are stepped over (they are read through readObject, not from
-      // this buffer): a shallow pack has them every few entries, and each split the reads.
-      let end = offset + length;
-      let j = k;
-      while (j + 1 < n) {
-        const m = order[j + 1];
-        if (!reusable(m)) {
-          j++;
-          continue;
+      const i = order[k];
+      if (!reusable(i)) {
+        const id = toHexAt(plan.ids, i * 20, 20);
+        const obj = await readObject(view.deps, id);
+        if (obj === null) throw new PackError('pack-missing-object', `object ${id} is not in the repository`, { id });
+        const type = obj.kind as GitObjectType;
+        if (opts.verifyRebuilt !== false && gitObjectId(primitives, type, obj.data) !== id) {
+          throw new PackError('pack-corrupt-object', `object ${id} does not match its id`, { id });
         }
-        if (plan.seg[m] !== seg) break;
-        const o = plan.offset[m];
-        if (o < end || o - end > maxGap || o + plan.length[m] - offset > maxRead) break;
-        end = o + plan.length[m];
-        j++;
+        // Alone in its batch: rebuilt objects can be large, and a batch holds them all.
+        if (batch.length > 0) yield batch;
+        batch = [];
+        yield [{ kind: 'object', type, data: obj.data }];
+        continue;
       }
-      const name = plan.segmentNames[seg];
-      buf = readInto ? await readInto(name, offset, end - offset, buf) : await segments.readRange(name, offset, end - offset);
-      bufSeg = seg;
-      bufStart = offset;
-      until = j;
+      const seg = plan.seg[i];
+      const offset = plan.offset[i];
+      const length = plan.length[i];
+      if (k > until) {
+        // The entries so far view the buffer about to be read over.
+        if (batch.length > 0) yield batch;
+        batch = [];
+        // Join the following reusable records of this segment while close and the read stays bounded.
+        // Rebuilt objects in between are stepped over (they are read through readObject, not from
+        // this buffer): a shallow pack has them every few entries, and each split the reads.
+        let end = offset + length;
+        let j = k;
+        while (j + 1 < n) {
+          const m = order[j + 1];
+          if (!reusable(m)) {
+            j++;
+            continue;
+          }
+          if (plan.seg[m] !== seg) break;
+          const o = plan.offset[m];
+          if (o < end || o - end > maxGap || o + plan.length[m] - offset > maxRead) break;
+          end = o + plan.length[m];
+          j++;
+        }
+        const name = plan.segmentNames[seg];
+        if (forward) {
+          if (fwd !== null && (fwdSeg !== seg || offset < fwd.position || offset - fwd.position > maxGap || end > fwd.end)) {
+            await fwd.close();
+            fwd = null;
+          }
+          if (fwd === null) {
+            fwd = await forward(name, offset, Math.max(end, Math.min(segEnd![seg], offset + maxForward)) - offset);
+            fwdSeg = seg;
+          }
+          buf = await fwd.readInto(offset, end - offset, buf);
+        } else buf = readInto ? await readInto(name, offset, end - offset, buf) : await segments.readRange(name, offset, end - offset);
+        bufSeg = seg;
+        bufStart = offset;
+        until = j;
+      }
+      if (buf === null || bufSeg !== seg) throw new PackError('pack-internal', 'record read out of order');
+      const compressed = buf.subarray(offset - bufStart, offset - bufStart + length);
+      if (plan.format[i] === FULL) {
+        batch.push({ kind: 'raw', type: PLAN_KINDS[plan.kind[i]] as GitObjectType, size: plan.size[i], compressed });
+        continue;
+      }
+      const b = plan.base[i];
+      const size = plan.recordSize[i] >= 0 ? plan.recordSize[i] : primitives.zlib.inflate(compressed, maxDeltaSize(plan.size[i])).length;
+      const ref = b === PLAN_BASE_THIN ? { id: toHexAt(plan.thinBases!, i * 20, 20) } : ofsDelta ? { index: pos[b] } : { id: toHexAt(plan.ids, b * 20, 20) };
+      batch.push({ kind: 'raw', type: 'delta', size, compressed, base: ref });
     }
-    if (buf === null || bufSeg !== seg) throw new PackError('pack-internal', 'record read out of order');
-    const compressed = buf.subarray(offset - bufStart, offset - bufStart + length);
-    if (plan.format[i] === FULL) {
-      batch.push({ kind: 'raw', type: PLAN_KINDS[plan.kind[i]] as GitObjectType, size: plan.size[i], compressed });
-      continue;
-    }
-    const b = plan.base[i];
-    const size = plan.recordSize[i] >= 0 ? plan.recordSize[i] : primitives.zlib.inflate(compressed, maxDeltaSize(plan.size[i])).length;
-    const ref = b === PLAN_BASE_THIN ? { id: toHexAt(plan.thinBases!, i * 20, 20) } : ofsDelta ? { index: pos[b] } : { id: toHexAt(plan.ids, b * 20, 20) };
-    batch.push({ kind: 'raw', type: 'delta', size, compressed, base: ref });
+    if (batch.length > 0) yield batch;
+  } finally {
+    await fwd?.close();
   }
-  if (batch.length > 0) yield batch;
 }

@@ -116,6 +116,56 @@ describe('pack building from stored records', () => {
     expect(order.reused).toBe(2);
     expect((await packIds(parts)).sort()).toEqual([id(a), id(b), id(d)].sort());
   });
+
+  it('reads forward through one request for several reads where the store can (openForward): a new one past a gap or maxForward', async () => {
+    const { repo, segments } = createMemoryStores();
+    const z = purePrimitives.zlib.deflate;
+    const id = (data: Uint8Array) => gitObjectId(purePrimitives, 'blob', data);
+    const blobs = Array.from({ length: 12 }, (_, i) => enc.encode(`file ${i}\n`.repeat(40)));
+    // Segment 1: blobs 0-7 back to back; segment 2: blobs 8-11 with a 2000-byte record nobody wants after the first.
+    const one = await appendRecords(segments, blobs.slice(0, 8).map(z));
+    const two = await appendRecords(segments, [z(blobs[8]), new Uint8Array(2000), ...blobs.slice(9).map(z)]);
+    const at = (k: number) => (k < 8 ? { segment: one.segment, ...one.records[k] } : { segment: two.segment, ...two.records[k === 8 ? 0 : k - 7] });
+    await repo.putBatch(blobs.map((b, k) => ({ id: id(b), kind: 'blob' as const, size: b.length, ...at(k), format: 'full' as const, base: null })));
+    const view = new RepoView({ index: repo, segments, primitives: purePrimitives, appliers: { git: applyGitDelta, fossil: applyFossilDelta } });
+    const opened: [string, number, number][] = [];
+    let ranges = 0;
+    const records: SegmentReader = {
+      readRange: (s, offset, length) => (ranges++, segments.readRange(s, offset, length)),
+      readRangeInto: (s, offset, length) => (ranges++, segments.readRange(s, offset, length)),
+      readStream: (s, offset, length) => segments.readStream(s, offset, length),
+      async openForward(s, offset, length) {
+        opened.push([s, offset, length]);
+        let position = offset;
+        return {
+          get position() {
+            return position;
+          },
+          end: offset + length,
+          async readInto(o: number, n: number) {
+            if (o < position || o + n > offset + length) throw new Error('read outside the request');
+            position = o + n;
+            return segments.readRange(s, o, n);
+          },
+          async close() {},
+        };
+      },
+    };
+    const packed = new PackedIds();
+    for (const b of blobs) packed.push(id(b));
+    const { plan, order } = await planFetchPack(view, packed, { thinPack: false, have: new IdSet() });
+    const parts: Uint8Array[] = [];
+    // A read per record (maxRead 1), one request per forward run of up to maxForward bytes.
+    const r = one.records;
+    const maxForward = r[5].offset + r[5].length; // segment 1's first six records
+    for await (const c of reachPlanToPackBytes(view, plan, order, true, { records, chunkSize: 1000, maxRead: 1, maxGap: 100, maxForward })) parts.push(c.slice());
+    expect(ranges).toBe(0);
+    const seg2End = two.records[4].offset + two.records[4].length;
+    expect(opened.map(([s, o]) => [s, o])).toEqual([[one.segment, 0], [one.segment, r[6].offset], [two.segment, 0], [two.segment, two.records[2].offset]]);
+    // Never past the last record the pack copies from the segment, nor past maxForward.
+    expect(opened.map(([, o, n]) => o + n)).toEqual([maxForward, r[7].offset + r[7].length, Math.min(maxForward, seg2End), seg2End]);
+    expect((await packIds(parts)).sort()).toEqual(blobs.map(id).sort());
+  });
 });
 
 describe('receive-pack indexes a delta with its record size', () => {
