@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// A small HTTP front for `wrangler dev`, used by `npm start` and the e2e tests.
+// A small HTTP front for `wrangler dev`, used by the fossil e2e tests (`npm start`
+// served through it until the hub padded its short fossil replies, 1c97b8a).
 //
 // Why: fossil 2.21 sends HTTP/1.0 requests and reads each reply until the
 // connection closes, but wrangler dev (workerd) keeps HTTP/1.0 connections

@@ -103,7 +103,7 @@ export function artifactHashes(home: string, repo: string, includePrivate = true
     .filter(Boolean);
 }
 
-/** The front `npm start` puts before wrangler dev (scripts/front.mjs). */
+/** The HTTP/1.0 front (scripts/front.mjs; `npm start` no longer needs it: short fossil replies are padded). */
 const FRONT = fileURLToPath(new URL('../../scripts/front.mjs', import.meta.url));
 
 /**

@@ -151,6 +151,7 @@ describe('fossil clients against the hub', () => {
       commit: seconds(() => expect(commitFile(d.dir, 'direct.txt', 'no front\n', 'without the front').output).not.toMatch(/Error/)),
       sync: seconds(() => check(runFossil(home, ['sync'], d.dir), 'fossil sync')),
       refused: seconds(() => expect(runFossil(home, ['push', direct('alice', 'wrong')], d.dir).output).toMatch(/Error: login failed/)),
+      unknown: seconds(() => expect(runFossil(home, ['clone', repoUrl(hub.url, 'nosuch'), join(home, 'nosuch.fossil')]).status).not.toBe(0)),
     };
     for (const [what, s] of Object.entries(times)) expect(s, what).toBeLessThan(4.5);
     expect(comments(cloneAndOpen(home, url('demo'), 'direct-check').repo)).toContain('without the front');
