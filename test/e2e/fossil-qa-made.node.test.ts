@@ -5,7 +5,7 @@
 // the shunned artifact was stored as other artifacts' delta base, and writers
 // pushing at once while other callers stall mid-upload.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -263,5 +263,49 @@ describe('callers at once', () => {
     const got = new Set(artifactHashes(home, after));
     for (const repo of clones) for (const h of artifactHashes(home, repo)) expect(got.has(h), h).toBe(true);
     expect(sql(after, `SELECT count(*) FROM event WHERE type = 'ci'`).trim()).toBe(String(1 + 3 * 8));
+  });
+});
+
+describe('check-in locks', () => {
+  it('a commit racing another clone’s commit on the same parent stops with fossil’s check-in race warning, as from fossil server', async () => {
+    // fossil 2.21's autosync pull before a commit sends `pragma ci-lock PARENT CLIENT-ID`; fossil server
+    // answers a second client's lock on the same parent within a minute with `pragma ci-lock-fail`,
+    // and that client stops instead of forking the branch.
+    const src = join(home, 'race.fossil');
+    fossil(['new', src]);
+    await both('race', src);
+    const started = join(home, 'race-editor-started');
+    const go = join(home, 'race-editor-go');
+    // A's commit message editor: says it started, then waits for the test (at most 60 s).
+    const editor = join(home, 'race-editor.sh');
+    writeFileSync(editor, `#!/bin/sh\ntouch '${started}'\nfor i in $(seq 600); do [ -e '${go}' ] && break; sleep 0.1; done\necho 'slow commit' > "$1"\n`, { mode: 0o755 });
+    const [a, b] = ['a', 'b'].map((who) => {
+      const repo = join(home, `race-${who}.fossil`);
+      fossil(['clone', '--save-http-password', urls('race', 'ada', 'ada-pw').hub, repo]);
+      fossil(['settings', 'editor', editor, '-R', repo]);
+      const dir = join(home, `race-${who}`);
+      mkdirSync(dir);
+      fossil(['open', repo], dir);
+      fossil(['settings', 'mtime-changes', 'off'], dir);
+      writeFileSync(join(dir, `${who}.txt`), `${who}\n`);
+      fossil(['add', `${who}.txt`], dir);
+      return dir;
+    });
+    const slow = runFossilAsync(home, ['commit', '--no-warnings'], a, 90_000);
+    for (let i = 0; i < 600 && !existsSync(started); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(started)).toBe(true);
+    const racing = runFossil(home, ['commit', '--no-warnings', '-m', 'racing'], b);
+    writeFileSync(go, '');
+    const first = await slow;
+    expect(racing.output).toContain('Might fork due to a check-in race with user "ada"');
+    expect(racing.status).not.toBe(0);
+    expect(first.status, first.output).toBe(0);
+    // Once A's check-in is in, B updates onto it and commits without a fork.
+    fossil(['update'], b);
+    fossil(['commit', '--no-warnings', '-m', 'after the race'], b);
+    const after = join(home, 'race-after.fossil');
+    fossil(['clone', urls('race').hub, after]);
+    expect(sql(after, `SELECT count(*) FROM leaf`).trim()).toBe('1');
+    expect(sql(after, `SELECT comment FROM event WHERE type = 'ci' ORDER BY mtime`).replace(/'/g, '').trim().split('\n').slice(1)).toEqual(['slow commit', 'after the race']);
   });
 });

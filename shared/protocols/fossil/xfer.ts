@@ -21,6 +21,7 @@ import type { UnversionedEntry } from '../../storage/fossil.js';
 import { RangePrefetcher } from '../../storage/range-prefetch.js';
 import { bodyEncoding, decodeBody, replyBody, type BodyEncoding } from './body.js';
 import { capabilities, type Capabilities } from './caps.js';
+import { ciLock, ciUnlock } from './ci-lock.js';
 import { createClusters, CLUSTER_THRESHOLD } from './cluster.js';
 import { ConfigReceiver, configGroupMask, sendConfig } from './config.js';
 import { XferError, xferError } from './errors.js';
@@ -138,6 +139,11 @@ function isClientFault(e: unknown): e is HubError {
   return e instanceof HubError && ['invalid-id', 'bad-utf8', 'invalid-row'].includes(e.code);
 }
 
+/** A client id of a ci-lock pragma: one token, bounded (fossil makes it from a hash). */
+function isClientId(s: string | undefined): s is string {
+  return s !== undefined && s.length > 0 && s.length <= 100;
+}
+
 function timestamp(d: Date): string {
   return d.toISOString().slice(0, 19);
 }
@@ -152,6 +158,10 @@ class Session {
   private nextIsPrivate = false;
   private pullOnly = false;
   private softError: string | null = null;
+  /** Who holds the check-in lock a `pragma ci-lock` asked for, answered with `pragma ci-lock-fail`. */
+  private lockFail: { login: string; mtime: number } | null = null;
+  /** The last login card's user name (fossil's g.zLogin), for the lock. */
+  private loginName = 'anonymous';
   private uvHash: string | null = null;
   private cloneSeq: number | null = null;
   private cloneAll = false;
@@ -327,6 +337,7 @@ class Session {
     const ok = user !== null && verifyLogin(this.repo.primitives, rest, args[1], args[2], user.secrets);
     await this.ctx.onLogin?.(login, ok);
     if (!ok) throw xferError('login-failed', 'login failed');
+    this.loginName = login;
     this.actor = user.actor === undefined ? login : user.actor;
     // Several login cards are allowed; their permissions add up.
     const more = capabilities(user.caps);
@@ -352,6 +363,16 @@ class Session {
         return;
       case 'uv-hash':
         if (isHash(args[1]) && this.uvHash === null) this.uvHash = args[1];
+        return;
+      // Check-in locks (ci-lock.ts), for callers who may push: only they can commit here.
+      case 'ci-lock':
+        if (this.caps.write && isHash(args[1]) && isClientId(args[2])) {
+          const held = ciLock(this.serverCode, args[1], args[2], this.loginName);
+          if (held) this.lockFail = held;
+        }
+        return;
+      case 'ci-unlock':
+        if (this.caps.write && isClientId(args[1])) ciUnlock(this.serverCode, args[1]);
         return;
       default:
         return; // unknown pragmas are ignored, as fossil does
@@ -465,6 +486,7 @@ class Session {
     if (this.cloneSeq !== null || this.cloneAll) out.card('push', this.serverCode, this.projectCode);
     if (this.pullOnly) out.card('message', fossilize('pull only - not authorized to push'));
     if (this.softError !== null) out.card('error', fossilize(this.softError));
+    if (this.lockFail !== null) out.card('pragma', 'ci-lock-fail', fossilize(this.lockFail.login), this.lockFail.mtime);
     if (this.uvHash !== null && this.caps.read) await this.uvCatalog(out);
     await sendFiles(send, this.gimmes);
     await this.sendUvFiles(out, this.uvGimmes);
