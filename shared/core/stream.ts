@@ -35,6 +35,38 @@ const BYOB_CHUNK = 256 * 1024;
  */
 const BYOB_MIN = 128 * 1024;
 
+/**
+ * Buffers fromReadableStream reads into again once their reader is done with
+ * them (release), instead of a new one per read: a 392 MiB push otherwise left
+ * 392 MiB of 256 KiB buffers for the garbage collector, up to ~60 MiB of them
+ * uncollected at a time in an isolate's peak. Only buffers this pool's stream
+ * handed out are taken back; the next read transfers (detaches) a released
+ * buffer, so a view kept past its release reads as empty instead of as other bytes.
+ */
+export class ChunkPool {
+  readonly #mine = new WeakSet<ArrayBufferLike>();
+  readonly #free: ArrayBuffer[] = [];
+
+  /** Gives back the buffer under `chunk` (a view of a chunk this pool's stream yielded, nothing else keeps). */
+  readonly release = (chunk: Uint8Array): void => {
+    const b = chunk.buffer;
+    if (!this.#mine.has(b) || this.#free.length >= 64) return;
+    this.#mine.delete(b);
+    this.#free.push(b as ArrayBuffer);
+  };
+
+  /** @internal A buffer to read into. */
+  take(): Uint8Array {
+    const b = this.#free.pop();
+    return b !== undefined && b.byteLength === BYOB_CHUNK ? new Uint8Array(b) : new Uint8Array(BYOB_CHUNK);
+  }
+
+  /** @internal Marks a yielded chunk's buffer as this pool's. */
+  own(chunk: Uint8Array): void {
+    this.#mine.add(chunk.buffer);
+  }
+}
+
 /** workerd's BYOB reader extension: resolves once `min` bytes are in `view` (or the stream ended). */
 type AtLeastReader = ReadableStreamBYOBReader & { readAtLeast?: <T extends ArrayBufferView>(min: number, view: T) => Promise<ReadableStreamReadResult<T>> };
 
@@ -45,7 +77,7 @@ type AtLeastReader = ReadableStreamBYOBReader & { readAtLeast?: <T extends Array
  * 10.7k reads and 0.22 s of CPU instead of ~210 reads and 0.09 s (measured in
  * a bare workerd), besides the per-chunk work of every stage after it.
  */
-export async function* fromReadableStream(r: ReadableStream<Uint8Array>): ByteStream {
+export async function* fromReadableStream(r: ReadableStream<Uint8Array>, pool?: ChunkPool): ByteStream {
   let byob: AtLeastReader | null = null;
   try {
     byob = r.getReader({ mode: 'byob' });
@@ -55,7 +87,7 @@ export async function* fromReadableStream(r: ReadableStream<Uint8Array>): ByteSt
   const reader = byob ?? r.getReader();
   let finished = false;
   try {
-    let buf = new Uint8Array(BYOB_CHUNK);
+    let buf = pool ? pool.take() : new Uint8Array(BYOB_CHUNK);
     for (;;) {
       const { done, value } = !byob
         ? await (reader as ReadableStreamDefaultReader<Uint8Array>).read()
@@ -77,7 +109,8 @@ export async function* fromReadableStream(r: ReadableStream<Uint8Array>): ByteSt
         buf = new Uint8Array(value.buffer as ArrayBuffer);
         yield value.slice();
       } else {
-        buf = new Uint8Array(BYOB_CHUNK);
+        buf = pool ? pool.take() : new Uint8Array(BYOB_CHUNK);
+        pool?.own(value);
         yield value;
       }
     }
@@ -115,6 +148,12 @@ export async function collect(s: ByteStream, limit: number): Promise<Uint8Array>
 export interface ByteReaderOptions {
   /** Called with every consumed slice, in order (e.g. to hash a pack as it is read). */
   onConsume?: (bytes: Uint8Array) => void;
+  /**
+   * Called with each source chunk once it is wholly consumed, when the reader
+   * next pulls from its source (e.g. ChunkPool.release). Only for callers done
+   * with every view the reader handed out by the time they read again.
+   */
+  onRelease?: (chunk: Uint8Array) => void;
 }
 
 /**
@@ -128,6 +167,9 @@ export interface ByteReaderOptions {
 export class ByteReader {
   readonly #it: AsyncIterator<Uint8Array>;
   readonly #onConsume: ((bytes: Uint8Array) => void) | undefined;
+  readonly #onRelease: ((chunk: Uint8Array) => void) | undefined;
+  /** Chunks wholly consumed since the last pull (for onRelease). */
+  #consumedChunks: Uint8Array[] = [];
   /** Buffered chunks; #chunks[#head] is the first, read from #offset on. */
   #chunks: Uint8Array[] = [];
   #head = 0;
@@ -139,6 +181,7 @@ export class ByteReader {
   constructor(source: ByteStream, options: ByteReaderOptions = {}) {
     this.#it = source[Symbol.asyncIterator]();
     this.#onConsume = options.onConsume;
+    this.#onRelease = options.onRelease;
   }
 
   /** Bytes consumed so far (the stream position of the next byte read). */
@@ -154,6 +197,10 @@ export class ByteReader {
   /** Pull chunks until at least `n` bytes are buffered or the source ends; true if `n` are there. */
   async fill(n: number): Promise<boolean> {
     while (this.#buffered < n && !this.#ended) {
+      if (this.#consumedChunks.length > 0) {
+        for (const c of this.#consumedChunks) this.#onRelease!(c);
+        this.#consumedChunks = [];
+      }
       const r = await this.#it.next();
       if (r.done) {
         this.#ended = true;
@@ -328,6 +375,7 @@ export class ByteReader {
       this.#offset += k;
       n -= k;
       if (this.#offset === chunk.length) {
+        if (this.#onRelease) this.#consumedChunks.push(chunk);
         this.#head++;
         this.#offset = 0;
       }

@@ -19,7 +19,7 @@
 import { HubError, StreamError } from '../../shared/core/errors.js';
 import { parseTag } from '../../shared/core/git/tag.js';
 import type { Primitives } from '../../shared/core/primitives.js';
-import { ByteReader, fromReadableStream, toReadableStream, type ByteStream } from '../../shared/core/stream.js';
+import { ByteReader, ChunkPool, fromReadableStream, toReadableStream, type ByteStream } from '../../shared/core/stream.js';
 import { applyFossilDelta, applyGitDelta } from '../../shared/delta/index.js';
 import {
   receivePackAdvertisement,
@@ -83,9 +83,9 @@ export type GitEngine = (repo: GitRepo, body: ByteStream, opts: GitServiceOption
 function runUploadPack(repo: GitRepo, body: ByteStream, opts: GitServiceOptions): ByteStream | null {
   return uploadPack(repo, body, { protocol: opts.protocol, features: opts.uploadFeatures, onError: logError });
 }
-function runReceivePack(repo: GitRepo, body: ByteStream, opts: GitServiceOptions): ByteStream | null {
+function runReceivePack(repo: GitRepo, body: ByteStream, opts: GitServiceOptions, releaseChunk?: (chunk: Uint8Array) => void): ByteStream | null {
   // The handler already enforces the push size cap while streaming the body.
-  return receivePack(repo, body, { receiveFeatures: opts.receiveFeatures, maxPackBytes: Number.MAX_SAFE_INTEGER, onError: logError, ...opts.receiveHooks });
+  return receivePack(repo, body, { receiveFeatures: opts.receiveFeatures, maxPackBytes: Number.MAX_SAFE_INTEGER, onError: logError, releaseChunk, ...opts.receiveHooks });
 }
 
 /** Errors that are not the client's fault: log them (the client got a protocol error). */
@@ -191,12 +191,12 @@ async function* guarded(s: () => ByteStream | Promise<ByteStream>, mode: ErrorMo
  * itself (a corrupt gzip stream, a client gone) becomes a StreamError too, so
  * the client gets a protocol error and never a 5xx.
  */
-export async function* requestBody(body: ReadableStream<Uint8Array> | null, gzip: boolean, limit: number, what: string): AsyncGenerator<Uint8Array, void, undefined> {
+export async function* requestBody(body: ReadableStream<Uint8Array> | null, gzip: boolean, limit: number, what: string, pool?: ChunkPool): AsyncGenerator<Uint8Array, void, undefined> {
   if (body === null) return;
   let total = 0;
   // Decoded here rather than in the Worker: a stream that fails on its way into
   // the DO arrives as a clean (truncated) end, while a failure here is seen.
-  const it = fromReadableStream(gzip ? body.pipeThrough(new DecompressionStream('gzip')) : body)[Symbol.asyncIterator]();
+  const it = fromReadableStream(gzip ? body.pipeThrough(new DecompressionStream('gzip')) : body, pool)[Symbol.asyncIterator]();
   try {
     for (;;) {
       let r: IteratorResult<Uint8Array>;
@@ -327,12 +327,14 @@ export async function handleGitRequest(
   }
   if (request.method === 'POST' && url.pathname === '/git-receive-pack') {
     return reply(async function* () {
-      const raw = requestBody(request.body, gzip, limit, 'push');
+      // The pack reader hands the body's buffers back as it reads past them (no 256 KiB of garbage per read).
+      const pool = new ChunkPool();
+      const raw = requestBody(request.body, gzip, limit, 'push', pool);
       try {
         const reader = new ByteReader(raw);
         mode.sideband = await asksForSideband(reader);
         const body = rest(reader);
-        yield* engineOrRefusal(runReceivePack(repo, body, opts), body, 'push');
+        yield* engineOrRefusal(runReceivePack(repo, body, opts, pool.release), body, 'push');
       } finally {
         await raw.return(undefined);
       }

@@ -136,6 +136,12 @@ export interface ReadPackOptions {
    * in one lookup, but must not add to it.
    */
   ids?: IdSet;
+  /**
+   * Told of each chunk of `stream` once read past, when the reader pulls the
+   * next (its views of a chunk live until the next event at most): e.g. a
+   * ChunkPool's release, so the request's buffers are read into again.
+   */
+  releaseChunk?: (chunk: Uint8Array) => void;
   /** Most objects in one pack. Default 10,000,000. */
   maxObjects?: number;
   /** Largest window handed to inflatePrefix (bytes); larger streams are inflated streaming. Default 4 MiB. */
@@ -635,7 +641,7 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
   const st = new PackReader(opts);
   const hasher = opts.primitives.hash('sha1');
   let hashing = true;
-  const reader = new ByteReader(stream, { onConsume: (b) => hashing && hasher.update(b) });
+  const reader = new ByteReader(stream, { onConsume: (b) => hashing && hasher.update(b), onRelease: opts.releaseChunk });
   const maxRetained = opts.readEntry ? 0 : (opts.maxRetainedBytes ?? 64 * 1024 * 1024);
   try {
     const { version, count } = decodePackHeader(await reader.readUpTo(PACK_HEADER_SIZE));

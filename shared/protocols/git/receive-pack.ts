@@ -115,6 +115,8 @@ export interface ReceivePackOptions {
   progressInterval?: number;
   /** Told of every unexpected (non-client) error, for logging. */
   onError?: (e: unknown) => void;
+  /** Told of each chunk of the pack read past (packBytesToEntries' releaseChunk): the body's ChunkPool.release. */
+  releaseChunk?: (chunk: Uint8Array) => void;
   /**
    * The host's own policy (the hub's branch protection): why an update may
    * not go ahead, or undefined. Asked after git's own checks pass; the reason
@@ -577,6 +579,7 @@ class Push {
       maxObjectSize: this.opts.maxObjectSize,
       maxDeltaBaseCache: this.opts.maxDeltaBaseCache ?? DEFAULT_DELTA_BASE_CACHE,
       ids: this.packIds,
+      releaseChunk: this.opts.releaseChunk,
     });
     for await (const ev of events) {
       if (ev.kind === 'header') {
