@@ -209,6 +209,8 @@ describe('artifacts a fossil client would never send', () => {
     z.copy(body, 4);
     const res = await http(`${hub.url}/qa`, { method: 'POST', headers: { 'content-type': 'application/x-fossil' }, body });
     expect(res.status).toBe(200);
+    // Replies under 1000 bytes come uncompressed (1c97b8a), as fossil-sync's cards() reads them.
+    if (String(res.headers['content-type']).startsWith('application/x-fossil-uncompressed')) return res.body.toString('latin1');
     return inflateSync(res.body.subarray(4)).toString('latin1');
   }
 
