@@ -25,12 +25,12 @@
  * small): only that corpus. BENCH_RSS_TRACE=FILE: appends workerd's RSS,
  * sampled each second during the hub's operations, to FILE (where memory grows).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub, type Hub } from '../test/e2e/hub-server.js';
-import { check, fossilEnv, runFossil, runFossilAsync } from '../test/e2e/fossil-client.js';
+import { check, fossilEnv, runFossil, runFossilAsync, startFossilServer } from '../test/e2e/fossil-client.js';
 import { heapMonitor, workerSession, type CdpSession } from './cdp.js';
 import { benchGitEnv, corpus, corpusDir, SMALL, type CorpusSpec } from './git-corpus.js';
 import type { BenchResult, BenchSuite } from './harness.js';
@@ -120,30 +120,6 @@ async function fossilCorpus(spec: CorpusSpec, log: (s: string) => void): Promise
     checkins: Number(sql(home, file, `SELECT count(*) FROM event WHERE type = 'ci'`)),
     artifacts: Number(sql(home, file, `SELECT count(*) FROM blob WHERE size >= 0`)),
   };
-}
-
-/** `fossil server --repolist` over `root` (every *.fossil file there is /NAME). */
-async function startFossilServer(root: string, home: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const port = await freePort();
-  const child = spawn('fossil', ['server', '--repolist', '--localhost', '--port', String(port), root], { env: fossilEnv(home), stdio: 'ignore' });
-  const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.exitCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
-  };
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) break;
-    try {
-      await fetch(`${url}/`);
-      return { url, pid: child.pid!, stop };
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  await stop();
-  throw new Error('fossil server did not start');
 }
 
 /** BENCH_RSS_TRACE: where one hub operation's memory grows, one line per second. */

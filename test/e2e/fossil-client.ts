@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './hub-server.js';
 
 export interface FossilResult {
   status: number | null;
@@ -135,4 +136,28 @@ export async function http10Front(target: string): Promise<{ url: string; pid: n
       await new Promise((r) => child.once('exit', r));
     },
   };
+}
+
+/** `fossil server --repolist` over `root` (every *.fossil file there is /NAME). */
+export async function startFossilServer(root: string, home: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn('fossil', ['server', '--repolist', '--localhost', '--port', String(port), root], { env: fossilEnv(home), stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  };
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) break;
+    try {
+      await fetch(`${url}/`);
+      return { url, pid: child.pid!, stop };
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  await stop();
+  throw new Error('fossil server did not start');
 }

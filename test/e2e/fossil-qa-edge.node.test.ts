@@ -2,17 +2,16 @@
 // 2.21 serving the same repositories: what a fossil user sees from one must be
 // what they see from the other (the same artifacts and crosslinked tables in a
 // clone, the same refusals). One hub and one fossil server for the file.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactHashes, check, fossilEnv, fossilHome, http10Front, runFossil } from './fossil-client.js';
+import { artifactHashes, check, fossilHome, http10Front, runFossil, startFossilServer } from './fossil-client.js';
 import { api as hubApi, apiOk, repoUrl } from './hub-client.js';
-import { freePort, startHub, type Hub } from './hub-server.js';
+import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
 let front: { url: string; stop(): Promise<void> };
-let server: ChildProcess;
+let server: Awaited<ReturnType<typeof startFossilServer>> | undefined;
 let serverUrl: string;
 let home: string;
 let cleanup: () => void;
@@ -55,15 +54,13 @@ beforeAll(async () => {
   ({ home, done: cleanup } = fossilHome('fossil-qa-edge-'));
   served = join(home, 'served');
   mkdirSync(served);
-  const port = await freePort();
-  server = spawn('fossil', ['server', '--repolist', '--localhost', '--port', String(port), served], { env: fossilEnv(home), stdio: 'ignore' });
-  serverUrl = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100 && !(await fetch(serverUrl).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+  server = await startFossilServer(served, home);
+  serverUrl = server.url;
   await api('POST', '/users', { name: 'wes', password: 'wes-pw' });
 }, 120_000);
 
 afterAll(async () => {
-  server?.kill('SIGTERM');
+  await server?.stop();
   await front?.stop();
   await hub?.stop();
   cleanup?.();

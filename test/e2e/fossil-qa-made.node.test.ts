@@ -4,18 +4,18 @@
 // import --git, delta manifests, a rebuild --compress), a shun arriving after
 // the shunned artifact was stored as other artifacts' delta base, and writers
 // pushing at once while other callers stall mid-upload.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactHashes, check, fossilEnv, fossilHome, http10Front, runFossil, runFossilAsync } from './fossil-client.js';
+import { artifactHashes, check, fossilEnv, fossilHome, http10Front, runFossil, runFossilAsync, startFossilServer } from './fossil-client.js';
 import { apiOk, repoUrl } from './hub-client.js';
-import { freePort, startHub, type Hub } from './hub-server.js';
+import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
 let front: { url: string; stop(): Promise<void> };
-let server: ChildProcess;
+let server: Awaited<ReturnType<typeof startFossilServer>> | undefined;
 let serverUrl: string;
 let home: string;
 let cleanup: () => void;
@@ -99,15 +99,13 @@ beforeAll(async () => {
   ({ home, done: cleanup } = fossilHome('fossil-qa-made-'));
   served = join(home, 'served');
   mkdirSync(served);
-  const port = await freePort();
-  server = spawn('fossil', ['server', '--repolist', '--localhost', '--port', String(port), served], { env: fossilEnv(home), stdio: 'ignore' });
-  serverUrl = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100 && !(await fetch(serverUrl).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+  server = await startFossilServer(served, home);
+  serverUrl = server.url;
   await api('POST', '/users', { name: 'ada', password: 'ada-pw' });
 }, 120_000);
 
 afterAll(async () => {
-  server?.kill('SIGTERM');
+  await server?.stop();
   await front?.stop();
   await hub?.stop();
   cleanup?.();
