@@ -8,13 +8,11 @@
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { check, checkins, cloneAndOpen, fossilHome, http10Front, runFossil, type FossilResult } from './fossil-client.js';
+import { check, checkins, cloneAndOpen, fossilHome, runFossil, type FossilResult } from './fossil-client.js';
 import { http } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
-/** Where fossil connects: the hub behind an HTTP/1.0-correct front (see http10Front). */
-let front: { url: string; stop(): Promise<void> };
 let home: string;
 let cleanup: () => void;
 let tokens: { admin: string; write: string; read: string };
@@ -32,7 +30,7 @@ async function api(method: string, path: string, body?: unknown, auth = `Bearer 
 
 /** The repository URL, with credentials when given. */
 function url(repo: string, cred?: [string, string]): string {
-  const u = new URL(`/${repo}`, front.url);
+  const u = new URL(`/${repo}`, hub.url);
   if (cred) {
     u.username = encodeURIComponent(cred[0]);
     u.password = encodeURIComponent(cred[1]);
@@ -73,7 +71,6 @@ const base: Record<string, { repo: string; dir: string }> = {};
 
 beforeAll(async () => {
   hub = await startHub();
-  front = await http10Front(hub.url);
   ({ home, done: cleanup } = fossilHome('accounts-fossil-'));
   for (const repo of REPOS) expect((await api('POST', '/repos', { name: repo, kind: 'fossil', public: repo === 'pub' })).status).toBe(201);
   for (const u of ['stranger', 'reader', 'writer', 'boss', 'mallory']) expect((await api('POST', '/users', { name: u, password: `${u}-pw` })).status).toBe(201);
@@ -102,7 +99,6 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await front?.stop();
   await hub?.stop();
   cleanup?.();
 });

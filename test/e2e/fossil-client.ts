@@ -7,7 +7,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort } from './hub-server.js';
 
 export interface FossilResult {
@@ -102,40 +101,6 @@ export function artifactHashes(home: string, repo: string, includePrivate = true
     .split('\n')
     .map((l) => l.trim().replace(/^'|'$/g, ''))
     .filter(Boolean);
-}
-
-/** The HTTP/1.0 front (scripts/front.mjs; `npm start` no longer needs it: short fossil replies are padded). */
-const FRONT = fileURLToPath(new URL('../../scripts/front.mjs', import.meta.url));
-
-/**
- * An HTTP/1.0-correct front for a server: scripts/front.mjs (the one `npm
- * start` runs), relaying each request to `target` and closing an HTTP/1.0
- * client's connection as soon as its reply is complete. fossil 2.21 (Debian's
- * build) reads a reply until the connection closes, and `wrangler dev` keeps
- * HTTP/1.0 connections open for 5 s after answering, which would add 5 s to
- * every sync round trip; a server that honours HTTP/1.0 (fossil server, a
- * front proxy) closes at once. It runs in its own Node process: the tests
- * drive fossil with spawnSync, which blocks this process's event loop.
- */
-export async function http10Front(target: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [FRONT, target, '0', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const listening = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('\n')) resolve(Number(out.trim()));
-    });
-    child.on('exit', (code) => reject(new Error(`front exited (${code})`)));
-  });
-  return {
-    url: `http://127.0.0.1:${listening}`,
-    pid: child.pid!,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    },
-  };
 }
 
 /** `fossil server --repolist` over `root` (every *.fossil file there is /NAME). */

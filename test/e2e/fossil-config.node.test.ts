@@ -3,15 +3,14 @@
 // push`, a fresh clone gets them; a writer's push is refused and changes nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { check, fossilHome, http10Front, runFossil } from './fossil-client.js';
+import { check, fossilHome, runFossil } from './fossil-client.js';
 import { api } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
-let front: { url: string; stop(): Promise<void> };
 let home: string;
 let cleanup: () => void;
-const url = (who: string) => front.url.replace('http://', `http://${who}:${who}-pw@`) + '/cfg';
+const url = (who: string) => hub.url.replace('http://', `http://${who}:${who}-pw@`) + '/cfg';
 const fossil = (args: string[]) => check(runFossil(home, args, home), `fossil ${args.join(' ')}`);
 const sql = (repo: string, q: string) => fossil(['sql', '-R', repo, q]).stdout.trim();
 const LEAK = 'ab'.repeat(32);
@@ -19,7 +18,6 @@ const TICKET_TABLE = `CREATE TABLE ticket(tkt_id INTEGER PRIMARY KEY, tkt_uuid T
 
 beforeAll(async () => {
   hub = await startHub();
-  front = await http10Front(hub.url);
   ({ home, done: cleanup } = fossilHome('fossil-config-'));
   for (const name of ['ada', 'walt']) expect((await api(hub, 'POST', '/users', { name, password: `${name}-pw` })).status).toBe(201);
   expect((await api(hub, 'POST', '/repos', { name: 'cfg', kind: 'fossil', public: true })).status).toBe(201);
@@ -28,7 +26,6 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await front?.stop();
   await hub?.stop();
   cleanup?.();
 });
@@ -43,7 +40,7 @@ describe('fossil configuration through the hub', () => {
     expect(out).not.toMatch(/Error|not authorized/);
 
     const c = join(home, 'fresh.fossil');
-    expect(fossil(['clone', front.url + '/cfg', c]).output).not.toMatch(/Error/);
+    expect(fossil(['clone', hub.url + '/cfg', c]).output).not.toMatch(/Error/);
     expect(sql(c, `SELECT uuid, scom FROM shun`)).toBe(`'${LEAK}','leaked key'`);
     expect(sql(c, `SELECT count(*) FROM pragma_table_info('ticket') WHERE name = 'mood'`)).toBe('1');
     // A pull of one group by a reader gets it too.
@@ -59,7 +56,7 @@ describe('fossil configuration through the hub', () => {
     const out = runFossil(home, ['configuration', 'push', 'all', url('walt'), '-R', w], home).output;
     expect(out).toMatch(/not authorized to push configuration/);
     const c = join(home, 'fresh2.fossil');
-    fossil(['clone', front.url + '/cfg', c]);
+    fossil(['clone', hub.url + '/cfg', c]);
     expect(sql(c, `SELECT uuid FROM shun`)).toBe(`'${LEAK}'`);
     expect(sql(c, `SELECT count(*) FROM config WHERE name = 'css'`)).toBe('0');
   });

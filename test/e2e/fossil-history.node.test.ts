@@ -6,12 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateHistory } from '../fixtures/git-history.js';
-import { artifactHashes, check, checkins, fossilEnv, fossilHome, http10Front, runFossil } from './fossil-client.js';
+import { artifactHashes, check, checkins, fossilEnv, fossilHome, runFossil } from './fossil-client.js';
 import { api } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
-let front: { url: string; stop(): Promise<void> };
 let home: string;
 let cleanup: () => void;
 
@@ -47,7 +46,6 @@ async function cloneDeltas(url: string): Promise<{ all: number; newer: number }>
 
 beforeAll(async () => {
   hub = await startHub();
-  front = await http10Front(hub.url);
   ({ home, done: cleanup } = fossilHome('fossil-history-'));
   expect((await api(hub, 'POST', '/users', { name: 'wanda', password: 'wanda-pw' })).status).toBe(201);
   expect((await api(hub, 'POST', '/repos', { name: 'hist', kind: 'fossil', public: true })).status).toBe(201);
@@ -55,7 +53,6 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await front?.stop();
   await hub?.stop();
   cleanup?.();
 });
@@ -71,15 +68,15 @@ describe('a generated history through the hub', () => {
 
     // A first push into a new remote: the local repository takes the remote's project code.
     const probe = join(home, 'probe.fossil');
-    check(runFossil(home, ['clone', `${front.url}/hist`, probe]), 'clone of the empty repository');
+    check(runFossil(home, ['clone', `${hub.url}/hist`, probe]), 'clone of the empty repository');
     const projectCode = sql(probe, `SELECT value FROM config WHERE name = 'project-code'`);
     sql(src, `UPDATE config SET value = '${projectCode}' WHERE name = 'project-code'`);
-    const remote = front.url.replace('http://', 'http://wanda:wanda-pw@') + '/hist';
+    const remote = hub.url.replace('http://', 'http://wanda:wanda-pw@') + '/hist';
     const push = check(runFossil(home, ['push', '-R', src, remote], home, 300_000), 'fossil push');
     expect(push.output).not.toMatch(/Error|server says/);
 
     const back = join(home, 'back.fossil');
-    const clone = check(runFossil(home, ['clone', `${front.url}/hist`, back], home, 300_000), 'fossil clone');
+    const clone = check(runFossil(home, ['clone', `${hub.url}/hist`, back], home, 300_000), 'fossil clone');
     expect(clone.output).not.toMatch(/Error|unresolved/);
 
     // Check-in by check-in: same hashes, users, times and comments; the hub adds only its initial check-in.
@@ -122,7 +119,7 @@ describe('a generated history through the hub', () => {
     expect(late.newer).toBeGreaterThan(late.all * 0.8);
     // And a clone of it is intact and complete.
     const again2 = join(home, 'again.fossil');
-    check(runFossil(home, ['clone', `${front.url}/hist`, again2], home, 300_000), 'fossil clone');
+    check(runFossil(home, ['clone', `${hub.url}/hist`, again2], home, 300_000), 'fossil clone');
     expect(check(runFossil(home, ['test-integrity', '-R', again2], home, 300_000), 'test-integrity').output).toMatch(/\b0 errors/);
     expect(artifactHashes(home, again2)).toEqual(artifactHashes(home, src));
   });

@@ -5,12 +5,11 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactHashes, check, fossilHome, http10Front, runFossil, startFossilServer } from './fossil-client.js';
+import { artifactHashes, check, fossilHome, runFossil, startFossilServer } from './fossil-client.js';
 import { api as hubApi, apiOk, repoUrl } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
-let front: { url: string; stop(): Promise<void> };
 let server: Awaited<ReturnType<typeof startFossilServer>> | undefined;
 let serverUrl: string;
 let home: string;
@@ -26,7 +25,7 @@ const errors = (out: string) => [...new Set(out.split(/[\r\n]+/).filter((l) => /
 
 /** Both servers' URL for a repository, with credentials when given. */
 function urls(repo: string, user?: string, password?: string): { hub: string; fossil: string } {
-  return { hub: repoUrl(front.url, repo, user, password), fossil: repoUrl(serverUrl, repo, user, password) };
+  return { hub: repoUrl(hub.url, repo, user, password), fossil: repoUrl(serverUrl, repo, user, password) };
 }
 
 /**
@@ -50,7 +49,6 @@ async function both(name: string, writer: { name: string; password: string }): P
 
 beforeAll(async () => {
   hub = await startHub();
-  front = await http10Front(hub.url);
   ({ home, done: cleanup } = fossilHome('fossil-qa-edge-'));
   served = join(home, 'served');
   mkdirSync(served);
@@ -61,7 +59,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
-  await front?.stop();
   await hub?.stop();
   cleanup?.();
 });

@@ -6,17 +6,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactHashes, check, checkins, cloneAndOpen, fossilHome, http10Front, runFossil } from './fossil-client.js';
+import { artifactHashes, check, checkins, cloneAndOpen, fossilHome, runFossil } from './fossil-client.js';
 import { api as hubApi, apiOk, http, repoUrl } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
-let front: { url: string; stop(): Promise<void> };
 let home: string;
 let cleanup: () => void;
 
 const api = (method: string, path: string, body?: unknown) => apiOk(hub, method, path, body);
-const url = (repo: string, user?: string, password?: string) => repoUrl(front.url, repo, user, password);
+const url = (repo: string, user?: string, password?: string) => repoUrl(hub.url, repo, user, password);
 const fossil = (args: string[], cwd = home) => check(runFossil(home, args, cwd), `fossil ${args.join(' ')}`);
 const comments = (repo: string) => checkins(home, repo).map((c) => c.comment);
 const privateCount = (repo: string) => fossil(['sql', '-R', repo, 'SELECT count(*) FROM private']).stdout.trim();
@@ -30,7 +29,6 @@ function commit(dir: string, file: string, text: string, message: string, extra:
 
 beforeAll(async () => {
   hub = await startHub();
-  front = await http10Front(hub.url);
   ({ home, done: cleanup } = fossilHome('fossil-qa-'));
   await api('POST', '/users', { name: 'ann', password: 'ann-pw' });
   await api('POST', '/repos', { name: 'qa', kind: 'fossil', public: true });
@@ -38,7 +36,6 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await front?.stop();
   await hub?.stop();
   cleanup?.();
 });

@@ -9,12 +9,11 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactHashes, check, fossilEnv, fossilHome, http10Front, runFossil, runFossilAsync, startFossilServer } from './fossil-client.js';
+import { artifactHashes, check, fossilEnv, fossilHome, runFossil, runFossilAsync, startFossilServer } from './fossil-client.js';
 import { apiOk, repoUrl } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
-let front: { url: string; stop(): Promise<void> };
 let server: Awaited<ReturnType<typeof startFossilServer>> | undefined;
 let serverUrl: string;
 let home: string;
@@ -37,7 +36,7 @@ function git(args: string[], cwd: string): string {
 
 /** Both servers' URL for a repository, with credentials when given. */
 function urls(repo: string, user?: string, password?: string): { hub: string; fossil: string } {
-  return { hub: repoUrl(front.url, repo, user, password), fossil: repoUrl(serverUrl, repo, user, password) };
+  return { hub: repoUrl(hub.url, repo, user, password), fossil: repoUrl(serverUrl, repo, user, password) };
 }
 
 /**
@@ -95,7 +94,6 @@ function seen(repo: string): Record<string, string> {
 
 beforeAll(async () => {
   hub = await startHub();
-  front = await http10Front(hub.url);
   ({ home, done: cleanup } = fossilHome('fossil-qa-made-'));
   served = join(home, 'served');
   mkdirSync(served);
@@ -106,7 +104,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
-  await front?.stop();
   await hub?.stop();
   cleanup?.();
 });

@@ -6,18 +6,16 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactHashes, check, checkins, cloneAndOpen, fossilHome, http10Front, runFossil } from './fossil-client.js';
+import { artifactHashes, check, checkins, cloneAndOpen, fossilHome, runFossil } from './fossil-client.js';
 import { apiOk, http, repoUrl, type HttpAnswer } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
-/** Where fossil connects: the hub behind an HTTP/1.0-correct front (see http10Front). */
-let front: { url: string; stop(): Promise<void> };
 let home: string;
 let cleanup: () => void;
 
 const api = (method: string, path: string, body?: unknown) => apiOk(hub, method, path, body);
-const url = (repo: string, user?: string, password?: string) => repoUrl(front.url, repo, user, password);
+const url = (repo: string, user?: string, password?: string) => repoUrl(hub.url, repo, user, password);
 const sha1 = (s: string | Uint8Array) => createHash('sha1').update(s).digest('hex');
 
 function commitFile(dir: string, file: string, text: string, message: string, extra: string[] = []) {
@@ -31,7 +29,6 @@ const comments = (repo: string) => checkins(home, repo).map((c) => c.comment);
 
 beforeAll(async () => {
   hub = await startHub();
-  front = await http10Front(hub.url);
   ({ home, done: cleanup } = fossilHome());
   await api('POST', '/users', { name: 'alice', password: 'alice-pw' });
   await api('POST', '/users', { name: 'rita', password: 'rita-pw' });
@@ -41,7 +38,6 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await front?.stop();
   await hub?.stop();
   cleanup?.();
 });

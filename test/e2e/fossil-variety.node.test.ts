@@ -9,12 +9,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactHashes, check, fossilHome, http10Front, runFossil } from './fossil-client.js';
+import { artifactHashes, check, fossilHome, runFossil } from './fossil-client.js';
 import { api } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
-let front: { url: string; stop(): Promise<void> };
 let home: string;
 let cleanup: () => void;
 /** The source repository, its check-out, and the hub URL with the writer's credentials. */
@@ -69,18 +68,17 @@ function compare(mine: string, theirs: string): void {
 
 beforeAll(async () => {
   hub = await startHub();
-  front = await http10Front(hub.url);
   ({ home, done: cleanup } = fossilHome('fossil-variety-'));
   expect((await api(hub, 'POST', '/users', { name: 'vera', password: 'vera-pw' })).status).toBe(201);
   expect((await api(hub, 'POST', '/repos', { name: 'real', kind: 'fossil', public: true })).status).toBe(201);
   expect((await api(hub, 'PUT', '/repos/real/members/vera', { role: 'write' })).status).toBe(200);
-  remote = front.url.replace('http://', 'http://vera:vera-pw@') + '/real';
+  remote = hub.url.replace('http://', 'http://vera:vera-pw@') + '/real';
 
   // The source takes the hub repository's project code (a first push into a new remote).
   src = join(home, 'src.fossil');
   fossil(['new', '--admin-user', 'tester', src]);
   const probe = join(home, 'probe.fossil');
-  fossil(['clone', `${front.url}/real`, probe]);
+  fossil(['clone', `${hub.url}/real`, probe]);
   const code = sql(probe, `SELECT value FROM config WHERE name = 'project-code'`).replace(/'/g, '');
   sql(src, `UPDATE config SET value = '${code}' WHERE name = 'project-code'`);
   work = join(home, 'work');
@@ -143,7 +141,6 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await front?.stop();
   await hub?.stop();
   cleanup?.();
 });
@@ -160,10 +157,10 @@ describe('a real-looking fossil repository through the hub', () => {
     expect(fossil(['uv', 'sync', remote], work).output).not.toMatch(/Error|server says/);
     mine = join(home, 'mine.fossil');
     theirs = join(home, 'theirs.fossil');
-    expect(fossil(['clone', `${front.url}/real`, mine]).output).not.toMatch(/Error|unresolved/);
+    expect(fossil(['clone', `${hub.url}/real`, mine]).output).not.toMatch(/Error|unresolved/);
     fossil(['clone', src, theirs]);
     // The hub adds its initial check-in; a pull of it into the reference makes the two comparable.
-    fossil(['pull', `${front.url}/real`, '-R', theirs]);
+    fossil(['pull', `${hub.url}/real`, '-R', theirs]);
     compare(mine, theirs);
     // What was compared is there: each kind of artifact made it through.
     expect(wikiList(mine)).toMatch(/Home[\s\S]*Second Page/);
@@ -237,7 +234,7 @@ describe('a real-looking fossil repository through the hub', () => {
     expect(fossil(['push', remote, '-R', src]).output).not.toMatch(/Error|server says/);
     expect(fossil(['uv', 'sync', remote], work).output).not.toMatch(/Error|server says/);
 
-    const pull = fossil(['pull', `${front.url}/real`, '-R', mine]);
+    const pull = fossil(['pull', `${hub.url}/real`, '-R', mine]);
     expect(pull.output).not.toMatch(/Error/);
     fossil(['pull', src, '-R', theirs]);
     compare(mine, theirs);
@@ -252,12 +249,12 @@ describe('a real-looking fossil repository through the hub', () => {
     expect(fossil(['branch', 'list', '-c', '-R', mine]).stdout).toMatch(/side/);
     expect(sql(mine, `SELECT length(b.uuid) FROM event e JOIN blob b ON b.rid = e.objid WHERE e.comment LIKE 'another sha1%'`)).toBe('40');
     // Unversioned files arrive with uv sync, the same as the source's.
-    fossil(['uv', 'sync', `${front.url}/real`, '-R', mine]);
+    fossil(['uv', 'sync', `${hub.url}/real`, '-R', mine]);
     expect(uvList(mine)).toMatch(/download\.tar\.gz[\s\S]*download2\.zip/);
     expect(uvList(mine)).toBe(uvList(src));
     // A clone with -u brings them in the clone itself.
     const withUv = join(home, 'with-uv.fossil');
-    expect(fossil(['clone', '-u', `${front.url}/real`, withUv]).output).not.toMatch(/Error/);
+    expect(fossil(['clone', '-u', `${hub.url}/real`, withUv]).output).not.toMatch(/Error/);
     expect(uvList(withUv)).toBe(uvList(src));
     integrity(withUv);
   });
@@ -268,7 +265,7 @@ describe('a real-looking fossil repository through the hub', () => {
     const push = runFossil(home, ['push', remote, '-R', src], home, 300_000);
     expect(push.output).toMatch(/Error: .*(size limit|too large)/i);
     expect(push.output).not.toMatch(/50[0-9]|Internal/);
-    fossil(['pull', `${front.url}/real`, '-R', mine]);
+    fossil(['pull', `${hub.url}/real`, '-R', mine]);
     expect(publicArtifacts(mine)).toEqual(before);
     integrity(mine);
   });

@@ -15,12 +15,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateHistory } from '../fixtures/git-history.js';
-import { check, fossilEnv, http10Front, runFossil } from './fossil-client.js';
+import { check, fossilEnv, runFossil } from './fossil-client.js';
 import { apiOk, gitIn, lsRemote, packObjects, receivePackBody, setupRepos, writerAuth, writerUrl } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
-let front: { url: string; stop(): Promise<void> };
 let home: string;
 let state: string;
 let src: string;
@@ -34,14 +33,12 @@ const fossil = (args: string[], cwd = home) => check(runFossil(home, args, cwd),
 /** A repository's artifacts but the clusters (a server makes those as clients pull, as fossil server does). */
 const content = (repo: string) =>
   fossil(['sql', '-R', repo, `SELECT uuid FROM blob WHERE size >= 0 AND rid NOT IN (SELECT rid FROM tagxref JOIN tag USING (tagid) WHERE tagname = 'cluster') ORDER BY uuid`]).stdout.trim().split('\n');
-const fossilUrl = (user?: string) => (user ? front.url.replace('http://', 'http://fred:fred-pw@') : front.url) + '/f';
+const fossilUrl = (user?: string) => (user ? hub.url.replace('http://', 'http://fred:fred-pw@') : hub.url) + '/f';
 
 async function start(): Promise<void> {
   hub = await startHub({ state });
-  front = await http10Front(hub.url);
 }
 async function stop(): Promise<void> {
-  await front?.stop();
   logs += hub?.log() ?? '';
   await hub?.stop();
 }
