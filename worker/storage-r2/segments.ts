@@ -77,26 +77,12 @@ export class R2SegmentStore implements SegmentStore {
   async readRangeInto(segment: SegmentId, offset: number, length: number, into: Uint8Array | null): Promise<Uint8Array> {
     checkRange(offset, length);
     if (length === 0) return this.readRange(segment, offset, 0);
-    const obj = await this.getRange(segment, offset, length);
-    let buffer = into !== null && into.buffer.byteLength >= length ? (into.buffer as ArrayBuffer) : new ArrayBuffer(length);
-    let got = 0;
-    const reader = obj.body.getReader({ mode: 'byob' });
+    const fwd = await this.openForward(segment, offset, length);
     try {
-      while (got < length) {
-        // Each read takes the buffer over (transfers it) and hands it back in `value`. workerd's
-        // readAtLeast fills it in one call: read() hands back one small chunk per turn, which cost
-        // a large clone ~1 s more CPU than arrayBuffer() did.
-        const { done, value } = await reader.readAtLeast(length - got, new Uint8Array(buffer, got, length - got));
-        if (value !== undefined) buffer = value.buffer as ArrayBuffer;
-        if (done) break;
-        got += value.length;
-      }
+      return await fwd.readInto(offset, length, into);
     } finally {
-      if (got < length) await reader.cancel().catch(() => undefined);
-      reader.releaseLock();
+      await fwd.close();
     }
-    if (got !== length) throw rangeError(segment, offset, length, obj.size);
-    return new Uint8Array(buffer, 0, length);
   }
 
   async openForward(segment: SegmentId, offset: number, length: number): Promise<ForwardReader> {
@@ -188,7 +174,9 @@ class R2ForwardReader implements ForwardReader {
     if (offset < this.position || offset + length > this.end) {
       throw new SegmentStateError('segment-state', `forward read ${offset}+${length} outside ${this.position}..${this.end}`, { offset, length });
     }
-    let buffer = into !== null && into.buffer.byteLength >= length ? (into.buffer as ArrayBuffer) : new ArrayBuffer(Math.max(length, 64 * 1024));
+    // Bytes skipped to reach `offset` are read through the same buffer: at least 64 KiB of it then.
+    const size = offset > this.position ? Math.max(length, 64 * 1024) : length;
+    let buffer = into !== null && into.buffer.byteLength >= size ? (into.buffer as ArrayBuffer) : new ArrayBuffer(size);
     while (this.position < offset) buffer = await this.fill(buffer, Math.min(offset - this.position, buffer.byteLength));
     buffer = await this.fill(buffer, length);
     return new Uint8Array(buffer, 0, length);
@@ -203,6 +191,9 @@ class R2ForwardReader implements ForwardReader {
   private async fill(buffer: ArrayBuffer, n: number): Promise<ArrayBuffer> {
     let got = 0;
     while (got < n) {
+      // Each read takes the buffer over (transfers it) and hands it back in `value`. workerd's
+      // readAtLeast fills it in one call: read() hands back one small chunk per turn, which cost
+      // a large clone ~1 s more CPU than arrayBuffer() did.
       const { done, value } = await this.reader.readAtLeast(n - got, new Uint8Array(buffer, got, n - got));
       if (value !== undefined) buffer = value.buffer as ArrayBuffer;
       if (done) break;
