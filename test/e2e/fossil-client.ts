@@ -4,10 +4,10 @@
  * ~/.fossil), the user name is fixed, and nothing prompts (stdin is closed).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './hub-server.js';
+import { freePort, startHub, type Hub } from './hub-server.js';
 
 export interface FossilResult {
   status: number | null;
@@ -125,4 +125,35 @@ export async function startFossilServer(root: string, home: string): Promise<{ u
   }
   await stop();
   throw new Error('fossil server did not start');
+}
+
+/** A hub and `fossil server --repolist` over `served` (in `home`), for side-by-side tests. */
+export interface SideBySide {
+  hub: Hub;
+  home: string;
+  served: string;
+  serverUrl: string;
+  stop(): Promise<void>;
+}
+
+/** Starts a hub and a fossil server with a fresh home (`prefix`); `stop()` ends both and removes the home. */
+export async function startSideBySide(prefix: string): Promise<SideBySide> {
+  const hub = await startHub();
+  const { home, done } = fossilHome(prefix);
+  const served = join(home, 'served');
+  mkdirSync(served);
+  let server: Awaited<ReturnType<typeof startFossilServer>>;
+  try {
+    server = await startFossilServer(served, home);
+  } catch (e) {
+    await hub.stop();
+    done();
+    throw e;
+  }
+  const stop = async () => {
+    await server.stop();
+    await hub.stop();
+    done();
+  };
+  return { hub, home, served, serverUrl: server.url, stop };
 }

@@ -5,15 +5,14 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactHashes, check, fossilHome, runFossil, startFossilServer } from './fossil-client.js';
+import { artifactHashes, check, runFossil, startSideBySide, type SideBySide } from './fossil-client.js';
 import { api as hubApi, apiOk, repoUrl } from './hub-client.js';
-import { startHub, type Hub } from './hub-server.js';
+import type { Hub } from './hub-server.js';
 
 let hub: Hub;
-let server: Awaited<ReturnType<typeof startFossilServer>> | undefined;
+let sides: SideBySide | undefined;
 let serverUrl: string;
 let home: string;
-let cleanup: () => void;
 /** fossil server's directory of repositories (NAME.fossil answers /NAME). */
 let served: string;
 
@@ -48,19 +47,13 @@ async function both(name: string, writer: { name: string; password: string }): P
 }
 
 beforeAll(async () => {
-  hub = await startHub();
-  ({ home, done: cleanup } = fossilHome('fossil-qa-edge-'));
-  served = join(home, 'served');
-  mkdirSync(served);
-  server = await startFossilServer(served, home);
-  serverUrl = server.url;
+  sides = await startSideBySide('fossil-qa-edge-');
+  ({ hub, home, served, serverUrl } = sides);
   await api('POST', '/users', { name: 'wes', password: 'wes-pw' });
 }, 120_000);
 
 afterAll(async () => {
-  await server?.stop();
-  await hub?.stop();
-  cleanup?.();
+  await sides?.stop();
 });
 
 /** The crosslinked tables of a clone, keyed by hashes and names (rids differ between clones). */

@@ -9,15 +9,14 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactHashes, check, fossilEnv, fossilHome, runFossil, runFossilAsync, startFossilServer } from './fossil-client.js';
+import { artifactHashes, check, fossilEnv, runFossil, runFossilAsync, startSideBySide, type SideBySide } from './fossil-client.js';
 import { apiOk, repoUrl } from './hub-client.js';
-import { startHub, type Hub } from './hub-server.js';
+import type { Hub } from './hub-server.js';
 
 let hub: Hub;
-let server: Awaited<ReturnType<typeof startFossilServer>> | undefined;
+let sides: SideBySide | undefined;
 let serverUrl: string;
 let home: string;
-let cleanup: () => void;
 let served: string;
 
 const api = (method: string, path: string, body?: unknown) => apiOk(hub, method, path, body);
@@ -93,19 +92,13 @@ function seen(repo: string): Record<string, string> {
 }
 
 beforeAll(async () => {
-  hub = await startHub();
-  ({ home, done: cleanup } = fossilHome('fossil-qa-made-'));
-  served = join(home, 'served');
-  mkdirSync(served);
-  server = await startFossilServer(served, home);
-  serverUrl = server.url;
+  sides = await startSideBySide('fossil-qa-made-');
+  ({ hub, home, served, serverUrl } = sides);
   await api('POST', '/users', { name: 'ada', password: 'ada-pw' });
 }, 120_000);
 
 afterAll(async () => {
-  await server?.stop();
-  await hub?.stop();
-  cleanup?.();
+  await sides?.stop();
 });
 
 /** What seen() shows of a clone fossil test-integrity finds nothing wrong in. */
