@@ -144,6 +144,13 @@ function isClientId(s: string | undefined): s is string {
   return s !== undefined && s.length > 0 && s.length <= 100;
 }
 
+/** A boolean setting's value as fossil reads one (is_truth): a non-zero number, on, yes or true. */
+function isTruth(v: string | undefined): boolean {
+  if (v === undefined) return false;
+  if (/^[0-9]/.test(v)) return parseInt(v, 10) !== 0;
+  return ['on', 'yes', 'true'].includes(v.toLowerCase());
+}
+
 function timestamp(d: Date): string {
   return d.toISOString().slice(0, 19);
 }
@@ -160,6 +167,8 @@ class Session {
   private softError: string | null = null;
   /** Who holds the check-in lock a `pragma ci-lock` asked for, answered with `pragma ci-lock-fail`. */
   private lockFail: { login: string; mtime: number } | null = null;
+  /** A ci-lock was asked: the reply says `pragma avoid-delta-manifests` if the repository forbids them. */
+  private lockAsked = false;
   /** The last login card's user name (fossil's g.zLogin), for the lock. */
   private loginName = 'anonymous';
   private uvHash: string | null = null;
@@ -369,6 +378,7 @@ class Session {
         if (this.caps.write && isHash(args[1]) && isClientId(args[2])) {
           const held = ciLock(this.serverCode, args[1], args[2], this.loginName);
           if (held) this.lockFail = held;
+          this.lockAsked = true;
         }
         return;
       case 'ci-unlock':
@@ -487,6 +497,8 @@ class Session {
     if (this.pullOnly) out.card('message', fossilize('pull only - not authorized to push'));
     if (this.softError !== null) out.card('error', fossilize(this.softError));
     if (this.lockFail !== null) out.card('pragma', 'ci-lock-fail', fossilize(this.lockFail.login), this.lockFail.mtime);
+    // As fossil server: the client about to commit then writes a baseline manifest, not a delta one.
+    if (this.lockAsked && isTruth((await this.repo.store.getConfig(['forbid-delta-manifests']))[0]?.value)) out.card('pragma', 'avoid-delta-manifests');
     if (this.uvHash !== null && this.caps.read) await this.uvCatalog(out);
     await sendFiles(send, this.gimmes);
     await this.sendUvFiles(out, this.uvGimmes);
