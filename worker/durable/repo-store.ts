@@ -737,6 +737,15 @@ export class SqlRepoStore {
     return plan;
   }
 
+  /**
+   * Drops the kept reach plans and the cached one: rows moved to other records (git-compact.ts),
+   * so the locations the plans hold are stale. Called in the mover's transaction.
+   */
+  forgetReachPlans(): void {
+    this.planCache = null;
+    this.host.sql.exec(`DELETE FROM reach_plans`);
+  }
+
   /** The kept plan of V at `version` (versions only grow, so one names one V), or null. */
   private storedReachPlan(version: number, blobs: boolean): ReachPlan | null {
     const rows = this.host.sql

@@ -22,6 +22,7 @@ import { migrate, SCHEMA_VERSION, SqlRepoStore, type SqlHost } from './repo-stor
 import { migrateFossil } from './fossil-store.js';
 import { fossilRepackAlarm, handleFossilRequest, initFossilRepository } from './fossil-xfer.js';
 import { noteGcRepo, segmentGcAlarm } from './segment-gc.js';
+import { COMPACT_DELAY_MS, gitCompactAlarm } from './git-compact.js';
 import { CACHED_ACCESS_HEADER, RepoAccessCache } from './access.js';
 
 /** R2 keys of a repository's content all start with this (see R2SegmentStore). */
@@ -88,6 +89,8 @@ export class RepoObject extends DurableObject<Env> {
   private gcArmed = false;
   /** Whether the alarm handler runs: a request must not move the alarm then (workerd would cancel the handler). */
   private inAlarm = false;
+  /** A push moved refs since the alarm last looked at git compaction (git-compact.ts). */
+  private compactWanted = false;
   /** The repository's D1 row (existence, visibility) for requests the Worker routed on its cache (access.ts). */
   private readonly access: RepoAccessCache;
 
@@ -155,6 +158,8 @@ export class RepoObject extends DurableObject<Env> {
     return {
       ...hooks,
       onApplied: (updates: RefUpdate[]) => {
+        // The push's segments are indexed now: the alarm counts them and compacts if due.
+        this.ctx.waitUntil(this.armCompaction().catch((e) => console.error(`git compaction not scheduled: ${(e as Error).message}`)));
         this.ctx.waitUntil(
           Promise.resolve()
             .then(() => write(updates))
@@ -175,22 +180,41 @@ export class RepoObject extends DurableObject<Env> {
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(due);
   }
 
+  /** Arms the alarm for a compaction check soon after a push, unless it is set sooner (or running: it looks again when it ends). */
+  private async armCompaction(): Promise<void> {
+    this.compactWanted = true;
+    if (this.inAlarm) return;
+    const at = Date.now() + COMPACT_DELAY_MS;
+    const set = await this.ctx.storage.getAlarm();
+    if (this.inAlarm) return;
+    if (set === null || set > at) await this.ctx.storage.setAlarm(at);
+  }
+
   /**
    * The alarm serves fossil repacking (fossil-repack.ts, which re-arms it
    * while work waits) and the segment collector (segment-gc.ts, at most once
-   * per interval); the earlier of their times wins and each checks whether it is due.
+   * per interval), and git compaction (git-compact.ts, after pushes, re-armed
+   * while work waits); the earliest of their times wins and each checks whether it is due.
    */
   override async alarm(): Promise<void> {
     this.inAlarm = true;
     try {
+      let again: number | null = null;
       // Git repositories never get the fossil tables.
       if (this.fossilReady || hasFossilSchema(this.ctx.storage)) {
         this.ensureFossil();
         await fossilRepackAlarm(this.ctx.storage, this.env);
+      } else {
+        this.compactWanted = false;
+        const storage = this.ctx.storage;
+        const host = { sql: storage.sql, transactionSync: <T>(f: () => T) => storage.transactionSync(f), forgetReachPlans: () => this.store.forgetReachPlans() };
+        if (await gitCompactAlarm(host, (id) => new R2SegmentStore(this.env.CONTENT, id))) again = Date.now();
+        else if (this.compactWanted) again = Date.now() + COMPACT_DELAY_MS;
       }
       const next = await segmentGcAlarm(this.ctx.storage, this.env.CONTENT, (id) => new R2SegmentStore(this.env.CONTENT, id).key(''));
       if (next === null) this.gcArmed = false;
-      else if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(next);
+      const at = again === null ? next : next === null ? again : Math.min(again, next);
+      if (at !== null && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(at);
     } finally {
       this.inAlarm = false;
     }

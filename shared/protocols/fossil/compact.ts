@@ -7,12 +7,11 @@
  * a round reads one range per COMPACT_BYTES. The old records stay where they
  * are (segments are append-only), unreferenced.
  */
+import { COMPACT_BYTES, copyRecords } from '../../storage/compact.js';
 import type { FossilRow } from '../../storage/fossil.js';
-import { RangePrefetcher } from '../../storage/range-prefetch.js';
-import { RecordSink, type FossilRepo } from './repo.js';
+import type { FossilRepo } from './repo.js';
 
-/** Bytes of records one compaction step copies into one segment: the longest range a clone round reads at once (RangePrefetcher's maxSpan). */
-export const COMPACT_BYTES = 4 * 1024 * 1024;
+export { COMPACT_BYTES };
 /** Records of one segment this far apart already read as one range (send.ts CLONE_READ_GAP). */
 const READ_GAP = 256 * 1024;
 
@@ -35,19 +34,7 @@ export function readRuns(rows: readonly FossilRow[]): number {
  */
 export async function compactRecords(repo: FossilRepo, rows: readonly FossilRow[]): Promise<number> {
   if (readRuns(rows) <= 2) return 0;
-  const prefetch = new RangePrefetcher(repo.segments, rows, { concurrency: 4, maxBytes: 2 * COMPACT_BYTES, gap: READ_GAP });
-  const sink = new RecordSink(repo);
-  const moves = [];
-  try {
-    for (let i = 0; i < rows.length; i++) {
-      const r = rows[i];
-      const at = await sink.append(await prefetch.take(i));
-      moves.push({ hash: r.hash, from: { segment: r.segment, offset: r.offset }, ...at });
-    }
-    await sink.finish();
-  } catch (e) {
-    await sink.abort();
-    throw e;
-  }
+  const copy = await copyRecords(repo.segments, rows);
+  const moves = rows.map((r, i) => ({ hash: r.hash, from: { segment: r.segment, offset: r.offset }, segment: copy.segment, ...copy.locations[i] }));
   return repo.store.relocate(moves);
 }

@@ -1,0 +1,230 @@
+/**
+ * Compaction of a git repository's small segments. Each push writes at least
+ * one segment, so a repository built by many small pushes ends with one small
+ * segment per push, and a full clone reads each with its own R2 get (a
+ * subrequest: 1000 per request on the paid plan, 50 on the free one). Like
+ * `git gc --auto` once gc.autoPackLimit packs exist, when more than
+ * COMPACT_AFTER segments hold under SMALL_SEGMENT_BYTES of live records each,
+ * their records are copied, byte for byte and in storage order (the order a
+ * full clone sends and reads them in), into segments of about twice that
+ * (shared/storage/compact.ts, fossil's compaction's copy; a clone reads one
+ * with one forward request), and the index rows are pointed at the copies.
+ *
+ * Concurrency: git requests are not queued in the DO, so a clone, fetch or
+ * push runs between compaction's steps and batches (every R2 await lets them
+ * in). What they can see: a row moves in one SQLite transaction (SWAP_ROWS
+ * rows each, a few ms), from its old record to a finished copy of it, so any
+ * location read is valid before and after. Kept reach plans (repo-store.ts)
+ * name locations, so each batch drops them (and the store's cached one) in
+ * the same transaction; a clone already streaming holds its plan, and reads
+ * the old segments, which stay in R2: compaction deletes only `segments`
+ * rows, and the segment collector (segment-gc.ts) deletes an R2 segment only
+ * once it has seen it unreferenced for GC_TIMES.graceMs (an hour), as it does
+ * for fossil's compaction.
+ *
+ * Crash safety: the job (the source segments, table git_compact) is in
+ * SQLite, and a step selects what is still in them, so a restart redoes the
+ * step it was in. A copy whose rows were not yet moved is an orphan segment
+ * the collector deletes; one moved in part is a valid segment of which some
+ * records are live.
+ *
+ * It runs in the DO's alarm (repo.ts), armed after each push's ref update.
+ */
+import { COMPACT_BYTES, copyRecords } from '../../shared/storage/compact.js';
+import type { RangeRequest } from '../../shared/storage/range-prefetch.js';
+import type { SegmentCreator, SegmentReader } from '../../shared/storage/segments.js';
+import type { SqlHost } from './repo-store.js';
+
+/** A segment with fewer live record bytes than this is small (its records are copied together with others'). */
+export const SMALL_SEGMENT_BYTES = COMPACT_BYTES;
+/** Compaction starts when more small segments than this exist (a clone makes about one R2 get per segment; the free plan allows 50 subrequests). */
+export const COMPACT_AFTER = 32;
+/** Rows one step copies at most (with COMPACT_BYTES: what one step holds of rows and records). */
+const STEP_ROWS = 20_000;
+/** Rows moved per transaction: each is a few ms of synchronous SQL a request may wait behind. */
+const SWAP_ROWS = 2000;
+/** Wall time one alarm invocation works for before it re-arms itself. */
+const ALARM_MS = 10_000;
+
+export interface CompactOptions {
+  smallBytes?: number;
+  after?: number;
+  /**
+   * Bytes of records per new segment (default 2 x SMALL_SEGMENT_BYTES: every record copied is
+   * smaller than a small segment, so each new segment but a job's last ends up not small).
+   */
+  stepBytes?: number;
+  /** Rows per index transaction (default SWAP_ROWS). */
+  swapRows?: number;
+}
+
+/** What the index side needs beyond SQL: forgetting kept reach plans, whose locations a move made stale (SqlRepoStore.forgetReachPlans). */
+export interface CompactHost extends SqlHost {
+  forgetReachPlans(): void;
+}
+
+function ensureTables(host: SqlHost): void {
+  // Live record bytes of each segment with rows, counted once (a segment's rows come in one commit) and
+  // the source segments of the compaction under way. Created here, not by a migration: git only, and rebuilt when lost.
+  host.sql.exec(`CREATE TABLE IF NOT EXISTS git_segment_live (segment INTEGER PRIMARY KEY, live INTEGER NOT NULL)`);
+  host.sql.exec(`CREATE TABLE IF NOT EXISTS git_compact (segment INTEGER PRIMARY KEY)`);
+}
+
+/**
+ * Counts the live bytes of segments not counted yet (those of pushes since
+ * the last count: one index range per segment, so the cost is their rows).
+ */
+export function countSegments(host: SqlHost): void {
+  ensureTables(host);
+  host.sql.exec(
+    `INSERT INTO git_segment_live (segment, live)
+       SELECT seq, live FROM (
+         SELECT s.seq, (SELECT sum(o.rec_length) FROM objects o WHERE o.segment = s.seq) AS live
+           FROM segments s WHERE s.seq NOT IN (SELECT segment FROM git_segment_live)
+       ) WHERE live IS NOT NULL`,
+  );
+}
+
+/** Whether a compaction is under way, or should start (more than `after` small segments). */
+export function compactionDue(host: SqlHost, opts: CompactOptions = {}): boolean {
+  ensureTables(host);
+  if (host.sql.exec(`SELECT 1 FROM git_compact LIMIT 1`).toArray().length > 0) return true;
+  const after = opts.after ?? COMPACT_AFTER;
+  const small = host.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM git_segment_live WHERE live < ? LIMIT ?)`, opts.smallBytes ?? SMALL_SEGMENT_BYTES, after + 1).one().n;
+  return small > after;
+}
+
+export interface CompactResult {
+  /** Rows pointed at copies. */
+  moved: number;
+  /** New segments written. */
+  written: number;
+  /** Source segments emptied (their `segments` rows dropped; the collector deletes them from R2). */
+  emptied: number;
+  /** Work is left (the deadline came first). */
+  more: boolean;
+}
+
+type StepRow = RangeRequest & { id: string; seq: number };
+
+/** The next step's rows: the job's segments in order, each in offset order, up to stepBytes (at least one row). */
+function stepRows(host: SqlHost, stepBytes: number): StepRow[] {
+  const rows: StepRow[] = [];
+  let bytes = 0;
+  for (const { segment: seq } of host.sql.exec<{ segment: number }>(`SELECT segment FROM git_compact ORDER BY segment`).toArray()) {
+    const name = host.sql.exec<{ name: string }>(`SELECT name FROM segments WHERE seq = ?`, seq).toArray()[0]?.name;
+    if (name === undefined) continue;
+    const page = host.sql
+      .exec(`SELECT id, rec_offset, rec_length FROM objects WHERE segment = ? ORDER BY rec_offset LIMIT ?`, seq, STEP_ROWS - rows.length)
+      .raw() as IterableIterator<[string, number, number]>;
+    for (const [id, offset, length] of page) {
+      if (rows.length > 0 && bytes + length > stepBytes) return rows;
+      rows.push({ id, seq, segment: name, offset, length });
+      bytes += length;
+    }
+    if (rows.length >= STEP_ROWS) return rows;
+  }
+  return rows;
+}
+
+/** Drops the job's segments no row names any more: their `segments` rows, counts and job rows. */
+function dropEmptied(host: SqlHost): number {
+  // push_stage has no index on segment: one scan for the whole job, not one per segment.
+  const empty = `SELECT c.segment FROM git_compact c WHERE NOT EXISTS (SELECT 1 FROM objects o WHERE o.segment = c.segment)
+     AND c.segment NOT IN (SELECT segment FROM push_stage)`;
+  return host.transactionSync(() => {
+    const seqs = host.sql.exec<{ segment: number }>(empty).toArray().map((r) => r.segment);
+    if (seqs.length === 0) return 0;
+    const list = JSON.stringify(seqs);
+    host.sql.exec(`DELETE FROM segments WHERE seq IN (SELECT value FROM json_each(?))`, list);
+    host.sql.exec(`DELETE FROM git_segment_live WHERE segment IN (SELECT value FROM json_each(?))`, list);
+    host.sql.exec(`DELETE FROM git_compact WHERE segment IN (SELECT value FROM json_each(?))`, list);
+    return seqs.length;
+  });
+}
+
+/**
+ * Compacts for about `budgetMs`: starts a job when one is due, then copies
+ * step by step and moves the rows. A step that fails (an R2 error) throws;
+ * nothing stored changed but perhaps some of its rows moved, and the job stays
+ * for the next run.
+ */
+export async function compactGit(
+  host: CompactHost,
+  segments: SegmentCreator & SegmentReader,
+  opts: CompactOptions = {},
+  budgetMs = ALARM_MS,
+  now: () => number = Date.now,
+): Promise<CompactResult> {
+  const deadline = now() + budgetMs;
+  const result: CompactResult = { moved: 0, written: 0, emptied: 0, more: false };
+  countSegments(host);
+  if (!compactionDue(host, opts)) return result;
+  host.transactionSync(() => {
+    if (host.sql.exec(`SELECT 1 FROM git_compact LIMIT 1`).toArray().length > 0) return;
+    host.sql.exec(`INSERT INTO git_compact (segment) SELECT segment FROM git_segment_live WHERE live < ?`, opts.smallBytes ?? SMALL_SEGMENT_BYTES);
+  });
+  const swapRows = opts.swapRows ?? SWAP_ROWS;
+  for (;;) {
+    const rows = stepRows(host, opts.stepBytes ?? 2 * (opts.smallBytes ?? SMALL_SEGMENT_BYTES));
+    if (rows.length === 0) {
+      result.emptied += dropEmptied(host);
+      // Segments still named by a push's stage stay in the job; a later run drops them.
+      return result;
+    }
+    const copy = await copyRecords(segments, rows);
+    result.written++;
+    let moved = 0;
+    for (let i = 0; i < rows.length; i += swapRows) {
+      moved += host.transactionSync(() => {
+        host.sql.exec(`INSERT INTO segments (name) VALUES (?) ON CONFLICT (name) DO NOTHING`, copy.segment);
+        const seq = host.sql.exec<{ seq: number }>(`SELECT seq FROM segments WHERE name = ?`, copy.segment).one().seq;
+        const batch = rows.slice(i, i + swapRows).map((r, k) => [r.id, copy.locations[i + k].offset, r.seq, r.offset, r.length]);
+        // Only rows still at the record copied (each row keeps its length: the copy is the same bytes).
+        host.sql.exec(
+          `UPDATE objects SET segment = ?, rec_offset = j.value ->> 1 FROM json_each(?) j
+            WHERE objects.id = j.value ->> 0 AND objects.segment = j.value ->> 2 AND objects.rec_offset = j.value ->> 3 AND objects.rec_length = j.value ->> 4`,
+          seq,
+          JSON.stringify(batch),
+        );
+        const n = host.sql.exec<{ n: number }>(`SELECT changes() AS n`).one().n;
+        host.forgetReachPlans();
+        return n;
+      });
+      // Requests that came meanwhile go before the next batch.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    result.moved += moved;
+    result.emptied += dropEmptied(host);
+    // Nothing moved: the rows changed under the step (they cannot in git today); stop rather than copy them forever.
+    if (moved === 0) {
+      host.transactionSync(() => host.sql.exec(`DELETE FROM git_compact`));
+      return result;
+    }
+    if (now() >= deadline) {
+      result.more = true;
+      return result;
+    }
+  }
+}
+
+/** Delay from a push's ref update to the alarm's check (pushes often come in bursts). */
+export const COMPACT_DELAY_MS = 1000;
+
+/**
+ * The alarm's part: compacts for one invocation's budget when due. Returns
+ * whether work is left (the caller re-arms the alarm). Never throws: an alarm
+ * that throws is retried by the runtime, and compaction is only an
+ * optimisation (a failed step left the job for the next run).
+ */
+export async function gitCompactAlarm(host: CompactHost, segmentsOf: (repoId: string) => SegmentCreator & SegmentReader, opts?: CompactOptions): Promise<boolean> {
+  try {
+    // The repository id the segment collector keeps (noteGcRepo): the alarm has no request to read it from.
+    const repoId = host.sql.exec<{ repo: string }>(`SELECT repo FROM segment_gc`).toArray()[0]?.repo;
+    if (repoId === undefined) return false;
+    return (await compactGit(host, segmentsOf(repoId), opts)).more;
+  } catch (e) {
+    console.error('git compaction failed', e);
+    return false;
+  }
+}
