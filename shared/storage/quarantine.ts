@@ -20,7 +20,7 @@ import { fromHex, writeHex } from '../core/bytes.js';
 import { InvalidRowError } from './errors.js';
 import { IdSet } from './id-set.js';
 import type { ObjectId } from './ids.js';
-import { checkRow, planDepths, type IndexRow, type IndexRowInput, type ObjectIndexReader, type RowStage, type RowStager, type StageId } from './object-index.js';
+import { checkRow, MAX_CHAIN_DEPTH, planDepths, type IndexRow, type IndexRowInput, type ObjectIndexReader, type RowStage, type RowStager, type StageId } from './object-index.js';
 
 /**
  * Rows appended to the stage at once, and rows held before a stage is opened
@@ -80,6 +80,8 @@ export class QuarantineIndex implements ObjectIndexReader {
       if (r.id.length !== 40) throw new InvalidRowError('invalid-row', `row ${r.id}: not a SHA-1 id`, { id: r.id, why: 'not a SHA-1 id' });
       checkRow(r);
     }
+    const fast = this.shared ? await this.planShared(rows) : null;
+    if (fast !== null) return this.keep(fast.rows, fast.depths, fast.baseDepths, fast.slots);
     const scratch = this.scratch;
     const pendingIndex = (id: ObjectId): number => {
       if (id.length !== 40) return -1;
@@ -115,17 +117,106 @@ export class QuarantineIndex implements ObjectIndexReader {
       },
       true,
     );
+    return this.keep([...planned.keys()], [...planned.values()], baseDepths);
+  }
+
+  /**
+   * add()'s plan when the ids are the caller's set (a push: every row's id is
+   * in it already) and the batch is in the usual shape: no repeats of a
+   * pending id's base missing, bases before their deltas. Each id is looked
+   * up once, by its slot in the set (no string Sets and Maps per batch: they
+   * were most of a small push's planning). Null when the batch is not in
+   * that shape (a row's base later in the batch, an unknown base, a chain
+   * too deep): add() then plans it the general way, which says what is wrong.
+   */
+  private async planShared(rows: IndexRowInput[]): Promise<{ rows: IndexRowInput[]; depths: number[]; baseDepths: Map<ObjectId, number>; slots: number[] } | null> {
+    const scratch = this.scratch;
+    const n = rows.length;
+    const slots = new Int32Array(n);
+    // This batch's rows by slot: 1 + their index in `rows`.
+    if (this.batchRow.length < this.ids.size) this.batchRow = new Int32Array(Math.max(this.ids.size, 2 * this.batchRow.length));
+    const batchRow = this.batchRow;
+    const ask: ObjectId[] = [];
+    const asked: number[] = [];
+    const marked: number[] = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        writeHex(rows[i].id, scratch, 0); // checked by checkRow
+        const k = this.ids.indexOfAt(scratch, 0);
+        if (k < 0) throw new Error(`quarantine: row ${rows[i].id} is not in the shared id set`);
+        slots[i] = k;
+        if (batchRow[k] !== 0 || (k < this.rowOfSlot.length && this.rowOfSlot[k] !== 0)) {
+          slots[i] = -1; // a repeat in the batch, or pending already: skipped
+          continue;
+        }
+        batchRow[k] = i + 1;
+        marked.push(k);
+        ask.push(rows[i].id);
+        asked.push(i);
+      }
+      const present = ask.length > 0 ? await this.base.has(ask) : [];
+      for (let j = 0; j < asked.length; j++) if (present[j]) slots[asked[j]] = -1; // committed: skipped
+      const keep: IndexRowInput[] = [];
+      const depths: number[] = [];
+      const kept: number[] = [];
+      const baseDepths = new Map<ObjectId, number>();
+      // Depths of this batch's rows by batch index, once planned (-1 before; a row skipped is never planned).
+      const planned = new Int32Array(n).fill(-1);
+      for (let i = 0; i < n; i++) {
+        const k = slots[i];
+        if (k < 0) continue;
+        const row = rows[i];
+        let depth = 0;
+        if (row.base !== null) {
+          if (row.base.length !== 40) return null;
+          writeHex(row.base, scratch, 0);
+          const b = this.ids.indexOfAt(scratch, 0);
+          let bd: number | undefined;
+          if (b >= 0 && b < this.rowOfSlot.length && this.rowOfSlot[b] !== 0) bd = this.depths[b];
+          else if (b >= 0 && batchRow[b] !== 0) {
+            const j = batchRow[b] - 1;
+            if (planned[j] >= 0) bd = planned[j];
+            else if (slots[j] >= 0) return null; // its base comes later in the batch
+          }
+          if (bd === undefined) {
+            // Outside the push (or a pack object already committed): its stored depth.
+            bd = baseDepths.get(row.base);
+            if (bd === undefined) {
+              const stored = await this.base.get(row.base);
+              if (stored === null) return null;
+              bd = stored.depth;
+              baseDepths.set(row.base, bd);
+            }
+          }
+          depth = bd + 1;
+          if (depth > MAX_CHAIN_DEPTH) return null;
+        }
+        planned[i] = depth;
+        keep.push(row);
+        depths.push(depth);
+        kept.push(k);
+      }
+      return { rows: keep, depths, baseDepths, slots: kept };
+    } finally {
+      for (const k of marked) batchRow[k] = 0;
+    }
+  }
+
+  /** A batch's new rows with their planned depths, into the pending set (and the stage, in batches). */
+  private async keep(rows: IndexRowInput[], planned: number[], baseDepths: Map<ObjectId, number>, slots?: number[]): Promise<IndexRow[]> {
+    const scratch = this.scratch;
     const out: IndexRow[] = [];
-    for (const [row, depth] of planned) {
-      out.push({ ...row, depth });
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i];
+      out.push({ ...row, depth: planned[i] });
       const bd = row.base === null ? undefined : baseDepths.get(row.base);
       if (bd === undefined || this.outsideBases === undefined) continue;
       this.outsideBases.set(row.base!, bd);
       if (this.outsideBases.size > this.maxOutsideBases) this.outsideBases = undefined;
     }
-    for (const row of out) {
-      writeHex(row.id, scratch, 0);
-      let k = this.ids.indexOfAt(scratch, 0);
+    for (let i = 0; i < out.length; i++) {
+      const row = out[i];
+      let k = slots ? slots[i] : (writeHex(row.id, scratch, 0), this.ids.indexOfAt(scratch, 0));
       if (k < 0) {
         if (this.shared) throw new Error(`quarantine: row ${row.id} is not in the shared id set`);
         this.ids.addAt(scratch, 0);
@@ -147,6 +238,8 @@ export class QuarantineIndex implements ObjectIndexReader {
 
   /** One id's bytes at a time, for lookups of checked hex ids. */
   private readonly scratch = new Uint8Array(20);
+  /** planShared's rows of the batch by slot (zero between batches). */
+  private batchRow = new Int32Array(0);
 
   /** Appends the unstaged rows to the stage (opened on first use). */
   private async flush(): Promise<void> {

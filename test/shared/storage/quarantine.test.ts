@@ -9,59 +9,92 @@ import { IdSet } from '../../../shared/storage/id-set.js';
 const oid = (n: number) => n.toString(16).padStart(40, '0');
 const full = (n: number): IndexRowInput => ({ id: oid(n), kind: 'blob', size: 1, segment: 's', offset: 0, length: 1, format: 'full', base: null });
 const delta = (n: number, base: number): IndexRowInput => ({ ...full(n), format: 'git-delta', base: oid(base) });
+type Repo = ReturnType<typeof createMemoryStores>['repo'];
+/** A pack's id set as receive-pack shares it: every id these tests add (1..1000) is in it. */
+const sharedIds = () => {
+  const ids = new IdSet();
+  for (let n = 1; n <= 1000; n++) ids.add(oid(n));
+  return ids;
+};
 
 describe('QuarantineIndex', () => {
-  it('reads pending over committed rows, invisible to the store until committed', async () => {
-    const { repo } = createMemoryStores();
-    await repo.putBatch([full(1), delta(2, 1)]);
-    const q = new QuarantineIndex(repo, repo);
-    const added = await q.add([delta(3, 2), full(1), delta(4, 3)]);
-    expect(added.map((r) => [r.id, r.depth])).toEqual([
-      [oid(3), 2],
-      [oid(4), 3],
-    ]);
-    expect(await q.has([oid(1), oid(3), oid(9)])).toEqual([true, true, false]);
-    expect((await q.get(oid(2)))?.depth).toBe(1);
-    expect((await q.get(oid(4)))?.base).toBe(oid(3));
-    expect(await repo.has([oid(3), oid(4)])).toEqual([false, false]);
-    expect(q.depthOf(oid(4))).toBe(3);
-    expect(q.pendingRows()).toMatchObject({ stage: undefined, planned: [{ id: oid(3), depth: 2 }, { id: oid(4), depth: 3 }] });
+  // A push's quarantine shares the pack's id set, which holds every row's id already (planned without string
+  // Sets and Maps: planShared); its plans and refusals must be the same as over its own set.
+  describe.each([
+    ['its own id set', (repo: Repo) => new QuarantineIndex(repo, repo)],
+    ['a shared id set', (repo: Repo) => new QuarantineIndex(repo, repo, undefined, sharedIds())],
+  ])('over %s', (_, make) => {
+    it('reads pending over committed rows, invisible to the store until committed', async () => {
+      const { repo } = createMemoryStores();
+      await repo.putBatch([full(1), delta(2, 1)]);
+      const q = make(repo);
+      const added = await q.add([delta(3, 2), full(1), delta(4, 3)]);
+      expect(added.map((r) => [r.id, r.depth])).toEqual([
+        [oid(3), 2],
+        [oid(4), 3],
+      ]);
+      expect(await q.has([oid(1), oid(3), oid(9)])).toEqual([true, true, false]);
+      expect((await q.get(oid(2)))?.depth).toBe(1);
+      expect((await q.get(oid(4)))?.base).toBe(oid(3));
+      expect(await repo.has([oid(3), oid(4)])).toEqual([false, false]);
+      expect(q.depthOf(oid(4))).toBe(3);
+      expect(q.pendingRows()).toMatchObject({ stage: undefined, planned: [{ id: oid(3), depth: 2 }, { id: oid(4), depth: 3 }] });
 
-    const result = await repo.commit({ rows: [], ...q.pendingRows(), refs: [{ name: 'refs/heads/main', old: null, new: oid(4) }] });
-    expect(result).toMatchObject({ ok: true, inserted: 2 });
-    expect((await repo.get(oid(4)))?.depth).toBe(3);
-    await q.drop();
-    await expect(q.add([full(9)])).rejects.toThrow(/dropped/);
-  });
+      const result = await repo.commit({ rows: [], ...q.pendingRows(), refs: [{ name: 'refs/heads/main', old: null, new: oid(4) }] });
+      expect(result).toMatchObject({ ok: true, inserted: 2 });
+      expect((await repo.get(oid(4)))?.depth).toBe(3);
+      await q.drop();
+      await expect(q.add([full(9)])).rejects.toThrow(/dropped/);
+    });
 
-  it('stages nothing until a row is new, and a refused commit keeps nothing of the stage', async () => {
-    const { repo } = createMemoryStores();
-    await repo.putBatch([full(1)]);
-    const q = new QuarantineIndex(repo, repo);
-    expect(await q.add([full(1)])).toEqual([]);
-    expect(q.pendingRows()).toEqual({ stage: undefined, planned: [] });
-    await q.add([delta(2, 1)]);
-    await repo.update([{ name: 'refs/heads/main', old: null, new: oid(1) }]);
-    const result = await repo.commit({ rows: [], ...q.pendingRows(), refs: [{ name: 'refs/heads/main', old: null, new: oid(2) }] });
-    expect(result).toMatchObject({ ok: false, inserted: 0 });
-    expect(await repo.has([oid(2)])).toEqual([false]);
-  });
+    it('stages nothing until a row is new, and a refused commit keeps nothing of the stage', async () => {
+      const { repo } = createMemoryStores();
+      await repo.putBatch([full(1)]);
+      const q = make(repo);
+      expect(await q.add([full(1)])).toEqual([]);
+      expect(q.pendingRows()).toEqual({ stage: undefined, planned: [] });
+      await q.add([delta(2, 1)]);
+      await repo.update([{ name: 'refs/heads/main', old: null, new: oid(1) }]);
+      const result = await repo.commit({ rows: [], ...q.pendingRows(), refs: [{ name: 'refs/heads/main', old: null, new: oid(2) }] });
+      expect(result).toMatchObject({ ok: false, inserted: 0 });
+      expect(await repo.has([oid(2)])).toEqual([false]);
+    });
 
-  it('counts a re-sent committed base at its committed depth', async () => {
-    const { repo } = createMemoryStores();
-    await repo.putBatch([full(1), delta(2, 1)]);
-    const q = new QuarantineIndex(repo, repo);
-    expect((await q.add([delta(2, 1), delta(3, 2)])).map((r) => r.depth)).toEqual([2]);
-  });
+    it('counts a re-sent committed base at its committed depth', async () => {
+      const { repo } = createMemoryStores();
+      await repo.putBatch([full(1), delta(2, 1)]);
+      const q = make(repo);
+      expect((await q.add([delta(2, 1), delta(3, 2)])).map((r) => r.depth)).toEqual([2]);
+    });
 
-  it('refuses a too-deep chain at add time and keeps what was added before', async () => {
-    const { repo } = createMemoryStores();
-    const q = new QuarantineIndex(repo, repo);
-    await q.add([full(1), ...Array.from({ length: MAX_CHAIN_DEPTH }, (_, i) => delta(i + 2, i + 1))]);
-    await expect(q.add([full(500), delta(501, MAX_CHAIN_DEPTH + 1)])).rejects.toMatchObject({ code: 'chain-too-deep' });
-    expect(q.size).toBe(MAX_CHAIN_DEPTH + 1);
-    expect(await q.has([oid(500)])).toEqual([false]);
-    await expect(q.add([delta(600, 999)])).rejects.toMatchObject({ code: 'delta-base-missing' });
+    it('refuses a too-deep chain at add time and keeps what was added before', async () => {
+      const { repo } = createMemoryStores();
+      const q = make(repo);
+      await q.add([full(1), ...Array.from({ length: MAX_CHAIN_DEPTH }, (_, i) => delta(i + 2, i + 1))]);
+      await expect(q.add([full(500), delta(501, MAX_CHAIN_DEPTH + 1)])).rejects.toMatchObject({ code: 'chain-too-deep' });
+      expect(q.size).toBe(MAX_CHAIN_DEPTH + 1);
+      expect(await q.has([oid(500)])).toEqual([false]);
+      await expect(q.add([delta(600, 999)])).rejects.toMatchObject({ code: 'delta-base-missing' });
+    });
+
+    it('plans a delta whose base comes later in the same batch', async () => {
+      const { repo } = createMemoryStores();
+      await repo.putBatch([full(1)]);
+      const q = make(repo);
+      expect((await q.add([delta(3, 2), delta(2, 1), full(4), delta(5, 4)])).map((r) => [r.id, r.depth])).toEqual([
+        [oid(3), 2],
+        [oid(2), 1],
+        [oid(4), 0],
+        [oid(5), 1],
+      ]);
+      // Repeats within a batch and of pending rows are skipped; a delta on a pending row is one deeper.
+      expect((await q.add([delta(6, 3), delta(6, 3), full(4), delta(7, 6)])).map((r) => [r.id, r.depth])).toEqual([
+        [oid(6), 3],
+        [oid(7), 4],
+      ]);
+      expect(q.size).toBe(6);
+      expect((await repo.commit({ rows: [], ...q.pendingRows(), refs: [] })).inserted).toBe(6);
+    });
   });
 
   it('gives the commit the stored depth of each base outside the stage that staged deltas were planned on', async () => {
