@@ -111,6 +111,33 @@ describe('pack reader vs git pack-objects', () => {
     }
   });
 
+  it('packs read side by side, and after one abandoned midway, each hand out intact contents (the ring kept between packs)', async () => {
+    const cache = 300_000; // wraps many times: a ring shared by two reads would overwrite what the other hands out
+    const copy = (ev: PackEvent): PackEvent => (ev.kind === 'object' ? { kind: 'object', object: { ...ev.object, data: ev.object.data.slice(), delta: undefined } } : ev);
+    const check = (evs: PackEvent[], name: 'ofs' | 'ref') => {
+      const { bytes, verify } = packs[name];
+      const cat = catFile(repo, verify.map((v) => v.id));
+      const objects = evs.flatMap((e) => (e.kind === 'object' ? [e.object] : []));
+      expect(objects.length).toBe(verify.length);
+      for (const o of objects) expect(Buffer.compare(Buffer.from(o.data), cat.get(o.id)!.data)).toBe(0);
+      expect(bytes.length).toBeGreaterThan(0);
+    };
+    await events(packs.ofs.bytes, 65536, { maxDeltaBaseCache: cache }); // leaves its ring for the next read
+    const a = packBytesToEntries(fromBytes(packs.ofs.bytes, 65536), { primitives: nativePrimitives, maxDeltaBaseCache: cache });
+    const aEvents: PackEvent[] = [];
+    for (let i = 0; i < 300; i++) aEvents.push(copy((await a.next()).value as PackEvent));
+    const b: PackEvent[] = [];
+    for await (const ev of packBytesToEntries(fromBytes(packs.ref.bytes, 65536), { primitives: nativePrimitives, maxDeltaBaseCache: cache })) b.push(copy(ev));
+    for (let r = await a.next(); !r.done; r = await a.next()) aEvents.push(copy(r.value));
+    check(aEvents, 'ofs');
+    check(b, 'ref');
+    // Abandoned midway (the consumer stops pulling): its ring goes back, and the next read is whole.
+    const c = packBytesToEntries(fromBytes(packs.ofs.bytes, 65536), { primitives: nativePrimitives, maxDeltaBaseCache: cache });
+    for (let i = 0; i < 200; i++) await c.next();
+    await c.return(undefined);
+    check((await events(packs.ofs.bytes, 65536, { maxDeltaBaseCache: cache })).map(copy), 'ofs');
+  });
+
   it('rebuilds evicted bases through readEntry instead of retaining raw bytes', async () => {
     const { bytes, verify } = packs.ofs;
     let reads = 0;
