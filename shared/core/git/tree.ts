@@ -59,6 +59,18 @@ const S_IFMT = 0o170000;
 /** git reads at most 7 octal digits of mode. */
 const MAX_MODE_LENGTH = 7;
 
+/**
+ * The error for an entry at `pos` with no space in its first 8 bytes: git
+ * reads a mode of any length, but modes here are at most 7 digits, so a space
+ * before the name's NUL says which it is.
+ */
+export function noModeError(bytes: Uint8Array, pos: number): GitObjectError {
+  const sp = bytes.indexOf(0x20, pos);
+  const nul = bytes.indexOf(0, pos);
+  const long = sp > pos && (nul < 0 || sp < nul);
+  return new GitObjectError('bad-tree-mode', long ? `tree entry mode has more than ${MAX_MODE_LENGTH} digits` : 'tree entry has no mode', { offset: pos });
+}
+
 /** Whether `mode` is accepted (strict: exactly the five modes git writes; legacy: any octal, as git's get_mode reads). */
 export function isValidMode(mode: string, legacyModes = false): boolean {
   if (STRICT_MODES.has(mode)) return true;
@@ -117,7 +129,7 @@ export function parseTree(bytes: Uint8Array, options: TreeOptions = {}): Tree {
   while (pos < bytes.length) {
     const start = pos;
     const sp = bytes.subarray(pos, pos + MAX_MODE_LENGTH + 1).indexOf(0x20);
-    if (sp <= 0) throw new GitObjectError('bad-tree-mode', 'tree entry has no mode', { offset: start });
+    if (sp <= 0) throw noModeError(bytes, start);
     const mode = String.fromCharCode(...bytes.subarray(pos, pos + sp));
     if (!isValidMode(mode, legacy)) throw new GitObjectError('bad-tree-mode', `bad tree entry mode ${JSON.stringify(mode)}`, { offset: start, mode });
     pos += sp + 1;

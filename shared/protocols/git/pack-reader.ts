@@ -142,6 +142,12 @@ export interface ReadPackOptions {
    * ChunkPool's release, so the request's buffers are read into again.
    */
   releaseChunk?: (chunk: Uint8Array) => void;
+  /**
+   * A pack of fewer objects than this may be followed by bytes, left unread
+   * (git's receive-pack hands such packs to unpack-objects, which stops at the
+   * trailer). Default 0: bytes after the trailer are an error, as index-pack's.
+   */
+  trailingDataBelow?: number;
   /** Most objects in one pack. Default 10,000,000. */
   maxObjects?: number;
   /** Largest window handed to inflatePrefix (bytes); larger streams are inflated streaming. Default 4 MiB. */
@@ -741,7 +747,7 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
     if (toHex(trailer) !== toHex(actual)) {
       throw new PackError('pack-bad-checksum', 'pack trailer SHA-1 does not match its content', { expected: toHex(trailer), actual: toHex(actual) });
     }
-    if (!(await reader.atEnd())) throw new PackError('pack-trailing-data', 'bytes after the pack trailer', { offset: reader.position });
+    if (count >= (opts.trailingDataBelow ?? 0) && !(await reader.atEnd())) throw new PackError('pack-trailing-data', 'pack has junk at the end', { offset: reader.position });
     if (st.pendingCount > 0) {
       const [id] = st.waitingId.keys();
       throw new PackError('pack-unknown-base', `${st.pendingCount} deltas have no base (first missing base: ${id ?? 'an unresolved entry'})`, {

@@ -55,6 +55,7 @@ import type { Primitives } from '../../core/primitives.js';
 import { ByteReader, type ByteStream } from '../../core/stream.js';
 import { ChainTooDeepError } from '../../storage/errors.js';
 import { IdSet } from '../../storage/id-set.js';
+import { MAX_REF_NAME_LENGTH } from '../../storage/ids.js';
 import {
   MAX_CHAIN_DEPTH,
   type IndexRowInput,
@@ -175,10 +176,42 @@ const REASON_UNPACKER = 'unpacker error';
 const REASON_MISSING = 'missing necessary objects';
 const REASON_ATOMIC = 'atomic push failure';
 const REASON_ATOMIC_TX = 'atomic transaction failed';
+/**
+ * The longest ref name component, in UTF-8 bytes, that git's files backend
+ * can lock: it creates "<component>.lock", past NAME_MAX (255) "File name too
+ * long". Such a ref could not be fetched into a clone either, so the hub
+ * refuses it as git http-backend does, in its words. Whole names are held to
+ * the ref store's MAX_REF_NAME_LENGTH (git's limit is PATH_MAX, 4096 with the
+ * repository's path), refused in the same words.
+ */
+const MAX_REF_COMPONENT_BYTES = 250;
+const MAX_REF_BYTES = MAX_REF_NAME_LENGTH;
+/**
+ * git's transfer.unpackLimit default: its receive-pack unpacks a pack of fewer
+ * objects with unpack-objects, which ignores bytes after the trailer, and
+ * indexes a larger one with index-pack, which refuses them ("pack has junk at
+ * the end"). The hub does the same, so a push is taken or refused as by git.
+ */
+const GIT_UNPACK_LIMIT = 100;
+/** git's empty tree: present in every repository (a virtual object), so a pack may refer to it without it. */
+const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 
 /** Object types as small codes (0: not known yet) for the push's type checks. */
 const TYPE_CODE: Record<GitObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
 const TYPE_NAMES = ['unknown', 'commit', 'tree', 'blob', 'tag'];
+
+/** Whether git's files backend could not lock `ref` (MAX_REF_COMPONENT_BYTES, MAX_REF_BYTES). */
+function refTooLong(ref: string): boolean {
+  const bytes = new TextEncoder().encode(ref);
+  if (bytes.length > MAX_REF_BYTES) return true;
+  let start = 0;
+  for (let i = 0; i <= bytes.length; i++) {
+    if (i < bytes.length && bytes[i] !== 0x2f) continue;
+    if (i - start > MAX_REF_COMPONENT_BYTES) return true;
+    start = i + 1;
+  }
+  return false;
+}
 
 /** `a` copied into one at least twice as long that holds index `i`. */
 function grownTo<T extends Uint8Array | Int32Array>(a: T, i: number): T {
@@ -580,6 +613,7 @@ class Push {
       maxDeltaBaseCache: this.opts.maxDeltaBaseCache ?? DEFAULT_DELTA_BASE_CACHE,
       ids: this.packIds,
       releaseChunk: this.opts.releaseChunk,
+      trailingDataBelow: GIT_UNPACK_LIMIT,
     });
     for await (const ev of events) {
       if (ev.kind === 'header') {
@@ -595,6 +629,7 @@ class Push {
     }
     if (this.progress.shown) yield* this.progress.line('Receiving objects', this.objects, count, true);
     if (this.deltas > 0) yield* this.progress.line('Resolving deltas', this.deltas, this.deltas, true);
+    await this.addEmptyTree();
     await this.flushRows();
     await this.finishWriter();
     this.ingestCache = new LruBaseCache(INGEST_READ_CACHE); // its contents are garbage now
@@ -660,6 +695,24 @@ class Push {
     this.pendingIds.addAt(this.packIds.bytes, obj.idIndex * 20);
     this.pendingRows.push(row);
     if (this.pendingRows.length >= ROW_BATCH) await this.flushRows();
+  }
+
+  /**
+   * Stores the empty tree when the pack refers to it without carrying it and
+   * it is not stored yet (git's receive-pack takes such a pack: the empty tree
+   * is always present to git): as one more new object, so the checks below
+   * find it and clones get it.
+   */
+  async addEmptyTree(): Promise<void> {
+    const bin = fromHex(EMPTY_TREE);
+    if (!this.missing.hasAt(bin, 0) || this.packIds.hasAt(bin, 0) || (await this.store.index.has([EMPTY_TREE]))[0]) return;
+    this.packIds.addAt(bin, 0);
+    const k = this.packIds.size - 1;
+    if (k >= this.kinds.length) this.kinds = grownTo(this.kinds, k);
+    this.kinds[k] = TYPE_CODE.tree;
+    this.pendingDepths[this.pendingIds.size] = 0;
+    this.pendingIds.addAt(bin, 0);
+    this.pendingRows.push(await this.fullRow(EMPTY_TREE, 'tree', new Uint8Array(0)));
   }
 
   /** A full record for `data` (deflated here), appended to the open segment. */
@@ -946,6 +999,10 @@ class Push {
     // git checks the name after "refs/" as a ref of its own (check_refname_format(name + 5, 0)),
     // which needs a "/": refs/foo and refs/heads are funny too.
     const problem = refNameProblem(cmd.ref) ?? (cmd.ref.indexOf('/', 5) < 0 ? 'one level under refs/' : null);
+    if (problem === 'too long' || (problem === null && refTooLong(cmd.ref))) {
+      this.messages.push(`error: cannot lock ref '${cmd.ref}': Unable to create '${cmd.ref}.lock': File name too long`);
+      return 'failed to update ref';
+    }
     if (problem !== null) {
       this.messages.push(`error: refusing to create funny ref '${cmd.ref}' remotely`);
       return 'funny refname';
@@ -974,7 +1031,7 @@ class Push {
     if (branch) {
       const row = await this.quarantine.get(cmd.newId);
       if (row?.kind !== 'commit') {
-        this.messages.push(`error: trying to write non-commit object ${cmd.newId} to branch '${cmd.ref}'`);
+        this.messages.push(`error: cannot update ref '${cmd.ref}': trying to write non-commit object ${cmd.newId} to branch '${cmd.ref}'`);
         return 'failed to update ref';
       }
       if (this.opts.denyNonFastForwards && cmd.oldId !== ZERO_ID) {

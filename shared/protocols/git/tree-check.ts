@@ -8,7 +8,7 @@
  */
 import { utf8Decode } from '../../core/bytes.js';
 import { GitObjectError } from '../../core/git/errors.js';
-import { isValidMode, type TreeOptions } from '../../core/git/tree.js';
+import { isValidMode, noModeError, type TreeOptions } from '../../core/git/tree.js';
 import { gitDeltaOps } from '../../delta/git.js';
 
 /** Entry kinds handed to checkTree's callback (git's canon_mode: directory, file or link, anything else a gitlink). */
@@ -40,7 +40,7 @@ export function checkTree(bytes: Uint8Array, options: Pick<TreeOptions, 'legacyM
         break;
       }
     }
-    if (sp <= 0) throw new GitObjectError('bad-tree-mode', 'tree entry has no mode', { offset: start });
+    if (sp <= 0) throw noModeError(bytes, start);
     let mode = 0;
     let octal = true;
     for (let i = pos; i < pos + sp; i++) {

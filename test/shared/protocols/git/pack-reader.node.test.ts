@@ -224,6 +224,10 @@ describe('damaged packs are PackErrors', () => {
     t[t.length - 1] ^= 1;
     expect(await codeOf(t)).toBe('pack-bad-checksum');
     expect(await codeOf(new Uint8Array([...bytes, 0]))).toBe('pack-trailing-data');
+    // Left unread in a pack of fewer objects than trailingDataBelow (git's unpack-objects), refused from there.
+    const count = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8);
+    expect(await codeOf(new Uint8Array([...bytes, 0, 1]), { trailingDataBelow: count + 1 })).toBe('no-error');
+    expect(await codeOf(new Uint8Array([...bytes, 0]), { trailingDataBelow: count })).toBe('pack-trailing-data');
     const more = bytes.slice();
     more[11] += 1;
     expect(await codeOf(withTrailer(more))).toMatch(/^pack-(truncated|bad-type|bad-zlib|bad-header|bad-ofs-delta)$/);
