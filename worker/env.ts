@@ -19,4 +19,6 @@ export interface Env {
   HUB_SIGNUP_WINDOW_SECONDS?: string;
   /** Largest push body accepted, in bytes (default 100 MB). */
   HUB_MAX_PUSH_BYTES?: string;
+  /** Small git segments that start a compaction (default 32; worker/durable/git-compact.ts). */
+  HUB_GIT_COMPACT_AFTER?: string;
 }

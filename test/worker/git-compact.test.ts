@@ -103,6 +103,22 @@ function hostOf(storage: DurableObjectStorage, store: SqlRepoStore): CompactHost
   return { sql: storage.sql, transactionSync: (f) => storage.transactionSync(f), forgetReachPlans: () => store.forgetReachPlans() };
 }
 
+/**
+ * A full clone's pack streamed from the kept plan through R2 as upload-pack streams it (forward
+ * reads into a reused buffer): its objects and the R2 gets it made.
+ */
+async function cloneGets(store: SqlRepoStore, repo: string): Promise<{ gets: number; objects: Map<string, Uint8Array> }> {
+  let gets = 0;
+  const bucket = new Proxy(env.CONTENT, {
+    get: (t, k) => (k === 'get' ? (...a: Parameters<R2Bucket['get']>) => (gets++, t.get(...a)) : (t[k as keyof R2Bucket] as (...a: unknown[]) => unknown).bind(t)),
+  });
+  const records = new R2SegmentStore(bucket, repo);
+  const plan = store.reachPlan(store.reachState().version, true)!;
+  const view = { deps: { index: localRepoStore(store), segments: records, primitives: nativePrimitives, appliers: DELTA_APPLIERS } };
+  const pack = await collect(reachPlanToPackBytes(view as never, plan, orderReachPlan(plan), true, { chunkSize: 65536, records }), 1 << 26);
+  return { gets, objects: await packObjects(pack) };
+}
+
 const liveSegments = (storage: DurableObjectStorage) => storage.sql.exec<{ n: number }>(`SELECT count(DISTINCT segment) AS n FROM objects`).one().n;
 
 /** Each object read through the index from R2 equals what was pushed; the delta rows are still deltas. */
@@ -126,8 +142,10 @@ describe('git segment compaction', () => {
       countSegments(state.storage);
       expect(compactionDue(state.storage, { ...SMALL, after: 30 })).toBe(false);
       expect(compactionDue(state.storage, SMALL)).toBe(true);
+      // A full clone reads each push's segment with a get of its own.
+      const cloned = await cloneGets(store, id);
+      expect(cloned).toEqual({ gets: 30, objects });
       // A kept plan names the old locations: the move drops it.
-      expect(store.reachPlan(store.reachState().version, true)).not.toBeNull();
       expect(state.storage.sql.exec(`SELECT 1 FROM reach_plans`).toArray().length).toBeGreaterThan(0);
       const r = await compactGit(await testHost(state.storage, store), segments, SMALL);
       expect(r).toMatchObject({ moved: 90, emptied: 30, more: false });
@@ -142,6 +160,8 @@ describe('git segment compaction', () => {
       const order = state.storage.sql.exec<{ id: string }>(`SELECT id FROM objects ORDER BY segment, rec_offset`).toArray().map((x) => x.id);
       expect(order).toEqual([...objects.keys()]);
       expect(compactionDue(state.storage, SMALL)).toBe(false);
+      // And now one get per new segment.
+      expect(await cloneGets(store, id)).toEqual({ gets: r.written, objects });
       return r.written;
     });
     // Old segments are left to the collector: unreferenced, recorded on one pass, deleted on the next.

@@ -39,6 +39,11 @@ import type { SqlHost } from './repo-store.js';
 export const SMALL_SEGMENT_BYTES = COMPACT_BYTES;
 /** Compaction starts when more small segments than this exist (a clone makes about one R2 get per segment; the free plan allows 50 subrequests). */
 export const COMPACT_AFTER = 32;
+/** COMPACT_AFTER as configured (HUB_GIT_COMPACT_AFTER), or the default when unset or not a non-negative integer. */
+export function compactAfter(value: string | undefined): number {
+  const n = Number(value);
+  return value !== undefined && value !== '' && Number.isSafeInteger(n) && n >= 0 ? n : COMPACT_AFTER;
+}
 /** Rows one step copies at most (with COMPACT_BYTES: what one step holds of rows and records). */
 const STEP_ROWS = 20_000;
 /** Rows moved per transaction: each is a few ms of synchronous SQL a request may wait behind. */

@@ -22,7 +22,7 @@ import { migrate, SCHEMA_VERSION, SqlRepoStore, type SqlHost } from './repo-stor
 import { migrateFossil } from './fossil-store.js';
 import { fossilRepackAlarm, handleFossilRequest, initFossilRepository } from './fossil-xfer.js';
 import { noteGcRepo, segmentGcAlarm } from './segment-gc.js';
-import { COMPACT_DELAY_MS, gitCompactAlarm } from './git-compact.js';
+import { COMPACT_DELAY_MS, compactAfter, gitCompactAlarm } from './git-compact.js';
 import { CACHED_ACCESS_HEADER, RepoAccessCache } from './access.js';
 
 /** R2 keys of a repository's content all start with this (see R2SegmentStore). */
@@ -208,7 +208,8 @@ export class RepoObject extends DurableObject<Env> {
         this.compactWanted = false;
         const storage = this.ctx.storage;
         const host = { sql: storage.sql, transactionSync: <T>(f: () => T) => storage.transactionSync(f), forgetReachPlans: () => this.store.forgetReachPlans() };
-        if (await gitCompactAlarm(host, (id) => new R2SegmentStore(this.env.CONTENT, id))) again = Date.now();
+        const opts = { after: compactAfter(this.env.HUB_GIT_COMPACT_AFTER) };
+        if (await gitCompactAlarm(host, (id) => new R2SegmentStore(this.env.CONTENT, id), opts)) again = Date.now();
         else if (this.compactWanted) again = Date.now() + COMPACT_DELAY_MS;
       }
       const next = await segmentGcAlarm(this.ctx.storage, this.env.CONTENT, (id) => new R2SegmentStore(this.env.CONTENT, id).key(''));
