@@ -238,14 +238,25 @@ export class SqlFossilStore {
   /** FossilStore.listFrom */
   listFrom(fromSeq: number, limit: number): FossilRow[] {
     if (!(limit > 0)) return [];
-    return this.host.sql
-      .exec<BlobSql>(
-        `${SELECT_BLOB} WHERE b.seq >= ? AND NOT EXISTS (SELECT 1 FROM fossil_shun h WHERE h.hash = b.hash) ORDER BY b.seq LIMIT ?`,
-        Math.max(0, Math.floor(fromSeq)),
-        Math.floor(limit),
-      )
-      .toArray()
-      .map(toRow);
+    // A clone round lists thousands of rows: as arrays, segment names looked up once each,
+    // and the shun check only when something is shunned.
+    const shunned = this.host.sql.exec(`SELECT 1 FROM fossil_shun LIMIT 1`).toArray().length > 0;
+    const cursor = this.host.sql.exec(
+      `SELECT seq, hash, size, segment, rec_offset, rec_length, rec_size, base, depth, private FROM fossil_blob b
+        WHERE seq >= ? ${shunned ? 'AND NOT EXISTS (SELECT 1 FROM fossil_shun h WHERE h.hash = b.hash)' : ''} ORDER BY seq LIMIT ?`,
+      Math.max(0, Math.floor(fromSeq)),
+      Math.floor(limit),
+    );
+    const names = new Map<number, string>();
+    const rows: FossilRow[] = [];
+    for (const [seq, hash, size, segment, offset, length, recordSize, base, depth, priv] of cursor.raw() as IterableIterator<
+      [number, string, number, number, number, number, number, string | null, number, number]
+    >) {
+      let name = names.get(segment);
+      if (name === undefined) names.set(segment, (name = this.host.sql.exec<{ name: string }>(`SELECT name FROM segments WHERE seq = ?`, segment).one().name));
+      rows.push({ seq, hash, size, segment: name, offset, length, recordSize, format: base === null ? 'full' : 'fossil-delta', base, depth, private: priv !== 0 });
+    }
+    return rows;
   }
 
   /** FossilStore.count */

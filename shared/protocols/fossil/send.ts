@@ -54,12 +54,27 @@ function u32be(n: number): Uint8Array {
   return b;
 }
 
-/** Bases that may go out with their deltas: stored, not shunned, not private unless syncing private. */
-async function sendableBases(ctx: SendContext, rows: readonly FossilRow[]): Promise<Set<string>> {
-  const bases = [...new Set(rows.filter((r) => r.base !== null).map((r) => r.base!))];
-  if (bases.length === 0) return new Set();
+/**
+ * Bases that may go out with their deltas: stored, not shunned, not private unless syncing
+ * private. `listed` rows are known stored and not shunned (listFrom leaves shunned rows out),
+ * so only bases outside them are looked up: a clone round lists most of its bases itself, and
+ * the states of ~1700 bases (four queries) took 13-39 ms of the small clone's first round.
+ */
+async function sendableBases(ctx: SendContext, rows: readonly FossilRow[], listed = false): Promise<Set<string>> {
+  const ok = new Set<string>();
+  const known = listed ? new Map(rows.map((r) => [r.hash, r.private])) : new Map<string, boolean>();
+  const unknown = new Set<string>();
+  for (const r of rows) {
+    if (r.base === null) continue;
+    const priv = known.get(r.base);
+    if (priv === undefined) unknown.add(r.base);
+    else if (!priv || ctx.syncPrivate) ok.add(r.base);
+  }
+  if (unknown.size === 0) return ok;
+  const bases = [...unknown];
   const states = await ctx.repo.store.states(bases);
-  return new Set(bases.filter((_, i) => states[i] === 'public' || (states[i] === 'private' && ctx.syncPrivate)));
+  bases.forEach((b, i) => (states[i] === 'public' || (states[i] === 'private' && ctx.syncPrivate)) && ok.add(b));
+  return ok;
 }
 
 async function fullText(ctx: SendContext, hash: string): Promise<Uint8Array> {
@@ -98,9 +113,10 @@ export async function sendFiles(ctx: SendContext, hashes: readonly string[]): Pr
       plans.push({ row, how: 'igot' });
       continue;
     }
-    const delta = row.format === 'fossil-delta' && row.base !== null && okBases.has(row.base) && (clientHas(row) || planned.has(row.base));
+    const delta = row.format === 'fossil-delta' && row.base !== null && okBases.has(row.base) && (clientHas(row) || going.has(row.base));
     const how = delta ? 'delta' : row.format === 'full' ? 'full' : 'rebuild';
     plans.push({ row, how });
+    going.add(row.hash);
     size += (how === 'delta' ? row.recordSize : row.size) + 100;
   }
   const stored = plans.filter((x) => x.how === 'delta' || x.how === 'full').map((x) => x.row);

@@ -1,6 +1,8 @@
 // A clone round lists the index in pages sized to what its reply budget has room for
 // (send.ts CLONE_FIRST_PAGE): a round that needs more rows than the first page still sends everything once.
 import { describe, expect, it } from 'vitest';
+import { createFossilDelta } from '../../../../shared/delta/fossil.js';
+import { RecordSink } from '../../../../shared/protocols/fossil/repo.js';
 import { enc, fileCard, harness, msg } from './xfer-helpers.js';
 
 const PRAGMA = 'pragma client-version 22100 20230226 192424\n';
@@ -46,5 +48,53 @@ describe('clone rounds list the index in pages sized to the budget', () => {
         expect(asked[0][1]).toBeLessThan(256);
       }
     }
+  });
+});
+
+describe("a clone round's delta bases", () => {
+  const base = enc('line\n'.repeat(200) + 'base ending\n');
+  const target = enc('line\n'.repeat(200) + 'target ending\n');
+
+  /** Stores base (private or not) and target as a delta against it, as a push would have. */
+  async function stored(isPrivate: boolean) {
+    const h = await harness();
+    const sink = new RecordSink(h.repo);
+    const d = createFossilDelta(base, target);
+    const b = { hash: fileCard(base).hash, size: base.length, ...(await sink.appendDeflated(base)), recordSize: base.length, format: 'full' as const, base: null, private: isPrivate };
+    const t = { hash: fileCard(target).hash, size: target.length, ...(await sink.appendDeflated(d)), recordSize: d.length, format: 'fossil-delta' as const, base: b.hash, private: false };
+    await sink.finish();
+    await h.store.commit({ rows: [b, t] });
+    const states = h.store.states.bind(h.store);
+    const asked: string[] = [];
+    h.store.states = async (hashes) => (asked.push(...hashes), states(hashes));
+    return { h, b, t, asked };
+  }
+
+  it('a base listed in the round is not looked up, and the delta goes out against it', async () => {
+    const { h, b, t, asked } = await stored(false);
+    const r = await h.send(`${PRAGMA}clone 3 1\n`);
+    expect(r.lines).toContain('clone_seqno 0');
+    expect(r.cards.find((c) => c.name === 'cfile' && c.args[0] === t.hash)!.args[1]).toBe(b.hash);
+    expect(asked).not.toContain(b.hash);
+  });
+
+  it('a private base listed in the round is not sent, so its delta goes out as a full text', async () => {
+    const { h, b, t } = await stored(true);
+    const r = await h.send(`${PRAGMA}clone 3 1\n`);
+    const cfiles = r.cards.filter((c) => c.name === 'cfile');
+    expect(cfiles.map((c) => c.args[0])).not.toContain(b.hash);
+    const card = cfiles.find((c) => c.args[0] === t.hash)!;
+    expect(card.args).toHaveLength(3); // HASH USIZE CSIZE: no base
+    expect(Number(card.args[1])).toBe(target.length);
+  });
+
+  it('a base in an earlier round is looked up', async () => {
+    const { h, b, t, asked } = await stored(false);
+    // A later round: it starts at the delta, after its base.
+    const rows = await h.store.listFrom(1, 100);
+    const tSeq = rows.find((r) => r.hash === t.hash)!.seq;
+    const r = await h.send(`${PRAGMA}clone 3 ${tSeq}\n`);
+    expect(r.cards.find((c) => c.name === 'cfile' && c.args[0] === t.hash)!.args[1]).toBe(b.hash);
+    expect(asked).toContain(b.hash);
   });
 });
