@@ -43,16 +43,20 @@ function doQuery(sql: string): number {
 /** Segments a full clone reads (each with one R2 get while its records lie within 16 MiB): those holding objects. */
 const segmentsInUse = () => doQuery(`SELECT count(DISTINCT segment) FROM objects`);
 
-/** Clones into a new directory: the time it took; checks fsck --full and that every ref equals the pusher's. */
+/** Clones into a new directory (checked: fsck --full, every ref equal to the pusher's), then twice more: the best wall time of the three. */
 function cloneAndCheck(dir: string): number {
-  const t0 = performance.now();
-  ok(['clone', '-q', '--mirror', writerUrl(hub, 'many'), dir]);
-  const wall = performance.now() - t0;
+  let best = Infinity;
+  for (let run = 0; run < 3; run++) {
+    const to = run === 0 ? dir : `${dir}-${run}`;
+    const t0 = performance.now();
+    ok(['clone', '-q', '--mirror', writerUrl(hub, 'many'), to]);
+    best = Math.min(best, performance.now() - t0);
+  }
   ok(['fsck', '--full', '--no-dangling'], dir);
   const refs = (cwd: string) => ok(['for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads', 'refs/tags'], cwd);
   expect(refs(dir)).toBe(refs(work));
   expect(ok(['rev-list', '--objects', '--all'], dir).split('\n').length).toBe(ok(['rev-list', '--objects', '--all'], work).split('\n').length);
-  return wall;
+  return best;
 }
 
 /** A commit changing one line of a 4 KiB file (git sends the new blob as a delta on the last one), pushed. */
@@ -109,7 +113,7 @@ describe('git segment compaction, with git', () => {
     expect(lsRemote(ok, hub, 'many').length).toBeGreaterThan(1);
     console.log(
       `git compaction e2e: ${PUSHES} pushes in ${(pushWall / 1000).toFixed(1)} s; segments a clone reads ${before} -> ${after}; ` +
-        `mirror clone wall ${(cloneBefore / 1000).toFixed(2)} -> ${(cloneAfter / 1000).toFixed(2)} s`,
+        `mirror clone wall (best of 3) ${(cloneBefore / 1000).toFixed(2)} -> ${(cloneAfter / 1000).toFixed(2)} s`,
     );
     expect(log + hub.log()).not.toMatch(/git compaction failed|Uncaught/);
   }, 600_000);
