@@ -208,7 +208,10 @@ export class QuarantineIndex implements ObjectIndexReader {
     const out: IndexRow[] = [];
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i];
-      out.push({ ...row, depth: planned[i] });
+      // Spelled out, not spread: a spread copy was the costliest allocation of a push's planning.
+      const kept: IndexRow = { id: row.id, kind: row.kind, size: row.size, segment: row.segment, offset: row.offset, length: row.length, format: row.format, base: row.base, depth: planned[i] };
+      if (row.recordSize !== undefined) kept.recordSize = row.recordSize;
+      out.push(kept);
       const bd = row.base === null ? undefined : baseDepths.get(row.base);
       if (bd === undefined || this.outsideBases === undefined) continue;
       this.outsideBases.set(row.base!, bd);

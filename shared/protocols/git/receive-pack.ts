@@ -344,6 +344,8 @@ class EntryLocs {
   }
 }
 
+const NO_LINE: Uint8Array[] = [];
+
 /** Progress lines on band 2, throttled. */
 class Progress {
   private last = Date.now();
@@ -355,9 +357,9 @@ class Progress {
   ) {}
   /** A `\r` progress line once the interval has passed since the last (or a `done` line). */
   line(title: string, n: number, total: number | null, done = false): Uint8Array[] {
-    if (!this.enabled) return [];
+    if (!this.enabled) return NO_LINE;
     const now = Date.now();
-    if (!done && now - this.last < this.interval) return [];
+    if (!done && now - this.last < this.interval) return NO_LINE;
     this.last = now;
     this.shown = true;
     const count = total === null ? `${n}` : `${total === 0 ? 100 : Math.floor((n * 100) / total)}% (${n}/${total})`;
@@ -624,7 +626,10 @@ class Push {
       else if (ev.kind === 'entry') await this.onEntry(ev.entry);
       else if (ev.kind === 'object') {
         await this.onObject(ev.object);
-        yield* this.progress.line('Receiving objects', this.objects, count);
+        // yield* only when there is a line: in this async generator, yield* of an empty array still made
+        // an async iterator and its promises per object (the largest allocation site of a small push).
+        const line = this.progress.line('Receiving objects', this.objects, count);
+        if (line.length > 0) yield* line;
       }
     }
     if (this.progress.shown) yield* this.progress.line('Receiving objects', this.objects, count, true);
