@@ -75,13 +75,15 @@ async function packObjects(pack: Uint8Array): Promise<Map<string, Uint8Array>> {
  * A repository of `pushes` pushes of one commit each (blob, tree, commit); every third blob is
  * sent as a delta against the previous push's blob (a thin pack), so deltas are stored too.
  */
-async function smallPushes(name: string, pushes: number): Promise<{ objects: Map<string, Uint8Array>; tip: string }> {
+async function smallPushes(name: string, pushes: number, large = -1): Promise<{ objects: Map<string, Uint8Array>; tip: string }> {
   expect((await SELF.fetch(`${HUB}/api/repos`, { method: 'POST', headers: ADMIN, body: JSON.stringify({ name, kind: 'git', public: true }) })).status).toBe(201);
   const objects = new Map<string, Uint8Array>();
   let tip = ZERO_ID;
   let prev: Obj | null = null;
   for (let i = 0; i < pushes; i++) {
-    const b = blob(`${'shared line of text\n'.repeat(8)}push ${i}\n`);
+    // Push `large` carries 6000 random bytes as hex (a record over SMALL's 4096 bytes): a segment that is not small.
+    const noise = i === large ? Array.from(crypto.getRandomValues(new Uint8Array(6000)), (x) => x.toString(16).padStart(2, '0')).join('') : '';
+    const b = blob(`${'shared line of text\n'.repeat(8)}push ${i}\n${noise}`);
     const t = tree([['100644', 'file.txt', b.id]]);
     const c = commit(t.id, tip === ZERO_ID ? [] : [tip], `push ${i}`, 1700000000 + i);
     const entries = [whole(c), whole(t), prev !== null && i % 3 === 0 ? { kind: 'delta' as const, base: { id: prev.id }, delta: createGitDelta(prev.data, b.data) } : whole(b)];
@@ -96,6 +98,8 @@ async function smallPushes(name: string, pushes: number): Promise<{ objects: Map
 /** The compaction host of the test's own runs; the alarm the pushes armed is cancelled so it cannot run the same job meanwhile. */
 async function testHost(storage: DurableObjectStorage, store: SqlRepoStore): Promise<CompactHost> {
   await storage.deleteAlarm();
+  // An alarm already due runs at the next await: let it (with nothing due it only counts segments).
+  await new Promise((r) => setTimeout(r, 300));
   return hostOf(storage, store);
 }
 
@@ -126,6 +130,8 @@ async function expectReadable(storage: DurableObjectStorage, store: SqlRepoStore
   const deps = { index: localRepoStore(store), segments, primitives: nativePrimitives, appliers: DELTA_APPLIERS };
   for (const [id, data] of objects) expect((await readObject(deps, id))?.data).toEqual(data);
   expect(storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM objects WHERE format = 'git-delta'`).one().n).toBeGreaterThan(0);
+  // Every delta's base lies before it in storage order (a clone sends bases first and reads forward).
+  expect(storage.sql.exec(`SELECT d.id FROM objects d JOIN objects b ON b.id = d.base WHERE (b.segment, b.rec_offset) >= (d.segment, d.rec_offset)`).toArray()).toEqual([]);
 }
 
 describe('git segment compaction', () => {
@@ -245,6 +251,27 @@ describe('git segment compaction', () => {
       expect(await collectSegments(state.storage, env.CONTENT, prefix, NOW, Date.now() + 1)).toMatchObject({ deleted: 25 });
     });
     expect((await env.CONTENT.list({ prefix })).objects.length).toBeGreaterThan(0);
+    expect(await clone(name, tip)).toEqual(objects);
+  });
+
+  it('leaves the small segments older than a large one where they are (its deltas may have bases there)', async () => {
+    const name = 'compact-large';
+    const { objects, tip } = await smallPushes(name, 24, 12);
+    const segments = new R2SegmentStore(env.CONTENT, await repoId(name));
+    await runInDurableObject(await stub(name), async (_i: RepoObject, state) => {
+      const store = new SqlRepoStore(state.storage);
+      const seqs = state.storage.sql.exec<{ segment: number }>(`SELECT DISTINCT segment FROM objects ORDER BY segment`).toArray().map((r) => r.segment);
+      expect(seqs.length).toBe(24);
+      const r = await compactGit(await testHost(state.storage, store), segments, SMALL);
+      // Pushes 13..23 only: 11 segments of 3 rows.
+      expect(r).toMatchObject({ moved: 33, emptied: 11, more: false });
+      const after = state.storage.sql.exec<{ segment: number }>(`SELECT DISTINCT segment FROM objects ORDER BY segment`).toArray().map((x) => x.segment);
+      expect(after.slice(0, 13)).toEqual(seqs.slice(0, 13));
+      expect(after.length).toBe(13 + r.written);
+      await expectReadable(state.storage, store, segments, objects);
+      // The 12 small ones before it are never taken, however many there are.
+      expect(compactionDue(state.storage, { ...SMALL, after: 1 })).toBe(r.written > 1);
+    });
     expect(await clone(name, tip)).toEqual(objects);
   });
 

@@ -73,6 +73,42 @@ function ensureTables(host: SqlHost): void {
   // the source segments of the compaction under way. Created here, not by a migration: git only, and rebuilt when lost.
   host.sql.exec(`CREATE TABLE IF NOT EXISTS git_segment_live (segment INTEGER PRIMARY KEY, live INTEGER NOT NULL)`);
   host.sql.exec(`CREATE TABLE IF NOT EXISTS git_compact (segment INTEGER PRIMARY KEY)`);
+  // The segments the compaction under way wrote (never taken as sources or as a reason to stop).
+  host.sql.exec(`CREATE TABLE IF NOT EXISTS git_compact_out (segment INTEGER PRIMARY KEY)`);
+}
+
+/**
+ * The small segments a new job may take: those after the last segment that is
+ * not small. Copies go after every segment, so a small segment older than a
+ * large one stays where it is: the large one's deltas may have their bases
+ * there, and a clone, which sends bases before their deltas in storage order,
+ * would read back and forth between the two (a get each time).
+ */
+const TAIL = `FROM git_segment_live WHERE live < ?1 AND segment > (SELECT coalesce(max(segment), -1) FROM git_segment_live WHERE live >= ?1)`;
+
+/**
+ * Keeps a job in storage order as pushes come: a segment that is not small
+ * (and not the job's own) newer than what the job has yet to move ends the job
+ * (its deltas may have bases there); otherwise small segments newer than the
+ * job's join it, so they are copied after what came before them.
+ */
+function followPushes(host: SqlHost, small: number): void {
+  host.transactionSync(() => {
+    const first = host.sql.exec<{ s: number | null }>(`SELECT min(segment) AS s FROM git_compact`).one().s;
+    if (first === null) return;
+    const large = host.sql
+      .exec(`SELECT 1 FROM git_segment_live WHERE live >= ? AND segment > ? AND segment NOT IN (SELECT segment FROM git_compact_out) LIMIT 1`, small, first)
+      .toArray();
+    if (large.length > 0) {
+      host.sql.exec(`DELETE FROM git_compact`);
+      return;
+    }
+    host.sql.exec(
+      `INSERT INTO git_compact (segment) SELECT segment FROM git_segment_live
+        WHERE live < ? AND segment > (SELECT max(segment) FROM git_compact) AND segment NOT IN (SELECT segment FROM git_compact_out)`,
+      small,
+    );
+  });
 }
 
 /**
@@ -95,7 +131,7 @@ export function compactionDue(host: SqlHost, opts: CompactOptions = {}): boolean
   ensureTables(host);
   if (host.sql.exec(`SELECT 1 FROM git_compact LIMIT 1`).toArray().length > 0) return true;
   const after = opts.after ?? COMPACT_AFTER;
-  const small = host.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM git_segment_live WHERE live < ? LIMIT ?)`, opts.smallBytes ?? SMALL_SEGMENT_BYTES, after + 1).one().n;
+  const small = host.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 ${TAIL} LIMIT ?2)`, opts.smallBytes ?? SMALL_SEGMENT_BYTES, after + 1).one().n;
   return small > after;
 }
 
@@ -163,18 +199,46 @@ export async function compactGit(
 ): Promise<CompactResult> {
   const deadline = now() + budgetMs;
   const result: CompactResult = { moved: 0, written: 0, emptied: 0, more: false };
+  // One run per repository at a time (the alarm's; a second would copy the same records again).
+  if (running.has(host.sql)) return result;
+  running.add(host.sql);
+  try {
+    return await compactRuns(host, segments, opts, deadline, now, result);
+  } finally {
+    running.delete(host.sql);
+  }
+}
+
+/** The SQL storage of repositories a run is compacting. */
+const running = new WeakSet<object>();
+
+async function compactRuns(
+  host: CompactHost,
+  segments: SegmentCreator & SegmentReader,
+  opts: CompactOptions,
+  deadline: number,
+  now: () => number,
+  result: CompactResult,
+): Promise<CompactResult> {
   countSegments(host);
   if (!compactionDue(host, opts)) return result;
+  const small = opts.smallBytes ?? SMALL_SEGMENT_BYTES;
   host.transactionSync(() => {
     if (host.sql.exec(`SELECT 1 FROM git_compact LIMIT 1`).toArray().length > 0) return;
-    host.sql.exec(`INSERT INTO git_compact (segment) SELECT segment FROM git_segment_live WHERE live < ?`, opts.smallBytes ?? SMALL_SEGMENT_BYTES);
+    host.sql.exec(`DELETE FROM git_compact_out`);
+    host.sql.exec(`INSERT INTO git_compact (segment) SELECT segment ${TAIL}`, small);
   });
   const swapRows = opts.swapRows ?? SWAP_ROWS;
-  for (;;) {
-    const rows = stepRows(host, opts.stepBytes ?? 2 * (opts.smallBytes ?? SMALL_SEGMENT_BYTES));
+  for (let first = true; ; first = false) {
+    if (!first) {
+      countSegments(host);
+      followPushes(host, small);
+    }
+    const rows = stepRows(host, opts.stepBytes ?? 2 * small);
     if (rows.length === 0) {
       result.emptied += dropEmptied(host);
-      // Segments still named by a push's stage stay in the job; a later run drops them.
+      // A source still named by a push's stage (none in practice) waits for the next job.
+      host.transactionSync(() => host.sql.exec(`DELETE FROM git_compact`));
       return result;
     }
     const copy = await copyRecords(segments, rows);
@@ -184,6 +248,7 @@ export async function compactGit(
       moved += host.transactionSync(() => {
         host.sql.exec(`INSERT INTO segments (name) VALUES (?) ON CONFLICT (name) DO NOTHING`, copy.segment);
         const seq = host.sql.exec<{ seq: number }>(`SELECT seq FROM segments WHERE name = ?`, copy.segment).one().seq;
+        host.sql.exec(`INSERT INTO git_compact_out (segment) VALUES (?) ON CONFLICT DO NOTHING`, seq);
         const batch = rows.slice(i, i + swapRows).map((r, k) => [r.id, copy.locations[i + k].offset, r.seq, r.offset, r.length]);
         // Only rows still at the record copied (each row keeps its length: the copy is the same bytes).
         host.sql.exec(
