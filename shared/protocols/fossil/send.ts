@@ -83,6 +83,28 @@ async function fullText(ctx: SendContext, hash: string): Promise<Uint8Array> {
   return text;
 }
 
+/**
+ * Indexes of `rows` with each row's base before it where the base is among them. A repacked
+ * (reverse) delta's base is the next version, which a pull asks for in the same round: sent
+ * after its delta, the delta could not name it and went out rebuilt whole (150 versions of a
+ * 75 KB file pulled after a repack: 4.5 MB and 8 s, where fossil server sends 78 KB of deltas).
+ */
+function basesFirst(rows: readonly (FossilRow | null)[]): number[] {
+  const at = new Map<string, number>();
+  rows.forEach((r, i) => r !== null && !at.has(r.hash) && at.set(r.hash, i));
+  const order: number[] = [];
+  const seen = new Uint8Array(rows.length);
+  const chain: number[] = [];
+  for (let i = 0; i < rows.length; i++) {
+    for (let j: number | undefined = i; j !== undefined && !seen[j]; j = rows[j]?.base ? at.get(rows[j]!.base!) : undefined) {
+      seen[j] = 1;
+      chain.push(j);
+    }
+    while (chain.length > 0) order.push(chain.pop()!);
+  }
+  return order;
+}
+
 /** Answers `gimme` cards: a file card per sendable artifact, igot once over budget. */
 export async function sendFiles(ctx: SendContext, hashes: readonly string[]): Promise<void> {
   if (hashes.length === 0) return;
@@ -101,8 +123,10 @@ export async function sendFiles(ctx: SendContext, hashes: readonly string[]): Pr
   type Plan = { row: FossilRow; how: 'igot' | 'delta' | 'full' | 'rebuild' };
   const plans: Plan[] = [];
   const planned = new Set<string>();
+  /** Planned to go out whole or as a delta (not igot): what a later delta in the reply may name. */
+  const going = new Set<string>();
   let size = ctx.out.size;
-  for (let i = 0; i < hashes.length; i++) {
+  for (const i of basesFirst(rows)) {
     const row = rows[i];
     const state = states[i];
     if (row === null || state === 'shunned') continue;
