@@ -205,6 +205,14 @@ export function reachPlanToPackBytes(view: RepoView, plan: ReachPlan, order: Rea
 /** Most entries yielded in one batch (entriesToPackBytes writes a batch before asking for more). */
 const BATCH = 1024;
 
+/** One joined read of reachEntries: the bytes of records at order positions ..until, from `start` of segment `seg`. */
+interface RecordRead {
+  seg: number;
+  start: number;
+  until: number;
+  buf: Uint8Array;
+}
+
 async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrder, ofsDelta: boolean, opts: BuildOptions): AsyncGenerator<PackWriteEntry[]> {
   const maxRead = opts.maxRead ?? 4 * 1024 * 1024;
   const maxGap = opts.maxGap ?? 64 * 1024;
@@ -214,7 +222,7 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
   const n = plan.count;
   const reusable = (i: number) => plan.format[i] === FULL || (plan.format[i] === GIT_DELTA && (plan.base[i] >= 0 || plan.base[i] === PLAN_BASE_THIN));
   // With chunkSize the writer copies every record out before asking for the next batch, so the
-  // range reads can share one buffer (a batch never outlives the read its records come from).
+  // range reads can take turns in two buffers (a batch never outlives the read its records come from).
   const readInto = opts.chunkSize !== undefined && segments.readRangeInto ? segments.readRangeInto.bind(segments) : null;
   // And then, reads that move forward in a segment (past gaps of at most maxGap, as a joined read
   // would) share one request of up to maxForward bytes: a full clone makes a quarter of the requests.
@@ -225,10 +233,60 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
   if (segEnd) for (let i = 0; i < n; i++) if (reusable(i)) segEnd[plan.seg[i]] = Math.max(segEnd[plan.seg[i]], plan.offset[i] + plan.length[i]);
   let fwd: ForwardReader | null = null;
   let fwdSeg = -1;
-  let buf: Uint8Array | null = null;
-  let bufSeg = -1;
-  let bufStart = 0;
-  let until = -1;
+  /**
+   * The read starting at order position k (a reusable record), into `into`'s memory: the following
+   * reusable records of its segment joined while close and the read stays bounded. Rebuilt objects
+   * in between are stepped over (they are read through readObject, not from this buffer): a shallow
+   * pack has them every few entries, and each split the reads.
+   */
+  const read = async (k: number, into: Uint8Array | null): Promise<RecordRead> => {
+    const i = order[k];
+    const seg = plan.seg[i];
+    const offset = plan.offset[i];
+    let end = offset + plan.length[i];
+    let j = k;
+    while (j + 1 < n) {
+      const m = order[j + 1];
+      if (!reusable(m)) {
+        j++;
+        continue;
+      }
+      if (plan.seg[m] !== seg) break;
+      const o = plan.offset[m];
+      if (o < end || o - end > maxGap || o + plan.length[m] - offset > maxRead) break;
+      end = o + plan.length[m];
+      j++;
+    }
+    const name = plan.segmentNames[seg];
+    let buf: Uint8Array;
+    if (forward) {
+      if (fwd !== null && (fwdSeg !== seg || offset < fwd.position || offset - fwd.position > maxGap || end > fwd.end)) {
+        await fwd.close();
+        fwd = null;
+      }
+      if (fwd === null) {
+        fwd = await forward(name, offset, Math.max(end, Math.min(segEnd![seg], offset + maxForward)) - offset);
+        fwdSeg = seg;
+      }
+      buf = await fwd.readInto(offset, end - offset, into);
+    } else buf = readInto ? await readInto(name, offset, end - offset, into) : await segments.readRange(name, offset, end - offset);
+    return { seg, start: offset, until: j, buf };
+  };
+  /** The first order position from k on whose record is copied (n if none). */
+  const nextReusable = (k: number) => {
+    while (k < n && !reusable(order[k])) k++;
+    return k;
+  };
+  // One read ahead: the next read is under way while the pack is written from this one, so the
+  // storage's latency (an R2 request's first byte, its body's transfer) overlaps the copying and the
+  // client's pace instead of adding to them. Reads still run one at a time, in order; two buffers.
+  let cur: RecordRead | null = null;
+  let ahead: Promise<RecordRead> | null = null;
+  const start = (k: number, into: Uint8Array | null) => {
+    ahead = read(k, into);
+    // Awaited when its turn comes (or in finally): a failure then is not an unhandled rejection meanwhile.
+    ahead.catch(() => undefined);
+  };
   let batch: PackWriteEntry[] = [];
   try {
     for (let k = 0; k < n; k++) {
@@ -251,48 +309,22 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
         yield [{ kind: 'object', type, data: obj.data }];
         continue;
       }
+      if (cur === null || k > cur.until) {
+        // The entries so far view the buffer about to be handed to the next read.
+        if (batch.length > 0) yield batch;
+        batch = [];
+        if (ahead === null) start(k, null);
+        const free: Uint8Array | null = cur?.buf ?? null;
+        cur = await ahead!;
+        ahead = null;
+        const next = nextReusable(cur.until + 1);
+        if (next < n) start(next, readInto ? free : null);
+      }
       const seg = plan.seg[i];
       const offset = plan.offset[i];
       const length = plan.length[i];
-      if (k > until) {
-        // The entries so far view the buffer about to be read over.
-        if (batch.length > 0) yield batch;
-        batch = [];
-        // Join the following reusable records of this segment while close and the read stays bounded.
-        // Rebuilt objects in between are stepped over (they are read through readObject, not from
-        // this buffer): a shallow pack has them every few entries, and each split the reads.
-        let end = offset + length;
-        let j = k;
-        while (j + 1 < n) {
-          const m = order[j + 1];
-          if (!reusable(m)) {
-            j++;
-            continue;
-          }
-          if (plan.seg[m] !== seg) break;
-          const o = plan.offset[m];
-          if (o < end || o - end > maxGap || o + plan.length[m] - offset > maxRead) break;
-          end = o + plan.length[m];
-          j++;
-        }
-        const name = plan.segmentNames[seg];
-        if (forward) {
-          if (fwd !== null && (fwdSeg !== seg || offset < fwd.position || offset - fwd.position > maxGap || end > fwd.end)) {
-            await fwd.close();
-            fwd = null;
-          }
-          if (fwd === null) {
-            fwd = await forward(name, offset, Math.max(end, Math.min(segEnd![seg], offset + maxForward)) - offset);
-            fwdSeg = seg;
-          }
-          buf = await fwd.readInto(offset, end - offset, buf);
-        } else buf = readInto ? await readInto(name, offset, end - offset, buf) : await segments.readRange(name, offset, end - offset);
-        bufSeg = seg;
-        bufStart = offset;
-        until = j;
-      }
-      if (buf === null || bufSeg !== seg) throw new PackError('pack-internal', 'record read out of order');
-      const compressed = buf.subarray(offset - bufStart, offset - bufStart + length);
+      if (cur.seg !== seg || offset < cur.start) throw new PackError('pack-internal', 'record read out of order');
+      const compressed = cur.buf.subarray(offset - cur.start, offset - cur.start + length);
       if (plan.format[i] === FULL) {
         batch.push({ kind: 'raw', type: PLAN_KINDS[plan.kind[i]] as GitObjectType, size: plan.size[i], compressed });
         continue;
@@ -304,6 +336,8 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
     }
     if (batch.length > 0) yield batch;
   } finally {
-    await fwd?.close();
+    // A read still under way holds the forward request: let it end before closing that.
+    await (ahead as Promise<RecordRead> | null)?.catch(() => undefined);
+    await (fwd as ForwardReader | null)?.close();
   }
 }

@@ -168,6 +168,79 @@ describe('pack building from stored records', () => {
   });
 });
 
+describe('pack building reads one range ahead', () => {
+  /** Eight blobs back to back in one segment, and a forward-reading store that logs its reads (and fails at `failAt`). */
+  async function setup(failAt = -1) {
+    const { repo, segments } = createMemoryStores();
+    const z = purePrimitives.zlib.deflate;
+    const id = (data: Uint8Array) => gitObjectId(purePrimitives, 'blob', data);
+    const blobs = Array.from({ length: 8 }, (_, i) => enc.encode(`blob ${i}\n`.repeat(30)));
+    const { segment, records } = await appendRecords(segments, blobs.map(z));
+    await repo.putBatch(blobs.map((b, k) => ({ id: id(b), kind: 'blob' as const, size: b.length, segment, ...records[k], format: 'full' as const, base: null })));
+    const view = new RepoView({ index: repo, segments, primitives: purePrimitives, appliers: { git: applyGitDelta, fossil: applyFossilDelta } });
+    const log: string[] = [];
+    let open = 0;
+    const store: SegmentReader = {
+      readRange: (s, offset, length) => segments.readRange(s, offset, length),
+      readRangeInto: (s, offset, length) => segments.readRange(s, offset, length),
+      readStream: (s, offset, length) => segments.readStream(s, offset, length),
+      async openForward(s, offset, length) {
+        open++;
+        let position = offset;
+        return {
+          get position() {
+            return position;
+          },
+          end: offset + length,
+          async readInto(o: number, n: number) {
+            const k = records.findIndex((r) => r.offset === o);
+            log.push(`read ${k}`);
+            if (k === failAt) throw new Error(`read ${k} failed`);
+            position = o + n;
+            return segments.readRange(s, o, n);
+          },
+          async close() {
+            open--;
+          },
+        };
+      },
+    };
+    const packed = new PackedIds();
+    for (const b of blobs) packed.push(id(b));
+    const { plan, order } = await planFetchPack(view, packed, { thinPack: false, have: new IdSet() });
+    // A read per record (maxRead 1) and output chunks smaller than a record.
+    const pack = reachPlanToPackBytes(view, plan, order, true, { records: store, chunkSize: 16, maxRead: 1 });
+    return { pack, log, open: () => open, ids: blobs.map(id) };
+  }
+
+  it('asks for the next read before the pack bytes of the current one go out', async () => {
+    const { pack, log, open, ids } = await setup();
+    const parts: Uint8Array[] = [];
+    for await (const c of pack) {
+      if (parts.length === 0) log.push('first chunk');
+      parts.push(c.slice());
+    }
+    // Without read-ahead the second read came only after the first record's bytes were written.
+    expect(log.slice(0, 3)).toEqual(['read 0', 'read 1', 'first chunk']);
+    expect(log.filter((e) => e.startsWith('read'))).toEqual(ids.map((_, k) => `read ${k}`));
+    expect(open()).toBe(0);
+    expect((await packIds(parts)).sort()).toEqual([...ids].sort());
+  });
+
+  it('a read ahead that fails fails the pack when its turn comes, and the request is closed', async () => {
+    const { pack, log, open } = await setup(3);
+    const got: number[] = [];
+    await expect(
+      (async () => {
+        for await (const c of pack) got.push(c.length);
+      })(),
+    ).rejects.toThrow('read 3 failed');
+    expect(got.length).toBeGreaterThan(0);
+    expect(log.filter((e) => e.startsWith('read'))).toEqual(['read 0', 'read 1', 'read 2', 'read 3']);
+    expect(open()).toBe(0);
+  });
+});
+
 describe('receive-pack indexes a delta with its record size', () => {
   it('stores the delta entry\'s declared size as recordSize, and none for whole objects', async () => {
     const { repo, segments } = createMemoryStores();
