@@ -261,6 +261,25 @@ export class ByteReader {
     return this.#copy(k, scratch !== undefined && scratch.length >= k ? scratch.subarray(0, k) : undefined);
   }
 
+  /**
+   * peek() without waiting, for parsers' fast paths: the next `n` (> 0) bytes
+   * when they are buffered already, else null (then peek() pulls more).
+   */
+  peekBuffered(n: number, scratch?: Uint8Array<ArrayBuffer>): Uint8Array | null {
+    if (n <= 0 || this.#buffered < n) return null;
+    const first = this.#chunks[this.#head];
+    if (first.length - this.#offset >= n) return first.subarray(this.#offset, this.#offset + n);
+    return this.#copy(n, scratch !== undefined && scratch.length >= n ? scratch.subarray(0, n) : undefined);
+  }
+
+  /** skip() without waiting: consumes `n` bytes and returns true when they are buffered, else consumes nothing and returns false. */
+  skipBuffered(n: number): boolean {
+    checkCount(n);
+    if (this.#buffered < n) return false;
+    if (n > 0) this.#drop(n);
+    return true;
+  }
+
   /** The next byte, or a StreamError ('unexpected-end'). */
   async readByte(): Promise<number> {
     if (this.#buffered === 0 && !(await this.fill(1))) {

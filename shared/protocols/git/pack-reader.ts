@@ -485,6 +485,35 @@ class PackReader {
     return this.idSet.at(this.idIndex[this.entryAt(key)]);
   }
 
+  /**
+   * readEntry without waiting, when the entry's header and zlib window are
+   * buffered already (most entries of a pack read in 256 KiB chunks): no
+   * promise per entry. Null, having consumed nothing, when they are not, or
+   * when the entry is one readEntry refuses or reads streaming (it then says
+   * what is wrong, or reads it).
+   */
+  readEntryBuffered(reader: ByteReader, offset: number): { entry: PackEntry; data: Uint8Array } | null {
+    const hb = reader.peekBuffered(MAX_ENTRY_HEADER);
+    if (hb === null) return null;
+    const h = decodeEntryHeader(hb, 0, offset);
+    if (h.kind === 'need' || h.size > this.maxObjectSize) return null;
+    if (h.baseOffset !== undefined && this.entryAt(h.baseOffset) < 0) return null;
+    const bound = deflateBound(h.size);
+    if (bound > this.window) return null;
+    const want = h.length + bound;
+    if (this.scratch.length < want) this.scratch = new Uint8Array(Math.min(Math.max(want, 2 * this.scratch.length), this.window + MAX_ENTRY_HEADER));
+    const win = reader.peekBuffered(want, this.scratch);
+    if (win === null) return null;
+    const r = this.p.zlib.inflatePrefix(win.subarray(h.length), h.size, this.inflateInto(h.type, h.size, 0));
+    if (!r || r.output.length !== h.size) return null;
+    const raw = win.subarray(0, h.length + r.consumed);
+    reader.skipBuffered(raw.length);
+    const entry: PackEntry = { offset, index: this.n, type: h.type, size: h.size, headerLength: h.length, raw };
+    if (h.baseOffset !== undefined) entry.baseOffset = h.baseOffset;
+    if (h.baseId !== undefined) entry.baseId = h.baseId;
+    return { entry, data: r.output };
+  }
+
   /** Read one entry at `offset`: its header, raw bytes and inflated data. */
   async readEntry(reader: ByteReader, offset: number): Promise<{ entry: PackEntry; data: Uint8Array }> {
     const hb = await reader.peek(MAX_ENTRY_HEADER);
@@ -640,6 +669,20 @@ class PackReader {
     }
   }
 
+  /** resolveDelta without waiting, when the base's content is cached (the common case); null when it is not. */
+  resolveCached(offset: number, depth: number, delta: Uint8Array): PackObject | null {
+    const baseKey = this.keyOf(this.bases[this.entryAt(offset)]);
+    if (depth > this.maxChainDepth) return null;
+    try {
+      const base = this.cache.get(baseKey);
+      if (base === undefined) return null;
+      const data = applyGitDelta(base.data, delta, this.maxObjectSize, (n) => this.cache.alloc(n));
+      return this.finish(offset, base.type, data, depth, this.idOfKey(baseKey), baseKey >= 0 ? { data: delta, base: base.data } : undefined);
+    } catch (e) {
+      throw asPackError(e, offset);
+    }
+  }
+
   async resolveDelta(offset: number, depth: number, delta?: Uint8Array): Promise<PackObject> {
     const baseKey = this.keyOf(this.bases[this.entryAt(offset)]);
     if (depth > this.maxChainDepth) throw new PackError('pack-chain-too-deep', `delta chain longer than ${this.maxChainDepth}`, { offset });
@@ -680,10 +723,10 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
 
     for (let i = 0; i < count; i++) {
       const offset = reader.position;
-      if (await reader.atEnd()) throw new PackError('pack-truncated', `pack ends after ${i} of ${count} entries`, { offset });
+      if (reader.buffered === 0 && (await reader.atEnd())) throw new PackError('pack-truncated', `pack ends after ${i} of ${count} entries`, { offset });
       let read: Awaited<ReturnType<PackReader['readEntry']>>;
       try {
-        read = await st.readEntry(reader, offset);
+        read = st.readEntryBuffered(reader, offset) ?? (await st.readEntry(reader, offset));
       } catch (e) {
         throw asPackError(e, offset);
       }
@@ -717,7 +760,8 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
         const b = st.bases[e];
         const base = st.keyOf(b);
         if (b !== NO_BASE && (b < 0 || st.depths[b] >= 0)) {
-          resolved = await st.resolveDelta(offset, st.depthOf(base) + 1, data);
+          const depth = st.depthOf(base) + 1;
+          resolved = st.resolveCached(offset, depth, data) ?? (await st.resolveDelta(offset, depth, data));
         } else if (b !== NO_BASE) {
           st.waitingOffset.set(base, [...(st.waitingOffset.get(base) ?? []), offset]);
           st.pendingCount++;

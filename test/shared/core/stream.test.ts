@@ -33,7 +33,9 @@ type Op =
   | { op: 'until'; byte: number; limit: number }
   | { op: 'byte' }
   | { op: 'skip'; n: number }
-  | { op: 'chunk'; take: number };
+  | { op: 'chunk'; take: number }
+  | { op: 'peekBuffered'; n: number }
+  | { op: 'skipBuffered'; n: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('exactly' as const), n: fc.nat(40) }),
@@ -43,6 +45,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('byte' as const) }),
   fc.record({ op: fc.constant('skip' as const), n: fc.nat(40) }),
   fc.record({ op: fc.constant('chunk' as const), take: fc.nat(40) }),
+  fc.record({ op: fc.constant('peekBuffered' as const), n: fc.nat(40) }),
+  fc.record({ op: fc.constant('skipBuffered' as const), n: fc.nat(40) }),
 );
 
 describe('ByteReader', () => {
@@ -101,6 +105,20 @@ describe('ByteReader', () => {
                   pos = data.length; // a failed skip consumes what there was
                 }
                 break;
+              // Without waiting: the bytes when buffered (never more than the source has), else null / nothing consumed.
+              case 'peekBuffered': {
+                const got = r.peekBuffered(o.n);
+                if (o.n > 0 && o.n <= r.buffered) expect(got).toEqual(data.subarray(pos, pos + o.n));
+                else expect(got).toBeNull();
+                break;
+              }
+              case 'skipBuffered': {
+                const buffered = r.buffered;
+                expect(r.skipBuffered(o.n)).toBe(o.n <= buffered);
+                if (o.n <= buffered) pos += o.n;
+                expect(r.buffered).toBe(o.n <= buffered ? buffered - o.n : buffered);
+                break;
+              }
               case 'chunk': {
                 const c = await r.peekChunk();
                 if (left === 0) expect(c).toBeNull();
