@@ -368,6 +368,7 @@ const OBJECT_TYPES = new Set<PackEntryType>(['commit', 'tree', 'blob', 'tag']);
 function asPackError(e: unknown, offset: number): unknown {
   if (e instanceof PackError || !(e instanceof HubError)) return e;
   if (e instanceof StreamError && e.code === 'unexpected-end') return new PackError('pack-truncated', 'pack ends inside an entry', { offset });
+  if (e instanceof StreamError && e.code === 'too-large') return e; // the request's size cap, not the entry's fault
   const code = e.code === 'zlib-too-large' ? 'pack-size-mismatch' : e instanceof DeltaError ? 'pack-bad-delta' : 'pack-bad-zlib';
   return new PackError(code, `entry at ${offset}: ${e.message}`, { offset, cause: e.code });
 }
