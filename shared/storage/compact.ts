@@ -19,6 +19,8 @@ const READ_GAP = 256 * 1024;
 export interface CopiedRecords {
   segment: SegmentId;
   locations: RecordLocation[];
+  /** Range reads the copy made (R2 gets). */
+  reads: number;
 }
 
 /**
@@ -38,7 +40,7 @@ export async function copyRecords(segments: SegmentCreator & SegmentReader, reco
       locations.push(writer.endRecord());
     }
     await writer.finish();
-    return { segment: writer.segment, locations };
+    return { segment: writer.segment, locations, reads: prefetch.stats.reads };
   } catch (e) {
     await writer.abort().catch(() => undefined);
     throw e;

@@ -46,6 +46,12 @@ export function compactAfter(value: string | undefined): number {
 }
 /** Rows one step copies at most (with COMPACT_BYTES: what one step holds of rows and records). */
 const STEP_ROWS = 20_000;
+/**
+ * Source segments one alarm invocation reads (one R2 get each: their records lie together) before
+ * it re-arms itself: with the step's puts and the collector's list, under the free plan's 50
+ * subrequests per invocation.
+ */
+const MAX_READS = 32;
 /** Rows moved per transaction: each is a few ms of synchronous SQL a request may wait behind. */
 const SWAP_ROWS = 2000;
 /** Wall time one alarm invocation works for before it re-arms itself. */
@@ -61,6 +67,8 @@ export interface CompactOptions {
   stepBytes?: number;
   /** Rows per index transaction (default SWAP_ROWS). */
   swapRows?: number;
+  /** Source segments read per run (default MAX_READS). */
+  maxReads?: number;
 }
 
 /** What the index side needs beyond SQL: forgetting kept reach plans, whose locations a move made stale (SqlRepoStore.forgetReachPlans). */
@@ -140,6 +148,8 @@ export interface CompactResult {
   moved: number;
   /** New segments written. */
   written: number;
+  /** Range reads of source segments (R2 gets). */
+  reads: number;
   /** Source segments emptied (their `segments` rows dropped; the collector deletes them from R2). */
   emptied: number;
   /** Work is left (the deadline came first). */
@@ -148,31 +158,50 @@ export interface CompactResult {
 
 type StepRow = RangeRequest & { id: string; seq: number };
 
-/** The next step's rows: the job's segments in order, each in offset order, up to stepBytes (at least one row). */
-function stepRows(host: SqlHost, stepBytes: number): StepRow[] {
+/**
+ * The job's last copy when it is still small (a run stopped early, or the sources ran short): the
+ * next step copies its records again, first, so copies fill up across runs instead of each run
+ * leaving a small one.
+ */
+function smallLastCopy(host: SqlHost, small: number): number | null {
+  const last = host.sql.exec<{ s: number | null }>(`SELECT max(segment) AS s FROM git_compact_out o WHERE EXISTS (SELECT 1 FROM objects WHERE segment = o.segment)`).one().s;
+  if (last === null) return null;
+  const live = host.sql.exec<{ n: number | null }>(`SELECT sum(rec_length) AS n FROM objects WHERE segment = ?`, last).one().n ?? 0;
+  return live < small ? last : null;
+}
+
+/**
+ * The next step's rows: those of `lead` (the job's last copy, when small), then the job's segments
+ * in order, each in offset order, up to stepBytes; none when the job's segments have none left.
+ */
+function stepRows(host: SqlHost, stepBytes: number, maxSegments: number, lead: number | null): StepRow[] {
   const rows: StepRow[] = [];
   let bytes = 0;
-  for (const { segment: seq } of host.sql.exec<{ segment: number }>(`SELECT segment FROM git_compact ORDER BY segment`).toArray()) {
+  const sources = host.sql.exec<{ segment: number }>(`SELECT segment FROM git_compact ORDER BY segment LIMIT ?`, maxSegments).toArray();
+  if (lead !== null) sources.unshift({ segment: lead });
+  // The last copy is not copied again alone (nothing of the job's left, or it fills the step).
+  const done = () => (rows.some((r) => r.seq !== lead) ? rows : lead !== null ? stepRows(host, stepBytes, maxSegments, null) : []);
+  for (const { segment: seq } of sources) {
     const name = host.sql.exec<{ name: string }>(`SELECT name FROM segments WHERE seq = ?`, seq).toArray()[0]?.name;
     if (name === undefined) continue;
     const page = host.sql
       .exec(`SELECT id, rec_offset, rec_length FROM objects WHERE segment = ? ORDER BY rec_offset LIMIT ?`, seq, STEP_ROWS - rows.length)
       .raw() as IterableIterator<[string, number, number]>;
     for (const [id, offset, length] of page) {
-      if (rows.length > 0 && bytes + length > stepBytes) return rows;
+      if (rows.length > 0 && bytes + length > stepBytes) return done();
       rows.push({ id, seq, segment: name, offset, length });
       bytes += length;
     }
-    if (rows.length >= STEP_ROWS) return rows;
+    if (rows.length >= STEP_ROWS) break;
   }
-  return rows;
+  return done();
 }
 
-/** Drops the job's segments no row names any more: their `segments` rows, counts and job rows. */
+/** Drops the job's segments (and copies copied again) no row names any more: their `segments` rows, counts and job rows. */
 function dropEmptied(host: SqlHost): number {
   // push_stage has no index on segment: one scan for the whole job, not one per segment.
-  const empty = `SELECT c.segment FROM git_compact c WHERE NOT EXISTS (SELECT 1 FROM objects o WHERE o.segment = c.segment)
-     AND c.segment NOT IN (SELECT segment FROM push_stage)`;
+  const empty = `SELECT c.segment FROM (SELECT segment FROM git_compact UNION SELECT segment FROM git_compact_out) c
+     WHERE NOT EXISTS (SELECT 1 FROM objects o WHERE o.segment = c.segment) AND c.segment NOT IN (SELECT segment FROM push_stage)`;
   return host.transactionSync(() => {
     const seqs = host.sql.exec<{ segment: number }>(empty).toArray().map((r) => r.segment);
     if (seqs.length === 0) return 0;
@@ -180,6 +209,7 @@ function dropEmptied(host: SqlHost): number {
     host.sql.exec(`DELETE FROM segments WHERE seq IN (SELECT value FROM json_each(?))`, list);
     host.sql.exec(`DELETE FROM git_segment_live WHERE segment IN (SELECT value FROM json_each(?))`, list);
     host.sql.exec(`DELETE FROM git_compact WHERE segment IN (SELECT value FROM json_each(?))`, list);
+    host.sql.exec(`DELETE FROM git_compact_out WHERE segment IN (SELECT value FROM json_each(?))`, list);
     return seqs.length;
   });
 }
@@ -198,7 +228,7 @@ export async function compactGit(
   now: () => number = Date.now,
 ): Promise<CompactResult> {
   const deadline = now() + budgetMs;
-  const result: CompactResult = { moved: 0, written: 0, emptied: 0, more: false };
+  const result: CompactResult = { moved: 0, written: 0, reads: 0, emptied: 0, more: false };
   // One run per repository at a time (the alarm's; a second would copy the same records again).
   if (running.has(host.sql)) return result;
   running.add(host.sql);
@@ -229,12 +259,14 @@ async function compactRuns(
     host.sql.exec(`INSERT INTO git_compact (segment) SELECT segment ${TAIL}`, small);
   });
   const swapRows = opts.swapRows ?? SWAP_ROWS;
+  const maxReads = opts.maxReads ?? MAX_READS;
   for (let first = true; ; first = false) {
     if (!first) {
       countSegments(host);
       followPushes(host, small);
     }
-    const rows = stepRows(host, opts.stepBytes ?? 2 * small);
+    const lead = smallLastCopy(host, small);
+    const rows = stepRows(host, opts.stepBytes ?? 2 * small, Math.max(1, maxReads - result.reads - (lead === null ? 0 : 1)), lead);
     if (rows.length === 0) {
       result.emptied += dropEmptied(host);
       // A source still named by a push's stage (none in practice) waits for the next job.
@@ -243,6 +275,7 @@ async function compactRuns(
     }
     const copy = await copyRecords(segments, rows);
     result.written++;
+    result.reads += copy.reads;
     let moved = 0;
     for (let i = 0; i < rows.length; i += swapRows) {
       moved += host.transactionSync(() => {
@@ -271,7 +304,7 @@ async function compactRuns(
       host.transactionSync(() => host.sql.exec(`DELETE FROM git_compact`));
       return result;
     }
-    if (now() >= deadline) {
+    if (now() >= deadline || result.reads >= maxReads) {
       result.more = true;
       return result;
     }
