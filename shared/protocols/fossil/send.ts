@@ -195,8 +195,8 @@ export async function sendCloneBatch(ctx: SendContext, fromSeq: number, version:
     const need = rows.length === 0 ? CLONE_PAGE : ((room - planned) / planned) * rows.length;
     pageSize = Math.min(CLONE_PAGE, Math.ceil(need * 1.25) + 16);
   }
-  // The bases' states in one lookup for the round (four queries), not one per page.
-  const okBases = await sendableBases(ctx, rows);
+  // The bases' states for the round: those listed in it are known, the rest in one lookup.
+  const okBases = await sendableBases(ctx, rows, true);
   const asDelta = (row: FossilRow) => row.format === 'fossil-delta' && row.base !== null && okBases.has(row.base);
   const stored = (row: FossilRow) => (version >= 3 ? asDelta(row) || row.format === 'full' : asDelta(row));
   const reads = rows.filter(stored);
