@@ -643,8 +643,11 @@ class Push {
 
   async onEntry(entry: PackEntry): Promise<void> {
     const raw = entry.raw;
-    const { seg, off, len } = await this.writeRecord(raw.subarray(entry.headerLength));
-    this.locs.set(entry.index, seg, off, len, entry.headerLength, entry.size);
+    // writeRecord spelled out: no promise of openWriter's and no location object per entry.
+    const w = this.writer ?? (await this.openWriter());
+    if (raw.length > entry.headerLength) await w.write(raw.subarray(entry.headerLength));
+    const loc = w.endRecord();
+    this.locs.set(entry.index, this.segIds.length - 1, loc.offset, loc.length, entry.headerLength, entry.size);
     this.entryCount = entry.index + 1;
     // A writer that reads back what it has not uploaded yet serves re-reads of recent records (the only
     // ones the pack reader's base cache re-reads in practice, see DEFAULT_SEGMENT_RETAIN): no copy here.
@@ -688,7 +691,7 @@ class Push {
     if (obj.baseId === null) row = { id: obj.id, kind: obj.type, size: obj.size, segment, offset: this.locs.off[e], length: this.locs.len[e], format: 'full', base: null };
     else {
       this.deltas++;
-      depth = (await this.depthOf(obj.baseId)) + 1;
+      depth = (this.knownDepthOf(obj.baseId) ?? (await this.depthOf(obj.baseId))) + 1;
       if (depth <= MAX_CHAIN_DEPTH) {
         row = { id: obj.id, kind: obj.type, size: obj.size, segment, offset: this.locs.off[e], length: this.locs.len[e], format: 'git-delta', base: obj.baseId, recordSize: this.locs.size[e] };
       } else {
@@ -726,12 +729,17 @@ class Push {
     return { id, kind: type, size: data.length, segment: this.segIds[seg], offset: off, length: len, format: 'full', base: null };
   }
 
-  /** Stored depth of a delta base: a pack object's, else the committed row's. */
-  async depthOf(id: string): Promise<number> {
+  /** depthOf without asking the index: a pack object's depth, or a committed base's already asked; else undefined. */
+  knownDepthOf(id: string): number | undefined {
     const bin = this.scratch;
     writeHex(id, bin, 0); // a pack reader's id: hex already
     const k = this.pendingIds.indexOfAt(bin, 0);
-    const d = k >= 0 ? this.pendingDepths[k] : (this.quarantine.depthOfAt(bin, 0) ?? this.externalDepths.get(id));
+    return k >= 0 ? this.pendingDepths[k] : (this.quarantine.depthOfAt(bin, 0) ?? this.externalDepths.get(id));
+  }
+
+  /** Stored depth of a delta base: a pack object's, else the committed row's. */
+  async depthOf(id: string): Promise<number> {
+    const d = this.knownDepthOf(id);
     if (d !== undefined) return d;
     const row = await this.store.index.get(id);
     const depth = row?.depth ?? 0;
