@@ -4,7 +4,8 @@ import type { Env } from './env.js';
 import { HUB_NAME, HUB_VERSION } from './version.js';
 import { api } from './routes/api.js';
 import { git } from './routes/git.js';
-import { fossil } from './routes/fossil.js';
+import { fossil, isFossilRequest } from './routes/fossil.js';
+import { MIN_REPLY_BYTES } from '../shared/protocols/fossil/body.js';
 import { drainBody } from './drain.js';
 // SHA3-256 on WebAssembly for the native Primitives (workerd's node:crypto has none).
 import './keccak-module.js';
@@ -32,6 +33,33 @@ app.use('*', async (c, next) => {
   // caller has sent 128 MiB or hung up. workerd closes the connection after it.
   if (Number(c.req.header('content-length')) > UNREAD_BODY_DRAIN) return void (await body.cancel().catch(() => {}));
   await drainBody(body, UNREAD_BODY_DRAIN);
+});
+
+// fossil 2.21 reads a reply shorter than 1000 bytes until the connection closes, which workerd
+// does 5 s after answering (shared/protocols/fossil/body.ts MIN_REPLY_BYTES). The xfer replies
+// are padded where they are made; this pads every other answer a fossil client can get: the
+// fossil route's 404, and refusals made before it (the 404 of `fossil clone https://hub/`, the
+// API's 401/404 for a fossil POST under /api/), which stalled 5 s a round.
+app.use('*', async (c, next) => {
+  await next();
+  if (!isFossilRequest(c.req.header('content-type'))) return;
+  const length = c.res.headers.get('content-length');
+  // A 200 without a length is a stream, left alone; refusals are short. A compressed reply is
+  // never short (body.ts replyBody), and padding would break its framing.
+  if (length === null ? c.res.status === 200 : Number(length) >= MIN_REPLY_BYTES) return;
+  if (c.res.headers.get('content-type') === 'application/x-fossil') return;
+  const res = c.res;
+  let body = new Uint8Array(await res.arrayBuffer());
+  if (body.length < MIN_REPLY_BYTES) {
+    // Spaces then a newline: kept by text/plain, ignored after JSON, a comment's tail in card text.
+    const padded = new Uint8Array(MIN_REPLY_BYTES).fill(0x20);
+    padded.set(body);
+    padded[MIN_REPLY_BYTES - 1] = 0x0a;
+    body = padded;
+  }
+  c.res = new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+  // Hono's setter copies the old answer's headers over the new one's, its Content-Length too.
+  c.res.headers.delete('content-length');
 });
 
 app.get('/', (c) => c.json({ name: HUB_NAME, version: HUB_VERSION }));

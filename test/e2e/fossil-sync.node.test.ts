@@ -148,6 +148,9 @@ describe('fossil clients against the hub', () => {
       sync: seconds(() => check(runFossil(home, ['sync'], d.dir), 'fossil sync')),
       refused: seconds(() => expect(runFossil(home, ['push', direct('alice', 'wrong')], d.dir).output).toMatch(/Error: login failed/)),
       unknown: seconds(() => expect(runFossil(home, ['clone', repoUrl(hub.url, 'nosuch'), join(home, 'nosuch.fossil')]).status).not.toBe(0)),
+      // Refused before the fossil route: no repository named, and the API's 401 (fossil retries it with a login).
+      root: seconds(() => expect(runFossil(home, ['clone', `${hub.url}/`, join(home, 'root.fossil')]).output).toMatch(/404/)),
+      api: seconds(() => expect(runFossil(home, ['clone', `${hub.url}/api/repos`, join(home, 'api.fossil')]).output).toMatch(/401/)),
     };
     for (const [what, s] of Object.entries(times)) expect(s, what).toBeLessThan(4.5);
     expect(comments(cloneAndOpen(home, url('demo'), 'direct-check').repo)).toContain('without the front');

@@ -85,6 +85,26 @@ describe('fossil route', () => {
     expect(await cards(await xferPost('/api', CLONE))).toMatch(/^clone_seqno 0$/m);
   });
 
+  it('pads every refusal of a fossil request to 1000 bytes, made by the fossil route or before it', async () => {
+    // fossil 2.21 reads a shorter reply until the connection closes: 5 s on workerd (body.ts MIN_REPLY_BYTES).
+    const refusals: [string, number, RegExp][] = [
+      ['/nosuch', 404, /^repository not found\n */],
+      ['/', 404, /^404 Not Found */],
+      ['/api/repos', 401, /^\{.*\}\s*$/],
+      ['/api/x/y', 404, /./],
+    ];
+    for (const [path, status, text] of refusals) {
+      const res = await xferPost(path, CLONE);
+      const body = await res.text();
+      expect([path, res.status]).toEqual([path, status]);
+      expect([path, new TextEncoder().encode(body).length]).toEqual([path, 1000]);
+      expect(body).toMatch(text);
+      if (path.startsWith('/api/repos')) expect(JSON.parse(body)).toHaveProperty('error');
+    }
+    // Not for other content types.
+    expect((await (await SELF.fetch('http://hub.test/', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' })).text()).length).toBeLessThan(100);
+  });
+
   it('refuses a body over HUB_MAX_PUSH_BYTES with an error card', async () => {
     const small = { ...env, HUB_MAX_PUSH_BYTES: '64' };
     const big = `${CLONE}${'# padding\n'.repeat(20)}`;

@@ -21,7 +21,7 @@ import { maxPushBytes } from './git.js';
 import { clientAddress } from '../rate-limit.js';
 import { cachedRepo, forgetRepo, rememberRepo, type CachedRepo } from '../auth.js';
 import { CACHED_ACCESS_HEADER, REFUSED_HEADER } from '../durable/access.js';
-import { MIN_REPLY_BYTES, padReply } from '../../shared/protocols/fossil/body.js';
+import { padReply } from '../../shared/protocols/fossil/body.js';
 
 /** The content type of an uncompressed xfer reply. */
 const CT_UNCOMPRESSED = 'application/x-fossil-uncompressed';
@@ -39,9 +39,9 @@ export function fossilErrorReply(message: string): Response {
   return new Response(body, { status: 200, headers: { 'content-type': CT_UNCOMPRESSED, 'content-length': String(body.length) } });
 }
 
-/** 404, padded like every fossil reply (a shorter one is read until the connection closes: body.ts MIN_REPLY_BYTES). */
+/** 404 (padded for fossil by the app's middleware, worker/index.ts, as every answer to a fossil request). */
 function notFound(): Response {
-  return new Response(`repository not found\n${' '.repeat(MIN_REPLY_BYTES)}\n`, { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+  return new Response('repository not found\n', { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' } });
 }
 
 /** Paths under /api that stay with the API even for a fossil content type: all but the repository-like ones. */
