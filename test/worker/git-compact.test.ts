@@ -301,6 +301,21 @@ describe('git segment compaction', () => {
     expect(await clone(name, tip)).toEqual(objects);
   });
 
+  it('counts a segment of many rows as large without reading them all', async () => {
+    const name = 'compact-rows';
+    await smallPushes(name, 3);
+    await runInDurableObject(await stub(name), async (_i: RepoObject, state) => {
+      await state.storage.deleteAlarm();
+      state.storage.sql.exec(`DROP TABLE IF EXISTS git_segment_live`);
+      // Three rows a segment: at a cap of 3 rows each is large, at 4 small.
+      countSegments(state.storage, 3);
+      expect(compactionDue(state.storage, { ...SMALL, after: 0 })).toBe(false);
+      state.storage.sql.exec(`DELETE FROM git_segment_live`);
+      countSegments(state.storage, 4);
+      expect(compactionDue(state.storage, { ...SMALL, after: 2 })).toBe(true);
+    });
+  });
+
   it('is armed by a push and runs in the alarm once enough small segments exist', async () => {
     const name = 'compact-alarm';
     // 33 pushes: more than COMPACT_AFTER (32) small segments.

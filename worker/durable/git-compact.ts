@@ -119,18 +119,26 @@ function followPushes(host: SqlHost, small: number): void {
   });
 }
 
+/** Rows of one segment counted at most: a segment with more is large whatever its bytes (and a large push's is not read whole, in the alarm, which requests wait behind). */
+const COUNT_ROWS = 20_000;
+/** The live bytes recorded for a segment of more than COUNT_ROWS rows. */
+const MANY_ROWS = Number.MAX_SAFE_INTEGER;
+
 /**
  * Counts the live bytes of segments not counted yet (those of pushes since
- * the last count: one index range per segment, so the cost is their rows).
+ * the last count: one index range per segment, at most COUNT_ROWS rows each).
  */
-export function countSegments(host: SqlHost): void {
+export function countSegments(host: SqlHost, countRows = COUNT_ROWS): void {
   ensureTables(host);
   host.sql.exec(
     `INSERT INTO git_segment_live (segment, live)
        SELECT seq, live FROM (
-         SELECT s.seq, (SELECT sum(o.rec_length) FROM objects o WHERE o.segment = s.seq) AS live
+         SELECT s.seq, (SELECT CASE WHEN count(*) >= ?1 THEN ?2 ELSE sum(rec_length) END
+                          FROM (SELECT o.rec_length FROM objects o WHERE o.segment = s.seq LIMIT ?1)) AS live
            FROM segments s WHERE s.seq NOT IN (SELECT segment FROM git_segment_live)
        ) WHERE live IS NOT NULL`,
+    countRows,
+    MANY_ROWS,
   );
 }
 
