@@ -91,6 +91,10 @@ export interface ReachIndex {
    * no longer `version`.
    */
   reachPlan(version: number, blobs: boolean): Promise<ReachPlan | null>;
+  /** The SHA-1 trailer kept for the pack of the plan named `key` (ReachPlan.key), with or without ofs-delta; null if none. */
+  reachPackDigest?(key: string, ofsDelta: boolean): Promise<Uint8Array | null>;
+  /** Keeps a pack's trailer while `key` still names the store's current plan (ignored otherwise). */
+  keepReachPackDigest?(key: string, ofsDelta: boolean, digest: Uint8Array): Promise<void>;
 }
 
 /** Kind codes of a ReachPlan. */
@@ -127,6 +131,11 @@ export interface ReachPlan {
   ids: Uint8Array;
   /** 20-byte base ids at i * 20 for entries whose base is PLAN_BASE_THIN (fetch plans only). */
   thinBases?: Uint8Array;
+  /**
+   * Set by a store on the plans it keeps (reachPlan): names exactly these rows in this order, so
+   * a pack written from them twice is the same bytes and its trailer can be kept (reachPackDigest).
+   */
+  key?: string;
 }
 
 /**

@@ -73,10 +73,10 @@ describe('git push, clone and fetch through the hub', () => {
     }
   });
 
-  it('clones it back identical and fsck-clean, in v2 and v0', () => {
+  it('clones it back identical and fsck-clean, in v2 and v0, and again (the same pack, its trailer kept from the first)', () => {
     const src = join(home, 'src');
-    for (const version of ['2', '0']) {
-      const dst = join(home, `clone-v${version}`);
+    for (const [i, version] of ['2', '0', '2'].entries()) {
+      const dst = join(home, `clone-${i}-v${version}`);
       ok(['-c', `protocol.version=${version}`, 'clone', '-q', '--mirror', `${hub.url}/hist.git`, dst]);
       ok(['fsck', '--full', '--strict'], dst);
       expect(ok(['rev-list', '--objects', '--all'], dst).split('\n').sort()).toEqual(ok(['rev-list', '--objects', '--all'], src).split('\n').sort());

@@ -89,6 +89,50 @@ describe('SqlRepoStore reach closure', () => {
     });
   });
 
+  it('keeps a pack trailer only for the plan it was written from: a plan kept anew, forgotten or reset gets a new name', async () => {
+    const stub = env.REPO.get(env.REPO.newUniqueId());
+    const row = (n: number, offset: number) => ({ id: oid(n), kind: 'blob' as const, size: 10, segment: 'a', offset, length: 5, format: 'full' as const, base: null });
+    await repoStoreFromStub(stub).putBatch([row(1, 0), row(2, 5), row(3, 10)]);
+    await runInDurableObject(stub, (_i: RepoObject, state) => {
+      const s = new SqlRepoStore(state.storage);
+      const digest = new Uint8Array(20).fill(7);
+      expect(s.reachMark(0, [oid(1)], [oid(1), oid(2)], false)).toBe(1);
+      const k1 = s.reachPlan(1, true)!.key!;
+      expect(s.reachPackDigest(k1, true)).toBe(null);
+      s.keepReachPackDigest(k1, true, digest);
+      expect(s.reachPackDigest(k1, true)).toEqual(digest);
+      expect(s.reachPackDigest(k1, false)).toBe(null);
+      // The same plan again (from memory, or read back from SQLite): the same name.
+      expect(s.reachPlan(1, true)!.key).toBe(k1);
+      // A restarted DO names its plans anew and keeps no trailers.
+      const restarted = new SqlRepoStore(state.storage);
+      expect(restarted.reachPackDigest(restarted.reachPlan(1, true)!.key!, true)).toBe(null);
+      // Only S changed: the same rows, the same name.
+      expect(s.reachMark(1, [oid(2)], [], false)).toBe(2);
+      expect(s.reachPlan(2, true)!.key).toBe(k1);
+      // V grew: a new plan, a new name; a trailer of the old one is not taken any more.
+      expect(s.reachMark(2, [oid(2)], [oid(3)], false)).toBe(3);
+      const k2 = s.reachPlan(3, true)!.key!;
+      expect(k2).not.toBe(k1);
+      expect(s.reachPackDigest(k2, true)).toBe(null);
+      // A name is never given to other rows, so what was kept under k1 still holds for k1's bytes;
+      // but nothing new is kept under a name no longer current.
+      s.keepReachPackDigest(k1, false, digest);
+      expect(s.reachPackDigest(k1, false)).toBe(null);
+      // Forgotten (rows moved by compaction) at the same version: the rebuilt plan is named anew.
+      s.keepReachPackDigest(k2, true, digest);
+      s.forgetReachPlans();
+      const k3 = s.reachPlan(3, true)!.key!;
+      expect(k3).not.toBe(k2);
+      expect(s.reachPackDigest(k3, true)).toBe(null);
+      // A reset drops the names too.
+      expect(s.reachMark(3, [oid(3)], [oid(3)], true)).toBe(4);
+      s.keepReachPackDigest(k3, true, digest);
+      expect(s.reachPackDigest(k3, true)).toBe(null);
+      expect(s.reachPlan(4, true)!.key).not.toBe(k3);
+    });
+  });
+
   it('a commit with `reach` marks its rows (direct, planned and staged) in its own transaction, only at the expected version', async () => {
     const stub = env.REPO.get(env.REPO.newUniqueId());
     const row = (n: number, offset: number) => ({ id: oid(n), kind: 'blob' as const, size: 10, segment: 'a', offset, length: 5, format: 'full' as const, base: null, depth: 0 });

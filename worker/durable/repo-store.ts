@@ -237,6 +237,14 @@ export class SqlRepoStore {
   private readonly snapshot: RefSnapshot;
   /** The last reach plan built, kept while small (a clone of an unchanged repository reuses it). */
   private planCache: { version: number; tips: string; blobs: boolean; plan: ReachPlan } | null = null;
+  /**
+   * Names of the kept plans (ReachPlan.key), without and with blobs: a new one whenever the plan
+   * is kept anew or dropped, so a name never covers two different plans. In memory only.
+   */
+  private readonly planKeys = new Map<boolean, string>();
+  private planSerial = 0;
+  /** Trailers of packs written from the named plans (reachPackDigest), by key and ofs-delta. */
+  private readonly packDigests = new Map<string, Uint8Array>();
   /** Open stages of this instance: rows so far, and their segments' interned numbers. */
   private readonly stages = new Map<StageId, { count: number; segSeq: Map<string, number> }>();
   private nextStage = 1;
@@ -703,6 +711,7 @@ export class SqlRepoStore {
       // A kept plan is extended only while V has grown since it (extendedReachPlan): a reset drops them.
       if (reset) this.host.sql.exec(`UPDATE objects SET reach = NULL WHERE reach = 1`);
       if (reset) this.host.sql.exec(`DELETE FROM reach_plans`);
+      if (reset) this.planKeys.clear();
       // Batched: one statement per id would cost a statement each on 300k-object clones.
       for (let i = 0; i < ids.length; i += 5000) {
         this.host.sql.exec(`UPDATE objects SET reach = 1 WHERE id IN (SELECT value FROM json_each(?))`, JSON.stringify(markIdsSlice(ids, i, i + 5000)));
@@ -724,7 +733,7 @@ export class SqlRepoStore {
     // A plan depends only on V, which changes only with the version (the tips guard against a
     // state recreated from scratch, e.g. after deleteAll). Consumers only read it.
     const hit = this.planCache;
-    if (hit !== null && hit.version === version && hit.tips === state.tips && hit.blobs === blobs) return hit.plan;
+    if (hit !== null && hit.version === version && hit.tips === state.tips && hit.blobs === blobs) return this.named(hit.plan, blobs);
     let plan = this.storedReachPlan(version, blobs);
     if (plan === null) {
       const end = this.closureEnd();
@@ -734,7 +743,7 @@ export class SqlRepoStore {
       this.storeReachPlan(version, blobs, plan, end);
     }
     this.planCache = plan.count <= PLAN_CACHE_MAX_OBJECTS ? { version, tips: state.tips, blobs, plan } : null;
-    return plan;
+    return this.named(plan, blobs);
   }
 
   /**
@@ -743,7 +752,28 @@ export class SqlRepoStore {
    */
   forgetReachPlans(): void {
     this.planCache = null;
+    this.planKeys.clear();
     this.host.sql.exec(`DELETE FROM reach_plans`);
+  }
+
+  /** ReachIndex.reachPackDigest */
+  reachPackDigest(key: string, ofsDelta: boolean): Uint8Array | null {
+    return this.packDigests.get(`${key} ${ofsDelta}`) ?? null;
+  }
+
+  /** ReachIndex.keepReachPackDigest (a name is never given to other rows; only current ones are kept, a few at most). */
+  keepReachPackDigest(key: string, ofsDelta: boolean, digest: Uint8Array): void {
+    if (![...this.planKeys.values()].includes(key)) return;
+    if (this.packDigests.size >= 8) this.packDigests.clear();
+    this.packDigests.set(`${key} ${ofsDelta}`, digest);
+  }
+
+  /** `plan` (the kept plan with or without blobs) with its current name. */
+  private named(plan: ReachPlan, blobs: boolean): ReachPlan {
+    let key = this.planKeys.get(blobs);
+    if (key === undefined) this.planKeys.set(blobs, (key = String(++this.planSerial)));
+    plan.key = key;
+    return plan;
   }
 
   /** The kept plan of V at `version` (versions only grow, so one names one V), or null. */
@@ -764,6 +794,7 @@ export class SqlRepoStore {
 
   /** Keeps `plan` as the plan at `version` in place of the last one kept, with where V ended then. */
   private storeReachPlan(version: number, blobs: boolean, plan: ReachPlan, end: ClosureEnd): void {
+    this.planKeys.delete(blobs);
     this.host.transactionSync(() => {
       this.host.sql.exec(`DELETE FROM reach_plans WHERE blobs = ?`, blobs ? 1 : 0);
       const segments = JSON.stringify(plan.segmentNames);

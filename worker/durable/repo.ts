@@ -56,6 +56,8 @@ export function localRepoStore(s: SqlRepoStore): RepoStore & ReachIndex & RowSta
     reachRows: async (ids) => s.reachRows(ids),
     reachMark: async (expect, tips, ids, reset) => s.reachMark(expect, tips, ids, reset),
     reachPlan: async (version, blobs) => s.reachPlan(version, blobs),
+    reachPackDigest: async (key, ofsDelta) => s.reachPackDigest(key, ofsDelta),
+    keepReachPackDigest: async (key, ofsDelta, digest) => s.keepReachPackDigest(key, ofsDelta, digest),
   };
 }
 

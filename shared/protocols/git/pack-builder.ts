@@ -14,7 +14,7 @@
 import { gitObjectId, type GitObjectType } from '../../core/git/object-id.js';
 import type { ByteStream } from '../../core/stream.js';
 import { readObject } from '../../storage/object-store.js';
-import { entriesToPackBytes, type PackWriteEntry } from './pack-writer.js';
+import { entriesToPackBytes, type PackTrailer, type PackWriteEntry } from './pack-writer.js';
 import { PackError } from './pack.js';
 import type { RepoView } from './object-walk.js';
 import { toHexAt, writeHex } from '../../core/bytes.js';
@@ -41,6 +41,12 @@ export interface BuildOptions {
   sideband?: number;
   /** Where reused records are read from (default: the view's segments). A clone streams each record once, so it reads past the view's block cache. */
   records?: SegmentReader;
+  /**
+   * The trailer of this plan's pack as written before (see WritePackOptions.trailer): used only
+   * when every entry is copied, whose bytes then depend on nothing but the plan, its order and
+   * ofsDelta (a rebuilt object's deflated bytes could change with the zlib build).
+   */
+  trailer?: PackTrailer;
 }
 
 const maxDeltaSize = (targetSize: number) => targetSize * 16 + 1024;
@@ -199,6 +205,7 @@ export function reachPlanToPackBytes(view: RepoView, plan: ReachPlan, order: Rea
     level: opts.level,
     chunkSize: opts.chunkSize,
     sideband: opts.sideband,
+    trailer: order.reused === plan.count ? opts.trailer : undefined,
   });
 }
 

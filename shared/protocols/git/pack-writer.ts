@@ -56,6 +56,17 @@ export interface WritePackOptions {
    * once on its way out instead of joined, then copied again to be framed.
    */
   sideband?: number;
+  /**
+   * The pack's SHA-1 trailer when these exact bytes were written before (then nothing is hashed:
+   * ~0.2 s of CPU per 400 MB in workerd), or null; `keep` gets the trailer computed when `known` is null.
+   */
+  trailer?: PackTrailer;
+}
+
+/** A pack trailer remembered between identical packs (WritePackOptions.trailer). */
+export interface PackTrailer {
+  known: Uint8Array | null;
+  keep(digest: Uint8Array): void;
 }
 
 /**
@@ -161,7 +172,8 @@ export async function* entriesToPackBytes(
   count: number,
   opts: WritePackOptions,
 ): ByteStream {
-  const hasher = opts.primitives.hash('sha1');
+  const known = opts.trailer?.known ?? null;
+  const hasher = known === null ? opts.primitives.hash('sha1') : null;
   const level = opts.level ?? 6;
   const joined = opts.chunkSize === undefined ? null : new Coalescer(opts.chunkSize, opts.sideband ?? 0);
   // Pieces ready to go out; hashed as they leave, so joined output costs one update per chunk.
@@ -173,7 +185,9 @@ export async function* entriesToPackBytes(
   };
   function* drain(): Generator<Uint8Array> {
     for (const b of ready) {
-      if (joined === null) hasher.update(b);
+      if (hasher === null) {
+        // the trailer is known
+      } else if (joined === null) hasher.update(b);
       else for (const d of joined.data(b)) hasher.update(d);
       yield b;
     }
@@ -218,5 +232,7 @@ export async function* entriesToPackBytes(
   const rest = joined?.rest();
   if (rest) ready.push(rest);
   yield* drain();
-  yield opts.sideband && joined ? encodeSidebandJoined(BAND_DATA, hasher.digest(), opts.sideband) : hasher.digest();
+  const digest = known ?? hasher!.digest();
+  if (known === null) opts.trailer?.keep(digest);
+  yield opts.sideband && joined ? encodeSidebandJoined(BAND_DATA, digest, opts.sideband) : digest;
 }

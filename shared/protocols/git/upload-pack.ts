@@ -392,6 +392,13 @@ async function buildPack(
   const short = await reachShortcut(store, view, r, limit, () => session(store, opts));
   if (short !== null) {
     const { plan, order } = short;
+    // A clone of an unchanged repository sends the same bytes again: their trailer is kept, not hashed again.
+    const { key } = plan;
+    const reach = store.index;
+    if (key !== undefined && reach.reachPackDigest && reach.keepReachPackDigest) {
+      const keep = reach.keepReachPackDigest.bind(reach);
+      build.trailer = { known: await reach.reachPackDigest(key, r.ofsDelta), keep: (d) => void keep(key, r.ofsDelta, d).catch(() => undefined) };
+    }
     say(`Enumerating objects: ${plan.count}, done.\n`);
     say(`Counting objects: 100% (${plan.count}/${plan.count}), done.\n`);
     const summary = () => `Total ${plan.count} (delta ${order.deltas}), reused ${order.reused} (delta ${order.deltas}), pack-reused 0\n`;

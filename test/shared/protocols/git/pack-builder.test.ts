@@ -241,6 +241,47 @@ describe('pack building reads one range ahead', () => {
   });
 });
 
+describe('pack trailer kept between identical packs', () => {
+  it('an all-copied pack takes a known trailer without hashing, and hands the one it computes to keep', async () => {
+    const { repo, segments, ids } = await repoWithDelta(true);
+    const view = new RepoView({ index: repo, segments, primitives: purePrimitives, appliers: { git: applyGitDelta, fossil: applyFossilDelta } });
+    const packed = new PackedIds();
+    for (const id of ids) packed.push(id);
+    const { plan, order } = await planFetchPack(view, packed, { thinPack: false, have: new IdSet() });
+    const kept: Uint8Array[] = [];
+    const first: Uint8Array[] = [];
+    for await (const c of reachPlanToPackBytes(view, plan, order, true, { chunkSize: 64, trailer: { known: null, keep: (d) => kept.push(d) } })) first.push(c.slice());
+    const bytes = Buffer.concat(first);
+    expect(kept).toEqual([new Uint8Array(bytes.subarray(bytes.length - 20))]);
+    expect(kept[0]).toEqual(purePrimitives.hash('sha1').update(bytes.subarray(0, bytes.length - 20)).digest());
+    // Known: written as given (a wrong one shows it was not computed), nothing hashed, nothing kept.
+    const noHash: Primitives = { ...purePrimitives, hash: () => { throw new Error('hashed'); } };
+    const view2 = new RepoView({ index: repo, segments, primitives: noHash, appliers: { git: applyGitDelta, fossil: applyFossilDelta } });
+    const second: Uint8Array[] = [];
+    const known = new Uint8Array(20).fill(9);
+    for await (const c of reachPlanToPackBytes(view2, plan, order, true, { chunkSize: 64, trailer: { known, keep: (d) => kept.push(d) } })) second.push(c.slice());
+    const again = Buffer.concat(second);
+    expect(again.subarray(0, again.length - 20)).toEqual(bytes.subarray(0, bytes.length - 20));
+    expect(new Uint8Array(again.subarray(again.length - 20))).toEqual(known);
+    expect(kept.length).toBe(1);
+  });
+
+  it('a pack with a rebuilt object neither takes a known trailer nor keeps one', async () => {
+    const { repo, segments, ids } = await repoWithDelta(true);
+    const view = new RepoView({ index: repo, segments, primitives: purePrimitives, appliers: { git: applyGitDelta, fossil: applyFossilDelta } });
+    // Only the delta: its base stays out, so it is rebuilt.
+    const packed = new PackedIds();
+    packed.push(ids[0]);
+    const { plan, order } = await planFetchPack(view, packed, { thinPack: false, have: new IdSet() });
+    expect(order.reused).toBe(0);
+    const kept: Uint8Array[] = [];
+    const parts: Uint8Array[] = [];
+    for await (const c of reachPlanToPackBytes(view, plan, order, true, { chunkSize: 64, trailer: { known: new Uint8Array(20), keep: (d) => kept.push(d) } })) parts.push(c.slice());
+    expect(await packIds(parts)).toEqual([ids[0]]);
+    expect(kept).toEqual([]);
+  });
+});
+
 describe('receive-pack indexes a delta with its record size', () => {
   it('stores the delta entry\'s declared size as recordSize, and none for whole objects', async () => {
     const { repo, segments } = createMemoryStores();
