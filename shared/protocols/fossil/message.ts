@@ -146,13 +146,18 @@ export function parseMessage(message: Uint8Array, maxPayload?: number): XferCard
 
 /**
  * Builds a message: cards, payloads, and its size so far (for the reply budget).
- * Consecutive card lines are kept as text and encoded together; payloads are
- * kept as the caller's views, not copied; result() joins it all once. A clone
- * reply is megabytes of payloads, which a growing buffer copied about twice more.
+ * Card lines and small payloads are copied into a shared buffer as they come;
+ * larger payloads are kept as the caller's views, not copied; result() joins it
+ * all once. A clone reply is megabytes of payloads, which a growing buffer
+ * copied about twice more, and thousands of cards, whose lines encoded one by
+ * one (a TextEncoder call and an array each) cost more than their payloads' copy.
  */
 export class XferWriter {
   private readonly parts: Uint8Array[] = [];
-  private lines = '';
+  /** Lines and small payloads: bytes [from, at) of head are not in parts yet. */
+  private head = new Uint8Array(HEAD_BYTES);
+  private from = 0;
+  private at = 0;
   private length = 0;
 
   /** Bytes written so far. */
@@ -162,9 +167,7 @@ export class XferWriter {
 
   /** Appends `name arg...\n`; arguments must already be escaped where they are text. */
   card(name: string, ...args: (string | number)[]): void {
-    const line = args.length === 0 ? `${name}\n` : `${name} ${args.join(' ')}\n`;
-    this.lines += line;
-    this.length += ASCII.test(line) ? line.length : utf8Encode(line).length;
+    this.text(args.length === 0 ? `${name}\n` : `${name} ${args.join(' ')}\n`);
   }
 
   /**
@@ -173,20 +176,13 @@ export class XferWriter {
    */
   cardWithPayload(name: string, args: (string | number)[], payload: Uint8Array | readonly Uint8Array[]): void {
     this.card(name, ...args);
-    this.flush();
     const parts = payload instanceof Uint8Array ? [payload] : payload;
-    for (const p of parts) {
-      this.parts.push(p);
-      this.length += p.length;
-    }
+    for (const p of parts) this.bytes(p);
     // config payloads are always followed by "\n" (the reader skips one byte); after
     // cfile/file/uvfile an extra "\n" is just a blank line, which keeps the next card
     // on its own line as fossil server does after cfile.
     const last = parts.length > 0 ? parts[parts.length - 1] : new Uint8Array(0);
-    if (name === 'config' || last.length === 0 || last[last.length - 1] !== NL) {
-      this.lines += '\n';
-      this.length++;
-    }
+    if (name === 'config' || last.length === 0 || last[last.length - 1] !== NL) this.text('\n');
   }
 
   /** The message bytes. */
@@ -201,11 +197,46 @@ export class XferWriter {
     return out;
   }
 
+  private text(line: string): void {
+    if (!ASCII.test(line)) return this.bytes(utf8Encode(line));
+    const h = this.room(line.length);
+    let at = this.at;
+    for (let i = 0; i < line.length; i++) h[at++] = line.charCodeAt(i);
+    this.at = at;
+    this.length += line.length;
+  }
+
+  private bytes(b: Uint8Array): void {
+    if (b.length > SMALL_PAYLOAD) {
+      this.flush();
+      this.parts.push(b);
+    } else {
+      this.room(b.length).set(b, this.at);
+      this.at += b.length;
+    }
+    this.length += b.length;
+  }
+
+  /** The head buffer, with room for n more bytes. */
+  private room(n: number): Uint8Array {
+    if (this.at + n > this.head.length) {
+      this.flush();
+      this.head = new Uint8Array(Math.max(HEAD_BYTES, n));
+      this.from = this.at = 0;
+    }
+    return this.head;
+  }
+
   private flush(): void {
-    if (this.lines === '') return;
-    this.parts.push(utf8Encode(this.lines));
-    this.lines = '';
+    if (this.at === this.from) return;
+    this.parts.push(this.head.subarray(this.from, this.at));
+    this.from = this.at;
   }
 }
+
+/** Bytes of the buffer card lines are copied into (a new one when full). */
+const HEAD_BYTES = 16 * 1024;
+/** Payloads up to this size are copied with the lines (a cfile's length prefix), larger ones kept as views. */
+const SMALL_PAYLOAD = 64;
 
 const ASCII = /^[\x00-\x7f]*$/;

@@ -103,6 +103,25 @@ describe('messages', () => {
     );
   });
 
+  it('writer output is the cards and payloads in order across its line buffers (a clone round: thousands of cfile cards)', () => {
+    const w = new XferWriter();
+    const expected: Uint8Array[] = [];
+    const hash = 'ab'.repeat(32);
+    for (let i = 0; i < 3000; i++) {
+      const prefix = new Uint8Array([0, 0, i >> 8, i & 255]);
+      const raw = new Uint8Array(i % 3 === 0 ? 5000 : 30).fill(0x41 + (i % 26));
+      w.cardWithPayload('cfile', [hash, i, raw.length + 4], [prefix, raw]);
+      expected.push(enc(`cfile ${hash} ${i} ${raw.length + 4}\n`), prefix, raw, enc('\n'));
+    }
+    // A line longer than a line buffer, and one that is not ASCII.
+    w.card('pragma', 'x'.repeat(40_000));
+    w.card('comment', 'café');
+    expected.push(enc(`pragma ${'x'.repeat(40_000)}\n`), enc('comment café\n'));
+    const bytes = w.result();
+    expect(w.size).toBe(bytes.length);
+    expect(Buffer.from(bytes).equals(Buffer.concat(expected))).toBe(true);
+  });
+
   it('on arbitrary bytes the reader either parses or throws an XferError, never anything else (property)', () => {
     const bytes = fc.oneof(
       fc.uint8Array({ maxLength: 400 }),
