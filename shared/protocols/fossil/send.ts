@@ -111,17 +111,26 @@ export async function sendFiles(ctx: SendContext, hashes: readonly string[]): Pr
   const [rows, states] = await Promise.all([store.rows([...hashes]), store.states([...hashes])]);
   const present = rows.filter((r): r is FossilRow => r !== null);
   const okBases = await sendableBases(ctx, present);
-  // A stored delta goes out as it is when its base may be sent, whether or not the client has the
-  // base: fossil stores a delta on a base it lacks as a phantom's and asks for the base next round
-  // (fossil server's send_delta_parent does the same, and a clone round does). Rebuilding whole
-  // every delta on a newer base (the repack's reverse deltas) made a pull of the small bench
-  // corpus into an empty clone 8.4 MB and 23-26 s; now 2.1 MB and 3.5-5.3 s (fossil server 1.9 MB, 5.1 s).
+  // A stored delta goes out as it is when the client has its base (announced, or sent in this
+  // reply) or its base arrived here later than it (higher seq). fossil keeps a delta on a base it
+  // lacks as a phantom's and asks for the base next round, so a base it lacks is fine as long as
+  // no chain it holds can come back round: every delta on a missing base it got from here points
+  // to a higher seq, so none can. (Sending any delta whose base it may lack is not: it could hold
+  // B as a pushed delta on A it lacks, and get A as the repack's delta on B.) Deltas on older bases
+  // the client lacks, rebuilt whole, are the pushed (forward) ones the repack has not reached yet.
+  // The repack's reverse deltas have newer bases: rebuilt whole, a pull of the small bench corpus
+  // into an empty repository was 8.4 MB and 23-26 s (fossil server 1.9 MB, 5.1 s).
+  const baseRows = okBases.size > 0 ? await store.rows([...okBases]) : [];
+  const baseSeq = new Map(baseRows.filter((r): r is FossilRow => r !== null).map((r) => [r.hash, r.seq]));
+  const mayName = (row: FossilRow) => ctx.onremote.has(row.base!) || going.has(row.base!) || (baseSeq.get(row.base!) ?? -1) > row.seq;
   // The answers are planned first (what goes out, and how), so that the stored records sent as
   // they are can be read ahead in coalesced ranges: a pull round answers hundreds of gimmes, and a
   // range read each was a subrequest each (1000 gimmes: 1002 reads, over Workers' 1000 a request).
   type Plan = { row: FossilRow; how: 'igot' | 'delta' | 'full' | 'rebuild' };
   const plans: Plan[] = [];
   const planned = new Set<string>();
+  /** Planned to go out whole or as a delta (not igot): what a later delta in the reply may name. */
+  const going = new Set<string>();
   let size = ctx.out.size;
   for (const i of basesFirst(rows)) {
     const row = rows[i];
@@ -134,9 +143,10 @@ export async function sendFiles(ctx: SendContext, hashes: readonly string[]): Pr
       plans.push({ row, how: 'igot' });
       continue;
     }
-    const delta = row.format === 'fossil-delta' && row.base !== null && okBases.has(row.base);
+    const delta = row.format === 'fossil-delta' && row.base !== null && okBases.has(row.base) && mayName(row);
     const how = delta ? 'delta' : row.format === 'full' ? 'full' : 'rebuild';
     plans.push({ row, how });
+    going.add(row.hash);
     size += (how === 'delta' ? row.recordSize : row.size) + 100;
   }
   const stored = plans.filter((x) => x.how === 'delta' || x.how === 'full').map((x) => x.row);

@@ -93,10 +93,14 @@ describe('xfer bad input', () => {
     expect(await h.store.states([d.hash, d.baseHash])).toEqual(['public', 'public']);
     const [row] = await h.store.rows([d.hash]);
     expect(row).toMatchObject({ format: 'fossil-delta', base: d.baseHash, size: target.length });
-    // And it is served back with the right content.
-    const r3 = await h.send(`${PRAGMA}pull ${h.serverCode} ${h.projectCode}\ngimme ${d.hash}\n`);
+    // And it is served back as the delta to a client that has the base (its base is older, so only then).
+    const r3 = await h.send(`${PRAGMA}pull ${h.serverCode} ${h.projectCode}\nigot ${d.baseHash}\ngimme ${d.hash}\n`);
     const file = r3.cards.find((c) => c.name === 'file' && c.args[0] === d.hash)!;
     expect(file.args[1]).toBe(d.baseHash);
+    // Not to one that may lack it: it could hold the base as a delta on this one (the repack turns
+    // pushed deltas round), and fossil could then read neither.
+    const r4 = await h.send(`${PRAGMA}pull ${h.serverCode} ${h.projectCode}\ngimme ${d.hash}\n`);
+    expect(r4.cards.find((c) => c.name === 'file' && c.args[0] === d.hash)!.args).toEqual([d.hash, String(target.length)]);
   });
 
   it('deltas sent before their bases in one request resolve in that request, without reading their records back', async () => {
