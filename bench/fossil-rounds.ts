@@ -1,0 +1,155 @@
+/**
+ * A/B of one fossil clone round's server side, without the client's own work
+ * (which is most of a small clone's wall time, and noise): the small corpus is
+ * pushed once into a kept hub state, a real `fossil clone` through a recording
+ * relay captures its requests, and each is then replayed N times against two
+ * hubs, each serving a copy of that state with the Worker bundled from its own
+ * checkout, alternated request by request. Prints per side the reply's size,
+ * median time to first byte and to the last, and workerd CPU per request
+ * (utime+stime of that hub's workerd), and whether both sides' replies are
+ * byte-identical; with `fossil` as the second checkout, fossil server on the
+ * corpus is the other side.
+ *
+ *   npx tsx bench/fossil-rounds.ts prepare                     (once: bench/.work/fossil-rounds/)
+ *   N=40 ROUNDS=1,2 npx tsx bench/fossil-rounds.ts DIR_A DIR_B  (two checkouts, e.g. a worktree of HEAD and this one)
+ *   npx tsx bench/fossil-rounds.ts . fossil                    (this checkout against fossil server)
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { join, resolve } from 'node:path';
+import { api } from '../test/e2e/hub-client.js';
+import { startHub, type Hub } from '../test/e2e/hub-server.js';
+import { check, runFossil, runFossilAsync, startFossilServer } from '../test/e2e/fossil-client.js';
+import { cpuSeconds, findInTree } from './proc.js';
+
+const WORK = new URL('./.work/', import.meta.url).pathname;
+const DIR = join(WORK, 'fossil-rounds');
+const N = Number(process.env.N ?? 40);
+const WRANGLER = resolve('node_modules/.bin/wrangler');
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+type Answer = { status: number; type: string; ttfb: number; total: number; body: Buffer };
+
+function post(url: string, contentType: string, body: Buffer): Promise<Answer> {
+  return new Promise((done, fail) => {
+    const u = new URL(url);
+    const t0 = performance.now();
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent: false, headers: { 'content-type': contentType, 'content-length': body.length } }, (res) => {
+      const ttfb = performance.now() - t0;
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => done({ status: res.statusCode!, type: String(res.headers['content-type']), ttfb, total: performance.now() - t0, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+/** Pushes the small corpus into a hub kept in DIR/state, then records the requests of one clone of it. */
+async function prepare(): Promise<void> {
+  const corpus = join(WORK, 'fossil-small-v1.fossil');
+  if (!existsSync(corpus)) throw new Error(`${corpus} missing: run BENCH_QUICK=1 npx tsx bench/run.ts fossil once`);
+  rmSync(DIR, { recursive: true, force: true });
+  const home = join(DIR, 'home');
+  mkdirSync(home, { recursive: true });
+  mkdirSync(join(DIR, 'served'));
+  const hub = await startHub({ state: join(DIR, 'state'), vars: { HUB_MAX_PUSH_BYTES: String(64 * 2 ** 20) }, timeoutMs: 120_000 });
+  try {
+    const res = await api(hub, 'POST', '/repos', { name: 'p', kind: 'fossil', public: true });
+    if (res.status !== 201) throw new Error(res.text);
+    const probe = join(DIR, 'probe.fossil');
+    check(runFossil(home, ['clone', `${hub.url}/p`, probe]), 'clone');
+    const code = check(runFossil(home, ['sql', '-R', probe, `SELECT value FROM config WHERE name='project-code'`]), 'sql').stdout.trim().replace(/'/g, '');
+    const src = join(DIR, 'served', 'p.fossil');
+    copyFileSync(corpus, src);
+    check(runFossil(home, ['sql', '-R', src, `UPDATE config SET value='${code}' WHERE name='project-code'`]), 'sql');
+    check(await runFossilAsync(home, ['push', '-R', src, `${hub.url.replace('http://', `http://bench:${hub.adminToken}@`)}/p`]), 'push');
+    // The push's repack and compaction (a DO alarm) run after it: a clone reads what they leave.
+    await new Promise((r) => setTimeout(r, 30_000));
+    const requests: { contentType: string; body: string }[] = [];
+    const relay = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', async () => {
+        const body = Buffer.concat(chunks);
+        const contentType = String(req.headers['content-type']);
+        requests.push({ contentType, body: body.toString('base64') });
+        const a = await post(`${hub.url}${req.url}`, contentType, body);
+        res.writeHead(a.status, { 'content-type': a.type, 'content-length': a.body.length, connection: 'close' });
+        res.end(a.body);
+      });
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
+    const port = (relay.address() as { port: number }).port;
+    // Async: the relay runs in this process.
+    check(await runFossilAsync(home, ['clone', `http://127.0.0.1:${port}/p`, join(DIR, 'clone.fossil')]), 'clone');
+    relay.close();
+    writeFileSync(join(DIR, 'requests.json'), JSON.stringify(requests));
+    console.log(`prepared: ${requests.length} clone rounds recorded in ${DIR}`);
+  } finally {
+    await hub.stop();
+  }
+}
+
+type Side = { name: string; url: string; pids: number[]; stop(): Promise<void> };
+
+/** A hub serving a copy of the prepared state, its Worker bundled from checkout `dir`. */
+async function hubFrom(dir: string, name: string): Promise<Side> {
+  const state = join(DIR, `run-${name.replace(/\W/g, '')}-${process.pid}`);
+  cpSync(join(DIR, 'state'), state, { recursive: true });
+  rmSync(join(state, 'bundle'), { recursive: true, force: true });
+  const build = spawnSync(WRANGLER, ['deploy', '--dry-run', '--outdir', join(state, 'bundle')], { cwd: dir, encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`bundling ${dir} failed: ${build.stderr}`);
+  const before = new Set(findInTree(process.pid, 'workerd'));
+  const hub: Hub = await startHub({ state, timeoutMs: 120_000 });
+  const pids = findInTree(process.pid, 'workerd').filter((p) => !before.has(p));
+  return { name, url: `${hub.url}/p`, pids, stop: async () => (await hub.stop(), rmSync(state, { recursive: true, force: true })) };
+}
+
+async function fossilSide(): Promise<Side> {
+  const server = await startFossilServer(join(DIR, 'served'), join(DIR, 'home'));
+  return { name: 'fossil server', url: `${server.url}/p`, pids: [server.pid], stop: server.stop };
+}
+
+async function compare(dirA: string, dirB: string): Promise<void> {
+  const requests = JSON.parse(readFileSync(join(DIR, 'requests.json'), 'utf8')) as { contentType: string; body: string }[];
+  const sides: Side[] = [];
+  try {
+    sides.push(await hubFrom(resolve(dirA), 'hub A'));
+    sides.push(dirB === 'fossil' ? await fossilSide() : await hubFrom(resolve(dirB), 'hub B'));
+    const rounds = (process.env.ROUNDS ?? requests.map((_, i) => i + 1).join(',')).split(',').map(Number);
+    for (const round of rounds) {
+      const { contentType, body } = requests[round - 1];
+      const bytes = Buffer.from(body, 'base64');
+      const seen: { ttfb: number[]; total: number[]; cpu: number; reply: Buffer }[] = sides.map(() => ({ ttfb: [], total: [], cpu: 0, reply: Buffer.alloc(0) }));
+      // Three warm-up requests a side, then N measured, alternated.
+      for (let i = 0; i < N + 3; i++) {
+        for (const [k, side] of sides.entries()) {
+          const cpu0 = side.pids.reduce((n, p) => n + cpuSeconds(p), 0);
+          const a = await post(side.url, contentType, bytes);
+          if (a.status !== 200) throw new Error(`${side.name}: HTTP ${a.status}`);
+          // fossil server's per-connection child has exited by now; workerd's CPU settles.
+          await new Promise((r) => setTimeout(r, 30));
+          const s = seen[k];
+          s.reply = a.body;
+          if (i < 3) continue;
+          s.ttfb.push(a.ttfb);
+          s.total.push(a.total);
+          s.cpu += side.pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0;
+        }
+      }
+      for (const [k, side] of sides.entries()) {
+        const s = seen[k];
+        const cpu = side.name === 'fossil server' ? 'n/a (forked per connection)' : `${((s.cpu / N) * 1000).toFixed(1)} ms`;
+        console.log(`round ${round} ${side.name}: ${s.reply.length} B, first byte ${median(s.ttfb).toFixed(1)} ms, reply ${median(s.total).toFixed(1)} ms (least ${Math.min(...s.total).toFixed(1)}), workerd CPU/request ${cpu}`);
+      }
+      console.log(`  replies identical: ${seen[0].reply.equals(seen[1].reply)}`);
+    }
+  } finally {
+    for (const s of sides) await s.stop();
+  }
+}
+
+if (process.argv[2] === 'prepare') await prepare();
+else await compare(process.argv[2] ?? '.', process.argv[3] ?? 'fossil');
