@@ -6,13 +6,10 @@ import { SELF, env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare
 import { describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
-import { concat } from '../../shared/core/bytes.js';
 import { collect, fromBytes } from '../../shared/core/stream.js';
 import { createGitDelta } from '../../shared/delta/git.js';
-import { FLUSH, textPkt } from '../../shared/protocols/git/capabilities.js';
 import { orderReachPlan, reachPlanToPackBytes } from '../../shared/protocols/git/pack-builder.js';
 import { readPackObjects } from '../../shared/protocols/git/pack-reader.js';
-import { encodePkts } from '../../shared/protocols/git/pkt-line.js';
 import { readObject } from '../../shared/storage/object-store.js';
 import type { SegmentStore } from '../../shared/storage/segments.js';
 import { compactGit, compactionDue, countSegments, type CompactHost, type CompactOptions } from '../../worker/durable/git-compact.js';
@@ -23,7 +20,7 @@ import { collectSegments } from '../../worker/durable/segment-gc.js';
 import { nativePrimitives } from '../../worker/primitives.js';
 import { R2SegmentStore } from '../../worker/storage-r2/segments.js';
 import { repos } from '../../worker/storage-d1/schema.js';
-import { blob, CAPS, commit, decodeReply, history, packBytes, pushBody, tree, whole, ZERO_ID, type Obj } from '../shared/protocols/git/receive-pack-helpers.js';
+import { blob, CAPS, commit, decodeReply, history, packBytes, pushBody, tree, whole, ZERO_ID, type Obj, cloneRequest, packOfUploadReply } from '../shared/protocols/git/receive-pack-helpers.js';
 
 const HUB = 'http://hub.test';
 const ADMIN = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };
@@ -51,21 +48,9 @@ async function pushTo(name: string, cmds: [string, string, string][], pack: Uint
 
 /** A v0 clone of `tip`: the objects of its pack (each hashed from its content by the reader). */
 async function clone(name: string, tip: string): Promise<Map<string, Uint8Array>> {
-  const body = concat([encodePkts([textPkt(`want ${tip} side-band-64k ofs-delta\n`), FLUSH]), encodePkts([textPkt('done\n')])]);
-  const res = await SELF.fetch(`${HUB}/${name}.git/git-upload-pack`, { method: 'POST', headers: { 'content-type': 'application/x-git-upload-pack-request' }, body });
+  const res = await SELF.fetch(`${HUB}/${name}.git/git-upload-pack`, { method: 'POST', headers: { 'content-type': 'application/x-git-upload-pack-request' }, body: cloneRequest(tip) });
   expect(res.status).toBe(200);
-  const raw = new Uint8Array(await res.arrayBuffer());
-  const band1: Uint8Array[] = [];
-  for (let at = 0; at + 4 <= raw.length; ) {
-    const len = parseInt(new TextDecoder().decode(raw.subarray(at, at + 4)), 16);
-    if (len === 0) {
-      at += 4;
-      continue;
-    }
-    if (raw[at + 4] === 1) band1.push(raw.subarray(at + 5, at + len));
-    at += len;
-  }
-  return packObjects(concat(band1));
+  return packObjects(packOfUploadReply(new Uint8Array(await res.arrayBuffer())));
 }
 
 async function packObjects(pack: Uint8Array): Promise<Map<string, Uint8Array>> {

@@ -5,13 +5,10 @@ import { SELF, env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
-import { concat } from '../../shared/core/bytes.js';
-import { FLUSH, textPkt } from '../../shared/protocols/git/capabilities.js';
-import { encodePkts } from '../../shared/protocols/git/pkt-line.js';
 import { repos } from '../../worker/storage-d1/schema.js';
 import { SqlRepoStore } from '../../worker/durable/repo-store.js';
 import type { RepoObject } from '../../worker/durable/repo.js';
-import { decodeReply, history, packOf, pushBody, ZERO_ID, CAPS } from '../shared/protocols/git/receive-pack-helpers.js';
+import { decodeReply, history, packOf, pushBody, ZERO_ID, CAPS, cloneRequest, packOfUploadReply } from '../shared/protocols/git/receive-pack-helpers.js';
 
 const HUB = 'http://hub.test';
 const ADMIN = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };
@@ -35,22 +32,9 @@ async function pushTo(name: string, cmds: [string, string, string][], pack: Uint
 
 /** A v0 clone of `tip`; the number of objects in the pack it gets. */
 async function clone(name: string, tip: string): Promise<number> {
-  const body = concat([encodePkts([textPkt(`want ${tip} side-band-64k ofs-delta\n`), FLUSH]), encodePkts([textPkt('done\n')])]);
-  const res = await SELF.fetch(`${HUB}/${name}.git/git-upload-pack`, { method: 'POST', headers: { 'content-type': 'application/x-git-upload-pack-request' }, body });
+  const res = await SELF.fetch(`${HUB}/${name}.git/git-upload-pack`, { method: 'POST', headers: { 'content-type': 'application/x-git-upload-pack-request' }, body: cloneRequest(tip) });
   expect(res.status).toBe(200);
-  const raw = new Uint8Array(await res.arrayBuffer());
-  // Band 1 after the NAK: the pack; its header's object count is bytes 8..11.
-  const band1: Uint8Array[] = [];
-  for (let at = 0; at + 4 <= raw.length; ) {
-    const len = parseInt(new TextDecoder().decode(raw.subarray(at, at + 4)), 16);
-    if (len === 0) {
-      at += 4;
-      continue;
-    }
-    if (raw[at + 4] === 1) band1.push(raw.subarray(at + 5, at + len));
-    at += len;
-  }
-  const pack = concat(band1);
+  const pack = packOfUploadReply(new Uint8Array(await res.arrayBuffer()));
   expect(new TextDecoder().decode(pack.subarray(0, 4))).toBe('PACK');
   return new DataView(pack.buffer, pack.byteOffset).getUint32(8);
 }

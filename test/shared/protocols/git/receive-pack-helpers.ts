@@ -4,9 +4,9 @@ import { gitObjectId, type GitObjectType } from '../../../../shared/core/git/obj
 import { purePrimitives } from '../../../../shared/core/primitives.js';
 import { collect, fromBytes, type ByteStream } from '../../../../shared/core/stream.js';
 import { applyFossilDelta, applyGitDelta } from '../../../../shared/delta/index.js';
-import { ZERO_ID } from '../../../../shared/protocols/git/capabilities.js';
+import { FLUSH, textPkt, ZERO_ID } from '../../../../shared/protocols/git/capabilities.js';
 import { entriesToPackBytes, type PackWriteEntry } from '../../../../shared/protocols/git/pack-writer.js';
-import { decodePkt, encodePkt, FLUSH_PKT } from '../../../../shared/protocols/git/pkt-line.js';
+import { decodePkt, encodePkt, encodePkts, FLUSH_PKT } from '../../../../shared/protocols/git/pkt-line.js';
 import { receivePack, type ReceivePackOptions, type ReceivePackStore } from '../../../../shared/protocols/git/receive-pack.js';
 import { createMemoryStores, type MemoryRepoStore, type MemorySegmentStore } from '../../../../shared/storage/memory.js';
 
@@ -122,6 +122,26 @@ function pktLines(buf: Uint8Array): { kind: 'flush' | 'data'; payload: Uint8Arra
     at += step.consumed;
   }
   return out;
+}
+
+/** A v0 upload-pack request for everything `tip` reaches (side-band-64k, ofs-delta). */
+export function cloneRequest(tip: string): Uint8Array {
+  return concat([encodePkts([textPkt(`want ${tip} side-band-64k ofs-delta\n`), FLUSH]), encodePkts([textPkt('done\n')])]);
+}
+
+/** The pack of a v0 upload-pack reply: side-band 1 after the NAK. */
+export function packOfUploadReply(raw: Uint8Array): Uint8Array {
+  const band1: Uint8Array[] = [];
+  for (let at = 0; at + 4 <= raw.length; ) {
+    const len = parseInt(dec.decode(raw.subarray(at, at + 4)), 16);
+    if (len === 0) {
+      at += 4;
+      continue;
+    }
+    if (raw[at + 4] === 1) band1.push(raw.subarray(at + 5, at + len));
+    at += len;
+  }
+  return concat(band1);
 }
 
 /** Decodes a response body, with or without side-band. */
