@@ -5,7 +5,7 @@ import { HUB_NAME, HUB_VERSION } from './version.js';
 import { api } from './routes/api.js';
 import { git } from './routes/git.js';
 import { fossil, isFossilRequest } from './routes/fossil.js';
-import { MIN_REPLY_BYTES } from '../shared/protocols/fossil/body.js';
+import { MIN_REPLY_BYTES, padReply } from '../shared/protocols/fossil/body.js';
 import { drainBody } from './drain.js';
 // SHA3-256 on WebAssembly for the native Primitives (workerd's node:crypto has none).
 import './keccak-module.js';
@@ -49,14 +49,7 @@ app.use('*', async (c, next) => {
   if (length === null ? c.res.status === 200 : Number(length) >= MIN_REPLY_BYTES) return;
   if (c.res.headers.get('content-type') === 'application/x-fossil') return;
   const res = c.res;
-  let body = new Uint8Array(await res.arrayBuffer());
-  if (body.length < MIN_REPLY_BYTES) {
-    // Spaces then a newline: kept by text/plain, ignored after JSON, a comment's tail in card text.
-    const padded = new Uint8Array(MIN_REPLY_BYTES).fill(0x20);
-    padded.set(body);
-    padded[MIN_REPLY_BYTES - 1] = 0x0a;
-    body = padded;
-  }
+  const body = padReply(new Uint8Array(await res.arrayBuffer()), false);
   c.res = new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
   // Hono's setter copies the old answer's headers over the new one's, its Content-Length too.
   c.res.headers.delete('content-length');

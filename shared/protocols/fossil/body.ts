@@ -98,12 +98,13 @@ export function replyBody(p: Primitives, encoding: BodyEncoding, text: Uint8Arra
   return { contentType: CT_UNCOMPRESSED, body: padReply(text) };
 }
 
-/** Card text (whole lines) made at least MIN_REPLY_BYTES long by a comment card of spaces after it (fossil skips `#` lines). */
-export function padReply(text: Uint8Array): Uint8Array {
+/** A reply made at least MIN_REPLY_BYTES long: card text by a comment card of spaces after it (fossil skips `#` lines), other text (`comment` false) by spaces and a newline. */
+export function padReply(text: Uint8Array, comment = true): Uint8Array {
   if (text.length >= MIN_REPLY_BYTES) return text;
   const padded = new Uint8Array(MIN_REPLY_BYTES).fill(0x20);
   padded.set(text);
-  padded[text.length] = 0x23; // '#'
+  // '#' makes the padding a comment in card text; plain spaces are kept by text/plain and ignored after JSON.
+  if (comment) padded[text.length] = 0x23;
   padded[MIN_REPLY_BYTES - 1] = 0x0a;
   return padded;
 }
