@@ -7,6 +7,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { apiOk } from './hub-client.js';
 import { freePort, startHub, type Hub } from './hub-server.js';
 
 export interface FossilResult {
@@ -156,4 +158,21 @@ export async function startSideBySide(prefix: string): Promise<SideBySide> {
     done();
   };
   return { hub, home, served, serverUrl: server.url, stop };
+}
+
+/**
+ * A test file's side-by-side pair: started before its tests with one hub user
+ * (`user`, password `user-pw`), stopped after them. `take` gets the started
+ * pair once, to fill the file's own variables.
+ */
+export function useSideBySide(prefix: string, user: string, take: (sides: SideBySide) => void): void {
+  let sides: SideBySide | undefined;
+  beforeAll(async () => {
+    sides = await startSideBySide(prefix);
+    take(sides);
+    await apiOk(sides.hub, 'POST', '/users', { name: user, password: `${user}-pw` });
+  }, 120_000);
+  afterAll(async () => {
+    await sides?.stop();
+  });
 }

@@ -4,13 +4,12 @@
 // clone, the same refusals). One hub and one fossil server for the file.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactHashes, check, runFossil, startSideBySide, type SideBySide } from './fossil-client.js';
+import { describe, expect, it } from 'vitest';
+import { artifactHashes, check, runFossil, useSideBySide } from './fossil-client.js';
 import { api as hubApi, apiOk, repoUrl } from './hub-client.js';
 import type { Hub } from './hub-server.js';
 
 let hub: Hub;
-let sides: SideBySide | undefined;
 let serverUrl: string;
 let home: string;
 /** fossil server's directory of repositories (NAME.fossil answers /NAME). */
@@ -46,15 +45,7 @@ async function both(name: string, writer: { name: string; password: string }): P
   return src;
 }
 
-beforeAll(async () => {
-  sides = await startSideBySide('fossil-qa-edge-');
-  ({ hub, home, served, serverUrl } = sides);
-  await api('POST', '/users', { name: 'wes', password: 'wes-pw' });
-}, 120_000);
-
-afterAll(async () => {
-  await sides?.stop();
-});
+useSideBySide('fossil-qa-edge-', 'wes', (s) => ({ hub, home, served, serverUrl } = s));
 
 /** The crosslinked tables of a clone, keyed by hashes and names (rids differ between clones). */
 function tables(repo: string): string {

@@ -8,13 +8,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactHashes, check, fossilEnv, runFossil, runFossilAsync, startSideBySide, type SideBySide } from './fossil-client.js';
+import { describe, expect, it } from 'vitest';
+import { artifactHashes, check, fossilEnv, runFossil, runFossilAsync, useSideBySide } from './fossil-client.js';
 import { apiOk, repoUrl } from './hub-client.js';
 import type { Hub } from './hub-server.js';
 
 let hub: Hub;
-let sides: SideBySide | undefined;
 let serverUrl: string;
 let home: string;
 let served: string;
@@ -91,15 +90,7 @@ function seen(repo: string): Record<string, string> {
   };
 }
 
-beforeAll(async () => {
-  sides = await startSideBySide('fossil-qa-made-');
-  ({ hub, home, served, serverUrl } = sides);
-  await api('POST', '/users', { name: 'ada', password: 'ada-pw' });
-}, 120_000);
-
-afterAll(async () => {
-  await sides?.stop();
-});
+useSideBySide('fossil-qa-made-', 'ada', (s) => ({ hub, home, served, serverUrl } = s));
 
 /** What seen() shows of a clone fossil test-integrity finds nothing wrong in. */
 const CLEAN = '0 errors; low-level database integrity-check: ok';

@@ -3,12 +3,11 @@
 // what they see from the other. One hub and one fossil server for the file.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { check, runFossil, startSideBySide, type SideBySide } from './fossil-client.js';
+import { describe, expect, it } from 'vitest';
+import { check, runFossil, useSideBySide } from './fossil-client.js';
 import { apiOk, repoUrl } from './hub-client.js';
 import type { Hub } from './hub-server.js';
 
-let sides: SideBySide | undefined;
 let hub: Hub;
 let serverUrl: string;
 let home: string;
@@ -55,15 +54,7 @@ function checkout(url: string, name: string): string {
   return dir;
 }
 
-beforeAll(async () => {
-  sides = await startSideBySide('fossil-qa-sync-');
-  ({ hub, home, served, serverUrl } = sides);
-  await api('POST', '/users', { name: 'ada', password: 'ada-pw' });
-}, 120_000);
-
-afterAll(async () => {
-  await sides?.stop();
-});
+useSideBySide('fossil-qa-sync-', 'ada', (s) => ({ hub, home, served, serverUrl } = s));
 
 /** The bytes a fossil sync run says it received ("wire bytes sent: N  received: M"). */
 const received = (out: string) => Number(/received: (\d+)/.exec(out.slice(out.lastIndexOf('wire bytes')))?.[1]);
