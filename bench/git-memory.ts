@@ -8,7 +8,10 @@
  * clone thus starts from a collected heap, unlike the bench's clone, whose
  * peak holds the push's garbage), with workerd's CPU seconds.
  *
- *   npx tsx bench/git-memory.ts [small|large] [clones]
+ *   npx tsx bench/git-memory.ts [small|large|fileN] [clones]
+ *
+ * fileN: a repository of one commit holding one random (incompressible) file
+ * of N MB, e.g. file30, file100: how a single large object is pushed and cloned.
  *
  * MEM_PUSHES=N: N pushes, each into a new repository (peaks vary from run to run).
  * MEM_FRESH_CLONE=1: the clones from a workerd restarted on the pushes' state
@@ -20,7 +23,7 @@
  * For A/B runs of allocation changes; the CPU seconds are only indicative
  * (the snapshots can slow V8 afterwards: see bench/cdp.ts collectGarbage).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
@@ -35,9 +38,34 @@ const mib = (b: number) => (b / 2 ** 20).toFixed(0);
 
 const git = runGit;
 
+/** A repository of one commit with one random file of `mb` MB (the same bytes every time). */
+async function oneFile(mb: number): Promise<{ dir: string }> {
+  const dir = join(WORK, `file-${mb}mb.git`);
+  if (existsSync(dir)) return { dir };
+  const home = join(WORK, 'home');
+  mkdirSync(home, { recursive: true });
+  const src = mkdtempSync(join(WORK, 'file-'));
+  const bytes = new Uint8Array(mb * 1_000_000);
+  let x = 2463534242;
+  for (let i = 0; i < bytes.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    bytes[i] = x & 255;
+  }
+  writeFileSync(join(src, 'big.bin'), bytes);
+  await git(home, src, ['init', '-q', '-b', 'main']);
+  await git(home, src, ['add', 'big.bin']);
+  await git(home, src, ['commit', '-q', '-m', `${mb} MB`]);
+  await git(home, WORK, ['clone', '-q', '--bare', src, dir]);
+  rmSync(src, { recursive: true, force: true });
+  return { dir };
+}
+
 async function main(): Promise<void> {
   mkdirSync(WORK, { recursive: true });
-  const c = await corpus(which === 'large' ? LARGE : SMALL, WORK, (s) => console.error(s));
+  const file = /^file(\d+)$/.exec(which);
+  const c = file ? await oneFile(Number(file[1])) : await corpus(which === 'large' ? LARGE : SMALL, WORK, (s) => console.error(s));
   const tmp = mkdtempSync(join(WORK, 'mem-'));
   const state = join(tmp, 'state');
   mkdirSync(state);

@@ -27,6 +27,8 @@ import type { ForwardReader, SegmentReader } from '../../storage/segments.js';
 export interface BuildOptions {
   /** Most bytes fetched by one range read (neighbouring records are read together). Default 4 MiB. */
   maxRead?: number;
+  /** A copied record longer than this is read and sent in pieces of this many bytes, never held whole. Default 4 MiB. */
+  piece?: number;
   /** Largest gap of unwanted bytes read through to join two records in one read. Default 64 KiB. */
   maxGap?: number;
   /** Most bytes one forward request (SegmentReader.openForward) asks for, read maxRead at a time. Default 4 * maxRead. */
@@ -218,6 +220,8 @@ interface RecordRead {
   start: number;
   until: number;
   buf: Uint8Array;
+  /** A record longer than a piece (BuildOptions.piece): `buf` holds its first piece, the rest is read piece by piece as the writer asks. */
+  partial: boolean;
 }
 
 async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrder, ofsDelta: boolean, opts: BuildOptions): AsyncGenerator<PackWriteEntry[]> {
@@ -227,6 +231,10 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
   const segments = opts.records ?? view.deps.segments;
   const { order, pos } = ord;
   const n = plan.count;
+  // A copied record longer than a piece goes out in pieces (its delta size must then be known
+  // without inflating it: recordSize, kept by the index for every record a push stores).
+  const piece = opts.piece ?? 4 * 1024 * 1024;
+  const inPieces = (i: number) => plan.length[i] > piece && (plan.format[i] === FULL || plan.recordSize[i] >= 0);
   const reusable = (i: number) => plan.format[i] === FULL || (plan.format[i] === GIT_DELTA && (plan.base[i] >= 0 || plan.base[i] === PLAN_BASE_THIN));
   // With chunkSize the writer copies every record out before asking for the next batch, so the
   // range reads can take turns in two buffers (a batch never outlives the read its records come from).
@@ -251,34 +259,63 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
     const seg = plan.seg[i];
     const offset = plan.offset[i];
     let end = offset + plan.length[i];
+    const partial = inPieces(i);
     let j = k;
-    while (j + 1 < n) {
+    while (!partial && j + 1 < n) {
       const m = order[j + 1];
       if (!reusable(m)) {
         j++;
         continue;
       }
-      if (plan.seg[m] !== seg) break;
+      if (plan.seg[m] !== seg || inPieces(m)) break;
       const o = plan.offset[m];
       if (o < end || o - end > maxGap || o + plan.length[m] - offset > maxRead) break;
       end = o + plan.length[m];
       j++;
     }
-    const name = plan.segmentNames[seg];
-    let buf: Uint8Array;
     if (forward) {
       if (fwd !== null && (fwdSeg !== seg || offset < fwd.position || offset - fwd.position > maxGap || end > fwd.end)) {
         await fwd.close();
         fwd = null;
       }
       if (fwd === null) {
-        fwd = await forward(name, offset, Math.max(end, Math.min(segEnd![seg], offset + maxForward)) - offset);
+        fwd = await forward(plan.segmentNames[seg], offset, Math.max(end, Math.min(segEnd![seg], offset + maxForward)) - offset);
         fwdSeg = seg;
       }
-      buf = await fwd.readInto(offset, end - offset, into);
-    } else buf = readInto ? await readInto(name, offset, end - offset, into) : await segments.readRange(name, offset, end - offset);
-    return { seg, start: offset, until: j, buf };
+    }
+    return { seg, start: offset, until: j, buf: await readPiece(seg, offset, partial ? piece : end - offset, into), partial };
   };
+  /** `length` bytes at `offset` of segment `seg`, through the forward request when there is one (opened by read). */
+  const readPiece = (seg: number, offset: number, length: number, into: Uint8Array | null): Promise<Uint8Array> => {
+    const name = plan.segmentNames[seg];
+    if (fwd !== null) return fwd.readInto(offset, length, into);
+    return readInto ? readInto(name, offset, length, into) : segments.readRange(name, offset, length);
+  };
+  /**
+   * The pieces of a record read in part (the first is `first.buf`), each read while the one before
+   * goes out: two buffers of a piece whatever the record's size (a 100 MB file is not held whole).
+   */
+  async function* pieces(first: RecordRead, end: number): AsyncGenerator<Uint8Array> {
+    let got = first.buf;
+    let at = first.start + got.length;
+    let spare: Uint8Array | null = null;
+    let next: Promise<Uint8Array> | null = null;
+    try {
+      while (at < end) {
+        next = readPiece(first.seg, at, Math.min(piece, end - at), readInto ? spare : null);
+        next.catch(() => undefined);
+        yield got;
+        spare = got;
+        got = await next;
+        next = null;
+        at += got.length;
+      }
+      yield got;
+    } finally {
+      // Stopped early (the client went away): the read under way holds the forward request, closed after this.
+      await (next as Promise<Uint8Array> | null)?.catch(() => undefined);
+    }
+  }
   /** The first order position from k on whose record is copied (n if none). */
   const nextReusable = (k: number) => {
     while (k < n && !reusable(order[k])) k++;
@@ -293,6 +330,15 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
     ahead = read(k, into);
     // Awaited when its turn comes (or in finally): a failure then is not an unhandled rejection meanwhile.
     ahead.catch(() => undefined);
+  };
+  /** The entry copying record i, whose stored bytes are `compressed`. */
+  const entryAt = (i: number, compressed: Uint8Array | AsyncIterable<Uint8Array>): PackWriteEntry => {
+    if (plan.format[i] === FULL) return { kind: 'raw', type: PLAN_KINDS[plan.kind[i]] as GitObjectType, size: plan.size[i], compressed };
+    const b = plan.base[i];
+    // inPieces needs recordSize, so only a whole record is ever inflated here.
+    const size = plan.recordSize[i] >= 0 ? plan.recordSize[i] : primitives.zlib.inflate(compressed as Uint8Array, maxDeltaSize(plan.size[i])).length;
+    const ref = b === PLAN_BASE_THIN ? { id: toHexAt(plan.thinBases!, i * 20, 20) } : ofsDelta ? { index: pos[b] } : { id: toHexAt(plan.ids, b * 20, 20) };
+    return { kind: 'raw', type: 'delta', size, compressed, base: ref };
   };
   let batch: PackWriteEntry[] = [];
   try {
@@ -325,21 +371,21 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
         cur = await ahead!;
         ahead = null;
         const next = nextReusable(cur.until + 1);
+        if (cur.partial) {
+          // Alone in its batch, and read to its end by the writer before the next read starts (one
+          // forward request, read in order).
+          yield [entryAt(i, pieces(cur, plan.offset[i] + plan.length[i]))];
+          // (cur.buf's memory went to the pieces' reads; `free` was not touched.)
+          if (next < n) start(next, readInto ? free : null);
+          continue;
+        }
         if (next < n) start(next, readInto ? free : null);
       }
       const seg = plan.seg[i];
       const offset = plan.offset[i];
       const length = plan.length[i];
       if (cur.seg !== seg || offset < cur.start) throw new PackError('pack-internal', 'record read out of order');
-      const compressed = cur.buf.subarray(offset - cur.start, offset - cur.start + length);
-      if (plan.format[i] === FULL) {
-        batch.push({ kind: 'raw', type: PLAN_KINDS[plan.kind[i]] as GitObjectType, size: plan.size[i], compressed });
-        continue;
-      }
-      const b = plan.base[i];
-      const size = plan.recordSize[i] >= 0 ? plan.recordSize[i] : primitives.zlib.inflate(compressed, maxDeltaSize(plan.size[i])).length;
-      const ref = b === PLAN_BASE_THIN ? { id: toHexAt(plan.thinBases!, i * 20, 20) } : ofsDelta ? { index: pos[b] } : { id: toHexAt(plan.ids, b * 20, 20) };
-      batch.push({ kind: 'raw', type: 'delta', size, compressed, base: ref });
+      batch.push(entryAt(i, cur.buf.subarray(offset - cur.start, offset - cur.start + length)));
     }
     if (batch.length > 0) yield batch;
   } finally {

@@ -31,9 +31,11 @@ export type PackWriteEntry =
   | { kind: 'delta'; base: DeltaBase; delta: Uint8Array }
   /**
    * A stored zlib stream copied as is: `size` is the inflated size (of the
-   * object, or of the delta when `base` is given), `compressed` the stream.
+   * object, or of the delta when `base` is given), `compressed` the stream:
+   * whole, in pieces, or in pieces read as they are asked for (a record too
+   * large to hold: each piece is written out before the next is asked for).
    */
-  | { kind: 'raw'; type: GitObjectType | 'delta'; size: number; compressed: Uint8Array | readonly Uint8Array[]; base?: DeltaBase };
+  | { kind: 'raw'; type: GitObjectType | 'delta'; size: number; compressed: Uint8Array | readonly Uint8Array[] | AsyncIterable<Uint8Array>; base?: DeltaBase };
 
 /** Options of entriesToPackBytes. */
 export interface WritePackOptions {
@@ -211,8 +213,8 @@ export async function* entriesToPackBytes(
       if (entry.compressed instanceof Uint8Array) {
         put(entry.compressed);
         offset += entry.compressed.length;
-      } else {
-        for (const p of entry.compressed) {
+      } else if (Array.isArray(entry.compressed)) {
+        for (const p of entry.compressed as readonly Uint8Array[]) {
           put(p);
           offset += p.length;
         }
@@ -223,9 +225,22 @@ export async function* entriesToPackBytes(
       offset += z.length;
     }
   };
+  /** The pieces of a record read as they are asked for: each goes out before the next is read. */
+  async function* stream(pieces: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    for await (const p of pieces) {
+      put(p);
+      offset += p.length;
+      if (ready.length > 0) yield* drain();
+    }
+  }
+  const streamed = (entry: PackWriteEntry): AsyncIterable<Uint8Array> | null =>
+    entry.kind === 'raw' && !(entry.compressed instanceof Uint8Array) && !Array.isArray(entry.compressed) ? (entry.compressed as AsyncIterable<Uint8Array>) : null;
   for await (const item of entries) {
-    if (Array.isArray(item)) for (const entry of item as readonly PackWriteEntry[]) write(entry);
-    else write(item as PackWriteEntry);
+    for (const entry of Array.isArray(item) ? (item as readonly PackWriteEntry[]) : [item as PackWriteEntry]) {
+      write(entry);
+      const pieces = streamed(entry);
+      if (pieces !== null) yield* stream(pieces);
+    }
     if (ready.length > 0) yield* drain();
   }
   if (n !== count) throw new PackError('pack-count-mismatch', `${n} entries given, header says ${count}`, { count, given: n });

@@ -241,6 +241,90 @@ describe('pack building reads one range ahead', () => {
   });
 });
 
+describe('a record longer than a piece is sent in pieces', () => {
+  /** Random bytes (they do not compress, so their records are as long). */
+  const noise = (n: number, seed: number) => {
+    const out = new Uint8Array(n);
+    for (let i = 0, x = seed; i < n; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      out[i] = x >>> 24;
+    }
+    return out;
+  };
+  /**
+   * A small blob, a 20 KB one, a delta of 20 KB on it (with recordSize) and another small one in one
+   * segment; a forward store that reuses the buffer it is handed (as R2's BYOB reads do) and logs
+   * each read's length, so a piece overwritten before it went out would corrupt the pack.
+   */
+  async function setup() {
+    const { repo, segments } = createMemoryStores();
+    const z = purePrimitives.zlib.deflate;
+    const id = (data: Uint8Array) => gitObjectId(purePrimitives, 'blob', data);
+    const big = noise(20_000, 1);
+    const target = noise(20_000, 2);
+    const delta = createGitDelta(big, target);
+    const small = [enc.encode('small one\n'), enc.encode('small two\n')];
+    const { segment, records } = await appendRecords(segments, [z(small[0]), z(big), z(delta), z(small[1])]);
+    const row = (data: Uint8Array, k: number) => ({ id: id(data), kind: 'blob' as const, size: data.length, segment, ...records[k], format: 'full' as const, base: null });
+    await repo.putBatch([row(small[0], 0), row(big, 1), { ...row(target, 2), format: 'git-delta', base: id(big), recordSize: delta.length }, row(small[1], 3)]);
+    expect(records[1].length).toBeGreaterThan(19_000);
+    expect(records[2].length).toBeGreaterThan(19_000);
+    const view = new RepoView({ index: repo, segments, primitives: purePrimitives, appliers: { git: applyGitDelta, fossil: applyFossilDelta } });
+    const reads: number[] = [];
+    const into = (bytes: Uint8Array, buf: Uint8Array | null) => {
+      const out = buf !== null && buf.buffer.byteLength >= bytes.length ? new Uint8Array(buf.buffer, 0, bytes.length) : new Uint8Array(bytes.length);
+      out.set(bytes);
+      return out;
+    };
+    const store: SegmentReader = {
+      readRange: (s, offset, length) => segments.readRange(s, offset, length),
+      readRangeInto: async (s, offset, length, buf) => (reads.push(length), into(await segments.readRange(s, offset, length), buf)),
+      readStream: (s, offset, length) => segments.readStream(s, offset, length),
+      async openForward(s, offset, length) {
+        let position = offset;
+        return {
+          get position() {
+            return position;
+          },
+          end: offset + length,
+          async readInto(o: number, n: number, buf: Uint8Array | null) {
+            reads.push(n);
+            position = o + n;
+            return into(await segments.readRange(s, o, n), buf);
+          },
+          async close() {},
+        };
+      },
+    };
+    const packed = new PackedIds();
+    for (const b of [small[0], big, target, small[1]]) packed.push(id(b));
+    const { plan, order } = await planFetchPack(view, packed, { thinPack: false, have: new IdSet() });
+    const pack = async (opts: { piece?: number; chunkSize?: number; records?: SegmentReader }) => {
+      const parts: Uint8Array[] = [];
+      for await (const c of reachPlanToPackBytes(view, plan, order, true, { records: store, ...opts })) parts.push(c.slice());
+      return Buffer.concat(parts);
+    };
+    return { pack, reads, ids: [small[0], big, target, small[1]].map(id) };
+  }
+
+  it('reads no more than a piece at a time and writes the same pack as a whole read', async () => {
+    const { pack, reads, ids } = await setup();
+    const whole = await pack({ chunkSize: 1000 });
+    expect(Math.max(...reads)).toBeGreaterThan(19_000);
+    reads.length = 0;
+    const pieced = await pack({ chunkSize: 1000, piece: 3000 });
+    expect(reads.length).toBeGreaterThan(14);
+    expect(Math.max(...reads)).toBeLessThanOrEqual(3000);
+    expect(pieced.equals(whole)).toBe(true);
+    expect((await packIds([pieced])).sort()).toEqual([...ids].sort());
+  });
+
+  it('without chunkSize (no buffer reuse) too', async () => {
+    const { pack } = await setup();
+    expect((await pack({ piece: 3000 })).equals(await pack({ chunkSize: 1000 }))).toBe(true);
+  });
+});
+
 describe('pack trailer kept between identical packs', () => {
   it('an all-copied pack takes a known trailer without hashing, and hands the one it computes to keep', async () => {
     const { repo, segments, ids } = await repoWithDelta(true);
