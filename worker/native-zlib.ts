@@ -48,6 +48,8 @@ interface ZlibHandle {
 class Engine {
   /** The last error zlib reported for the current stream. */
   private error: { code: string; message: string } | null = null;
+  /** streamPush's output buffer when its output goes to a sink (a large blob is hashed, not kept: no 256 KiB array per step). */
+  private scratch: Uint8Array | null = null;
 
   private constructor(
     private readonly handle: ZlibHandle,
@@ -122,13 +124,14 @@ class Engine {
    * stream's end, so input left with output room means the end was reached; a
    * stream ending exactly at a chunk's end is seen on the next push (used 0).
    */
-  streamPush(chunk: Uint8Array, room: number): { output: Uint8Array[]; done: boolean; used: number; produced: number } {
+  streamPush(chunk: Uint8Array, room: number, sink?: (piece: Uint8Array) => void): { output: Uint8Array[]; done: boolean; used: number; produced: number } {
     const output: Uint8Array[] = [];
     let ip = 0;
     let produced = 0;
     for (;;) {
-      // Output buffers of up to 256 KiB, and never more than one byte past the limit.
-      const out = new Uint8Array(Math.min(256 * 1024, room - produced + 1));
+      // Output buffers of up to 256 KiB, and never more than one byte past the limit; for a sink, one reused.
+      const size = Math.min(256 * 1024, room - produced + 1);
+      const out = sink ? (this.scratch ??= new Uint8Array(256 * 1024)).subarray(0, size) : new Uint8Array(size);
       this.handle.writeSync(Z_SYNC_FLUSH, chunk, ip, chunk.length - ip, out, 0, out.length);
       // Z_BUF_ERROR (no progress possible) is not reported with Z_SYNC_FLUSH; were it, more input is what it needs.
       if (this.error && this.failed() === null) return { output, done: false, used: chunk.length, produced };
@@ -138,7 +141,8 @@ class Engine {
       const n = out.length - availOut;
       produced += n;
       if (produced > room) throw new ZlibError('zlib-too-large', 'inflated past the limit');
-      if (n > 0) output.push(n * 4 >= out.length * 3 ? out.subarray(0, n) : out.slice(0, n));
+      if (n > 0 && sink) sink(out.subarray(0, n));
+      else if (n > 0) output.push(n * 4 >= out.length * 3 ? out.subarray(0, n) : out.slice(0, n));
       if (availOut > 0) return { output, done: availIn > 0, used: ip, produced };
     }
   }
@@ -176,10 +180,10 @@ function createInflater(maxSize: number): Inflater {
   let total = 0;
   let ended = false;
   return {
-    push(chunk) {
+    push(chunk, sink) {
       if (ended) return { output: [], done: true, used: 0 };
       try {
-        const step = e.streamPush(chunk, maxSize - total);
+        const step = e.streamPush(chunk, maxSize - total, sink);
         total += step.produced;
         if (step.done) {
           ended = true;

@@ -37,7 +37,12 @@ export interface InflateStep {
 
 /** A streaming inflater for one zlib stream of unknown compressed length. */
 export interface Inflater {
-  push(chunk: Uint8Array): InflateStep;
+  /**
+   * With `sink`, the output goes to it piece by piece instead of into the
+   * step's `output` (then empty): views of memory the inflater may reuse,
+   * valid only during the call (for output that is hashed, not kept).
+   */
+  push(chunk: Uint8Array, sink?: (piece: Uint8Array) => void): InflateStep;
 }
 
 /** A streaming deflater producing one zlib stream. */

@@ -501,7 +501,7 @@ export function createPureInflater(maxSize: number): Inflater {
   const st = new InflateState(maxSize, true, 0);
   let tail: Uint8Array = new Uint8Array(0); // unread input kept from the previous push
   return {
-    push(chunk: Uint8Array): InflateStep {
+    push(chunk: Uint8Array, sink?: (piece: Uint8Array) => void): InflateStep {
       if (st.mode === M_DONE) return { output: [], done: true, used: 0 };
       let buf = chunk;
       if (tail.length) {
@@ -510,7 +510,11 @@ export function createPureInflater(maxSize: number): Inflater {
         buf.set(chunk, tail.length);
       }
       const done = st.run(buf, 0, buf.length);
-      const output = st.take();
+      let output = st.take();
+      if (sink) {
+        for (const piece of output) sink(piece);
+        output = [];
+      }
       if (done) {
         tail = new Uint8Array(0);
         return { output, done, used: st.ip - (buf.length - chunk.length) };

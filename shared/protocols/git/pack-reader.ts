@@ -33,7 +33,14 @@
  * Each zlib stream's end is found with `zlib.inflatePrefix` on a window of the
  * stream's deflate bound (a view of the buffered chunk when it holds the window);
  * entries whose bound exceeds `window` or whose stream outgrows its bound use the
- * streaming `createInflater`.
+ * streaming `createInflater`, and are streamed: their zlib stream goes out in
+ * `part` events as it is read (the consumer appends them to its record), then
+ * the `entry` event, whose `raw` is only the header (`streamed`). A whole blob
+ * read so is hashed as it inflates and never held (its object event has no
+ * content); any other such entry's content is joined once (trees, commits and
+ * tags are parsed whole; a delta is applied whole), bounded by maxObjectSize.
+ * A Workers isolate has 128 MB: a 30 MB file held as received, inflated and
+ * joined copies of both took an isolate to 136 MiB.
  */
 import { concat, fromHex, toHex } from '../../core/bytes.js';
 import { HubError, StreamError } from '../../core/errors.js';
@@ -71,8 +78,12 @@ export interface PackEntry {
   /**
    * The entry's bytes as received: header, base reference, zlib stream. A view
    * of the reader's buffers: valid until the next event is pulled (copy to keep).
+   * When `streamed`, only header and base reference: the zlib stream came in
+   * the `part` events just before.
    */
   raw: Uint8Array;
+  /** The entry was over the window: its zlib stream went out in `part` events. */
+  streamed?: true;
 }
 
 /** A resolved entry. */
@@ -91,8 +102,13 @@ export interface PackObject {
   idIndex: number;
   /** Whether an earlier entry of the pack resolved to the same id (git never writes one; a hostile pack may). */
   repeat: boolean;
-  /** The object's content: a view of the reader's cache, valid until the next event is pulled (copy to keep). */
+  /**
+   * The object's content: a view of the reader's cache, valid until the next
+   * event is pulled (copy to keep). Empty when `streamed`.
+   */
   data: Uint8Array;
+  /** A blob over the window, hashed as it was inflated or patched and not held: `data` is empty. */
+  streamed?: true;
   /**
    * For a delta on an earlier entry of this pack (not a thin-pack base): the
    * delta and the base's content it was applied to (valid until the next
@@ -105,6 +121,8 @@ export interface PackObject {
 /** What packBytesToEntries yields. */
 export type PackEvent =
   | { kind: 'header'; version: 2 | 3; count: number }
+  /** Bytes of the zlib stream of an entry over the window, in order, before its `entry` event (a view: valid until the next event). */
+  | { kind: 'part'; bytes: Uint8Array }
   | { kind: 'entry'; entry: PackEntry }
   | { kind: 'object'; object: PackObject }
   | { kind: 'end'; count: number; checksum: string };
@@ -363,6 +381,8 @@ function deflateBound(n: number): number {
 }
 
 const OBJECT_TYPES = new Set<PackEntryType>(['commit', 'tree', 'blob', 'tag']);
+/** The `data` of an object not held (streamed). */
+const EMPTY = new Uint8Array(0);
 
 /** Wrap a lower-level error (zlib, delta, stream) as a PackError at `offset`. */
 function asPackError(e: unknown, offset: number): unknown {
@@ -515,8 +535,8 @@ class PackReader {
     return { entry, data: r.output };
   }
 
-  /** Read one entry at `offset`: its header, raw bytes and inflated data. */
-  async readEntry(reader: ByteReader, offset: number): Promise<{ entry: PackEntry; data: Uint8Array }> {
+  /** Read one entry at `offset`: its header, raw bytes and inflated data; null (nothing consumed) when it is to be read streaming. */
+  async readEntry(reader: ByteReader, offset: number): Promise<{ entry: PackEntry; data: Uint8Array } | null> {
     const hb = await reader.peek(MAX_ENTRY_HEADER);
     const h = decodeEntryHeader(hb, 0, offset);
     if (h.kind === 'need') throw new PackError('pack-truncated', 'pack ends inside an entry header', { offset });
@@ -546,25 +566,7 @@ class PackReader {
         throw new PackError('pack-truncated', 'pack ends inside a zlib stream', { offset });
       }
     }
-    if (!raw) {
-      const head = (await reader.peek(h.length)).slice();
-      await reader.skip(h.length);
-      const inf = z.createInflater(h.size);
-      const out: Uint8Array[] = [];
-      const parts: Uint8Array[] = [head];
-      for (;;) {
-        const chunk = await reader.peekChunk();
-        if (!chunk) throw new PackError('pack-truncated', 'pack ends inside a zlib stream', { offset });
-        const step = inf.push(chunk);
-        out.push(...step.output);
-        const used = step.done ? step.used : chunk.length;
-        parts.push(chunk.slice(0, used));
-        await reader.skip(used);
-        if (step.done) break;
-      }
-      raw = concat(parts);
-      data = out.length === 1 ? out[0] : concat(out);
-    }
+    if (!raw) return null;
     if (data!.length !== h.size) {
       throw new PackError('pack-size-mismatch', `entry declares ${h.size} bytes, inflates to ${data!.length}`, { offset, size: h.size, actual: data!.length });
     }
@@ -572,6 +574,61 @@ class PackReader {
     if (h.baseOffset !== undefined) entry.baseOffset = h.baseOffset;
     if (h.baseId !== undefined) entry.baseId = h.baseId;
     return { entry, data: data! };
+  }
+
+  /**
+   * Reads the entry at `offset` (which readEntry checked) streaming: yields its
+   * zlib stream's bytes as they pass, returns the entry (raw: its header) and
+   * its content, or for a whole blob its id instead (hashed while inflating).
+   * Without readEntry in the options, the raw bytes are kept to rebuild bases
+   * if they fit `maxRetained` (the caller's budget).
+   */
+  async *readStreaming(reader: ByteReader, offset: number, maxRetained: number): AsyncGenerator<PackEvent, { entry: PackEntry; data: Uint8Array | null; id: Uint8Array | null }> {
+    const hb = await reader.peek(MAX_ENTRY_HEADER);
+    const h = decodeEntryHeader(hb, 0, offset);
+    if (h.kind === 'need') throw new PackError('pack-truncated', 'pack ends inside an entry header', { offset });
+    const head = hb.slice(0, h.length);
+    await reader.skip(h.length);
+    const inf = this.p.zlib.createInflater(h.size);
+    const hasher = h.type === 'blob' ? this.p.hash('sha1').update(objectHeader('blob', h.size)) : null;
+    const out: Uint8Array[] = [];
+    let produced = 0;
+    const hash = (piece: Uint8Array) => {
+      produced += piece.length;
+      hasher!.update(piece);
+    };
+    let kept: Uint8Array[] | null = this.opts.readEntry || this.retainedBytes + h.length > maxRetained ? null : [head];
+    let keptBytes = h.length;
+    for (;;) {
+      const chunk = await reader.peekChunk();
+      if (!chunk) throw new PackError('pack-truncated', 'pack ends inside a zlib stream', { offset });
+      const step = hasher ? inf.push(chunk, hash) : inf.push(chunk);
+      for (const o of step.output) {
+        produced += o.length;
+        out.push(o);
+      }
+      const bytes = step.done ? chunk.subarray(0, step.used) : chunk;
+      if (kept !== null) {
+        keptBytes += bytes.length;
+        if (this.retainedBytes + keptBytes <= maxRetained) kept.push(bytes.slice());
+        else kept = null;
+      }
+      yield { kind: 'part', bytes };
+      await reader.skip(bytes.length);
+      if (step.done) break;
+    }
+    if (produced !== h.size) {
+      throw new PackError('pack-size-mismatch', `entry declares ${h.size} bytes, inflates to ${produced}`, { offset, size: h.size, actual: produced });
+    }
+    if (kept !== null) {
+      this.retained.set(offset, concat(kept));
+      this.retainedBytes += keptBytes;
+    }
+    const entry: PackEntry = { offset, index: this.n, type: h.type, size: h.size, headerLength: h.length, raw: head, streamed: true };
+    if (h.baseOffset !== undefined) entry.baseOffset = h.baseOffset;
+    if (h.baseId !== undefined) entry.baseId = h.baseId;
+    if (hasher) return { entry, data: null, id: hasher.digest() };
+    return { entry, data: out.length === 1 ? out[0] : concat(out), id: null };
   }
 
   /** The raw bytes of an earlier entry (retained, or re-read through the caller). */
@@ -632,11 +689,14 @@ class PackReader {
     return base;
   }
 
-  /** Record an object's id and type; the caller yields it. */
-  finish(offset: number, type: GitObjectType, data: Uint8Array, depth: number, baseId: string | null, delta?: PackObject['delta']): PackObject {
+  /**
+   * Record an object's id and type; the caller yields it. `streamed`: the id
+   * and size of a blob that is not held (`data` is then empty).
+   */
+  finish(offset: number, type: GitObjectType, data: Uint8Array, depth: number, baseId: string | null, delta?: PackObject['delta'], streamed?: { id: Uint8Array; size: number }): PackObject {
     const i = this.entryAt(offset);
     // The id as bytes for the set, as hex once for the caller (not hex, then bytes again).
-    const bin = this.p.hash('sha1').update(objectHeader(type, data.length)).update(data).digest();
+    const bin = streamed?.id ?? this.p.hash('sha1').update(objectHeader(type, data.length)).update(data).digest();
     const id = toHex(bin);
     this.depths[i] = depth;
     const repeat = !this.idSet.addAt(bin, 0);
@@ -646,6 +706,12 @@ class PackReader {
       this.idIndex[i] = this.idSet.size - 1;
     } else {
       this.idIndex[i] = this.idSet.indexOfAt(bin, 0);
+    }
+    if (streamed !== undefined) {
+      // Not cached: a delta on it rebuilds it (content()), as git re-reads a large base from its pack.
+      const obj: PackObject = { offset, index: i, id, baseId, type, size: streamed.size, depth, idIndex: this.idIndex[i], repeat, data, streamed: true };
+      if (delta !== undefined) obj.delta = delta;
+      return obj;
     }
     this.cache.set(offset, { type, data });
     const obj: PackObject = { offset, index: i, id, baseId, type, size: data.length, depth, idIndex: this.idIndex[i], repeat, data };
@@ -725,22 +791,25 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
     for (let i = 0; i < count; i++) {
       const offset = reader.position;
       if (reader.buffered === 0 && (await reader.atEnd())) throw new PackError('pack-truncated', `pack ends after ${i} of ${count} entries`, { offset });
-      let read: Awaited<ReturnType<PackReader['readEntry']>>;
+      let read: { entry: PackEntry; data: Uint8Array | null; id?: Uint8Array | null } | null;
       try {
         read = st.readEntryBuffered(reader, offset) ?? (await st.readEntry(reader, offset));
+        if (read === null) read = yield* st.readStreaming(reader, offset, maxRetained);
       } catch (e) {
         throw asPackError(e, offset);
       }
-      const { entry, data } = read;
+      const { entry, data, id: streamedId } = read;
       const e = st.addEntry(entry);
-      if (st.retainedBytes + entry.raw.length <= maxRetained) {
+      if (!entry.streamed && st.retainedBytes + entry.raw.length <= maxRetained) {
         st.retained.set(offset, entry.raw.slice());
         st.retainedBytes += entry.raw.length;
       }
       yield { kind: 'entry', entry };
 
       let resolved: PackObject | null = null;
-      if (OBJECT_TYPES.has(entry.type)) {
+      if (data === null) {
+        resolved = st.finish(offset, 'blob', EMPTY, 0, null, undefined, { id: streamedId!, size: entry.size });
+      } else if (OBJECT_TYPES.has(entry.type)) {
         resolved = st.finish(offset, entry.type as GitObjectType, data, 0, null);
       } else {
         if (entry.baseId !== undefined) {

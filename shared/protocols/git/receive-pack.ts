@@ -112,6 +112,8 @@ export interface ReceivePackOptions {
   maxDeltaBaseCache?: number;
   /** Records of the open segment kept in memory for delta-base re-reads. Default DEFAULT_SEGMENT_RETAIN (4 MiB). */
   segmentRetainBytes?: number;
+  /** The pack reader's window: entries over it are streamed into their records. Default: the reader's (4 MiB). */
+  window?: number;
   /** Milliseconds between progress lines. Default 1000. */
   progressInterval?: number;
   /** Told of every unexpected (non-client) error, for logging. */
@@ -613,6 +615,7 @@ class Push {
       readEntry: (offset, index) => this.readEntry(offset, index),
       maxObjectSize: this.opts.maxObjectSize,
       maxDeltaBaseCache: this.opts.maxDeltaBaseCache ?? DEFAULT_DELTA_BASE_CACHE,
+      window: this.opts.window,
       ids: this.packIds,
       releaseChunk: this.opts.releaseChunk,
       trailingDataBelow: GIT_UNPACK_LIMIT,
@@ -623,6 +626,7 @@ class Push {
         this.locs.expected = count;
         this.quarantine.expect(count);
       }
+      else if (ev.kind === 'part') await (this.writer ?? (await this.openWriter())).write(ev.bytes); // a large entry's record, piece by piece
       else if (ev.kind === 'entry') await this.onEntry(ev.entry);
       else if (ev.kind === 'object') {
         await this.onObject(ev.object);
@@ -652,7 +656,7 @@ class Push {
     // A writer that reads back what it has not uploaded yet serves re-reads of recent records (the only
     // ones the pack reader's base cache re-reads in practice, see DEFAULT_SEGMENT_RETAIN): no copy here.
     const retain = this.writer?.readBack ? 0 : (this.opts.segmentRetainBytes ?? DEFAULT_SEGMENT_RETAIN);
-    if (this.retainedBytes + raw.length <= retain) {
+    if (!entry.streamed && this.retainedBytes + raw.length <= retain) {
       this.retained.set(entry.offset, raw.slice()); // raw is the reader's view, valid until the next event
       this.retainedBytes += raw.length;
     }

@@ -94,14 +94,17 @@ describe('pure vs native zlib', () => {
 });
 
 describe('native streaming inflater (its own node:zlib engine per stream)', () => {
-  /** Push `data` cut at the given points; the output, the stream end (input used), or the error code. */
-  function run(z: typeof pureZlib, data: Uint8Array, cuts: number[], maxSize: number): string {
+  /** Push `data` cut at the given points; the output, the stream end (input used), or the error code. `sink`: output taken through one. */
+  function run(z: typeof pureZlib, data: Uint8Array, cuts: number[], maxSize: number, sink = false): string {
     const inf = z.createInflater(maxSize);
     const out: Uint8Array[] = [];
+    // A sink's pieces are valid only during the call: copied.
+    const take = sink ? (piece: Uint8Array) => void out.push(piece.slice()) : undefined;
     const points = [...new Set([0, ...cuts.map((c) => Math.min(c, data.length)), data.length])].sort((a, b) => a - b);
     try {
       for (let k = 0; k + 1 < points.length; k++) {
-        const step = inf.push(data.subarray(points[k], points[k + 1]));
+        const step = inf.push(data.subarray(points[k], points[k + 1]), take);
+        if (sink) expect(step.output).toEqual([]);
         out.push(...step.output);
         if (step.done) return `end ${points[k] + step.used} ${Buffer.concat(out).toString('base64')}`;
       }
@@ -125,10 +128,13 @@ describe('native streaming inflater (its own node:zlib engine per stream)', () =
           for (const input of [s, tailed]) {
             const want = run(pureZlib, input, [cut], data.length);
             expect(run(nativeZlib, input, [cut], data.length)).toBe(want);
+            expect(run(nativeZlib, input, [cut], data.length, true)).toBe(want);
+            expect(run(pureZlib, input, [cut], data.length, true)).toBe(want);
           }
         }
         // Limits: one byte short is too large for both.
         if (data.length > 0) expect(run(nativeZlib, s, [7], data.length - 1)).toBe('zlib-too-large');
+        if (data.length > 0) expect(run(nativeZlib, s, [7], data.length - 1, true)).toBe('zlib-too-large');
       }
     }
   });

@@ -37,8 +37,15 @@ afterAll(() => repo?.remove());
 async function events(bytes: Uint8Array, chunk: number, opts: Partial<ReadPackOptions> = {}, primitives: Primitives = nativePrimitives) {
   const out: PackEvent[] = [];
   // An entry's raw bytes and an object's content (and delta) are valid until the next event: kept as copies.
+  // A streamed entry's zlib stream comes in parts before it: joined to its header here.
+  let parts: Uint8Array[] = [];
   for await (const ev of packBytesToEntries(fromBytes(bytes, chunk), { primitives, ...opts })) {
-    if (ev.kind === 'entry') out.push({ kind: 'entry', entry: { ...ev.entry, raw: ev.entry.raw.slice() } });
+    if (ev.kind === 'part') parts.push(ev.bytes.slice());
+    else if (ev.kind === 'entry') {
+      expect(parts.length > 0).toBe(ev.entry.streamed === true);
+      out.push({ kind: 'entry', entry: { ...ev.entry, raw: Buffer.concat([ev.entry.raw, ...parts]) } });
+      parts = [];
+    }
     else if (ev.kind === 'object') {
       const { delta, ...o } = ev.object;
       out.push({ kind: 'object', object: { ...o, data: o.data.slice(), ...(delta ? { delta: { data: delta.data.slice(), base: delta.base.slice() } } : {}) } });
