@@ -74,7 +74,7 @@ import { DEFAULT_RECEIVE_FEATURES, ProtocolError, ZERO_ID, type ReceivePackFeatu
 import { packBytesToEntries, type PackEntry, type PackObject } from './pack-reader.js';
 import { decodePkt, encodePkt, encodePkts } from './pkt-line.js';
 import { parseReceiveRequest, type RefCommand, type ReceiveRequest } from './receive-request.js';
-import { refNameProblem } from './ref-name.js';
+import { refNameIsUtf8, refNameProblem } from './ref-name.js';
 import { checkTree, CopiedEntries, ENTRY_GITLINK, ENTRY_TREE } from './tree-check.js';
 import { reportStatusResponse, type PushReport, type RefStatus } from './report-status.js';
 import { BAND_ERROR, BAND_PROGRESS, encodeSideband } from './sideband.js';
@@ -1024,6 +1024,8 @@ class Push {
       this.messages.push(`error: refusing to create funny ref '${cmd.ref}' remotely`);
       return 'funny refname';
     }
+    // git would take it; the hub stores ref names as UTF-8 text (README: Git hosting).
+    if (!refNameIsUtf8(cmd.ref)) return 'refname is not UTF-8';
     const del = cmd.newId === ZERO_ID;
     if (!del) {
       if (!present.has(cmd.newId)) return REASON_MISSING;

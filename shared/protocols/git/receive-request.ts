@@ -25,6 +25,7 @@ import {
   type ReceivePackFeatures,
 } from './capabilities.js';
 import { PktLineError, decodePkt, type PktStep } from './pkt-line.js';
+import { refNameFromBytes } from './ref-name.js';
 
 /** One ref update. `ref` is as sent: check it (ref-name.ts) and answer `ng` per command. */
 export interface RefCommand {
@@ -119,7 +120,8 @@ export function parseReceiveRequest(buf: Uint8Array, features: ReceivePackFeatur
     let payload = buf.subarray(start + 4, at);
     if (payload[payload.length - 1] === 0x0a) payload = payload.subarray(0, payload.length - 1);
     const nul = payload.indexOf(0);
-    const line = decodeStrict(nul < 0 ? payload : payload.subarray(0, nul));
+    // The ref of a command line may be bytes that are not UTF-8 (git takes them): refused per ref, later.
+    const line = refNameFromBytes(nul < 0 ? payload : payload.subarray(0, nul));
     if (line.startsWith('shallow ') && req.commands.length === 0 && nul < 0) {
       if (req.shallows.length >= MAX_PUSH_SHALLOWS) throw new ProtocolError('too-many-shallows', `more than ${MAX_PUSH_SHALLOWS} shallow lines`);
       req.shallows.push(objectId(line.slice(8), 'shallow'));

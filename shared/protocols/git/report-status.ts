@@ -10,8 +10,10 @@
  * With side-band-64k the whole report (its flush included) is the payload of
  * band-1 packets, followed by an outer flush.
  */
+import { utf8Encode } from '../../core/bytes.js';
 import { FLUSH, textPkt, type Pkt } from './capabilities.js';
 import { encodePkts } from './pkt-line.js';
+import { refNameBytes, refNameIsUtf8 } from './ref-name.js';
 
 /** The outcome for one command. */
 export type RefStatus =
@@ -41,15 +43,24 @@ function oneLine(text: string): string {
   return text.replace(/[\r\n\0]+/g, ' ').trim();
 }
 
+/** A report line naming `ref` in the bytes the client sent (refNameBytes: a name may not be UTF-8). */
+function refPkt(before: string, ref: string, after: string): Pkt {
+  if (refNameIsUtf8(ref)) return textPkt(before + ref + after);
+  const parts = [utf8Encode(before), refNameBytes(ref), utf8Encode(after)];
+  const payload = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (payload.set(p, at), at + p.length), 0);
+  return { kind: 'data', payload };
+}
+
 /** The report's own pkt-lines, ending with its flush. `v2` allows option lines. */
 export function reportStatusLines(report: PushReport, v2: boolean): Pkt[] {
   const out: Pkt[] = [textPkt(report.unpack.ok ? 'unpack ok\n' : `unpack ${oneLine(report.unpack.error) || 'failed'}\n`)];
   for (const s of report.refs) {
     if (!s.ok) {
-      out.push(textPkt(`ng ${s.ref} ${oneLine(s.reason) || 'failed'}\n`));
+      out.push(refPkt('ng ', s.ref, ` ${oneLine(s.reason) || 'failed'}\n`));
       continue;
     }
-    out.push(textPkt(`ok ${s.ref}\n`));
+    out.push(refPkt('ok ', s.ref, '\n'));
     const o = s.options;
     if (!v2 || !o) continue;
     if (o.refname !== undefined) out.push(textPkt(`option refname ${o.refname}\n`));

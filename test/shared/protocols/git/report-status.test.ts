@@ -1,6 +1,7 @@
 // report-status / report-status-v2 encoding, plain and inside side-band-64k.
 import { describe, expect, it } from 'vitest';
 import { encodePkts } from '../../../../shared/protocols/git/pkt-line.js';
+import { refNameBytes, refNameFromBytes, refNameIsUtf8 } from '../../../../shared/protocols/git/ref-name.js';
 import { SIDEBAND_64K_DATA, reportStatusLines, reportStatusResponse } from '../../../../shared/protocols/git/report-status.js';
 
 const td = new TextDecoder();
@@ -36,5 +37,16 @@ describe('report-status', () => {
     const inner = data.map((p) => (p.kind === 'data' ? td.decode(p.payload.subarray(1)) : '')).join('');
     expect(inner).toBe(td.decode(encodePkts(reportStatusLines({ unpack: { ok: true }, refs }, true))));
     expect(out.at(-1)).toEqual({ kind: 'flush' });
+  });
+
+  it('names a ref that is not UTF-8 in the bytes it came in (git matches report lines byte for byte)', () => {
+    const raw = Uint8Array.from([...Buffer.from('refs/heads/caf'), 0xe9, 0x2f, 0xc3, 0xa9]);
+    const name = refNameFromBytes(raw);
+    expect(refNameIsUtf8(name)).toBe(false);
+    expect(refNameBytes(name)).toEqual(raw);
+    expect(refNameIsUtf8(refNameFromBytes(Buffer.from('refs/heads/café')))).toBe(true);
+    const bytes = encodePkts(reportStatusLines({ unpack: { ok: true }, refs: [{ ref: name, ok: false, reason: 'refname is not UTF-8' }] }, false));
+    const line = Buffer.concat([Buffer.from('ng '), raw, Buffer.from(' refname is not UTF-8\n')]);
+    expect(Buffer.from(bytes).toString('latin1')).toBe(`000eunpack ok\n${(line.length + 4).toString(16).padStart(4, '0')}${line.toString('latin1')}0000`);
   });
 });
