@@ -7,6 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { app } from '../../worker/index.js';
 import type { RepoObject } from '../../worker/durable/repo.js';
 import { repoContentPrefix } from '../../worker/durable/repo.js';
+import { sha1Hex, sharedSecret } from '../../worker/fossil-login.js';
+import { toHex } from '../../shared/core/bytes.js';
+import { sha3_256 } from '@noble/hashes/sha3.js';
 
 const ADMIN = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };
 const api = (method: string, path: string, body?: unknown) =>
@@ -115,6 +118,30 @@ describe('fossil route', () => {
     expect(await cards(streamed)).toMatch(/^error message\\sis\\slarger\\sthan\\sthe\\shub's\\slimit/m);
     const ok = await app.request('/fos', { method: 'POST', headers: { 'content-type': 'application/x-fossil-uncompressed' }, body: 'pragma x\n' }, small);
     expect(await cards(ok)).not.toMatch(/^error/m);
+  });
+
+  it('streams a clone round of stored records with its Content-Length (fossil 2.21 needs one)', async () => {
+    expect((await api('POST', '/repos', { name: 'streamed', kind: 'fossil', public: true })).status).toBe(201);
+    const codes = /^push ([0-9a-f]{40}) ([0-9a-f]{40})$/m.exec(await cards(await xferPost('/streamed', CLONE)))!;
+    // 300 artifacts of 1-2 KB pushed as the hub admin (any name, the admin token as password).
+    const files: string[] = [];
+    let cardsOut = `push ${codes[1]} ${codes[2]}\n`;
+    for (let i = 0; i < 300; i++) {
+      const text = `artifact ${i}\n${'line of text\n'.repeat(100 + (i % 50))}`;
+      const hash = toHex(sha3_256(new TextEncoder().encode(text)));
+      files.push(hash);
+      cardsOut += `file ${hash} ${text.length}\n${text}`;
+    }
+    const nonce = await sha1Hex(cardsOut);
+    const signature = await sha1Hex(nonce + (await sharedSecret(codes[2], 'pusher', 'test-admin-token')));
+    expect(await cards(await xferPost('/streamed', `login pusher ${nonce} ${signature}\n${cardsOut}`))).not.toMatch(/^error/m);
+    const res = await xferPost('/streamed', CLONE);
+    expect(res.headers.get('content-type')).toBe('application/x-fossil-uncompressed');
+    const reply = await cards(res);
+    const sent = [...reply.matchAll(/^cfile ([0-9a-f]{64}) /gm)].map((m) => m[1]);
+    expect(sent).toHaveLength(301);
+    expect(new Set(sent)).toEqual(new Set([...files, sent.find((h) => !files.includes(h))]));
+    expect(reply).toMatch(/\nclone_seqno 0\npush [0-9a-f]{40} [0-9a-f]{40}\n# timestamp /);
   });
 
   it('private repositories tell the project code before refusing an anonymous clone', async () => {

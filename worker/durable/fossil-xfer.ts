@@ -14,7 +14,7 @@
  */
 import { HubError } from '../../shared/core/errors.js';
 import { parseArtifact } from '../../shared/core/fossil/artifact.js';
-import { emptyRepository, newRepository, xfer, type FossilRepo, type NewRepositoryOptions, type ReceivedArtifact } from '../../shared/protocols/fossil/index.js';
+import { emptyRepository, newRepository, xferStreamed, type FossilRepo, type NewRepositoryOptions, type ReceivedArtifact } from '../../shared/protocols/fossil/index.js';
 import { ArtifactReader, receiveMemo, type ReceiveMemo } from '../../shared/protocols/fossil/repo.js';
 import type { Env } from '../env.js';
 import { recordFossilPush } from '../audit.js';
@@ -149,7 +149,7 @@ export async function handleFossilRequest(request: Request, host: RepackHost, en
   const reply = await serialized(host, async () => {
     // A repository whose creation stopped before its initialisation is initialised now, as the API would have.
     await ensureInitialised(repo, { creator: HUB_CREATOR, projectName: row.name }, hooks);
-    return xfer(
+    return xferStreamed(
       repo,
       { contentType: request.headers.get('content-type') ?? '', body },
       {
@@ -165,7 +165,25 @@ export async function handleFossilRequest(request: Request, host: RepackHost, en
   // Reverse deltas for what arrived: in the DO's alarm, once the push is over (fossil-repack.ts).
   await scheduleRepack(host, repoId).catch((e) => console.error('fossil repack not scheduled', e));
   // The route passes the body on as a stream, with this length.
-  return new Response(reply.body, { status: 200, headers: { 'content-type': reply.contentType, 'content-length': String(reply.body.length) } });
+  if ('body' in reply) return new Response(reply.body, { status: 200, headers: { 'content-type': reply.contentType, 'content-length': String(reply.body.length) } });
+  // A clone round, sent as its records are read (outside the request queue, as a git clone
+  // streams: records are never rewritten in place, and replaced segments outlive a round by
+  // the segment collector's grace period). A fixed length: fossil 2.21 needs a Content-Length.
+  const { readable, writable } = new FixedLengthStream(reply.length);
+  void pipeChunks(reply.chunks, writable);
+  return new Response(readable, { status: 200, headers: { 'content-type': reply.contentType, 'content-length': String(reply.length) } });
+}
+
+/** Writes `chunks` into `writable`, each write awaited (the reader's pace bounds what is held); a failure cuts the reply short. */
+async function pipeChunks(chunks: AsyncIterable<Uint8Array>, writable: WritableStream<Uint8Array>): Promise<void> {
+  const writer = writable.getWriter();
+  try {
+    for await (const c of chunks) await writer.write(c);
+    await writer.close();
+  } catch (e) {
+    console.error('fossil clone round cut short', e);
+    await writer.abort(e).catch(() => undefined);
+  }
 }
 
 /** The DO's alarm: repacking slices, each in the request queue. */

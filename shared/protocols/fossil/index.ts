@@ -21,7 +21,7 @@
  * concurrently (the DO serialises them), since uv newer-wins checks and
  * cluster creation read then write.
  */
-export { xfer, DEFAULT_XFER_LIMITS, type XferContext, type XferLimits, type XferPush, type XferReply, type XferUser } from './xfer.js';
+export { xfer, xferStreamed, DEFAULT_XFER_LIMITS, type StreamedXferReply, type XferContext, type XferLimits, type XferPush, type XferReply, type XferUser } from './xfer.js';
 export { emptyRepository, newRepository, type NewRepository, type NewRepositoryOptions } from './new-repo.js';
 export { sharedSecret, verifyLogin, loginNonce, loginSignature } from './login.js';
 export { ROLE_CAPS, capabilities, roleCapabilities, type Capabilities, type FossilRole } from './caps.js';

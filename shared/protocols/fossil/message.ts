@@ -14,7 +14,7 @@
  * or a payload larger than what remains (or than the caller's limit) is an
  * XferError before anything is allocated for it.
  */
-import { indexOfByte, utf8Decode, utf8Encode } from '../../core/bytes.js';
+import { concat, indexOfByte, utf8Decode, utf8Encode } from '../../core/bytes.js';
 import { xferError } from './errors.js';
 
 /** Longest card line accepted (fossil's cards are short; a uvfile name is the longest legitimate one). */
@@ -151,18 +151,28 @@ export function parseMessage(message: Uint8Array, maxPayload?: number): XferCard
  * all once. A clone reply is megabytes of payloads, which a growing buffer
  * copied about twice more, and thousands of cards, whose lines encoded one by
  * one (a TextEncoder call and an array each) cost more than their payloads' copy.
+ *
+ * A part whose bytes come later (later(): a clone round's records, still being
+ * read from storage) counts in the size at once; such a message is sent with
+ * chunks(), as those bytes arrive, not joined.
  */
 export class XferWriter {
-  private readonly parts: Uint8Array[] = [];
+  private readonly parts: (Uint8Array | Later)[] = [];
   /** Lines and small payloads: bytes [from, at) of head are not in parts yet. */
   private head = new Uint8Array(HEAD_BYTES);
   private from = 0;
   private at = 0;
   private length = 0;
+  private pending = 0;
 
   /** Bytes written so far. */
   get size(): number {
     return this.length;
+  }
+
+  /** True when every byte is here (no later() part): result() may join the message. */
+  get complete(): boolean {
+    return this.pending === 0;
   }
 
   /** Appends `name arg...\n`; arguments must already be escaped where they are text. */
@@ -179,22 +189,53 @@ export class XferWriter {
     const parts = payload instanceof Uint8Array ? [payload] : payload;
     for (const p of parts) this.bytes(p);
     // config payloads are always followed by "\n" (the reader skips one byte); after
-    // cfile/file/uvfile an extra "\n" is just a blank line, which keeps the next card
-    // on its own line as fossil server does after cfile.
+    // file/uvfile an extra "\n" is just a blank line, which keeps the next card on its own
+    // line. After cfile always, so that a card's size is known before its payload is read
+    // (a streamed clone round's Content-Length): fossil server adds it when the payload does
+    // not end in "\n", and a blank line is skipped either way.
     const last = parts.length > 0 ? parts[parts.length - 1] : new Uint8Array(0);
-    if (name === 'config' || last.length === 0 || last[last.length - 1] !== NL) this.text('\n');
+    if (name === 'config' || name === 'cfile' || last.length === 0 || last[last.length - 1] !== NL) this.text('\n');
   }
 
-  /** The message bytes. */
-  result(): Uint8Array {
+  /** Appends `length` bytes that `produce` yields when the message is sent (chunks()); they must be exactly that many. */
+  later(length: number, produce: () => AsyncIterable<Uint8Array>): void {
     this.flush();
-    const out = new Uint8Array(this.length);
-    let at = 0;
+    this.parts.push({ length, produce });
+    this.length += length;
+    this.pending++;
+  }
+
+  /** The message bytes (only when complete). */
+  result(): Uint8Array {
+    if (!this.complete) throw new Error('XferWriter.result: the message has parts still to come; send it with chunks()');
+    this.flush();
+    return concat(this.parts as Uint8Array[], this.length);
+  }
+
+  /** The parts written so far, taken out of the writer (empty and at size 0 after): a producer's pieces for later(). */
+  drain(): Uint8Array[] {
+    if (!this.complete) throw new Error('XferWriter.drain: the message has parts still to come');
+    this.flush();
+    this.length = 0;
+    return this.parts.splice(0) as Uint8Array[];
+  }
+
+  /** The message, piece by piece, later() parts as they are produced. Throws when one yields more or fewer bytes than it said. */
+  async *chunks(): AsyncGenerator<Uint8Array> {
+    this.flush();
     for (const p of this.parts) {
-      out.set(p, at);
-      at += p.length;
+      if (p instanceof Uint8Array) {
+        yield p;
+        continue;
+      }
+      let n = 0;
+      for await (const c of p.produce()) {
+        n += c.length;
+        if (n > p.length) break;
+        yield c;
+      }
+      if (n !== p.length) throw new Error(`xfer message part of ${p.length} bytes produced ${n}`);
     }
-    return out;
   }
 
   private text(line: string): void {
@@ -232,6 +273,12 @@ export class XferWriter {
     this.parts.push(this.head.subarray(this.from, this.at));
     this.from = this.at;
   }
+}
+
+/** A part of a message whose bytes come later (XferWriter.later). */
+interface Later {
+  length: number;
+  produce: () => AsyncIterable<Uint8Array>;
 }
 
 /** Bytes of the buffer card lines are copied into (a new one when full). */

@@ -13,13 +13,14 @@
  *     [push: gimme per phantom]   [pull: igot per unclustered artifact]
  *     # timestamp YYYY-MM-DDTHH:MM:SS errors N
  */
+import { concat } from '../../core/bytes.js';
 import { fossilize, defossilize } from '../../core/fossil/escape.js';
 import { HubError } from '../../core/errors.js';
 import { parseArtifact } from '../../core/fossil/artifact.js';
 import { verifyArtifact } from '../../core/fossil/name.js';
 import type { UnversionedEntry } from '../../storage/fossil.js';
 import { RangePrefetcher } from '../../storage/range-prefetch.js';
-import { bodyEncoding, decodeBody, replyBody, type BodyEncoding } from './body.js';
+import { bodyEncoding, CT_UNCOMPRESSED, decodeBody, MIN_REPLY_BYTES, replyBody, type BodyEncoding } from './body.js';
 import { capabilities, type Capabilities } from './caps.js';
 import { ciLock, ciUnlock } from './ci-lock.js';
 import { createClusters, CLUSTER_THRESHOLD } from './cluster.js';
@@ -111,8 +112,26 @@ export interface XferReply {
 /** The version this server announces (fossil 2.21's, so clients send SHA3 artifacts). */
 const SERVER_VERSION = '22100 20230226 192424';
 
+/**
+ * A reply sent as it is produced (a clone round: its records are read from storage as it
+ * goes out), `length` bytes in all. A storage failure while producing it makes `chunks` throw
+ * (the reply is cut short); everything that can be refused was checked before.
+ */
+export interface StreamedXferReply {
+  contentType: string;
+  length: number;
+  chunks: AsyncIterable<Uint8Array>;
+}
+
 /** Handles one /xfer request. Never throws for bad input (it answers with an error card); storage failures propagate. */
 export async function xfer(repo: FossilRepo, request: { contentType: string; body: Uint8Array }, ctx: XferContext): Promise<XferReply> {
+  const reply = await xferStreamed(repo, request, ctx);
+  if ('body' in reply) return reply;
+  return { contentType: reply.contentType, body: concat(await collect(reply.chunks), reply.length) };
+}
+
+/** As xfer(), but a clone round's reply comes as a stream of known length. */
+export async function xferStreamed(repo: FossilRepo, request: { contentType: string; body: Uint8Array }, ctx: XferContext): Promise<XferReply | StreamedXferReply> {
   const limits = { ...DEFAULT_XFER_LIMITS, ...ctx.limits };
   const encoding: BodyEncoding = bodyEncoding(request.contentType) ?? 'plain';
   const now = ctx.now ?? (() => new Date());
@@ -122,6 +141,9 @@ export async function xfer(repo: FossilRepo, request: { contentType: string; bod
     const reply = await session.run(message);
     const replyEncoding = session.cloneVersion >= 3 ? 'plain' : encoding;
     reply.card('#', 'timestamp', timestamp(now()), 'errors', 0);
+    // Only a plain reply can go out before its last byte is known; a short one is padded whole.
+    if (!reply.complete && replyEncoding === 'plain' && reply.size >= MIN_REPLY_BYTES) return { contentType: CT_UNCOMPRESSED, length: reply.size, chunks: reply.chunks() };
+    if (!reply.complete) return replyBody(repo.primitives, replyEncoding, concat(await collect(reply.chunks())));
     return replyBody(repo.primitives, replyEncoding, reply.result());
   } catch (e) {
     await session.abort();
@@ -134,6 +156,12 @@ export async function xfer(repo: FossilRepo, request: { contentType: string; bod
     out.card('#', 'timestamp', timestamp(now()), 'errors', 1);
     return replyBody(repo.primitives, encoding, out.result());
   }
+}
+
+async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const parts: Uint8Array[] = [];
+  for await (const c of chunks) parts.push(c);
+  return parts;
 }
 
 /** Errors from lower layers that a client's bytes caused (bad ids, bad deltas): answered, not 5xx. */

@@ -122,6 +122,48 @@ describe('messages', () => {
     expect(Buffer.from(bytes).equals(Buffer.concat(expected))).toBe(true);
   });
 
+  it('writer: a cfile payload ending in a newline is followed by one too, so its size is known before the payload', () => {
+    const w = new XferWriter();
+    w.cardWithPayload('cfile', ['ab'.repeat(32), 3, 7], [new Uint8Array([0, 0, 0, 3]), enc('a\nb\n')]);
+    w.cardWithPayload('file', ['cd'.repeat(32), 2], enc('x\n'));
+    expect(new TextDecoder().decode(w.result())).toBe(`cfile ${'ab'.repeat(32)} 3 7\n\0\0\0\x03a\nb\n\nfile ${'cd'.repeat(32)} 2\nx\n`);
+    expect(parseMessage(w.result()).map((c) => c.name)).toEqual(['cfile', 'file']);
+  });
+
+  it('writer: parts that come later count in the size at once and are sent in place by chunks(); a wrong count throws', async () => {
+    const collect = async (w: XferWriter) => {
+      const out: Uint8Array[] = [];
+      for await (const c of w.chunks()) out.push(c);
+      return Buffer.concat(out).toString();
+    };
+    const w = new XferWriter();
+    w.card('a');
+    w.later(5, async function* () {
+      yield enc('b\n');
+      await new Promise((r) => setTimeout(r, 1));
+      yield enc('cc\n');
+    });
+    w.card('d');
+    expect(w.size).toBe(9);
+    expect(w.complete).toBe(false);
+    expect(() => w.result()).toThrow(/still to come/);
+    expect(await collect(w)).toBe('a\nb\ncc\nd\n');
+    for (const wrong of ['bcdef', 'bcdefgh']) {
+      const v = new XferWriter();
+      v.later(6, async function* () {
+        yield enc(wrong);
+      });
+      await expect(collect(v)).rejects.toThrow(/part of 6 bytes produced/);
+    }
+    // drain() hands the pieces over and empties the writer (a producer's chunks).
+    const d = new XferWriter();
+    d.cardWithPayload('cfile', ['ab'.repeat(32), 100, 104], [new Uint8Array(4), new Uint8Array(100)]);
+    const pieces = d.drain();
+    expect(pieces.reduce((n, x) => n + x.length, 0)).toBe(`cfile ${'ab'.repeat(32)} 100 104\n`.length + 105);
+    expect(d.size).toBe(0);
+    expect(d.result().length).toBe(0);
+  });
+
   it('on arbitrary bytes the reader either parses or throws an XferError, never anything else (property)', () => {
     const bytes = fc.oneof(
       fc.uint8Array({ maxLength: 400 }),
