@@ -78,6 +78,18 @@ describe('ref names that are not UTF-8', () => {
     expect(hub.log()).not.toMatch(/Uncaught|Error:/);
   });
 
+  it('a fetch of such a name (none is on the hub): git’s own words for a ref that is not there, v2 and v0', () => {
+    const { src, local } = { src: join(home, 'latin1'), local: join(home, 'latin1-reference.git') };
+    // argv from node is UTF-8: the shell's printf makes the byte 0xef.
+    const fetch = (url: string, version: string) =>
+      spawnSync('sh', ['-c', `git -c protocol.version=${version} fetch "$0" "$(printf 'refs/heads/na\\357ve')"`, url], { cwd: src, env: gitEnv(home) }).stderr.toString('latin1');
+    for (const version of ['2', '0']) {
+      const theirs = fetch(local, version);
+      expect(theirs).toContain("fatal: couldn't find remote ref refs/heads/na\xefve");
+      expect(fetch(writerUrl(hub, 'latin1'), version)).toContain("fatal: couldn't find remote ref refs/heads/na\xefve");
+    }
+  });
+
   it('--atomic: the refused name fails every ref, as any refused ref of an atomic push does; nothing changes', () => {
     const { src } = repoWithRefs('atomic', [latin1, Buffer.from('refs/heads/plain')]);
     const r = gitBytes(['push', '--atomic', '--porcelain', writerUrl(hub, 'atomic'), 'refs/heads/*:refs/heads/*'], src);

@@ -30,6 +30,7 @@ import {
 } from './capabilities.js';
 import { parseFilterSpec, type FilterSpec } from './filter.js';
 import { parseLsRefsArgs, type LsRefsArgs } from './ls-refs.js';
+import { refNameFromBytes } from './ref-name.js';
 
 /** Most distinct wants: a clone wants every ref, and big hosts have ~100k refs. */
 export const MAX_WANTS = 100_000;
@@ -327,7 +328,7 @@ export class V2RequestParser {
       this.state = 'end';
       return;
     }
-    this.argLine(pktText(pkt.payload));
+    this.argLine(argText(pkt.payload));
   }
 
   private capLine(line: string): void {
@@ -493,4 +494,22 @@ export function objectInfoResponse(args: ObjectInfoArgs, sizes: ReadonlyMap<stri
   }
   out.push({ kind: 'flush' });
   return out;
+}
+
+/**
+ * A v2 argument line. A ref-prefix is the name the user typed, which git
+ * takes in any bytes (git fetch URL refs/heads/caf\xe9): one that is not UTF-8
+ * is read as refNameFromBytes reads push commands, so it matches no ref here
+ * and git says "couldn't find remote ref", as against git's upload-pack.
+ */
+function argText(payload: Uint8Array): string {
+  try {
+    return pktText(payload);
+  } catch (e) {
+    if (!(e instanceof ProtocolError && e.code === 'bad-utf8')) throw e;
+  }
+  const end = payload[payload.length - 1] === 0x0a ? payload.length - 1 : payload.length;
+  const text = refNameFromBytes(payload.subarray(0, end));
+  if (text.includes('\0')) throw new ProtocolError('bad-line', 'unexpected NUL in a request line', { line: clip(text) });
+  return text;
 }
