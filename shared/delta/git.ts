@@ -150,6 +150,62 @@ export function applyGitDelta(base: Uint8Array, delta: Uint8Array, maxSize = GIT
   return out;
 }
 
+/**
+ * applyGitDelta without the result in memory: its bytes go to `sink` in order,
+ * as views of `base` for copies and of a small buffer that consecutive inserts
+ * are gathered in (reused: a piece is valid only during the call). The same
+ * checks and errors as applyGitDelta; returns the result's size. For a large
+ * object that is hashed, not kept.
+ */
+export function applyGitDeltaTo(base: Uint8Array, delta: Uint8Array, maxSize: number, sink: (piece: Uint8Array) => void): number {
+  const { baseSize, resultSize, offset: start } = gitDeltaHeader(delta);
+  if (baseSize !== base.length) {
+    throw new DeltaError('delta-base-size', `delta expects a base of ${baseSize} bytes, got ${base.length}`, { expected: baseSize, actual: base.length });
+  }
+  if (resultSize > maxSize) {
+    throw new DeltaError('delta-too-large', `delta result of ${resultSize} bytes exceeds limit ${maxSize}`, { size: resultSize, limit: maxSize });
+  }
+  const inserts = new Uint8Array(64 * 1024);
+  let held = 0;
+  const flush = () => {
+    if (held > 0) sink(inserts.subarray(0, held));
+    held = 0;
+  };
+  let o = 0;
+  let pos = start;
+  const end = delta.length;
+  while (pos < end) {
+    const at = pos;
+    const cmd = delta[pos++];
+    if (cmd & 0x80) {
+      const r = readCopy(delta, pos, cmd, at);
+      pos = r.next;
+      if (r.offset + r.size > baseSize) {
+        throw new DeltaError('delta-copy-out-of-range', `copy [${r.offset}, +${r.size}) outside base of ${baseSize} bytes`, { at, offset: r.offset, size: r.size });
+      }
+      if (o + r.size > resultSize) throw new DeltaError('delta-result-overflow', 'delta writes past its declared result size', { at });
+      flush();
+      sink(base.subarray(r.offset, r.offset + r.size));
+      o += r.size;
+    } else if (cmd !== 0) {
+      if (pos + cmd > end) throw new DeltaError('delta-truncated', 'insert runs past the end of the delta', { at });
+      if (o + cmd > resultSize) throw new DeltaError('delta-result-overflow', 'delta writes past its declared result size', { at });
+      if (held + cmd > inserts.length) flush();
+      inserts.set(delta.subarray(pos, pos + cmd), held);
+      held += cmd;
+      o += cmd;
+      pos += cmd;
+    } else {
+      throw new DeltaError('delta-reserved-opcode', 'reserved delta opcode 0x00', { at });
+    }
+  }
+  flush();
+  if (o !== resultSize) {
+    throw new DeltaError('delta-result-size', `delta produced ${o} bytes, declared ${resultSize}`, { expected: resultSize, actual: o });
+  }
+  return o;
+}
+
 // ---- encoder ----
 
 /** Block size of the base index (git uses 16 too). */

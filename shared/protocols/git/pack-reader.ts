@@ -37,8 +37,10 @@
  * `part` events as it is read (the consumer appends them to its record), then
  * the `entry` event, whose `raw` is only the header (`streamed`). A whole blob
  * read so is hashed as it inflates and never held (its object event has no
- * content); any other such entry's content is joined once (trees, commits and
- * tags are parsed whole; a delta is applied whole), bounded by maxObjectSize.
+ * content), and so is a delta's result when it is a blob over the window (its
+ * base is held whole: copies may reach anywhere in it); any other such entry's
+ * content is joined once (trees, commits and tags are parsed whole, a delta's
+ * instructions are read whole), bounded by maxObjectSize.
  * A Workers isolate has 128 MB: a 30 MB file held as received, inflated and
  * joined copies of both took an isolate to 136 MiB.
  */
@@ -47,7 +49,7 @@ import { HubError, StreamError } from '../../core/errors.js';
 import { objectHeader, type GitObjectType } from '../../core/git/object-id.js';
 import type { Primitives } from '../../core/primitives.js';
 import { ByteReader, type ByteStream } from '../../core/stream.js';
-import { applyGitDelta } from '../../delta/git.js';
+import { applyGitDelta, applyGitDeltaTo, gitDeltaHeader } from '../../delta/git.js';
 import { IdSet } from '../../storage/id-set.js';
 import { DeltaError } from '../../delta/errors.js';
 import {
@@ -425,6 +427,8 @@ class PackReader {
   readonly waitingId = new Map<string, number[]>();
   readonly retained = new Map<number, Uint8Array>();
   retainedBytes = 0;
+  /** The thin-pack base fetched for the current entry: not asked for again when too large for the cache. */
+  fetched: { key: number; obj: BaseObject } | null = null;
   pendingCount = 0;
   /** Where a window spanning chunks is copied (reused: entries' raw bytes are views of it or of the chunks). */
   scratch = new Uint8Array(0);
@@ -662,7 +666,7 @@ class PackReader {
       if (base) break;
       if (cur < 0) {
         const id = this.externalIds.get(cur)!;
-        const got = await this.opts.baseProvider?.(id);
+        const got = this.fetched?.key === cur ? this.fetched.obj : await this.opts.baseProvider?.(id);
         if (!got) throw new PackError('pack-base-unavailable', `thin-pack base ${id} is no longer available`, { id });
         base = got;
         this.cache.set(cur, got);
@@ -743,11 +747,26 @@ class PackReader {
     try {
       const base = this.cache.get(baseKey);
       if (base === undefined) return null;
-      const data = applyGitDelta(base.data, delta, this.maxObjectSize, (n) => this.cache.alloc(n));
-      return this.finish(offset, base.type, data, depth, this.idOfKey(baseKey), baseKey >= 0 ? { data: delta, base: base.data } : undefined);
+      return this.patch(offset, base, delta, depth, baseKey);
     } catch (e) {
       throw asPackError(e, offset);
     }
+  }
+
+  /**
+   * The object `delta` makes of `base`: patched into the cache, or for a blob
+   * over the window, hashed as it is produced and not held (a 30 MB file
+   * changed a little: its base is in memory, the result need not be too).
+   */
+  patch(offset: number, base: BaseObject, delta: Uint8Array, depth: number, baseKey: number): PackObject {
+    const size = base.type === 'blob' ? gitDeltaHeader(delta).resultSize : 0;
+    if (size > this.window && size <= this.maxObjectSize) {
+      const h = this.p.hash('sha1').update(objectHeader('blob', size));
+      applyGitDeltaTo(base.data, delta, this.maxObjectSize, (piece) => h.update(piece));
+      return this.finish(offset, 'blob', EMPTY, depth, this.idOfKey(baseKey), undefined, { id: h.digest(), size });
+    }
+    const data = applyGitDelta(base.data, delta, this.maxObjectSize, (n) => this.cache.alloc(n));
+    return this.finish(offset, base.type, data, depth, this.idOfKey(baseKey), baseKey >= 0 ? { data: delta, base: base.data } : undefined);
   }
 
   async resolveDelta(offset: number, depth: number, delta?: Uint8Array): Promise<PackObject> {
@@ -756,8 +775,7 @@ class PackReader {
     try {
       const base = await this.content(baseKey);
       const d = delta ?? (await this.inflateAt(offset));
-      const data = applyGitDelta(base.data, d, this.maxObjectSize, (n) => this.cache.alloc(n));
-      return this.finish(offset, base.type, data, depth, this.idOfKey(baseKey), baseKey >= 0 ? { data: d, base: base.data } : undefined);
+      return this.patch(offset, base, d, depth, baseKey);
     } catch (e) {
       throw asPackError(e, offset);
     }
@@ -789,6 +807,7 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
     yield { kind: 'header', version, count };
 
     for (let i = 0; i < count; i++) {
+      st.fetched = null;
       const offset = reader.position;
       if (reader.buffered === 0 && (await reader.atEnd())) throw new PackError('pack-truncated', `pack ends after ${i} of ${count} entries`, { offset });
       let read: { entry: PackEntry; data: Uint8Array | null; id?: Uint8Array | null } | null;
@@ -823,6 +842,7 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
               st.external.set(entry.baseId, key);
               st.externalIds.set(key, entry.baseId);
               st.cache.set(key, ext);
+              st.fetched = { key, obj: ext };
               st.bases[e] = key;
             }
           }

@@ -699,7 +699,7 @@ class Push {
       if (depth <= MAX_CHAIN_DEPTH) {
         row = { id: obj.id, kind: obj.type, size: obj.size, segment, offset: this.locs.off[e], length: this.locs.len[e], format: 'git-delta', base: obj.baseId, recordSize: this.locs.size[e] };
       } else {
-        row = await this.fullRow(obj.id, obj.type, obj.data);
+        row = await this.fullRow(obj.id, obj.type, obj.streamed ? await this.rebuild(obj) : obj.data);
         depth = 0;
       }
     }
@@ -725,6 +725,20 @@ class Push {
     this.pendingDepths[this.pendingIds.size] = 0;
     this.pendingIds.addAt(bin, 0);
     this.pendingRows.push(await this.fullRow(EMPTY_TREE, 'tree', new Uint8Array(0)));
+  }
+
+  /**
+   * The content of a streamed delta result (a blob over the reader's window, not held), for the rare
+   * one stored full: its base and its own record read back (made readable first), the delta applied.
+   */
+  async rebuild(obj: PackObject): Promise<Uint8Array> {
+    await this.flushRows();
+    await this.finishWriter();
+    const base = await readObject(this.deps(this.ingestCache), obj.baseId!);
+    if (!base) throw new ProtocolError('internal', `the base of ${obj.id} is not readable`);
+    const e = obj.index;
+    const raw = await this.store.segments.readRange(this.segIds[this.locs.seg[e]], this.locs.off[e], this.locs.len[e]);
+    return this.store.appliers.git(base.data, this.p.zlib.inflate(raw), obj.size);
   }
 
   /** A full record for `data` (deflated here), appended to the open segment. */

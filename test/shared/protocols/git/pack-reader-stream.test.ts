@@ -7,10 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { concat, utf8Encode } from '../../../../shared/core/bytes.js';
 import { gitObjectId } from '../../../../shared/core/git/object-id.js';
 import { fromBytes } from '../../../../shared/core/stream.js';
-import { createGitDelta } from '../../../../shared/delta/git.js';
+import { applyGitDelta, applyGitDeltaTo, createGitDelta } from '../../../../shared/delta/git.js';
 import { PackError } from '../../../../shared/protocols/git/pack.js';
 import { packBytesToEntries, type PackEntry, type PackObject, type ReadPackOptions } from '../../../../shared/protocols/git/pack-reader.js';
 import type { PackWriteEntry } from '../../../../shared/protocols/git/pack-writer.js';
+import { MAX_CHAIN_DEPTH } from '../../../../shared/storage/object-index.js';
 import { readObject } from '../../../../shared/storage/object-store.js';
 import { randomBytes } from '../../../random-bytes.js';
 import { commit, newRepo, obj, p, packBytes, push, tree, ZERO_ID } from './receive-pack-helpers.js';
@@ -84,6 +85,44 @@ const withTrailer = (b: Uint8Array) => {
 };
 
 describe('pack reader: entries over the window', () => {
+  it('a thin delta on a large provided base: the base is asked for once, the result hashed', async () => {
+    const bytes = await packBytes([{ kind: 'delta', base: { id: id(v1) }, delta: createGitDelta(v1, v2) }]);
+    let asked = 0;
+    const provider = async () => (asked++, { type: 'blob' as const, data: v1 });
+    const { objects } = await read(bytes, { baseProvider: provider, maxDeltaBaseCache: 1000 });
+    expect(objects.map((o) => [o.id, o.baseId, o.streamed, o.size])).toEqual([[id(v2), id(v1), true, v2.length]]);
+    expect(asked).toBe(1);
+  });
+
+  it('applyGitDeltaTo hands out exactly what applyGitDelta makes, and refuses what it refuses', () => {
+    const pairs: [Uint8Array, Uint8Array][] = [
+      [v1, v2],
+      [v2, v3],
+      [small, text],
+      [text, small],
+      [v1, concat([v1.subarray(100), randomBytes(200_000, 3), v1.subarray(0, 100)])],
+    ];
+    for (const [a, b] of pairs) {
+      const d = createGitDelta(a, b);
+      const pieces: Uint8Array[] = [];
+      expect(applyGitDeltaTo(a, d, 1 << 30, (x) => pieces.push(x.slice()))).toBe(b.length);
+      expect(Buffer.concat(pieces).equals(Buffer.from(applyGitDelta(a, d)))).toBe(true);
+      const codeOf = (f: () => unknown) => {
+        try {
+          f();
+          return 'no-error';
+        } catch (e) {
+          return (e as { code: string }).code;
+        }
+      };
+      for (const bad of [d.subarray(0, d.length - 1), concat([d, Uint8Array.of(0)]), concat([d, Uint8Array.of(1, 7)])]) {
+        expect(codeOf(() => applyGitDeltaTo(a, bad, 1 << 30, () => undefined))).toBe(codeOf(() => applyGitDelta(a, bad)));
+      }
+      expect(codeOf(() => applyGitDeltaTo(a.subarray(1), d, 1 << 30, () => undefined))).toBe('delta-base-size');
+      expect(codeOf(() => applyGitDeltaTo(a, d, b.length - 1, () => undefined))).toBe('delta-too-large');
+    }
+  });
+
   it('streams them: parts and header are the pack bytes, whole blobs hashed and not held, deltas on them rebuilt (retained or re-read)', async () => {
     const { bytes, contents } = await bigPack();
     for (const opts of [{}, { maxDeltaBaseCache: 1000 }]) {
@@ -100,13 +139,13 @@ describe('pack reader: entries over the window', () => {
         // Everything over the window streamed: v1 and the two large deltas, not the small ones.
         expect(entries.map((e) => e.streamed === true)).toEqual([false, false, true, false, false, false, true]);
         expect(objects.map((o) => o.id).sort()).toEqual([...contents.keys()].sort());
+        // Blobs over the window, whole or patched, are hashed and not held; the rest are handed out.
+        expect(objects.filter((o) => o.streamed).map((o) => o.id).sort()).toEqual([v1, v2, v3, text].map(id).sort());
         for (const o of objects) {
           const want = contents.get(o.id)!;
           expect(o.size).toBe(want.length);
-          if (o.streamed) {
-            expect(o.id).toBe(id(v1));
-            expect(o.data.length).toBe(0);
-          } else expect(Buffer.from(o.data).equals(Buffer.from(want))).toBe(true);
+          if (o.streamed) expect(o.data.length).toBe(0);
+          else expect(Buffer.from(o.data).equals(Buffer.from(want))).toBe(true);
         }
         expect(objects.find((o) => o.id === id(v2))!.depth).toBe(1);
         expect(objects.find((o) => o.id === id(v3))!.depth).toBe(2);
@@ -153,6 +192,32 @@ describe('receivePack: entries over the window', () => {
     }
     expect((await r.repo.get(id(v1)))?.format).toBe('full');
     expect((await r.repo.get(id(text)))?.format).toBe('git-delta');
+  });
+
+  it(`a chain of large blobs deeper than ${MAX_CHAIN_DEPTH}: results hashed as patched, the one too deep rebuilt and stored full`, async () => {
+    const r = newRepo();
+    const n = MAX_CHAIN_DEPTH + 4;
+    const versions = [randomBytes(6000, 77)];
+    for (let i = 1; i < n; i++) {
+      const next = versions[i - 1].slice();
+      next.set(randomBytes(8, i), (i * 97) % 5900);
+      versions.push(next);
+    }
+    const t = tree(versions.map((v, i) => ['100644', `f${String(i).padStart(3, '0')}`, id(v)] as [string, string, string]));
+    const c = commit(t.id, [], 'deep');
+    const entries: PackWriteEntry[] = [{ kind: 'object', type: 'commit', data: c.data }, { kind: 'object', type: 'tree', data: t.data }, { kind: 'object', type: 'blob', data: versions[0] }];
+    for (let i = 1; i < n; i++) entries.push({ kind: 'delta', base: { index: i + 1 }, delta: createGitDelta(versions[i - 1], versions[i]) });
+    const reply = await push(r, [[ZERO_ID, c.id, 'refs/heads/main']], await packBytes(entries), { opts: { window: WINDOW } });
+    expect(reply.report).toEqual(['unpack ok', 'ok refs/heads/main']);
+    let fulls = 0;
+    for (const v of versions) {
+      const row = (await r.repo.get(id(v)))!;
+      expect(row.depth).toBeLessThanOrEqual(MAX_CHAIN_DEPTH);
+      if (row.format === 'full') fulls++;
+      const o = await readObject({ index: r.repo, segments: r.segments, primitives: p, appliers: r.store.appliers }, id(v));
+      expect(o && Buffer.from(o.data).equals(Buffer.from(v))).toBe(true);
+    }
+    expect(fulls).toBe(2);
   });
 
   it('a pack cut inside one is an unpack error that stores nothing', async () => {
