@@ -197,6 +197,27 @@ export class XferWriter {
     if (name === 'config' || name === 'cfile' || last.length === 0 || last[last.length - 1] !== NL) this.text('\n');
   }
 
+  /**
+   * Appends a cfile card from its line (`cfile HASH [BASE] USIZE CSIZE`, ASCII, without its "\n"),
+   * its payload u32be(`usize`) + `record`, and the "\n" after it: cfileSize(line, record.length)
+   * bytes, as cardWithPayload writes it, without building its arguments or a 4-byte array.
+   */
+  cfile(line: string, usize: number, record: Uint8Array): void {
+    this.text(line);
+    const h = this.room(5);
+    const at = this.at;
+    h[at] = NL;
+    h[at + 1] = usize >>> 24;
+    h[at + 2] = (usize >>> 16) & 255;
+    h[at + 3] = (usize >>> 8) & 255;
+    h[at + 4] = usize & 255;
+    this.at += 5;
+    this.length += 5;
+    this.bytes(record);
+    this.room(1)[this.at++] = NL;
+    this.length++;
+  }
+
   /** Appends `length` bytes that `produce` yields when the message is sent (chunks()); they must be exactly that many. */
   later(length: number, produce: () => AsyncIterable<Uint8Array>): void {
     this.flush();
@@ -279,6 +300,11 @@ export class XferWriter {
 interface Later {
   length: number;
   produce: () => AsyncIterable<Uint8Array>;
+}
+
+/** Bytes XferWriter.cfile writes for a card of this line and a record of `recordLength` bytes. */
+export function cfileSize(line: string, recordLength: number): number {
+  return line.length + 1 + 4 + recordLength + 1;
 }
 
 /** Bytes of the buffer card lines are copied into (a new one when full). */

@@ -15,7 +15,7 @@ import { concat } from '../../core/bytes.js';
 import type { FossilRow } from '../../storage/fossil.js';
 import { RangePrefetcher } from '../../storage/range-prefetch.js';
 import { xferError } from './errors.js';
-import { XferWriter } from './message.js';
+import { cfileSize, XferWriter } from './message.js';
 import type { ArtifactReader, FossilRepo } from './repo.js';
 
 /** What sending needs from the request. */
@@ -54,14 +54,9 @@ const CLONE_READ_GAP = 256 * 1024;
  * 2.2 MB read), and the next reads are in flight meanwhile.
  */
 const CLONE_READ_SPAN = 4 * 1024 * 1024;
+const PRIVATE_CARD = 'private';
 /** Bytes of a streamed clone round handed on at once. */
 const CLONE_CHUNK = 256 * 1024;
-
-function u32be(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n);
-  return b;
-}
 
 /**
  * Bases that may go out with their deltas: stored, not shunned, not private unless syncing
@@ -189,40 +184,41 @@ export async function sendFiles(ctx: SendContext, hashes: readonly string[]): Pr
  */
 async function sendCfiles(ctx: SendContext, rows: readonly FossilRow[], asDelta: (row: FossilRow) => boolean): Promise<number | null> {
   const out = ctx.out;
-  let size = out.size;
+  const start = out.size;
   let length = 0;
   let next: number | null = null;
   /** Full texts (deflated, as fossil stores them) of deltas whose base may not go out. */
   const whole = new Map<number, Uint8Array>();
-  const cards: { args: (string | number)[]; private: boolean }[] = [];
-  for (const [i, row] of rows.entries()) {
-    if (size + length >= ctx.budget) {
+  /** Each card's line, written out here once: its length is the card's size. */
+  const lines: string[] = [];
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    if (start + length >= ctx.budget) {
       next = row.seq;
       break;
     }
     let payload = row.length;
     if (!asDelta(row) && row.format !== 'full') {
-      const text = await fullText(ctx, row.hash);
-      const z = ctx.repo.primitives.zlib.deflate(text);
+      const z = ctx.repo.primitives.zlib.deflate(await fullText(ctx, row.hash));
       whole.set(i, z);
       payload = z.length;
     }
-    const args = asDelta(row) ? [row.hash, row.base!, row.size, payload + 4] : [row.hash, row.size, payload + 4];
-    cards.push({ args, private: row.private });
-    // As XferWriter writes it: [private\n] cfile ARGS\n u32be payload \n
-    length += (row.private ? 8 : 0) + `cfile ${args.join(' ')}\n`.length + payload + 4 + 1;
+    const line = asDelta(row) ? `cfile ${row.hash} ${row.base} ${row.size} ${payload + 4}` : `cfile ${row.hash} ${row.size} ${payload + 4}`;
+    lines.push(line);
+    length += (row.private ? PRIVATE_CARD.length + 1 : 0) + cfileSize(line, payload);
     ctx.onremote.add(row.hash);
   }
-  const reads = rows.slice(0, cards.length).filter((_, i) => !whole.has(i));
+  const reads = rows.slice(0, lines.length).filter((_, i) => !whole.has(i));
   const prefetch = new RangePrefetcher(ctx.repo.segments, reads, { concurrency: CLONE_READS, maxBytes: CLONE_READ_BYTES, gap: CLONE_READ_GAP, maxSpan: CLONE_READ_SPAN });
   out.later(length, async function* () {
     const w = new XferWriter();
     let taken = 0;
-    for (const [i, card] of cards.entries()) {
-      if (card.private) w.card('private');
+    for (let i = 0; i < lines.length; i++) {
+      const row = rows[i];
+      if (row.private) w.card(PRIVATE_CARD);
       const z = whole.get(i);
-      const usize = z === undefined ? rows[i].recordSize : rows[i].size;
-      w.cardWithPayload('cfile', card.args, [u32be(usize), z ?? (await prefetch.take(taken++))]);
+      if (z === undefined) w.cfile(lines[i], row.recordSize, await prefetch.take(taken++));
+      else w.cfile(lines[i], row.size, z);
       // One chunk per CLONE_CHUNK bytes, not a write per payload: each write crosses to the reader.
       if (w.size >= CLONE_CHUNK) yield concat(w.drain());
     }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { CT_COMPRESSED, CT_UNCOMPRESSED, decodeBody, encodeBody, MIN_REPLY_BYTES, replyBody } from '../../../../shared/protocols/fossil/body.js';
 import { XferError } from '../../../../shared/protocols/fossil/errors.js';
 import { loginNonce, loginSignature, sharedSecret, verifyLogin } from '../../../../shared/protocols/fossil/login.js';
-import { MAX_CARD_LINE, parseMessage, XferWriter } from '../../../../shared/protocols/fossil/message.js';
+import { cfileSize, MAX_CARD_LINE, parseMessage, XferWriter } from '../../../../shared/protocols/fossil/message.js';
 import { clusterGroups } from '../../../../shared/protocols/fossil/cluster.js';
 import { isUvName, uvCatalogHash, uvStatus } from '../../../../shared/protocols/fossil/uv.js';
 import { enc, harness, p } from './xfer-helpers.js';
@@ -128,6 +128,18 @@ describe('messages', () => {
     w.cardWithPayload('file', ['cd'.repeat(32), 2], enc('x\n'));
     expect(new TextDecoder().decode(w.result())).toBe(`cfile ${'ab'.repeat(32)} 3 7\n\0\0\0\x03a\nb\n\nfile ${'cd'.repeat(32)} 2\nx\n`);
     expect(parseMessage(w.result()).map((c) => c.name)).toEqual(['cfile', 'file']);
+  });
+
+  it('writer: cfile(line, usize, record) writes what cardWithPayload writes, cfileSize bytes of it', () => {
+    for (const record of [new Uint8Array(0), new Uint8Array(10).fill(0x0a), new Uint8Array(70_000).fill(7)]) {
+      const a = new XferWriter();
+      const b = new XferWriter();
+      a.cardWithPayload('cfile', ['ab'.repeat(32), 'cd'.repeat(32), 0x01020304, record.length + 4], [new Uint8Array([1, 2, 3, 4]), record]);
+      const line = `cfile ${'ab'.repeat(32)} ${'cd'.repeat(32)} ${0x01020304} ${record.length + 4}`;
+      b.cfile(line, 0x01020304, record);
+      expect(Buffer.from(b.result()).equals(Buffer.from(a.result()))).toBe(true);
+      expect(b.size).toBe(cfileSize(line, record.length));
+    }
   });
 
   it('writer: parts that come later count in the size at once and are sent in place by chunks(); a wrong count throws', async () => {
