@@ -96,6 +96,36 @@ describe('SqlRepoStore commit of planned rows', () => {
     });
   });
 
+  it('stores every field of planned rows as given: full records in two segments, one with a record size, deltas', async () => {
+    await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
+      const store = new SqlRepoStore(state.storage);
+      const rows: IndexRow[] = [
+        { ...planned(1, null, 0), kind: 'commit', size: 300, offset: 12, length: 200 },
+        { ...planned(2, null, 0, seg(2)), kind: 'tree', size: 7, offset: 0, length: 9 },
+        { ...planned(3, null, 0), recordSize: 300 },
+        { ...planned(4, 1, 1), size: 2 ** 40, offset: 2 ** 33, length: 5, recordSize: 11 },
+        ...Array.from({ length: 1200 }, (_, i) => planned(100 + i, null, 0, seg(i % 3))),
+      ];
+      expect(store.commit({ rows: [], planned: rows, refs: [] })).toMatchObject({ ok: true, inserted: rows.length });
+      for (const row of rows) expect(store.get(row.id)).toEqual(row);
+    });
+  });
+
+  it('refuses planned rows with a bad id or base (upper case, short, not hex), changing nothing', async () => {
+    await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
+      const store = new SqlRepoStore(state.storage);
+      const main = [{ name: 'refs/heads/main', old: null, new: oid(1) }];
+      const bad = ['A'.repeat(40), 'a'.repeat(39), `${'a'.repeat(39)}g`, `${'a'.repeat(39)}\u0130`];
+      for (const id of bad) {
+        expect(() => store.commit({ rows: [], planned: [planned(1, null, 0), { ...planned(2, null, 0), id }], refs: main })).toThrow(expect.objectContaining({ code: 'invalid-id' }));
+        expect(() => store.commit({ rows: [], planned: [planned(1, null, 0), { ...planned(2, 1, 1), base: id }], refs: main })).toThrow(expect.objectContaining({ code: 'invalid-id' }));
+      }
+      expect(() => store.commit({ rows: [], planned: [{ ...planned(2, 2, 1) }], refs: main })).toThrow(expect.objectContaining({ code: 'chain-cycle' }));
+      expect(ids(state)).toEqual([]);
+      expect(store.readRef('refs/heads/main')).toBeNull();
+    });
+  });
+
   it('refuses a planned depth that is wrong, too deep, or on a missing base, changing nothing', async () => {
     await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
       const store = new SqlRepoStore(state.storage);

@@ -5,7 +5,7 @@
  * interleave with another request, and a failure rolls everything back.
  * The RepoObject's RPC methods are thin wrappers over this class.
  */
-import { writeHex } from '../../shared/core/bytes.js';
+import { writeHex, writeSha1Hex } from '../../shared/core/bytes.js';
 import { checkObjectId, type ObjectId } from '../../shared/storage/ids.js';
 import { ChainTooDeepError, MissingBaseError } from '../../shared/storage/errors.js';
 import { IdSet, PackedIds } from '../../shared/storage/id-set.js';
@@ -202,6 +202,15 @@ const INSERT_BATCH = 1000;
 const insertRows = (reach: boolean) => `INSERT INTO objects (id, kind, size, segment, rec_offset, rec_length, format, base, depth, rec_size, reach)
   SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, ${reach ? 1 : 'NULL'}
   FROM json_each(?)`;
+
+/**
+ * insertRows for full records without a record size (most of a push's: a pack's
+ * whole objects), given as [id, kind, size, offset, length] of one segment (the
+ * second parameter): half the JSON fields each row's insert extracts.
+ */
+const insertFullRows = (reach: boolean) => `INSERT INTO objects (id, kind, size, segment, rec_offset, rec_length, format, base, depth, rec_size, reach)
+  SELECT value ->> 0, value ->> 1, value ->> 2, ?2, value ->> 3, value ->> 4, 'full', NULL, 0, NULL, ${reach ? 1 : 'NULL'}
+  FROM json_each(?1) WHERE true ON CONFLICT (id) DO NOTHING`;
 
 /** Appends a stage's rows (stage, first row number, JSON array of row arrays). */
 const STAGE_ROWS = `INSERT INTO push_stage (push, seq, id, kind, size, segment, rec_offset, rec_length, format, base, depth, rec_size)
@@ -420,13 +429,22 @@ export class SqlRepoStore {
     // (~55 bytes a row while committing; a SQL join per row cost 4 s on 300k rows).
     const ids = new IdSet();
     const scratch = new Uint8Array(20);
+    const baseScratch = new Uint8Array(20);
     let depths: Uint8Array = new Uint8Array(1024);
     const bases = new PackedIds();
     let deltaDepths: Uint8Array = new Uint8Array(1024);
     let count = 0;
     let inserted = 0;
     let batch: unknown[][] = [];
+    // Full records without a record size in segment fullSeq, by insertFullRows (the rest by insertRows).
+    let fullBatch: unknown[][] = [];
+    let fullSeq = -1;
     const flush = () => {
+      if (fullBatch.length > 0) {
+        this.host.sql.exec(insertFullRows(mark), JSON.stringify(fullBatch), fullSeq);
+        inserted += this.host.sql.exec<{ n: number }>(`SELECT changes() AS n`).one().n;
+        fullBatch = [];
+      }
       if (batch.length === 0) return;
       // `WHERE true`: SQLite needs it to parse an upsert after INSERT ... SELECT.
       this.host.sql.exec(`${insertRows(mark)} WHERE true ON CONFLICT (id) DO NOTHING`, JSON.stringify(batch));
@@ -434,7 +452,9 @@ export class SqlRepoStore {
       batch = [];
     };
     for (const row of rows) {
-      checkRow(row);
+      // The ids are checked as they are decoded for the depth check (a regex test per id cost more).
+      const sha1 = writeSha1Hex(row.id, scratch, 0) && (row.base === null || writeSha1Hex(row.base, baseScratch, 0));
+      checkRow(row, sha1);
       let seq = segSeq.get(row.segment);
       if (seq === undefined) {
         this.host.sql.exec(`INSERT INTO segments (name) VALUES (?) ON CONFLICT (name) DO NOTHING`, row.segment);
@@ -444,15 +464,21 @@ export class SqlRepoStore {
       }
       const depth = row.base === null ? 0 : row.depth;
       if (depth > MAX_CHAIN_DEPTH) this.badDepth(row.base!, depth, depth - 1);
-      batch.push([row.id, row.kind, row.size, seq, row.offset, row.length, row.format, row.base, depth, row.recordSize ?? null]);
-      if (batch.length >= INSERT_BATCH) flush();
+      if (row.format === 'full' && row.recordSize === undefined && (fullBatch.length === 0 || fullSeq === seq)) {
+        fullSeq = seq;
+        fullBatch.push([row.id, row.kind, row.size, row.offset, row.length]);
+      } else {
+        batch.push([row.id, row.kind, row.size, seq, row.offset, row.length, row.format, row.base, depth, row.recordSize ?? null]);
+      }
+      if (batch.length + fullBatch.length >= INSERT_BATCH) flush();
       count++;
-      writeHex(row.id, scratch, 0); // checked by checkRow: no fromHex (and its Uint8Array) per row
+      if (!sha1) writeHex(row.id, scratch, 0); // checked by checkRow: no fromHex (and its Uint8Array) per row
       if (!ids.addAt(scratch, 0)) continue;
       if (ids.size > depths.length) depths = grownBytes(depths);
       depths[ids.size - 1] = depth;
       if (row.base === null) continue;
-      bases.push(row.base);
+      if (sha1) bases.pushAt(baseScratch, 0);
+      else bases.push(row.base);
       if (bases.length > deltaDepths.length) deltaDepths = grownBytes(deltaDepths);
       deltaDepths[bases.length - 1] = depth;
     }
