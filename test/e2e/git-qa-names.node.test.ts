@@ -101,6 +101,19 @@ describe('ref names that are not UTF-8', () => {
   });
 });
 
+describe('deletes of refs that are not there', () => {
+  it('git receive-pack’s warning for each, and both deletes reported ok', () => {
+    const src = join(home, 'latin1');
+    const lines = (text: string) => text.split('\n').filter((l) => /warning|\[deleted\]/.test(l)).map((l) => l.replace(/\s+$/, '')).join('\n');
+    const theirs = gitBytes(['push', join(home, 'latin1-reference.git'), ':refs/heads/absent', ':refs/tags/absent'], src);
+    const ours = gitBytes(['push', writerUrl(hub, 'latin1'), ':refs/heads/absent', ':refs/tags/absent'], src);
+    expect(theirs.status).toBe(0);
+    expect(ours.status).toBe(0);
+    expect(lines(theirs.stderr)).toMatch(/(remote: warning: deleting a non-existent ref\n){2}/);
+    expect(lines(ours.stderr)).toBe(lines(theirs.stderr));
+  });
+});
+
 describe('partial clones fetching lazily, as from git upload-pack', () => {
   let src: string;
   let reference: string;

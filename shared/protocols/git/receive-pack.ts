@@ -1060,7 +1060,11 @@ class Push {
         return 'deletion of the current branch prohibited';
       }
     }
-    if (del) return null;
+    if (del) {
+      // git's receive-pack says so and deletes nothing (the ref stays absent).
+      if (cmd.oldId === ZERO_ID && (await this.store.refs.read(cmd.ref)) === null) this.messages.push('warning: deleting a non-existent ref');
+      return null;
+    }
     if (branch) {
       const row = await this.quarantine.get(cmd.newId);
       if (row?.kind !== 'commit') {
