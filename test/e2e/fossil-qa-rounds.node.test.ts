@@ -83,7 +83,7 @@ describe('fossil at the size limit and over 1 MB', () => {
     expect(sql(copy, `SELECT group_concat(comment, '|') FROM (SELECT comment FROM event WHERE type = 'ci' ORDER BY mtime)`)).toBe(`'initial empty check-in|exactly the limit'`);
     expect(sql(copy, `SELECT size FROM blob WHERE size > 1000000`)).toBe(String(32 << 20));
     integrity(copy);
-  }, 120_000);
+  }, 240_000);
 
   it('unversioned files of 3 MB (random) and 1.5 MB (zeros): uv sync sends them, a clone -u of either server has them byte for byte', async () => {
     const { repo, dir } = await opened('uvbig');
@@ -140,7 +140,7 @@ describe('fossil histories of many rounds', () => {
     expect(verily).toMatch(/received: \d+/);
     expect(sql(clones.hub, `SELECT count(*) FROM event WHERE type = 'ci'`)).toBe('2200');
     integrity(clones.hub);
-  }, 120_000);
+  }, 240_000);
 });
 
 /** `fossil args` with `input` on stdin; '' when it exited 0, else its output. */
@@ -187,7 +187,7 @@ describe('fossil working with a hub clone', () => {
     expect(trees.hub).toContain('sub/g1.txt');
     expect(trees.hub).toContain('trunk line');
     expect(trees.hub).toBe(trees.fossil);
-  }, 60_000);
+  });
 
   it('a check-in whose file content is already stored (a copy of a file): the push sends what it sends to fossil server (the manifest, and the content again)', async () => {
     const src = join(home, 'reuse-src.fossil');
