@@ -6,6 +6,7 @@ import { applyGitDelta, createGitDelta } from '../../../shared/delta/git.js';
 import { createMemoryStores } from '../../../shared/storage/memory.js';
 import { LruBaseCache, readObject } from '../../../shared/storage/object-store.js';
 import { appendRecords } from '../../../shared/storage/segments.js';
+import { randomBytes } from '../../random-bytes.js';
 
 describe('LruBaseCache', () => {
   const data = (n: number) => new Uint8Array(n);
@@ -90,5 +91,25 @@ describe('readObject with the real delta engines', () => {
       expect(obj?.data).toEqual(versions[i]);
     }
     expect((await repo.get(id(5)))?.depth).toBe(5);
+  });
+});
+
+describe('readObject of a large full record', () => {
+  it('streams and inflates it into one array of its size (no range read of the whole record); a cut or wrong one is refused', async () => {
+    const { repo, segments } = createMemoryStores();
+    let data = randomBytes(4.5 * 1024 * 1024, 9); // incompressible: a record over 4 MiB
+    const record = purePrimitives.zlib.deflate(data, 1);
+    expect(record.length).toBeGreaterThan(4 * 1024 * 1024);
+    const seg = await appendRecords(segments, [record, Uint8Array.of(7)]);
+    const row = (id: string, over: object = {}) => ({ id, kind: 'blob' as const, size: data.length, segment: seg.segment, ...seg.records[0], format: 'full' as const, base: null, ...over });
+    const ids = ['a', 'b', 'c', 'd'].map((c) => c.repeat(40));
+    await repo.putBatch([row(ids[0]), row(ids[1], { length: record.length - 10 }), row(ids[2], { length: record.length + 1 }), row(ids[3], { size: data.length - 1 })]);
+    let ranges = 0;
+    const counted = { ...segments, readStream: segments.readStream.bind(segments), readRange: (s: string, o: number, n: number) => (ranges++, segments.readRange(s, o, n)) };
+    const deps = { index: repo, segments: counted, primitives: purePrimitives, appliers: { git: applyGitDelta, fossil: applyFossilDelta } };
+    expect(Buffer.from((await readObject(deps, ids[0]))!.data).equals(Buffer.from(data))).toBe(true);
+    expect(ranges).toBe(0);
+    for (const id of ids.slice(1)) await expect(readObject(deps, id)).rejects.toMatchObject({ code: expect.stringMatching(/^(corrupt-record|zlib-too-large)$/) });
+    data = new Uint8Array(0);
   });
 });
