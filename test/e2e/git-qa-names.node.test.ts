@@ -114,6 +114,28 @@ describe('deletes of refs that are not there', () => {
   });
 });
 
+describe('signed pushes (git receive-pack without certificate settings advertises no push-cert)', () => {
+  it('--signed is refused by git itself in the same words, nothing changes; --signed=if-asked pushes with git’s warning', () => {
+    const src = join(home, 'latin1');
+    writeFileSync(join(src, 'b.txt'), 'b\n');
+    ok(['add', 'b.txt'], src);
+    ok(['commit', '-q', '-m', 'b'], src);
+    const before = lsBytes(writerUrl(hub, 'latin1'), src);
+    for (const url of [join(home, 'latin1-reference.git'), writerUrl(hub, 'latin1')]) {
+      const r = git(['push', '--signed', url, 'main'], src);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain('fatal: the receiving end does not support --signed push');
+    }
+    expect(lsBytes(writerUrl(hub, 'latin1'), src)).toEqual(before);
+    for (const url of [join(home, 'latin1-reference.git'), writerUrl(hub, 'latin1')]) {
+      const r = git(['push', '--signed=if-asked', url, 'main'], src);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toContain('warning: not sending a push certificate since the receiving end does not support --signed push');
+    }
+    expect(lsBytes(writerUrl(hub, 'latin1'), src).filter((l) => l.endsWith('refs/heads/main'))).toEqual([`${ok(['rev-parse', 'main'], src).trim()}\trefs/heads/main`]);
+  });
+});
+
 describe('partial clones fetching lazily, as from git upload-pack', () => {
   let src: string;
   let reference: string;
