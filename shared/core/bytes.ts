@@ -66,11 +66,14 @@ export function compare(a: Uint8Array, b: Uint8Array): number {
 // Two-character strings for every byte: one lookup per byte instead of toString(16)+padStart.
 const HEX_PAIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
+/** Character codes of each byte's two hex digits. */
+const HEX_CODES = Uint16Array.from({ length: 512 }, (_, i) => HEX_PAIRS[i >> 1].charCodeAt(i & 1));
+/** Reused code arrays by length, for toHexAt of short ranges (ids). */
+const codeArrays: number[][] = [];
+
 /** Lowercase hex of `bytes`. */
 export function toHex(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i++) s += HEX_PAIRS[bytes[i]];
-  return s;
+  return toHexAt(bytes, 0, bytes.length);
 }
 
 function hexDigit(c: number): number {
@@ -95,6 +98,16 @@ export function fromHex(hex: string): Uint8Array {
 
 /** Lowercase hex of `length` bytes at `bytes[offset]`, without copying them out first. */
 export function toHexAt(bytes: Uint8Array, offset: number, length: number): string {
+  if (length <= 64) {
+    // One flat string from its codes: appending pairs made a rope of `length` pieces (garbage, flattened again on first read).
+    const codes = (codeArrays[length] ??= new Array<number>(2 * length).fill(0));
+    for (let i = 0; i < length; i++) {
+      const b = bytes[offset + i] << 1;
+      codes[2 * i] = HEX_CODES[b];
+      codes[2 * i + 1] = HEX_CODES[b + 1];
+    }
+    return String.fromCharCode.apply(null, codes);
+  }
   let s = '';
   for (let i = offset; i < offset + length; i++) s += HEX_PAIRS[bytes[i]];
   return s;

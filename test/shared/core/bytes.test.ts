@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compare, concat, equal, fromHex, indexOfByte, toHex, toHexAt, utf8Decode, utf8Encode, writeHex } from '../../../shared/core/bytes.js';
+import { compare, concat, equal, fromHex, indexOfByte, toHex, toHexAt, utf8Decode, utf8Encode, writeHex, writeSha1Hex } from '../../../shared/core/bytes.js';
 import { HubError } from '../../../shared/core/errors.js';
 
 describe('bytes', () => {
@@ -27,7 +27,8 @@ describe('bytes', () => {
 
   it('hex round-trips and matches toString(16)', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 64 }), (b) => {
+      // Past 64 bytes toHexAt builds its string another way.
+      fc.property(fc.uint8Array({ maxLength: 100 }), (b) => {
         const hex = toHex(b);
         expect(hex).toBe(Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(''));
         expect(fromHex(hex)).toEqual(b);
@@ -36,9 +37,31 @@ describe('bytes', () => {
         writeHex(hex, out, 1);
         expect(out.subarray(1, 1 + b.length)).toEqual(b);
         expect(toHexAt(out, 1, b.length)).toBe(hex);
+        writeHex(hex.toUpperCase(), out, 1);
+        expect(out.subarray(1, 1 + b.length)).toEqual(b);
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('writeSha1Hex decodes 40 lowercase hex digits and refuses anything else', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 20, maxLength: 20 }), fc.nat(39), fc.integer({ min: 0, max: 0xffff }), (b, at, c) => {
+        const hex = toHex(b);
+        const out = new Uint8Array(21);
+        expect(writeSha1Hex(hex, out, 1)).toBe(true);
+        expect(out.subarray(1)).toEqual(b);
+        const ch = String.fromCharCode(c);
+        const changed = hex.slice(0, at) + ch + hex.slice(at + 1);
+        expect(writeSha1Hex(changed, out, 1)).toBe(/^[0-9a-f]$/.test(ch));
+      }),
+      { numRuns: 300 },
+    );
+    const id = 'a'.repeat(40);
+    for (const bad of ['A'.repeat(40), id.slice(1), `${id}0`, `${id.slice(1)}\u0130`, `${id.slice(1)}\u0061\u0301`.slice(0, 40)]) {
+      expect(writeSha1Hex(bad, new Uint8Array(20), 0)).toBe(/^[0-9a-f]{40}$/.test(bad));
+    }
+    expect(writeSha1Hex(undefined as unknown as string, new Uint8Array(20), 0)).toBe(false);
   });
 
   it('fromHex rejects odd lengths and non-hex characters with a typed error', () => {
