@@ -136,7 +136,7 @@ describe('signed pushes (git receive-pack without certificate settings advertise
   });
 });
 
-describe('partial clones fetching lazily, as from git upload-pack', () => {
+describe('ls-remote and partial clones fetching lazily, as from git upload-pack', () => {
   let src: string;
   let reference: string;
 
@@ -158,7 +158,9 @@ describe('partial clones fetching lazily, as from git upload-pack', () => {
       ok(['commit', '-q', '-am', `three ${c}`], src);
     }
     ok(['checkout', '-q', 'main'], src);
-    ok(['push', '-q', writerUrl(hub, 'lazy'), 'main', 'other'], src);
+    ok(['tag', '-a', '-m', 'v1', 'v1', 'other~2'], src);
+    ok(['tag', 'other-light', 'other'], src);
+    ok(['push', '-q', writerUrl(hub, 'lazy'), 'main', 'other', 'v1', 'other-light'], src);
     reference = join(home, 'lazy-reference.git');
     ok(['clone', '-q', '--bare', src, reference]);
     ok(['config', 'uploadpack.allowFilter', 'true'], reference);
@@ -180,6 +182,16 @@ describe('partial clones fetching lazily, as from git upload-pack', () => {
     return out;
   }
   const missing = (dir: string) => ok(['rev-list', '--objects', '--missing=print', '--all'], dir).split('\n').filter((l) => l.startsWith('?')).sort().join('\n');
+
+  it('ls-remote with patterns, --heads, --tags, --refs and --symref, v0 and v2: the lines git upload-pack gives', () => {
+    for (const version of ['0', '2']) {
+      for (const args of [['other'], ['v1'], ['refs/heads/*'], ['--heads'], ['--tags', 'v*'], ['--refs'], ['--symref', 'HEAD'], ['*other*'], ['nothing']]) {
+        const ls = (url: string) => git(['-c', `protocol.version=${version}`, 'ls-remote', ...args.slice(0, -1), url, ...args.slice(-1)]).stdout;
+        expect(ls(`${hub.url}/lazy.git`), `v${version} ${args.join(' ')}`).toBe(ls(`file://${reference}`));
+      }
+    }
+    expect(git(['ls-remote', '--tags', `${hub.url}/lazy.git`, 'v*']).stdout).toMatch(/refs\/tags\/v1\^\{\}/);
+  });
 
   it('blob:limit=1k, then a checkout of another branch (one lazy fetch of many blobs): the same files and missing objects', () => {
     const r = both('blob:limit=1k', (dir) => {
