@@ -111,6 +111,25 @@ describe('SqlRepoStore commit of planned rows', () => {
     });
   });
 
+  it('a marking commit of planned rows into an empty index builds objects_reach again, and a refused one keeps it', async () => {
+    await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
+      const store = new SqlRepoStore(state.storage);
+      const reachIndex = () => state.storage.sql.exec(`SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'objects_reach'`).toArray().length;
+      const marked = () => state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM objects INDEXED BY objects_reach WHERE reach = 1`).one().n;
+      const rows = [planned(1, null, 0), planned(2, 1, 1), planned(3, null, 0)];
+      // Refused while the rows go in (after the index was dropped), and after (the depth check).
+      const bad = { ...planned(4, null, 0), size: -1 };
+      expect(() => store.commit({ rows: [], planned: [...rows, bad], refs: [], reach: { expect: 0, tips: [oid(4)] } })).toThrow(expect.objectContaining({ code: 'invalid-row' }));
+      expect(reachIndex()).toBe(1);
+      expect(() => store.commit({ rows: [], planned: [...rows, planned(4, 3, 2)], refs: [], reach: { expect: 0, tips: [oid(4)] } })).toThrow(expect.objectContaining({ code: 'chain-too-deep' }));
+      expect(reachIndex()).toBe(1);
+      expect(ids(state)).toEqual([]);
+      expect(store.commit({ rows: [], planned: rows, refs: [], reach: { expect: 0, tips: [oid(2), oid(3)] } })).toMatchObject({ ok: true, inserted: 3 });
+      expect(reachIndex()).toBe(1);
+      expect(marked()).toBe(3);
+    });
+  });
+
   it('refuses planned rows with a bad id or base (upper case, short, not hex), changing nothing', async () => {
     await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
       const store = new SqlRepoStore(state.storage);

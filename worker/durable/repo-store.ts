@@ -451,6 +451,7 @@ export class SqlRepoStore {
       inserted += this.host.sql.exec<{ n: number }>(`SELECT changes() AS n`).one().n;
       batch = [];
     };
+    const rebuild = Array.isArray(rows) && this.dropReachIndexFor(rows.length, mark);
     for (const row of rows) {
       // The ids are checked as they are decoded for the depth check (a regex test per id cost more).
       const sha1 = writeSha1Hex(row.id, scratch, 0) && (row.base === null || writeSha1Hex(row.base, baseScratch, 0));
@@ -483,6 +484,7 @@ export class SqlRepoStore {
       deltaDepths[bases.length - 1] = depth;
     }
     flush();
+    if (rebuild) this.host.sql.exec(OBJECTS_REACH_INDEX);
     if (inserted < count) {
       // Some ids were stored meanwhile (a concurrent push), perhaps at other depths: check against what is stored.
       for (const seq of fresh) this.checkDepths(seq);
@@ -622,10 +624,7 @@ export class SqlRepoStore {
   private insertStage(stage: StageId, mark: boolean, given?: Uint32Array): number {
     const n = this.liveStage(stage).count;
     const order = given !== undefined && isPermutation(given, n) ? given : this.stageIdOrder(stage, n);
-    // Marking more rows than V holds (a first push): objects_reach is built again afterwards in one
-    // sorted pass, rather than taking each row at a random place of its (segment, offset) order.
-    const rebuild = mark && n > this.host.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM objects WHERE reach = 1 LIMIT ?)`, n).one().n;
-    if (rebuild) this.host.sql.exec(`DROP INDEX objects_reach`);
+    const rebuild = this.dropReachIndexFor(n, mark);
     let inserted = 0;
     for (let i = 0; i < n; i += INSERT_BATCH) {
       this.host.sql.exec(insertStaged(mark), JSON.stringify(Array.from(order.subarray(i, i + INSERT_BATCH))), stage);
@@ -635,6 +634,17 @@ export class SqlRepoStore {
     // Rows indexed before (a concurrent push's) are marked too: the caller's proof covers every row it gave.
     if (mark && inserted < n) this.host.sql.exec(`UPDATE objects SET reach = 1 WHERE reach IS NULL AND id IN (SELECT id FROM push_stage WHERE push = ?)`, stage);
     return inserted;
+  }
+
+  /**
+   * Drops objects_reach before marking `n` rows when V holds fewer (a first push), and says so: the
+   * caller builds it again afterwards (OBJECTS_REACH_INDEX) in one sorted pass, rather than putting
+   * each row at a random place of its (segment, offset) order.
+   */
+  private dropReachIndexFor(n: number, mark: boolean): boolean {
+    const rebuild = mark && n > 0 && n > this.host.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM objects WHERE reach = 1 LIMIT ?)`, n).one().n;
+    if (rebuild) this.host.sql.exec(`DROP INDEX objects_reach`);
+    return rebuild;
   }
 
   /** The stage's row numbers sorted on their ids' first 48 bits (ties are rare and only cost locality), 12 bytes a row. */
