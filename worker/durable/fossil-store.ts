@@ -249,12 +249,13 @@ export class SqlFossilStore {
     );
     const names = new Map<number, string>();
     const rows: FossilRow[] = [];
-    for (const [seq, hash, size, segment, offset, length, recordSize, base, depth, priv] of cursor.raw() as IterableIterator<
-      [number, string, number, number, number, number, number, string | null, number, number]
-    >) {
+    // Indexed, not destructured: array destructuring walks an iterator per row.
+    for (const r of cursor.raw() as IterableIterator<[number, string, number, number, number, number, number, string | null, number, number]>) {
+      const segment = r[3];
       let name = names.get(segment);
       if (name === undefined) names.set(segment, (name = this.host.sql.exec<{ name: string }>(`SELECT name FROM segments WHERE seq = ?`, segment).one().name));
-      rows.push({ seq, hash, size, segment: name, offset, length, recordSize, format: base === null ? 'full' : 'fossil-delta', base, depth, private: priv !== 0 });
+      const base = r[7];
+      rows.push({ seq: r[0], hash: r[1], size: r[2], segment: name, offset: r[4], length: r[5], recordSize: r[6], format: base === null ? 'full' : 'fossil-delta', base, depth: r[8], private: r[9] !== 0 });
     }
     return rows;
   }
