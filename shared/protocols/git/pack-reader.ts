@@ -144,6 +144,12 @@ export interface ReadPackOptions {
   readEntry?: (offset: number, index: number) => Promise<Uint8Array>;
   /** Largest object or delta, declared or produced (bytes). Default 256 MiB. */
   maxObjectSize?: number;
+  /**
+   * Largest tree, commit or tag (parsed whole, so held whole: in pieces, then
+   * joined) whether read or made by a delta. Default DEFAULT_MAX_HELD_SIZE.
+   * Blobs are not held, so only maxObjectSize bounds them.
+   */
+  maxHeldSize?: number;
   /** Bytes of resolved contents cached for delta bases. Default 32 MiB. */
   maxDeltaBaseCache?: number;
   /** Without readEntry: raw entry bytes kept to rebuild evicted bases. Default 64 MiB. */
@@ -176,6 +182,12 @@ export interface ReadPackOptions {
 
 /** Default bound on object and delta sizes. */
 export const DEFAULT_MAX_OBJECT_SIZE = 256 * 1024 * 1024;
+/**
+ * Default bound on trees, commits and tags: a few KiB of zlib can declare and
+ * inflate to 256 MiB of one, twice that while joined, in a 128 MB isolate; real
+ * ones stay far below (a tree of 100k entries is ~4 MiB).
+ */
+export const DEFAULT_MAX_HELD_SIZE = 32 * 1024 * 1024;
 
 const ENTRY_TYPES: readonly PackEntryType[] = ['commit', 'tree', 'blob', 'tag', 'ofs-delta', 'ref-delta'];
 /** `bases` value of an entry without a known base (a whole object, or a REF_DELTA still waiting). */
@@ -399,6 +411,7 @@ function asPackError(e: unknown, offset: number): unknown {
 class PackReader {
   readonly p: Primitives;
   readonly maxObjectSize: number;
+  readonly maxHeldSize: number;
   readonly maxChainDepth: number;
   readonly window: number;
   readonly cache: BaseCache;
@@ -443,6 +456,7 @@ class PackReader {
     this.p = opts.primitives;
     this.idSet = opts.ids ?? new IdSet();
     this.maxObjectSize = Math.min(opts.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE, MAX_SIZE);
+    this.maxHeldSize = Math.min(opts.maxHeldSize ?? DEFAULT_MAX_HELD_SIZE, this.maxObjectSize);
     this.maxChainDepth = opts.maxChainDepth ?? 10000;
     this.window = opts.window ?? 4 * 1024 * 1024;
     this.cache = new BaseCache(opts.maxDeltaBaseCache ?? 32 * 1024 * 1024);
@@ -591,6 +605,7 @@ class PackReader {
     const hb = await reader.peek(MAX_ENTRY_HEADER);
     const h = decodeEntryHeader(hb, 0, offset);
     if (h.kind === 'need') throw new PackError('pack-truncated', 'pack ends inside an entry header', { offset });
+    if (OBJECT_TYPES.has(h.type) && h.type !== 'blob' && h.size > this.maxHeldSize) throw this.tooLarge(h.type, h.size, offset);
     const head = hb.slice(0, h.length);
     await reader.skip(h.length);
     const inf = this.p.zlib.createInflater(h.size);
@@ -759,14 +774,21 @@ class PackReader {
    * changed a little: its base is in memory, the result need not be too).
    */
   patch(offset: number, base: BaseObject, delta: Uint8Array, depth: number, baseKey: number): PackObject {
-    const size = base.type === 'blob' ? gitDeltaHeader(delta).resultSize : 0;
-    if (size > this.window && size <= this.maxObjectSize) {
+    const size = gitDeltaHeader(delta).resultSize;
+    if (base.type !== 'blob') {
+      if (size > this.maxHeldSize) throw this.tooLarge(base.type, size, offset);
+    } else if (size > this.window && size <= this.maxObjectSize) {
       const h = this.p.hash('sha1').update(objectHeader('blob', size));
       applyGitDeltaTo(base.data, delta, this.maxObjectSize, (piece) => h.update(piece));
       return this.finish(offset, 'blob', EMPTY, depth, this.idOfKey(baseKey), undefined, { id: h.digest(), size });
     }
     const data = applyGitDelta(base.data, delta, this.maxObjectSize, (n) => this.cache.alloc(n));
     return this.finish(offset, base.type, data, depth, this.idOfKey(baseKey), baseKey >= 0 ? { data: delta, base: base.data } : undefined);
+  }
+
+  /** The refusal of a tree, commit or tag over maxHeldSize. */
+  tooLarge(type: string, size: number, offset: number): PackError {
+    return new PackError('pack-object-too-large', `${type} of ${size} bytes exceeds the limit of ${this.maxHeldSize}`, { offset, size, limit: this.maxHeldSize });
   }
 
   async resolveDelta(offset: number, depth: number, delta?: Uint8Array): Promise<PackObject> {

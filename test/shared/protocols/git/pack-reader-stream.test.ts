@@ -153,6 +153,25 @@ describe('pack reader: entries over the window', () => {
     }
   });
 
+  it('a tree, commit or tag over maxHeldSize, read or made by a delta, is refused before it is held; a blob is not', async () => {
+    const bigCommit = obj('commit', `tree ${'0'.repeat(40)}\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\n\n${'x'.repeat(30_000)}\n`);
+    const t1 = tree([['100644', 'a', id(v1)]]);
+    const t2 = tree(Array.from({ length: 400 }, (_, i) => ['100644', `f${String(i).padStart(4, '0')}`, id(v1)] as [string, string, string]));
+    const refusedBy = async (entries: PackWriteEntry[]) => {
+      try {
+        await read(await packBytes(entries), { maxHeldSize: 10_000 });
+        return 'no-error';
+      } catch (e) {
+        return (e as PackError).code;
+      }
+    };
+    expect(await refusedBy([{ kind: 'object', type: 'commit', data: bigCommit.data }])).toBe('pack-object-too-large');
+    expect(await refusedBy([{ kind: 'object', type: 'tree', data: t1.data }, { kind: 'delta', base: { index: 0 }, delta: createGitDelta(t1.data, t2.data) }])).toBe('pack-object-too-large');
+    expect(t2.data.length).toBeGreaterThan(10_000);
+    expect(await refusedBy([{ kind: 'object', type: 'blob', data: v1 }, { kind: 'delta', base: { index: 0 }, delta: createGitDelta(v1, v2) }])).toBe('no-error');
+    expect(await refusedBy([{ kind: 'object', type: 'tree', data: t1.data }])).toBe('no-error');
+  });
+
   it('a truncated, damaged or mis-sized streamed entry is the same PackError as before', async () => {
     const { bytes } = await bigPack();
     const { entries } = await read(bytes);
