@@ -114,8 +114,8 @@ export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], o
       if (chain.length + height > MAX_CHAIN_DEPTH) continue;
       const from = await texts.read(reader, source);
       const text = await texts.read(reader, target);
-      const delta = (await reversed(repo, segments, rows.get(source)!, target, from, text)) ?? createFossilDelta(from, text);
-      if (delta.length >= text.length * 0.75) continue;
+      const delta = (await reversed(repo, segments, rows.get(source)!, target, from, text)) ?? (sharesEnough(from, text) ? createFossilDelta(from, text) : null);
+      if (delta === null || delta.length >= text.length * 0.75) continue;
       if (cut) rows.setBase(source, null);
       deltas.set(target, delta);
       rows.setBase(target, source);
@@ -178,6 +178,62 @@ async function reversed(repo: FossilRepo, segments: SegmentStore, source: Fossil
   } catch {
     return null;
   }
+}
+
+/** Texts at least this long are sampled before a delta is made (below it, making one costs little). */
+const SAMPLE_FROM = 64 * 1024;
+/** Windows of the target sampled, and their length (fossil's delta block size). */
+const SAMPLES = 64;
+const WINDOW = 16;
+
+/**
+ * Whether `text` may share enough with `from` for a delta to save a quarter:
+ * false only when at most 1/16 of SAMPLES windows spread evenly over `text`
+ * occur anywhere in `from` (one rolling-hash pass over `from`). A delta saves a
+ * quarter only by copying a quarter of the target, so a sample that finds
+ * almost nothing tells the delta would be thrown away: two versions of an
+ * incompressible file that was replaced, not edited (the bench's 2 MB
+ * binaries: createFossilDelta's matching on them was half of a large repack's
+ * CPU, every delta discarded). Only compression is at stake, never correctness.
+ */
+export function sharesEnough(from: Uint8Array, text: Uint8Array): boolean {
+  if (text.length < SAMPLE_FROM || from.length < WINDOW) return true;
+  // The sampled windows by hash (a collision only makes a sample count as found).
+  const step = Math.floor((text.length - WINDOW) / (SAMPLES - 1));
+  const wanted = new Map<number, number[]>();
+  // A bit per top 16 bits of a wanted hash: most positions of `from` are ruled out without a Map lookup.
+  const bits = new Uint32Array(2048);
+  for (let k = 0; k < SAMPLES; k++) {
+    const at = k * step;
+    const h = windowHash(text, at);
+    bits[h >>> 21] |= 1 << ((h >>> 16) & 31);
+    const list = wanted.get(h);
+    if (list) list.push(at);
+    else wanted.set(h, [at]);
+  }
+  // B^WINDOW: what the byte leaving the window weighed.
+  let out = 1;
+  for (let i = 0; i < WINDOW; i++) out = Math.imul(out, HASH_BASE);
+  let found = 0;
+  let h = windowHash(from, 0);
+  for (let i = 0; ; i++) {
+    const list = bits[h >>> 21] & (1 << ((h >>> 16) & 31)) ? wanted.get(h) : undefined;
+    if (list !== undefined) {
+      found += list.length;
+      wanted.delete(h);
+      if (found > SAMPLES / 16) return true;
+    }
+    if (i + WINDOW >= from.length) return false;
+    h = (Math.imul(h, HASH_BASE) + from[i + WINDOW] - Math.imul(from[i], out)) | 0;
+  }
+}
+
+const HASH_BASE = 0x01000193;
+
+function windowHash(data: Uint8Array, at: number): number {
+  let h = 0;
+  for (let i = at; i < at + WINDOW; i++) h = (Math.imul(h, HASH_BASE) + data[i]) | 0;
+  return h;
 }
 
 /** fossil's conditions on a pair, on the rows as this call has left them. */

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { purePrimitives } from '../../../../shared/core/primitives.js';
 import { createFossilDelta, reverseFossilDelta } from '../../../../shared/delta/fossil.js';
-import { deltify } from '../../../../shared/protocols/fossil/deltify.js';
+import { deltify, sharesEnough } from '../../../../shared/protocols/fossil/deltify.js';
 import { ArtifactReader, RecordSink, type FossilRepo } from '../../../../shared/protocols/fossil/repo.js';
 import { MemoryFossilStore } from '../../../../shared/storage/fossil-memory.js';
 import { MemorySegmentStore } from '../../../../shared/storage/memory.js';
@@ -115,5 +115,43 @@ describe('deltify', () => {
     expect(rows[2]!.base).not.toBe(hashOf(3));
     expect(rows[3]).toMatchObject({ base: hashOf(4) });
     await expectTexts(repo, texts);
+  });
+
+  it('makes no delta of large versions that share almost nothing (sampled first), and still of edited ones', async () => {
+    // Incompressible, deterministic bytes (xorshift).
+    const noise = (n: number, seed: number) => {
+      const out = new Uint8Array(n);
+      let x = seed;
+      for (let i = 0; i < n; i++) (x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), (out[i] = x & 0xff);
+      return out;
+    };
+    const [a, b] = [noise(80_000, 1), noise(80_000, 2)];
+    const edited = a.slice();
+    for (let i = 0; i < 80_000; i += 2_000) edited[i] ^= 0xff;
+    // A quarter of `a`, at an offset no block boundary of `a` falls on.
+    const quarter = noise(80_000, 3);
+    quarter.set(a.subarray(7, 20_007), 50_000);
+    expect(sharesEnough(a, b)).toBe(false);
+    expect(sharesEnough(a, edited)).toBe(true);
+    expect(sharesEnough(a, quarter)).toBe(true);
+    // Small texts are not sampled: making their delta costs little.
+    expect(sharesEnough(noise(1000, 1), noise(1000, 2))).toBe(true);
+
+    // Pushed full both (a replaced file), or full then edited: only the edited pair becomes a delta.
+    const repo: FossilRepo = { store: new MemoryFossilStore(), segments: new MemorySegmentStore(), primitives: purePrimitives };
+    const sink = new RecordSink(repo);
+    const full = async (i: number, t: Uint8Array) => ({ hash: hashOf(i), size: t.length, ...(await sink.appendDeflated(t)), recordSize: t.length, format: 'full' as const, base: null, private: false });
+    const rows = [await full(0, a), await full(1, b), await full(2, a), await full(3, edited)];
+    await sink.finish();
+    await repo.store.commit({ rows });
+    const r = await deltify(repo, [
+      { target: hashOf(0), source: hashOf(1) },
+      { target: hashOf(2), source: hashOf(3) },
+    ]);
+    expect(r.deltified).toBe(1);
+    const after = await repo.store.rows([hashOf(0), hashOf(2)]);
+    expect(after[0]).toMatchObject({ format: 'full', base: null });
+    expect(after[1]).toMatchObject({ format: 'fossil-delta', base: hashOf(3) });
+    await expectTexts(repo, [a, b, a, edited]);
   });
 });
