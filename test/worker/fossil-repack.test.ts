@@ -9,7 +9,7 @@ import { ArtifactReader, RecordSink, type FossilRepo } from '../../shared/protoc
 import type { FossilRowInput } from '../../shared/storage/fossil.js';
 import { MemorySegmentStore } from '../../shared/storage/memory.js';
 import { localFossilStore, migrateFossil, SqlFossilStore } from '../../worker/durable/fossil-store.js';
-import { QUIET_MS, repackDue, repackFossil, runRepackAlarm, scheduleRepack } from '../../worker/durable/fossil-repack.js';
+import { QUIET_MS, RELEASE_MS, repackDue, repackFossil, runRepackAlarm, scheduleRepack } from '../../worker/durable/fossil-repack.js';
 import type { RepoObject } from '../../worker/durable/repo.js';
 
 const hashOf = (n: number) => n.toString(16).padStart(40, '0');
@@ -169,6 +169,32 @@ describe('fossil repack', () => {
       // Once the alarm has returned, a request arms it again.
       await scheduleRepack(host, repoId);
       expect(setAlarm).toHaveBeenCalledTimes(2);
+    });
+  });
+
+  it('lets go of what the host kept for the push only once RELEASE_MS have passed since the last request', async () => {
+    await runInDurableObject(await fresh(), async (_i: RepoObject, state) => {
+      const repo = await pushed(state.storage, new MemorySegmentStore());
+      const host = { sql: state.storage.sql, transactionSync: state.storage.transactionSync.bind(state.storage), setAlarm: vi.fn() };
+      const repoId = `test-${crypto.randomUUID()}`;
+      await scheduleRepack(host, repoId);
+      const release = vi.fn();
+      const slice = vi.fn(async () => ({ artifacts: 0, deltified: 0, compacted: 0, more: false }) as never);
+      const t = Date.now();
+      const clock = vi.spyOn(Date, 'now');
+      try {
+        // Quiet, but the push may go on: a slice runs, the memo stays.
+        clock.mockReturnValue(t + QUIET_MS + 10);
+        await runRepackAlarm(host, () => repo, slice, release);
+        expect(slice).toHaveBeenCalledTimes(1);
+        expect(release).not.toHaveBeenCalled();
+        clock.mockReturnValue(t + RELEASE_MS + 10);
+        await runRepackAlarm(host, () => repo, slice, release);
+        expect(slice).toHaveBeenCalledTimes(2);
+        expect(release).toHaveBeenCalledTimes(1);
+      } finally {
+        clock.mockRestore();
+      }
     });
   });
 });

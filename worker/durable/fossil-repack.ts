@@ -39,6 +39,12 @@ export const SLICE_MS = 100;
 const ALARM_MS = 10_000;
 /** Quiet time after a sync request before a slice starts: a push's rounds come back to back, so the repack waits for its end. */
 export const QUIET_MS = 1000;
+/**
+ * Quiet time after which the push is surely over and what the host keeps for
+ * its next round (the receive memo: up to 24 MiB of texts and deltas) is let
+ * go: held on, it sat beside the repack's own caches and every later clone.
+ */
+export const RELEASE_MS = 5000;
 
 /** Per repository (one Durable Object): whether its alarm runs, and when its last sync request ended. */
 const states = new Map<string, { running: boolean; lastRequest: number }>();
@@ -209,10 +215,16 @@ export async function scheduleRepack(host: RepackHost, repoId: string): Promise<
 /**
  * The alarm: repack slices, each through `queue` (the repository's request
  * queue), until done, or until ALARM_MS have passed or a sync request came
- * within QUIET_MS (then it re-arms itself). Never throws: an alarm that throws
+ * within QUIET_MS (then it re-arms itself); `release` once RELEASE_MS have
+ * passed since the last request (before each slice). Never throws: an alarm that throws
  * is retried by the runtime, and repacking is only an optimisation.
  */
-export async function runRepackAlarm(host: RepackHost, repoOf: (repoId: string) => FossilRepo, queue: <T>(fn: () => Promise<T>) => Promise<T>): Promise<void> {
+export async function runRepackAlarm(
+  host: RepackHost,
+  repoOf: (repoId: string) => FossilRepo,
+  queue: <T>(fn: () => Promise<T>) => Promise<T>,
+  release?: () => void,
+): Promise<void> {
   let s: ReturnType<typeof stateOf> | undefined;
   try {
     const repoId = host.sql.exec<{ id: string }>(`SELECT id FROM fossil_repack_repo`).toArray()[0]?.id;
@@ -227,6 +239,7 @@ export async function runRepackAlarm(host: RepackHost, repoOf: (repoId: string) 
         await host.setAlarm(Math.max(quietAt, Date.now()));
         return;
       }
+      if (Date.now() - s.lastRequest >= RELEASE_MS) release?.();
       const r = await queue(() => repackFossil(host, repo));
       if (!r.more) return;
       // Let requests that arrived meanwhile (queued behind this slice) go before the next one.

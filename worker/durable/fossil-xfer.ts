@@ -32,7 +32,8 @@ import type { SqlHost } from './repo-store.js';
 /**
  * Texts and pending deltas kept between one DO's requests (a push is many
  * rounds; each round's deltas wait for bases the next one brings). Keyed by
- * the DO's storage, so it lives as long as the instance: 16 + 8 MiB at most.
+ * the DO's storage: 16 + 8 MiB at most, dropped by the repack alarm once the
+ * push is over.
  */
 const memos = new WeakMap<object, ReceiveMemo>();
 
@@ -186,9 +187,18 @@ async function pipeChunks(chunks: AsyncIterable<Uint8Array>, writable: WritableS
   }
 }
 
-/** The DO's alarm: repacking slices, each in the request queue. */
+/**
+ * The DO's alarm: repacking slices, each in the request queue. The repack
+ * reads without the receive memo, and drops it once the push is surely over
+ * (fossil-repack.ts RELEASE_MS).
+ */
 export function fossilRepackAlarm(host: RepackHost, env: Env): Promise<void> {
-  return runRepackAlarm(host, (repoId) => fossilRepo(host, env, repoId), (fn) => serialized(host, fn));
+  return runRepackAlarm(
+    host,
+    (repoId) => ({ ...fossilRepo(host, env, repoId), memo: undefined }),
+    (fn) => serialized(host, fn),
+    () => memos.delete(host),
+  );
 }
 
 /**
