@@ -1,0 +1,144 @@
+/**
+ * A fossil push's memory, the background repack's CPU and the clone after it,
+ * in one workerd: the hub started with an inspector, a corpus pushed into an
+ * empty repository while the isolate's heap is polled (bench/cdp.ts
+ * heapMonitor), then the repack alarm timed until workerd is idle, then a
+ * clone checked with `fossil test-integrity` and compared artifact by artifact.
+ *
+ *   npx tsx bench/fossil-memory.ts [CORPUS.fossil]     (default: bench/.work/fossil-small-v1.fossil)
+ *
+ * MEM_SNAPSHOT_MIB=N: the sampling heap profiler's live objects by allocating
+ * function (bench/.work/fossil-memory.heapprofile) the first time the
+ * isolate's used heap + buffers pass N MiB during the push (it does not see
+ * ArrayBuffer contents, most of a push's peak). MEM_GC_EVERY=N: every Nth heap
+ * poll of the push follows a forced full GC ("live after GC": what was live,
+ * not garbage; slows the push). MEM_SKIP_CLONE=1: push and repack only;
+ * MEM_PUSH_ONLY=1: the push only. MEM_PROFILE_REPACK=1: a CPU profile of the
+ * repack (bench/.work/fossil-memory-repack.cpuprofile), its top functions printed.
+ * A mid-size corpus for A/B: the bench's FOSSIL_LARGE spec with fewer commits
+ * (bench/git-corpus.ts corpus(), then git fast-export | fossil import --git).
+ */
+import { copyFileSync, existsSync, writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { api } from '../test/e2e/hub-client.js';
+import { freePort, startHub } from '../test/e2e/hub-server.js';
+import { artifactHashes, check, runFossil, runFossilAsync } from '../test/e2e/fossil-client.js';
+import { heapMonitor, summariseCpu, summariseHeap, type CpuProfile, workerSession, type CdpSession, type HeapProfile, type HeapUsage } from './cdp.js';
+import { cpuSeconds, findInTree, rssBytes, sampleRss } from './proc.js';
+
+const WORK = new URL('./.work/', import.meta.url).pathname;
+const corpus = process.argv[2] ?? join(WORK, 'fossil-small-v1.fossil');
+const mib = (b: number) => (b / 2 ** 20).toFixed(0);
+
+async function main(): Promise<void> {
+  if (!existsSync(corpus)) throw new Error(`${corpus} missing`);
+  const inspector = await freePort();
+  const hub = await startHub({ vars: { HUB_MAX_PUSH_BYTES: String(64 * 2 ** 20) }, timeoutMs: 120_000, devArgs: ['--inspector-port', String(inspector)] });
+  const tmp = mkdtempSync(join(WORK, 'fossil-memory-'));
+  const home = join(tmp, 'home');
+  mkdirSync(home);
+  const cdp = await workerSession(inspector);
+  try {
+    const auth = hub.url.replace('http://', `http://bench:${hub.adminToken}@`);
+    const res = await api(hub, 'POST', '/repos', { name: 'm', kind: 'fossil', public: true });
+    if (res.status !== 201) throw new Error(res.text);
+    const probe = join(tmp, 'probe.fossil');
+    check(runFossil(home, ['clone', `${hub.url}/m`, probe]), 'clone');
+    const code = check(runFossil(home, ['sql', '-R', probe, `SELECT value FROM config WHERE name='project-code'`]), 'sql').stdout.trim().replace(/'/g, '');
+    const src = join(tmp, 'src.fossil');
+    copyFileSync(corpus, src);
+    check(runFossil(home, ['sql', '-R', src, `UPDATE config SET value='${code}' WHERE name='project-code'`]), 'sql');
+    const pids = findInTree(process.pid, 'workerd');
+    const cpu = () => pids.reduce((n, p) => n + cpuSeconds(p), 0);
+
+    // The push.
+    const snapAt = Number(process.env.MEM_SNAPSHOT_MIB ?? 0) * 2 ** 20;
+    let snapping: Promise<void> | null = null;
+    const snapTimer = snapAt
+      ? setInterval(() => {
+          if (snapping) return;
+          void cdp.send<HeapUsage>('Runtime.getHeapUsage').then((u) => {
+            if (snapping || u.usedSize + (u.backingStorageSize ?? 0) < snapAt) return;
+            snapping = (console.log(`at ${mib(u.usedSize + (u.backingStorageSize ?? 0))} MiB (buffers ${mib(u.backingStorageSize ?? 0)}):`), liveSample(cdp, join(WORK, 'fossil-memory.heapprofile')));
+          });
+        }, 100)
+      : undefined;
+    if (snapAt) {
+      await cdp.send('HeapProfiler.enable');
+      await cdp.send('HeapProfiler.startSampling', { samplingInterval: 65536 });
+    }
+    const rss0 = pids.reduce((n, p) => n + rssBytes(p), 0);
+    const sampler = sampleRss(pids);
+    const heap = heapMonitor([cdp], 100, Number(process.env.MEM_GC_EVERY ?? 0));
+    const c0 = cpu();
+    let t = performance.now();
+    const r = await runFossilAsync(home, ['push', '-R', src, `${auth}/m`]);
+    const pushWall = (performance.now() - t) / 1000;
+    const pushCpu = cpu() - c0;
+    const peak = [...(await heap.stop()).values()][0];
+    const rss = sampler.stop() - rss0;
+    clearInterval(snapTimer);
+    await snapping;
+    check(r, 'push');
+    console.log(`push: ${pushWall.toFixed(1)} s wall, workerd cpu ${pushCpu.toFixed(1)} s, rss +${mib(rss)} MiB, isolate peak ${mib(peak.used)} MiB (buffers ${mib(peak.buffers)}, live after GC ${mib(peak.live)}), start ${mib(peak.used0)}`);
+    console.log(r.output.replace(/\r/g, '\n').split('\n').filter((l) => l.trim()).slice(-3).join('\n'));
+
+    if (process.env.MEM_PUSH_ONLY === '1') return;
+    // The repack (DO alarm) until workerd is idle for 4 s.
+    const profiling = process.env.MEM_PROFILE_REPACK === '1';
+    if (profiling) {
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.setSamplingInterval', { interval: 1000 });
+      await cdp.send('Profiler.start');
+    }
+    const rheap = heapMonitor([cdp]);
+    const rsampler = sampleRss(pids);
+    const rss1 = pids.reduce((n, p) => n + rssBytes(p), 0);
+    t = performance.now();
+    const c1 = cpu();
+    let last = c1;
+    for (let quiet = 0; quiet < 4 && performance.now() - t < 30 * 60_000; ) {
+      await new Promise((res) => setTimeout(res, 1000));
+      const now = cpu();
+      quiet = now - last < 0.05 ? quiet + 1 : 0;
+      last = now;
+    }
+    const rpeak = [...(await rheap.stop()).values()][0];
+    console.log(`repack: ${((performance.now() - t) / 1000 - 4).toFixed(1)} s wall, workerd cpu ${(cpu() - c1).toFixed(1)} s, rss +${mib(rsampler.stop() - rss1)} MiB, isolate peak ${mib(rpeak.used)} MiB (buffers ${mib(rpeak.buffers)})`);
+    if (profiling) {
+      const { profile } = await cdp.send<{ profile: CpuProfile }>('Profiler.stop');
+      writeFileSync(join(WORK, 'fossil-memory-repack.cpuprofile'), JSON.stringify(profile));
+      console.log(summariseCpu(profile, 40, true));
+    }
+    if (process.env.MEM_SKIP_CLONE === '1') return;
+
+    // A clone: memory, and that it holds every artifact intact.
+    const clone = join(tmp, 'clone.fossil');
+    const cheap = heapMonitor([cdp]);
+    const c2 = cpu();
+    t = performance.now();
+    const cr = await runFossilAsync(home, ['clone', `${hub.url}/m`, clone]);
+    const cpeak = [...(await cheap.stop()).values()][0];
+    check(cr, 'clone');
+    console.log(`clone: ${((performance.now() - t) / 1000).toFixed(1)} s wall, workerd cpu ${(cpu() - c2).toFixed(1)} s, isolate peak ${mib(cpeak.used)} MiB (buffers ${mib(cpeak.buffers)})`);
+    const integrity = runFossil(home, ['test-integrity', '-R', clone], home, 1_200_000);
+    console.log(`test-integrity: status ${integrity.status}: ${integrity.output.trim().split('\n').slice(-1)[0]}`);
+    const want = new Set(artifactHashes(home, src));
+    const got = new Set(artifactHashes(home, clone));
+    const missing = [...want].filter((h) => !got.has(h));
+    console.log(`artifacts: corpus ${want.size}, clone ${got.size}, missing ${missing.length}`);
+  } finally {
+    cdp.close();
+    await hub.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** The sampling heap profile's live allocations by function now (sampled since the push began; garbage not yet collected counts). */
+async function liveSample(cdp: CdpSession, file: string): Promise<void> {
+  const { profile } = await cdp.send<{ profile: HeapProfile }>('HeapProfiler.getSamplingProfile');
+  writeFileSync(file, JSON.stringify(profile));
+  console.log(summariseHeap(profile, 25));
+}
+
+await main();
