@@ -34,6 +34,7 @@ import { DEFAULT_RECEIVE_FEATURES, DEFAULT_UPLOAD_FEATURES, type ReceivePackFeat
 import { lsRefsResponse } from '../../shared/protocols/git/ls-refs.js';
 import { encodePkt, encodePkts, pktLength, readPkt } from '../../shared/protocols/git/pkt-line.js';
 import { V2RequestParser } from '../../shared/protocols/git/upload-request.js';
+import { OutputBuffers } from '../../shared/protocols/git/pack-writer.js';
 import { uploadPack } from '../../shared/protocols/git/upload-pack.js';
 import { receivePack, type ReceivePackOptions } from '../../shared/protocols/git/receive-pack.js';
 import type { ObjectIndex, RepoCommitter, RowStager } from '../../shared/storage/object-index.js';
@@ -70,6 +71,8 @@ export interface GitServiceOptions {
   peeled: PeelCache;
   /** The hub's push policy (branch protection) and audit hook, from the Worker's push headers. */
   receiveHooks?: Pick<ReceivePackOptions, 'checkUpdate' | 'onApplied'>;
+  /** Memory for the pack's output chunks, given back as the answer's writes complete (see written). */
+  buffers?: OutputBuffers;
 }
 
 /** The protocol engine contract: a request body in, a response body out (both pkt-line byte streams). */
@@ -81,7 +84,7 @@ export type GitEngine = (repo: GitRepo, body: ByteStream, opts: GitServiceOption
  * gets here). The body is already decoded and size-capped by the handler.
  */
 function runUploadPack(repo: GitRepo, body: ByteStream, opts: GitServiceOptions): ByteStream | null {
-  return uploadPack(repo, body, { protocol: opts.protocol, features: opts.uploadFeatures, onError: logError });
+  return uploadPack(repo, body, { protocol: opts.protocol, features: opts.uploadFeatures, onError: logError, build: opts.buffers && { buffers: opts.buffers } });
 }
 function runReceivePack(repo: GitRepo, body: ByteStream, opts: GitServiceOptions, releaseChunk?: (chunk: Uint8Array) => void): ByteStream | null {
   // The handler already enforces the push size cap while streaming the body.
@@ -317,13 +320,17 @@ export async function handleGitRequest(
   // complete, even where an engine stopped reading it on an error.
   if (request.method === 'POST' && url.pathname === '/git-upload-pack') {
     const body = requestBody(request.body, gzip, limit, 'request');
-    return reply(async function* () {
+    // The pack's output chunks are written, not pulled, so their memory is used again (see written).
+    const buffers = new OutputBuffers();
+    const upload = { ...opts, buffers };
+    const answer = guarded(async function* () {
       try {
-        yield* protocol === 2 ? uploadPackV2(repo, body, opts) : engineOrRefusal(runUploadPack(repo, body, opts), body, 'fetch');
+        yield* protocol === 2 ? uploadPackV2(repo, body, upload) : engineOrRefusal(runUploadPack(repo, body, upload), body, 'fetch');
       } finally {
         await body.return(undefined);
       }
-    });
+    }, mode);
+    return new Response(written(answer, buffers.release), { status: 200 });
   }
   if (request.method === 'POST' && url.pathname === '/git-receive-pack') {
     return reply(async function* () {
@@ -341,6 +348,30 @@ export async function handleGitRequest(
     });
   }
   return new Response('not found\n', { status: 404 });
+}
+
+/**
+ * `s` written into an IdentityTransformStream, each chunk given to `release` once its write is
+ * done. Such a stream buffers nothing: a write completes when the reader has taken all its bytes
+ * (workerd copies them out into the response), so the chunk's memory is free again; a JS-pulled
+ * stream (toReadableStream) never says when the runtime is done with a chunk. If the client goes
+ * away, the write fails and `s` is ended (its finally blocks run).
+ */
+function written(s: ByteStream, release: (chunk: Uint8Array) => void): ReadableStream<Uint8Array> {
+  const { readable, writable } = new IdentityTransformStream();
+  const writer = writable.getWriter();
+  void (async () => {
+    try {
+      for await (const chunk of s) {
+        await writer.write(chunk);
+        release(chunk);
+      }
+      await writer.close();
+    } catch (e) {
+      await writer.abort(e).catch(() => undefined);
+    }
+  })();
+  return readable as ReadableStream<Uint8Array>;
 }
 
 /** The engine's stream; without an engine, the body is read to its end and the request refused. */

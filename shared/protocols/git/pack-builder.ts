@@ -14,7 +14,7 @@
 import { gitObjectId, type GitObjectType } from '../../core/git/object-id.js';
 import type { ByteStream } from '../../core/stream.js';
 import { readObject } from '../../storage/object-store.js';
-import { entriesToPackBytes, type PackTrailer, type PackWriteEntry } from './pack-writer.js';
+import { entriesToPackBytes, type OutputBuffers, type PackTrailer, type PackWriteEntry } from './pack-writer.js';
 import { PackError } from './pack.js';
 import type { RepoView } from './object-walk.js';
 import { toHexAt, writeHex } from '../../core/bytes.js';
@@ -49,6 +49,8 @@ export interface BuildOptions {
    * ofsDelta (a rebuilt object's deflated bytes could change with the zlib build).
    */
   trailer?: PackTrailer;
+  /** Output chunk memory (see WritePackOptions.buffers). */
+  buffers?: OutputBuffers;
 }
 
 const maxDeltaSize = (targetSize: number) => targetSize * 16 + 1024;
@@ -208,6 +210,7 @@ export function reachPlanToPackBytes(view: RepoView, plan: ReachPlan, order: Rea
     chunkSize: opts.chunkSize,
     sideband: opts.sideband,
     trailer: order.reused === plan.count ? opts.trailer : undefined,
+    buffers: opts.buffers,
   });
 }
 

@@ -2,7 +2,7 @@
 // packets framed into one buffer must be the same bytes as unjoined.
 import { describe, expect, it } from 'vitest';
 import { purePrimitives } from '../../../../shared/core/primitives.js';
-import { entriesToPackBytes, type PackWriteEntry } from '../../../../shared/protocols/git/pack-writer.js';
+import { entriesToPackBytes, OutputBuffers, type PackWriteEntry } from '../../../../shared/protocols/git/pack-writer.js';
 import { encodeSideband, encodeSidebandJoined, SIDEBAND_64K_MAX } from '../../../../shared/protocols/git/sideband.js';
 
 const p = purePrimitives;
@@ -73,5 +73,41 @@ describe('joined fetch output', () => {
       const data = new Uint8Array(len).map((_, i) => i & 0xff);
       expect(encodeSidebandJoined(1, data, max)).toEqual(concat(encodeSideband(1, data, max)));
     }
+  });
+});
+
+describe('output chunk memory used again (OutputBuffers)', () => {
+  const entries: PackWriteEntry[] = Array.from({ length: 300 }, (_, i): PackWriteEntry => ({ kind: 'object', type: 'blob', data: new TextEncoder().encode(`blob ${i}\n`.repeat(i % 7)) }));
+
+  it('chunks released after they are copied come back as later chunks, and the pack is the same bytes', async () => {
+    const plain = concat(await chunksOf(entriesToPackBytes(entries, entries.length, { primitives: p, chunkSize: 500, sideband: 100 })));
+    const buffers = new OutputBuffers();
+    const seen = new Set<ArrayBufferLike>();
+    const parts: Uint8Array[] = [];
+    for await (const c of entriesToPackBytes(entries, entries.length, { primitives: p, chunkSize: 500, sideband: 100, buffers })) {
+      parts.push(c.slice());
+      seen.add(c.buffer);
+      // Scribbled over once given back: a chunk still in use would show it.
+      buffers.release(c);
+      c.fill(0xee);
+    }
+    expect(concat(parts)).toEqual(plain);
+    expect(parts.length).toBeGreaterThan(10);
+    expect(buffers.reused).toBeGreaterThan(parts.length - 5);
+    expect(seen.size).toBeLessThanOrEqual(3);
+  });
+
+  it('takes back only its own buffers, each once, and never one of another size', () => {
+    const buffers = new OutputBuffers();
+    const a = buffers.take(100);
+    buffers.release(new Uint8Array(100));
+    buffers.release(a.subarray(0, 10));
+    buffers.release(a);
+    expect(buffers.take(100).buffer).toBe(a.buffer);
+    expect(buffers.take(100).buffer).not.toBe(a.buffer);
+    // One of another size (or detached by a consumer that took it over) is dropped, not handed out.
+    buffers.release(a);
+    expect(buffers.take(50).buffer).not.toBe(a.buffer);
+    expect(buffers.take(100).buffer).not.toBe(a.buffer);
   });
 });
