@@ -41,7 +41,7 @@ const ALARM_MS = 10_000;
 export const QUIET_MS = 1000;
 /**
  * Quiet time after which the push is surely over and what the host keeps for
- * its next round (the receive memo: up to 24 MiB of texts and deltas) is let
+ * its next round (the receive memo: up to 12 MiB of texts and deltas) is let
  * go: held on, it sat beside the repack's own caches and every later clone.
  */
 export const RELEASE_MS = 5000;

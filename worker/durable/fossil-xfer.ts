@@ -32,7 +32,7 @@ import type { SqlHost } from './repo-store.js';
 /**
  * Texts and pending deltas kept between one DO's requests (a push is many
  * rounds; each round's deltas wait for bases the next one brings). Keyed by
- * the DO's storage: 16 + 8 MiB at most, dropped by the repack alarm once the
+ * the DO's storage: 8 + 4 MiB at most, dropped by the repack alarm once the
  * push is over.
  */
 const memos = new WeakMap<object, ReceiveMemo>();

@@ -33,7 +33,7 @@ export interface ReceiveMemo {
 }
 
 /** A memo holding up to `textBytes` of texts and `deltaBytes` of pending deltas. */
-export function receiveMemo(textBytes = 16 * 1024 * 1024, deltaBytes = 8 * 1024 * 1024): ReceiveMemo {
+export function receiveMemo(textBytes = 8 * 1024 * 1024, deltaBytes = 4 * 1024 * 1024): ReceiveMemo {
   return { texts: new LruBaseCache(textBytes), deltas: new LruBaseCache(deltaBytes) };
 }
 

@@ -100,7 +100,7 @@ export const DEFAULT_XFER_LIMITS: XferLimits = {
   replyBudget: 5_000_000,
   maxGimme: 500,
   clusterThreshold: CLUSTER_THRESHOLD,
-  cacheBytes: 16 * 1024 * 1024,
+  cacheBytes: 8 * 1024 * 1024,
 };
 
 /** A reply: always HTTP 200 for fossil; errors are `error` cards inside. */
