@@ -102,15 +102,25 @@ function readCopy(delta: Uint8Array, pos: number, cmd: number, at: number): { of
   return { offset, size, next: pos };
 }
 
+const EMPTY = new Uint8Array(0);
+
 /**
- * Apply a git delta to `base`. Throws DeltaError if the delta is malformed,
- * names a different base size, copies outside the base, or declares or
- * produces a result other than its stated size, or larger than `maxSize`.
- * `alloc` hands out the result's memory (the caller's reused memory: every
- * byte of it is written before the result is returned).
+ * Checks a git delta against `base` and `maxSize`, then hands its result to
+ * `copy` (ranges of `base`) and `insert` (ranges of `delta`) in order.
+ * Throws DeltaError if the delta is malformed, names a different base size,
+ * copies outside the base, or declares or produces a result other than its
+ * stated size, or larger than `maxSize`. `start` is called once, with the
+ * result's size, after the header's checks and before the first range.
  */
-export function applyGitDelta(base: Uint8Array, delta: Uint8Array, maxSize = GIT_DELTA_MAX_RESULT, alloc?: (size: number) => Uint8Array): Uint8Array {
-  const { baseSize, resultSize, offset: start } = gitDeltaHeader(delta);
+function walkGitDelta(
+  base: Uint8Array,
+  delta: Uint8Array,
+  maxSize: number,
+  start: (resultSize: number) => void,
+  copy: (from: number, to: number) => void,
+  insert: (from: number, to: number) => void,
+): number {
+  const { baseSize, resultSize, offset } = gitDeltaHeader(delta);
   if (baseSize !== base.length) {
     throw new DeltaError('delta-base-size', `delta expects a base of ${baseSize} bytes, got ${base.length}`, { expected: baseSize, actual: base.length });
   }
@@ -118,9 +128,9 @@ export function applyGitDelta(base: Uint8Array, delta: Uint8Array, maxSize = GIT
   if (resultSize > maxSize) {
     throw new DeltaError('delta-too-large', `delta result of ${resultSize} bytes exceeds limit ${maxSize}`, { size: resultSize, limit: maxSize });
   }
-  const out = alloc ? alloc(resultSize) : new Uint8Array(resultSize);
+  start(resultSize);
   let o = 0;
-  let pos = start;
+  let pos = offset;
   const end = delta.length;
   while (pos < end) {
     const at = pos;
@@ -132,12 +142,12 @@ export function applyGitDelta(base: Uint8Array, delta: Uint8Array, maxSize = GIT
         throw new DeltaError('delta-copy-out-of-range', `copy [${r.offset}, +${r.size}) outside base of ${baseSize} bytes`, { at, offset: r.offset, size: r.size });
       }
       if (o + r.size > resultSize) throw new DeltaError('delta-result-overflow', 'delta writes past its declared result size', { at });
-      out.set(base.subarray(r.offset, r.offset + r.size), o);
+      copy(r.offset, r.offset + r.size);
       o += r.size;
     } else if (cmd !== 0) {
       if (pos + cmd > end) throw new DeltaError('delta-truncated', 'insert runs past the end of the delta', { at });
       if (o + cmd > resultSize) throw new DeltaError('delta-result-overflow', 'delta writes past its declared result size', { at });
-      out.set(delta.subarray(pos, pos + cmd), o);
+      insert(pos, pos + cmd);
       o += cmd;
       pos += cmd;
     } else {
@@ -147,6 +157,31 @@ export function applyGitDelta(base: Uint8Array, delta: Uint8Array, maxSize = GIT
   if (o !== resultSize) {
     throw new DeltaError('delta-result-size', `delta produced ${o} bytes, declared ${resultSize}`, { expected: resultSize, actual: o });
   }
+  return o;
+}
+
+/**
+ * Apply a git delta to `base` (errors: walkGitDelta). `alloc` hands out the
+ * result's memory (the caller's reused memory: every byte of it is written
+ * before the result is returned).
+ */
+export function applyGitDelta(base: Uint8Array, delta: Uint8Array, maxSize = GIT_DELTA_MAX_RESULT, alloc?: (size: number) => Uint8Array): Uint8Array {
+  let out: Uint8Array = EMPTY;
+  let o = 0;
+  walkGitDelta(
+    base,
+    delta,
+    maxSize,
+    (size) => (out = alloc ? alloc(size) : new Uint8Array(size)),
+    (from, to) => {
+      out.set(base.subarray(from, to), o);
+      o += to - from;
+    },
+    (from, to) => {
+      out.set(delta.subarray(from, to), o);
+      o += to - from;
+    },
+  );
   return out;
 }
 
@@ -158,52 +193,29 @@ export function applyGitDelta(base: Uint8Array, delta: Uint8Array, maxSize = GIT
  * object that is hashed, not kept.
  */
 export function applyGitDeltaTo(base: Uint8Array, delta: Uint8Array, maxSize: number, sink: (piece: Uint8Array) => void): number {
-  const { baseSize, resultSize, offset: start } = gitDeltaHeader(delta);
-  if (baseSize !== base.length) {
-    throw new DeltaError('delta-base-size', `delta expects a base of ${baseSize} bytes, got ${base.length}`, { expected: baseSize, actual: base.length });
-  }
-  if (resultSize > maxSize) {
-    throw new DeltaError('delta-too-large', `delta result of ${resultSize} bytes exceeds limit ${maxSize}`, { size: resultSize, limit: maxSize });
-  }
   const inserts = new Uint8Array(64 * 1024);
   let held = 0;
   const flush = () => {
     if (held > 0) sink(inserts.subarray(0, held));
     held = 0;
   };
-  let o = 0;
-  let pos = start;
-  const end = delta.length;
-  while (pos < end) {
-    const at = pos;
-    const cmd = delta[pos++];
-    if (cmd & 0x80) {
-      const r = readCopy(delta, pos, cmd, at);
-      pos = r.next;
-      if (r.offset + r.size > baseSize) {
-        throw new DeltaError('delta-copy-out-of-range', `copy [${r.offset}, +${r.size}) outside base of ${baseSize} bytes`, { at, offset: r.offset, size: r.size });
-      }
-      if (o + r.size > resultSize) throw new DeltaError('delta-result-overflow', 'delta writes past its declared result size', { at });
+  const size = walkGitDelta(
+    base,
+    delta,
+    maxSize,
+    () => {},
+    (from, to) => {
       flush();
-      sink(base.subarray(r.offset, r.offset + r.size));
-      o += r.size;
-    } else if (cmd !== 0) {
-      if (pos + cmd > end) throw new DeltaError('delta-truncated', 'insert runs past the end of the delta', { at });
-      if (o + cmd > resultSize) throw new DeltaError('delta-result-overflow', 'delta writes past its declared result size', { at });
-      if (held + cmd > inserts.length) flush();
-      inserts.set(delta.subarray(pos, pos + cmd), held);
-      held += cmd;
-      o += cmd;
-      pos += cmd;
-    } else {
-      throw new DeltaError('delta-reserved-opcode', 'reserved delta opcode 0x00', { at });
-    }
-  }
+      sink(base.subarray(from, to));
+    },
+    (from, to) => {
+      if (held + (to - from) > inserts.length) flush();
+      inserts.set(delta.subarray(from, to), held);
+      held += to - from;
+    },
+  );
   flush();
-  if (o !== resultSize) {
-    throw new DeltaError('delta-result-size', `delta produced ${o} bytes, declared ${resultSize}`, { expected: resultSize, actual: o });
-  }
-  return o;
+  return size;
 }
 
 // ---- encoder ----
