@@ -138,6 +138,23 @@ export interface SideBySide {
   stop(): Promise<void>;
 }
 
+/**
+ * The repository file `src` on both servers of `sides`: the hub repository
+ * created empty with its project code, fossil server serving a copy of it;
+ * `writer` (a hub user) gets the write role on the hub and fossil's `i y` on
+ * the copy.
+ */
+export async function serveOnBoth(sides: Omit<SideBySide, 'stop' | 'serverUrl'>, name: string, src: string, writer: { name: string; password: string }): Promise<void> {
+  const fossil = (args: string[]) => check(runFossil(sides.home, args), `fossil ${args.join(' ')}`).stdout;
+  const code = fossil(['sql', '-R', src, `SELECT value FROM config WHERE name = 'project-code'`]).trim().replace(/'/g, '');
+  await apiOk(sides.hub, 'POST', '/repos', { name, kind: 'fossil', public: true, project_code: code });
+  await apiOk(sides.hub, 'PUT', `/repos/${name}/members/${writer.name}`, { role: 'write' });
+  const copy = join(sides.served, `${name}.fossil`);
+  fossil(['sql', '-R', src, `VACUUM INTO '${copy}'`]);
+  fossil(['user', 'new', writer.name, 'x', writer.password, '-R', copy]);
+  fossil(['user', 'capabilities', writer.name, 'iy', '-R', copy]);
+}
+
 /** Starts a hub and a fossil server with a fresh home (`prefix`); `stop()` ends both and removes the home. */
 export async function startSideBySide(prefix: string): Promise<SideBySide> {
   const hub = await startHub();

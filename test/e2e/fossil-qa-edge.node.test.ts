@@ -5,7 +5,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { artifactHashes, check, runFossil, useSideBySide } from './fossil-client.js';
+import { artifactHashes, check, runFossil, serveOnBoth, useSideBySide } from './fossil-client.js';
 import { api as hubApi, apiOk, repoUrl } from './hub-client.js';
 import type { Hub } from './hub-server.js';
 
@@ -35,13 +35,7 @@ async function both(name: string, writer: { name: string; password: string }): P
   const src = join(home, `${name}-src.fossil`);
   rmSync(src, { force: true });
   fossil(['new', src]);
-  const code = sql(src, `SELECT value FROM config WHERE name = 'project-code'`).trim().replace(/'/g, '');
-  await api('POST', '/repos', { name, kind: 'fossil', public: true, project_code: code });
-  await api('PUT', `/repos/${name}/members/${writer.name}`, { role: 'write' });
-  const copy = join(served, `${name}.fossil`);
-  fossil(['sql', '-R', src, `VACUUM INTO '${copy}'`]);
-  fossil(['user', 'new', writer.name, 'x', writer.password, '-R', copy]);
-  fossil(['user', 'capabilities', writer.name, 'iy', '-R', copy]);
+  await serveOnBoth({ hub, home, served }, name, src, writer);
   return src;
 }
 

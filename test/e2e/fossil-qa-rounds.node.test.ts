@@ -9,8 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { artifactHashes, check, fossilEnv, runFossil, useSideBySide } from './fossil-client.js';
-import { apiOk, repoUrl } from './hub-client.js';
+import { artifactHashes, check, fossilEnv, runFossil, serveOnBoth, useSideBySide } from './fossil-client.js';
+import { repoUrl } from './hub-client.js';
 import type { Hub } from './hub-server.js';
 
 let hub: Hub;
@@ -20,7 +20,6 @@ let served: string;
 
 useSideBySide('fossil-qa-rounds-', 'rae', (s) => ({ hub, home, served, serverUrl } = s));
 
-const api = (method: string, path: string, body?: unknown) => apiOk(hub, method, path, body);
 const fossil = (args: string[], cwd = home, timeout?: number) => check(runFossil(home, args, cwd, timeout), `fossil ${args.join(' ')}`);
 const sql = (repo: string, q: string) => fossil(['sql', '-R', repo, q]).stdout.trim();
 const writer = { name: 'rae', password: 'rae-pw' };
@@ -37,13 +36,7 @@ function urls(repo: string, login = false): { hub: string; fossil: string } {
  * writer may push to either.
  */
 async function serveBoth(name: string, src: string): Promise<void> {
-  const code = sql(src, `SELECT value FROM config WHERE name = 'project-code'`).replace(/'/g, '');
-  await api('POST', '/repos', { name, kind: 'fossil', public: true, project_code: code });
-  await api('PUT', `/repos/${name}/members/${writer.name}`, { role: 'write' });
-  const copy = join(served, `${name}.fossil`);
-  fossil(['sql', '-R', src, `VACUUM INTO '${copy}'`]);
-  fossil(['user', 'new', writer.name, 'x', writer.password, '-R', copy]);
-  fossil(['user', 'capabilities', writer.name, 'iy', '-R', copy]);
+  await serveOnBoth({ hub, home, served }, name, src, writer);
 }
 
 /** A new repository on both servers, opened in a check-out with autosync off. */
