@@ -203,6 +203,16 @@ export class XferWriter {
    * bytes, as cardWithPayload writes it, without building its arguments or a 4-byte array.
    */
   cfile(line: string, usize: number, record: Uint8Array): void {
+    this.cfileStart(line, usize);
+    this.bytes(record);
+    this.cfileEnd();
+  }
+
+  /**
+   * A cfile card's line and u32be(`usize`): the record's bytes then go out another way
+   * (a large record in pieces, between drain() calls), and cfileEnd() writes the "\n" after them.
+   */
+  cfileStart(line: string, usize: number): void {
     this.text(line);
     const h = this.room(5);
     const at = this.at;
@@ -213,7 +223,10 @@ export class XferWriter {
     h[at + 4] = usize & 255;
     this.at += 5;
     this.length += 5;
-    this.bytes(record);
+  }
+
+  /** The "\n" after a cfile card's record. */
+  cfileEnd(): void {
     this.room(1)[this.at++] = NL;
     this.length++;
   }

@@ -14,6 +14,7 @@
 import { concat } from '../../core/bytes.js';
 import type { FossilRow } from '../../storage/fossil.js';
 import { RangePrefetcher } from '../../storage/range-prefetch.js';
+import type { SegmentReader } from '../../storage/segments.js';
 import { xferError } from './errors.js';
 import { cfileSize, XferWriter } from './message.js';
 import type { ArtifactReader, FossilRepo } from './repo.js';
@@ -29,6 +30,8 @@ export interface SendContext {
   syncPrivate: boolean;
   /** Hashes the client has or was sent in this reply. */
   onremote: Set<string>;
+  /** Longest read of one stored record in a clone round: a longer one goes out in pieces (XferLimits.recordPiece). */
+  recordPiece: number;
 }
 
 /**
@@ -208,8 +211,12 @@ async function sendCfiles(ctx: SendContext, rows: readonly FossilRow[], asDelta:
     length += (row.private ? PRIVATE_CARD.length + 1 : 0) + cfileSize(line, payload);
     ctx.onremote.add(row.hash);
   }
-  const reads = rows.slice(0, lines.length).filter((_, i) => !whole.has(i));
-  const prefetch = new RangePrefetcher(ctx.repo.segments, reads, { concurrency: CLONE_READS, maxBytes: CLONE_READ_BYTES, gap: CLONE_READ_GAP, maxSpan: CLONE_READ_SPAN });
+  const piece = Math.max(1, ctx.recordPiece);
+  const reads = rows.slice(0, lines.length).filter((r, i) => !whole.has(i) && r.length <= piece);
+  // A gap of at most a piece: a range over records each side of a large one would read it whole.
+  const gap = Math.min(CLONE_READ_GAP, piece);
+  const prefetch = new RangePrefetcher(ctx.repo.segments, reads, { concurrency: CLONE_READS, maxBytes: CLONE_READ_BYTES, gap, maxSpan: CLONE_READ_SPAN });
+  const segments = ctx.repo.segments;
   out.later(length, async function* () {
     const w = new XferWriter();
     let taken = 0;
@@ -217,14 +224,40 @@ async function sendCfiles(ctx: SendContext, rows: readonly FossilRow[], asDelta:
       const row = rows[i];
       if (row.private) w.card(PRIVATE_CARD);
       const z = whole.get(i);
-      if (z === undefined) w.cfile(lines[i], row.recordSize, await prefetch.take(taken++));
-      else w.cfile(lines[i], row.size, z);
+      if (z !== undefined) w.cfile(lines[i], row.size, z);
+      else if (row.length <= piece) w.cfile(lines[i], row.recordSize, await prefetch.take(taken++));
+      else {
+        // A large record (up to the 32 MiB artifact limit, incompressible) is never held whole
+        // nor joined into a chunk: its pieces go out as they are read, the next read in flight.
+        w.cfileStart(lines[i], row.recordSize);
+        yield concat(w.drain());
+        yield* recordPieces(segments, row, piece);
+        w.cfileEnd();
+        continue;
+      }
       // One chunk per CLONE_CHUNK bytes, not a write per payload: each write crosses to the reader.
       if (w.size >= CLONE_CHUNK) yield concat(w.drain());
     }
     if (w.size > 0) yield concat(w.drain());
   });
   return next;
+}
+
+/** A stored record's bytes in reads of at most `piece` bytes, each started while the one before goes out. */
+async function* recordPieces(segments: SegmentReader, row: FossilRow, piece: number): AsyncGenerator<Uint8Array> {
+  const read = (at: number) => {
+    const p = segments.readRange(row.segment, row.offset + at, Math.min(piece, row.length - at));
+    // Not awaited when the consumer stops early: no unhandled rejection.
+    p.catch(() => undefined);
+    return p;
+  };
+  let next = read(0);
+  for (let at = 0; at < row.length; ) {
+    const bytes = await next;
+    at += bytes.length;
+    if (at < row.length) next = read(at);
+    yield bytes;
+  }
 }
 
 /**

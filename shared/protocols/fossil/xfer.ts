@@ -89,6 +89,8 @@ export interface XferLimits {
   clusterThreshold: number;
   /** Bytes of delta bases cached per request. */
   cacheBytes: number;
+  /** A stored record longer than this goes out of a clone round in reads of at most this many bytes, never held whole. */
+  recordPiece: number;
 }
 
 /** Defaults: fossil's numbers, and sizes that fit a 128 MB isolate. */
@@ -101,6 +103,8 @@ export const DEFAULT_XFER_LIMITS: XferLimits = {
   maxGimme: 500,
   clusterThreshold: CLUSTER_THRESHOLD,
   cacheBytes: 8 * 1024 * 1024,
+  // As a git clone's (53fa7b4): a 32 MiB incompressible file was one read, then one join.
+  recordPiece: 4 * 1024 * 1024,
 };
 
 /** A reply: always HTTP 200 for fossil; errors are `error` cards inside. */
@@ -518,6 +522,7 @@ class Session {
       budget: this.limits.replyBudget,
       syncPrivate: this.syncPrivate,
       onremote: this.onremote,
+      recordPiece: this.limits.recordPiece,
     };
     if (this.cloneSeq !== null) {
       const next = await sendCloneBatch(send, this.cloneSeq, this.cloneVersion);
