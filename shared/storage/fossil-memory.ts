@@ -110,12 +110,12 @@ export class MemoryFossilStore implements FossilStore {
     return this.byHash.size;
   }
 
-  async listUnclustered(limit: number): Promise<ArtifactHash[]> {
-    return [...this.unclustered].sort().slice(0, Math.max(0, limit));
+  async listUnclustered(limit: number, after = ''): Promise<ArtifactHash[]> {
+    return [...this.unclustered].filter((h) => h > after).sort().slice(0, Math.max(0, limit));
   }
 
-  async listPrivate(limit: number): Promise<ArtifactHash[]> {
-    return this.bySeq.filter((r) => r.private).map((r) => r.hash).sort().slice(0, Math.max(0, limit));
+  async listPrivate(limit: number, after = ''): Promise<ArtifactHash[]> {
+    return this.bySeq.filter((r) => r.private && r.hash > after).map((r) => r.hash).sort().slice(0, Math.max(0, limit));
   }
 
   async listPhantoms(limit: number, from = ''): Promise<ArtifactHash[]> {

@@ -190,10 +190,10 @@ export interface FossilStore {
   listFrom(fromSeq: number, limit: number): Promise<FossilRow[]>;
   /** How many artifacts are stored (rows, not phantoms or pending). */
   count(): Promise<number>;
-  /** Up to `limit` hashes of the unclustered set, ascending by hash. */
-  listUnclustered(limit: number): Promise<ArtifactHash[]>;
-  /** Up to `limit` hashes of stored private rows, ascending by hash (never clustered, so listed apart). */
-  listPrivate(limit: number): Promise<ArtifactHash[]>;
+  /** Up to `limit` hashes of the unclustered set, ascending by hash, those after `after` when given (pages). */
+  listUnclustered(limit: number, after?: ArtifactHash): Promise<ArtifactHash[]>;
+  /** Up to `limit` hashes of stored private rows, ascending by hash, after `after` when given (never clustered, so listed apart). */
+  listPrivate(limit: number, after?: ArtifactHash): Promise<ArtifactHash[]>;
   /**
    * Up to `limit` phantom hashes, ascending by hash from the first one >= `from`, then wrapping
    * round to the smallest. A random `from` keeps phantoms no client has from hiding the rest.

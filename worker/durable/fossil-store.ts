@@ -266,13 +266,13 @@ export class SqlFossilStore {
   }
 
   /** FossilStore.listUnclustered */
-  listUnclustered(limit: number): ArtifactHash[] {
-    return this.hashes(`SELECT hash FROM fossil_unclustered ORDER BY hash LIMIT ?`, limit);
+  listUnclustered(limit: number, after = ''): ArtifactHash[] {
+    return this.hashes(`SELECT hash FROM fossil_unclustered WHERE hash > ? ORDER BY hash LIMIT ?`, limit, after);
   }
 
   /** FossilStore.listPrivate (the partial index keeps this O(private rows)) */
-  listPrivate(limit: number): ArtifactHash[] {
-    return this.hashes(`SELECT hash FROM fossil_blob WHERE private = 1 ORDER BY hash LIMIT ?`, limit);
+  listPrivate(limit: number, after = ''): ArtifactHash[] {
+    return this.hashes(`SELECT hash FROM fossil_blob WHERE private = 1 AND hash > ? ORDER BY hash LIMIT ?`, limit, after);
   }
 
   /** FossilStore.listPhantoms */
@@ -574,8 +574,8 @@ export function localFossilStore(s: SqlFossilStore): FossilStore {
     chain: async (hash) => s.chain(hash),
     listFrom: async (fromSeq, limit) => s.listFrom(fromSeq, limit),
     count: async () => s.count(),
-    listUnclustered: async (limit) => s.listUnclustered(limit),
-    listPrivate: async (limit) => s.listPrivate(limit),
+    listUnclustered: async (limit, after) => s.listUnclustered(limit, after),
+    listPrivate: async (limit, after) => s.listPrivate(limit, after),
     listPhantoms: async (limit, from) => s.listPhantoms(limit, from),
     pendingByBase: async (bases) => s.pendingByBase(bases),
     getConfig: async (names) => s.getConfig(names),

@@ -91,6 +91,8 @@ export interface XferLimits {
   cacheBytes: number;
   /** A stored record longer than this goes out of a clone round in reads of at most this many bytes, never held whole. */
   recordPiece: number;
+  /** Hashes listed and looked up at once for a pull's igot cards. */
+  igotPage: number;
 }
 
 /** Defaults: fossil's numbers, and sizes that fit a 128 MB isolate. */
@@ -105,6 +107,7 @@ export const DEFAULT_XFER_LIMITS: XferLimits = {
   cacheBytes: 8 * 1024 * 1024,
   // As a git clone's (53fa7b4): a 32 MiB incompressible file was one read, then one join.
   recordPiece: 4 * 1024 * 1024,
+  igotPage: 1000,
 };
 
 /** A reply: always HTTP 200 for fossil; errors are `error` cards inside. */
@@ -563,18 +566,28 @@ class Session {
     return out;
   }
 
-  /** igot per unclustered public artifact, and with send-private per private one (xfer.c send_unclustered, send_private). */
+  /**
+   * igot per unclustered public artifact, and with send-private per private one (xfer.c
+   * send_unclustered, send_private), listed and looked up a page at a time: a repository's
+   * private rows are not bounded by clustering, and whole lists of them (and one lookup of
+   * all their states) grew with the repository.
+   */
   private async igotUnclustered(out: XferWriter): Promise<void> {
     const store = this.repo.store;
-    const uncl = (await store.listUnclustered(1_000_000)).filter((h) => !this.onremote.has(h));
-    const priv = this.syncPrivate ? (await store.listPrivate(1_000_000)).filter((h) => !this.onremote.has(h)) : [];
-    const hashes = [...uncl, ...priv];
-    if (hashes.length === 0) return;
-    const states = await store.states(hashes);
-    hashes.forEach((h, i) => {
-      if (states[i] === 'public') out.card('igot', h);
-      else if (states[i] === 'private' && this.syncPrivate) out.card('igot', h, 1);
-    });
+    const lists = [store.listUnclustered.bind(store), ...(this.syncPrivate ? [store.listPrivate.bind(store)] : [])];
+    for (const list of lists) {
+      for (let after: string | undefined; ; ) {
+        const page = await list(this.limits.igotPage, after);
+        const hashes = page.filter((h) => !this.onremote.has(h));
+        const states = hashes.length > 0 ? await store.states(hashes) : [];
+        hashes.forEach((h, i) => {
+          if (states[i] === 'public') out.card('igot', h);
+          else if (states[i] === 'private' && this.syncPrivate) out.card('igot', h, 1);
+        });
+        if (page.length < this.limits.igotPage) break;
+        after = page[page.length - 1];
+      }
+    }
   }
 
   private async igotAll(out: XferWriter): Promise<void> {

@@ -74,6 +74,8 @@ export function describeFossilStoreContract(name: string, make: () => Promise<Fo
       await store.commit({ rows: [frow(0, { private: true })] });
       expect(await store.listPrivate(10)).toEqual([fhash(0), fhash(4)]);
       expect(await store.listPrivate(1)).toEqual([fhash(0)]);
+      expect(await store.listPrivate(1, fhash(0))).toEqual([fhash(4)]);
+      expect(await store.listPrivate(1, fhash(4))).toEqual([]);
     });
 
     it('lists from a seq with a limit, skipping shunned rows', async () => {
@@ -222,6 +224,9 @@ export function describeFossilStoreContract(name: string, make: () => Promise<Fo
       await store.commit({ rows: [frow(3), frow(1), frow(2)], unclusteredAdd: [fhash(3), fhash(1), fhash(2), fhash(77)] });
       expect(await store.listUnclustered(10)).toEqual([fhash(1), fhash(2), fhash(3)]);
       expect(await store.listUnclustered(2)).toEqual([fhash(1), fhash(2)]);
+      // Pages: the hashes after the last one of the page before.
+      expect(await store.listUnclustered(2, fhash(2))).toEqual([fhash(3)]);
+      expect(await store.listUnclustered(2, fhash(3))).toEqual([]);
       await store.commit({ rows: [frow(4)], unclusteredAdd: [fhash(4)], unclusteredRemove: [fhash(1), fhash(2), fhash(88)] });
       expect(await store.listUnclustered(10)).toEqual([fhash(3), fhash(4)]);
     });
