@@ -130,6 +130,20 @@ describe('SqlRepoStore commit of planned rows', () => {
     });
   });
 
+  it('listRefs of a prefix with refs sorted after it leaves no statement active: a marking commit that drops objects_reach goes through', async () => {
+    await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
+      const store = new SqlRepoStore(state.storage);
+      const refs = ['refs/heads/a', 'refs/heads/c', 'refs/heads/d', 'refs/tags/t'].map((name) => ({ name, old: null, new: oid(1) }));
+      expect(store.commit({ rows: [], planned: [planned(1, null, 0)], refs, reach: { expect: 0, tips: [oid(1)] } })).toMatchObject({ ok: true });
+      // As receive-pack checks a new name for refs under it (refs/heads/b/...): refs c, d and t come after.
+      expect(store.listRefs('refs/heads/b/')).toEqual([]);
+      expect(store.listRefs('refs/heads/')).toEqual(['a', 'c', 'd'].map((n) => ({ name: `refs/heads/${n}`, id: oid(1) })));
+      const more = [planned(2, null, 0), planned(3, null, 0), planned(4, null, 0)];
+      expect(store.commit({ rows: [], planned: more, refs: [{ name: 'refs/heads/b', old: null, new: oid(4) }], reach: { expect: 1, tips: [oid(1), oid(4)] } })).toMatchObject({ ok: true, inserted: 3 });
+      expect(store.readRef('refs/heads/b')).toBe(oid(4));
+    });
+  });
+
   it('refuses planned rows with a bad id or base (upper case, short, not hex), changing nothing', async () => {
     await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
       const store = new SqlRepoStore(state.storage);

@@ -241,6 +241,18 @@ const PLAN_PART_BYTES = 1024 * 1024;
 /** Largest reach plan kept in memory between requests (~70 bytes per object: about 3.5 MB at most). */
 const PLAN_CACHE_MAX_OBJECTS = 50_000;
 
+/**
+ * The least string above every string starting with `prefix` (its last code point plus one; UTF-8,
+ * which SQLite BINARY compares, keeps code point order), or null when there is none to name ('' or
+ * ending in U+10FFFF).
+ */
+function prefixEnd(prefix: string): string | null {
+  const chars = [...prefix];
+  const last = chars.pop()?.codePointAt(0);
+  if (last === undefined || last >= 0x10ffff) return null;
+  return chars.join('') + String.fromCodePoint(last + 1 === 0xd800 ? 0xe000 : last + 1);
+}
+
 /** Refs, symbolic refs, object index and the atomic commit over SQLite (schema from `migrate`). */
 export class SqlRepoStore {
   private readonly snapshot: RefSnapshot;
@@ -267,13 +279,17 @@ export class SqlRepoStore {
 
   /** Direct refs starting with `prefix`, in code point (SQLite BINARY) order. */
   listRefs(prefix = ''): Ref[] {
-    // A range scan from `prefix` stopped at the first non-match: exact for any
-    // characters, where LIKE would treat % and _ as wildcards.
+    // A range scan [prefix, end): exact for any characters, where LIKE would treat % and _ as wildcards.
+    // Read to its end: a cursor left part-read keeps its statement active, and SQLite then refuses a
+    // DROP INDEX (dropReachIndexFor) in this DO with SQLITE_LOCKED, failing every later first-push-sized
+    // push (a push creating refs/heads/x read one part-way while refs sorted after it).
+    const end = prefixEnd(prefix);
+    const rows =
+      end === null
+        ? this.host.sql.exec<{ name: string; id: string }>(`SELECT name, id FROM refs WHERE name >= ? ORDER BY name`, prefix)
+        : this.host.sql.exec<{ name: string; id: string }>(`SELECT name, id FROM refs WHERE name >= ? AND name < ? ORDER BY name`, prefix, end);
     const out: Ref[] = [];
-    for (const r of this.host.sql.exec<{ name: string; id: string }>(`SELECT name, id FROM refs WHERE name >= ? ORDER BY name`, prefix)) {
-      if (!r.name.startsWith(prefix)) break;
-      out.push({ name: r.name, id: r.id });
-    }
+    for (const r of rows) if (r.name.startsWith(prefix)) out.push({ name: r.name, id: r.id });
     return out;
   }
 
