@@ -12,7 +12,7 @@ import { orderReachPlan, reachPlanToPackBytes } from '../../shared/protocols/git
 import { readPackObjects } from '../../shared/protocols/git/pack-reader.js';
 import { readObject } from '../../shared/storage/object-store.js';
 import type { SegmentStore } from '../../shared/storage/segments.js';
-import { compactGit, compactionDue, countSegments, type CompactHost, type CompactOptions } from '../../worker/durable/git-compact.js';
+import { COMPACT_DELAY_MS, compactGit, compactionDue, compactionPossible, countSegments, type CompactHost, type CompactOptions } from '../../worker/durable/git-compact.js';
 import { DELTA_APPLIERS } from '../../worker/durable/git-http.js';
 import { SqlRepoStore } from '../../worker/durable/repo-store.js';
 import { localRepoStore, type RepoObject } from '../../worker/durable/repo.js';
@@ -298,6 +298,23 @@ describe('git segment compaction', () => {
       state.storage.sql.exec(`DELETE FROM git_segment_live`);
       countSegments(state.storage, 4);
       expect(compactionDue(state.storage, { ...SMALL, after: 2 })).toBe(true);
+    });
+  });
+
+  it('is not armed by a push while too few segments exist for it to be due (no alarm write per push)', async () => {
+    const name = 'compact-few';
+    await smallPushes(name, 3);
+    await runInDurableObject(await stub(name), async (_i: RepoObject, state) => {
+      // Only the segment collector's alarm (armed on the instance's first request, hours away).
+      const at = await state.storage.getAlarm();
+      expect(at === null || at > Date.now() + 100 * COMPACT_DELAY_MS).toBe(true);
+      expect(compactionPossible(state.storage, 3)).toBe(false);
+      expect(compactionPossible(state.storage, 2)).toBe(true);
+      // A job under way keeps it possible whatever the count.
+      compactionDue(state.storage); // creates the job tables
+      state.storage.sql.exec(`INSERT INTO git_compact (segment) SELECT seq FROM segments LIMIT 1`);
+      expect(compactionPossible(state.storage, 3)).toBe(true);
+      state.storage.sql.exec(`DELETE FROM git_compact`);
     });
   });
 

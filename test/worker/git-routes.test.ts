@@ -171,6 +171,18 @@ describe('POST bodies', () => {
     }
   });
 
+  it('sends four bytes that are not the probe to receive-pack as a push (an ERR, nothing changed)', async () => {
+    // The probe skips the branch rules' D1 read; any other 4-byte body is too short for a ref command.
+    const refs = async () => dec(await (await SELF.fetch(`${HUB}/gr-full.git/info/refs?service=git-upload-pack`)).arrayBuffer());
+    const before = await refs();
+    for (const body of ['zzzz', '0004', '0001']) {
+      const res = await SELF.fetch(`${HUB}/gr-full.git/git-receive-pack`, { method: 'POST', headers: { ...RECV_REQ, authorization: basic('x', 'test-admin-token') }, body });
+      expect(res.status).toBe(200);
+      expect(dec(await res.arrayBuffer())).toMatch(/^[0-9a-f]{4}ERR /);
+    }
+    expect(await refs()).toBe(before);
+  });
+
   it('refuses a POST with another content type with 415', async () => {
     const res = await SELF.fetch(`${HUB}/gr-empty.git/git-upload-pack`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '0000' });
     expect(res.status).toBe(415);

@@ -151,6 +151,17 @@ export function compactionDue(host: SqlHost, opts: CompactOptions = {}): boolean
   return small > after;
 }
 
+/**
+ * Whether a compaction could be due at all: more than `after` segments, or a job under way. Cheap
+ * (no counting of live bytes, no tables created): a push checks it before arming the alarm, which
+ * is a storage write (and a wait before the push's report) that most repositories never need.
+ */
+export function compactionPossible(host: SqlHost, after: number): boolean {
+  if (host.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM segments LIMIT ?)`, after + 1).one().n > after) return true;
+  if (host.sql.exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'git_compact'`).toArray().length === 0) return false;
+  return host.sql.exec(`SELECT 1 FROM git_compact LIMIT 1`).toArray().length > 0;
+}
+
 export interface CompactResult {
   /** Rows pointed at copies. */
   moved: number;

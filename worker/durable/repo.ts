@@ -22,7 +22,7 @@ import { migrate, SCHEMA_VERSION, SqlRepoStore, type SqlHost } from './repo-stor
 import { migrateFossil } from './fossil-store.js';
 import { fossilRepackAlarm, handleFossilRequest, initFossilRepository } from './fossil-xfer.js';
 import { noteGcRepo, segmentGcAlarm } from './segment-gc.js';
-import { COMPACT_DELAY_MS, compactAfter, gitCompactAlarm } from './git-compact.js';
+import { COMPACT_DELAY_MS, compactAfter, compactionPossible, gitCompactAlarm } from './git-compact.js';
 import { CACHED_ACCESS_HEADER, RepoAccessCache } from './access.js';
 
 /** R2 keys of a repository's content all start with this (see R2SegmentStore). */
@@ -182,8 +182,12 @@ export class RepoObject extends DurableObject<Env> {
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(due);
   }
 
-  /** Arms the alarm for a compaction check soon after a push, unless it is set sooner (or running: it looks again when it ends). */
+  /**
+   * Arms the alarm for a compaction check soon after a push, unless it is set sooner (or running: it
+   * looks again when it ends), or no compaction can be due yet (few segments: no alarm write).
+   */
   private async armCompaction(): Promise<void> {
+    if (!compactionPossible(this.ctx.storage, compactAfter(this.env.HUB_GIT_COMPACT_AFTER))) return;
     this.compactWanted = true;
     if (this.inAlarm) return;
     const at = Date.now() + COMPACT_DELAY_MS;

@@ -84,15 +84,16 @@ const anonymousRefusal = () => text(401, 'authentication required', { 'www-authe
  * stub and repository id, or the HTTP answer refusing it. An anonymous read of
  * a git repository this isolate has seen skips D1 unless `fresh`.
  */
-async function access(c: Ctx, service: GitService, fresh = false): Promise<Target | Response> {
+async function access(c: Ctx, service: GitService, fresh = false, probe = false): Promise<Target | Response> {
   const name = repoName(c.req.param('repo') ?? '');
   if (name === null) return text(404, 'repository not found');
   const need = service === 'git-receive-pack' ? 'write' : 'read';
   const known = fresh || need !== 'read' || c.req.header('authorization') ? undefined : cachedRepo(name);
   // Only git ids are taken on trust: another kind's 404 would tell an anonymous caller a private name exists.
   if (known?.kind === 'git') return { stub: c.env.REPO.get(c.env.REPO.idFromName(known.id)), id: known.id, name, cached: true };
-  // A push's branch protection rules are read while access is decided (both are D1 reads).
-  const rules = service === 'git-receive-pack' && c.req.method === 'POST' ? loadProtections(c.env, name) : null;
+  // A push's branch protection rules are read while access is decided (both are D1 reads); not for
+  // what may be git's probe (answered here without the DO: a D1 read for nothing on every large push).
+  const rules = service === 'git-receive-pack' && c.req.method === 'POST' && !probe ? loadProtections(c.env, name) : null;
   rules?.catch(() => undefined);
   const a = await authorize(c.env, c.req.header('authorization'), name, need, clientAddress(c.req.raw.headers));
   if (!a.ok) {
@@ -219,23 +220,24 @@ git.get('/:repo/info/refs', async (c) => {
 
 for (const service of ['git-upload-pack', 'git-receive-pack'] as const) {
   git.post(`/:repo/${service}`, async (c) => {
-    const target = await access(c, service);
+    const encoding = c.req.header('content-encoding')?.trim().toLowerCase();
+    const gzip = encoding === 'gzip' || encoding === 'x-gzip';
+    const length = Number(c.req.header('content-length') ?? NaN);
+    const probeLike = !gzip && length === 4;
+    const target = await access(c, service, false, probeLike);
     if (target instanceof Response) return target;
     const expected = `application/x-${service}-request`;
     const type = c.req.header('content-type')?.split(';')[0].trim().toLowerCase();
     // As http-backend: a POST of anything else is not a git request.
     if (type !== expected) return text(415, `expected Content-Type ${expected}`);
     const limit = service === 'git-receive-pack' ? maxPushBytes(c.env) : MAX_UPLOAD_REQUEST_BYTES;
-    const encoding = c.req.header('content-encoding')?.trim().toLowerCase();
-    const gzip = encoding === 'gzip' || encoding === 'x-gzip';
     if (encoding && !gzip && encoding !== 'identity') return text(415, `unsupported Content-Encoding: ${encoding.slice(0, 40)}`);
     const resultType = `application/x-${service}-result`;
-    const length = Number(c.req.header('content-length') ?? NaN);
     // The size is counted in the DO as the body streams, even when Content-Length
     // declares it too large: refusing here without reading the body left git
     // waiting minutes on its upload, and only the DO knows to answer on band 3.
     let body: ReadableStream<Uint8Array> | Uint8Array | null = c.req.raw.body;
-    if (!gzip && length === 4 && body !== null) {
+    if (probeLike && body !== null) {
       // The probe git sends before a chunked (large) POST, to have credentials
       // checked on a body it can replay: exactly `0000`, answered with nothing.
       const bytes = new Uint8Array(await c.req.arrayBuffer());
@@ -244,6 +246,8 @@ for (const service of ['git-upload-pack', 'git-receive-pack'] as const) {
         const checked = target.cached ? await access(c, service, true) : target;
         return checked instanceof Response ? checked : new Response(null, { status: 200, headers: gitHeaders(resultType) });
       }
+      // Four bytes that are not the probe go to the DO as they are: too short for a ref command, so
+      // the branch rules the probe skipped could not apply (no push policy header needed).
       body = bytes;
     } else if (service === 'git-upload-pack' && body !== null && length >= 0 && length <= SMALL_UPLOAD_REQUEST_BYTES) {
       // A small fetch request (ls-refs, a few wants and haves) goes to the DO as
