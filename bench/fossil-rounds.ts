@@ -13,13 +13,20 @@
  *   npx tsx bench/fossil-rounds.ts prepare                     (once: bench/.work/fossil-rounds/)
  *   N=40 ROUNDS=1,2 npx tsx bench/fossil-rounds.ts DIR_A DIR_B  (two checkouts, e.g. a worktree of HEAD and this one)
  *   npx tsx bench/fossil-rounds.ts . fossil                    (this checkout against fossil server)
+ *
+ * With CLONES=K, K whole `fossil clone`s of each side follow, alternated (wall time: client,
+ * every round and its hop through the Worker), as the fossil bench's small clone row measures
+ * them. DUMP=DIR writes each side's last reply of each round there. PROFILE=1 takes a CPU
+ * profile of every isolate of hub A's workerd over its measured requests: the Worker's (top
+ * functions printed) and miniflare's simulators' (busy time only), which share its CPU.
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join, resolve } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
-import { startHub, type Hub } from '../test/e2e/hub-server.js';
+import { freePort, startHub, type Hub } from '../test/e2e/hub-server.js';
+import { cdpSessions, inspectorTargets, summariseCpu, type CpuProfile } from './cdp.js';
 import { check, runFossil, runFossilAsync, startFossilServer } from '../test/e2e/fossil-client.js';
 import { cpuSeconds, findInTree } from './proc.js';
 
@@ -110,14 +117,14 @@ async function prepare(): Promise<void> {
 type Side = { name: string; url: string; pids: number[]; stop(): Promise<void> };
 
 /** A hub serving a copy of the prepared state, its Worker bundled from checkout `dir`. */
-async function hubFrom(dir: string, name: string): Promise<Side> {
+async function hubFrom(dir: string, name: string, inspector?: number): Promise<Side> {
   const state = join(DIR, `run-${name.replace(/\W/g, '')}-${process.pid}`);
   cpSync(join(DIR, 'state'), state, { recursive: true });
   rmSync(join(state, 'bundle'), { recursive: true, force: true });
   const build = spawnSync(WRANGLER, ['deploy', '--dry-run', '--outdir', join(state, 'bundle')], { cwd: dir, encoding: 'utf8' });
   if (build.status !== 0) throw new Error(`bundling ${dir} failed: ${build.stderr}`);
   const before = new Set(findInTree(process.pid, 'workerd'));
-  const hub: Hub = await startHub({ state, timeoutMs: 120_000 });
+  const hub: Hub = await startHub({ state, timeoutMs: 120_000, ...(inspector === undefined ? {} : { devArgs: ['--inspector-port', String(inspector)] }) });
   const pids = findInTree(process.pid, 'workerd').filter((p) => !before.has(p));
   return { name, url: `${hub.url}/p`, pids, stop: async () => (await hub.stop(), rmSync(state, { recursive: true, force: true })) };
 }
@@ -131,7 +138,16 @@ async function compare(dirA: string, dirB: string): Promise<void> {
   const requests = JSON.parse(readFileSync(join(DIR, 'requests.json'), 'utf8')) as { contentType: string; body: string }[];
   const sides: Side[] = [];
   try {
-    sides.push(await hubFrom(resolve(dirA), 'hub A'));
+    // PROFILE=1: a CPU profile of hub A's isolate over its measured requests (top functions printed).
+    const inspector = process.env.PROFILE ? await freePort() : undefined;
+    sides.push(await hubFrom(resolve(dirA), 'hub A', inspector));
+    // Every isolate of hub A's workerd: the Worker's, and miniflare's simulators (R2, D1, ...), which run in the same process.
+    const targets = inspector === undefined ? [] : (await inspectorTargets(inspector)).map((t) => t.title ?? '?');
+    const sessions = inspector === undefined ? [] : await cdpSessions(inspector);
+    for (const session of sessions) {
+      await session.send('Profiler.enable');
+      await session.send('Profiler.setSamplingInterval', { interval: 100 });
+    }
     sides.push(dirB === 'fossil' ? await fossilSide() : await hubFrom(resolve(dirB), 'hub B'));
     const rounds = (process.env.ROUNDS ?? requests.map((_, i) => i + 1).join(',')).split(',').map(Number);
     for (const round of rounds) {
@@ -140,6 +156,7 @@ async function compare(dirA: string, dirB: string): Promise<void> {
       const seen: { ttfb: number[]; total: number[]; cpu: number; reply: Buffer }[] = sides.map(() => ({ ttfb: [], total: [], cpu: 0, reply: Buffer.alloc(0) }));
       // Three warm-up requests a side, then N measured, alternated.
       for (let i = 0; i < N + 3; i++) {
+        if (i === 3) for (const session of sessions) await session.send('Profiler.start');
         for (const [k, side] of sides.entries()) {
           const cpu0 = side.pids.reduce((n, p) => n + cpuSeconds(p), 0);
           const a = await post(side.url, contentType, bytes);
@@ -154,15 +171,35 @@ async function compare(dirA: string, dirB: string): Promise<void> {
           s.cpu += side.pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0;
         }
       }
+      for (const [k, session] of sessions.entries()) {
+        const { profile } = await session.send<{ profile: CpuProfile }>('Profiler.stop');
+        const busy = summariseCpu(profile, 25, true);
+        console.log(k === 0 ? `round ${round} hub A, ${targets[k]} (${N} requests):\n${busy}` : `round ${round} hub A, ${targets[k]}: ${busy.split('\n')[0]}`);
+      }
       for (const [k, side] of sides.entries()) {
         const s = seen[k];
         const cpu = side.name === 'fossil server' ? 'n/a (forked per connection)' : `${((s.cpu / N) * 1000).toFixed(1)} ms`;
         console.log(`round ${round} ${side.name}: ${s.reply.length} B, first byte ${median(s.ttfb).toFixed(1)} ms, reply ${median(s.total).toFixed(1)} ms (least ${Math.min(...s.total).toFixed(1)}), workerd CPU/request ${cpu}`);
       }
+      if (process.env.DUMP) for (const [k, side] of sides.entries()) writeFileSync(join(process.env.DUMP, `round${round}-${side.name.replace(/\W/g, '')}`), seen[k].reply);
       // The closing '# timestamp' card (to the second) may differ between the two sides.
       const same = unstamped(seen[0].reply).equals(unstamped(seen[1].reply));
       console.log(`  replies identical (but for the timestamp): ${same}${same ? '' : ` (first difference at byte ${firstDifference(seen[0].reply, seen[1].reply)})`}`);
     }
+    const clones = Number(process.env.CLONES ?? 0);
+    const walls: number[][] = sides.map(() => []);
+    for (let i = 0; i < clones; i++) {
+      for (const [k, side] of sides.entries()) {
+        const dest = join(DIR, `clone-${k}.fossil`);
+        rmSync(dest, { force: true });
+        const t0 = performance.now();
+        check(await runFossilAsync(join(DIR, 'home'), ['clone', side.url, dest]), 'clone');
+        walls[k].push(performance.now() - t0);
+        rmSync(dest, { force: true });
+      }
+    }
+    if (clones > 0) for (const [k, side] of sides.entries()) console.log(`fossil clone ${side.name}: median ${median(walls[k]).toFixed(1)} ms, best ${Math.min(...walls[k]).toFixed(1)} ms of ${clones}`);
+    if (clones > 0) console.log(`  ratio ${sides[0].name} / ${sides[1].name}: median ${(median(walls[0]) / median(walls[1])).toFixed(3)}, best ${(Math.min(...walls[0]) / Math.min(...walls[1])).toFixed(3)}`);
   } finally {
     for (const s of sides) await s.stop();
   }
