@@ -14,6 +14,7 @@ import type { PackWriteEntry } from '../../../../shared/protocols/git/pack-write
 import { MAX_CHAIN_DEPTH } from '../../../../shared/storage/object-index.js';
 import { readObject } from '../../../../shared/storage/object-store.js';
 import { randomBytes } from '../../../random-bytes.js';
+import { packErrorCode, withTrailer } from './pack-errors.js';
 import { commit, newRepo, obj, p, packBytes, push, tree, ZERO_ID } from './receive-pack-helpers.js';
 
 const WINDOW = 4096;
@@ -67,22 +68,7 @@ async function read(bytes: Uint8Array, opts: Partial<ReadPackOptions> = {}, with
   return out;
 }
 
-const codeOf = async (bytes: Uint8Array, withReadEntry = false) => {
-  try {
-    await read(bytes, {}, withReadEntry);
-  } catch (e) {
-    expect(e).toBeInstanceOf(PackError);
-    return (e as PackError).code;
-  }
-  return 'no-error';
-};
-
-/** Rewrites a pack's trailer after a change. */
-const withTrailer = (b: Uint8Array) => {
-  const c = b.slice();
-  c.set(p.hash('sha1').update(c.subarray(0, c.length - 20)).digest(), c.length - 20);
-  return c;
-};
+const codeOf = (bytes: Uint8Array, withReadEntry = false) => packErrorCode(() => read(bytes, {}, withReadEntry));
 
 describe('pack reader: entries over the window', () => {
   it('a thin delta on a large provided base: the base is asked for once, the result hashed', async () => {

@@ -9,6 +9,7 @@ import { PackError } from '../../../../shared/protocols/git/pack.js';
 import { packBytesToEntries, type PackEvent, type ReadPackOptions } from '../../../../shared/protocols/git/pack-reader.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
 import { catFile, fillRepo, tempRepo, verifyPack, type TempRepo, type VerifyLine } from './git-repo.js';
+import { packErrorCode, withTrailer } from './pack-errors.js';
 
 let repo: TempRepo;
 const packs: Record<string, { bytes: Uint8Array; verify: VerifyLine[] }> = {};
@@ -204,20 +205,7 @@ describe('pack reader vs git pack-objects', () => {
 });
 
 describe('damaged packs are PackErrors', () => {
-  const codeOf = async (bytes: Uint8Array, opts: Partial<ReadPackOptions> = {}) => {
-    try {
-      await events(bytes, 65536, opts);
-    } catch (e) {
-      expect(e).toBeInstanceOf(PackError);
-      return (e as PackError).code;
-    }
-    return 'no-error';
-  };
-  const withTrailer = (b: Uint8Array) => {
-    const c = b.slice();
-    c.set(purePrimitives.hash('sha1').update(c.subarray(0, c.length - 20)).digest(), c.length - 20);
-    return c;
-  };
+  const codeOf = (bytes: Uint8Array, opts: Partial<ReadPackOptions> = {}) => packErrorCode(() => events(bytes, 65536, opts));
 
   it('bad signature, version, trailer, count, trailing bytes, truncation', async () => {
     const { bytes, verify } = packs.ofs;
