@@ -11,7 +11,9 @@
  *   npx tsx bench/git-memory.ts [small|large|fileN] [clones]
  *
  * fileN: a repository of one commit holding one random (incompressible) file
- * of N MB, e.g. file30, file100: how a single large object is pushed and cloned.
+ * of N MB, e.g. file30, file100: how a single large object is pushed and cloned;
+ * then a few bytes of it changed and pushed (a thin delta on it) and a depth-1
+ * clone after that (the hub makes the changed file whole to send it).
  *
  * MEM_PUSHES=N: N pushes, each into a new repository (peaks vary from run to run).
  * MEM_FRESH_CLONE=1: the clones from a workerd restarted on the pushes' state
@@ -23,13 +25,13 @@
  * For A/B runs of allocation changes; the CPU seconds are only indicative
  * (the snapshots can slow V8 afterwards: see bench/cdp.ts collectGarbage).
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
-import { collectGarbage, heapMonitor, workerSession } from './cdp.js';
+import { collectGarbage, workerSession } from './cdp.js';
 import { corpus, LARGE, runGit, SMALL } from './git-corpus.js';
-import { cpuSeconds, findInTree, rssBytes, sampleRss } from './proc.js';
+import { measure } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
 const [which = 'small', clonesArg = '1'] = process.argv.slice(2);
@@ -89,21 +91,11 @@ async function main(): Promise<void> {
     let session = await workerSession(inspector);
     const before = await collectGarbage(session);
     console.log(`isolate after warm-up and a full GC: heap ${mib(before.usedSize)} MiB + buffers ${mib(before.backingStorageSize ?? 0)} MiB`);
-    const measure = async (what: string, op: () => Promise<void>) => {
-      const pids = findInTree(process.pid, 'workerd');
-      const cpu0 = pids.reduce((n, p) => n + cpuSeconds(p), 0);
-      const rss0 = pids.reduce((n, p) => n + rssBytes(p), 0);
-      const rss = sampleRss(pids, 50);
-      const heap = heapMonitor([session], POLL_MS);
-      const t = performance.now();
-      await op();
-      const wall = (performance.now() - t) / 1000;
-      const peak = [...(await heap.stop()).values()][0];
-      const rssPeak = rss.stop();
-      const cpu = pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0;
+    const measured = async (what: string, op: () => Promise<void>) => {
+      const { wall, cpu, rss, peak } = await measure(session, op, POLL_MS);
       const live = await collectGarbage(session);
       console.log(
-        `${what}: wall ${wall.toFixed(1)} s, workerd CPU ${cpu.toFixed(1)} s, RSS +${mib(rssPeak - rss0)} MiB; ` +
+        `${what}: wall ${wall.toFixed(1)} s, workerd CPU ${cpu.toFixed(1)} s, RSS +${mib(rss)} MiB; ` +
           `isolate peak ${mib(peak.used)} MiB (ArrayBuffers at most ${mib(peak.buffers)} MiB, at start ${mib(peak.used0)}); ` +
           `live after a full GC: heap ${mib(live.usedSize)} + buffers ${mib(live.backingStorageSize ?? 0)} MiB`,
       );
@@ -112,7 +104,7 @@ async function main(): Promise<void> {
       // Each push into a new repository; the last one, `r`, is cloned.
       const name = k === 0 ? 'r' : `r${k}`;
       await create(name);
-      await measure(`push ${which} #${k}`, () => git(home, c.dir, ['push', '-q', '--mirror', `${auth}/${name}.git`]));
+      await measured(`push ${which} #${k}`, () => git(home, c.dir, ['push', '-q', '--mirror', `${auth}/${name}.git`]));
     }
     if (process.env.MEM_FRESH_CLONE === '1') {
       session.close();
@@ -124,8 +116,24 @@ async function main(): Promise<void> {
     }
     for (let k = 0; k < Number(clonesArg); k++) {
       const dest = join(tmp, `c${k}`);
-      await measure(`full clone ${which} #${k}`, () => git(home, tmp, ['clone', '-q', '--mirror', `${hub.url}/r.git`, dest]));
+      await measured(`full clone ${which} #${k}`, () => git(home, tmp, ['clone', '-q', '--mirror', `${hub.url}/r.git`, dest]));
       rmSync(dest, { recursive: true, force: true });
+    }
+    if (file) {
+      // A few bytes of the file changed and pushed (git sends a thin delta on the stored blob), then a
+      // depth-1 clone: the changed file's base is not sent, so the hub makes it whole to send it.
+      const work = join(tmp, 'work');
+      await git(home, tmp, ['clone', '-q', c.dir, work]);
+      const big = join(work, 'big.bin');
+      const bytes = readFileSync(big);
+      bytes.fill(7, bytes.length >> 1, (bytes.length >> 1) + 100);
+      writeFileSync(big, bytes);
+      await git(home, work, ['commit', '-q', '-a', '-m', 'a few bytes changed']);
+      await measured(`push ${which} changed a little (thin delta)`, () => git(home, work, ['push', '-q', `${auth}/r.git`, 'main']));
+      const dest = join(tmp, 'shallow');
+      await measured(`clone --depth 1 ${which} after the change`, () => git(home, tmp, ['clone', '-q', '--depth', '1', `${hub.url}/r.git`, dest]));
+      await git(home, dest, ['fsck', '--full', '--strict']);
+      if (!readFileSync(join(dest, 'big.bin')).equals(bytes)) throw new Error('depth-1 clone: big.bin differs');
     }
     session.close();
   } finally {

@@ -1,7 +1,8 @@
 /**
  * The Worker isolate's memory for one large file: a push of a repository whose
  * only commit adds a random file of SIZE MiB, a push of a commit changing a few
- * bytes of it (git sends a thin delta on the stored blob), and a clone, served
+ * bytes of it (git sends a thin delta on the stored blob), a clone and a
+ * depth-1 clone (the changed file's base not sent: made whole), served
  * by workerd as `npm start` serves it. Per operation: the isolate's peak (JS
  * heap in use + ArrayBuffers, bench/cdp.ts heapMonitor), workerd's RSS growth
  * and CPU seconds; the clone is fsck'd and compared.
@@ -16,9 +17,9 @@ import { join } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { randomBytes } from '../test/random-bytes.js';
-import { collectGarbage, heapMonitor, workerSession } from './cdp.js';
+import { collectGarbage, workerSession } from './cdp.js';
 import { runGit } from './git-corpus.js';
-import { cpuSeconds, findInTree, rssBytes, sampleRss } from './proc.js';
+import { measure } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
 const size = Number(process.argv[2] ?? 30) * 2 ** 20;
@@ -44,21 +45,11 @@ async function main(): Promise<void> {
     await git(work, ['commit', '-q', '-m', 'warm-up']);
     await git(work, ['push', '-q', `${auth}/warmup.git`, 'main']);
     const session = await workerSession(inspector);
-    const measure = async (what: string, op: () => Promise<void>) => {
+    const measured = async (what: string, op: () => Promise<void>) => {
       const base = await collectGarbage(session);
-      const pids = findInTree(process.pid, 'workerd');
-      const cpu0 = pids.reduce((n, p) => n + cpuSeconds(p), 0);
-      const rss0 = pids.reduce((n, p) => n + rssBytes(p), 0);
-      const rss = sampleRss(pids, 50);
-      const heap = heapMonitor([session], 20);
-      const t = performance.now();
-      await op();
-      const wall = (performance.now() - t) / 1000;
-      const peak = [...(await heap.stop()).values()][0];
-      const rssPeak = rss.stop();
-      const cpu = pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0;
+      const { wall, cpu, rss, peak } = await measure(session, op, 20);
       console.log(
-        `${what}: wall ${wall.toFixed(1)} s, workerd CPU ${cpu.toFixed(1)} s, RSS +${mib(rssPeak - rss0)} MiB; ` +
+        `${what}: wall ${wall.toFixed(1)} s, workerd CPU ${cpu.toFixed(1)} s, RSS +${mib(rss)} MiB; ` +
           `isolate peak ${mib(peak.used)} MiB (ArrayBuffers at most ${mib(peak.buffers)} MiB; after a full GC before: ${mib(base.usedSize + (base.backingStorageSize ?? 0))})`,
       );
     };
@@ -66,16 +57,22 @@ async function main(): Promise<void> {
     writeFileSync(join(work, 'big.bin'), data);
     await git(work, ['add', '-A']);
     await git(work, ['commit', '-q', '-m', 'big file']);
-    await measure(`push of a ${mib(size)} MiB file`, () => git(work, ['push', '-q', `${auth}/big.git`, 'main']));
+    await measured(`push of a ${mib(size)} MiB file`, () => git(work, ['push', '-q', `${auth}/big.git`, 'main']));
     data.set(randomBytes(100, 7), data.length >> 1);
     writeFileSync(join(work, 'big.bin'), data);
     await git(work, ['commit', '-q', '-a', '-m', 'a few bytes changed']);
-    await measure('push of it changed a little (thin delta)', () => git(work, ['push', '-q', `${auth}/big.git`, 'main']));
+    await measured('push of it changed a little (thin delta)', () => git(work, ['push', '-q', `${auth}/big.git`, 'main']));
     const dst = join(tmp, 'clone');
-    await measure('clone', () => git(tmp, ['clone', '-q', `${hub.url}/big.git`, dst]));
+    await measured('clone', () => git(tmp, ['clone', '-q', `${hub.url}/big.git`, dst]));
     await git(dst, ['fsck', '--full', '--strict']);
     const same = createHash('sha256').update(readFileSync(join(dst, 'big.bin'))).digest('hex') === createHash('sha256').update(data).digest('hex');
     console.log(`clone fsck clean, file ${same ? 'identical' : 'DIFFERENT'}`);
+    // The changed file's delta base is not sent: the hub makes the file whole to send it.
+    const shallow = join(tmp, 'shallow');
+    await measured('clone --depth 1', () => git(tmp, ['clone', '-q', '--depth', '1', `${hub.url}/big.git`, shallow]));
+    await git(shallow, ['fsck', '--full', '--strict']);
+    const same1 = createHash('sha256').update(readFileSync(join(shallow, 'big.bin'))).digest('hex') === createHash('sha256').update(data).digest('hex');
+    console.log(`depth-1 clone fsck clean, file ${same1 ? 'identical' : 'DIFFERENT'}`);
     session.close();
   } finally {
     await hub.stop();

@@ -4,6 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { heapMonitor, type CdpSession, type IsolatePeak } from './cdp.js';
 
 const CLK_TCK = (() => {
   try {
@@ -147,4 +148,30 @@ export async function measureTree(pid: number, fn: () => Promise<void>): Promise
   // Children (CGI, per-connection forks) are counted once the server has reaped them.
   for (let i = 0; i < 100 && liveChildren(pid) > 0; i++) await new Promise((r) => setTimeout(r, 20));
   return { wall, cpu: treeCpuSeconds(pid) - cpu0 };
+}
+
+/** What `measure` saw of one operation served by workerd. */
+export interface WorkerdCost {
+  wall: number;
+  /** CPU seconds of the workerd processes under this one. */
+  cpu: number;
+  /** Peak of their summed RSS over its value at the start, in bytes (the honest number for memory outside the JS heap's view). */
+  rss: number;
+  /** The isolate's peaks (bench/cdp.ts heapMonitor on `session`, polled every `pollMs`). */
+  peak: IsolatePeak;
+}
+
+/** Runs `op` against the workerd under this process and reports its cost there. */
+export async function measure(session: CdpSession, op: () => Promise<void>, pollMs = 50): Promise<WorkerdCost> {
+  const pids = findInTree(process.pid, 'workerd');
+  const cpu0 = pids.reduce((n, p) => n + cpuSeconds(p), 0);
+  const rss0 = pids.reduce((n, p) => n + rssBytes(p), 0);
+  const rss = sampleRss(pids, 50);
+  const heap = heapMonitor([session], pollMs);
+  const t = performance.now();
+  await op();
+  const wall = (performance.now() - t) / 1000;
+  const peak = [...(await heap.stop()).values()][0];
+  const rssPeak = rss.stop();
+  return { wall, cpu: pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0, rss: rssPeak - rss0, peak };
 }
