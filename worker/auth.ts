@@ -162,7 +162,7 @@ export async function roleIn(env: Env, who: Principal, repo: RepoRow): Promise<R
  * 429 when the client or user name failed to log in too often lately.
  */
 export type Access =
-  | { ok: true; repo: RepoRow; role: Role; who: Principal }
+  | { ok: true; repo: RepoRow; role: Role; who: Principal; also?: unknown[] }
   | { ok: false; status: 401 | 403 | 404 }
   | { ok: false; status: 429; retryAfter: number };
 
@@ -278,6 +278,7 @@ export async function authorize(
   name: string,
   need: Role,
   address: string | null = null,
+  also?: D1PreparedStatement,
 ): Promise<Access> {
   // An anonymous push is asked for credentials whatever the repository (git's first try).
   if (!authorization) return need === 'read' ? decideWith({ kind: 'anonymous' }, await lookupRepo(env, name, null), need) : { ok: false, status: 401 };
@@ -290,6 +291,7 @@ export async function authorize(
   const statements = [repoQuery(env, name, cred.user)];
   const checkAt = check === null ? -1 : statements.push(check) - 1;
   const passwordAt = password === null ? -1 : statements.push(password) - 1;
+  const alsoAt = also === undefined ? -1 : statements.push(also) - 1;
   const results = await env.DB.batch<unknown>(statements);
   const repoRows = results[0];
   const failures = (checkAt < 0 ? [] : results[checkAt].results) as LoginFailureRow[];
@@ -297,6 +299,6 @@ export async function authorize(
   const who = await verify(env, cred, address, loginCheckOf(env, limited, address, failures), found);
   const early = decideEarly(who, need);
   if (early !== null || who.kind === 'limited' || who.kind === 'invalid') return early!;
-  if (who.kind === 'user' && who.name !== cred.user) return decide(env, who, name, need);
-  return decideWith(who, repoLookupOf(repoRows.results[0] as RepoLookupRow | undefined), need);
+  const access = who.kind === 'user' && who.name !== cred.user ? await decide(env, who, name, need) : decideWith(who, repoLookupOf(repoRows.results[0] as RepoLookupRow | undefined), need);
+  return access.ok && alsoAt >= 0 ? { ...access, also: results[alsoAt].results } : access;
 }

@@ -83,6 +83,16 @@ export async function loadProtections(env: Env, repo: string): Promise<Protectio
   return rows.map((r) => ({ pattern: r.pattern, adminsOnly: r.adminsOnly }));
 }
 
+/** loadProtections as one statement, for a push's access check to read in its own D1 batch (protectionsOf reads its rows). */
+export function protectionsQuery(env: Env, repo: string): D1PreparedStatement {
+  return env.DB.prepare(`SELECT pattern, admins_only FROM protections WHERE repo = ? ORDER BY pattern`).bind(repo);
+}
+
+/** The rules of protectionsQuery's rows. */
+export function protectionsOf(rows: unknown[]): Protection[] {
+  return (rows as { pattern: string; admins_only: number }[]).map((r) => ({ pattern: r.pattern, adminsOnly: r.admins_only !== 0 }));
+}
+
 /** The header a push carries to the Durable Object. */
 export const PUSH_POLICY_HEADER = 'x-hub-push-policy';
 

@@ -10,7 +10,7 @@ import { app } from '../../worker/index.js';
 import { authenticate, authorize } from '../../worker/auth.js';
 import { hashPassword, verifyLogin, verifyPassword } from '../../worker/password.js';
 import { deriveToken, fossilTokenPasswords, tokenHash, tokenId } from '../../worker/tokens.js';
-import { matchesPattern, patternProblem, protectionRefusal, PUSH_POLICY_HEADER, receiveHooks } from '../../worker/protections.js';
+import { loadProtections, matchesPattern, patternProblem, protectionRefusal, protectionsOf, protectionsQuery, PUSH_POLICY_HEADER, receiveHooks } from '../../worker/protections.js';
 import { fossilSecrets, sharedSecret } from '../../worker/fossil-login.js';
 import { OPERATIONS } from '../../worker/routes/openapi.js';
 import { listEvents, MAX_EVENT_CHECKINS, recordFossilPush, recordPush } from '../../worker/audit.js';
@@ -390,6 +390,19 @@ describe('branch protection rules', () => {
     await hooks.onApplied!([{ name: 'refs/heads/topic', old: null, new: 'c'.repeat(40) }]);
     const rows = await env.DB.prepare("SELECT actor, ref, old_id, new_id FROM push_events WHERE repo_id = 'hook-test-id'").all();
     expect(rows.results).toEqual([{ actor: 'pat', ref: 'refs/heads/topic', old_id: null, new_id: 'c'.repeat(40) }]);
+  });
+
+  it("come with a push's access check in its own D1 batch, as loadProtections reads them", async () => {
+    await repo('p-batch', true);
+    await call('PUT', '/repos/p-batch/protections/release/*', { admins_only: true }, ADMIN);
+    await call('PUT', '/repos/p-batch/protections/main', undefined, ADMIN);
+    const want = [{ pattern: 'main', adminsOnly: false }, { pattern: 'release/*', adminsOnly: true }];
+    expect(await loadProtections(env, 'p-batch')).toEqual(want);
+    const a = await authorize(env, ADMIN, 'p-batch', 'write', null, protectionsQuery(env, 'p-batch'));
+    expect(a.ok && protectionsOf(a.also!)).toEqual(want);
+    // Without the statement nothing else comes back; a refusal carries no rows.
+    expect((await authorize(env, ADMIN, 'p-batch', 'write')) as object).not.toHaveProperty('also');
+    expect(await authorize(env, basic('nobody', 'x'), 'p-batch', 'write', null, protectionsQuery(env, 'p-batch'))).toEqual({ ok: false, status: 401 });
   });
 
   it('are set, listed and removed through the API, patterns with slashes in the path', async () => {

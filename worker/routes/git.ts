@@ -20,7 +20,7 @@ import type { Env } from '../env.js';
 import { authorize, cachedRepo, forgetRepo } from '../auth.js';
 import { CACHED_ACCESS_HEADER, REFUSED_HEADER } from '../durable/access.js';
 import { clientAddress } from '../rate-limit.js';
-import { loadProtections, PUSH_POLICY_HEADER, type PushPolicy } from '../protections.js';
+import { loadProtections, protectionsOf, protectionsQuery, PUSH_POLICY_HEADER, type PushPolicy } from '../protections.js';
 import { isValidRepoName } from './api.js';
 import { requestedProtocolVersion, uploadPackV2Advertisement, type GitService } from '../../shared/protocols/git/advertisement.js';
 import { encodePkts } from '../../shared/protocols/git/pkt-line.js';
@@ -91,11 +91,10 @@ async function access(c: Ctx, service: GitService, fresh = false, probe = false)
   const known = fresh || need !== 'read' || c.req.header('authorization') ? undefined : cachedRepo(name);
   // Only git ids are taken on trust: another kind's 404 would tell an anonymous caller a private name exists.
   if (known?.kind === 'git') return { stub: c.env.REPO.get(c.env.REPO.idFromName(known.id)), id: known.id, name, cached: true };
-  // A push's branch protection rules are read while access is decided (both are D1 reads); not for
-  // what may be git's probe (answered here without the DO: a D1 read for nothing on every large push).
-  const rules = service === 'git-receive-pack' && c.req.method === 'POST' && !probe ? loadProtections(c.env, name) : null;
-  rules?.catch(() => undefined);
-  const a = await authorize(c.env, c.req.header('authorization'), name, need, clientAddress(c.req.raw.headers));
+  // A push's branch protection rules are read in the access check's D1 batch (one round trip); not for
+  // what may be git's probe (answered here without the DO: a read for nothing on every large push).
+  const rules = service === 'git-receive-pack' && c.req.method === 'POST' && !probe ? protectionsQuery(c.env, name) : undefined;
+  const a = await authorize(c.env, c.req.header('authorization'), name, need, clientAddress(c.req.raw.headers), rules);
   if (!a.ok) {
     if (a.status === 429) return text(429, 'too many failed logins; try again later', { 'retry-after': String(a.retryAfter) });
     if (a.status === 401) return anonymousRefusal();
@@ -104,8 +103,8 @@ async function access(c: Ctx, service: GitService, fresh = false, probe = false)
   if (a.repo.kind !== 'git') return text(404, 'repository not found');
   const stub = c.env.REPO.get(c.env.REPO.idFromName(a.repo.id));
   // A push carries the pusher and the branch protection rules to the DO (worker/protections.ts).
-  if (rules !== null) {
-    const policy: PushPolicy = { actor: a.who.kind === 'user' ? a.who.name : null, role: a.role, rules: await rules };
+  if (rules !== undefined) {
+    const policy: PushPolicy = { actor: a.who.kind === 'user' ? a.who.name : null, role: a.role, rules: a.also ? protectionsOf(a.also) : await loadProtections(c.env, name) };
     // Names and patterns are plain ASCII (validated), so JSON is a safe header value.
     return { stub, id: a.repo.id, name, pushPolicy: JSON.stringify(policy) };
   }
