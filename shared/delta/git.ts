@@ -113,7 +113,7 @@ const EMPTY = new Uint8Array(0);
  * result's size, after the header's checks and before the first range.
  */
 function walkGitDelta(
-  base: Uint8Array,
+  base: { length: number },
   delta: Uint8Array,
   maxSize: number,
   start: (resultSize: number) => void,
@@ -216,6 +216,126 @@ export function applyGitDeltaTo(base: Uint8Array, delta: Uint8Array, maxSize: nu
   );
   flush();
   return size;
+}
+
+/**
+ * A base read in order, piece by piece: `read` hands its content to `sink`
+ * from its first byte on (pieces valid only during the call) and stops early
+ * once `stop()` says so, checked between pieces. E.g. a large blob inflated
+ * from its record as it streams, never held whole.
+ */
+export interface GitDeltaBaseSource {
+  size: number;
+  /** `pace`, when given, is awaited between the pieces read (a reader taking the output at its own pace). */
+  read(sink: (piece: Uint8Array) => void, stop: () => boolean, pace?: () => Promise<void>): Promise<void>;
+}
+
+/**
+ * Times `read` must pass over the base to apply `delta` from a
+ * GitDeltaBaseSource: one, plus one per copy that starts before the end of the
+ * copy before it (a small edit's delta from git's diff-delta copies in
+ * ascending order: one pass). Checks the delta as applyGitDelta does (errors:
+ * walkGitDelta), against a base of `baseSize` bytes.
+ */
+export function gitDeltaPasses(baseSize: number, delta: Uint8Array, maxSize = GIT_DELTA_MAX_RESULT): number {
+  let passes = 1;
+  let prevEnd = 0;
+  walkGitDelta(
+    { length: baseSize },
+    delta,
+    maxSize,
+    () => {},
+    (from, to) => {
+      if (from < prevEnd) passes++;
+      prevEnd = to;
+    },
+    () => {},
+  );
+  return passes;
+}
+
+/**
+ * applyGitDeltaTo with the base read as it streams (GitDeltaBaseSource), not
+ * held: copies are served as the base passes; a copy that starts before the
+ * piece being read makes the base read again from its start (at most
+ * `maxPasses` reads, gitDeltaPasses' count, else a DeltaError
+ * 'delta-too-scattered' before anything is read or sent). The delta is checked
+ * first, so a bad one throws the same DeltaErrors as applyGitDelta before
+ * `sink` sees a byte. A base that ends short is 'delta-base-size'. `stopOuter`
+ * and `pace` are the caller's, when it is itself a base being read.
+ */
+export async function applyGitDeltaStream(
+  base: GitDeltaBaseSource,
+  delta: Uint8Array,
+  maxSize: number,
+  sink: (piece: Uint8Array) => void,
+  maxPasses = Infinity,
+  stopOuter: () => boolean = () => false,
+  pace?: () => Promise<void>,
+): Promise<number> {
+  const passes = gitDeltaPasses(base.size, delta, maxSize);
+  if (passes > maxPasses) {
+    throw new DeltaError('delta-too-scattered', `delta copies out of order: ${passes} reads of its ${base.size}-byte base, more than ${maxPasses}`, { passes, limit: maxPasses });
+  }
+  const { resultSize, offset } = gitDeltaHeader(delta);
+  const inserts = new Uint8Array(Math.min(64 * 1024, Math.max(resultSize, 1)));
+  let held = 0;
+  const flush = () => {
+    if (held > 0) sink(inserts.subarray(0, held));
+    held = 0;
+  };
+  let pos = offset; // next instruction in the delta (checked: no error can arise below)
+  let from = 0; // the current copy: base [from, to)
+  let to = 0;
+  // Inserts up to the next copy go out (gathered); false when the delta is done.
+  const nextCopy = (): boolean => {
+    while (pos < delta.length) {
+      const cmd = delta[pos++];
+      if (cmd & 0x80) {
+        const r = readCopy(delta, pos, cmd, pos - 1);
+        pos = r.next;
+        from = r.offset;
+        to = r.offset + r.size;
+        return true;
+      }
+      if (held + cmd > inserts.length) flush();
+      inserts.set(delta.subarray(pos, pos + cmd), held);
+      held += cmd;
+      pos += cmd;
+    }
+    return false;
+  };
+  let copying = nextCopy();
+  let at = 0; // base offset of the next piece
+  let stalled = false; // the current copy starts before the piece: read the base again
+  const feed = (piece: Uint8Array) => {
+    const start = at;
+    at += piece.length;
+    while (copying && !stalled) {
+      if (from < start) {
+        stalled = true;
+        return;
+      }
+      if (from >= at) return;
+      const end = Math.min(to, at);
+      flush();
+      sink(piece.subarray(from - start, end - start));
+      from = end;
+      if (from < to) return;
+      copying = nextCopy();
+    }
+  };
+  while (copying) {
+    at = 0;
+    stalled = false;
+    await base.read(feed, () => !copying || stalled || stopOuter(), pace);
+    if (stopOuter()) return 0;
+    if (copying && !stalled) {
+      throw new DeltaError('delta-base-size', `delta expects a base of ${base.size} bytes, its read ended at ${at}`, { expected: base.size, actual: at });
+    }
+  }
+  flush();
+  return resultSize;
 }
 
 // ---- encoder ----

@@ -49,7 +49,7 @@ import { HubError, StreamError } from '../../core/errors.js';
 import { objectHeader, type GitObjectType } from '../../core/git/object-id.js';
 import type { Primitives } from '../../core/primitives.js';
 import { ByteReader, type ByteStream } from '../../core/stream.js';
-import { applyGitDelta, applyGitDeltaTo, gitDeltaHeader } from '../../delta/git.js';
+import { applyGitDelta, applyGitDeltaStream, applyGitDeltaTo, gitDeltaHeader, type GitDeltaBaseSource } from '../../delta/git.js';
 import { IdSet } from '../../storage/id-set.js';
 import { DeltaError } from '../../delta/errors.js';
 import {
@@ -135,13 +135,27 @@ export interface BaseObject {
   data: Uint8Array;
 }
 
+/**
+ * A large object the receiver already has, not held: read as it streams
+ * (GitDeltaBaseSource; a delta on it whose copies are in order reads it once),
+ * or whole for a delta that copies out of order (at most maxHeldSize bytes).
+ */
+export interface LargeBase {
+  type: GitObjectType;
+  size: number;
+  read: GitDeltaBaseSource['read'];
+  whole(): Promise<Uint8Array>;
+}
+
 /** Options of packBytesToEntries. */
 export interface ReadPackOptions {
   primitives: Primitives;
   /** Objects outside the pack (thin-pack REF_DELTA bases); null if unknown. */
-  baseProvider?: (id: string) => Promise<BaseObject | null>;
+  baseProvider?: (id: string) => Promise<BaseObject | LargeBase | null>;
   /** The raw bytes of an earlier entry (as yielded: its offset and number), to rebuild an evicted base. */
   readEntry?: (offset: number, index: number) => Promise<Uint8Array>;
+  /** The zlib stream of an earlier entry (its raw bytes after the header), to read a large base as it streams; else readEntry's. */
+  readEntryStream?: (offset: number, index: number) => ByteStream;
   /** Largest object or delta, declared or produced (bytes). Default 256 MiB. */
   maxObjectSize?: number;
   /**
@@ -180,6 +194,8 @@ export interface ReadPackOptions {
   window?: number;
 }
 
+/** Default window: entries whose zlib stream may be longer are streamed, blobs over it are not held. */
+export const DEFAULT_WINDOW = 4 * 1024 * 1024;
 /** Default bound on object and delta sizes. */
 export const DEFAULT_MAX_OBJECT_SIZE = 256 * 1024 * 1024;
 /**
@@ -395,6 +411,15 @@ function deflateBound(n: number): number {
 }
 
 const OBJECT_TYPES = new Set<PackEntryType>(['commit', 'tree', 'blob', 'tag']);
+/**
+ * Most reads of a large base (not held) one delta may make: each copy out of
+ * order reads it again from its start (git's delta of a small edit copies in
+ * order: one read). A delta needing more is applied to the base held whole
+ * when it is at most maxHeldSize, else refused (pack-bad-delta).
+ */
+const MAX_BASE_PASSES = 8;
+/** A base as a GitDeltaBaseSource, with its type. */
+type BaseSource = GitDeltaBaseSource & { type: GitObjectType };
 /** The `data` of an object not held (streamed). */
 const EMPTY = new Uint8Array(0);
 
@@ -441,7 +466,11 @@ class PackReader {
   readonly retained = new Map<number, Uint8Array>();
   retainedBytes = 0;
   /** The thin-pack base fetched for the current entry: not asked for again when too large for the cache. */
-  fetched: { key: number; obj: BaseObject } | null = null;
+  fetched: { key: number; obj: BaseObject | LargeBase } | null = null;
+  /** Thin-pack bases too large to hold, by external key (baseProvider's LargeBase: read as they stream). */
+  readonly largeExternal = new Map<number, LargeBase>();
+  /** Sizes of the blobs not held (streamed: over the window), by entry offset: a delta on one reads it as it streams. */
+  readonly streamedSizes = new Map<number, number>();
   pendingCount = 0;
   /** Where a window spanning chunks is copied (reused: entries' raw bytes are views of it or of the chunks). */
   scratch = new Uint8Array(0);
@@ -458,7 +487,7 @@ class PackReader {
     this.maxObjectSize = Math.min(opts.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE, MAX_SIZE);
     this.maxHeldSize = Math.min(opts.maxHeldSize ?? DEFAULT_MAX_HELD_SIZE, this.maxObjectSize);
     this.maxChainDepth = opts.maxChainDepth ?? 10000;
-    this.window = opts.window ?? 4 * 1024 * 1024;
+    this.window = opts.window ?? DEFAULT_WINDOW;
     this.cache = new BaseCache(opts.maxDeltaBaseCache ?? 32 * 1024 * 1024);
   }
 
@@ -683,8 +712,8 @@ class PackReader {
         const id = this.externalIds.get(cur)!;
         const got = this.fetched?.key === cur ? this.fetched.obj : await this.opts.baseProvider?.(id);
         if (!got) throw new PackError('pack-base-unavailable', `thin-pack base ${id} is no longer available`, { id });
-        base = got;
-        this.cache.set(cur, got);
+        base = 'data' in got ? got : { type: got.type, data: await got.whole() };
+        this.cache.set(cur, base);
         break;
       }
       const i = this.entryAt(cur);
@@ -727,7 +756,8 @@ class PackReader {
       this.idIndex[i] = this.idSet.indexOfAt(bin, 0);
     }
     if (streamed !== undefined) {
-      // Not cached: a delta on it rebuilds it (content()), as git re-reads a large base from its pack.
+      // Not cached: a delta on it reads it as it streams (sourceOf), as git re-reads a large base from its pack.
+      this.streamedSizes.set(offset, streamed.size);
       const obj: PackObject = { offset, index: i, id, baseId, type, size: streamed.size, depth, idIndex: this.idIndex[i], repeat, data, streamed: true };
       if (delta !== undefined) obj.delta = delta;
       return obj;
@@ -795,12 +825,105 @@ class PackReader {
     const baseKey = this.keyOf(this.bases[this.entryAt(offset)]);
     if (depth > this.maxChainDepth) throw new PackError('pack-chain-too-deep', `delta chain longer than ${this.maxChainDepth}`, { offset });
     try {
+      const large = await this.largeSource(baseKey);
+      const streamed = large && (await this.patchStreaming(offset, large, delta, depth, baseKey));
+      if (streamed) return streamed;
       const base = await this.content(baseKey);
       const d = delta ?? (await this.inflateAt(offset));
       return this.patch(offset, base, d, depth, baseKey);
     } catch (e) {
       throw asPackError(e, offset);
     }
+  }
+
+  /**
+   * patch() on a base not held (largeSource): the base is read as it streams,
+   * the result hashed as it is made when over the window (else made into a
+   * new array, cached). Null, having sent nothing, when the delta copies too
+   * much out of order for that and the base may be held whole instead.
+   */
+  async patchStreaming(offset: number, base: BaseSource, delta: Uint8Array | undefined, depth: number, baseKey: number): Promise<PackObject | null> {
+    let d = delta ?? (await this.inflateAt(offset));
+    // Reading the base may re-inflate entries through the same scratch memory.
+    if (d.buffer === this.deltaScratch[1].buffer) d = d.slice();
+    const size = gitDeltaHeader(d).resultSize;
+    const large = size > this.window;
+    const h = large ? this.p.hash('sha1').update(objectHeader('blob', size)) : null;
+    let out: Uint8Array | null = null;
+    let at = 0;
+    try {
+      await applyGitDeltaStream(base, d, this.maxObjectSize, (piece) => {
+        if (h) return void h.update(piece);
+        out ??= new Uint8Array(size);
+        out.set(piece, at);
+        at += piece.length;
+      }, MAX_BASE_PASSES);
+    } catch (e) {
+      if (e instanceof DeltaError && e.code === 'delta-too-scattered' && base.size <= this.maxHeldSize) return null;
+      throw e;
+    }
+    if (h) return this.finish(offset, 'blob', EMPTY, depth, this.idOfKey(baseKey), undefined, { id: h.digest(), size });
+    return this.finish(offset, base.type, out ?? new Uint8Array(0), depth, this.idOfKey(baseKey));
+  }
+
+  /** A base that is not held (a large thin-pack base, or a blob of this pack over the window) as it streams; null for any other. */
+  async largeSource(key: number): Promise<BaseSource | null> {
+    if (key < 0) {
+      const got = this.fetched?.key === key ? this.fetched.obj : this.largeExternal.get(key);
+      return got && 'read' in got ? got : null;
+    }
+    const size = this.streamedSizes.get(key);
+    return size === undefined ? null : this.sourceOf(key, size);
+  }
+
+  /**
+   * An entry's content as a GitDeltaBaseSource: a whole blob inflated from its
+   * zlib stream as it is read (readEntryStream), a streamed delta result made
+   * as its own base streams (that delta must copy in order: one read each), or
+   * content() for anything held.
+   */
+  async sourceOf(key: number, size?: number): Promise<BaseSource> {
+    const large = key >= 0 && size !== undefined ? key : null;
+    if (large === null) {
+      const ext = key < 0 ? await this.largeSource(key) : null;
+      if (ext) return ext;
+      const obj = await this.content(key);
+      return { type: obj.type, size: obj.data.length, read: async (sink) => sink((await this.content(key)).data) };
+    }
+    const i = this.entryAt(large);
+    const type = ENTRY_TYPES[this.types[i]];
+    if (type === 'blob') {
+      return {
+        type: 'blob',
+        size: size!,
+        read: async (sink, stop) => {
+          const inf = this.p.zlib.createInflater(size!);
+          let got = 0;
+          const count = (piece: Uint8Array) => {
+            got += piece.length;
+            sink(piece);
+          };
+          let done = false;
+          for await (const chunk of this.zlibStreamOf(large, i)) {
+            done = inf.push(chunk, count).done;
+            if (done || stop()) break;
+          }
+          if (!stop() && (!done || got !== size)) throw new PackError('pack-base-unavailable', `re-read entry at ${large} does not inflate to its size`, { offset: large });
+        },
+      };
+    }
+    const delta = (await this.inflateAt(large)).slice();
+    const baseKey = this.keyOf(this.bases[i]);
+    const base = await this.sourceOf(baseKey, this.streamedSizes.get(baseKey));
+    return { type: base.type, size: size!, read: async (sink, stop) => void (await applyGitDeltaStream(base, delta, this.maxObjectSize, sink, 1, stop)) };
+  }
+
+  /** The zlib stream of an earlier entry: retained, streamed through the caller, or its raw bytes re-read whole. */
+  async *zlibStreamOf(offset: number, i: number): AsyncGenerator<Uint8Array> {
+    const kept = this.retained.get(offset);
+    if (kept) yield kept.subarray(this.headerLengths[i]);
+    else if (this.opts.readEntryStream) yield* this.opts.readEntryStream(offset, i);
+    else yield (await this.rawOf(offset)).subarray(this.headerLengths[i]);
   }
 
   depthOf(key: number): number {
@@ -863,7 +986,8 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
               const key = -(st.external.size + 1);
               st.external.set(entry.baseId, key);
               st.externalIds.set(key, entry.baseId);
-              st.cache.set(key, ext);
+              if ('data' in ext) st.cache.set(key, ext);
+              else st.largeExternal.set(key, ext);
               st.fetched = { key, obj: ext };
               st.bases[e] = key;
             }

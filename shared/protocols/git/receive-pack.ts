@@ -71,7 +71,8 @@ import { MAX_REACH_TIPS, REACH_IN, type ReachCommit, type ReachIndex } from '../
 import type { RefStore, RefUpdate } from '../../storage/refs.js';
 import type { SegmentCreator, SegmentReader, SegmentWriter } from '../../storage/segments.js';
 import { DEFAULT_RECEIVE_FEATURES, ProtocolError, ZERO_ID, type ReceivePackFeatures } from './capabilities.js';
-import { packBytesToEntries, type PackEntry, type PackObject } from './pack-reader.js';
+import { storedSource } from './large-blob.js';
+import { DEFAULT_WINDOW, packBytesToEntries, type PackEntry, type PackObject } from './pack-reader.js';
 import { decodePkt, encodePkt, encodePkts } from './pkt-line.js';
 import { parseReceiveRequest, type RefCommand, type ReceiveRequest } from './receive-request.js';
 import { refNameIsUtf8, refNameProblem } from './ref-name.js';
@@ -544,6 +545,17 @@ class Push {
     return raw;
   }
 
+  /** The record (zlib stream) of entry number `index`, streamed from its segment: a large base read as it passes. */
+  async *readEntryStream(offset: number, index: number): AsyncGenerator<Uint8Array> {
+    if (!(index >= 0 && index < this.entryCount)) throw new ProtocolError('internal', `no entry at ${offset}`);
+    const seg = this.locs.seg[index];
+    const open = this.writer && seg === this.segIds.length - 1 ? this.writer : null;
+    const held = open?.readBack?.(this.locs.off[index], this.locs.len[index]) ?? null;
+    if (held) return yield held;
+    if (open) await this.finishWriter();
+    yield* this.store.segments.readStream(this.segIds[seg], this.locs.off[index], this.locs.len[index]);
+  }
+
   /** Whether the binary id at `src[off..]` is one of this push's new objects (in the quarantine or about to be). */
   isNewAt(src: Uint8Array, off: number): boolean {
     return this.packIds.hasAt(src, off);
@@ -608,11 +620,16 @@ class Push {
     const events = packBytesToEntries(pack, {
       primitives: this.p,
       baseProvider: async (id) => {
+        // A blob over the window is read as it streams (a small edit's delta on a 100 MB file), not held.
+        const row = await this.quarantine.get(id).catch(() => null);
+        const large = row?.kind === 'blob' && row.size > (this.opts.window ?? DEFAULT_WINDOW) ? await storedSource(this.deps(this.ingestCache), row) : null;
+        if (large) return { ...large, whole: async () => (await readObject(this.deps(this.ingestCache), id))!.data };
         const obj = await readObject(this.deps(this.ingestCache), id).catch(() => null);
         if (!obj || obj.kind === 'artifact') return null;
         return { type: obj.kind, data: obj.data };
       },
       readEntry: (offset, index) => this.readEntry(offset, index),
+      readEntryStream: (offset, index) => this.readEntryStream(offset, index),
       maxObjectSize: this.opts.maxObjectSize,
       maxDeltaBaseCache: this.opts.maxDeltaBaseCache ?? DEFAULT_DELTA_BASE_CACHE,
       window: this.opts.window,

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { concat, utf8Encode } from '../../../../shared/core/bytes.js';
 import { gitObjectId } from '../../../../shared/core/git/object-id.js';
 import { fromBytes } from '../../../../shared/core/stream.js';
-import { applyGitDelta, applyGitDeltaTo, createGitDelta } from '../../../../shared/delta/git.js';
+import { applyGitDelta, applyGitDeltaStream, applyGitDeltaTo, createGitDelta, gitDeltaPasses, type GitDeltaBaseSource } from '../../../../shared/delta/git.js';
 import { PackError } from '../../../../shared/protocols/git/pack.js';
 import { packBytesToEntries, type PackEntry, type PackObject, type ReadPackOptions } from '../../../../shared/protocols/git/pack-reader.js';
 import type { PackWriteEntry } from '../../../../shared/protocols/git/pack-writer.js';
@@ -15,7 +15,7 @@ import { MAX_CHAIN_DEPTH } from '../../../../shared/storage/object-index.js';
 import { readObject } from '../../../../shared/storage/object-store.js';
 import { randomBytes } from '../../../random-bytes.js';
 import { packErrorCode, withTrailer } from './pack-errors.js';
-import { commit, newRepo, obj, p, packBytes, push, tree, ZERO_ID } from './receive-pack-helpers.js';
+import { commit, newRepo, obj, p, packBytes, push, tree, whole, ZERO_ID } from './receive-pack-helpers.js';
 
 const WINDOW = 4096;
 const v1 = randomBytes(60_000, 5);
@@ -25,6 +25,33 @@ const v3 = v2.slice(0, 50_000);
 const small = utf8Encode('small base\n');
 const text = utf8Encode('a line of text that compresses well\n'.repeat(3000));
 const id = (data: Uint8Array) => gitObjectId(p, 'blob', data);
+/** v1 in 12 blocks of 5000 bytes, last first: a delta on v1 copies out of order 11 times. */
+const scrambled = concat(Array.from({ length: 12 }, (_, k) => v1.subarray((11 - k) * 5000, (12 - k) * 5000)));
+/** v1's halves swapped: one copy out of order. */
+const swapped = concat([v1.subarray(30_000), v1.subarray(0, 30_000)]);
+
+/** `base` as a GitDeltaBaseSource handing out `piece`-byte views, counting its reads. */
+function sourceOf(base: Uint8Array, piece: number): GitDeltaBaseSource & { reads: number } {
+  const s = {
+    reads: 0,
+    size: base.length,
+    async read(sink: (piece: Uint8Array) => void, stop: () => boolean) {
+      s.reads++;
+      for (let at = 0; at < base.length && !stop(); at += piece) sink(base.subarray(at, at + piece));
+    },
+  };
+  return s;
+}
+
+/** The code a call throws, or 'no-error'. */
+async function thrown(f: () => unknown): Promise<string> {
+  try {
+    await f();
+    return 'no-error';
+  } catch (e) {
+    return (e as { code: string }).code;
+  }
+}
 
 /** Whole v1, v2 as an OFS delta on it, v3 as a REF delta on v2, a large delta (text on a small base), a tree and a commit. */
 async function bigPack(): Promise<{ bytes: Uint8Array; contents: Map<string, Uint8Array> }> {
@@ -107,6 +134,102 @@ describe('pack reader: entries over the window', () => {
       expect(codeOf(() => applyGitDeltaTo(a.subarray(1), d, 1 << 30, () => undefined))).toBe('delta-base-size');
       expect(codeOf(() => applyGitDeltaTo(a, d, b.length - 1, () => undefined))).toBe('delta-too-large');
     }
+  });
+
+  it('applyGitDeltaStream makes what applyGitDelta makes from a base read as it streams: once for copies in order, again per copy out of order', async () => {
+    // Base, result, reads of the base in pieces of 999 bytes (text has no copy of small: none).
+    const cases: [Uint8Array, Uint8Array, number][] = [
+      [v1, v2, 1],
+      [v2, v3, 1],
+      [small, text, 0],
+      [v1, swapped, 2],
+      [v1, scrambled, 12],
+    ];
+    for (const [a, b, reads] of cases) {
+      const d = createGitDelta(a, b);
+      const passes = gitDeltaPasses(a.length, d);
+      expect(passes).toBe(Math.max(reads, 1));
+      for (const piece of [999, 4096, 1 << 20]) {
+        const src = sourceOf(a, piece);
+        const out: Uint8Array[] = [];
+        expect(await applyGitDeltaStream(src, d, 1 << 30, (x) => out.push(x.slice()))).toBe(b.length);
+        expect(Buffer.concat(out).equals(Buffer.from(b))).toBe(true);
+        // Reads of the base: one per pass at most (a copy out of order within the piece being read needs none).
+        if (piece === 999) expect(src.reads).toBe(reads);
+        else expect(src.reads).toBeLessThanOrEqual(passes);
+      }
+      // A bad delta: applyGitDelta's error, before the base is read or a byte sent.
+      for (const bad of [d.subarray(0, d.length - 1), concat([d, Uint8Array.of(0)]), concat([d, Uint8Array.of(1, 7)])]) {
+        const src = sourceOf(a, 999);
+        let sent = 0;
+        expect(await thrown(() => applyGitDeltaStream(src, bad, 1 << 30, () => sent++))).toBe(await thrown(() => applyGitDelta(a, bad)));
+        expect([src.reads, sent]).toEqual([0, 0]);
+      }
+      expect(await thrown(() => applyGitDeltaStream(sourceOf(a.subarray(1), 999), d, 1 << 30, () => undefined))).toBe('delta-base-size');
+      expect(await thrown(() => applyGitDeltaStream(sourceOf(a, 999), d, b.length - 1, () => undefined))).toBe('delta-too-large');
+    }
+    // A base whose read ends short of its size.
+    const short = { ...sourceOf(v1.subarray(0, 59_000), 999), size: v1.length };
+    expect(await thrown(() => applyGitDeltaStream(short, createGitDelta(v1, v2), 1 << 30, () => undefined))).toBe('delta-base-size');
+    const src = sourceOf(v1, 999);
+    expect(await thrown(() => applyGitDeltaStream(src, createGitDelta(v1, scrambled), 1 << 30, () => undefined, 8))).toBe('delta-too-scattered');
+    expect(src.reads).toBe(0);
+  });
+
+  it('a delta on a blob over the window reads it as its record streams (readEntryStream), never whole; out of order too much: whole up to maxHeldSize, else refused', async () => {
+    const { bytes, contents } = await bigPack();
+    const { entries } = await read(bytes);
+    const raws = new Map(entries.map((e) => [e.offset, e.raw]));
+    const streamed: number[] = [];
+    const whole: number[] = [];
+    const opts = (maxHeldSize = 10_000): Partial<ReadPackOptions> => ({
+      maxDeltaBaseCache: 1000,
+      maxHeldSize,
+      readEntry: async (o) => (whole.push(o), raws.get(o)!),
+      readEntryStream: (o, i) => (streamed.push(o), fromBytes(raws.get(o)!.subarray(entries[i].headerLength), 777)),
+    });
+    const { objects } = await read(bytes, opts());
+    expect(objects.map((o) => o.id).sort()).toEqual([...contents.keys()].sort());
+    // v2 (on v1) and v3 (on v2, made as v1 streams again): v1's record read as it streams, twice; never whole.
+    expect(streamed).toEqual([entries[2].offset, entries[2].offset]);
+    expect(whole).not.toContain(entries[2].offset);
+
+    const pack = async (b: Uint8Array) => packBytes([{ kind: 'object', type: 'blob', data: v1 }, { kind: 'delta', base: { index: 0 }, delta: createGitDelta(v1, b) }]);
+    const swappedPack = await pack(swapped);
+    const swappedEntries = (await read(swappedPack)).entries;
+    const raws2 = new Map(swappedEntries.map((e) => [e.offset, e.raw]));
+    streamed.length = 0;
+    const got = await read(swappedPack, {
+      ...opts(),
+      readEntry: async (o) => raws2.get(o)!,
+      readEntryStream: (o, i) => (streamed.push(o), fromBytes(raws2.get(o)!.subarray(swappedEntries[i].headerLength), 777)),
+    });
+    expect(got.objects.map((o) => o.id)).toEqual([id(v1), id(swapped)]);
+    expect(streamed).toEqual([12, 12]);
+    // 12 reads are too many: v1 held whole (60000 bytes, at most maxHeldSize) or, under a smaller maxHeldSize, refused.
+    const scrambledPack = await pack(scrambled);
+    expect((await read(scrambledPack, { maxDeltaBaseCache: 1000, maxHeldSize: 60_000 })).objects.map((o) => o.id)).toEqual([id(v1), id(scrambled)]);
+    expect(await packErrorCode(() => read(scrambledPack, { maxDeltaBaseCache: 1000, maxHeldSize: 59_999 }))).toBe('pack-bad-delta');
+  });
+
+  it('a thin delta on a LargeBase is applied as the base streams; one out of order too much gets it whole', async () => {
+    let reads = 0;
+    let wholes = 0;
+    const provider = async () => ({
+      type: 'blob' as const,
+      size: v1.length,
+      read: (sink: (piece: Uint8Array) => void, stop: () => boolean) => (reads++, sourceOf(v1, 5000).read(sink, stop)),
+      whole: async () => (wholes++, v1),
+    });
+    const bytes = await packBytes([
+      { kind: 'delta', base: { id: id(v1) }, delta: createGitDelta(v1, v2) },
+      { kind: 'delta', base: { id: id(v1) }, delta: createGitDelta(v1, swapped) },
+      { kind: 'delta', base: { id: id(v1) }, delta: createGitDelta(v1, scrambled) },
+    ]);
+    const { objects } = await read(bytes, { baseProvider: provider, maxDeltaBaseCache: 1000 });
+    expect(objects.map((o) => [o.id, o.baseId, o.streamed])).toEqual([id(v2), id(swapped), id(scrambled)].map((k) => [k, id(v1), true]));
+    expect([reads, wholes]).toEqual([3, 1]);
+    expect(await packErrorCode(() => read(bytes, { baseProvider: provider, maxDeltaBaseCache: 1000, maxHeldSize: 50_000 }))).toBe('pack-bad-delta');
   });
 
   it('streams them: parts and header are the pack bytes, whole blobs hashed and not held, deltas on them rebuilt (retained or re-read)', async () => {
@@ -223,6 +346,40 @@ describe('receivePack: entries over the window', () => {
       expect(o && Buffer.from(o.data).equals(Buffer.from(v))).toBe(true);
     }
     expect(fulls).toBe(2);
+  });
+
+  it('thin deltas on stored large blobs (full, or a delta on one) are applied as the stored record streams; a bad one stores nothing', async () => {
+    const r = newRepo();
+    const ranges: number[] = [];
+    const readRange = r.segments.readRange.bind(r.segments);
+    r.segments.readRange = (seg, off, len) => (ranges.push(len), readRange(seg, off, len));
+    const opts = { window: WINDOW, maxDeltaBaseCache: 1000 };
+    const c1 = commit(tree([['100644', 'a', id(v1)]]).id, [], 'v1');
+    const t1 = tree([['100644', 'a', id(v1)]]);
+    expect((await push(r, [[ZERO_ID, c1.id, 'refs/heads/main']], await packBytes([whole(c1), whole(t1), { kind: 'object', type: 'blob', data: v1 }]), { opts })).report).toEqual(['unpack ok', 'ok refs/heads/main']);
+    const v1Row = (await r.repo.get(id(v1)))!;
+    let prev = c1.id;
+    for (const [from, to] of [[v1, v2], [v2, v3], [v3, swapped]]) {
+      const t = tree([['100644', 'a', id(to)]]);
+      const c = commit(t.id, [prev], 'next');
+      const pack = await packBytes([whole(c), whole(t), { kind: 'delta', base: { id: id(from) }, delta: createGitDelta(from, to) }]);
+      expect((await push(r, [[prev, c.id, 'refs/heads/main']], pack, { opts })).report).toEqual(['unpack ok', 'ok refs/heads/main']);
+      prev = c.id;
+    }
+    // The stored v1 was never read as one range (only streamed); v2 and v3 are deltas on it.
+    expect(ranges).not.toContain(v1Row.length);
+    expect((await r.repo.get(id(v3)))?.format).toBe('git-delta');
+    for (const v of [v1, v2, v3, swapped]) {
+      const o = await readObject({ index: r.repo, segments: r.segments, primitives: p, appliers: r.store.appliers }, id(v));
+      expect(o && Buffer.from(o.data).equals(Buffer.from(v))).toBe(true);
+    }
+    // A delta naming another base size: the push's unpack error, nothing of it stored.
+    const t = tree([['100644', 'a', id(scrambled)]]);
+    const c = commit(t.id, [prev], 'bad');
+    const bad = await packBytes([whole(c), whole(t), { kind: 'delta', base: { id: id(v3) }, delta: createGitDelta(v3.subarray(1), scrambled) }]);
+    const reply = await push(r, [[prev, c.id, 'refs/heads/main']], bad, { opts });
+    expect(reply.report[0]).toMatch(/^unpack .*base/);
+    expect(await r.repo.has([c.id, t.id, id(scrambled)])).toEqual([false, false, false]);
   });
 
   it('a pack cut inside one is an unpack error that stores nothing', async () => {
