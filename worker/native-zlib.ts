@@ -26,11 +26,12 @@
  */
 import * as zlib from 'node:zlib';
 import { ZlibError } from '../shared/core/errors.js';
-import type { InflateResult, Inflater, Zlib } from '../shared/core/primitives.js';
+import type { Deflater, InflateResult, Inflater, Zlib } from '../shared/core/primitives.js';
 import { pureZlib } from '../shared/core/zlib.js';
 
 const asBytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
+const Z_NO_FLUSH = 0;
 const Z_SYNC_FLUSH = 2;
 const Z_FINISH = 4;
 
@@ -200,6 +201,53 @@ function createInflater(maxSize: number): Inflater {
   };
 }
 
+/**
+ * A streaming deflater on a node:zlib Deflate engine of its own, driven through
+ * its handle as the inflater's (writeSync into our buffer, [availOut, availIn]
+ * in `_writeState`): a large object a fetch rebuilds is deflated as it is made,
+ * not whole. Output arrays are the caller's (copied out of one reused 256 KiB
+ * buffer). Where the handle internals are missing: the pure (fflate) deflater.
+ */
+function createDeflater(level = 6): Deflater {
+  const d = getEngine() ? (new zlib.Deflate({ level }) as unknown as { _handle?: ZlibHandle; _writeState?: unknown; on(ev: string, fn: () => void): void; close(): void }) : null;
+  const h = d?._handle;
+  const state = d?._writeState;
+  if (!d || !h || typeof h.writeSync !== 'function' || !(state instanceof Uint32Array)) return pureZlib.createDeflater(level);
+  d.on('error', () => {});
+  let error: string | null = null;
+  if (typeof h.setErrorHandler === 'function') h.setErrorHandler((_errno, code, message) => (error = `${code}: ${message}`));
+  else h.onerror = (message, _errno, code) => (error = `${code}: ${message}`);
+  const buf = new Uint8Array(256 * 1024);
+  let ended = false;
+  return {
+    push(chunk, final) {
+      if (ended) throw new ZlibError('zlib-ended', 'deflate stream already finished');
+      const out: Uint8Array[] = [];
+      let ip = 0;
+      for (;;) {
+        h.writeSync(final ? Z_FINISH : Z_NO_FLUSH, chunk, ip, chunk.length - ip, buf, 0, buf.length);
+        if (error) {
+          ended = true;
+          d.close();
+          throw new ZlibError('zlib-damaged', `deflate failed: ${error}`);
+        }
+        const availOut = state[0];
+        ip = chunk.length - state[1];
+        const n = buf.length - availOut;
+        if (n > 0) out.push(buf.slice(0, n));
+        // Room left: all input taken (and, finishing, the stream ended).
+        if (availOut > 0) {
+          if (final) {
+            ended = true;
+            d.close();
+          }
+          return out;
+        }
+      }
+    },
+  };
+}
+
 /** node:zlib for deflate and inflate (streaming too), through reused or per-stream engines. */
 export const nativeZlib: Zlib = {
   deflate: (data, level = 6) => asBytes(zlib.deflateSync(data, { level })),
@@ -213,7 +261,7 @@ export const nativeZlib: Zlib = {
   },
   inflatePrefix,
   createInflater,
-  createDeflater: pureZlib.createDeflater,
+  createDeflater,
 };
 
 /** Whether inflate runs on node:zlib here (false: the pure decoder); for tests and benches. */

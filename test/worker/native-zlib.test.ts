@@ -50,6 +50,22 @@ describe('native zlib in workerd', () => {
     expect(() => inf.push(s)).toThrow(ZlibError);
   });
 
+  it('the streaming deflater (node:zlib, not fflate) makes one zlib stream of its input at any split, as deflateSync does', () => {
+    const d = text(20000);
+    const whole = nativeZlib.deflate(d, 6);
+    for (const cut of [0, 1, 4096, 100_000, d.length]) {
+      const def = nativeZlib.createDeflater(6);
+      const out = [...def.push(d.subarray(0, cut), false), ...def.push(d.subarray(cut), false), ...def.push(new Uint8Array(0), true)];
+      const bytes = new Uint8Array(out.reduce((n, o) => n + o.length, 0));
+      let at = 0;
+      for (const o of out) (bytes.set(o, at), (at += o.length));
+      const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]); // toEqual is slow on MBs
+      expect(same(bytes, whole)).toBe(true); // the same engine and level: the same bytes (fflate's differ)
+      expect(same(pureZlib.inflate(bytes), d)).toBe(true);
+      expect(() => def.push(d, true)).toThrow(ZlibError);
+    }
+  });
+
   it('output grows past the first guess up to the limit (a stream that inflates 1000:1)', () => {
     const d = new Uint8Array(3_000_000).fill(7);
     const s = nativeZlib.deflate(d, 9);

@@ -17,7 +17,8 @@ import { readObject } from '../../storage/object-store.js';
 import { entriesToPackBytes, type OutputBuffers, type PackTrailer, type PackWriteEntry } from './pack-writer.js';
 import { PackError } from './pack.js';
 import type { RepoView } from './object-walk.js';
-import { toHexAt, writeHex } from '../../core/bytes.js';
+import { toHex, toHexAt, writeHex } from '../../core/bytes.js';
+import { deflatedStream, storedSource } from './large-blob.js';
 import { MAX_CHAIN_ROWS } from '../../storage/object-index.js';
 import { PLAN_BASE_OUTSIDE, PLAN_BASE_THIN, PLAN_FORMATS, PLAN_KINDS, PLAN_NO_BASE, type ReachPlan } from '../../storage/reach.js';
 import { IdSet, type PackedIds } from '../../storage/id-set.js';
@@ -214,6 +215,18 @@ export function reachPlanToPackBytes(view: RepoView, plan: ReachPlan, order: Rea
   });
 }
 
+/** A rebuilt large blob's entry, its zlib stream made as it is read (null when its chain copies out of order: read whole). */
+async function largeEntry(view: RepoView, id: string, opts: BuildOptions): Promise<PackWriteEntry | null> {
+  const row = await view.deps.index.get(id);
+  const src = row && (await storedSource(view.deps, row));
+  if (!src) return null;
+  const check = (bin: Uint8Array) => {
+    if (toHex(bin) !== id) throw new PackError('pack-corrupt-object', `object ${id} does not match its id`, { id });
+  };
+  const compressed = deflatedStream(src, view.deps.primitives, opts.level ?? 6, opts.verifyRebuilt !== false ? check : undefined);
+  return { kind: 'raw', type: 'blob', size: src.size, compressed };
+}
+
 /** Most entries yielded in one batch (entriesToPackBytes writes a batch before asking for more). */
 const BATCH = 1024;
 
@@ -353,6 +366,15 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
       const i = order[k];
       if (!reusable(i)) {
         const id = toHexAt(plan.ids, i * 20, 20);
+        // A large blob (a changed large file in a shallow or filtered fetch: its base not sent) is made
+        // and deflated as its base streams, not held with its base and deflated whole (3x its size).
+        const large = plan.size[i] > piece && PLAN_KINDS[plan.kind[i]] === 'blob' ? await largeEntry(view, id, opts) : null;
+        if (large) {
+          if (batch.length > 0) yield batch;
+          batch = [];
+          yield [large];
+          continue;
+        }
         const obj = await readObject(view.deps, id);
         if (obj === null) throw new PackError('pack-missing-object', `object ${id} is not in the repository`, { id });
         const type = obj.kind as GitObjectType;

@@ -37,8 +37,8 @@
  * `part` events as it is read (the consumer appends them to its record), then
  * the `entry` event, whose `raw` is only the header (`streamed`). A whole blob
  * read so is hashed as it inflates and never held (its object event has no
- * content), and so is a delta's result when it is a blob over the window (its
- * base is held whole: copies may reach anywhere in it); any other such entry's
+ * content), and so is a delta's result when it is a blob over the window; a
+ * delta on such a blob reads it again as it streams (patchStreaming); any other such entry's
  * content is joined once (trees, commits and tags are parsed whole, a delta's
  * instructions are read whole), bounded by maxObjectSize.
  * A Workers isolate has 128 MB: a 30 MB file held as received, inflated and

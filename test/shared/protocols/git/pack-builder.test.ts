@@ -14,6 +14,7 @@ import { encodePkts } from '../../../../shared/protocols/git/pkt-line.js';
 import { receivePack } from '../../../../shared/protocols/git/receive-pack.js';
 import { IdSet, PackedIds } from '../../../../shared/storage/id-set.js';
 import { createMemoryStores } from '../../../../shared/storage/memory.js';
+import { fromBytes } from '../../../../shared/core/stream.js';
 import { PLAN_FORMATS } from '../../../../shared/storage/reach.js';
 import { appendRecords, type SegmentReader } from '../../../../shared/storage/segments.js';
 
@@ -322,6 +323,40 @@ describe('a record longer than a piece is sent in pieces', () => {
   it('without chunkSize (no buffer reuse) too', async () => {
     const { pack } = await setup();
     expect((await pack({ piece: 3000 })).equals(await pack({ chunkSize: 1000 }))).toBe(true);
+  });
+
+  it('a large blob whose delta base is left out is made and deflated as its base streams (not read whole); copies out of order: read whole', async () => {
+    const { repo, segments } = createMemoryStores();
+    const z = purePrimitives.zlib.deflate;
+    const id = (data: Uint8Array) => gitObjectId(purePrimitives, 'blob', data);
+    const big = noise(20_000, 1);
+    const edited = big.slice();
+    edited.set(noise(10, 3), 12_345);
+    const swapped = Buffer.concat([big.subarray(10_000), big.subarray(0, 10_000)]);
+    const { segment, records } = await appendRecords(segments, [z(big), z(createGitDelta(big, edited)), z(createGitDelta(big, swapped))]);
+    const delta = (data: Uint8Array, k: number, as = id(data)) => ({ id: as, kind: 'blob' as const, size: data.length, segment, ...records[k], format: 'git-delta' as const, base: id(big) });
+    const liar = '1'.repeat(40);
+    await repo.putBatch([{ id: id(big), kind: 'blob', size: big.length, segment, ...records[0], format: 'full', base: null }, delta(edited, 1), delta(swapped, 2), delta(edited, 1, liar)]);
+    const ranges: number[] = [];
+    const logged: SegmentReader = { readRange: (s, o, n) => (ranges.push(n), segments.readRange(s, o, n)), readStream: (s, o, n) => segments.readStream(s, o, n) };
+    const view = new RepoView({ index: repo, segments: logged, primitives: purePrimitives, appliers: { git: applyGitDelta, fossil: applyFossilDelta } });
+    const objectsOf = async (ids: string[]) => {
+      const packed = new PackedIds();
+      for (const k of ids) packed.push(k);
+      const { plan, order } = await planFetchPack(view, packed, { thinPack: false, have: new IdSet() });
+      const parts: Uint8Array[] = [];
+      for await (const c of reachPlanToPackBytes(view, plan, order, true, { piece: 3000 })) parts.push(c.slice());
+      // The reader hashes what it reads: the right id is the right content.
+      const out: [string, number][] = [];
+      for await (const ev of packBytesToEntries(fromBytes(Buffer.concat(parts), 999), { primitives: purePrimitives })) if (ev.kind === 'object') out.push([ev.object.id, ev.object.size]);
+      return out;
+    };
+    expect(await objectsOf([id(edited)])).toEqual([[id(edited), edited.length]]);
+    expect(ranges).not.toContain(records[0].length); // big streamed, not read as one range
+    ranges.length = 0;
+    expect(await objectsOf([id(swapped)])).toEqual([[id(swapped), swapped.length]]);
+    expect(ranges).toContain(records[0].length); // its delta reads big twice: made whole instead
+    await expect(objectsOf([liar])).rejects.toMatchObject({ code: 'pack-corrupt-object' });
   });
 });
 
