@@ -1,7 +1,7 @@
 // The real git against the hub under wrangler dev with a generated history
 // (test/fixtures/git-history.ts): mirror push, clones compared ref by ref and
 // fsck'd (v2 and v0), incremental fetch, force-push and deletions, push
-// options, atomic pushes, racing pushes, server progress, a 30 MB file.
+// options, atomic pushes, racing pushes, server progress, a 12 MB file.
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -222,27 +222,39 @@ describe('racing pushes on one branch', () => {
   });
 });
 
-describe('a 30 MB binary file', () => {
+describe('a 12 MB binary file', () => {
   // Over the pack reader's 4 MiB window: streamed into its record, hashed as it inflates. Then changed a
-  // little: git sends a thin delta on it, resolved against the stored file.
-  it('is pushed, changed a little and pushed again (a delta on it), and cloned back byte for byte', () => {
+  // little: git sends a thin delta on it, applied as the stored file streams; then changed twice in one
+  // push (a delta on that delta's result in the pack). A depth-1 clone gets the last version whole, made
+  // and deflated as its stored base streams.
+  it('is pushed, changed a little and pushed again (deltas on it), and cloned back byte for byte, full and at depth 1', () => {
     const work = join(home, 'big-work');
     ok(['init', '-q', '-b', 'main', work]);
-    const data = randomBytes(30303, 30 * 1024 * 1024);
+    const data = randomBytes(30303, 12 * 1024 * 1024);
     writeFileSync(join(work, 'big.bin'), data);
     ok(['add', '-A'], work);
     ok(['commit', '-q', '-m', 'big file'], work);
     const r = git(['push', writerUrl(hub, 'big'), 'main'], work);
     expect(r.status, r.stderr).toBe(0);
-    data.set(randomBytes(7, 100), 12345678);
+    data.set(randomBytes(7, 100), 12345);
     writeFileSync(join(work, 'big.bin'), data);
     ok(['commit', '-q', '-a', '-m', 'a few bytes changed'], work);
     const again = git(['push', writerUrl(hub, 'big'), 'main'], work);
     expect(again.status, again.stderr).toBe(0);
-    const dst = join(home, 'big-clone');
-    ok(['clone', '-q', `${hub.url}/big.git`, dst]);
-    expect(createHash('sha256').update(readFileSync(join(dst, 'big.bin'))).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
-    ok(['fsck', '--full'], dst);
-    expect(ok(['rev-list', '--count', 'HEAD'], dst).trim()).toBe('2');
+    for (const [seed, at] of [[8, 5_000_000], [9, 11_000_000]]) {
+      data.set(randomBytes(seed, 50), at);
+      writeFileSync(join(work, 'big.bin'), data);
+      ok(['commit', '-q', '-a', '-m', `changed at ${at}`], work);
+    }
+    const twice = git(['push', writerUrl(hub, 'big'), 'main'], work);
+    expect(twice.status, twice.stderr).toBe(0);
+    const sum = createHash('sha256').update(data).digest('hex');
+    for (const depth of [[], ['--depth', '1']]) {
+      const dst = join(home, `big-clone${depth.length}`);
+      ok(['clone', '-q', ...depth, `${hub.url}/big.git`, dst]);
+      expect(createHash('sha256').update(readFileSync(join(dst, 'big.bin'))).digest('hex')).toBe(sum);
+      ok(['fsck', '--full'], dst);
+      expect(ok(['rev-list', '--count', 'HEAD'], dst).trim()).toBe(depth.length ? '1' : '4');
+    }
   });
 });
