@@ -71,7 +71,8 @@ import { MAX_REACH_TIPS, REACH_IN, type ReachCommit, type ReachIndex } from '../
 import type { RefStore, RefUpdate } from '../../storage/refs.js';
 import type { SegmentCreator, SegmentReader, SegmentWriter } from '../../storage/segments.js';
 import { DEFAULT_RECEIVE_FEATURES, ProtocolError, ZERO_ID, type ReceivePackFeatures } from './capabilities.js';
-import { storedSource } from './large-blob.js';
+import { applyGitDeltaStream, gitDeltaPasses } from '../../delta/git.js';
+import { deflatedStream, storedSource } from './large-blob.js';
 import { DEFAULT_WINDOW, packBytesToEntries, type PackEntry, type PackObject } from './pack-reader.js';
 import { decodePkt, encodePkt, encodePkts } from './pkt-line.js';
 import { parseReceiveRequest, type RefCommand, type ReceiveRequest } from './receive-request.js';
@@ -716,7 +717,7 @@ class Push {
       if (depth <= MAX_CHAIN_DEPTH) {
         row = { id: obj.id, kind: obj.type, size: obj.size, segment, offset: this.locs.off[e], length: this.locs.len[e], format: 'git-delta', base: obj.baseId, recordSize: this.locs.size[e] };
       } else {
-        row = await this.fullRow(obj.id, obj.type, obj.streamed ? await this.rebuild(obj) : obj.data);
+        row = obj.streamed ? await this.rebuild(obj) : await this.fullRow(obj.id, obj.type, obj.data);
         depth = 0;
       }
     }
@@ -745,17 +746,32 @@ class Push {
   }
 
   /**
-   * The content of a streamed delta result (a blob over the reader's window, not held), for the rare
-   * one stored full: its base and its own record read back (made readable first), the delta applied.
+   * The full row of a streamed delta result (a blob over the reader's window, not held), for the rare
+   * one stored full (its chain too deep): its base and its own record read back (made readable first),
+   * the delta applied as the base streams and the result deflated as it is made, piece by piece into
+   * a new record; or, when a delta of the chain copies out of order, made and deflated whole.
    */
-  async rebuild(obj: PackObject): Promise<Uint8Array> {
+  async rebuild(obj: PackObject): Promise<IndexRowInput> {
     await this.flushRows();
     await this.finishWriter();
-    const base = await readObject(this.deps(this.ingestCache), obj.baseId!);
-    if (!base) throw new ProtocolError('internal', `the base of ${obj.id} is not readable`);
     const e = obj.index;
     const raw = await this.store.segments.readRange(this.segIds[this.locs.seg[e]], this.locs.off[e], this.locs.len[e]);
-    return this.store.appliers.git(base.data, this.p.zlib.inflate(raw), obj.size);
+    const delta = this.p.zlib.inflate(raw);
+    const baseRow = await this.quarantine.get(obj.baseId!);
+    const base = baseRow && (await storedSource(this.deps(this.ingestCache), baseRow));
+    if (base && gitDeltaPasses(base.size, delta, obj.size) === 1) {
+      const made = { type: obj.type, size: obj.size, read: async (sink: (piece: Uint8Array) => void, stop: () => boolean, pace?: () => Promise<void>) => void (await applyGitDeltaStream(base, delta, obj.size, sink, 1, stop, pace)) };
+      const check = (id: Uint8Array) => {
+        if (toHexAt(id, 0, 20) !== obj.id) throw new ProtocolError('internal', `${obj.id} made again does not hash to its id`);
+      };
+      const w = await this.openWriter();
+      for await (const piece of deflatedStream(made, this.p, 6, check)) await w.write(piece);
+      const loc = w.endRecord();
+      return { id: obj.id, kind: obj.type, size: obj.size, segment: this.segIds[this.segIds.length - 1], offset: loc.offset, length: loc.length, format: 'full', base: null };
+    }
+    const whole = await readObject(this.deps(this.ingestCache), obj.baseId!);
+    if (!whole) throw new ProtocolError('internal', `the base of ${obj.id} is not readable`);
+    return this.fullRow(obj.id, obj.type, this.store.appliers.git(whole.data, delta, obj.size));
   }
 
   /** A full record for `data` (deflated here), appended to the open segment. */

@@ -322,7 +322,7 @@ describe('receivePack: entries over the window', () => {
     expect((await r.repo.get(id(text)))?.format).toBe('git-delta');
   });
 
-  it(`a chain of large blobs deeper than ${MAX_CHAIN_DEPTH}: results hashed as patched, the one too deep rebuilt and stored full`, async () => {
+  it(`a chain of large blobs deeper than ${MAX_CHAIN_DEPTH}: results hashed as patched, the one too deep made again as its chain streams and stored full`, async () => {
     const r = newRepo();
     const n = MAX_CHAIN_DEPTH + 4;
     const versions = [randomBytes(6000, 77)];
@@ -335,8 +335,13 @@ describe('receivePack: entries over the window', () => {
     const c = commit(t.id, [], 'deep');
     const entries: PackWriteEntry[] = [{ kind: 'object', type: 'commit', data: c.data }, { kind: 'object', type: 'tree', data: t.data }, { kind: 'object', type: 'blob', data: versions[0] }];
     for (let i = 1; i < n; i++) entries.push({ kind: 'delta', base: { index: i + 1 }, delta: createGitDelta(versions[i - 1], versions[i]) });
+    const ranges: number[] = [];
+    const readRange = r.segments.readRange.bind(r.segments);
+    r.segments.readRange = (seg, off, len) => (ranges.push(len), readRange(seg, off, len));
     const reply = await push(r, [[ZERO_ID, c.id, 'refs/heads/main']], await packBytes(entries), { opts: { window: WINDOW } });
     expect(reply.report).toEqual(['unpack ok', 'ok refs/heads/main']);
+    // The one stored full was made as the chain's first version streamed (never read as one range) and deflated as it went.
+    expect(ranges).not.toContain((await r.repo.get(id(versions[0])))!.length);
     let fulls = 0;
     for (const v of versions) {
       const row = (await r.repo.get(id(v)))!;
