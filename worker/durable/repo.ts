@@ -83,8 +83,8 @@ function hasFossilSchema(host: SqlHost): boolean {
 
 export class RepoObject extends DurableObject<Env> {
   private readonly store: SqlRepoStore;
-  /** Peeled tags of this repository: immutable facts, kept while the instance lives. */
-  private readonly peeled = new PeelCache();
+  /** Peeled tags of this repository: immutable facts, kept in the DO's SQLite (git_peeled). */
+  private readonly peeled = new PeelCache(this.ctx.storage);
   /** Whether the fossil tables were brought up to date since this instance started. */
   private fossilReady = false;
   /** Whether this instance armed the segment collector's alarm (once per instance is enough: the alarm re-arms itself while work waits). */
