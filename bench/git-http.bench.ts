@@ -68,13 +68,13 @@ function httpBackendPath(): string {
 }
 
 /** git http-backend behind lighttpd, serving every repository under `root`. */
-interface Backend {
+export interface Backend {
   url: string;
   pid: number;
   stop(): Promise<void>;
 }
 
-async function startBackend(root: string, dir: string): Promise<Backend> {
+export async function startBackend(root: string, dir: string): Promise<Backend> {
   const port = await freePort();
   mkdirSync(join(dir, 'docroot'), { recursive: true });
   const conf = join(dir, 'lighttpd.conf');

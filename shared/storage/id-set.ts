@@ -20,6 +20,14 @@ export class PackedIds implements Iterable<ObjectId> {
     this.buf = new Uint8Array(Math.max(16, capacity) * ID);
   }
 
+  /** A list of the whole ids in `bytes`, sharing them (no copy; a push copies them out first). */
+  static over(bytes: Uint8Array): PackedIds {
+    const list = new PackedIds(0);
+    list.buf = bytes;
+    list.n = Math.floor(bytes.length / ID);
+    return list;
+  }
+
   /** Number of ids. */
   get length(): number {
     return this.n;

@@ -98,6 +98,13 @@ export class MemoryRepoStore implements RefStore, ObjectIndex, RepoCommitter, Ro
     return ids.map((id) => this.objects.get(id)?.kind ?? null);
   }
 
+  async rows(ids: ObjectId[]): Promise<(IndexRow | null)[]> {
+    return ids.map((id) => {
+      const row = this.objects.get(id);
+      return row ? { ...row } : null;
+    });
+  }
+
   async get(id: ObjectId): Promise<IndexRow | null> {
     checkObjectId(id);
     const row = this.objects.get(id);

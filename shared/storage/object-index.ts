@@ -60,6 +60,11 @@ export interface ObjectIndexReader {
   get(id: ObjectId): Promise<IndexRow | null>;
 }
 
+/** Optional extra: the rows of many ids in one call (null where not indexed): one index round trip for a fetch's many wants. */
+export interface ObjectRowsReader {
+  rows(ids: ObjectId[]): Promise<(IndexRow | null)[]>;
+}
+
 /** Optional extra: each id's kind, or null where it is not indexed (has() with the kind, for push type checks). */
 export interface ObjectKindReader {
   kinds(ids: ObjectId[]): Promise<(ObjectKind | null)[]>;

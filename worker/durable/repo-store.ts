@@ -358,6 +358,22 @@ export class SqlRepoStore {
     return r ? toRow(r) : null;
   }
 
+  /** The rows of `ids` in one query, null where not indexed (see ObjectRowsReader). */
+  rows(ids: ObjectId[]): (IndexRow | null)[] {
+    const out = new Array<IndexRow | null>(ids.length).fill(null);
+    if (ids.length === 0) return out;
+    for (const r of this.host.sql
+      .exec<ObjectRowSql & { key: number }>(
+        `SELECT j.key, o.id, o.kind, o.size, s.name AS segment, o.rec_offset, o.rec_length, o.format, o.base, o.depth, o.rec_size
+           FROM json_each(?) j JOIN objects o ON o.id = j.value JOIN segments s ON s.seq = o.segment`,
+        JSON.stringify(ids),
+      )
+      .toArray()) {
+      out[r.key] = toRow(r);
+    }
+    return out;
+  }
+
   /** `id`'s row and its bases' rows down to a full record (see ObjectChainReader). */
   chain(id: ObjectId): IndexRow[] {
     checkObjectId(id);

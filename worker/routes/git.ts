@@ -30,8 +30,12 @@ import { drainBody } from '../drain.js';
 /** HUB_MAX_PUSH_BYTES when unset: the request body cap of Cloudflare's common plans. */
 export const DEFAULT_MAX_PUSH_BYTES = 100 * 1024 * 1024;
 
-/** Largest upload-pack request body (wants, haves, shallows): far above what git sends, far below memory. */
-export const MAX_UPLOAD_REQUEST_BYTES = 32 * 1024 * 1024;
+/**
+ * Largest upload-pack request body (decoded): MAX_WANTS want lines (~50 MB: a lazy fetch of a
+ * 1M-file checkout), MAX_HAVES haves and MAX_SHALLOWS shallows fit; under the plans' 100 MB
+ * body cap, and streamed (the DO keeps each want in 20 bytes, not the body).
+ */
+export const MAX_UPLOAD_REQUEST_BYTES = 64 * 1024 * 1024;
 
 /** Upload-pack request bodies up to this size (declared by Content-Length) are read whole before going to the DO. */
 const SMALL_UPLOAD_REQUEST_BYTES = 64 * 1024;

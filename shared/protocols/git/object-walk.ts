@@ -14,7 +14,7 @@ import { commitDate, parseCommit } from '../../core/git/commit.js';
 import { parseTree, type Tree } from '../../core/git/tree.js';
 import { parseTag } from '../../core/git/tag.js';
 import type { ObjectId } from '../../storage/ids.js';
-import type { IndexRow } from '../../storage/object-index.js';
+import type { IndexRow, ObjectIndexReader, ObjectRowsReader } from '../../storage/object-index.js';
 import { readObject, type ObjectStoreDeps } from '../../storage/object-store.js';
 import { ProtocolError } from './capabilities.js';
 import type { FilterSpec } from './filter.js';
@@ -113,6 +113,31 @@ export class RepoView implements CommitGraph {
   }
 }
 
+/** Rows asked of the index per call by rowsInOrder. */
+const ROW_BATCH = 1024;
+
+/**
+ * The index rows of the packed ids (id i at i * 20), for reading in
+ * ascending positions: ROW_BATCH ids per call when the index offers
+ * ObjectRowsReader.rows (a lazy fetch asks for a row per want: one SQL
+ * statement each was most of its CPU), else one get per id. Not memoised.
+ */
+export function rowsInOrder(index: ObjectIndexReader & Partial<ObjectRowsReader>, packed: Uint8Array, n: number): (i: number) => Promise<IndexRow | null> {
+  const many = index.rows?.bind(index);
+  if (!many) return (i) => index.get(toHexAt(packed, i * 20, 20));
+  let from = 0;
+  let got: (IndexRow | null)[] = [];
+  return async (i) => {
+    if (i < from || i >= from + got.length) {
+      const ids: ObjectId[] = [];
+      for (let j = i; j < Math.min(n, i + ROW_BATCH); j++) ids.push(toHexAt(packed, j * 20, 20));
+      from = i;
+      got = await many(ids);
+    }
+    return got[i - from];
+  };
+}
+
 /** A CommitGraph in which `cut` commits have no parents (shallow boundaries, as git's grafts). */
 export function cutGraph(graph: CommitGraph, cut: ReadonlySet<ObjectId>): CommitGraph {
   if (cut.size === 0) return graph;
@@ -161,8 +186,8 @@ function filterDepth(filter: FilterSpec | null): number {
 
 /** What to walk. */
 export interface WalkQuery {
-  /** Wanted ids, validated as stored. */
-  wants: readonly ObjectId[];
+  /** Wanted ids, validated as stored (an IdSet: a lazy fetch wants a blob per missing file). */
+  wants: Iterable<ObjectId> | IdSet;
   /** Commits the client has (acknowledged haves). */
   common: readonly ObjectId[];
   /** Commits to treat as parentless (shallow-info's boundary, i.e. the client's and the new shallow commits). */
@@ -184,6 +209,8 @@ export interface WalkResult {
   commits: number;
   /** Objects the client has (edge commits and everything their trees reach): thin-pack bases. */
   have: IdSet;
+  /** When set, holds exactly `objects` in their order (planFetchPack need not build its own). */
+  index?: IdSet;
 }
 
 /**
@@ -201,18 +228,40 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
     if (sent.addAt(raw, 0)) out.pushAt(raw, 0);
   };
   // 1. Classify wants: tags are sent and peeled; commits start the walk; trees and blobs are explicit.
+  // Blob wants (a lazy fetch: one per missing file, up to MAX_WANTS) stay binary, marked by a byte
+  // each, and their rows are not memoised.
+  let wants: IdSet;
+  if (q.wants instanceof IdSet) wants = q.wants;
+  else {
+    wants = new IdSet();
+    for (const w of q.wants) wants.add(w);
+  }
   const commitRoots: ObjectId[] = [];
   const explicitTrees: ObjectId[] = [];
-  const explicit: ObjectId[] = [];
-  for (const want of q.wants) {
-    const p = await view.peel(want);
-    explicit.push(...p.tags);
+  const explicit = new PackedIds(16);
+  const blobWant = new Uint8Array(wants.size);
+  let blobsOnly = true;
+  const wantRow = rowsInOrder(view.deps.index, wants.bytes, wants.size);
+  for (let i = 0; i < wants.size; i++) {
+    const row = await wantRow(i);
+    if (row !== null && row.kind === 'blob') {
+      blobWant[i] = 1;
+      continue;
+    }
+    blobsOnly = false;
+    const want = wants.at(i);
+    const p = row === null ? { tags: [], id: want, row } : await view.peel(want);
+    for (const t of p.tags) explicit.push(t);
     if (p.row === null) throw new ProtocolError('not-our-ref', `upload-pack: not our ref ${p.id}`, { id: p.id });
     if (p.row.kind === 'commit') commitRoots.push(p.id);
     else if (p.row.kind === 'tree') explicitTrees.push(p.id);
     else explicit.push(p.id);
   }
   commitRoots.push(...(q.extraCommits ?? []));
+  // Only blobs asked for (a lazy fetch): they are the pack, in the request's order, without a second set of them.
+  if (blobsOnly && commitRoots.length === 0 && (q.includeTags ?? []).length === 0) {
+    return { objects: PackedIds.over(wants.bytes), commits: 0, have: new IdSet(), index: wants };
+  }
   // 2. Commits.
   const cut = new Set(q.boundary);
   const graph = cutGraph(view, cut);
@@ -274,7 +323,10 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
     if (!have.has(tree)) await walkTree(tree, false);
   }
   for (const t of explicitTrees) await walkTree(t, true);
-  for (const id of explicit) add(id);
+  const packed = explicit.bytes;
+  for (let i = 0; i < explicit.length; i++) if (sent.addAt(packed, i * 20)) out.pushAt(packed, i * 20);
+  const wantIds = wants.bytes;
+  for (let i = 0; i < blobWant.length; i++) if (blobWant[i] === 1 && sent.addAt(wantIds, i * 20)) out.pushAt(wantIds, i * 20);
   // 5. include-tag: annotated tags whose target is in the pack (tags of tags too).
   for (const tag of q.includeTags ?? []) {
     if (sent.has(tag) || have.has(tag)) continue;

@@ -27,6 +27,7 @@ import type { Primitives } from '../../core/primitives.js';
 import type { ByteStream } from '../../core/stream.js';
 import { applyFossilDelta } from '../../delta/fossil.js';
 import { applyGitDelta } from '../../delta/git.js';
+import type { IdSet } from '../../storage/id-set.js';
 import type { ObjectId } from '../../storage/ids.js';
 import type { ObjectChainReader, ObjectIndexReader } from '../../storage/object-index.js';
 import { LruBaseCache, type DeltaAppliers } from '../../storage/object-store.js';
@@ -70,7 +71,7 @@ export interface UploadPackOptions {
   protocol: 0 | 2;
   /** What the advertisement offered; must be the same value the route advertised. Default DEFAULT_UPLOAD_FEATURES. */
   features?: UploadPackFeatures;
-  /** Largest request body read (bytes). Default 16 MiB: 100k wants and 64k haves fit. */
+  /** Largest request body read (bytes). Default DEFAULT_MAX_REQUEST_BYTES. */
   maxRequestBytes?: number;
   /** Bound on commits visited by one walk. Default MAX_WALK. */
   maxWalk?: number;
@@ -87,8 +88,8 @@ export interface UploadPackOptions {
 /** About how many bytes of pack go out per response chunk. */
 const PACK_CHUNK_BYTES = 256 * 1024;
 
-/** Default request body bound. */
-export const DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+/** Default request body bound: MAX_WANTS want lines (50 bytes each in v2, 49 in v0) and MAX_HAVES haves fit. */
+export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;
 
 /** Serve one upload-pack POST: the response body as a stream of bytes (see the top of this file). */
 export function uploadPack(store: UploadPackStore, body: ByteStream, opts: UploadPackOptions): ByteStream {
@@ -189,7 +190,7 @@ async function* serve(store: UploadPackStore, body: ByteStream, opts: UploadPack
   const parser = new UploadRequestV0Parser(features);
   for await (const p of pkts) parser.feed(p);
   const req = parser.finish();
-  if (req.wants.length === 0) return;
+  if (req.wants.size === 0) return;
   yield* fetchV0(store, view, req, features, opts, state);
 }
 
@@ -219,7 +220,7 @@ export async function advertisementInputs(store: UploadPackStore): Promise<{ ref
 }
 
 /** Negotiation's view of the repository: commits we store, and git's ok_to_give_up bounded. */
-function haveOracle(view: RepoView, wants: readonly ObjectId[]): HaveOracle {
+function haveOracle(view: RepoView, wants: Iterable<ObjectId>): HaveOracle {
   return {
     has: async (id) => (await view.commit(id)) !== null,
     covered: async (common) => {
@@ -259,7 +260,7 @@ function haveOracle(view: RepoView, wants: readonly ObjectId[]): HaveOracle {
 }
 
 /** Check v0 wants: advertised tips, or (stateless RPC, as git) commits reachable from a ref; other objects only with allow-reachable-sha1-in-want. */
-async function checkWantsV0(store: UploadPackStore, view: RepoView, wants: readonly ObjectId[], features: UploadPackFeatures, limit: number): Promise<void> {
+async function checkWantsV0(store: UploadPackStore, view: RepoView, wants: IdSet, features: UploadPackFeatures, limit: number): Promise<void> {
   const refs = await advertisedRefs(store.refs, view);
   const tips = new Set<ObjectId>();
   for (const r of refs) {
@@ -271,7 +272,8 @@ async function checkWantsV0(store: UploadPackStore, view: RepoView, wants: reado
   const pending = new Set<ObjectId>();
   for (const w of wants) {
     if (tips.has(w)) continue;
-    const row = await view.row(w);
+    // Not memoised: a lazy fetch wants a blob per missing file, and a row each would outgrow the isolate.
+    const row = await view.deps.index.get(w);
     if (row === null) throw new ProtocolError('not-our-ref', `upload-pack: not our ref ${w}`, { id: w });
     if (row.kind === 'commit') pending.add(w);
     else if (!features.allowReachableSha1InWant) throw new ProtocolError('not-our-ref', `upload-pack: not our ref ${w}`, { id: w });
@@ -311,10 +313,18 @@ async function meetAncestors(view: RepoView, tips: Iterable<ObjectId>, pending: 
   }
 }
 
+/** Wants checked per index call: one round trip for many (a lazy fetch sends one want per missing blob). */
+const WANT_CHECK_BATCH = 1024;
+
 /** v2 wants may name any object we store. */
-async function checkWantsV2(view: RepoView, wants: readonly ObjectId[]): Promise<void> {
-  for (const w of wants) {
-    if ((await view.row(w)) === null) throw new ProtocolError('not-our-ref', `upload-pack: not our ref ${w}`, { id: w });
+async function checkWantsV2(view: RepoView, wants: IdSet): Promise<void> {
+  const n = wants.size;
+  for (let i = 0; i < n; i += WANT_CHECK_BATCH) {
+    const ids: ObjectId[] = [];
+    for (let j = i; j < Math.min(n, i + WANT_CHECK_BATCH); j++) ids.push(wants.at(j));
+    const found = await view.deps.index.has(ids);
+    const k = found.indexOf(false);
+    if (k >= 0) throw new ProtocolError('not-our-ref', `upload-pack: not our ref ${ids[k]}`, { id: ids[k] });
   }
 }
 
@@ -335,7 +345,7 @@ async function resolveDeepenNot(refs: RefReader, view: RepoView, names: readonly
 }
 
 /** The shallow computation for a request, or null when it is not a shallow request. */
-async function shallowFor(store: UploadPackStore, view: RepoView, wants: readonly ObjectId[], args: ShallowArgs, limit: number): Promise<ShallowInfo | null> {
+async function shallowFor(store: UploadPackStore, view: RepoView, wants: Iterable<ObjectId>, args: ShallowArgs, limit: number): Promise<ShallowInfo | null> {
   if (!isShallowRequest(args)) return null;
   const commits: ObjectId[] = [];
   for (const w of wants) {
@@ -365,7 +375,7 @@ async function tagRefIds(refs: RefReader, view: RepoView): Promise<ObjectId[]> {
 
 /** What the pack needs from a request, v0 or v2. */
 interface PackRequest {
-  wants: readonly ObjectId[];
+  wants: IdSet;
   common: readonly ObjectId[];
   shallow: ShallowInfo | null;
   filter: FetchArgs['filter'];
@@ -420,7 +430,7 @@ async function buildPack(
   const n = walk.objects.length;
   say(`Enumerating objects: ${n}, done.\n`);
   // A filter means the client may lack blobs of its own commits: no thin deltas then.
-  const { plan, order } = await planFetchPack(view, walk.objects, { thinPack: r.thinPack && r.filter === null, have: walk.have });
+  const { plan, order } = await planFetchPack(view, walk.objects, { thinPack: r.thinPack && r.filter === null, have: walk.have, index: walk.index });
   say(`Counting objects: 100% (${n}/${n}), done.\n`);
   const summary = () => `Total ${n} (delta ${order.deltas}), reused ${order.reused} (delta ${order.deltas}), pack-reused 0\n`;
   return { stream: { pack: reachPlanToPackBytes(view, plan, order, r.ofsDelta, build), summary } };
@@ -446,10 +456,10 @@ async function reachShortcut(
   if (r.common.length > 0 || r.shallow !== null) return null;
   const blobs = r.filter === null;
   if (r.filter !== null && r.filter.kind !== 'blob:none') return null;
-  const tips = [...new Set(r.wants)];
-  const wanted = new Set(tips);
+  const wanted = r.wants;
   // Every ref wanted (a clone): then include-tag adds nothing, and a recomputed closure is the whole repository's.
   for (const ref of await store.refs.list('refs/')) if (!wanted.has(ref.id)) return null;
+  const tips = [...wanted];
   if (!blobs) {
     // blob:none still sends a blob that is wanted by name; leave such requests to the walk.
     for (const w of tips) if ((await view.peel(w)).row?.kind === 'blob') return null;

@@ -31,9 +31,20 @@ import {
 import { parseFilterSpec, type FilterSpec } from './filter.js';
 import { parseLsRefsArgs, type LsRefsArgs } from './ls-refs.js';
 import { refNameFromBytes } from './ref-name.js';
+import { writeHex } from '../../core/bytes.js';
+import { IdSet } from '../../storage/id-set.js';
 
-/** Most distinct wants: a clone wants every ref, and big hosts have ~100k refs. */
-export const MAX_WANTS = 100_000;
+/**
+ * Most distinct wants. A partial clone's checkout asks for every blob it lacks
+ * in one request (git 2.39: one want per file of the commit), so a monorepo's
+ * tree is the measure, not its refs. Held as binary ids (IdSet, under 30 bytes
+ * each), the wants of a 1M-file checkout take ~30 MB of a 128 MB isolate.
+ */
+export const MAX_WANTS = 1_000_000;
+/** Most `oid` lines of object-info (answered in one reply held whole; git 2.39 never sends it). */
+export const MAX_OBJECT_INFO_OIDS = 100_000;
+/** Most `want-ref` lines (names, held as strings). */
+export const MAX_WANT_REFS = 100_000;
 /** Most haves in one request: git doubles its window per round up to a few thousand. */
 export const MAX_HAVES = 65_536;
 /** Most `shallow` lines: one per shallow boundary commit of the client. */
@@ -71,8 +82,8 @@ export type SideBand = 'none' | 'side-band' | 'side-band-64k';
 
 /** A v0 upload-pack request. */
 export interface UploadRequestV0 extends ShallowArgs {
-  /** Distinct wants, first-seen order. Empty for the empty request `0000`. */
-  wants: string[];
+  /** Distinct wants, first-seen order (binary: a lazy fetch sends one per missing blob). Empty for the empty request `0000`. */
+  wants: IdSet;
   /** Capabilities from the first want line. */
   caps: CapabilitySet;
   multiAck: MultiAck;
@@ -133,6 +144,16 @@ function filterLine(line: string, current: FilterSpec | null): FilterSpec {
   return parseFilterSpec(line.slice(7));
 }
 
+const wantId = new Uint8Array(20);
+
+/** Adds a checked hex want to `wants` (a repeat is dropped, as git does); past MAX_WANTS distinct, git's kind of refusal. */
+function addWant(wants: IdSet, id: string): void {
+  writeHex(id, wantId, 0);
+  if (wants.hasAt(wantId, 0)) return;
+  if (wants.size >= MAX_WANTS) throw new ProtocolError('too-many-wants', `more than ${MAX_WANTS} distinct wants`);
+  wants.addAt(wantId, 0);
+}
+
 function dataText(pkt: Pkt): string | null {
   return pkt.kind === 'data' ? pktText(pkt.payload) : null;
 }
@@ -140,9 +161,8 @@ function dataText(pkt: Pkt): string | null {
 /** Push parser for a v0 upload-pack request. */
 export class UploadRequestV0Parser {
   private state: 'wants' | 'haves' | 'end' = 'wants';
-  private readonly seen = new Set<string>();
   private readonly req: UploadRequestV0 = {
-    wants: [],
+    wants: new IdSet(),
     caps: parseCapabilities(''),
     multiAck: 'none',
     noDone: false,
@@ -173,9 +193,9 @@ export class UploadRequestV0Parser {
     }
     if (this.state === 'wants') {
       if (text === null) {
-        if (this.req.wants.length === 0 && this.otherLines) throw new ProtocolError('no-wants', 'request has no want line');
+        if (this.req.wants.size === 0 && this.otherLines) throw new ProtocolError('no-wants', 'request has no want line');
         checkShallowArgs(this.req);
-        this.state = this.req.wants.length === 0 ? 'end' : 'haves';
+        this.state = this.req.wants.size === 0 ? 'end' : 'haves';
         return;
       }
       this.wantSectionLine(text);
@@ -201,17 +221,13 @@ export class UploadRequestV0Parser {
     if (text.startsWith('want ')) {
       const rest = text.slice(5);
       const id = objectId(rest.slice(0, 40), 'want');
-      if (req.wants.length === 0 && !this.otherLines) {
+      if (req.wants.size === 0 && !this.otherLines) {
         if (rest.length > 40 && rest[40] !== ' ') objectId(rest, 'want');
         this.takeCaps(parseCapabilities(rest.slice(40)));
       } else if (rest.length !== 40) {
         objectId(rest, 'want');
       }
-      if (!this.seen.has(id)) {
-        if (this.seen.size >= MAX_WANTS) throw new ProtocolError('too-many-wants', `more than ${MAX_WANTS} distinct wants`);
-        this.seen.add(id);
-        req.wants.push(id);
-      }
+      addWant(req.wants, id);
       return;
     }
     this.otherLines = true;
@@ -262,8 +278,8 @@ export interface V2ClientCaps {
 
 /** v2 `fetch` arguments. */
 export interface FetchArgs extends ShallowArgs {
-  /** Distinct wants, first-seen order (any object id in v2). */
-  wants: string[];
+  /** Distinct wants, first-seen order (any object id in v2; binary, as in v0). */
+  wants: IdSet;
   /** `want-ref` names (only with `ref-in-want`). */
   wantRefs: string[];
   /** Haves in the order sent. */
@@ -303,7 +319,6 @@ export class V2RequestParser {
   private capLines = 0;
   private readonly caps: V2ClientCaps = { agent: null, objectFormat: null, serverOptions: [] };
   private readonly lsRefsLines: string[] = [];
-  private readonly seen = new Set<string>();
   private fetch: FetchArgs | null = null;
   private readonly info: ObjectInfoArgs = { size: false, oids: [] };
 
@@ -373,7 +388,7 @@ export class V2RequestParser {
       case 'object-info':
         if (line === 'size') this.info.size = true;
         else if (line.startsWith('oid ')) {
-          if (this.info.oids.length >= MAX_WANTS) throw new ProtocolError('too-many-wants', `more than ${MAX_WANTS} oid lines`);
+          if (this.info.oids.length >= MAX_OBJECT_INFO_OIDS) throw new ProtocolError('too-many-wants', `more than ${MAX_OBJECT_INFO_OIDS} oid lines`);
           this.info.oids.push(objectId(line.slice(4), 'oid'));
         } else throw new ProtocolError('unexpected-line', `object-info: unexpected line: '${clip(line)}'`, { line: clip(line) });
         return;
@@ -387,12 +402,7 @@ export class V2RequestParser {
   private fetchLine(line: string, args: FetchArgs): void {
     const f = this.features;
     if (line.startsWith('want ')) {
-      const id = objectId(line.slice(5), 'want');
-      if (!this.seen.has(id)) {
-        if (this.seen.size >= MAX_WANTS) throw new ProtocolError('too-many-wants', `more than ${MAX_WANTS} distinct wants`);
-        this.seen.add(id);
-        args.wants.push(id);
-      }
+      addWant(args.wants, objectId(line.slice(5), 'want'));
       return;
     }
     if (line.startsWith('have ')) {
@@ -401,7 +411,7 @@ export class V2RequestParser {
       return;
     }
     if (f.refInWant && line.startsWith('want-ref ')) {
-      if (args.wantRefs.length >= MAX_WANTS) throw new ProtocolError('too-many-wants', `more than ${MAX_WANTS} want-ref lines`);
+      if (args.wantRefs.length >= MAX_WANT_REFS) throw new ProtocolError('too-many-wants', `more than ${MAX_WANT_REFS} want-ref lines`);
       const ref = line.slice(9);
       if (ref.length === 0) throw new ProtocolError('bad-line', 'empty want-ref');
       args.wantRefs.push(ref);
@@ -451,7 +461,7 @@ const FETCH_FLAGS: Record<string, 'done' | 'thinPack' | 'ofsDelta' | 'noProgress
 
 function newFetchArgs(): FetchArgs {
   return {
-    wants: [],
+    wants: new IdSet(),
     wantRefs: [],
     haves: [],
     done: false,

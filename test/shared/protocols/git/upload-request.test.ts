@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_UPLOAD_FEATURES, ProtocolError, textPkt, type Pkt } from '../../../../shared/protocols/git/capabilities.js';
 import {
   MAX_HAVES,
+  MAX_WANTS,
   UploadRequestV0Parser,
+  V2RequestParser,
   objectInfoResponse,
   parseUploadRequestV0,
   parseV2Request,
@@ -39,7 +41,7 @@ describe('v0 upload-pack request', () => {
       t(`have ${B}\n`),
       t('done\n'),
     );
-    expect(r.wants).toEqual([A, B]);
+    expect([...r.wants]).toEqual([A, B]);
     expect(r).toMatchObject({ multiAck: 'multi_ack_detailed', noDone: true, sideBand: 'side-band-64k', thinPack: true, ofsDelta: true, deepenRelative: true });
     expect(r.shallows).toEqual([B]);
     expect(r.depth).toBe(3);
@@ -53,7 +55,7 @@ describe('v0 upload-pack request', () => {
     expect(v0(t(`want ${A}`), F).end).toBe('wants-only');
     expect(v0(t(`want ${A}`), F, t(`have ${B}`), F).end).toBe('flush');
     expect(v0(t(`want ${A}`), F, t('done')).end).toBe('done');
-    expect(v0(F).wants).toEqual([]);
+    expect([...v0(F).wants]).toEqual([]);
   });
 
   it('refuses malformed and unexpected input', () => {
@@ -83,7 +85,38 @@ describe('v0 upload-pack request', () => {
     for (let i = 0; i < MAX_HAVES; i++) p.feed(have);
     expect(code(() => p.feed(have))).toBe('too-many-haves');
   });
+  it('takes MAX_WANTS distinct wants (a lazy fetch of a 1M-file checkout), repeats free, and refuses one more', () => {
+    const p = new UploadRequestV0Parser(DEFAULT_UPLOAD_FEATURES);
+    p.feed(t(`want ${wantId(0)} multi_ack_detailed side-band-64k ofs-delta`));
+    for (let i = 1; i < MAX_WANTS; i++) p.feed(wantPkt(i));
+    p.feed(t(`want ${wantId(7)}\n`));
+    expect(code(() => p.feed(t(`want ${wantId(MAX_WANTS)}\n`)))).toBe('too-many-wants');
+    const q = new UploadRequestV0Parser(DEFAULT_UPLOAD_FEATURES);
+    for (let i = 0; i < 5; i++) q.feed(t(`want ${wantId(i % 3)}\n`));
+    q.feed(F);
+    q.feed(t('done'));
+    const r = q.finish();
+    expect([...r.wants]).toEqual([wantId(0), wantId(1), wantId(2)]);
+  });
 });
+
+/** A distinct 40-hex id for each i (spread over the first bytes, as SHA-1 ids are). */
+function wantId(i: number): string {
+  const h = (Math.imul(i, 0x9e3779b1) >>> 0).toString(16).padStart(8, '0');
+  return `${h}${i.toString(16).padStart(32, '0')}`;
+}
+
+const WANT = new TextEncoder().encode(`want ${'0'.repeat(40)}\n`);
+const HEX = new TextEncoder().encode('0123456789abcdef');
+
+/** `want <wantId(i)>\n` written into one reused pkt (the parser keeps no reference): a million lines without a million strings. */
+function wantPkt(i: number): Pkt {
+  const x = Math.imul(i, 0x9e3779b1) >>> 0;
+  for (let k = 0; k < 8; k++) WANT[5 + k] = HEX[(x >>> (28 - 4 * k)) & 15];
+  let y = i;
+  for (let k = 44; k >= 13; k--, y = Math.floor(y / 16)) WANT[k] = HEX[y % 16];
+  return { kind: 'data', payload: WANT };
+}
 
 describe('v2 upload-pack request', () => {
   const caps = [t('command=fetch'), t('agent=git/2.39.5'), t('object-format=sha1')];
@@ -92,7 +125,24 @@ describe('v2 upload-pack request', () => {
       t(`want ${A}\n`), t(`want ${A}\n`), t(`have ${B}\n`), t('filter blob:none'), t('wait-for-done'), t('done\n'), F);
     if (r.command !== 'fetch') throw new Error(r.command ?? 'null');
     expect(r.caps).toEqual({ agent: 'git/2.39.5', objectFormat: 'sha1', serverOptions: [] });
-    expect(r.args).toMatchObject({ wants: [A], haves: [B], shallows: [B], depth: 1, deepenRelative: true, thinPack: true, noProgress: true, includeTag: true, ofsDelta: true, waitForDone: true, done: true, filter: { kind: 'blob:none' } });
+    expect([...r.args.wants]).toEqual([A]);
+    expect(r.args).toMatchObject({ haves: [B], shallows: [B], depth: 1, deepenRelative: true, thinPack: true, noProgress: true, includeTag: true, ofsDelta: true, waitForDone: true, done: true, filter: { kind: 'blob:none' } });
+  });
+
+  it('takes MAX_WANTS distinct wants in a fetch and refuses one more, in git\'s words', () => {
+    const p = new V2RequestParser(DEFAULT_UPLOAD_FEATURES);
+    for (const c of caps) p.feed(c);
+    p.feed(D);
+    for (let i = 0; i < MAX_WANTS; i++) p.feed(wantPkt(i));
+    p.feed(t(`want ${wantId(MAX_WANTS - 1)}\n`));
+    let err: unknown;
+    try {
+      p.feed(t(`want ${wantId(MAX_WANTS)}\n`));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ProtocolError);
+    expect((err as ProtocolError).message).toBe(`more than ${MAX_WANTS} distinct wants`);
   });
 
   it('parses ls-refs, object-info and the empty request', () => {
