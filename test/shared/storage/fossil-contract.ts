@@ -139,6 +139,9 @@ export function describeFossilStoreContract(name: string, make: () => Promise<Fo
       expect(r2).toMatchObject({ depth: 2, base: fhash(1) });
       expect((await store.chain(fhash(2))).map((r) => r.hash)).toEqual([fhash(2), fhash(1), fhash(3)]);
       expect(await store.heights([fhash(3), fhash(1)])).toEqual([2, 1]);
+      // A new record at the same depth (another delta on the same base): what hangs below stays.
+      await store.repoint([{ hash: fhash(1), segment: 'again', offset: 0, length: 3, recordSize: 4, format: 'fossil-delta', base: fhash(3) }]);
+      expect((await store.rows([fhash(1), fhash(2)])).map((r) => [r!.segment, r!.depth])).toEqual([['again', 1], ['seg', 2]]);
       // Bad swaps change nothing: unknown row, missing base, a cycle, a full record of the wrong size, a bad hash.
       const before = await store.listFrom(1, 10);
       const swap = (n: number, base: number | null, over = {}) => ({ hash: fhash(n), segment: 'x', offset: 0, length: 1, recordSize: 3, format: base === null ? ('full' as const) : ('fossil-delta' as const), base: base === null ? null : fhash(base), ...over });
@@ -179,6 +182,13 @@ export function describeFossilStoreContract(name: string, make: () => Promise<Fo
       await rejectsWithCode(store.repoint([{ hash: fhash(2), segment: 'x', offset: 0, length: 1, recordSize: 3, format: 'fossil-delta', base: fhash(1) }]), 'chain-too-deep');
       expect((await store.rows([fhash(2)]))[0]).toMatchObject({ format: 'full', depth: 0 });
       expect((await store.rows([fhash(100 + MAX_CHAIN_DEPTH)]))[0]!.depth).toBe(MAX_CHAIN_DEPTH);
+      // A row nothing hangs below, onto the deepest row: too deep by itself.
+      await store.commit({ rows: [frow(3)] });
+      await rejectsWithCode(store.repoint([{ hash: fhash(3), segment: 'x', offset: 0, length: 1, recordSize: 3, format: 'fossil-delta', base: fhash(100 + MAX_CHAIN_DEPTH) }]), 'chain-too-deep');
+      expect((await store.rows([fhash(3)]))[0]).toMatchObject({ format: 'full', depth: 0, segment: 'seg' });
+      // One level up fits, and leaves it MAX_CHAIN_DEPTH deep.
+      await store.repoint([{ hash: fhash(3), segment: 'x', offset: 0, length: 1, recordSize: 3, format: 'fossil-delta', base: fhash(99 + MAX_CHAIN_DEPTH) }]);
+      expect((await store.rows([fhash(3)]))[0]).toMatchObject({ format: 'fossil-delta', depth: MAX_CHAIN_DEPTH, segment: 'x' });
     });
 
     it('keeps phantoms until the artifact arrives; ignores phantoms for stored or shunned hashes', async () => {
