@@ -1,0 +1,68 @@
+// A large compressed reply (gimme answers of a pull) goes out as its size and its deflated
+// text, two chunks of a known length (xfer.ts deflatedApart), not copied into one body.
+import { describe, expect, it } from 'vitest';
+import { concat } from '../../../../shared/core/bytes.js';
+import { encodeBody } from '../../../../shared/protocols/fossil/body.js';
+import { ROLE_CAPS, xferStreamed } from '../../../../shared/protocols/fossil/index.js';
+import { enc, fileCard, harness, msg, p, parseReply } from './xfer-helpers.js';
+
+const PRAGMA = 'pragma client-version 22100 20230226 192424\n';
+
+function noise(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 255;
+  }
+  return out;
+}
+
+const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+describe('a large compressed pull reply', () => {
+  async function pulled(texts: Uint8Array[]) {
+    const h = await harness();
+    const push = await h.send(msg(PRAGMA, `push ${h.serverCode} ${h.projectCode}\n`, ...texts.map((t) => fileCard(t).card)), { user: 'alice' });
+    expect(push.lines.filter((l) => l.startsWith('error'))).toEqual([]);
+    const request = msg(PRAGMA, `pull ${h.serverCode} ${h.projectCode}\n`, ...texts.map((t) => `gimme ${fileCard(t).hash}\n`));
+    const reply = await xferStreamed(h.repo, { contentType: 'application/x-fossil', body: encodeBody(p, 'compressed', request) }, { anonymousCaps: ROLE_CAPS.nobody, user: async () => null });
+    return { reply };
+  }
+
+  it('goes out as its size and its deflated text, of the stated length: the same cards', async () => {
+    const texts = [noise(700_000, 1), enc('small\n'), noise(900_000, 2)];
+    const { reply } = await pulled(texts);
+    expect('chunks' in reply).toBe(true);
+    if (!('chunks' in reply)) return;
+    expect(reply.contentType).toBe('application/x-fossil');
+    const chunks: Uint8Array[] = [];
+    for await (const c of reply.chunks) chunks.push(c);
+    expect(chunks.map((c) => c.length)).toEqual([4, reply.length - 4]);
+    const body = concat(chunks);
+    expect(body.length).toBe(reply.length);
+    const cards = parseReply(reply.contentType, body).cards.filter((c) => c.name === 'file');
+    expect(cards.map((c) => c.args[0])).toEqual(texts.map((t) => fileCard(t).hash));
+    // Compared byte by byte: toEqual on arrays of a megabyte takes seconds.
+    cards.forEach((c, i) => expect(same(c.payload!, texts[i])).toBe(true));
+  });
+
+  it('of a megabyte of zeros (about 1 KB deflated) is still one compressed stream', async () => {
+    // deflate makes at most ~1032:1, so a 1 MiB message is never under fossil's 1000 bytes (body.ts MIN_REPLY_BYTES).
+    const zeros = new Uint8Array(1_100_000);
+    const { reply } = await pulled([zeros]);
+    if (!('chunks' in reply)) throw new Error('not streamed');
+    const chunks: Uint8Array[] = [];
+    for await (const c of reply.chunks) chunks.push(c);
+    expect(reply.length).toBeGreaterThanOrEqual(1000);
+    const card = parseReply(reply.contentType, concat(chunks)).cards.find((c) => c.name === 'file')!;
+    expect(same(card.payload!, zeros)).toBe(true);
+  });
+
+  it('under 1 MiB is one body, as before', async () => {
+    const { reply } = await pulled([noise(200_000, 3)]);
+    expect('body' in reply).toBe(true);
+  });
+});
