@@ -31,11 +31,11 @@ import { drainBody } from '../drain.js';
 export const DEFAULT_MAX_PUSH_BYTES = 100 * 1024 * 1024;
 
 /**
- * Largest upload-pack request body (decoded): MAX_WANTS want lines (~50 MB: a lazy fetch of a
- * 1M-file checkout), MAX_HAVES haves and MAX_SHALLOWS shallows fit; under the plans' 100 MB
- * body cap, and streamed (the DO keeps each want in 20 bytes, not the body).
+ * Largest upload-pack request body (decoded): MAX_WANTS want lines (25 MB: a lazy fetch of a
+ * 500k-file checkout), MAX_HAVES haves and MAX_SHALLOWS shallows fit (31.4 MB); streamed (the
+ * DO keeps each want in 20 bytes, not the body).
  */
-export const MAX_UPLOAD_REQUEST_BYTES = 64 * 1024 * 1024;
+export const MAX_UPLOAD_REQUEST_BYTES = 32 * 1024 * 1024;
 
 /** Upload-pack request bodies up to this size (declared by Content-Length) are read whole before going to the DO. */
 const SMALL_UPLOAD_REQUEST_BYTES = 64 * 1024;

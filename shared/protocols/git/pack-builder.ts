@@ -133,7 +133,7 @@ export async function planFetchPack(
   for (let k = 0; k < n; k++) at[perm[k]] = k;
   // Columns are reordered in place through one scratch column (every value fits a double): a copy
   // of each beside the originals was 42 more bytes an object at the plan's peak (a lazy fetch of
-  // 1M blobs plans 1M objects).
+  // 500k blobs plans 500k objects).
   const scratch = new Float64Array(n);
   const permute = <T extends Float64Array | Uint32Array | Uint8Array | Int32Array>(a: T): T => {
     for (let k = 0; k < n; k++) scratch[k] = a[perm[k]];

@@ -88,8 +88,8 @@ export interface UploadPackOptions {
 /** About how many bytes of pack go out per response chunk. */
 const PACK_CHUNK_BYTES = 256 * 1024;
 
-/** Default request body bound: MAX_WANTS want lines (50 bytes each in v2, 49 in v0) and MAX_HAVES haves fit. */
-export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;
+/** Default request body bound: MAX_WANTS want lines (50 bytes each in v2, 49 in v0), MAX_HAVES haves and MAX_SHALLOWS shallows fit. */
+export const DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 
 /** Serve one upload-pack POST: the response body as a stream of bytes (see the top of this file). */
 export function uploadPack(store: UploadPackStore, body: ByteStream, opts: UploadPackOptions): ByteStream {

@@ -85,7 +85,7 @@ describe('v0 upload-pack request', () => {
     for (let i = 0; i < MAX_HAVES; i++) p.feed(have);
     expect(code(() => p.feed(have))).toBe('too-many-haves');
   });
-  it('takes MAX_WANTS distinct wants (a lazy fetch of a 1M-file checkout), repeats free, and refuses one more', () => {
+  it('takes MAX_WANTS distinct wants (a lazy fetch of a 500k-file checkout), repeats free, and refuses one more', () => {
     const p = new UploadRequestV0Parser(DEFAULT_UPLOAD_FEATURES);
     p.feed(t(`want ${wantId(0)} multi_ack_detailed side-band-64k ofs-delta`));
     for (let i = 1; i < MAX_WANTS; i++) p.feed(wantPkt(i));
