@@ -111,6 +111,21 @@ describe('SqlRepoStore commit of planned rows', () => {
     });
   });
 
+  it('rows() answers many ids in one call as get() does, in their order, null where not indexed', async () => {
+    await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
+      const store = new SqlRepoStore(state.storage);
+      const rows: IndexRow[] = [
+        { ...planned(1, null, 0), kind: 'commit', size: 300, offset: 12, length: 200 },
+        { ...planned(3, null, 0, seg(2)), recordSize: 300 },
+        { ...planned(4, 1, 1), size: 2 ** 40, offset: 2 ** 33, length: 5, recordSize: 11 },
+      ];
+      store.commit({ rows: [], planned: rows, refs: [] });
+      const ids = [oid(4), oid(2), oid(1), oid(3), oid(4)];
+      expect(store.rows(ids)).toEqual([rows[2], null, rows[0], rows[1], rows[2]]);
+      expect(store.rows([])).toEqual([]);
+    });
+  });
+
   it('a marking commit of planned rows into an empty index builds objects_reach again, and a refused one keeps it', async () => {
     await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
       const store = new SqlRepoStore(state.storage);

@@ -362,14 +362,19 @@ export class SqlRepoStore {
   rows(ids: ObjectId[]): (IndexRow | null)[] {
     const out = new Array<IndexRow | null>(ids.length).fill(null);
     if (ids.length === 0) return out;
-    for (const r of this.host.sql
-      .exec<ObjectRowSql & { key: number }>(
-        `SELECT j.key, o.id, o.kind, o.size, s.name AS segment, o.rec_offset, o.rec_length, o.format, o.base, o.depth, o.rec_size
-           FROM json_each(?) j JOIN objects o ON o.id = j.value JOIN segments s ON s.seq = o.segment`,
+    // As reachRows: json_each drives (CROSS JOIN keeps it the outer loop), the segment name by a
+    // subquery, fields by index (no object per row from the cursor).
+    for (const [i, kind, size, segment, offset, length, format, base, depth, recSize] of this.host.sql
+      .exec(
+        `SELECT j.key, o.kind, o.size, (SELECT s.name FROM segments s WHERE s.seq = o.segment),
+                o.rec_offset, o.rec_length, o.format, o.base, o.depth, o.rec_size
+           FROM json_each(?) j CROSS JOIN objects o ON o.id = j.value`,
         JSON.stringify(ids),
       )
-      .toArray()) {
-      out[r.key] = toRow(r);
+      .raw() as IterableIterator<[number, string, number, string, number, number, string, string | null, number, number | null]>) {
+      const row: IndexRow = { id: ids[i], kind: kind as ObjectKind, size, segment, offset, length, format: format as RecordFormat, base, depth };
+      if (recSize !== null) row.recordSize = recSize;
+      out[i] = row;
     }
     return out;
   }
