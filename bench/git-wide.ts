@@ -21,14 +21,14 @@
  *
  * The checkouts are checked (ls-files count, tree id, no blob missing).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { makeWideTree } from '../test/fixtures/wide-tree.js';
 import { collectGarbage, heapMonitor, summariseCpu, workerSession, type CpuProfile } from './cdp.js';
-import { benchGitEnv } from './git-corpus.js';
+import { benchGitEnv, runGit as git } from './git-corpus.js';
 import { startBackend } from './git-http.bench.js';
 import { cpuSeconds, findInTree, measureTree, rssBytes, sampleRss } from './proc.js';
 
@@ -41,15 +41,6 @@ function gitSync(home: string, cwd: string, args: string[]): string {
   const r = spawnSync('git', args, { cwd, env: benchGitEnv(home), encoding: 'utf8', maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`git ${args.join(' ')} failed: ${r.stderr.slice(-2000)}`);
   return r.stdout;
-}
-
-function git(home: string, cwd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd, env: benchGitEnv(home), stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`git ${args.join(' ')} failed (${code}): ${err}`))));
-  });
 }
 
 /** Clones `url` blob:none without checkout, then times the checkout (the lazy fetch) with `measure`; checks the result. */

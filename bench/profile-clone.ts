@@ -13,27 +13,17 @@
  * isolate's thread runs, so on a busy machine its absolute numbers are
  * inflated: compare CPU seconds of runs taken back to back.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { cdpSessions, summariseCpu, type CpuProfile } from './cdp.js';
-import { benchGitEnv, corpus, LARGE, SMALL } from './git-corpus.js';
+import { corpus, LARGE, SMALL, runGit as git } from './git-corpus.js';
 import { cpuSeconds, findInTree, rssBytes, sampleRss } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
 const [which = 'small', kind = 'mirror', mode = 'none', clonesArg = '3'] = process.argv.slice(2);
 const ARGS: Record<string, string[]> = { mirror: ['--mirror'], none: ['--bare', '--filter=blob:none'], depth: ['--bare', '--depth', '1'] };
-
-function git(home: string, cwd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd, env: benchGitEnv(home), stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`git ${args.join(' ')} failed (${code}): ${err}`))));
-  });
-}
 
 async function main(): Promise<void> {
   if (!ARGS[kind]) throw new Error(`unknown clone kind ${kind} (mirror, none, depth)`);

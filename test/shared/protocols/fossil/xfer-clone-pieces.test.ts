@@ -1,22 +1,10 @@
 // A clone round sends a stored record longer than XferLimits.recordPiece in reads of at
 // most that size, never read whole nor joined into one chunk (send.ts recordPieces).
 import { describe, expect, it } from 'vitest';
+import { randomBytes as noise } from '../../../random-bytes.js';
 import { enc, fileCard, harness, msg, p } from './xfer-helpers.js';
 
 const PRAGMA = 'pragma client-version 22100 20230226 192424\n';
-
-/** Incompressible bytes (xorshift), so the stored record is about as long as the text. */
-function noise(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 255;
-  }
-  return out;
-}
 
 describe('large records in a clone round', () => {
   const big = [noise(5000, 1), noise(2500, 2), noise(1001, 3)];

@@ -1,24 +1,13 @@
 // A large compressed reply (gimme answers of a pull) goes out as its size and its deflated
 // text, two chunks of a known length (xfer.ts deflatedApart), not copied into one body.
 import { describe, expect, it } from 'vitest';
+import { randomBytes as noise } from '../../../random-bytes.js';
 import { concat } from '../../../../shared/core/bytes.js';
 import { encodeBody } from '../../../../shared/protocols/fossil/body.js';
 import { ROLE_CAPS, xferStreamed } from '../../../../shared/protocols/fossil/index.js';
 import { enc, fileCard, harness, msg, p, parseReply } from './xfer-helpers.js';
 
 const PRAGMA = 'pragma client-version 22100 20230226 192424\n';
-
-function noise(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 255;
-  }
-  return out;
-}
 
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
