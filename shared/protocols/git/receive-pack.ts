@@ -130,6 +130,8 @@ export interface ReceivePackOptions {
   checkUpdate?: (update: UpdateToCheck) => Promise<string | undefined> | string | undefined;
   /** Told of the ref updates a push applied, after they are committed (the hub's audit log). */
   onApplied?: (updates: RefUpdate[]) => Promise<void> | void;
+  /** Told of each annotated tag of the pack as it is parsed: its id and what it names (the hub records peeled tags). */
+  onTag?: (id: string, objectType: GitObjectType, object: string) => void;
 }
 
 /** One requested ref update, as ReceivePackOptions.checkUpdate sees it (null ids: create / delete). */
@@ -704,7 +706,9 @@ class Push {
         this.edgeAt(data, off, kind === ENTRY_TREE ? TYPE_CODE.tree : TYPE_CODE.blob, self);
       });
     } else {
-      for (const r of referencedIds(parseObject(obj.type, obj.data, LENIENT))) this.edgeAt(fromHex(r.id), 0, TYPE_CODE[r.type], self);
+      const parsed = parseObject(obj.type, obj.data, LENIENT);
+      if (parsed.type === 'tag') this.opts.onTag?.(obj.id, parsed.objectType, parsed.object);
+      for (const r of referencedIds(parsed)) this.edgeAt(fromHex(r.id), 0, TYPE_CODE[r.type], self);
     }
     if (obj.repeat) return; // a repeat within the pack: the first copy is indexed
     const segment = this.segIds[this.locs.seg[e]];
