@@ -313,13 +313,17 @@ export function fossilObjectIndex(store: FossilStore): ObjectIndexReader & Objec
   };
 }
 
-/** Fossil's configuration tables that sync carries besides `config` (src/configure.c). */
-export type FossilConfigTable = 'shun' | 'reportfmt' | 'concealed';
+/**
+ * Fossil's configuration tables that sync carries besides `config` (src/configure.c),
+ * and the `config` values it carries by name prefix (alias: `walias:/PATH`, interwiki: `interwiki:TAG`).
+ */
+export type FossilConfigTable = 'shun' | 'reportfmt' | 'concealed' | 'alias' | 'interwiki';
 
 /**
  * One row of such a table: its primary key (shun: uuid, reportfmt: title,
- * concealed: hash), mtime, and the other columns as the `config` card carries
- * them, pre-validated SQL tokens (` scom 'why'`), sent back verbatim.
+ * concealed: hash, alias and interwiki: the config name), mtime, and the other
+ * columns as the `config` card carries them, pre-validated SQL tokens
+ * (` scom 'why'`, ` value '...'`), sent back verbatim.
  */
 export interface FossilConfigRow {
   table: FossilConfigTable;
@@ -341,7 +345,7 @@ export interface FossilConfigRows {
 /** Checks a configuration row's shape; throws InvalidRowError. */
 export function checkConfigRow(r: FossilConfigRow): void {
   const ok =
-    (r.table === 'shun' || r.table === 'reportfmt' || r.table === 'concealed') &&
+    ['shun', 'reportfmt', 'concealed', 'alias', 'interwiki'].includes(r.table) &&
     typeof r.key === 'string' &&
     r.key.length > 0 &&
     Number.isSafeInteger(r.mtime) &&

@@ -12,15 +12,20 @@
  * names an unknown table, field or setting is ignored, and the larger mtime
  * wins. The hub never sends or takes `/user` (its accounts are its own) and
  * sends `/concealed` (email addresses) to admins only. A shun entry also
- * shuns the artifact on the hub, as fossil server stops serving it.
+ * shuns the artifact on the hub, as fossil server stops serving it. URL
+ * aliases (`walias:/PATH`) and interwiki prefixes (`interwiki:TAG`) travel as
+ * `/config` values named by prefix (configure_is_exportable); the hub keeps
+ * them as rows of tables `alias` and `interwiki`.
  */
 import { utf8Decode, utf8Encode } from '../../core/bytes.js';
 import type { ConfigEntry, FossilConfigRow, FossilConfigTable, FossilStore } from '../../storage/fossil.js';
 import type { XferWriter } from './message.js';
 
-/** Config group bits (CONFIGSET_*). */
-const CSS = 1, SKIN = 2, TKT = 4, PROJ = 8, SHUN = 16, USER = 32, ADDR = 64, XFER = 128, ALIAS = 256, TH1 = 512;
-const ALL = CSS | SKIN | TKT | PROJ | SHUN | USER | ADDR | XFER | ALIAS | TH1;
+/** Config group bits (CONFIGSET_*; email subscribers, 512, are not kept by the hub). */
+const CSS = 1, SKIN = 2, TKT = 4, PROJ = 8, SHUN = 16, USER = 32, ADDR = 64, XFER = 128, ALIAS = 256, IWIKI = 1024;
+const ALL = CSS | SKIN | TKT | PROJ | SHUN | USER | ADDR | XFER | ALIAS | IWIKI;
+/** CONFIGSET_TH1: the TH1 settings go with the skin, ticket and xfer groups. */
+const TH1 = SKIN | TKT | XFER;
 
 /** Group names of `reqconfig /NAME`, in fossil's order (a name matches by prefix, first wins). */
 const GROUPS: [string, number][] = [
@@ -33,6 +38,8 @@ const GROUPS: [string, number][] = [
   ['user', USER],
   ['xfer', XFER],
   ['alias', ALIAS],
+  ['subscriber', 0],
+  ['interwiki', IWIKI],
   ['all', ALL],
 ];
 
@@ -41,10 +48,11 @@ const SETTINGS: Record<string, number> = {
   css: CSS,
   ...Object.fromEntries(
     ['header', 'footer', 'details', 'js', 'mainmenu', 'default-skin', 'logo-mimetype', 'logo-image', 'background-mimetype', 'background-image',
-      'icon-mimetype', 'icon-image', 'timeline-block-markup', 'timeline-max-comment', 'timeline-plaintext', 'adunit', 'adunit-omit-if-admin',
-      'adunit-omit-if-user'].map((n) => [n, SKIN]),
+      'icon-mimetype', 'icon-image', 'timeline-block-markup', 'timeline-date-format', 'timeline-default-style', 'timeline-dwelltime',
+      'timeline-closetime', 'timeline-max-comment', 'timeline-plaintext', 'timeline-truncate-at-blank', 'timeline-tslink-info', 'timeline-utc',
+      'adunit', 'adunit-omit-if-admin', 'adunit-omit-if-user', 'default-csp', 'sitemap-extra', 'safe-html'].map((n) => [n, SKIN]),
   ),
-  ...Object.fromEntries(['th1-setup', 'th1-uri-regexp'].map((n) => [n, TH1])),
+  ...Object.fromEntries(['th1-docs', 'th1-hooks', 'th1-setup', 'th1-uri-regexp', 'tcl-setup'].map((n) => [n, TH1])),
   ...Object.fromEntries(
     ['project-name', 'short-project-name', 'project-description', 'index-page', 'manifest', 'binary-glob', 'clean-glob', 'ignore-glob', 'keep-glob',
       'crlf-glob', 'crnl-glob', 'encoding-glob', 'empty-dirs', 'allow-symlinks', 'dotfiles', 'parent-project-code', 'parent-project-name',
@@ -58,11 +66,17 @@ const SETTINGS: Record<string, number> = {
 };
 
 /** The tables besides config: group, and the fields a row may carry after its key (receiveType). */
-const TABLES: Record<FossilConfigTable, { group: number; fields: string[] }> = {
+const TABLES: Record<'shun' | 'reportfmt' | 'concealed', { group: number; fields: string[] }> = {
   shun: { group: SHUN, fields: ['scom'] },
   reportfmt: { group: TKT, fields: ['owner', 'cols', 'sqlcode', 'jx'] },
   concealed: { group: ADDR, fields: ['content'] },
 };
+
+/** Config values named by a prefix, kept as rows: prefix, table, group. */
+const PREFIXED: [string, FossilConfigTable, number][] = [
+  ['walias:/', 'alias', ALIAS],
+  ['interwiki:', 'interwiki', IWIKI],
+];
 
 /** Most rows of one table sent per request (bounds memory; a shun list is short). */
 const MAX_ROWS = 10_000;
@@ -145,13 +159,18 @@ export class ConfigReceiver {
     if (key === null) return;
     if (name === '/config') {
       const value = rest.find(([f]) => f === 'value')?.[1];
+      const prefixed = PREFIXED.find(([p]) => key.startsWith(p) && key.length > p.length);
+      if (prefixed) {
+        if (value !== undefined && safeSql(value)) this.rows.push({ table: prefixed[1], key, mtime, fields: ` value ${value}` });
+        return;
+      }
       const text = value === undefined ? null : safeSql(value) ? (unquote(value) ?? (/^[0-9]+$/.test(value) ? value : null)) : null;
       if (text === null || SETTINGS[key] === undefined) return;
       const old = this.values.get(key);
       if (!old || old.mtime < mtime) this.values.set(key, { name: key, value: text, mtime });
       return;
     }
-    const table = name.slice(1) as FossilConfigTable;
+    const table = name.slice(1) as keyof typeof TABLES;
     if (!name.startsWith('/') || !Object.hasOwn(TABLES, table)) return;
     if (table === 'shun' && !isHash(key)) return;
     let fields = '';
@@ -201,5 +220,9 @@ export async function sendConfig(store: FossilStore, mask: number, out: XferWrit
   const names = Object.keys(SETTINGS).filter((n) => SETTINGS[n] & mask);
   for (const e of await store.getConfig(names)) {
     if (e !== null) configCard(out, 'config', `${e.mtime} ${sqlQuote(e.name)} value ${sqlQuote(e.value)}`);
+  }
+  for (const [, table, group] of PREFIXED) {
+    if (!(mask & group)) continue;
+    for (const r of await store.configRows.list(table, MAX_ROWS)) configCard(out, 'config', `${r.mtime} ${sqlQuote(r.key)}${r.fields}`);
   }
 }

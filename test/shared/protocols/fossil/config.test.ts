@@ -56,6 +56,26 @@ describe('fossil configuration sync', () => {
     expect(configs(await pull('shun'))).toEqual([`/shun 200 '${H1}' scom 'newer'`]);
   });
 
+  it('URL aliases and interwiki prefixes (named by prefix), timeline skin and TH1 settings travel in their groups as fossil 2.21 sends them', async () => {
+    const iw = `'{"base":"https://en.wikipedia.org/wiki/","hash":null,"wiki":null}'`;
+    await push(
+      card('config', `100 'walias:/docs' value '/doc/trunk/www/index.wiki'`) +
+        card('config', `100 'interwiki:wp' value ${iw}`) +
+        card('config', `100 'walias:/' value 'x'`) + // a bare prefix names nothing
+        card('config', `100 'timeline-utc' value '0'`) +
+        card('config', `100 'th1-setup' value 'set x 1'`),
+    );
+    expect(configs(await pull('alias'))).toEqual([`/config 100 'walias:/docs' value '/doc/trunk/www/index.wiki'`]);
+    expect(configs(await pull('interwiki'))).toEqual([`/config 100 'interwiki:wp' value ${iw}`]);
+    expect(configs(await pull('skin'))).toEqual([`/config 100 'timeline-utc' value '0'`, `/config 100 'th1-setup' value 'set x 1'`]);
+    expect(configs(await pull('ticket'))).toEqual([`/config 100 'th1-setup' value 'set x 1'`]);
+    expect(configs(await pull('all', 'rita'))).toEqual(expect.arrayContaining([`/config 100 'walias:/docs' value '/doc/trunk/www/index.wiki'`, `/config 100 'interwiki:wp' value ${iw}`]));
+    // The larger mtime wins here too.
+    await push(card('config', `99 'walias:/docs' value '/old'`) + card('config', `200 'interwiki:wp' value 'newer'`));
+    expect(configs(await pull('alias'))).toEqual([`/config 100 'walias:/docs' value '/doc/trunk/www/index.wiki'`]);
+    expect(configs(await pull('interwiki'))).toEqual([`/config 200 'interwiki:wp' value 'newer'`]);
+  });
+
   it('refuses config from a non-admin with fossil error card, changing nothing', async () => {
     const before = await h.snapshot();
     for (const user of ['alice', 'rita']) {
