@@ -10,7 +10,7 @@
  * byte-identical; with `fossil` as the second checkout, fossil server on the
  * corpus is the other side.
  *
- *   npx tsx bench/fossil-rounds.ts prepare                     (once: bench/.work/fossil-rounds/)
+ *   npx tsx bench/fossil-rounds.ts prepare                     (once: bench/.work/fossil-rounds/, or ROUNDS_DIR)
  *   N=40 ROUNDS=1,2 npx tsx bench/fossil-rounds.ts DIR_A DIR_B  (two checkouts, e.g. a worktree of HEAD and this one)
  *   npx tsx bench/fossil-rounds.ts . fossil                    (this checkout against fossil server)
  *
@@ -31,7 +31,8 @@ import { check, runFossil, runFossilAsync, startFossilServer } from '../test/e2e
 import { cpuSeconds, findInTree } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
-const DIR = join(WORK, 'fossil-rounds');
+// ROUNDS_DIR: another prepared state (e.g. one repacked by another checkout's hub).
+const DIR = process.env.ROUNDS_DIR ? resolve(process.env.ROUNDS_DIR) : join(WORK, 'fossil-rounds');
 const N = Number(process.env.N ?? 40);
 const WRANGLER = resolve('node_modules/.bin/wrangler');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -70,7 +71,7 @@ function post(url: string, contentType: string, body: Buffer): Promise<Answer> {
 
 /** Pushes the small corpus into a hub kept in DIR/state, then records the requests of one clone of it. */
 async function prepare(): Promise<void> {
-  const corpus = join(WORK, 'fossil-small-v1.fossil');
+  const corpus = join(WORK, 'fossil-small-v2.fossil');
   if (!existsSync(corpus)) throw new Error(`${corpus} missing: run BENCH_QUICK=1 npx tsx bench/run.ts fossil once`);
   rmSync(DIR, { recursive: true, force: true });
   const home = join(DIR, 'home');

@@ -14,6 +14,7 @@ import {
   type ArtifactState,
   type ConfigEntry,
   type FossilCommit,
+  type FossilBelow,
   type FossilCommitResult,
   type FossilConfigRow,
   type FossilConfigRows,
@@ -168,6 +169,22 @@ export class MemoryFossilStore implements FossilStore {
       }
       return max - top.depth;
     });
+  }
+
+  async below(hash: ArtifactHash, detached: readonly ArtifactHash[] = []): Promise<FossilBelow[]> {
+    const cut = new Set(detached);
+    const out: FossilBelow[] = [];
+    let level: ArtifactHash[] = [hash];
+    for (let n = 1; n <= MAX_CHAIN_ROWS && level.length > 0; n++) {
+      const next = new Set(level);
+      level = [];
+      for (const r of this.byHash.values()) {
+        if (r.base === null || !next.has(r.base) || cut.has(r.hash)) continue;
+        out.push({ hash: r.hash, base: r.base, level: n });
+        level.push(r.hash);
+      }
+    }
+    return out;
   }
 
   async relocate(moves: FossilRecordMove[]): Promise<number> {

@@ -171,6 +171,14 @@ export interface FossilRecordMove {
   length: number;
 }
 
+/** A row below another (FossilStore.below). */
+export interface FossilBelow {
+  hash: ArtifactHash;
+  base: ArtifactHash;
+  /** Levels below the row asked about: 1 for its own dependents. */
+  level: number;
+}
+
 /** The storage of one Fossil repository. */
 export interface FossilStore {
   /** The state of each hash (same order as `hashes`). Malformed hashes throw InvalidIdError. */
@@ -216,6 +224,13 @@ export interface FossilStore {
    * will store them full asks before it has.
    */
   heights(hashes: ArtifactHash[], detached?: readonly ArtifactHash[]): Promise<number[]>;
+  /**
+   * The rows whose delta chain passes through `hash` (not itself), each with
+   * its base and how many levels below `hash` it lies (at most MAX_CHAIN_ROWS),
+   * `detached` rows and what hangs below them left out as in heights: what a
+   * repack re-hangs when a chain would grow too deep.
+   */
+  below(hash: ArtifactHash, detached?: readonly ArtifactHash[]): Promise<FossilBelow[]>;
   /**
    * Points stored artifacts at new records (see FossilRecordSwap), in order,
    * and recomputes the depth of each and of every row whose chain passes

@@ -30,6 +30,7 @@ function inDurableObject(stub: Stub): FossilStore {
     getUnversioned: (n) => run((s) => s.getUnversioned(n)),
     setShunned: (h, on) => run((s) => s.setShunned(h, on)),
     heights: (h, d) => run((s) => s.heights(h, d)),
+    below: (h, d) => run((s) => s.below(h, d)),
     repoint: (w) => run((s) => s.repoint(w)),
     relocate: (m) => run((s) => s.relocate(m)),
     commit: (b) => run((s) => s.commit(b)),

@@ -18,6 +18,7 @@ import {
   type ArtifactState,
   type ConfigEntry,
   type FossilCommit,
+  type FossilBelow,
   type FossilCommitResult,
   type FossilRecordFormat,
   type FossilRecordMove,
@@ -352,6 +353,23 @@ export class SqlFossilStore {
     return hashes.map((h) => found.get(h) ?? 0);
   }
 
+  /** FossilStore.below: the rows under `hash` in one statement (bounded as heights). */
+  below(hash: ArtifactHash, detached: readonly ArtifactHash[] = []): FossilBelow[] {
+    return this.host.sql
+      .exec<{ hash: string; base: string; level: number }>(
+        `WITH RECURSIVE sub(hash, base, level) AS (
+           SELECT ?1, NULL, 0
+           UNION ALL
+           SELECT b.hash, b.base, sub.level + 1 FROM fossil_blob b JOIN sub ON b.base = sub.hash
+            WHERE sub.level < ?2 AND b.hash NOT IN (SELECT value FROM json_each(?3))
+         ) SELECT hash, base, level FROM sub WHERE level > 0`,
+        hash,
+        MAX_CHAIN_ROWS,
+        json(detached),
+      )
+      .toArray();
+  }
+
   /** FossilStore.relocate: only the location changes, for rows still where the copy was made from. */
   relocate(moves: FossilRecordMove[]): number {
     let moved = 0;
@@ -583,6 +601,7 @@ export function localFossilStore(s: SqlFossilStore): FossilStore {
     getUnversioned: async (name) => s.getUnversioned(name),
     setShunned: async (hashes, on) => s.setShunned(hashes, on),
     heights: async (hashes, detached) => s.heights(hashes, detached),
+    below: async (hash, detached) => s.below(hash, detached),
     repoint: async (swaps) => s.repoint(swaps),
     relocate: async (moves) => s.relocate(moves),
     commit: async (batch) => s.commit(batch),

@@ -128,6 +128,12 @@ export function describeFossilStoreContract(name: string, make: () => Promise<Fo
       // A detached row (to be stored full) and what hangs below it no longer count.
       expect(await store.heights([fhash(1), fhash(2)], [fhash(3)])).toEqual([1, 0]);
       expect(await store.heights([fhash(1)], [fhash(2)])).toEqual([0]);
+      // The rows below, each with its base and level; a detached row and what hangs below it left out.
+      const byHash = (xs: { hash: string }[]) => [...xs].sort((a, b) => a.hash.localeCompare(b.hash));
+      expect(byHash(await store.below(fhash(1)))).toEqual([{ hash: fhash(2), base: fhash(1), level: 1 }, { hash: fhash(3), base: fhash(2), level: 2 }]);
+      expect(await store.below(fhash(1), [fhash(3)])).toEqual([{ hash: fhash(2), base: fhash(1), level: 1 }]);
+      expect(await store.below(fhash(3))).toEqual([]);
+      expect(await store.below(fhash(99))).toEqual([]);
       // 3 becomes full, then 1 a delta of 3: 2 (a delta of 1) goes one deeper.
       await store.repoint([
         { hash: fhash(3), segment: 'new', offset: 10, length: 4, recordSize: 1, format: 'full', base: null },

@@ -77,7 +77,7 @@ describe('deltify', () => {
     await expectTexts(repo, [v0, v1]);
   });
 
-  it('keeps chains within MAX_CHAIN_DEPTH, in one call or spread over many', async () => {
+  it('keeps chains within MAX_CHAIN_DEPTH, in one call or spread over many, with one full text (the newest): chains restart as deltas', async () => {
     const n = MAX_CHAIN_DEPTH * 2 + 15;
     for (const step of [n, 7]) {
       const { repo, texts } = await pushedHistory(n);
@@ -85,9 +85,42 @@ describe('deltify', () => {
       for (let i = 0; i < pairs.length; i += step) await deltify(repo, pairs.slice(i, i + step));
       const rows = await repo.store.rows(texts.map((_, i) => hashOf(i)));
       expect(Math.max(...rows.map((r) => r!.depth))).toBeLessThanOrEqual(MAX_CHAIN_DEPTH);
-      expect(rows.filter((r) => r!.format === 'full').length).toBeLessThanOrEqual(4);
+      expect(rows.filter((r) => r!.format === 'full').map((r) => r!.hash)).toEqual([hashOf(n - 1)]);
+      // Most versions are deltas of the next, a few of a version further on (where a chain restarted).
+      const far = rows.filter((r, i) => i < n - 1 && r!.base !== hashOf(i + 1)).length;
+      expect(far).toBeGreaterThan(0);
+      expect(far).toBeLessThanOrEqual(n / 10);
       await expectTexts(repo, texts);
     }
+  });
+
+  it('re-hangs each as deep branch below a version whose dependents fill the bound, so it too becomes a delta', async () => {
+    // Version 0 (full) with two branches of MAX_CHAIN_DEPTH reverse deltas each below it (1.., 1001..), and a newer version 999.
+    const repo: FossilRepo = { store: new MemoryFossilStore(), segments: new MemorySegmentStore(), primitives: purePrimitives };
+    const sink = new RecordSink(repo);
+    const ids = [0, 999, ...Array.from({ length: MAX_CHAIN_DEPTH }, (_, i) => [i + 1, 1001 + i]).flat()];
+    const texts = new Map(ids.map((i) => [i, version(i)]));
+    const rows = [];
+    for (const i of ids) {
+      const text = texts.get(i)!;
+      const base = i === 0 || i === 999 ? null : i === 1 || i === 1001 ? 0 : i - 1;
+      const record = base === null ? text : createFossilDelta(texts.get(base)!, text);
+      rows.push({ hash: hashOf(i), size: text.length, ...(await sink.appendDeflated(record)), recordSize: record.length, format: base === null ? ('full' as const) : ('fossil-delta' as const), base: base === null ? null : hashOf(base), private: false });
+    }
+    await sink.finish();
+    await repo.store.commit({ rows });
+    expect(await repo.store.heights([hashOf(0)])).toEqual([MAX_CHAIN_DEPTH]);
+    expect(await deltify(repo, [{ target: hashOf(0), source: hashOf(999) }])).toMatchObject({ deltified: 3 });
+    const after = await repo.store.rows(ids.map(hashOf));
+    expect(after[0]).toMatchObject({ base: hashOf(999), depth: 1 });
+    expect(after.filter((r) => r!.format === 'full').map((r) => r!.hash)).toEqual([hashOf(999)]);
+    // One row of each branch, about halfway down, now hangs on version 0 itself.
+    const rehung = after.filter((r) => r!.base === hashOf(0)).map((r) => parseInt(r!.hash, 16));
+    expect(rehung.filter((i) => i > 1 && i < 1000)).toHaveLength(1);
+    expect(rehung.filter((i) => i > 1001)).toHaveLength(1);
+    expect(Math.max(...after.map((r) => r!.depth))).toBeLessThanOrEqual(MAX_CHAIN_DEPTH / 2 + 2);
+    const reader = new ArtifactReader(repo, 1 << 20);
+    for (const i of ids) expect(await reader.read(hashOf(i))).toEqual(texts.get(i));
   });
 
   it('leaves a pushed reverse delta alone: its base, the source, was stored after it', async () => {
