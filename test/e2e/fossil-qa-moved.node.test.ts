@@ -2,9 +2,9 @@
 // server --repolist` 2.21 serving the repository file itself: its history is
 // pushed and its configuration sent with `fossil configuration push all` (the
 // README's way), then clones of both servers, an admin's and an anonymous
-// one, must carry the same settings, ticket fields, reports, shun list,
-// URL aliases and interwiki prefixes. And what happens to a public file an
-// admin's `sync --private` later names as private.
+// one, must carry the same settings (a logo image among them), ticket
+// fields, reports, shun list, URL aliases and interwiki prefixes. And what
+// happens to a public file an admin's `sync --private` later names as private.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -45,7 +45,7 @@ describe('a repository moved onto the hub', () => {
     // What a long-lived repository has set up: its own ticket field and report, skin and
     // timeline settings, URL aliases, interwiki prefixes, a shunned file, a ticket contact.
     const table = `CREATE TABLE repository.ticket(tkt_id INTEGER PRIMARY KEY, tkt_uuid TEXT UNIQUE, tkt_mtime DATE, tkt_ctime DATE, type TEXT, status TEXT, subsystem TEXT, priority TEXT, severity TEXT, foundin TEXT, private_contact TEXT, resolution TEXT, title TEXT, comment TEXT, customer TEXT);`;
-    sql(repo, `REPLACE INTO config(name, value, mtime) VALUES ('ticket-table', '${table}', now()), ('project-name', 'Moved', now()), ('project-description', 'A moved project', now()), ('header', '<div>our header</div>', now()), ('timeline-utc', '0', now()), ('walias:/docs', '/doc/trunk/www/index.wiki', now())`);
+    sql(repo, `REPLACE INTO config(name, value, mtime) VALUES ('ticket-table', '${table}', now()), ('project-name', 'Moved', now()), ('project-description', 'A moved project', now()), ('header', '<div>our header</div>', now()), ('timeline-utc', '0', now()), ('walias:/docs', '/doc/trunk/www/index.wiki', now()), ('logo-image', x'89504e470d0a1a0a00', now())`);
     sql(repo, `INSERT INTO reportfmt(owner, title, mtime, cols, sqlcode) VALUES ('ada', 'By customer', now(), '', 'SELECT tkt_uuid, customer FROM ticket')`);
     fossil(['interwiki', 'edit', 'wp', '--base', 'https://en.wikipedia.org/wiki/', '-R', repo]);
     fossil(['rebuild', repo]);
@@ -68,7 +68,7 @@ describe('a repository moved onto the hub', () => {
          SELECT 'shun', uuid, scom FROM shun;
          SELECT 'concealed', hash, content FROM concealed;
          SELECT 'ticket', title, customer FROM ticket;
-         SELECT 'config', name, value FROM config WHERE name IN ('ticket-table', 'project-name', 'project-description', 'header', 'timeline-utc') OR name GLOB 'walias:*' OR name GLOB 'interwiki:*' ORDER BY name`,
+         SELECT 'config', name, typeof(value), quote(value) FROM config WHERE name IN ('ticket-table', 'project-name', 'project-description', 'header', 'timeline-utc', 'logo-image') OR name GLOB 'walias:*' OR name GLOB 'interwiki:*' ORDER BY name`,
       );
     for (const who of ['ada', undefined]) {
       const mine = join(home, `moved-hub-${who ?? 'anon'}.fossil`);
@@ -79,6 +79,7 @@ describe('a repository moved onto the hub', () => {
       expect(fossil(['interwiki', 'list', '-R', mine]).stdout).toMatch(/^wp\s+https:\/\/en\.wikipedia\.org\/wiki\/$/m);
       expect(sql(mine, `SELECT value FROM config WHERE name = 'walias:/docs'`)).toBe(`'/doc/trunk/www/index.wiki'`);
       expect(sql(mine, `SELECT title || ' ' || customer FROM ticket`)).toBe(`'Moved bug ACME'`);
+      expect(sql(mine, `SELECT hex(value) FROM config WHERE name = 'logo-image'`)).toBe(`'89504E470D0A1A0A00'`);
       expect(sql(mine, `SELECT count(*) FROM shun WHERE uuid = '${leaked}'`)).toBe('1');
       // Email addresses go to those who may read them (admins here), on both.
       expect(sql(mine, `SELECT count(*) FROM concealed`)).toBe(who ? '1' : '0');

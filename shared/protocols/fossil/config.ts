@@ -78,6 +78,11 @@ const PREFIXED: [string, FossilConfigTable, number][] = [
   ['interwiki:', 'interwiki', IWIKI],
 ];
 
+/** Settings fossil keeps as blobs (the images of setup_logo): kept and sent as the literal that came, X'...'. */
+const IMAGES = new Set(['logo-image', 'background-image', 'icon-image']);
+/** Longest such literal kept: a DO SQLite row holds at most 2 MB (an image of ~900 KB in hex). */
+const MAX_IMAGE_LITERAL = 1_800_000;
+
 /** Most rows of one table sent per request (bounds memory; a shun list is short). */
 const MAX_ROWS = 10_000;
 
@@ -164,8 +169,9 @@ export class ConfigReceiver {
         if (value !== undefined && safeSql(value)) this.rows.push({ table: prefixed[1], key, mtime, fields: ` value ${value}` });
         return;
       }
-      const text = value === undefined ? null : safeSql(value) ? (unquote(value) ?? (/^[0-9]+$/.test(value) ? value : null)) : null;
-      if (text === null || SETTINGS[key] === undefined) return;
+      if (value === undefined || !safeSql(value) || SETTINGS[key] === undefined) return;
+      const text = IMAGES.has(key) ? (value.length <= MAX_IMAGE_LITERAL ? value : null) : (unquote(value) ?? (/^[0-9]+$/.test(value) ? value : null));
+      if (text === null) return;
       const old = this.values.get(key);
       if (!old || old.mtime < mtime) this.values.set(key, { name: key, value: text, mtime });
       return;
@@ -219,7 +225,7 @@ export async function sendConfig(store: FossilStore, mask: number, out: XferWrit
   }
   const names = Object.keys(SETTINGS).filter((n) => SETTINGS[n] & mask);
   for (const e of await store.getConfig(names)) {
-    if (e !== null) configCard(out, 'config', `${e.mtime} ${sqlQuote(e.name)} value ${sqlQuote(e.value)}`);
+    if (e !== null) configCard(out, 'config', `${e.mtime} ${sqlQuote(e.name)} value ${IMAGES.has(e.name) ? e.value : sqlQuote(e.value)}`);
   }
   for (const [, table, group] of PREFIXED) {
     if (!(mask & group)) continue;

@@ -76,6 +76,15 @@ describe('fossil configuration sync', () => {
     expect(configs(await pull('interwiki'))).toEqual([`/config 200 'interwiki:wp' value 'newer'`]);
   });
 
+  it('a logo image (a blob in fossil) comes back as the blob literal it came as', async () => {
+    const logo = `X'89504E470D0A1A0A0001'`;
+    await push(card('config', `100 'logo-image' value ${logo}`) + card('config', `100 'logo-mimetype' value 'image/png'`));
+    expect(configs(await pull('skin', 'rita'))).toEqual([`/config 100 'logo-mimetype' value 'image/png'`, `/config 100 'logo-image' value ${logo}`]);
+    // Over what a DO SQLite row holds it is ignored, as a record fossil would not take.
+    await push(card('config', `200 'logo-image' value X'${'00'.repeat(1_000_000)}'`));
+    expect(configs(await pull('skin'))).toContain(`/config 100 'logo-image' value ${logo}`);
+  });
+
   it('refuses config from a non-admin with fossil error card, changing nothing', async () => {
     const before = await h.snapshot();
     for (const user of ['alice', 'rita']) {
