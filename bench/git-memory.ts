@@ -8,7 +8,9 @@
  * clone thus starts from a collected heap, unlike the bench's clone, whose
  * peak holds the push's garbage), with workerd's CPU seconds.
  *
- *   npx tsx bench/git-memory.ts [small|large|fileN] [clones]
+ *   npx tsx bench/git-memory.ts [small|large|many|manyN|fileN] [clones]
+ *
+ * many: ~1M small objects (bench/git-many.ts, 95,000 commits); manyN: N commits.
  *
  * fileN: a repository of one commit holding one random (incompressible) file
  * of N MB, e.g. file30, file100: how a single large object is pushed and cloned;
@@ -31,6 +33,7 @@ import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { collectGarbage, workerSession } from './cdp.js';
 import { corpus, LARGE, runGit, SMALL } from './git-corpus.js';
+import { MANY_COMMITS, manyCorpus } from './git-many.js';
 import { measure } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
@@ -67,7 +70,14 @@ async function oneFile(mb: number): Promise<{ dir: string }> {
 async function main(): Promise<void> {
   mkdirSync(WORK, { recursive: true });
   const file = /^file(\d+)$/.exec(which);
-  const c = file ? await oneFile(Number(file[1])) : await corpus(which === 'large' ? LARGE : SMALL, WORK, (s) => console.error(s));
+  const many = /^many(\d*)$/.exec(which);
+  const log = (s: string) => console.error(s);
+  const c: { dir: string; objects?: number; packBytes?: number } = file
+    ? await oneFile(Number(file[1]))
+    : many
+      ? await manyCorpus(Number(many[1] || MANY_COMMITS), WORK, log)
+      : await corpus(which === 'large' ? LARGE : SMALL, WORK, log);
+  if (c.packBytes !== undefined) console.log(`${which}: ${c.objects} objects, pack ${mib(c.packBytes)} MiB`);
   const tmp = mkdtempSync(join(WORK, 'mem-'));
   const state = join(tmp, 'state');
   mkdirSync(state);

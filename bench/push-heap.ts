@@ -5,7 +5,7 @@
  * native inflate and hashing (node:zlib and node:crypto, as in workerd). Every few seconds: heap
  * used after a full GC (what the push retains), external/array buffers, RSS.
  *
- *   node --expose-gc --import tsx bench/push-heap.ts [small|large]
+ *   node --expose-gc --import tsx bench/push-heap.ts [small|large|many|manyN]
  *
  * PUSH_BASE_CACHE_MIB / PUSH_RETAIN_MIB override receivePack's maxDeltaBaseCache /
  * segmentRetainBytes (to weigh memory against base re-reads: CPU is printed at the end).
@@ -22,6 +22,7 @@ import { RecordTracker, type SegmentStore, type SegmentWriter } from '../shared/
 import { nativeHash } from '../worker/native-hash.js';
 import { nativeZlib } from '../worker/native-zlib.js';
 import { corpus, LARGE, SMALL } from './git-corpus.js';
+import { MANY_COMMITS, manyCorpus } from './git-many.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
 const maybeGc = (globalThis as { gc?: () => void }).gc;
@@ -74,7 +75,8 @@ function fileSegments(dir: string): SegmentStore {
 const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
 
 async function main(): Promise<void> {
-  const c = await corpus(process.argv[2] === 'large' ? LARGE : SMALL, WORK);
+  const many = /^many(\d*)$/.exec(process.argv[2] ?? '');
+  const c = many ? await manyCorpus(Number(many[1] || MANY_COMMITS), WORK) : await corpus(process.argv[2] === 'large' ? LARGE : SMALL, WORK);
   const packDir = join(c.dir, 'objects/pack');
   const pack = join(packDir, readdirSync(packDir).find((f) => f.endsWith('.pack'))!);
   const refs = execFileSync('git', ['for-each-ref', '--format=%(objectname) %(refname)'], { cwd: c.dir, encoding: 'utf8' }).trim().split('\n');
