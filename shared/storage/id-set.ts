@@ -125,6 +125,18 @@ export class IdSet {
     return true;
   }
 
+  /** The insertion index of the id at `src[off..off+20)`, added first when it is not held (one probe). */
+  indexOrAddAt(src: Uint8Array, off: number): number {
+    const slot = this.find(src, off);
+    const e = this.table[slot];
+    if (e !== 0) return (e & 0xffffff) - 1;
+    if (this.ids.length >= MAX_ID_SET_SIZE) throw new RangeError(`more than ${MAX_ID_SET_SIZE} ids in one set`);
+    this.ids.pushAt(src, off);
+    this.table[slot] = ((src[off] << 24) | this.ids.length) >>> 0;
+    if (this.ids.length * 4 > this.mask * 3) this.grow();
+    return this.ids.length - 1;
+  }
+
   /** Whether the id at `src[off..off+20)` is held. */
   hasAt(src: Uint8Array, off: number): boolean {
     return this.table[this.find(src, off)] !== 0;

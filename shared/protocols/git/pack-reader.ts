@@ -172,8 +172,9 @@ export interface ReadPackOptions {
   maxChainDepth?: number;
   /**
    * The set the reader keeps resolved ids in (its own when absent). The caller
-   * may read it, e.g. "is this id one of the pack's objects resolved so far?"
-   * in one lookup, but must not add to it.
+   * may read it and add ids of its own (receive-pack: ids referred to ahead of
+   * their objects, so every id is held once): the reader tells its resolved
+   * ids apart by entry, not by presence in the set.
    */
   ids?: IdSet;
   /**
@@ -454,7 +455,7 @@ class PackReader {
   idIndex = new Int32Array(0);
   /** Entries the pack header declares (columns grow up to this). */
   declared = Number.POSITIVE_INFINITY;
-  /** Resolved ids in the pack, and the entry number of each (by IdSet index; the first copy wins). */
+  /** Resolved ids in the pack, and the entry number + 1 of each (by IdSet index, 0: not a resolved entry's; the first copy wins). */
   readonly idSet: IdSet;
   idEntries = new Int32Array(0);
   /** External (thin-pack) bases: negative pseudo-offsets. */
@@ -539,7 +540,7 @@ class PackReader {
   /** The entry number of a resolved in-pack object with this id, or -1. */
   entryOfId(id: string): number {
     const k = this.idSet.indexOfAt(fromHex(id), 0);
-    return k < 0 ? -1 : this.idEntries[k];
+    return k < 0 || k >= this.idEntries.length ? -1 : this.idEntries[k] - 1;
   }
 
   /** The cache key of a `bases` value: the base entry's offset, or the external key as it is. */
@@ -747,14 +748,13 @@ class PackReader {
     const bin = streamed?.id ?? this.p.hash('sha1').update(objectHeader(type, data.length)).update(data).digest();
     const id = toHex(bin);
     this.depths[i] = depth;
-    const repeat = !this.idSet.addAt(bin, 0);
-    if (!repeat) {
-      if (this.idSet.size > this.idEntries.length) this.idEntries = grown(this.idEntries, (k) => new Int32Array(k), this.declared);
-      this.idEntries[this.idSet.size - 1] = i;
-      this.idIndex[i] = this.idSet.size - 1;
-    } else {
-      this.idIndex[i] = this.idSet.indexOfAt(bin, 0);
-    }
+    // The set may hold the id already without an entry of this pack: the caller's (ReadPackOptions.ids).
+    const k = this.idSet.indexOrAddAt(bin, 0);
+    // Up to the declared count as the other columns; past it (the caller's ids besides), doubling.
+    while (k >= this.idEntries.length) this.idEntries = grown(this.idEntries, (n) => new Int32Array(n), k < this.declared ? this.declared : 2 * k);
+    const repeat = this.idEntries[k] !== 0;
+    if (!repeat) this.idEntries[k] = i + 1;
+    this.idIndex[i] = k;
     if (streamed !== undefined) {
       // Not cached: a delta on it reads it as it streams (sourceOf), as git re-reads a large base from its pack.
       this.streamedSizes.set(offset, streamed.size);

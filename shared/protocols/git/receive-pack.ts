@@ -219,9 +219,9 @@ function refTooLong(ref: string): boolean {
   return false;
 }
 
-/** `a` copied into one at least twice as long that holds index `i`. */
-function grownTo<T extends Uint8Array | Int32Array>(a: T, i: number): T {
-  const next = new (a.constructor as new (n: number) => T)(Math.max(i + 1, a.length * 2));
+/** `a` copied into one that holds index `i`: twice as long, but not past `max` (the pack's object count) while `i` is under it. */
+function grownTo<T extends Uint8Array | Int32Array>(a: T, i: number, max = Number.POSITIVE_INFINITY): T {
+  const next = new (a.constructor as new (n: number) => T)(Math.max(i + 1, i < max ? Math.min(a.length * 2, max) : a.length * 2));
   next.set(a);
   return next;
 }
@@ -402,14 +402,26 @@ class Push {
   /** Committed depths of bases outside the pack (thin packs). */
   readonly externalDepths = new Map<string, number>();
   /**
-   * Ids referred to by pack objects and not in the pack when referred to, as
-   * binary ids (a string Set of them cost ~100 bytes an id). Checked once, at
-   * the end of the pack (pruneMissing): in a first push, trees name blobs that
-   * come later, and pruning as the set grew re-checked the same ids again and
-   * again (~1% of a 300k-object push's CPU, and index queries for ids that
-   * were on their way). Its size is bounded by the ids the pack's objects name.
+   * Ids referred to by pack objects and neither in the pack nor indexed, once
+   * the pack is read (pruneMissing): none in a push git accepts.
    */
   missing = new IdSet();
+  /**
+   * Ids referred to ahead of their object (in a first push, trees name blobs
+   * that come later: nearly every id) are added to packIds when first named,
+   * so each id is held once: a packIds index whose `kinds` is still 0 is such
+   * an id, not (yet) a pack object. Per packIds index, the type code its first
+   * referrer expects (0: not referred to ahead) and that referrer's index.
+   * Settled once, at the end of the pack (pruneMissing): pruning as they came
+   * re-checked the same ids again and again. A separate IdSet of them cost
+   * ~33 bytes an id (a 1M-object first push: ~31 MiB).
+   */
+  aheadKind = new Uint8Array(1024);
+  aheadFrom = new Int32Array(1024);
+  /** Ids added to packIds by edgeAt, ahead of (or instead of) their object. */
+  aheadCount = 0;
+  /** The pack's declared object count: per-object columns grow to it, not past it by up to 2x. */
+  expected = Number.POSITIVE_INFINITY;
   /**
    * For marking the push into the reachability closure (reachCommit): per
    * packIds index, 1 when another pack object refers to it; and the ids pack
@@ -420,7 +432,7 @@ class Push {
   /**
    * Type checks of the pack's references (git's connectivity walk fails on "is
    * a blob, not a tree"): per packIds index the object's TYPE_CODE, once seen;
-   * per `missing` index the code its first referrer expects and that
+   * per `missing` index (after pruneMissing) the code its first referrer expects and that
    * referrer's packIds index; edges left for the end of the pack; and the new
    * objects with an edge to an object of another type (their tips are not
    * connected).
@@ -561,7 +573,12 @@ class Push {
 
   /** Whether the binary id at `src[off..]` is one of this push's new objects (in the quarantine or about to be). */
   isNewAt(src: Uint8Array, off: number): boolean {
-    return this.packIds.hasAt(src, off);
+    return this.seen(this.packIds.indexOfAt(src, off));
+  }
+
+  /** Whether packIds index `k` is a pack object's (not an id only referred to ahead of it). */
+  seen(k: number): boolean {
+    return k >= 0 && k < this.kinds.length && this.kinds[k] !== 0;
   }
 
   isNew(id: string): boolean {
@@ -576,35 +593,43 @@ class Push {
   /** referAt, giving the packIds index (or -1). */
   referIndex(src: Uint8Array, off: number): number {
     const k = this.packIds.indexOfAt(src, off);
-    if (k < 0) return -1;
-    if (k >= this.referenced.length) this.referenced = grownTo(this.referenced, k);
-    this.referenced[k] = 1;
+    if (!this.seen(k)) return -1;
+    this.markReferenced(k);
     return k;
+  }
+
+  markReferenced(k: number): void {
+    if (k >= this.referenced.length) this.referenced = grownTo(this.referenced, k, this.expected);
+    this.referenced[k] = 1;
   }
 
   /**
    * An edge of pack object `from` (packIds index) to the id at src[off..], which must be of TYPE_CODE `want`.
-   * `missing` is asked first: git writes every tree before any blob, so in a first push nearly every
-   * tree entry names an id first seen ahead of its object, and later trees name it again (9M entries
-   * in 176k trees of the large corpus). Whether it has arrived since is settled at the end of the pack
-   * (pruneMissing marks it referenced and checks its kind), as for its first referrer.
+   * git writes every tree before any blob, so in a first push nearly every tree entry names an id
+   * first seen ahead of its object, and later trees name it again (9M entries in 176k trees of the
+   * large corpus): one lookup in packIds says which. Whether an id referred to ahead has arrived since
+   * is settled at the end of the pack (pruneMissing marks it referenced and checks its kind), as for its
+   * first referrer.
    */
   edgeAt(src: Uint8Array, off: number, want: number, from: number): void {
-    const m = this.missing.indexOfAt(src, off);
-    if (m >= 0) {
-      if (this.missKind[m] !== want) this.later.push({ from, id: toHexAt(src, off, 20), want });
+    const size = this.packIds.size;
+    const k = this.packIds.indexOrAddAt(src, off);
+    if (k === size) {
+      // Named ahead of its object (or outside the pack).
+      if (k >= this.aheadKind.length) {
+        this.aheadKind = grownTo(this.aheadKind, k, this.expected);
+        this.aheadFrom = grownTo(this.aheadFrom, k, this.expected);
+      }
+      this.aheadKind[k] = want;
+      this.aheadFrom[k] = from;
+      this.aheadCount++;
       return;
     }
-    const k = this.referIndex(src, off);
-    if (k >= 0) return this.checkKind(from, k < this.kinds.length ? this.kinds[k] : 0, want, src, off);
-    this.missing.addAt(src, off);
-    const i = this.missing.size - 1;
-    if (i >= this.missKind.length) {
-      this.missKind = grownTo(this.missKind, i);
-      this.missFrom = grownTo(this.missFrom, i);
+    if (this.seen(k)) {
+      this.markReferenced(k);
+      return this.checkKind(from, this.kinds[k], want, src, off);
     }
-    this.missKind[i] = want;
-    this.missFrom[i] = from;
+    if (this.aheadKind[k] !== want) this.later.push({ from, id: toHexAt(src, off, 20), want });
   }
 
   /** Marks `from` broken when the kind found (`have`, 0 when not known yet: checked at the end) is not `want`. */
@@ -643,6 +668,7 @@ class Push {
     for await (const ev of events) {
       if (ev.kind === 'header') {
         count = ev.count;
+        this.expected = count;
         this.locs.expected = count;
         this.quarantine.expect(count);
       }
@@ -686,7 +712,7 @@ class Push {
     this.objects++;
     const e = obj.index;
     const self = obj.idIndex;
-    if (self >= this.kinds.length) this.kinds = grownTo(this.kinds, self);
+    if (self >= this.kinds.length) this.kinds = grownTo(this.kinds, self, this.expected);
     this.kinds[self] = TYPE_CODE[obj.type];
     // Every object must parse (trees, commits and tags are checked in full),
     // with the tree modes old git wrote that git's receive-pack accepts too.
@@ -739,9 +765,8 @@ class Push {
    */
   async addEmptyTree(): Promise<void> {
     const bin = fromHex(EMPTY_TREE);
-    if (!this.missing.hasAt(bin, 0) || this.packIds.hasAt(bin, 0) || (await this.store.index.has([EMPTY_TREE]))[0]) return;
-    this.packIds.addAt(bin, 0);
-    const k = this.packIds.size - 1;
+    const k = this.packIds.indexOfAt(bin, 0); // named ahead (only edgeAt adds ids besides the reader)
+    if (k < 0 || this.seen(k) || (await this.store.index.has([EMPTY_TREE]))[0]) return;
     if (k >= this.kinds.length) this.kinds = grownTo(this.kinds, k);
     this.kinds[k] = TYPE_CODE.tree;
     this.pendingDepths[this.pendingIds.size] = 0;
@@ -833,45 +858,52 @@ class Push {
     }
   }
 
-  /** Rebuilds `missing` without the ids that are new objects by now or that the committed index has. */
+  /**
+   * Settles the ids referred to ahead (aheadKind): those that are pack objects
+   * by now are marked referenced and their kind checked; the rest are looked
+   * up in the committed index, and those it lacks go to `missing`. Once.
+   */
   async pruneMissing(): Promise<void> {
     // Binary ids throughout (hex only for the index query): each hex round trip
     // here was ~1.5% of a large first push, whose trees refer ahead in the pack.
-    const missing = this.missing;
-    const bytes = missing.bytes; // nothing adds to `missing` until it is replaced below
-    const { missKind, missFrom } = this;
-    const keep = new IdSet();
-    const keepKind = new Uint8Array(Math.max(1024, missing.size));
-    const keepFrom = new Int32Array(keepKind.length);
+    const { aheadKind, aheadFrom } = this;
+    const bytes = this.packIds.bytes; // nothing adds to packIds any more
+    const end = Math.min(this.packIds.size, aheadKind.length);
     let part: number[] = [];
     const check = async () => {
-      const found = await this.storedKinds(part.map((i) => missing.at(i)));
+      const found = await this.storedKinds(part.map((i) => this.packIds.at(i)));
       part.forEach((i, k) => {
         const f = found[k];
         if (f === null) {
-          keepKind[keep.size] = missKind[i];
-          keepFrom[keep.size] = missFrom[i];
-          keep.addAt(bytes, i * 20);
+          this.missing.addAt(bytes, i * 20);
+          const m = this.missing.size - 1;
+          if (m >= this.missKind.length) {
+            this.missKind = grownTo(this.missKind, m);
+            this.missFrom = grownTo(this.missFrom, m);
+          }
+          this.missKind[m] = aheadKind[i];
+          this.missFrom[m] = aheadFrom[i];
           return;
         }
         this.outside.addAt(bytes, i * 20);
-        if (f !== true) this.checkKind(missFrom[i], TYPE_CODE[f as GitObjectType] ?? 0xff, missKind[i], bytes, i * 20);
+        if (f !== true) this.checkKind(aheadFrom[i], TYPE_CODE[f as GitObjectType] ?? 0xff, aheadKind[i], bytes, i * 20);
       });
       part = [];
     };
-    for (let i = 0; i < missing.size; i++) {
-      const k = this.referIndex(bytes, i * 20);
-      if (k >= 0) {
-        this.checkKind(missFrom[i], k < this.kinds.length ? this.kinds[k] : 0, missKind[i], bytes, i * 20);
+    for (let i = 0; i < end; i++) {
+      if (aheadKind[i] === 0) continue;
+      if (this.seen(i)) {
+        this.markReferenced(i);
+        this.checkKind(aheadFrom[i], this.kinds[i], aheadKind[i], bytes, i * 20);
         continue;
       }
       part.push(i);
       if (part.length >= HAS_BATCH) await check();
     }
     if (part.length > 0) await check();
-    this.missing = keep;
-    this.missKind = keepKind;
-    this.missFrom = keepFrom;
+    this.aheadKind = new Uint8Array(0);
+    this.aheadFrom = new Int32Array(0);
+    this.aheadCount = 0;
   }
 
   /** The committed index's kind of each id (null: not indexed; true: indexed, kind unknown to this index). */
@@ -882,14 +914,14 @@ class Push {
   }
 
   async checkMissing(): Promise<void> {
-    if (this.missing.size > 0) await this.pruneMissing();
+    if (this.aheadCount > 0) await this.pruneMissing();
     // Edges whose target's kind was not known when they were seen.
     const later = this.later.splice(0);
     const stored: typeof later = [];
     for (const e of later) {
       const raw = fromHex(e.id);
       const k = this.packIds.indexOfAt(raw, 0);
-      if (k >= 0) this.checkKind(e.from, k < this.kinds.length ? this.kinds[k] : 0xff, e.want, raw, 0);
+      if (this.seen(k)) this.checkKind(e.from, k < this.kinds.length ? this.kinds[k] : 0xff, e.want, raw, 0);
       else if (!this.missing.hasAt(raw, 0)) stored.push(e);
     }
     for (let i = 0; i < stored.length; i += HAS_BATCH) {
@@ -997,12 +1029,17 @@ class Push {
     const reach = this.store.index;
     if (!reach.reachState || !reach.reachStatus || this.missing.size > 0 || this.broken.size > 0) return undefined;
     const n = this.packIds.size;
-    // A pack object indexed before the push has no row in the quarantine, so would go unmarked.
-    if (this.quarantine.size !== n) return undefined;
     const t = new Set(tips);
     if (t.size === 0) return undefined;
     const refs = this.referenced;
-    for (let k = 0; k < n; k++) if ((k >= refs.length || refs[k] === 0) && !t.has(this.packIds.at(k))) return undefined;
+    let objects = 0; // packIds also holds the ids referred to outside the pack
+    for (let k = 0; k < n; k++) {
+      if (!this.seen(k)) continue;
+      objects++;
+      if ((k >= refs.length || refs[k] === 0) && !t.has(this.packIds.at(k))) return undefined;
+    }
+    // A pack object indexed before the push has no row in the quarantine, so would go unmarked.
+    if (this.quarantine.size !== objects) return undefined;
     const state = await reach.reachState();
     const check = [...t].filter((id) => !this.isNew(id));
     for (let i = 0; i < this.outside.size; i++) check.push(this.outside.at(i));

@@ -24,6 +24,16 @@ describe('IdSet', () => {
     raw.set(fromHex(ids[3]), 5);
     expect(s.hasAt(raw, 5)).toBe(true);
   });
+
+  it('indexOrAddAt gives a held id its index and adds a new one at the end, across growth', () => {
+    const s = new IdSet();
+    const ids = Array.from({ length: 3000 }, (_, i) => oid(i * 104729 + 3));
+    ids.forEach((id, i) => expect(s.indexOrAddAt(fromHex(id), 0)).toBe(i));
+    ids.forEach((id, i) => expect(s.indexOrAddAt(fromHex(id), 0)).toBe(i));
+    expect(s.size).toBe(ids.length);
+    expect(s.indexOfAt(fromHex(ids[2999]), 0)).toBe(2999);
+    expect(s.at(1234)).toBe(ids[1234]);
+  });
 });
 
 describe('IdSet slots', () => {
