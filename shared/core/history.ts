@@ -85,31 +85,53 @@ async function load(graph: CommitGraph, id: string): Promise<CommitInfo> {
   return c;
 }
 
-/** True if `ancestor` is `descendant` or reachable from it through parents. */
-export async function isAncestor(graph: CommitGraph, ancestor: string, descendant: string, limit = MAX_WALK): Promise<boolean> {
-  if (ancestor === descendant) return true;
-  await load(graph, ancestor);
-  const seen = new Set([descendant]);
-  const queue = new Queue();
-  queue.push(descendant, (await load(graph, descendant)).time);
-  while (queue.size > 0) {
-    if (seen.size > limit) throw new HistoryError('walk-limit', `history walk passed ${limit} commits`);
-    const c = await load(graph, queue.pop());
-    for (const p of c.parents) {
-      if (p === ancestor) return true;
-      if (seen.has(p)) continue;
-      seen.add(p);
-      // No cut-off by commit time: skewed clocks would turn a fast-forward into a refusal.
-      queue.push(p, (await load(graph, p)).time);
-    }
-  }
-  return false;
-}
-
+/** Paint of the walks below: reached from the first commit, the second, below a common ancestor; a merge base found. */
 const LEFT = 1;
 const RIGHT = 2;
 const STALE = 4;
 const RESULT = 8;
+
+/**
+ * True if `ancestor` is `descendant` or reachable from it through parents. Painted down from both,
+ * newest first, as git's in_merge_bases: a commit both reach is a common ancestor, and what lies
+ * below one (stale) is below `ancestor` too, so cannot be it. The walk ends once the descendant's
+ * side reaches `ancestor` or has nothing left that is not stale. The commits between a descendant
+ * and its ancestor are never stale, so skewed clocks cost visits, never the answer; and a
+ * non-fast-forward that forks near the tips (a rebased branch force-pushed) is found in a few
+ * visits instead of a walk of the whole history below the new tip.
+ */
+export async function isAncestor(graph: CommitGraph, ancestor: string, descendant: string, limit = MAX_WALK): Promise<boolean> {
+  if (ancestor === descendant) return true;
+  const flags = new Map<string, number>();
+  /** Commits in the queue, read when queued (a commit painted again after its visit is queued again). */
+  const queued = new Map<string, CommitInfo>();
+  const queue = new Queue();
+  const paint = async (id: string, f: number) => {
+    const had = flags.get(id) ?? 0;
+    if ((had & f) === f) return;
+    flags.set(id, had | f);
+    if (queued.has(id)) return;
+    const c = await load(graph, id);
+    queued.set(id, c);
+    queue.push(id, c.time);
+  };
+  await paint(ancestor, LEFT);
+  await paint(descendant, RIGHT);
+  let visited = 0;
+  while (queue.some((id) => (flags.get(id)! & (RIGHT | STALE)) === RIGHT)) {
+    if (++visited > limit) throw new HistoryError('walk-limit', `history walk passed ${limit} commits`);
+    const id = queue.pop();
+    const c = queued.get(id)!;
+    queued.delete(id);
+    let f = flags.get(id)!;
+    if ((f & (LEFT | RIGHT)) === (LEFT | RIGHT)) f |= STALE;
+    for (const p of c.parents) {
+      await paint(p, f);
+      if (p === ancestor && f & RIGHT) return true;
+    }
+  }
+  return false;
+}
 
 /**
  * The best common ancestors of a and b (git merge-base --all): common

@@ -78,6 +78,20 @@ describe('history walks', () => {
     await expect(commitsBetween(g, ['zzz'], [])).rejects.toBeInstanceOf(HistoryError);
   });
 
+  it('isAncestor of a non-fast-forward forking near the tips reads a few commits, not the history below (git in_merge_bases)', async () => {
+    const commits = new Map<string, { parents: string[]; time: number }>();
+    for (let i = 0; i < 10_000; i++) commits.set(`c${i}`, { parents: i ? [`c${i - 1}`] : [], time: i });
+    commits.set('rebased', { parents: ['c9997'], time: 20_000 });
+    commits.set('orphan', { parents: [], time: 20_000 });
+    let reads = 0;
+    const g: CommitGraph = { commit: async (id) => (reads++, commits.get(id) ?? null) };
+    const cost = async (a: string, d: string) => ((reads = 0), [await isAncestor(g, a, d), reads]);
+    expect(await cost('c9999', 'rebased')).toEqual([false, 5]);
+    expect(await cost('c9999', 'orphan')).toEqual([false, 2]);
+    expect(await cost('c9997', 'rebased')).toEqual([true, 2]);
+    expect(await cost('c9990', 'c9999')).toEqual([true, 10]);
+  });
+
   it('stops at the visit limit', async () => {
     const commits = new Map<string, { parents: string[]; time: number }>();
     for (let i = 0; i < 100; i++) commits.set(`c${i}`, { parents: i ? [`c${i - 1}`] : [], time: i });
