@@ -133,73 +133,66 @@ export class QuarantineIndex implements ObjectIndexReader {
     const scratch = this.scratch;
     const n = rows.length;
     const slots = new Int32Array(n);
-    // This batch's rows by slot: 1 + their index in `rows`.
-    if (this.batchRow.length < this.ids.size) this.batchRow = new Int32Array(Math.max(this.ids.size, 2 * this.batchRow.length));
-    const batchRow = this.batchRow;
+    // This batch's rows by slot: 1 + their index in `rows` (a Map of the batch: a column by slot cost 4-8 bytes an id of the push).
+    const batchRow = new Map<number, number>();
     const ask: ObjectId[] = [];
     const asked: number[] = [];
-    const marked: number[] = [];
-    try {
-      for (let i = 0; i < n; i++) {
-        writeHex(rows[i].id, scratch, 0); // checked by checkRow
-        const k = this.ids.indexOfAt(scratch, 0);
-        if (k < 0) throw new Error(`quarantine: row ${rows[i].id} is not in the shared id set`);
-        slots[i] = k;
-        if (batchRow[k] !== 0 || (k < this.rowOfSlot.length && this.rowOfSlot[k] !== 0)) {
-          slots[i] = -1; // a repeat in the batch, or pending already: skipped
-          continue;
-        }
-        batchRow[k] = i + 1;
-        marked.push(k);
-        ask.push(rows[i].id);
-        asked.push(i);
+    for (let i = 0; i < n; i++) {
+      writeHex(rows[i].id, scratch, 0); // checked by checkRow
+      const k = this.ids.indexOfAt(scratch, 0);
+      if (k < 0) throw new Error(`quarantine: row ${rows[i].id} is not in the shared id set`);
+      slots[i] = k;
+      if (batchRow.has(k) || (k < this.rowOfSlot.length && this.rowOfSlot[k] !== 0)) {
+        slots[i] = -1; // a repeat in the batch, or pending already: skipped
+        continue;
       }
-      const present = ask.length > 0 ? await this.base.has(ask) : [];
-      for (let j = 0; j < asked.length; j++) if (present[j]) slots[asked[j]] = -1; // committed: skipped
-      const keep: IndexRowInput[] = [];
-      const depths: number[] = [];
-      const kept: number[] = [];
-      const baseDepths = new Map<ObjectId, number>();
-      // Depths of this batch's rows by batch index, once planned (-1 before; a row skipped is never planned).
-      const planned = new Int32Array(n).fill(-1);
-      for (let i = 0; i < n; i++) {
-        const k = slots[i];
-        if (k < 0) continue;
-        const row = rows[i];
-        let depth = 0;
-        if (row.base !== null) {
-          if (row.base.length !== 40) return null;
-          writeHex(row.base, scratch, 0);
-          const b = this.ids.indexOfAt(scratch, 0);
-          let bd: number | undefined;
-          if (b >= 0 && b < this.rowOfSlot.length && this.rowOfSlot[b] !== 0) bd = this.depths[b];
-          else if (b >= 0 && batchRow[b] !== 0) {
-            const j = batchRow[b] - 1;
-            if (planned[j] >= 0) bd = planned[j];
-            else if (slots[j] >= 0) return null; // its base comes later in the batch
-          }
-          if (bd === undefined) {
-            // Outside the push (or a pack object already committed): its stored depth.
-            bd = baseDepths.get(row.base);
-            if (bd === undefined) {
-              const stored = await this.base.get(row.base);
-              if (stored === null) return null;
-              bd = stored.depth;
-              baseDepths.set(row.base, bd);
-            }
-          }
-          depth = bd + 1;
-          if (depth > MAX_CHAIN_DEPTH) return null;
-        }
-        planned[i] = depth;
-        keep.push(row);
-        depths.push(depth);
-        kept.push(k);
-      }
-      return { rows: keep, depths, baseDepths, slots: kept };
-    } finally {
-      for (const k of marked) batchRow[k] = 0;
+      batchRow.set(k, i + 1);
+      ask.push(rows[i].id);
+      asked.push(i);
     }
+    const present = ask.length > 0 ? await this.base.has(ask) : [];
+    for (let j = 0; j < asked.length; j++) if (present[j]) slots[asked[j]] = -1; // committed: skipped
+    const keep: IndexRowInput[] = [];
+    const depths: number[] = [];
+    const kept: number[] = [];
+    const baseDepths = new Map<ObjectId, number>();
+    // Depths of this batch's rows by batch index, once planned (-1 before; a row skipped is never planned).
+    const planned = new Int32Array(n).fill(-1);
+    for (let i = 0; i < n; i++) {
+      const k = slots[i];
+      if (k < 0) continue;
+      const row = rows[i];
+      let depth = 0;
+      if (row.base !== null) {
+        if (row.base.length !== 40) return null;
+        writeHex(row.base, scratch, 0);
+        const b = this.ids.indexOfAt(scratch, 0);
+        let bd: number | undefined;
+        if (b >= 0 && b < this.rowOfSlot.length && this.rowOfSlot[b] !== 0) bd = this.depths[b];
+        else if (b >= 0 && batchRow.has(b)) {
+          const j = batchRow.get(b)! - 1;
+          if (planned[j] >= 0) bd = planned[j];
+          else if (slots[j] >= 0) return null; // its base comes later in the batch
+        }
+        if (bd === undefined) {
+          // Outside the push (or a pack object already committed): its stored depth.
+          bd = baseDepths.get(row.base);
+          if (bd === undefined) {
+            const stored = await this.base.get(row.base);
+            if (stored === null) return null;
+            bd = stored.depth;
+            baseDepths.set(row.base, bd);
+          }
+        }
+        depth = bd + 1;
+        if (depth > MAX_CHAIN_DEPTH) return null;
+      }
+      planned[i] = depth;
+      keep.push(row);
+      depths.push(depth);
+      kept.push(k);
+    }
+    return { rows: keep, depths, baseDepths, slots: kept };
   }
 
   /** A batch's new rows with their planned depths, into the pending set (and the stage, in batches). */
@@ -241,8 +234,6 @@ export class QuarantineIndex implements ObjectIndexReader {
 
   /** One id's bytes at a time, for lookups of checked hex ids. */
   private readonly scratch = new Uint8Array(20);
-  /** planShared's rows of the batch by slot (zero between batches). */
-  private batchRow = new Int32Array(0);
 
   /** Appends the unstaged rows to the stage (opened on first use). */
   private async flush(): Promise<void> {

@@ -100,6 +100,8 @@ export interface PackObject {
   size: number;
   /** Delta chain length (0 for a whole object); thin-pack bases count as depth 0. */
   depth: number;
+  /** The size its entry's header states: `size` for a whole object, the delta's inflated size for a delta. */
+  entrySize: number;
   /** The id's index in the reader's id set (ReadPackOptions.ids): its binary id is at `ids.bytes[idIndex * 20..]`. */
   idIndex: number;
   /** Whether an earlier entry of the pack resolved to the same id (git never writes one; a hostile pack may). */
@@ -758,12 +760,12 @@ class PackReader {
     if (streamed !== undefined) {
       // Not cached: a delta on it reads it as it streams (sourceOf), as git re-reads a large base from its pack.
       this.streamedSizes.set(offset, streamed.size);
-      const obj: PackObject = { offset, index: i, id, baseId, type, size: streamed.size, depth, idIndex: this.idIndex[i], repeat, data, streamed: true };
+      const obj: PackObject = { offset, index: i, id, baseId, type, size: streamed.size, depth, entrySize: this.sizes[i], idIndex: this.idIndex[i], repeat, data, streamed: true };
       if (delta !== undefined) obj.delta = delta;
       return obj;
     }
     this.cache.set(offset, { type, data });
-    const obj: PackObject = { offset, index: i, id, baseId, type, size: data.length, depth, idIndex: this.idIndex[i], repeat, data };
+    const obj: PackObject = { offset, index: i, id, baseId, type, size: data.length, depth, entrySize: this.sizes[i], idIndex: this.idIndex[i], repeat, data };
     if (delta !== undefined) obj.delta = delta;
     return obj;
   }

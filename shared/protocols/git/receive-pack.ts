@@ -319,20 +319,19 @@ async function* remainder(reader: ByteReader, limit: number): ByteStream {
 
 /**
  * Where each pack entry's record was written, by entry number: segment index,
- * record offset and length, entry header length, and the header's size (for a
- * delta, the delta's inflated size, stored as the row's recordSize).
+ * record offset and length, and entry header length (a delta's inflated size,
+ * the row's recordSize, comes with its object: PackObject.entrySize).
  */
 class EntryLocs {
   seg = new Uint32Array(0);
   off = new Float64Array(0);
-  /** A record's length and a header's size are under 4 GiB (the pack reader caps maxObjectSize there): 4 bytes each, not 8. */
+  /** A record's length is under 4 GiB (the pack reader caps maxObjectSize there): 4 bytes, not 8. */
   len = new Uint32Array(0);
   headerLength = new Uint8Array(0);
-  size = new Uint32Array(0);
   /** The pack's declared entry count: columns grow to it, not past it by up to 2x. */
   expected = Number.POSITIVE_INFINITY;
 
-  set(i: number, seg: number, off: number, len: number, headerLength: number, size: number): void {
+  set(i: number, seg: number, off: number, len: number, headerLength: number): void {
     if (i >= this.seg.length) {
       const n = Math.max(i + 1, Math.min(Math.max(1024, this.seg.length * 2), this.expected));
       const grow = <T extends Uint32Array | Float64Array | Uint8Array>(a: T, b: T): T => (b.set(a), b);
@@ -340,13 +339,11 @@ class EntryLocs {
       this.off = grow(this.off, new Float64Array(n));
       this.len = grow(this.len, new Uint32Array(n));
       this.headerLength = grow(this.headerLength, new Uint8Array(n));
-      this.size = grow(this.size, new Uint32Array(n));
     }
     this.seg[i] = seg;
     this.off[i] = off;
     this.len[i] = len;
     this.headerLength[i] = headerLength;
-    this.size[i] = size;
   }
 }
 
@@ -697,7 +694,7 @@ class Push {
     const w = this.writer ?? (await this.openWriter());
     if (raw.length > entry.headerLength) await w.write(raw.subarray(entry.headerLength));
     const loc = w.endRecord();
-    this.locs.set(entry.index, this.segIds.length - 1, loc.offset, loc.length, entry.headerLength, entry.size);
+    this.locs.set(entry.index, this.segIds.length - 1, loc.offset, loc.length, entry.headerLength);
     this.entryCount = entry.index + 1;
     // A writer that reads back what it has not uploaded yet serves re-reads of recent records (the only
     // ones the pack reader's base cache re-reads in practice, see DEFAULT_SEGMENT_RETAIN): no copy here.
@@ -745,7 +742,7 @@ class Push {
       this.deltas++;
       depth = (this.knownDepthOf(obj.baseId) ?? (await this.depthOf(obj.baseId))) + 1;
       if (depth <= MAX_CHAIN_DEPTH) {
-        row = { id: obj.id, kind: obj.type, size: obj.size, segment, offset: this.locs.off[e], length: this.locs.len[e], format: 'git-delta', base: obj.baseId, recordSize: this.locs.size[e] };
+        row = { id: obj.id, kind: obj.type, size: obj.size, segment, offset: this.locs.off[e], length: this.locs.len[e], format: 'git-delta', base: obj.baseId, recordSize: obj.entrySize };
       } else {
         row = obj.streamed ? await this.rebuild(obj) : await this.fullRow(obj.id, obj.type, obj.data);
         depth = 0;
