@@ -5,7 +5,7 @@
  * heapMonitor), then the repack alarm timed until workerd is idle, then a
  * clone checked with `fossil test-integrity` and compared artifact by artifact.
  *
- *   npx tsx bench/fossil-memory.ts [CORPUS.fossil]     (default: bench/.work/fossil-small-v1.fossil)
+ *   npx tsx bench/fossil-memory.ts [CORPUS.fossil]     (default: bench/.work/fossil-small-v2.fossil)
  *
  * MEM_SNAPSHOT_MIB=N: the sampling heap profiler's live objects by allocating
  * function (bench/.work/fossil-memory.heapprofile) the first time the
@@ -28,7 +28,7 @@ import { heapMonitor, summariseCpu, summariseHeap, type CpuProfile, workerSessio
 import { cpuSeconds, findInTree, rssBytes, sampleRss } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
-const corpus = process.argv[2] ?? join(WORK, 'fossil-small-v1.fossil');
+const corpus = process.argv[2] ?? join(WORK, 'fossil-small-v2.fossil');
 const mib = (b: number) => (b / 2 ** 20).toFixed(0);
 
 async function main(): Promise<void> {
