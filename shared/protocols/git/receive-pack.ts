@@ -428,15 +428,12 @@ class Push {
   readonly outside = new IdSet();
   /**
    * Type checks of the pack's references (git's connectivity walk fails on "is
-   * a blob, not a tree"): per packIds index the object's TYPE_CODE, once seen;
-   * per `missing` index (after pruneMissing) the code its first referrer expects and that
-   * referrer's packIds index; edges left for the end of the pack; and the new
+   * a blob, not a tree"): per packIds index the object's TYPE_CODE, once seen
+   * (for ids referred to ahead, see aheadKind); edges left for the end of the pack; and the new
    * objects with an edge to an object of another type (their tips are not
    * connected).
    */
   kinds = new Uint8Array(1024);
-  missKind = new Uint8Array(1024);
-  missFrom = new Int32Array(1024);
   readonly later: { from: number; id: string; want: number }[] = [];
   readonly broken = new Set<string>();
   /**
@@ -873,13 +870,6 @@ class Push {
         const f = found[k];
         if (f === null) {
           this.missing.addAt(bytes, i * 20);
-          const m = this.missing.size - 1;
-          if (m >= this.missKind.length) {
-            this.missKind = grownTo(this.missKind, m);
-            this.missFrom = grownTo(this.missFrom, m);
-          }
-          this.missKind[m] = aheadKind[i];
-          this.missFrom[m] = aheadFrom[i];
           return;
         }
         this.outside.addAt(bytes, i * 20);
