@@ -32,7 +32,7 @@
  * texts never change) and the planned deltas.
  */
 import { equal } from '../../core/bytes.js';
-import { applyFossilDelta, createFossilDelta, reverseFossilDelta } from '../../delta/fossil.js';
+import { createFossilDelta, reverseFossilDelta, walkFossilDelta } from '../../delta/fossil.js';
 import type { FossilRecordSwap, FossilRow } from '../../storage/fossil.js';
 import { BlockCachedSegments } from '../../storage/segment-cache.js';
 import type { SegmentStore } from '../../storage/segments.js';
@@ -277,10 +277,32 @@ async function reversed(repo: FossilRepo, segments: SegmentStore, source: Fossil
   try {
     const forward = repo.primitives.zlib.inflate(await segments.readRange(source.segment, source.offset, source.length), source.recordSize);
     const delta = reverseFossilDelta(forward, text);
-    return equal(applyFossilDelta(from, delta), text) ? delta : null;
+    return makes(from, delta, text) ? delta : null;
   } catch {
     return null;
   }
+}
+
+/**
+ * Whether `delta` applied to `from` makes `text`, compared segment by segment
+ * in place: applying it first cost a copy of the result and its checksum,
+ * which reverseFossilDelta computes from `text` itself. Throws on a malformed delta.
+ */
+function makes(from: Uint8Array, delta: Uint8Array, text: Uint8Array): boolean {
+  let at = 0;
+  let same = true;
+  const { size } = walkFossilDelta(
+    delta,
+    (offset, n) => {
+      same &&= offset + n <= from.length && equal(from.subarray(offset, offset + n), text.subarray(at, at + n));
+      at += n;
+    },
+    (start, stop) => {
+      same &&= equal(delta.subarray(start, stop), text.subarray(at, at + stop - start));
+      at += stop - start;
+    },
+  );
+  return same && size === text.length;
 }
 
 /** Texts at least this long are sampled before a delta is made (below it, making one costs little). */

@@ -2,9 +2,9 @@
 // unchanged, newest version full, chains bounded, fossil's skip rules.
 import { describe, expect, it } from 'vitest';
 import { purePrimitives } from '../../../../shared/core/primitives.js';
-import { createFossilDelta, reverseFossilDelta } from '../../../../shared/delta/fossil.js';
+import { applyFossilDelta, createFossilDelta, reverseFossilDelta } from '../../../../shared/delta/fossil.js';
 import { deltify, sharesEnough } from '../../../../shared/protocols/fossil/deltify.js';
-import { ArtifactReader, RecordSink, type FossilRepo } from '../../../../shared/protocols/fossil/repo.js';
+import { ArtifactReader, RecordSink, receiveMemo, type FossilRepo } from '../../../../shared/protocols/fossil/repo.js';
 import { MemoryFossilStore } from '../../../../shared/storage/fossil-memory.js';
 import { MemorySegmentStore } from '../../../../shared/storage/memory.js';
 import { MAX_CHAIN_DEPTH } from '../../../../shared/storage/object-index.js';
@@ -75,6 +75,26 @@ describe('deltify', () => {
     expect(r0).toMatchObject({ format: 'fossil-delta', base: hashOf(1) });
     expect(repo.primitives.zlib.inflate(await repo.segments.readRange(r0!.segment, r0!.offset, r0!.length), r0!.recordSize)).toEqual(reverseFossilDelta(forward, v0));
     await expectTexts(repo, [v0, v1]);
+  });
+
+  it('checks the reversed delta against the text it must make: a record that does not say what it should gets a delta matched afresh', async () => {
+    const repo: FossilRepo = { store: new MemoryFossilStore(), segments: new MemorySegmentStore(), primitives: purePrimitives, memo: receiveMemo() };
+    const sink = new RecordSink(repo);
+    const [v0, v1] = [version(0), version(1)];
+    // v1's record makes v1 shifted by a byte, while the push's memo holds v1 itself (hash-checked on arrival).
+    const wrong = createFossilDelta(v0, new Uint8Array([0x41, ...v1]));
+    const rows = [
+      { hash: hashOf(0), size: v0.length, ...(await sink.appendDeflated(v0)), recordSize: v0.length, format: 'full' as const, base: null, private: false },
+      { hash: hashOf(1), size: v1.length, ...(await sink.appendDeflated(wrong)), recordSize: wrong.length, format: 'fossil-delta' as const, base: hashOf(0), private: false },
+    ];
+    await sink.finish();
+    await repo.store.commit({ rows });
+    repo.memo!.texts.set(hashOf(1), v1);
+    expect((await deltify(repo, pairsOf(2))).deltified).toBe(1);
+    const [r0] = await repo.store.rows([hashOf(0)]);
+    const stored = repo.primitives.zlib.inflate(await repo.segments.readRange(r0!.segment, r0!.offset, r0!.length), r0!.recordSize);
+    expect(stored).toEqual(createFossilDelta(v1, v0));
+    expect(applyFossilDelta(v1, stored)).toEqual(v0);
   });
 
   it('keeps chains within MAX_CHAIN_DEPTH, in one call or spread over many, with one full text (the newest): chains restart as deltas', async () => {
