@@ -9,7 +9,7 @@
  * v0 sends these lines then a flush (when a deepen was asked); v2 puts them in a
  * `shallow-info` section ended by a delim.
  */
-import { HistoryError, MAX_WALK, type CommitGraph, type CommitInfo } from '../../core/history.js';
+import { commitsBetween, HistoryError, MAX_WALK, type CommitGraph, type CommitInfo } from '../../core/history.js';
 import { DELIM, FLUSH, ProtocolError, textPkt, type Pkt } from './capabilities.js';
 import { INFINITE_DEPTH, isShallowRequest, type ShallowArgs } from './upload-request.js';
 
@@ -124,24 +124,18 @@ async function shallowByDepth(graph: CommitGraph, heads: readonly string[], dept
  * commit; those with a parent outside the set are the boundary.
  */
 async function shallowByRevList(graph: CommitGraph, q: ShallowQuery, limit: number) {
+  // What the deepen-not commits reach is excluded, walked as rev-list WANTS --not REFS walks it: down
+  // from both sides at once until only excluded commits are queued (so, as in git, skewed commit times
+  // may let a few excluded commits through), not the whole history below REFS.
+  const allowed = q.deepenNot.length > 0 ? new Set(await commitsBetween(graph, q.wants, q.deepenNot, limit)) : null;
   let visits = 0;
   const excluded = new Set<string>();
-  const queue = [...q.deepenNot];
-  while (queue.length > 0) {
-    const id = queue.pop()!;
-    if (excluded.has(id)) continue;
-    const info = await graph.commit(id);
-    if (!info) continue;
-    if (++visits > limit) throw new HistoryError('walk-limit', `shallow walk passed ${limit} commits`);
-    excluded.add(id);
-    queue.push(...info.parents);
-  }
   const selected = new Map<string, CommitInfo>();
   const order: string[] = [];
   const todo = [...q.wants].reverse();
   while (todo.length > 0) {
     const id = todo.pop()!;
-    if (selected.has(id) || excluded.has(id)) continue;
+    if (selected.has(id) || excluded.has(id) || (allowed !== null && !allowed.has(id))) continue;
     const info = await graph.commit(id);
     if (!info) continue;
     if (++visits > limit) throw new HistoryError('walk-limit', `shallow walk passed ${limit} commits`);

@@ -47,6 +47,13 @@ describe('computeShallow', () => {
   it('deepen-not stops at what the ref reaches', async () => {
     expect((await computeShallow(graph, { ...q, deepenNot: [id('3')] })).shallow).toEqual([id('4'), id('f')]);
   });
+  it('deepen-not walks the excluded side only as far as the wanted side reaches', async () => {
+    // A linear history of 2000 commits, the ref 3 below the tip: a walk of all it reaches passes the bound.
+    const line = (n: number) => String(n).padStart(40, '0');
+    const long: CommitGraph = { commit: async (c) => (Number(c) >= 1 && Number(c) <= 2000 ? { parents: Number(c) > 1 ? [line(Number(c) - 1)] : [], time: Number(c) } : null) };
+    const r = await computeShallow(long, { ...q, wants: [line(2000)], deepenNot: [line(1997)] }, 50);
+    expect(r).toEqual({ shallow: [line(1998)], unshallow: [], boundary: [line(1998)] });
+  });
   it('nothing selected is an error', async () => {
     await expect(computeShallow(graph, { ...q, deepenSince: 99 })).rejects.toMatchObject({ code: 'no-commits-selected' });
   });
