@@ -79,7 +79,7 @@ export class RepoView implements CommitGraph {
       const row = await this.row(id);
       if (row === null || row.kind !== 'commit') info = null;
       else {
-        const bytes = await this.content(id, 'commit');
+        const bytes = await this.content(id, 'commit', row);
         const c = parseCommit(bytes);
         // git's date (what --shallow-since cuts at), not the committer line's: they differ for odd commits.
         info = { parents: c.parents, time: commitDate(bytes, c), tree: c.tree };
@@ -289,10 +289,11 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
   // without one a tree is walked once (a binary set then, not a Map of strings).
   const treeDepth = Number.isFinite(maxDepth) ? new Map<ObjectId, number>() : null;
   const treesSeen = new IdSet();
-  const walkTree = async (root: ObjectId, forced: boolean) => {
+  const walkTree = async (root: ObjectId, forced: boolean, rootRow?: IndexRow) => {
     const stack: { id: ObjectId; depth: number }[] = [{ id: root, depth: 0 }];
     while (stack.length > 0) {
       const { id, depth } = stack.pop()!;
+      const row = id === root ? rootRow : undefined;
       if (treeDepth !== null) {
         const seenAt = treeDepth.get(id);
         if (seenAt !== undefined && seenAt <= depth) continue;
@@ -301,7 +302,7 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
       if ((forced && id === root) || filterKeeps(q.filter, 'tree', depth, 0)) add(id);
       if (depth + 1 >= maxDepth) continue;
       const blobs: ObjectId[] = [];
-      scanTree(await view.content(id, 'tree'), id, (type, data, off) => {
+      scanTree(await view.content(id, 'tree', row), id, (type, data, off) => {
         if (type === T_COMMIT || have.hasAt(data, off)) return;
         if (type === T_TREE) stack.push({ id: toHexAt(data, off, 20), depth: depth + 1 });
         else if (!sent.hasAt(data, off) && filterKeeps(q.filter, 'blob', depth + 1, 0)) blobs.push(toHexAt(data, off, 20));
@@ -318,9 +319,16 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
       }
     }
   };
+  // The commits' root trees' rows come ROW_BATCH to a query (a long history has a tree per commit).
+  const roots = new PackedIds();
   for (const c of commits) {
     const tree = (await view.commit(c))!.tree;
-    if (!have.has(tree)) await walkTree(tree, false);
+    if (!have.has(tree)) roots.push(tree);
+  }
+  const rootRow = rowsInOrder(view.deps.index, roots.bytes, roots.length);
+  for (let i = 0; i < roots.length; i++) {
+    const row = await rootRow(i);
+    await walkTree(roots.at(i), false, row ?? undefined);
   }
   for (const t of explicitTrees) await walkTree(t, true);
   const packed = explicit.bytes;
