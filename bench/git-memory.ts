@@ -11,6 +11,7 @@
  *   npx tsx bench/git-memory.ts [small|large|many|manyN|fileN] [clones]
  *
  * many: ~1M small objects (bench/git-many.ts, 95,000 commits); manyN: N commits.
+ * MEM_PREFIX_COMMITS=N (many): the first N commits pushed first, unmeasured (an incremental push).
  *
  * fileN: a repository of one commit holding one random (incompressible) file
  * of N MB, e.g. file30, file100: how a single large object is pushed and cloned;
@@ -77,6 +78,9 @@ async function main(): Promise<void> {
     : many
       ? await manyCorpus(Number(many[1] || MANY_COMMITS), WORK, log)
       : await corpus(which === 'large' ? LARGE : SMALL, WORK, log);
+  // many with MEM_PREFIX_COMMITS=N: each repository gets the first N commits first (not measured), so the
+  // measured push is an incremental one whose trees name many objects stored before it.
+  const prefix = many && process.env.MEM_PREFIX_COMMITS ? await manyCorpus(Number(process.env.MEM_PREFIX_COMMITS), WORK, log) : undefined;
   if (c.packBytes !== undefined) console.log(`${which}: ${c.objects} objects, pack ${mib(c.packBytes)} MiB`);
   const tmp = mkdtempSync(join(WORK, 'mem-'));
   const state = join(tmp, 'state');
@@ -114,7 +118,8 @@ async function main(): Promise<void> {
       // Each push into a new repository; the last one, `r`, is cloned.
       const name = k === 0 ? 'r' : `r${k}`;
       await create(name);
-      await measured(`push ${which} #${k}`, () => git(home, c.dir, ['push', '-q', '--mirror', `${auth}/${name}.git`]));
+      if (prefix !== undefined) await git(home, prefix.dir, ['push', '-q', '--mirror', `${auth}/${name}.git`]);
+      await measured(`push ${which} #${k}${prefix ? ` onto its first ${process.env.MEM_PREFIX_COMMITS} commits` : ''}`, () => git(home, c.dir, ['push', '-q', '--mirror', `${auth}/${name}.git`]));
     }
     if (process.env.MEM_FRESH_CLONE === '1') {
       session.close();

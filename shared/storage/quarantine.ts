@@ -331,9 +331,14 @@ export class QuarantineIndex implements ObjectIndexReader {
   }
 }
 
-/** `a` copied into a longer one that holds index `i`: twice as long, but not past `max` (the expected count). */
+/**
+ * `a` copied into a longer one that holds index `i`: twice as long, but not past `max` (the expected
+ * count) while `i` is under it. Past it, doubling: a shared set's indexes run past the pack's count
+ * when it also holds ids the pack refers to outside itself (receive-pack), and growing to i + 1 then
+ * copied the column once per row.
+ */
 function grownTo<T extends Uint8Array | Int32Array | Uint32Array>(a: T, i: number, max: number): T {
-  const next = new (a.constructor as new (n: number) => T)(Math.max(i + 1, Math.min(a.length * 2, max)));
+  const next = new (a.constructor as new (n: number) => T)(Math.max(i + 1, i < max ? Math.min(a.length * 2, max) : a.length * 2));
   next.set(a);
   return next;
 }
