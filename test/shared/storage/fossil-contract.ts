@@ -91,6 +91,21 @@ export function describeFossilStoreContract(name: string, make: () => Promise<Fo
       expect(await store.states([fhash(3)])).toEqual(['public']);
     });
 
+    it('answers the states of thousands of hashes in their order, repeats included', async () => {
+      const { store } = await make();
+      // n % 6: 0 public, 1 private, 2 phantom, 3 pending, 4 shunned, 5 unknown.
+      const want = ['public', 'private', 'phantom', 'pending', 'shunned', 'unknown'] as const;
+      const ns = Array.from({ length: 3000 }, (_, i) => i + 1);
+      await store.commit({
+        rows: ns.filter((n) => n % 6 < 2).map((n) => frow(n, { private: n % 6 === 1 })),
+        phantoms: ns.filter((n) => n % 6 === 2 || n % 6 === 3).map(fhash),
+        pendingAdd: ns.filter((n) => n % 6 === 3).map((n) => pend(n, n - 1)),
+      });
+      await store.setShunned(ns.filter((n) => n % 6 === 4).map(fhash), true);
+      const asked = [...ns.slice(1500), ...ns.slice(0, 1500).reverse(), 6, 7, 6];
+      expect(await store.states(asked.map(fhash))).toEqual(asked.map((n) => want[n % 6]));
+    });
+
     it('rejects a bad batch whole: missing base, cycle, too deep, malformed, shunned', async () => {
       const { store } = await make();
       await store.commit({ rows: [frow(1)] });
