@@ -25,7 +25,7 @@ import { fossilEnv } from '../test/e2e/fossil-client.js';
 import { nativePrimitives } from '../worker/primitives.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
-const corpus = process.argv[2] ?? join(WORK, 'fossil-small-v1.fossil');
+const corpus = process.argv[2] ?? join(WORK, 'fossil-small-v2.fossil');
 const liveEvery = Number(process.env.PUSH_LIVE_EVERY ?? 0);
 const g = globalThis as { gc?: () => void; liveSites?: (top?: number) => string };
 
