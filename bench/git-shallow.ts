@@ -5,6 +5,7 @@
  *   unshallow       `git clone --depth 1`, then time `git fetch --unshallow`
  *   deepen          `git clone --depth 1`, then time `git fetch --deepen DEEPEN`
  *   shallow-exclude time `git clone --shallow-exclude=mid` (tag `mid`: MID commits below the tip)
+ *   clone           (only when named) time a full `git clone`, the floor an unshallow could reach
  *
  * Each prints wall time and server CPU (workerd's, or lighttpd's and its CGI
  * children's), and checks that `.git/shallow` and `git rev-list --all` of
@@ -30,7 +31,7 @@ const WORK = new URL('./.work/', import.meta.url).pathname;
 const COMMITS = 30_000;
 const MID = 1_000;
 const DEEPEN = 1_000;
-const OPS = ['unshallow', 'deepen', 'shallow-exclude'] as const;
+const OPS = ['unshallow', 'deepen', 'shallow-exclude', 'clone'] as const;
 type Op = (typeof OPS)[number];
 
 /** The linear history, made once: fast-import's stream written in one go, then repacked as git would serve it. */
@@ -74,12 +75,13 @@ function gitOut(home: string, cwd: string, args: string[]): string {
 async function runOp(op: Op, home: string, tmp: string, url: string, serverCpu: () => number): Promise<{ wall: number; cpu: number; state: string; dest: string }> {
   const dest = mkdtempSync(join(tmp, `${op}-`));
   const repo = join(dest, 'r');
-  if (op !== 'shallow-exclude') await git(home, dest, ['clone', '-q', '--no-checkout', '--depth', '1', url, 'r']);
+  if (op === 'unshallow' || op === 'deepen') await git(home, dest, ['clone', '-q', '--no-checkout', '--depth', '1', url, 'r']);
   const cpu0 = serverCpu();
   const t = performance.now();
   if (op === 'unshallow') await git(home, repo, ['fetch', '-q', '--unshallow']);
   else if (op === 'deepen') await git(home, repo, ['fetch', '-q', '--deepen', String(DEEPEN)]);
-  else await git(home, dest, ['clone', '-q', '--no-checkout', '--shallow-exclude=mid', url, 'r']);
+  else if (op === 'shallow-exclude') await git(home, dest, ['clone', '-q', '--no-checkout', '--shallow-exclude=mid', url, 'r']);
+  else await git(home, dest, ['clone', '-q', '--no-checkout', url, 'r']);
   const wall = (performance.now() - t) / 1000;
   const cpu = serverCpu() - cpu0;
   const shallowFile = join(repo, '.git', 'shallow');
@@ -90,7 +92,7 @@ async function runOp(op: Op, home: string, tmp: string, url: string, serverCpu: 
 
 async function main(): Promise<void> {
   const runs = Number(process.argv[2] ?? '2');
-  const ops = (process.argv[3]?.split(',') ?? OPS) as Op[];
+  const ops = (process.argv[3]?.split(',') ?? OPS.filter((op) => op !== 'clone')) as Op[];
   for (const op of ops) if (!OPS.includes(op)) throw new Error(`unknown op ${op} (${OPS.join(', ')})`);
   mkdirSync(WORK, { recursive: true });
   const tmp = mkdtempSync(join(WORK, 'shallow-'));
