@@ -7,7 +7,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -36,8 +36,9 @@ const CACHE = join(tmpdir(), 'hub-e2e-cache');
  * A directory `make` filled, kept under the OS tmpdir by the content of `inputs`
  * (files or directories of the project): made once for all hubs of all runs
  * while those files stay the same. Made aside and renamed into place, so
- * concurrent runs never see one half made. Other entries of its kind made more
- * than a day ago are removed (each hub copies what it uses).
+ * concurrent runs never see one half made. An entry is touched when used, and
+ * other entries of its kind unused for an hour are removed (in a checkout
+ * being edited, each change of the sources makes a new 5 MB bundle).
  */
 function cached(kind: string, inputs: string[], make: (dir: string) => void): string {
   const hash = createHash('sha256');
@@ -47,9 +48,13 @@ function cached(kind: string, inputs: string[], make: (dir: string) => void): st
   };
   for (const input of inputs) add(join(process.cwd(), input));
   const dir = join(CACHE, `${kind}-${hash.digest('hex').slice(0, 24)}`);
-  if (existsSync(dir)) return dir;
+  if (existsSync(dir)) {
+    const now = new Date();
+    utimesSync(dir, now, now);
+    return dir;
+  }
   mkdirSync(CACHE, { recursive: true });
-  const temp = mkdtempSync(join(CACHE, 'making-'));
+  const temp = mkdtempSync(join(CACHE, `${kind}-making-`));
   try {
     make(temp);
     renameSync(temp, dir);
@@ -59,7 +64,8 @@ function cached(kind: string, inputs: string[], make: (dir: string) => void): st
   }
   for (const name of readdirSync(CACHE)) {
     const path = join(CACHE, name);
-    if (name.startsWith(`${kind}-`) && path !== dir && Date.now() - statSync(path).mtimeMs > 86_400_000) rmSync(path, { recursive: true, force: true });
+    const used = statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Date.now(); // another run may remove it first
+    if (name.startsWith(`${kind}-`) && path !== dir && Date.now() - used > 3_600_000) rmSync(path, { recursive: true, force: true });
   }
   return dir;
 }
@@ -83,9 +89,10 @@ export async function startHub(opts: { adminToken?: string; timeoutMs?: number; 
   const state = opts.state ?? mkdtempSync(join(tmpdir(), 'hub-state-'));
   const adminToken = opts.adminToken ?? 'e2e-admin-token';
   // A fresh state starts as a copy of one that `wrangler d1 migrations apply`
-  // made (the same files; ~4 s of wrangler per hub otherwise); a kept one is
+  // made (the same files; ~4 s of wrangler per hub otherwise; remade when the
+  // migrations or the locked wrangler, and so its local D1 format, change); a kept one is
   // migrated by wrangler itself, as `npm start` would.
-  if (!existsSync(join(state, 'v3'))) cpSync(cached('d1', ['migrations'], (dir) => wrangler(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', dir], 'migrations failed')), state, { recursive: true });
+  if (!existsSync(join(state, 'v3'))) cpSync(cached('d1', ['migrations', 'package-lock.json'], (dir) => wrangler(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', dir], 'migrations failed')), state, { recursive: true });
   else wrangler(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', state], 'migrations failed');
   // Serve a bundle built once, not the source tree: `wrangler dev` watches its
   // sources and restarts the Worker on every save, and in a shared checkout
