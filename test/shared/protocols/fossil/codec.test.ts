@@ -69,6 +69,17 @@ describe('messages', () => {
     expect(new TextDecoder().decode(cards[3].payload)).toBe('abcd');
   });
 
+  it('splits tokens at fossil spaces only, keeps UTF-8, invalid bytes and BOMs inside them, counts at most 8', () => {
+    const bytes = (...parts: (string | number[])[]) => Uint8Array.from(parts.flatMap((x) => (typeof x === 'string' ? [...enc(x)] : x)));
+    const m = bytes('\t\x0bpragma\ra\x0cb  \r\nuvigot n\u00e9 ', [0xff], ' x', [0xc3], ' ', [0xef, 0xbb, 0xbf], 'y ', [0xef, 0xbb, 0xbf], '\n#a b c d e f g h i j\n');
+    expect(parseMessage(m).map((c) => [c.name, ...c.args])).toEqual([
+      ['pragma', 'a', 'b'],
+      ['uvigot', 'n\u00e9', '\ufffd', 'x\ufffd', '\ufeffy', '\ufeff'],
+    ]);
+    expect(() => parseMessage(enc('a 1 2 3 4 5 6 7 8\n'))).toThrow(XferError);
+    expect(parseMessage(enc('a 1 2 3 4 5 6 7\n'))[0].args).toHaveLength(7);
+  });
+
   it('uvfile payloads follow only when SIZE > 0 and neither flag 1 nor 4 is set', () => {
     const cards = parseMessage(enc(`uvfile a 1 - 0 1\nuvfile b 1 ${'a'.repeat(40)} 5 4\nuvfile c 1 ${'a'.repeat(40)} 2 0\nhiigot x\n`));
     expect(cards.map((c) => c.payload?.length ?? -1)).toEqual([0, 0, 2, -1]);
