@@ -92,8 +92,13 @@ export class XferReader {
     private readonly maxPayload = Number.MAX_SAFE_INTEGER,
   ) {}
 
-  /** The next card, or null at the end of the message; throws XferError on malformed input. */
-  next(): XferCard | null {
+  /**
+   * The next card, or null at the end of the message; throws XferError on malformed input.
+   * With `payloadCardsOnly`, lines that cannot be file/cfile/uvfile/config cards (by their
+   * first byte) are passed over unread: a scan for the file cards of a push round whose
+   * other lines are tens of thousands of igots.
+   */
+  next(payloadCardsOnly = false): XferCard | null {
     const m = this.message;
     while (this.pos < m.length) {
       const start = this.pos;
@@ -104,6 +109,7 @@ export class XferReader {
       }
       const lineEnd = Math.min(nl + 1, m.length);
       this.pos = lineEnd;
+      if (payloadCardsOnly && !MAY_CARRY_PAYLOAD[m[start]]) continue;
       const tokens = tokenize(m, start, nl);
       if (tokens.length === 0 || tokens[0].startsWith('#')) continue;
       const name = tokens[0];
@@ -121,6 +127,9 @@ export class XferReader {
     return null;
   }
 }
+
+/** First bytes of a line that may be a card with a payload: file, cfile, config, uvfile, or a separator before one. */
+const MAY_CARRY_PAYLOAD: readonly boolean[] = Array.from({ length: 256 }, (_, b) => b === 0x66 || b === 0x63 || b === 0x75 || isSpace(b));
 
 /** fossil's token separators (isSpace): UTF-8 never has these bytes inside a multi-byte character. */
 const SPACES = /[ \t\r\v\f]+/;

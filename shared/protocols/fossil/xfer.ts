@@ -328,7 +328,7 @@ class Session {
     const names: string[] = [];
     try {
       const scan = new XferReader(message, this.limits.maxArtifactBytes);
-      for (let c = scan.next(); c !== null; c = scan.next()) {
+      for (let c = scan.next(true); c !== null; c = scan.next(true)) {
         if (c.name !== 'file' && c.name !== 'cfile') continue;
         names.push(c.args[0]);
         if (c.args.length === (c.name === 'file' ? 3 : 4)) names.push(c.args[1]);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { CT_COMPRESSED, CT_UNCOMPRESSED, decodeBody, encodeBody, MIN_REPLY_BYTES, replyBody } from '../../../../shared/protocols/fossil/body.js';
 import { XferError } from '../../../../shared/protocols/fossil/errors.js';
 import { loginNonce, loginSignature, sharedSecret, verifyLogin } from '../../../../shared/protocols/fossil/login.js';
-import { cfileSize, MAX_CARD_LINE, parseMessage, XferWriter } from '../../../../shared/protocols/fossil/message.js';
+import { cfileSize, MAX_CARD_LINE, parseMessage, XferReader, XferWriter } from '../../../../shared/protocols/fossil/message.js';
 import { clusterGroups } from '../../../../shared/protocols/fossil/cluster.js';
 import { isUvName, uvCatalogHash, uvStatus } from '../../../../shared/protocols/fossil/uv.js';
 import { enc, harness, p } from './xfer-helpers.js';
@@ -67,6 +67,17 @@ describe('messages', () => {
     expect(cards.map((c) => [c.name, ...c.args].join(' '))).toEqual(['pragma a b', 'file abc 3', 'gimme h', 'config /config 4', 'igot h2', 'spaced tokens']);
     expect(new TextDecoder().decode(cards[1].payload)).toBe('xyz');
     expect(new TextDecoder().decode(cards[3].payload)).toBe('abcd');
+  });
+
+  it('a scan for payload cards only reads the cards with payloads, as the full read does', () => {
+    const m = enc('igot h1\nfile abc 3\nigotfile\ngimme h\n  cfile h2 4 2\nxy\nuvigot n 1 h 1\nuvfile n 1 - 0 1\nconfig /c 4\nabcd\npragma file 1\n');
+    const withPayload = parseMessage(m).filter((c) => c.payload !== undefined);
+    const r = new XferReader(m);
+    const scanned: typeof withPayload = [];
+    for (let c = r.next(true); c !== null; c = r.next(true)) scanned.push(c);
+    expect(scanned.filter((c) => c.payload !== undefined)).toEqual(withPayload);
+    expect(withPayload.map((c) => c.name)).toEqual(['file', 'cfile', 'uvfile', 'config']);
+    expect(scanned.map((c) => c.name)).not.toContain('igot');
   });
 
   it('splits tokens at fossil spaces only, keeps UTF-8, invalid bytes and BOMs inside them, counts at most 8', () => {
