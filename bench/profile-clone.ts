@@ -20,6 +20,9 @@
  * PROFILE_REF=1 follows each hub clone with the same clone from git
  * http-backend behind lighttpd serving the corpus in place (its CPU: lighttpd
  * and its CGI children), so the two timelines can be compared run by run.
+ * PROFILE_PAUSE=S waits S seconds between the push and the first clone (a
+ * user's clone rarely follows a push within the second: work the hub does
+ * after a push shows then).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -56,6 +59,8 @@ async function main(): Promise<void> {
     const auth = hub.url.replace('http://', `http://bench:${hub.adminToken}@`);
     await git(home, c.dir, ['push', '-q', '--mirror', `${auth}/r.git`]);
     const clones = Number(clonesArg);
+    const pause = Number(process.env.PROFILE_PAUSE ?? 0);
+    if (pause > 0) await new Promise((r) => setTimeout(r, pause * 1000));
     for (let run = 0; run < clones; run++) {
       const pids = findInTree(process.pid, 'workerd');
       const cpu0 = pids.reduce((n, p) => n + cpuSeconds(p), 0);

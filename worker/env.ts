@@ -21,4 +21,6 @@ export interface Env {
   HUB_MAX_PUSH_BYTES?: string;
   /** Small git segments that start a compaction (default 32; worker/durable/git-compact.ts). */
   HUB_GIT_COMPACT_AFTER?: string;
+  /** Rows of a repository's reachability closure from which the alarm builds a clone's reach plan after a push (default 20,000; worker/durable/repo-store.ts). */
+  HUB_REACH_PREBUILD_ROWS?: string;
 }

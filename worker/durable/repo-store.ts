@@ -241,6 +241,9 @@ const PLAN_PART_BYTES = 1024 * 1024;
 /** Largest reach plan kept in memory between requests (~70 bytes per object: about 3.5 MB at most). */
 const PLAN_CACHE_MAX_OBJECTS = 50_000;
 
+/** Rows of V from which a push leaves its plan to the alarm (reachPlanWanted): a clone builds a smaller one in tens of ms. */
+export const PREBUILD_MIN_ROWS = 20_000;
+
 /**
  * The least string above every string starting with `prefix` (its last code point plus one; UTF-8,
  * which SQLite BINARY compares, keeps code point order), or null when there is none to name ('' or
@@ -817,6 +820,31 @@ export class SqlRepoStore {
     }
     this.planCache = plan.count <= PLAN_CACHE_MAX_OBJECTS ? { version, tips: state.tips, blobs, plan } : null;
     return this.named(plan, blobs);
+  }
+
+  /**
+   * Whether a clone of every ref would build a plan with blobs now: V's tips are the refs' ids, no
+   * plan of this version is kept, and V holds `minRows` rows or more. A push asks before arming the
+   * alarm, so it is cheap: one version check when the plan is kept.
+   */
+  reachPlanWanted(minRows = PREBUILD_MIN_ROWS): boolean {
+    const state = this.reachState();
+    if (state.tips.length === 0) return false;
+    if (this.host.sql.exec(`SELECT 1 FROM reach_plans WHERE blobs = 1 AND part = 0 AND version = ?`, state.version).toArray().length > 0) return false;
+    const tips = new Set(state.tips);
+    const refs = new Set(this.listRefs('refs/').map((r) => r.id));
+    if (refs.size !== tips.size || [...refs].some((id) => !tips.has(id))) return false;
+    return this.host.sql.exec(`SELECT 1 FROM objects WHERE reach = 1 LIMIT 1 OFFSET ?`, Math.max(0, minRows - 1)).toArray().length > 0;
+  }
+
+  /**
+   * Builds and keeps the plan with blobs of the current V when reachPlanWanted (the alarm's, after
+   * a push), so the next clone reads it instead of building it. Synchronous like reachPlan: no push
+   * can interleave, and the plan is kept as of the version it was built from. Whether one was built.
+   */
+  prebuildReachPlan(minRows = PREBUILD_MIN_ROWS): boolean {
+    if (!this.reachPlanWanted(minRows)) return false;
+    return this.reachPlan(this.reachState().version, true) !== null;
   }
 
   /**

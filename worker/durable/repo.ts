@@ -18,7 +18,7 @@ import type { RepoStore } from './client.js';
 import { DELTA_APPLIERS, handleGitRequest, PeelCache, type GitRepo } from './git-http.js';
 import { capture, type RpcResult } from './rpc-result.js';
 import { receiveHooks } from '../protections.js';
-import { migrate, SCHEMA_VERSION, SqlRepoStore, type SqlHost } from './repo-store.js';
+import { migrate, PREBUILD_MIN_ROWS, SCHEMA_VERSION, SqlRepoStore, type SqlHost } from './repo-store.js';
 import { migrateFossil } from './fossil-store.js';
 import { fossilRepackAlarm, handleFossilRequest, initFossilRepository } from './fossil-xfer.js';
 import { noteGcRepo, segmentGcAlarm } from './segment-gc.js';
@@ -92,7 +92,7 @@ export class RepoObject extends DurableObject<Env> {
   private gcArmed = false;
   /** Whether the alarm handler runs: a request must not move the alarm then (workerd would cancel the handler). */
   private inAlarm = false;
-  /** A push moved refs since the alarm last looked at git compaction (git-compact.ts). */
+  /** A push moved refs since the alarm last looked at git compaction (git-compact.ts) and the kept reach plan. */
   private compactWanted = false;
   /** The repository's D1 row (existence, visibility) for requests the Worker routed on its cache (access.ts). */
   private readonly access: RepoAccessCache;
@@ -184,11 +184,13 @@ export class RepoObject extends DurableObject<Env> {
   }
 
   /**
-   * Arms the alarm for a compaction check soon after a push, unless it is set sooner (or running: it
-   * looks again when it ends), or no compaction can be due yet (few segments: no alarm write).
+   * Arms the alarm for a compaction check and the clone's reach plan soon after a push, unless it is
+   * set sooner (or running: it looks again when it ends), or no compaction can be due yet (few
+   * segments) and a clone would find its plan kept or cheap to build (no alarm write).
    */
   private async armCompaction(): Promise<void> {
-    if (!compactionPossible(this.ctx.storage, compactAfter(this.env.HUB_GIT_COMPACT_AFTER))) return;
+    const compact = compactionPossible(this.ctx.storage, compactAfter(this.env.HUB_GIT_COMPACT_AFTER));
+    if (!compact && !this.store.reachPlanWanted(this.prebuildRows())) return;
     this.compactWanted = true;
     if (this.inAlarm) return;
     const at = Date.now() + COMPACT_DELAY_MS;
@@ -201,7 +203,8 @@ export class RepoObject extends DurableObject<Env> {
    * The alarm serves fossil repacking (fossil-repack.ts, which re-arms it
    * while work waits) and the segment collector (segment-gc.ts, at most once
    * per interval), and git compaction (git-compact.ts, after pushes, re-armed
-   * while work waits); the earliest of their times wins and each checks whether it is due.
+   * while work waits) followed by the next clone's reach plan when none is kept;
+   * the earliest of their times wins and each checks whether it is due.
    */
   override async alarm(): Promise<void> {
     this.inAlarm = true;
@@ -217,7 +220,11 @@ export class RepoObject extends DurableObject<Env> {
         const host = { sql: storage.sql, transactionSync: <T>(f: () => T) => storage.transactionSync(f), forgetReachPlans: () => this.store.forgetReachPlans() };
         const opts = { after: compactAfter(this.env.HUB_GIT_COMPACT_AFTER) };
         if (await gitCompactAlarm(host, (id) => new R2SegmentStore(this.env.CONTENT, id), opts)) again = Date.now();
-        else if (this.compactWanted) again = Date.now() + COMPACT_DELAY_MS;
+        else {
+          // Rows stay where they are now: the next clone's plan, built here rather than while it waits.
+          this.prebuildReachPlan();
+          if (this.compactWanted) again = Date.now() + COMPACT_DELAY_MS;
+        }
       }
       const next = await segmentGcAlarm(this.ctx.storage, this.env.CONTENT, (id) => new R2SegmentStore(this.env.CONTENT, id).key(''));
       if (next === null) this.gcArmed = false;
@@ -225,6 +232,26 @@ export class RepoObject extends DurableObject<Env> {
       if (at !== null && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(at);
     } finally {
       this.inAlarm = false;
+    }
+  }
+
+  /** HUB_REACH_PREBUILD_ROWS, or PREBUILD_MIN_ROWS when unset or not a non-negative integer. */
+  private prebuildRows(): number {
+    const v = this.env.HUB_REACH_PREBUILD_ROWS;
+    const n = Number(v);
+    return v !== undefined && v !== '' && Number.isSafeInteger(n) && n >= 0 ? n : PREBUILD_MIN_ROWS;
+  }
+
+  /**
+   * The alarm's reach plan (SqlRepoStore.prebuildReachPlan): one synchronous build (~1-2 s on 300k
+   * rows, during which requests wait, as a clone waited for it). Never throws: it is only an
+   * optimisation, and the next clone builds the plan itself.
+   */
+  private prebuildReachPlan(): void {
+    try {
+      this.store.prebuildReachPlan(this.prebuildRows());
+    } catch (e) {
+      console.error('reach plan not built', e);
     }
   }
 
