@@ -18,15 +18,15 @@
  * a copy of its pushed repository; per side the median reply time, workerd CPU
  * per request, and whether the replies are the same.
  */
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join, resolve } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { api } from '../test/e2e/hub-client.js';
-import { freePort, startHub, type Hub } from '../test/e2e/hub-server.js';
+import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { cdpSessions, summariseCpu, type CpuProfile } from './cdp.js';
 import { check, runFossil, runFossilAsync, startFossilServer } from '../test/e2e/fossil-client.js';
+import { hubFrom, type Side } from './hub-side.js';
 import { cpuSeconds, findInTree, measureTree } from './proc.js';
 
 const FILES = Number(process.env.FILES ?? 30_000);
@@ -34,7 +34,6 @@ const FILES = Number(process.env.FILES ?? 30_000);
 const DIR = process.env.IGOT_DIR ?? new URL(`./.work/fossil-igot-${FILES}/`, import.meta.url).pathname;
 const HOME = join(DIR, 'home');
 const N = Number(process.env.N ?? 20);
-const WRANGLER = resolve('node_modules/.bin/wrangler');
 // The hub's admin token, also bench's password on fossil server: a recorded login card holds on both sides.
 const PASSWORD = 'bench-admin-token';
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -158,21 +157,6 @@ async function prepare(): Promise<void> {
   }
 }
 
-type Side = { name: string; url: string; pids: number[]; stop(): Promise<void> };
-
-/** A hub serving a copy of the pushed state, its Worker bundled from checkout `dir`. */
-async function hubFrom(dir: string, name: string, inspector?: number): Promise<Side> {
-  const state = join(DIR, `run-${name.replace(/\W/g, '')}-${process.pid}`);
-  cpSync(join(DIR, 'state'), state, { recursive: true });
-  rmSync(join(state, 'bundle'), { recursive: true, force: true });
-  const build = spawnSync(WRANGLER, ['deploy', '--dry-run', '--outdir', join(state, 'bundle')], { cwd: dir, encoding: 'utf8' });
-  if (build.status !== 0) throw new Error(`bundling ${dir} failed: ${build.stderr}`);
-  const before = new Set(findInTree(process.pid, 'workerd'));
-  const hub: Hub = await startHub({ state, adminToken: PASSWORD, timeoutMs: 120_000, ...(inspector === undefined ? {} : { devArgs: ['--inspector-port', String(inspector)] }) });
-  const pids = findInTree(process.pid, 'workerd').filter((p) => !before.has(p));
-  return { name, url: `${hub.url}/p`, pids, stop: async () => (await hub.stop(), rmSync(state, { recursive: true, force: true })) };
-}
-
 async function fossilSide(): Promise<Side> {
   const root = join(DIR, `run-fossil-${process.pid}`);
   mkdirSync(root, { recursive: true });
@@ -192,13 +176,13 @@ async function compare(dirA: string, dirB: string): Promise<void> {
   try {
     // PROFILE=1: a CPU profile of hub A's Worker isolate over its measured requests (top functions printed).
     const inspector = process.env.PROFILE ? await freePort() : undefined;
-    sides.push(await hubFrom(resolve(dirA), 'hub A', inspector));
+    sides.push(await hubFrom(DIR, resolve(dirA), 'hub A', { inspector, adminToken: PASSWORD }));
     const [session] = inspector === undefined ? [] : await cdpSessions(inspector);
     if (session) {
       await session.send('Profiler.enable');
       await session.send('Profiler.setSamplingInterval', { interval: 100 });
     }
-    sides.push(dirB === 'fossil' ? await fossilSide() : await hubFrom(resolve(dirB), 'hub B'));
+    sides.push(dirB === 'fossil' ? await fossilSide() : await hubFrom(DIR, resolve(dirB), 'hub B', { adminToken: PASSWORD }));
     const seen = sides.map(() => ({ total: [] as number[], cpu: 0, reply: '' }));
     // Two warm-up requests a side, then N measured, alternated.
     for (let i = 0; i < N + 2; i++) {

@@ -20,21 +20,20 @@
  * profile of every isolate of hub A's workerd over its measured requests: the Worker's (top
  * functions printed) and miniflare's simulators' (busy time only), which share its CPU.
  */
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join, resolve } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
-import { freePort, startHub, type Hub } from '../test/e2e/hub-server.js';
+import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { cdpSessions, inspectorTargets, summariseCpu, type CpuProfile } from './cdp.js';
 import { check, runFossil, runFossilAsync, startFossilServer } from '../test/e2e/fossil-client.js';
-import { cpuSeconds, findInTree } from './proc.js';
+import { hubFrom, type Side } from './hub-side.js';
+import { cpuSeconds } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
 // ROUNDS_DIR: another prepared state (e.g. one repacked by another checkout's hub).
 const DIR = process.env.ROUNDS_DIR ? resolve(process.env.ROUNDS_DIR) : join(WORK, 'fossil-rounds');
 const N = Number(process.env.N ?? 40);
-const WRANGLER = resolve('node_modules/.bin/wrangler');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** A plain reply with its '# timestamp YYYY-MM-DDTHH:MM:SS' digits masked. */
@@ -115,21 +114,6 @@ async function prepare(): Promise<void> {
   }
 }
 
-type Side = { name: string; url: string; pids: number[]; stop(): Promise<void> };
-
-/** A hub serving a copy of the prepared state, its Worker bundled from checkout `dir`. */
-async function hubFrom(dir: string, name: string, inspector?: number): Promise<Side> {
-  const state = join(DIR, `run-${name.replace(/\W/g, '')}-${process.pid}`);
-  cpSync(join(DIR, 'state'), state, { recursive: true });
-  rmSync(join(state, 'bundle'), { recursive: true, force: true });
-  const build = spawnSync(WRANGLER, ['deploy', '--dry-run', '--outdir', join(state, 'bundle')], { cwd: dir, encoding: 'utf8' });
-  if (build.status !== 0) throw new Error(`bundling ${dir} failed: ${build.stderr}`);
-  const before = new Set(findInTree(process.pid, 'workerd'));
-  const hub: Hub = await startHub({ state, timeoutMs: 120_000, ...(inspector === undefined ? {} : { devArgs: ['--inspector-port', String(inspector)] }) });
-  const pids = findInTree(process.pid, 'workerd').filter((p) => !before.has(p));
-  return { name, url: `${hub.url}/p`, pids, stop: async () => (await hub.stop(), rmSync(state, { recursive: true, force: true })) };
-}
-
 async function fossilSide(): Promise<Side> {
   const server = await startFossilServer(join(DIR, 'served'), join(DIR, 'home'));
   return { name: 'fossil server', url: `${server.url}/p`, pids: [server.pid], stop: server.stop };
@@ -141,7 +125,7 @@ async function compare(dirA: string, dirB: string): Promise<void> {
   try {
     // PROFILE=1: a CPU profile of hub A's isolate over its measured requests (top functions printed).
     const inspector = process.env.PROFILE ? await freePort() : undefined;
-    sides.push(await hubFrom(resolve(dirA), 'hub A', inspector));
+    sides.push(await hubFrom(DIR, resolve(dirA), 'hub A', { inspector }));
     // Every isolate of hub A's workerd: the Worker's, and miniflare's simulators (R2, D1, ...), which run in the same process.
     const targets = inspector === undefined ? [] : (await inspectorTargets(inspector)).map((t) => t.title ?? '?');
     const sessions = inspector === undefined ? [] : await cdpSessions(inspector);
@@ -149,7 +133,7 @@ async function compare(dirA: string, dirB: string): Promise<void> {
       await session.send('Profiler.enable');
       await session.send('Profiler.setSamplingInterval', { interval: 100 });
     }
-    sides.push(dirB === 'fossil' ? await fossilSide() : await hubFrom(resolve(dirB), 'hub B'));
+    sides.push(dirB === 'fossil' ? await fossilSide() : await hubFrom(DIR, resolve(dirB), 'hub B'));
     const rounds = (process.env.ROUNDS ?? requests.map((_, i) => i + 1).join(',')).split(',').map(Number);
     for (const round of rounds) {
       const { contentType, body } = requests[round - 1];
