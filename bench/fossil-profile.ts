@@ -18,7 +18,7 @@ import { cdpSessions, inspectorTargets, summariseCpu, summariseHeap, type CpuPro
 import { cpuSeconds, findInTree, rssBytes, sampleRss } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
-const CORPUS = join(WORK, 'fossil-small-v1.fossil');
+const CORPUS = join(WORK, 'fossil-small-v2.fossil');
 const mode = process.argv[2] ?? 'push';
 
 async function main(): Promise<void> {
