@@ -14,7 +14,8 @@
  * poll of the push follows a forced full GC ("live after GC": what was live,
  * not garbage; slows the push). MEM_SKIP_CLONE=1: push and repack only;
  * MEM_PUSH_ONLY=1: the push only. MEM_PULL=1: after the clone, a pull of everything into a
- * clone made before the push (gimme answers). MEM_PROFILE_REPACK=1: a CPU profile of the
+ * clone made before the push (gimme answers; MEM_GC_EVERY applies to it too), checked with
+ * test-integrity. MEM_PROFILE_REPACK=1: a CPU profile of the
  * repack (bench/.work/fossil-memory-repack.cpuprofile), its top functions printed.
  * A mid-size corpus for A/B: the bench's FOSSIL_LARGE spec with fewer commits
  * (bench/git-corpus.ts corpus(), then git fast-export | fossil import --git).
@@ -131,14 +132,17 @@ async function main(): Promise<void> {
 
     // MEM_PULL=1: a pull of everything into the clone made before the push (gimme answers, not clone rounds).
     if (process.env.MEM_PULL === '1') {
-      const pheap = heapMonitor([cdp]);
+      const pheap = heapMonitor([cdp], 100, Number(process.env.MEM_GC_EVERY ?? 0));
       const c3 = cpu();
       t = performance.now();
       const pr = await runFossilAsync(home, ['pull', '-R', probe, `${hub.url}/m`]);
       const ppeak = [...(await pheap.stop()).values()][0];
       check(pr, 'pull');
       const pulled = new Set(artifactHashes(home, probe));
-      console.log(`pull: ${((performance.now() - t) / 1000).toFixed(1)} s wall, workerd cpu ${(cpu() - c3).toFixed(1)} s, isolate peak ${mib(ppeak.used)} MiB (buffers ${mib(ppeak.buffers)}), missing ${[...want].filter((h) => !pulled.has(h)).length}`);
+      console.log(`pull: ${((performance.now() - t) / 1000).toFixed(1)} s wall, workerd cpu ${(cpu() - c3).toFixed(1)} s, isolate peak ${mib(ppeak.used)} MiB (buffers ${mib(ppeak.buffers)}${process.env.MEM_GC_EVERY ? `, live after GC ${mib(ppeak.live)}` : ''}), missing ${[...want].filter((h) => !pulled.has(h)).length}`);
+      console.log(pr.output.replace(/\r/g, '\n').split('\n').filter((l) => /wire bytes/.test(l)).slice(-1).join(''));
+      const pintegrity = runFossil(home, ['test-integrity', '-R', probe], home, 1_200_000);
+      console.log(`pull test-integrity: status ${pintegrity.status}: ${pintegrity.output.trim().split('\n').slice(-1)[0]}`);
     }
   } finally {
     cdp.close();

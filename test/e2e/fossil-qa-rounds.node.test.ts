@@ -77,6 +77,10 @@ describe('fossil at the size limit and over 1 MB', () => {
     expect(sql(copy, `SELECT group_concat(comment, '|') FROM (SELECT comment FROM event WHERE type = 'ci' ORDER BY mtime)`)).toBe(`'initial empty check-in|exactly the limit'`);
     expect(sql(copy, `SELECT size FROM blob WHERE size > 1000000`)).toBe(String(32 << 20));
     integrity(copy);
+    // Byte for byte: the hub's gimme answer streamed it, inflated piece by piece (send.ts inflatedPieces).
+    const pulled = join(home, 'limit-pulled.bin');
+    fossil(['artifact', sql(copy, `SELECT uuid FROM blob WHERE size > 1000000`).replace(/'/g, ''), pulled, '-R', copy]);
+    expect(readFileSync(pulled).equals(exact)).toBe(true);
   }, 240_000);
 
   it('unversioned files of 3 MB (random) and 1.5 MB (zeros): uv sync sends them, a clone -u of either server has them byte for byte', async () => {

@@ -167,7 +167,7 @@ export async function handleFossilRequest(request: Request, host: RepackHost, en
   await scheduleRepack(host, repoId).catch((e) => console.error('fossil repack not scheduled', e));
   // The route passes the body on as a stream, with this length.
   if ('body' in reply) return new Response(reply.body, { status: 200, headers: { 'content-type': reply.contentType, 'content-length': String(reply.body.length) } });
-  // A clone round, sent as its records are read (outside the request queue, as a git clone
+  // A clone round or a large gimme answer, sent as its records are read (outside the request queue, as a git clone
   // streams: records are never rewritten in place, and replaced segments outlive a round by
   // the segment collector's grace period). A fixed length: fossil 2.21 needs a Content-Length.
   const { readable, writable } = new FixedLengthStream(reply.length);
@@ -182,7 +182,7 @@ async function pipeChunks(chunks: AsyncIterable<Uint8Array>, writable: WritableS
     for await (const c of chunks) await writer.write(c);
     await writer.close();
   } catch (e) {
-    console.error('fossil clone round cut short', e);
+    console.error('fossil reply cut short', e);
     await writer.abort(e).catch(() => undefined);
   }
 }

@@ -156,8 +156,11 @@ export async function sendFiles(ctx: SendContext, hashes: readonly string[]): Pr
     going.add(row.hash);
     size += (how === 'delta' ? row.recordSize : row.size) + 100;
   }
-  const stored = plans.filter((x) => x.how === 'delta' || x.how === 'full').map((x) => x.row);
-  const prefetch = new RangePrefetcher(ctx.repo.segments, stored, { concurrency: CLONE_READS, maxBytes: CLONE_READ_BYTES, gap: CLONE_READ_GAP });
+  const piece = Math.max(1, ctx.recordPiece);
+  const large = (row: FossilRow) => row.length > piece || row.recordSize > piece;
+  const stored = plans.filter((x) => (x.how === 'delta' || x.how === 'full') && !large(x.row)).map((x) => x.row);
+  // A gap of at most a piece: a range over records each side of a large one would read it whole.
+  const prefetch = new RangePrefetcher(ctx.repo.segments, stored, { concurrency: CLONE_READS, maxBytes: CLONE_READ_BYTES, gap: Math.min(CLONE_READ_GAP, piece) });
   let taken = 0;
   for (const { row, how } of plans) {
     if (how === 'igot') {
@@ -168,6 +171,15 @@ export async function sendFiles(ctx: SendContext, hashes: readonly string[]): Pr
     if (how === 'rebuild') {
       const text = await fullText(ctx, row.hash);
       ctx.out.cardWithPayload('file', [row.hash, text.length], text);
+    } else if (large(row)) {
+      // A large record (up to the 32 MiB artifact limit) is neither held nor inflated whole: its
+      // pieces are inflated as they are read when the reply goes out (which makes it a plain,
+      // streamed reply: a deflated one would need the whole text first, as fossil server's does).
+      // Not a cfile of the stored bytes: fossil 2.21 takes one in a pull, but records its
+      // compressed size as the artifact's (blob.size; a clone's rebuild corrects it) and does not
+      // crosslink it.
+      ctx.out.card('file', row.hash, ...(how === 'delta' ? [row.base!] : []), row.recordSize);
+      ctx.out.later(row.recordSize + 1, () => inflatedPieces(ctx, row, piece));
     } else {
       const record = ctx.repo.primitives.zlib.inflate(await prefetch.take(taken++), row.recordSize);
       if (how === 'delta') ctx.out.cardWithPayload('file', [row.hash, row.base!, record.length], record);
@@ -242,6 +254,25 @@ async function sendCfiles(ctx: SendContext, rows: readonly FossilRow[], asDelta:
   });
   return next;
 }
+
+/** A stored record's inflated bytes (recordSize of them), then the blank line that ends its file card. */
+async function* inflatedPieces(ctx: SendContext, row: FossilRow, piece: number): AsyncGenerator<Uint8Array> {
+  // Bounded by recordSize; the record is one whole zlib stream (checked when stored), so its
+  // size is what ends it (node's inflater sees a stream end at a piece's end only later).
+  const inflater = ctx.repo.primitives.zlib.createInflater(row.recordSize);
+  let produced = 0;
+  for await (const bytes of recordPieces(ctx.repo.segments, row, piece)) {
+    for (const out of inflater.push(bytes).output) {
+      produced += out.length;
+      yield out;
+    }
+  }
+  // A short record: chunks() would throw for the length anyway; say why.
+  if (produced !== row.recordSize) throw xferError('internal', `stored record of ${row.hash} inflates to ${produced} bytes, not ${row.recordSize}`);
+  yield NEWLINE;
+}
+
+const NEWLINE = new Uint8Array([10]);
 
 /** A stored record's bytes in reads of at most `piece` bytes, each started while the one before goes out. */
 async function* recordPieces(segments: SegmentReader, row: FossilRow, piece: number): AsyncGenerator<Uint8Array> {

@@ -90,7 +90,7 @@ export interface XferLimits {
   clusterThreshold: number;
   /** Bytes of delta bases cached per request. */
   cacheBytes: number;
-  /** A stored record longer than this goes out of a clone round in reads of at most this many bytes, never held whole. */
+  /** A stored record longer than this (or inflating past it, in a gimme answer) goes out in reads of at most this many bytes, never held whole. */
   recordPiece: number;
   /** Hashes listed and looked up at once for a pull's igot cards. */
   igotPage: number;
@@ -147,10 +147,11 @@ export async function xferStreamed(repo: FossilRepo, request: { contentType: str
   try {
     const message = decodeBody(repo.primitives, encoding, request.body, limits.maxMessageBytes);
     const reply = await session.run(message);
-    const replyEncoding = session.cloneVersion >= 3 ? 'plain' : encoding;
     reply.card('#', 'timestamp', timestamp(now()), 'errors', 0);
-    // Only a plain reply can go out before its last byte is known; a short one is padded whole.
-    if (!reply.complete && replyEncoding === 'plain' && reply.size >= MIN_REPLY_BYTES) return { contentType: CT_UNCOMPRESSED, length: reply.size, chunks: reply.chunks() };
+    // A reply with parts still to come (a clone round's records, a large gimme answer) goes out
+    // plain as they arrive (fossil takes a plain reply to any request); a short one is padded whole.
+    const replyEncoding = session.cloneVersion >= 3 || !reply.complete ? 'plain' : encoding;
+    if (!reply.complete && reply.size >= MIN_REPLY_BYTES) return { contentType: CT_UNCOMPRESSED, length: reply.size, chunks: reply.chunks() };
     if (!reply.complete) return replyBody(repo.primitives, replyEncoding, concat(await collect(reply.chunks())));
     if (replyEncoding === 'compressed' && reply.size >= DEFLATE_APART_BYTES) return deflatedApart(repo.primitives, reply);
     return replyBody(repo.primitives, replyEncoding, reply.result());
@@ -169,10 +170,10 @@ export async function xferStreamed(repo: FossilRepo, request: { contentType: str
 
 /**
  * Compressed replies from this size on go out as their 4-byte size and deflated text
- * (deflatedApart): gimme answers carry files of up to 32 MiB each, and a fossil pull of a
- * 30 MB file held its text, the reply joined, its deflated copy and that framed again (a copy
- * only to put 4 bytes in front): 154 MiB of isolate. deflate makes at most ~1032:1, so such a
- * reply is never under MIN_REPLY_BYTES once deflated (no padding).
+ * (deflatedApart): gimme answers carry files of up to XferLimits.recordPiece whole (larger
+ * ones make the reply a plain stream, send.ts), and such a reply joined, deflated and framed
+ * again (a copy only to put 4 bytes in front) was several copies of it at once. deflate makes
+ * at most ~1032:1, so such a reply is never under MIN_REPLY_BYTES once deflated (no padding).
  */
 const DEFLATE_APART_BYTES = 1024 * 1024;
 

@@ -12,13 +12,18 @@ const PRAGMA = 'pragma client-version 22100 20230226 192424\n';
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 describe('a large compressed pull reply', () => {
-  async function pulled(texts: Uint8Array[]) {
-    const h = await harness();
+  async function pulled(texts: Uint8Array[], recordPiece?: number) {
+    const h = await harness({ limits: recordPiece === undefined ? {} : { recordPiece } });
     const push = await h.send(msg(PRAGMA, `push ${h.serverCode} ${h.projectCode}\n`, ...texts.map((t) => fileCard(t).card)), { user: 'alice' });
     expect(push.lines.filter((l) => l.startsWith('error'))).toEqual([]);
     const request = msg(PRAGMA, `pull ${h.serverCode} ${h.projectCode}\n`, ...texts.map((t) => `gimme ${fileCard(t).hash}\n`));
-    const reply = await xferStreamed(h.repo, { contentType: 'application/x-fossil', body: encodeBody(p, 'compressed', request) }, { anonymousCaps: ROLE_CAPS.nobody, user: async () => null });
-    return { reply };
+    const reads: number[] = [];
+    const segments = h.repo.segments;
+    const readRange = segments.readRange.bind(segments);
+    segments.readRange = (segment, offset, length) => (reads.push(length), readRange(segment, offset, length));
+    const limits = recordPiece === undefined ? {} : { recordPiece };
+    const reply = await xferStreamed(h.repo, { contentType: 'application/x-fossil', body: encodeBody(p, 'compressed', request) }, { anonymousCaps: ROLE_CAPS.nobody, user: async () => null, limits });
+    return { reply, reads };
   }
 
   it('goes out as its size and its deflated text, of the stated length: the same cards', async () => {
@@ -53,5 +58,23 @@ describe('a large compressed pull reply', () => {
   it('under 1 MiB is one body, as before', async () => {
     const { reply } = await pulled([noise(200_000, 3)]);
     expect('body' in reply).toBe(true);
+  });
+
+  it('holding a record over recordPiece goes out plain, that record read and inflated in pieces: the same cards', async () => {
+    // Incompressible, compressible (stored ~100:1, inflated to 35 KB) and small ones.
+    const lines = enc(Array.from({ length: 5000 }, (_, i) => `line ${i % 7}\n`).join(''));
+    const texts = [noise(5000, 4), enc('small\n'), lines, noise(900, 5)];
+    const { reply, reads } = await pulled(texts, 1000);
+    if (!('chunks' in reply)) throw new Error('not streamed');
+    expect(reply.contentType).toBe('application/x-fossil-uncompressed');
+    const chunks: Uint8Array[] = [];
+    for await (const c of reply.chunks) chunks.push(c);
+    const body = concat(chunks);
+    expect(body.length).toBe(reply.length);
+    // The 5000-byte record is never read whole (the small ones either side are read together).
+    expect(Math.max(...reads)).toBeLessThan(2000);
+    const cards = parseReply(reply.contentType, body).cards.filter((c) => c.name === 'file');
+    expect(cards.map((c) => c.args[0])).toEqual(texts.map((t) => fileCard(t).hash));
+    cards.forEach((c, i) => expect(same(c.payload!, texts[i])).toBe(true));
   });
 });
