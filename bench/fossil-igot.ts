@@ -19,14 +19,13 @@
  * per request, and whether the replies are the same.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { join, resolve } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { cdpSessions, summariseCpu, type CpuProfile } from './cdp.js';
 import { check, runFossil, runFossilAsync, startFossilServer } from '../test/e2e/fossil-client.js';
-import { hubFrom, type Side } from './hub-side.js';
+import { hubFrom, recordingRelay, replay, type Recorded, type Side } from './hub-side.js';
 import { cpuSeconds, findInTree, measureTree } from './proc.js';
 
 const FILES = Number(process.env.FILES ?? 30_000);
@@ -38,23 +37,6 @@ const N = Number(process.env.N ?? 20);
 const PASSWORD = 'bench-admin-token';
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fossil = (args: string[], cwd = HOME) => check(runFossil(HOME, args, cwd, 600_000), `fossil ${args.join(' ')}`).stdout;
-
-type Answer = { status: number; type: string; total: number; body: Buffer };
-type Recorded = { contentType: string; body: string };
-
-function post(url: string, contentType: string, body: Buffer): Promise<Answer> {
-  return new Promise((done, fail) => {
-    const u = new URL(url);
-    const t0 = performance.now();
-    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent: false, headers: { 'content-type': contentType, 'content-length': body.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => done({ status: res.statusCode!, type: String(res.headers['content-type']), total: performance.now() - t0, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', fail);
-    req.end(body);
-  });
-}
 
 /** A request's or reply's card text (application/x-fossil: u32be length + zlib). */
 function cards(type: string, body: Buffer): string {
@@ -107,28 +89,14 @@ async function prepare(): Promise<void> {
   const hub = await startHub({ state: join(DIR, 'state'), adminToken: PASSWORD, vars: { HUB_MAX_PUSH_BYTES: String(256 * 2 ** 20) }, timeoutMs: 120_000 });
   const requests: Recorded[] = [];
   let served = 0;
-  const relay = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', async () => {
-      const body = Buffer.concat(chunks);
-      const contentType = String(req.headers['content-type']);
-      requests.push({ contentType, body: body.toString('base64') });
-      const a = await post(`${hub.url}${req.url}`, contentType, body);
-      served += a.total;
-      res.writeHead(a.status, { 'content-type': a.type, 'content-length': a.body.length, connection: 'close' });
-      res.end(a.body);
-    });
-  });
+  const relay = await recordingRelay(hub.url, requests, (a) => (served += a.total));
   try {
     const res = await api(hub, 'POST', '/repos', { name: 'p', kind: 'fossil', public: true, project_code: code });
     if (res.status !== 201) throw new Error(res.text);
-    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
-    const port = (relay.address() as { port: number }).port;
     const pids = findInTree(process.pid, 'workerd');
     const cpu0 = pids.reduce((n, p) => n + cpuSeconds(p), 0);
     const t0 = performance.now();
-    check(await runFossilAsync(HOME, ['push', '-R', src, `http://bench:${hub.adminToken}@127.0.0.1:${port}/p`]), 'push to the hub');
+    check(await runFossilAsync(HOME, ['push', '-R', src, `${relay.url.replace('http://', `http://bench:${hub.adminToken}@`)}/p`]), 'push to the hub');
     const wall = (performance.now() - t0) / 1000;
     const cpu = pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0;
     console.log(`push to the hub: ${wall.toFixed(1)} s wall, workerd CPU ${cpu.toFixed(1)} s, ${requests.length} rounds (relay in between), ${(served / 1000).toFixed(1)} s of it waiting for the hub's replies`);
@@ -188,16 +156,13 @@ async function compare(dirA: string, dirB: string): Promise<void> {
     for (let i = 0; i < N + 2; i++) {
       if (i === 2 && session) await session.send('Profiler.start');
       for (const [k, side] of sides.entries()) {
-        const cpu0 = side.pids.reduce((n, p) => n + cpuSeconds(p), 0);
-        const a = await post(side.url, contentType, bytes);
-        if (a.status !== 200) throw new Error(`${side.name}: HTTP ${a.status}`);
-        await new Promise((r) => setTimeout(r, 30));
+        const { a, cpu } = await replay(side, contentType, bytes);
         const s = seen[k];
         // The closing '# timestamp' differs from second to second.
         s.reply = cards(a.type, a.body).replace(/^# timestamp .*$/m, '');
         if (i < 2) continue;
         s.total.push(a.total);
-        s.cpu += side.pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0;
+        s.cpu += cpu;
       }
     }
     if (session) console.log(summariseCpu((await session.send<{ profile: CpuProfile }>('Profiler.stop')).profile, 30, true));

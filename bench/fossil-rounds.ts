@@ -21,14 +21,12 @@
  * functions printed) and miniflare's simulators' (busy time only), which share its CPU.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { join, resolve } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { cdpSessions, inspectorTargets, summariseCpu, type CpuProfile } from './cdp.js';
 import { check, runFossil, runFossilAsync, startFossilServer } from '../test/e2e/fossil-client.js';
-import { hubFrom, type Side } from './hub-side.js';
-import { cpuSeconds } from './proc.js';
+import { hubFrom, recordingRelay, replay, type Recorded, type Side } from './hub-side.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
 // ROUNDS_DIR: another prepared state (e.g. one repacked by another checkout's hub).
@@ -49,23 +47,6 @@ function firstDifference(a: Buffer, b: Buffer): number {
   let i = 0;
   while (i < a.length && i < b.length && a[i] === b[i]) i++;
   return i;
-}
-
-type Answer = { status: number; type: string; ttfb: number; total: number; body: Buffer };
-
-function post(url: string, contentType: string, body: Buffer): Promise<Answer> {
-  return new Promise((done, fail) => {
-    const u = new URL(url);
-    const t0 = performance.now();
-    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent: false, headers: { 'content-type': contentType, 'content-length': body.length } }, (res) => {
-      const ttfb = performance.now() - t0;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => done({ status: res.statusCode!, type: String(res.headers['content-type']), ttfb, total: performance.now() - t0, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', fail);
-    req.end(body);
-  });
 }
 
 /** Pushes the small corpus into a hub kept in DIR/state, then records the requests of one clone of it. */
@@ -89,23 +70,10 @@ async function prepare(): Promise<void> {
     check(await runFossilAsync(home, ['push', '-R', src, `${hub.url.replace('http://', `http://bench:${hub.adminToken}@`)}/p`]), 'push');
     // The push's repack and compaction (a DO alarm) run after it: a clone reads what they leave.
     await new Promise((r) => setTimeout(r, 30_000));
-    const requests: { contentType: string; body: string }[] = [];
-    const relay = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', async () => {
-        const body = Buffer.concat(chunks);
-        const contentType = String(req.headers['content-type']);
-        requests.push({ contentType, body: body.toString('base64') });
-        const a = await post(`${hub.url}${req.url}`, contentType, body);
-        res.writeHead(a.status, { 'content-type': a.type, 'content-length': a.body.length, connection: 'close' });
-        res.end(a.body);
-      });
-    });
-    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
-    const port = (relay.address() as { port: number }).port;
+    const requests: Recorded[] = [];
+    const relay = await recordingRelay(hub.url, requests);
     // Async: the relay runs in this process.
-    check(await runFossilAsync(home, ['clone', `http://127.0.0.1:${port}/p`, join(DIR, 'clone.fossil')]), 'clone');
+    check(await runFossilAsync(home, ['clone', `${relay.url}/p`, join(DIR, 'clone.fossil')]), 'clone');
     relay.close();
     writeFileSync(join(DIR, 'requests.json'), JSON.stringify(requests));
     console.log(`prepared: ${requests.length} clone rounds recorded in ${DIR}`);
@@ -120,7 +88,7 @@ async function fossilSide(): Promise<Side> {
 }
 
 async function compare(dirA: string, dirB: string): Promise<void> {
-  const requests = JSON.parse(readFileSync(join(DIR, 'requests.json'), 'utf8')) as { contentType: string; body: string }[];
+  const requests = JSON.parse(readFileSync(join(DIR, 'requests.json'), 'utf8')) as Recorded[];
   const sides: Side[] = [];
   try {
     // PROFILE=1: a CPU profile of hub A's isolate over its measured requests (top functions printed).
@@ -143,17 +111,13 @@ async function compare(dirA: string, dirB: string): Promise<void> {
       for (let i = 0; i < N + 3; i++) {
         if (i === 3) for (const session of sessions) await session.send('Profiler.start');
         for (const [k, side] of sides.entries()) {
-          const cpu0 = side.pids.reduce((n, p) => n + cpuSeconds(p), 0);
-          const a = await post(side.url, contentType, bytes);
-          if (a.status !== 200) throw new Error(`${side.name}: HTTP ${a.status}`);
-          // fossil server's per-connection child has exited by now; workerd's CPU settles.
-          await new Promise((r) => setTimeout(r, 30));
+          const { a, cpu } = await replay(side, contentType, bytes);
           const s = seen[k];
           s.reply = a.body;
           if (i < 3) continue;
           s.ttfb.push(a.ttfb);
           s.total.push(a.total);
-          s.cpu += side.pids.reduce((n, p) => n + cpuSeconds(p), 0) - cpu0;
+          s.cpu += cpu;
         }
       }
       for (const [k, session] of sessions.entries()) {
