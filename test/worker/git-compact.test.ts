@@ -20,7 +20,7 @@ import { collectSegments } from '../../worker/durable/segment-gc.js';
 import { nativePrimitives } from '../../worker/primitives.js';
 import { R2SegmentStore } from '../../worker/storage-r2/segments.js';
 import { repos } from '../../worker/storage-d1/schema.js';
-import { blob, CAPS, commit, decodeReply, history, packBytes, pushBody, tree, whole, ZERO_ID, type Obj, cloneRequest, packOfUploadReply } from '../shared/protocols/git/receive-pack-helpers.js';
+import { blob, CAPS, commit, decodeReply, packBytes, pushBody, tree, whole, ZERO_ID, type Obj, cloneRequest, packOfUploadReply } from '../shared/protocols/git/receive-pack-helpers.js';
 
 const HUB = 'http://hub.test';
 const ADMIN = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };

@@ -33,7 +33,7 @@ import {
   type RefUpdateResult,
   type SymbolicRef,
 } from '../../shared/storage/refs.js';
-import { decodeReachPlan, markIdsSlice, reachPlanParts, reachPlanWithoutBlobs, REACH_IN, REACH_MISSING, REACH_OUTSIDE, ReachPlanBuilder, type MarkIds, type ReachPlan, type ReachRows, type ReachState } from '../../shared/storage/reach.js';
+import { decodeReachPlan, markIdsSlice, reachPlanParts, reachPlanWithoutBlobs, REACH_IN, REACH_OUTSIDE, ReachPlanBuilder, type MarkIds, type ReachPlan, type ReachRows, type ReachState } from '../../shared/storage/reach.js';
 
 /** The part of DurableObjectStorage this store needs (so tests can hand in any SQLite-backed storage). */
 export interface SqlHost {

@@ -1,11 +1,10 @@
 /** The pack reader against packs made by the real git: ids, types, depths and contents must match git's. */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { purePrimitives, type Primitives } from '../../../../shared/core/primitives.js';
 import { fromBytes } from '../../../../shared/core/stream.js';
 import { applyGitDelta } from '../../../../shared/delta/index.js';
-import { PackError } from '../../../../shared/protocols/git/pack.js';
 import { packBytesToEntries, type PackEvent, type ReadPackOptions } from '../../../../shared/protocols/git/pack-reader.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
 import { catFile, fillRepo, tempRepo, verifyPack, type TempRepo, type VerifyLine } from './git-repo.js';

@@ -1,5 +1,5 @@
 /** Packs written here, checked by the real git: index-pack --strict accepts them, verify-pack lists the ids we expect. */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gitObjectId } from '../../../../shared/core/git/object-id.js';
