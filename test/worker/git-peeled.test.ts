@@ -45,10 +45,33 @@ describe('peeled tags recorded by a push', () => {
     const row = (await drizzle(env.DB).select().from(repos).where(eq(repos.name, 'peel-push')).get())!;
     return runInDurableObject(env.REPO.get(env.REPO.idFromName(row.id)), (_i: RepoObject, state) => ids.map((t) => new PeelCache(state.storage, 1).get(t)));
   };
-  const advertised = async () => {
-    const text = new TextDecoder().decode(await (await SELF.fetch(`${HUB}/peel-push.git/info/refs?service=git-upload-pack`)).arrayBuffer());
+  const advertised = async (repo = 'peel-push') => {
+    const text = new TextDecoder().decode(await (await SELF.fetch(`${HUB}/${repo}.git/info/refs?service=git-upload-pack`)).arrayBuffer());
     return text.split('\n').filter((l) => l.includes(' refs/tags/')).map((l) => l.slice(4).split('\0')[0]);
   };
+
+  it('a chain of 40 tags of tags, outermost first in the pack: all recorded; with none recorded, peeled by reading, any depth', async () => {
+    const admin = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };
+    expect((await SELF.fetch(`${HUB}/api/repos`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'peel-deep', kind: 'git', public: true }) })).status).toBe(201);
+    const h = history(1);
+    const chain = [tag(h.tip, 't0')];
+    for (let n = 1; n < 40; n++) chain.push(tag(chain[n - 1], `t${n}`));
+    const top = chain[39];
+    const res = await SELF.fetch(`${HUB}/peel-deep.git/git-receive-pack`, { method: 'POST', headers: WRITER, body: pushBody([[ZERO_ID, h.tip.id, 'refs/heads/main'], [ZERO_ID, top.id, 'refs/tags/deep']], CAPS, await packOf([...chain.reverse(), ...h.objects])) });
+    expect(decodeReply(new Uint8Array(await res.arrayBuffer()), true).report).toEqual(['unpack ok', 'ok refs/heads/main', 'ok refs/tags/deep']);
+    const row = (await drizzle(env.DB).select().from(repos).where(eq(repos.name, 'peel-deep')).get())!;
+    const stub = env.REPO.get(env.REPO.idFromName(row.id));
+    const rows = () => runInDurableObject(stub, (_i: RepoObject, state) => state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM git_peeled WHERE target = ?`, h.tip.id).one().n);
+    expect(await rows()).toBe(40);
+    expect(await advertised('peel-deep')).toEqual([`${top.id} refs/tags/deep`, `${h.tip.id} refs/tags/deep^{}`]);
+    // As a repository pushed before git_peeled was kept: nothing recorded, the chain is read (once: every tag of it remembered).
+    await runInDurableObject(stub, (i: RepoObject, state) => {
+      state.storage.sql.exec(`DELETE FROM git_peeled`);
+      (i as unknown as { peeled: PeelCache }).peeled = new PeelCache(state.storage);
+    });
+    expect(await advertised('peel-deep')).toEqual([`${top.id} refs/tags/deep`, `${h.tip.id} refs/tags/deep^{}`]);
+    expect(await rows()).toBe(40);
+  });
 
   it('knows them at once: tags on a commit, a tree and a blob, tags of tags in any pack order; a refused push records nothing', async () => {
     const admin = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };

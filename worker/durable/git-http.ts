@@ -180,24 +180,27 @@ export class PushedTags {
     this.ids.set(fromHex(object), at + 20);
     this.ids[at + 40] = type === 'tag' ? 1 : 0;
   }
-  /** Each tag's peeled id into `cache`: a tag of a tag once its target's is known (from this push or before), else left to peelTag. */
+  /** Each tag's peeled id into `cache`: a tag of a tag once the chain reaches a tag known (from this push or before), else left to peelTag. */
   record(cache: PeelCache): void {
-    let waiting: number[] = [];
+    const waiting = new Map<string, string>(); // a tag of a tag -> the tag it names
     for (let k = 0; k < this.n; k++) {
       const at = k * TAG_BYTES;
-      if (this.ids[at + 40] === 1) waiting.push(k);
-      else cache.set(toHex(this.ids.subarray(at, at + 20)), toHex(this.ids.subarray(at + 20, at + 40)));
+      const id = toHex(this.ids.subarray(at, at + 20));
+      const object = toHex(this.ids.subarray(at + 20, at + 40));
+      if (this.ids[at + 40] === 1) waiting.set(id, object);
+      else cache.set(id, object);
     }
-    // One more level of tags of tags resolved a pass, in whatever order the pack had them.
-    for (let depth = 0; depth < MAX_PEEL_DEPTH && waiting.length > 0; depth++) {
-      const left = waiting.filter((k) => {
-        const at = k * TAG_BYTES;
-        const peeled = cache.get(toHex(this.ids.subarray(at + 20, at + 40)));
-        if (peeled !== undefined) cache.set(toHex(this.ids.subarray(at, at + 20)), peeled);
-        return peeled === undefined;
-      });
-      if (left.length === waiting.length) break;
-      waiting = left;
+    // Each chain followed once, whatever order the pack had its tags in (git peels any depth).
+    for (const start of waiting.keys()) {
+      const chain: string[] = [];
+      let peeled: string | undefined;
+      for (let at: string | undefined = start; at !== undefined && (peeled = cache.get(at)) === undefined; ) {
+        chain.push(at);
+        const next = waiting.get(at);
+        waiting.delete(at);
+        at = next;
+      }
+      if (peeled !== undefined) for (const tag of chain) cache.set(tag, peeled);
     }
     this.ids = new Uint8Array(0);
     this.n = 0;
@@ -209,28 +212,30 @@ const TAG_BYTES = 41;
 /** Tags of one push recorded at once (8 MiB held); a push of more leaves the rest to the first advertisement. */
 const MAX_PUSHED_TAGS = 200_000;
 
-/** How many tags-of-tags we follow, as git's peel_object does without a bound (we need one). */
-const MAX_PEEL_DEPTH = 16;
-
-/** The object `id` peels to when it is an annotated tag (following tags of tags); undefined otherwise. */
+/** The object `id` peels to when it is an annotated tag (following tags of tags to any depth, as git's peel_object does); undefined otherwise. */
 export async function peelTag(repo: GitRepo, id: string, cache: PeelCache): Promise<string | undefined> {
   const hit = cache.get(id);
   if (hit !== undefined) return hit;
   const row = await repo.index.get(id);
   if (row === null || row.kind !== 'tag') return undefined;
-  let current = id;
-  for (let i = 0; i < MAX_PEEL_DEPTH; i++) {
+  // Every tag of the chain is remembered, so a long chain is read once (ids are hashes: it cannot loop).
+  const chain: string[] = [];
+  for (let current = id; ; ) {
     const obj = await readObject({ index: repo.index, segments: repo.segments, primitives: repo.primitives, appliers: repo.appliers }, current);
     if (obj === null || obj.kind !== 'tag') return undefined;
+    chain.push(current);
     // The tag names its target's type, so only tags of tags cost another read.
     const tag = parseTag(obj.data);
-    if (tag.objectType !== 'tag') {
-      cache.set(id, tag.object);
-      return tag.object;
-    }
+    if (tag.objectType !== 'tag') return remember(cache, chain, tag.object);
     current = tag.object;
+    const known = cache.get(current);
+    if (known !== undefined) return remember(cache, chain, known);
   }
-  return undefined;
+}
+
+function remember(cache: PeelCache, chain: string[], peeled: string): string {
+  for (const tag of chain) cache.set(tag, peeled);
+  return peeled;
 }
 
 /** Every ref under refs/ (with `peeled` for annotated tags when `peel`), and HEAD's state. */
