@@ -165,6 +165,40 @@ describe("receive-pack's edges, side by side with git's", () => {
     expect(lsRemote(ok, hub, 'refusals').some((l) => l.endsWith('junk-large'))).toBe(false);
   }, 60_000);
 
+  it("a pack header cut short, absent, of another signature or version: git's unpack line, word for word", async () => {
+    const header = (sig: string, version: number) => Buffer.concat([Buffer.from(sig), Buffer.from([0, 0, 0, version, 0, 0, 0, 1]), Buffer.alloc(40, 0x78)]);
+    const packs = { absent: Buffer.alloc(0), cut: header('PACK', 2).subarray(0, 10), signature: header('PACX', 2), version: header('PACK', 4) };
+    for (const [what, pack] of Object.entries(packs)) {
+      const r = await both([{ old: ZERO_ID, new: base, ref: 'refs/heads/header' }], pack);
+      expect(r.git.report[0], what).toMatch(/^unpack (eof|protocol error)/);
+      expect(r.hub.report, what).toEqual(r.git.report);
+    }
+    expect(lsRemote(ok, hub, 'refusals').some((l) => l.endsWith('refs/heads/header'))).toBe(false);
+  });
+
+  it('two commands for one ref (git never sends them): git applies them in turn, the hub refuses both and changes nothing (README: Git hosting)', async () => {
+    const twice = [{ old: ZERO_ID, new: base, ref: 'refs/heads/twice' }, { old: ZERO_ID, new: base, ref: 'refs/heads/twice' }];
+    const r = await both(twice, packObjects(src, '', []));
+    expect(r.git.report).toEqual(['unpack ok', 'ok refs/heads/twice', 'ng refs/heads/twice failed to update ref']);
+    expect(r.hub.report).toEqual(['unpack ok', 'ng refs/heads/twice failed to update ref', 'ng refs/heads/twice failed to update ref']);
+    expect(r.hub.text).toContain("error: multiple updates for ref 'refs/heads/twice' not allowed");
+    expect(lsRemote(ok, hub, 'refusals').some((l) => l.endsWith('refs/heads/twice'))).toBe(false);
+  });
+
+  it('a chain of 40 tags of tags, outermost first in the pack: listed peeled by ls-remote (v0 and v2) as git lists it', async () => {
+    const chain = [literally('tag', `object ${base}\ntype commit\ntag t0\ntagger A <a@x> 1 +0000\n\nt0\n`)];
+    for (let n = 1; n < 40; n++) chain.push(literally('tag', `object ${chain[n - 1]}\ntype tag\ntag t${n}\ntagger A <a@x> 1 +0000\n\nt${n}\n`));
+    // pack-objects without --revs writes objects in the order given.
+    const r = await both([{ old: ZERO_ID, new: chain[39], ref: 'refs/tags/deep' }], packObjects(src, [...chain].reverse().join('\n') + '\n', []), undefined, true);
+    expect(r.hub.report).toEqual(['unpack ok', 'ok refs/tags/deep']);
+    expect(r.git.report).toEqual(r.hub.report);
+    for (const v of ['0', '2']) {
+      const ls = (url: string) => ok(['-c', `protocol.version=${v}`, 'ls-remote', url, 'refs/tags/deep*']);
+      expect(ls(`${hub.url}/refusals.git`), `v${v}`).toBe(ls(local()));
+      expect(ls(`${hub.url}/refusals.git`), `v${v}`).toContain(`${base}\trefs/tags/deep^{}`);
+    }
+  });
+
   it('a tree mode of 8 digits: git takes it (as a gitlink); the hub refuses it, saying so (README: Git hosting)', async () => {
     const blob = ok(['rev-parse', 'main:a.txt'], src).trim();
     const t = literally('tree', Buffer.concat([Buffer.from('10000644 a.txt\0'), Buffer.from(blob, 'hex')]));

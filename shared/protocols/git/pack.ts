@@ -72,14 +72,14 @@ export interface PackHeader {
   count: number;
 }
 
-/** Parse the 12-byte pack header; a PackError for a bad signature or version. */
+/** Parse the 12-byte pack header; a PackError for a bad signature or version (in git receive-pack's words: its `unpack` line). */
 export function decodePackHeader(b: Uint8Array): PackHeader {
-  if (b.length < PACK_HEADER_SIZE) throw new PackError('pack-truncated', 'pack ends inside its header', { offset: b.length });
+  if (b.length < PACK_HEADER_SIZE) throw new PackError('pack-truncated', 'eof before pack header was fully read', { offset: b.length });
   for (let i = 0; i < 4; i++) {
-    if (b[i] !== PACK_SIGNATURE[i]) throw new PackError('pack-bad-signature', 'not a pack (no PACK signature)', { offset: 0 });
+    if (b[i] !== PACK_SIGNATURE[i]) throw new PackError('pack-bad-signature', 'protocol error (pack signature mismatch detected)', { offset: 0 });
   }
   const version = ((b[4] << 24) | (b[5] << 16) | (b[6] << 8) | b[7]) >>> 0;
-  if (version !== 2 && version !== 3) throw new PackError('pack-bad-version', `unsupported pack version ${version}`, { offset: 4, version });
+  if (version !== 2 && version !== 3) throw new PackError('pack-bad-version', 'protocol error (pack version unsupported)', { offset: 4, version });
   const count = ((b[8] << 24) | (b[9] << 16) | (b[10] << 8) | b[11]) >>> 0;
   return { version, count };
 }
