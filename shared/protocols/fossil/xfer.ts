@@ -248,7 +248,8 @@ class Session {
   private cloneSeq: number | null = null;
   private cloneAll = false;
   cloneVersion = 0;
-  private readonly gimmes: string[] = [];
+  /** Hashes asked by gimme cards, answered in the reply (a Set: asked twice, sent once). */
+  private readonly gimmes = new Set<string>();
   private readonly uvGimmes: string[] = [];
   private configMask = 0;
   private readonly configIn = new ConfigReceiver();
@@ -358,7 +359,9 @@ class Session {
         return this.clone(args);
       case 'igot':
         if (args.length < 1 || args.length > 2 || !isHash(args[0])) return this.badCommand(card, message);
-        this.onremote.add(args[0]);
+        // fossil 2.21's client gimmes its private phantoms, then igots them with its private
+        // artifacts (`igot HASH 1`); fossil server has sent each gimme's file by then.
+        if (!this.gimmes.has(args[0])) this.onremote.add(args[0]);
         if (this.isPush) {
           if (args[1] === '1' && !this.caps.private) this.notPrivate();
           else this.ingest.igot(args[0]);
@@ -366,7 +369,7 @@ class Session {
         return;
       case 'gimme':
         if (args.length !== 1 || !isHash(args[0])) return this.badCommand(card, message);
-        if (this.isPull && this.gimmes.length < 100_000) this.gimmes.push(args[0]);
+        if (this.isPull && this.gimmes.size < 100_000) this.gimmes.add(args[0]);
         return;
       case 'file':
       case 'cfile':
@@ -574,7 +577,7 @@ class Session {
     // As fossil server: the client about to commit then writes a baseline manifest, not a delta one.
     if (this.lockAsked && isTruth((await this.repo.store.getConfig(['forbid-delta-manifests']))[0]?.value)) out.card('pragma', 'avoid-delta-manifests');
     if (this.uvHash !== null && this.caps.read) await this.uvCatalog(out);
-    await sendFiles(send, this.gimmes);
+    await sendFiles(send, [...this.gimmes]);
     await this.sendUvFiles(out, this.uvGimmes);
     if (this.configMask !== 0) await sendConfig(this.repo.store, this.configMask, out);
     if (this.isPush) {
