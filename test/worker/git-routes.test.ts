@@ -130,6 +130,21 @@ describe('info/refs', () => {
     }
     expect((await SELF.fetch(`${HUB}/gr-empty.git/HEAD`)).status).toBe(404);
   });
+
+  it('answers another method on a smart-HTTP path with 405 and the methods it takes, as http-backend does, whatever the name', async () => {
+    for (const repo of ['gr-empty.git', 'gr-missing']) {
+      for (const method of ['PUT', 'DELETE', 'OPTIONS', 'POST']) {
+        const res = await SELF.fetch(`${HUB}/${repo}/info/refs?service=git-upload-pack`, { method, body: method === 'POST' ? '0000' : undefined });
+        expect([res.status, res.headers.get('allow')], `${method} ${repo}`).toEqual([405, 'GET, HEAD']);
+      }
+      for (const path of ['git-upload-pack', 'git-receive-pack']) {
+        for (const method of ['GET', 'PUT', 'DELETE']) {
+          const res = await SELF.fetch(`${HUB}/${repo}/${path}`, { method });
+          expect([res.status, res.headers.get('allow')], `${method} ${path}`).toEqual([405, 'POST']);
+        }
+      }
+    }
+  });
 });
 
 describe('access', () => {

@@ -261,3 +261,8 @@ for (const service of ['git-upload-pack', 'git-receive-pack'] as const) {
     return settle(c, service, target, await send(target), !(body instanceof ReadableStream), send);
   });
 }
+
+// Any other method on these paths: 405 naming the ones taken, as http-backend answers (for
+// every name alike, so before any access check).
+git.all('/:repo/info/refs', () => text(405, 'method not allowed', { allow: 'GET, HEAD' }));
+for (const service of ['git-upload-pack', 'git-receive-pack']) git.all(`/:repo/${service}`, () => text(405, 'method not allowed', { allow: 'POST' }));
