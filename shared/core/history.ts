@@ -230,3 +230,34 @@ export async function commitsBetween(
   // A commit output early may have been reached from an excluded one later.
   return out.filter((id) => flags.get(id) === 0);
 }
+
+/**
+ * One walk of commits down from `tips` (commits the graph has), deleting each
+ * commit of `pending` it meets, until none is left or more than `limit`
+ * commits were seen (what is left in `pending` was not met). Breadth first:
+ * what is looked for is usually a few commits below a tip (a want, a merged
+ * branch, a tag), and depth first went down one line of history before the
+ * next.
+ */
+export async function meetAncestors(graph: CommitGraph, tips: Iterable<string>, pending: Set<string>, limit = MAX_WALK): Promise<void> {
+  if (pending.size === 0) return;
+  const seen = new Set<string>();
+  const queue: string[] = [];
+  for (const t of tips) {
+    if (!seen.has(t)) {
+      seen.add(t);
+      queue.push(t);
+    }
+  }
+  for (let next = 0; next < queue.length && pending.size > 0; next++) {
+    if (seen.size > limit) break;
+    const id = queue[next];
+    pending.delete(id);
+    for (const parent of (await graph.commit(id))?.parents ?? []) {
+      if (!seen.has(parent)) {
+        seen.add(parent);
+        queue.push(parent);
+      }
+    }
+  }
+}

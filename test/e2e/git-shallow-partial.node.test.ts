@@ -25,11 +25,15 @@ beforeAll(async () => {
   // Binaries of 4 KiB and text files of a few KiB, so blob:limit=1k splits them.
   const [started] = await Promise.all([startHub(), generateHistory(src, { seed: 23, commits: 150, binarySize: 4096, binaryChurn: 0.2 })]);
   hub = started;
-  await setupRepos(hub, ['hist']);
+  await setupRepos(hub, ['hist', 'line']);
   // git's own server side for the comparisons: filters on, and (v0) lazy fetches of blob ids allowed.
   ok(['config', 'uploadpack.allowFilter', 'true'], src);
   ok(['config', 'uploadpack.allowAnySHA1InWant', 'true'], src);
   ok(['push', '-q', '--mirror', writerUrl(hub, 'hist')], src);
+  // main and its tags alone: every ref lies below main, so an unshallow of main is served from the
+  // remembered closure (upload-pack's unshallow shortcut), not walked. A clone marks the closure.
+  ok(['push', '-q', writerUrl(hub, 'line'), 'main', '--tags'], src);
+  ok(['clone', '-q', '--bare', `${hub.url}/line.git`, join(home, 'line-marked.git')]);
 }, 120_000);
 
 afterAll(async () => {
@@ -84,6 +88,26 @@ describe.each(['2', '0'])('protocol v%s', (v) => {
     expect(shallowOf(hubDir)).toEqual([]);
     ok(['fsck', '--full'], hubDir);
     expect(ok(['rev-list', 'HEAD'], hubDir)).toBe(ok(['rev-list', 'main'], src));
+  });
+
+  it('--unshallow of every ref below main (merges, tags) completes the clone exactly as git does', () => {
+    // The file:// side serves the same refs: main and the tags.
+    const line = join(home, `line-${v}.git`);
+    ok(['clone', '-q', '--bare', '--no-local', FILE(), line]);
+    for (const b of ok(['for-each-ref', '--format=%(refname)', 'refs/heads'], line).trim().split('\n')) if (b !== 'refs/heads/main') ok(['update-ref', '-d', b], line);
+    for (const depth of ['1', '4']) {
+      const hubDir = clone(v, `${hub.url}/line.git`, ['--depth', depth]);
+      const gitDir = clone(v, `file://${line}`, ['--depth', depth]);
+      ok(['-c', `protocol.version=${v}`, 'fetch', '-q', '--unshallow'], hubDir);
+      ok(['-c', `protocol.version=${v}`, 'fetch', '-q', '--unshallow'], gitDir);
+      expect(shallowOf(hubDir)).toEqual([]);
+      ok(['fsck', '--full', '--strict'], hubDir);
+      const objects = (dir: string) => ok(['rev-list', '--objects', 'HEAD'], dir).trim().split('\n').sort();
+      expect(objects(hubDir)).toEqual(objects(gitDir));
+      // Tags: v0 over HTTP (git http-backend's too) follows none after an unshallow, file:// does.
+      if (v === '2') expect(ok(['for-each-ref'], hubDir)).toBe(ok(['for-each-ref'], gitDir));
+      if (v === '2') expect(objectsOf(hubDir)).toEqual(objectsOf(gitDir));
+    }
   });
 
   it('--shallow-since cuts at a date as git does', () => {

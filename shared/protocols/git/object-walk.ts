@@ -345,7 +345,7 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
 }
 
 /** Adds `root` and every tree and blob it reaches to `have` (skipping subtrees already there). */
-async function markHave(view: RepoView, root: ObjectId, have: IdSet): Promise<void> {
+export async function markHave(view: RepoView, root: ObjectId, have: IdSet): Promise<void> {
   if (!have.add(root)) return;
   const stack = [root];
   while (stack.length > 0) {

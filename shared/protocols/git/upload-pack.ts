@@ -22,7 +22,7 @@
  * `opts.onError` sees every error (e.g. to log the unexpected ones).
  */
 import { HubError } from '../../core/errors.js';
-import { MAX_WALK } from '../../core/history.js';
+import { MAX_WALK, meetAncestors } from '../../core/history.js';
 import type { Primitives } from '../../core/primitives.js';
 import type { ByteStream } from '../../core/stream.js';
 import { applyFossilDelta } from '../../delta/fossil.js';
@@ -43,6 +43,7 @@ import { reachClosure, RepoView, walkObjects } from './object-walk.js';
 import { orderReachPlan, planFetchPack, reachPlanToPackBytes, type BuildOptions, type ReachPackOrder } from './pack-builder.js';
 import { FLUSH_PKT, PktLineError, bytesToPktLines, encodePkt, encodePkts } from './pkt-line.js';
 import { computeShallow, shallowInfoSection, shallowLinesV0, type ShallowInfo } from './shallow.js';
+import { unshallowPlan } from './unshallow.js';
 import { BAND_DATA, BAND_ERROR, BAND_PROGRESS, SIDEBAND_64K_MAX, SIDEBAND_MAX, encodeSideband } from './sideband.js';
 import {
   V2RequestParser,
@@ -278,39 +279,18 @@ async function checkWantsV0(store: UploadPackStore, view: RepoView, wants: IdSet
     if (row.kind === 'commit') pending.add(w);
     else if (!features.allowReachableSha1InWant) throw new ProtocolError('not-our-ref', `upload-pack: not our ref ${w}`, { id: w });
   }
-  await meetAncestors(view, tips, pending, limit);
+  if (pending.size > 0) await meetAncestors(view, await peeledCommits(view, tips), pending, limit);
   for (const w of pending) throw new ProtocolError('not-our-ref', `upload-pack: not our ref ${w}`, { id: w });
 }
 
-/**
- * One walk of commits (no trees) down from `tips` (peeled; tips that are no
- * commits start nothing), deleting each commit of `pending` it meets, until
- * none is left or more than `limit` commits were seen. Breadth first: what
- * is looked for is usually a few commits below a tip (a want, a merged
- * branch), and depth first went down one line of history before the next.
- */
-async function meetAncestors(view: RepoView, tips: Iterable<ObjectId>, pending: Set<ObjectId>, limit: number): Promise<void> {
-  if (pending.size === 0) return;
-  const seen = new Set<ObjectId>();
-  const queue: ObjectId[] = [];
+/** The commits `tips` peel to (tips that are no commits start nothing), for meetAncestors. */
+async function peeledCommits(view: RepoView, tips: Iterable<ObjectId>): Promise<ObjectId[]> {
+  const out: ObjectId[] = [];
   for (const t of tips) {
     const p = await view.peel(t);
-    if (p.row?.kind === 'commit' && !seen.has(p.id)) {
-      seen.add(p.id);
-      queue.push(p.id);
-    }
+    if (p.row?.kind === 'commit') out.push(p.id);
   }
-  for (let next = 0; next < queue.length && pending.size > 0; next++) {
-    if (seen.size > limit) break;
-    const id = queue[next];
-    pending.delete(id);
-    for (const parent of (await view.commit(id))?.parents ?? []) {
-      if (!seen.has(parent)) {
-        seen.add(parent);
-        queue.push(parent);
-      }
-    }
-  }
+  return out;
 }
 
 /** Wants checked per index call: one round trip for many (a lazy fetch sends one want per missing blob). */
@@ -416,6 +396,14 @@ async function buildPack(
   }
   const extra: ObjectId[] = [];
   for (const id of r.shallow?.unshallow ?? []) extra.push(...((await view.commit(id))?.parents ?? []));
+  const unshallow = await unshallowShortcut(store, view, r, extra, limit);
+  if (unshallow !== null) {
+    const { plan, order } = unshallow;
+    say(`Enumerating objects: ${plan.count}, done.\n`);
+    say(`Counting objects: 100% (${plan.count}/${plan.count}), done.\n`);
+    const summary = () => `Total ${plan.count} (delta ${order.deltas}), reused ${order.reused} (delta ${order.deltas}), pack-reused 0\n`;
+    return { stream: { pack: reachPlanToPackBytes(view, plan, order, r.ofsDelta, build), summary } };
+  }
   const walk = await walkObjects(view, {
     wants: r.wants,
     common: r.common,
@@ -480,7 +468,7 @@ async function reachShortcut(
     const stale = new Set(state.tips.filter((t) => !wanted.has(t) && !closure.met.has(t)));
     let commits = true;
     for (const t of stale) if ((await walk.row(t))?.kind !== 'commit') commits = false;
-    if (commits) await meetAncestors(walk, tips, stale, limit);
+    if (commits && stale.size > 0) await meetAncestors(walk, await peeledCommits(walk, tips), stale, limit);
     if (!commits || stale.size > 0) {
       // An old tip is not below the wants: the closure may hold objects nothing reaches any more,
       // which a clone must not get (they may be what a force-push meant to take back). Recompute it
@@ -504,6 +492,34 @@ async function reachShortcut(
   const plan = await reach.reachPlan(version, blobs);
   if (plan === null) return null;
   return { plan, order: orderReachPlan(plan) };
+}
+
+/**
+ * The unshallow shortcut (unshallow.ts): a fetch that unshallows every client
+ * shallow commit and cuts no new boundary, unfiltered, is served from the
+ * remembered closure's plan when it applies. Null otherwise (the caller walks).
+ */
+async function unshallowShortcut(
+  store: UploadPackStore,
+  view: RepoView,
+  r: PackRequest,
+  extra: ObjectId[],
+  limit: number,
+): Promise<{ plan: ReachPlan; order: ReachPackOrder } | null> {
+  const reach = store.index;
+  if (!reach.reachState || !reach.reachStatus || !reach.reachPlan) return null;
+  const s = r.shallow;
+  if (s === null || s.unshallow.length === 0 || s.boundary.length > 0 || r.filter !== null) return null;
+  const plan = await unshallowPlan(view, reach as ReachIndex, {
+    wants: r.wants,
+    extra,
+    common: r.common,
+    clientShallow: s.unshallow,
+    includeTags: r.includeTag ? await tagRefIds(store.refs, view) : [],
+    thinPack: r.thinPack,
+    limit,
+  });
+  return plan && { plan, order: orderReachPlan(plan) };
 }
 
 function sameSet(a: readonly ObjectId[], b: readonly ObjectId[]): boolean {

@@ -1,0 +1,223 @@
+/**
+ * The unshallow shortcut (shared/protocols/git/unshallow.ts) against the
+ * walk as reference: on a history with a merge, a file reverted to an older
+ * content (a blob of old commits the shallow tip has too), annotated tags
+ * and one of them on a tag, an unshallow request served from the remembered
+ * closure sends exactly the objects the walk sends; the real git client
+ * deepens a --depth clone with it to a complete repository (fsck --full);
+ * a tip of V not below the wants makes it walk.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromBytes } from '../../../../shared/core/stream.js';
+import { packBytesToEntries } from '../../../../shared/protocols/git/pack-reader.js';
+import { decodeSideband } from '../../../../shared/protocols/git/sideband.js';
+import { uploadPack, type UploadPackStore } from '../../../../shared/protocols/git/upload-pack.js';
+import { MemoryReach } from '../../../../shared/storage/reach.js';
+import { nativePrimitives } from '../../../../worker/primitives.js';
+import { objectsOf, refsOf, tempRepo, type TempRepo } from './git-repo.js';
+import { splitPkts } from './http-transcript.js';
+import { collectBytes, gitAsync, loadPack, serveHttp, setRefs, type LoadedRepo } from './upload-pack-fixture.js';
+
+const enc = new TextEncoder();
+const pkt = (s: string) => {
+  const b = enc.encode(s);
+  return (b.length + 4).toString(16).padStart(4, '0') + s;
+};
+const v2Fetch = (args: string[]) =>
+  enc.encode(pkt('command=fetch\n') + pkt('object-format=sha1\n') + '0001' + args.map((a) => pkt(`${a}\n`)).join('') + '0000');
+
+let src: TempRepo;
+let loaded: LoadedRepo;
+/** With the reach index (the shortcut may apply), and without it (always the walk). */
+let reachStore: UploadPackStore;
+let walkStore: UploadPackStore;
+let plans = 0;
+const rev = (r: string) => src.git(['rev-parse', r]).toString().trim();
+
+/** A history of main with a merged topic, a reverted file, and tags below main (fast-import). */
+function history(repo: TempRepo): void {
+  const lines: string[] = [];
+  let mark = 0;
+  const text = (n: number, v: string) => Array.from({ length: 60 }, (_, i) => `line ${i} of file ${n} ${i % 7 === 0 ? v : ''}`).join('\n') + '\n';
+  const commit = (ref: string, files: Record<string, string>, from?: number, merge?: number) => {
+    const m = ++mark;
+    const msg = `commit ${m}\n`;
+    lines.push(`commit ${ref}\nmark :${m}\ncommitter T <t@example.com> ${1_700_000_000 + m * 60} +0000\ndata ${msg.length}\n${msg}`);
+    if (from !== undefined) lines.push(`from :${from}\n`);
+    if (merge !== undefined) lines.push(`merge :${merge}\n`);
+    for (const [path, body] of Object.entries(files)) lines.push(`M 100644 inline ${path}\ndata ${Buffer.byteLength(body)}\n${body}\n`);
+    lines.push('\n');
+    return m;
+  };
+  let tip = commit('refs/heads/main', { 'a.txt': text(0, 'A1'), 'b.txt': text(1, 'B1'), 'd/c.txt': text(2, 'C1') });
+  for (let k = 2; k <= 8; k++) tip = commit('refs/heads/main', { 'a.txt': text(0, `A${k}`), [`d/f${k % 3}.txt`]: text(k, `F${k}`) });
+  const fork = tip;
+  let topic = commit('refs/heads/topic', { 'b.txt': text(1, 'B-topic'), 't.txt': text(9, 'T1') }, fork);
+  topic = commit('refs/heads/topic', { 't.txt': text(9, 'T2') }, topic);
+  tip = commit('refs/heads/main', { 'd/c.txt': text(2, 'C2') }, fork);
+  tip = commit('refs/heads/main', { 'b.txt': text(1, 'B-topic'), 't.txt': text(9, 'T2') }, tip, topic);
+  lines.push(`tag old\nfrom :${fork}\ntagger T <t@example.com> 1700000999 +0000\ndata 4\nold\n\n`);
+  lines.push(`reset refs/tags/light\nfrom :${tip - 1}\n\n`);
+  for (let k = 9; k <= 14; k++) tip = commit('refs/heads/main', { 'a.txt': text(0, `A${k}`), 'd/c.txt': text(2, `C${k}`) }, tip);
+  // a.txt back to its first content: the shallow tip's blob is also an old commit's.
+  tip = commit('refs/heads/main', { 'a.txt': text(0, 'A1') }, tip);
+  repo.git(['fast-import', '--quiet'], lines.join(''));
+  repo.git(['update-ref', '-d', 'refs/heads/topic']);
+  // An annotated tag of main's tip, and a tag of that tag.
+  repo.git(['tag', '-a', '-m', 'at tip', 'v2', 'main']);
+  repo.git(['tag', '-a', '-m', 'tag of a tag', 'v2-signed', 'v2']);
+}
+
+async function run(store: UploadPackStore, args: string[]): Promise<Uint8Array> {
+  const out = await collectBytes(uploadPack(store, fromBytes(v2Fetch(args)), { protocol: 2 }));
+  const pack: Uint8Array[] = [];
+  let inPack = false;
+  for (const p of splitPkts(out).pkts) {
+    if (p.kind !== 'data') continue;
+    if (!inPack) {
+      inPack = Buffer.from(p.payload).toString('latin1') === 'packfile\n';
+      continue;
+    }
+    const sb = decodeSideband(p.payload);
+    if (sb.band === 1) pack.push(sb.data.slice());
+    else if (sb.band === 3) throw new Error(Buffer.from(sb.data).toString());
+  }
+  return new Uint8Array(Buffer.concat(pack));
+}
+
+/** Ids in a (non-thin) pack, sorted. */
+async function idsOf(pack: Uint8Array): Promise<string[]> {
+  const out: string[] = [];
+  for await (const ev of packBytesToEntries(fromBytes(pack), { primitives: nativePrimitives })) if (ev.kind === 'object') out.push(ev.object.id);
+  return out.sort();
+}
+
+/** Both stores' packs for `args` (ids sorted), and how many plans the shortcut read for it. */
+async function both(args: string[]) {
+  const before = plans;
+  const viaReach = await idsOf(await run(reachStore, args));
+  const viaWalk = await idsOf(await run(walkStore, args));
+  return { viaReach, viaWalk, planned: plans - before };
+}
+
+beforeAll(async () => {
+  src = tempRepo();
+  history(src);
+  loaded = await loadPack(new Uint8Array(src.git(['pack-objects', '--revs', '--all', '--stdout', '--delta-base-offset', '-q'], '')));
+  await setRefs(loaded.repo, refsOf(src));
+  const repo = loaded.repo;
+  const reach = new MemoryReach(repo);
+  walkStore = loaded.store;
+  reachStore = {
+    ...loaded.store,
+    index: {
+      has: (ids) => repo.has(ids),
+      get: (id) => repo.get(id),
+      chain: (id) => repo.chain(id),
+      reachState: () => reach.reachState(),
+      reachStatus: (ids) => reach.reachStatus(ids),
+      reachRows: (ids) => reach.reachRows(ids),
+      reachMark: (expect, tips, ids, reset) => reach.reachMark(expect, tips, ids, reset),
+      reachPlan: (version, blobs) => {
+        plans++;
+        return reach.reachPlan(version, blobs);
+      },
+    },
+  };
+  // A clone of every ref marks V.
+  const wants = [...new Set(Object.values(refsOf(src)))].map((id) => `want ${id}`);
+  expect(await idsOf(await run(reachStore, [...wants, 'ofs-delta', 'done']))).toEqual(objectsOf(src.dir));
+}, 60_000);
+
+afterAll(() => src?.remove());
+
+describe('unshallow from the remembered closure', () => {
+  const unshallow = (shallow: string[], haves: string[], extra: string[] = []) => [
+    `want ${rev('main')}`,
+    ...shallow.map((id) => `shallow ${id}`),
+    'deepen 2147483647',
+    ...haves.map((id) => `have ${id}`),
+    'ofs-delta',
+    ...extra,
+    'done',
+  ];
+
+  it('after --depth 1: the walk\'s objects, without the reverted blob the client has', async () => {
+    const tip = rev('main');
+    const r = await both(unshallow([tip], [tip], ['include-tag']));
+    expect(r.planned).toBe(1);
+    expect(r.viaReach).toEqual(r.viaWalk);
+    // Everything but the tip commit and what its tree reaches (which holds the first a.txt again).
+    const had = objectsOf(src.dir, [`${tip}^{tree}`]);
+    const firstA = rev(`${rev('main')}~16:a.txt`);
+    expect(had).toContain(firstA);
+    expect(r.viaReach).not.toContain(firstA);
+    const tags = ['v2', 'v2-signed', 'old'].map(rev);
+    // include-tag: `old` points into the pack; v2 and its tag point at the tip the client has.
+    expect(r.viaReach).toContain(rev('old'));
+    expect(r.viaReach).not.toContain(tags[0]);
+    expect(r.viaReach).toEqual(objectsOf(src.dir, ['main', 'old']).filter((id) => id !== tip && !had.includes(id)));
+  });
+
+  it('after a --depth clone cut at both parents of the merge, with haves of all the client has', async () => {
+    // main~7 is the merge: the client has main down to it and its two parents, which are shallow.
+    const shallow = [rev('main~7^1'), rev('main~7^2')];
+    const below = shallow.flatMap((id) => src.git(['rev-parse', `${id}^@`]).toString().trim().split('\n'));
+    const commits = src.git(['rev-list', 'main', '--not', ...below]).toString().trim().split('\n');
+    // What the client has: those commits and everything their trees reach.
+    const client = objectsOf(src.dir, ['--no-walk', ...commits]);
+    expect(commits).toHaveLength(10);
+    const r = await both(unshallow(shallow, commits, ['include-tag']));
+    expect(r.planned).toBe(1);
+    expect(r.viaReach).toEqual(r.viaWalk);
+    expect(r.viaReach.filter((id) => client.includes(id))).toEqual([]);
+    expect(r.viaReach).toEqual(objectsOf(src.dir, ['main', 'old']).filter((id) => !client.includes(id)));
+  });
+
+  it('a wanted annotated tag goes with its chain; without include-tag `old` stays out', async () => {
+    const tip = rev('main');
+    const args = [`want ${rev('v2-signed')}`, `shallow ${tip}`, 'deepen 2147483647', `have ${tip}`, 'ofs-delta', 'done'];
+    const r = await both(args);
+    expect(r.planned).toBe(1);
+    expect(r.viaReach).toEqual(r.viaWalk);
+    expect(r.viaReach).toContain(rev('v2-signed'));
+    expect(r.viaReach).toContain(rev('v2'));
+    expect(r.viaReach).not.toContain(rev('old'));
+  });
+
+  it('git fetch --unshallow (thin-pack, include-tag) after clone --depth 1 completes the clone: fsck --full, every object', async () => {
+    const server = await serveHttp(() => reachStore);
+    const home = mkdtempSync(join(tmpdir(), 'unshallow-'));
+    try {
+      const dir = join(home, 'c');
+      await gitAsync(['clone', '-q', '--no-checkout', '--depth', '1', server.url, dir], home);
+      const before = plans;
+      await gitAsync(['fetch', '-q', '--unshallow'], dir);
+      expect(plans - before).toBeGreaterThanOrEqual(1);
+      await gitAsync(['fsck', '--full', '--strict'], dir);
+      const revs = (await gitAsync(['rev-list', '--objects', '--all'], dir)).stdout.trim().split('\n').map((l) => l.slice(0, 40)).sort();
+      expect(revs).toEqual(objectsOf(src.dir, ['main', 'old', 'v2-signed']));
+    } finally {
+      await server.close();
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('a tip of V not below the wants (a branch elsewhere): the walk serves it', async () => {
+    src.git(['branch', 'elsewhere', 'main~12']);
+    const apart = src.git(['commit-tree', '-p', rev('elsewhere'), '-m', 'apart', `${rev('main~3')}^{tree}`]).toString().trim();
+    src.git(['update-ref', 'refs/heads/elsewhere', apart]);
+    loaded = await loadPack(new Uint8Array(src.git(['pack-objects', '--revs', '--all', '--stdout', '--delta-base-offset', '-q'], '')), loaded);
+    await setRefs(loaded.repo, refsOf(src));
+    const wants = [...new Set(Object.values(refsOf(src)))].map((id) => `want ${id}`);
+    await run(reachStore, [...wants, 'ofs-delta', 'done']);
+    const tip = rev('main');
+    const r = await both(unshallow([tip], [tip]));
+    expect(r.planned).toBe(0);
+    expect(r.viaReach).toEqual(r.viaWalk);
+    expect(r.viaReach).not.toContain(apart);
+  });
+});
