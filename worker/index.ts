@@ -1,5 +1,6 @@
 /** The hub Worker: a Hono app over the per-repository Durable Object, R2 and D1. */
 import { Hono } from 'hono';
+import { getPath } from 'hono/utils/url';
 import type { Env } from './env.js';
 import { HUB_NAME, HUB_VERSION } from './version.js';
 import { api } from './routes/api.js';
@@ -12,7 +13,22 @@ import './keccak-module.js';
 
 export { RepoObject } from './durable/repo.js';
 
-export const app = new Hono<{ Bindings: Env }>();
+/** A git smart-HTTP path, once runs of slashes are collapsed. */
+const GIT_PATH = /\/(?:info\/refs|git-upload-pack|git-receive-pack)$/;
+
+/**
+ * The path a request is routed on: a git request's runs of slashes collapsed, as git
+ * http-backend finds the repository of `https://hub//NAME.git` or `NAME.git//` (a base
+ * URL ending in `/` joined to `/NAME.git`), which git sends as `//NAME.git/info/refs`.
+ */
+function routePath(request: Request): string {
+  const path = getPath(request);
+  if (!path.includes('//')) return path;
+  const collapsed = path.replace(/\/{2,}/g, '/');
+  return GIT_PATH.test(collapsed) ? collapsed : path;
+}
+
+export const app = new Hono<{ Bindings: Env }>({ getPath: routePath });
 
 /**
  * Bytes of an unread request body read and dropped after the answer (past it,

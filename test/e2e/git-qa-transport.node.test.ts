@@ -259,9 +259,12 @@ describe('fetches by id and URL forms', () => {
     }
   });
 
-  it('serves /NAME.git/, /NAME/ and /NAME alike; a filter it does not implement is a clear error', () => {
+  it('serves /NAME.git/, /NAME/, /NAME and with runs of slashes (as http-backend) alike; a filter it does not implement is a clear error', () => {
     const expected = lsRemote(ok, hub, 'qa');
-    for (const path of ['/qa.git/', '/qa/', '/qa']) expect(ok(['ls-remote', `${hub.url}${path}`]).trim().split('\n').sort(), path).toEqual(expected);
+    for (const path of ['/qa.git/', '/qa/', '/qa', '//qa.git', '/qa.git//']) expect(ok(['ls-remote', `${hub.url}${path}`]).trim().split('\n').sort(), path).toEqual(expected);
+    const d = dir();
+    ok(['clone', '-q', `${hub.url}//qa.git`, d]);
+    expect(ok(['rev-parse', 'HEAD'], d).trim()).toBe(ok(['rev-parse', 'main'], src).trim());
     const r = git(['clone', '--filter=sparse:oid=main:.sparse', `${hub.url}/qa.git`, dir()]);
     expect(r.status).toBe(128);
     expect(r.stderr).toContain("filter 'sparse:oid=main:.sparse' is not supported by this server");

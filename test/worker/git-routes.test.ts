@@ -131,6 +131,16 @@ describe('info/refs', () => {
     expect((await SELF.fetch(`${HUB}/gr-empty.git/HEAD`)).status).toBe(404);
   });
 
+  it('finds the repository under runs of slashes (//NAME.git, NAME.git//info/refs), as http-backend does; other paths are not collapsed', async () => {
+    const want = dec(await (await SELF.fetch(`${HUB}/gr-full.git/info/refs?service=git-upload-pack`)).arrayBuffer());
+    for (const path of ['//gr-full.git/info/refs', '/gr-full.git//info/refs', '///gr-full//info/refs']) {
+      const res = await SELF.fetch(`${HUB}${path}?service=git-upload-pack`);
+      expect(res.status, path).toBe(200);
+      expect(dec(await res.arrayBuffer()), path).toBe(want);
+    }
+    expect((await SELF.fetch(`${HUB}//api/repos`, { headers: ADMIN })).status).toBe(404);
+  });
+
   it('answers another method on a smart-HTTP path with 405 and the methods it takes, as http-backend does, whatever the name', async () => {
     for (const repo of ['gr-empty.git', 'gr-missing']) {
       for (const method of ['PUT', 'DELETE', 'OPTIONS', 'POST']) {
