@@ -121,6 +121,23 @@ describe('client features of git 2.39', () => {
     });
   });
 
+  it('fetch --refetch (v2 and v0) takes every object again; a bundle of the clone verifies and lists the same heads', () => {
+    sideBySide('refetch', [], (dir) => {
+      const received = ['2', '0'].map((v) => {
+        const r = git(['-c', `protocol.version=${v}`, 'fetch', '--refetch', '--progress', 'origin'], dir);
+        expect(r.status, r.stderr).toBe(0);
+        const n = /Receiving objects: 100% \((\d+)\/\1\)/.exec(r.stderr)?.[1];
+        expect(Number(n), r.stderr).toBeGreaterThan(90);
+        return n;
+      });
+      const bundle = `${dir}.bundle`;
+      ok(['bundle', 'create', '-q', bundle, '--all'], dir);
+      const verify = git(['bundle', 'verify', bundle], dir);
+      expect(verify.status, verify.stderr).toBe(0);
+      return [received.join(' '), ok(['bundle', 'list-heads', bundle], dir).trim()].join('\n');
+    });
+  });
+
   it('push.negotiate, fetch --negotiate-only, maintenance prefetch and remote set-head -a', () => {
     sideBySide('negotiate', [], (dir) => {
       ok(['reset', '-q', '--hard', 'HEAD~5'], dir);
