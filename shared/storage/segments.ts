@@ -15,11 +15,14 @@ export interface RecordLocation {
   length: number;
 }
 
-/** A finished segment: its id, total size and the records in the order written. */
+/**
+ * A finished segment: its id and total size. Where its records lie is what each
+ * endRecord() returned: a writer keeps no list of them (a push writes a record per
+ * object, and a list of 1M location objects outgrew the isolate's heap).
+ */
 export interface AppendResult {
   segment: SegmentId;
   size: number;
-  records: RecordLocation[];
 }
 
 /**
@@ -100,12 +103,13 @@ export type SegmentStore = SegmentCreator & SegmentReader & SegmentJanitor;
 /** One record to append: whole bytes, or a stream of chunks. */
 export type RecordSource = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
-/** Appends `records` (each streamed through) as one new segment; aborts the segment if anything throws. */
+/** Appends `records` (each streamed through) as one new segment, with their locations in order; aborts the segment if anything throws. */
 export async function appendRecords(
   store: SegmentCreator,
   records: AsyncIterable<RecordSource> | Iterable<RecordSource>,
-): Promise<AppendResult> {
+): Promise<AppendResult & { records: RecordLocation[] }> {
   const writer = await store.create();
+  const locations: RecordLocation[] = [];
   try {
     for await (const record of records) {
       if (record instanceof Uint8Array) {
@@ -113,9 +117,9 @@ export async function appendRecords(
       } else {
         for await (const chunk of record) if (chunk.length > 0) await writer.write(chunk);
       }
-      writer.endRecord();
+      locations.push(writer.endRecord());
     }
-    return await writer.finish();
+    return { ...(await writer.finish()), records: locations };
   } catch (e) {
     await writer.abort().catch(() => undefined);
     throw e;
@@ -137,7 +141,6 @@ export function checkRange(offset: number, length: number | undefined): void {
 export class RecordTracker {
   private size = 0;
   private recordStart: number | null = null;
-  private readonly records: RecordLocation[] = [];
   private state: 'open' | 'finished' | 'aborted' = 'open';
 
   constructor(private readonly segment: SegmentId) {}
@@ -153,10 +156,8 @@ export class RecordTracker {
   endRecord(): RecordLocation {
     this.checkOpen();
     const offset = this.recordStart ?? this.size;
-    const loc = { offset, length: this.size - offset };
-    this.records.push(loc);
     this.recordStart = null;
-    return loc;
+    return { offset, length: this.size - offset };
   }
 
   /** Ends an open record and marks the writer finished. */
@@ -164,7 +165,7 @@ export class RecordTracker {
     this.checkOpen();
     if (this.recordStart !== null) this.endRecord();
     this.state = 'finished';
-    return { segment: this.segment, size: this.size, records: this.records.slice() };
+    return { segment: this.segment, size: this.size };
   }
 
   /** Marks the writer aborted (idempotent); returns whether it was open. */

@@ -43,9 +43,10 @@ async function storeTag(name: string, target: string): Promise<string> {
   const segments = new R2SegmentStore(env.CONTENT, (await repoRow(name)).id);
   const w = await segments.create();
   await w.write(deflateSync(content));
-  const { segment, records } = await w.finish();
+  const { offset, length } = w.endRecord();
+  const { segment } = await w.finish();
   const stub = await stubOf(name);
-  const r = await stub.putObjects([{ id, kind: 'tag', size: content.length, segment, offset: records[0].offset, length: records[0].length, format: 'full', base: null }]);
+  const r = await stub.putObjects([{ id, kind: 'tag', size: content.length, segment, offset, length, format: 'full', base: null }]);
   expect(r.ok).toBe(true);
   return id;
 }

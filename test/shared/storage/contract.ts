@@ -331,7 +331,7 @@ export function describeStorageContract(name: string, make: () => Promise<Storag
         const kept = await appendRecords(segments, [bytes('kept')]);
         const other = await segments.create();
         const empty = await other.finish();
-        expect(empty).toEqual({ segment: other.segment, size: 0, records: [] });
+        expect(empty).toEqual({ segment: other.segment, size: 0 });
         await expect(other.write(bytes('late'))).rejects.toMatchObject({ code: 'segment-state' });
         expect((await segments.list()).sort()).toEqual([kept.segment, empty.segment].sort());
         await segments.delete(kept.segment);
