@@ -251,6 +251,13 @@ class Session {
   /** Hashes asked by gimme cards, answered in the reply (a Set: asked twice, sent once). */
   private readonly gimmes = new Set<string>();
   private readonly uvGimmes: string[] = [];
+  /**
+   * Private artifacts an x user's push announced (`igot HASH 1`): those missing are asked
+   * for in this reply, not kept as phantoms, which every writer's push would be asked for
+   * (fossil server asks its private phantoms of x users only). The client announces them
+   * again each round.
+   */
+  private readonly privateIgots = new Set<string>();
   private configMask = 0;
   private readonly configIn = new ConfigReceiver();
   private readonly onremote = new Set<string>();
@@ -363,8 +370,9 @@ class Session {
         // artifacts (`igot HASH 1`); fossil server has sent each gimme's file by then.
         if (!this.gimmes.has(args[0])) this.onremote.add(args[0]);
         if (this.isPush) {
-          if (args[1] === '1' && !this.caps.private) this.notPrivate();
-          else this.ingest.igot(args[0]);
+          if (args[1] !== '1') this.ingest.igot(args[0]);
+          else if (!this.caps.private) this.notPrivate();
+          else if (this.privateIgots.size < 100_000) this.privateIgots.add(args[0]);
         }
         return;
       case 'gimme':
@@ -584,7 +592,12 @@ class Session {
       // From a random point, as fossil server asks ORDER BY random(): otherwise a full page of
       // phantoms that no client has would be asked for forever and the rest never.
       const from = [...crypto.getRandomValues(new Uint8Array(4))].map((b) => b.toString(16).padStart(2, '0')).join('');
-      for (const h of await this.repo.store.listPhantoms(this.limits.maxGimme, from)) out.card('gimme', h);
+      const phantoms = await this.repo.store.listPhantoms(this.limits.maxGimme, from);
+      for (const h of phantoms) out.card('gimme', h);
+      const announced = [...this.privateIgots];
+      const states = announced.length > 0 ? await this.repo.store.states(announced) : [];
+      const missing = announced.filter((_, i) => states[i] === 'unknown');
+      for (const h of missing.slice(0, Math.max(0, this.limits.maxGimme - phantoms.length))) out.card('gimme', h);
     }
     if (this.cloneAll || this.sendCatalog) {
       await this.igotAll(out);
