@@ -98,6 +98,13 @@ describe('protocol v1, leases and tags', () => {
     ok(['commit', '-q', '--allow-empty', '-m', 'over v1'], d);
     ok(['-c', 'protocol.version=1', 'push', '-q', 'origin', 'HEAD:refs/heads/v1-branch'], d);
     expect(ok(['ls-remote', `${hub.url}/qa.git`, 'refs/heads/v1-branch']).split('\t')[0]).toBe(ok(['rev-parse', 'HEAD'], d).trim());
+    // v1 is v0 opened by a `version 1` line, as git upload-pack and receive-pack send it.
+    for (const args of [['ls-remote', `${hub.url}/qa.git`], ['push', '--dry-run', writerUrl(hub, 'qa'), 'HEAD:refs/heads/v1-dry']]) {
+      const r = spawnSync('git', ['-c', 'protocol.version=1', ...args], { cwd: d, env: { ...gitEnv(home), GIT_TRACE_PACKET: '1' }, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const got = r.stderr.split('\n').filter((l) => l.includes('packet:')).map((l) => l.replace(/^.*packet: +git< /, '')).slice(0, 3);
+      expect(got, args[0]).toEqual([`# service=git-${args[0] === 'push' ? 'receive' : 'upload'}-pack`, '0000', 'version 1']);
+    }
   });
 
   it('--force-with-lease refuses a stale lease (nothing changes) and forces with the right one; --follow-tags', () => {

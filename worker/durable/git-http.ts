@@ -387,7 +387,9 @@ export async function handleGitRequest(
   const url = new URL(request.url);
   const limit = Number(request.headers.get('x-hub-max-body') ?? '0');
   const gzip = request.headers.get('x-hub-gzip') === '1';
-  const protocol = requestedProtocolVersion(request.headers.get('git-protocol'));
+  const requested = requestedProtocolVersion(request.headers.get('git-protocol'));
+  // v1 differs from v0 only in its advertisement's first line.
+  const protocol = requested === 2 ? 2 : 0;
   const opts: GitServiceOptions = {
     protocol,
     uploadFeatures: HUB_UPLOAD_FEATURES,
@@ -403,7 +405,7 @@ export async function handleGitRequest(
     return reply(async function* () {
       if (service === 'git-receive-pack') {
         const { refs } = await currentRefs(repo, false, peeled);
-        yield encodePkts(receivePackAdvertisement(refs, opts.receiveFeatures));
+        yield encodePkts(receivePackAdvertisement(refs, opts.receiveFeatures, requested === 1));
         return;
       }
       if (protocol === 2) {
@@ -411,7 +413,7 @@ export async function handleGitRequest(
         return;
       }
       const { refs, head } = await currentRefs(repo, true, peeled);
-      yield encodePkts(uploadPackV0Advertisement(refs, head, opts.uploadFeatures));
+      yield encodePkts(uploadPackV0Advertisement(refs, head, opts.uploadFeatures, requested === 1));
     });
   }
   // Each POST body is finished (drained, see requestBody) once the answer is

@@ -49,9 +49,9 @@ function sorted(refs: readonly AdvertisedRef[]): AdvertisedRef[] {
   return [...refs].sort((a, b) => compareNames(a.name, b.name));
 }
 
-/** The HTTP-only preamble: `# service=<service>` and a flush. */
-export function servicePreamble(service: GitService): Pkt[] {
-  return [textPkt(`# service=${service}\n`), FLUSH];
+/** The HTTP-only preamble: `# service=<service>` and a flush; then `version 1` when the client asked for v1 (as git's services answer it). */
+export function servicePreamble(service: GitService, version1 = false): Pkt[] {
+  return [textPkt(`# service=${service}\n`), FLUSH, ...(version1 ? [textPkt('version 1\n')] : [])];
 }
 
 /**
@@ -59,8 +59,8 @@ export function servicePreamble(service: GitService): Pkt[] {
  * resolves (with `symref=HEAD:<target>`), then refs in byte order, each annotated
  * tag followed by its `^{}` line.
  */
-export function uploadPackV0Advertisement(refs: readonly AdvertisedRef[], head: HeadState | null, features: UploadPackFeatures): Pkt[] {
-  const out = servicePreamble('git-upload-pack');
+export function uploadPackV0Advertisement(refs: readonly AdvertisedRef[], head: HeadState | null, features: UploadPackFeatures, version1 = false): Pkt[] {
+  const out = servicePreamble('git-upload-pack', version1);
   const lines: AdvertisedRef[] = [];
   let symref: string | null = null;
   if (head?.id) {
@@ -82,8 +82,8 @@ export function uploadPackV0Advertisement(refs: readonly AdvertisedRef[], head: 
  * v0 receive-pack advertisement including the HTTP preamble: refs in byte order,
  * no HEAD and no peeled lines; `capabilities^{}` when there is no ref.
  */
-export function receivePackAdvertisement(refs: readonly AdvertisedRef[], features: ReceivePackFeatures): Pkt[] {
-  const out = servicePreamble('git-receive-pack');
+export function receivePackAdvertisement(refs: readonly AdvertisedRef[], features: ReceivePackFeatures, version1 = false): Pkt[] {
+  const out = servicePreamble('git-receive-pack', version1);
   const lines = sorted(refs);
   if (lines.length === 0) lines.push({ name: 'capabilities^{}', id: ZERO_ID });
   let caps: string | null = receivePackCapabilities(features).join(' ');
@@ -102,13 +102,15 @@ export function uploadPackV2Advertisement(features: UploadPackFeatures): Pkt[] {
 
 /**
  * Protocol version a request asks for through its `Git-Protocol` header
- * (colon-separated `key=value` list); 0 when absent or unknown. Push ignores it.
+ * (colon-separated `key=value` list): the highest `version=` of 0, 1 and 2, as
+ * git's services take it; 0 when absent or unknown. v1 is v0 with a `version 1`
+ * line opening the advertisement; push has no v2.
  */
-export function requestedProtocolVersion(header: string | null | undefined): 0 | 2 {
-  if (!header) return 0;
-  let version: 0 | 2 = 0;
-  for (const item of header.split(':')) {
+export function requestedProtocolVersion(header: string | null | undefined): 0 | 1 | 2 {
+  let version: 0 | 1 | 2 = 0;
+  for (const item of header?.split(':') ?? []) {
     if (item === 'version=2') version = 2;
+    else if (item === 'version=1' && version === 0) version = 1;
   }
   return version;
 }

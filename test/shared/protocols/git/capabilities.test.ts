@@ -48,6 +48,8 @@ describe('capabilities', () => {
     expect([isObjectId('a'.repeat(40)), isObjectId('A'.repeat(40)), isObjectId('a'.repeat(41))]).toEqual([true, false, false]);
     expect(compareNames('refs/heads/\u{1F600}', 'refs/heads/\uFFFF')).toBeGreaterThan(0);
     expect(['b', 'a/b', 'a', 'a-b'].sort(compareNames)).toEqual(['a', 'a-b', 'a/b', 'b']);
-    expect([requestedProtocolVersion(null), requestedProtocolVersion('version=2'), requestedProtocolVersion('x=1:version=2'), requestedProtocolVersion('version=1')]).toEqual([0, 2, 2, 0]);
+    // git's services take the highest version=0|1|2 of the list.
+    const asked = [null, 'version=2', 'x=1:version=2', 'version=1', 'version=1:version=0', 'version=2:version=1', 'version=0:version=2', 'version=3', 'version=x:version=1'];
+    expect(asked.map(requestedProtocolVersion)).toEqual([0, 2, 2, 1, 1, 2, 2, 0, 1]);
   });
 });
