@@ -47,8 +47,19 @@ export interface Commit {
   unparsed?: Uint8Array;
 }
 
-/** Parse a commit's content; a GitObjectError if tree or parents are missing or malformed (as git's parse_commit_buffer). */
-export function parseCommit(bytes: Uint8Array, format: ObjectFormat = 'sha1'): Commit {
+/** A commit's links: its tree and parents, and where the lines after them begin. */
+export interface CommitLinks {
+  tree: ObjectId;
+  parents: ObjectId[];
+  /** Offset of the first line after the parent lines. */
+  end: number;
+}
+
+/**
+ * The tree and parent lines of a commit's content, read and checked as parseCommit reads them,
+ * and nothing after them (a history walk needs no identities or message).
+ */
+export function parseCommitLinks(bytes: Uint8Array, format: ObjectFormat = 'sha1'): CommitLinks {
   const hex = RAW_ID_LENGTH[format] * 2;
   // "tree " id LF, and at least one byte after it (git: "bogus commit object").
   if (!startsWith(bytes, 0, 'tree ')) throw new GitObjectError('missing-header', 'commit has no tree line where one is required', { offset: 0 });
@@ -64,6 +75,12 @@ export function parseCommit(bytes: Uint8Array, format: ObjectFormat = 'sha1'): C
     if (bytes.length <= pos + hex + 8) throw new GitObjectError('missing-header', 'commit ends after a parent line', { offset: pos });
     pos += hex + 8;
   }
+  return { tree, parents, end: pos };
+}
+
+/** Parse a commit's content; a GitObjectError if tree or parents are missing or malformed (as git's parse_commit_buffer). */
+export function parseCommit(bytes: Uint8Array, format: ObjectFormat = 'sha1'): Commit {
+  const { tree, parents, end: pos } = parseCommitLinks(bytes, format);
   const { headers, message, unparsed } = parseHeaderBlock(bytes.subarray(pos));
   let i = 0;
   const author = headers[i]?.key === 'author' ? readIdentity(headers[i++].value) : null;
@@ -90,9 +107,9 @@ export function parseCommit(bytes: Uint8Array, format: ObjectFormat = 'sha1'): C
  * committer line on, and 0 unless author and committer are the first two
  * lines after the parents (a commit without an author line is dated 0 by
  * git, whatever its committer says) or a line follows the date. `commit`
- * is parseCommit(bytes).
+ * is parseCommit(bytes) (or parseCommitLinks(bytes)).
  */
-export function commitDate(bytes: Uint8Array, commit: Commit, format: ObjectFormat = 'sha1'): number {
+export function commitDate(bytes: Uint8Array, commit: Pick<Commit, 'parents'>, format: ObjectFormat = 'sha1'): number {
   const hex = RAW_ID_LENGTH[format] * 2;
   let pos = hex + 6 + commit.parents.length * (hex + 8);
   if (pos + 6 >= bytes.length || !startsWith(bytes, pos, 'author')) return 0;

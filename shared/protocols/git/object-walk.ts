@@ -10,7 +10,7 @@
  * through readObject with the exchange's base cache.
  */
 import { commitsBetween, HistoryError, MAX_WALK, type CommitGraph, type CommitInfo } from '../../core/history.js';
-import { commitDate, parseCommit } from '../../core/git/commit.js';
+import { commitDate, parseCommit, parseCommitLinks } from '../../core/git/commit.js';
 import { parseTree, type Tree } from '../../core/git/tree.js';
 import { parseTag } from '../../core/git/tag.js';
 import type { ObjectId } from '../../storage/ids.js';
@@ -80,7 +80,8 @@ export class RepoView implements CommitGraph {
       if (row === null || row.kind !== 'commit') info = null;
       else {
         const bytes = await this.content(id, 'commit', row);
-        const c = parseCommit(bytes);
+        // Only the links: a walk reads no identity or message.
+        const c = parseCommitLinks(bytes);
         // git's date (what --shallow-since cuts at), not the committer line's: they differ for odd commits.
         info = { parents: c.parents, time: commitDate(bytes, c), tree: c.tree };
       }
@@ -194,6 +195,11 @@ export interface WalkQuery {
   boundary: readonly ObjectId[];
   /** More commits to send with their history (parents of commits being unshallowed). */
   extraCommits?: readonly ObjectId[];
+  /**
+   * The client's shallow commits: it has them and their trees. One that is wanted (a tag a
+   * shallow clone follows to its boundary) is had as a common commit is, so no walk goes to it.
+   */
+  clientShallow?: readonly ObjectId[];
   filter: FilterSpec | null;
   /** Annotated tag ids (ref values) to add when they point into the pack (include-tag). */
   includeTags?: readonly ObjectId[];
@@ -258,6 +264,8 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
     else explicit.push(p.id);
   }
   commitRoots.push(...(q.extraCommits ?? []));
+  const clientShallow = new Set(q.clientShallow ?? []);
+  const common = [...q.common, ...commitRoots.filter((c) => clientShallow.has(c))];
   // Only blobs asked for (a lazy fetch): they are the pack, in the request's order, without a second set of them.
   if (blobsOnly && commitRoots.length === 0 && (q.includeTags ?? []).length === 0) {
     return { objects: PackedIds.over(wants.bytes), commits: 0, have: new IdSet(), index: wants };
@@ -265,7 +273,7 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
   // 2. Commits.
   const cut = new Set(q.boundary);
   const graph = cutGraph(view, cut);
-  const commits = await commitsBetween(graph, commitRoots, q.common, limit);
+  const commits = await commitsBetween(graph, commitRoots, common, limit);
   const commitSet = new Set(commits);
   // object:type=tree|blob|tag sends only the commits asked for (git marks them USER_GIVEN), the rest are walked through.
   const wanted = filterKeepsCommits(q.filter) ? null : new Set(commitRoots);
@@ -278,7 +286,7 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
     have.add(id);
     edge.push(id);
   };
-  for (const id of q.common) await noteEdge(id);
+  for (const id of common) await noteEdge(id);
   for (const c of commits) {
     for (const p of (await graph.commit(c))!.parents) await noteEdge(p);
   }

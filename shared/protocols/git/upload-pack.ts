@@ -411,6 +411,7 @@ async function buildPack(
     // (which are sent as extra commits), so the have side must not walk through them.
     boundary: [...(r.shallow?.boundary ?? []), ...(r.shallow?.unshallow ?? [])],
     extraCommits: extra,
+    clientShallow: clientShallow(r.shallow),
     filter: r.filter,
     includeTags: r.includeTag ? await tagRefIds(store.refs, view) : [],
     limit,
@@ -520,6 +521,13 @@ async function unshallowShortcut(
     limit,
   });
   return plan && { plan, order: orderReachPlan(plan) };
+}
+
+/** The client's shallow commits we have: the boundary's that stay shallow, and the unshallowed. */
+function clientShallow(s: ShallowInfo | null): ObjectId[] {
+  if (s === null) return [];
+  const fresh = new Set(s.shallow);
+  return [...s.boundary.filter((id) => !fresh.has(id)), ...s.unshallow];
 }
 
 function sameSet(a: readonly ObjectId[], b: readonly ObjectId[]): boolean {

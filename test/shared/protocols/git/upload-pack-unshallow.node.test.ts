@@ -71,8 +71,8 @@ function history(repo: TempRepo): void {
   repo.git(['tag', '-a', '-m', 'tag of a tag', 'v2-signed', 'v2']);
 }
 
-async function run(store: UploadPackStore, args: string[]): Promise<Uint8Array> {
-  const out = await collectBytes(uploadPack(store, fromBytes(v2Fetch(args)), { protocol: 2 }));
+async function run(store: UploadPackStore, args: string[], maxWalk?: number): Promise<Uint8Array> {
+  const out = await collectBytes(uploadPack(store, fromBytes(v2Fetch(args)), { protocol: 2, maxWalk }));
   const pack: Uint8Array[] = [];
   let inPack = false;
   for (const p of splitPkts(out).pkts) {
@@ -85,6 +85,7 @@ async function run(store: UploadPackStore, args: string[]): Promise<Uint8Array> 
     if (sb.band === 1) pack.push(sb.data.slice());
     else if (sb.band === 3) throw new Error(Buffer.from(sb.data).toString());
   }
+  if (!inPack) throw new Error(Buffer.from(out).toString('latin1'));
   return new Uint8Array(Buffer.concat(pack));
 }
 
@@ -219,5 +220,14 @@ describe('unshallow from the remembered closure', () => {
     expect(r.planned).toBe(0);
     expect(r.viaReach).toEqual(r.viaWalk);
     expect(r.viaReach).not.toContain(apart);
+  });
+
+  it('a wanted commit the client has as shallow (a tag followed to its boundary) is had: no walk down to it', async () => {
+    // git fetch --deepen N follows a tag at the new boundary with want B, shallow B, have TIP.
+    const tip = rev('main');
+    const boundary = rev('main~12');
+    const args = [`want ${boundary}`, `shallow ${boundary}`, `have ${tip}`, 'ofs-delta', 'done'];
+    // Walking from the tip down to it took 12 commits: past a bound of 5, the fetch failed.
+    expect(await idsOf(await run(walkStore, args, 5))).toEqual([]);
   });
 });
