@@ -59,6 +59,19 @@ describe('segment gc', () => {
     });
   });
 
+  it('judges a segment\'s pieces by the segment: a live one\'s stay, a dead one\'s and an unfinished writer\'s go', async () => {
+    const { stub, prefix } = fresh();
+    for (const n of ['live', 'live/0', 'live/1', 'dead', 'dead/0', 'unfinished/0', 'unfinished/1']) await put(prefix, n);
+    await runInDurableObject(stub, async (_i: RepoObject, state) => {
+      refer(state.storage, 'live');
+      expect(await collectSegments(state.storage, env.CONTENT, prefix, NOW, Date.now())).toEqual({ listed: 7, recorded: 2, deleted: 0 });
+      expect(deadRows(state.storage)).toEqual(['dead', 'unfinished']);
+      expect(await collectSegments(state.storage, env.CONTENT, prefix, NOW, Date.now() + 1)).toEqual({ listed: 7, recorded: 0, deleted: 4 });
+      expect((await env.CONTENT.list({ prefix })).objects.map((o) => o.key.slice(prefix.length))).toEqual(['live', 'live/0', 'live/1']);
+      expect(deadRows(state.storage)).toEqual([]);
+    });
+  });
+
   it('goes through the listing page by page', async () => {
     const { stub, prefix } = fresh();
     const names = Array.from({ length: 7 }, (_, i) => `s${i}`);

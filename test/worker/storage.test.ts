@@ -7,7 +7,8 @@ import { repoStoreFromStub } from '../../worker/durable/client.js';
 import { MAX_CHAIN_DEPTH, type IndexRow } from '../../shared/storage/object-index.js';
 import { migrate, SCHEMA_VERSION, SqlRepoStore } from '../../worker/durable/repo-store.js';
 import type { RepoObject } from '../../worker/durable/repo.js';
-import { R2_MIN_PART_SIZE, R2SegmentStore } from '../../worker/storage-r2/segments.js';
+import { R2_PIECE_SIZE, R2SegmentStore } from '../../worker/storage-r2/segments.js';
+import { appendRecords } from '../../shared/storage/segments.js';
 import { describeStorageContract, oid } from '../shared/storage/contract.js';
 
 const freshStub = () => env.REPO.get(env.REPO.newUniqueId());
@@ -327,15 +328,93 @@ describe('SqlRepoStore stages', () => {
 });
 
 describe('R2SegmentStore', () => {
-  it('keeps segments under the repository prefix and refuses unsafe repository ids and parts', async () => {
+  it('keeps segments under the repository prefix and refuses unsafe repository ids and piece sizes', async () => {
     const store = new R2SegmentStore(env.CONTENT, 'repo-a');
     const w = await store.create();
     await w.write(new Uint8Array([1, 2, 3]));
     const { segment } = await w.finish();
-    expect(await env.CONTENT.head(`repos/repo-a/segments/${segment}`)).not.toBeNull();
+    expect(segment).toMatch(/\.p5242880$/); // pieces of R2_PIECE_SIZE
+    expect(await env.CONTENT.head(`repos/repo-a/segments/${segment}/0`)).not.toBeNull();
     expect(await new R2SegmentStore(env.CONTENT, 'repo-b').list()).toEqual([]);
     expect(() => new R2SegmentStore(env.CONTENT, '../x')).toThrow(/invalid repository id/);
-    expect(() => new R2SegmentStore(env.CONTENT, 'r', { partSize: R2_MIN_PART_SIZE - 1 })).toThrow(/part size/);
+    expect(() => new R2SegmentStore(env.CONTENT, 'r', { pieceSize: 0 })).toThrow(/piece size/);
+  });
+
+  it('writes a segment as single-put pieces and reads ranges across them', async () => {
+    const repo = `pieces-${crypto.randomUUID()}`;
+    const store = new R2SegmentStore(env.CONTENT, repo, { pieceSize: 1000 });
+    const bytes = new Uint8Array(3500).map((_, i) => (i * 11) & 0xff);
+    const w = await store.create();
+    await w.write(bytes.subarray(0, 1500)); // piece 0 goes up, 500 bytes stay
+    expect(w.readBack!(999, 2)).toBeNull();
+    expect(w.readBack!(1000, 500)).toEqual(bytes.subarray(1000, 1500));
+    await w.write(bytes.subarray(1500));
+    const { segment, size } = await w.finish();
+    expect(size).toBe(3500);
+    const prefix = `repos/${repo}/segments/`;
+    const objects = (await env.CONTENT.list({ prefix })).objects;
+    expect(objects.map((o) => [o.key.slice(prefix.length), o.size])).toEqual([
+      [`${segment}/0`, 1000],
+      [`${segment}/1`, 1000],
+      [`${segment}/2`, 1000],
+      [`${segment}/3`, 500],
+    ]);
+    // Another store, of another piece size, reads it by the piece size in its id.
+    const other = new R2SegmentStore(env.CONTENT, repo);
+    expect(await other.list()).toEqual([segment]);
+    expect(await other.size(segment)).toBe(3500);
+    expect(await other.readRange(segment, 0, 3500)).toEqual(bytes);
+    expect(await other.readRange(segment, 999, 2501)).toEqual(bytes.subarray(999));
+    expect(await other.readRange(segment, 3000, 500)).toEqual(bytes.subarray(3000));
+    expect(await other.readRange(segment, 3500, 0)).toEqual(new Uint8Array(0));
+    await expect(other.readRange(segment, 3000, 501)).rejects.toMatchObject({ code: 'segment-range' });
+    await expect(other.readRange(segment, 3999, 2)).rejects.toMatchObject({ code: 'segment-range' }); // from the last piece's end on
+    await expect(other.readRange(segment, 4000, 1)).rejects.toMatchObject({ code: 'segment-range' }); // a piece that is not there
+    const chunks: Uint8Array[] = [];
+    for await (const c of other.readStream(segment, 10)) chunks.push(c.slice());
+    expect(Buffer.concat(chunks)).toEqual(Buffer.from(bytes.subarray(10)));
+    const f = await other.openForward(segment, 100, 3400);
+    expect(await f.readInto(100, 50, null)).toEqual(bytes.subarray(100, 150));
+    expect(await f.readInto(1990, 1020, null)).toEqual(bytes.subarray(1990, 3010)); // skips into piece 1, reads across 2 into 3
+    await f.close();
+    const g = await other.openForward(segment, 3400, 200); // past the end
+    await expect(g.readInto(3400, 200, null)).rejects.toMatchObject({ code: 'segment-range' });
+    await g.close();
+    await other.delete(segment);
+    expect((await env.CONTENT.list({ prefix })).objects).toEqual([]);
+    await expect(other.readRange(segment, 0, 1)).rejects.toMatchObject({ code: 'segment-not-found' });
+  });
+
+  it('reads a segment of whole pieces only, and an empty segment', async () => {
+    const store = new R2SegmentStore(env.CONTENT, `whole-${crypto.randomUUID()}`, { pieceSize: 1000 });
+    const bytes = new Uint8Array(2000).map((_, i) => (i * 5) & 0xff);
+    const a = await appendRecords(store, [bytes]);
+    expect(await store.size(a.segment)).toBe(2000);
+    expect(await store.readRange(a.segment, 0, 2000)).toEqual(bytes);
+    expect(await store.readRange(a.segment, 1999, 1)).toEqual(bytes.subarray(1999));
+    await expect(store.readRange(a.segment, 1999, 2)).rejects.toMatchObject({ code: 'segment-range' });
+    const b = await appendRecords(store, []);
+    expect(await store.size(b.segment)).toBe(0);
+    expect((await store.list()).sort()).toEqual([a.segment, b.segment].sort());
+  });
+
+  it('still reads a segment written as one multipart upload (before pieces)', async () => {
+    const repo = `multipart-${crypto.randomUUID()}`;
+    const store = new R2SegmentStore(env.CONTENT, repo);
+    const segment = 'older-multipart';
+    const part = 5 * 1024 * 1024; // R2's smallest part
+    const bytes = new Uint8Array(part + 1000).map((_, i) => (i * 3) & 0xff);
+    const upload = await env.CONTENT.createMultipartUpload(store.key(segment));
+    await upload.complete([await upload.uploadPart(1, bytes.subarray(0, part)), await upload.uploadPart(2, bytes.subarray(part))]);
+    expect(await store.size(segment)).toBe(part + 1000);
+    expect(await store.readRange(segment, part - 10, 1010)).toEqual(bytes.subarray(part - 10));
+    const f = await store.openForward(segment, 0, part + 1000);
+    expect(await f.readInto(part - 5, 10, null)).toEqual(bytes.subarray(part - 5, part + 5));
+    await f.close();
+    await expect(store.readRange(segment, part, 1001)).rejects.toMatchObject({ code: 'segment-range' });
+    expect(await store.list()).toEqual([segment]);
+    await store.delete(segment);
+    expect(await store.list()).toEqual([]);
   });
 
   it('readRangeInto reads ranges into the memory of an earlier result, and refuses ranges past the end', async () => {
@@ -359,13 +438,13 @@ describe('R2SegmentStore', () => {
   it('reads back an open segment\'s bytes not yet uploaded, and only those', async () => {
     const store = new R2SegmentStore(env.CONTENT, `back-${crypto.randomUUID()}`);
     const w = await store.create();
-    const bytes = new Uint8Array(R2_MIN_PART_SIZE + 1000).map((_, i) => (i * 7) & 0xff);
+    const bytes = new Uint8Array(R2_PIECE_SIZE + 1000).map((_, i) => (i * 7) & 0xff);
     await w.write(bytes.subarray(0, 3000));
     expect(w.readBack!(100, 2900)).toEqual(bytes.subarray(100, 3000));
     expect(w.readBack!(100, 2901)).toBeNull(); // not written yet
-    await w.write(bytes.subarray(3000)); // the first part goes up, 1000 bytes stay
-    expect(w.readBack!(R2_MIN_PART_SIZE - 1, 2)).toBeNull(); // its first byte was uploaded
-    expect(w.readBack!(R2_MIN_PART_SIZE, 1000)).toEqual(bytes.subarray(R2_MIN_PART_SIZE));
+    await w.write(bytes.subarray(3000)); // the first piece goes up, 1000 bytes stay
+    expect(w.readBack!(R2_PIECE_SIZE - 1, 2)).toBeNull(); // its first byte was uploaded
+    expect(w.readBack!(R2_PIECE_SIZE, 1000)).toEqual(bytes.subarray(R2_PIECE_SIZE));
     const { segment } = await w.finish();
     expect(await store.readRange(segment, 0, bytes.length)).toEqual(bytes);
   });
@@ -394,11 +473,13 @@ describe('R2SegmentStore', () => {
     await expect(store.openForward('nope', 0, 10)).rejects.toMatchObject({ code: 'segment-not-found' });
   });
 
-  it('leaves no object behind when a multipart segment is aborted', async () => {
-    const store = new R2SegmentStore(env.CONTENT, `abort-${crypto.randomUUID()}`);
+  it('leaves no object behind when a segment of pieces is aborted', async () => {
+    const repo = `abort-${crypto.randomUUID()}`;
+    const store = new R2SegmentStore(env.CONTENT, repo, { pieceSize: 1000 });
     const w = await store.create();
-    await w.write(new Uint8Array(R2_MIN_PART_SIZE + 10)); // one part uploaded, 10 bytes buffered
+    await w.write(new Uint8Array(2010)); // two pieces put, 10 bytes buffered
+    expect((await env.CONTENT.list({ prefix: `repos/${repo}/` })).objects).toHaveLength(2);
     await w.abort();
-    expect(await store.list()).toEqual([]);
+    expect((await env.CONTENT.list({ prefix: `repos/${repo}/` })).objects).toEqual([]);
   });
 });

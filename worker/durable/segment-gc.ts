@@ -72,17 +72,21 @@ export async function collectSegments(host: SqlHost, bucket: R2Bucket, prefix: s
   const fossil = hasFossilTables(host);
   const result: GcResult = { listed: 0, recorded: 0, deleted: 0 };
   const seen = new Set<string>();
+  // Names recorded by this pass: their other pieces wait for the next one too.
+  const recordedNow = new Set<string>();
   let cursor: string | undefined;
   do {
     const page = await bucket.list({ prefix, cursor, limit: pageSize });
     cursor = page.truncated ? page.cursor : undefined;
-    const names = page.objects.map((o) => o.key.slice(prefix.length));
+    // A segment's pieces (`<segment>/<n>`, worker/storage-r2/segments.ts) live and die with it.
+    const nameOf = (key: string) => key.slice(prefix.length).split('/', 1)[0];
+    const names = page.objects.map((o) => nameOf(o.key));
     result.listed += names.length;
     const live = referenced(host, names, fossil);
     const doomed: string[] = [];
     host.transactionSync(() => {
       for (const o of page.objects) {
-        const name = o.key.slice(prefix.length);
+        const name = nameOf(o.key);
         seen.add(name);
         if (live.has(name)) {
           host.sql.exec(`DELETE FROM dead_segments WHERE segment = ?`, name);
@@ -93,14 +97,15 @@ export async function collectSegments(host: SqlHost, bucket: R2Bucket, prefix: s
         if (since === undefined) {
           host.sql.exec(`INSERT INTO dead_segments (segment, since) VALUES (?, ?)`, name, now);
           result.recorded++;
-        } else if (now - since >= times.graceMs) doomed.push(o.key);
+          recordedNow.add(name);
+        } else if (now - since >= times.graceMs && !recordedNow.has(name)) doomed.push(o.key);
       }
     });
     if (doomed.length > 0) {
       // Checked unreferenced in this same synchronous step, so no request ran in between.
       await bucket.delete(doomed);
       host.transactionSync(() => {
-        for (const key of doomed) host.sql.exec(`DELETE FROM dead_segments WHERE segment = ?`, key.slice(prefix.length));
+        for (const key of doomed) host.sql.exec(`DELETE FROM dead_segments WHERE segment = ?`, nameOf(key));
       });
       result.deleted += doomed.length;
     }
