@@ -2,11 +2,13 @@
 // that the other fossil e2e files did not cover, each checked against what
 // fossil server 2.21 does with the same commands (observed on this machine).
 // One hub for the file.
+import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { deflateSync, inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactHashes, check, checkins, fossilHome, runFossil } from './fossil-client.js';
-import { apiOk, repoUrl } from './hub-client.js';
+import { apiOk, http, repoUrl } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
 let hub: Hub;
@@ -34,6 +36,23 @@ function commit(dir: string, file: string, text: string, message: string, extra:
   writeFileSync(join(dir, file), text);
   runFossil(home, ['add', file], dir);
   fossil(['commit', '--no-warnings', '-m', message, ...extra], dir);
+}
+
+const hex = (algo: string, text: string) => createHash(algo).update(text).digest('hex');
+
+/** One compressed xfer request signed as `user` (as fossil 2.21 frames it); the reply's card text. */
+async function xfer(repo: string, code: string, user: string, cards: string): Promise<string> {
+  const rest = Buffer.from(`pragma client-version 22100 20230226 192424\n${cards}# ${hex('sha1', String(Math.random()))}\n`);
+  const nonce = hex('sha1', rest.toString('latin1'));
+  const message = Buffer.concat([Buffer.from(`login ${user} ${nonce} ${hex('sha1', nonce + hex('sha1', `${code}/${user}/${user}-pw`))}\n`), rest]);
+  const z = deflateSync(message);
+  const body = Buffer.alloc(4 + z.length);
+  body.writeUInt32BE(message.length, 0);
+  z.copy(body, 4);
+  const res = await http(`${hub.url}/${repo}`, { method: 'POST', headers: { 'content-type': 'application/x-fossil' }, body });
+  expect(res.status).toBe(200);
+  if (String(res.headers['content-type']).startsWith('application/x-fossil-uncompressed')) return res.body.toString('latin1');
+  return inflateSync(res.body.subarray(4)).toString('latin1');
 }
 
 /** A hub repository with `repo`'s project code, `ann` its admin; ann's URL. */
@@ -75,5 +94,30 @@ describe('fossil hosting checked from outside', () => {
       expect(sql(clone, 'SELECT count(*) FROM phantom')).toBe('0');
       expect(artifactHashes(home, clone)).toEqual(artifactHashes(home, src.repo));
     }
+  });
+
+  // The hub's phantoms carry no private mark: one made by an admin's `igot HASH 1` (a push
+  // --private cut off before the content came) was asked of every writer's push. fossil server
+  // asks its private phantoms of x users only.
+  it('a private artifact an admin announced but never sent is not named to a writer (as by fossil server)', async () => {
+    const src = newRepo('announce-src');
+    const code = sql(src.repo, `SELECT value FROM config WHERE name = 'project-code'`).replace(/'/g, '');
+    await hosted('announce', src.repo);
+    await api('POST', '/users', { name: 'wes', password: 'wes-pw' });
+    await api('PUT', '/repos/announce/members/wes', { role: 'write' });
+    const secret = hex('sha3-256', 'a private file never sent\n');
+    const push = `push ${'0'.repeat(40)} ${code}\n`;
+    expect(await xfer('announce', code, 'ann', `${push}pragma send-private\nigot ${secret} 1\n`)).toContain(`gimme ${secret}`);
+    const writer = await xfer('announce', code, 'wes', push);
+    expect(writer).toMatch(/^pragma server-version/m);
+    expect(writer).not.toContain(secret);
+    // The admin's next round is asked for it again, and the real client's push --private still lands.
+    expect(await xfer('announce', code, 'ann', `${push}pragma send-private\nigot ${secret} 1\n`)).toContain(`gimme ${secret}`);
+    commit(src.dir, 'p.txt', 'private\n', 'private work', ['--private']);
+    expect(fossil(['push', '--private', url('announce', 'ann', 'ann-pw'), '-R', src.repo]).output).not.toMatch(/Error/);
+    const clone = join(home, 'announce-clone.fossil');
+    fossil(['clone', url('announce', 'ann', 'ann-pw'), clone]);
+    fossil(['pull', '--private', url('announce', 'ann', 'ann-pw'), '-R', clone]);
+    expect(comments(clone)).toContain('private work');
   });
 });
