@@ -170,7 +170,7 @@ export interface ReadPackOptions {
   maxDeltaBaseCache?: number;
   /** Without readEntry: raw entry bytes kept to rebuild evicted bases. Default 64 MiB. */
   maxRetainedBytes?: number;
-  /** Longest delta chain followed. Default 10000 (git writes at most 4095). */
+  /** Longest delta chain followed. Default 10000 (git writes at most 4095); at most 32767. */
   maxChainDepth?: number;
   /**
    * The set the reader keeps resolved ids in (its own when absent). The caller
@@ -211,6 +211,8 @@ export const DEFAULT_MAX_HELD_SIZE = 32 * 1024 * 1024;
 const ENTRY_TYPES: readonly PackEntryType[] = ['commit', 'tree', 'blob', 'tag', 'ofs-delta', 'ref-delta'];
 /** `bases` value of an entry without a known base (a whole object, or a REF_DELTA still waiting). */
 const NO_BASE = -0x80000000;
+/** Longest delta chain the reader's Int16 depth column holds (maxChainDepth is capped to it). */
+const MAX_CHAIN_DEPTH_HELD = 0x7fff;
 /** Largest object size the reader's Uint32 size column holds (maxObjectSize is capped to it). */
 const MAX_SIZE = 0xffffffff;
 
@@ -219,10 +221,29 @@ const MAX_SIZE = 0xffffffff;
  * (the pack header's object count): columns end exactly sized instead of up
  * to twice what a large pack needs, and a header that lies only costs what arrives.
  */
-function grown<T extends Float64Array | Int32Array | Uint32Array | Uint8Array>(a: T, make: (n: number) => T, max: number): T {
+function grown<T extends Float64Array | Int32Array | Int16Array | Uint32Array | Uint8Array>(a: T, make: (n: number) => T, max: number): T {
   const next = make(Math.max(a.length + 1, Math.min(a.length * 2 || 1024, max)));
   next.set(a);
   return next;
+}
+
+/**
+ * A column of byte offsets (in a pack, in a segment): 4 bytes an offset while
+ * they are under 4 GiB, as all but the largest pushes' are; 8 from the first
+ * one past it (a push of 1M objects kept 4 MiB more per column otherwise).
+ */
+export type OffsetColumn = Uint32Array | Float64Array;
+
+/** `col` with `value` at `i`: `col` itself, or its Float64Array copy for the first value past 4 GiB. */
+export function setOffset(col: OffsetColumn, i: number, value: number): OffsetColumn {
+  if (value > 0xffffffff && col instanceof Uint32Array) col = Float64Array.from(col);
+  col[i] = value;
+  return col;
+}
+
+/** An offset column like `col` (same width), `n` long. */
+export function offsetColumn(col: OffsetColumn, n: number): OffsetColumn {
+  return col instanceof Uint32Array ? new Uint32Array(n) : new Float64Array(n);
 }
 
 /** A byte-bounded LRU cache (Map insertion order), keyed by offset. */
@@ -443,16 +464,16 @@ class PackReader {
   readonly maxChainDepth: number;
   readonly window: number;
   readonly cache: BaseCache;
-  /** Entries read so far; the columns below are indexed by entry number (~30 bytes an entry). */
+  /** Entries read so far; the columns below are indexed by entry number (~24 bytes an entry). */
   n = 0;
-  offsets = new Float64Array(0);
+  offsets: OffsetColumn = new Uint32Array(0);
   types = new Uint8Array(0);
   sizes = new Uint32Array(0);
   headerLengths = new Uint8Array(0);
   /** Entry number of the base (negative: an external base's key from baseProvider; NO_BASE: none or not yet known). */
   bases = new Int32Array(0);
-  /** Chain depth once resolved, -1 before. */
-  depths = new Int32Array(0);
+  /** Chain depth once resolved, -1 before (maxChainDepth is at most MAX_CHAIN_DEPTH_HELD). */
+  depths = new Int16Array(0);
   /** The IdSet index of each entry's object id once resolved (-1 before): ids are held once, in idSet. */
   idIndex = new Int32Array(0);
   /** Entries the pack header declares (columns grow up to this). */
@@ -489,7 +510,7 @@ class PackReader {
     this.idSet = opts.ids ?? new IdSet();
     this.maxObjectSize = Math.min(opts.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE, MAX_SIZE);
     this.maxHeldSize = Math.min(opts.maxHeldSize ?? DEFAULT_MAX_HELD_SIZE, this.maxObjectSize);
-    this.maxChainDepth = opts.maxChainDepth ?? 10000;
+    this.maxChainDepth = Math.min(opts.maxChainDepth ?? 10000, MAX_CHAIN_DEPTH_HELD);
     this.window = opts.window ?? DEFAULT_WINDOW;
     this.cache = new BaseCache(opts.maxDeltaBaseCache ?? 32 * 1024 * 1024);
   }
@@ -521,15 +542,15 @@ class PackReader {
     const i = this.n;
     if (i === this.offsets.length) {
       const max = this.declared;
-      this.offsets = grown(this.offsets, (k) => new Float64Array(k), max);
+      this.offsets = grown(this.offsets, (k) => offsetColumn(this.offsets, k), max);
       this.types = grown(this.types, (k) => new Uint8Array(k), max);
       this.sizes = grown(this.sizes, (k) => new Uint32Array(k), max);
       this.headerLengths = grown(this.headerLengths, (k) => new Uint8Array(k), max);
       this.bases = grown(this.bases, (k) => new Int32Array(k), max);
-      this.depths = grown(this.depths, (k) => new Int32Array(k), max);
+      this.depths = grown(this.depths, (k) => new Int16Array(k), max);
       this.idIndex = grown(this.idIndex, (k) => new Int32Array(k), max);
     }
-    this.offsets[i] = entry.offset;
+    this.offsets = setOffset(this.offsets, i, entry.offset);
     this.types[i] = ENTRY_TYPES.indexOf(entry.type);
     this.sizes[i] = entry.size;
     this.headerLengths[i] = entry.headerLength;

@@ -73,7 +73,7 @@ import type { SegmentCreator, SegmentReader, SegmentWriter } from '../../storage
 import { DEFAULT_RECEIVE_FEATURES, ProtocolError, ZERO_ID, type ReceivePackFeatures } from './capabilities.js';
 import { applyGitDeltaStream, gitDeltaPasses } from '../../delta/git.js';
 import { deflatedStream, storedSource } from './large-blob.js';
-import { DEFAULT_WINDOW, packBytesToEntries, type PackEntry, type PackObject } from './pack-reader.js';
+import { DEFAULT_WINDOW, offsetColumn, packBytesToEntries, setOffset, type OffsetColumn, type PackEntry, type PackObject } from './pack-reader.js';
 import { decodePkt, encodePkt, encodePkts } from './pkt-line.js';
 import { parseReceiveRequest, type RefCommand, type ReceiveRequest } from './receive-request.js';
 import { refNameIsUtf8, refNameProblem } from './ref-name.js';
@@ -320,30 +320,63 @@ async function* remainder(reader: ByteReader, limit: number): ByteStream {
 /**
  * Where each pack entry's record was written, by entry number: segment index,
  * record offset and length, and entry header length (a delta's inflated size,
- * the row's recordSize, comes with its object: PackObject.entrySize).
+ * the row's recordSize, comes with its object: PackObject.entrySize). ~9 bytes
+ * an entry: entries are written in order, so the segment is kept per run of
+ * entries, not per entry, and offsets in a segment take 4 bytes until one
+ * passes 4 GiB.
  */
 class EntryLocs {
-  seg = new Uint32Array(0);
-  off = new Float64Array(0);
+  /** The first entry of each run of entries written to one segment, and that segment's index. */
+  private readonly runFirst: number[] = [];
+  private readonly runSeg: number[] = [];
+  private off: OffsetColumn = new Uint32Array(0);
   /** A record's length is under 4 GiB (the pack reader caps maxObjectSize there): 4 bytes, not 8. */
-  len = new Uint32Array(0);
-  headerLength = new Uint8Array(0);
+  private len = new Uint32Array(0);
+  private headerLengths = new Uint8Array(0);
   /** The pack's declared entry count: columns grow to it, not past it by up to 2x. */
   expected = Number.POSITIVE_INFINITY;
 
+  /** Records entry `i`'s location; entries come in order (i above every entry set before). */
   set(i: number, seg: number, off: number, len: number, headerLength: number): void {
-    if (i >= this.seg.length) {
-      const n = Math.max(i + 1, Math.min(Math.max(1024, this.seg.length * 2), this.expected));
-      const grow = <T extends Uint32Array | Float64Array | Uint8Array>(a: T, b: T): T => (b.set(a), b);
-      this.seg = grow(this.seg, new Uint32Array(n));
-      this.off = grow(this.off, new Float64Array(n));
+    if (i >= this.len.length) {
+      const n = Math.max(i + 1, Math.min(Math.max(1024, this.len.length * 2), this.expected));
+      const grow = <T extends OffsetColumn | Uint8Array>(a: T, b: T): T => (b.set(a), b);
+      this.off = grow(this.off, offsetColumn(this.off, n));
       this.len = grow(this.len, new Uint32Array(n));
-      this.headerLength = grow(this.headerLength, new Uint8Array(n));
+      this.headerLengths = grow(this.headerLengths, new Uint8Array(n));
     }
-    this.seg[i] = seg;
-    this.off[i] = off;
+    if (this.runSeg.length === 0 || this.runSeg[this.runSeg.length - 1] !== seg) {
+      this.runFirst.push(i);
+      this.runSeg.push(seg);
+    }
+    this.off = setOffset(this.off, i, off);
     this.len[i] = len;
-    this.headerLength[i] = headerLength;
+    this.headerLengths[i] = headerLength;
+  }
+
+  /** The segment index of entry `i` (the last run starting at or before it: usually the last run). */
+  seg(i: number): number {
+    const first = this.runFirst;
+    let lo = 0;
+    let hi = first.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (first[mid] <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.runSeg[lo];
+  }
+
+  offset(i: number): number {
+    return this.off[i];
+  }
+
+  length(i: number): number {
+    return this.len[i];
+  }
+
+  headerLength(i: number): number {
+    return this.headerLengths[i];
   }
 }
 
@@ -536,12 +569,12 @@ class Push {
   /** The raw bytes of entry number `index` (at `offset`), for the pack reader to rebuild an evicted base. */
   async readEntry(offset: number, index: number): Promise<Uint8Array> {
     if (!(index >= 0 && index < this.entryCount)) throw new ProtocolError('internal', `no entry at ${offset}`);
-    const seg = this.locs.seg[index];
-    const headerLength = this.locs.headerLength[index];
+    const seg = this.locs.seg(index);
+    const headerLength = this.locs.headerLength(index);
     const kept = this.retained.get(offset);
     if (kept && seg === this.segIds.length - 1 && this.writer) return kept;
-    const off = this.locs.off[index];
-    const len = this.locs.len[index];
+    const off = this.locs.offset(index);
+    const len = this.locs.length(index);
     // The open segment cannot be read from the store: from the writer's memory if it still holds the
     // record (a recent one), else finish the segment and carry on in a new one.
     const open = this.writer && seg === this.segIds.length - 1 ? this.writer : null;
@@ -557,12 +590,12 @@ class Push {
   /** The record (zlib stream) of entry number `index`, streamed from its segment: a large base read as it passes. */
   async *readEntryStream(offset: number, index: number): AsyncGenerator<Uint8Array> {
     if (!(index >= 0 && index < this.entryCount)) throw new ProtocolError('internal', `no entry at ${offset}`);
-    const seg = this.locs.seg[index];
+    const seg = this.locs.seg(index);
     const open = this.writer && seg === this.segIds.length - 1 ? this.writer : null;
-    const held = open?.readBack?.(this.locs.off[index], this.locs.len[index]) ?? null;
+    const held = open?.readBack?.(this.locs.offset(index), this.locs.length(index)) ?? null;
     if (held) return yield held;
     if (open) await this.finishWriter();
-    yield* this.store.segments.readStream(this.segIds[seg], this.locs.off[index], this.locs.len[index]);
+    yield* this.store.segments.readStream(this.segIds[seg], this.locs.offset(index), this.locs.length(index));
   }
 
   /** Whether the binary id at `src[off..]` is one of this push's new objects (in the quarantine or about to be). */
@@ -731,15 +764,15 @@ class Push {
       for (const r of referencedIds(parsed)) this.edgeAt(fromHex(r.id), 0, TYPE_CODE[r.type], self);
     }
     if (obj.repeat) return; // a repeat within the pack: the first copy is indexed
-    const segment = this.segIds[this.locs.seg[e]];
+    const segment = this.segIds[this.locs.seg(e)];
     let row: IndexRowInput;
     let depth = 0;
-    if (obj.baseId === null) row = { id: obj.id, kind: obj.type, size: obj.size, segment, offset: this.locs.off[e], length: this.locs.len[e], format: 'full', base: null };
+    if (obj.baseId === null) row = { id: obj.id, kind: obj.type, size: obj.size, segment, offset: this.locs.offset(e), length: this.locs.length(e), format: 'full', base: null };
     else {
       this.deltas++;
       depth = (this.knownDepthOf(obj.baseId) ?? (await this.depthOf(obj.baseId))) + 1;
       if (depth <= MAX_CHAIN_DEPTH) {
-        row = { id: obj.id, kind: obj.type, size: obj.size, segment, offset: this.locs.off[e], length: this.locs.len[e], format: 'git-delta', base: obj.baseId, recordSize: obj.entrySize };
+        row = { id: obj.id, kind: obj.type, size: obj.size, segment, offset: this.locs.offset(e), length: this.locs.length(e), format: 'git-delta', base: obj.baseId, recordSize: obj.entrySize };
       } else {
         row = obj.streamed ? await this.rebuild(obj) : await this.fullRow(obj.id, obj.type, obj.data);
         depth = 0;
@@ -778,7 +811,7 @@ class Push {
     await this.flushRows();
     await this.finishWriter();
     const e = obj.index;
-    const raw = await this.store.segments.readRange(this.segIds[this.locs.seg[e]], this.locs.off[e], this.locs.len[e]);
+    const raw = await this.store.segments.readRange(this.segIds[this.locs.seg(e)], this.locs.offset(e), this.locs.length(e));
     const delta = this.p.zlib.inflate(raw);
     const baseRow = await this.quarantine.get(obj.baseId!);
     const base = baseRow && (await storedSource(this.deps(this.ingestCache), baseRow));
