@@ -6,7 +6,8 @@
  * the remembered closure V (shared/storage/reach.ts) is that closure (every
  * tip of V lies below a wanted commit), the pack is V's plan minus the
  * client's objects, taken from the plan's arrays instead of walking every
- * commit and tree of the history (and then looking each object's row up).
+ * commit and tree of the history (and then looking each object's row up),
+ * for closures of up to MAX_UNSHALLOW_PLAN objects (the plan is copied).
  *
  * What the client has (git's rule): the commits its haves reach down to its
  * shallow commits, and everything their trees reach (a shallow client has
@@ -36,11 +37,17 @@ export interface UnshallowQuery {
   limit: number;
 }
 
+/**
+ * Largest closure whose plan is copied for an unshallow: the copy lies beside the kept plan (50-62
+ * bytes an object each), and a million-object clone's one plan already nears the isolate's 128 MB.
+ */
+export const MAX_UNSHALLOW_PLAN = 300_000;
+
 const TAG = PLAN_KINDS.indexOf('tag');
 const COMMIT = PLAN_KINDS.indexOf('commit');
 
 /** The fetch plan of an unshallow from V's plan, or null when the shortcut does not apply (walk then). */
-export async function unshallowPlan(view: RepoView, reach: ReachIndex, q: UnshallowQuery): Promise<ReachPlan | null> {
+export async function unshallowPlan(view: RepoView, reach: ReachIndex, q: UnshallowQuery, maxPlan = MAX_UNSHALLOW_PLAN): Promise<ReachPlan | null> {
   const state = await reach.reachState();
   if (state.tips.length === 0) return null;
   // Everything asked for must be in V, and every tip of V below a wanted commit: then V holds
@@ -67,7 +74,7 @@ export async function unshallowPlan(view: RepoView, reach: ReachIndex, q: Unshal
   await meetAncestors(view, roots, pending, q.limit);
   if (pending.size > 0) return null;
   const plan = await reach.reachPlan(state.version, true);
-  if (plan === null) return null;
+  if (plan === null || plan.count > maxPlan) return null;
   // What the client has: worth it only while it is the smaller part of the history (else walk).
   let budget = 0;
   for (let i = 0; i < plan.count; i++) if (plan.kind[i] === COMMIT) budget++;

@@ -15,7 +15,11 @@ import { fromBytes } from '../../../../shared/core/stream.js';
 import { packBytesToEntries } from '../../../../shared/protocols/git/pack-reader.js';
 import { decodeSideband } from '../../../../shared/protocols/git/sideband.js';
 import { uploadPack, type UploadPackStore } from '../../../../shared/protocols/git/upload-pack.js';
-import { MemoryReach } from '../../../../shared/storage/reach.js';
+import { MemoryReach, type ReachIndex } from '../../../../shared/storage/reach.js';
+import { RepoView } from '../../../../shared/protocols/git/object-walk.js';
+import { unshallowPlan } from '../../../../shared/protocols/git/unshallow.js';
+import { applyFossilDelta } from '../../../../shared/delta/fossil.js';
+import { applyGitDelta } from '../../../../shared/delta/git.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
 import { objectsOf, refsOf, tempRepo, type TempRepo } from './git-repo.js';
 import { splitPkts } from './http-transcript.js';
@@ -205,6 +209,16 @@ describe('unshallow from the remembered closure', () => {
       await server.close();
       rmSync(home, { recursive: true, force: true });
     }
+  });
+
+  it('a closure larger than the bound is not copied: the walk serves it', async () => {
+    const view = new RepoView({ index: reachStore.index, segments: reachStore.segments, primitives: nativePrimitives, appliers: { git: applyGitDelta, fossil: applyFossilDelta } });
+    const tip = rev('main');
+    const q = { wants: [tip], extra: [rev('main~1')], common: [tip], clientShallow: [tip], includeTags: [], thinPack: false, limit: 1000 };
+    const reach = reachStore.index as unknown as ReachIndex;
+    const count = objectsOf(src.dir).length;
+    expect((await unshallowPlan(view, reach, q, count))?.count).toBeGreaterThan(0);
+    expect(await unshallowPlan(view, reach, q, count - 1)).toBeNull();
   });
 
   it('a tip of V not below the wants (a branch elsewhere): the walk serves it', async () => {
