@@ -3,6 +3,7 @@ import { utf8Encode } from '../../../../shared/core/bytes.js';
 import { fromBytes } from '../../../../shared/core/stream.js';
 import { createGitDelta } from '../../../../shared/delta/index.js';
 import type { PackWriteEntry } from '../../../../shared/protocols/git/pack-writer.js';
+import type { ReceivePackOptions, UpdateToCheck } from '../../../../shared/protocols/git/receive-pack.js';
 import { MAX_CHAIN_DEPTH } from '../../../../shared/storage/object-index.js';
 import { readObject } from '../../../../shared/storage/object-store.js';
 import {
@@ -72,6 +73,30 @@ describe('receivePack: creates, updates, deletes', () => {
     const forced = await push(r, [[ff.tip.id, other.tip.id, MAIN]], pack);
     expect(forced.report).toEqual(['unpack ok', `ok ${MAIN}`]);
     expect(await r.repo.read(MAIN)).toBe(other.tip.id);
+  });
+
+  it('checks a deep fast-forward on the commits the ingest parsed, reading none of them back', async () => {
+    // Segment reads of one push of 150 new commits onto MAIN, with and without an ancestry check.
+    const reads = async (opts: ReceivePackOptions) => {
+      const { r, tip } = await seeded();
+      let n = 0;
+      const segments = r.store.segments;
+      const counted = Object.assign(Object.create(segments) as typeof segments, {
+        readRange: (s: string, o: number, l: number) => (n++, segments.readRange(s, o, l)),
+        readStream: (s: string, o?: number, l?: number) => (n++, segments.readStream(s, o, l)),
+      });
+      const deep = history(150, [tip.id], 'deep');
+      const reply = await push({ ...r, store: { ...r.store, segments: counted } }, [[tip.id, deep.tip.id, MAIN]], await packOf(deep.objects), { opts });
+      expect(reply.report).toEqual(['unpack ok', `ok ${MAIN}`]);
+      return n;
+    };
+    let asked = 0;
+    const ff = async (u: UpdateToCheck) => void (asked++, expect(await u.isFastForward()).toBe(true));
+    // At most the 3 stored commits below the old tip are read (their times interleave with the new ones').
+    const plain = await reads({});
+    expect(await reads({ denyNonFastForwards: true })).toBeLessThanOrEqual(plain + 3);
+    expect(await reads({ checkUpdate: ff })).toBeLessThanOrEqual(plain + 3);
+    expect(asked).toBe(1);
   });
 
   it('deletes a branch without a pack, but not the current branch', async () => {
