@@ -108,10 +108,15 @@ export const PLAN_BASE_OUTSIDE = -2;
 /** `base[i]` when entry i is a git delta against an object the client has (a thin pack's REF_DELTA; id in `thinBases`). */
 export const PLAN_BASE_THIN = -3;
 
+/** `recordSize[i]` when entry i's record size is unknown (or over 2 GiB: the writer inflates it). */
+export const PLAN_NO_RECORD_SIZE = -1;
+
 /**
- * Rows of a closure as parallel typed arrays (about 60 bytes per object, so
- * 300k objects fit in ~18 MB where IndexRow objects would take several
- * times that), in storage order.
+ * Rows of a closure as parallel typed arrays (50 bytes per object, so 1M
+ * objects fit in ~50 MB where IndexRow objects would take several times
+ * that), in storage order. Only a segment offset may pass 4 GiB (a segment
+ * is as large as a push allows); a git object's size, hence a record's
+ * length, is below it (the pack reader's cap).
  */
 export interface ReachPlan {
   count: number;
@@ -119,10 +124,10 @@ export interface ReachPlan {
   segmentNames: string[];
   seg: Uint32Array;
   offset: Float64Array;
-  length: Float64Array;
-  size: Float64Array;
-  /** A delta record's own inflated size, -1 when unknown. */
-  recordSize: Float64Array;
+  length: Uint32Array;
+  size: Uint32Array;
+  /** A delta record's own inflated size, PLAN_NO_RECORD_SIZE when unknown. */
+  recordSize: Int32Array;
   kind: Uint8Array;
   format: Uint8Array;
   /** Index of the delta base in this plan, PLAN_NO_BASE or PLAN_BASE_OUTSIDE. */
@@ -180,8 +185,15 @@ function planFields(p: ReachPlan): Uint8Array[] {
   return [p.seg, p.offset, p.length, p.size, p.recordSize, p.kind, p.format, p.base, p.ids].map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
 }
 
-/** Bytes per entry of reachPlanParts' output (4 + 4 * 8 + 1 + 1 + 4 + 20). */
-export const PLAN_ENTRY_BYTES = 62;
+/** Bytes per entry of reachPlanParts' output (4 + 8 + 3 * 4 + 1 + 1 + 4 + 20). */
+export const PLAN_ENTRY_BYTES = 50;
+
+/**
+ * The first bytes of reachPlanParts' output: "RPL" and the layout's version, so parts of another
+ * layout (the 62-byte entries kept before version 2 had no header) are refused, not misread.
+ */
+const PLAN_HEADER = Uint8Array.of(0x52, 0x50, 0x4c, 2);
+export const PLAN_HEADER_BYTES = PLAN_HEADER.length;
 
 /**
  * A plan's arrays as parts of at most `partBytes` bytes, for a store to keep
@@ -192,10 +204,10 @@ export const PLAN_ENTRY_BYTES = 62;
  */
 export function* reachPlanParts(plan: ReachPlan, partBytes: number): Generator<Uint8Array> {
   if (plan.thinBases !== undefined) throw new Error('a fetch plan (thin bases) is not kept');
-  let left = plan.count * PLAN_ENTRY_BYTES;
+  let left = PLAN_HEADER.length + plan.count * PLAN_ENTRY_BYTES;
   let buf = new Uint8Array(Math.min(partBytes, left));
   let used = 0;
-  for (const field of planFields(plan)) {
+  for (const field of [PLAN_HEADER, ...planFields(plan)]) {
     for (let at = 0; at < field.length; ) {
       const n = Math.min(field.length - at, buf.length - used);
       buf.set(field.subarray(at, at + n), used);
@@ -220,7 +232,8 @@ export function decodeReachPlan(count: number, segmentNames: string[], parts: It
   const plan = emptyPlan(count);
   plan.count = count;
   plan.segmentNames = segmentNames;
-  const fields = planFields(plan);
+  const header = new Uint8Array(PLAN_HEADER.length);
+  const fields = [header, ...planFields(plan)];
   let f = 0;
   let at = 0;
   for (const part of parts) {
@@ -240,7 +253,7 @@ export function decodeReachPlan(count: number, segmentNames: string[], parts: It
     f++;
     at = 0;
   }
-  if (f !== fields.length) return null;
+  if (f !== fields.length || header.some((b, k) => b !== PLAN_HEADER[k])) return null;
   for (let i = 0; i < count; i++) if (plan.seg[i] >= segmentNames.length || plan.base[i] >= count) return null;
   return plan;
 }
@@ -347,11 +360,12 @@ export class ReachPlanBuilder {
       throw new Error('reach plan rows out of storage order');
     }
     this.lastKey = r.segKey;
+    if (r.length > MAX_UINT32 || r.size > MAX_UINT32) throw new Error(`reach plan: ${r.id} is over 4 GiB`);
     p.seg[i] = s;
     p.offset[i] = r.offset;
     p.length[i] = r.length;
     p.size[i] = r.size;
-    p.recordSize[i] = r.recordSize ?? -1;
+    p.recordSize[i] = r.recordSize !== null && r.recordSize <= MAX_INT32 ? r.recordSize : PLAN_NO_RECORD_SIZE;
     p.kind[i] = PLAN_KINDS.indexOf(r.kind);
     p.format[i] = PLAN_FORMATS.indexOf(r.format);
     p.base[i] = r.format === 'full' ? PLAN_NO_BASE : PLAN_BASE_OUTSIDE;
@@ -375,6 +389,9 @@ export class ReachPlanBuilder {
   }
 
   finish(): ReachPlan {
+    // Base ids are resolved before an unordered builder sorts its rows: the sort then moves no
+    // base ids, and they are let go before it.
+    this.resolveBaseIds();
     if (this.unordered) this.sortRows();
     const n = this.n;
     const p = this.p;
@@ -385,30 +402,6 @@ export class ReachPlanBuilder {
       }
       this.baseKey = null;
       this.baseOff = null;
-    }
-    if (this.baseIds !== null) {
-      // Ids resolved in a hash table over the plan's own ids (cheaper than a join per row in SQL);
-      // sized once and holding only indexes, so no copy of the ids and no regrowth.
-      const table = idTable(p.ids, n);
-      const mask = table.length - 1;
-      const ids = p.ids;
-      const want = this.baseIds;
-      for (let i = 0; i < n; i++) {
-        if (this.byId![i] === 0 || p.base[i] === PLAN_NO_BASE) continue;
-        const off = i * 20;
-        let h = ((want[off] << 24) | (want[off + 1] << 16) | (want[off + 2] << 8) | want[off + 3]) & mask;
-        for (;;) {
-          const e = table[h];
-          if (e === 0) break;
-          if (sameId(ids, (e - 1) * 20, want, off)) {
-            p.base[i] = e - 1;
-            break;
-          }
-          h = (h + 1) & mask;
-        }
-      }
-      this.baseIds = null;
-      this.byId = null;
     }
     // Sized exactly (the DO counts rows first): hand the arrays over instead of copying
     // them, which briefly doubled a 300k-object plan (~18 MB more).
@@ -428,47 +421,78 @@ export class ReachPlanBuilder {
     };
   }
 
+  /** Bases given as ids (`baseId`) as plan indexes (of the rows as they are now). */
+  private resolveBaseIds(): void {
+    if (this.baseIds === null) return;
+    const n = this.n;
+    const p = this.p;
+    // Ids resolved in a hash table over the plan's own ids (cheaper than a join per row in SQL);
+    // sized once and holding only indexes, so no copy of the ids and no regrowth.
+    const table = idTable(p.ids, n);
+    const mask = table.length - 1;
+    const ids = p.ids;
+    const want = this.baseIds;
+    for (let i = 0; i < n; i++) {
+      if (this.byId![i] === 0 || p.base[i] === PLAN_NO_BASE) continue;
+      const off = i * 20;
+      let h = ((want[off] << 24) | (want[off + 1] << 16) | (want[off + 2] << 8) | want[off + 3]) & mask;
+      for (;;) {
+        const e = table[h];
+        if (e === 0) break;
+        if (sameId(ids, (e - 1) * 20, want, off)) {
+          p.base[i] = e - 1;
+          break;
+        }
+        h = (h + 1) & mask;
+      }
+    }
+    this.baseIds = null;
+    this.byId = null;
+  }
+
   /**
-   * Puts the rows in storage order (segment key, then offset), arrays
-   * replaced one at a time so at most one extra copy is alive (sized to the
-   * rows: finish then hands them over). Bases are still ids here.
+   * Puts the rows in storage order (segment key, then offset), each column
+   * permuted in place (a copy beside it was up to 20 bytes a row more at the
+   * plan's peak), bases (already plan indexes) renumbered.
    */
   private sortRows(): void {
     const n = this.n;
     const p = this.p;
-    const keys = this.segKeyOf;
-    const rank = new Uint32Array(keys.length);
-    keys.map((k, s) => [k, s]).sort((a, b) => a[0] - b[0]).forEach(([, s], r) => (rank[s] = r));
-    // (segment rank, offset) as three 32-bit digits, least significant first, for a radix sort
-    // (a comparator sort of 300k rows cost ~0.5 s of the plan).
-    const lo = new Uint32Array(n);
-    const hi = new Uint32Array(n);
-    const seg = new Uint32Array(n);
-    for (let i = 0; i < n; i++) {
-      lo[i] = p.offset[i] % 0x1_0000_0000;
-      hi[i] = Math.floor(p.offset[i] / 0x1_0000_0000);
-      seg[i] = rank[p.seg[i]];
-    }
-    const perm = radixOrder(n, [lo, hi, seg]);
+    const perm = this.storageOrder();
     for (let k = 1; k < n; k++) {
       const a = perm[k - 1];
       const b = perm[k];
       if (p.seg[a] === p.seg[b] && p.offset[a] === p.offset[b]) throw new Error('reach plan rows at one position');
     }
-    p.seg = permuted(p.seg, new Uint32Array(n), perm);
-    p.offset = permuted(p.offset, new Float64Array(n), perm);
-    p.length = permuted(p.length, new Float64Array(n), perm);
-    p.size = permuted(p.size, new Float64Array(n), perm);
-    p.recordSize = permuted(p.recordSize, new Float64Array(n), perm);
-    p.kind = permuted(p.kind, new Uint8Array(n), perm);
-    p.format = permuted(p.format, new Uint8Array(n), perm);
-    p.base = permuted(p.base, new Int32Array(n), perm);
-    p.ids = permutedIds(p.ids, perm);
-    if (this.baseIds !== null) {
-      this.baseIds = permutedIds(this.baseIds, perm);
-      this.byId = permuted(this.byId!, new Uint8Array(n), perm);
+    renumberBases(p.base, perm);
+    const done = new Uint8Array(n);
+    for (const col of [p.seg, p.offset, p.length, p.size, p.recordSize, p.kind, p.format, p.base]) permuteInPlace(col, perm, done.fill(0));
+    permuteIdsInPlace(p.ids, perm, done.fill(0));
+  }
+
+  /**
+   * The rows' indexes in storage order: a radix sort of (segment rank, offset)
+   * as 32-bit digits, least significant first (a comparator sort of 300k rows
+   * cost ~0.5 s of the plan); the offset's high digit only when one passes 4 GiB.
+   */
+  private storageOrder(): Int32Array {
+    const n = this.n;
+    const p = this.p;
+    const keys = this.segKeyOf;
+    const rank = new Uint32Array(keys.length);
+    keys.map((k, s) => [k, s]).sort((a, b) => a[0] - b[0]).forEach(([, s], r) => (rank[s] = r));
+    const lo = new Uint32Array(n);
+    const seg = new Uint32Array(n);
+    let high = false;
+    for (let i = 0; i < n; i++) {
+      lo[i] = p.offset[i] % 0x1_0000_0000;
+      if (p.offset[i] > MAX_UINT32) high = true;
+      seg[i] = rank[p.seg[i]];
     }
-    this.cap = n;
+    if (!high) return radixOrder(n, [lo, seg]);
+    const hi = new Uint32Array(n);
+    for (let i = 0; i < n; i++) hi[i] = Math.floor(p.offset[i] / 0x1_0000_0000);
+    return radixOrder(n, [lo, hi, seg]);
   }
 
   /** Index of the row at (key, offset), or PLAN_BASE_OUTSIDE (e.g. a base excluded as a blob). */
@@ -522,28 +546,48 @@ export class ReachPlanBuilder {
   }
 }
 
-/** `out[k] = a[perm[k]]`. */
-function permuted<T extends Uint32Array | Float64Array | Uint8Array | Int32Array>(a: T, out: T, perm: Int32Array): T {
-  for (let k = 0; k < perm.length; k++) out[k] = a[perm[k]];
-  return out;
+const MAX_UINT32 = 0xffff_ffff;
+
+/** Bases that are row indexes, as the indexes the rows get once permuted (row perm[k] goes to k). */
+function renumberBases(base: Int32Array, perm: Int32Array): void {
+  const at = new Int32Array(perm.length);
+  for (let k = 0; k < perm.length; k++) at[perm[k]] = k;
+  for (let i = 0; i < perm.length; i++) if (base[i] >= 0) base[i] = at[base[i]];
+}
+const MAX_INT32 = 0x7fff_ffff;
+
+/** `a[k] := a[perm[k]]` for k < perm.length, in place: each cycle of perm walked once (`done`: zeros, perm.length of them). */
+function permuteInPlace(a: Uint32Array | Float64Array | Uint8Array | Int32Array, perm: Int32Array, done: Uint8Array): void {
+  for (let s = 0; s < perm.length; s++) {
+    if (done[s] !== 0) continue;
+    const first = a[s];
+    let k = s;
+    for (let j = perm[k]; j !== s; j = perm[k]) {
+      a[k] = a[j];
+      done[k] = 1;
+      k = j;
+    }
+    a[k] = first;
+    done[k] = 1;
+  }
 }
 
-/** 20-byte ids in `perm` order, copied as five 32-bit words each (the arrays here start at offset 0). */
-function permutedIds(ids: Uint8Array, perm: Int32Array): Uint8Array {
-  const n = perm.length;
-  const out = new Uint8Array(n * 20);
-  const from = new Uint32Array(ids.buffer, ids.byteOffset, (n * 20) / 4);
-  const to = new Uint32Array(out.buffer);
-  for (let k = 0; k < n; k++) {
-    const a = perm[k] * 5;
-    const b = k * 5;
-    to[b] = from[a];
-    to[b + 1] = from[a + 1];
-    to[b + 2] = from[a + 2];
-    to[b + 3] = from[a + 3];
-    to[b + 4] = from[a + 4];
+/** permuteInPlace of 20-byte ids, moved as five 32-bit words each (the arrays here start at offset 0). */
+function permuteIdsInPlace(ids: Uint8Array, perm: Int32Array, done: Uint8Array): void {
+  const w = new Uint32Array(ids.buffer, ids.byteOffset, perm.length * 5);
+  const first = new Uint32Array(5);
+  for (let s = 0; s < perm.length; s++) {
+    if (done[s] !== 0) continue;
+    for (let x = 0; x < 5; x++) first[x] = w[s * 5 + x];
+    let k = s;
+    for (let j = perm[k]; j !== s; j = perm[k]) {
+      for (let x = 0; x < 5; x++) w[k * 5 + x] = w[j * 5 + x];
+      done[k] = 1;
+      k = j;
+    }
+    for (let x = 0; x < 5; x++) w[k * 5 + x] = first[x];
+    done[k] = 1;
   }
-  return out;
 }
 
 /**
@@ -572,10 +616,10 @@ export function radixOrder(n: number, digits: readonly Uint32Array[]): Int32Arra
   return order;
 }
 
-/** Open addressing over the n ids packed in `ids`: slot = index + 1 (0: empty), at most half full. */
+/** Open addressing over the n ids packed in `ids`: slot = index + 1 (0: empty), at most three quarters full. */
 function idTable(ids: Uint8Array, n: number): Int32Array {
   let size = 1024;
-  while (size < n * 2) size *= 2;
+  while (size * 3 < n * 4) size *= 2;
   const table = new Int32Array(size);
   const mask = size - 1;
   for (let i = 0; i < n; i++) {
@@ -606,9 +650,9 @@ function emptyPlan(cap: number): ReachPlan {
     segmentNames: [],
     seg: new Uint32Array(cap),
     offset: new Float64Array(cap),
-    length: new Float64Array(cap),
-    size: new Float64Array(cap),
-    recordSize: new Float64Array(cap),
+    length: new Uint32Array(cap),
+    size: new Uint32Array(cap),
+    recordSize: new Int32Array(cap),
     kind: new Uint8Array(cap),
     format: new Uint8Array(cap),
     base: new Int32Array(cap),

@@ -4,7 +4,7 @@
 import { env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { toHexAt } from '../../shared/core/bytes.js';
-import { PLAN_BASE_OUTSIDE, PLAN_NO_BASE, REACH_IN, REACH_MISSING, REACH_OUTSIDE, reachPlanParts } from '../../shared/storage/reach.js';
+import { PLAN_BASE_OUTSIDE, PLAN_ENTRY_BYTES, PLAN_HEADER_BYTES, PLAN_NO_BASE, REACH_IN, REACH_MISSING, REACH_OUTSIDE, reachPlanParts } from '../../shared/storage/reach.js';
 import { repoStoreFromStub } from '../../worker/durable/client.js';
 import { SqlRepoStore } from '../../worker/durable/repo-store.js';
 import type { RepoObject } from '../../worker/durable/repo.js';
@@ -66,7 +66,7 @@ describe('SqlRepoStore reach closure', () => {
       // A kept plan that does not decode (here: cut short) is built again, and kept anew.
       state.storage.sql.exec(`UPDATE reach_plans SET data = substr(data, 1, 10) WHERE blobs = 1`);
       expect(fields(new SqlRepoStore(state.storage).reachPlan(1, true)!)).toEqual(fields(plan));
-      expect(state.storage.sql.exec<{ n: number }>(`SELECT length(data) AS n FROM reach_plans WHERE blobs = 1`).one().n).toBe(4 * 62);
+      expect(state.storage.sql.exec<{ n: number }>(`SELECT length(data) AS n FROM reach_plans WHERE blobs = 1`).one().n).toBe(PLAN_HEADER_BYTES + 4 * PLAN_ENTRY_BYTES);
       // The blob:none plan was filtered from the full one; built from the rows it is the same.
       const filtered = s.reachPlan(1, false)!;
       state.storage.sql.exec(`DELETE FROM reach_plans`);
@@ -207,7 +207,7 @@ describe('SqlRepoStore reach closure', () => {
       s.commit({ rows: [row(9, 'a', 10)], refs: [] }); // indexed, not in V
       const first = s.reachPlan(1, true)!;
       // The kept plan is marked (size of its first entry) to see whether the next plan copies it.
-      const marked = { ...first, size: Float64Array.from(first.size, (x, i) => (i === 0 ? 777 : x)) };
+      const marked = { ...first, size: Uint32Array.from(first.size, (x, i) => (i === 0 ? 777 : x)) };
       const [part] = [...reachPlanParts(marked, 1 << 20)];
       state.storage.sql.exec(`UPDATE reach_plans SET data = ? WHERE blobs = 1`, part.buffer);
       // A push in a new segment, with a delta on an old row: extended, base resolved into the old part.

@@ -20,7 +20,7 @@ import { rowsInOrder, type RepoView } from './object-walk.js';
 import { toHex, toHexAt, writeHex } from '../../core/bytes.js';
 import { deflatedStream, storedSource } from './large-blob.js';
 import { MAX_CHAIN_ROWS } from '../../storage/object-index.js';
-import { PLAN_BASE_OUTSIDE, PLAN_BASE_THIN, PLAN_FORMATS, PLAN_KINDS, PLAN_NO_BASE, type ReachPlan } from '../../storage/reach.js';
+import { PLAN_BASE_OUTSIDE, PLAN_BASE_THIN, PLAN_FORMATS, PLAN_KINDS, PLAN_NO_BASE, PLAN_NO_RECORD_SIZE, type ReachPlan } from '../../storage/reach.js';
 import { IdSet, type PackedIds } from '../../storage/id-set.js';
 import type { ForwardReader, SegmentReader } from '../../storage/segments.js';
 
@@ -80,9 +80,9 @@ export async function planFetchPack(
   if (index.size !== n) throw new PackError('pack-internal', 'duplicate ids in a pack plan');
   const seg = new Uint32Array(n);
   const offset = new Float64Array(n);
-  const length = new Float64Array(n);
-  const size = new Float64Array(n);
-  const recordSize = new Float64Array(n);
+  const length = new Uint32Array(n);
+  const size = new Uint32Array(n);
+  const recordSize = new Int32Array(n);
   const kind = new Uint8Array(n);
   const format = new Uint8Array(n);
   const base = new Int32Array(n);
@@ -107,7 +107,8 @@ export async function planFetchPack(
     offset[i] = row.offset;
     length[i] = row.length;
     size[i] = row.size;
-    recordSize[i] = row.recordSize ?? -1;
+    if (row.length > 0xffff_ffff || row.size > 0xffff_ffff) throw new PackError('pack-internal', `object ${row.id} is over 4 GiB`, { id: row.id });
+    recordSize[i] = row.recordSize !== undefined && row.recordSize <= 0x7fff_ffff ? row.recordSize : PLAN_NO_RECORD_SIZE;
     kind[i] = PLAN_KINDS.indexOf(row.kind);
     format[i] = PLAN_FORMATS.indexOf(row.format);
     base[i] = PLAN_NO_BASE;

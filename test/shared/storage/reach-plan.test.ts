@@ -2,7 +2,7 @@
 // whatever the part size, and anything that does not add up to the plan is refused (null).
 // A full plan filtered to a blob:none one (reachPlanWithoutBlobs) is the plan built without blobs.
 import { describe, expect, it } from 'vitest';
-import { decodeReachPlan, radixOrder, PLAN_BASE_OUTSIDE, PLAN_ENTRY_BYTES, PLAN_KINDS, ReachPlanBuilder, reachPlanParts, reachPlanWithoutBlobs, type ReachPlan } from '../../../shared/storage/reach.js';
+import { decodeReachPlan, radixOrder, PLAN_BASE_OUTSIDE, PLAN_ENTRY_BYTES, PLAN_HEADER_BYTES, PLAN_KINDS, ReachPlanBuilder, reachPlanParts, reachPlanWithoutBlobs, type ReachPlan } from '../../../shared/storage/reach.js';
 import { oid } from './contract.js';
 
 /** The sample's rows, added in `order` (of row numbers; default storage order) to a builder that expects them so. */
@@ -34,7 +34,7 @@ describe('reach plan parts', () => {
     const plan = samplePlan(37);
     for (const size of [1, 61, 62, 1000, 1 << 20]) {
       const parts = [...reachPlanParts(plan, size)];
-      expect(parts.reduce((n, p) => n + p.length, 0)).toBe(37 * PLAN_ENTRY_BYTES);
+      expect(parts.reduce((n, p) => n + p.length, 0)).toBe(PLAN_HEADER_BYTES + 37 * PLAN_ENTRY_BYTES);
       for (const p of parts) {
         expect(p.length).toBeLessThanOrEqual(size);
         expect(p.byteOffset).toBe(0);
@@ -47,8 +47,8 @@ describe('reach plan parts', () => {
     }
     expect(plan.base[2]).toBe(1); // bases survive as plan indexes
     const empty = samplePlan(0);
-    expect([...reachPlanParts(empty, 100)]).toEqual([]);
-    expect(decodeReachPlan(0, [], [])!.count).toBe(0);
+    expect(decodeReachPlan(0, [], reachPlanParts(empty, 100))!.count).toBe(0);
+    expect(decodeReachPlan(0, [], [])).toBe(null);
   });
 
   it('refuses short, long or inconsistent parts', () => {
@@ -64,6 +64,16 @@ describe('reach plan parts', () => {
     bad.base[4] = 10;
     expect(decodeReachPlan(10, bad.segmentNames, reachPlanParts(bad, 100))).toBe(null);
     expect(() => [...reachPlanParts({ ...plan, thinBases: new Uint8Array(0) }, 100)]).toThrow();
+    // Parts of another layout: another version in the header, no header (zeros, as the first
+    // segment index starts the headerless 62-byte entries kept before version 2), or those entries.
+    const other = [...reachPlanParts(plan, 1 << 20)];
+    other[0][3] = 1;
+    expect(decodeReachPlan(10, plan.segmentNames, other)).toBe(null);
+    other[0].fill(0, 0, PLAN_HEADER_BYTES);
+    expect(decodeReachPlan(10, plan.segmentNames, other)).toBe(null);
+    other[0][3] = 2;
+    expect(decodeReachPlan(10, plan.segmentNames, other)).toBe(null);
+    expect(decodeReachPlan(10, plan.segmentNames, [new Uint8Array(10 * 62)])).toBe(null);
   });
 
   it('unordered rows (an index scan in id order) are sorted into the plan built in storage order', () => {
