@@ -138,6 +138,16 @@ describe('fossil xfer routed on the cached id', () => {
     expect(again).toMatch(/^cfile /m);
     expect(/^push [0-9a-f]{40} ([0-9a-f]{40})$/m.exec(again)![1]).not.toBe(project);
   });
+
+  it('a git repository deleted and created again as fossil is served to fossil, whatever this isolate remembered', async () => {
+    expect((await api('POST', '/repos', { name: 'ra-kind', kind: 'git', public: true })).status).toBe(201);
+    expect(await gitStatuses('ra-kind')).toEqual(ok);
+    expect(await xfer('ra-kind', CLONE)).toBe('status 404');
+    expect(cachedRepo('ra-kind')?.kind).toBe('git');
+    expect((await api('DELETE', '/repos/ra-kind')).status).toBe(204);
+    expect((await api('POST', '/repos', { name: 'ra-kind', kind: 'fossil', public: true })).status).toBe(201);
+    expect(await xfer('ra-kind', CLONE)).toMatch(/^cfile /m);
+  });
 });
 
 /** A D1 stand-in answering the repos row by id, counting reads, each read released by hand. */

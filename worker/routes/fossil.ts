@@ -59,7 +59,9 @@ function isApiPath(name: string, rest: string): boolean {
  */
 async function findRepo(db: D1Database, name: string, fresh: boolean): Promise<CachedRepo | null> {
   const known = fresh ? undefined : cachedRepo(name);
-  if (known) return known;
+  // Only fossil entries are taken on trust: the name may have been deleted and created again as
+  // fossil since this isolate saw it as git (another kind's 404 would stick until the entry ages out).
+  if (known?.kind === 'fossil') return known;
   const row = await db
     .prepare('SELECT name, id, kind, public, created_at AS createdAt FROM repos WHERE name = ?')
     .bind(name)
