@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactHashes, check, checkins, fossilHome, runFossil } from './fossil-client.js';
+import { artifactHashes, check, checkins, fossilHome, runFossil, startFossilServer } from './fossil-client.js';
 import { apiOk, http, repoUrl } from './hub-client.js';
 import { startHub, type Hub } from './hub-server.js';
 
@@ -119,5 +119,44 @@ describe('fossil hosting checked from outside', () => {
     fossil(['clone', url('announce', 'ann', 'ann-pw'), clone]);
     fossil(['pull', '--private', url('announce', 'ann', 'ann-pw'), '-R', clone]);
     expect(comments(clone)).toContain('private work');
+  });
+
+  // fossil's uuid_is_shunned treats every SHA1 name as shunned under shun-sha1: a push's SHA1
+  // artifacts are dropped without a word. The hub kept them.
+  it('hash policy shun-sha1 (configuration push project): a check-in a sha1 clone pushes is dropped, as by fossil server', async () => {
+    const src = newRepo('policy-src');
+    commit(src.dir, 'a.txt', 'sha3\n', 'before');
+    fossil(['hash-policy', 'shun-sha1'], src.dir);
+    const remote = await hosted('policy', src.repo);
+    for (const args of [['push', remote], ['configuration', 'push', 'project', remote]]) {
+      expect(fossil([...args, '-R', src.repo]).output).not.toMatch(/Error/);
+    }
+    const served = join(home, 'served');
+    mkdirSync(served);
+    fossil(['sql', '-R', src.repo, `VACUUM INTO '${join(served, 'policy.fossil')}'`]);
+    fossil(['user', 'new', 'ann', 'x', 'ann-pw', '-R', join(served, 'policy.fossil')]);
+    fossil(['user', 'capabilities', 'ann', 'asixy', '-R', join(served, 'policy.fossil')]);
+    const server = await startFossilServer(served, home);
+    try {
+      const urls = { hub: url('policy'), fossil: `${server.url}/policy` };
+      for (const [side, base] of Object.entries(urls)) {
+        const writer = base.replace('http://', 'http://ann:ann-pw@');
+        const clone = join(home, `policy-${side}.fossil`);
+        fossil(['clone', '--save-http-password', writer, clone]);
+        expect(fossil(['hash-policy', '-R', clone]).stdout.trim()).toBe('shun-sha1');
+        const dir = join(home, `policy-${side}`);
+        mkdirSync(dir);
+        fossil(['open', clone], dir);
+        fossil(['settings', 'autosync', 'off'], dir);
+        fossil(['hash-policy', 'sha1'], dir);
+        commit(dir, 'b.txt', 'sha1\n', 'a sha1 check-in');
+        expect(fossil(['push', writer], dir).output).not.toMatch(/Error/);
+        const fresh = join(home, `policy-${side}-fresh.fossil`);
+        fossil(['clone', base, fresh]);
+        expect({ side, comments: comments(fresh) }).toEqual({ side, comments: ['before', 'initial empty check-in'] });
+      }
+    } finally {
+      await server.stop();
+    }
   });
 });

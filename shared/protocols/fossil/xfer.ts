@@ -29,7 +29,7 @@ import { ConfigReceiver, configGroupMask, sendConfig } from './config.js';
 import { XferError, xferError } from './errors.js';
 import { verifyLogin } from './login.js';
 import { parseDecimal, XferReader, XferWriter, type XferCard } from './message.js';
-import { Ingest, isHash, type IngestResult, type ReceivedArtifact } from './receive.js';
+import { BASE_READ_CACHE_BYTES, Ingest, isHash, type IngestResult, type ReceivedArtifact } from './receive.js';
 import { ArtifactReader, RecordSink, type FossilRepo } from './repo.js';
 import { sendCloneBatch, sendFiles, type SendContext } from './send.js';
 import { isUvName, parseInt64, uvCatalogHash, uvStatus } from './uv.js';
@@ -228,6 +228,9 @@ function timestamp(d: Date): string {
   return d.toISOString().slice(0, 19);
 }
 
+/** config `hash-policy` of fossil's shun-sha1 (HPOLICY_SHUN_SHA1). */
+const HASH_POLICY_SHUN_SHA1 = '4';
+
 /** The state of one request. */
 class Session {
   private caps: Capabilities;
@@ -258,6 +261,12 @@ class Session {
    * again each round.
    */
   private readonly privateIgots = new Set<string>();
+  /**
+   * Hash policy shun-sha1 (`fossil hash-policy shun-sha1`, pushed with `configuration push
+   * project`): SHA1-named artifacts a push sends or announces are dropped, as shunned ones are
+   * (fossil's uuid_is_shunned); those already stored are still served.
+   */
+  private shunSha1 = false;
   private configMask = 0;
   private readonly configIn = new ConfigReceiver();
   private readonly onremote = new Set<string>();
@@ -277,7 +286,7 @@ class Session {
     this.caps = capabilities(ctx.anonymousCaps);
     this.sink = new RecordSink(repo);
     this.reader = new ArtifactReader(repo, limits.cacheBytes);
-    this.ingest = new Ingest(repo, this.sink, this.reader, {
+    this.ingest = new Ingest(repo, this.sink, new ArtifactReader(repo, BASE_READ_CACHE_BYTES), {
       maxArtifactBytes: limits.maxArtifactBytes,
       contentCacheBytes: limits.cacheBytes,
     });
@@ -288,10 +297,11 @@ class Session {
   }
 
   async run(message: Uint8Array): Promise<XferWriter> {
-    const [pc, sc] = await this.repo.store.getConfig(['project-code', 'server-code']);
+    const [pc, sc, policy] = await this.repo.store.getConfig(['project-code', 'server-code', 'hash-policy']);
     if (pc === null || sc === null) throw xferError('not-found', 'repository not initialised');
     this.projectCode = pc.value;
     this.serverCode = sc.value;
+    this.shunSha1 = policy?.value === HASH_POLICY_SHUN_SHA1;
     await this.prefetchStates(message);
     const reader = new XferReader(message, this.limits.maxArtifactBytes);
     const head = new XferWriter();
@@ -370,8 +380,9 @@ class Session {
         // artifacts (`igot HASH 1`); fossil server has sent each gimme's file by then.
         if (!this.gimmes.has(args[0])) this.onremote.add(args[0]);
         if (this.isPush) {
-          if (args[1] !== '1') this.ingest.igot(args[0]);
-          else if (!this.caps.private) this.notPrivate();
+          if (args[1] === '1' && !this.caps.private) this.notPrivate();
+          else if (this.shunned(args[0])) return;
+          else if (args[1] !== '1') this.ingest.igot(args[0]);
           else if (this.privateIgots.size < 100_000) this.privateIgots.add(args[0]);
         }
         return;
@@ -527,9 +538,14 @@ class Session {
     }
     this.onremote.add(hash);
     // Private files from users without x are dropped, as fossil does.
-    if (isPrivate && !this.caps.private) return;
+    if ((isPrivate && !this.caps.private) || this.shunned(hash)) return;
     await this.ingest.file(hash, base, payload, isPrivate);
     this.filesReceived++;
+  }
+
+  /** A name the hash policy shuns (stored shun entries are checked by the ingest). */
+  private shunned(hash: string): boolean {
+    return this.shunSha1 && hash.length === 40;
   }
 
   private async uvfile(card: XferCard): Promise<void> {
