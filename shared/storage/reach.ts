@@ -389,10 +389,21 @@ export class ReachPlanBuilder {
   }
 
   finish(): ReachPlan {
+    const steps = this.finishing();
+    let step = steps.next();
+    while (!step.done) step = steps.next();
+    return step.value;
+  }
+
+  /** finish in steps (bases resolved, rows sorted, each column put in order), yielding between them: a caller may let other work run there. */
+  *finishing(): Generator<void, ReachPlan> {
     // Base ids are resolved before an unordered builder sorts its rows: the sort then moves no
     // base ids, and they are let go before it.
     this.resolveBaseIds();
-    if (this.unordered) this.sortRows();
+    if (this.unordered) {
+      yield;
+      yield* this.sortRows();
+    }
     const n = this.n;
     const p = this.p;
     if (this.baseKey !== null) {
@@ -455,7 +466,7 @@ export class ReachPlanBuilder {
    * permuted in place (a copy beside it was up to 20 bytes a row more at the
    * plan's peak), bases (already plan indexes) renumbered.
    */
-  private sortRows(): void {
+  private *sortRows(): Generator<void> {
     const n = this.n;
     const p = this.p;
     const perm = this.storageOrder();
@@ -466,7 +477,11 @@ export class ReachPlanBuilder {
     }
     renumberBases(p.base, perm);
     const done = new Uint8Array(n);
-    for (const col of [p.seg, p.offset, p.length, p.size, p.recordSize, p.kind, p.format, p.base]) permuteInPlace(col, perm, done.fill(0));
+    for (const col of [p.seg, p.offset, p.length, p.size, p.recordSize, p.kind, p.format, p.base]) {
+      yield;
+      permuteInPlace(col, perm, done.fill(0));
+    }
+    yield;
     permuteIdsInPlace(p.ids, perm, done.fill(0));
   }
 

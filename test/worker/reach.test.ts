@@ -4,7 +4,7 @@
 import { env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { toHexAt } from '../../shared/core/bytes.js';
-import { PLAN_BASE_OUTSIDE, PLAN_ENTRY_BYTES, PLAN_HEADER_BYTES, PLAN_NO_BASE, REACH_IN, REACH_MISSING, REACH_OUTSIDE, reachPlanParts } from '../../shared/storage/reach.js';
+import { PLAN_BASE_OUTSIDE, PLAN_ENTRY_BYTES, PLAN_HEADER_BYTES, PLAN_NO_BASE, REACH_IN, REACH_MISSING, REACH_OUTSIDE, reachPlanParts, type ReachPlan } from '../../shared/storage/reach.js';
 import { repoStoreFromStub } from '../../worker/durable/client.js';
 import { SqlRepoStore } from '../../worker/durable/repo-store.js';
 import type { RepoObject } from '../../worker/durable/repo.js';
@@ -229,6 +229,61 @@ describe('SqlRepoStore reach closure', () => {
       expect(s.reachMark(3, [oid(4)], [oid(2), oid(4)], true)).toBe(4);
       expect(state.storage.sql.exec(`SELECT 1 FROM reach_plans`).toArray()).toEqual([]);
       expect(ids(s.reachPlan(4, true)!)).toEqual([2, 4].map(oid));
+    });
+  });
+
+  it('the alarm builds the plan in slices: the same plan, dropped when V changes meanwhile, waited for by a clone', async () => {
+    const stub = env.REPO.get(env.REPO.newUniqueId());
+    const row = (n: number, segment: string, offset: number, base: number | null = null) => ({
+      id: oid(n),
+      kind: 'blob' as const,
+      size: 10,
+      segment,
+      offset,
+      length: 5,
+      format: base === null ? ('full' as const) : ('git-delta' as const),
+      base: base === null ? null : oid(base),
+      depth: base === null ? 0 : 1,
+    });
+    const ref = (n: number) => ({ name: `refs/heads/b${n}`, old: null, new: oid(n) });
+    await runInDurableObject(stub, async (_i: RepoObject, state) => {
+      const s = new SqlRepoStore(state.storage);
+      const fields = (p: ReachPlan) => [p.segmentNames, p.seg, p.offset, p.length, p.size, p.recordSize, p.kind, p.format, p.base, p.ids].map((a) => [...a]);
+      // Ids in another order than storage order, deltas on rows before and after them in it.
+      const rows = [row(7, 'a', 0), row(3, 'a', 5, 7), row(9, 'b', 0, 3), row(1, 'b', 5), row(5, 'b', 10, 1), row(8, 'c', 0, 5), row(2, 'c', 5)];
+      s.commit({ rows, refs: [ref(2)], reach: { expect: 0, tips: [oid(2)] } });
+      let pauses = 0;
+      const pause = async () => void pauses++;
+      // Slices of 2 rows: a pause after each full one (7 rows: 3), then between the steps of the sort.
+      expect(await s.prebuildReachPlan(pause, 1, 2)).toBe(true);
+      expect(pauses).toBeGreaterThan(3);
+      expect(s.reachPlanWanted(1)).toBe(false);
+      const sliced = new SqlRepoStore(state.storage).reachPlan(1, true)!;
+      state.storage.sql.exec(`DELETE FROM reach_plans`);
+      const whole = new SqlRepoStore(state.storage).reachPlan(1, true)!;
+      expect(fields(sliced)).toEqual(fields(whole));
+      expect([...sliced.base]).toEqual([PLAN_NO_BASE, 0, 1, PLAN_NO_BASE, 3, 4, PLAN_NO_BASE]);
+      // A push between two slices: the plan of the old V is not kept; the push arms the alarm again.
+      state.storage.sql.exec(`DELETE FROM reach_plans`);
+      pauses = 0;
+      const pushing = async () => {
+        if (++pauses === 2) s.commit({ rows: [row(4, 'd', 0)], refs: [ref(4)], reach: { expect: 1, tips: [oid(2), oid(4)] } });
+      };
+      expect(await s.prebuildReachPlan(pushing, 1, 2)).toBe(false);
+      expect(state.storage.sql.exec(`SELECT 1 FROM reach_plans`).toArray()).toEqual([]);
+      expect(s.reachPlanWanted(1)).toBe(true);
+      // A clone asking for the plan during the build waits for it, then reads the plan kept.
+      let settled = false;
+      let waited: Promise<void> | undefined;
+      const cloning = async () => {
+        waited ??= s.planSettled().then(() => void (settled = true));
+        await Promise.resolve();
+        expect(settled).toBe(false);
+      };
+      expect(await s.prebuildReachPlan(cloning, 1, 2)).toBe(true);
+      await waited;
+      expect(settled).toBe(true);
+      expect(state.storage.sql.exec<{ version: number; count: number }>(`SELECT version, count FROM reach_plans WHERE blobs = 1 AND part = 0`).one()).toEqual({ version: 2, count: 8 });
     });
   });
 });

@@ -238,8 +238,11 @@ interface ClosureEnd {
 /** Bytes per row of a kept reach plan (DO SQLite refuses values over 2 MB). */
 const PLAN_PART_BYTES = 1024 * 1024;
 
-/** Largest reach plan kept in memory between requests (~70 bytes per object: about 3.5 MB at most). */
+/** Largest reach plan held in memory between requests (50 bytes per object: 2.5 MB at most); a larger one is only referenced weakly. */
 const PLAN_CACHE_MAX_OBJECTS = 50_000;
+
+/** Rows the alarm's plan build reads between two turns of the repository's waiting requests (prebuildReachPlan). */
+export const PREBUILD_SLICE_ROWS = 50_000;
 
 /** Rows of V from which a push leaves its plan to the alarm (reachPlanWanted): a clone builds a smaller one in tens of ms. */
 export const PREBUILD_MIN_ROWS = 20_000;
@@ -259,8 +262,16 @@ function prefixEnd(prefix: string): string | null {
 /** Refs, symbolic refs, object index and the atomic commit over SQLite (schema from `migrate`). */
 export class SqlRepoStore {
   private readonly snapshot: RefSnapshot;
-  /** The last reach plan built, kept while small (a clone of an unchanged repository reuses it). */
-  private planCache: { version: number; tips: string; blobs: boolean; plan: ReachPlan } | null = null;
+  /**
+   * The last reach plan built or read, kept while small (a clone of an unchanged repository reuses
+   * it); a large one only while nothing else holds on to it and the GC has not taken it (the clone
+   * after the alarm's build then reads no second copy of it beside the first).
+   */
+  private planCache: { version: number; tips: string; blobs: boolean; plan: ReachPlan | WeakRef<ReachPlan> } | null = null;
+  /** The alarm's plan build while it runs (prebuildReachPlan): a clone waits for it rather than build a second plan beside it. */
+  private building: Promise<boolean> | null = null;
+  /** Bumped when kept plans are forgotten (rows moved): a plan being built from the rows as they were is dropped. */
+  private planEpoch = 0;
   /**
    * Names of the kept plans (ReachPlan.key), without and with blobs: a new one whenever the plan
    * is kept anew or dropped, so a name never covers two different plans. In memory only.
@@ -784,7 +795,7 @@ export class SqlRepoStore {
     return this.host.transactionSync(() => {
       const { version } = this.host.sql.exec<{ version: number }>(`SELECT version FROM reach_state`).one();
       if (version !== expect) return null;
-      // A kept plan is extended only while V has grown since it (extendedReachPlan): a reset drops them.
+      // A kept plan is extended only while V has grown since it (planSteps): a reset drops them.
       if (reset) this.host.sql.exec(`UPDATE objects SET reach = NULL WHERE reach = 1`);
       if (reset) this.host.sql.exec(`DELETE FROM reach_plans`);
       if (reset) this.planKeys.clear();
@@ -808,18 +819,29 @@ export class SqlRepoStore {
     if (state.version !== version) return null;
     // A plan depends only on V, which changes only with the version (the tips guard against a
     // state recreated from scratch, e.g. after deleteAll). Consumers only read it.
-    const hit = this.planCache;
-    if (hit !== null && hit.version === version && hit.tips === state.tips && hit.blobs === blobs) return this.named(hit.plan, blobs);
+    const hit = this.cachedPlan(version, state.tips, blobs);
+    if (hit !== null) return this.named(hit, blobs);
     let plan = this.storedReachPlan(version, blobs);
     if (plan === null) {
       const end = this.closureEnd();
       // A blob:none clone after a full one (at this version) filters the full clone's plan.
-      const full = blobs ? null : hit !== null && hit.version === version && hit.tips === state.tips && hit.blobs ? hit.plan : this.storedReachPlan(version, true);
-      plan = full !== null ? reachPlanWithoutBlobs(full) : (this.extendedReachPlan(blobs, end) ?? this.buildReachPlan(blobs, end.marked));
+      const full = blobs ? null : (this.cachedPlan(version, state.tips, true) ?? this.storedReachPlan(version, true));
+      if (full !== null) plan = reachPlanWithoutBlobs(full);
+      else {
+        const steps = this.planSteps(blobs, end, Infinity);
+        let step = steps.next();
+        while (!step.done) step = steps.next();
+        plan = step.value;
+      }
       this.storeReachPlan(version, blobs, plan, end);
     }
-    this.planCache = plan.count <= PLAN_CACHE_MAX_OBJECTS ? { version, tips: state.tips, blobs, plan } : null;
+    this.cachePlan(version, state.tips, blobs, plan);
     return this.named(plan, blobs);
+  }
+
+  /** Resolves once no alarm build of the plan is under way (a clone asks before reachPlan). */
+  async planSettled(): Promise<void> {
+    while (this.building !== null) await this.building.catch(() => false);
   }
 
   /**
@@ -839,12 +861,38 @@ export class SqlRepoStore {
 
   /**
    * Builds and keeps the plan with blobs of the current V when reachPlanWanted (the alarm's, after
-   * a push), so the next clone reads it instead of building it. Synchronous like reachPlan: no push
-   * can interleave, and the plan is kept as of the version it was built from. Whether one was built.
+   * a push), so the next clone reads it instead of building it. The rows are read in slices of
+   * `slice`, with `pause` between them, in which the repository's requests run (a build from
+   * scratch is ~1 s of CPU per 300k rows); a change of V or a move of rows meanwhile makes the
+   * plan stale: it is dropped (the push that changed V arms the alarm again). Whether one was kept.
    */
-  prebuildReachPlan(minRows = PREBUILD_MIN_ROWS): boolean {
-    if (!this.reachPlanWanted(minRows)) return false;
-    return this.reachPlan(this.reachState().version, true) !== null;
+  async prebuildReachPlan(pause: () => Promise<void>, minRows = PREBUILD_MIN_ROWS, slice = PREBUILD_SLICE_ROWS): Promise<boolean> {
+    if (this.building !== null || !this.reachPlanWanted(minRows)) return false;
+    // Started a microtask later, so `building` is set before anything of it (a pause) runs.
+    const run = Promise.resolve().then(() => this.buildInSlices(pause, slice));
+    this.building = run;
+    try {
+      return await run;
+    } finally {
+      this.building = null;
+    }
+  }
+
+  private async buildInSlices(pause: () => Promise<void>, slice: number): Promise<boolean> {
+    const { version, tips } = this.host.sql.exec<{ version: number; tips: string }>(`SELECT version, tips FROM reach_state`).one();
+    const epoch = this.planEpoch;
+    const stale = () => this.planEpoch !== epoch || this.host.sql.exec<{ version: number }>(`SELECT version FROM reach_state`).one().version !== version;
+    const end = this.closureEnd();
+    const steps = this.planSteps(true, end, slice);
+    let step = steps.next();
+    while (!step.done) {
+      await pause();
+      if (stale()) return false;
+      step = steps.next();
+    }
+    this.storeReachPlan(version, true, step.value, end);
+    this.cachePlan(version, tips, true, step.value);
+    return true;
   }
 
   /**
@@ -853,6 +901,7 @@ export class SqlRepoStore {
    */
   forgetReachPlans(): void {
     this.planCache = null;
+    this.planEpoch++;
     this.planKeys.clear();
     this.host.sql.exec(`DELETE FROM reach_plans`);
   }
@@ -867,6 +916,17 @@ export class SqlRepoStore {
     if (![...this.planKeys.values()].includes(key)) return;
     if (this.packDigests.size >= 8) this.packDigests.clear();
     this.packDigests.set(`${key} ${ofsDelta}`, digest);
+  }
+
+  /** The plan last built or read, if it is V's at `version` and still held. */
+  private cachedPlan(version: number, tips: string, blobs: boolean): ReachPlan | null {
+    const hit = this.planCache;
+    if (hit === null || hit.version !== version || hit.tips !== tips || hit.blobs !== blobs) return null;
+    return (hit.plan instanceof WeakRef ? hit.plan.deref() : hit.plan) ?? null;
+  }
+
+  private cachePlan(version: number, tips: string, blobs: boolean, plan: ReachPlan): void {
+    this.planCache = { version, tips, blobs, plan: plan.count <= PLAN_CACHE_MAX_OBJECTS ? plan : new WeakRef(plan) };
   }
 
   /** `plan` (the kept plan with or without blobs) with its current name. */
@@ -927,12 +987,31 @@ export class SqlRepoStore {
   }
 
   /**
-   * The kept plan of an older V extended by the rows marked since, when all
-   * of them lie after that V's last row (a push's, in its new segments): V
-   * only grows between resets (a reset drops the kept plans), so V is then
-   * the old V plus exactly those rows. Null when that does not hold.
+   * The plan of V as it is now, its rows read `slice` at a time, yielding between reads (nothing may
+   * change V or move rows while it runs; the caller checks). The kept plan of an older V is extended
+   * by the rows marked since when all of them lie after that V's last row (a push's, in its new
+   * segments): V only grows between resets (a reset drops the kept plans), so V is then the old V
+   * plus exactly those rows. Else every row of V is read, in the table's own (id) order, and sorted
+   * by the builder: `+reach` keeps SQLite off objects_reach, whose order costs a random lookup of the
+   * row per entry.
    */
-  private extendedReachPlan(blobs: boolean, end: ClosureEnd): ReachPlan | null {
+  private *planSteps(blobs: boolean, end: ClosureEnd, slice: number): Generator<void, ReachPlan> {
+    const names = this.segmentNames();
+    const extending = this.extensionStart(blobs, end, names);
+    if (extending !== null) {
+      let pos: unknown[] | null = extending.pos;
+      while ((pos = this.addPlanRows(extending.b, names, blobs, `reach = 1 AND (segment, rec_offset) > (?, ?)`, pos, 'segment, rec_offset', slice)) !== null) yield;
+      return yield* extending.b.finishing();
+    }
+    const b = new ReachPlanBuilder(end.marked, true);
+    let pos: unknown[] | null = [''];
+    while ((pos = this.addPlanRows(b, names, blobs, `+reach = 1 AND id > ?`, pos, 'id', slice)) !== null) yield;
+    yield;
+    return yield* b.finishing();
+  }
+
+  /** A builder holding the kept plan of an older V, and V's end then, when V since only grew after it (planSteps); else null. */
+  private extensionStart(blobs: boolean, end: ClosureEnd, names: Map<number, string>): { b: ReachPlanBuilder; pos: number[] } | null {
     const prev = this.host.sql
       .exec<{ version: number; marked: number | null; last_seg: number | null; last_off: number | null }>(
         `SELECT version, marked, last_seg, last_off FROM reach_plans WHERE blobs = ? AND part = 0`,
@@ -941,19 +1020,15 @@ export class SqlRepoStore {
       .toArray()[0];
     if (prev === undefined || prev.marked === null || prev.last_seg === null || prev.last_off === null) return null;
     // A row value, which SQLite takes as a range of objects_reach (an OR of the two cases was a scan).
-    const after = `reach = 1 AND (segment, rec_offset) > (?, ?)`;
     const pos = [prev.last_seg, prev.last_off];
-    const added = this.host.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM objects WHERE ${after}`, ...pos).one().n;
+    const added = this.host.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM objects WHERE reach = 1 AND (segment, rec_offset) > (?, ?)`, ...pos).one().n;
     if (prev.marked + added !== end.marked) return null;
     const old = this.storedReachPlan(prev.version, blobs);
     if (old === null) return null;
-    const names = this.segmentNames();
     const seqOf = new Map([...names].map(([seq, name]) => [name, seq]));
     const keys = old.segmentNames.map((name) => seqOf.get(name));
     if (keys.some((k) => k === undefined)) return null;
-    const b = ReachPlanBuilder.extending(old, keys as number[], added);
-    this.addPlanRows(b, names, blobs, after, pos);
-    return b.finish();
+    return { b: ReachPlanBuilder.extending(old, keys as number[], added), pos };
   }
 
   private segmentNames(): Map<number, string> {
@@ -962,16 +1037,12 @@ export class SqlRepoStore {
     return names;
   }
 
-  private buildReachPlan(blobs: boolean, marked: number): ReachPlan {
-    // Every row of V: read in the table's own (id) order and sorted by the builder. `+reach`
-    // keeps SQLite off objects_reach, whose order costs a random lookup of the row per entry.
-    const b = new ReachPlanBuilder(marked, true);
-    this.addPlanRows(b, this.segmentNames(), blobs, `+reach = 1`, [], false);
-    return b.finish();
-  }
-
-  /** Adds the rows of V matching `where` (and `blobs`), in storage order when `ordered`. */
-  private addPlanRows(b: ReachPlanBuilder, names: Map<number, string>, blobs: boolean, where: string, args: number[], ordered = true): void {
+  /**
+   * Adds the rows of V matching `where` (and `blobs`) past `after` (the values of `order`'s columns
+   * the last slice ended on), at most `limit` of them in `order`; where the next slice starts, or
+   * null when no rows are left.
+   */
+  private addPlanRows(b: ReachPlanBuilder, names: Map<number, string>, blobs: boolean, where: string, after: unknown[], order: 'id' | 'segment, rec_offset', limit: number): unknown[] | null {
     // Rows as arrays (raw): objects with named fields cost more than the query on 300k rows.
     // Bases are resolved against the plan's ids by the builder: a join here cost a random primary-key
     // lookup per row (half of a 300k-object plan's time).
@@ -980,11 +1051,15 @@ export class SqlRepoStore {
       .exec(
         `SELECT id, kind, size, segment, rec_offset, rec_length, format, rec_size, base FROM objects
           WHERE ${where} AND kind != 'artifact' ${blobs ? '' : `AND kind != 'blob'`}
-          ${ordered ? 'ORDER BY segment, rec_offset' : ''}`,
-        ...args,
+          ORDER BY ${order} LIMIT ?`,
+        ...after,
+        Number.isFinite(limit) ? limit : -1,
       )
       .raw() as IterableIterator<PlanRaw>;
-    for (const [id, kind, size, seq, offset, length, format, recordSize, base] of rows) {
+    let last: PlanRaw | undefined;
+    let n = 0;
+    for (const row of rows) {
+      const [id, kind, size, seq, offset, length, format, recordSize, base] = row;
       b.add({
         id,
         kind: kind as ObjectKind,
@@ -998,7 +1073,11 @@ export class SqlRepoStore {
         baseAt: null,
         baseId: base,
       });
+      last = row;
+      n++;
     }
+    if (last === undefined || n < limit) return null;
+    return order === 'id' ? [last[0]] : [last[3], last[4]];
   }
 
   private depthOf(id: ObjectId): number | null {

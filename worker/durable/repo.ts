@@ -56,7 +56,11 @@ export function localRepoStore(s: SqlRepoStore): RepoStore & ReachIndex & RowSta
     reachStatus: async (ids) => s.reachStatus(ids),
     reachRows: async (ids) => s.reachRows(ids),
     reachMark: async (expect, tips, ids, reset) => s.reachMark(expect, tips, ids, reset),
-    reachPlan: async (version, blobs) => s.reachPlan(version, blobs),
+    // A plan the alarm is building is waited for, not built a second time beside it.
+    reachPlan: async (version, blobs) => {
+      await s.planSettled();
+      return s.reachPlan(version, blobs);
+    },
     reachPackDigest: async (key, ofsDelta) => s.reachPackDigest(key, ofsDelta),
     keepReachPackDigest: async (key, ofsDelta, digest) => s.keepReachPackDigest(key, ofsDelta, digest),
   };
@@ -222,7 +226,7 @@ export class RepoObject extends DurableObject<Env> {
         if (await gitCompactAlarm(host, (id) => new R2SegmentStore(this.env.CONTENT, id), opts)) again = Date.now();
         else {
           // Rows stay where they are now: the next clone's plan, built here rather than while it waits.
-          this.prebuildReachPlan();
+          await this.prebuildReachPlan();
           if (this.compactWanted) again = Date.now() + COMPACT_DELAY_MS;
         }
       }
@@ -243,13 +247,13 @@ export class RepoObject extends DurableObject<Env> {
   }
 
   /**
-   * The alarm's reach plan (SqlRepoStore.prebuildReachPlan): one synchronous build (~1-2 s on 300k
-   * rows, during which requests wait, as a clone waited for it). Never throws: it is only an
+   * The alarm's reach plan (SqlRepoStore.prebuildReachPlan), built in slices between which the
+   * repository's requests run (~1 s of CPU on 300k rows). Never throws: it is only an
    * optimisation, and the next clone builds the plan itself.
    */
-  private prebuildReachPlan(): void {
+  private async prebuildReachPlan(): Promise<void> {
     try {
-      this.store.prebuildReachPlan(this.prebuildRows());
+      await this.store.prebuildReachPlan(() => new Promise((resolve) => setTimeout(resolve, 0)), this.prebuildRows());
     } catch (e) {
       console.error('reach plan not built', e);
     }
