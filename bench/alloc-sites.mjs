@@ -11,7 +11,8 @@
  * ALLOC_LIVE_KIB=N also follows every array of N KiB or more until it is
  * collected (FinalizationRegistry, so a collected one drops out a little after
  * the GC); `globalThis.liveSites()` lists what is live by site (bench/push-heap.ts
- * prints it after each of its GCs).
+ * prints it after each of its GCs). ALLOC_BIG_KIB=N counts every allocation of N KiB
+ * or more by site (a stack each: exact counts, e.g. the large buffers of a push round).
  */
 const SAMPLE = Number(process.env.ALLOC_SAMPLE_KIB ?? 256) * 1024;
 const DEPTH = Number(process.env.ALLOC_DEPTH ?? 3);
@@ -37,17 +38,33 @@ function follow(obj, bytes) {
 globalThis.liveSites = (top = 12) =>
   [...live].filter(([, b]) => b > 0).sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, b]) => `  live ${(b / 2 ** 20).toFixed(1).padStart(6)} MiB  ${k}`).join('\n');
 
+/** ALLOC_BIG_KIB=N: every allocation of N KiB or more counted by site (a stack each), beside the sampled totals. */
+const BIG = Number(process.env.ALLOC_BIG_KIB ?? 0) * 1024;
+const big = new Map();
+
+/** The allocating call site: DEPTH frames above record()'s caller. */
+const callerKey = () =>
+  (new Error().stack ?? '').split('\n').slice(4, 4 + DEPTH).map((l) => l.trim().replace(/^at /, '').replace(/\(?(file:\/\/)?\/[^ ]*\/(?=(shared|worker|bench)\/)/, '').replace(/\)$/, '')).join(' < ');
+
 function record(bytes) {
   total += bytes;
   count++;
+  if (BIG > 0 && bytes >= BIG && !inside) {
+    inside = true;
+    const key = callerKey();
+    inside = false;
+    const b = big.get(key) ?? { n: 0, bytes: 0 };
+    b.n++;
+    b.bytes += bytes;
+    big.set(key, b);
+  }
   acc += bytes;
   if (acc < SAMPLE || inside) return;
   const n = Math.floor(acc / SAMPLE);
   acc -= n * SAMPLE;
   inside = true;
-  const frames = (new Error().stack ?? '').split('\n').slice(3, 3 + DEPTH).map((l) => l.trim().replace(/^at /, '').replace(/\(?(file:\/\/)?\/[^ ]*\/(?=(shared|worker|bench)\/)/, '').replace(/\)$/, ''));
+  const key = callerKey();
   inside = false;
-  const key = frames.join(' < ');
   sites.set(key, (sites.get(key) ?? 0) + n * SAMPLE);
 }
 
@@ -96,4 +113,9 @@ process.on('exit', () => {
   const rows = [...sites].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.ALLOC_TOP ?? 25));
   console.log(`\nallocated ${mib(total)} MiB in ${count} typed arrays/buffers over 64 bytes; top sites (sampled every ${SAMPLE / 1024} KiB):`);
   for (const [k, v] of rows) console.log(`${mib(v)} MiB  ${k}`);
+  if (BIG > 0) {
+    const all = [...big.values()].reduce((a, b) => ({ n: a.n + b.n, bytes: a.bytes + b.bytes }), { n: 0, bytes: 0 });
+    console.log(`\n${all.n} allocations of ${BIG / 1024} KiB or more (${mib(all.bytes).trim()} MiB); by site:`);
+    for (const [k, v] of [...big].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, Number(process.env.ALLOC_TOP ?? 25))) console.log(`${String(v.n).padStart(7)} x ${mib(v.bytes)} MiB  ${k}`);
+  }
 });

@@ -13,7 +13,10 @@
  * ArrayBuffer contents, most of a push's peak). MEM_GC_EVERY=N: every Nth heap
  * poll of the push follows a forced full GC ("live after GC": what was live,
  * not garbage; slows the push). MEM_SKIP_CLONE=1: push and repack only;
- * MEM_PUSH_ONLY=1: the push only. MEM_PULL=1: after the clone, a pull of everything into a
+ * MEM_PUSH_ONLY=1: the push only. MEM_WARM=FILE.fossil: first (unmeasured) FILE is pushed to
+ * another repository, the repack waited for and a clone made, as `npm run bench` runs the small
+ * corpus's operations in the same workerd before the large push (its RSS growth is measured from
+ * there, over memory the allocator already holds). MEM_PULL=1: after the clone, a pull of everything into a
  * clone made before the push (gimme answers; MEM_GC_EVERY applies to it too), checked with
  * test-integrity. MEM_PROFILE_REPACK=1: a CPU profile of the
  * repack (bench/.work/fossil-memory-repack.cpuprofile), its top functions printed.
@@ -25,7 +28,7 @@ import { join } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { artifactHashes, check, runFossil, runFossilAsync } from '../test/e2e/fossil-client.js';
-import { heapMonitor, summariseCpu, summariseHeap, type CpuProfile, workerSession, type CdpSession, type HeapProfile, type HeapUsage } from './cdp.js';
+import { cdpSessions, heapMonitor, summariseCpu, summariseHeap, type CpuProfile, type CdpSession, type HeapProfile, type HeapUsage } from './cdp.js';
 import { cpuSeconds, findInTree, rssBytes, sampleRss } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
@@ -39,7 +42,13 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(WORK, 'fossil-memory-'));
   const home = join(tmp, 'home');
   mkdirSync(home);
-  const cdp = await workerSession(inspector);
+  // The Worker's isolate (as bench/cdp.ts workerSession picks it), and miniflare's simulators beside it in the same
+  // workerd process (their memory is in its RSS too): R2, D1, the entry worker.
+  const sessions = await cdpSessions(inspector);
+  const cdp = sessions.find((s) => s.title.includes('core:user:') && !s.title.includes('core:user:r2probe'));
+  if (!cdp) throw new Error(`no core:user: target on inspector port ${inspector}`);
+  const simulators = sessions.filter((s) => s !== cdp && /r2:bucket:|d1:db:|core:entry/.test(s.title));
+  for (const s of sessions) if (s !== cdp && !simulators.includes(s)) s.close();
   try {
     const auth = hub.url.replace('http://', `http://bench:${hub.adminToken}@`);
     const res = await api(hub, 'POST', '/repos', { name: 'm', kind: 'fossil', public: true });
@@ -52,6 +61,7 @@ async function main(): Promise<void> {
     check(runFossil(home, ['sql', '-R', src, `UPDATE config SET value='${code}' WHERE name='project-code'`]), 'sql');
     const pids = findInTree(process.pid, 'workerd');
     const cpu = () => pids.reduce((n, p) => n + cpuSeconds(p), 0);
+    if (process.env.MEM_WARM) await warm(process.env.MEM_WARM, hub, auth, home, tmp, cpu);
 
     // The push.
     const snapAt = Number(process.env.MEM_SNAPSHOT_MIB ?? 0) * 2 ** 20;
@@ -72,17 +82,20 @@ async function main(): Promise<void> {
     const rss0 = pids.reduce((n, p) => n + rssBytes(p), 0);
     const sampler = sampleRss(pids);
     const heap = heapMonitor([cdp], 100, Number(process.env.MEM_GC_EVERY ?? 0));
+    const simHeap = heapMonitor(simulators, 200);
     const c0 = cpu();
     let t = performance.now();
     const r = await runFossilAsync(home, ['push', '-R', src, `${auth}/m`]);
     const pushWall = (performance.now() - t) / 1000;
     const pushCpu = cpu() - c0;
     const peak = [...(await heap.stop()).values()][0];
+    const simPeaks = [...(await simHeap.stop())].map(([title, p]) => `${title.replace(/^.*worker /, '')} ${mib(p.used)} (buffers ${mib(p.buffers)})`);
     const rss = sampler.stop() - rss0;
     clearInterval(snapTimer);
     await snapping;
     check(r, 'push');
     console.log(`push: ${pushWall.toFixed(1)} s wall, workerd cpu ${pushCpu.toFixed(1)} s, rss +${mib(rss)} MiB, isolate peak ${mib(peak.used)} MiB (buffers ${mib(peak.buffers)}, live after GC ${mib(peak.live)}), start ${mib(peak.used0)}`);
+    console.log(`  simulators' isolate peaks, MiB: ${simPeaks.join(', ')}`);
     console.log(r.output.replace(/\r/g, '\n').split('\n').filter((l) => l.trim()).slice(-3).join('\n'));
 
     if (process.env.MEM_PUSH_ONLY === '1') return;
@@ -145,10 +158,31 @@ async function main(): Promise<void> {
       console.log(`pull test-integrity: status ${pintegrity.status}: ${pintegrity.output.trim().split('\n').slice(-1)[0]}`);
     }
   } finally {
-    cdp.close();
+    for (const s of [cdp, ...simulators]) s.close();
     await hub.stop();
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** MEM_WARM: `corpus` pushed to a repository of its own, the repack waited for (workerd idle 6 s), then cloned. */
+async function warm(corpus: string, hub: Parameters<typeof api>[0], auth: string, home: string, tmp: string, cpu: () => number): Promise<void> {
+  const url = hub.url;
+  const res = await api(hub, 'POST', '/repos', { name: 'warm', kind: 'fossil', public: true });
+  if (res.status !== 201) throw new Error(res.text);
+  const probe = join(tmp, 'warm-probe.fossil');
+  check(runFossil(home, ['clone', `${url}/warm`, probe]), 'clone');
+  const code = check(runFossil(home, ['sql', '-R', probe, `SELECT value FROM config WHERE name='project-code'`]), 'sql').stdout.trim().replace(/'/g, '');
+  const src = join(tmp, 'warm-src.fossil');
+  copyFileSync(corpus, src);
+  check(runFossil(home, ['sql', '-R', src, `UPDATE config SET value='${code}' WHERE name='project-code'`]), 'sql');
+  check(await runFossilAsync(home, ['push', '-R', src, `${auth}/warm`]), 'warm-up push');
+  for (let quiet = 0, last = cpu(); quiet < 6; ) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = cpu();
+    quiet = now - last < 0.05 ? quiet + 1 : 0;
+    last = now;
+  }
+  check(await runFossilAsync(home, ['clone', `${url}/warm`, join(tmp, 'warm-clone.fossil')]), 'warm-up clone');
 }
 
 /** The sampling heap profile's live allocations by function now (sampled since the push began; garbage not yet collected counts). */
