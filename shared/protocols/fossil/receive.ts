@@ -95,6 +95,15 @@ class BatchEmitter {
   }
 }
 
+/**
+ * Bytes of a request's reads of stored delta bases kept (a card's base that arrived in an earlier round and is no
+ * longer in the receive memo, read back through its chain). A push's cards come in the order the server asked for
+ * them, at random, so a round's few such reads seldom share links: a large cache bought little, and what it held was
+ * live beside the memo whenever V8 collected, which a workerd isolate's peak follows (V8 collects once ArrayBuffer
+ * memory has grown ~64 MiB past what was live at the last full collection).
+ */
+export const BASE_READ_CACHE_BYTES = 1024 * 1024;
+
 /** Bounds used while receiving. */
 export interface IngestLimits {
   /** Largest artifact accepted (full size). */
