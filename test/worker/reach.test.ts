@@ -168,6 +168,11 @@ describe('SqlRepoStore reach closure', () => {
       s.dropStage(big);
       const indexes = state.storage.sql.exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'objects_reach'`).toArray();
       expect(indexes.length).toBe(1);
+      // Built again as the migrations make it: covering for a count or scan of V (no row looked up per entry).
+      for (const q of [`SELECT count(*) FROM objects WHERE reach = 1`, `SELECT 1 FROM objects WHERE reach = 1 LIMIT 1 OFFSET 5`]) {
+        const how = state.storage.sql.exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${q}`).toArray();
+        expect(how.map((r) => r.detail)).toEqual(['SCAN objects USING COVERING INDEX objects_reach']);
+      }
       const plan = s.reachPlan(4, true)!;
       expect(Array.from({ length: plan.count }, (_, i) => toHexAt(plan.ids, i * 20, 20))).toEqual([1, 2, 3, 4, 5, 6, 9, 8, 10, 11, 12, 13, 14].map(oid));
       expect(s.reachState()).toEqual({ version: 4, tips: [oid(8), oid(6)] });
