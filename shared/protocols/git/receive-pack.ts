@@ -31,7 +31,7 @@
  *      moved) becomes visible; an atomic push whose refs fail here, or on a
  *      name conflict (refs/heads/a vs a/b), gets `atomic transaction failed`
  *      on every ref, as git's ref transaction does;
- *   6. an empty repository's HEAD is pointed at the first branch pushed
+ *   6. an unset HEAD is pointed at the first branch pushed
  *      (refs/heads/main when pushed);
  *   7. report-status(-v2), inside side-band-64k when asked, after progress on
  *      band 2 unless `quiet`.
@@ -1274,12 +1274,14 @@ class Push {
     return true;
   }
 
-  /** True when HEAD has no usable target yet: unset, or naming a branch in a repository without branches. */
+  /**
+   * True when HEAD is unset. One already set is kept even if its branch is not
+   * there yet: the API's default_branch set before the first push (as git
+   * keeps a bare repository's HEAD, whatever branch comes first).
+   */
   async headNeedsTarget(head: string | null): Promise<boolean> {
-    if (head !== null && (await this.store.refs.read(head)) !== null) return false;
-    if ((await this.store.refs.read('HEAD')) !== null) return false; // a detached HEAD is left alone
-    if (head === null) return true;
-    return (await this.store.refs.list('refs/heads/')).length === 0;
+    if (head !== null) return false;
+    return (await this.store.refs.read('HEAD')) === null; // a detached HEAD is left alone
   }
 
   /**

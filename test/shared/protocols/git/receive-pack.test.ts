@@ -512,7 +512,6 @@ describe('receivePack: HEAD and report forms', () => {
     await push(r1, [[ZERO_ID, h.tip.id, 'refs/heads/dev']], await packOf(h.objects));
     expect(await r1.repo.readSymbolic('HEAD')).toBe('refs/heads/dev');
     const r2 = newRepo();
-    await r2.repo.setSymbolic('HEAD', 'refs/heads/trunk');
     await push(r2, [[ZERO_ID, h.tip.id, 'refs/heads/dev'], [ZERO_ID, h.tip.id, MAIN]], await packOf(h.objects));
     expect(await r2.repo.readSymbolic('HEAD')).toBe(MAIN);
     // Not empty any more: a later push leaves HEAD alone.
@@ -522,6 +521,13 @@ describe('receivePack: HEAD and report forms', () => {
     const r3 = newRepo();
     await push(r3, [[ZERO_ID, h.tip.id, 'refs/heads/dev'], [ZERO_ID, h.tip.id, 'refs/heads/master']], await packOf(h.objects));
     expect(await r3.repo.readSymbolic('HEAD')).toBe('refs/heads/master');
+    // A default branch set before the first push (the API's PATCH) is kept, whichever branches come first.
+    const r4 = newRepo();
+    await r4.repo.setSymbolic('HEAD', 'refs/heads/trunk');
+    await push(r4, [[ZERO_ID, h.tip.id, 'refs/heads/dev'], [ZERO_ID, h.tip.id, MAIN]], await packOf(h.objects));
+    expect(await r4.repo.readSymbolic('HEAD')).toBe('refs/heads/trunk');
+    await push(r4, [[ZERO_ID, h.tip.id, 'refs/heads/trunk']], await packOf([]));
+    expect(await r4.repo.readSymbolic('HEAD')).toBe('refs/heads/trunk');
   });
 
   it('plain report-status without side-band', async () => {
