@@ -69,6 +69,9 @@ if (opts.bundle !== undefined) {
   if (build.status !== 0) process.exit(build.status ?? 1);
   scriptPath = join(resolve(opts.bundle), 'index.js');
 }
+const bindings = { ...workerOptions.bindings, ...opts.vars };
+// Without it no caller is the hub admin, and nobody can create a repository or a user.
+if (!bindings.HUB_ADMIN_TOKEN) console.warn('HUB_ADMIN_TOKEN is not set: no caller is the hub admin, so no repository or user can be created (HUB_ADMIN_TOKEN=... npm start)');
 const mf = new Miniflare({
   host: opts.ip,
   port: opts.port,
@@ -84,7 +87,7 @@ const mf = new Miniflare({
       modules: true,
       scriptPath,
       modulesRoot: dirname(scriptPath),
-      bindings: { ...workerOptions.bindings, ...opts.vars },
+      bindings,
     },
     ...(opts.r2Probe
       ? [{
