@@ -30,8 +30,14 @@ describe('admin API', () => {
   });
 
   it('rejects bad repository names and bodies with 400', async () => {
-    for (const name of ['', '.x', '-x', 'a.git', 'a/b', 'a b', 'x'.repeat(101), '../etc', 7]) {
+    for (const name of ['', '.x', '-x', 'a.git', 'a/b', 'a b', 'x'.repeat(101), '../etc', 'é', 'a\u00e9', 7]) {
       expect((await call('POST', '/api/repos', { name, kind: 'git' })).status, String(name)).toBe(400);
+    }
+    // The issue's limits from the accepting side: 100 characters, and every allowed character.
+    for (const name of ['y'.repeat(100), 'a_b-c.d', '_A9.git.x']) {
+      const res = await call('POST', '/api/repos', { name, kind: 'git', public: true });
+      expect(res.status, name).toBe(201);
+      expect(await res.json()).toEqual({ name, kind: 'git', public: true, urls: { git: `http://hub.test/${name}.git` } });
     }
     expect((await call('POST', '/api/repos', { name: 'ok', kind: 'svn' })).status).toBe(400);
     expect((await call('POST', '/api/repos', { name: 'ok', public: 'yes' })).status).toBe(400);
