@@ -12,8 +12,8 @@
  * what the ingest asks per object: whether an id is pending and its depth.
  * The ids themselves are in an IdSet the caller may share (receive-pack hands
  * the pack's own set, which holds every pending id already: a second copy of
- * 300k ids cost ~34 bytes a row), so a row costs 9 bytes here: its row number
- * and depth by set index, and its set index by row number. Ids are SHA-1 (40
+ * 300k ids cost ~34 bytes a row), so a row costs 5 bytes here: its row number
+ * and depth by set index. Ids are SHA-1 (40
  * hex digits), the only object format receive-pack accepts.
  */
 import { fromHex, writeHex } from '../core/bytes.js';
@@ -36,8 +36,6 @@ export class QuarantineIndex implements ObjectIndexReader {
   private rowOfSlot = new Int32Array(1024);
   /** Depth of each pending row, by `ids` index. */
   private depths = new Uint8Array(1024);
-  /** The `ids` index of each pending row, by row number (= its row number in the stage). */
-  private slotOfRow = new Uint32Array(1024);
   /** Rows pending. */
   private rows = 0;
   /** The pending ids (and, when shared, others: rowOfSlot says which are pending). */
@@ -222,8 +220,6 @@ export class QuarantineIndex implements ObjectIndexReader {
         this.rowOfSlot = grownTo(this.rowOfSlot, k, this.expected);
         this.depths = grownTo(this.depths, k, this.expected);
       }
-      if (this.rows === this.slotOfRow.length) this.slotOfRow = grownTo(this.slotOfRow, this.rows, this.expected);
-      this.slotOfRow[this.rows] = k;
       this.rowOfSlot[k] = ++this.rows;
       this.depths[k] = row.depth;
       this.unstaged.push(row);
@@ -293,12 +289,24 @@ export class QuarantineIndex implements ObjectIndexReader {
     // In id order, so the index inserts are B-tree appends (in pack order each touched a random page),
     // sorted on the binary ids by idOrder (a comparison of hex strings per step cost more).
     const first = this.rows - this.unstaged.length;
-    const order = idOrder(this.ids.bytes, this.unstaged.length, this.slotOfRow.subarray(first, this.rows));
+    const slotOfRow = this.slotsOfRows();
+    const order = idOrder(this.ids.bytes, this.unstaged.length, slotOfRow.subarray(first, this.rows));
     const planned = Array.from(order, (i) => this.unstaged[i]);
     if (this.stage === null) return { stage: undefined, planned };
     // The staged rows were planned against each other and these: the store need not look up every staged delta's base.
     // Their order is sorted here from the ids in memory (the store read 300k ids back to sort them).
-    return { stage: this.stage.id, stageBases: this.outsideBases, stageOrder: idOrder(this.ids.bytes, this.rows - this.unstaged.length, this.slotOfRow), planned };
+    return { stage: this.stage.id, stageBases: this.outsideBases, stageOrder: idOrder(this.ids.bytes, this.rows - this.unstaged.length, slotOfRow), planned };
+  }
+
+  /**
+   * The `ids` index of each pending row, by row number (= its row number in the stage): made once,
+   * at the commit, from rowOfSlot, not kept as the rows come (4 bytes a row through the whole ingest).
+   */
+  private slotsOfRows(): Uint32Array {
+    const out = new Uint32Array(this.rows);
+    const rowOfSlot = this.rowOfSlot;
+    for (let k = 0; k < rowOfSlot.length; k++) if (rowOfSlot[k] !== 0) out[rowOfSlot[k] - 1] = k;
+    return out;
   }
 
   /** Forgets the pending rows (after the commit, or instead of it); later adds throw. */

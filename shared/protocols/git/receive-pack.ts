@@ -454,7 +454,8 @@ class Push {
   /** Records of the open segment kept for re-reads: entry offset -> raw entry bytes. */
   retained = new Map<number, Uint8Array>();
   retainedBytes = 0;
-  readonly locs = new EntryLocs();
+  /** Entries' record locations: read by the ingest only (base re-reads, rows), dropped at its end. */
+  locs = new EntryLocs();
   /** Entries read so far (locs holds entries 0..entryCount-1). */
   entryCount = 0;
   /** Ids of the objects in pendingRows and their depths by IdSet index (the rest of the pack's objects are in the quarantine). */
@@ -757,6 +758,7 @@ class Push {
     await this.flushRows();
     await this.finishWriter();
     this.ingestCache = new LruBaseCache(INGEST_READ_CACHE); // its contents are garbage now
+    this.locs = new EntryLocs(); // ~9 bytes an entry, not needed by the checks and the commit
     await this.checkMissing();
   }
 
