@@ -32,7 +32,7 @@ import type { ObjectId } from '../../storage/ids.js';
 import type { ObjectChainReader, ObjectIndexReader } from '../../storage/object-index.js';
 import { LruBaseCache, type DeltaAppliers } from '../../storage/object-store.js';
 import { BlockCachedSegments } from '../../storage/segment-cache.js';
-import { REACH_IN, REACH_OUTSIDE, type ReachIndex, type ReachPlan } from '../../storage/reach.js';
+import { MAX_REACH_TIPS, REACH_IN, REACH_OUTSIDE, type ReachIndex, type ReachPlan } from '../../storage/reach.js';
 import { resolveRef, type RefReader } from '../../storage/refs.js';
 import type { SegmentReader } from '../../storage/segments.js';
 import type { AdvertisedRef, HeadState } from './advertisement.js';
@@ -511,6 +511,8 @@ async function unshallowShortcut(
   if (!reach.reachState || !reach.reachStatus || !reach.reachPlan) return null;
   const s = r.shallow;
   if (s === null || s.unshallow.length === 0 || s.boundary.length > 0 || r.filter !== null) return null;
+  // Each want is peeled one by one here: as many as the closure may have tips, no more.
+  if (r.wants.size > MAX_REACH_TIPS) return null;
   const plan = await unshallowPlan(view, reach as ReachIndex, {
     wants: r.wants,
     extra,
