@@ -81,8 +81,14 @@ export class R2SegmentStore implements SegmentStore {
     return new R2SegmentWriter(this.bucket, this.key(segment), segment, this.pieceSize);
   }
 
-  readRange(segment: SegmentId, offset: number, length: number): Promise<Uint8Array> {
-    return this.readRangeInto(segment, offset, length, null);
+  async readRange(segment: SegmentId, offset: number, length: number): Promise<Uint8Array> {
+    checkRange(offset, length);
+    const spans = this.spans(segment, offset, length);
+    if (spans.length !== 1) return this.readRangeInto(segment, offset, length, null);
+    // Within one object (most reads): its body whole, with less per-call work than a BYOB reader.
+    const data = new Uint8Array(await (await this.get(segment, spans[0])).arrayBuffer());
+    if (data.length < length) throw rangeError(segment, offset, length, await this.checkBounds(segment, 0, 0));
+    return data;
   }
 
   /**
@@ -126,7 +132,7 @@ export class R2SegmentStore implements SegmentStore {
       }
       if (got < want) {
         await self.checkBounds(segment, offset, want);
-        throw rangeError(segment, offset, want, offset + got); // in bounds, yet short: a piece is
+        throw rangeError(segment, offset, want, offset + got); // in bounds, yet short: a piece lacks bytes
       }
     })();
   }
