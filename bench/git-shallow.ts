@@ -6,6 +6,9 @@
  *   deepen          `git clone --depth 1`, then time `git fetch --deepen DEEPEN`
  *   shallow-exclude time `git clone --shallow-exclude=mid` (tag `mid`: MID commits below the tip)
  *   clone           (only when named) time a full `git clone`, the floor an unshallow could reach
+ *   unshallow-side  (only when named) unshallow of a copy with one more branch, `side`, off
+ *                   main SIDE commits below its tip: the closure has a tip main does not reach,
+ *                   so the hub walks the history (its unshallow shortcut does not apply)
  *
  * Each prints wall time and server CPU (workerd's, or lighttpd's and its CGI
  * children's), and checks that `.git/shallow` and `git rev-list --all` of
@@ -31,7 +34,8 @@ const WORK = new URL('./.work/', import.meta.url).pathname;
 const COMMITS = 30_000;
 const MID = 1_000;
 const DEEPEN = 1_000;
-const OPS = ['unshallow', 'deepen', 'shallow-exclude', 'clone'] as const;
+const SIDE = 20_000;
+const OPS = ['unshallow', 'deepen', 'shallow-exclude', 'clone', 'unshallow-side'] as const;
 type Op = (typeof OPS)[number];
 
 /** The linear history, made once: fast-import's stream written in one go, then repacked as git would serve it. */
@@ -75,10 +79,10 @@ function gitOut(home: string, cwd: string, args: string[]): string {
 async function runOp(op: Op, home: string, tmp: string, url: string, serverCpu: () => number): Promise<{ wall: number; cpu: number; state: string; dest: string }> {
   const dest = mkdtempSync(join(tmp, `${op}-`));
   const repo = join(dest, 'r');
-  if (op === 'unshallow' || op === 'deepen') await git(home, dest, ['clone', '-q', '--no-checkout', '--depth', '1', url, 'r']);
+  if (op === 'unshallow' || op === 'unshallow-side' || op === 'deepen') await git(home, dest, ['clone', '-q', '--no-checkout', '--depth', '1', url, 'r']);
   const cpu0 = serverCpu();
   const t = performance.now();
-  if (op === 'unshallow') await git(home, repo, ['fetch', '-q', '--unshallow']);
+  if (op === 'unshallow' || op === 'unshallow-side') await git(home, repo, ['fetch', '-q', '--unshallow']);
   else if (op === 'deepen') await git(home, repo, ['fetch', '-q', '--deepen', String(DEEPEN)]);
   else if (op === 'shallow-exclude') await git(home, dest, ['clone', '-q', '--no-checkout', '--shallow-exclude=mid', url, 'r']);
   else await git(home, dest, ['clone', '-q', '--no-checkout', url, 'r']);
@@ -92,7 +96,7 @@ async function runOp(op: Op, home: string, tmp: string, url: string, serverCpu: 
 
 async function main(): Promise<void> {
   const runs = Number(process.argv[2] ?? '2');
-  const ops = (process.argv[3]?.split(',') ?? OPS.filter((op) => op !== 'clone')) as Op[];
+  const ops = (process.argv[3]?.split(',') ?? OPS.filter((op) => op !== 'clone' && op !== 'unshallow-side')) as Op[];
   for (const op of ops) if (!OPS.includes(op)) throw new Error(`unknown op ${op} (${OPS.join(', ')})`);
   mkdirSync(WORK, { recursive: true });
   const tmp = mkdtempSync(join(WORK, 'shallow-'));
@@ -109,20 +113,30 @@ async function main(): Promise<void> {
     if ((await api(hub, 'POST', '/repos', { name: 'r', kind: 'git', public: true })).status !== 201) throw new Error('create r failed');
     const auth = hub.url.replace('http://', `http://bench:${hub.adminToken}@`);
     await git(home, dir, ['push', '-q', '--mirror', `${auth}/r.git`]);
+    if (ops.includes('unshallow-side')) {
+      // A copy sharing the history's objects, with the branch `side`, served by both.
+      const side = join(tmp, 'srv', 'side.git');
+      await git(home, tmp, ['clone', '-q', '--bare', '--shared', dir, side]);
+      const commit = gitOut(home, side, ['commit-tree', '-p', `main~${SIDE}`, '-m', 'side', `main~${SIDE}^{tree}`]).trim();
+      await git(home, side, ['update-ref', 'refs/heads/side', commit]);
+      if ((await api(hub, 'POST', '/repos', { name: 'side', kind: 'git', public: true })).status !== 201) throw new Error('create side failed');
+      await git(home, side, ['push', '-q', '--mirror', `${auth}/side.git`]);
+    }
     const pids = findInTree(process.pid, 'workerd');
     const hubCpu = () => pids.reduce((n, p) => n + cpuSeconds(p), 0);
     const refCpu = () => treeCpuSeconds(backend.pid);
     console.log(`history: ${COMMITS} commits, tag mid ${MID} below the tip, deepen ${DEEPEN}; ${runs} runs each, alternating`);
     for (const op of ops) {
       for (let run = 0; run < runs; run++) {
-        const ref = await runOp(op, home, tmp, `${backend.url}/r.git`, refCpu);
+        const name = op === 'unshallow-side' ? 'side' : 'r';
+        const ref = await runOp(op, home, tmp, `${backend.url}/${name}.git`, refCpu);
         const cdp = profileOp === op && run === runs - 1 ? (await cdpSessions(inspector, 1))[0] : null;
         if (cdp) {
           await cdp.send('Profiler.enable');
           await cdp.send('Profiler.setSamplingInterval', { interval: 500 });
           await cdp.send('Profiler.start');
         }
-        const got = await runOp(op, home, tmp, `${hub.url}/r.git`, hubCpu);
+        const got = await runOp(op, home, tmp, `${hub.url}/${name}.git`, hubCpu);
         const same = got.state === ref.state ? 'same shallow and commits' : 'DIFFERENT from http-backend';
         console.log(
           `${op.padEnd(16)} hub ${got.wall.toFixed(2)} s (CPU ${got.cpu.toFixed(2)} s)  http-backend ${ref.wall.toFixed(2)} s (CPU ${ref.cpu.toFixed(2)} s)  ` +
