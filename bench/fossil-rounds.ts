@@ -16,16 +16,19 @@
  *
  * With CLONES=K, K whole `fossil clone`s of each side follow, alternated (wall time: client,
  * every round and its hop through the Worker), as the fossil bench's small clone row measures
- * them. DUMP=DIR writes each side's last reply of each round there. PROFILE=1 takes a CPU
- * profile of every isolate of hub A's workerd over its measured requests: the Worker's (top
- * functions printed) and miniflare's simulators' (busy time only), which share its CPU.
+ * them, with the client's own CPU (utime+stime): most of a small clone's wall, and what the
+ * shape of the stored deltas moves (the client's rebuild walks every chain). DUMP=DIR writes
+ * each side's last reply of each round there. PROFILE=1 takes a CPU profile of every isolate
+ * of hub A's workerd over its measured requests: the Worker's (top functions printed) and
+ * miniflare's simulators' (busy time only), which share its CPU.
  */
+import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { cdpSessions, inspectorTargets, summariseCpu, type CpuProfile } from './cdp.js';
-import { check, runFossil, runFossilAsync, startFossilServer } from '../test/e2e/fossil-client.js';
+import { check, fossilEnv, runFossil, runFossilAsync, startFossilServer } from '../test/e2e/fossil-client.js';
 import { hubFrom, recordingRelay, replay, type Recorded, type Side } from './hub-side.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
@@ -80,6 +83,23 @@ async function prepare(): Promise<void> {
   } finally {
     await hub.stop();
   }
+}
+
+/**
+ * One `fossil clone URL DEST`: its wall time and the client's CPU seconds (utime+stime), read
+ * from the waiting shell's cutime+cstime (/proc/PID/stat fields 16-17, in clock ticks of 10 ms).
+ */
+function cloneWithCpu(home: string, url: string, dest: string): Promise<{ wall: number; cpu: number }> {
+  const t0 = performance.now();
+  const script = 'fossil clone "$1" "$2" >/dev/null 2>&1 || exit 1; cat /proc/$$/stat';
+  return new Promise((done, fail) =>
+    execFile('sh', ['-c', script, 'sh', url, dest], { cwd: home, env: fossilEnv(home) }, (e, stdout) => {
+      if (e) return fail(new Error(`fossil clone ${url} failed: ${e.message}`));
+      const fields = stdout.slice(stdout.lastIndexOf(')') + 2).split(' ');
+      // Fields from the state (3rd) on: cutime and cstime are the 16th and 17th.
+      done({ wall: performance.now() - t0, cpu: (Number(fields[16 - 3]) + Number(fields[17 - 3])) / 100 });
+    }),
+  );
 }
 
 async function fossilSide(): Promise<Side> {
@@ -137,18 +157,19 @@ async function compare(dirA: string, dirB: string): Promise<void> {
     }
     const clones = Number(process.env.CLONES ?? 0);
     const walls: number[][] = sides.map(() => []);
+    const cpus: number[][] = sides.map(() => []);
     for (let i = 0; i < clones; i++) {
       for (const [k, side] of sides.entries()) {
         const dest = join(DIR, `clone-${k}.fossil`);
         rmSync(dest, { force: true });
-        const t0 = performance.now();
-        check(await runFossilAsync(join(DIR, 'home'), ['clone', side.url, dest]), 'clone');
-        walls[k].push(performance.now() - t0);
+        const { wall, cpu } = await cloneWithCpu(join(DIR, 'home'), side.url, dest);
+        walls[k].push(wall);
+        cpus[k].push(cpu);
         rmSync(dest, { force: true });
       }
     }
-    if (clones > 0) for (const [k, side] of sides.entries()) console.log(`fossil clone ${side.name}: median ${median(walls[k]).toFixed(1)} ms, best ${Math.min(...walls[k]).toFixed(1)} ms of ${clones}`);
-    if (clones > 0) console.log(`  ratio ${sides[0].name} / ${sides[1].name}: median ${(median(walls[0]) / median(walls[1])).toFixed(3)}, best ${(Math.min(...walls[0]) / Math.min(...walls[1])).toFixed(3)}`);
+    if (clones > 0) for (const [k, side] of sides.entries()) console.log(`fossil clone ${side.name}: median ${median(walls[k]).toFixed(1)} ms, best ${Math.min(...walls[k]).toFixed(1)} ms of ${clones}; client CPU median ${median(cpus[k]).toFixed(2)} s, least ${Math.min(...cpus[k]).toFixed(2)} s`);
+    if (clones > 0) console.log(`  ratio ${sides[0].name} / ${sides[1].name}: median ${(median(walls[0]) / median(walls[1])).toFixed(3)}, best ${(Math.min(...walls[0]) / Math.min(...walls[1])).toFixed(3)}; client CPU median ${(median(cpus[0]) / median(cpus[1])).toFixed(3)}`);
   } finally {
     for (const s of sides) await s.stop();
   }
