@@ -137,10 +137,11 @@ export class R2SegmentStore implements SegmentStore {
     })();
   }
 
-  /** A segment of pieces: the sum of its pieces' sizes (one list); else its object's (one head). */
+  /** Its object's size, or its first piece's when shorter than a piece (one head); else its pieces' sum (a list). */
   async size(segment: SegmentId): Promise<number> {
-    if (!PIECED_RE.test(segment)) {
-      const head = await this.bucket.head(this.key(segment));
+    const m = PIECED_RE.exec(segment);
+    const head = await this.bucket.head(m === null ? this.key(segment) : `${this.key(segment)}/0`);
+    if (m === null || (head !== null && head.size < Number(m[1]))) {
       if (head === null) throw notFound(segment);
       return head.size;
     }
