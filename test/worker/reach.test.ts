@@ -191,20 +191,22 @@ describe('SqlRepoStore reach closure', () => {
     });
   });
 
+  /** An index row of a 10-byte blob stored in 5 bytes at `offset` of `segment`, whole or a delta on `base`. */
+  const row = (n: number, segment: string, offset: number, base: number | null = null) => ({
+    id: oid(n),
+    kind: 'blob' as const,
+    size: 10,
+    segment,
+    offset,
+    length: 5,
+    format: base === null ? ('full' as const) : ('git-delta' as const),
+    base: base === null ? null : oid(base),
+    depth: base === null ? 0 : 1,
+  });
+  const ref = (n: number) => ({ name: `refs/heads/b${n}`, old: null, new: oid(n) });
+
   it('a kept plan is extended by rows marked after its V ended, rebuilt otherwise', async () => {
     const stub = env.REPO.get(env.REPO.newUniqueId());
-    const row = (n: number, segment: string, offset: number, base: number | null = null) => ({
-      id: oid(n),
-      kind: 'blob' as const,
-      size: 10,
-      segment,
-      offset,
-      length: 5,
-      format: base === null ? ('full' as const) : ('git-delta' as const),
-      base: base === null ? null : oid(base),
-      depth: base === null ? 0 : 1,
-    });
-    const ref = (n: number) => ({ name: `refs/heads/b${n}`, old: null, new: oid(n) });
     await runInDurableObject(stub, (_i: RepoObject, state) => {
       const s = new SqlRepoStore(state.storage);
       const ids = (p: { count: number; ids: Uint8Array }) => Array.from({ length: p.count }, (_, i) => toHexAt(p.ids, i * 20, 20));
@@ -239,18 +241,6 @@ describe('SqlRepoStore reach closure', () => {
 
   it('the alarm builds the plan in slices: the same plan, dropped when V changes meanwhile, waited for by a clone', async () => {
     const stub = env.REPO.get(env.REPO.newUniqueId());
-    const row = (n: number, segment: string, offset: number, base: number | null = null) => ({
-      id: oid(n),
-      kind: 'blob' as const,
-      size: 10,
-      segment,
-      offset,
-      length: 5,
-      format: base === null ? ('full' as const) : ('git-delta' as const),
-      base: base === null ? null : oid(base),
-      depth: base === null ? 0 : 1,
-    });
-    const ref = (n: number) => ({ name: `refs/heads/b${n}`, old: null, new: oid(n) });
     await runInDurableObject(stub, async (_i: RepoObject, state) => {
       const s = new SqlRepoStore(state.storage);
       const fields = (p: ReachPlan) => [p.segmentNames, p.seg, p.offset, p.length, p.size, p.recordSize, p.kind, p.format, p.base, p.ids].map((a) => [...a]);

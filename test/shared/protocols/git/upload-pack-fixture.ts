@@ -18,6 +18,15 @@ import type { IndexRowInput } from '../../../../shared/storage/object-index.js';
 import type { RefUpdate } from '../../../../shared/storage/refs.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
 
+const enc = new TextEncoder();
+
+/** One pkt-line of text (the length counts bytes, not characters). */
+export const pkt = (s: string): string => (enc.encode(s).length + 4).toString(16).padStart(4, '0') + s;
+
+/** A v2 fetch request body with these argument lines. */
+export const v2Fetch = (args: string[]): Uint8Array =>
+  enc.encode(pkt('command=fetch\n') + pkt('object-format=sha1\n') + '0001' + args.map((a) => pkt(`${a}\n`)).join('') + '0000');
+
 export interface LoadedRepo {
   repo: MemoryRepoStore;
   segments: MemorySegmentStore;

@@ -20,15 +20,8 @@ import { applyGitDelta } from '../../../../shared/delta/git.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
 import { fillRepo, objectsOf, refsOf, tempRepo, verifyPack, type TempRepo } from './git-repo.js';
 import { splitPkts } from './http-transcript.js';
-import { collectBytes, loadPack, setRefs, type LoadedRepo } from './upload-pack-fixture.js';
+import { collectBytes, loadPack, setRefs, v2Fetch, type LoadedRepo } from './upload-pack-fixture.js';
 
-const enc = new TextEncoder();
-const pkt = (s: string) => {
-  const b = enc.encode(s);
-  return (b.length + 4).toString(16).padStart(4, '0') + s;
-};
-const v2Fetch = (args: string[]) =>
-  enc.encode(pkt('command=fetch\n') + pkt('object-format=sha1\n') + '0001' + args.map((a) => pkt(`${a}\n`)).join('') + '0000');
 
 let src: TempRepo;
 let loaded: LoadedRepo;

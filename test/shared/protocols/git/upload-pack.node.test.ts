@@ -16,7 +16,7 @@ import { uploadPack } from '../../../../shared/protocols/git/upload-pack.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
 import { fillRepo, objectsOf, refsOf, tempRepo, verifyPack, type TempRepo } from './git-repo.js';
 import { splitPkts } from './http-transcript.js';
-import { collectBytes, gitAsync, loadPack, serveHttp, setRefs, type LoadedRepo } from './upload-pack-fixture.js';
+import { collectBytes, gitAsync, loadPack, pkt, serveHttp, setRefs, v2Fetch, type LoadedRepo } from './upload-pack-fixture.js';
 
 let src: TempRepo;
 let work: string;
@@ -27,10 +27,6 @@ let server: Awaited<ReturnType<typeof serveHttp>>;
 let reachServer: Awaited<ReturnType<typeof serveHttp>>;
 
 const enc = new TextEncoder();
-const pkt = (s: string) => {
-  const b = enc.encode(s);
-  return (b.length + 4).toString(16).padStart(4, '0') + s;
-};
 
 
 
@@ -59,11 +55,6 @@ afterAll(async () => {
 
 let n = 0;
 const dirName = () => join(work, `c${n++}`);
-
-/** A v2 fetch body. */
-function v2Fetch(args: string[]): Uint8Array {
-  return enc.encode(pkt('command=fetch\n') + pkt('object-format=sha1\n') + '0001' + args.map((a) => pkt(`${a}\n`)).join('') + '0000');
-}
 
 /** Run a request; split the response into lines before the pack, the pack bytes, and band-2 text. */
 async function run(body: Uint8Array, protocol: 0 | 2, store = loaded.store) {
