@@ -11,12 +11,14 @@ import { uploadPackV0Advertisement, uploadPackV2Advertisement } from '../../../.
 import { DEFAULT_UPLOAD_FEATURES, type UploadPackFeatures } from '../../../../shared/protocols/git/capabilities.js';
 import { packBytesToEntries, type PackEntry } from '../../../../shared/protocols/git/pack-reader.js';
 import { encodePkts } from '../../../../shared/protocols/git/pkt-line.js';
+import { decodeSideband } from '../../../../shared/protocols/git/sideband.js';
 import { advertisementInputs, uploadPack, type UploadPackStore } from '../../../../shared/protocols/git/upload-pack.js';
 import { appendRecords } from '../../../../shared/storage/segments.js';
 import { createMemoryStores, type MemoryRepoStore, type MemorySegmentStore } from '../../../../shared/storage/memory.js';
 import type { IndexRowInput } from '../../../../shared/storage/object-index.js';
 import type { RefUpdate } from '../../../../shared/storage/refs.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
+import { splitPkts } from './http-transcript.js';
 
 const enc = new TextEncoder();
 
@@ -26,6 +28,30 @@ export const pkt = (s: string): string => (enc.encode(s).length + 4).toString(16
 /** A v2 fetch request body with these argument lines. */
 export const v2Fetch = (args: string[]): Uint8Array =>
   enc.encode(pkt('command=fetch\n') + pkt('object-format=sha1\n') + '0001' + args.map((a) => pkt(`${a}\n`)).join('') + '0000');
+
+/**
+ * A v2 fetch of `args` served by `store`: the pack's bytes (band 1) and the progress text (band 2).
+ * Any other band, or a reply without a packfile section, throws with its text.
+ */
+export async function fetchPackV2(store: UploadPackStore, args: string[], maxWalk?: number): Promise<{ pack: Uint8Array; progress: string }> {
+  const out = await collectBytes(uploadPack(store, fromBytes(v2Fetch(args)), { protocol: 2, maxWalk }));
+  const pack: Uint8Array[] = [];
+  let progress = '';
+  let inPack = false;
+  for (const p of splitPkts(out).pkts) {
+    if (p.kind !== 'data') continue;
+    if (!inPack) {
+      inPack = Buffer.from(p.payload).toString('latin1') === 'packfile\n';
+      continue;
+    }
+    const sb = decodeSideband(p.payload);
+    if (sb.band === 1) pack.push(sb.data.slice());
+    else if (sb.band === 2) progress += Buffer.from(sb.data).toString();
+    else throw new Error(`band ${sb.band}: ${Buffer.from(sb.data).toString()}`);
+  }
+  if (!inPack) throw new Error(Buffer.from(out).toString('latin1'));
+  return { pack: new Uint8Array(Buffer.concat(pack)), progress };
+}
 
 export interface LoadedRepo {
   repo: MemoryRepoStore;

@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBytes } from '../../../../shared/core/stream.js';
 import { packBytesToEntries } from '../../../../shared/protocols/git/pack-reader.js';
-import { decodeSideband } from '../../../../shared/protocols/git/sideband.js';
-import { uploadPack, type UploadPackStore } from '../../../../shared/protocols/git/upload-pack.js';
+import type { UploadPackStore } from '../../../../shared/protocols/git/upload-pack.js';
 import { MemoryReach, PLAN_BASE_OUTSIDE } from '../../../../shared/storage/reach.js';
 import { RepoView } from '../../../../shared/protocols/git/object-walk.js';
 import { orderReachPlan, reachPlanToPackBytes } from '../../../../shared/protocols/git/pack-builder.js';
@@ -19,8 +18,7 @@ import { applyFossilDelta } from '../../../../shared/delta/fossil.js';
 import { applyGitDelta } from '../../../../shared/delta/git.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
 import { fillRepo, objectsOf, refsOf, tempRepo, verifyPack, type TempRepo } from './git-repo.js';
-import { splitPkts } from './http-transcript.js';
-import { collectBytes, loadPack, setRefs, v2Fetch, type LoadedRepo } from './upload-pack-fixture.js';
+import { collectBytes, fetchPackV2, loadPack, setRefs, type LoadedRepo } from './upload-pack-fixture.js';
 
 
 let src: TempRepo;
@@ -39,24 +37,7 @@ async function sync(): Promise<void> {
   await setRefs(loaded.repo, refsOf(src));
 }
 
-async function run(args: string[]) {
-  const out = await collectBytes(uploadPack(store, fromBytes(v2Fetch(args)), { protocol: 2 }));
-  const pack: Uint8Array[] = [];
-  let progress = '';
-  let inPack = false;
-  for (const p of splitPkts(out).pkts) {
-    if (p.kind !== 'data') continue;
-    if (!inPack) {
-      inPack = Buffer.from(p.payload).toString('latin1') === 'packfile\n';
-      continue;
-    }
-    const sb = decodeSideband(p.payload);
-    if (sb.band === 1) pack.push(sb.data.slice());
-    else if (sb.band === 2) progress += Buffer.from(sb.data).toString();
-    else throw new Error(`band ${sb.band}: ${Buffer.from(sb.data).toString()}`);
-  }
-  return { pack: new Uint8Array(Buffer.concat(pack)), progress };
-}
+const run = (args: string[]) => fetchPackV2(store, args);
 
 /** The pack's object ids (sorted), after git index-pack --strict accepted it. */
 async function strictObjects(pack: Uint8Array): Promise<string[]> {

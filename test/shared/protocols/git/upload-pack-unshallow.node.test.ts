@@ -13,8 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBytes } from '../../../../shared/core/stream.js';
 import { packBytesToEntries } from '../../../../shared/protocols/git/pack-reader.js';
-import { decodeSideband } from '../../../../shared/protocols/git/sideband.js';
-import { uploadPack, type UploadPackStore } from '../../../../shared/protocols/git/upload-pack.js';
+import type { UploadPackStore } from '../../../../shared/protocols/git/upload-pack.js';
 import { MemoryReach, type ReachIndex } from '../../../../shared/storage/reach.js';
 import { RepoView } from '../../../../shared/protocols/git/object-walk.js';
 import { unshallowPlan } from '../../../../shared/protocols/git/unshallow.js';
@@ -22,8 +21,7 @@ import { applyFossilDelta } from '../../../../shared/delta/fossil.js';
 import { applyGitDelta } from '../../../../shared/delta/git.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
 import { objectsOf, refsOf, tempRepo, type TempRepo } from './git-repo.js';
-import { splitPkts } from './http-transcript.js';
-import { collectBytes, gitAsync, loadPack, serveHttp, setRefs, v2Fetch, type LoadedRepo } from './upload-pack-fixture.js';
+import { fetchPackV2, gitAsync, loadPack, serveHttp, setRefs, type LoadedRepo } from './upload-pack-fixture.js';
 
 
 let src: TempRepo;
@@ -69,21 +67,7 @@ function history(repo: TempRepo): void {
 }
 
 async function run(store: UploadPackStore, args: string[], maxWalk?: number): Promise<Uint8Array> {
-  const out = await collectBytes(uploadPack(store, fromBytes(v2Fetch(args)), { protocol: 2, maxWalk }));
-  const pack: Uint8Array[] = [];
-  let inPack = false;
-  for (const p of splitPkts(out).pkts) {
-    if (p.kind !== 'data') continue;
-    if (!inPack) {
-      inPack = Buffer.from(p.payload).toString('latin1') === 'packfile\n';
-      continue;
-    }
-    const sb = decodeSideband(p.payload);
-    if (sb.band === 1) pack.push(sb.data.slice());
-    else if (sb.band === 3) throw new Error(Buffer.from(sb.data).toString());
-  }
-  if (!inPack) throw new Error(Buffer.from(out).toString('latin1'));
-  return new Uint8Array(Buffer.concat(pack));
+  return (await fetchPackV2(store, args, maxWalk)).pack;
 }
 
 /** Ids in a (non-thin) pack, sorted. */
