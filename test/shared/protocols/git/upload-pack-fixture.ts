@@ -17,6 +17,7 @@ import { appendRecords } from '../../../../shared/storage/segments.js';
 import { createMemoryStores, type MemoryRepoStore, type MemorySegmentStore } from '../../../../shared/storage/memory.js';
 import type { IndexRowInput } from '../../../../shared/storage/object-index.js';
 import type { RefUpdate } from '../../../../shared/storage/refs.js';
+import { MemoryReach } from '../../../../shared/storage/reach.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
 import { splitPkts } from './http-transcript.js';
 
@@ -51,6 +52,34 @@ export async function fetchPackV2(store: UploadPackStore, args: string[], maxWal
   }
   if (!inPack) throw new Error(Buffer.from(out).toString('latin1'));
   return { pack: new Uint8Array(Buffer.concat(pack)), progress };
+}
+
+/**
+ * `loaded`'s store with a reach index (MemoryReach over its repository), telling `seen` of each
+ * mark (how many ids, whether it resets) and each plan asked for.
+ */
+export function withReach(loaded: LoadedRepo, seen: { mark?: (ids: number, reset: boolean) => void; plan?: () => void } = {}): UploadPackStore {
+  const repo = loaded.repo;
+  const reach = new MemoryReach(repo);
+  return {
+    ...loaded.store,
+    index: {
+      has: (ids) => repo.has(ids),
+      get: (id) => repo.get(id),
+      chain: (id) => repo.chain(id),
+      reachState: () => reach.reachState(),
+      reachStatus: (ids) => reach.reachStatus(ids),
+      reachRows: (ids) => reach.reachRows(ids),
+      reachMark: (expect, tips, ids, reset) => {
+        seen.mark?.(ids.length, reset);
+        return reach.reachMark(expect, tips, ids, reset);
+      },
+      reachPlan: (version, blobs) => {
+        seen.plan?.();
+        return reach.reachPlan(version, blobs);
+      },
+    },
+  };
 }
 
 export interface LoadedRepo {

@@ -11,14 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBytes } from '../../../../shared/core/stream.js';
 import { packBytesToEntries } from '../../../../shared/protocols/git/pack-reader.js';
 import type { UploadPackStore } from '../../../../shared/protocols/git/upload-pack.js';
-import { MemoryReach, PLAN_BASE_OUTSIDE } from '../../../../shared/storage/reach.js';
+import { PLAN_BASE_OUTSIDE } from '../../../../shared/storage/reach.js';
 import { RepoView } from '../../../../shared/protocols/git/object-walk.js';
 import { orderReachPlan, reachPlanToPackBytes } from '../../../../shared/protocols/git/pack-builder.js';
 import { applyFossilDelta } from '../../../../shared/delta/fossil.js';
 import { applyGitDelta } from '../../../../shared/delta/git.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
 import { fillRepo, objectsOf, refsOf, tempRepo, verifyPack, type TempRepo } from './git-repo.js';
-import { collectBytes, fetchPackV2, loadPack, setRefs, type LoadedRepo } from './upload-pack-fixture.js';
+import { collectBytes, fetchPackV2, loadPack, setRefs, withReach, type LoadedRepo } from './upload-pack-fixture.js';
 
 
 let src: TempRepo;
@@ -82,29 +82,9 @@ beforeAll(async () => {
   src.git(['tag', '-a', 'old', '-m', 'old tag', 'main~10']);
   loaded = await loadPack(new Uint8Array(src.git(['pack-objects', '--revs', '--all', '--stdout', '--delta-base-offset', '-q'], '')));
   await setRefs(loaded.repo, refsOf(src));
-  const reach = new MemoryReach(loaded.repo);
   marks = [];
   plans = 0;
-  const repo = loaded.repo;
-  store = {
-    ...loaded.store,
-    index: {
-      has: (ids) => repo.has(ids),
-      get: (id) => repo.get(id),
-      chain: (id) => repo.chain(id),
-      reachState: () => reach.reachState(),
-      reachStatus: (ids) => reach.reachStatus(ids),
-      reachRows: (ids) => reach.reachRows(ids),
-      reachMark: (expect, tips, ids, reset) => {
-        marks.push({ ids: ids.length, reset });
-        return reach.reachMark(expect, tips, ids, reset);
-      },
-      reachPlan: (version, blobs) => {
-        plans++;
-        return reach.reachPlan(version, blobs);
-      },
-    },
-  };
+  store = withReach(loaded, { mark: (ids, reset) => marks.push({ ids, reset }), plan: () => plans++ });
 }, 120_000);
 
 afterAll(() => src?.remove());

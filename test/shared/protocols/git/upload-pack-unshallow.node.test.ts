@@ -14,14 +14,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBytes } from '../../../../shared/core/stream.js';
 import { packBytesToEntries } from '../../../../shared/protocols/git/pack-reader.js';
 import type { UploadPackStore } from '../../../../shared/protocols/git/upload-pack.js';
-import { MemoryReach, type ReachIndex } from '../../../../shared/storage/reach.js';
+import type { ReachIndex } from '../../../../shared/storage/reach.js';
 import { RepoView } from '../../../../shared/protocols/git/object-walk.js';
 import { unshallowPlan } from '../../../../shared/protocols/git/unshallow.js';
 import { applyFossilDelta } from '../../../../shared/delta/fossil.js';
 import { applyGitDelta } from '../../../../shared/delta/git.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
 import { objectsOf, refsOf, tempRepo, type TempRepo } from './git-repo.js';
-import { fetchPackV2, gitAsync, loadPack, serveHttp, setRefs, type LoadedRepo } from './upload-pack-fixture.js';
+import { fetchPackV2, gitAsync, loadPack, serveHttp, setRefs, withReach, type LoadedRepo } from './upload-pack-fixture.js';
 
 
 let src: TempRepo;
@@ -90,25 +90,8 @@ beforeAll(async () => {
   history(src);
   loaded = await loadPack(new Uint8Array(src.git(['pack-objects', '--revs', '--all', '--stdout', '--delta-base-offset', '-q'], '')));
   await setRefs(loaded.repo, refsOf(src));
-  const repo = loaded.repo;
-  const reach = new MemoryReach(repo);
   walkStore = loaded.store;
-  reachStore = {
-    ...loaded.store,
-    index: {
-      has: (ids) => repo.has(ids),
-      get: (id) => repo.get(id),
-      chain: (id) => repo.chain(id),
-      reachState: () => reach.reachState(),
-      reachStatus: (ids) => reach.reachStatus(ids),
-      reachRows: (ids) => reach.reachRows(ids),
-      reachMark: (expect, tips, ids, reset) => reach.reachMark(expect, tips, ids, reset),
-      reachPlan: (version, blobs) => {
-        plans++;
-        return reach.reachPlan(version, blobs);
-      },
-    },
-  };
+  reachStore = withReach(loaded, { plan: () => plans++ });
   // A clone of every ref marks V.
   const wants = [...new Set(Object.values(refsOf(src)))].map((id) => `want ${id}`);
   expect(await idsOf(await run(reachStore, [...wants, 'ofs-delta', 'done']))).toEqual(objectsOf(src.dir));
