@@ -37,7 +37,8 @@ export class MemoryFossilStore implements FossilStore {
   /** Rows in seq order (seq is assigned increasing, so appending keeps it sorted). */
   private readonly bySeq: FossilRow[] = [];
   private nextSeq = 1;
-  private readonly phantoms = new Set<ArtifactHash>();
+  /** Phantom hashes and whether each is private. */
+  private readonly phantoms = new Map<ArtifactHash, boolean>();
   private readonly pending = new Map<ArtifactHash, PendingDelta>();
   private readonly unclustered = new Set<ArtifactHash>();
   private readonly shunned = new Set<ArtifactHash>();
@@ -70,7 +71,8 @@ export class MemoryFossilStore implements FossilStore {
       const row = this.byHash.get(h);
       if (row) return row.private ? 'private' : 'public';
       if (this.pending.has(h)) return 'pending';
-      return this.phantoms.has(h) ? 'phantom' : 'unknown';
+      const phantom = this.phantoms.get(h);
+      return phantom === undefined ? 'unknown' : phantom ? 'private-phantom' : 'phantom';
     });
   }
 
@@ -119,8 +121,8 @@ export class MemoryFossilStore implements FossilStore {
     return this.bySeq.filter((r) => r.private && r.hash > after).map((r) => r.hash).sort().slice(0, Math.max(0, limit));
   }
 
-  async listPhantoms(limit: number, from = ''): Promise<ArtifactHash[]> {
-    const all = [...this.phantoms].sort();
+  async listPhantoms(limit: number, from = '', withPrivate = false): Promise<ArtifactHash[]> {
+    const all = [...this.phantoms].filter(([, priv]) => withPrivate || !priv).map(([h]) => h).sort();
     const at = all.findIndex((h) => h >= from);
     const wrapped = at < 0 ? all : [...all.slice(at), ...all.slice(0, at)];
     return wrapped.slice(0, Math.max(0, limit));
@@ -242,7 +244,7 @@ export class MemoryFossilStore implements FossilStore {
     const asIndex: IndexRowInput[] = rows.map((r) => ({ ...r, id: r.hash, kind: 'artifact' }));
     const planned = planRows(asIndex, (id) => this.byHash.get(id)?.depth ?? null);
     const depthOf = new Map(planned.map((p) => [p.id, p.depth]));
-    for (const h of batch.phantoms ?? []) checkObjectId(h);
+    for (const h of [...(batch.phantoms ?? []), ...(batch.privatePhantoms ?? [])]) checkObjectId(h);
     for (const p of batch.pendingAdd ?? []) checkPendingDelta(p);
     for (const h of [...(batch.pendingRemove ?? []), ...(batch.unclusteredAdd ?? []), ...(batch.unclusteredRemove ?? []), ...(batch.publish ?? [])]) checkObjectId(h);
     for (const e of batch.unversioned ?? []) checkUnversionedEntry(e);
@@ -264,9 +266,9 @@ export class MemoryFossilStore implements FossilStore {
       this.pending.delete(r.hash);
       inserted.push(copyRow(row));
     }
-    for (const h of batch.phantoms ?? []) {
-      if (!this.byHash.has(h) && !this.pending.has(h) && !this.shunned.has(h)) this.phantoms.add(h);
-    }
+    const absent = (h: ArtifactHash) => !this.byHash.has(h) && !this.pending.has(h) && !this.shunned.has(h);
+    for (const h of batch.privatePhantoms ?? []) if (absent(h) && !this.phantoms.has(h)) this.phantoms.set(h, true);
+    for (const h of batch.phantoms ?? []) if (absent(h)) this.phantoms.set(h, false);
     for (const h of batch.pendingRemove ?? []) this.pending.delete(h);
     for (const p of batch.pendingAdd ?? []) {
       if (!this.byHash.has(p.hash)) {

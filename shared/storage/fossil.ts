@@ -78,9 +78,10 @@ export interface PendingDelta {
 
 /**
  * What the repository knows of a hash. `shunned` wins over everything; then a
- * stored row (`public`/`private`); then `pending`; then `phantom`; else `unknown`.
+ * stored row (`public`/`private`); then `pending`; then `phantom` (or
+ * `private-phantom`, one only private cards named); else `unknown`.
  */
-export type ArtifactState = 'public' | 'private' | 'pending' | 'phantom' | 'shunned' | 'unknown';
+export type ArtifactState = 'public' | 'private' | 'pending' | 'phantom' | 'private-phantom' | 'shunned' | 'unknown';
 
 /** A config value (fossil's config table: name, value, mtime in seconds since 1970). */
 export interface ConfigEntry {
@@ -113,8 +114,14 @@ export interface FossilCommit {
    * deltas. Shunned hashes throw (the server must filter them out).
    */
   rows?: FossilRowInput[];
-  /** Hashes to remember as phantoms; stored, pending or shunned hashes are ignored. */
+  /** Hashes to remember as phantoms; stored, pending or shunned hashes are ignored, a private phantom becomes public. */
   phantoms?: ArtifactHash[];
+  /**
+   * Hashes to remember as private phantoms (named by a private card: fossil's content_new with
+   * isPrivate), asked of x users syncing private only; an existing phantom keeps its mark, and
+   * a hash also in `phantoms` is public.
+   */
+  privatePhantoms?: ArtifactHash[];
   /** Deltas against bases the repository lacks; a hash already stored is ignored, a repeat replaces. */
   pendingAdd?: PendingDelta[];
   /** Pending entries to drop (resolved or rejected). Absent hashes are ignored. */
@@ -205,8 +212,9 @@ export interface FossilStore {
   /**
    * Up to `limit` phantom hashes, ascending by hash from the first one >= `from`, then wrapping
    * round to the smallest. A random `from` keeps phantoms no client has from hiding the rest.
+   * Private phantoms only `withPrivate` (fossil's request_phantoms with syncPrivate).
    */
-  listPhantoms(limit: number, from?: string): Promise<ArtifactHash[]>;
+  listPhantoms(limit: number, from?: string, withPrivate?: boolean): Promise<ArtifactHash[]>;
   /** The pending deltas whose base is one of `bases` (any order). */
   pendingByBase(bases: ArtifactHash[]): Promise<PendingDelta[]>;
   /** Config values for `names` (same order; null when unset). */

@@ -4,7 +4,7 @@
 import { env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { FossilStore } from '../../shared/storage/fossil.js';
-import { FOSSIL_SCHEMA_VERSION, migrateFossil, SqlFossilStore } from '../../worker/durable/fossil-store.js';
+import { FOSSIL_MIGRATIONS, FOSSIL_SCHEMA_VERSION, migrateFossil, SqlFossilStore } from '../../worker/durable/fossil-store.js';
 import type { RepoObject } from '../../worker/durable/repo.js';
 import { SCHEMA_VERSION } from '../../worker/durable/repo-store.js';
 import { R2SegmentStore } from '../../worker/storage-r2/segments.js';
@@ -23,7 +23,7 @@ function inDurableObject(stub: Stub): FossilStore {
     count: () => run((s) => s.count()),
     listUnclustered: (l, after) => run((s) => s.listUnclustered(l, after)),
     listPrivate: (l, after) => run((s) => s.listPrivate(l, after)),
-    listPhantoms: (l, from) => run((s) => s.listPhantoms(l, from)),
+    listPhantoms: (l, from, withPrivate) => run((s) => s.listPhantoms(l, from, withPrivate)),
     pendingByBase: (b) => run((s) => s.pendingByBase(b)),
     getConfig: (n) => run((s) => s.getConfig(n)),
     listUnversioned: () => run((s) => s.listUnversioned()),
@@ -74,6 +74,27 @@ describe('RepoObject fossil tables', () => {
         expect.arrayContaining(['fossil_blob', 'fossil_config', 'fossil_pending', 'fossil_phantom', 'fossil_schema', 'fossil_shun', 'fossil_unclustered', 'fossil_unversioned']),
       );
       expect(migrateFossil(state.storage)).toBe(FOSSIL_SCHEMA_VERSION);
+    });
+  });
+
+  it('marks the phantoms of an older schema private, but those a public pending delta waits on', async () => {
+    const stub = env.REPO.get(env.REPO.newUniqueId());
+    await runInDurableObject(stub, (_i: RepoObject, state) => {
+      const sql = state.storage.sql;
+      // The schema before the private mark, with one phantom of each kind.
+      sql.exec(`CREATE TABLE fossil_schema (version INTEGER NOT NULL)`);
+      for (const stmt of FOSSIL_MIGRATIONS.slice(0, -1).flat()) sql.exec(stmt);
+      sql.exec(`INSERT INTO fossil_schema (version) VALUES (?)`, FOSSIL_MIGRATIONS.length - 1);
+      sql.exec(`INSERT INTO segments (name) VALUES ('seg')`);
+      for (const n of [1, 2, 3]) sql.exec(`INSERT INTO fossil_phantom (hash) VALUES (?)`, fhash(n));
+      const pending = `INSERT INTO fossil_pending (hash, base, size, segment, rec_offset, rec_length, rec_size, private) VALUES (?, ?, 5, 1, 0, 3, 3, ?)`;
+      sql.exec(pending, fhash(11), fhash(1), 1);
+      sql.exec(pending, fhash(12), fhash(2), 1);
+      sql.exec(pending, fhash(13), fhash(2), 0);
+      expect(migrateFossil(state.storage)).toBe(FOSSIL_MIGRATIONS.length - 1);
+      const store = new SqlFossilStore(state.storage);
+      expect(store.listPhantoms(10)).toEqual([fhash(2)]);
+      expect(store.listPhantoms(10, '', true)).toEqual([fhash(1), fhash(2), fhash(3)]);
     });
   });
 

@@ -85,6 +85,13 @@ export const FOSSIL_MIGRATIONS: readonly (readonly string[])[] = [
   [`CREATE TABLE fossil_repack_repo (id TEXT NOT NULL)`],
   // Compaction after the repack (fossil-repack.ts): every artifact with seq <= cursor has been copied in seq order.
   [`CREATE TABLE fossil_compact (cursor INTEGER NOT NULL)`],
+  // Phantoms named by private cards are asked of x users only (fossil's private phantoms). Which
+  // earlier ones came from a private igot is not known: all are marked, but those a public pending
+  // delta waits on (a public artifact's base is public); a writer's public igot unmarks one.
+  [
+    `ALTER TABLE fossil_phantom ADD COLUMN private INTEGER NOT NULL DEFAULT 0`,
+    `UPDATE fossil_phantom SET private = 1 WHERE NOT EXISTS (SELECT 1 FROM fossil_pending p WHERE p.base = fossil_phantom.hash AND p.private = 0)`,
+  ],
 ];
 
 /** The fossil schema version this code expects. */
@@ -173,7 +180,15 @@ function toUv(r: UvSql): UnversionedEntry {
 const json = (values: readonly unknown[]) => JSON.stringify(values);
 
 /** The states SqlFossilStore.states spells as one digit each. */
-const STATE_DIGITS: Record<'0' | '1' | '2' | '3' | '4' | '5', ArtifactState> = { 0: 'shunned', 1: 'private', 2: 'public', 3: 'pending', 4: 'phantom', 5: 'unknown' };
+const STATE_DIGITS: Record<'0' | '1' | '2' | '3' | '4' | '5' | '6', ArtifactState> = {
+  0: 'shunned',
+  1: 'private',
+  2: 'public',
+  3: 'pending',
+  4: 'phantom',
+  5: 'unknown',
+  6: 'private-phantom',
+};
 
 /** The FossilStore over DO SQLite, synchronously (schema from `migrate` + `migrateFossil`). */
 export class SqlFossilStore {
@@ -197,8 +212,7 @@ export class SqlFossilStore {
              WHEN b.private != 0 THEN 1
              WHEN b.private IS NOT NULL THEN 2
              WHEN EXISTS (SELECT 1 FROM fossil_pending WHERE hash = j.value) THEN 3
-             WHEN EXISTS (SELECT 1 FROM fossil_phantom WHERE hash = j.value) THEN 4
-             ELSE 5 END, '' ORDER BY j.key) AS s
+             ELSE coalesce((SELECT 4 + 2 * private FROM fossil_phantom WHERE hash = j.value), 5) END, '' ORDER BY j.key) AS s
            FROM json_each(?) j LEFT JOIN fossil_blob b ON b.hash = j.value`,
         json(hashes),
       )
@@ -278,10 +292,11 @@ export class SqlFossilStore {
   }
 
   /** FossilStore.listPhantoms */
-  listPhantoms(limit: number, from = ''): ArtifactHash[] {
-    const head = this.hashes(`SELECT hash FROM fossil_phantom WHERE hash >= ? ORDER BY hash LIMIT ?`, limit, from);
+  listPhantoms(limit: number, from = '', withPrivate = false): ArtifactHash[] {
+    const which = withPrivate ? '' : 'AND private = 0';
+    const head = this.hashes(`SELECT hash FROM fossil_phantom WHERE hash >= ? ${which} ORDER BY hash LIMIT ?`, limit, from);
     if (head.length >= limit || from === '') return head;
-    return head.concat(this.hashes(`SELECT hash FROM fossil_phantom WHERE hash < ? ORDER BY hash LIMIT ?`, limit - head.length, from));
+    return head.concat(this.hashes(`SELECT hash FROM fossil_phantom WHERE hash < ? ${which} ORDER BY hash LIMIT ?`, limit - head.length, from));
   }
 
   /** FossilStore.pendingByBase */
@@ -471,7 +486,7 @@ export class SqlFossilStore {
       const asIndex: IndexRowInput[] = rows.map((r) => ({ ...r, id: r.hash, kind: 'artifact' }));
       const planned = planRows(asIndex, (id) => sql.exec<{ depth: number }>(`SELECT depth FROM fossil_blob WHERE hash = ?`, id).toArray()[0]?.depth ?? null);
       const depthOf = new Map(planned.map((p) => [p.id, p.depth]));
-      for (const h of batch.phantoms ?? []) checkObjectId(h);
+      for (const h of [...(batch.phantoms ?? []), ...(batch.privatePhantoms ?? [])]) checkObjectId(h);
       for (const p of batch.pendingAdd ?? []) checkPendingDelta(p);
       for (const h of [...(batch.pendingRemove ?? []), ...(batch.unclusteredAdd ?? []), ...(batch.unclusteredRemove ?? []), ...(batch.publish ?? [])]) checkObjectId(h);
       for (const e of batch.unversioned ?? []) checkUnversionedEntry(e);
@@ -516,14 +531,17 @@ export class SqlFossilStore {
         sql.exec(`DELETE FROM fossil_pending WHERE hash = ?`, r.hash);
         inserted.push({ ...r, seq, depth });
       }
-      for (const h of batch.phantoms ?? []) {
+      // Private first: a hash in both lists ends public, and an existing phantom only ever becomes public.
+      const phantoms = [...(batch.privatePhantoms ?? []).map((h) => [h, 1] as const), ...(batch.phantoms ?? []).map((h) => [h, 0] as const)];
+      for (const [h, priv] of phantoms) {
         sql.exec(
-          `INSERT INTO fossil_phantom (hash) SELECT ?1
+          `INSERT INTO fossil_phantom (hash, private) SELECT ?1, ?2
             WHERE NOT EXISTS (SELECT 1 FROM fossil_blob WHERE hash = ?1)
               AND NOT EXISTS (SELECT 1 FROM fossil_pending WHERE hash = ?1)
               AND NOT EXISTS (SELECT 1 FROM fossil_shun WHERE hash = ?1)
-           ON CONFLICT DO NOTHING`,
+           ON CONFLICT (hash) DO UPDATE SET private = private AND excluded.private`,
           h,
+          priv,
         );
       }
       for (const h of batch.pendingRemove ?? []) sql.exec(`DELETE FROM fossil_pending WHERE hash = ?`, h);
@@ -595,7 +613,7 @@ export function localFossilStore(s: SqlFossilStore): FossilStore {
     count: async () => s.count(),
     listUnclustered: async (limit, after) => s.listUnclustered(limit, after),
     listPrivate: async (limit, after) => s.listPrivate(limit, after),
-    listPhantoms: async (limit, from) => s.listPhantoms(limit, from),
+    listPhantoms: async (limit, from, withPrivate) => s.listPhantoms(limit, from, withPrivate),
     pendingByBase: async (bases) => s.pendingByBase(bases),
     getConfig: async (names) => s.getConfig(names),
     listUnversioned: async () => s.listUnversioned(),

@@ -125,7 +125,8 @@ export class Ingest {
   /** Pending deltas of this request by base, with their payloads: resolved as soon as the base arrives. */
   private readonly waiting = new Map<string, { hash: string; payload: Uint8Array }[]>();
   private waitingBytes = 0;
-  private readonly igots = new Set<string>();
+  /** Hashes to keep as phantoms if missing, and whether only private cards named them. */
+  private readonly igots = new Map<string, boolean>();
   private readonly unclusteredAdd: string[] = [];
   private readonly unclusteredRemove: string[] = [];
   /** Stored private artifacts a public file card made public (fossil's xfer_accept_file after `fossil publish`). */
@@ -153,9 +154,13 @@ export class Ingest {
     return this.rows.has(hash) || this.pending.has(hash);
   }
 
-  /** Remembers an `igot` of a pushing client: an unknown hash becomes a phantom at commit. */
-  igot(hash: string): void {
-    this.igots.add(hash);
+  /**
+   * Remembers a hash a card named (a pushing client's `igot`, a delta's base, a cluster's member):
+   * missing at commit, it becomes a phantom, private when only private cards named it. A public
+   * one also makes a private phantom public (as fossil server 2.21 on a public igot).
+   */
+  igot(hash: string, isPrivate = false): void {
+    if (!isPrivate || !this.igots.has(hash)) this.igots.set(hash, isPrivate);
   }
 
   /**
@@ -212,7 +217,7 @@ export class Ingest {
       this.pending.set(hash, delta);
       // Owned copy: the payload is a view of the whole request message, which the memo must not keep alive.
       this.repo.memo?.deltas.set(recordKey(rec), owned(payload));
-      if (baseState !== 'shunned' && !this.rows.has(base)) this.igots.add(base);
+      if (baseState !== 'shunned' && !this.rows.has(base)) this.igot(base, isPrivate);
       // Clients send deltas before their bases (fossil keeps reverse deltas):
       // kept at hand, they resolve when the base arrives in this request
       // instead of being read back from storage after the commit.
@@ -315,13 +320,16 @@ export class Ingest {
   async commit(onArtifacts?: ArtifactBatchHandler): Promise<IngestResult> {
     const store = this.repo.store;
     for (const d of this.publishLater.splice(0)) await this.publish(d.hash, d.base, d.payload, true);
-    const igots = [...this.igots].filter((h) => !this.has(h));
-    const states = igots.length > 0 ? await store.states(igots) : [];
-    const phantoms = igots.filter((_, i) => states[i] === 'unknown');
+    const igots = [...this.igots].filter(([h]) => !this.has(h));
+    const states = igots.length > 0 ? await store.states(igots.map(([h]) => h)) : [];
+    const named = (priv: boolean) => igots.filter(([, p], i) => p === priv && (states[i] === 'unknown' || (!priv && states[i] === 'private-phantom'))).map(([h]) => h);
+    const phantoms = named(false);
+    const privatePhantoms = named(true);
     const nothing =
       this.rows.size === 0 &&
       this.pending.size === 0 &&
       phantoms.length === 0 &&
+      privatePhantoms.length === 0 &&
       this.published.size === 0 &&
       this.uv.size === 0 &&
       this.config.length === 0;
@@ -330,6 +338,7 @@ export class Ingest {
     const result = await store.commit({
       rows: [...this.rows.values()].map(({ depth: _d, ...r }) => r),
       phantoms,
+      privatePhantoms,
       pendingAdd: [...this.pending.values()],
       unclusteredAdd: this.unclusteredAdd,
       unclusteredRemove: this.unclusteredRemove,
@@ -361,7 +370,7 @@ export class Ingest {
       if (a.type === 'cluster') {
         for (const m of a.cards.members ?? []) {
           this.unclusteredRemove.push(m);
-          this.igots.add(m);
+          this.igot(m, row.private);
         }
       }
     }
@@ -445,17 +454,19 @@ async function resolveInto(
   let rows: FossilRowInput[] = [];
   let remove: string[] = [];
   // Parsed structural artifacts of the batch, with the bytes of their texts.
-  let structural = new Map<string, { artifact: Artifact; size: number }>();
+  let structural = new Map<string, { artifact: Artifact; size: number; private: boolean }>();
   let structuralBytes = 0;
   const flush = async () => {
     await sink.finish();
-    const clustered = [...structural.values()].filter((s) => s.artifact.type === 'cluster').flatMap((s) => s.artifact.cards.members ?? []);
+    const clusters = [...structural.values()].filter((s) => s.artifact.type === 'cluster');
+    const members = (priv: boolean) => clusters.filter((s) => s.private === priv).flatMap((s) => s.artifact.cards.members ?? []);
     const result = await repo.store.commit({
       rows,
       pendingRemove: remove,
       unclusteredAdd: rows.filter((r) => !r.private).map((r) => r.hash),
-      unclusteredRemove: clustered,
-      phantoms: clustered,
+      unclusteredRemove: clusters.flatMap((s) => s.artifact.cards.members ?? []),
+      phantoms: members(false),
+      privatePhantoms: members(true),
     });
     const inserted = structural;
     sink = new RecordSink(repo);
@@ -511,7 +522,7 @@ async function resolveInto(
         }
         const a = parseStructural(repo.primitives, text);
         if (a) {
-          structural.set(p.hash, { artifact: a, size: text.length });
+          structural.set(p.hash, { artifact: a, size: text.length, private: p.private });
           structuralBytes += text.length;
         }
         texts.set(p.hash, text);

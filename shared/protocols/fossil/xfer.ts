@@ -255,13 +255,6 @@ class Session {
   private readonly gimmes = new Set<string>();
   private readonly uvGimmes: string[] = [];
   /**
-   * Private artifacts an x user's push announced (`igot HASH 1`): those missing are asked
-   * for in this reply, not kept as phantoms, which every writer's push would be asked for
-   * (fossil server asks its private phantoms of x users only). The client announces them
-   * again each round.
-   */
-  private readonly privateIgots = new Set<string>();
-  /**
    * Hash policy shun-sha1 (`fossil hash-policy shun-sha1`, pushed with `configuration push
    * project`): SHA1-named artifacts a push sends or announces are dropped, as shunned ones are
    * (fossil's uuid_is_shunned); those already stored are still served.
@@ -382,8 +375,7 @@ class Session {
         if (this.isPush) {
           if (args[1] === '1' && !this.caps.private) this.notPrivate();
           else if (this.shunned(args[0])) return;
-          else if (args[1] !== '1') this.ingest.igot(args[0]);
-          else if (this.privateIgots.size < 100_000) this.privateIgots.add(args[0]);
+          else this.ingest.igot(args[0], args[1] === '1');
         }
         return;
       case 'gimme':
@@ -608,12 +600,8 @@ class Session {
       // From a random point, as fossil server asks ORDER BY random(): otherwise a full page of
       // phantoms that no client has would be asked for forever and the rest never.
       const from = [...crypto.getRandomValues(new Uint8Array(4))].map((b) => b.toString(16).padStart(2, '0')).join('');
-      const phantoms = await this.repo.store.listPhantoms(this.limits.maxGimme, from);
-      for (const h of phantoms) out.card('gimme', h);
-      const announced = [...this.privateIgots];
-      const states = announced.length > 0 ? await this.repo.store.states(announced) : [];
-      const missing = announced.filter((_, i) => states[i] === 'unknown');
-      for (const h of missing.slice(0, Math.max(0, this.limits.maxGimme - phantoms.length))) out.card('gimme', h);
+      // Private phantoms only of x users syncing private (fossil's request_phantoms).
+      for (const h of await this.repo.store.listPhantoms(this.limits.maxGimme, from, this.syncPrivate)) out.card('gimme', h);
     }
     if (this.cloneAll || this.sendCatalog) {
       await this.igotAll(out);

@@ -229,6 +229,20 @@ export function describeFossilStoreContract(name: string, make: () => Promise<Fo
       expect(await store.states([fhash(2), fhash(3)])).toEqual(['public', 'phantom']);
     });
 
+    it('lists private phantoms only when asked; a public naming makes one public, never the reverse', async () => {
+      const { store } = await make();
+      await store.commit({ privatePhantoms: [fhash(1), fhash(2), fhash(3)], phantoms: [fhash(3), fhash(4)] });
+      expect(await store.listPhantoms(10)).toEqual([fhash(3), fhash(4)]);
+      expect(await store.listPhantoms(10, fhash(2), true)).toEqual([fhash(2), fhash(3), fhash(4), fhash(1)]);
+      expect(await store.states([fhash(1), fhash(3)])).toEqual(['private-phantom', 'phantom']);
+      await store.commit({ phantoms: [fhash(1)], privatePhantoms: [fhash(4)] });
+      expect(await store.listPhantoms(10)).toEqual([fhash(1), fhash(3), fhash(4)]);
+      // The artifact arrives (private or public): no longer a phantom of either kind.
+      await store.commit({ rows: [frow(2, { private: true })], pendingAdd: [pend(1, 9, { private: true })] });
+      expect(await store.listPhantoms(10, '', true)).toEqual([fhash(3), fhash(4)]);
+      expect(await store.states([fhash(2)])).toEqual(['private']);
+    });
+
     it('holds pending deltas by base, resolves them into rows, drops them on request', async () => {
       const { store } = await make();
       await store.commit({ phantoms: [fhash(1), fhash(2)], pendingAdd: [pend(2, 1), pend(3, 1), pend(4, 9)] });

@@ -1,6 +1,6 @@
-// A push's `igot HASH 1` (an x user announcing a private artifact): a missing one is
-// asked for in that reply, and never in the replies to other writers' pushes, as
-// fossil server asks its private phantoms of x users only.
+// A push's `igot HASH 1` (an x user announcing a private artifact): a missing one becomes a
+// private phantom, asked of x users syncing private and never in the replies to other
+// writers' pushes, as fossil server asks its private phantoms of x users only.
 import { describe, expect, it } from 'vitest';
 import { ROLE_CAPS } from '../../../../shared/protocols/fossil/index.js';
 import { enc, fileCard, harness, msg, USERS } from './xfer-helpers.js';
