@@ -57,10 +57,15 @@ function adminDigest(token: string): Promise<Uint8Array> {
 /** Longest user name or password looked at (the API caps passwords at 1024 characters). */
 const MAX_CREDENTIAL = 1024;
 
+/** The principal of a verified token: its owner, capped by its scopes. */
+function tokenUser(t: { user: string; scopes: Role[] }): Principal {
+  return { kind: 'user', name: t.user, limit: scopeCeiling(t.scopes) };
+}
+
 /** A token's principal, or invalid (counted against the client address). */
 async function tokenPrincipal(env: Env, token: string, address: string | null): Promise<Authentication> {
   const t = await verifyToken(env, token);
-  if (t) return { kind: 'user', name: t.user, limit: scopeCeiling(t.scopes) };
+  if (t) return tokenUser(t);
   await recordLoginFailure(env, null, address);
   return { kind: 'invalid' };
 }
@@ -104,14 +109,21 @@ function passwordQuery(env: Env, cred: Credentials): D1PreparedStatement | null 
 }
 
 /**
- * authenticate once the failed-login limits were read: refused when limited,
- * before any hashing. `read`: the user's row when it was read with the
- * limits (null: no such user), else it is read here.
+ * authenticate once the failed-login limits were read: a password is refused
+ * when limited, before any hashing. The admin token and API tokens are checked
+ * even then (rate-limit.ts: the limits slow password guessing, and a secret of
+ * 256 bits cannot be guessed), so someone else's failures from the same
+ * address do not lock the hub admin or a token's job out; a wrong one while
+ * limited is refused as a password is. `read`: the user's row when it was read
+ * with the limits (null: no such user), else it is read here.
  */
 async function verify(env: Env, cred: Credentials, address: string | null, check: { retryAfter: number; userFailures: boolean }, read?: PasswordRow | null): Promise<Authentication> {
   const { secret, user } = cred;
-  if (check.retryAfter > 0) return { kind: 'limited', retryAfter: check.retryAfter };
   if (await isAdminToken(env, secret)) return { kind: 'admin' };
+  if (check.retryAfter > 0) {
+    const t = tokenId(secret) === null ? null : await verifyToken(env, secret);
+    return t ? tokenUser(t) : { kind: 'limited', retryAfter: check.retryAfter };
+  }
   if (tokenId(secret) !== null || cred.bearer) return tokenPrincipal(env, secret, address);
   const row = user === null ? undefined : read !== undefined ? (read ?? undefined) : await drizzle(env.DB).select().from(users).where(eq(users.name, user)).get();
   // Verify against a dummy hash for unknown users too, so timing does not reveal which names exist

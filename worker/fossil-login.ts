@@ -91,14 +91,26 @@ function userQuery(env: Env, repo: RepoRow, login: string): D1PreparedStatement 
   );
 }
 
-/** fossilUser once its row (and, when batched with it, the user's token rows) was read. */
-async function fossilUserOf(env: Env, repo: RepoRow, login: string, projectCode: string, row: UserRow | null | undefined, tokenRows?: FossilTokenRow[]): Promise<XferUser | null> {
+/**
+ * fossilUser once its row (and, when batched with it, the user's token rows) was read. `tokensOnly`
+ * (a login name or address past the failed-login limits): the admin token and API tokens, which
+ * cannot be guessed, but not the password (auth.ts verify does the same for git).
+ */
+async function fossilUserOf(
+  env: Env,
+  repo: RepoRow,
+  login: string,
+  projectCode: string,
+  row: UserRow | null | undefined,
+  tokenRows?: FossilTokenRow[],
+  tokensOnly = false,
+): Promise<XferUser | null> {
   if (!row) {
     const secrets = await adminSecrets(env, login, projectCode);
     // The hub admin is null in the audit log, as for git.
     return secrets.length > 0 ? { caps: fossilCaps('admin'), secrets, actor: null } : null;
   }
-  const secrets = await secretsOf(env, login, projectCode, row.sealed, tokenRows);
+  const secrets = await secretsOf(env, login, projectCode, tokensOnly ? null : row.sealed, tokenRows);
   if (secrets.length === 0) return null;
   return { caps: fossilCaps(roleFrom({ kind: 'user', name: login }, repo, row.role)), secrets };
 }
@@ -106,11 +118,11 @@ async function fossilUserOf(env: Env, repo: RepoRow, login: string, projectCode:
 /**
  * The login side of an xfer request from `address` (rate-limit.ts
  * clientAddress, passed on by worker/routes/fossil.ts): fossilUser behind the
- * failed-login limits git's Basic auth has (worker/auth.ts). A user name or
- * address locked out gets no user, so the card fails (`error login\sfailed`)
- * before any secret is derived or compared, and that refusal is not counted
- * again; a failed card counts against both keys; a passed one clears the
- * name's failures, as a git login does.
+ * failed-login limits git's Basic auth has (worker/auth.ts). For a user name or
+ * address locked out only the admin token and API tokens are tried, so a card
+ * signed with a password fails (`error login\sfailed`) before the password is
+ * opened, and that refusal is not counted again; a failed card counts against
+ * both keys; a passed one clears the name's failures, as a git login does.
  */
 export function fossilLogins(env: Env, repo: RepoRow, address: string | null): Pick<XferContext, 'user' | 'onLogin'> {
   // Per login name within this request: the outcome of its limit check.
@@ -122,9 +134,9 @@ export function fossilLogins(env: Env, repo: RepoRow, address: string | null): P
       const query = loginCheckQuery(env, login, address)!;
       const [counters, user, tokenRows] = await env.DB.batch<unknown>([query, userQuery(env, repo, login), fossilTokenQuery(env, login)]);
       const check = loginCheckOf(env, login, address, counters.results as LoginFailureRow[]);
-      checked.set(login, { limited: check.retryAfter > 0, userFailures: check.userFailures });
-      if (check.retryAfter > 0) return null;
-      return fossilUserOf(env, repo, login, projectCode, user.results[0] as UserRow | undefined, tokenRows.results as FossilTokenRow[]);
+      const limited = check.retryAfter > 0;
+      checked.set(login, { limited, userFailures: check.userFailures });
+      return fossilUserOf(env, repo, login, projectCode, user.results[0] as UserRow | undefined, tokenRows.results as FossilTokenRow[], limited);
     },
     onLogin: async (login, ok) => {
       const check = checked.get(login);

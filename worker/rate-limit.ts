@@ -8,7 +8,10 @@
  * authentication reads D1 anyway, a failure costs one more write, and D1 is
  * one database for the whole hub, so every isolate sees the same counts. A
  * race between isolates can let a few extra guesses through; the limit is a
- * brake on guessing, not an exact quota.
+ * brake on guessing, not an exact quota. It brakes password guessing: the
+ * admin token and API tokens, which cannot be guessed, are accepted even past
+ * the limits (worker/auth.ts verify, fossil-login.ts), so failures from a
+ * shared address do not lock the hub admin out.
  *
  * Open sign-up (HUB_OPEN_SIGNUP) uses the same counters: account creations
  * per client address (key `signup:ADDR`) in their own window.

@@ -463,26 +463,33 @@ describe('failed logins', () => {
     expect(await env.DB.prepare("SELECT count(*) AS n FROM login_failures WHERE key = 'user:l-lee'").first('n')).toBe(0);
   });
 
-  it('are limited per client address across user names and bad tokens', async () => {
+  it('are limited per client address across user names and bad tokens; the admin token and API tokens still work', async () => {
     const limited = { ...env, HUB_LOGIN_FAILURES_PER_USER: '1000', HUB_LOGIN_FAILURES_PER_ADDRESS: '4' };
     const api = (auth: string, ip: string) => app.request(`${HUB}/api/repos`, { headers: { authorization: auth, 'cf-connecting-ip': ip } }, limited);
+    // Wrong guesses of the admin token or of a token count as any failure.
     for (const auth of [basic('l-a', 'x'), basic('l-b', 'x'), bearer('nonsense'), bearer(`hub_${'1'.repeat(20)}_${'B'.repeat(43)}`)]) {
       expect((await api(auth, '192.0.2.7')).status).toBe(401);
     }
-    expect((await api(ADMIN, '192.0.2.7')).status).toBe(429);
+    // Past the limit a guess is refused unchecked; the admin token (a secret nobody guesses) is not locked out with the guessers.
+    expect((await api(bearer('another-guess'), '192.0.2.7')).status).toBe(429);
+    expect((await api(bearer(`hub_${'2'.repeat(20)}_${'C'.repeat(43)}`), '192.0.2.7')).status).toBe(429);
+    expect((await api(ADMIN, '192.0.2.7')).status).toBe(200);
     expect((await api(ADMIN, '192.0.2.8')).status).toBe(200);
     // Anonymous requests are not logins: still served.
     expect((await api('', '192.0.2.7')).status).toBe(200);
-    // git's Basic logins too (there the counters are read in one batch with the repository), the admin token and a user's password alike.
+    // git's Basic logins too (there the counters are read in one batch with the repository): a user's password
+    // is refused, the admin token and the user's API token go on.
     await user('l-cy', 'right');
     await repo('l-git', false);
     await member('l-git', 'l-cy', 'write');
     const git = (auth: string, ip: string) => app.request(`${HUB}/l-git.git/info/refs?service=git-receive-pack`, { headers: { authorization: auth, 'cf-connecting-ip': ip } }, limited);
-    for (const auth of [basic('l-cy', 'right'), basic('anyone', 'test-admin-token')]) {
-      expect((await git(auth, '192.0.2.7')).status).toBe(429);
-      expect((await git(auth, '192.0.2.8')).status).toBe(200);
-    }
+    expect((await git(basic('l-cy', 'right'), '192.0.2.7')).status).toBe(429);
+    expect((await git(basic('l-cy', 'right'), '192.0.2.8')).status).toBe(200);
+    const t = await token('l-cy', ['write']);
+    for (const auth of [basic('anyone', 'test-admin-token'), basic('l-cy', t), bearer(t)]) expect((await git(auth, '192.0.2.7')).status).toBe(200);
     expect((await git(basic('l-cy', 'wrong'), '192.0.2.8')).status).toBe(401);
+    // Nothing past the limit was counted (the window is fixed: counting more would change nothing).
+    expect(await env.DB.prepare("SELECT count FROM login_failures WHERE key = 'addr:192.0.2.7'").first('count')).toBe(4);
   });
 });
 

@@ -65,6 +65,13 @@ describe('fossil failed logins', () => {
       .run();
     expect(await signedClone('fl-pub', code, 'fl-v', 'pw', '203.0.113.9')).toMatch(/^error login\\sfailed$/m);
     expect(await signedClone('fl-pub', code, 'fl-v', 'pw', '203.0.113.10')).toMatch(/^push /m);
+    // The admin token, which nobody guesses, still logs in from the locked-out address; a wrong guess of it does not.
+    expect(await signedClone('fl-pub', code, 'hub-admin', 'test-admin-token', '203.0.113.9')).toMatch(/^push /m);
+    expect(await signedClone('fl-pub', code, 'hub-admin', 'test-admin-tokem', '203.0.113.9')).toMatch(/^error login\\sfailed$/m);
+    // So does a user's API token (admin scope: a fossil password), where the user's password does not.
+    const { token } = (await (await api('POST', '/users/fl-v/tokens', { scopes: ['admin'] })).json()) as { token: string };
+    expect(await signedClone('fl-pub', code, 'fl-v', token, '203.0.113.9')).toMatch(/^push /m);
+    expect(await failures('addr:203.0.113.9')).toBe(DEFAULT_LIMITS.perAddress);
     // Unknown names (admin-token logins) count too.
     expect(await signedClone('fl-pub', code, 'nobody-here', 'guess', '203.0.113.11')).toMatch(/^error login\\sfailed$/m);
     expect(await failures('addr:203.0.113.11')).toBe(1);
