@@ -179,6 +179,10 @@ export class RepoObject extends DurableObject<Env> {
   /**
    * Remembers the repository id for the segment collector and, once per
    * instance, arms the alarm for its next pass unless an alarm is already set.
+   * Its read of the one-row segment_gc table on every request costs ~7 us of
+   * workerd CPU (measured with 100 more per request: a no-op fetch's two
+   * requests went from 3.7 to 5.0 ms), 0.4% of a no-op fetch: not worth a
+   * per-instance flag to skip it.
    */
   private async armSegmentGc(repoId: string): Promise<void> {
     const due = noteGcRepo(this.ctx.storage, repoId);
