@@ -133,6 +133,8 @@ describe('users', () => {
     const t = await token('u-dee', ['read']);
     expect((await call('DELETE', '/users/u-dee', undefined, basic('u-amy', 'u-amy-pw'))).status).toBe(404);
     expect((await call('DELETE', '/users/u-dee', undefined, bearer(t))).status).toBe(403); // a read token cannot
+    expect((await call('GET', '/users/u-dee', undefined, bearer(t))).status).toBe(403); // nor read the account (README: Tokens)
+    expect((await call('GET', '/users/u-dee/tokens', undefined, bearer(t))).status).toBe(403);
     expect((await call('DELETE', '/users/u-dee', undefined, basic('u-dee', 'u-dee-pw'))).status).toBe(204);
     const db = drizzle(env.DB);
     expect(await db.select().from(memberships).where(eq(memberships.user, 'u-dee')).all()).toEqual([]);
