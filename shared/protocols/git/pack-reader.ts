@@ -292,13 +292,8 @@ class ContentCache {
 let spareRing: Uint8Array | null = null;
 const MAX_SPARE_RING = 8 * 1024 * 1024;
 
-/** A resolved object's content in the ring: its slot [start, end) and the ring clock when it was handed out. */
-interface RingEntry {
-  obj: BaseObject;
-  start: number;
-  end: number;
-  at: number;
-}
+/** Object types by code, for the ring's type column. */
+const RING_TYPES: readonly GitObjectType[] = ['commit', 'tree', 'blob', 'tag'];
 
 /**
  * The delta-base cache: resolved contents live in one ring of `capacity` bytes
@@ -309,6 +304,13 @@ interface RingEntry {
  * so they piled up as dead ArrayBuffers until a full GC (most of a large
  * push's isolate peak). The ring grows by doubling up to `capacity` (a small
  * push stays small) and then wraps.
+ *
+ * What the ring holds is described by typed-array columns by slot (where the
+ * content is, its type, when it was handed out), not by JS objects: an entry
+ * lives for thousands of objects, so each of its objects (the entry, its
+ * BaseObject, the view) outlived the young generation, and the 300k of them
+ * a large push resolves were a third of what it promoted to V8's old space,
+ * which grows by what is promoted until a full GC and keeps the pages (workerd's RSS).
  *
  * Contents handed out are views of the ring: valid until the reader allocates
  * again, i.e. until the next event is pulled. A hit older than half the ring
@@ -323,13 +325,23 @@ class BaseCache {
   #head = 0;
   /** Ring bytes handed out so far, skipped tails included: an entry's age is the clock minus its `at`. */
   #clock = 0;
-  /** Entries in the ring, oldest first (Map order is allocation order, a hit moves to the end). */
-  #entries = new Map<number, RingEntry>();
-  /** Iterator at the oldest entry, and the entry it last gave (see ContentCache.#oldest). */
-  #oldest: Iterator<[number, RingEntry]> = this.#entries.entries();
-  #front: [number, RingEntry] | null = null;
-  /** The last slot alloc() handed out, until set() files it. */
-  #last: RingEntry | null = null;
+  /** Entries in the ring by key, oldest first (Map order is allocation order, a hit moves to the end): their slots. */
+  #slots = new Map<number, number>();
+  /** Per slot: the content's [start, end) in the ring, the clock when it was handed out (unique), its type code. */
+  #start = new Uint32Array(256);
+  #end = new Uint32Array(256);
+  #at = new Float64Array(256);
+  #type = new Uint8Array(256);
+  /** Slots not in use: free[0..freeCount) and every slot from `unused` on. */
+  #free = new Int32Array(256);
+  #freeCount = 0;
+  #unused = 0;
+  /** Iterator at the oldest entry (see ContentCache.#oldest), the entry it last gave and that slot's `at` then. */
+  #oldest: Iterator<[number, number]> = this.#slots.entries();
+  #front: [number, number] | null = null;
+  #frontAt = -1;
+  /** The slot alloc() last handed out, until set() files it (-1: none). */
+  #last = -1;
   readonly #others: ContentCache;
 
   constructor(readonly capacity: number) {
@@ -345,7 +357,7 @@ class BaseCache {
   release(): void {
     const ring = this.#ring;
     this.#ring = new Uint8Array(0);
-    this.#entries.clear();
+    this.#slots.clear();
     if (ring.length > 0 && ring.length <= MAX_SPARE_RING && (spareRing === null || spareRing.length < ring.length)) spareRing = ring;
   }
 
@@ -356,74 +368,103 @@ class BaseCache {
     if (this.#head + n > this.#ring.length) {
       // Wrap: the tail's entries are the oldest, and go.
       const tail = this.#head;
-      this.#evictWhile((e) => e.start >= tail);
+      this.#evictWhile((start) => start >= tail);
       this.#clock += this.#ring.length - tail;
       this.#head = 0;
     }
     const start = this.#head;
     const end = start + n;
-    this.#evictWhile((e) => e.start >= start && e.start < end);
+    this.#evictWhile((s) => s >= start && s < end);
     this.#head = end;
-    this.#last = { obj: null as unknown as BaseObject, start, end, at: this.#clock };
+    if (this.#last >= 0) this.#freeSlot(this.#last); // handed out but never kept
+    const slot = (this.#last = this.#takeSlot());
+    this.#start[slot] = start;
+    this.#end[slot] = end;
+    this.#at[slot] = this.#clock;
     this.#clock += n;
     return this.#ring.subarray(start, end);
   }
 
   get(key: number): BaseObject | undefined {
-    const e = this.#entries.get(key);
-    if (!e) return this.#others.get(key);
-    if (this.#clock - e.at <= this.#ring.length / 2) return e.obj;
+    const slot = this.#slots.get(key);
+    if (slot === undefined) return this.#others.get(key);
+    const type = RING_TYPES[this.#type[slot]];
+    const data = this.#ring.subarray(this.#start[slot], this.#end[slot]);
+    if (this.#clock - this.#at[slot] <= this.#ring.length / 2) return { type, data };
     // In the older half: copied to the front (set() copies overlapping memory through a temporary).
-    const data = e.obj.data;
+    this.#slots.delete(key);
+    this.#freeSlot(slot);
     const copy = this.alloc(data.length);
     copy.set(data);
-    this.#entries.delete(key);
-    const obj = { type: e.obj.type, data: copy };
+    const obj = { type, data: copy };
     this.set(key, obj);
     return obj;
   }
 
   /** Keeps `v` under `key`: in the ring when v.data is the slot alloc() just gave, else beside it. */
   set(key: number, v: BaseObject): void {
-    if (this.#entries.has(key) || this.#others.has(key)) return;
+    if (this.#slots.has(key) || this.#others.has(key)) return;
     const last = this.#last;
     if (v.data.buffer === this.#ring.buffer) {
-      if (last === null || v.data.byteOffset !== last.start) return; // not the latest slot: the order would break
-      this.#last = null;
-      last.obj = v;
-      this.#entries.set(key, last);
+      if (last < 0 || v.data.byteOffset !== this.#start[last]) return; // not the latest slot: the order would break
+      this.#last = -1;
+      this.#end[last] = v.data.byteOffset + v.data.length; // the content may be shorter than asked for (inflatePrefix's spare byte)
+      this.#type[last] = RING_TYPES.indexOf(v.type);
+      this.#slots.set(key, last);
     } else {
       this.#others.set(key, v);
     }
   }
 
-  /** A larger ring (during the first lap only: nothing wrapped yet), with the entries moved over. */
+  #takeSlot(): number {
+    if (this.#freeCount > 0) return this.#free[--this.#freeCount];
+    const slot = this.#unused++;
+    if (slot === this.#start.length) {
+      const n = 2 * slot;
+      const grow = <T extends Uint32Array | Float64Array | Uint8Array | Int32Array>(a: T, b: T): T => (b.set(a), b);
+      this.#start = grow(this.#start, new Uint32Array(n));
+      this.#end = grow(this.#end, new Uint32Array(n));
+      this.#at = grow(this.#at, new Float64Array(n));
+      this.#type = grow(this.#type, new Uint8Array(n));
+      this.#free = grow(this.#free, new Int32Array(n));
+    }
+    return slot;
+  }
+
+  #freeSlot(slot: number): void {
+    this.#at[slot] = -1; // an iterator's entry naming it is stale (see #evictWhile)
+    this.#free[this.#freeCount++] = slot;
+  }
+
+  /** A larger ring (during the first lap only: nothing wrapped yet): slots keep their places. */
   #grow(n: number): void {
     const next = new Uint8Array(Math.min(this.capacity, Math.max(this.#ring.length * 2, this.#head + n, 1 << 20)));
     next.set(this.#ring.subarray(0, this.#head));
     // Callers may still hold views of the old ring: it is left as it is.
-    for (const e of this.#entries.values()) e.obj = { type: e.obj.type, data: next.subarray(e.start, e.start + e.obj.data.length) };
     this.#ring = next;
   }
 
-  /** Drops entries from the oldest on while `pred` holds for the oldest. */
-  #evictWhile(pred: (e: RingEntry) => boolean): void {
+  /** Drops entries from the oldest on while `pred` holds for the oldest's start. */
+  #evictWhile(pred: (start: number) => boolean): void {
     for (;;) {
       if (this.#front === null) {
         let r = this.#oldest.next();
         if (r.done) {
-          r = (this.#oldest = this.#entries.entries()).next();
+          r = (this.#oldest = this.#slots.entries()).next();
           if (r.done) return;
         }
         this.#front = r.value;
+        this.#frontAt = this.#at[r.value[1]];
       }
-      const [k, e] = this.#front;
-      if (this.#entries.get(k) !== e) {
-        this.#front = null; // dropped or moved to the end since
+      const [k, slot] = this.#front;
+      // Dropped or moved to the end since (a slot freed and taken again has another `at`).
+      if (this.#slots.get(k) !== slot || this.#at[slot] !== this.#frontAt) {
+        this.#front = null;
         continue;
       }
-      if (!pred(e)) return;
-      this.#entries.delete(k);
+      if (!pred(this.#start[slot])) return;
+      this.#slots.delete(k);
+      this.#freeSlot(slot);
       this.#front = null;
     }
   }
