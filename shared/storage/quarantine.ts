@@ -26,9 +26,11 @@ import { checkRow, MAX_CHAIN_DEPTH, planDepths, type IndexRow, type IndexRowInpu
  * Rows appended to the stage at once, and rows held before a stage is opened
  * at all (~300 bytes each meanwhile). Each append is a storage write, and in
  * a Durable Object the next outgoing call (an R2 part) waits until writes
- * are durable.
+ * are durable. Not more: rows held here outlive V8's young generation, and
+ * what is promoted to its old space grows it until a full GC (8192 rows
+ * held so were an eighth of what a 300k-object push promoted).
  */
-const STAGE_BATCH = 8192;
+const STAGE_BATCH = 1000;
 
 /** Pending rows of one push over the committed index (create one per push; drop it when done). */
 export class QuarantineIndex implements ObjectIndexReader {
@@ -78,7 +80,14 @@ export class QuarantineIndex implements ObjectIndexReader {
       if (r.id.length !== 40) throw new InvalidRowError('invalid-row', `row ${r.id}: not a SHA-1 id`, { id: r.id, why: 'not a SHA-1 id' });
       checkRow(r);
     }
-    const fast = this.shared ? await this.planShared(rows) : null;
+    let fast = null;
+    if (this.shared) {
+      // The batch table is taken while planning (an add() meanwhile makes its own) and given back.
+      const table = this.batch !== null && this.batch.capacity >= rows.length ? (this.batch.clear(), this.batch) : new SlotTable(rows.length);
+      this.batch = null;
+      fast = await this.planShared(rows, table);
+      this.batch = table;
+    }
     if (fast !== null) return this.keep(fast.rows, fast.depths, fast.baseDepths, fast.slots);
     const scratch = this.scratch;
     const pendingIndex = (id: ObjectId): number => {
@@ -127,12 +136,10 @@ export class QuarantineIndex implements ObjectIndexReader {
    * that shape (a row's base later in the batch, an unknown base, a chain
    * too deep): add() then plans it the general way, which says what is wrong.
    */
-  private async planShared(rows: IndexRowInput[]): Promise<{ rows: IndexRowInput[]; depths: number[]; baseDepths: Map<ObjectId, number>; slots: number[] } | null> {
+  private async planShared(rows: IndexRowInput[], batchRow: SlotTable): Promise<{ rows: IndexRowInput[]; depths: number[]; baseDepths: Map<ObjectId, number>; slots: number[] } | null> {
     const scratch = this.scratch;
     const n = rows.length;
     const slots = new Int32Array(n);
-    // This batch's rows by slot: 1 + their index in `rows` (a Map of the batch: a column by slot cost 4-8 bytes an id of the push).
-    const batchRow = new Map<number, number>();
     const ask: ObjectId[] = [];
     const asked: number[] = [];
     for (let i = 0; i < n; i++) {
@@ -140,11 +147,11 @@ export class QuarantineIndex implements ObjectIndexReader {
       const k = this.ids.indexOfAt(scratch, 0);
       if (k < 0) throw new Error(`quarantine: row ${rows[i].id} is not in the shared id set`);
       slots[i] = k;
-      if (batchRow.has(k) || (k < this.rowOfSlot.length && this.rowOfSlot[k] !== 0)) {
+      if (batchRow.get(k) >= 0 || (k < this.rowOfSlot.length && this.rowOfSlot[k] !== 0)) {
         slots[i] = -1; // a repeat in the batch, or pending already: skipped
         continue;
       }
-      batchRow.set(k, i + 1);
+      batchRow.set(k, i);
       ask.push(rows[i].id);
       asked.push(i);
     }
@@ -167,8 +174,8 @@ export class QuarantineIndex implements ObjectIndexReader {
         const b = this.ids.indexOfAt(scratch, 0);
         let bd: number | undefined;
         if (b >= 0 && b < this.rowOfSlot.length && this.rowOfSlot[b] !== 0) bd = this.depths[b];
-        else if (b >= 0 && batchRow.has(b)) {
-          const j = batchRow.get(b)! - 1;
+        else if (b >= 0 && batchRow.get(b) >= 0) {
+          const j = batchRow.get(b);
           if (planned[j] >= 0) bd = planned[j];
           else if (slots[j] >= 0) return null; // its base comes later in the batch
         }
@@ -192,6 +199,13 @@ export class QuarantineIndex implements ObjectIndexReader {
     }
     return { rows: keep, depths, baseDepths, slots: kept };
   }
+
+  /**
+   * planShared's table of a batch's rows by slot (their index in the batch), reused batch after batch:
+   * a column by slot cost 4-8 bytes an id of the push, and a Map per batch, grown and dropped every
+   * thousand rows, was most of what planning left to V8's old space.
+   */
+  private batch: SlotTable | null = null;
 
   /** A batch's new rows with their planned depths, into the pending set (and the stage, in batches). */
   private async keep(rows: IndexRowInput[], planned: number[], baseDepths: Map<ObjectId, number>, slots?: number[]): Promise<IndexRow[]> {
@@ -336,6 +350,42 @@ export class QuarantineIndex implements ObjectIndexReader {
     if (id.length !== 40) return -1;
     const k = this.ids.indexOfAt(fromHex(id), 0);
     return k >= 0 && k < this.rowOfSlot.length ? this.rowOfSlot[k] - 1 : -1;
+  }
+}
+
+/** Non-negative int keys to non-negative int values (-1: none) for up to `capacity` keys: open addressing in typed arrays, reused. */
+class SlotTable {
+  private readonly keys: Int32Array;
+  private readonly values: Int32Array;
+  private readonly mask: number;
+
+  constructor(readonly capacity: number) {
+    let size = 16;
+    while (size < capacity * 2) size *= 2;
+    this.keys = new Int32Array(size).fill(-1);
+    this.values = new Int32Array(size);
+    this.mask = size - 1;
+  }
+
+  clear(): void {
+    this.keys.fill(-1);
+  }
+
+  private find(k: number): number {
+    let i = Math.imul(k, 0x9e3779b1) & this.mask;
+    while (this.keys[i] !== -1 && this.keys[i] !== k) i = (i + 1) & this.mask;
+    return i;
+  }
+
+  get(k: number): number {
+    const i = this.find(k);
+    return this.keys[i] === k ? this.values[i] : -1;
+  }
+
+  set(k: number, v: number): void {
+    const i = this.find(k);
+    this.keys[i] = k;
+    this.values[i] = v;
   }
 }
 
