@@ -18,6 +18,8 @@ export interface Hub {
   /** What workerd and the Worker printed so far (uncaught exceptions show here). */
   log(): string;
   stop(): Promise<void>;
+  /** kill -9 of the hub's processes (workerd and its launcher), as a crash or an eviction would end it; a kept state directory stays. */
+  crash(): Promise<void>;
 }
 
 const WRANGLER = join(process.cwd(), 'node_modules/.bin/wrangler');
@@ -126,11 +128,18 @@ export async function startHub(opts: { adminToken?: string; timeoutMs?: number; 
   const stop = async () => {
     // HUB_E2E_LOG=FILE keeps wrangler's output (the Worker's console.error lines) for debugging.
     if (process.env.HUB_E2E_LOG) appendFileSync(process.env.HUB_E2E_LOG, `--- hub ${url}\n${log}\n`);
-    if (child.exitCode === null) {
+    if (child.exitCode === null && child.signalCode === null) {
       process.kill(-child.pid!, 'SIGTERM');
       await new Promise((r) => child.once('exit', r));
     }
     if (!opts.state) rmSync(state, { recursive: true, force: true });
+  };
+  const crash = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      process.kill(-child.pid!, 'SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+    await stop();
   };
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   while (Date.now() < deadline) {
@@ -139,7 +148,7 @@ export async function startHub(opts: { adminToken?: string; timeoutMs?: number; 
     try {
       if (!url) throw new Error('not ready');
       const res = await fetch(`${url}/healthz`);
-      if (res.status === 200) return { url, adminToken, log: () => log, stop };
+      if (res.status === 200) return { url, adminToken, log: () => log, stop, crash };
     } catch {
       // not ready or not listening yet
     }
