@@ -276,11 +276,12 @@ export interface PlanRowInput {
 }
 
 /**
- * Builds a ReachPlan from rows in (segKey, offset) order; bases are resolved
- * by binary search (`baseAt`) or by id (`baseId`). Beside the plan's own
- * arrays it keeps only what the rows use: base positions once a row gives
- * `baseAt`, base ids once one gives `baseId` (a 300k-object plan: 18 MB, plus
- * 6 MB of base ids and a 4 MB table while they are resolved).
+ * Builds a ReachPlan from rows in (segKey, offset) order, or in id order
+ * (`unordered`); bases are resolved by binary search (`baseAt`) or by id
+ * (`baseId`). Beside the plan's own arrays it keeps only what the rows use:
+ * base positions once a row gives `baseAt`; once one gives `baseId`, the
+ * base ids it cannot resolve yet (24 bytes each: in id order, only those
+ * of bases still to come, about half the deltas).
  */
 export class ReachPlanBuilder {
   private n = 0;
@@ -292,16 +293,26 @@ export class ReachPlanBuilder {
   /** Base positions given as `baseAt` (-1 key: none), allocated at the first one. */
   private baseKey: Float64Array | null = null;
   private baseOff: Float64Array | null = null;
-  /** Base ids given as `baseId`, 20 bytes at i * 20 where `byId[i]` is 1. */
-  private baseIds: Uint8Array | null = null;
-  private byId: Uint8Array | null = null;
+  /** Base ids given as `baseId` and not resolved yet: the row at pendRows[k], its base id at k * 20. */
+  private pendRows = new Uint32Array(0);
+  private pendIds = new Uint8Array(0);
+  private pend = 0;
+  private readonly baseBin = new Uint8Array(20);
+  /**
+   * Unordered (rows in id order): the first row whose id's first two bytes are at least p, for
+   * each p up to `filled` (a binary search then spans the few rows of one prefix, not all).
+   */
+  private firstOf: Int32Array | null = null;
+  private filled = -1;
   private readonly segIndex = new Map<string, number>();
 
   /**
-   * `unordered`: rows may come in any order (a scan of the index in id
-   * order, which reads its pages in turn; in (segment, offset) order each row
-   * was a random lookup: 2.2 s of a 300k-object plan, against 0.35 s), and
-   * finish sorts them into storage order. Bases must then come as `baseId`.
+   * `unordered`: rows come in id order, not storage order (a scan of the
+   * index in id order, which reads its pages in turn; in (segment, offset)
+   * order each row was a random lookup: 2.2 s of a 300k-object plan, against
+   * 0.35 s), and finish sorts them into storage order. Bases must then come
+   * as `baseId`: one below the row's own id is found among the rows so far
+   * (or is not in the plan), one above it waits for the end.
    */
   constructor(
     expected = 1024,
@@ -309,6 +320,7 @@ export class ReachPlanBuilder {
   ) {
     this.cap = Math.max(16, expected);
     this.p = emptyPlan(this.cap);
+    if (unordered) this.firstOf = new Int32Array(ID_PREFIXES + 1);
   }
 
   /**
@@ -378,14 +390,41 @@ export class ReachPlanBuilder {
       this.baseOff![i] = r.baseAt.offset;
     }
     writeHex(r.id, p.ids, i * 20);
-    if (r.baseId != null && r.format !== 'full') {
-      if (this.baseIds === null) {
-        this.baseIds = new Uint8Array(this.cap * 20);
-        this.byId = new Uint8Array(this.cap);
-      }
-      writeHex(r.baseId, this.baseIds, i * 20);
-      this.byId![i] = 1;
+    if (this.firstOf !== null) {
+      if (i > 0 && compareIds(p.ids, (i - 1) * 20, p.ids, i * 20) >= 0) throw new Error('reach plan rows out of id order');
+      const prefix = (p.ids[i * 20] << 8) | p.ids[i * 20 + 1];
+      while (this.filled < prefix) this.firstOf[++this.filled] = i;
     }
+    if (r.baseId != null && r.format !== 'full') this.baseById(i, r.baseId);
+  }
+
+  /** Row i's base given by id: resolved now when the rows so far settle it, else kept for finish. */
+  private baseById(i: number, baseId: ObjectId): void {
+    const bin = this.baseBin;
+    writeHex(baseId, bin, 0);
+    if (this.firstOf !== null) {
+      // Rows come in id order: a base id below row i's is among rows 0..i-1 or not in the plan.
+      if (compareIds(bin, 0, this.p.ids, i * 20) < 0) {
+        const prefix = (bin[0] << 8) | bin[1];
+        const end = prefix < this.filled ? this.firstOf[prefix + 1] : i;
+        const at = findId(this.p.ids, this.firstOf[prefix], end, bin, 0);
+        if (at >= 0) this.p.base[i] = at;
+        return;
+      }
+    }
+    if (this.pend === this.pendRows.length) {
+      const cap = Math.max(1024, Math.ceil(this.pend * 1.5));
+      const rows = new Uint32Array(cap);
+      rows.set(this.pendRows);
+      const ids = new Uint8Array(cap * 20);
+      ids.set(this.pendIds);
+      releaseNow(this.pendRows, this.pendIds);
+      this.pendRows = rows;
+      this.pendIds = ids;
+    }
+    this.pendRows[this.pend] = i;
+    this.pendIds.set(bin, this.pend * 20);
+    this.pend++;
   }
 
   finish(): ReachPlan {
@@ -399,7 +438,7 @@ export class ReachPlanBuilder {
   *finishing(): Generator<void, ReachPlan> {
     // Base ids are resolved before an unordered builder sorts its rows: the sort then moves no
     // base ids, and they are let go before it.
-    this.resolveBaseIds();
+    this.resolvePending();
     if (this.unordered) {
       yield;
       yield* this.sortRows();
@@ -432,33 +471,45 @@ export class ReachPlanBuilder {
     };
   }
 
-  /** Bases given as ids (`baseId`) as plan indexes (of the rows as they are now). */
-  private resolveBaseIds(): void {
-    if (this.baseIds === null) return;
+  /** The bases still given as ids (`baseId`) as plan indexes (of the rows as they are now). */
+  private resolvePending(): void {
+    if (this.pend === 0) return;
     const n = this.n;
     const p = this.p;
-    // Ids resolved in a hash table over the plan's own ids (cheaper than a join per row in SQL);
-    // sized once and holding only indexes, so no copy of the ids and no regrowth.
-    const table = idTable(p.ids, n);
-    const mask = table.length - 1;
-    const ids = p.ids;
-    const want = this.baseIds;
-    for (let i = 0; i < n; i++) {
-      if (this.byId![i] === 0 || p.base[i] === PLAN_NO_BASE) continue;
-      const off = i * 20;
-      let h = ((want[off] << 24) | (want[off + 1] << 16) | (want[off + 2] << 8) | want[off + 3]) & mask;
-      for (;;) {
-        const e = table[h];
-        if (e === 0) break;
-        if (sameId(ids, (e - 1) * 20, want, off)) {
-          p.base[i] = e - 1;
-          break;
+    const want = this.pendIds;
+    const first = this.firstOf;
+    if (first !== null) {
+      // The plan's ids are sorted: a binary search each among the ids of its prefix, no table.
+      while (this.filled < ID_PREFIXES) first[++this.filled] = n;
+      for (let k = 0; k < this.pend; k++) {
+        const prefix = (want[k * 20] << 8) | want[k * 20 + 1];
+        const at = findId(p.ids, first[prefix], first[prefix + 1], want, k * 20);
+        if (at >= 0) p.base[this.pendRows[k]] = at;
+      }
+    } else {
+      // Ids resolved in a hash table over the plan's own ids (cheaper than a join per row in SQL);
+      // sized once and holding only indexes, so no copy of the ids and no regrowth.
+      const table = idTable(p.ids, n);
+      const mask = table.length - 1;
+      const ids = p.ids;
+      for (let k = 0; k < this.pend; k++) {
+        const off = k * 20;
+        let h = ((want[off] << 24) | (want[off + 1] << 16) | (want[off + 2] << 8) | want[off + 3]) & mask;
+        for (;;) {
+          const e = table[h];
+          if (e === 0) break;
+          if (compareIds(ids, (e - 1) * 20, want, off) === 0) {
+            p.base[this.pendRows[k]] = e - 1;
+            break;
+          }
+          h = (h + 1) & mask;
         }
-        h = (h + 1) & mask;
       }
     }
-    this.baseIds = null;
-    this.byId = null;
+    releaseNow(this.pendRows, this.pendIds);
+    this.pendRows = new Uint32Array(0);
+    this.pendIds = new Uint8Array(0);
+    this.pend = 0;
   }
 
   /**
@@ -469,13 +520,14 @@ export class ReachPlanBuilder {
   private *sortRows(): Generator<void> {
     const n = this.n;
     const p = this.p;
-    const perm = this.storageOrder();
+    const [perm, spare] = this.storageOrder();
     for (let k = 1; k < n; k++) {
       const a = perm[k - 1];
       const b = perm[k];
       if (p.seg[a] === p.seg[b] && p.offset[a] === p.offset[b]) throw new Error('reach plan rows at one position');
     }
-    renumberBases(p.base, perm);
+    renumberBases(p.base, perm, spare);
+    releaseNow(spare);
     const done = new Uint8Array(n);
     for (const col of [p.seg, p.offset, p.length, p.size, p.recordSize, p.kind, p.format, p.base]) {
       yield;
@@ -483,31 +535,27 @@ export class ReachPlanBuilder {
     }
     yield;
     permuteIdsInPlace(p.ids, perm, done.fill(0));
+    releaseNow(perm, done);
   }
 
   /**
    * The rows' indexes in storage order: a radix sort of (segment rank, offset)
    * as 32-bit digits, least significant first (a comparator sort of 300k rows
    * cost ~0.5 s of the plan); the offset's high digit only when one passes 4 GiB.
+   * The digits are read from the plan's columns (no column of keys beside them);
+   * with the order comes the sort's other buffer, free for the caller.
    */
-  private storageOrder(): Int32Array {
+  private storageOrder(): [Int32Array, Int32Array] {
     const n = this.n;
-    const p = this.p;
+    const { seg, offset } = this.p;
     const keys = this.segKeyOf;
     const rank = new Uint32Array(keys.length);
     keys.map((k, s) => [k, s]).sort((a, b) => a[0] - b[0]).forEach(([, s], r) => (rank[s] = r));
-    const lo = new Uint32Array(n);
-    const seg = new Uint32Array(n);
     let high = false;
-    for (let i = 0; i < n; i++) {
-      lo[i] = p.offset[i] % 0x1_0000_0000;
-      if (p.offset[i] > MAX_UINT32) high = true;
-      seg[i] = rank[p.seg[i]];
-    }
-    if (!high) return radixOrder(n, [lo, seg]);
-    const hi = new Uint32Array(n);
-    for (let i = 0; i < n; i++) hi[i] = Math.floor(p.offset[i] / 0x1_0000_0000);
-    return radixOrder(n, [lo, hi, seg]);
+    for (let i = 0; i < n; i++) if (offset[i] > MAX_UINT32) high = true;
+    const lo = (i: number) => offset[i] % 0x1_0000_0000;
+    const segRank = (i: number) => rank[seg[i]];
+    return radixSort(n, high ? [lo, (i) => Math.floor(offset[i] / 0x1_0000_0000), segRank] : [lo, segRank]);
   }
 
   /** Index of the row at (key, offset), or PLAN_BASE_OUTSIDE (e.g. a base excluded as a blob). */
@@ -548,14 +596,6 @@ export class ReachPlanBuilder {
       this.baseKey = key;
       this.baseOff = off;
     }
-    if (this.baseIds !== null) {
-      const ids = new Uint8Array(cap * 20);
-      ids.set(this.baseIds);
-      const flags = new Uint8Array(cap);
-      flags.set(this.byId!);
-      this.baseIds = ids;
-      this.byId = flags;
-    }
     this.p = p;
     this.cap = cap;
   }
@@ -563,9 +603,8 @@ export class ReachPlanBuilder {
 
 const MAX_UINT32 = 0xffff_ffff;
 
-/** Bases that are row indexes, as the indexes the rows get once permuted (row perm[k] goes to k). */
-function renumberBases(base: Int32Array, perm: Int32Array): void {
-  const at = new Int32Array(perm.length);
+/** Bases that are row indexes, as the indexes the rows get once permuted (row perm[k] goes to k); `at`: scratch, perm.length long. */
+function renumberBases(base: Int32Array, perm: Int32Array, at: Int32Array): void {
   for (let k = 0; k < perm.length; k++) at[perm[k]] = k;
   for (let i = 0; i < perm.length; i++) if (base[i] >= 0) base[i] = at[base[i]];
 }
@@ -606,11 +645,32 @@ function permuteIdsInPlace(ids: Uint8Array, perm: Int32Array, done: Uint8Array):
 }
 
 /**
+ * Frees the memory of temporaries now, each a view of a whole buffer nothing else views: a
+ * detached buffer's memory goes at once, where garbage waits for a full collection (which V8 runs
+ * once some 64 MiB more of it has piled up: at a million-object plan, that is its size again).
+ * A no-op where ArrayBuffer.prototype.transfer is missing (Node 20; workerd has it).
+ */
+export function releaseNow(...views: (ArrayBufferView | ArrayBuffer)[]): void {
+  for (const v of views) {
+    const buf = (v instanceof ArrayBuffer ? v : v.buffer) as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer };
+    buf.transfer?.(0);
+  }
+}
+
+/** A 32-bit digit of row i's sort key. */
+export type Digit = (i: number) => number;
+
+/**
  * Indexes 0..n-1 in ascending order of the key whose 32-bit digits are
  * `digits` (least significant first): a stable LSD radix sort, 16 bits a
  * pass, skipping passes where every row has the same digit.
  */
-export function radixOrder(n: number, digits: readonly Uint32Array[]): Int32Array {
+export function radixOrder(n: number, digits: readonly Digit[]): Int32Array {
+  return radixSort(n, digits)[0];
+}
+
+/** radixOrder, and its other buffer (n entries, garbage). */
+function radixSort(n: number, digits: readonly Digit[]): [Int32Array, Int32Array] {
   let order = new Int32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
   let next = new Int32Array(n);
@@ -618,17 +678,17 @@ export function radixOrder(n: number, digits: readonly Uint32Array[]): Int32Arra
   for (const d of digits) {
     for (const shift of [0, 16]) {
       count.fill(0);
-      for (let i = 0; i < n; i++) count[((d[i] >>> shift) & 0xffff) + 1]++;
-      if (n === 0 || count[((d[0] >>> shift) & 0xffff) + 1] === n) continue;
+      for (let i = 0; i < n; i++) count[((d(i) >>> shift) & 0xffff) + 1]++;
+      if (n === 0 || count[((d(0) >>> shift) & 0xffff) + 1] === n) continue;
       for (let b = 1; b < 65537; b++) count[b] += count[b - 1];
       for (let k = 0; k < n; k++) {
         const i = order[k];
-        next[count[(d[i] >>> shift) & 0xffff]++] = i;
+        next[count[(d(i) >>> shift) & 0xffff]++] = i;
       }
       [order, next] = [next, order];
     }
   }
-  return order;
+  return [order, next];
 }
 
 /** Open addressing over the n ids packed in `ids`: slot = index + 1 (0: empty), at most three quarters full. */
@@ -647,16 +707,34 @@ function idTable(ids: Uint8Array, n: number): Int32Array {
         break;
       }
       // Duplicate ids keep the first row (the index has one row per id).
-      if (sameId(ids, (e - 1) * 20, ids, off)) break;
+      if (compareIds(ids, (e - 1) * 20, ids, off) === 0) break;
       h = (h + 1) & mask;
     }
   }
   return table;
 }
 
-function sameId(a: Uint8Array, ao: number, b: Uint8Array, bo: number): boolean {
-  for (let k = 0; k < 20; k++) if (a[ao + k] !== b[bo + k]) return false;
-  return true;
+/** The 20-byte ids at a[ao] and b[bo] compared: negative, 0 or positive. */
+function compareIds(a: Uint8Array, ao: number, b: Uint8Array, bo: number): number {
+  for (let k = 0; k < 20; k++) if (a[ao + k] !== b[bo + k]) return a[ao + k] - b[bo + k];
+  return 0;
+}
+
+/** Distinct values of an id's first two bytes (ReachPlanBuilder.firstOf). */
+const ID_PREFIXES = 0x10000;
+
+/** Index of the id at want[wo] among ids from..end-1 of `ids` (ascending), or -1. */
+function findId(ids: Uint8Array, from: number, end: number, want: Uint8Array, wo: number): number {
+  let lo = from;
+  let hi = end - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = compareIds(ids, mid * 20, want, wo);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
 }
 
 function emptyPlan(cap: number): ReachPlan {

@@ -33,7 +33,7 @@ import {
   type RefUpdateResult,
   type SymbolicRef,
 } from '../../shared/storage/refs.js';
-import { decodeReachPlan, markIdsSlice, reachPlanParts, reachPlanWithoutBlobs, REACH_IN, REACH_OUTSIDE, ReachPlanBuilder, type MarkIds, type ReachPlan, type ReachRows, type ReachState } from '../../shared/storage/reach.js';
+import { decodeReachPlan, markIdsSlice, reachPlanParts, reachPlanWithoutBlobs, releaseNow, REACH_IN, REACH_OUTSIDE, ReachPlanBuilder, type MarkIds, type ReachPlan, type ReachRows, type ReachState } from '../../shared/storage/reach.js';
 
 /** The part of DurableObjectStorage this store needs (so tests can hand in any SQLite-backed storage). */
 export interface SqlHost {
@@ -945,10 +945,15 @@ export class SqlRepoStore {
     const first = rows.next();
     if (first.done) return null;
     const [count, segments, data] = first.value;
-    // Parts are copied into the plan as the cursor reaches them: at most one is held beside it.
+    // Parts are copied into the plan as the cursor reaches them, each freed once copied: read back,
+    // a million-object plan is 50 of them, garbage as large as the plan if left to the collector.
     function* parts(): Generator<Uint8Array> {
       yield new Uint8Array(data);
-      for (const r of rows) yield new Uint8Array(r[2]);
+      releaseNow(data);
+      for (const r of rows) {
+        yield new Uint8Array(r[2]);
+        releaseNow(r[2]);
+      }
     }
     return decodeReachPlan(count, JSON.parse(segments) as string[], parts());
   }
@@ -973,6 +978,8 @@ export class SqlRepoStore {
           end.lastSeg,
           end.lastOff,
         );
+        // SQLite has its copy: freed now, not left as garbage as large as the plan.
+        releaseNow(bytes);
       }
     });
   }

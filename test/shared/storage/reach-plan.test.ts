@@ -2,16 +2,24 @@
 // whatever the part size, and anything that does not add up to the plan is refused (null).
 // A full plan filtered to a blob:none one (reachPlanWithoutBlobs) is the plan built without blobs.
 import { describe, expect, it } from 'vitest';
-import { decodeReachPlan, radixOrder, PLAN_BASE_OUTSIDE, PLAN_ENTRY_BYTES, PLAN_HEADER_BYTES, PLAN_KINDS, ReachPlanBuilder, reachPlanParts, reachPlanWithoutBlobs, type ReachPlan } from '../../../shared/storage/reach.js';
+import { decodeReachPlan, radixOrder, PLAN_BASE_OUTSIDE, PLAN_ENTRY_BYTES, PLAN_HEADER_BYTES, PLAN_KINDS, ReachPlanBuilder, reachPlanParts, reachPlanWithoutBlobs, releaseNow, type ReachPlan } from '../../../shared/storage/reach.js';
 import { oid } from './contract.js';
 
-/** The sample's rows, added in `order` (of row numbers; default storage order) to a builder that expects them so. */
-function samplePlan(n: number, blobs = true, order?: number[]): ReachPlan {
-  const b = new ReachPlanBuilder(n, order !== undefined);
-  for (const i of order ?? Array.from({ length: n }, (_, k) => k)) {
+/** Row i's id: ids in another order than the rows' (n is prime to 17), their first bytes spread. */
+const idOf = (i: number, n: number) => {
+  const k = 1 + ((i * 17) % n);
+  return (Math.imul(k, 0x9e3779b1) >>> 0).toString(16).padStart(8, '0') + oid(k).slice(8);
+};
+
+/** The sample's rows, added in storage order, or in id order to a builder that expects them so (`unordered`). */
+function samplePlan(n: number, blobs = true, unordered = false): ReachPlan {
+  const b = new ReachPlanBuilder(n, unordered);
+  const rows = Array.from({ length: n }, (_, k) => k);
+  if (unordered) rows.sort((x, y) => (idOf(x, n) < idOf(y, n) ? -1 : 1));
+  for (const i of rows) {
     if (!blobs && i % 3 !== 0) continue;
     b.add({
-      id: oid(i + 1),
+      id: idOf(i, n),
       kind: i % 3 === 0 ? 'commit' : 'blob',
       size: 1000 + i,
       segKey: i < n / 2 ? 1 : 2,
@@ -21,7 +29,7 @@ function samplePlan(n: number, blobs = true, order?: number[]): ReachPlan {
       format: i > 0 && i % 2 === 0 ? 'git-delta' : 'full',
       recordSize: i % 2 === 0 ? 30 + i : null,
       baseAt: null,
-      baseId: i > 0 && i % 2 === 0 ? oid(i % 12 === 0 ? i - 2 : i) : null,
+      baseId: i > 0 && i % 2 === 0 ? idOf(i % 12 === 0 ? i - 3 : i - 1, n) : null,
     });
   }
   return b.finish();
@@ -77,10 +85,10 @@ describe('reach plan parts', () => {
   });
 
   it('unordered rows (an index scan in id order) are sorted into the plan built in storage order', () => {
-    // Row k * 17 mod 40 at step k (17 and 40 coprime: each row once): bases before and after their deltas, both segments mixed.
-    const order = Array.from({ length: 40 }, (_, k) => (k * 17) % 40);
-    for (const blobs of [true, false]) expect(arrays(samplePlan(40, blobs, order))).toEqual(arrays(samplePlan(40, blobs)));
-    expect(samplePlan(40, true, order).base[12]).toBe(9);
+    // Rows in id order come in another order than storage's: bases with lower and higher ids than
+    // their deltas', before and after them, both segments mixed; without blobs, bases outside on both sides.
+    for (const blobs of [true, false]) expect(arrays(samplePlan(40, blobs, true))).toEqual(arrays(samplePlan(40, blobs)));
+    expect(samplePlan(40, true, true).base[12]).toBe(9);
     // The ordered builder refuses them; the unordered one refuses two rows at one position.
     const b = new ReachPlanBuilder(4);
     const row = (id: number, offset: number) => ({ id: oid(id), kind: 'blob' as const, size: 1, segKey: 1, segment: 's', offset, length: 1, format: 'full' as const, recordSize: null, baseAt: null });
@@ -90,10 +98,28 @@ describe('reach plan parts', () => {
     u.add(row(1, 10));
     u.add(row(2, 5));
     expect([...u.finish().offset]).toEqual([5, 10]);
+    // Bases by id below and above their deltas' ids, in the plan or not.
+    const byId = new ReachPlanBuilder(4, true);
+    for (const [id, base] of [[2, 1], [3, 9], [4, 5], [5, 2]]) byId.add({ ...row(id, 100 - id), format: 'git-delta', baseId: oid(base) });
+    // In storage order (offsets descending): ids 5, 4, 3, 2.
+    expect([...byId.finish().base]).toEqual([3, 0, PLAN_BASE_OUTSIDE, PLAN_BASE_OUTSIDE]);
+    const back = new ReachPlanBuilder(4, true);
+    back.add(row(2, 10));
+    expect(() => back.add(row(1, 5))).toThrow(/id order/);
     const dup = new ReachPlanBuilder(4, true);
     dup.add(row(1, 10));
     dup.add(row(2, 10));
     expect(() => dup.finish()).toThrow(/one position/);
+  });
+
+  it('releaseNow frees a buffer at once where the runtime can detach it (workerd), else leaves it', () => {
+    const a = new Uint32Array(1000);
+    const b = new ArrayBuffer(64);
+    releaseNow(a, b);
+    const detaches = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function';
+    expect([a.buffer.byteLength, b.byteLength]).toEqual(detaches ? [0, 0] : [4000, 64]);
+    // workerd (the Worker's runtime) detaches.
+    if ((globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent === 'Cloudflare-Workers') expect(detaches).toBe(true);
   });
 
   it('radixOrder: indexes by (hi, lo) digits ascending, ties in index order', () => {
@@ -103,9 +129,9 @@ describe('reach plan parts', () => {
     const lo = Uint32Array.from({ length: n }, () => (rnd() % 7 === 0 ? 0xffff_fff0 : rnd() % 300_000));
     const hi = Uint32Array.from({ length: n }, () => rnd() % 3);
     const want = Array.from({ length: n }, (_, i) => i).sort((a, b) => hi[a] - hi[b] || lo[a] - lo[b] || a - b);
-    expect([...radixOrder(n, [lo, hi])]).toEqual(want);
-    expect([...radixOrder(3, [new Uint32Array(3)])]).toEqual([0, 1, 2]);
-    expect([...radixOrder(0, [new Uint32Array(0)])]).toEqual([]);
+    expect([...radixOrder(n, [(i) => lo[i], (i) => hi[i]])]).toEqual(want);
+    expect([...radixOrder(3, [() => 0])]).toEqual([0, 1, 2]);
+    expect([...radixOrder(0, [() => 0])]).toEqual([]);
   });
 
   it('without blobs: the plan built without them, bases on blobs outside', () => {
