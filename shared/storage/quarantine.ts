@@ -217,7 +217,8 @@ export class QuarantineIndex implements ObjectIndexReader {
       const kept: IndexRow = { id: row.id, kind: row.kind, size: row.size, segment: row.segment, offset: row.offset, length: row.length, format: row.format, base: row.base, depth: planned[i] };
       if (row.recordSize !== undefined) kept.recordSize = row.recordSize;
       out.push(kept);
-      const bd = row.base === null ? undefined : baseDepths.get(row.base);
+      // Asked only when there are any: a Map lookup by a hex id left a copy of the string in V8's old space (a push asks 1000 a batch).
+      const bd = row.base === null || baseDepths.size === 0 ? undefined : baseDepths.get(row.base);
       if (bd === undefined || this.outsideBases === undefined) continue;
       this.outsideBases.set(row.base!, bd);
       if (this.outsideBases.size > this.maxOutsideBases) this.outsideBases = undefined;

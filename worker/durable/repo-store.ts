@@ -343,14 +343,12 @@ export class SqlRepoStore {
   /** For each id, whether it is indexed. */
   has(ids: ObjectId[]): boolean[] {
     if (ids.length === 0) return [];
-    // One query through json_each: DO SQL caps bound parameters at 100 per statement.
-    const found = new Set(
-      this.host.sql
-        .exec<{ id: string }>(`SELECT id FROM objects WHERE id IN (SELECT value FROM json_each(?))`, JSON.stringify(ids))
-        .toArray()
-        .map((r) => r.id),
-    );
-    return ids.map((id) => found.has(id));
+    // One query through json_each: DO SQL caps bound parameters at 100 per statement. It answers the
+    // positions of the ids found: a Set of the found ids asked once per id (a push asks 1000 at a time)
+    // left ~36 bytes an id asked behind in V8's old space.
+    const out = new Array<boolean>(ids.length).fill(false);
+    for (const [at] of this.host.sql.exec(`SELECT j.key FROM json_each(?) j WHERE EXISTS (SELECT 1 FROM objects o WHERE o.id = j.value)`, JSON.stringify(ids)).raw() as IterableIterator<[number]>) out[at] = true;
+    return out;
   }
 
   /** For each id, its kind, or null where it is not indexed (see has). */
@@ -678,7 +676,8 @@ export class SqlRepoStore {
     const rebuild = this.dropReachIndexFor(n, mark);
     let inserted = 0;
     for (let i = 0; i < n; i += INSERT_BATCH) {
-      this.host.sql.exec(insertStaged(mark), JSON.stringify(Array.from(order.subarray(i, i + INSERT_BATCH))), stage);
+      // The JSON array written by join: Array.from of the numbers, then JSON.stringify, made an array per statement to throw away.
+      this.host.sql.exec(insertStaged(mark), `[${order.subarray(i, i + INSERT_BATCH).join(',')}]`, stage);
       inserted += this.host.sql.exec<{ n: number }>(`SELECT changes() AS n`).one().n;
     }
     if (rebuild) this.host.sql.exec(OBJECTS_REACH_INDEX);
