@@ -21,6 +21,10 @@
  * MEM_PUSHES=N: N pushes, each into a new repository (peaks vary from run to run).
  * MEM_FRESH_CLONE=1: the clones from a workerd restarted on the pushes' state
  * (no isolate history of the push at all), not from the pushing one.
+ * MEM_SMAPS=1: where workerd's RSS grew by its peak (bench/proc.ts smapsGrowth): the
+ * V8 heaps' cage apart from the allocator's memory (ArrayBuffers, SQLite).
+ * "reserved" is the isolate's heap as V8 sized it (Runtime.getHeapUsage totalSize)
+ * plus ArrayBuffers: V8 grows its old space by what is promoted until a full GC.
 
  * What is live during an operation is not measured here: workerd takes a heap
  * snapshot (the only full GC it offers) asked for mid-operation after it ends.
@@ -35,7 +39,7 @@ import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { collectGarbage, workerSession } from './cdp.js';
 import { corpus, LARGE, runGit, SMALL } from './git-corpus.js';
 import { MANY_COMMITS, manyCorpus } from './git-many.js';
-import { measure } from './proc.js';
+import { findInTree, measure, rssBytes, smapsGrowth } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
 const [which = 'small', clonesArg = '1'] = process.argv.slice(2);
@@ -106,11 +110,13 @@ async function main(): Promise<void> {
     const before = await collectGarbage(session);
     console.log(`isolate after warm-up and a full GC: heap ${mib(before.usedSize)} MiB + buffers ${mib(before.backingStorageSize ?? 0)} MiB`);
     const measured = async (what: string, op: () => Promise<void>) => {
+      const sm = process.env.MEM_SMAPS === '1' ? smapsGrowth(findInTree(process.pid, 'workerd').sort((a, b) => rssBytes(b) - rssBytes(a))[0]) : null;
       const { wall, cpu, rss, peak } = await measure(session, op, POLL_MS);
+      if (sm) console.log(sm.stop());
       const live = await collectGarbage(session);
       console.log(
         `${what}: wall ${wall.toFixed(1)} s, workerd CPU ${cpu.toFixed(1)} s, RSS +${mib(rss)} MiB; ` +
-          `isolate peak ${mib(peak.used)} MiB (ArrayBuffers at most ${mib(peak.buffers)} MiB, at start ${mib(peak.used0)}); ` +
+          `isolate peak ${mib(peak.used)} MiB (ArrayBuffers at most ${mib(peak.buffers)} MiB, at start ${mib(peak.used0)}; reserved heap+buffers at most ${mib(peak.total)}, at start ${mib(peak.total0)}); ` +
           `live after a full GC: heap ${mib(live.usedSize)} + buffers ${mib(live.backingStorageSize ?? 0)} MiB`,
       );
     };
