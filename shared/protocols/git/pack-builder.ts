@@ -173,10 +173,14 @@ const FULL = PLAN_FORMATS.indexOf('full');
 
 /** A compact plan's write order and counts (see reachPlanToPackBytes). */
 export interface ReachPackOrder {
-  /** Plan indexes in the order written: storage order, with each in-pack base pulled before its delta. */
-  order: Int32Array;
-  /** Position of each plan index in `order`. */
-  pos: Int32Array;
+  /**
+   * Plan indexes in the order written: storage order, with each in-pack base pulled before its
+   * delta; null when that is storage order itself (no base after its delta: the usual plan, whose
+   * records a push or a compaction wrote bases first), which then costs no array of a million entries.
+   */
+  order: Int32Array | null;
+  /** Position of each plan index in `order` (null with it). */
+  pos: Int32Array | null;
   deltas: number;
   reused: number;
 }
@@ -184,11 +188,23 @@ export interface ReachPackOrder {
 /** Orders a ReachPlan for writing (bases first, so every reused delta can be OFS_DELTA). */
 export function orderReachPlan(plan: ReachPlan): ReachPackOrder {
   const n = plan.count;
+  let deltas = 0;
+  let reused = 0;
+  let inOrder = true;
+  for (let i = 0; i < n && inOrder; i++) {
+    if (plan.format[i] === FULL) reused++;
+    else if (plan.format[i] === GIT_DELTA && (plan.base[i] >= 0 || plan.base[i] === PLAN_BASE_THIN)) {
+      reused++;
+      deltas++;
+      if (plan.base[i] >= i) inOrder = false;
+    }
+  }
+  if (inOrder) return { order: null, pos: null, deltas, reused };
   const order = new Int32Array(n);
   const pos = new Int32Array(n).fill(-1);
   let k = 0;
-  let deltas = 0;
-  let reused = 0;
+  deltas = 0;
+  reused = 0;
   const chain: number[] = [];
   for (let i = 0; i < n; i++) {
     if (pos[i] >= 0) continue;
@@ -262,6 +278,8 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
   const { primitives } = view.deps;
   const segments = opts.records ?? view.deps.segments;
   const { order, pos } = ord;
+  /** The plan index written k-th. */
+  const at = order === null ? (k: number) => k : (k: number) => order[k];
   const n = plan.count;
   // A copied record longer than a piece goes out in pieces (its delta size must then be known
   // without inflating it: recordSize, kept by the index for every record a push stores).
@@ -287,14 +305,14 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
    * pack has them every few entries, and each split the reads.
    */
   const read = async (k: number, into: Uint8Array | null): Promise<RecordRead> => {
-    const i = order[k];
+    const i = at(k);
     const seg = plan.seg[i];
     const offset = plan.offset[i];
     let end = offset + plan.length[i];
     const partial = inPieces(i);
     let j = k;
     while (!partial && j + 1 < n) {
-      const m = order[j + 1];
+      const m = at(j + 1);
       if (!reusable(m)) {
         j++;
         continue;
@@ -350,7 +368,7 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
   }
   /** The first order position from k on whose record is copied (n if none). */
   const nextReusable = (k: number) => {
-    while (k < n && !reusable(order[k])) k++;
+    while (k < n && !reusable(at(k))) k++;
     return k;
   };
   // One read ahead: the next read is under way while the pack is written from this one, so the
@@ -369,7 +387,7 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
     const b = plan.base[i];
     // inPieces needs recordSize, so only a whole record is ever inflated here.
     const size = plan.recordSize[i] >= 0 ? plan.recordSize[i] : primitives.zlib.inflate(compressed as Uint8Array, maxDeltaSize(plan.size[i])).length;
-    const ref = b === PLAN_BASE_THIN ? { id: toHexAt(plan.thinBases!, i * 20, 20) } : ofsDelta ? { index: pos[b] } : { id: toHexAt(plan.ids, b * 20, 20) };
+    const ref = b === PLAN_BASE_THIN ? { id: toHexAt(plan.thinBases!, i * 20, 20) } : ofsDelta ? { index: pos === null ? b : pos[b] } : { id: toHexAt(plan.ids, b * 20, 20) };
     return { kind: 'raw', type: 'delta', size, compressed, base: ref };
   };
   let batch: PackWriteEntry[] = [];
@@ -379,7 +397,7 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
         yield batch;
         batch = [];
       }
-      const i = order[k];
+      const i = at(k);
       if (!reusable(i)) {
         const id = toHexAt(plan.ids, i * 20, 20);
         // A large blob (a changed large file in a shallow or filtered fetch: its base not sent) is made

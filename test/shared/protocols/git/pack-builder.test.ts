@@ -27,13 +27,16 @@ function counted(): { p: Primitives; inflates: () => number } {
   return { p: { hash: purePrimitives.hash, zlib }, inflates: () => n };
 }
 
-async function repoWithDelta(withRecordSize: boolean) {
+/** A base and a delta on it, stored in that order (or the delta first). */
+async function repoWithDelta(withRecordSize: boolean, deltaFirst = false) {
   const { repo, segments } = createMemoryStores();
   const base = enc.encode('line one\nline two\nline three\n'.repeat(40));
   const target = enc.encode('line one\nline 2\nline three\n'.repeat(40) + 'tail\n');
   const delta = createGitDelta(base, target);
   const z = purePrimitives.zlib.deflate;
-  const { segment, records } = await appendRecords(segments, [z(base), z(delta)]);
+  const stored = await appendRecords(segments, deltaFirst ? [z(delta), z(base)] : [z(base), z(delta)]);
+  const { segment } = stored;
+  const records = deltaFirst ? [...stored.records].reverse() : stored.records;
   const baseId = gitObjectId(purePrimitives, 'blob', base);
   const targetId = gitObjectId(purePrimitives, 'blob', target);
   await repo.putBatch([
@@ -63,13 +66,13 @@ async function fetchPack(view: RepoView, ids: string[], records: SegmentReader) 
   return { plan, order, parts };
 }
 
-async function build(withRecordSize: boolean) {
-  const { repo, segments, ids } = await repoWithDelta(withRecordSize);
+async function build(withRecordSize: boolean, deltaFirst = false) {
+  const { repo, segments, ids } = await repoWithDelta(withRecordSize, deltaFirst);
   const { p, inflates } = counted();
   const view = new RepoView({ index: repo, segments, primitives: p, appliers: { git: applyGitDelta, fossil: applyFossilDelta } });
   const { plan, order, parts } = await fetchPack(view, ids, segments);
   const packInflates = inflates();
-  const formats = [...order.order].map((i) => PLAN_FORMATS[plan.format[i]]);
+  const formats = [...(order.order ?? plan.format.keys())].map((i) => PLAN_FORMATS[plan.format[i]]);
   return { formats, order, packInflates, found: await packIds(parts), ids };
 }
 
@@ -80,6 +83,17 @@ describe('pack building from stored records', () => {
     expect(order.deltas).toBe(1);
     expect(packInflates).toBe(0);
     expect(found.sort()).toEqual([...ids].sort());
+    // Storage order was the write order: no order array.
+    expect(order.order).toBe(null);
+  });
+
+  it('writes a base stored after its delta first (an order array then)', async () => {
+    const { formats, order, found, ids } = await build(true, true);
+    expect(formats).toEqual(['full', 'git-delta']);
+    expect([...order.order!]).toEqual([1, 0]);
+    expect([...order.pos!]).toEqual([1, 0]);
+    expect(order.deltas).toBe(1);
+    expect(found).toEqual([...ids].reverse());
   });
 
   it('inflates the delta once to learn its size when the row has none (rows from before recordSize)', async () => {
