@@ -18,7 +18,7 @@
  *   npx tsx bench/git-shallow.ts [runs] [ops, comma separated]
  *
  * SHALLOW_PROFILE=op takes a CPU profile of the hub's last run of `op` over
- * the inspector (bench/.work/shallow-<op>.cpuprofile, summarised by self time).
+ * the inspector over its timed part (bench/.work/shallow-<op>.cpuprofile, summarised by self time).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -76,10 +76,18 @@ function gitOut(home: string, cwd: string, args: string[]): string {
 }
 
 /** Runs `op` against `url` in a fresh directory; returns the timed part's wall seconds and the resulting state. */
-async function runOp(op: Op, home: string, tmp: string, url: string, serverCpu: () => number): Promise<{ wall: number; cpu: number; state: string; dest: string }> {
+async function runOp(
+  op: Op,
+  home: string,
+  tmp: string,
+  url: string,
+  serverCpu: () => number,
+  beforeTimed?: () => Promise<void>,
+): Promise<{ wall: number; cpu: number; state: string; dest: string }> {
   const dest = mkdtempSync(join(tmp, `${op}-`));
   const repo = join(dest, 'r');
   if (op === 'unshallow' || op === 'unshallow-side' || op === 'deepen') await git(home, dest, ['clone', '-q', '--no-checkout', '--depth', '1', url, 'r']);
+  await beforeTimed?.();
   const cpu0 = serverCpu();
   const t = performance.now();
   if (op === 'unshallow' || op === 'unshallow-side') await git(home, repo, ['fetch', '-q', '--unshallow']);
@@ -131,12 +139,14 @@ async function main(): Promise<void> {
         const name = op === 'unshallow-side' ? 'side' : 'r';
         const ref = await runOp(op, home, tmp, `${backend.url}/${name}.git`, refCpu);
         const cdp = profileOp === op && run === runs - 1 ? (await cdpSessions(inspector, 1))[0] : null;
-        if (cdp) {
+        // The profile covers the timed part only (not the --depth 1 clone before a fetch).
+        const startProfile = async () => {
+          if (!cdp) return;
           await cdp.send('Profiler.enable');
           await cdp.send('Profiler.setSamplingInterval', { interval: 500 });
           await cdp.send('Profiler.start');
-        }
-        const got = await runOp(op, home, tmp, `${hub.url}/${name}.git`, hubCpu);
+        };
+        const got = await runOp(op, home, tmp, `${hub.url}/${name}.git`, hubCpu, startProfile);
         const same = got.state === ref.state ? 'same shallow and commits' : 'DIFFERENT from http-backend';
         console.log(
           `${op.padEnd(16)} hub ${got.wall.toFixed(2)} s (CPU ${got.cpu.toFixed(2)} s)  http-backend ${ref.wall.toFixed(2)} s (CPU ${ref.cpu.toFixed(2)} s)  ` +
