@@ -25,12 +25,16 @@ import { toHexAt, writeHex } from '../../core/bytes.js';
 /** Most tag objects followed when peeling one tag (git's peel limit is similar). */
 export const MAX_PEEL = 64;
 
+/** Most rows RepoView.remember keeps (~12 MB): a fetch of a 50,000-commit history's root trees. */
+const MAX_REMEMBERED = 50_000;
+
 /** Reads of one exchange: rows and commits memoised, contents through readObject. */
 export class RepoView implements CommitGraph {
   private readonly rows = new Map<ObjectId, IndexRow | null>();
   private readonly commits = new Map<ObjectId, (CommitInfo & { tree: ObjectId }) | null>();
   /** One string per segment name: each index row arrives with its own copy, and a clone keeps every row. */
   private readonly segmentNames = new Map<string, string>();
+  private remembered = 0;
 
   constructor(readonly deps: ObjectStoreDeps) {}
 
@@ -39,34 +43,57 @@ export class RepoView implements CommitGraph {
     let row = this.rows.get(id);
     if (row === undefined) {
       row = await this.deps.index.get(id);
-      if (row !== null) {
-        const name = this.segmentNames.get(row.segment);
-        if (name === undefined) this.segmentNames.set(row.segment, row.segment);
-        else row.segment = name;
-      }
+      if (row !== null) this.intern(row);
       this.rows.set(id, row);
     }
     return row;
   }
 
+  /** The row of `id` if this view has it memoised (no index call). */
+  known(id: ObjectId): IndexRow | undefined {
+    return this.rows.get(id) ?? undefined;
+  }
+
+  /**
+   * Memoises a row read in a batch (a walk's root trees), so the pack plan does not ask for it
+   * again; at most MAX_REMEMBERED rows (~250 bytes each), past which the plan looks them up.
+   */
+  remember(row: IndexRow): void {
+    if (this.remembered >= MAX_REMEMBERED || this.rows.has(row.id)) return;
+    this.remembered++;
+    this.intern(row);
+    this.rows.set(row.id, row);
+  }
+
+  /** A row read for content (a delta base): memoised if this view has it, else asked (not kept: a clone's closure walk reads every tree). */
+  private memoised(id: ObjectId): Promise<IndexRow | null> {
+    const known = this.rows.get(id);
+    return known ? Promise.resolve(known) : this.deps.index.get(id);
+  }
+
+  /** Shares one string per segment name among the rows kept. */
+  private intern(row: IndexRow): void {
+    const name = this.segmentNames.get(row.segment);
+    if (name === undefined) this.segmentNames.set(row.segment, row.segment);
+    else row.segment = name;
+  }
+
   /** Content of `id` (which must be indexed, of kind `kind`); `row`, when the caller has it, is `id`'s row and saves its lookup. */
   async content(id: ObjectId, kind: IndexRow['kind'], row?: IndexRow): Promise<Uint8Array> {
-    const obj = await readObject(row === undefined ? this.deps : this.withRow(row), id);
+    const obj = await readObject(this.withRow(row), id);
     if (obj === null || obj.kind !== kind) throw new HistoryError('missing-object', `${kind} ${id} is not in the repository`, { id });
     return obj.data;
   }
 
-  /** The deps with `row` answered without asking the index (the rest of its chain still is). */
-  private withRow(row: IndexRow): ObjectStoreDeps {
+  /** The deps with `row` (when given) and the rows this view memoised answered without asking the index. */
+  private withRow(row?: IndexRow): ObjectStoreDeps {
     const index = this.deps.index;
-    const name = this.segmentNames.get(row.segment);
-    if (name === undefined) this.segmentNames.set(row.segment, row.segment);
-    else row.segment = name;
+    if (row !== undefined) this.intern(row);
     return {
       ...this.deps,
       index: {
         has: (ids) => index.has(ids),
-        get: (id) => (id === row.id ? Promise.resolve(row) : index.get(id)),
+        get: (id) => (row !== undefined && id === row.id ? Promise.resolve(row) : this.memoised(id)),
         chain: index.chain && ((id) => index.chain!(id)),
       },
     };
@@ -122,18 +149,42 @@ const ROW_BATCH = 1024;
  * ascending positions: ROW_BATCH ids per call when the index offers
  * ObjectRowsReader.rows (a lazy fetch asks for a row per want: one SQL
  * statement each was most of its CPU), else one get per id. Not memoised.
+ * `known` answers the rows the caller has already (asked of nobody).
  */
-export function rowsInOrder(index: ObjectIndexReader & Partial<ObjectRowsReader>, packed: Uint8Array, n: number): (i: number) => Promise<IndexRow | null> {
+export function rowsInOrder(
+  index: ObjectIndexReader & Partial<ObjectRowsReader>,
+  packed: Uint8Array,
+  n: number,
+  known: (id: ObjectId) => IndexRow | undefined = () => undefined,
+): (i: number) => Promise<IndexRow | null> {
   const many = index.rows?.bind(index);
-  if (!many) return (i) => index.get(toHexAt(packed, i * 20, 20));
+  if (!many) {
+    return async (i) => {
+      const id = toHexAt(packed, i * 20, 20);
+      return known(id) ?? index.get(id);
+    };
+  }
   let from = 0;
   let got: (IndexRow | null)[] = [];
   return async (i) => {
     if (i < from || i >= from + got.length) {
       const ids: ObjectId[] = [];
-      for (let j = i; j < Math.min(n, i + ROW_BATCH); j++) ids.push(toHexAt(packed, j * 20, 20));
+      const at: number[] = [];
+      got = [];
+      for (let j = i; j < Math.min(n, i + ROW_BATCH); j++) {
+        const id = toHexAt(packed, j * 20, 20);
+        const row = known(id);
+        got.push(row ?? null);
+        if (row === undefined) {
+          ids.push(id);
+          at.push(j - i);
+        }
+      }
       from = i;
-      got = await many(ids);
+      if (ids.length > 0) {
+        const rows = await many(ids);
+        for (let k = 0; k < at.length; k++) got[at[k]] = rows[k];
+      }
     }
     return got[i - from];
   };
@@ -247,7 +298,7 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
   const explicit = new PackedIds(16);
   const blobWant = new Uint8Array(wants.size);
   let blobsOnly = true;
-  const wantRow = rowsInOrder(view.deps.index, wants.bytes, wants.size);
+  const wantRow = rowsInOrder(view.deps.index, wants.bytes, wants.size, (id) => view.known(id));
   for (let i = 0; i < wants.size; i++) {
     const row = await wantRow(i);
     if (row !== null && row.kind === 'blob') {
@@ -256,6 +307,7 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
     }
     blobsOnly = false;
     const want = wants.at(i);
+    if (row !== null) view.remember(row);
     const p = row === null ? { tags: [], id: want, row } : await view.peel(want);
     for (const t of p.tags) explicit.push(t);
     if (p.row === null) throw new ProtocolError('not-our-ref', `upload-pack: not our ref ${p.id}`, { id: p.id });
@@ -329,13 +381,17 @@ export async function walkObjects(view: RepoView, q: WalkQuery): Promise<WalkRes
   };
   // The commits' root trees' rows come ROW_BATCH to a query (a long history has a tree per commit).
   const roots = new PackedIds();
+  const rootSet = new IdSet();
   for (const c of commits) {
     const tree = (await view.commit(c))!.tree;
-    if (!have.has(tree)) roots.push(tree);
+    // A tree met again (a revert) is walked once: its row is asked once.
+    if (!have.has(tree) && rootSet.add(tree)) roots.push(tree);
   }
-  const rootRow = rowsInOrder(view.deps.index, roots.bytes, roots.length);
+  const rootRow = rowsInOrder(view.deps.index, roots.bytes, roots.length, (id) => view.known(id));
   for (let i = 0; i < roots.length; i++) {
     const row = await rootRow(i);
+    // planFetchPack asks for the rows of every object sent: these, and the commits', it has then.
+    if (row !== null) view.remember(row);
     await walkTree(roots.at(i), false, row ?? undefined);
   }
   for (const t of explicitTrees) await walkTree(t, true);

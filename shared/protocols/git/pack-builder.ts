@@ -90,7 +90,7 @@ export async function planFetchPack(
   const names: string[] = [];
   const segIndex = new Map<string, number>();
   const raw = new Uint8Array(20);
-  const rowAt = rowsInOrder(view.deps.index, packed, n);
+  const rowAt = rowsInOrder(view.deps.index, packed, n, (id) => view.known(id));
   for (let i = 0; i < n; i++) {
     const row = await rowAt(i);
     if (row === null) {

@@ -12,7 +12,12 @@ import { fromBytes } from '../../../../shared/core/stream.js';
 import { DEFAULT_UPLOAD_FEATURES } from '../../../../shared/protocols/git/capabilities.js';
 import { packBytesToEntries } from '../../../../shared/protocols/git/pack-reader.js';
 import { decodeSideband } from '../../../../shared/protocols/git/sideband.js';
+import { RepoView, walkObjects } from '../../../../shared/protocols/git/object-walk.js';
+import { planFetchPack } from '../../../../shared/protocols/git/pack-builder.js';
 import { uploadPack } from '../../../../shared/protocols/git/upload-pack.js';
+import { applyGitDelta } from '../../../../shared/delta/git.js';
+import type { ObjectIndexReader } from '../../../../shared/storage/object-index.js';
+import { LruBaseCache } from '../../../../shared/storage/object-store.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
 import { fillRepo, objectsOf, refsOf, tempRepo, verifyPack, type TempRepo } from './git-repo.js';
 import { splitPkts } from './http-transcript.js';
@@ -234,6 +239,31 @@ describe('upload-pack requests', () => {
     } finally {
       dst.remove();
     }
+  });
+
+  it('the pack plan asks the index for no row the walk read: each commit and root tree once', async () => {
+    const asked = new Map<string, number>();
+    const count = (ids: string[]) => ids.forEach((id) => asked.set(id, (asked.get(id) ?? 0) + 1));
+    const repo = loaded.repo;
+    const view = new RepoView({
+      index: {
+        has: (ids: string[]) => repo.has(ids),
+        get: (id: string) => (count([id]), repo.get(id)),
+        rows: (ids: string[]) => (count(ids), repo.rows(ids)),
+        chain: (id: string) => repo.chain(id),
+      } as ObjectIndexReader,
+      segments: loaded.segments,
+      primitives: nativePrimitives,
+      appliers: { git: applyGitDelta, fossil: () => new Uint8Array() },
+      cache: new LruBaseCache(1 << 20),
+    });
+    const old = src.git(['rev-parse', 'main~6']).toString().trim();
+    const walk = await walkObjects(view, { wants: [main()], common: [old], boundary: [], filter: null });
+    await planFetchPack(view, walk.objects, { thinPack: true, have: walk.have });
+    const commits = src.git(['rev-list', 'main', `^${old}`]).toString().trim().split('\n');
+    expect(commits).toHaveLength(6);
+    const trees = new Set(commits.map((c) => src.git(['rev-parse', `${c}^{tree}`]).toString().trim()));
+    for (const id of [...commits, ...trees]) expect(asked.get(id), id).toBe(1);
   });
 
   it('v2 negotiation without done: acknowledgments and ready, then the pack', async () => {
