@@ -26,6 +26,20 @@ describe('PeelCache', () => {
     });
   });
 
+  it('getMany answers as get() does for each id, over more ids than one query asks (memo, git_peeled, unknown)', async () => {
+    await runInDurableObject(env.REPO.get(env.REPO.newUniqueId()), (_i: RepoObject, state) => {
+      const first = new PeelCache(state.storage, 10);
+      for (let n = 1; n <= 2500; n += 2) first.set(id(n), id(10_000 + n));
+      const next = new PeelCache(state.storage, 10);
+      next.get(id(1)); // one in the memo
+      const ids = Array.from({ length: 2600 }, (_, k) => id(k + 1));
+      const many = next.getMany(ids);
+      expect(many.filter((p) => p !== undefined)).toHaveLength(1250);
+      expect(many).toEqual(ids.map((t) => new PeelCache(state.storage, 1).get(t)));
+      expect(new PeelCache(undefined, 10).getMany([id(1)])).toEqual([undefined]);
+    });
+  });
+
   it('without storage it is the memo alone, bounded, oldest out first', () => {
     const memo = new PeelCache(undefined, 2);
     for (let n = 1; n <= 3; n++) memo.set(id(n), id(100 + n));
