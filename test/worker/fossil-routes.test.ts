@@ -120,6 +120,20 @@ describe('fossil route', () => {
     expect(await cards(ok)).not.toMatch(/^error/m);
   });
 
+  it('reads a streamed body by its Content-Length, and refuses one that ends short of it or goes past it', async () => {
+    // Over 64 KiB, so the route passes it on as a stream, with its declared length beside it.
+    const body = new TextEncoder().encode(`${CLONE}${'# padding to pass 64 KiB\n'.repeat(3000)}`);
+    const send = (length: number) =>
+      app.request('/fos', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-fossil-uncompressed', 'content-length': String(length) },
+        body: new ReadableStream({ start: (c) => (c.enqueue(body), c.close()) }),
+      }, env);
+    expect(await cards(await send(body.length))).toMatch(/^push [0-9a-f]{40} [0-9a-f]{40}$/m);
+    expect(await cards(await send(body.length + 10))).toMatch(new RegExp(`^error message\\\\sended\\\\safter\\\\s${body.length}\\\\sof\\\\sits\\\\s${body.length + 10}\\\\sbytes$`, 'm'));
+    expect(await cards(await send(body.length - 10))).toMatch(/^error message\\sis\\slonger\\sthan\\sits\\sContent-Length/m);
+  });
+
   it('streams a clone round of stored records with its Content-Length (fossil 2.21 needs one)', async () => {
     expect((await api('POST', '/repos', { name: 'streamed', kind: 'fossil', public: true })).status).toBe(201);
     const codes = /^push ([0-9a-f]{40}) ([0-9a-f]{40})$/m.exec(await cards(await xferPost('/streamed', CLONE)))!;

@@ -6,13 +6,16 @@
  *
  * with the client's Content-Type, `x-hub-repo-id` (the immutable repository
  * id: R2 key prefix), `x-hub-repo` (the repository's name, id and kind as
- * JSON; its visibility comes from the DO's own read of D1, durable/access.ts) and `x-hub-max-body` (bytes of request body
- * allowed). The body is read here, counted against that limit, and handed to
+ * JSON; its visibility comes from the DO's own read of D1, durable/access.ts), `x-hub-max-body` (bytes of request body
+ * allowed) and, when the client declared it, `x-hub-body-length` (its Content-Length: a body the
+ * route passes on as a stream arrives here without one). The body is read here, counted against that limit, and handed to
  * shared/'s `xfer` with the repository's FossilStore, its R2 segments, and the
  * hub's accounts for login cards (worker/fossil-login.ts). The answer is
  * always 200 with a fossil body; errors are `error` cards.
  */
-import { HubError } from '../../shared/core/errors.js';
+import { concat } from '../../shared/core/bytes.js';
+import { HubError, StreamError } from '../../shared/core/errors.js';
+import { ChunkPool } from '../../shared/core/stream.js';
 import { parseArtifact } from '../../shared/core/fossil/artifact.js';
 import { emptyRepository, newRepository, xferStreamed, type FossilRepo, type NewRepositoryOptions, type ReceivedArtifact } from '../../shared/protocols/fossil/index.js';
 import { ArtifactReader, receiveMemo, type ReceiveMemo } from '../../shared/protocols/fossil/repo.js';
@@ -22,7 +25,7 @@ import { anonymousCaps, fossilLogins } from '../fossil-login.js';
 import { nativePrimitives } from '../primitives.js';
 import type { RepoRow } from '../storage-d1/schema.js';
 import { R2SegmentStore } from '../storage-r2/segments.js';
-import { fossilErrorReply } from '../routes/fossil.js';
+import { BODY_LENGTH_HEADER, fossilErrorReply } from '../routes/fossil.js';
 import { localFossilStore, SqlFossilStore } from './fossil-store.js';
 import { runRepackAlarm, scheduleRepack, type RepackHost } from './fossil-repack.js';
 import { crosslinkArtifacts } from './fossil-tables.js';
@@ -64,20 +67,30 @@ function serialized<T>(key: object, fn: () => Promise<T>): Promise<T> {
   return run;
 }
 
-/** Reads the whole request body, at most `limit` bytes (an xfer message is decoded whole; the client keeps rounds small). */
+/**
+ * Reads the whole request body, at most `limit` bytes (an xfer message is decoded whole; the client keeps rounds small).
+ * With its length known (BODY_LENGTH_HEADER), into one buffer of that size, the stream's buffers read into again
+ * (ChunkPool): a push round's body was its 256 KiB chunks plus their join, twice its size, every round. A body
+ * that ends short of that length or goes past it is refused, as one past the limit is.
+ */
 async function readBody(request: Request, limit: number): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
+  const declared = Number(request.headers.get(BODY_LENGTH_HEADER) ?? NaN);
+  const pool = new ChunkPool();
+  const chunks = requestBody(request.body, false, limit, 'message', pool);
+  if (!(Number.isSafeInteger(declared) && declared >= 0 && declared <= limit)) {
+    const parts: Uint8Array[] = [];
+    for await (const chunk of chunks) parts.push(chunk);
+    return concat(parts);
+  }
+  const out = new Uint8Array(declared);
   let total = 0;
-  for await (const chunk of requestBody(request.body, false, limit, 'message')) {
-    chunks.push(chunk);
+  for await (const chunk of chunks) {
+    if (total + chunk.length > out.length) throw new StreamError('bad-body', `message is longer than its Content-Length of ${out.length} bytes`);
+    out.set(chunk, total);
     total += chunk.length;
+    pool.release(chunk);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
+  if (total !== out.length) throw new StreamError('bad-body', `message ended after ${total} of its ${out.length} bytes`);
   return out;
 }
 

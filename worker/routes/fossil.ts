@@ -71,6 +71,9 @@ async function findRepo(db: D1Database, name: string, fresh: boolean): Promise<C
   return { name: row.name, id: row.id, kind: row.kind };
 }
 
+/** The client's Content-Length, passed on to the DO, which reads the body into one buffer of that size (durable/fossil-xfer.ts). */
+export const BODY_LENGTH_HEADER = 'x-hub-body-length';
+
 /** Request bodies up to this size (declared by Content-Length) are read before going to the DO, so the request can be sent again (see handle). */
 const REPLAYABLE_BODY_BYTES = 64 * 1024;
 
@@ -105,6 +108,8 @@ async function handle(c: Context<{ Bindings: Env }>, next: Next): Promise<Respon
         'x-hub-repo-id': repo.id,
         'x-hub-repo': JSON.stringify(repo),
         'x-hub-max-body': String(limit),
+        // So the DO reads the body into one buffer of its size (a stream arrives there without a length).
+        ...(Number.isSafeInteger(declared) && declared >= 0 ? { [BODY_LENGTH_HEADER]: String(declared) } : {}),
         // The DO checks the id is still this repository's, and reads its visibility (durable/access.ts).
         [CACHED_ACCESS_HEADER]: 'exists',
         // For the failed-login limits checked in the DO (fossil-login.ts fossilLogins).
