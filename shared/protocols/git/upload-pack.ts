@@ -262,14 +262,11 @@ function haveOracle(view: RepoView, wants: Iterable<ObjectId>): HaveOracle {
 
 /** Check v0 wants: advertised tips, or (stateless RPC, as git) commits reachable from a ref; other objects only with allow-reachable-sha1-in-want. */
 async function checkWantsV0(store: UploadPackStore, view: RepoView, wants: IdSet, features: UploadPackFeatures, limit: number): Promise<void> {
-  const refs = await advertisedRefs(store.refs, view);
-  const tips = new Set<ObjectId>();
-  for (const r of refs) {
-    tips.add(r.id);
-    if (r.peeled) tips.add(r.peeled);
-  }
+  const tips = new Set<ObjectId>((await store.refs.list()).map((r) => r.id));
   const head = await resolveRef(store.refs, 'HEAD');
   if (head) tips.add(head.id);
+  // Tags' peeled ids only when a want is no ref's own id: peeling reads a row a ref, and a clone wants ref ids.
+  if ([...wants].some((w) => !tips.has(w))) for (const r of await advertisedRefs(store.refs, view)) if (r.peeled) tips.add(r.peeled);
   const pending = new Set<ObjectId>();
   for (const w of wants) {
     if (tips.has(w)) continue;

@@ -41,6 +41,8 @@ beforeAll(async () => {
   src.git(['branch', 'side', 'main~5']);
   src.git(['tag', 'light', 'main~3']);
   src.git(['tag', '-a', 'old', '-m', 'old tag', 'main~10']);
+  // An annotated tag of a blob no tree holds: only its peeled line advertises the blob.
+  src.git(['tag', '-a', 'loose', '-m', 'a blob', src.git(['hash-object', '-w', '--stdin'], 'loose blob\n').toString().trim()]);
   srcRefs = refsOf(src);
   oldRefs = { 'refs/heads/main': src.git(['rev-parse', 'main~4']).toString().trim(), 'refs/heads/side': srcRefs['refs/heads/side'] };
   const pack = new Uint8Array(src.git(['pack-objects', '--revs', '--all', '--stdout', '--delta-base-offset', '-q'], ''));
@@ -303,6 +305,13 @@ describe('upload-pack requests', () => {
     const body = enc.encode(pkt(`want ${main()} multi_ack_detailed side-band-64k shallow\n`) + pkt('deepen 1') + '0000');
     const r = await run(body, 0);
     expect(r.lines).toEqual([`shallow ${main()}`, 'flush']);
+  });
+
+  it('v0: a want of a tag\'s peeled id (a blob here) is taken as an advertised tip, as git does', async () => {
+    const blob = src.git(['rev-parse', 'loose^{}']).toString().trim();
+    const r = await run(enc.encode(pkt(`want ${blob} side-band-64k\n`) + '0000' + pkt('done\n')), 0);
+    expect(r.lines).toEqual(['NAK\n']);
+    expect((await packObjects(r.pack)).objects.get(blob)).toBe('blob');
   });
 
   it('object-info gives sizes from the index', async () => {
