@@ -325,8 +325,8 @@ class BaseCache {
   #head = 0;
   /** Ring bytes handed out so far, skipped tails included: an entry's age is the clock minus its `at`. */
   #clock = 0;
-  /** Entries in the ring by key, oldest first (Map order is allocation order, a hit moves to the end): their slots. */
-  #slots = new Map<number, number>();
+  /** Entries in the ring: key -> slot (a Map's table, rebuilt as keys came and went, was promoted too). */
+  #slots = new SlotIndex();
   /** Per slot: the content's [start, end) in the ring, the clock when it was handed out (unique), its type code. */
   #start = new Uint32Array(256);
   #end = new Uint32Array(256);
@@ -336,10 +336,10 @@ class BaseCache {
   #free = new Int32Array(256);
   #freeCount = 0;
   #unused = 0;
-  /** Iterator at the oldest entry (see ContentCache.#oldest), the entry it last gave and that slot's `at` then. */
-  #oldest: Iterator<[number, number]> = this.#slots.entries();
-  #front: [number, number] | null = null;
-  #frontAt = -1;
+  /** Slots in the order they were kept, oldest first, each with its `at` then (stale once that slot is freed or taken again). */
+  #order = new SlotQueue();
+  /** Per slot: its key, to drop it from #slots when evicted. */
+  #key = new Float64Array(256);
   /** The slot alloc() last handed out, until set() files it (-1: none). */
   #last = -1;
   readonly #others: ContentCache;
@@ -358,6 +358,7 @@ class BaseCache {
     const ring = this.#ring;
     this.#ring = new Uint8Array(0);
     this.#slots.clear();
+    this.#order = new SlotQueue();
     if (ring.length > 0 && ring.length <= MAX_SPARE_RING && (spareRing === null || spareRing.length < ring.length)) spareRing = ring;
   }
 
@@ -387,7 +388,7 @@ class BaseCache {
 
   get(key: number): BaseObject | undefined {
     const slot = this.#slots.get(key);
-    if (slot === undefined) return this.#others.get(key);
+    if (slot < 0) return this.#others.get(key);
     const type = RING_TYPES[this.#type[slot]];
     const data = this.#ring.subarray(this.#start[slot], this.#end[slot]);
     if (this.#clock - this.#at[slot] <= this.#ring.length / 2) return { type, data };
@@ -403,7 +404,7 @@ class BaseCache {
 
   /** Keeps `v` under `key`: in the ring when v.data is the slot alloc() just gave, else beside it. */
   set(key: number, v: BaseObject): void {
-    if (this.#slots.has(key) || this.#others.has(key)) return;
+    if (this.#slots.get(key) >= 0 || this.#others.has(key)) return;
     const last = this.#last;
     if (v.data.buffer === this.#ring.buffer) {
       if (last < 0 || v.data.byteOffset !== this.#start[last]) return; // not the latest slot: the order would break
@@ -411,6 +412,8 @@ class BaseCache {
       this.#end[last] = v.data.byteOffset + v.data.length; // the content may be shorter than asked for (inflatePrefix's spare byte)
       this.#type[last] = RING_TYPES.indexOf(v.type);
       this.#slots.set(key, last);
+      this.#key[last] = key;
+      this.#order.push(last, this.#at[last]);
     } else {
       this.#others.set(key, v);
     }
@@ -427,6 +430,7 @@ class BaseCache {
       this.#at = grow(this.#at, new Float64Array(n));
       this.#type = grow(this.#type, new Uint8Array(n));
       this.#free = grow(this.#free, new Int32Array(n));
+      this.#key = grow(this.#key, new Float64Array(n));
     }
     return slot;
   }
@@ -446,27 +450,122 @@ class BaseCache {
 
   /** Drops entries from the oldest on while `pred` holds for the oldest's start. */
   #evictWhile(pred: (start: number) => boolean): void {
-    for (;;) {
-      if (this.#front === null) {
-        let r = this.#oldest.next();
-        if (r.done) {
-          r = (this.#oldest = this.#slots.entries()).next();
-          if (r.done) return;
-        }
-        this.#front = r.value;
-        this.#frontAt = this.#at[r.value[1]];
-      }
-      const [k, slot] = this.#front;
+    const order = this.#order;
+    while (order.length > 0) {
+      const slot = order.firstSlot();
       // Dropped or moved to the end since (a slot freed and taken again has another `at`).
-      if (this.#slots.get(k) !== slot || this.#at[slot] !== this.#frontAt) {
-        this.#front = null;
-        continue;
+      if (this.#at[slot] === order.firstAt()) {
+        if (!pred(this.#start[slot])) return;
+        this.#slots.delete(this.#key[slot]);
+        this.#freeSlot(slot);
       }
-      if (!pred(this.#start[slot])) return;
-      this.#slots.delete(k);
-      this.#freeSlot(slot);
-      this.#front = null;
+      order.shift();
     }
+  }
+}
+
+/** Number keys to slot numbers (-1: none): linear probing in typed arrays, deletion by shifting back. */
+class SlotIndex {
+  #keys = new Float64Array(1024);
+  /** Slot + 1 (0: an empty place). */
+  #slots = new Int32Array(1024);
+  #count = 0;
+
+  #home(key: number): number {
+    return Math.imul((key >>> 0) ^ Math.floor(key / 4294967296), 0x9e3779b1) & (this.#keys.length - 1);
+  }
+
+  /** The place of `key`, or the empty place where it would go. */
+  #place(key: number): number {
+    const mask = this.#keys.length - 1;
+    let i = this.#home(key);
+    while (this.#slots[i] !== 0 && this.#keys[i] !== key) i = (i + 1) & mask;
+    return i;
+  }
+
+  get(key: number): number {
+    return this.#slots[this.#place(key)] - 1;
+  }
+
+  /** Adds `key` (not present). */
+  set(key: number, slot: number): void {
+    if (2 * (this.#count + 1) > this.#keys.length) this.#rehash(2 * this.#keys.length);
+    const i = this.#place(key);
+    this.#keys[i] = key;
+    this.#slots[i] = slot + 1;
+    this.#count++;
+  }
+
+  delete(key: number): void {
+    const mask = this.#keys.length - 1;
+    let i = this.#place(key);
+    if (this.#slots[i] === 0) return;
+    this.#count--;
+    // Later keys of the run whose home is not in (i, j] move back into the hole.
+    for (let j = (i + 1) & mask; this.#slots[j] !== 0; j = (j + 1) & mask) {
+      const h = this.#home(this.#keys[j]);
+      if (i < j ? h <= i || h > j : h <= i && h > j) {
+        this.#keys[i] = this.#keys[j];
+        this.#slots[i] = this.#slots[j];
+        i = j;
+      }
+    }
+    this.#slots[i] = 0;
+  }
+
+  clear(): void {
+    this.#slots.fill(0);
+    this.#count = 0;
+  }
+
+  #rehash(size: number): void {
+    const keys = this.#keys;
+    const slots = this.#slots;
+    this.#keys = new Float64Array(size);
+    this.#slots = new Int32Array(size);
+    this.#count = 0;
+    for (let i = 0; i < keys.length; i++) if (slots[i] !== 0) this.set(keys[i], slots[i] - 1);
+  }
+}
+
+/** A first-in first-out queue of (slot, at) pairs in typed arrays, growing by doubling. */
+class SlotQueue {
+  #slots = new Int32Array(1024);
+  #ats = new Float64Array(1024);
+  #head = 0;
+  length = 0;
+
+  push(slot: number, at: number): void {
+    if (this.length === this.#slots.length) {
+      const n = 2 * this.length;
+      const slots = new Int32Array(n);
+      const ats = new Float64Array(n);
+      for (let k = 0; k < this.length; k++) {
+        const i = (this.#head + k) & (this.length - 1);
+        slots[k] = this.#slots[i];
+        ats[k] = this.#ats[i];
+      }
+      this.#slots = slots;
+      this.#ats = ats;
+      this.#head = 0;
+    }
+    const i = (this.#head + this.length) & (this.#slots.length - 1);
+    this.#slots[i] = slot;
+    this.#ats[i] = at;
+    this.length++;
+  }
+
+  firstSlot(): number {
+    return this.#slots[this.#head];
+  }
+
+  firstAt(): number {
+    return this.#ats[this.#head];
+  }
+
+  shift(): void {
+    this.#head = (this.#head + 1) & (this.#slots.length - 1);
+    this.length--;
   }
 }
 
