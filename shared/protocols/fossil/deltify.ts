@@ -17,10 +17,11 @@
  *    (content_undelta), or the delta would loop.
  * Unlike fossil, chains stay within MAX_CHAIN_DEPTH: a target whose deepest
  * dependent would pass it is hung on a version nearer its source's full text,
- * and when its own dependents fill the bound, the deepest of them are first
- * re-hung on it halfway down (splitBelow): one delta over some versions every
- * ~25 versions where a full text every ~50 was (the small bench corpus: 542
- * full texts, as fossil's, for 552).
+ * at least MIN_HANG deep (where a cloning client's content cache covers it),
+ * and when its own dependents leave too little room for that, the deepest of
+ * them are first re-hung on it halfway down (splitBelow): one delta over some
+ * versions every ~25 versions where a full text every ~50 was (the small bench
+ * corpus: 542 full texts, as fossil's, for 552).
  *
  * One call plans in memory, then writes: it takes the pairs' groups newest
  * first (a source whose chain passes through its target is planned full,
@@ -120,13 +121,14 @@ export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], o
       let split: Split | null = null;
       if (chain.length + height > MAX_CHAIN_DEPTH) {
         // Too deep under the source: a full text where fossil keeps a delta (its chains are unbounded).
-        // Rather, restart the chain: when the target's own dependents fill the bound, first re-hang the
-        // deepest of them on it about halfway down; then hang it on a version nearer the chain's full text.
+        // Rather, restart the chain: when the target's own dependents leave too little room to hang it
+        // MIN_HANG deep, first re-hang the deepest of them on it about halfway down (when that fails, a
+        // shallower restart as long as it fits); then hang it on a version nearer the chain's full text.
         if (cut || (raised.get(target) ?? 0) > below) continue;
-        if (height >= MAX_CHAIN_DEPTH) {
+        if (MAX_CHAIN_DEPTH - height < 2 * MIN_HANG) {
           split = await splitBelow(repo, rows, texts, reader, target, moved);
-          if (split === null) continue;
-          height = split.height;
+          if (split !== null) height = split.height;
+          else if (height >= MAX_CHAIN_DEPTH) continue;
         }
         // Halfway up the room left: the next versions then chain on it for a while (at the deepest room, every
         // next one restarted on the same version, further and further from it).
@@ -197,15 +199,26 @@ interface Split {
   height: number;
 }
 
+/**
+ * A restart hangs its version at least this deep under its chain's full text.
+ * fossil's content_get keeps in its cache only every 8th text of a chain walk
+ * (content.c), never one of the first 7 under the full text it started from:
+ * each walk down a restart hung shallower inflated the full text again (the
+ * small bench corpus's newest manifest, 44,702 B: 54 times in a cloning
+ * client's rebuild, 9 on fossil server's shape).
+ */
+const MIN_HANG = 8;
+
 /** Rows re-hung by one split at most (a plain history takes one; one more per as deep a branch). */
 const MAX_CUTS = 4;
 
 /**
- * Lowers the height of `target` under MAX_CHAIN_DEPTH (about halves it on a
- * plain history): rows on the way to its deepest dependents become deltas of
- * `target` itself, one delta over some versions where a full text every
- * MAX_CHAIN_DEPTH versions was. Null when rows below are planned in this call,
- * a delta would not save a quarter, or privacy forbids it.
+ * Lowers the height of `target` to leave room to hang it MIN_HANG deep (about
+ * halves it on a plain history): rows on the way to its deepest dependents
+ * become deltas of `target` itself, one delta over some versions where a full
+ * text every MAX_CHAIN_DEPTH versions was. Null when no cut brings it under
+ * MAX_CHAIN_DEPTH, rows below are planned in this call, a delta would not save
+ * a quarter, or privacy forbids it.
  */
 async function splitBelow(repo: FossilRepo, rows: Rows, texts: Texts, reader: ArtifactReader, target: string, moved: string[]): Promise<Split | null> {
   const below = (await repo.store.below(target, moved)).map((r) => ({ ...r }));
@@ -227,7 +240,7 @@ async function splitBelow(repo: FossilRepo, rows: Rows, texts: Texts, reader: Ar
   };
   const cuts: string[] = [];
   let height = heightWith().all;
-  while (height >= MAX_CHAIN_DEPTH && cuts.length < MAX_CUTS) {
+  while (MAX_CHAIN_DEPTH - height < 2 * MIN_HANG && cuts.length < MAX_CUTS) {
     // Parents before children; the way to a deepest row.
     below.sort((a, b) => a.level - b.level);
     const path = [below.at(-1)!.hash];
@@ -238,7 +251,8 @@ async function splitBelow(repo: FossilRepo, rows: Rows, texts: Texts, reader: Ar
       const h = heightWith(c, path);
       if (best === null || h.all < best.all || (h.all === best.all && h.own < best.own)) best = { cut: c, ...h };
     }
-    if (best === null || best.own >= height) return null;
+    // No cut lowers it further: what was cut so far may do (it fits under MAX_CHAIN_DEPTH), hung shallower.
+    if (best === null || best.own >= height) break;
     const lift = byHash.get(best.cut)!.level - 1;
     const under = new Set([best.cut]);
     for (const r of below) {
