@@ -740,6 +740,8 @@ class Push {
         count = ev.count;
         this.expected = count;
         this.locs.expected = count;
+        // packIds also holds ids named ahead of their objects; the count only stops its slab's growth past it
+        this.packIds.expect(count);
         this.quarantine.expect(count);
       }
       else if (ev.kind === 'part') await (this.writer ?? (await this.openWriter())).write(ev.bytes); // a large entry's record, piece by piece
