@@ -66,7 +66,9 @@ app.use('*', async (c, next) => {
   if (c.res.headers.get('content-type') === 'application/x-fossil') return;
   const res = c.res;
   const body = padReply(new Uint8Array(await res.arrayBuffer()), false);
-  c.res = new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+  // No statusText: the hub never sets one, and an explicit empty one is sent as an empty reason
+  // phrase by newer workerd (fossil then says `server says: 404`, not `404 Not Found`).
+  c.res = new Response(body, { status: res.status, headers: res.headers });
   // Hono's setter copies the old answer's headers over the new one's, its Content-Length too.
   c.res.headers.delete('content-length');
 });
