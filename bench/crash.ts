@@ -224,7 +224,7 @@ async function gitScenario(home: string, t: Tally): Promise<void> {
     }
     const tagCount = op === 'push-refs' ? 200 : 1;
     for (let k = 0; k < tagCount; k++) g(['tag', `t${i}-${k}`], work);
-    if (Math.random() < 0.2) g(['branch', '-f', `side${i % 3}`, 'HEAD~1'], work);
+    if (i > 0 && Math.random() < 0.2) g(['branch', '-f', `side${i % 3}`, 'HEAD~1'], work);
     const want = new Map(
       g(['for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads', 'refs/tags'], work)
         .trim()
