@@ -179,6 +179,26 @@ function note(t: Tally, op: string, marks: string[]): void {
 }
 
 /** Random bytes of a few MB, or a small text file. */
+/**
+ * Kills the hub (then `afterKill`), waits for the client, notes where the kill
+ * landed and restarts the hub on the same state; gives the marks and the run's failure recorder.
+ */
+async function killAndRestart(t: Tally, run: string, op: string, delay: number, state: string, vars: Record<string, string>, client: Promise<unknown> | undefined, finished: boolean, ok: boolean, afterKill?: () => void): Promise<{ marks: string[]; fail: (m: string) => void }> {
+  await hub.crash();
+  afterKill?.();
+  if (client) await client;
+  const marks = landed(state);
+  if (client && !finished) marks.push('mid-op');
+  if (client && finished) marks.push(ok ? 'op-done' : 'op-failed');
+  note(t, op, marks);
+  await start(state, vars);
+  const fail = (m: string) => {
+    t.failures.push(`${run} (${op}, kill at ${delay} ms, ${marks.join('+')}): ${m}`);
+    console.log(`FAIL ${t.failures[t.failures.length - 1]}`);
+  };
+  return { marks, fail };
+}
+
 function content(big: boolean): Buffer {
   return big ? cryptoRandom(1_000_000 + Math.floor(Math.random() * 3_000_000)) : Buffer.from(`line ${Math.random()}\n`.repeat(1 + Math.floor(Math.random() * 200)));
 }
@@ -271,18 +291,7 @@ async function gitScenario(home: string, t: Tally): Promise<void> {
         ok = r.status === 0;
       }
     }
-    await hub.crash();
-    raw?.destroy();
-    if (client) await client;
-    const marks = landed(state);
-    if (client && !finished) marks.push('mid-op');
-    if (client && finished) marks.push(ok ? 'op-done' : 'op-failed');
-    note(t, op, marks);
-    await start(state, vars);
-    const fail = (m: string) => {
-      t.failures.push(`git run ${i} (${op}, kill at ${delay} ms, ${marks.join('+')}): ${m}`);
-      console.log(`FAIL ${t.failures[t.failures.length - 1]}`);
-    };
+    const { fail, marks } = await killAndRestart(t, `git run ${i}`, op, delay, state, vars, client, finished, ok, () => raw?.destroy());
     try {
       const now = remoteRefs();
       const isPush = op === 'push' || op === 'push-refs' || op === 'push-wide' || op === 'compact';
@@ -378,17 +387,7 @@ async function fossilScenario(home: string, t: Tally): Promise<void> {
         ok = r.status === 0 && !/Error|error:/.test(r.stdout + r.stderr);
       }
     }
-    await hub.crash();
-    if (client) await client;
-    const marks = landed(state);
-    if (client && !finished) marks.push('mid-op');
-    if (client && finished) marks.push(ok ? 'op-done' : 'op-failed');
-    note(t, op, marks);
-    await start(state, vars);
-    const fail = (m: string) => {
-      t.failures.push(`fossil run ${i} (${op}, kill at ${delay} ms, ${marks.join('+')}): ${m}`);
-      console.log(`FAIL ${t.failures[t.failures.length - 1]}`);
-    };
+    const { fail, marks } = await killAndRestart(t, `fossil run ${i}`, op, delay, state, vars, client, finished, ok);
     const checkClone = (what: string, all: boolean, uv: boolean) => {
       const clone = join(home, `c${i}.fossil`);
       rmSync(clone, { force: true });
