@@ -180,10 +180,16 @@ function note(t: Tally, op: string, marks: string[]): void {
 
 /** Random bytes of a few MB, or a small text file. */
 /**
- * Kills the hub (then `afterKill`), waits for the client, notes where the kill
- * landed and restarts the hub on the same state; gives the marks and the run's failure recorder.
+ * After `delay` ms kills the hub (then `afterKill`), waits for the client, notes
+ * where the kill landed (and whether the client had ended, by `succeeded`) and
+ * restarts the hub on the same state; gives the marks, the run's failure recorder
+ * and whether the client had succeeded before the kill.
  */
-async function killAndRestart(t: Tally, run: string, op: string, delay: number, state: string, vars: Record<string, string>, client: Promise<unknown> | undefined, finished: boolean, ok: boolean, afterKill?: () => void): Promise<{ marks: string[]; fail: (m: string) => void }> {
+async function killAndRestart(t: Tally, run: string, op: string, delay: number, state: string, vars: Record<string, string>, client: Promise<Proc> | undefined, succeeded: (r: Proc) => boolean, afterKill?: () => void): Promise<{ marks: string[]; fail: (m: string) => void; done: boolean }> {
+  await sleep(delay);
+  const r = client ? await Promise.race([client, sleep(0).then(() => null)]) : null;
+  const finished = r !== null;
+  const ok = r !== null && succeeded(r);
   await hub.crash();
   afterKill?.();
   if (client) await client;
@@ -196,7 +202,7 @@ async function killAndRestart(t: Tally, run: string, op: string, delay: number, 
     t.failures.push(`${run} (${op}, kill at ${delay} ms, ${marks.join('+')}): ${m}`);
     console.log(`FAIL ${t.failures[t.failures.length - 1]}`);
   };
-  return { marks, fail };
+  return { marks, fail, done: ok };
 }
 
 function content(big: boolean): Buffer {
@@ -281,17 +287,7 @@ async function gitScenario(home: string, t: Tally): Promise<void> {
       raw = req;
     }
     const delay = compactAt + (compactAt ? Math.floor(Math.random() * 600) : killDelay());
-    await sleep(delay);
-    let finished = false;
-    let ok = false;
-    if (client) {
-      const r = await Promise.race([client, sleep(0).then(() => null)]);
-      if (r) {
-        finished = true;
-        ok = r.status === 0;
-      }
-    }
-    const { fail, marks } = await killAndRestart(t, `git run ${i}`, op, delay, state, vars, client, finished, ok, () => raw?.destroy());
+    const { fail, marks, done } = await killAndRestart(t, `git run ${i}`, op, delay, state, vars, client, (r) => r.status === 0, () => raw?.destroy());
     try {
       const now = remoteRefs();
       const isPush = op === 'push' || op === 'push-refs' || op === 'push-wide' || op === 'compact';
@@ -302,7 +298,7 @@ async function gitScenario(home: string, t: Tally): Promise<void> {
       }
       for (const [ref, id] of acked) if (!now.has(ref)) fail(`${ref} (was ${id}) is gone`);
       if (op === 'compact') for (const [ref, id] of want) if (now.get(ref) !== id) fail(`pushed before the kill, but ${ref} is ${now.get(ref)}, not ${id}`);
-      if (isPush && finished && ok) {
+      if (isPush && done) {
         t.ackedBeforeKill++;
         for (const [ref, id] of want) if (now.get(ref) !== id) fail(`push acknowledged before the kill, but ${ref} is ${now.get(ref)}, not ${id}`);
       }
@@ -377,17 +373,7 @@ async function fossilScenario(home: string, t: Tally): Promise<void> {
     const args = op === 'push' ? ['push', '-R', src, url()] : op === 'sync' ? ['sync', '-R', src, url()] : op === 'uv-sync' ? ['uv', 'sync', '-R', src, url()] : null;
     const client = args ? runAsync('fossil', args, home, env).done : undefined;
     const delay = killDelay();
-    await sleep(delay);
-    let finished = false;
-    let ok = false;
-    if (client) {
-      const r = await Promise.race([client, sleep(0).then(() => null)]);
-      if (r) {
-        finished = true;
-        ok = r.status === 0 && !/Error|error:/.test(r.stdout + r.stderr);
-      }
-    }
-    const { fail, marks } = await killAndRestart(t, `fossil run ${i}`, op, delay, state, vars, client, finished, ok);
+    const { fail, marks, done } = await killAndRestart(t, `fossil run ${i}`, op, delay, state, vars, client, (r) => r.status === 0 && !/Error|error:/.test(r.stdout + r.stderr));
     const checkClone = (what: string, all: boolean, uv: boolean) => {
       const clone = join(home, `c${i}.fossil`);
       rmSync(clone, { force: true });
@@ -406,11 +392,11 @@ async function fossilScenario(home: string, t: Tally): Promise<void> {
     };
     try {
       // What the client saw done before the kill is all there.
-      if (finished && ok && op !== 'uv-sync') {
+      if (done && op !== 'uv-sync') {
         t.ackedBeforeKill++;
         checkClone('acknowledged before the kill', true, false);
       }
-      if (finished && ok && op === 'uv-sync') {
+      if (done && op === 'uv-sync') {
         t.ackedBeforeKill++;
         checkClone('uv sync acknowledged before the kill', false, true);
       }
