@@ -173,3 +173,16 @@ export function indexOfByte(bytes: Uint8Array, byte: number, from = 0, to = byte
   const i = bytes.subarray(0, to).indexOf(byte, from);
   return i;
 }
+
+/**
+ * Frees the memory of temporaries now, each a view of a whole buffer nothing else views: a
+ * detached buffer's memory goes at once, where garbage waits for a full collection (which V8 runs
+ * once some 64 MiB more of it has piled up: a column grown by doubling leaves its size again).
+ * A no-op where ArrayBuffer.prototype.transfer is missing (Node 20; workerd has it).
+ */
+export function releaseNow(...views: (ArrayBufferView | ArrayBuffer)[]): void {
+  for (const v of views) {
+    const buf = (v instanceof ArrayBuffer ? v : v.buffer) as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer };
+    buf.transfer?.(0);
+  }
+}

@@ -6,7 +6,7 @@
  * its 20 bytes in one slab plus 5-11 bytes of hash table, and nothing is
  * allocated per id (no GC pressure).
  */
-import { fromHex, toHexAt, writeHex } from '../core/bytes.js';
+import { fromHex, releaseNow, toHexAt, writeHex } from '../core/bytes.js';
 import type { ObjectId } from './ids.js';
 
 const ID = 20;
@@ -15,6 +15,8 @@ const ID = 20;
 export class PackedIds implements Iterable<ObjectId> {
   private buf: Uint8Array;
   private n = 0;
+  /** Whether `buf` is this list's own (else a caller's: over()). */
+  private owned = true;
 
   constructor(capacity = 1024) {
     this.buf = new Uint8Array(Math.max(16, capacity) * ID);
@@ -24,6 +26,7 @@ export class PackedIds implements Iterable<ObjectId> {
   static over(bytes: Uint8Array): PackedIds {
     const list = new PackedIds(0);
     list.buf = bytes;
+    list.owned = false;
     list.n = Math.floor(bytes.length / ID);
     return list;
   }
@@ -85,7 +88,10 @@ export class PackedIds implements Iterable<ObjectId> {
     const cap = this.expected * ID;
     const next = new Uint8Array(cap > this.buf.length && cap < want ? cap : want);
     next.set(this.buf);
+    // Views of the old slab (bytes, slab) are valid only until this push: freed now, not at the next full GC.
+    if (this.owned) releaseNow(this.buf);
     this.buf = next;
+    this.owned = true;
   }
 }
 
@@ -209,5 +215,6 @@ export class IdSet {
       while (this.table[h] !== 0) h = (h + 1) & this.mask;
       this.table[h] = e;
     }
+    releaseNow(old);
   }
 }

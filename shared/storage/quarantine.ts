@@ -16,7 +16,7 @@
  * and depth by set index. Ids are SHA-1 (40
  * hex digits), the only object format receive-pack accepts.
  */
-import { fromHex, writeHex } from '../core/bytes.js';
+import { fromHex, releaseNow, writeHex } from '../core/bytes.js';
 import { InvalidRowError } from './errors.js';
 import { IdSet } from './id-set.js';
 import type { ObjectId } from './ids.js';
@@ -406,6 +406,7 @@ class SlotTable {
 function grownTo<T extends Uint8Array | Int32Array | Uint32Array>(a: T, i: number, max: number): T {
   const next = new (a.constructor as new (n: number) => T)(Math.max(i + 1, i < max ? Math.min(a.length * 2, max) : a.length * 2));
   next.set(a);
+  releaseNow(a); // freed now, not at the next full GC
   return next;
 }
 

@@ -15,6 +15,7 @@
  * pipes every part of a multipart object through a JS stream on each read:
  * ~2.3 s of workerd CPU per 391 MiB, ~0.15 s in pieces (bench/r2-layout.ts).
  */
+import { releaseNow } from '../../shared/core/bytes.js';
 import { fromReadableStream, type ByteStream } from '../../shared/core/stream.js';
 import { SegmentNotFoundError, SegmentRangeError, SegmentStateError, StorageError } from '../../shared/storage/errors.js';
 import {
@@ -355,15 +356,17 @@ class R2SegmentWriter implements SegmentWriter {
 
   async finish(): Promise<AppendResult> {
     const result = this.tracker.finish();
-    const rest = (this.buffer ?? new Uint8Array(0)).subarray(0, this.filled);
+    const buffer = this.buffer ?? new Uint8Array(0);
     this.buffer = null;
     try {
       // The last piece; an empty segment has one empty piece, so that it exists.
-      if (rest.length > 0 || this.pieces === 0) await this.putPiece(rest);
+      if (this.filled > 0 || this.pieces === 0) await this.putPiece(buffer.subarray(0, this.filled));
     } catch (e) {
       // The tracker already says finished, so abort() would not reach the pieces: drop them here.
       await this.dropPieces().catch(() => undefined);
       throw e;
+    } finally {
+      releaseNow(buffer); // up to a piece (5 MiB) a segment, garbage till a full GC otherwise
     }
     return result;
   }
@@ -394,6 +397,7 @@ class R2SegmentWriter implements SegmentWriter {
   private grow(need: number): void {
     const next = new Uint8Array(Math.min(this.pieceSize, Math.max(this.buffer!.length * 2, this.filled + need)));
     next.set(this.buffer!.subarray(0, this.filled));
+    releaseNow(this.buffer!); // no view of it outlives a write (readBack's are valid until the next)
     this.buffer = next;
   }
 }

@@ -44,7 +44,7 @@
  * A Workers isolate has 128 MB: a 30 MB file held as received, inflated and
  * joined copies of both took an isolate to 136 MiB.
  */
-import { concat, fromHex, toHex } from '../../core/bytes.js';
+import { concat, fromHex, releaseNow, toHex } from '../../core/bytes.js';
 import { HubError, StreamError } from '../../core/errors.js';
 import { objectHeader, type GitObjectType } from '../../core/git/object-id.js';
 import type { Primitives } from '../../core/primitives.js';
@@ -224,6 +224,7 @@ const MAX_SIZE = 0xffffffff;
 function grown<T extends Float64Array | Int32Array | Int16Array | Uint32Array | Uint8Array>(a: T, make: (n: number) => T, max: number): T {
   const next = make(Math.max(a.length + 1, Math.min(a.length * 2 || 1024, max)));
   next.set(a);
+  releaseNow(a); // the reader's own column: freed now, not at the next full GC
   return next;
 }
 

@@ -45,7 +45,7 @@
  * pack entry kept to the end cost a 300k-object push ~100 MB. The index rows
  * themselves wait in the store's stage, not in memory.
  */
-import { fromHex, toHexAt, writeHex } from '../../core/bytes.js';
+import { fromHex, releaseNow, toHexAt, writeHex } from '../../core/bytes.js';
 import { HubError } from '../../core/errors.js';
 import { parseCommit } from '../../core/git/commit.js';
 import { parseObject, referencedIds } from '../../core/git/object.js';
@@ -223,6 +223,7 @@ function refTooLong(ref: string): boolean {
 function grownTo<T extends Uint8Array | Int32Array | Uint32Array | Float64Array>(a: T, i: number, max = Number.POSITIVE_INFINITY): T {
   const next = new (a.constructor as new (n: number) => T)(Math.max(i + 1, i < max ? Math.min(a.length * 2, max) : a.length * 2));
   next.set(a);
+  releaseNow(a); // a column of the push's own: freed now, not at the next full GC
   return next;
 }
 
@@ -340,7 +341,7 @@ class EntryLocs {
   set(i: number, seg: number, off: number, len: number, headerLength: number): void {
     if (i >= this.len.length) {
       const n = Math.max(i + 1, Math.min(Math.max(1024, this.len.length * 2), this.expected));
-      const grow = <T extends OffsetColumn | Uint8Array>(a: T, b: T): T => (b.set(a), b);
+      const grow = <T extends OffsetColumn | Uint8Array>(a: T, b: T): T => (b.set(a), releaseNow(a), b);
       this.off = grow(this.off, offsetColumn(this.off, n));
       this.len = grow(this.len, new Uint32Array(n));
       this.headerLengths = grow(this.headerLengths, new Uint8Array(n));
