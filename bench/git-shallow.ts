@@ -5,6 +5,8 @@
  *   unshallow       `git clone --depth 1`, then time `git fetch --unshallow`
  *   deepen          `git clone --depth 1`, then time `git fetch --deepen DEEPEN`
  *   shallow-exclude time `git clone --shallow-exclude=mid` (tag `mid`: MID commits below the tip)
+ *   since           time `git clone --shallow-since` a date before the first commit: nothing is cut,
+ *                   the clone gets the whole history
  *   clone           (only when named) time a full `git clone`, the floor an unshallow could reach
  *   unshallow-side  (only when named) unshallow of a copy with one more branch, `side`, off
  *                   main SIDE commits below its tip: the closure has a tip main does not reach,
@@ -35,7 +37,7 @@ const COMMITS = 30_000;
 const MID = 1_000;
 const DEEPEN = 1_000;
 const SIDE = 20_000;
-const OPS = ['unshallow', 'deepen', 'shallow-exclude', 'clone', 'unshallow-side'] as const;
+const OPS = ['unshallow', 'deepen', 'shallow-exclude', 'since', 'clone', 'unshallow-side'] as const;
 type Op = (typeof OPS)[number];
 
 /** The linear history, made once: fast-import's stream written in one go, then repacked as git would serve it. */
@@ -93,6 +95,7 @@ async function runOp(
   if (op === 'unshallow' || op === 'unshallow-side') await git(home, repo, ['fetch', '-q', '--unshallow']);
   else if (op === 'deepen') await git(home, repo, ['fetch', '-q', '--deepen', String(DEEPEN)]);
   else if (op === 'shallow-exclude') await git(home, dest, ['clone', '-q', '--no-checkout', '--shallow-exclude=mid', url, 'r']);
+  else if (op === 'since') await git(home, dest, ['clone', '-q', '--no-checkout', '--shallow-since=2019-01-01', url, 'r']);
   else await git(home, dest, ['clone', '-q', '--no-checkout', url, 'r']);
   const wall = (performance.now() - t) / 1000;
   const cpu = serverCpu() - cpu0;

@@ -493,9 +493,11 @@ async function reachShortcut(
 }
 
 /**
- * The unshallow shortcut (unshallow.ts): a fetch that unshallows every client
- * shallow commit and cuts no new boundary, unfiltered, is served from the
- * remembered closure's plan when it applies. Null otherwise (the caller walks).
+ * The unshallow shortcut (unshallow.ts): a shallow request whose boundary is
+ * empty (every client shallow commit unshallowed, no new one: an unshallow, or
+ * a --shallow-since, --depth or --shallow-exclude that cuts nothing),
+ * unfiltered, is served from the remembered closure's plan when it applies.
+ * Null otherwise (the caller walks).
  */
 async function unshallowShortcut(
   store: UploadPackStore,
@@ -507,7 +509,7 @@ async function unshallowShortcut(
   const reach = store.index;
   if (!reach.reachState || !reach.reachStatus || !reach.reachPlan) return null;
   const s = r.shallow;
-  if (s === null || s.unshallow.length === 0 || s.boundary.length > 0 || r.filter !== null) return null;
+  if (s === null || s.boundary.length > 0 || r.filter !== null) return null;
   // Each want is peeled one by one here: as many as the closure may have tips, no more.
   if (r.wants.size > MAX_REACH_TIPS) return null;
   const plan = await unshallowPlan(view, reach as ReachIndex, {

@@ -5,7 +5,8 @@
  * and one of them on a tag, an unshallow request served from the remembered
  * closure sends exactly the objects the walk sends; the real git client
  * deepens a --depth clone with it to a complete repository (fsck --full);
- * a tip of V not below the wants makes it walk.
+ * a shallow request that cuts nothing is served as a clone; a tip of V not
+ * below the wants makes it walk.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -179,6 +180,17 @@ describe('unshallow from the remembered closure', () => {
     const count = objectsOf(src.dir).length;
     expect((await unshallowPlan(view, reach, q, count))?.count).toBeGreaterThan(0);
     expect(await unshallowPlan(view, reach, q, count - 1)).toBeNull();
+  });
+
+  it('a shallow request that cuts nothing (deepen-since before the first commit, deepen past the root) is a clone from the plan', async () => {
+    for (const deepen of ['deepen-since 1', 'deepen 1000']) {
+      const r = await both([`want ${rev('main')}`, deepen, 'ofs-delta', 'include-tag', 'done']);
+      expect(r.planned).toBe(1);
+      expect(r.viaReach).toEqual(r.viaWalk);
+      expect(r.viaReach).toEqual(objectsOf(src.dir, ['main', 'old', 'v2-signed']));
+    }
+    // One commit cut: the walk.
+    expect((await both([`want ${rev('main')}`, 'deepen 16', 'ofs-delta', 'done'])).planned).toBe(0);
   });
 
   it('a tip of V not below the wants (a branch elsewhere): the walk serves it', async () => {
