@@ -1,6 +1,7 @@
-import { SELF, env } from 'cloudflare:test';
+import { SELF, env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { authorize } from '../../worker/auth.js';
+import type { RepoObject } from '../../worker/durable/repo.js';
 
 const ADMIN = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };
 const basic = (u: string, p: string) => `Basic ${btoa(`${u}:${p}`)}`;
@@ -27,6 +28,20 @@ describe('admin API', () => {
     expect((await call('DELETE', '/api/repos/demo')).status).toBe(204);
     expect((await call('GET', '/api/repos/demo')).status).toBe(404);
     expect((await call('DELETE', '/api/repos/demo')).status).toBe(404);
+  });
+
+  it("makes a git repository's storage when it is created, as git init --bare does, not at its first request", async () => {
+    const t = Date.now();
+    expect((await call('POST', '/api/repos', { name: 'made', kind: 'git', public: true })).status).toBe(201);
+    const row = await env.DB.prepare('SELECT id FROM repos WHERE name = ?').bind('made').first<{ id: string }>();
+    // Looked at before any git request: the segment collector knows the repository and its alarm is armed.
+    await runInDurableObject(env.REPO.get(env.REPO.idFromName(row!.id)), async (_i: RepoObject, state) => {
+      expect(state.storage.sql.exec<{ repo: string }>('SELECT repo FROM segment_gc').one().repo).toBe(row!.id);
+      expect(await state.storage.getAlarm()).toBeGreaterThan(t);
+    });
+    const refs = await SELF.fetch('http://hub.test/made.git/info/refs?service=git-upload-pack');
+    expect(refs.status).toBe(200);
+    expect(await refs.text()).toContain('# service=git-upload-pack');
   });
 
   it('rejects bad repository names and bodies with 400', async () => {

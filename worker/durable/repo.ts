@@ -290,6 +290,16 @@ export class RepoObject extends DurableObject<Env> {
     return { objects };
   }
 
+  /**
+   * Makes the storage of a new git repository when the API creates it, as `git init --bare` does
+   * before anyone pushes: the SQLite database and its git schema (the constructor's migration) and
+   * the segment collector's alarm, which its first request would otherwise make (~4 ms of workerd
+   * CPU and a database file's creation, with its syncs, inside the first push's info/refs).
+   */
+  async initGit(repoId: string): Promise<void> {
+    await this.armSegmentGc(repoId);
+  }
+
   /** Makes this a fossil repository as `fossil new` would (once; later calls keep it); its project code. */
   async initFossil(repoId: string, opts: { creator: string; projectName?: string; projectCode?: string }): Promise<{ projectCode: string }> {
     this.ensureFossil();

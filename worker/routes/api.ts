@@ -60,15 +60,16 @@ api.post('/repos', async (c) => {
   const row: RepoRow = { name: body.name, id: crypto.randomUUID(), kind: body.kind, public: body.public, createdAt: Date.now() };
   const inserted = await drizzle(c.env.DB).insert(repos).values(row).onConflictDoNothing().returning().get();
   if (!inserted) return fail(c, 409, 'repository exists');
-  if (inserted.kind === 'fossil') {
-    // As `fossil new`: project code, server code, initial check-in by the creator (the admin has no user name: HUB_CREATOR).
-    const who = c.var.who;
-    try {
-      await repoStub(c.env, inserted).initFossil(inserted.id, { creator: who.kind === 'user' ? who.name : HUB_CREATOR, projectName: inserted.name, projectCode: body.project_code });
-    } catch (e) {
-      await drizzle(c.env.DB).delete(repos).where(eq(repos.name, inserted.name));
-      throw e;
-    }
+  // The repository's storage is made now, as `git init --bare` / `fossil new` make theirs, not by its first request.
+  const who = c.var.who;
+  try {
+    const stub = repoStub(c.env, inserted);
+    // fossil: project code, server code, initial check-in by the creator (the admin has no user name: HUB_CREATOR).
+    if (inserted.kind === 'fossil') await stub.initFossil(inserted.id, { creator: who.kind === 'user' ? who.name : HUB_CREATOR, projectName: inserted.name, projectCode: body.project_code });
+    else await stub.initGit(inserted.id);
+  } catch (e) {
+    await drizzle(c.env.DB).delete(repos).where(eq(repos.name, inserted.name));
+    throw e;
   }
   return c.json(repoView(new URL(c.req.url).origin, inserted), 201);
 });
