@@ -314,10 +314,13 @@ export class QuarantineIndex implements ObjectIndexReader {
     const slotOfRow = this.slotsOfRows();
     const order = idOrder(this.ids.bytes, this.unstaged.length, slotOfRow.subarray(first, this.rows));
     const planned = Array.from(order, (i) => this.unstaged[i]);
-    if (this.stage === null) return { stage: undefined, planned };
+    releaseNow(order);
+    if (this.stage === null) return releaseNow(slotOfRow), { stage: undefined, planned };
     // The staged rows were planned against each other and these: the store need not look up every staged delta's base.
     // Their order is sorted here from the ids in memory (the store read 300k ids back to sort them).
-    return { stage: this.stage.id, stageBases: this.outsideBases, stageOrder: idOrder(this.ids.bytes, this.rows - this.unstaged.length, slotOfRow), planned };
+    const stageOrder = idOrder(this.ids.bytes, this.rows - this.unstaged.length, slotOfRow);
+    releaseNow(slotOfRow);
+    return { stage: this.stage.id, stageBases: this.outsideBases, stageOrder, planned };
   }
 
   /**
@@ -430,5 +433,6 @@ export function idOrder(ids: Uint8Array, n: number, at?: Uint32Array): Uint32Arr
   keys.sort();
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = keys[i] % scale;
+  releaseNow(keys); // 8 bytes a row, at the commit: freed now, not at the next full GC
   return order;
 }

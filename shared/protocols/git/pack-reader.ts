@@ -678,6 +678,15 @@ class PackReader {
     return (this.deltaScratch[which] = new Uint8Array(Math.min(cap, Math.max(size + 1, 2 * have.length, 4096))));
   }
 
+  /**
+   * Frees the per-entry columns once the pack is read (~24 bytes an entry, 25 MB at a million): as
+   * garbage they would wait for a full GC through the push's commit, beside what that allocates.
+   */
+  releaseColumns(): void {
+    releaseNow(this.offsets, this.types, this.sizes, this.headerLengths, this.bases, this.depths, this.idIndex, this.idEntries);
+    this.n = 0;
+  }
+
   /** Records a new entry's metadata; returns its number. */
   addEntry(entry: PackEntry): number {
     const i = this.n;
@@ -1202,6 +1211,7 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
     yield { kind: 'end', count, checksum: toHex(actual) };
   } finally {
     st.cache.release();
+    st.releaseColumns();
     await reader.cancel();
   }
 }
