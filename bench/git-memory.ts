@@ -21,6 +21,12 @@
  * MEM_PUSHES=N: N pushes, each into a new repository (peaks vary from run to run).
  * MEM_FRESH_CLONE=1: the clones from a workerd restarted on the pushes' state
  * (no isolate history of the push at all), not from the pushing one.
+ * MEM_TIMELINE=S: every S seconds during each operation, workerd's RSS growth (when the peak comes:
+ * ingest, commit, the alarm after it) and the isolate's heap used / reserved and ArrayBuffers as last
+ * answered. workerd answers the inspector between the isolate's tasks only: through a push's ingest
+ * no poll was answered (large and many corpora), so a push's "isolate peak" is what the polls before
+ * and after it saw; its RSS growth (MEM_SMAPS) is the measure of the push itself.
+ * MEM_NO_PREBUILD=1: no reach plan built by the alarm after a push (is the peak the push's or the build's?).
  * MEM_SMAPS=1: where workerd's RSS grew by its peak (bench/proc.ts smapsGrowth): the
  * V8 heaps' cage apart from the allocator's memory (ArrayBuffers, SQLite).
  * "reserved" is the isolate's heap as V8 sized it (Runtime.getHeapUsage totalSize)
@@ -36,7 +42,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
-import { collectGarbage, workerSession } from './cdp.js';
+import { collectGarbage, workerSession, type CdpSession, type HeapUsage } from './cdp.js';
 import { corpus, LARGE, runGit, SMALL } from './git-corpus.js';
 import { MANY_COMMITS, manyCorpus } from './git-many.js';
 import { findInTree, measure, rssBytes, smapsGrowth } from './proc.js';
@@ -72,6 +78,37 @@ async function oneFile(mb: number): Promise<{ dir: string }> {
   return { dir };
 }
 
+/** MEM_TIMELINE: the isolate's heap and workerd's RSS every `s` seconds, as lines of text once stopped. */
+function timeline(session: CdpSession, s: number): { stop(): Promise<string> } {
+  const pid = findInTree(process.pid, 'workerd').sort((a, b) => rssBytes(b) - rssBytes(a))[0];
+  const rss0 = rssBytes(pid);
+  const t0 = performance.now();
+  const lines: string[] = [];
+  let stopped = false;
+  // The isolate answers between its tasks only: RSS is read on time, the heap as last answered.
+  let u = null as HeapUsage | null;
+  let asked = false;
+  const loop = (async () => {
+    while (!stopped) {
+      if (!asked) {
+        asked = true;
+        void session.send<HeapUsage>('Runtime.getHeapUsage').then((v) => ((u = v), (asked = false)), () => (asked = false));
+      }
+      const at = ((performance.now() - t0) / 1000).toFixed(1).padStart(6);
+      const heap = u === null ? 'heap ?' : `heap ${mib(u.usedSize)}/${mib(u.totalSize)} MiB, buffers ${mib(u.backingStorageSize ?? 0)}`;
+      lines.push(`  ${at} s: RSS +${mib(rssBytes(pid) - rss0)} MiB; ${heap}${asked ? ' (asked, no answer yet)' : ''}`);
+      await new Promise((r) => setTimeout(r, s * 1000));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return lines.join('\n');
+    },
+  };
+}
+
 async function main(): Promise<void> {
   mkdirSync(WORK, { recursive: true });
   const file = /^file(\d+)$/.exec(which);
@@ -91,7 +128,7 @@ async function main(): Promise<void> {
   mkdirSync(state);
   const serve = async (adminToken?: string) => {
     const port = await freePort();
-    const h = await startHub({ adminToken, state, vars: { HUB_MAX_PUSH_BYTES: String(4 * 2 ** 30) }, timeoutMs: 120_000, devArgs: ['--inspector-port', String(port)] });
+    const h = await startHub({ adminToken, state, vars: { HUB_MAX_PUSH_BYTES: String(4 * 2 ** 30), ...(process.env.MEM_NO_PREBUILD === '1' ? { HUB_REACH_PREBUILD_ROWS: String(2 ** 40) } : {}) }, timeoutMs: 120_000, devArgs: ['--inspector-port', String(port)] });
     return { hub: h, inspector: port };
   };
   let { hub, inspector } = await serve();
@@ -111,7 +148,9 @@ async function main(): Promise<void> {
     console.log(`isolate after warm-up and a full GC: heap ${mib(before.usedSize)} MiB + buffers ${mib(before.backingStorageSize ?? 0)} MiB`);
     const measured = async (what: string, op: () => Promise<void>) => {
       const sm = process.env.MEM_SMAPS === '1' ? smapsGrowth(findInTree(process.pid, 'workerd').sort((a, b) => rssBytes(b) - rssBytes(a))[0]) : null;
+      const line = process.env.MEM_TIMELINE ? timeline(session, Number(process.env.MEM_TIMELINE)) : null;
       const { wall, cpu, rss, peak } = await measure(session, op, POLL_MS);
+      if (line) console.log(await line.stop());
       if (sm) console.log(sm.stop());
       const live = await collectGarbage(session);
       console.log(
