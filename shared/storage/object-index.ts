@@ -83,6 +83,15 @@ export interface ObjectChainReader {
   chain(id: ObjectId): Promise<IndexRow[]>;
 }
 
+/**
+ * Optional extra: up to `n` rows stored after `row` in its segment, in storage order (rows of the
+ * remembered closure only, whose index orders them so). A walk reads ahead with it: git writes a
+ * pack's commits newest first, so a commit's parents usually follow it.
+ */
+export interface ObjectRowsAfterReader {
+  rowsAfter(row: IndexRow, n: number): Promise<IndexRow[]>;
+}
+
 /** Write side of the index without refs (e.g. repacking, fossil artifacts outside a push). */
 export interface ObjectIndexWriter {
   /** Same as commit({ rows, refs: [] }); returns how many rows were new. */

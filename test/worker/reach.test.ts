@@ -89,6 +89,23 @@ describe('SqlRepoStore reach closure', () => {
     });
   });
 
+  it('rowsAfter: the closure\'s rows stored after a row in its segment, in storage order, at most n', async () => {
+    const stub = env.REPO.get(env.REPO.newUniqueId());
+    const row = (n: number, segment: string, offset: number) => ({ id: oid(n), kind: 'commit' as const, size: 10, segment, offset, length: 5, format: 'full' as const, base: null });
+    // Inserted out of storage order; 6 is never marked (outside the closure).
+    await repoStoreFromStub(stub).putBatch([row(3, 'a', 20), row(1, 'a', 0), row(2, 'a', 10), row(6, 'a', 15), row(4, 'b', 0), row(5, 'a', 30)]);
+    await runInDurableObject(stub, (_i: RepoObject, state) => {
+      const s = new SqlRepoStore(state.storage);
+      expect(s.reachMark(0, [oid(1)], [oid(1), oid(2), oid(3), oid(4), oid(5)], false)).toBe(1);
+      const after = (n: number, k: number) => s.rowsAfter(s.get(oid(n))!, k);
+      expect(after(1, 10)).toEqual([oid(2), oid(3), oid(5)].map((id) => s.get(id)));
+      expect(after(1, 2).map((r) => r.id)).toEqual([oid(2), oid(3)]);
+      expect(after(6, 10).map((r) => r.id)).toEqual([oid(3), oid(5)]);
+      expect(after(5, 10)).toEqual([]);
+      expect(after(4, 10)).toEqual([]);
+    });
+  });
+
   it('keeps a pack trailer only for the plan it was written from: a plan kept anew, forgotten or reset gets a new name', async () => {
     const stub = env.REPO.get(env.REPO.newUniqueId());
     const row = (n: number, offset: number) => ({ id: oid(n), kind: 'blob' as const, size: 10, segment: 'a', offset, length: 5, format: 'full' as const, base: null });

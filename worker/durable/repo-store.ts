@@ -391,6 +391,26 @@ export class SqlRepoStore {
     return out;
   }
 
+  /** Up to `n` rows of the closure stored after `row` in its segment (see ObjectRowsAfterReader), through the objects_reach index. */
+  rowsAfter(row: IndexRow, n: number): IndexRow[] {
+    const out: IndexRow[] = [];
+    for (const [id, kind, size, offset, length, format, base, depth, recSize] of this.host.sql
+      .exec(
+        `SELECT id, kind, size, rec_offset, rec_length, format, base, depth, rec_size FROM objects
+          WHERE reach = 1 AND segment = (SELECT seq FROM segments WHERE name = ?) AND rec_offset > ?
+          ORDER BY rec_offset LIMIT ?`,
+        row.segment,
+        row.offset,
+        n,
+      )
+      .raw() as IterableIterator<[string, string, number, number, number, string, string | null, number, number | null]>) {
+      const r: IndexRow = { id, kind: kind as ObjectKind, size, segment: row.segment, offset, length, format: format as RecordFormat, base, depth };
+      if (recSize !== null) r.recordSize = recSize;
+      out.push(r);
+    }
+    return out;
+  }
+
   /** `id`'s row and its bases' rows down to a full record (see ObjectChainReader). */
   chain(id: ObjectId): IndexRow[] {
     checkObjectId(id);

@@ -8,7 +8,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { ObjectId } from '../../shared/storage/ids.js';
-import type { CommitResult, IndexRow, IndexRowInput, ObjectKindReader, ObjectRowsReader, RepoCommit, RowStager } from '../../shared/storage/object-index.js';
+import type { CommitResult, IndexRow, IndexRowInput, ObjectKindReader, ObjectRowsAfterReader, ObjectRowsReader, RepoCommit, RowStager } from '../../shared/storage/object-index.js';
 import type { Ref, RefUpdate, RefUpdateOptions, RefUpdateResult, SymbolicRef } from '../../shared/storage/refs.js';
 import type { ReachIndex } from '../../shared/storage/reach.js';
 import type { Env } from '../env.js';
@@ -31,7 +31,7 @@ export function repoContentPrefix(repoId: string): string {
 }
 
 /** The synchronous SQLite store seen through the async storage interfaces, for code running in the DO. */
-export function localRepoStore(s: SqlRepoStore): RepoStore & ReachIndex & RowStager & ObjectKindReader & ObjectRowsReader {
+export function localRepoStore(s: SqlRepoStore): RepoStore & ReachIndex & RowStager & ObjectKindReader & ObjectRowsReader & ObjectRowsAfterReader {
   return {
     list: async (prefix) => s.listRefs(prefix),
     read: async (name) => s.readRef(name),
@@ -43,6 +43,7 @@ export function localRepoStore(s: SqlRepoStore): RepoStore & ReachIndex & RowSta
     kinds: async (ids) => s.kinds(ids),
     get: async (id) => s.get(id),
     rows: async (ids) => s.rows(ids),
+    rowsAfter: async (row, n) => s.rowsAfter(row, n),
     chain: async (id) => s.chain(id),
     putBatch: async (rows) => s.putBatch(rows),
     commit: async (c) => s.commit(c),

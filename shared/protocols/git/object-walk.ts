@@ -14,7 +14,7 @@ import { commitDate, parseCommit, parseCommitLinks } from '../../core/git/commit
 import { parseTree, type Tree } from '../../core/git/tree.js';
 import { parseTag } from '../../core/git/tag.js';
 import type { ObjectId } from '../../storage/ids.js';
-import type { IndexRow, ObjectIndexReader, ObjectRowsReader } from '../../storage/object-index.js';
+import type { IndexRow, ObjectIndexReader, ObjectRowsAfterReader, ObjectRowsReader } from '../../storage/object-index.js';
 import { readObject, type ObjectStoreDeps } from '../../storage/object-store.js';
 import { ProtocolError } from './capabilities.js';
 import type { FilterSpec } from './filter.js';
@@ -28,6 +28,10 @@ export const MAX_PEEL = 64;
 /** Most rows RepoView.remember keeps (~12 MB): a fetch of a 50,000-commit history's root trees. */
 const MAX_REMEMBERED = 50_000;
 
+/** Rows a commit walk reads ahead at first and at most (see RepoView.commitRow). */
+const READ_AHEAD_MIN = 16;
+const READ_AHEAD_MAX = 512;
+
 /** Reads of one exchange: rows and commits memoised, contents through readObject. */
 export class RepoView implements CommitGraph {
   private readonly rows = new Map<ObjectId, IndexRow | null>();
@@ -35,6 +39,10 @@ export class RepoView implements CommitGraph {
   /** One string per segment name: each index row arrives with its own copy, and a clone keeps every row. */
   private readonly segmentNames = new Map<string, string>();
   private remembered = 0;
+  /** commitRow's window, the ids its last read memoised that no walk asked for yet, and how many were asked. */
+  private readAhead = READ_AHEAD_MIN;
+  private readonly ahead = new Set<ObjectId>();
+  private aheadUsed = 0;
 
   constructor(readonly deps: ObjectStoreDeps) {}
 
@@ -99,11 +107,39 @@ export class RepoView implements CommitGraph {
     };
   }
 
+  /**
+   * The row of a commit a walk asks for. When it is not memoised, the commit rows stored after it
+   * are read with it (ObjectRowsAfterReader): a walk's next commits, its parents, usually follow it
+   * (git writes a pack's commits newest first), and a row asked alone costs about what a few dozen
+   * read in one statement do. The window doubles while the walk asked for at least half of what the
+   * last one read, else starts small again (commits asked out of storage order: a fetch's haves).
+   */
+  private async commitRow(id: ObjectId): Promise<IndexRow | null> {
+    const memo = this.rows.get(id);
+    if (memo !== undefined) {
+      if (this.ahead.delete(id)) this.aheadUsed++;
+      return memo;
+    }
+    const row = await this.row(id);
+    const index = this.deps.index as Partial<ObjectRowsAfterReader>;
+    if (row === null || row.kind !== 'commit' || index.rowsAfter === undefined) return row;
+    this.readAhead = 2 * this.aheadUsed >= this.readAhead ? Math.min(READ_AHEAD_MAX, 2 * this.readAhead) : READ_AHEAD_MIN;
+    this.ahead.clear();
+    this.aheadUsed = 0;
+    for (const r of await index.rowsAfter(row, this.readAhead)) {
+      if (r.kind !== 'commit' || this.rows.has(r.id)) continue;
+      this.intern(r);
+      this.rows.set(r.id, r);
+      this.ahead.add(r.id);
+    }
+    return row;
+  }
+
   /** CommitGraph: parents and committer time of a stored commit; null for anything else. */
   async commit(id: ObjectId): Promise<(CommitInfo & { tree: ObjectId }) | null> {
     let info = this.commits.get(id);
     if (info === undefined) {
-      const row = await this.row(id);
+      const row = await this.commitRow(id);
       if (row === null || row.kind !== 'commit') info = null;
       else {
         const bytes = await this.content(id, 'commit', row);

@@ -16,7 +16,8 @@ import { RepoView, walkObjects } from '../../../../shared/protocols/git/object-w
 import { planFetchPack } from '../../../../shared/protocols/git/pack-builder.js';
 import { uploadPack } from '../../../../shared/protocols/git/upload-pack.js';
 import { applyGitDelta } from '../../../../shared/delta/git.js';
-import type { ObjectIndexReader } from '../../../../shared/storage/object-index.js';
+import type { IndexRow, ObjectIndexReader } from '../../../../shared/storage/object-index.js';
+import { commitsBetween } from '../../../../shared/core/history.js';
 import { LruBaseCache } from '../../../../shared/storage/object-store.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
 import { fillRepo, objectsOf, refsOf, tempRepo, verifyPack, type TempRepo } from './git-repo.js';
@@ -266,6 +267,33 @@ describe('upload-pack requests', () => {
     expect(commits).toHaveLength(6);
     const trees = new Set(commits.map((c) => src.git(['rev-parse', `${c}^{tree}`]).toString().trim()));
     for (const id of [...commits, ...trees]) expect(asked.get(id), id).toBe(1);
+  });
+
+  it('a commit walk reads ahead the commit rows stored after a row it asks for: the same history, a few index calls', async () => {
+    const repo = loaded.repo;
+    const stored = (await repo.rows(objectsOf(src.dir))).filter((r) => r !== null).sort((a, b) => a.segment.localeCompare(b.segment) || a.offset - b.offset);
+    let gets = 0;
+    let reads = 0;
+    const view = (ahead: boolean) =>
+      new RepoView({
+        index: {
+          has: (ids: string[]) => repo.has(ids),
+          get: (id: string) => (gets++, repo.get(id)),
+          chain: (id: string) => repo.chain(id),
+          ...(ahead && { rowsAfter: async (row: IndexRow, n: number) => (reads++, stored.filter((r) => r.segment === row.segment && r.offset > row.offset).slice(0, n)) }),
+        } as ObjectIndexReader,
+        segments: loaded.segments,
+        primitives: nativePrimitives,
+        appliers: { git: applyGitDelta, fossil: () => new Uint8Array() },
+        cache: new LruBaseCache(1 << 20),
+      });
+    const plain = await commitsBetween(view(false), [main()], []);
+    expect(plain).toHaveLength(40);
+    expect(gets).toBe(40);
+    gets = 0;
+    expect(await commitsBetween(view(true), [main()], [])).toEqual(plain);
+    // git writes the commits newest first: 16 read ahead of the first, 32 of the 18th.
+    expect([gets, reads]).toEqual([2, 2]);
   });
 
   it('v2 negotiation without done: acknowledgments and ready, then the pack', async () => {
