@@ -40,6 +40,17 @@ describe('PeelCache', () => {
     });
   });
 
+  it('remembers ids noted as no tag in its memo only: getMany answers null for them (no query), get() undefined', async () => {
+    await runInDurableObject(env.REPO.get(env.REPO.newUniqueId()), (_i: RepoObject, state) => {
+      const cache = new PeelCache(state.storage, 10);
+      cache.notTag(id(1));
+      cache.set(id(2), id(102));
+      expect(cache.getMany([id(1), id(2), id(3)])).toEqual([null, id(102), undefined]);
+      expect(cache.get(id(1))).toBeUndefined();
+      expect(new PeelCache(state.storage, 10).getMany([id(1), id(2)])).toEqual([undefined, id(102)]);
+    });
+  });
+
   it('without storage it is the memo alone, bounded, oldest out first', () => {
     const memo = new PeelCache(undefined, 2);
     for (let n = 1; n <= 3; n++) memo.set(id(n), id(100 + n));

@@ -160,6 +160,31 @@ describe('SqlRepoStore commit of planned rows', () => {
     });
   });
 
+  it('listRefs answers from its kept list only while no ref changed: each write is seen, a refused one or rows alone keep it', async () => {
+    await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
+      const store = new SqlRepoStore(state.storage);
+      const ref = (n: string, id: number) => ({ name: `refs/heads/${n}`, id: oid(id) });
+      expect(store.commit({ rows: [], refs: ['a', 'b'].map((n) => ({ name: `refs/heads/${n}`, old: null, new: oid(1) })) })).toMatchObject({ ok: true });
+      expect(store.listRefs()).toEqual([ref('a', 1), ref('b', 1)]);
+      expect(store.listRefs('refs/heads/b')).toEqual([ref('b', 1)]);
+      const version = store.refsChanged();
+      // A stale compare-and-swap writes nothing: the kept list stays.
+      expect(store.updateRefs([{ name: 'refs/heads/a', old: oid(9), new: oid(2) }]).ok).toBe(false);
+      expect(store.refsChanged()).toBe(version);
+      expect(store.updateRefs([{ name: 'refs/heads/a', old: oid(1), new: oid(2) }]).ok).toBe(true);
+      expect(store.listRefs('refs/')).toEqual([ref('a', 2), ref('b', 1)]);
+      expect(store.commit({ rows: [], refs: [{ name: 'refs/heads/b', old: oid(1), new: null }, { name: 'refs/heads/c', old: null, new: oid(3) }] })).toMatchObject({ ok: true });
+      expect(store.listRefs()).toEqual([ref('a', 2), ref('c', 3)]);
+      store.setSymbolic('HEAD', 'refs/heads/c');
+      expect(store.refsChanged()).not.toBe(version);
+      // Rows alone change no ref: the kept list stays.
+      const seen = store.refsChanged();
+      expect(store.putBatch([planned(5, null, 0)])).toEqual({ inserted: 1 });
+      expect(store.refsChanged()).toBe(seen);
+      expect(store.listRefs()).toEqual([ref('a', 2), ref('c', 3)]);
+    });
+  });
+
   it('refuses planned rows with a bad id or base (upper case, short, not hex), changing nothing', async () => {
     await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
       const store = new SqlRepoStore(state.storage);

@@ -127,31 +127,45 @@ export const DELTA_APPLIERS: DeltaAppliers = { git: applyGitDelta, fossil: apply
  * tags no ref names any more are kept (a few dozen bytes each).
  */
 export class PeelCache {
+  /** Tag -> peeled id; NOT_A_TAG for an object known to be no tag (a branch's commit: memo only). */
   private readonly map = new Map<string, string>();
   private tableReady = false;
   constructor(
     private readonly host?: SqlHost,
-    private readonly max = 10_000,
+    private readonly max = 50_000,
   ) {}
   /** The peeled id, when known. */
   get(tag: string): string | undefined {
     const hit = this.map.get(tag);
-    if (hit !== undefined || this.host === undefined) return hit;
+    if (hit !== undefined || this.host === undefined) return hit || undefined;
     const row = this.table().sql.exec<{ target: string }>(`SELECT target FROM git_peeled WHERE tag = ?`, tag).toArray()[0];
     if (row !== undefined) this.remember(tag, row.target);
     return row?.target;
   }
-  /** get() of many tags: the memo, then one query a PEEL_BATCH of the rest (not a query each: see currentRefs). */
-  getMany(tags: readonly string[]): (string | undefined)[] {
-    const out = tags.map((t) => this.map.get(t));
+  /**
+   * get() of many ids: the memo, then one query a PEEL_BATCH of the rest (not a query each: see
+   * currentRefs). null for an id the memo knows is no tag (undefined: not known to be either).
+   */
+  getMany(ids: readonly string[]): (string | null | undefined)[] {
+    const out = ids.map((t): string | null | undefined => {
+      const hit = this.map.get(t);
+      return hit === NOT_A_TAG ? null : hit;
+    });
     if (this.host === undefined) return out;
-    const misses = tags.filter((_, k) => out[k] === undefined);
+    const misses = ids.filter((_, k) => out[k] === undefined);
     const found = new Map<string, string>();
     for (let at = 0; at < misses.length; at += PEEL_BATCH) {
       const batch = JSON.stringify(misses.slice(at, at + PEEL_BATCH));
-      for (const r of this.table().sql.exec<{ tag: string; target: string }>(`SELECT tag, target FROM git_peeled WHERE tag IN (SELECT value FROM json_each(?))`, batch)) found.set(r.tag, r.target);
+      for (const r of this.table().sql.exec<{ tag: string; target: string }>(`SELECT tag, target FROM git_peeled WHERE tag IN (SELECT value FROM json_each(?))`, batch)) {
+        found.set(r.tag, r.target);
+        this.remember(r.tag, r.target);
+      }
     }
-    return out.map((hit, k) => hit ?? found.get(tags[k]!));
+    return out.map((hit, k) => (hit === undefined ? found.get(ids[k]!) : hit));
+  }
+  /** Remembers that `id` is no annotated tag (its kind never changes), so advertisements stop asking the index. */
+  notTag(id: string): void {
+    this.remember(id, NOT_A_TAG);
   }
   /** Remembers a peeled id. */
   set(tag: string, peeled: string): void {
@@ -221,6 +235,8 @@ export class PushedTags {
 
 /** Ids a query of PeelCache.getMany or of the index's kinds asks at once (a bound JSON array of ~43 KiB). */
 const PEEL_BATCH = 1000;
+/** PeelCache's memo value for an object that is no tag. */
+const NOT_A_TAG = '';
 
 /** A pushed tag: its id, its object's id, 1 when that is a tag. */
 const TAG_BYTES = 41;
@@ -268,10 +284,13 @@ export async function currentRefs(repo: GitRepo, peel: boolean, cache: PeelCache
     for (let at = 0; at < unknown.length; at += PEEL_BATCH) {
       const batch = unknown.slice(at, at + PEEL_BATCH);
       const kinds = repo.index.kinds ? await repo.index.kinds(batch.map((k) => listed[k]!.id)) : null;
-      for (const [j, k] of batch.entries()) if (kinds === null || kinds[j] === 'tag') peeled[k] = await peelTag(repo, listed[k]!.id, cache);
+      for (const [j, k] of batch.entries()) {
+        if (kinds === null || kinds[j] === 'tag') peeled[k] = await peelTag(repo, listed[k]!.id, cache);
+        else if (kinds[j] !== null) cache.notTag(listed[k]!.id);
+      }
     }
   }
-  const refs = listed.map((r, k): AdvertisedRef => (peeled[k] === undefined ? { name: r.name, id: r.id } : { name: r.name, id: r.id, peeled: peeled[k] }));
+  const refs = listed.map((r, k): AdvertisedRef => (peeled[k] == null ? { name: r.name, id: r.id } : { name: r.name, id: r.id, peeled: peeled[k]! }));
   const target = await repo.refs.readSymbolic('HEAD');
   const resolved = await resolveRef(repo.refs, 'HEAD');
   const head = target === null && resolved === null ? null : { target, id: resolved?.id ?? null };

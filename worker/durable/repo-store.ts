@@ -235,6 +235,9 @@ interface ClosureEnd {
   lastOff: number;
 }
 
+/** Most refs listRefs keeps in memory between calls (~130 bytes a ref: ~6.5 MiB). */
+const MAX_KEPT_REFS = 50_000;
+
 /** Bytes per row of a kept reach plan (DO SQLite refuses values over 2 MB). */
 const PLAN_PART_BYTES = 1024 * 1024;
 
@@ -283,6 +286,10 @@ export class SqlRepoStore {
   /** Open stages of this instance: rows so far, and their segments' interned numbers. */
   private readonly stages = new Map<StageId, { count: number; segSeq: Map<string, number> }>();
   private nextStage = 1;
+  /** Bumped by every write of refs or symbolic refs (refsChanged). */
+  private refsVersion = 0;
+  /** Every ref as listRefs last read them all, while refsVersion is still `version`. */
+  private keptRefs: { version: number; refs: Ref[] } | null = null;
 
   constructor(private readonly host: SqlHost) {
     this.snapshot = {
@@ -293,18 +300,44 @@ export class SqlRepoStore {
 
   /** Direct refs starting with `prefix`, in code point (SQLite BINARY) order. */
   listRefs(prefix = ''): Ref[] {
+    const kept = this.keptRefs?.version === this.refsVersion ? this.keptRefs.refs : null;
+    if (kept !== null) return prefix === '' ? kept.slice() : kept.filter((r) => r.name.startsWith(prefix));
     // A range scan [prefix, end): exact for any characters, where LIKE would treat % and _ as wildcards.
     // Read to its end: a cursor left part-read keeps its statement active, and SQLite then refuses a
     // DROP INDEX (dropReachIndexFor) in this DO with SQLITE_LOCKED, failing every later first-push-sized
     // push (a push creating refs/heads/x read one part-way while refs sorted after it).
+    // Rows as arrays (raw): a row object a ref cost ~a third of a 40,000-ref advertisement's CPU.
     const end = prefixEnd(prefix);
-    const rows =
+    const rows = (
       end === null
-        ? this.host.sql.exec<{ name: string; id: string }>(`SELECT name, id FROM refs WHERE name >= ? ORDER BY name`, prefix)
-        : this.host.sql.exec<{ name: string; id: string }>(`SELECT name, id FROM refs WHERE name >= ? AND name < ? ORDER BY name`, prefix, end);
+        ? this.host.sql.exec(`SELECT name, id FROM refs WHERE name >= ? ORDER BY name`, prefix)
+        : this.host.sql.exec(`SELECT name, id FROM refs WHERE name >= ? AND name < ? ORDER BY name`, prefix, end)
+    ).raw() as IterableIterator<[string, string]>;
     const out: Ref[] = [];
-    for (const r of rows) if (r.name.startsWith(prefix)) out.push({ name: r.name, id: r.id });
+    for (const [name, id] of rows) if (name.startsWith(prefix)) out.push({ name, id });
+    // Every ref is read again only after a ref changed (every advertisement and fetch lists them).
+    if ((prefix === '' || prefix === 'refs/') && out.length <= MAX_KEPT_REFS) this.keptRefs = { version: this.refsVersion, refs: out.slice() };
     return out;
+  }
+
+  /** A number that changes whenever a ref or a symbolic ref does (in this instance: lists kept in memory go with it). */
+  refsChanged(): number {
+    return this.refsVersion;
+  }
+
+  /**
+   * A transaction that may write refs (applyRefs, setSymbolic bump refsVersion before writing): bumped
+   * again once it ends, so a list read inside it (what it wrote, or what it rolls back) is not kept.
+   * Ref writes must not run inside a caller's own transaction (none do): a list read after them
+   * there would be kept though that transaction may still roll back.
+   */
+  private refsTransaction<T>(fn: () => T): T {
+    const before = this.refsVersion;
+    try {
+      return this.host.transactionSync(fn);
+    } finally {
+      if (this.refsVersion !== before) this.refsVersion++;
+    }
   }
 
   /** The id of a direct ref, or null. */
@@ -324,7 +357,7 @@ export class SqlRepoStore {
 
   /** Compare-and-swap a set of refs (see RefWriter.update). */
   updateRefs(updates: RefUpdate[], opts?: RefUpdateOptions): RefUpdateResult {
-    return this.host.transactionSync(() => {
+    return this.refsTransaction(() => {
       const { result, writes } = planRefUpdates(updates, this.snapshot, opts);
       this.applyRefs(writes);
       return result;
@@ -333,8 +366,9 @@ export class SqlRepoStore {
 
   /** Sets or removes a symbolic ref (see RefWriter.setSymbolic). */
   setSymbolic(name: string, target: string | null): void {
-    this.host.transactionSync(() => {
+    this.refsTransaction(() => {
       checkSetSymbolic(name, target, this.snapshot);
+      this.refsVersion++;
       if (target === null) this.host.sql.exec(`DELETE FROM symrefs WHERE name = ?`, name);
       else this.host.sql.exec(`INSERT INTO symrefs (name, target) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET target = excluded.target`, name, target);
     });
@@ -438,7 +472,7 @@ export class SqlRepoStore {
 
   /** Rows and ref compare-and-swaps in one transaction (see RepoCommitter.commit). */
   commit(c: RepoCommit): CommitResult {
-    return this.host.transactionSync(() => {
+    return this.refsTransaction(() => {
       // Decide everything before the first write; a throw here (bad row) leaves no trace.
       const planned = planDepths(c.rows, (id) => this.depthOf(id));
       const { result, writes } = planRefUpdates(c.refs, this.snapshot, { atomic: c.atomic });
@@ -1111,6 +1145,7 @@ export class SqlRepoStore {
   }
 
   private applyRefs(writes: RefUpdate[]): void {
+    if (writes.length > 0) this.refsVersion++; // see refsTransaction
     for (const w of writes) {
       if (w.new === null) this.host.sql.exec(`DELETE FROM refs WHERE name = ?`, w.name);
       else this.host.sql.exec(`INSERT INTO refs (name, id) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET id = excluded.id`, w.name, w.new);
