@@ -15,7 +15,7 @@
  * with its own error code, and the checksum (fossil only checks it in debug
  * builds; we always do, it is cheap).
  */
-import { ByteBuilder, concat } from '../core/bytes.js';
+import { ByteBuilder, concat, releaseNow } from '../core/bytes.js';
 import { DeltaError } from './errors.js';
 
 /** Default bound on a delta's declared target size (bytes), checked before allocating. */
@@ -316,6 +316,17 @@ class DeltaWriter extends ByteBuilder {
     this.length = 0;
     return out;
   }
+  /**
+   * The last bytes, the writer done: its buffer itself when mostly full, else
+   * a copy, and the buffer freed now (releaseNow): a repack makes thousands
+   * of deltas, and V8 15.8 left their grown buffers as garbage for long.
+   */
+  finish(): Uint8Array {
+    if (this.length * 4 >= this.buf.length * 3) return this.buf.subarray(0, this.length);
+    const out = this.result();
+    releaseNow(this.buf);
+    return out;
+  }
 }
 
 // Signed value of a byte: fossil hashes `char`, which is signed on x86 and
@@ -354,7 +365,7 @@ export function* fossilDeltaChunks(base: Uint8Array, target: Uint8Array, chunkSi
     literal(0, lenOut);
     w.int(fossilChecksum(target));
     w.byte(SEMI);
-    yield w.take();
+    yield w.finish();
     return;
   }
 
@@ -437,10 +448,11 @@ export function* fossilDeltaChunks(base: Uint8Array, target: Uint8Array, chunkSi
     }
     if (w.length >= chunkSize) yield w.take();
   }
+  releaseNow(collide, landmark);
   if (b < lenOut) literal(b, lenOut);
   w.int(fossilChecksum(target));
   w.byte(SEMI);
-  yield w.take();
+  yield w.finish();
 }
 
 /** Encode `target` as a Fossil delta against `base` (fossil's algorithm). */
@@ -503,5 +515,5 @@ export function reverseFossilDelta(delta: Uint8Array, base: Uint8Array): Uint8Ar
   }
   w.int(fossilChecksum(base));
   w.byte(SEMI);
-  return w.take();
+  return w.finish();
 }

@@ -197,4 +197,39 @@ describe('fossil repack', () => {
       }
     });
   });
+  it('goes on with the same repo (and its caches) in the next alarm only when the last one ran out of time', async () => {
+    await runInDurableObject(await fresh(), async (_i: RepoObject, state) => {
+      const repo = await pushed(state.storage, new MemorySegmentStore());
+      const host = { sql: state.storage.sql, transactionSync: state.storage.transactionSync.bind(state.storage), setAlarm: vi.fn() };
+      const repoId = `test-${crypto.randomUUID()}`;
+      await scheduleRepack(host, repoId);
+      const repoOf = vi.fn(() => ({ ...repo }));
+      const used: FossilRepo[] = [];
+      const t = Date.now();
+      const clock = vi.spyOn(Date, 'now').mockReturnValue(t + QUIET_MS + 10);
+      // Each slice notes the repo it was given (fossilRepackAlarm's repoOf makes a new one per call).
+      const slice = (after: () => void, more: boolean) => async () => {
+        used.push(repoOf.mock.results.at(-1)!.value);
+        after();
+        return { artifacts: 0, deltified: 0, compacted: 0, more } as never;
+      };
+      try {
+        // Out of time (a minute later): the next alarm gets the same repo.
+        await runRepackAlarm(host, repoOf, slice(() => clock.mockReturnValue(t + 60_000), true));
+        await runRepackAlarm(host, repoOf, slice(() => scheduleRepack(host, repoId), true));
+        expect(repoOf).toHaveBeenCalledTimes(1);
+        // Stopped by a request: a new one (the old one's caches are not kept beside a push).
+        clock.mockReturnValue(t + 60_000 + QUIET_MS + 10);
+        await runRepackAlarm(host, repoOf, slice(() => undefined, false));
+        expect(repoOf).toHaveBeenCalledTimes(2);
+        // Done: let go too.
+        await runRepackAlarm(host, repoOf, slice(() => undefined, false));
+        expect(repoOf).toHaveBeenCalledTimes(3);
+        expect(used[0]).toBe(used[1]);
+        expect(used[2]).not.toBe(used[1]);
+      } finally {
+        clock.mockRestore();
+      }
+    });
+  });
 });

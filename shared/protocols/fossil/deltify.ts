@@ -30,9 +30,13 @@
  * new segment, and swaps the index rows (FossilStore.repoint, bases before
  * what depends on them); old records stay where they are (append-only).
  * Memory: bounded caches (kept for the next call on the same FossilRepo:
- * texts never change) and the planned deltas.
+ * texts never change) and the planned deltas. What it made or read and no
+ * longer needs (deltas once written or refused, inflated forward deltas,
+ * dropped segment blocks) is freed at once (releaseNow): a repack passes
+ * about its repository's size through them, and V8 15.8 let that garbage
+ * pile up to 200 MiB (the bench's large repack).
  */
-import { equal } from '../../core/bytes.js';
+import { equal, releaseNow } from '../../core/bytes.js';
 import { createFossilDelta, reverseFossilDelta, walkFossilDelta } from '../../delta/fossil.js';
 import type { FossilRecordSwap, FossilRow } from '../../storage/fossil.js';
 import { BlockCachedSegments } from '../../storage/segment-cache.js';
@@ -138,7 +142,10 @@ export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], o
       const from = await texts.read(reader, base);
       const text = await texts.read(reader, target);
       const delta = (await reversed(repo, segments, rows.get(base)!, target, from, text)) ?? (sharesEnough(from, text) ? createFossilDelta(from, text) : null);
-      if (delta === null || delta.length >= text.length * 0.75) continue;
+      if (delta === null || delta.length >= text.length * 0.75) {
+        if (delta !== null) releaseNow(delta);
+        continue;
+      }
       if (cut) rows.setBase(source, null);
       for (const c of split?.cuts ?? []) {
         deltas.set(c.hash, c.delta);
@@ -176,6 +183,7 @@ export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], o
       } else {
         const delta = deltas.get(hash)!;
         swaps.push({ hash, ...(await sink.appendDeflated(delta)), recordSize: delta.length, format: 'fossil-delta', base });
+        releaseNow(delta); // made here, and written: freed now, not at V8's next full GC
       }
     }
     await sink.finish();
@@ -288,12 +296,17 @@ async function splitBelow(repo: FossilRepo, rows: Rows, texts: Texts, reader: Ar
  */
 async function reversed(repo: FossilRepo, segments: SegmentStore, source: FossilRow, target: string, from: Uint8Array, text: Uint8Array): Promise<Uint8Array | null> {
   if (source.base !== target || source.format !== 'fossil-delta') return null;
+  let forward: Uint8Array | undefined;
   try {
-    const forward = repo.primitives.zlib.inflate(await segments.readRange(source.segment, source.offset, source.length), source.recordSize);
+    forward = repo.primitives.zlib.inflate(await segments.readRange(source.segment, source.offset, source.length), source.recordSize);
     const delta = reverseFossilDelta(forward, text);
-    return makes(from, delta, text) ? delta : null;
+    if (makes(from, delta, text)) return delta;
+    releaseNow(delta);
+    return null;
   } catch {
     return null;
+  } finally {
+    if (forward?.byteOffset === 0 && forward.byteLength === forward.buffer.byteLength) releaseNow(forward);
   }
 }
 
@@ -442,7 +455,7 @@ const caches = new WeakMap<FossilRepo, { texts: Texts; reader: ArtifactReader; s
 function cachesOf(repo: FossilRepo): { texts: Texts; reader: ArtifactReader; segments: SegmentStore } {
   let c = caches.get(repo);
   if (!c) {
-    const segments = new BlockCachedSegments(repo.segments, { maxBytes: CACHE_BYTES }) as unknown as SegmentStore;
+    const segments = new BlockCachedSegments(repo.segments, { maxBytes: CACHE_BYTES, freeDropped: true }) as unknown as SegmentStore;
     caches.set(repo, (c = { texts: new Texts(repo), reader: new ArtifactReader({ ...repo, segments }, CACHE_BYTES), segments }));
   }
   return c;

@@ -61,4 +61,21 @@ describe('BlockCachedSegments', () => {
     await expect(cache.readRange('nope', 0, 1)).rejects.toMatchObject({ code: 'segment-not-found' });
     expect(await cache.readRange(segment, 100, 0)).toEqual(new Uint8Array(0));
   });
+  it('with freeDropped, frees a dropped block at once where the runtime can detach it (workerd), else leaves it', async () => {
+    const frees = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function';
+    const store = new MemorySegmentStore();
+    const recs = records(64, 5);
+    const { segment, records: locs } = await appendRecords(store, recs);
+    for (const freeDropped of [false, true]) {
+      const cache = new BlockCachedSegments(store, { blockSize: 4096, maxBytes: 8192, freeDropped });
+      const first = await cache.readRange(segment, locs[0].offset, 16);
+      const kept = first.slice();
+      // Reading on past two more blocks drops the first one.
+      for (const l of locs) if (l.offset + l.length <= 3 * 4096) await cache.readRange(segment, l.offset, l.length);
+      expect(first.length).toBe(freeDropped && frees ? 0 : 16);
+      if (first.length > 0) expect(first).toEqual(kept);
+      // The block is read again, intact.
+      expect(await cache.readRange(segment, locs[0].offset, 16)).toEqual(kept);
+    }
+  });
 });
