@@ -7,7 +7,7 @@
  *                  flush
  */
 import { FLUSH, MAX_LINE, ProtocolError, clip, compareNames, textPkt, type Pkt } from './capabilities.js';
-import type { AdvertisedRef, HeadState } from './advertisement.js';
+import { textPkts, type AdvertisedRef, type HeadState } from './advertisement.js';
 
 /** What an ls-refs request asks for. */
 export interface LsRefsArgs {
@@ -62,10 +62,10 @@ export function lsRefsResponse(refs: readonly AdvertisedRef[], head: HeadState |
       out.push(textPkt(`unborn HEAD${symref}\n`));
     }
   }
+  const text: string[] = [];
   for (const ref of [...refs].sort((a, b) => compareNames(a.name, b.name))) {
     if (!matches(ref.name, args.prefixes)) continue;
-    out.push(textPkt(`${ref.id} ${ref.name}${args.peel && ref.peeled ? ` peeled:${ref.peeled}` : ''}\n`));
+    text.push(`${ref.id} ${ref.name}${args.peel && ref.peeled ? ` peeled:${ref.peeled}` : ''}\n`);
   }
-  out.push(FLUSH);
-  return out;
+  return [...out, ...textPkts(text), FLUSH];
 }

@@ -97,20 +97,29 @@ export function encodePkt(payload: Uint8Array | string): Uint8Array {
   return out;
 }
 
-/** The bytes of a sequence of packets, concatenated. */
+/**
+ * The bytes of a sequence of packets, concatenated: sized first, then written into one buffer (an
+ * array a packet besides the output made a 40,000-ref advertisement's every line twice).
+ */
 export function encodePkts(pkts: Iterable<Pkt>): Uint8Array {
-  const parts: Uint8Array[] = [];
+  const list = Array.isArray(pkts) ? (pkts as readonly Pkt[]) : [...pkts];
   let total = 0;
-  for (const p of pkts) {
-    const b = p.kind === 'data' ? encodePkt(p.payload) : p.kind === 'flush' ? FLUSH_PKT : p.kind === 'delim' ? DELIM_PKT : RESPONSE_END_PKT;
-    parts.push(b);
-    total += b.length;
+  for (const p of list) {
+    const n = p.kind === 'data' ? p.payload.length : 0;
+    if (n > PKT_DATA_MAX) throw new PktLineError('pkt-too-long', `pkt-line payload of ${n} bytes exceeds ${PKT_DATA_MAX}`, { length: n });
+    total += n + 4;
   }
   const out = new Uint8Array(total);
   let at = 0;
-  for (const b of parts) {
-    out.set(b, at);
-    at += b.length;
+  for (const p of list) {
+    if (p.kind === 'data') {
+      header(out, at, p.payload.length + 4);
+      out.set(p.payload, at + 4);
+      at += p.payload.length + 4;
+    } else {
+      out.set(p.kind === 'flush' ? FLUSH_PKT : p.kind === 'delim' ? DELIM_PKT : RESPONSE_END_PKT, at);
+      at += 4;
+    }
   }
   return out;
 }

@@ -5,12 +5,13 @@ import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   receivePackAdvertisement,
+  textPkts,
   uploadPackV0Advertisement,
   uploadPackV2Advertisement,
   type AdvertisedRef,
   type HeadState,
 } from '../../../../shared/protocols/git/advertisement.js';
-import { DEFAULT_RECEIVE_FEATURES, DEFAULT_UPLOAD_FEATURES } from '../../../../shared/protocols/git/capabilities.js';
+import { DEFAULT_RECEIVE_FEATURES, DEFAULT_UPLOAD_FEATURES, textPkt } from '../../../../shared/protocols/git/capabilities.js';
 import { encodePkts as pktBytes } from '../../../../shared/protocols/git/pkt-line.js';
 import { RAW, exchanges, splitPkts } from './http-transcript.js';
 
@@ -88,5 +89,15 @@ describe('advertisements match http-backend byte for byte', () => {
     expect(text(pktBytes(uploadPackV2Advertisement({ ...f, filter: false })))).toBe(text(v2e.response.body));
     const r = { ...DEFAULT_RECEIVE_FEATURES, agent: 'git/2.39.5', pushOptions: false };
     expect(text(pktBytes(receivePackAdvertisement([], r)))).toBe(text(recv.response.body));
+  });
+});
+
+describe('textPkts', () => {
+  it('gives each line its own bytes, from one encoding when all are ASCII and line by line when not', () => {
+    for (const lines of [['a\n', 'bc\n', '', 'def\n'], ['a\n', 'ünï\n', 'b\u{1F600}\n', 'c\n']]) {
+      const pkts = textPkts(lines);
+      expect(pkts.map((p) => (p.kind === 'data' ? text(p.payload) : p.kind))).toEqual(lines);
+      expect(pktBytes(pkts)).toEqual(pktBytes(lines.map(textPkt)));
+    }
   });
 });
