@@ -35,6 +35,8 @@ function follow(obj, bytes) {
   live.set(key, (live.get(key) ?? 0) + bytes);
   registry.register(obj, [key, bytes]);
 }
+/** Bytes allocated so far (all sites). */
+globalThis.allocTotal = () => total;
 globalThis.liveSites = (top = 12) =>
   [...live].filter(([, b]) => b > 0).sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, b]) => `  live ${(b / 2 ** 20).toFixed(1).padStart(6)} MiB  ${k}`).join('\n');
 

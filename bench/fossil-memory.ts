@@ -20,16 +20,21 @@
  * clone made before the push (gimme answers; MEM_GC_EVERY applies to it too), checked with
  * test-integrity. MEM_PROFILE_REPACK=1: a CPU profile of the
  * repack (bench/.work/fossil-memory-repack.cpuprofile), its top functions printed.
+ * MEM_TCMALLOC=1: workerd's allocator's own account after the push (tcmallocStats).
+ * MEM_TRACE=S: workerd's RSS growth and the isolate's heap every S seconds of the push.
+ * MEM_SMAPS=1: where workerd's RSS grew by the push's peak (bench/proc.ts smapsGrowth: V8's pointer
+ * cage apart from the allocator's region, which holds ArrayBuffer contents and SQLite pages).
  * A mid-size corpus for A/B: the bench's FOSSIL_LARGE spec with fewer commits
  * (bench/git-corpus.ts corpus(), then git fast-export | fossil import --git).
  */
-import { copyFileSync, existsSync, writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync, writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { artifactHashes, check, runFossil, runFossilAsync } from '../test/e2e/fossil-client.js';
 import { cdpSessions, heapMonitor, summariseCpu, summariseHeap, type CpuProfile, type CdpSession, type HeapProfile, type HeapUsage } from './cdp.js';
-import { cpuSeconds, findInTree, rssBytes, sampleRss } from './proc.js';
+import { cpuSeconds, findInTree, rssBytes, sampleRss, smapsGrowth } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
 const corpus = process.argv[2] ?? join(WORK, 'fossil-small-v2.fossil');
@@ -81,20 +86,33 @@ async function main(): Promise<void> {
     }
     const rss0 = pids.reduce((n, p) => n + rssBytes(p), 0);
     const sampler = sampleRss(pids);
+    const sm = process.env.MEM_SMAPS === '1' ? smapsGrowth([...pids].sort((a, b) => rssBytes(b) - rssBytes(a))[0]) : null;
     const heap = heapMonitor([cdp], 100, Number(process.env.MEM_GC_EVERY ?? 0));
     const simHeap = heapMonitor(simulators, 200);
     const c0 = cpu();
     let t = performance.now();
+    const traceMs = Number(process.env.MEM_TRACE ?? 0) * 1000;
+    const trace = traceMs
+      ? setInterval(() => {
+          void cdp.send<HeapUsage>('Runtime.getHeapUsage').then((u) =>
+            console.log(`  ${((performance.now() - t) / 1000).toFixed(0)} s: rss +${mib(pids.reduce((n, p) => n + rssBytes(p), 0) - rss0)} MiB, isolate ${mib(u.usedSize + (u.backingStorageSize ?? 0))} (buffers ${mib(u.backingStorageSize ?? 0)})`),
+          );
+        }, traceMs)
+      : undefined;
     const r = await runFossilAsync(home, ['push', '-R', src, `${auth}/m`]);
+    clearInterval(trace);
     const pushWall = (performance.now() - t) / 1000;
     const pushCpu = cpu() - c0;
     const peak = [...(await heap.stop()).values()][0];
     const simPeaks = [...(await simHeap.stop())].map(([title, p]) => `${title.replace(/^.*worker /, '')} ${mib(p.used)} (buffers ${mib(p.buffers)})`);
     const rss = sampler.stop() - rss0;
+    const smapsLine = sm?.stop();
     clearInterval(snapTimer);
     await snapping;
     check(r, 'push');
     console.log(`push: ${pushWall.toFixed(1)} s wall, workerd cpu ${pushCpu.toFixed(1)} s, rss +${mib(rss)} MiB, isolate peak ${mib(peak.used)} MiB (buffers ${mib(peak.buffers)}, live after GC ${mib(peak.live)}), start ${mib(peak.used0)}`);
+    if (smapsLine) console.log(`  ${smapsLine}`);
+    if (process.env.MEM_TCMALLOC === '1') console.log(`  ${tcmallocStats([...pids].sort((a, b) => rssBytes(b) - rssBytes(a))[0], tmp)}`);
     console.log(`  simulators' isolate peaks, MiB: ${simPeaks.join(', ')}`);
     console.log(r.output.replace(/\r/g, '\n').split('\n').filter((l) => l.trim()).slice(-3).join('\n'));
 
@@ -183,6 +201,21 @@ async function warm(corpus: string, hub: Parameters<typeof api>[0], auth: string
     last = now;
   }
   check(await runFossilAsync(home, ['clone', `${url}/warm`, join(tmp, 'warm-clone.fossil')]), 'warm-up clone');
+}
+
+/**
+ * MEM_TCMALLOC=1: what workerd's allocator (tcmalloc) says after the push, read with gdb
+ * (MallocExtension_Internal_GetStatsInPbtxt): what the process has in use, what the allocator keeps
+ * free (under workerd here it released nothing back: its RSS stays at its high-water mark), and the
+ * most memory it ever had backed (the warm-up's too).
+ */
+function tcmallocStats(pid: number, tmp: string): string {
+  const out = join(tmp, 'tcmalloc.txt');
+  spawnSync('gdb', ['-p', String(pid), '-batch', '-nx', '-ex', 'set $buf = (char*)malloc(4000000)', '-ex', 'set $n = (int)MallocExtension_Internal_GetStatsInPbtxt($buf, 4000000)', '-ex', `dump binary memory ${out} $buf $buf+$n`, '-ex', 'call (void)free($buf)', '-ex', 'detach'], { encoding: 'utf8', timeout: 60_000 });
+  if (!existsSync(out)) return 'tcmalloc: no stats (gdb missing or failed)';
+  const text = readFileSync(out, 'utf8');
+  const field = (name: string) => mib(Number(new RegExp(`\\b${name}: (\\d+)`).exec(text)?.[1] ?? NaN));
+  return `tcmalloc, MiB: in use ${field('in_use_by_app')}, free in its page heap ${field('page_heap_freelist')}, free in its caches ${field('central_cache_freelist')}+${field('transfer_cache_freelist')}+${field('thread_cache_freelists')} (central+transfer+thread), backed at most ${field('peak_backed')}`;
 }
 
 /** The sampling heap profile's live allocations by function now (sampled since the push began; garbage not yet collected counts). */

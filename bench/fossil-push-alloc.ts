@@ -8,6 +8,7 @@
  *
  *   node --import ./bench/alloc-sites.mjs --import tsx bench/fossil-push-alloc.ts [CORPUS.fossil]
  *
+ * PUSH_ROUNDS=1 prints each request's body size, server time and (with the preload) MiB allocated.
  * With --expose-gc and ALLOC_LIVE_KIB=N, PUSH_LIVE_EVERY=K prints what is
  * live by site after a forced GC before every Kth request. The memory
  * segment store keeps every record, so its writes show as live and allocated
@@ -27,7 +28,7 @@ import { nativePrimitives } from '../worker/primitives.js';
 const WORK = new URL('./.work/', import.meta.url).pathname;
 const corpus = process.argv[2] ?? join(WORK, 'fossil-small-v2.fossil');
 const liveEvery = Number(process.env.PUSH_LIVE_EVERY ?? 0);
-const g = globalThis as { gc?: () => void; liveSites?: (top?: number) => string };
+const g = globalThis as { gc?: () => void; liveSites?: (top?: number) => string; allocTotal?: () => number };
 
 const tmp = mkdtempSync(join(WORK, 'fossil-push-alloc-'));
 const home = join(tmp, 'home');
@@ -48,11 +49,16 @@ const server = createServer((req, res) => {
         console.log(`-- before request ${requests}: ArrayBuffers ${(process.memoryUsage().arrayBuffers / 2 ** 20).toFixed(0)} MiB\n${g.liveSites(8)}`);
       }
       const t = performance.now();
+      const a0 = g.allocTotal?.() ?? 0;
       const reply = await xfer(repo, { contentType: req.headers['content-type'] ?? '', body: new Uint8Array(Buffer.concat(chunks)) }, {
         anonymousCaps: ROLE_CAPS.nobody,
         user: async (login, code) => ({ caps: ROLE_CAPS.admin, secrets: [sharedSecret(nativePrimitives, code, login, 'pw')] }),
       });
       serverMs += performance.now() - t;
+      if (process.env.PUSH_ROUNDS === '1') {
+        const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+        console.log(`request ${requests}: body ${mib(chunks.reduce((n, c) => n + c.length, 0))} MiB, ${(performance.now() - t).toFixed(0)} ms, allocated ${mib((g.allocTotal?.() ?? 0) - a0)} MiB`);
+      }
       res.writeHead(200, { 'Content-Type': reply.contentType, 'Content-Length': reply.body.length, Connection: 'close' });
       res.end(Buffer.from(reply.body));
     })();
