@@ -203,7 +203,7 @@ const resumes = new WeakMap<object, { from: number; to: number }>();
 /**
  * Per DO storage: the FossilRepo of an alarm that stopped only because its
  * time ran out, for the next one. deltify keeps its caches per FossilRepo
- * (texts and segment blocks, 24 MiB): one made per alarm left the last one's
+ * (texts and segment blocks, 16 MiB): one made per alarm left the last one's
  * as garbage every ALARM_MS, and V8 15.8 collects ArrayBuffers late (the
  * large bench repack's isolate peak 189-211 MiB there, 123 on V8 14.7). One
  * stopped by a request is let go: its caches would sit beside that request.
