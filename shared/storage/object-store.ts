@@ -3,6 +3,7 @@
  * record, applying its delta chain. Works over any index and segment reader;
  * zlib, the delta appliers and the base cache are arguments (no module state).
  */
+import { releaseNow } from '../core/bytes.js';
 import type { Primitives } from '../core/primitives.js';
 import { ChainCycleError, ChainTooDeepError, CorruptRecordError, ObjectNotFoundError } from './errors.js';
 import type { ObjectId } from './ids.js';
@@ -185,8 +186,16 @@ export class LruBaseCache implements BaseCache {
    * 16k-entry cache, several seconds of a first clone's history walk.
    */
   private oldest: IterableIterator<[ObjectId, Uint8Array]> = this.entries.entries();
+  /** Entries dropped since the last releaseEvicted (only with freeEvicted). */
+  private evicted: [ObjectId, Uint8Array][] | null;
 
-  constructor(readonly maxBytes: number) {}
+  /**
+   * With `freeEvicted`, what it drops is kept aside for releaseEvicted, for a
+   * cache fed only fresh arrays of its own (readObject's results).
+   */
+  constructor(readonly maxBytes: number, opts: { freeEvicted?: boolean } = {}) {
+    this.evicted = opts.freeEvicted ? [] : null;
+  }
 
   /** Bytes currently held. */
   get size(): number {
@@ -208,6 +217,7 @@ export class LruBaseCache implements BaseCache {
     if (old !== undefined) {
       this.entries.delete(id);
       this.bytes -= old.length;
+      if (old !== data) this.evicted?.push([id, old]);
     }
     if (data.length > this.maxBytes) return;
     this.entries.set(id, data);
@@ -218,6 +228,23 @@ export class LruBaseCache implements BaseCache {
       const [k, v] = next.value as [ObjectId, Uint8Array];
       this.entries.delete(k);
       this.bytes -= v.length;
+      this.evicted?.push([k, v]);
     }
+  }
+
+  /**
+   * Frees the buffers of what it dropped since the last call (releaseNow), for a
+   * caller that holds none of its results at that point: one still held would
+   * read as empty. A repack reads about its whole repository through its cache,
+   * and V8 15.8 let the dropped texts pile up as garbage well past 128 MiB.
+   * Only arrays over a buffer of their own (a full text's inflate leaves one
+   * byte spare) are freed; one read again since is a new array.
+   */
+  releaseEvicted(): void {
+    if (!this.evicted) return;
+    for (const [k, v] of this.evicted) {
+      if (this.entries.get(k) !== v && v.byteLength > 0 && v.byteOffset === 0 && v.buffer.byteLength - v.byteLength <= 1) releaseNow(v);
+    }
+    this.evicted.length = 0;
   }
 }

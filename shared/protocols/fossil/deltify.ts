@@ -32,7 +32,8 @@
  * Memory: bounded caches (kept for the next call on the same FossilRepo:
  * texts never change) and the planned deltas. What it made or read and no
  * longer needs (deltas once written or refused, inflated forward deltas,
- * dropped segment blocks) is freed at once (releaseNow): a repack passes
+ * dropped segment blocks, texts its reader's cache dropped, freed between
+ * pairs, when none is held) is freed at once (releaseNow): a repack passes
  * about its repository's size through them, and V8 15.8 let that garbage
  * pile up to 200 MiB (the bench's large repack).
  */
@@ -105,6 +106,8 @@ export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], o
     // A group that needed no work does not count as the call's one group: done ones are met again after a cut-short call.
     if (worked && now() > deadline) break;
     for (const p of groups[g]) {
+      // The last pair's texts are let go: those its reader's cache dropped are freed now.
+      reader.releaseEvicted();
       handled++;
       const { target, source } = p;
       if (!usable(p) || !eligible(rows, target, source)) continue;
@@ -173,6 +176,7 @@ export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], o
   const swaps: FossilRecordSwap[] = [];
   try {
     for (const hash of order) {
+      reader.releaseEvicted();
       const base = final.get(hash)!;
       if (base === null) {
         const text = await texts.read(reader, hash);
@@ -183,6 +187,7 @@ export async function deltify(repo: FossilRepo, pairs: readonly DeltifyPair[], o
         releaseNow(delta); // made here, and written: freed now, not at V8's next full GC
       }
     }
+    reader.releaseEvicted();
     await sink.finish();
   } catch (e) {
     await sink.abort();
@@ -448,7 +453,7 @@ function cachesOf(repo: FossilRepo): { texts: Texts; reader: ArtifactReader; seg
   let c = caches.get(repo);
   if (!c) {
     const segments = new BlockCachedSegments(repo.segments, { maxBytes: CACHE_BYTES, freeDropped: true }) as unknown as SegmentStore;
-    caches.set(repo, (c = { texts: new Texts(repo), reader: new ArtifactReader({ ...repo, segments }, CACHE_BYTES), segments }));
+    caches.set(repo, (c = { texts: new Texts(repo), reader: new ArtifactReader({ ...repo, segments }, CACHE_BYTES, { freeEvicted: true }), segments }));
   }
   return c;
 }

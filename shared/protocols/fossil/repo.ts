@@ -52,15 +52,23 @@ export interface WrittenRecord {
 /** Reads artifacts' full texts with one bounded base cache per request. */
 export class ArtifactReader {
   private readonly deps: ObjectStoreDeps;
+  private readonly cache: LruBaseCache;
 
-  constructor(repo: FossilRepo, cacheBytes: number) {
+  /** `freeEvicted`: see releaseEvicted. */
+  constructor(repo: FossilRepo, cacheBytes: number, opts: { freeEvicted?: boolean } = {}) {
+    this.cache = new LruBaseCache(cacheBytes, opts);
     this.deps = {
       index: fossilObjectIndex(repo.store),
       segments: repo.segments,
       primitives: repo.primitives,
       appliers: { git: applyGitDelta, fossil: applyFossilDelta },
-      cache: new LruBaseCache(cacheBytes),
+      cache: this.cache,
     };
+  }
+
+  /** Frees the texts its cache dropped since the last call (LruBaseCache.releaseEvicted): call it only while holding none it returned. */
+  releaseEvicted(): void {
+    this.cache.releaseEvicted();
   }
 
   /** The full text of a stored artifact, or null when it is not stored. */

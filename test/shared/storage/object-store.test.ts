@@ -58,6 +58,31 @@ describe('LruBaseCache', () => {
     }
     for (const e of model) expect(cache.get(e.id)?.length).toBe(e.n);
   });
+
+  it('with freeEvicted, frees what it dropped only at releaseEvicted, and never what it still holds or a shared buffer', () => {
+    const canFree = 'transfer' in ArrayBuffer.prototype; // workerd has it; Node 20 not (then nothing is freed)
+    const cache = new LruBaseCache(10, { freeEvicted: true });
+    const [a, b, c, a2] = [data(4), data(4), data(4), data(3)];
+    const shared = new Uint8Array(8).subarray(0, 4); // a view of a larger buffer
+    cache.set('a', a);
+    cache.set('s', shared);
+    cache.set('b', b);
+    cache.set('a', a2); // replaced: the old array is dropped
+    cache.set('c', c); // evicts s, then b
+    expect([a.length, b.length, shared.length]).toEqual([4, 4, 4]); // dropped, still readable until releaseEvicted
+    cache.releaseEvicted();
+    expect([a.length, b.length, shared.length]).toEqual(canFree ? [0, 0, 4] : [4, 4, 4]);
+    expect([cache.get('a'), cache.get('c')]).toEqual([a2, c]);
+    expect(a2.length + c.length).toBe(7);
+    cache.releaseEvicted(); // nothing dropped since: nothing freed twice
+    // Without the option nothing is freed.
+    const plain = new LruBaseCache(4);
+    const d = data(4);
+    plain.set('d', d);
+    plain.set('e', data(4));
+    plain.releaseEvicted();
+    expect(d.length).toBe(4);
+  });
 });
 
 describe('readObject with the real delta engines', () => {

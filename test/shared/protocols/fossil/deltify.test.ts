@@ -212,4 +212,27 @@ describe('deltify', () => {
     expect(after[1]).toMatchObject({ format: 'fossil-delta', base: hashOf(3) });
     await expectTexts(repo, [a, b, a, edited]);
   });
+
+  it('keeps a pair\'s texts whole while reading them evicts one from its 8 MiB cache (texts dropped are freed only between pairs)', async () => {
+    // 10 versions of ~2 MB, each pushed as a delta of the previous one: the cache holds 4. Going newest first, a
+    // pair whose target is not cached reads its chain from v0 and evicts its source meanwhile: freed then, that
+    // source reads as empty (in workerd, where buffers can be freed), the pair makes no delta and a text written
+    // full may be written empty.
+    const n = 10;
+    const texts = Array.from({ length: n }, (_, v) =>
+      new TextEncoder().encode(Array.from({ length: 60_000 }, (_, i) => `line ${i} of a file in version ${i % 1000 === v * 7 ? v : 0}\n`).join('')),
+    );
+    const repo: FossilRepo = { store: new MemoryFossilStore(), segments: new MemorySegmentStore(), primitives: purePrimitives };
+    const sink = new RecordSink(repo);
+    const rows = [];
+    for (let i = 0; i < n; i++) {
+      const body = i === 0 ? texts[0] : createFossilDelta(texts[i - 1], texts[i]);
+      const format = i === 0 ? ('full' as const) : ('fossil-delta' as const);
+      rows.push({ hash: hashOf(i), size: texts[i].length, ...(await sink.appendDeflated(body)), recordSize: body.length, format, base: i === 0 ? null : hashOf(i - 1), private: false });
+    }
+    await sink.finish();
+    await repo.store.commit({ rows });
+    expect(await deltify(repo, pairsOf(n))).toEqual({ deltified: n - 1, expanded: 1, handled: n - 1 });
+    await expectTexts(repo, texts);
+  });
 });
