@@ -644,9 +644,6 @@ function permuteIdsInPlace(ids: Uint8Array, perm: Int32Array, done: Uint8Array):
   }
 }
 
-/** (core/bytes.ts; a million-object plan's 1 MiB parts are 50 MiB of garbage otherwise.) */
-export { releaseNow };
-
 /** A 32-bit digit of row i's sort key. */
 export type Digit = (i: number) => number;
 

@@ -5,7 +5,7 @@
  * interleave with another request, and a failure rolls everything back.
  * The RepoObject's RPC methods are thin wrappers over this class.
  */
-import { writeHex, writeSha1Hex } from '../../shared/core/bytes.js';
+import { releaseNow, writeHex, writeSha1Hex } from '../../shared/core/bytes.js';
 import { checkObjectId, type ObjectId } from '../../shared/storage/ids.js';
 import { ChainTooDeepError, MissingBaseError } from '../../shared/storage/errors.js';
 import { IdSet, PackedIds } from '../../shared/storage/id-set.js';
@@ -33,7 +33,7 @@ import {
   type RefUpdateResult,
   type SymbolicRef,
 } from '../../shared/storage/refs.js';
-import { decodeReachPlan, markIdsSlice, reachPlanParts, reachPlanWithoutBlobs, releaseNow, REACH_IN, REACH_OUTSIDE, ReachPlanBuilder, type MarkIds, type ReachPlan, type ReachRows, type ReachState } from '../../shared/storage/reach.js';
+import { decodeReachPlan, markIdsSlice, reachPlanParts, reachPlanWithoutBlobs, REACH_IN, REACH_OUTSIDE, ReachPlanBuilder, type MarkIds, type ReachPlan, type ReachRows, type ReachState } from '../../shared/storage/reach.js';
 
 /** The part of DurableObjectStorage this store needs (so tests can hand in any SQLite-backed storage). */
 export interface SqlHost {

@@ -2,7 +2,8 @@
 // whatever the part size, and anything that does not add up to the plan is refused (null).
 // A full plan filtered to a blob:none one (reachPlanWithoutBlobs) is the plan built without blobs.
 import { describe, expect, it } from 'vitest';
-import { decodeReachPlan, radixOrder, PLAN_BASE_OUTSIDE, PLAN_ENTRY_BYTES, PLAN_HEADER_BYTES, PLAN_KINDS, ReachPlanBuilder, reachPlanParts, reachPlanWithoutBlobs, releaseNow, type ReachPlan } from '../../../shared/storage/reach.js';
+import { decodeReachPlan, radixOrder, PLAN_BASE_OUTSIDE, PLAN_ENTRY_BYTES, PLAN_HEADER_BYTES, PLAN_KINDS, ReachPlanBuilder, reachPlanParts, reachPlanWithoutBlobs, type ReachPlan } from '../../../shared/storage/reach.js';
+import { releaseNow } from '../../../shared/core/bytes.js';
 import { oid } from './contract.js';
 
 /** Row i's id: ids in another order than the rows' (n is prime to 17), their first bytes spread. */
