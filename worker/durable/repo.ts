@@ -24,6 +24,7 @@ import { fossilRepackAlarm, handleFossilRequest, initFossilRepository } from './
 import { noteGcRepo, segmentGcAlarm } from './segment-gc.js';
 import { COMPACT_DELAY_MS, compactAfter, compactionPossible, gitCompactAlarm } from './git-compact.js';
 import { CACHED_ACCESS_HEADER, RepoAccessCache } from './access.js';
+import { ContentGuard } from './content-guard.js';
 
 /** R2 keys of a repository's content all start with this (see R2SegmentStore). */
 export function repoContentPrefix(repoId: string): string {
@@ -101,9 +102,15 @@ export class RepoObject extends DurableObject<Env> {
   private compactWanted = false;
   /** The repository's D1 row (existence, visibility) for requests the Worker routed on its cache (access.ts). */
   private readonly access: RepoAccessCache;
+  /** The content bucket, its puts refused once the repository is deleted (content-guard.ts). */
+  private readonly content: ContentGuard;
+  /** The env handed to fossil's code: CONTENT is the guarded bucket. */
+  private readonly contentEnv: Env;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.content = new ContentGuard(env.CONTENT);
+    this.contentEnv = { ...env, CONTENT: this.content.bucket };
     this.store = new SqlRepoStore(ctx.storage);
     this.access = new RepoAccessCache(env.DB);
     // The git schema is migrated before any request is delivered (synchronous SQL).
@@ -140,14 +147,14 @@ export class RepoObject extends DurableObject<Env> {
     await this.armSegmentGc(repoId);
     if (new URL(request.url).pathname.startsWith('/fossil/')) {
       this.ensureFossil();
-      return handleFossilRequest(request, this.ctx.storage, this.env, undefined, checked?.access);
+      return handleFossilRequest(request, this.ctx.storage, this.contentEnv, undefined, checked?.access);
     }
     const local = localRepoStore(this.store);
     const repo: GitRepo = {
       refs: local,
       index: local,
       committer: local,
-      segments: new R2SegmentStore(this.env.CONTENT, repoId),
+      segments: new R2SegmentStore(this.content.bucket, repoId),
       primitives: nativePrimitives,
       appliers: DELTA_APPLIERS,
     };
@@ -222,13 +229,13 @@ export class RepoObject extends DurableObject<Env> {
       // Git repositories never get the fossil tables.
       if (this.fossilReady || hasFossilSchema(this.ctx.storage)) {
         this.ensureFossil();
-        await fossilRepackAlarm(this.ctx.storage, this.env);
+        await fossilRepackAlarm(this.ctx.storage, this.contentEnv);
       } else {
         this.compactWanted = false;
         const storage = this.ctx.storage;
         const host = { sql: storage.sql, transactionSync: <T>(f: () => T) => storage.transactionSync(f), forgetReachPlans: () => this.store.forgetReachPlans() };
         const opts = { after: compactAfter(this.env.HUB_GIT_COMPACT_AFTER) };
-        if (await gitCompactAlarm(host, (id) => new R2SegmentStore(this.env.CONTENT, id), opts)) again = Date.now();
+        if (await gitCompactAlarm(host, (id) => new R2SegmentStore(this.content.bucket, id), opts)) again = Date.now();
         else {
           // Rows stay where they are now: the next clone's plan, built here rather than while it waits.
           await this.prebuildReachPlan();
@@ -273,6 +280,8 @@ export class RepoObject extends DurableObject<Env> {
   async destroy(repoId: string): Promise<{ objects: number }> {
     // Requests routed on a Worker's stale cache are refused from now on.
     this.access.destroyed();
+    // No put from now on (a push, compaction or repack under way fails), and those under way end before the listing.
+    await this.content.close();
     const prefix = repoContentPrefix(repoId);
     let objects = 0;
     let cursor: string | undefined;
@@ -304,7 +313,7 @@ export class RepoObject extends DurableObject<Env> {
   /** Makes this a fossil repository as `fossil new` would (once; later calls keep it); its project code. */
   async initFossil(repoId: string, opts: { creator: string; projectName?: string; projectCode?: string }): Promise<{ projectCode: string }> {
     this.ensureFossil();
-    return initFossilRepository(this.ctx.storage, this.env, repoId, opts);
+    return initFossilRepository(this.ctx.storage, this.contentEnv, repoId, opts);
   }
 
   /** The API changed the repository's D1 row (visibility): the next request reads it again (access.ts). */

@@ -1,0 +1,44 @@
+/**
+ * The content bucket as one repository's Durable Object writes to it. A push,
+ * a git compaction or a fossil repack may be putting segment pieces when the
+ * API deletes the repository (RepoObject.destroy): a piece whose put ends
+ * after destroy listed the repository's keys stayed in R2 for good (nothing
+ * reaches a deleted repository's DO again, so its segment collector never
+ * runs). Once closed, puts are refused, and close waits for the puts under
+ * way, so the listing that follows sees every piece there will ever be.
+ */
+import { StorageError } from '../../shared/storage/errors.js';
+
+export class ContentGuard {
+  /** The bucket with `put` guarded; every other method is the bucket's own. */
+  readonly bucket: R2Bucket;
+  private closed = false;
+  private readonly putting = new Set<Promise<unknown>>();
+
+  constructor(target: R2Bucket) {
+    const put: R2Bucket['put'] = (...args) => {
+      if (this.closed) return Promise.reject(new StorageError('repo-deleted', 'the repository was deleted'));
+      const p = target.put(...args);
+      const settled: Promise<unknown> = p.then(
+        () => this.putting.delete(settled),
+        () => this.putting.delete(settled),
+      );
+      this.putting.add(settled);
+      return p;
+    };
+    this.bucket = new Proxy(target, {
+      get: (t, prop) => {
+        if (prop === 'put') return put;
+        const v = Reflect.get(t, prop) as unknown;
+        // Binding methods must be called on the binding itself.
+        return typeof v === 'function' ? v.bind(t) : v;
+      },
+    });
+  }
+
+  /** Refuses puts from now on; resolves once the puts under way have ended. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.putting.size > 0) await Promise.all(this.putting);
+  }
+}
