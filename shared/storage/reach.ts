@@ -18,10 +18,10 @@
  * to extend with the rows marked since (the DO does, while V only grew):
  * whatever resets V drops them.
  */
-import { releaseNow, writeHex } from '../core/bytes.js';
+import { fromHex, releaseNow, toHexAt, writeHex } from '../core/bytes.js';
 import type { ObjectId } from './ids.js';
-import type { PackedIds } from './id-set.js';
-import type { IndexRow, ObjectKind, RecordFormat } from './object-index.js';
+import { IdSet, type PackedIds } from './id-set.js';
+import { MAX_CHAIN_DEPTH, type IndexRow, type ObjectKind, type RecordFormat } from './object-index.js';
 
 /** The tips S whose closure V the index holds, and the version of that pair. */
 export interface ReachState {
@@ -178,6 +178,66 @@ export function reachPlanWithoutBlobs(plan: ReachPlan): ReachPlan {
     out.ids.set(plan.ids.subarray(i * 20, i * 20 + 20), k * 20);
   }
   return out;
+}
+
+const planRowsOf = new WeakMap<ReachPlan, PlanRows>();
+
+/**
+ * Index rows answered from a plan's arrays: a walk over V (a shallow fetch's)
+ * then asks the index for no row, delta chain or read-ahead of its own.
+ */
+export class PlanRows {
+  /** The plan's ids; `entry` maps an id's insertion index to its plan entry (duplicates are skipped). */
+  private readonly ids = new IdSet();
+  private readonly entry: Int32Array;
+
+  /** The PlanRows of a plan, built once while the plan lives (a store keeps its plan between requests). */
+  static of(plan: ReachPlan): PlanRows {
+    let rows = planRowsOf.get(plan);
+    if (rows === undefined) planRowsOf.set(plan, (rows = new PlanRows(plan)));
+    return rows;
+  }
+
+  constructor(readonly plan: ReachPlan) {
+    this.ids.expect(plan.count);
+    this.entry = new Int32Array(plan.count);
+    for (let i = 0; i < plan.count; i++) if (this.ids.addAt(plan.ids, i * 20)) this.entry[this.ids.size - 1] = i;
+  }
+
+  /** The plan entry of the id at `src[off..off+20)`, or -1. */
+  entryAt(src: Uint8Array, off: number): number {
+    const k = this.ids.indexOfAt(src, off);
+    return k < 0 ? -1 : this.entry[k];
+  }
+
+  /**
+   * The row of `id`, or undefined when the plan does not hold it or its delta chain leaves the
+   * plan (PLAN_BASE_OUTSIDE: the plan does not name that base) or is too deep (readObject, asking
+   * the index, then says why).
+   */
+  row(id: ObjectId): IndexRow | undefined {
+    const p = this.plan;
+    const i = this.entryAt(fromHex(id), 0);
+    if (i < 0) return undefined;
+    let depth = 0;
+    for (let b = i; p.base[b] !== PLAN_NO_BASE; b = p.base[b]) {
+      if (p.base[b] < 0 || ++depth > MAX_CHAIN_DEPTH) return undefined;
+    }
+    const b = p.base[i];
+    const row: IndexRow = {
+      id,
+      kind: PLAN_KINDS[p.kind[i]],
+      size: p.size[i],
+      segment: p.segmentNames[p.seg[i]],
+      offset: p.offset[i],
+      length: p.length[i],
+      format: PLAN_FORMATS[p.format[i]],
+      base: b >= 0 ? toHexAt(p.ids, b * 20, 20) : null,
+      depth,
+    };
+    if (p.recordSize[i] !== PLAN_NO_RECORD_SIZE) row.recordSize = p.recordSize[i];
+    return row;
+  }
 }
 
 /** A ReachPlan's per-entry arrays in the order reachPlanParts writes them (thinBases is not stored). */

@@ -15,10 +15,10 @@ import { parseTree, type Tree } from '../../core/git/tree.js';
 import { parseTag } from '../../core/git/tag.js';
 import type { ObjectId } from '../../storage/ids.js';
 import type { IndexRow, ObjectIndexReader, ObjectRowsAfterReader, ObjectRowsReader } from '../../storage/object-index.js';
-import { readObject, type ObjectStoreDeps } from '../../storage/object-store.js';
+import { readObject, type ObjectStoreDeps, type StoredObject } from '../../storage/object-store.js';
 import { ProtocolError } from './capabilities.js';
 import type { FilterSpec } from './filter.js';
-import { REACH_IN, REACH_MISSING, type ReachRows } from '../../storage/reach.js';
+import { REACH_IN, REACH_MISSING, type PlanRows, type ReachRows } from '../../storage/reach.js';
 import { IdSet, PackedIds } from '../../storage/id-set.js';
 import { toHexAt, writeHex } from '../../core/bytes.js';
 
@@ -43,13 +43,30 @@ export class RepoView implements CommitGraph {
   private readAhead = READ_AHEAD_MIN;
   private readonly ahead = new Set<ObjectId>();
   private aheadUsed = 0;
+  /** Rows answered from a reach plan (usePlan), before the index is asked. */
+  private planRows: PlanRows | null = null;
 
   constructor(readonly deps: ObjectStoreDeps) {}
+
+  /**
+   * Answers rows from `rows` (V's plan) from now on: a walk over V then makes no index query per
+   * commit, tree or delta base. Its rows are derived again when asked, not memoised.
+   */
+  usePlan(rows: PlanRows): void {
+    this.planRows = rows;
+  }
+
+  /** The plan rows in use (usePlan), or null. */
+  get plan(): PlanRows | null {
+    return this.planRows;
+  }
 
   /** The index row of `id`, or null. */
   async row(id: ObjectId): Promise<IndexRow | null> {
     let row = this.rows.get(id);
     if (row === undefined) {
+      const planned = this.planRows?.row(id);
+      if (planned !== undefined) return planned;
       row = await this.deps.index.get(id);
       if (row !== null) this.intern(row);
       this.rows.set(id, row);
@@ -59,7 +76,7 @@ export class RepoView implements CommitGraph {
 
   /** The row of `id` if this view has it memoised (no index call). */
   known(id: ObjectId): IndexRow | undefined {
-    return this.rows.get(id) ?? undefined;
+    return this.rows.get(id) ?? this.planRows?.row(id);
   }
 
   /**
@@ -75,7 +92,7 @@ export class RepoView implements CommitGraph {
 
   /** A row read for content (a delta base): memoised if this view has it, else asked (not kept: a clone's closure walk reads every tree). */
   private memoised(id: ObjectId): Promise<IndexRow | null> {
-    const known = this.rows.get(id);
+    const known = this.known(id);
     return known ? Promise.resolve(known) : this.deps.index.get(id);
   }
 
@@ -102,7 +119,8 @@ export class RepoView implements CommitGraph {
       index: {
         has: (ids) => index.has(ids),
         get: (id) => (row !== undefined && id === row.id ? Promise.resolve(row) : this.memoised(id)),
-        chain: index.chain && ((id) => index.chain!(id)),
+        // With plan rows a chain's rows are a lookup each in memory, not worth a query.
+        chain: this.planRows === null && index.chain ? (id) => index.chain!(id) : undefined,
       },
     };
   }
@@ -120,6 +138,8 @@ export class RepoView implements CommitGraph {
       if (this.ahead.delete(id)) this.aheadUsed++;
       return memo;
     }
+    const planned = this.planRows?.row(id);
+    if (planned !== undefined) return planned;
     const row = await this.row(id);
     const index = this.deps.index as Partial<ObjectRowsAfterReader>;
     if (row === null || row.kind !== 'commit' || index.rowsAfter === undefined) return row;
@@ -151,6 +171,11 @@ export class RepoView implements CommitGraph {
       this.commits.set(id, info);
     }
     return info;
+  }
+
+  /** readObject through this view: memoised and plan rows answer before the index. */
+  read(id: ObjectId): Promise<StoredObject | null> {
+    return readObject(this.withRow(), id);
   }
 
   async tree(id: ObjectId): Promise<Tree> {

@@ -13,7 +13,6 @@
  */
 import { gitObjectId, type GitObjectType } from '../../core/git/object-id.js';
 import type { ByteStream } from '../../core/stream.js';
-import { readObject } from '../../storage/object-store.js';
 import { entriesToPackBytes, type OutputBuffers, type PackTrailer, type PackWriteEntry } from './pack-writer.js';
 import { PackError } from './pack.js';
 import { rowsInOrder, type RepoView } from './object-walk.js';
@@ -409,7 +408,7 @@ async function* reachEntries(view: RepoView, plan: ReachPlan, ord: ReachPackOrde
           yield [large];
           continue;
         }
-        const obj = await readObject(view.deps, id);
+        const obj = await view.read(id);
         if (obj === null) throw new PackError('pack-missing-object', `object ${id} is not in the repository`, { id });
         const type = obj.kind as GitObjectType;
         if (opts.verifyRebuilt !== false && gitObjectId(primitives, type, obj.data) !== id) {

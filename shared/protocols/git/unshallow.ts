@@ -16,9 +16,9 @@
  * with include-tag those whose object is in the pack.
  */
 import { meetAncestors } from '../../core/history.js';
-import { IdSet } from '../../storage/id-set.js';
+import { IdSet, type PackedIds } from '../../storage/id-set.js';
 import type { ObjectId } from '../../storage/ids.js';
-import { PLAN_BASE_OUTSIDE, PLAN_BASE_THIN, PLAN_KINDS, REACH_IN, type ReachIndex, type ReachPlan } from '../../storage/reach.js';
+import { PLAN_BASE_OUTSIDE, PLAN_BASE_THIN, PLAN_KINDS, REACH_IN, type PlanRows, type ReachIndex, type ReachPlan } from '../../storage/reach.js';
 import { markHave, type RepoView } from './object-walk.js';
 
 /** What an unshallow fetch asks for. */
@@ -127,6 +127,35 @@ export function planWithout(plan: ReachPlan, have: IdSet, tags: IdSet, thin: boo
     at[i] = keep ? count++ : -1;
   }
   if (tagsMet !== tags.size) return null;
+  return pickEntries(plan, at, count, have, thin);
+}
+
+/**
+ * The fetch plan of a walk's `objects` (walkObjects) from V's plan, whose
+ * PlanRows it read its rows through: the same entries planFetchPack would
+ * plan, in the same (storage) order, without asking the index for a row of
+ * each. Null when an object is not in the plan.
+ */
+export function planOfObjects(rows: PlanRows, objects: PackedIds, have: IdSet, thin: boolean): ReachPlan | null {
+  const plan = rows.plan;
+  const at = new Int32Array(plan.count).fill(-1);
+  for (let k = 0; k < objects.length; k++) {
+    const e = rows.entryAt(objects.bytes, k * 20);
+    if (e < 0) return null;
+    at[e] = 0;
+  }
+  let count = 0;
+  for (let i = 0; i < plan.count; i++) if (at[i] === 0) at[i] = count++;
+  return pickEntries(plan, at, count, have, thin);
+}
+
+/**
+ * The `count` entries of `plan` with `at[i] >= 0` (entry i goes to `at[i]`, in plan order). A
+ * delta whose base is not kept becomes a thin REF_DELTA when `thin` and the client has the base,
+ * else it is rebuilt.
+ */
+function pickEntries(plan: ReachPlan, at: Int32Array, count: number, have: IdSet, thin: boolean): ReachPlan {
+  const n = plan.count;
   const keep = new Int32Array(count);
   for (let i = 0; i < n; i++) if (at[i] >= 0) keep[at[i]] = i;
   // The columns keep their types (whatever ReachPlan declares), entry by entry.

@@ -32,7 +32,7 @@ import type { ObjectId } from '../../storage/ids.js';
 import type { ObjectChainReader, ObjectIndexReader } from '../../storage/object-index.js';
 import { LruBaseCache, type DeltaAppliers } from '../../storage/object-store.js';
 import { BlockCachedSegments } from '../../storage/segment-cache.js';
-import { MAX_REACH_TIPS, REACH_IN, REACH_OUTSIDE, type ReachIndex, type ReachPlan } from '../../storage/reach.js';
+import { MAX_REACH_TIPS, PlanRows, REACH_IN, REACH_OUTSIDE, type ReachIndex, type ReachPlan } from '../../storage/reach.js';
 import { resolveRef, type RefReader } from '../../storage/refs.js';
 import type { SegmentReader } from '../../storage/segments.js';
 import type { AdvertisedRef, HeadState } from './advertisement.js';
@@ -43,7 +43,7 @@ import { reachClosure, RepoView, walkObjects } from './object-walk.js';
 import { orderReachPlan, planFetchPack, reachPlanToPackBytes, type BuildOptions, type ReachPackOrder } from './pack-builder.js';
 import { FLUSH_PKT, PktLineError, bytesToPktLines, encodePkt, encodePkts } from './pkt-line.js';
 import { computeShallow, shallowInfoSection, shallowLinesV0, type ShallowInfo } from './shallow.js';
-import { unshallowPlan } from './unshallow.js';
+import { MAX_UNSHALLOW_PLAN, planOfObjects, unshallowPlan } from './unshallow.js';
 import { BAND_DATA, BAND_ERROR, BAND_PROGRESS, SIDEBAND_64K_MAX, SIDEBAND_MAX, encodeSideband } from './sideband.js';
 import {
   V2RequestParser,
@@ -321,9 +321,27 @@ async function resolveDeepenNot(refs: RefReader, view: RepoView, names: readonly
   return out;
 }
 
+/**
+ * A shallow request's walks (its boundary's, then its objects') read their rows from V's plan
+ * when every want is in V, so is everything below them, and the plan is at most
+ * MAX_UNSHALLOW_PLAN objects: rows, delta chains and the pack's entries are then lookups in
+ * memory, not an index query each (most of such a walk's time when they were).
+ */
+async function usePlanRows(store: UploadPackStore, view: RepoView, wants: IdSet): Promise<void> {
+  const reach = store.index;
+  if (view.plan !== null || !reach.reachState || !reach.reachStatus || !reach.reachPlan) return;
+  if (wants.size > MAX_REACH_TIPS) return;
+  const state = await reach.reachState();
+  if (state.tips.length === 0) return;
+  if ((await reach.reachStatus([...wants])).some((s) => s !== REACH_IN)) return;
+  const plan = await reach.reachPlan(state.version, true);
+  if (plan !== null && plan.count <= MAX_UNSHALLOW_PLAN) view.usePlan(PlanRows.of(plan));
+}
+
 /** The shallow computation for a request, or null when it is not a shallow request. */
-async function shallowFor(store: UploadPackStore, view: RepoView, wants: Iterable<ObjectId>, args: ShallowArgs, limit: number): Promise<ShallowInfo | null> {
+async function shallowFor(store: UploadPackStore, view: RepoView, wants: IdSet, args: ShallowArgs, limit: number): Promise<ShallowInfo | null> {
   if (!isShallowRequest(args)) return null;
+  await usePlanRows(store, view, wants);
   const commits: ObjectId[] = [];
   for (const w of wants) {
     const p = await view.peel(w);
@@ -416,7 +434,9 @@ async function buildPack(
   const n = walk.objects.length;
   say(`Enumerating objects: ${n}, done.\n`);
   // A filter means the client may lack blobs of its own commits: no thin deltas then.
-  const { plan, order } = await planFetchPack(view, walk.objects, { thinPack: r.thinPack && r.filter === null, have: walk.have, index: walk.index });
+  const thinPack = r.thinPack && r.filter === null;
+  const fromPlan = view.plan && planOfObjects(view.plan, walk.objects, walk.have, thinPack);
+  const { plan, order } = fromPlan ? { plan: fromPlan, order: orderReachPlan(fromPlan) } : await planFetchPack(view, walk.objects, { thinPack, have: walk.have, index: walk.index });
   say(`Counting objects: 100% (${n}/${n}), done.\n`);
   const summary = () => `Total ${n} (delta ${order.deltas}), reused ${order.reused} (delta ${order.deltas}), pack-reused 0\n`;
   return { stream: { pack: reachPlanToPackBytes(view, plan, order, r.ofsDelta, build), summary } };
@@ -622,6 +642,8 @@ async function* packResponse(
 async function* fetchV2(store: UploadPackStore, view: RepoView, args: FetchArgs, opts: UploadPackOptions, state: OutputState): AsyncGenerator<Uint8Array> {
   const limit = opts.maxWalk ?? MAX_WALK;
   await checkWantsV2(view, args.wants);
+  // Before the haves are looked up: they are commits of V too.
+  if (isShallowRequest(args)) await usePlanRows(store, view, args.wants);
   const decision = await negotiateV2(args, haveOracle(view, args.wants));
   const sections: Pkt[] = [...decision.section];
   if (!decision.sendPack) {

@@ -58,15 +58,21 @@ export async function fetchPackV2(store: UploadPackStore, args: string[], maxWal
  * `loaded`'s store with a reach index (MemoryReach over its repository), telling `seen` of each
  * mark (how many ids, whether it resets) and each plan asked for.
  */
-export function withReach(loaded: LoadedRepo, seen: { mark?: (ids: number, reset: boolean) => void; plan?: () => void } = {}): UploadPackStore {
+export function withReach(loaded: LoadedRepo, seen: { mark?: (ids: number, reset: boolean) => void; plan?: () => void; get?: () => void } = {}): UploadPackStore {
   const repo = loaded.repo;
   const reach = new MemoryReach(repo);
   return {
     ...loaded.store,
     index: {
       has: (ids) => repo.has(ids),
-      get: (id) => repo.get(id),
-      chain: (id) => repo.chain(id),
+      get: (id) => {
+        seen.get?.();
+        return repo.get(id);
+      },
+      chain: (id) => {
+        seen.get?.();
+        return repo.chain(id);
+      },
       reachState: () => reach.reachState(),
       reachStatus: (ids) => reach.reachStatus(ids),
       reachRows: (ids) => reach.reachRows(ids),

@@ -31,6 +31,8 @@ let loaded: LoadedRepo;
 let reachStore: UploadPackStore;
 let walkStore: UploadPackStore;
 let plans = 0;
+/** Rows and delta chains the reach store's index was asked for. */
+let gets = 0;
 const rev = (r: string) => src.git(['rev-parse', r]).toString().trim();
 
 /** A history of main with a merged topic, a reverted file, and tags below main (fast-import). */
@@ -78,12 +80,19 @@ async function idsOf(pack: Uint8Array): Promise<string[]> {
   return out.sort();
 }
 
-/** Both stores' packs for `args` (ids sorted), and how many plans the shortcut read for it. */
+/**
+ * Both stores' packs for `args` (ids sorted); `planned`: how many plans the shortcut read for it
+ * (reachPlan calls but the one for the walk's rows, which every shallow request with its wants in V
+ * makes: see usePlanRows); `gets`: rows and chains asked of the reach store's index.
+ */
 async function both(args: string[]) {
   const before = plans;
+  const getsBefore = gets;
   const viaReach = await idsOf(await run(reachStore, args));
+  const planned = plans - before - 1;
+  const asked = gets - getsBefore;
   const viaWalk = await idsOf(await run(walkStore, args));
-  return { viaReach, viaWalk, planned: plans - before };
+  return { viaReach, viaWalk, planned, gets: asked };
 }
 
 beforeAll(async () => {
@@ -92,7 +101,7 @@ beforeAll(async () => {
   loaded = await loadPack(new Uint8Array(src.git(['pack-objects', '--revs', '--all', '--stdout', '--delta-base-offset', '-q'], '')));
   await setRefs(loaded.repo, refsOf(src));
   walkStore = loaded.store;
-  reachStore = withReach(loaded, { plan: () => plans++ });
+  reachStore = withReach(loaded, { plan: () => plans++, get: () => gets++ });
   // A clone of every ref marks V.
   const wants = [...new Set(Object.values(refsOf(src)))].map((id) => `want ${id}`);
   expect(await idsOf(await run(reachStore, [...wants, 'ofs-delta', 'done']))).toEqual(objectsOf(src.dir));
@@ -204,6 +213,8 @@ describe('unshallow from the remembered closure', () => {
     const tip = rev('main');
     const r = await both(unshallow([tip], [tip]));
     expect(r.planned).toBe(0);
+    // The walk read every row from V's plan (it asked the index for one per object before).
+    expect(r.gets).toBe(0);
     expect(r.viaReach).toEqual(r.viaWalk);
     expect(r.viaReach).not.toContain(apart);
   });
