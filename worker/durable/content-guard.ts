@@ -12,7 +12,8 @@ import { StorageError } from '../../shared/storage/errors.js';
 export class ContentGuard {
   /** The bucket with `put` guarded; every other method is the bucket's own. */
   readonly bucket: R2Bucket;
-  private closed = false;
+  /** Set by close: the repository was deleted. */
+  closed = false;
   private readonly putting = new Set<Promise<unknown>>();
 
   constructor(target: R2Bucket) {

@@ -25,6 +25,7 @@ import { noteGcRepo, segmentGcAlarm } from './segment-gc.js';
 import { COMPACT_DELAY_MS, compactAfter, compactionPossible, gitCompactAlarm } from './git-compact.js';
 import { CACHED_ACCESS_HEADER, RepoAccessCache } from './access.js';
 import { ContentGuard } from './content-guard.js';
+import { fossilErrorReply } from '../routes/fossil.js';
 
 /** R2 keys of a repository's content all start with this (see R2SegmentStore). */
 export function repoContentPrefix(repoId: string): string {
@@ -133,6 +134,12 @@ export class RepoObject extends DurableObject<Env> {
     this.fossilReady = true;
   }
 
+  /** A fossil request across the repository's delete (its puts refused: content-guard.ts) gets fossil's error card, not a 500. */
+  private fossilDeleted(e: unknown): Response {
+    if (this.content.closed) return fossilErrorReply('the repository was deleted');
+    throw e;
+  }
+
   /**
    * Git smart HTTP, forwarded by the Worker's git route once it has
    * authorized the caller (see git-http.ts for the request shape).
@@ -147,7 +154,7 @@ export class RepoObject extends DurableObject<Env> {
     await this.armSegmentGc(repoId);
     if (new URL(request.url).pathname.startsWith('/fossil/')) {
       this.ensureFossil();
-      return handleFossilRequest(request, this.ctx.storage, this.contentEnv, undefined, checked?.access);
+      return handleFossilRequest(request, this.ctx.storage, this.contentEnv, undefined, checked?.access).catch((e: unknown) => this.fossilDeleted(e));
     }
     const local = localRepoStore(this.store);
     const repo: GitRepo = {
