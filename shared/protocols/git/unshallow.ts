@@ -127,6 +127,8 @@ export function planWithout(plan: ReachPlan, have: IdSet, tags: IdSet, thin: boo
     at[i] = keep ? count++ : -1;
   }
   if (tagsMet !== tags.size) return null;
+  // Nothing left out (a --shallow-since or --depth that cuts nothing, in a clone): the plan itself.
+  if (count === n) return plan;
   return pickEntries(plan, at, count, have, thin);
 }
 

@@ -397,13 +397,7 @@ async function buildPack(
   const short = await reachShortcut(store, view, r, limit, () => session(store, opts));
   if (short !== null) {
     const { plan, order } = short;
-    // A clone of an unchanged repository sends the same bytes again: their trailer is kept, not hashed again.
-    const { key } = plan;
-    const reach = store.index;
-    if (key !== undefined && reach.reachPackDigest && reach.keepReachPackDigest) {
-      const keep = reach.keepReachPackDigest.bind(reach);
-      build.trailer = { known: await reach.reachPackDigest(key, r.ofsDelta), keep: (d) => void keep(key, r.ofsDelta, d).catch(() => undefined) };
-    }
+    await keptTrailer(store, plan, r.ofsDelta, build);
     say(`Enumerating objects: ${plan.count}, done.\n`);
     say(`Counting objects: 100% (${plan.count}/${plan.count}), done.\n`);
     const summary = () => `Total ${plan.count} (delta ${order.deltas}), reused ${order.reused} (delta ${order.deltas}), pack-reused 0\n`;
@@ -414,6 +408,7 @@ async function buildPack(
   const unshallow = await unshallowShortcut(store, view, r, extra, limit);
   if (unshallow !== null) {
     const { plan, order } = unshallow;
+    await keptTrailer(store, plan, r.ofsDelta, build);
     say(`Enumerating objects: ${plan.count}, done.\n`);
     say(`Counting objects: 100% (${plan.count}/${plan.count}), done.\n`);
     const summary = () => `Total ${plan.count} (delta ${order.deltas}), reused ${order.reused} (delta ${order.deltas}), pack-reused 0\n`;
@@ -440,6 +435,15 @@ async function buildPack(
   say(`Counting objects: 100% (${n}/${n}), done.\n`);
   const summary = () => `Total ${n} (delta ${order.deltas}), reused ${order.reused} (delta ${order.deltas}), pack-reused 0\n`;
   return { stream: { pack: reachPlanToPackBytes(view, plan, order, r.ofsDelta, build), summary } };
+}
+
+/** A pack of a kept plan (the same bytes each time: a clone of an unchanged repository) has its trailer kept, not hashed again. */
+async function keptTrailer(store: UploadPackStore, plan: ReachPlan, ofsDelta: boolean, build: BuildOptions): Promise<void> {
+  const { key } = plan;
+  const reach = store.index;
+  if (key === undefined || !reach.reachPackDigest || !reach.keepReachPackDigest) return;
+  const keep = reach.keepReachPackDigest.bind(reach);
+  build.trailer = { known: await reach.reachPackDigest(key, ofsDelta), keep: (d) => void keep(key, ofsDelta, d).catch(() => undefined) };
 }
 
 /**

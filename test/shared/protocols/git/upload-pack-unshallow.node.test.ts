@@ -202,6 +202,39 @@ describe('unshallow from the remembered closure', () => {
     expect((await both([`want ${rev('main')}`, 'deepen 16', 'ofs-delta', 'done'])).planned).toBe(0);
   });
 
+  it('a shallow request that cuts nothing sends the kept plan itself: its pack trailer is kept and used again', async () => {
+    const digests = new Map<string, Uint8Array>();
+    let known = 0;
+    const index = reachStore.index;
+    const store: UploadPackStore = {
+      ...reachStore,
+      index: {
+        ...index,
+        // As the DO names its kept plan.
+        reachPlan: async (version, blobs) => {
+          const plan = await index.reachPlan!(version, blobs);
+          if (plan !== null) plan.key = `${version} ${blobs}`;
+          return plan;
+        },
+        reachPackDigest: async (key, ofs) => {
+          const d = digests.get(`${key} ${ofs}`) ?? null;
+          if (d !== null) known++;
+          return d;
+        },
+        keepReachPackDigest: async (key, ofs, d) => void digests.set(`${key} ${ofs}`, d),
+      },
+    };
+    const args = [`want ${rev('main')}`, 'deepen-since 1', 'ofs-delta', 'include-tag', 'done'];
+    const first = await run(store, args);
+    expect(known).toBe(0);
+    expect(digests.size).toBe(1);
+    const second = await run(store, args);
+    expect(known).toBe(1);
+    // The same bytes, trailer included (packBytesToEntries checks it).
+    expect(Buffer.from(second).equals(Buffer.from(first))).toBe(true);
+    expect(await idsOf(second)).toEqual(objectsOf(src.dir, ['main', 'old', 'v2-signed']));
+  });
+
   it('a tip of V not below the wants (a branch elsewhere): the walk serves it', async () => {
     src.git(['branch', 'elsewhere', 'main~12']);
     const apart = src.git(['commit-tree', '-p', rev('elsewhere'), '-m', 'apart', `${rev('main~3')}^{tree}`]).toString().trim();
