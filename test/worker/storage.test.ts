@@ -185,6 +185,41 @@ describe('SqlRepoStore commit of planned rows', () => {
     });
   });
 
+  it('a committed ref write carries the kept list over, in code point order: the next listRefs reads no ref', async () => {
+    await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
+      let reads = 0;
+      const sql = state.storage.sql;
+      const host = {
+        sql: { exec: (query: string, ...args: unknown[]) => (query.startsWith('SELECT name, id FROM refs') && reads++, sql.exec(query, ...args)) } as unknown as SqlStorage,
+        transactionSync: <T>(fn: () => T) => state.storage.transactionSync(fn),
+      };
+      const store = new SqlRepoStore(host);
+      const ref = (n: string, id: number) => ({ name: `refs/heads/${n}`, id: oid(id) });
+      // U+FF5E sorts before U+1F600 by code point (SQLite, git), after it by UTF-16 unit (JS <).
+      const [wide, astral] = ['\uff5e', '\u{1f600}'];
+      expect(store.commit({ rows: [], refs: ['a', wide, 'z'].map((n) => ({ name: `refs/heads/${n}`, old: null, new: oid(1) })) })).toMatchObject({ ok: true });
+      expect(store.listRefs()).toEqual([ref('a', 1), ref('z', 1), ref(wide, 1)]);
+      expect(reads).toBe(1);
+      const writes = [
+        { name: `refs/heads/${astral}`, old: null, new: oid(2) },
+        { name: 'refs/heads/a', old: oid(1), new: null },
+        { name: 'refs/heads/b', old: null, new: oid(3) },
+        { name: 'refs/heads/z', old: oid(1), new: oid(4) },
+      ];
+      expect(store.commit({ rows: [], refs: writes })).toMatchObject({ ok: true });
+      store.setSymbolic('HEAD', 'refs/heads/b');
+      const want = [ref('b', 3), ref('z', 4), ref(wide, 1), ref(astral, 2)];
+      expect(store.listRefs()).toEqual(want);
+      expect(store.listRefs('refs/heads/z')).toEqual([ref('z', 4)]);
+      expect(reads).toBe(1);
+      // What a fresh read gives.
+      expect(new SqlRepoStore(state.storage).listRefs()).toEqual(want);
+      // A refused transaction (a bad row after the refs were planned) keeps nothing it did not write.
+      expect(() => store.commit({ rows: [], planned: [{ ...planned(1, null, 0), id: 'A'.repeat(40) }], refs: [{ name: 'refs/heads/c', old: null, new: oid(5) }] })).toThrow();
+      expect(store.listRefs()).toEqual(want);
+    });
+  });
+
   it('refuses planned rows with a bad id or base (upper case, short, not hex), changing nothing', async () => {
     await runInDurableObject(freshStub(), (_i: RepoObject, state) => {
       const store = new SqlRepoStore(state.storage);

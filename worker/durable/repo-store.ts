@@ -7,6 +7,7 @@
  */
 import { releaseNow, writeHex, writeSha1Hex } from '../../shared/core/bytes.js';
 import { checkObjectId, type ObjectId } from '../../shared/storage/ids.js';
+import { compareNames } from '../../shared/protocols/git/capabilities.js';
 import { ChainTooDeepError, MissingBaseError } from '../../shared/storage/errors.js';
 import { IdSet, PackedIds } from '../../shared/storage/id-set.js';
 import {
@@ -120,6 +121,27 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     `ALTER TABLE reach_plans ADD COLUMN last_off INTEGER`,
   ],
 ];
+
+/**
+ * `refs` (in code point order, as SQLite's BINARY sorts them) with `writes` applied in order (a
+ * name's last write wins; a null id deletes it): one merge, not a search and splice per write (a
+ * mirror push writes thousands).
+ */
+export function withRefWrites(refs: readonly Ref[], writes: readonly RefUpdate[]): Ref[] {
+  const last = new Map<string, ObjectId | null>();
+  for (const w of writes) last.set(w.name, w.new);
+  const names = [...last.keys()].sort(compareNames);
+  const out: Ref[] = [];
+  let i = 0;
+  for (const name of names) {
+    while (i < refs.length && compareNames(refs[i].name, name) < 0) out.push(refs[i++]);
+    if (i < refs.length && refs[i].name === name) i++;
+    const id = last.get(name)!;
+    if (id !== null) out.push({ name, id });
+  }
+  while (i < refs.length) out.push(refs[i++]);
+  return out;
+}
 
 /** objects_reach as migration 3 creates it (insertStage drops and builds it again). */
 const OBJECTS_REACH_INDEX = `CREATE INDEX objects_reach ON objects(segment, rec_offset) WHERE reach = 1`;
@@ -290,6 +312,8 @@ export class SqlRepoStore {
   private refsVersion = 0;
   /** Every ref as listRefs last read them all, while refsVersion is still `version`. */
   private keptRefs: { version: number; refs: Ref[] } | null = null;
+  /** The ref writes of the transaction under way (applyRefs), for the kept list once it commits. */
+  private refWrites: RefUpdate[] = [];
 
   constructor(private readonly host: SqlHost) {
     this.snapshot = {
@@ -333,10 +357,22 @@ export class SqlRepoStore {
    */
   private refsTransaction<T>(fn: () => T): T {
     const before = this.refsVersion;
+    const kept = this.keptRefs?.version === before ? this.keptRefs.refs : null;
+    this.refWrites = [];
+    let committed = false;
     try {
-      return this.host.transactionSync(fn);
+      const out = this.host.transactionSync(fn);
+      committed = true;
+      return out;
     } finally {
-      if (this.refsVersion !== before) this.refsVersion++;
+      if (this.refsVersion !== before) {
+        this.refsVersion++;
+        // Committed: the list kept before it plus its writes is every ref now, so the advertisement
+        // after a push does not read every ref again.
+        const refs = committed && kept !== null ? withRefWrites(kept, this.refWrites) : null;
+        if (refs !== null && refs.length <= MAX_KEPT_REFS) this.keptRefs = { version: this.refsVersion, refs };
+      }
+      this.refWrites = [];
     }
   }
 
@@ -1146,6 +1182,7 @@ export class SqlRepoStore {
 
   private applyRefs(writes: RefUpdate[]): void {
     if (writes.length > 0) this.refsVersion++; // see refsTransaction
+    for (const w of writes) this.refWrites.push(w);
     for (const w of writes) {
       if (w.new === null) this.host.sql.exec(`DELETE FROM refs WHERE name = ?`, w.name);
       else this.host.sql.exec(`INSERT INTO refs (name, id) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET id = excluded.id`, w.name, w.new);
