@@ -1,46 +1,56 @@
 /**
  * The audit log of pushes, in D1 (table push_events): who moved which git ref
  * from which id to which, who pushed how many fossil artifacts (and which new
- * check-ins), and when. The repository's Durable Object writes it right after
- * a push commits (it has the DB binding too), so the Worker need not read the
- * push's answer back; a failure to log is reported and does not undo the
- * push, which is already visible.
+ * check-ins), and when. The repository's Durable Object writes each event to
+ * its outbox in the push's own commit (durable/push-outbox.ts) and sends it
+ * here after the reply: a push that happened is never missing from the log,
+ * and git's or fossil's answer never waits for D1.
  */
 import { and, desc, eq, lt } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
 import { pushEvents } from './storage-d1/schema.js';
 
-/** One applied ref update (null ids: created / deleted). */
-export interface AppliedUpdate {
-  ref: string;
+/** One event as the outbox keeps it: a git ref update (kind git) or a fossil sync round that stored artifacts. */
+export interface PushEvent {
+  /** Its seq in the repository's outbox: with repoId, the event's key in D1. */
+  outboxSeq: number;
+  repoId: string;
+  /** Who pushed: a user name, or null for the hub admin token. */
+  actor: string | null;
+  kind: 'git' | 'fossil';
+  ref: string | null;
   oldId: string | null;
   newId: string | null;
-}
-
-/** D1 binds at most 100 parameters per statement; drizzle binds 7 a row here (kind's default is one). */
-const ROWS_PER_INSERT = 14;
-
-/** Records the updates one push applied. */
-export async function recordPush(db: D1Database, repoId: string, actor: string | null, updates: AppliedUpdate[], at = Date.now()): Promise<void> {
-  if (updates.length === 0) return;
-  const d = drizzle(db);
-  const rows = updates.map((u) => ({ repoId, actor, ref: u.ref, oldId: u.oldId, newId: u.newId, at }));
-  const statements = [];
-  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) statements.push(d.insert(pushEvents).values(rows.slice(i, i + ROWS_PER_INSERT)));
-  await d.batch(statements as [(typeof statements)[0], ...typeof statements]);
+  artifacts: number | null;
+  /** The new check-ins, space-separated (at most MAX_EVENT_CHECKINS). */
+  checkins: string | null;
+  at: number;
 }
 
 /** New check-ins kept per fossil event (a bound on the row; the artifact count says how much came). */
 export const MAX_EVENT_CHECKINS = 100;
 
+/** D1 binds at most 100 parameters per statement; drizzle binds 10 a row here. */
+const ROWS_PER_INSERT = 10;
+
 /**
- * Records one fossil sync round that stored artifacts: `artifacts` file cards
- * received, `checkins` the new check-ins among them. A fossil push takes one
- * or more rounds, so a large push is several events.
+ * Logs `events` (in outbox order, which D1's seq keeps) in one D1 batch, all
+ * or none. An event already logged (its outbox seq sent before, the outbox
+ * row not yet deleted when the instance died) is skipped.
  */
-export async function recordFossilPush(db: D1Database, repoId: string, actor: string | null, artifacts: number, checkins: string[], at = Date.now()): Promise<void> {
-  const list = checkins.slice(0, MAX_EVENT_CHECKINS).join(' ');
-  await drizzle(db).insert(pushEvents).values({ repoId, actor, kind: 'fossil', artifacts, checkins: list, at });
+export async function recordEvents(db: D1Database, events: PushEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const d = drizzle(db);
+  const statements = [];
+  for (let i = 0; i < events.length; i += ROWS_PER_INSERT) {
+    statements.push(
+      d
+        .insert(pushEvents)
+        .values(events.slice(i, i + ROWS_PER_INSERT))
+        .onConflictDoNothing({ target: [pushEvents.repoId, pushEvents.outboxSeq] }),
+    );
+  }
+  await d.batch(statements as [(typeof statements)[0], ...typeof statements]);
 }
 
 /** An event as the API shows it: a git ref update, or a fossil sync round that stored artifacts. */

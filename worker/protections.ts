@@ -13,7 +13,6 @@ import { drizzle } from 'drizzle-orm/d1';
 import type { Env } from './env.js';
 import { refNameProblem } from '../shared/protocols/git/ref-name.js';
 import type { ReceivePackOptions } from '../shared/protocols/git/receive-pack.js';
-import { recordPush } from './audit.js';
 import { protections, type Role } from './storage-d1/schema.js';
 
 export interface Protection {
@@ -110,17 +109,19 @@ export function parsePushPolicy(value: string | null): PushPolicy | null {
 }
 
 /**
- * The receive-pack hooks of a push forwarded to the Durable Object: branch
- * protection from the policy header, and the audit log written to D1. A push
- * without a readable policy is refused whole (fail closed: the Worker always
- * sends one). Undefined for requests that are not pushes.
+ * The receive-pack hook of a push forwarded to the Durable Object: branch
+ * protection from the policy header. A push without a readable policy is
+ * refused whole (fail closed: the Worker always sends one). Undefined for
+ * requests that are not pushes.
  */
-export function receiveHooks(request: Request, db: D1Database, repoId: string): Pick<ReceivePackOptions, 'checkUpdate' | 'onApplied'> | undefined {
+export function receiveHooks(request: Request): Pick<ReceivePackOptions, 'checkUpdate'> | undefined {
   if (new URL(request.url).pathname !== '/git-receive-pack') return undefined;
   const policy = parsePushPolicy(request.headers.get(PUSH_POLICY_HEADER));
   if (policy === null) return { checkUpdate: () => 'push policy missing' };
-  return {
-    checkUpdate: (u) => protectionRefusal(policy.rules, policy.role, u),
-    onApplied: (updates) => recordPush(db, repoId, policy.actor, updates.map((u) => ({ ref: u.name, oldId: u.old, newId: u.new }))),
-  };
+  return { checkUpdate: (u) => protectionRefusal(policy.rules, policy.role, u) };
+}
+
+/** Who pushes, for the audit log: from the policy header (null: the hub admin token, or no policy, when nothing is applied). */
+export function pushActor(request: Request): string | null {
+  return parsePushPolicy(request.headers.get(PUSH_POLICY_HEADER))?.actor ?? null;
 }

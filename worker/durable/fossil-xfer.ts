@@ -20,7 +20,6 @@ import { parseArtifact } from '../../shared/core/fossil/artifact.js';
 import { emptyRepository, newRepository, xferStreamed, type FossilRepo, type NewRepositoryOptions, type ReceivedArtifact } from '../../shared/protocols/fossil/index.js';
 import { ArtifactReader, receiveMemo, type ReceiveMemo } from '../../shared/protocols/fossil/repo.js';
 import type { Env } from '../env.js';
-import { recordFossilPush } from '../audit.js';
 import { anonymousCaps, fossilLogins } from '../fossil-login.js';
 import { nativePrimitives } from '../primitives.js';
 import type { RepoRow } from '../storage-d1/schema.js';
@@ -28,6 +27,7 @@ import { R2SegmentStore } from '../storage-r2/segments.js';
 import { BODY_LENGTH_HEADER, fossilErrorReply } from '../routes/fossil.js';
 import { localFossilStore, SqlFossilStore } from './fossil-store.js';
 import { runRepackAlarm, scheduleRepack, type RepackHost } from './fossil-repack.js';
+import { addFossilEvent } from './push-outbox.js';
 import { crosslinkArtifacts } from './fossil-tables.js';
 import { requestBody } from './git-http.js';
 import type { SqlHost } from './repo-store.js';
@@ -171,8 +171,8 @@ export async function handleFossilRequest(request: Request, host: RepackHost, en
         // Failed-login limits as for git; the route passes the client's address on.
         ...fossilLogins(env, row, request.headers.get('x-hub-client-address')),
         onArtifacts: hooks.onArtifacts,
-        // The audit log; a failure to log does not undo the push, already visible.
-        onPush: (p) => recordFossilPush(env.DB, repoId, p.actor, p.files, p.checkins).catch((e) => console.error('audit log of a fossil push failed', e)),
+        // The audit log's outbox, before the reply (the DO sends it to D1 after: repo.ts).
+        onPush: (p) => addFossilEvent(host.sql, repoId, p.actor, p.files, p.checkins),
       },
     );
   });

@@ -120,6 +120,22 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     `ALTER TABLE reach_plans ADD COLUMN last_seg INTEGER`,
     `ALTER TABLE reach_plans ADD COLUMN last_off INTEGER`,
   ],
+  // The audit log's outbox (push-outbox.ts): events written with the push's own commit, deleted once
+  // D1's push_events has them. AUTOINCREMENT: a seq is never used again (D1 keys events on it).
+  [
+    `CREATE TABLE push_outbox (
+       seq INTEGER PRIMARY KEY AUTOINCREMENT,
+       repo_id TEXT NOT NULL,
+       actor TEXT,
+       kind TEXT NOT NULL,
+       ref TEXT,
+       old_id TEXT,
+       new_id TEXT,
+       artifacts INTEGER,
+       checkins TEXT,
+       at INTEGER NOT NULL
+     )`,
+  ],
 ];
 
 /**
@@ -506,8 +522,11 @@ export class SqlRepoStore {
     return { inserted: this.commit({ rows, refs: [] }).inserted };
   }
 
-  /** Rows and ref compare-and-swaps in one transaction (see RepoCommitter.commit). */
-  commit(c: RepoCommit): CommitResult {
+  /**
+   * Rows and ref compare-and-swaps in one transaction (see RepoCommitter.commit). `applied` is told
+   * the result inside it, after the refs moved: the push's audit events go in with them (repo.ts).
+   */
+  commit(c: RepoCommit, applied?: (result: CommitResult) => void): CommitResult {
     return this.refsTransaction(() => {
       // Decide everything before the first write; a throw here (bad row) leaves no trace.
       const planned = planDepths(c.rows, (id) => this.depthOf(id));
@@ -552,7 +571,9 @@ export class SqlRepoStore {
         const noRows = c.rows.length === 0 && c.stage === undefined && (c.planned === undefined || (Array.isArray(c.planned) && c.planned.length === 0));
         if (noRows) this.host.sql.exec(`UPDATE reach_plans SET version = version + 1 WHERE version = ?`, c.reach!.expect);
       }
-      return { ...result, inserted };
+      const done = { ...result, inserted };
+      applied?.(done);
+      return done;
     });
   }
 

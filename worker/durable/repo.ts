@@ -17,13 +17,14 @@ import { R2SegmentStore } from '../storage-r2/segments.js';
 import type { RepoStore } from './client.js';
 import { DELTA_APPLIERS, handleGitRequest, PeelCache, type GitRepo } from './git-http.js';
 import { capture, type RpcResult } from './rpc-result.js';
-import { receiveHooks } from '../protections.js';
+import { pushActor, receiveHooks } from '../protections.js';
 import { migrate, PREBUILD_MIN_ROWS, SCHEMA_VERSION, SqlRepoStore, type SqlHost } from './repo-store.js';
 import { migrateFossil } from './fossil-store.js';
 import { fossilRepackAlarm, handleFossilRequest, initFossilRepository } from './fossil-xfer.js';
 import { noteGcRepo, segmentGcAlarm } from './segment-gc.js';
 import { COMPACT_DELAY_MS, compactAfter, compactionPossible, gitCompactAlarm } from './git-compact.js';
 import { CACHED_ACCESS_HEADER, RepoAccessCache } from './access.js';
+import { addGitEvents, hasEvents, OUTBOX_RETRY_MS, sendEvents } from './push-outbox.js';
 import { ContentGuard } from './content-guard.js';
 import { fossilErrorReply } from '../routes/fossil.js';
 
@@ -103,6 +104,8 @@ export class RepoObject extends DurableObject<Env> {
   private compactWanted = false;
   /** The repository's D1 row (existence, visibility) for requests the Worker routed on its cache (access.ts). */
   private readonly access: RepoAccessCache;
+  /** The last send of the audit outbox to D1 (push-outbox.ts): sends run one after another; true when it emptied the outbox. */
+  private sending: Promise<boolean> = Promise.resolve(true);
   /** The content bucket, its puts refused once the repository is deleted (content-guard.ts). */
   private readonly content: ContentGuard;
   /** The env handed to fossil's code: CONTENT is the guarded bucket. */
@@ -120,6 +123,8 @@ export class RepoObject extends DurableObject<Env> {
     void ctx.blockConcurrencyWhile(async () => {
       ensureGitSchema(ctx.storage);
       this.store.sweepStages();
+      // Audit events the previous instance did not get into D1: the alarm sends them now.
+      if (hasEvents(ctx.storage.sql)) await this.alarmBy(Date.now());
     });
   }
 
@@ -154,41 +159,76 @@ export class RepoObject extends DurableObject<Env> {
     await this.armSegmentGc(repoId);
     if (new URL(request.url).pathname.startsWith('/fossil/')) {
       this.ensureFossil();
-      return handleFossilRequest(request, this.ctx.storage, this.contentEnv, undefined, checked?.access).catch((e: unknown) => this.fossilDeleted(e));
+      try {
+        return await handleFossilRequest(request, this.ctx.storage, this.contentEnv, undefined, checked?.access).catch((e: unknown) => this.fossilDeleted(e));
+      } finally {
+        // A round that stored artifacts wrote its audit event (fossil-xfer.ts).
+        if (hasEvents(this.ctx.storage.sql)) this.sendAuditSoon();
+      }
     }
     const local = localRepoStore(this.store);
+    const hooks = receiveHooks(request);
     const repo: GitRepo = {
       refs: local,
       index: local,
-      committer: local,
+      // A push's audit events go into the outbox in the transaction that moves its refs.
+      committer: hooks ? { ...local, commit: async (c: RepoCommit) => this.store.commit(c, this.auditOf(c, repoId, pushActor(request))) } : local,
       segments: new R2SegmentStore(this.content.bucket, repoId),
       primitives: nativePrimitives,
       appliers: DELTA_APPLIERS,
     };
-    // Pushes carry the hub's branch protection rules and write the audit log (worker/protections.ts).
-    return handleGitRequest(request, repo, this.peeled, this.deferAudit(receiveHooks(request, this.env.DB, repoId)));
+    // Pushes carry the hub's branch protection rules (worker/protections.ts).
+    return handleGitRequest(request, repo, this.peeled, hooks && { ...hooks, onApplied: (updates: RefUpdate[]) => this.afterPush(updates) });
+  }
+
+  /** What a push's commit tells SqlRepoStore.commit: the outbox gets an event for each ref it moved. */
+  private auditOf(c: RepoCommit, repoId: string, actor: string | null): (r: CommitResult) => void {
+    return (r) => addGitEvents(this.ctx.storage.sql, repoId, actor, c.refs.filter((_, k) => r.refs[k].status === 'ok'));
+  }
+
+  /** After a push's commit, without delaying git's report: its audit events to D1, and compaction. */
+  private afterPush(updates: RefUpdate[]): void {
+    if (updates.length > 0) this.sendAuditSoon();
+    // The push's segments are indexed now: the alarm counts them and compacts if due.
+    this.ctx.waitUntil(this.armCompaction().catch((e) => console.error(`git compaction not scheduled: ${(e as Error).message}`)));
   }
 
   /**
-   * The push's audit write (a D1 round trip) made after the refs moved
-   * without delaying git's report: kept alive by waitUntil, a failure logged
-   * (it never undid a push: receive-pack only reports it).
+   * Sends the audit outbox to D1 once the send under way (if any) ends: each
+   * send takes what waits when it starts. Resolves to whether the outbox is
+   * empty after it; never rejects (D1's failure is logged, the events stay).
    */
-  private deferAudit<H extends { onApplied?: (updates: RefUpdate[]) => Promise<void> | void }>(hooks: H | undefined): H | undefined {
-    const write = hooks?.onApplied;
-    if (!hooks || !write) return hooks;
-    return {
-      ...hooks,
-      onApplied: (updates: RefUpdate[]) => {
-        // The push's segments are indexed now: the alarm counts them and compacts if due.
-        this.ctx.waitUntil(this.armCompaction().catch((e) => console.error(`git compaction not scheduled: ${(e as Error).message}`)));
-        this.ctx.waitUntil(
-          Promise.resolve()
-            .then(() => write(updates))
-            .catch((e) => console.error(`audit log write failed: ${(e as Error).message}`)),
-        );
-      },
+  private sendAudit(): Promise<boolean> {
+    const send = async (): Promise<boolean> => {
+      try {
+        await sendEvents(this.ctx.storage.sql, this.env.DB);
+        return true;
+      } catch (e) {
+        console.error(`audit log not sent to D1, kept for the alarm: ${(e as Error).message}`);
+        return false;
+      }
     };
+    this.sending = this.sending.then(send);
+    return this.sending;
+  }
+
+  /** sendAudit after the reply (waitUntil); what D1 refused waits for the alarm (set by then unless it runs: it looks when it ends). */
+  private sendAuditSoon(): void {
+    const retry = async () => {
+      if (!(await this.sendAudit()) && !this.inAlarm) await this.alarmBy(Date.now() + OUTBOX_RETRY_MS);
+    };
+    this.ctx.waitUntil(retry().catch((e) => console.error(`audit log retry not scheduled: ${(e as Error).message}`)));
+  }
+
+  /** Sets the alarm for `at` unless it is set sooner. */
+  private async alarmBy(at: number): Promise<void> {
+    const set = await this.ctx.storage.getAlarm();
+    if (set === null || set > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  /** Sends the audit outbox to D1 now (the events API, so a push it lists is never missing); whether it is empty after. */
+  async flushAudit(): Promise<boolean> {
+    return this.sendAudit();
   }
 
   /**
@@ -223,15 +263,18 @@ export class RepoObject extends DurableObject<Env> {
   }
 
   /**
-   * The alarm serves fossil repacking (fossil-repack.ts, which re-arms it
-   * while work waits) and the segment collector (segment-gc.ts, at most once
-   * per interval), and git compaction (git-compact.ts, after pushes, re-armed
-   * while work waits) followed by the next clone's reach plan when none is kept;
-   * the earliest of their times wins and each checks whether it is due.
+   * The alarm serves the audit outbox (push-outbox.ts: events D1 refused,
+   * every OUTBOX_RETRY_MS until it takes them), fossil repacking
+   * (fossil-repack.ts, which re-arms it while work waits) and the segment
+   * collector (segment-gc.ts, at most once per interval), and git compaction
+   * (git-compact.ts, after pushes, re-armed while work waits) followed by the
+   * next clone's reach plan when none is kept; the earliest of their times wins
+   * and each checks whether it is due.
    */
   override async alarm(): Promise<void> {
     this.inAlarm = true;
     try {
+      await this.sendAudit();
       let again: number | null = null;
       // Git repositories never get the fossil tables.
       if (this.fossilReady || hasFossilSchema(this.ctx.storage)) {
@@ -253,6 +296,8 @@ export class RepoObject extends DurableObject<Env> {
       if (next === null) this.gcArmed = false;
       const at = again === null ? next : next === null ? again : Math.min(again, next);
       if (at !== null && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(at);
+      // Events D1 refused (now, or in a push's send while this ran) wait for the next try.
+      if (hasEvents(this.ctx.storage.sql)) await this.alarmBy(Date.now() + OUTBOX_RETRY_MS);
     } finally {
       this.inAlarm = false;
     }
@@ -299,6 +344,8 @@ export class RepoObject extends DurableObject<Env> {
       cursor = page.truncated ? page.cursor : undefined;
     } while (cursor !== undefined);
     const fossil = this.fossilReady || hasFossilSchema(this.ctx.storage);
+    // The log outlives the repository: its last events go to D1 before the outbox goes with the storage.
+    await this.sendAudit();
     await this.ctx.storage.deleteAll();
     ensureGitSchema(this.ctx.storage);
     this.fossilReady = false;

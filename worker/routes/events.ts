@@ -1,4 +1,8 @@
-/** A repository's audit log (worker/audit.ts), newest first, for its readers: `?limit=` (1-1000, default 100), `?before=ID` to page. */
+/**
+ * A repository's audit log (worker/audit.ts), newest first, for its readers: `?limit=` (1-1000,
+ * default 100), `?before=ID` to page. The repository's Durable Object first sends what its outbox
+ * holds (durable/push-outbox.ts), so every push that was answered is listed.
+ */
 import { Hono } from 'hono';
 import { listEvents } from '../audit.js';
 import { fail, repoFor, type ApiEnv } from './api-common.js';
@@ -20,5 +24,9 @@ eventsApi.get('/repos/:name/events', async (c) => {
   if (limit === null || limit === undefined) return fail(c, 400, 'limit must be an integer from 1 to 1000');
   const before = intParam(c.req.query('before'), 1, Number.MAX_SAFE_INTEGER, undefined);
   if (before === null) return fail(c, 400, 'before must be a positive integer (an event id)');
+  // A failure here (the DO's or D1's) leaves the events where they are: what D1 has is listed.
+  await c.env.REPO.get(c.env.REPO.idFromName(r.repo.id))
+    .flushAudit()
+    .catch((e) => console.error(`audit outbox not flushed: ${(e as Error).message}`));
   return c.json({ events: await listEvents(c.env.DB, r.repo.id, limit, before) });
 });

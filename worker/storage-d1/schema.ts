@@ -4,7 +4,7 @@
  * repository's Durable Object. Migrations in migrations/ are generated from
  * this file with `npm run db:generate` (drizzle-kit).
  */
-import { sqliteTable, text, integer, primaryKey, index } from 'drizzle-orm/sqlite-core';
+import { sqliteTable, text, integer, primaryKey, index, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /**
  * Repositories: name, kind (git | fossil), visibility, and an immutable random
@@ -88,7 +88,10 @@ export const protections = sqliteTable(
  * row per fossil sync round that stored artifacts (kind `fossil`: ref and ids
  * null, artifacts and checkins set). Keyed by the repository's immutable id
  * (no foreign key), so a deleted repository's log stays, and a new repository
- * of the same name starts with an empty one.
+ * of the same name starts with an empty one. Rows come from the repository
+ * Durable Object's outbox (worker/durable/push-outbox.ts), each with its
+ * outbox seq: sent again after a crash, a row already here is skipped
+ * (push_events_outbox), so an event is never logged twice.
  */
 export const pushEvents = sqliteTable(
   'push_events',
@@ -106,8 +109,10 @@ export const pushEvents = sqliteTable(
     /** fossil: the new check-ins' hashes, space-separated (at most MAX_EVENT_CHECKINS). */
     checkins: text('checkins'),
     at: integer('at').notNull(),
+    /** The event's seq in its repository's outbox (null for rows logged before the outbox). */
+    outboxSeq: integer('outbox_seq'),
   },
-  (t) => [index('push_events_repo').on(t.repoId, t.seq)],
+  (t) => [index('push_events_repo').on(t.repoId, t.seq), uniqueIndex('push_events_outbox').on(t.repoId, t.outboxSeq)],
 );
 
 /** Failed logins counted per key (`user:NAME`, `addr:IP`) in a fixed window (worker/rate-limit.ts). */

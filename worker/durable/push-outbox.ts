@@ -1,0 +1,90 @@
+/**
+ * The audit log's outbox in the repository's Durable Object (table push_outbox,
+ * repo-store.ts): a push's events are written in its own SQLite commit (git:
+ * the ref update's transaction; fossil: the round, before its reply), then sent
+ * to D1's push_events (audit.ts) after the reply, and deleted only once D1 has
+ * them. What D1 refused, or what an instance that died left behind, the DO's
+ * alarm sends (repo.ts). D1 skips an event it already has (its outbox seq), so
+ * one sent again after a crash is still logged once; sent in seq order, D1's
+ * seq (the events API's order) follows the pushes'.
+ */
+import type { RefUpdate } from '../../shared/storage/refs.js';
+import { MAX_EVENT_CHECKINS, recordEvents, type PushEvent } from '../audit.js';
+
+/** Events sent per D1 batch (10 rows a statement: 20 statements). */
+const SEND_BATCH = 200;
+
+/** How long after a send D1 refused the alarm tries again. */
+export const OUTBOX_RETRY_MS = 60_000;
+
+/** Adds the ref updates one git push applied; call inside the transaction that applied them. */
+export function addGitEvents(sql: SqlStorage, repoId: string, actor: string | null, updates: RefUpdate[], at = Date.now()): void {
+  if (updates.length === 0) return;
+  // One statement for any number of refs (a push of thousands of tags), in the push's order.
+  sql.exec(
+    `INSERT INTO push_outbox (repo_id, actor, kind, ref, old_id, new_id, at)
+     SELECT ?, ?, 'git', json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), ? FROM json_each(?) ORDER BY key`,
+    repoId,
+    actor,
+    at,
+    JSON.stringify(updates.map((u) => [u.name, u.old, u.new])),
+  );
+}
+
+/**
+ * Adds one fossil sync round that stored artifacts: `artifacts` file cards
+ * received, `checkins` the new check-ins among them (the first
+ * MAX_EVENT_CHECKINS kept). A fossil push takes one or more rounds, so a large
+ * push is several events.
+ */
+export function addFossilEvent(sql: SqlStorage, repoId: string, actor: string | null, artifacts: number, checkins: string[], at = Date.now()): void {
+  const list = checkins.slice(0, MAX_EVENT_CHECKINS).join(' ');
+  sql.exec(`INSERT INTO push_outbox (repo_id, actor, kind, artifacts, checkins, at) VALUES (?, ?, 'fossil', ?, ?, ?)`, repoId, actor, artifacts, list, at);
+}
+
+/** Whether events wait in the outbox. */
+export function hasEvents(sql: SqlStorage): boolean {
+  return sql.exec(`SELECT 1 FROM push_outbox LIMIT 1`).toArray().length > 0;
+}
+
+type OutboxRow = {
+  seq: number;
+  repo_id: string;
+  actor: string | null;
+  kind: 'git' | 'fossil';
+  ref: string | null;
+  old_id: string | null;
+  new_id: string | null;
+  artifacts: number | null;
+  checkins: string | null;
+  at: number;
+};
+
+/**
+ * Sends every waiting event to D1, oldest first, SEND_BATCH at a time, each
+ * batch deleted once D1 accepted it. Throws what D1 threw: the events not sent
+ * stay. Callers run one send at a time (repo.ts), so no two send the same rows.
+ */
+export async function sendEvents(sql: SqlStorage, db: D1Database): Promise<void> {
+  for (;;) {
+    const rows = sql.exec<OutboxRow>(`SELECT * FROM push_outbox ORDER BY seq LIMIT ?`, SEND_BATCH).toArray();
+    if (rows.length === 0) return;
+    await recordEvents(db, rows.map(toEvent));
+    sql.exec(`DELETE FROM push_outbox WHERE seq <= ?`, rows[rows.length - 1].seq);
+  }
+}
+
+function toEvent(r: OutboxRow): PushEvent {
+  return {
+    outboxSeq: r.seq,
+    repoId: r.repo_id,
+    actor: r.actor,
+    kind: r.kind,
+    ref: r.ref,
+    oldId: r.old_id,
+    newId: r.new_id,
+    artifacts: r.artifacts,
+    checkins: r.checkins,
+    at: r.at,
+  };
+}
