@@ -13,7 +13,7 @@
  * hub's accounts for login cards (worker/fossil-login.ts). The answer is
  * always 200 with a fossil body; errors are `error` cards.
  */
-import { concat } from '../../shared/core/bytes.js';
+import { concat, releaseNow } from '../../shared/core/bytes.js';
 import { HubError, StreamError } from '../../shared/core/errors.js';
 import { ChunkPool } from '../../shared/core/stream.js';
 import { parseArtifact } from '../../shared/core/fossil/artifact.js';
@@ -179,7 +179,11 @@ export async function handleFossilRequest(request: Request, host: RepackHost, en
   // Reverse deltas for what arrived: in the DO's alarm, once the push is over (fossil-repack.ts).
   await scheduleRepack(host, repoId).catch((e) => console.error('fossil repack not scheduled', e));
   // The route passes the body on as a stream, with this length.
-  if ('body' in reply) return new Response(reply.body, { status: 200, headers: { 'content-type': reply.contentType, 'content-length': String(reply.body.length) } });
+  if ('body' in reply) {
+    // A whole reply holds nothing of the request: its body (~1 MiB a push round, live through the round) is freed now.
+    releaseNow(body);
+    return new Response(reply.body, { status: 200, headers: { 'content-type': reply.contentType, 'content-length': String(reply.body.length) } });
+  }
   // A clone round or a large gimme answer, sent as its records are read (outside the request queue, as a git clone
   // streams: records are never rewritten in place, and replaced segments outlive a round by
   // the segment collector's grace period). A fixed length: fossil 2.21 needs a Content-Length.

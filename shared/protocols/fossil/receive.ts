@@ -19,7 +19,7 @@ import type { ArtifactState, FossilRowInput, PendingDelta, UnversionedEntry, Con
 import { MAX_CHAIN_DEPTH } from '../../storage/object-index.js';
 import { xferError } from './errors.js';
 import { LruBaseCache } from '../../storage/object-store.js';
-import { RecordSink, recordKey, type ArtifactReader, type FossilRepo } from './repo.js';
+import { RecordSink, recordKey, releaseMemo, type ArtifactReader, type FossilRepo } from './repo.js';
 
 /** A structural artifact that became part of the repository. */
 export interface ReceivedArtifact {
@@ -333,7 +333,10 @@ export class Ingest {
       this.published.size === 0 &&
       this.uv.size === 0 &&
       this.config.length === 0;
-    if (nothing) return { artifacts: 0, checkins: [] };
+    if (nothing) {
+      releaseMemo(this.repo.memo);
+      return { artifacts: 0, checkins: [] };
+    }
     await this.sink.finish();
     const result = await store.commit({
       rows: [...this.rows.values()].map(({ depth: _d, ...r }) => r),
@@ -356,6 +359,8 @@ export class Ingest {
     await emit.flush();
     this.structural.clear();
     await resolveInto(this.repo, this.reader, result.inserted.map((r) => r.hash), this.limits, this.contents, emit);
+    // The cards are done with and the batches handed on: nothing of this request holds a memo text now.
+    releaseMemo(this.repo.memo);
     return emit.finish();
   }
 
@@ -482,6 +487,8 @@ async function resolveInto(
     }
     inserted.clear();
     await emit.flush();
+    // Committed and handed on: no parsed artifact (which may view its text) and no base is held here now.
+    releaseMemo(repo.memo);
   };
   let frontier = newHashes;
   try {

@@ -34,7 +34,18 @@ export interface ReceiveMemo {
 
 /** A memo holding up to `textBytes` of texts and `deltaBytes` of pending deltas. */
 export function receiveMemo(textBytes = 8 * 1024 * 1024, deltaBytes = 4 * 1024 * 1024): ReceiveMemo {
-  return { texts: new LruBaseCache(textBytes), deltas: new LruBaseCache(deltaBytes) };
+  // Both hold only arrays of their own (apply outputs, owned copies): what they drop is freed by releaseMemo.
+  return { texts: new LruBaseCache(textBytes, { freeEvicted: true }), deltas: new LruBaseCache(deltaBytes, { freeEvicted: true }) };
+}
+
+/**
+ * Frees what the memo dropped (LruBaseCache.releaseEvicted), at points where the receive path
+ * holds none of its texts: a push's texts pass through the memo (1.1 GiB for the large bench
+ * corpus), and what it dropped waited as garbage for V8's next full GC (~64 MiB later).
+ */
+export function releaseMemo(memo: ReceiveMemo | undefined): void {
+  memo?.texts.releaseEvicted();
+  memo?.deltas.releaseEvicted();
 }
 
 /** The key of a stored record in a ReceiveMemo. */

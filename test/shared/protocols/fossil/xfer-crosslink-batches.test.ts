@@ -10,7 +10,7 @@ import { MemoryCrosslinkTables } from '../../../../shared/core/fossil/crosslink-
 import { crosslink } from '../../../../shared/core/fossil/crosslink.js';
 import { artifactId } from '../../../../shared/core/fossil/name.js';
 import { ARTIFACT_BATCH_BYTES, ARTIFACT_BATCH_COUNT, type ReceivedArtifact } from '../../../../shared/protocols/fossil/receive.js';
-import { receiveMemo } from '../../../../shared/protocols/fossil/repo.js';
+import { ArtifactReader, receiveMemo } from '../../../../shared/protocols/fossil/repo.js';
 import { xfer, ROLE_CAPS, sharedSecret } from '../../../../shared/protocols/fossil/index.js';
 import { deltaCard, enc, fileCard, harness, msg, p, parseReply, type Harness } from './xfer-helpers.js';
 import { concat } from '../../../../shared/core/bytes.js';
@@ -141,6 +141,31 @@ describe('crosslinking a resolved pending chain in batches', () => {
       }
     });
   }
+
+  it('a host memo smaller than the chain: the texts and deltas it drops are freed, and every artifact is stored intact', async () => {
+    const c = chain(40, 1500); // manifests of ~150 KB: a few fit in the memo below
+    const h = await harness();
+    h.repo.memo = receiveMemo(600 * 1024, 300 * 1024);
+    const kept: Uint8Array[] = [];
+    for (const cache of [h.repo.memo.texts, h.repo.memo.deltas]) {
+      const set = cache.set.bind(cache);
+      cache.set = (id, data) => (kept.push(data), set(id, data));
+    }
+    const x = crosslinker(h, c);
+    const reply = await pushChain(h, c, (batch) => x.link(batch));
+    expect(reply.lines.filter((l) => l.startsWith('error'))).toEqual([]);
+    expect(await h.store.states(c.hashes)).toEqual(c.hashes.map(() => 'public'));
+    const reader = new ArtifactReader({ ...h.repo, memo: undefined }, 0);
+    for (const [i, hash] of c.hashes.entries()) expect(await reader.read(hash)).toEqual(c.texts[i]);
+    expect(x.tables.mlinks.size).toBe(40);
+    // What the memo still holds is whole; what it dropped was freed (where the runtime can: workerd, not Node 20).
+    const held = new Set([h.repo.memo.texts, h.repo.memo.deltas].flatMap((m) => [...(m as unknown as { entries: Map<string, Uint8Array> }).entries.values()]));
+    for (const v of held) expect(v.byteLength).toBeGreaterThan(0);
+    const dropped = kept.filter((v) => !held.has(v));
+    expect(dropped.length).toBeGreaterThan(30);
+    const canFree = typeof (new ArrayBuffer(1) as ArrayBuffer & { transfer?: unknown }).transfer === 'function';
+    expect(dropped.filter((v) => v.byteLength > 0).length).toBe(canFree ? 0 : dropped.length);
+  });
 
   it('a failing hook still lets the whole chain be stored; crosslinking again completes the tables', async () => {
     const c = chain(150, 10);
