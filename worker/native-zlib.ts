@@ -25,6 +25,7 @@
  * engine of its own, since its pushes are awaited apart.
  */
 import * as zlib from 'node:zlib';
+import { releaseNow } from '../shared/core/bytes.js';
 import { ZlibError } from '../shared/core/errors.js';
 import type { Deflater, InflateResult, Inflater, Zlib } from '../shared/core/primitives.js';
 import { pureZlib } from '../shared/core/zlib.js';
@@ -113,9 +114,12 @@ class Engine {
       if (out.length >= bound) throw new ZlibError('zlib-too-large', `inflated past ${maxSize} bytes`, { limit: maxSize });
       const grown = new Uint8Array(Math.min(bound, out.length * 2));
       grown.set(out);
+      releaseNow(out); // made here (never `into`, which has room for all): freed now, not at V8's next full GC
       out = grown;
     }
-    const output = out === into || op * 4 >= out.length * 3 ? out.subarray(0, op) : out.slice(0, op);
+    if (out === into || op * 4 >= out.length * 3) return { output: out.subarray(0, op), consumed: ip };
+    const output = out.slice(0, op);
+    releaseNow(out); // the oversized buffer made here, copied out of
     return { output, consumed: ip };
   }
 
@@ -142,8 +146,13 @@ class Engine {
       const n = out.length - availOut;
       produced += n;
       if (produced > room) throw new ZlibError('zlib-too-large', 'inflated past the limit');
-      if (n > 0 && sink) sink(out.subarray(0, n));
-      else if (n > 0) output.push(n * 4 >= out.length * 3 ? out.subarray(0, n) : out.slice(0, n));
+      if (sink) {
+        if (n > 0) sink(out.subarray(0, n));
+      } else if (n * 4 >= out.length * 3) output.push(out.subarray(0, n));
+      else {
+        if (n > 0) output.push(out.slice(0, n));
+        releaseNow(out); // made here for this step and copied out of
+      }
       if (availOut > 0) return { output, done: availIn > 0, used: ip, produced };
     }
   }

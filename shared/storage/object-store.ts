@@ -4,7 +4,8 @@
  * zlib, the delta appliers and the base cache are arguments (no module state).
  */
 import { releaseNow } from '../core/bytes.js';
-import type { Primitives } from '../core/primitives.js';
+import { ZlibError } from '../core/errors.js';
+import type { Primitives, Zlib } from '../core/primitives.js';
 import { ChainCycleError, ChainTooDeepError, CorruptRecordError, ObjectNotFoundError } from './errors.js';
 import type { ObjectId } from './ids.js';
 import { MAX_CHAIN_DEPTH, type IndexRow, type ObjectChainReader, type ObjectIndexReader, type ObjectKind } from './object-index.js';
@@ -66,7 +67,27 @@ const PIECEWISE_RECORD = 4 * 1024 * 1024;
 async function inflateRecord(deps: ObjectStoreDeps, row: IndexRow): Promise<Uint8Array> {
   if (row.format === 'full' && row.length > PIECEWISE_RECORD) return inflatePieces(deps, row);
   const raw = await deps.segments.readRange(row.segment, row.offset, row.length);
-  return deps.primitives.zlib.inflate(raw, row.format === 'full' ? row.size : maxDeltaSize(row.size));
+  const known = knownRecordSize(row);
+  return known !== undefined ? inflateSized(deps.primitives.zlib, raw, known) : deps.primitives.zlib.inflate(raw, maxDeltaSize(row.size));
+}
+
+/** What `row`'s record inflates to, when the index says (checked when stored): a full record's size, a delta's recordSize. */
+function knownRecordSize(row: IndexRow): number | undefined {
+  if (row.format === 'full') return row.size;
+  return row.recordSize !== undefined && row.recordSize <= maxDeltaSize(row.size) ? row.recordSize : undefined;
+}
+
+/**
+ * Inflates one whole zlib stream of a known inflated `size` into one array made
+ * for it, one byte to spare (filling it means too large): no buffer doubled on
+ * the way or cut to size after, garbage that waited for V8's next full GC. The
+ * result is a view of a buffer of its own (releaseNow may free it).
+ */
+export function inflateSized(zlib: Zlib, record: Uint8Array, size: number): Uint8Array {
+  const r = zlib.inflatePrefix(record, size, new Uint8Array(size + 1));
+  if (!r) throw new ZlibError('zlib-truncated', 'zlib stream ends early');
+  if (r.consumed !== record.length) throw new ZlibError('zlib-trailing-data', `${record.length - r.consumed} bytes after the zlib stream`, { consumed: r.consumed });
+  return r.output;
 }
 
 /**
@@ -141,6 +162,8 @@ export async function readObject(deps: ObjectStoreDeps, id: ObjectId): Promise<S
     } else {
       if (base === undefined) throw new CorruptRecordError('corrupt-record', `delta ${r.id} has no base content`, { id: r.id });
       data = r.format === 'git-delta' ? deps.appliers.git(base, bytes, r.size) : deps.appliers.fossil(base, bytes, r.size);
+      // An inflated delta made for this read (inflateSized) is freed now, not at V8's next full GC.
+      if (knownRecordSize(r) !== undefined && data.buffer !== bytes.buffer) releaseNow(bytes);
     }
     if (data.length !== r.size) {
       throw new CorruptRecordError('corrupt-record', `object ${r.id} resolved to ${data.length} bytes, index says ${r.size}`, {

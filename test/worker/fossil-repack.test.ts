@@ -11,14 +11,15 @@ import { MemorySegmentStore } from '../../shared/storage/memory.js';
 import { localFossilStore, migrateFossil, SqlFossilStore } from '../../worker/durable/fossil-store.js';
 import { QUIET_MS, RELEASE_MS, repackDue, repackFossil, runRepackAlarm, scheduleRepack } from '../../worker/durable/fossil-repack.js';
 import type { RepoObject } from '../../worker/durable/repo.js';
+import { nativePrimitives } from '../../worker/primitives.js';
 
 const hashOf = (n: number) => n.toString(16).padStart(40, '0');
 const version = (i: number) => new TextEncoder().encode(`${'a line of a file that changes a little\n'.repeat(50)}version ${i}\n`);
 const N = 30;
 
 /** N versions as a push leaves them (each a delta of the previous), linked as check-ins (plink). */
-async function pushed(storage: DurableObjectStorage, segments: MemorySegmentStore): Promise<FossilRepo> {
-  const repo: FossilRepo = { store: localFossilStore(new SqlFossilStore(storage)), segments, primitives: purePrimitives };
+async function pushed(storage: DurableObjectStorage, segments: MemorySegmentStore, primitives = purePrimitives): Promise<FossilRepo> {
+  const repo: FossilRepo = { store: localFossilStore(new SqlFossilStore(storage)), segments, primitives };
   const sink = new RecordSink(repo);
   const rows: FossilRowInput[] = [];
   for (let i = 0; i < N; i++) {
@@ -68,6 +69,17 @@ describe('fossil repack', () => {
       const listed = await repo.store.listFrom(1, 100);
       expect(new Set(listed.map((r) => r.segment)).size).toBe(1);
       listed.slice(1).forEach((r, i) => expect(r.offset).toBe(listed[i].offset + listed[i].length));
+      await expectTexts(repo);
+    });
+  });
+
+  it('on node:zlib, as the Worker runs it (records freed once written, deltas once applied), leaves every text whole', async () => {
+    await runInDurableObject(await fresh(), async (_i: RepoObject, state) => {
+      const repo = await pushed(state.storage, new MemorySegmentStore(), nativePrimitives);
+      for (let more = true; more; ) more = (await repackFossil(state.storage, repo, 60_000)).more;
+      const rows = await repo.store.rows(Array.from({ length: N }, (_, i) => hashOf(i)));
+      for (let i = 0; i < N - 1; i++) expect(rows[i]).toMatchObject({ format: 'fossil-delta', base: hashOf(i + 1) });
+      expect(rows[N - 1]).toMatchObject({ format: 'full', depth: 0 });
       await expectTexts(repo);
     });
   });

@@ -40,6 +40,7 @@
 import { equal, releaseNow } from '../../core/bytes.js';
 import { createFossilDelta, reverseFossilDelta, walkFossilDelta } from '../../delta/fossil.js';
 import type { FossilRecordSwap, FossilRow } from '../../storage/fossil.js';
+import { inflateSized } from '../../storage/object-store.js';
 import { BlockCachedSegments } from '../../storage/segment-cache.js';
 import type { SegmentStore } from '../../storage/segments.js';
 import { MAX_CHAIN_DEPTH, MAX_CHAIN_ROWS } from '../../storage/object-index.js';
@@ -300,7 +301,7 @@ async function reversed(repo: FossilRepo, segments: SegmentStore, source: Fossil
   if (source.base !== target || source.format !== 'fossil-delta') return null;
   let forward: Uint8Array | undefined;
   try {
-    forward = repo.primitives.zlib.inflate(await segments.readRange(source.segment, source.offset, source.length), source.recordSize);
+    forward = inflateSized(repo.primitives.zlib, await segments.readRange(source.segment, source.offset, source.length), source.recordSize);
     const delta = reverseFossilDelta(forward, text);
     if (makes(from, delta, text)) return delta;
     releaseNow(delta);
@@ -308,7 +309,7 @@ async function reversed(repo: FossilRepo, segments: SegmentStore, source: Fossil
   } catch {
     return null;
   } finally {
-    if (forward?.byteOffset === 0 && forward.byteLength === forward.buffer.byteLength) releaseNow(forward);
+    if (forward !== undefined) releaseNow(forward); // a buffer of its own (inflateSized)
   }
 }
 

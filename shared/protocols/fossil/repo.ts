@@ -3,6 +3,7 @@
  * with the injected primitives; plus the helpers every handler shares
  * (reading an artifact through its delta chain, appending records).
  */
+import { releaseNow } from '../../core/bytes.js';
 import type { Primitives } from '../../core/primitives.js';
 import { applyFossilDelta } from '../../delta/fossil.js';
 import { applyGitDelta } from '../../delta/git.js';
@@ -108,7 +109,14 @@ export class RecordSink {
 
   /** Deflates `data` and appends it. */
   async appendDeflated(data: Uint8Array): Promise<WrittenRecord> {
-    return this.append(this.repo.primitives.zlib.deflate(data));
+    const record = this.repo.primitives.zlib.deflate(data);
+    try {
+      return await this.append(record);
+    } finally {
+      // The writer copied it: freed now, not at V8's next full GC. Only a buffer of its own (a pooled
+      // Buffer shares one: node:zlib output under 4 KiB may be a slice of Buffer's pool).
+      if (record.byteOffset === 0 && record.byteLength === record.buffer.byteLength) releaseNow(record);
+    }
   }
 
   /** Makes written records readable (no-op when nothing was written). */

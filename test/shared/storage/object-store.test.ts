@@ -119,6 +119,32 @@ describe('readObject with the real delta engines', () => {
   });
 });
 
+describe('readObject of records whose inflated size the index knows', () => {
+  it('frees each inflated delta once applied (workerd), never a text it returned or cached, nor a delta its result is a view of', async () => {
+    const canFree = 'transfer' in ArrayBuffer.prototype; // workerd: a text freed by mistake reads as empty
+    const { repo, segments } = createMemoryStores();
+    const enc = new TextEncoder();
+    const versions = Array.from({ length: 6 }, (_, i) => enc.encode(Array.from({ length: 400 }, (_, line) => `line ${line} of version ${line % 7 === 0 ? i : 0}\n`).join('')));
+    // Version 0 full, 1-4 fossil deltas on the previous, 5 a "git delta" that is its own text (the applier below returns it).
+    const bodies = versions.map((v, i) => (i === 0 || i === 5 ? v : createFossilDelta(versions[i - 1], v)));
+    const seg = await appendRecords(segments, bodies.map((b) => purePrimitives.zlib.deflate(b)));
+    const id = (i: number) => (i + 1).toString(16).padStart(40, '0');
+    const format = (i: number) => (i === 0 ? ('full' as const) : i === 5 ? ('git-delta' as const) : ('fossil-delta' as const));
+    await repo.putBatch(versions.map((v, i) => ({ id: id(i), kind: 'blob' as const, size: v.length, segment: seg.segment, ...seg.records[i], recordSize: bodies[i].length, format: format(i), base: i === 0 ? null : id(i - 1) })));
+    const deltas: Uint8Array[] = [];
+    const fossil = (b: Uint8Array, d: Uint8Array, n: number) => (deltas.push(d), applyFossilDelta(b, d, n));
+    const cache = new LruBaseCache(1 << 20);
+    const deps = { index: repo, segments, primitives: purePrimitives, appliers: { git: (_b: Uint8Array, d: Uint8Array) => d, fossil }, cache };
+    const got = [await readObject(deps, id(4)), await readObject(deps, id(5)), await readObject(deps, id(5))];
+    expect(deltas.map((d) => d.length)).toEqual(canFree ? [0, 0, 0, 0] : bodies.slice(1, 5).map((b) => b.length));
+    expect(got.map((o) => o?.data)).toEqual([versions[4], versions[5], versions[5]]);
+    for (let i = 0; i < versions.length; i++) expect(cache.get(id(i))).toEqual(versions[i]);
+    // A delta inflating past its recorded size is refused, not cut.
+    await repo.putBatch([{ id: 'f'.repeat(40), kind: 'blob', size: versions[1].length, segment: seg.segment, ...seg.records[1], recordSize: bodies[1].length - 1, format: 'fossil-delta', base: id(0) }]);
+    await expect(readObject({ ...deps, cache: undefined }, 'f'.repeat(40))).rejects.toMatchObject({ code: 'zlib-too-large' });
+  });
+});
+
 describe('readObject of a large full record', () => {
   it('streams and inflates it into one array of its size (no range read of the whole record); a cut or wrong one is refused', async () => {
     const { repo, segments } = createMemoryStores();
