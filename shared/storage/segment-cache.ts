@@ -18,9 +18,11 @@ export interface BlockCacheOptions {
   /** Most bytes of blocks kept (default 16 MiB). */
   maxBytes?: number;
   /**
-   * Free a dropped block's memory at once (releaseNow), for a caller done with
-   * each read's bytes before its next read: a block lives long enough to
-   * reach V8's old generation, whose garbage waits for a full GC.
+   * Free a dropped block's memory at once (releaseNow), and a read's array made
+   * for it alone (a long read passed through, a record across two blocks) at
+   * the next read, for a caller done with each read's bytes before its next
+   * read: a block lives long enough to reach V8's old generation, whose
+   * garbage waits for a full GC; a repack's large records add up to its size.
    */
   freeDropped?: boolean;
 }
@@ -42,6 +44,8 @@ export class BlockCachedSegments implements SegmentReader {
   private readonly blocks = new Map<string, Uint8Array>();
   private readonly sizes = new Map<SegmentId, number>();
   private bytes = 0;
+  /** With freeDropped: the last read's array made for it alone, freed at the next read. */
+  private loose: Uint8Array | null = null;
 
   constructor(
     private readonly inner: SegmentReader,
@@ -55,11 +59,13 @@ export class BlockCachedSegments implements SegmentReader {
   async readRange(segment: SegmentId, offset: number, length: number): Promise<Uint8Array> {
     checkRange(offset, length);
     this.stats.reads++;
+    if (this.loose !== null) releaseNow(this.loose);
+    this.loose = null;
     const size = this.inner.size ? await this.sizeOf(segment) : -1;
     // Without a size (or past it, or too long to be worth caching), the store answers (and reports errors) itself.
     if (size < 0 || length === 0 || length > this.blockSize || offset + length > size) {
       this.stats.loads++;
-      return this.inner.readRange(segment, offset, length);
+      return this.own(await this.inner.readRange(segment, offset, length));
     }
     const first = Math.floor(offset / this.blockSize);
     const last = Math.floor((offset + length - 1) / this.blockSize);
@@ -72,7 +78,13 @@ export class BlockCachedSegments implements SegmentReader {
     out.set(a.subarray(start));
     const b = await this.block(segment, last, size);
     out.set(b.subarray(0, length - (a.length - start)), a.length - start);
-    return out;
+    return this.own(out);
+  }
+
+  /** `data`, made for one read: with freeDropped, freed at the next (only an array over a whole buffer of its own). */
+  private own(data: Uint8Array): Uint8Array {
+    if (this.freeDropped && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) this.loose = data;
+    return data;
   }
 
   readStream(segment: SegmentId, offset?: number, length?: number): ByteStream {

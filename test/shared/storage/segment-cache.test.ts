@@ -78,4 +78,23 @@ describe('BlockCachedSegments', () => {
       expect(await cache.readRange(segment, locs[0].offset, 16)).toEqual(kept);
     }
   });
+
+  it('with freeDropped, frees a read made for it alone (passed through, across two blocks) at the next read, never a view of a kept block', async () => {
+    const frees = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function';
+    const store = new MemorySegmentStore();
+    const recs = records(64, 6);
+    const { segment, records: locs } = await appendRecords(store, recs);
+    const whole = await store.readRange(segment, 0, 3 * 4096);
+    for (const freeDropped of [false, true]) {
+      const cache = new BlockCachedSegments(store, { blockSize: 4096, maxBytes: 1 << 20, freeDropped });
+      const long = await cache.readRange(segment, 0, 2 * 4096); // longer than a block: passed through
+      const across = await cache.readRange(segment, 4000, 200); // read while `long` is freed (the caller is done with it)
+      expect(across).toEqual(whole.subarray(4000, 4200));
+      const inBlock = await cache.readRange(segment, 100, 50); // `across` freed now
+      const next = await cache.readRange(segment, 200, 50); // a view of a block: never freed
+      expect([long.length, across.length, inBlock.length]).toEqual(freeDropped && frees ? [0, 0, 50] : [2 * 4096, 200, 50]);
+      expect([inBlock, next]).toEqual([whole.subarray(100, 150), whole.subarray(200, 250)]);
+      expect(await cache.readRange(segment, 0, 2 * 4096)).toEqual(whole.subarray(0, 2 * 4096));
+    }
+  });
 });
