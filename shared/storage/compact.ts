@@ -30,7 +30,7 @@ export interface CopiedRecords {
  * aborted and the error thrown: nothing refers to it.
  */
 export async function copyRecords(segments: SegmentCreator & SegmentReader, records: readonly RangeRequest[]): Promise<CopiedRecords> {
-  const prefetch = new RangePrefetcher(segments, records, { concurrency: 4, maxBytes: 2 * COMPACT_BYTES, gap: READ_GAP });
+  const prefetch = new RangePrefetcher(segments, records, { concurrency: 4, maxBytes: 2 * COMPACT_BYTES, gap: READ_GAP, freeTaken: true });
   const writer = await segments.create();
   try {
     const locations: RecordLocation[] = [];

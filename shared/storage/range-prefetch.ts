@@ -8,6 +8,7 @@
  * `maxBytes` of spans fetched or in flight and not yet fully consumed (a span
  * the consumer needs now is always started, whatever the budget).
  */
+import { releaseNow } from '../core/bytes.js';
 import type { SegmentId, SegmentReader } from './segments.js';
 
 /** One record to read. */
@@ -27,6 +28,12 @@ export interface RangePrefetchOptions {
   gap?: number;
   /** Longest coalesced range (default 4 MiB); a longer record is read alone. */
   maxSpan?: number;
+  /**
+   * Free a range's memory (releaseNow) at the take after its last record's, for
+   * a consumer done with each record by its next take (a copy): what it reads
+   * passes through as garbage otherwise, left for V8's next full GC.
+   */
+  freeTaken?: boolean;
 }
 
 /** Counters, for tests and benchmarks. */
@@ -57,6 +64,9 @@ export class RangePrefetcher {
   private next = 0;
   private inFlight = 0;
   private held = 0;
+  private readonly freeTaken: boolean;
+  /** With freeTaken: the range whose last record the last take gave, freed at the next. */
+  private taken: Uint8Array | null = null;
 
   constructor(
     private readonly reader: SegmentReader,
@@ -65,6 +75,7 @@ export class RangePrefetcher {
   ) {
     this.concurrency = Math.max(1, opts.concurrency ?? 6);
     this.maxBytes = opts.maxBytes ?? 16 * 1024 * 1024;
+    this.freeTaken = opts.freeTaken ?? false;
     const gap = opts.gap ?? 16 * 1024;
     const maxSpan = opts.maxSpan ?? 4 * 1024 * 1024;
     this.where = new Array(requests.length);
@@ -102,6 +113,8 @@ export class RangePrefetcher {
   async take(i: number): Promise<Uint8Array> {
     const w = this.where[i];
     if (w === undefined) throw new RangeError(`no request ${i}`);
+    if (this.taken !== null) releaseNow(this.taken);
+    this.taken = null;
     const { span, at, length } = w;
     // Needed now: start it (and every span ordered before it) whatever the budget.
     while (span.data === null) this.start(this.spans[this.next++]);
@@ -109,6 +122,7 @@ export class RangePrefetcher {
     const out = data.subarray(at, at + length);
     if (--span.remaining === 0) {
       span.data = Promise.resolve(new Uint8Array(0));
+      if (this.freeTaken && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) this.taken = data;
       this.held -= span.end - span.start;
       this.pump();
     }

@@ -66,6 +66,24 @@ describe('RangePrefetcher', () => {
     expect(inner.most).toBeGreaterThan(1);
   });
 
+  it('with freeTaken, frees a range at the take after its last record\'s (workerd), while every other record stays whole', async () => {
+    const frees = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function';
+    const store = new MemorySegmentStore();
+    const { reqs, want } = await interleaved(store);
+    const p = new RangePrefetcher(slow(store), reqs, { concurrency: 4, gap: 1024, maxSpan: 16 * 1024, freeTaken: true });
+    const got: Uint8Array[] = [];
+    let freed = 0;
+    for (let i = 0; i < reqs.length; i++) {
+      const r = await p.take(i);
+      expect(r).toEqual(want[i]); // whole when taken, though the two segments' ranges are taken interleaved
+      got.push(r);
+      freed = got.filter((g, k) => g.length === 0 && want[k].length > 0).length;
+    }
+    // By the end, the records of every range but the last one's (whose take came last) read as freed.
+    expect(freed).toBeGreaterThan(frees ? reqs.length / 2 : -1);
+    if (!frees) expect(freed).toBe(0);
+  });
+
   it('may stop early; a failing read fails the take that needs it', async () => {
     const store = new MemorySegmentStore();
     const { reqs, want } = await interleaved(store);
