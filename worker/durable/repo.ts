@@ -212,17 +212,22 @@ export class RepoObject extends DurableObject<Env> {
     return this.sending;
   }
 
-  /** sendAudit after the reply (waitUntil); what D1 refused waits for the alarm (set by then unless it runs: it looks when it ends). */
+  /** sendAudit after the reply (waitUntil); what D1 refused waits for the alarm (a running alarm looks when it ends). */
   private sendAuditSoon(): void {
     const retry = async () => {
-      if (!(await this.sendAudit()) && !this.inAlarm) await this.alarmBy(Date.now() + OUTBOX_RETRY_MS);
+      if (!(await this.sendAudit())) await this.alarmBy(Date.now() + OUTBOX_RETRY_MS, true);
     };
     this.ctx.waitUntil(retry().catch((e) => console.error(`audit log retry not scheduled: ${(e as Error).message}`)));
   }
 
-  /** Sets the alarm for `at` unless it is set sooner. */
-  private async alarmBy(at: number): Promise<void> {
+  /**
+   * Sets the alarm for `at` unless it is set sooner. `request`: not while the alarm handler runs
+   * (workerd would cancel it; it looks at its work again when it ends).
+   */
+  private async alarmBy(at: number, request = false): Promise<void> {
+    if (request && this.inAlarm) return;
     const set = await this.ctx.storage.getAlarm();
+    if (request && this.inAlarm) return;
     if (set === null || set > at) await this.ctx.storage.setAlarm(at);
   }
 
@@ -255,11 +260,7 @@ export class RepoObject extends DurableObject<Env> {
     const compact = compactionPossible(this.ctx.storage, compactAfter(this.env.HUB_GIT_COMPACT_AFTER));
     if (!compact && !this.store.reachPlanWanted(this.prebuildRows())) return;
     this.compactWanted = true;
-    if (this.inAlarm) return;
-    const at = Date.now() + COMPACT_DELAY_MS;
-    const set = await this.ctx.storage.getAlarm();
-    if (this.inAlarm) return;
-    if (set === null || set > at) await this.ctx.storage.setAlarm(at);
+    await this.alarmBy(Date.now() + COMPACT_DELAY_MS, true);
   }
 
   /**
