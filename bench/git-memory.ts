@@ -22,7 +22,8 @@
  * MEM_FRESH_CLONE=1: the clones from a workerd restarted on the pushes' state
  * (no isolate history of the push at all), not from the pushing one.
  * MEM_TIMELINE=S: every S seconds during each operation, workerd's RSS growth (when the peak comes:
- * ingest, commit, the alarm after it) and the isolate's heap used / reserved and ArrayBuffers as last
+ * ingest, commit, the alarm after it), its anonymous memory's growth by 4 GiB region (the V8 cage
+ * apart from the allocator's memory, as MEM_SMAPS), and the isolate's heap used / reserved and ArrayBuffers as last
  * answered. workerd answers the inspector between the isolate's tasks only: through a push's ingest
  * no poll was answered (large and many corpora), so a push's "isolate peak" is what the polls before
  * and after it saw; its RSS growth (MEM_SMAPS) is the measure of the push itself.
@@ -45,7 +46,7 @@ import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { collectGarbage, workerSession, type CdpSession, type HeapUsage } from './cdp.js';
 import { corpus, LARGE, runGit, SMALL } from './git-corpus.js';
 import { MANY_COMMITS, manyCorpus } from './git-many.js';
-import { findInTree, measure, rssBytes, smapsGrowth } from './proc.js';
+import { findInTree, measure, rssBytes, smaps, smapsGrowth } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
 const [which = 'small', clonesArg = '1'] = process.argv.slice(2);
@@ -82,6 +83,16 @@ async function oneFile(mb: number): Promise<{ dir: string }> {
 function timeline(session: CdpSession, s: number): { stop(): Promise<string> } {
   const pid = findInTree(process.pid, 'workerd').sort((a, b) => rssBytes(b) - rssBytes(a))[0];
   const rss0 = rssBytes(pid);
+  // Anonymous memory by 4 GiB region (the V8 cage apart from the allocator's, as MEM_SMAPS): where RSS grew.
+  const regions = () => {
+    const by = new Map<string, number>();
+    for (const m of smaps(pid)) {
+      const key = Math.floor(m.start / 2 ** 32).toString(16);
+      if (!m.name) by.set(key, (by.get(key) ?? 0) + m.rssKib * 1024);
+    }
+    return by;
+  };
+  const regions0 = regions();
   const t0 = performance.now();
   const lines: string[] = [];
   let stopped = false;
@@ -96,7 +107,9 @@ function timeline(session: CdpSession, s: number): { stop(): Promise<string> } {
       }
       const at = ((performance.now() - t0) / 1000).toFixed(1).padStart(6);
       const heap = u === null ? 'heap ?' : `heap ${mib(u.usedSize)}/${mib(u.totalSize)} MiB, buffers ${mib(u.backingStorageSize ?? 0)}`;
-      lines.push(`  ${at} s: RSS +${mib(rssBytes(pid) - rss0)} MiB; ${heap}${asked ? ' (asked, no answer yet)' : ''}`);
+      const grew = [...regions()].map(([k, b]) => [k, b - (regions0.get(k) ?? 0)] as const).filter(([, b]) => Math.abs(b) >= 2 ** 20);
+      const where = grew.sort((a, b) => b[1] - a[1]).map(([k, b]) => `${k}xxxxxxxx +${mib(b)}`).join(', ');
+      lines.push(`  ${at} s: RSS +${mib(rssBytes(pid) - rss0)} MiB (${where}); ${heap}${asked ? ' (asked, no answer yet)' : ''}`);
       await new Promise((r) => setTimeout(r, s * 1000));
     }
   })();

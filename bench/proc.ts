@@ -177,14 +177,14 @@ export async function measure(session: CdpSession, op: () => Promise<void>, poll
 }
 
 /** One mapping of /proc/PID/smaps: its address range, path (empty: anonymous) and resident KiB. */
-interface Mapping {
+export interface Mapping {
   start: number;
   end: number;
   name: string;
   rssKib: number;
 }
 
-function smaps(pid: number): Mapping[] {
+export function smaps(pid: number): Mapping[] {
   const out: Mapping[] = [];
   for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
     const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
