@@ -21,12 +21,12 @@
  * (`maxDeltaBaseCache`): a ring of memory they are inflated and patched into
  * (see BaseCache), so an object's content handed out is valid only until the
  * next event is pulled. When a base has fallen out of it, it is rebuilt from
- * the entry's raw bytes: obtained from `readEntry(offset)` when the caller can
- * re-read what it stored (the storage layer stores every entry), else from raw
- * bytes this reader retained itself, up to `maxRetainedBytes` in total (beyond
+ * the entry's zlib stream: obtained from `readEntry(offset)` when the caller can
+ * re-read what it stored (the storage layer stores every entry), else from the
+ * streams this reader retained itself, up to `maxRetainedBytes` in total (beyond
  * that, entries are no longer retained, and a base that is then needed and gone
- * is a PackError 'pack-base-unavailable'). Per entry it also keeps ~70 bytes of
- * metadata (offset, type, sizes, base, depth, id index) in typed-array
+ * is a PackError 'pack-base-unavailable'). Per entry it also keeps ~16 bytes of
+ * metadata (offset, type, size, base, depth, id index) in typed-array
  * columns indexed by entry number, like git index-pack: no JS object per entry
  * lives until the end (a 300k-object push kept ~100 MB of them).
  *
@@ -154,7 +154,7 @@ export interface ReadPackOptions {
   primitives: Primitives;
   /** Objects outside the pack (thin-pack REF_DELTA bases); null if unknown. */
   baseProvider?: (id: string) => Promise<BaseObject | LargeBase | null>;
-  /** The raw bytes of an earlier entry (as yielded: its offset and number), to rebuild an evicted base. */
+  /** The zlib stream of an earlier entry (its raw bytes after the header; by its offset and number as yielded), to rebuild an evicted base. */
   readEntry?: (offset: number, index: number) => Promise<Uint8Array>;
   /** The zlib stream of an earlier entry (its raw bytes after the header), to read a large base as it streams; else readEntry's. */
   readEntryStream?: (offset: number, index: number) => ByteStream;
@@ -168,7 +168,7 @@ export interface ReadPackOptions {
   maxHeldSize?: number;
   /** Bytes of resolved contents cached for delta bases. Default 32 MiB. */
   maxDeltaBaseCache?: number;
-  /** Without readEntry: raw entry bytes kept to rebuild evicted bases. Default 64 MiB. */
+  /** Without readEntry: entries' zlib streams kept to rebuild evicted bases. Default 64 MiB. */
   maxRetainedBytes?: number;
   /** Longest delta chain followed. Default 10000 (git writes at most 4095); at most 32767. */
   maxChainDepth?: number;
@@ -211,8 +211,12 @@ export const DEFAULT_MAX_HELD_SIZE = 32 * 1024 * 1024;
 const ENTRY_TYPES: readonly PackEntryType[] = ['commit', 'tree', 'blob', 'tag', 'ofs-delta', 'ref-delta'];
 /** `bases` value of an entry without a known base (a whole object, or a REF_DELTA still waiting). */
 const NO_BASE = -0x80000000;
-/** Longest delta chain the reader's Int16 depth column holds (maxChainDepth is capped to it). */
+/** Longest delta chain followed (maxChainDepth is capped to it). */
 const MAX_CHAIN_DEPTH_HELD = 0x7fff;
+/** A `depths` value: the depth is in PackReader.deepDepths (chains this deep are rare: git's default is 50). */
+const DEPTH_ELSEWHERE = 0xff;
+/** A `sizes` value: the size is in PackReader.largeSizes (most entries of a pack are smaller). */
+const SIZE_ELSEWHERE = 0xffff;
 /** Largest object size the reader's Uint32 size column holds (maxObjectSize is capped to it). */
 const MAX_SIZE = 0xffffffff;
 
@@ -221,7 +225,7 @@ const MAX_SIZE = 0xffffffff;
  * (the pack header's object count): columns end exactly sized instead of up
  * to twice what a large pack needs, and a header that lies only costs what arrives.
  */
-function grown<T extends Float64Array | Int32Array | Int16Array | Uint32Array | Uint8Array>(a: T, make: (n: number) => T, max: number): T {
+function grown<T extends Float64Array | Int32Array | Uint16Array | Uint32Array | Uint8Array>(a: T, make: (n: number) => T, max: number): T {
   const next = make(Math.max(a.length + 1, Math.min(a.length * 2 || 1024, max)));
   next.set(a);
   releaseNow(a); // the reader's own column: freed now, not at the next full GC
@@ -605,23 +609,34 @@ class PackReader {
   readonly maxChainDepth: number;
   readonly window: number;
   readonly cache: BaseCache;
-  /** Entries read so far; the columns below are indexed by entry number (~24 bytes an entry). */
+  /**
+   * Entries read so far; the columns below are indexed by entry number (~16 bytes an entry, kept
+   * to the end of the pack: any entry may be a later delta's base, rebuilt from its columns).
+   */
   n = 0;
   offsets: OffsetColumn = new Uint32Array(0);
   types = new Uint8Array(0);
-  sizes = new Uint32Array(0);
-  headerLengths = new Uint8Array(0);
+  /** Declared sizes under SIZE_ELSEWHERE; larger ones in largeSizes (2 bytes an entry, not 4). */
+  sizes = new Uint16Array(0);
+  readonly largeSizes = new Map<number, number>();
   /** Entry number of the base (negative: an external base's key from baseProvider; NO_BASE: none or not yet known). */
   bases = new Int32Array(0);
-  /** Chain depth once resolved, -1 before (maxChainDepth is at most MAX_CHAIN_DEPTH_HELD). */
-  depths = new Int16Array(0);
+  /** Chain depth + 1 once resolved, 0 before; DEPTH_ELSEWHERE: in deepDepths (see depthAt). */
+  depths = new Uint8Array(0);
+  readonly deepDepths = new Map<number, number>();
   /** The IdSet index of each entry's object id once resolved (-1 before): ids are held once, in idSet. */
   idIndex = new Int32Array(0);
   /** Entries the pack header declares (columns grow up to this). */
   declared = Number.POSITIVE_INFINITY;
-  /** Resolved ids in the pack, and the entry number + 1 of each (by IdSet index, 0: not a resolved entry's; the first copy wins). */
+  /** Resolved ids in the pack: the set, and by IdSet index a bit set once an entry resolved to the id (a later one is a repeat). */
   readonly idSet: IdSet;
-  idEntries = new Int32Array(0);
+  resolvedIds = new Uint8Array(0);
+  /**
+   * By IdSet index, the entry number + 1 of an entry resolved to the id (0: none), for REF_DELTA
+   * bases in the pack: made from idIndex when the first one is asked for, then kept up. A pack of
+   * OFS_DELTAs (what git pushes to a server offering ofs-delta) never asks: 4 bytes an id saved.
+   */
+  idEntries: Int32Array | null = null;
   /** External (thin-pack) bases: negative pseudo-offsets. */
   readonly external = new Map<string, number>();
   readonly externalIds = new Map<number, string>();
@@ -679,11 +694,14 @@ class PackReader {
   }
 
   /**
-   * Frees the per-entry columns once the pack is read (~24 bytes an entry, 25 MB at a million): as
+   * Frees the per-entry columns once the pack is read (~16 bytes an entry, 17 MB at a million): as
    * garbage they would wait for a full GC through the push's commit, beside what that allocates.
    */
   releaseColumns(): void {
-    releaseNow(this.offsets, this.types, this.sizes, this.headerLengths, this.bases, this.depths, this.idIndex, this.idEntries);
+    releaseNow(this.offsets, this.types, this.sizes, this.bases, this.depths, this.idIndex, this.resolvedIds);
+    if (this.idEntries !== null) releaseNow(this.idEntries);
+    this.largeSizes.clear();
+    this.deepDepths.clear();
     this.n = 0;
   }
 
@@ -694,26 +712,55 @@ class PackReader {
       const max = this.declared;
       this.offsets = grown(this.offsets, (k) => offsetColumn(this.offsets, k), max);
       this.types = grown(this.types, (k) => new Uint8Array(k), max);
-      this.sizes = grown(this.sizes, (k) => new Uint32Array(k), max);
-      this.headerLengths = grown(this.headerLengths, (k) => new Uint8Array(k), max);
+      this.sizes = grown(this.sizes, (k) => new Uint16Array(k), max);
       this.bases = grown(this.bases, (k) => new Int32Array(k), max);
-      this.depths = grown(this.depths, (k) => new Int16Array(k), max);
+      this.depths = grown(this.depths, (k) => new Uint8Array(k), max);
       this.idIndex = grown(this.idIndex, (k) => new Int32Array(k), max);
     }
     this.offsets = setOffset(this.offsets, i, entry.offset);
     this.types[i] = ENTRY_TYPES.indexOf(entry.type);
-    this.sizes[i] = entry.size;
-    this.headerLengths[i] = entry.headerLength;
+    if (entry.size < SIZE_ELSEWHERE) this.sizes[i] = entry.size;
+    else (this.sizes[i] = SIZE_ELSEWHERE), this.largeSizes.set(i, entry.size);
     this.bases[i] = entry.baseOffset === undefined ? NO_BASE : this.entryAt(entry.baseOffset); // readEntry checked it is one
-    this.depths[i] = -1;
     this.n++;
     return i;
+  }
+
+  /** Entry `i`'s declared size. */
+  sizeAt(i: number): number {
+    const s = this.sizes[i];
+    return s === SIZE_ELSEWHERE ? this.largeSizes.get(i)! : s;
+  }
+
+  /** Entry `i`'s chain depth, or -1 while it is not resolved. */
+  depthAt(i: number): number {
+    const d = this.depths[i];
+    return d === DEPTH_ELSEWHERE ? this.deepDepths.get(i)! : d - 1;
+  }
+
+  setDepth(i: number, depth: number): void {
+    if (depth + 1 < DEPTH_ELSEWHERE) this.depths[i] = depth + 1;
+    else (this.depths[i] = DEPTH_ELSEWHERE), this.deepDepths.set(i, depth);
   }
 
   /** The entry number of a resolved in-pack object with this id, or -1. */
   entryOfId(id: string): number {
     const k = this.idSet.indexOfAt(fromHex(id), 0);
-    return k < 0 || k >= this.idEntries.length ? -1 : this.idEntries[k] - 1;
+    if (!this.resolvedId(k)) return -1;
+    this.idEntries ??= this.entriesById();
+    return this.idEntries[k] - 1;
+  }
+
+  /** Whether an entry resolved to the id at IdSet index `k`. */
+  resolvedId(k: number): boolean {
+    return k >= 0 && k >> 3 < this.resolvedIds.length && (this.resolvedIds[k >> 3] & (1 << (k & 7))) !== 0;
+  }
+
+  /** idEntries made from the resolved entries' idIndex: of copies of one object (a hostile pack's), the first by number. */
+  entriesById(): Int32Array {
+    const out = new Int32Array(this.idSet.size);
+    for (let i = this.n - 1; i >= 0; i--) if (this.depthAt(i) >= 0) out[this.idIndex[i]] = i + 1;
+    return out;
   }
 
   /** The cache key of a `bases` value: the base entry's offset, or the external key as it is. */
@@ -819,8 +866,8 @@ class PackReader {
       produced += piece.length;
       hasher!.update(piece);
     };
-    let kept: Uint8Array[] | null = this.opts.readEntry || this.retainedBytes + h.length > maxRetained ? null : [head];
-    let keptBytes = h.length;
+    let kept: Uint8Array[] | null = this.opts.readEntry ? null : [];
+    let keptBytes = 0;
     for (;;) {
       const chunk = await reader.peekChunk();
       if (!chunk) throw new PackError('pack-truncated', 'pack ends inside a zlib stream', { offset });
@@ -853,8 +900,8 @@ class PackReader {
     return { entry, data: out.length === 1 ? out[0] : concat(out), id: null };
   }
 
-  /** The raw bytes of an earlier entry (retained, or re-read through the caller). */
-  async rawOf(offset: number): Promise<Uint8Array> {
+  /** The zlib stream of an earlier entry (retained, or re-read through the caller). */
+  async zlibOf(offset: number): Promise<Uint8Array> {
     const kept = this.retained.get(offset);
     if (kept) return kept;
     if (this.opts.readEntry) return this.opts.readEntry(offset, this.entryAt(offset));
@@ -864,9 +911,8 @@ class PackReader {
   /** Inflated data of an earlier entry (object content or delta), from its raw bytes. */
   async inflateAt(offset: number): Promise<Uint8Array> {
     const i = this.entryAt(offset);
-    const size = this.sizes[i];
-    const raw = await this.rawOf(offset);
-    const r = this.p.zlib.inflatePrefix(raw.subarray(this.headerLengths[i]), size, this.inflateInto(ENTRY_TYPES[this.types[i]], size, 1));
+    const size = this.sizeAt(i);
+    const r = this.p.zlib.inflatePrefix(await this.zlibOf(offset), size, this.inflateInto(ENTRY_TYPES[this.types[i]], size, 1));
     if (!r || r.output.length !== size) throw new PackError('pack-base-unavailable', `re-read entry at ${offset} does not inflate to its size`, { offset });
     return r.output;
   }
@@ -920,23 +966,29 @@ class PackReader {
     // The id as bytes for the set, as hex once for the caller (not hex, then bytes again).
     const bin = streamed?.id ?? this.p.hash('sha1').update(objectHeader(type, data.length)).update(data).digest();
     const id = toHex(bin);
-    this.depths[i] = depth;
+    this.setDepth(i, depth);
     // The set may hold the id already without an entry of this pack: the caller's (ReadPackOptions.ids).
     const k = this.idSet.indexOrAddAt(bin, 0);
     // Up to the declared count as the other columns; past it (the caller's ids besides), doubling.
-    while (k >= this.idEntries.length) this.idEntries = grown(this.idEntries, (n) => new Int32Array(n), k < this.declared ? this.declared : 2 * k);
-    const repeat = this.idEntries[k] !== 0;
-    if (!repeat) this.idEntries[k] = i + 1;
+    while (k >> 3 >= this.resolvedIds.length) this.resolvedIds = grown(this.resolvedIds, (n) => new Uint8Array(n), k < this.declared ? Math.ceil(this.declared / 8) : 2 * (k >> 3) + 1);
+    const repeat = this.resolvedId(k);
+    if (!repeat) {
+      this.resolvedIds[k >> 3] |= 1 << (k & 7);
+      if (this.idEntries !== null) {
+        while (k >= this.idEntries.length) this.idEntries = grown(this.idEntries, (n) => new Int32Array(n), k < this.declared ? this.declared : 2 * k);
+        this.idEntries[k] = i + 1;
+      }
+    }
     this.idIndex[i] = k;
     if (streamed !== undefined) {
       // Not cached: a delta on it reads it as it streams (sourceOf), as git re-reads a large base from its pack.
       this.streamedSizes.set(offset, streamed.size);
-      const obj: PackObject = { offset, index: i, id, baseId, type, size: streamed.size, depth, entrySize: this.sizes[i], idIndex: this.idIndex[i], repeat, data, streamed: true };
+      const obj: PackObject = { offset, index: i, id, baseId, type, size: streamed.size, depth, entrySize: this.sizeAt(i), idIndex: this.idIndex[i], repeat, data, streamed: true };
       if (delta !== undefined) obj.delta = delta;
       return obj;
     }
     this.cache.set(offset, { type, data });
-    const obj: PackObject = { offset, index: i, id, baseId, type, size: data.length, depth, entrySize: this.sizes[i], idIndex: this.idIndex[i], repeat, data };
+    const obj: PackObject = { offset, index: i, id, baseId, type, size: data.length, depth, entrySize: this.sizeAt(i), idIndex: this.idIndex[i], repeat, data };
     if (delta !== undefined) obj.delta = delta;
     return obj;
   }
@@ -1094,13 +1146,13 @@ class PackReader {
   /** The zlib stream of an earlier entry: retained, streamed through the caller, or its raw bytes re-read whole. */
   async *zlibStreamOf(offset: number, i: number): AsyncGenerator<Uint8Array> {
     const kept = this.retained.get(offset);
-    if (kept) yield kept.subarray(this.headerLengths[i]);
+    if (kept) yield kept;
     else if (this.opts.readEntryStream) yield* this.opts.readEntryStream(offset, i);
-    else yield (await this.rawOf(offset)).subarray(this.headerLengths[i]);
+    else yield await this.zlibOf(offset);
   }
 
   depthOf(key: number): number {
-    return key < 0 ? 0 : this.depths[this.entryAt(key)];
+    return key < 0 ? 0 : this.depthAt(this.entryAt(key));
   }
 }
 
@@ -1137,9 +1189,9 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
       }
       const { entry, data, id: streamedId } = read;
       const e = st.addEntry(entry);
-      if (!entry.streamed && st.retainedBytes + entry.raw.length <= maxRetained) {
-        st.retained.set(offset, entry.raw.slice());
-        st.retainedBytes += entry.raw.length;
+      if (!entry.streamed && st.retainedBytes + entry.raw.length - entry.headerLength <= maxRetained) {
+        st.retained.set(offset, entry.raw.slice(entry.headerLength));
+        st.retainedBytes += entry.raw.length - entry.headerLength;
       }
       yield { kind: 'entry', entry };
 
@@ -1168,7 +1220,7 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
         }
         const b = st.bases[e];
         const base = st.keyOf(b);
-        if (b !== NO_BASE && (b < 0 || st.depths[b] >= 0)) {
+        if (b !== NO_BASE && (b < 0 || st.depthAt(b) >= 0)) {
           const depth = st.depthOf(base) + 1;
           resolved = st.resolveCached(offset, depth, data) ?? (await st.resolveDelta(offset, depth, data));
         } else if (b !== NO_BASE) {

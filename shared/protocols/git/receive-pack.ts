@@ -205,6 +205,11 @@ const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 /** Object types as small codes (0: not known yet) for the push's type checks. */
 const TYPE_CODE: Record<GitObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
 const TYPE_NAMES = ['unknown', 'commit', 'tree', 'blob', 'tag'];
+/** Push.marks: bits of the kind seen, the kind expected by a referrer ahead of the object, and whether a pack object refers to it. */
+const MARK_KIND = 0x07;
+const AHEAD_SHIFT = 3;
+const MARK_AHEAD = 0x07 << AHEAD_SHIFT;
+const MARK_REFERENCED = 0x40;
 
 /** Whether git's files backend could not lock `ref` (MAX_REF_COMPONENT_BYTES, MAX_REF_BYTES). */
 function refTooLong(ref: string): boolean {
@@ -320,44 +325,53 @@ async function* remainder(reader: ByteReader, limit: number): ByteStream {
 
 /**
  * Where each pack entry's record was written, by entry number: segment index,
- * record offset and length, and entry header length (a delta's inflated size,
- * the row's recordSize, comes with its object: PackObject.entrySize). ~9 bytes
- * an entry: entries are written in order, so the segment is kept per run of
- * entries, not per entry, and offsets in a segment take 4 bytes until one
- * passes 4 GiB.
+ * record offset and length (a delta's inflated size, the row's recordSize,
+ * comes with its object: PackObject.entrySize). ~4 bytes an entry: entries are
+ * written in order, so the segment is kept per run of entries, not per entry;
+ * offsets in a segment take 4 bytes until one passes 4 GiB; and a record's
+ * length is where the next entry's record starts, kept apart only where the
+ * next one does not follow it (the last entry, a segment's last, one followed
+ * by a record of the push's own).
  */
 class EntryLocs {
   /** The first entry of each run of entries written to one segment, and that segment's index. */
   private readonly runFirst: number[] = [];
   private readonly runSeg: number[] = [];
   private off: OffsetColumn = new Uint32Array(0);
-  /** A record's length is under 4 GiB (the pack reader caps maxObjectSize there): 4 bytes, not 8. */
-  private len = new Uint32Array(0);
-  private headerLengths = new Uint8Array(0);
-  /** The pack's declared entry count: columns grow to it, not past it by up to 2x. */
+  /** Lengths of the records the next entry's record does not follow (few), by entry. */
+  private readonly ends = new Map<number, number>();
+  /** The last entry set: its segment, record length, and where its record ends. */
+  private last = -1;
+  private lastSeg = -1;
+  private lastLen = 0;
+  private lastEnd = 0;
+  /** The pack's declared entry count: the column grows to it, not past it by up to 2x. */
   expected = Number.POSITIVE_INFINITY;
 
-  /** Records entry `i`'s location; entries come in order (i above every entry set before). */
-  set(i: number, seg: number, off: number, len: number, headerLength: number): void {
-    if (i >= this.len.length) {
-      const n = Math.max(i + 1, Math.min(Math.max(1024, this.len.length * 2), this.expected));
-      const grow = <T extends OffsetColumn | Uint8Array>(a: T, b: T): T => (b.set(a), releaseNow(a), b);
-      this.off = grow(this.off, offsetColumn(this.off, n));
-      this.len = grow(this.len, new Uint32Array(n));
-      this.headerLengths = grow(this.headerLengths, new Uint8Array(n));
+  /** Records entry `i`'s location; entries come in order (i is the entry after the last one set). */
+  set(i: number, seg: number, off: number, len: number): void {
+    if (i >= this.off.length) {
+      const n = Math.max(i + 1, Math.min(Math.max(1024, this.off.length * 2), this.expected));
+      const next = offsetColumn(this.off, n);
+      next.set(this.off);
+      releaseNow(this.off);
+      this.off = next;
     }
     if (this.runSeg.length === 0 || this.runSeg[this.runSeg.length - 1] !== seg) {
       this.runFirst.push(i);
       this.runSeg.push(seg);
     }
+    if (this.last >= 0 && (seg !== this.lastSeg || off !== this.lastEnd)) this.ends.set(this.last, this.lastLen);
     this.off = setOffset(this.off, i, off);
-    this.len[i] = len;
-    this.headerLengths[i] = headerLength;
+    this.last = i;
+    this.lastSeg = seg;
+    this.lastLen = len;
+    this.lastEnd = off + len;
   }
 
-  /** Frees the columns now (not at V8's next full GC); the locations are gone. */
+  /** Frees the column now (not at V8's next full GC); the locations are gone. */
   release(): void {
-    releaseNow(this.off, this.len, this.headerLengths);
+    releaseNow(this.off);
   }
 
   /** The segment index of entry `i` (the last run starting at or before it: usually the last run). */
@@ -378,11 +392,8 @@ class EntryLocs {
   }
 
   length(i: number): number {
-    return this.len[i];
-  }
-
-  headerLength(i: number): number {
-    return this.headerLengths[i];
+    if (i === this.last) return this.lastLen;
+    return this.ends.get(i) ?? this.off[i + 1] - this.off[i];
   }
 }
 
@@ -457,7 +468,7 @@ class Push {
   /** Segments written by this push, by index. */
   readonly segIds: string[] = [];
   writer: SegmentWriter | null = null;
-  /** Records of the open segment kept for re-reads: entry offset -> raw entry bytes. */
+  /** Records of the open segment kept for re-reads: entry offset -> its record (zlib stream). */
   retained = new Map<number, Uint8Array>();
   retainedBytes = 0;
   /** Entries' record locations: read by the ingest only (base re-reads, rows), dropped at its end. */
@@ -482,36 +493,36 @@ class Push {
    */
   missing = new IdSet();
   /**
+   * What the push knows of each packIds index, in one byte (three columns of
+   * one took 3 bytes an id): MARK_KIND, the object's TYPE_CODE once seen (0:
+   * not a pack object, yet); MARK_AHEAD, for an id referred to ahead of its
+   * object, the type code its first referrer expects; MARK_REFERENCED.
+   *
    * Ids referred to ahead of their object (in a first push, trees name blobs
    * that come later: nearly every id) are added to packIds when first named,
-   * so each id is held once: a packIds index whose `kinds` is still 0 is such
-   * an id, not (yet) a pack object. Per packIds index, the type code its first
-   * referrer expects (0: not referred to ahead) and that referrer's index.
+   * so each id is held once: an index whose kind is still 0 is such an id,
+   * not (yet) a pack object; aheadFrom holds its first referrer's index.
    * Settled once, at the end of the pack (pruneMissing): pruning as they came
    * re-checked the same ids again and again. A separate IdSet of them cost
    * ~33 bytes an id (a 1M-object first push: ~31 MiB).
+   *
+   * Type checks of the pack's references (git's connectivity walk fails on "is
+   * a blob, not a tree") read the kinds; referenced is for marking the push
+   * into the reachability closure (reachCommit): another pack object refers
+   * to the id.
    */
-  aheadKind = new Uint8Array(1024);
+  marks = new Uint8Array(1024);
   aheadFrom = new Int32Array(1024);
   /** Ids added to packIds by edgeAt, ahead of (or instead of) their object. */
   aheadCount = 0;
   /** The pack's declared object count: per-object columns grow to it, not past it by up to 2x. */
   expected = Number.POSITIVE_INFINITY;
-  /**
-   * For marking the push into the reachability closure (reachCommit): per
-   * packIds index, 1 when another pack object refers to it; and the ids pack
-   * objects refer to that were already indexed.
-   */
-  referenced = new Uint8Array(1024);
+  /** The ids pack objects refer to that were already indexed (reachCommit). */
   readonly outside = new IdSet();
   /**
-   * Type checks of the pack's references (git's connectivity walk fails on "is
-   * a blob, not a tree"): per packIds index the object's TYPE_CODE, once seen
-   * (for ids referred to ahead, see aheadKind); edges left for the end of the pack; and the new
-   * objects with an edge to an object of another type (their tips are not
-   * connected).
+   * Edges whose target's kind was not known when seen, left for the end of the pack; and the new
+   * objects with an edge to an object of another type (their tips are not connected).
    */
-  kinds = new Uint8Array(1024);
   readonly later: { from: number; id: string; want: number }[] = [];
   readonly broken = new Set<string>();
   /**
@@ -615,11 +626,10 @@ class Push {
     return { seg: this.segIds.length - 1, off: loc.offset, len: loc.length };
   }
 
-  /** The raw bytes of entry number `index` (at `offset`), for the pack reader to rebuild an evicted base. */
+  /** The record (zlib stream) of entry number `index` (at `offset`), for the pack reader to rebuild an evicted base. */
   async readEntry(offset: number, index: number): Promise<Uint8Array> {
     if (!(index >= 0 && index < this.entryCount)) throw new ProtocolError('internal', `no entry at ${offset}`);
     const seg = this.locs.seg(index);
-    const headerLength = this.locs.headerLength(index);
     const kept = this.retained.get(offset);
     if (kept && seg === this.segIds.length - 1 && this.writer) return kept;
     const off = this.locs.offset(index);
@@ -629,11 +639,7 @@ class Push {
     const open = this.writer && seg === this.segIds.length - 1 ? this.writer : null;
     const held = open?.readBack?.(off, len) ?? null;
     if (open && !held) await this.finishWriter();
-    const record = held ?? (await this.store.segments.readRange(this.segIds[seg], off, len));
-    // The reader reads only the bytes after headerLength; the header bytes are placeholders.
-    const raw = new Uint8Array(headerLength + record.length);
-    raw.set(record, headerLength);
-    return raw;
+    return held ?? (await this.store.segments.readRange(this.segIds[seg], off, len));
   }
 
   /** The record (zlib stream) of entry number `index`, streamed from its segment: a large base read as it passes. */
@@ -654,7 +660,7 @@ class Push {
 
   /** Whether packIds index `k` is a pack object's (not an id only referred to ahead of it). */
   seen(k: number): boolean {
-    return k >= 0 && k < this.kinds.length && this.kinds[k] !== 0;
+    return k >= 0 && k < this.marks.length && (this.marks[k] & MARK_KIND) !== 0;
   }
 
   isNew(id: string): boolean {
@@ -674,9 +680,14 @@ class Push {
     return k;
   }
 
+  /** marks, grown to hold index `k`. */
+  growMarks(k: number): void {
+    if (k >= this.marks.length) this.marks = grownTo(this.marks, k, this.expected);
+  }
+
   markReferenced(k: number): void {
-    if (k >= this.referenced.length) this.referenced = grownTo(this.referenced, k, this.expected);
-    this.referenced[k] = 1;
+    this.growMarks(k);
+    this.marks[k] |= MARK_REFERENCED;
   }
 
   /**
@@ -692,20 +703,18 @@ class Push {
     const k = this.packIds.indexOrAddAt(src, off);
     if (k === size) {
       // Named ahead of its object (or outside the pack).
-      if (k >= this.aheadKind.length) {
-        this.aheadKind = grownTo(this.aheadKind, k, this.expected);
-        this.aheadFrom = grownTo(this.aheadFrom, k, this.expected);
-      }
-      this.aheadKind[k] = want;
+      this.growMarks(k);
+      if (k >= this.aheadFrom.length) this.aheadFrom = grownTo(this.aheadFrom, k, this.expected);
+      this.marks[k] |= want << AHEAD_SHIFT;
       this.aheadFrom[k] = from;
       this.aheadCount++;
       return;
     }
     if (this.seen(k)) {
       this.markReferenced(k);
-      return this.checkKind(from, this.kinds[k], want, src, off);
+      return this.checkKind(from, this.marks[k] & MARK_KIND, want, src, off);
     }
-    if (this.aheadKind[k] !== want) this.later.push({ from, id: toHexAt(src, off, 20), want });
+    if (((this.marks[k] & MARK_AHEAD) >> AHEAD_SHIFT) !== want) this.later.push({ from, id: toHexAt(src, off, 20), want });
   }
 
   /** Marks `from` broken when the kind found (`have`, 0 when not known yet: checked at the end) is not `want`. */
@@ -766,7 +775,7 @@ class Push {
     await this.flushRows();
     await this.finishWriter();
     this.ingestCache = new LruBaseCache(INGEST_READ_CACHE); // its contents are garbage now
-    this.locs.release(); // ~9 bytes an entry, not needed by the checks and the commit
+    this.locs.release(); // ~4 bytes an entry, not needed by the checks and the commit
     this.locs = new EntryLocs();
     await this.checkMissing();
   }
@@ -777,14 +786,14 @@ class Push {
     const w = this.writer ?? (await this.openWriter());
     if (raw.length > entry.headerLength) await w.write(raw.subarray(entry.headerLength));
     const loc = w.endRecord();
-    this.locs.set(entry.index, this.segIds.length - 1, loc.offset, loc.length, entry.headerLength);
+    this.locs.set(entry.index, this.segIds.length - 1, loc.offset, loc.length);
     this.entryCount = entry.index + 1;
     // A writer that reads back what it has not uploaded yet serves re-reads of recent records (the only
     // ones the pack reader's base cache re-reads in practice, see DEFAULT_SEGMENT_RETAIN): no copy here.
     const retain = this.writer?.readBack ? 0 : (this.opts.segmentRetainBytes ?? DEFAULT_SEGMENT_RETAIN);
-    if (!entry.streamed && this.retainedBytes + raw.length <= retain) {
-      this.retained.set(entry.offset, raw.slice()); // raw is the reader's view, valid until the next event
-      this.retainedBytes += raw.length;
+    if (!entry.streamed && this.retainedBytes + raw.length - entry.headerLength <= retain) {
+      this.retained.set(entry.offset, raw.slice(entry.headerLength)); // raw is the reader's view, valid until the next event
+      this.retainedBytes += raw.length - entry.headerLength;
     }
   }
 
@@ -792,8 +801,8 @@ class Push {
     this.objects++;
     const e = obj.index;
     const self = obj.idIndex;
-    if (self >= this.kinds.length) this.kinds = grownTo(this.kinds, self, this.expected);
-    this.kinds[self] = TYPE_CODE[obj.type];
+    this.growMarks(self);
+    this.marks[self] |= TYPE_CODE[obj.type];
     // Every object must parse (trees, commits and tags are checked in full),
     // with the tree modes old git wrote that git's receive-pack accepts too.
     if (obj.type === 'tree') {
@@ -849,8 +858,8 @@ class Push {
     const bin = fromHex(EMPTY_TREE);
     const k = this.packIds.indexOfAt(bin, 0); // named ahead (only edgeAt adds ids besides the reader)
     if (k < 0 || this.seen(k) || (await this.store.index.has([EMPTY_TREE]))[0]) return;
-    if (k >= this.kinds.length) this.kinds = grownTo(this.kinds, k);
-    this.kinds[k] = TYPE_CODE.tree;
+    this.growMarks(k);
+    this.marks[k] |= TYPE_CODE.tree;
     this.pendingDepths[this.pendingIds.size] = 0;
     this.pendingIds.addAt(bin, 0);
     this.pendingRows.push(await this.fullRow(EMPTY_TREE, 'tree', new Uint8Array(0)));
@@ -948,9 +957,10 @@ class Push {
   async pruneMissing(): Promise<void> {
     // Binary ids throughout (hex only for the index query): each hex round trip
     // here was ~1.5% of a large first push, whose trees refer ahead in the pack.
-    const { aheadKind, aheadFrom } = this;
+    const { marks, aheadFrom } = this;
+    const aheadKind = (i: number) => (marks[i] & MARK_AHEAD) >> AHEAD_SHIFT;
     const bytes = this.packIds.bytes; // nothing adds to packIds any more
-    const end = Math.min(this.packIds.size, aheadKind.length);
+    const end = Math.min(this.packIds.size, aheadFrom.length);
     let part: number[] = [];
     const check = async () => {
       const found = await this.storedKinds(part.map((i) => this.packIds.at(i)));
@@ -961,23 +971,22 @@ class Push {
           return;
         }
         this.outside.addAt(bytes, i * 20);
-        if (f !== true) this.checkKind(aheadFrom[i], TYPE_CODE[f as GitObjectType] ?? 0xff, aheadKind[i], bytes, i * 20);
+        if (f !== true) this.checkKind(aheadFrom[i], TYPE_CODE[f as GitObjectType] ?? 0xff, aheadKind(i), bytes, i * 20);
       });
       part = [];
     };
     for (let i = 0; i < end; i++) {
-      if (aheadKind[i] === 0) continue;
+      if (aheadKind(i) === 0) continue;
       if (this.seen(i)) {
         this.markReferenced(i);
-        this.checkKind(aheadFrom[i], this.kinds[i], aheadKind[i], bytes, i * 20);
+        this.checkKind(aheadFrom[i], marks[i] & MARK_KIND, aheadKind(i), bytes, i * 20);
         continue;
       }
       part.push(i);
       if (part.length >= HAS_BATCH) await check();
     }
     if (part.length > 0) await check();
-    releaseNow(aheadKind, aheadFrom);
-    this.aheadKind = new Uint8Array(0);
+    releaseNow(aheadFrom);
     this.aheadFrom = new Int32Array(0);
     this.aheadCount = 0;
   }
@@ -997,7 +1006,7 @@ class Push {
     for (const e of later) {
       const raw = fromHex(e.id);
       const k = this.packIds.indexOfAt(raw, 0);
-      if (this.seen(k)) this.checkKind(e.from, k < this.kinds.length ? this.kinds[k] : 0xff, e.want, raw, 0);
+      if (this.seen(k)) this.checkKind(e.from, this.marks[k] & MARK_KIND, e.want, raw, 0);
       else if (!this.missing.hasAt(raw, 0)) stored.push(e);
     }
     for (let i = 0; i < stored.length; i += HAS_BATCH) {
@@ -1107,12 +1116,11 @@ class Push {
     const n = this.packIds.size;
     const t = new Set(tips);
     if (t.size === 0) return undefined;
-    const refs = this.referenced;
     let objects = 0; // packIds also holds the ids referred to outside the pack
     for (let k = 0; k < n; k++) {
       if (!this.seen(k)) continue;
       objects++;
-      if ((k >= refs.length || refs[k] === 0) && !t.has(this.packIds.at(k))) return undefined;
+      if ((this.marks[k] & MARK_REFERENCED) === 0 && !t.has(this.packIds.at(k))) return undefined;
     }
     // A pack object indexed before the push has no row in the quarantine, so would go unmarked.
     if (this.quarantine.size !== objects) return undefined;

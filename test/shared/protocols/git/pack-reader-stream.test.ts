@@ -78,9 +78,9 @@ interface Read {
 /** Reads a pack, joining each streamed entry's parts to its header (copies: views are valid until the next event). */
 async function read(bytes: Uint8Array, opts: Partial<ReadPackOptions> = {}, withReadEntry = false): Promise<Read> {
   const out: Read = { entries: [], objects: [] };
-  const raws = new Map<number, Uint8Array>();
+  const records = new Map<number, Uint8Array>();
   let parts: Uint8Array[] = [];
-  const readEntry = async (offset: number) => raws.get(offset)!;
+  const readEntry = async (offset: number) => records.get(offset)!;
   for await (const ev of packBytesToEntries(fromBytes(bytes, 1000), { primitives: p, window: WINDOW, ...(withReadEntry ? { readEntry } : {}), ...opts })) {
     if (ev.kind === 'part') parts.push(ev.bytes.slice());
     else if (ev.kind === 'entry') {
@@ -88,7 +88,7 @@ async function read(bytes: Uint8Array, opts: Partial<ReadPackOptions> = {}, with
       if (ev.entry.streamed) expect(ev.entry.raw.length).toBe(ev.entry.headerLength);
       const raw = concat([ev.entry.raw, ...parts]);
       parts = [];
-      raws.set(ev.entry.offset, raw);
+      records.set(ev.entry.offset, raw.subarray(ev.entry.headerLength));
       out.entries.push({ ...ev.entry, raw });
     } else if (ev.kind === 'object') out.objects.push({ ...ev.object, data: ev.object.data.slice(), delta: undefined });
   }
@@ -179,14 +179,14 @@ describe('pack reader: entries over the window', () => {
   it('a delta on a blob over the window reads it as its record streams (readEntryStream), never whole; out of order too much: whole up to maxHeldSize, else refused', async () => {
     const { bytes, contents } = await bigPack();
     const { entries } = await read(bytes);
-    const raws = new Map(entries.map((e) => [e.offset, e.raw]));
+    const records = new Map(entries.map((e) => [e.offset, e.raw.subarray(e.headerLength)]));
     const streamed: number[] = [];
     const whole: number[] = [];
     const opts = (maxHeldSize = 10_000): Partial<ReadPackOptions> => ({
       maxDeltaBaseCache: 1000,
       maxHeldSize,
-      readEntry: async (o) => (whole.push(o), raws.get(o)!),
-      readEntryStream: (o, i) => (streamed.push(o), fromBytes(raws.get(o)!.subarray(entries[i].headerLength), 777)),
+      readEntry: async (o) => (whole.push(o), records.get(o)!),
+      readEntryStream: (o) => (streamed.push(o), fromBytes(records.get(o)!, 777)),
     });
     const { objects } = await read(bytes, opts());
     expect(objects.map((o) => o.id).sort()).toEqual([...contents.keys()].sort());
@@ -197,12 +197,12 @@ describe('pack reader: entries over the window', () => {
     const pack = async (b: Uint8Array) => packBytes([{ kind: 'object', type: 'blob', data: v1 }, { kind: 'delta', base: { index: 0 }, delta: createGitDelta(v1, b) }]);
     const swappedPack = await pack(swapped);
     const swappedEntries = (await read(swappedPack)).entries;
-    const raws2 = new Map(swappedEntries.map((e) => [e.offset, e.raw]));
+    const records2 = new Map(swappedEntries.map((e) => [e.offset, e.raw.subarray(e.headerLength)]));
     streamed.length = 0;
     const got = await read(swappedPack, {
       ...opts(),
-      readEntry: async (o) => raws2.get(o)!,
-      readEntryStream: (o, i) => (streamed.push(o), fromBytes(raws2.get(o)!.subarray(swappedEntries[i].headerLength), 777)),
+      readEntry: async (o) => records2.get(o)!,
+      readEntryStream: (o) => (streamed.push(o), fromBytes(records2.get(o)!, 777)),
     });
     expect(got.objects.map((o) => o.id)).toEqual([id(v1), id(swapped)]);
     expect(streamed).toEqual([12, 12]);
@@ -279,6 +279,45 @@ describe('pack reader: entries over the window', () => {
     expect(t2.data.length).toBeGreaterThan(10_000);
     expect(await refusedBy([{ kind: 'object', type: 'blob', data: v1 }, { kind: 'delta', base: { index: 0 }, delta: createGitDelta(v1, v2) }])).toBe('no-error');
     expect(await refusedBy([{ kind: 'object', type: 'tree', data: t1.data }])).toBe('no-error');
+  });
+
+  it('depths past 254 and sizes of 64 KiB and more, kept apart from the narrow columns, come back right (a base rebuilt through readEntry too)', async () => {
+    const base = text; // 108,000 bytes: its declared size is over the 2-byte size column
+    const entries: PackWriteEntry[] = [{ kind: 'object', type: 'blob', data: base }];
+    const made = [base];
+    for (let i = 1; i <= 300; i++) {
+      const next = concat([made[i - 1], utf8Encode(`line ${i}\n`)]);
+      entries.push({ kind: 'delta', base: { index: i - 1 }, delta: createGitDelta(made[i - 1], next) });
+      made.push(next);
+    }
+    // Last, a delta on the first entry, long evicted: rebuilt from its record at its declared size.
+    const last = concat([base, utf8Encode('last\n')]);
+    entries.push({ kind: 'delta', base: { index: 0 }, delta: createGitDelta(base, last) });
+    const { objects } = await read(await packBytes(entries), { window: 1 << 20, maxDeltaBaseCache: 1 << 20 }, true);
+    expect(objects.map((o) => o.depth)).toEqual([...made.map((_, i) => i), 1]);
+    expect(objects.map((o) => o.id)).toEqual([...made, last].map(id));
+    expect(objects[0].entrySize).toBe(base.length);
+  });
+
+  it('an object twice in a pack: the later copy is a repeat, and REF_DELTAs on either find their base in the pack', async () => {
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((x) => utf8Encode(`${x} ${'text '.repeat(40)}\n`));
+    const entries: PackWriteEntry[] = [
+      { kind: 'object', type: 'blob', data: a },
+      { kind: 'object', type: 'blob', data: a },
+      { kind: 'delta', base: { index: 0 }, delta: createGitDelta(a, b) },
+      { kind: 'delta', base: { id: id(b) }, delta: createGitDelta(b, c) },
+      { kind: 'object', type: 'blob', data: b },
+      { kind: 'delta', base: { id: id(a) }, delta: createGitDelta(a, d) },
+    ];
+    const { objects } = await read(await packBytes(entries));
+    expect(objects.map((o) => [o.id, o.repeat, o.depth])).toEqual([
+      [id(a), false, 0],
+      [id(a), true, 0],
+      [id(b), false, 1],
+      [id(c), false, 2],
+      [id(b), true, 0],
+      [id(d), false, 1],
+    ]);
   });
 
   it('a truncated, damaged or mis-sized streamed entry is the same PackError as before', async () => {
