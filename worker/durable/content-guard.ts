@@ -5,20 +5,23 @@
  * after destroy listed the repository's keys stayed in R2 for good (nothing
  * reaches a deleted repository's DO again, so its segment collector never
  * runs). Once closed, puts are refused, and close waits for the puts under
- * way, so the listing that follows sees every piece there will ever be.
+ * way, so the listing that follows sees every piece there will ever be. Reads
+ * are refused too, so a clone across the delete is told why it stops rather
+ * than which segment went missing.
  */
 import { StorageError } from '../../shared/storage/errors.js';
 
 export class ContentGuard {
-  /** The bucket with `put` guarded; every other method is the bucket's own. */
+  /** The bucket with `put`, `get` and `head` guarded; every other method is the bucket's own. */
   readonly bucket: R2Bucket;
   /** Set by close: the repository was deleted. */
   closed = false;
   private readonly putting = new Set<Promise<unknown>>();
 
   constructor(target: R2Bucket) {
+    const deleted = () => Promise.reject(new StorageError('repo-deleted', 'the repository was deleted'));
     const put: R2Bucket['put'] = (...args) => {
-      if (this.closed) return Promise.reject(new StorageError('repo-deleted', 'the repository was deleted'));
+      if (this.closed) return deleted();
       const p = target.put(...args);
       const settled: Promise<unknown> = p.then(
         () => this.putting.delete(settled),
@@ -32,12 +35,14 @@ export class ContentGuard {
         if (prop === 'put') return put;
         const v = Reflect.get(t, prop) as unknown;
         // Binding methods must be called on the binding itself.
-        return typeof v === 'function' ? v.bind(t) : v;
+        if (typeof v !== 'function') return v;
+        const bound = v.bind(t) as (...args: unknown[]) => unknown;
+        return prop === 'get' || prop === 'head' ? (...args: unknown[]) => (this.closed ? deleted() : bound(...args)) : bound;
       },
     });
   }
 
-  /** Refuses puts from now on; resolves once the puts under way have ended. */
+  /** Refuses puts and reads from now on; resolves once the puts under way have ended. */
   async close(): Promise<void> {
     this.closed = true;
     while (this.putting.size > 0) await Promise.all(this.putting);
