@@ -185,9 +185,11 @@ describe('fossil: operations overlapping each other', () => {
     commit(w.dir, 'large.bin', randomBytes(12 << 20), 'large');
     for (const delay of [300, 900]) {
       const child = spawn('fossil', ['push'], { cwd: w.dir, env: fossilEnv(home), stdio: 'ignore' });
+      // Listened for at once: a push that ends before the kill has closed by then.
+      const closed = new Promise((r) => child.once('close', r));
       await new Promise((r) => setTimeout(r, delay));
       child.kill('SIGKILL');
-      await new Promise((r) => child.once('close', r));
+      await closed;
       const { file, r } = await cloneAsync('killed');
       expect(r.status, r.output).toBe(0);
       integrity(file);

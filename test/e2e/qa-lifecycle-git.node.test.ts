@@ -209,9 +209,11 @@ describe('git: operations overlapping a push', () => {
     const tip = commitBlob(dir, 'large.bin', 24 << 20);
     for (const delay of [300, 900]) {
       const child = spawn('git', ['push', '-q', writerUrl(hub, 'killed'), 'main'], { cwd: dir, env: gitEnv(home) });
+      // Listened for at once: a push that ends before the kill has closed by then.
+      const closed = new Promise((r) => child.once('close', r));
       await new Promise((r) => setTimeout(r, delay));
       child.kill('SIGKILL');
-      await new Promise((r) => child.once('close', r));
+      await closed;
       const refs = lsRemote(ok, hub, 'killed');
       if (refs.some((l) => l.startsWith(tip))) break; // it got through before the kill
       expect(refs).toEqual(before);
