@@ -7,7 +7,9 @@
  * runs). Once closed, puts are refused, and close waits for the puts under
  * way, so the listing that follows sees every piece there will ever be. Reads
  * are refused too, so a clone across the delete is told why it stops rather
- * than which segment went missing.
+ * than which segment went missing. Commits check it too (assertOpen): destroy
+ * closes it before its first await and a commit is one synchronous SQLite
+ * transaction, so a push either commits before the delete begins or is refused.
  */
 import { StorageError } from '../../shared/storage/errors.js';
 
@@ -19,7 +21,7 @@ export class ContentGuard {
   private readonly putting = new Set<Promise<unknown>>();
 
   constructor(target: R2Bucket) {
-    const deleted = () => Promise.reject(new StorageError('repo-deleted', 'the repository was deleted'));
+    const deleted = () => Promise.reject(deletedError());
     const put: R2Bucket['put'] = (...args) => {
       if (this.closed) return deleted();
       const p = target.put(...args);
@@ -42,9 +44,18 @@ export class ContentGuard {
     });
   }
 
+  /** Throws the repository's deletion once closed: called right before a commit, in the same synchronous step. */
+  assertOpen(): void {
+    if (this.closed) throw deletedError();
+  }
+
   /** Refuses puts and reads from now on; resolves once the puts under way have ended. */
   async close(): Promise<void> {
     this.closed = true;
     while (this.putting.size > 0) await Promise.all(this.putting);
   }
+}
+
+function deletedError(): StorageError {
+  return new StorageError('repo-deleted', 'the repository was deleted');
 }

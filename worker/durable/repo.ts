@@ -20,6 +20,7 @@ import { capture, type RpcResult } from './rpc-result.js';
 import { pushActor, receiveHooks } from '../protections.js';
 import { migrate, PREBUILD_MIN_ROWS, SCHEMA_VERSION, SqlRepoStore, type SqlHost } from './repo-store.js';
 import { migrateFossil } from './fossil-store.js';
+import type { RepackHost } from './fossil-repack.js';
 import { fossilRepackAlarm, handleFossilRequest, initFossilRepository } from './fossil-xfer.js';
 import { noteGcRepo, segmentGcAlarm } from './segment-gc.js';
 import { COMPACT_DELAY_MS, compactAfter, compactionPossible, gitCompactAlarm } from './git-compact.js';
@@ -110,11 +111,21 @@ export class RepoObject extends DurableObject<Env> {
   private readonly content: ContentGuard;
   /** The env handed to fossil's code: CONTENT is the guarded bucket. */
   private readonly contentEnv: Env;
+  /** The storage handed to fossil's code: its transactions (a round's commits) refused once the repository is deleted. */
+  private readonly fossilHost: RepackHost;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.content = new ContentGuard(env.CONTENT);
     this.contentEnv = { ...env, CONTENT: this.content.bucket };
+    this.fossilHost = {
+      sql: ctx.storage.sql,
+      transactionSync: (f) => {
+        this.content.assertOpen();
+        return ctx.storage.transactionSync(f);
+      },
+      setAlarm: (at) => ctx.storage.setAlarm(at),
+    };
     this.store = new SqlRepoStore(ctx.storage);
     this.access = new RepoAccessCache(env.DB);
     // The git schema is migrated before any request is delivered (synchronous SQL).
@@ -160,7 +171,7 @@ export class RepoObject extends DurableObject<Env> {
     if (new URL(request.url).pathname.startsWith('/fossil/')) {
       this.ensureFossil();
       try {
-        return await handleFossilRequest(request, this.ctx.storage, this.contentEnv, undefined, checked?.access).catch((e: unknown) => this.fossilDeleted(e));
+        return await handleFossilRequest(request, this.fossilHost, this.contentEnv, undefined, checked?.access).catch((e: unknown) => this.fossilDeleted(e));
       } finally {
         // A round that stored artifacts wrote its audit event (fossil-xfer.ts).
         if (hasEvents(this.ctx.storage.sql)) this.sendAuditSoon();
@@ -171,8 +182,16 @@ export class RepoObject extends DurableObject<Env> {
     const repo: GitRepo = {
       refs: local,
       index: local,
-      // A push's audit events go into the outbox in the transaction that moves its refs.
-      committer: hooks ? { ...local, commit: async (c: RepoCommit) => this.store.commit(c, this.auditOf(c, repoId, pushActor(request))) } : local,
+      // A push's audit events go into the outbox in the transaction that moves its refs; none once the repository is deleted.
+      committer: hooks
+        ? {
+            ...local,
+            commit: async (c: RepoCommit) => {
+              this.content.assertOpen();
+              return this.store.commit(c, this.auditOf(c, repoId, pushActor(request)));
+            },
+          }
+        : local,
       segments: new R2SegmentStore(this.content.bucket, repoId),
       primitives: nativePrimitives,
       appliers: DELTA_APPLIERS,
@@ -280,7 +299,7 @@ export class RepoObject extends DurableObject<Env> {
       // Git repositories never get the fossil tables.
       if (this.fossilReady || hasFossilSchema(this.ctx.storage)) {
         this.ensureFossil();
-        await fossilRepackAlarm(this.ctx.storage, this.contentEnv);
+        await fossilRepackAlarm(this.fossilHost, this.contentEnv);
       } else {
         this.compactWanted = false;
         const storage = this.ctx.storage;
@@ -368,7 +387,7 @@ export class RepoObject extends DurableObject<Env> {
   /** Makes this a fossil repository as `fossil new` would (once; later calls keep it); its project code. */
   async initFossil(repoId: string, opts: { creator: string; projectName?: string; projectCode?: string }): Promise<{ projectCode: string }> {
     this.ensureFossil();
-    return initFossilRepository(this.ctx.storage, this.contentEnv, repoId, opts);
+    return initFossilRepository(this.fossilHost, this.contentEnv, repoId, opts);
   }
 
   /** The API changed the repository's D1 row (visibility): the next request reads it again (access.ts). */
