@@ -4,8 +4,13 @@
 import { SELF, env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it, vi } from 'vitest';
 import { listEvents } from '../../worker/audit.js';
-import { addFossilEvent, addGitEvents, OUTBOX_RETRY_MS, sendEvents } from '../../worker/durable/push-outbox.js';
+import { sha3_256 } from '@noble/hashes/sha3.js';
+import { toHex } from '../../shared/core/bytes.js';
+import { xferError } from '../../shared/protocols/fossil/errors.js';
+import { sha1Hex, sharedSecret } from '../../worker/fossil-login.js';
+import { addFossilEvent, addGitEvents, OUTBOX_RETRY_MAX_MS, OUTBOX_RETRY_MS, openFossilEvent, retryDelay, sendEvents } from '../../worker/durable/push-outbox.js';
 import type { RepoObject } from '../../worker/durable/repo.js';
+import type { SqlHost } from '../../worker/durable/repo-store.js';
 import { blob, CAPS, commit, decodeReply, packOf, pushBody, tree, ZERO_ID, type Obj } from '../shared/protocols/git/receive-pack-helpers.js';
 
 const HUB = 'http://hub.test';
@@ -13,8 +18,8 @@ const ADMIN = { authorization: 'Bearer test-admin-token', 'content-type': 'appli
 const WRITER = { authorization: `Basic ${btoa('x:test-admin-token')}`, 'content-type': 'application/x-git-receive-pack-request' };
 const D1_DOWN = `CREATE TRIGGER push_events_down BEFORE INSERT ON push_events BEGIN SELECT RAISE(ABORT, 'D1 is down'); END`;
 
-async function newRepo(name: string): Promise<{ id: string; stub: DurableObjectStub<RepoObject> }> {
-  expect((await SELF.fetch(`${HUB}/api/repos`, { method: 'POST', headers: ADMIN, body: JSON.stringify({ name, kind: 'git', public: true }) })).status).toBe(201);
+async function newRepo(name: string, kind: 'git' | 'fossil' = 'git'): Promise<{ id: string; stub: DurableObjectStub<RepoObject> }> {
+  expect((await SELF.fetch(`${HUB}/api/repos`, { method: 'POST', headers: ADMIN, body: JSON.stringify({ name, kind, public: true }) })).status).toBe(201);
   const id = (await env.DB.prepare('SELECT id FROM repos WHERE name = ?').bind(name).first<{ id: string }>())!.id;
   return { id, stub: env.REPO.get(env.REPO.idFromName(id)) as DurableObjectStub<RepoObject> };
 }
@@ -31,6 +36,21 @@ function change(text: string, parents: string[]): Obj[] {
   const t = tree([['100644', 'file.txt', b.id]]);
   return [commit(t.id, parents, text), t, b];
 }
+
+/** One fossil round pushing `texts` as `user` (password `password`); the reply's text. */
+async function fossilPush(name: string, user: string, password: string, texts: string[]): Promise<string> {
+  const post = async (body: string) =>
+    new TextDecoder().decode(await (await SELF.fetch(`${HUB}/${name}`, { method: 'POST', headers: { 'content-type': 'application/x-fossil-uncompressed' }, body })).arrayBuffer());
+  const codes = /^push ([0-9a-f]{40}) ([0-9a-f]{40})$/m.exec(await post('pragma client-version 22100 20230226 192424\nclone 3 1\n'))!;
+  let cards = `push ${codes[1]} ${codes[2]}\n`;
+  for (const text of texts) cards += `file ${toHex(sha3_256(new TextEncoder().encode(text)))} ${text.length}\n${text}`;
+  const nonce = await sha1Hex(cards);
+  const signature = await sha1Hex(nonce + (await sharedSecret(codes[2], user, password)));
+  return post(`login ${user} ${nonce} ${signature}\n${cards}`);
+}
+
+/** The instance's private parts a test reaches into. */
+type Inside = { fossilHost: SqlHost };
 
 type Row = { seq: number; ref: string | null; old_id: string | null; new_id: string | null };
 
@@ -134,5 +154,93 @@ describe('the audit outbox', () => {
     // Its alarm is due at once (workerd runs it by itself).
     await vi.waitFor(async () => expect(await logged(id)).toEqual([{ seq: 1, ref: 'refs/heads/main', old_id: null, new_id: 'e'.repeat(40) }]));
     expect(await outbox(stub)).toEqual([]);
+  });
+
+  it('backs off while D1 refuses (1, 2, 4 ... minutes, at most an hour), and keeps what a deleted repository had not sent', async () => {
+    expect([0, 1, 2, 5, 6, 7, 100].map(retryDelay)).toEqual([1, 2, 4, 32, 60, 60, 60].map((m) => m * OUTBOX_RETRY_MS));
+    expect(retryDelay(100)).toBe(OUTBOX_RETRY_MAX_MS);
+    const { id, stub } = await newRepo('outbox-backoff');
+    const [c1, ...rest1] = change('one', []);
+    await env.DB.prepare(D1_DOWN).run();
+    try {
+      expect(await push('outbox-backoff', [[ZERO_ID, c1.id, 'refs/heads/main']], [c1, ...rest1])).toEqual(['unpack ok', 'ok refs/heads/main']);
+      const alarmIn = () => runInDurableObject(stub, async (_, state) => (await state.storage.getAlarm())! - Date.now());
+      // Each of the alarm's tries D1 refuses doubles the wait before the next.
+      for (const minutes of [2, 4, 8]) {
+        expect(await runDurableObjectAlarm(stub)).toBe(true);
+        const wait = await alarmIn();
+        expect(wait).toBeGreaterThan((minutes - 0.5) * OUTBOX_RETRY_MS);
+        expect(wait).toBeLessThanOrEqual(minutes * OUTBOX_RETRY_MS);
+      }
+      // Deleted while D1 is down: the push's event outlives the repository's storage, and the alarm stays armed for it.
+      expect((await SELF.fetch(`${HUB}/api/repos/outbox-backoff`, { method: 'DELETE', headers: ADMIN })).status).toBe(204);
+      expect(await outbox(stub)).toMatchObject([{ ref: 'refs/heads/main', old_id: null, new_id: c1.id }]);
+      expect(await runInDurableObject(stub, (_, state) => state.storage.sql.exec('SELECT count(*) AS n FROM refs').one().n)).toBe(0);
+      expect(await alarmIn()).toBeLessThanOrEqual(16 * OUTBOX_RETRY_MS);
+    } finally {
+      await env.DB.prepare('DROP TRIGGER IF EXISTS push_events_down').run();
+    }
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await logged(id)).toEqual([{ seq: 1, ref: 'refs/heads/main', old_id: null, new_id: c1.id }]);
+    expect(await outbox(stub)).toEqual([]);
+  });
+
+  it('a fossil round writes its event in the transaction of its first commit, logged even when the round fails after it', async () => {
+    const { id, stub } = await newRepo('outbox-fossil', 'fossil');
+    expect((await SELF.fetch(`${HUB}/api/users`, { method: 'POST', headers: ADMIN, body: JSON.stringify({ name: 'sam', password: 'pw' }) })).status).toBe(201);
+    const role = await SELF.fetch(`${HUB}/api/repos/outbox-fossil/members/sam`, { method: 'PUT', headers: ADMIN, body: JSON.stringify({ role: 'write' }) });
+    expect(role.status).toBeLessThan(300);
+    // Right after the round's first commit: its event is in the outbox, open (not sent), naming who logged in.
+    type Open = { kind: string; actor: string | null; artifacts: number; open: number };
+    let seen: Open[] | null = null;
+    let failAfter = false;
+    let depth = 0;
+    await runInDurableObject(stub, (instance, state) => {
+      const host = (instance as unknown as Inside).fossilHost;
+      const transact = host.transactionSync.bind(host);
+      host.transactionSync = <T>(f: () => T): T => {
+        const blobs = () => state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM fossil_blob').one().n;
+        const before = blobs();
+        depth++;
+        let out: T;
+        try {
+          out = transact(f);
+        } finally {
+          depth--;
+        }
+        // The outermost transaction that stored the round's artifacts (its commit's own is nested in it).
+        if (depth > 0 || seen !== null || blobs() === before) return out;
+        seen = state.storage.sql.exec<Open>('SELECT kind, actor, artifacts, open FROM push_outbox').toArray();
+        // The round fails after its commit (its resolving or crosslinking, say): what it stored is logged all the same.
+        if (failAfter) throw xferError('test', 'the round failed after its commit');
+        return out;
+      };
+    });
+    expect(await fossilPush('outbox-fossil', 'sam', 'pw', ['one\n', 'two\n'])).not.toMatch(/^error/m);
+    expect(seen).toEqual([{ kind: 'fossil', actor: 'sam', artifacts: 2, open: 1 }]);
+    // The events API sends the closed event.
+    const api = async () => ((await (await SELF.fetch(`${HUB}/api/repos/outbox-fossil/events`)).json()) as { events: { type: string; actor: string; artifacts: number }[] }).events;
+    expect(await api()).toMatchObject([{ type: 'fossil-push', actor: 'sam', artifacts: 2 }]);
+    failAfter = true;
+    seen = null;
+    expect(await fossilPush('outbox-fossil', 'sam', 'pw', ['three\n'])).toMatch(/^error the\\sround\\sfailed\\safter\\sits\\scommit$/m);
+    expect(seen).toEqual([{ kind: 'fossil', actor: 'sam', artifacts: 1, open: 1 }]);
+    expect(await api()).toMatchObject([
+      { type: 'fossil-push', actor: 'sam', artifacts: 1 },
+      { type: 'fossil-push', actor: 'sam', artifacts: 2 },
+    ]);
+    expect(await outbox(stub)).toEqual([]);
+
+    // An event left open by an instance that died is closed and sent by the next instance; none after it went first.
+    await runInDurableObject(stub, async (_, state) => {
+      openFossilEvent(state.storage.sql, id, 'sam', 5);
+      addFossilEvent(state.storage.sql, id, 'sam', 1, []);
+      await sendEvents(state.storage.sql, env.DB);
+      await state.storage.deleteAlarm();
+    });
+    expect((await api()).length).toBe(2);
+    await runInDurableObject(stub, (_, state) => state.abort('gone')).catch(() => undefined);
+    expect(await env.REPO.get(env.REPO.idFromName(id)).ping()).toBe(1);
+    await vi.waitFor(async () => expect((await api()).slice(0, 2)).toMatchObject([{ artifacts: 1 }, { artifacts: 5 }]));
   });
 });

@@ -17,7 +17,8 @@ import { concat, releaseNow } from '../../shared/core/bytes.js';
 import { HubError, StreamError } from '../../shared/core/errors.js';
 import { ChunkPool } from '../../shared/core/stream.js';
 import { parseArtifact } from '../../shared/core/fossil/artifact.js';
-import { emptyRepository, newRepository, xferStreamed, type FossilRepo, type NewRepositoryOptions, type ReceivedArtifact } from '../../shared/protocols/fossil/index.js';
+import { emptyRepository, newRepository, xferStreamed, type FossilRepo, type NewRepositoryOptions, type ReceivedArtifact, type XferContext, type XferPush, type XferUser } from '../../shared/protocols/fossil/index.js';
+import type { FossilCommit } from '../../shared/storage/fossil.js';
 import { ArtifactReader, receiveMemo, type ReceiveMemo } from '../../shared/protocols/fossil/repo.js';
 import type { Env } from '../env.js';
 import { anonymousCaps, fossilLogins } from '../fossil-login.js';
@@ -27,7 +28,7 @@ import { R2SegmentStore } from '../storage-r2/segments.js';
 import { BODY_LENGTH_HEADER, fossilErrorReply } from '../routes/fossil.js';
 import { localFossilStore, SqlFossilStore } from './fossil-store.js';
 import { runRepackAlarm, scheduleRepack, type RepackHost } from './fossil-repack.js';
-import { addFossilEvent } from './push-outbox.js';
+import { addFossilEvent, closeFossilEvent, closeOpenEvents, openFossilEvent } from './push-outbox.js';
 import { crosslinkArtifacts } from './fossil-tables.js';
 import { requestBody } from './git-http.js';
 import type { SqlHost } from './repo-store.js';
@@ -163,18 +164,18 @@ export async function handleFossilRequest(request: Request, host: RepackHost, en
   const reply = await serialized(host, async () => {
     // A repository whose creation stopped before its initialisation is initialised now, as the API would have.
     await ensureInitialised(repo, { creator: HUB_CREATOR, projectName: row.name }, hooks);
-    return xferStreamed(
-      repo,
-      { contentType: request.headers.get('content-type') ?? '', body },
-      {
-        anonymousCaps: anonymousCaps(row),
-        // Failed-login limits as for git; the route passes the client's address on.
-        ...fossilLogins(env, row, request.headers.get('x-hub-client-address')),
-        onArtifacts: hooks.onArtifacts,
-        // The audit log's outbox, before the reply (the DO sends it to D1 after: repo.ts).
-        onPush: (p) => addFossilEvent(host.sql, repoId, p.actor, p.files, p.checkins),
-      },
-    );
+    // Failed-login limits as for git; the route passes the client's address on.
+    const audit = auditedRound(host, repo, repoId, fossilLogins(env, row, request.headers.get('x-hub-client-address')));
+    try {
+      return await xferStreamed(
+        audit.repo,
+        { contentType: request.headers.get('content-type') ?? '', body },
+        { anonymousCaps: anonymousCaps(row), ...audit.logins, onArtifacts: hooks.onArtifacts, onPush: audit.onPush },
+      );
+    } finally {
+      // A round that failed after its first commit: its event goes as it was opened.
+      closeOpenEvents(host.sql);
+    }
   });
   // Reverse deltas for what arrived: in the DO's alarm, once the push is over (fossil-repack.ts).
   await scheduleRepack(host, repoId).catch((e) => console.error('fossil repack not scheduled', e));
@@ -190,6 +191,50 @@ export async function handleFossilRequest(request: Request, host: RepackHost, en
   const { readable, writable } = new FixedLengthStream(reply.length);
   void pipeChunks(reply.chunks, writable);
   return new Response(readable, { status: 200, headers: { 'content-type': reply.contentType, 'content-length': String(reply.length) } });
+}
+
+/**
+ * The audit log's event of one xfer round (push-outbox.ts): opened in the
+ * transaction of the round's first commit that stores artifacts, naming who
+ * logged in, so a round that stored anything is logged whatever happens after
+ * (its resolving and crosslinking, an instance that dies); closed with the
+ * round's file cards and check-ins when it ends (onPush). A round whose file
+ * cards stored nothing new is logged at its end, as before.
+ */
+function auditedRound(host: SqlHost, repo: FossilRepo, repoId: string, logins: Pick<XferContext, 'user' | 'onLogin'>) {
+  const users = new Map<string, XferUser | null>();
+  let actor: string | null = null;
+  let seq: number | null = null;
+  const store = new SqlFossilStore(host);
+  return {
+    repo: {
+      ...repo,
+      store: {
+        ...repo.store,
+        commit: async (batch: FossilCommit) =>
+          host.transactionSync(() => {
+            const result = store.commit(batch);
+            const stored = (batch.rows?.length ?? 0) + (batch.pendingAdd?.length ?? 0) + (batch.publish?.length ?? 0);
+            if (seq === null && stored > 0) seq = openFossilEvent(host.sql, repoId, actor, stored);
+            return result;
+          }),
+      },
+    } satisfies FossilRepo,
+    // Who the event names, as xfer decides it: the last login that passed.
+    logins: {
+      user: async (login: string, projectCode: string) => {
+        const user = await logins.user(login, projectCode);
+        users.set(login, user);
+        return user;
+      },
+      onLogin: async (login: string, ok: boolean) => {
+        await logins.onLogin?.(login, ok);
+        const user = users.get(login);
+        if (ok && user) actor = user.actor === undefined ? login : user.actor;
+      },
+    } satisfies Pick<XferContext, 'user' | 'onLogin'>,
+    onPush: (p: XferPush) => (seq === null ? addFossilEvent(host.sql, repoId, p.actor, p.files, p.checkins) : closeFossilEvent(host.sql, seq, p.files, p.checkins)),
+  };
 }
 
 /** Writes `chunks` into `writable`, each write awaited (the reader's pace bounds what is held); a failure cuts the reply short. */

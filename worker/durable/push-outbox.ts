@@ -1,12 +1,14 @@
 /**
  * The audit log's outbox in the repository's Durable Object (table push_outbox,
  * repo-store.ts): a push's events are written in its own SQLite commit (git:
- * the ref update's transaction; fossil: the round, before its reply), then sent
- * to D1's push_events (audit.ts) after the reply, and deleted only once D1 has
+ * the ref update's transaction; fossil: the round's first commit, the event
+ * open until the round ends and closes it with its check-ins), then sent to
+ * D1's push_events (audit.ts) after the reply, and deleted only once D1 has
  * them. What D1 refused, or what an instance that died left behind, the DO's
- * alarm sends (repo.ts). D1 skips an event it already has (its outbox seq), so
- * one sent again after a crash is still logged once; sent in seq order, D1's
- * seq (the events API's order) follows the pushes'.
+ * alarm sends (repo.ts), backing off while D1 refuses (retryDelay). D1 skips
+ * an event it already has (its outbox seq), so one sent again after a crash
+ * is still logged once; sent in seq order, D1's seq (the events API's order)
+ * follows the pushes'.
  */
 import type { RefUpdate } from '../../shared/storage/refs.js';
 import { MAX_EVENT_CHECKINS, recordEvents, type PushEvent } from '../audit.js';
@@ -14,8 +16,16 @@ import { MAX_EVENT_CHECKINS, recordEvents, type PushEvent } from '../audit.js';
 /** Events sent per D1 batch (10 rows a statement: 20 statements). */
 const SEND_BATCH = 200;
 
-/** How long after a send D1 refused the alarm tries again. */
+/** How long after a send D1 refused the alarm first tries again. */
 export const OUTBOX_RETRY_MS = 60_000;
+
+/** The longest wait between the alarm's tries. */
+export const OUTBOX_RETRY_MAX_MS = 3_600_000;
+
+/** The wait before the alarm's next try once `failed` of its tries in a row were refused: 1, 2, 4 ... 60 minutes. */
+export function retryDelay(failed: number): number {
+  return Math.min(OUTBOX_RETRY_MS * 2 ** Math.min(failed, 6), OUTBOX_RETRY_MAX_MS);
+}
 
 /** Adds the ref updates one git push applied; call inside the transaction that applied them. */
 export function addGitEvents(sql: SqlStorage, repoId: string, actor: string | null, updates: RefUpdate[], at = Date.now()): void {
@@ -42,12 +52,57 @@ export function addFossilEvent(sql: SqlStorage, repoId: string, actor: string | 
   sql.exec(`INSERT INTO push_outbox (repo_id, actor, kind, artifacts, checkins, at) VALUES (?, ?, 'fossil', ?, ?, ?)`, repoId, actor, artifacts, list, at);
 }
 
-/** Whether events wait in the outbox. */
-export function hasEvents(sql: SqlStorage): boolean {
-  return sql.exec(`SELECT 1 FROM push_outbox LIMIT 1`).toArray().length > 0;
+/**
+ * Opens the event of a fossil round in the transaction of its first commit
+ * (`artifacts`: what that commit stored); its seq. The round closes it
+ * (closeFossilEvent); until then it and every later event wait.
+ */
+export function openFossilEvent(sql: SqlStorage, repoId: string, actor: string | null, artifacts: number, at = Date.now()): number {
+  return sql
+    .exec<{ seq: number }>(`INSERT INTO push_outbox (repo_id, actor, kind, artifacts, checkins, at, open) VALUES (?, ?, 'fossil', ?, '', ?, 1) RETURNING seq`, repoId, actor, artifacts, at)
+    .one().seq;
 }
 
-type OutboxRow = {
+/** Closes an open fossil event with what the round stored in all (see addFossilEvent). */
+export function closeFossilEvent(sql: SqlStorage, seq: number, artifacts: number, checkins: string[]): void {
+  sql.exec(`UPDATE push_outbox SET artifacts = ?, checkins = ?, open = 0 WHERE seq = ?`, artifacts, checkins.slice(0, MAX_EVENT_CHECKINS).join(' '), seq);
+}
+
+/** Closes events as they are: their round ended without closing them (it failed, or its instance died). */
+export function closeOpenEvents(sql: SqlStorage): void {
+  sql.exec(`UPDATE push_outbox SET open = 0 WHERE open = 1`);
+}
+
+/** Whether events wait in the outbox, ready to send. */
+export function hasEvents(sql: SqlStorage): boolean {
+  return sql.exec(`SELECT 1 FROM push_outbox WHERE open = 0 LIMIT 1`).toArray().length > 0;
+}
+
+/** Every event waiting (open ones closed as they are), to be written back by keepEvents: a deleted repository's storage goes, its log stays. */
+export function takeEvents(sql: SqlStorage): OutboxRow[] {
+  return sql.exec<OutboxRow>(`SELECT seq, repo_id, actor, kind, ref, old_id, new_id, artifacts, checkins, at FROM push_outbox ORDER BY seq`).toArray();
+}
+
+/** Writes back what takeEvents took (same seqs: D1 keys events on them). */
+export function keepEvents(sql: SqlStorage, rows: OutboxRow[]): void {
+  for (const r of rows) {
+    sql.exec(
+      `INSERT INTO push_outbox (seq, repo_id, actor, kind, ref, old_id, new_id, artifacts, checkins, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      r.seq,
+      r.repo_id,
+      r.actor,
+      r.kind,
+      r.ref,
+      r.old_id,
+      r.new_id,
+      r.artifacts,
+      r.checkins,
+      r.at,
+    );
+  }
+}
+
+export type OutboxRow = {
   seq: number;
   repo_id: string;
   actor: string | null;
@@ -62,12 +117,20 @@ type OutboxRow = {
 
 /**
  * Sends every waiting event to D1, oldest first, SEND_BATCH at a time, each
- * batch deleted once D1 accepted it. Throws what D1 threw: the events not sent
- * stay. Callers run one send at a time (repo.ts), so no two send the same rows.
+ * batch deleted once D1 accepted it; none from the first open one on (a
+ * fossil round under way), so D1's order stays the pushes'. Throws what D1
+ * threw: the events not sent stay. Callers run one send at a time (repo.ts),
+ * so no two send the same rows.
  */
 export async function sendEvents(sql: SqlStorage, db: D1Database): Promise<void> {
   for (;;) {
-    const rows = sql.exec<OutboxRow>(`SELECT * FROM push_outbox ORDER BY seq LIMIT ?`, SEND_BATCH).toArray();
+    const rows = sql
+      .exec<OutboxRow>(
+        `SELECT seq, repo_id, actor, kind, ref, old_id, new_id, artifacts, checkins, at FROM push_outbox
+         WHERE seq < coalesce((SELECT min(seq) FROM push_outbox WHERE open = 1), 9e18) ORDER BY seq LIMIT ?`,
+        SEND_BATCH,
+      )
+      .toArray();
     if (rows.length === 0) return;
     await recordEvents(db, rows.map(toEvent));
     sql.exec(`DELETE FROM push_outbox WHERE seq <= ?`, rows[rows.length - 1].seq);

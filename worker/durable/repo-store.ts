@@ -136,6 +136,9 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
        at INTEGER NOT NULL
      )`,
   ],
+  // A fossil round's event is written in its first commit's transaction, open (not sent) until the
+  // round ends and fills in its check-ins; one left open by an instance that died is closed as it is.
+  [`ALTER TABLE push_outbox ADD COLUMN open INTEGER NOT NULL DEFAULT 0`],
 ];
 
 /**

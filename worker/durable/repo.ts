@@ -25,7 +25,7 @@ import { fossilRepackAlarm, handleFossilRequest, initFossilRepository } from './
 import { noteGcRepo, segmentGcAlarm } from './segment-gc.js';
 import { COMPACT_DELAY_MS, compactAfter, compactionPossible, gitCompactAlarm } from './git-compact.js';
 import { CACHED_ACCESS_HEADER, RepoAccessCache } from './access.js';
-import { addGitEvents, hasEvents, OUTBOX_RETRY_MS, sendEvents } from './push-outbox.js';
+import { addGitEvents, closeOpenEvents, hasEvents, keepEvents, retryDelay, sendEvents, takeEvents } from './push-outbox.js';
 import { ContentGuard } from './content-guard.js';
 import { fossilErrorReply } from '../routes/fossil.js';
 
@@ -107,6 +107,8 @@ export class RepoObject extends DurableObject<Env> {
   private readonly access: RepoAccessCache;
   /** The last send of the audit outbox to D1 (push-outbox.ts): sends run one after another; true when it emptied the outbox. */
   private sending: Promise<boolean> = Promise.resolve(true);
+  /** The alarm's sends of the audit outbox D1 refused in a row (its retries back off: retryDelay). */
+  private auditRefused = 0;
   /** The content bucket, its puts refused once the repository is deleted (content-guard.ts). */
   private readonly content: ContentGuard;
   /** The env handed to fossil's code: CONTENT is the guarded bucket. */
@@ -134,6 +136,8 @@ export class RepoObject extends DurableObject<Env> {
     void ctx.blockConcurrencyWhile(async () => {
       ensureGitSchema(ctx.storage);
       this.store.sweepStages();
+      // A fossil round's event left open: its round died with the previous instance.
+      closeOpenEvents(ctx.storage.sql);
       // Audit events the previous instance did not get into D1: the alarm sends them now.
       if (hasEvents(ctx.storage.sql)) await this.alarmBy(Date.now());
     });
@@ -234,7 +238,7 @@ export class RepoObject extends DurableObject<Env> {
   /** sendAudit after the reply (waitUntil); what D1 refused waits for the alarm (a running alarm looks when it ends). */
   private sendAuditSoon(): void {
     const retry = async () => {
-      if (!(await this.sendAudit())) await this.alarmBy(Date.now() + OUTBOX_RETRY_MS, true);
+      if (!(await this.sendAudit())) await this.alarmBy(Date.now() + retryDelay(this.auditRefused), true);
     };
     this.ctx.waitUntil(retry().catch((e) => console.error(`audit log retry not scheduled: ${(e as Error).message}`)));
   }
@@ -284,7 +288,7 @@ export class RepoObject extends DurableObject<Env> {
 
   /**
    * The alarm serves the audit outbox (push-outbox.ts: events D1 refused,
-   * every OUTBOX_RETRY_MS until it takes them), fossil repacking
+   * after 1, 2, 4 ... at most 60 minutes until it takes them: retryDelay), fossil repacking
    * (fossil-repack.ts, which re-arms it while work waits) and the segment
    * collector (segment-gc.ts, at most once per interval), and git compaction
    * (git-compact.ts, after pushes, re-armed while work waits) followed by the
@@ -294,7 +298,7 @@ export class RepoObject extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.inAlarm = true;
     try {
-      await this.sendAudit();
+      this.auditRefused = (await this.sendAudit()) ? 0 : this.auditRefused + 1;
       let again: number | null = null;
       // Git repositories never get the fossil tables.
       if (this.fossilReady || hasFossilSchema(this.ctx.storage)) {
@@ -317,7 +321,7 @@ export class RepoObject extends DurableObject<Env> {
       const at = again === null ? next : next === null ? again : Math.min(again, next);
       if (at !== null && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(at);
       // Events D1 refused (now, or in a push's send while this ran) wait for the next try.
-      if (hasEvents(this.ctx.storage.sql)) await this.alarmBy(Date.now() + OUTBOX_RETRY_MS);
+      if (hasEvents(this.ctx.storage.sql)) await this.alarmBy(Date.now() + retryDelay(this.auditRefused));
     } finally {
       this.inAlarm = false;
     }
@@ -364,10 +368,17 @@ export class RepoObject extends DurableObject<Env> {
       cursor = page.truncated ? page.cursor : undefined;
     } while (cursor !== undefined);
     const fossil = this.fossilReady || hasFossilSchema(this.ctx.storage);
-    // The log outlives the repository: its last events go to D1 before the outbox goes with the storage.
+    // The log outlives the repository: its last events go to D1, and what D1 refused is written
+    // back after the storage goes, for the alarm (nothing else reaches this DO again).
+    closeOpenEvents(this.ctx.storage.sql);
     await this.sendAudit();
+    const unsent = takeEvents(this.ctx.storage.sql);
     await this.ctx.storage.deleteAll();
     ensureGitSchema(this.ctx.storage);
+    if (unsent.length > 0) {
+      keepEvents(this.ctx.storage.sql, unsent);
+      await this.alarmBy(Date.now() + retryDelay(this.auditRefused));
+    }
     this.fossilReady = false;
     this.gcArmed = false;
     if (fossil) this.ensureFossil();
