@@ -1,16 +1,17 @@
 // Fossil operations overlapping each other and the repository's lifecycle, with the real fossil:
 // two clients syncing one repository at once, clones and a push while the alarm repacks, a push
 // killed mid-round and pushed again, and a repository deleted while a push runs (its R2 content
-// gone afterwards), then created again under the same name (empty, no old members). Every
-// repository file a client ends with passes fossil test-integrity, and the Worker logs no
-// exception.
+// gone afterwards), then created again under the same name (empty, no old members), and one deleted
+// between two rounds of a clone. Every repository file a client ends with passes fossil
+// test-integrity, and the Worker logs no exception.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inflateSync } from 'node:zlib';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -250,6 +251,53 @@ describe('fossil: a repository deleted and created again', () => {
     // fred was a member of the old repository only.
     const refused = runFossil(home, ['push', url('fdoomed'), '-R', file]);
     expect(refused.output).toMatch(/not authorized|login failed|Error/);
+    expect(hub.log()).not.toMatch(/Uncaught|internal error/i);
+  });
+
+  it('deleted between two rounds of a clone: fossil says the server answered 404 and aborts the clone, leaving no file', async () => {
+    await create('fgone');
+    const w = checkout('fgone', 'fgone-w');
+    // ~9 MiB of incompressible files: a clone of two rounds at least (a round's reply budget is 5 MB).
+    for (const n of ['a', 'b', 'c']) writeFileSync(join(w.dir, `${n}.bin`), randomBytes(3 << 20));
+    fossil(['add', 'a.bin', 'b.bin', 'c.bin'], w.dir);
+    fossil(['commit', '--no-warnings', '-m', 'three'], w.dir);
+    fossil(['push'], w.dir);
+    // A proxy that holds the clone's second request until the repository is deleted.
+    const hubPort = Number(new URL(hub.url).port);
+    let posts = 0;
+    let held: (() => void) | null = null;
+    const proxy = createNetServer((client) => {
+      const up = connect(hubPort, '127.0.0.1');
+      client.on('data', (d: Buffer) => {
+        if (d.subarray(0, 5).toString('latin1') === 'POST ') posts++;
+        if (posts === 2 && held === null) {
+          client.pause();
+          held = () => (up.write(d), client.resume());
+          return;
+        }
+        up.write(d);
+      });
+      up.on('data', (d: Buffer) => client.write(d));
+      up.on('end', () => client.end());
+      up.on('error', () => client.destroy());
+      client.on('error', () => up.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const file = join(home, 'fgone-clone.fossil');
+      const cloning = runFossilAsync(home, ['clone', `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/fgone`, file]);
+      while (held === null) await new Promise((r) => setTimeout(r, 50));
+      expect((await api(hub, 'DELETE', '/repos/fgone')).status).toBe(204);
+      (held as () => void)();
+      const r = await cloning;
+      expect(r.status).not.toBe(0);
+      // The first round's artifacts arrived; the next round's answer is the hub's 404 (as fossil server's for a repository it lacks).
+      expect(r.output).toMatch(/received: [1-9]/);
+      expect(r.output).toMatch(/server says: 404 Not Found\nserver returned an error - clone aborted/);
+      expect(existsSync(file)).toBe(false);
+    } finally {
+      proxy.close();
+    }
     expect(hub.log()).not.toMatch(/Uncaught|internal error/i);
   });
 });
