@@ -1,12 +1,14 @@
 // A repository deleted (RepoObject.destroy) while a push is under way, at the one point a timing race
 // could not be told apart from a clean order: the push's data is written to R2, its commit has not run.
 // The commit is refused (content-guard.ts assertOpen), the client is told so in its protocol's words,
-// and nothing of the push is left: no ref, no row, no R2 key, no audit event.
+// and nothing of the push is left: no ref, no row, no R2 key, no audit event. A fossil clone round
+// whose reply is streaming when the delete begins is let finish first (ContentGuard.hold).
 import { env, runInDurableObject, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { toHex } from '../../shared/core/bytes.js';
 import { sha3_256 } from '@noble/hashes/sha3.js';
 import { sha1Hex, sharedSecret } from '../../worker/fossil-login.js';
+import { ContentGuard } from '../../worker/durable/content-guard.js';
 import { repoContentPrefix, type RepoObject } from '../../worker/durable/repo.js';
 import type { SqlHost } from '../../worker/durable/repo-store.js';
 import { blob, CAPS, commit, decodeReply, packOf, pushBody, tree, ZERO_ID } from '../shared/protocols/git/receive-pack-helpers.js';
@@ -94,5 +96,60 @@ describe('a repository deleted between a push storing its data and committing it
       expect(count(state, 'fossil_blob')).toBe(0);
       expect(count(state, 'push_outbox')).toBe(0);
     });
+  });
+
+  it('fossil: a clone round streaming when the delete begins is let finish whole, then the delete goes on', async () => {
+    const { id, stub } = await newRepo('fossil-clone-across-delete', 'fossil');
+    const post = (body: string | Uint8Array) => SELF.fetch(`${HUB}/fossil-clone-across-delete`, { method: 'POST', headers: { 'content-type': 'application/x-fossil-uncompressed' }, body });
+    const clone = 'pragma client-version 22100 20230226 192424\nclone 3 1\n';
+    const codes = /^push ([0-9a-f]{40}) ([0-9a-f]{40})$/m.exec(new TextDecoder().decode(await (await post(clone)).arrayBuffer()))!;
+    // One incompressible 9 MiB artifact: its record goes out in 4 MiB pieces, each read as the one before is sent.
+    const data = new Uint8Array(9 << 20);
+    for (let i = 0; i < data.length; i += 65536) crypto.getRandomValues(data.subarray(i, i + 65536));
+    const head = new TextEncoder().encode(`push ${codes[1]} ${codes[2]}\nfile ${toHex(sha3_256(data))} ${data.length}\n`);
+    const cards = new Uint8Array(head.length + data.length);
+    cards.set(head);
+    cards.set(data, head.length);
+    const nonce = toHex(new Uint8Array(await crypto.subtle.digest('SHA-1', cards)));
+    const signature = await sha1Hex(nonce + (await sharedSecret(codes[2], 'pusher', 'test-admin-token')));
+    const login = new TextEncoder().encode(`login pusher ${nonce} ${signature}\n`);
+    const push = new Uint8Array(login.length + cards.length);
+    push.set(login);
+    push.set(cards, login.length);
+    expect(new TextDecoder().decode(await (await post(push)).arrayBuffer())).not.toMatch(/^error/m);
+
+    const res = await post(clone);
+    const length = Number(res.headers.get('content-length'));
+    expect(length).toBeGreaterThan(data.length);
+    const reader = res.body!.getReader();
+    let got = (await reader.read()).value!.length;
+    // The delete begins with most of the reply still to read (and to be read from R2): it waits for the reply.
+    let deleted = false;
+    const destroying = runInDurableObject(stub, (instance) => instance.destroy(id)).then((r) => ((deleted = true), r));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(deleted).toBe(false);
+    const tail: Uint8Array[] = [];
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      got += r.value.length;
+      tail.push(r.value);
+    }
+    expect(got).toBe(length);
+    expect(new TextDecoder().decode(tail[tail.length - 1])).toMatch(/\n# timestamp \S+ errors 0\n$/);
+    expect((await destroying).objects).toBeGreaterThan(0);
+    expect(await keys(id)).toEqual([]);
+  });
+
+  it('the content guard waits for a held reply at most its hold time, serving its reads meanwhile, then refuses reads and puts', async () => {
+    const guard = new ContentGuard(env.CONTENT);
+    await env.CONTENT.put('guard-held', 'kept');
+    guard.hold(); // a reply whose reader stopped reading: never released
+    const start = Date.now();
+    const closing = guard.close(50);
+    await expect(guard.bucket.put('guard-held', 'new')).rejects.toThrow('the repository was deleted');
+    expect(await (await guard.bucket.get('guard-held'))!.text()).toBe('kept');
+    await closing;
+    expect(Date.now() - start).toBeGreaterThanOrEqual(50);
+    await expect(guard.bucket.get('guard-held')).rejects.toThrow('the repository was deleted');
+    await expect(guard.bucket.head('guard-held')).rejects.toThrow('the repository was deleted');
   });
 });

@@ -145,7 +145,15 @@ export function crosslinkHooks(host: SqlHost, repo: FossilRepo): FossilHooks {
  * repository's visibility as the DO read it from D1 (durable/access.ts), which
  * wins over the forwarded row's (the Worker routes on its name -> id cache).
  */
-export async function handleFossilRequest(request: Request, host: RepackHost, env: Env, hooks?: FossilHooks, access?: { public: boolean }): Promise<Response> {
+export async function handleFossilRequest(
+  request: Request,
+  host: RepackHost,
+  env: Env,
+  hooks?: FossilHooks,
+  access?: { public: boolean },
+  /** Told of a streamed reply's sending (it resolves once the reply is out or cut): the DO's delete waits for it (content-guard.ts). */
+  streaming?: (sent: Promise<void>) => void,
+): Promise<Response> {
   const repoId = request.headers.get('x-hub-repo-id');
   const repoJson = request.headers.get('x-hub-repo');
   if (request.method !== 'POST' || !repoId || !repoJson) return new Response('bad forwarded request\n', { status: 400 });
@@ -189,7 +197,8 @@ export async function handleFossilRequest(request: Request, host: RepackHost, en
   // streams: records are never rewritten in place, and replaced segments outlive a round by
   // the segment collector's grace period). A fixed length: fossil 2.21 needs a Content-Length.
   const { readable, writable } = new FixedLengthStream(reply.length);
-  void pipeChunks(reply.chunks, writable);
+  const sent = pipeChunks(reply.chunks, writable);
+  streaming?.(sent);
   return new Response(readable, { status: 200, headers: { 'content-type': reply.contentType, 'content-length': String(reply.length) } });
 }
 

@@ -174,8 +174,10 @@ export class RepoObject extends DurableObject<Env> {
     await this.armSegmentGc(repoId);
     if (new URL(request.url).pathname.startsWith('/fossil/')) {
       this.ensureFossil();
+      // A streamed reply (a clone round) under way when the repository is deleted is let finish (content-guard.ts).
+      const streaming = (sent: Promise<void>) => void sent.finally(this.content.hold());
       try {
-        return await handleFossilRequest(request, this.fossilHost, this.contentEnv, undefined, checked?.access).catch((e: unknown) => this.fossilDeleted(e));
+        return await handleFossilRequest(request, this.fossilHost, this.contentEnv, undefined, checked?.access, streaming).catch((e: unknown) => this.fossilDeleted(e));
       } finally {
         // A round that stored artifacts wrote its audit event (fossil-xfer.ts).
         if (hasEvents(this.ctx.storage.sql)) this.sendAuditSoon();
