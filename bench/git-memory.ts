@@ -28,6 +28,12 @@
  * no poll was answered (large and many corpora), so a push's "isolate peak" is what the polls before
  * and after it saw; its RSS growth (MEM_SMAPS) is the measure of the push itself.
  * MEM_NO_PREBUILD=1: no reach plan built by the alarm after a push (is the peak the push's or the build's?).
+ * MEM_SAMPLE=all|survivors: V8's sampling heap profile of each operation, by allocation site (function <
+ * caller): `all` counts every sampled allocation (the churn), `survivors` only objects no scavenge collected
+ * (promoted, or live at the end). A push's V8 region is its young generation: V8 doubles the semi-spaces
+ * (to 2 x 32 MiB) each time the bytes that survived scavenges since the last doubling pass their size, so
+ * what outlives a scavenge, not what is promoted, sizes it (bench/workerd-v8-flags.mjs with --trace-gc-nvp
+ * shows it: new_space_capacity, new_space_survived).
  * MEM_SMAPS=1: where workerd's RSS grew by its peak (bench/proc.ts smapsGrowth): the
  * V8 heaps' cage apart from the allocator's memory (ArrayBuffers, SQLite).
  * "reserved" is the isolate's heap as V8 sized it (Runtime.getHeapUsage totalSize)
@@ -43,7 +49,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
-import { collectGarbage, workerSession, type CdpSession, type HeapUsage } from './cdp.js';
+import { collectGarbage, workerSession, type CdpSession, type HeapProfile, type HeapUsage, type ProfileNode } from './cdp.js';
 import { corpus, LARGE, runGit, SMALL } from './git-corpus.js';
 import { MANY_COMMITS, manyCorpus } from './git-many.js';
 import { findInTree, measure, rssBytes, smaps, smapsGrowth } from './proc.js';
@@ -77,6 +83,21 @@ async function oneFile(mb: number): Promise<{ dir: string }> {
   await git(home, WORK, ['clone', '-q', '--bare', src, dir]);
   rmSync(src, { recursive: true, force: true });
   return { dir };
+}
+
+/** MEM_SAMPLE: sampled bytes by allocation site, the function and its caller, largest first. */
+function allocationSites(p: HeapProfile, top = 30): string {
+  const by = new Map<string, number>();
+  let total = 0;
+  const name = (n: ProfileNode) => `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber + 1}`;
+  const walk = (n: ProfileNode, caller: string) => {
+    const site = `${name(n)} < ${caller}`;
+    if (n.selfSize) by.set(site, (by.get(site) ?? 0) + n.selfSize), (total += n.selfSize);
+    for (const c of n.children ?? []) walk(c, name(n));
+  };
+  walk(p.head, '');
+  const rows = [...by].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => `  ${mib(v).padStart(6)} MiB  ${k}`);
+  return [`sampled allocations (${process.env.MEM_SAMPLE}): ${mib(total)} MiB`, ...rows].join('\n');
 }
 
 /** MEM_TIMELINE: the isolate's heap and workerd's RSS every `s` seconds, as lines of text once stopped. */
@@ -162,7 +183,10 @@ async function main(): Promise<void> {
     const measured = async (what: string, op: () => Promise<void>) => {
       const sm = process.env.MEM_SMAPS === '1' ? smapsGrowth(findInTree(process.pid, 'workerd').sort((a, b) => rssBytes(b) - rssBytes(a))[0]) : null;
       const line = process.env.MEM_TIMELINE ? timeline(session, Number(process.env.MEM_TIMELINE)) : null;
+      const sample = process.env.MEM_SAMPLE;
+      if (sample) await session.send('HeapProfiler.startSampling', { samplingInterval: 8192, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: sample === 'all' });
       const { wall, cpu, rss, peak } = await measure(session, op, POLL_MS);
+      if (sample) console.log(allocationSites((await session.send<{ profile: HeapProfile }>('HeapProfiler.stopSampling')).profile));
       if (line) console.log(await line.stop());
       if (sm) console.log(sm.stop());
       const live = await collectGarbage(session);
