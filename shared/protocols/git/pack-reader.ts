@@ -845,13 +845,13 @@ class PackReader {
   }
 
   /**
-   * Reads the entry at `offset` (which readEntry checked) streaming: yields its
-   * zlib stream's bytes as they pass, returns the entry (raw: its header) and
+   * Reads the entry at `offset` (which readEntry checked) streaming: hands its
+   * zlib stream's bytes to `part` as they pass, returns the entry (raw: its header) and
    * its content, or for a whole blob its id instead (hashed while inflating).
    * Without readEntry in the options, the raw bytes are kept to rebuild bases
    * if they fit `maxRetained` (the caller's budget).
    */
-  async *readStreaming(reader: ByteReader, offset: number, maxRetained: number): AsyncGenerator<PackEvent, { entry: PackEntry; data: Uint8Array | null; id: Uint8Array | null }> {
+  async readStreaming(reader: ByteReader, offset: number, maxRetained: number, part: PackSink['part']): Promise<{ entry: PackEntry; data: Uint8Array | null; id: Uint8Array | null }> {
     const hb = await reader.peek(MAX_ENTRY_HEADER);
     const h = decodeEntryHeader(hb, 0, offset);
     if (h.kind === 'need') throw new PackError('pack-truncated', 'pack ends inside an entry header', { offset });
@@ -882,7 +882,8 @@ class PackReader {
         if (this.retainedBytes + keptBytes <= maxRetained) kept.push(bytes.slice());
         else kept = null;
       }
-      yield { kind: 'part', bytes };
+      const wait = part?.(bytes);
+      if (wait) await wait;
       await reader.skip(bytes.length);
       if (step.done) break;
     }
@@ -1157,12 +1158,28 @@ class PackReader {
 }
 
 /**
- * The events of a pack read from `stream` (see the file comment). Throws a
- * PackError for a bad signature or version, a truncated pack, trailing bytes,
- * a bad trailer checksum, an unknown base, a delta chain too deep, a size
- * mismatch or an entry over `maxObjectSize`.
+ * What readPack hands each event of the pack to, in pack order (PackEvent's
+ * header, part, entry, object), called as the reader comes to it, with views
+ * valid until the call returns or the promise it returns settles; the reader
+ * goes on once it has.
  */
-export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOptions): AsyncGenerator<PackEvent> {
+export interface PackSink {
+  header?(version: 2 | 3, count: number): void | Promise<void>;
+  part?(bytes: Uint8Array): void | Promise<void>;
+  entry?(entry: PackEntry): void | Promise<void>;
+  object?(object: PackObject): void | Promise<void>;
+}
+
+/**
+ * Reads the pack from `stream` into `sink` (see the file comment); resolves
+ * to what the `end` event says. Throws a PackError for a bad signature or
+ * version, a truncated pack, trailing bytes, a bad trailer checksum, an
+ * unknown base, a delta chain too deep, a size mismatch or an entry over
+ * `maxObjectSize`. No event objects and no promise per event unless the
+ * sink returns one: a push of a million small objects made ~2 KB of garbage
+ * an object through an async generator's events and the consumer's loop.
+ */
+export async function readPack(stream: ByteStream, opts: ReadPackOptions, sink: PackSink): Promise<{ count: number; checksum: string }> {
   const st = new PackReader(opts);
   const hasher = opts.primitives.hash('sha1');
   let hashing = true;
@@ -1174,7 +1191,8 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
     if (count > maxObjects) throw new PackError('pack-too-many-objects', `pack of ${count} objects exceeds ${maxObjects}`, { count });
     st.declared = count;
     st.idSet.expect(count);
-    yield { kind: 'header', version, count };
+    const told = sink.header?.(version, count);
+    if (told) await told;
 
     for (let i = 0; i < count; i++) {
       st.fetched = null;
@@ -1183,7 +1201,7 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
       let read: { entry: PackEntry; data: Uint8Array | null; id?: Uint8Array | null } | null;
       try {
         read = st.readEntryBuffered(reader, offset) ?? (await st.readEntry(reader, offset));
-        if (read === null) read = yield* st.readStreaming(reader, offset, maxRetained);
+        if (read === null) read = await st.readStreaming(reader, offset, maxRetained, sink.part);
       } catch (e) {
         throw asPackError(e, offset);
       }
@@ -1193,7 +1211,8 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
         st.retained.set(offset, entry.raw.slice(entry.headerLength));
         st.retainedBytes += entry.raw.length - entry.headerLength;
       }
-      yield { kind: 'entry', entry };
+      const wrote = sink.entry?.(entry);
+      if (wrote) await wrote;
 
       let resolved: PackObject | null = null;
       if (data === null) {
@@ -1232,13 +1251,15 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
         }
       }
       if (resolved) {
-        yield { kind: 'object', object: resolved };
+        const took = sink.object?.(resolved);
+        if (took) await took;
         if (st.pendingCount > 0) {
           const gen = st.resolveWaiting(resolved);
           let step = gen.next();
           while (!step.done) {
             const obj = await step.value;
-            yield { kind: 'object', object: obj };
+            const took = sink.object?.(obj);
+            if (took) await took;
             step = gen.next(obj);
           }
         }
@@ -1260,11 +1281,65 @@ export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOpti
         baseId: id,
       });
     }
-    yield { kind: 'end', count, checksum: toHex(actual) };
+    return { count, checksum: toHex(actual) };
   } finally {
     st.cache.release();
     st.releaseColumns();
     await reader.cancel();
+  }
+}
+
+/**
+ * readPack's events as an async generator: each event is yielded as the
+ * reader comes to it, and the reader goes on only once it is pulled past
+ * (its views are valid until then). Stopping early stops the reader.
+ */
+export async function* packBytesToEntries(stream: ByteStream, opts: ReadPackOptions): AsyncGenerator<PackEvent> {
+  type Got = { ev: PackEvent } | { error: unknown };
+  let hand!: (got: Got) => void;
+  let arrived = new Promise<Got>((r) => (hand = r));
+  let waiting: { go(): void; stop(e: unknown): void } | null = null;
+  let stopped = false;
+  const send = (ev: PackEvent) =>
+    stopped
+      ? Promise.reject(new Error('pack events no longer read'))
+      : new Promise<void>((go, stop) => {
+          waiting = { go, stop };
+          hand({ ev });
+        });
+  void readPack(stream, opts, {
+    header: (version, count) => send({ kind: 'header', version, count }),
+    part: (bytes) => send({ kind: 'part', bytes }),
+    entry: (entry) => send({ kind: 'entry', entry }),
+    object: (object) => send({ kind: 'object', object }),
+  }).then(
+    (end) => hand({ ev: { kind: 'end', ...end } }),
+    (error: unknown) => hand({ error }),
+  );
+  let over = false;
+  try {
+    for (;;) {
+      const got = await arrived;
+      arrived = new Promise<Got>((r) => (hand = r));
+      if ('error' in got) {
+        over = true;
+        throw got.error;
+      }
+      if (got.ev.kind === 'end') over = true;
+      yield got.ev;
+      if (over) return;
+      const w = waiting as { go(): void } | null;
+      waiting = null;
+      w?.go();
+    }
+  } finally {
+    if (!over) {
+      // Stopped early: the reader fails out of its wait (or its next event) and cleans up.
+      stopped = true;
+      (waiting as { stop(e: unknown): void } | null)?.stop(new Error('pack events no longer read'));
+      waiting = null;
+      await arrived;
+    }
   }
 }
 

@@ -73,7 +73,7 @@ import type { SegmentCreator, SegmentReader, SegmentWriter } from '../../storage
 import { DEFAULT_RECEIVE_FEATURES, ProtocolError, ZERO_ID, type ReceivePackFeatures } from './capabilities.js';
 import { applyGitDeltaStream, gitDeltaPasses } from '../../delta/git.js';
 import { deflatedStream, storedSource } from './large-blob.js';
-import { DEFAULT_WINDOW, offsetColumn, packBytesToEntries, setOffset, type OffsetColumn, type PackEntry, type PackObject } from './pack-reader.js';
+import { DEFAULT_WINDOW, offsetColumn, readPack, setOffset, type OffsetColumn, type PackEntry, type PackObject } from './pack-reader.js';
 import { decodePkt, encodePkt, encodePkts } from './pkt-line.js';
 import { parseReceiveRequest, type RefCommand, type ReceiveRequest } from './receive-request.js';
 import { refNameIsUtf8, refNameProblem } from './ref-name.js';
@@ -541,6 +541,8 @@ class Push {
   objects = 0;
   /** One id's bytes for lookups (no Uint8Array per delta). */
   readonly scratch = new Uint8Array(20);
+  /** The copied entries of the tree being checked (one, made again per tree: its arrays are reused). */
+  readonly copiedEntries = new CopiedEntries();
 
   constructor(
     readonly store: ReceivePackStore,
@@ -730,7 +732,16 @@ class Push {
 
   async *ingest(pack: ByteStream): AsyncGenerator<Uint8Array> {
     let count = 0;
-    const events = packBytesToEntries(pack, {
+    // The reader calls the push back per event (no event objects and promises per object, see readPack);
+    // the progress lines it makes meanwhile wait here and go out as they come.
+    const lines: Uint8Array[] = [];
+    let wake: (() => void) | null = null;
+    let read: { ok: true } | { ok: false; error: unknown } | null = null;
+    let stopped = false;
+    const going = () => {
+      if (stopped) throw new ProtocolError('internal', 'the push stopped reading its pack');
+    };
+    const reading = readPack(pack, {
       primitives: this.p,
       baseProvider: async (id) => {
         // A blob over the window is read as it streams (a small edit's delta on a 100 MB file), not held.
@@ -749,26 +760,42 @@ class Push {
       ids: this.packIds,
       releaseChunk: this.opts.releaseChunk,
       trailingDataBelow: GIT_UNPACK_LIMIT,
-    });
-    for await (const ev of events) {
-      if (ev.kind === 'header') {
-        count = ev.count;
+    }, {
+      header: (_version, n) => {
+        count = n;
         this.expected = count;
         this.locs.expected = count;
         // packIds also holds ids named ahead of their objects; the count only stops its slab's growth past it
         this.packIds.expect(count);
         this.quarantine.expect(count);
-      }
-      else if (ev.kind === 'part') await (this.writer ?? (await this.openWriter())).write(ev.bytes); // a large entry's record, piece by piece
-      else if (ev.kind === 'entry') await this.onEntry(ev.entry);
-      else if (ev.kind === 'object') {
-        await this.onObject(ev.object);
-        // yield* only when there is a line: in this async generator, yield* of an empty array still made
-        // an async iterator and its promises per object (the largest allocation site of a small push).
+      },
+      // A large entry's record, piece by piece.
+      part: async (bytes) => (going(), await (this.writer ?? (await this.openWriter())).write(bytes)),
+      entry: (entry) => (going(), this.onEntry(entry)),
+      object: (obj) => {
+        going();
+        const took = this.onObject(obj);
         const line = this.progress.line('Receiving objects', this.objects, count);
-        if (line.length > 0) yield* line;
+        if (line.length > 0) lines.push(...line), wake?.();
+        return took;
+      },
+    }).then(
+      () => void (read = { ok: true }),
+      (error: unknown) => void (read = { ok: false, error }),
+    );
+    try {
+      while (read === null || lines.length > 0) {
+        if (lines.length > 0) yield* lines.splice(0);
+        else await Promise.race([reading, new Promise<void>((r) => (wake = r))]);
+        wake = null;
       }
+    } finally {
+      // Left early (the reply's reader went away): the pack reader fails at its next event and ends.
+      stopped = true;
+      await reading;
     }
+    const done = read as { ok: true } | { ok: false; error: unknown };
+    if (!done.ok) throw done.error;
     if (this.progress.shown) yield* this.progress.line('Receiving objects', this.objects, count, true);
     if (this.deltas > 0) yield* this.progress.line('Resolving deltas', this.deltas, this.deltas, true);
     await this.addEmptyTree();
@@ -797,7 +824,20 @@ class Push {
     }
   }
 
-  async onObject(obj: PackObject): Promise<void> {
+  /** The tree being checked by checkTree's callback (treeEntry): its packIds index, copied entries, where its next entry starts. */
+  treeSelf = 0;
+  treeCopied: CopiedEntries | null = null;
+  treeStart = 0;
+  /** checkTree's callback, one for every tree: an edge per entry not copied whole from its base tree. */
+  readonly treeEntry = (kind: number, data: Uint8Array, off: number): void => {
+    const from = this.treeStart;
+    this.treeStart = off + 20;
+    if (kind === ENTRY_GITLINK || (this.treeCopied !== null && this.treeCopied.copied(from, this.treeStart))) return;
+    this.edgeAt(data, off, kind === ENTRY_TREE ? TYPE_CODE.tree : TYPE_CODE.blob, this.treeSelf);
+  };
+
+  /** Checks and indexes a resolved object; a promise only when it must wait (a base's stored depth, a batch of rows added). */
+  onObject(obj: PackObject): void | Promise<void> {
     this.objects++;
     const e = obj.index;
     const self = obj.idIndex;
@@ -812,14 +852,10 @@ class Push {
       // already, but no tree, commit or tag can refer to its own id).
       // An entry copied whole from an in-pack base tree is an edge that tree's check already took:
       // the same id and type (wrongEdges makes a wrong one refuse whoever reaches it, see connected).
-      const copied = obj.delta ? new CopiedEntries(obj.delta.base, obj.delta.data) : null;
-      let start = 0;
-      checkTree(obj.data, LENIENT, (kind, data, off) => {
-        const from = start;
-        start = off + 20;
-        if (kind === ENTRY_GITLINK || (copied !== null && copied.copied(from, start))) return;
-        this.edgeAt(data, off, kind === ENTRY_TREE ? TYPE_CODE.tree : TYPE_CODE.blob, self);
-      });
+      this.treeCopied = obj.delta ? this.copiedEntries.of(obj.delta.base, obj.delta.data) : null;
+      this.treeStart = 0;
+      this.treeSelf = self;
+      checkTree(obj.data, LENIENT, this.treeEntry);
     } else {
       const parsed = parseObject(obj.type, obj.data, LENIENT);
       if (parsed.type === 'tag') this.opts.onTag?.(obj.id, parsed.objectType, parsed.object);
@@ -829,23 +865,28 @@ class Push {
     }
     if (obj.repeat) return; // a repeat within the pack: the first copy is indexed
     const segment = this.segIds[this.locs.seg(e)];
-    let row: IndexRowInput;
-    let depth = 0;
-    if (obj.baseId === null) row = { id: obj.id, kind: obj.type, size: obj.size, segment, offset: this.locs.offset(e), length: this.locs.length(e), format: 'full', base: null };
-    else {
-      this.deltas++;
-      depth = (this.knownDepthOf(obj.baseId) ?? (await this.depthOf(obj.baseId))) + 1;
-      if (depth <= MAX_CHAIN_DEPTH) {
-        row = { id: obj.id, kind: obj.type, size: obj.size, segment, offset: this.locs.offset(e), length: this.locs.length(e), format: 'git-delta', base: obj.baseId, recordSize: obj.entrySize };
-      } else {
-        row = obj.streamed ? await this.rebuild(obj) : await this.fullRow(obj.id, obj.type, obj.data);
-        depth = 0;
-      }
+    if (obj.baseId === null) return this.addRow(obj, { id: obj.id, kind: obj.type, size: obj.size, segment, offset: this.locs.offset(e), length: this.locs.length(e), format: 'full', base: null }, 0);
+    this.deltas++;
+    const known = this.knownDepthOf(obj.baseId);
+    if (known !== undefined) return this.addDelta(obj, segment, known + 1);
+    return this.depthOf(obj.baseId).then((d) => this.addDelta(obj, segment, d + 1));
+  }
+
+  /** addRow of a delta at `depth`: its git-delta row, or past MAX_CHAIN_DEPTH a full one made here. */
+  addDelta(obj: PackObject, segment: string, depth: number): void | Promise<void> {
+    const e = obj.index;
+    if (depth <= MAX_CHAIN_DEPTH) {
+      return this.addRow(obj, { id: obj.id, kind: obj.type, size: obj.size, segment, offset: this.locs.offset(e), length: this.locs.length(e), format: 'git-delta', base: obj.baseId, recordSize: obj.entrySize }, depth);
     }
+    return (obj.streamed ? this.rebuild(obj) : this.fullRow(obj.id, obj.type, obj.data)).then((row) => this.addRow(obj, row, 0));
+  }
+
+  /** Adds an object's row to the pending batch, moved to the quarantine once full. */
+  addRow(obj: PackObject, row: IndexRowInput, depth: number): void | Promise<void> {
     this.pendingDepths[this.pendingIds.size] = depth;
     this.pendingIds.addAt(this.packIds.bytes, obj.idIndex * 20);
     this.pendingRows.push(row);
-    if (this.pendingRows.length >= ROW_BATCH) await this.flushRows();
+    if (this.pendingRows.length >= ROW_BATCH) return this.flushRows();
   }
 
   /**

@@ -9,7 +9,6 @@
 import { utf8Decode } from '../../core/bytes.js';
 import { GitObjectError } from '../../core/git/errors.js';
 import { isValidMode, noModeError, type TreeOptions } from '../../core/git/tree.js';
-import { gitDeltaOps } from '../../delta/git.js';
 
 /** Entry kinds handed to checkTree's callback (git's canon_mode: directory, file or link, anything else a gitlink). */
 export const ENTRY_TREE = 0;
@@ -116,42 +115,90 @@ function same(b: Uint8Array, x: number, y: number, n: number): boolean {
  * base must be a valid tree and the delta one that applied to it.
  */
 export class CopiedEntries {
-  /** Copy instructions in target order: target start, source start, length. */
-  private readonly ops: number[] = [];
-  /** Entry starts of the base, ascending. */
-  private readonly starts: number[] = [];
+  /** Copy instructions in target order: target start, source start, length (`ops[0..opCount * 3)`). */
+  private ops = new Float64Array(96);
+  private opCount = 0;
+  /** Entry starts of the base, ascending (`starts[0..startCount)`). */
+  private starts = new Int32Array(256);
+  private startCount = 0;
   private op = 0;
 
-  constructor(base: Uint8Array, delta: Uint8Array) {
+  constructor(base?: Uint8Array, delta?: Uint8Array) {
+    if (base !== undefined && delta !== undefined) this.of(base, delta);
+  }
+
+  /**
+   * This object made over another base and delta (its arrays reused: a push asks for every
+   * tree that is a delta on a tree, and the arrays and op objects made per tree were ~0.5 KB
+   * of garbage each).
+   */
+  of(base: Uint8Array, delta: Uint8Array): this {
+    this.op = 0;
+    let n = 0;
     for (let pos = 0; pos < base.length; ) {
-      this.starts.push(pos);
+      if (n === this.starts.length) this.starts = grown(this.starts, new Int32Array(2 * n));
+      this.starts[n++] = pos;
       const nul = base.indexOf(0, pos);
       if (nul < 0) break;
       pos = nul + 1 + ID;
     }
+    this.startCount = n;
+    // The delta applied to the base already: its header and instructions are well formed.
+    let pos = 0;
+    while (pos < delta.length && delta[pos++] & 0x80); // base size
+    while (pos < delta.length && delta[pos++] & 0x80); // result size
     let t = 0;
-    for (const op of gitDeltaOps(delta)) {
-      if (op.op === 'copy') this.ops.push(t, op.offset, op.size);
-      t += op.op === 'copy' ? op.size : op.end - op.start;
+    let k = 0;
+    while (pos < delta.length) {
+      const cmd = delta[pos++];
+      if (!(cmd & 0x80)) {
+        t += cmd;
+        pos += cmd;
+        continue;
+      }
+      let offset = 0;
+      let size = 0;
+      if (cmd & 0x01) offset = delta[pos++];
+      if (cmd & 0x02) offset |= delta[pos++] << 8;
+      if (cmd & 0x04) offset |= delta[pos++] << 16;
+      if (cmd & 0x08) offset = (offset | (delta[pos++] << 24)) >>> 0;
+      if (cmd & 0x10) size = delta[pos++];
+      if (cmd & 0x20) size |= delta[pos++] << 8;
+      if (cmd & 0x40) size |= delta[pos++] << 16;
+      if (size === 0) size = 0x10000;
+      if (k + 3 > this.ops.length) this.ops = grown(this.ops, new Float64Array(2 * this.ops.length));
+      this.ops[k++] = t;
+      this.ops[k++] = offset;
+      this.ops[k++] = size;
+      t += size;
     }
+    this.opCount = k / 3;
+    return this;
   }
 
   /** Whether target bytes [start, end) are a copy of a whole entry of the base. Ask in ascending order of `start`. */
   copied(start: number, end: number): boolean {
     const ops = this.ops;
-    while (this.op < ops.length && ops[this.op] + ops[this.op + 2] <= start) this.op += 3;
-    if (this.op >= ops.length) return false;
+    const stop = this.opCount * 3;
+    while (this.op < stop && ops[this.op] + ops[this.op + 2] <= start) this.op += 3;
+    if (this.op >= stop) return false;
     const t = ops[this.op];
     if (t > start || end > t + ops[this.op + 2]) return false;
     const s = start - t + ops[this.op + 1];
     const starts = this.starts;
     let lo = 0;
-    let hi = starts.length;
+    let hi = this.startCount;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (starts[mid] < s) lo = mid + 1;
       else hi = mid;
     }
-    return lo < starts.length && starts[lo] === s;
+    return lo < this.startCount && starts[lo] === s;
   }
+}
+
+/** `next` holding `a` at its front. */
+function grown<T extends Int32Array | Float64Array>(a: T, next: T): T {
+  next.set(a);
+  return next;
 }
