@@ -152,6 +152,65 @@ export async function* bytesToPktLines(stream: ByteStream): AsyncGenerator<Pkt> 
   }
 }
 
+/**
+ * The pkt-lines of a byte stream as they arrive, a batch per chunk: each chunk
+ * is cut synchronously (decodePkt), a pkt split across chunks is joined, so a
+ * request of 40,000 want lines costs a step per chunk, not a few awaits per
+ * line. Payloads are views, valid until the next batch is asked for. The same
+ * errors as bytesToPktLines, after the batch of the pkts before them.
+ */
+export async function* pktLineBatches(stream: ByteStream): AsyncGenerator<Pkt[]> {
+  // Bytes of a pkt cut by a chunk's end, kept until `want` bytes are there (joined once: a
+  // pkt sent a byte per chunk is not copied again with each byte).
+  let held: Uint8Array[] = [];
+  let heldBytes = 0;
+  let want = 0;
+  let position = 0;
+  for await (const chunk of stream) {
+    if (chunk.length === 0) continue;
+    held.push(chunk);
+    heldBytes += chunk.length;
+    if (heldBytes < want) continue;
+    const buf = held.length === 1 ? chunk : concat(held, heldBytes);
+    const batch: Pkt[] = [];
+    let at = 0;
+    let error: unknown = null;
+    try {
+      for (;;) {
+        const step = decodePkt(buf, at);
+        if (step.kind === 'need') {
+          want = buf.length - at + step.bytes;
+          break;
+        }
+        batch.push(step.kind === 'data' ? { kind: 'data', payload: step.payload } : { kind: step.kind });
+        at += step.consumed;
+      }
+    } catch (e) {
+      error = e;
+    }
+    position += at;
+    // What is left is part of one pkt (under 64 KiB): copied, as the chunk may be reused.
+    held = at < buf.length ? [buf.slice(at)] : [];
+    heldBytes = buf.length - at;
+    if (batch.length > 0) yield batch;
+    if (error !== null) throw error;
+  }
+  if (heldBytes === 0) return;
+  const where = { position: position + heldBytes };
+  if (heldBytes < PKT_HEADER) throw new PktLineError('pkt-truncated', 'stream ends inside a pkt-line header', where);
+  throw new PktLineError('pkt-truncated', 'stream ends inside a pkt-line', where);
+}
+
+function concat(parts: Uint8Array[], n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /** The text of a data pkt: UTF-8 with one trailing LF removed (git often omits it). */
 export function pktLineText(payload: Uint8Array): string {
   const end = payload.length > 0 && payload[payload.length - 1] === 0x0a ? payload.length - 1 : payload.length;

@@ -41,7 +41,7 @@ import { lsRefsResponse } from './ls-refs.js';
 import { negotiateV0, negotiateV2, type HaveOracle } from './negotiation.js';
 import { reachClosure, RepoView, walkObjects } from './object-walk.js';
 import { orderReachPlan, planFetchPack, reachPlanToPackBytes, type BuildOptions, type ReachPackOrder } from './pack-builder.js';
-import { FLUSH_PKT, PktLineError, bytesToPktLines, encodePkt, encodePkts } from './pkt-line.js';
+import { FLUSH_PKT, PktLineError, encodePkt, encodePkts, pktLineBatches } from './pkt-line.js';
 import { computeShallow, shallowInfoSection, shallowLinesV0, type ShallowInfo } from './shallow.js';
 import { MAX_UNSHALLOW_PLAN, planOfObjects, unshallowPlan } from './unshallow.js';
 import { BAND_DATA, BAND_ERROR, BAND_PROGRESS, SIDEBAND_64K_MAX, SIDEBAND_MAX, encodeSideband } from './sideband.js';
@@ -129,8 +129,8 @@ async function* guard(inner: AsyncGenerator<Uint8Array>, state: OutputState, onE
   }
 }
 
-/** Bounded pkt-lines of the request body (a PktLineError or a too-large body is a ProtocolError). */
-async function* requestPkts(body: ByteStream, max: number): AsyncGenerator<Pkt> {
+/** Bounded pkt-lines of the request body, a batch per chunk (a PktLineError or a too-large body is a ProtocolError). */
+async function* requestPkts(body: ByteStream, max: number): AsyncGenerator<Pkt[]> {
   let total = 0;
   async function* counted(): ByteStream {
     for await (const chunk of body) {
@@ -140,7 +140,7 @@ async function* requestPkts(body: ByteStream, max: number): AsyncGenerator<Pkt> 
     }
   }
   try {
-    yield* bytesToPktLines(counted());
+    yield* pktLineBatches(counted());
   } catch (e) {
     if (e instanceof PktLineError) throw new ProtocolError('bad-pkt-line', `protocol error: ${e.message}`, { code: e.code });
     throw e;
@@ -164,7 +164,7 @@ async function* serve(store: UploadPackStore, body: ByteStream, opts: UploadPack
   const view = session(store, opts);
   if (opts.protocol === 2) {
     const parser = new V2RequestParser(features);
-    for await (const p of pkts) parser.feed(p);
+    for await (const batch of pkts) for (const p of batch) parser.feed(p);
     const req = parser.finish();
     switch (req.command) {
       case null:
@@ -189,7 +189,7 @@ async function* serve(store: UploadPackStore, body: ByteStream, opts: UploadPack
     }
   }
   const parser = new UploadRequestV0Parser(features);
-  for await (const p of pkts) parser.feed(p);
+  for await (const batch of pkts) for (const p of batch) parser.feed(p);
   const req = parser.finish();
   if (req.wants.size === 0) return;
   yield* fetchV0(store, view, req, features, opts, state);

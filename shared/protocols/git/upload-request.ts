@@ -151,9 +151,41 @@ const wantId = new Uint8Array(20);
 /** Adds a checked hex want to `wants` (a repeat is dropped, as git does); past MAX_WANTS distinct, git's kind of refusal. */
 function addWant(wants: IdSet, id: string): void {
   writeHex(id, wantId, 0);
+  addWantId(wants);
+}
+
+/** addWant of the id in `wantId`. */
+function addWantId(wants: IdSet): void {
   if (wants.hasAt(wantId, 0)) return;
   if (wants.size >= MAX_WANTS) throw new ProtocolError('too-many-wants', `more than ${MAX_WANTS} distinct wants`);
   wants.addAt(wantId, 0);
+}
+
+const WANT_SP = [0x77, 0x61, 0x6e, 0x74, 0x20];
+
+/**
+ * Whether `payload` is exactly `want <40 lowercase hex>` (LF or not), its id then in `wantId`: a
+ * mirror clone sends a want per ref, and each line read as text was a string and a regex test
+ * more. Anything else (odd case, trailing bytes) is left to the text path and its errors.
+ */
+function wantBytes(payload: Uint8Array): boolean {
+  const n = payload.length;
+  if (n !== 45 && !(n === 46 && payload[45] === 0x0a)) return false;
+  for (let k = 0; k < 5; k++) if (payload[k] !== WANT_SP[k]) return false;
+  for (let k = 0; k < 20; k++) {
+    const hi = lowerHex(payload[5 + 2 * k]);
+    const lo = lowerHex(payload[6 + 2 * k]);
+    if (hi < 0 || lo < 0) return false;
+    wantId[k] = (hi << 4) | lo;
+  }
+  return true;
+}
+
+/** The value of a lowercase hex digit, -1 for anything else. */
+function lowerHex(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
 }
 
 function dataText(pkt: Pkt): string | null {
@@ -345,6 +377,7 @@ export class V2RequestParser {
       this.state = 'end';
       return;
     }
+    if (this.command === 'fetch' && wantBytes(pkt.payload)) return addWantId(this.fetch!.wants);
     this.argLine(argText(pkt.payload));
   }
 

@@ -8,6 +8,7 @@ import {
   decodePkt,
   encodePkt,
   encodePkts,
+  pktLineBatches,
   pktLineText,
   type Pkt,
 } from '../../../../shared/protocols/git/pkt-line.js';
@@ -92,6 +93,32 @@ describe('pkt-line', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('reads the same packets in batches, any chunking, and fails as the packet reader does', async () => {
+    // Payloads are views valid until the next batch: copied as each batch comes.
+    const batched = async (bytes: Uint8Array, chunk: number) => {
+      const out: Pkt[] = [];
+      for await (const batch of pktLineBatches(fromBytes(bytes, chunk))) {
+        for (const p of batch) out.push(p.kind === 'data' ? { kind: 'data', payload: p.payload.slice() } : p);
+      }
+      return out;
+    };
+    await fc.assert(
+      fc.asyncProperty(fc.array(pktArb, { maxLength: 20 }), fc.integer({ min: 1, max: 50 }), async (pkts, chunk) => {
+        expect(await batched(encodePkts(pkts), chunk)).toEqual(pkts);
+      }),
+      { numRuns: 200 },
+    );
+    expect(await codeOf(() => batched(enc('0009hel'), 3))).toBe('pkt-truncated');
+    expect(await codeOf(() => batched(enc('000ahello00'), 4))).toBe('pkt-truncated');
+    // The packets before a bad header are yielded first, then the error.
+    const seen: string[] = [];
+    const code = await codeOf(async () => {
+      for await (const batch of pktLineBatches(fromBytes(enc('0009hello00000003'), 64))) for (const p of batch) seen.push(p.kind);
+    });
+    expect(code).toBe('pkt-bad-length');
+    expect(seen).toEqual(['data', 'flush']);
   });
 
   it('text lines lose exactly one LF and must be UTF-8', async () => {

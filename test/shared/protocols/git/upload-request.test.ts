@@ -170,6 +170,15 @@ describe('v2 upload-pack request', () => {
     expect(code(() => v2(...caps, D, F, F))).toBe('trailing-data');
     expect(code(() => v2(...caps, D, t(`want ${A}`), D))).toBe('unexpected-packet');
     expect(code(() => v2(...caps, D, t('deepen 2'), t('deepen-not refs/tags/x'), F))).toBe('bad-deepen');
+    // Want lines of exactly 40 lowercase hex are read from their bytes; anything else as text.
+    expect(code(() => v2(...caps, D, t(`want ${A.toUpperCase()}\n`), F))).toBe('bad-object-id');
+    expect(code(() => v2(...caps, D, t(`want ${A.slice(1)}g\n`), F))).toBe('bad-object-id');
+    expect(code(() => v2(...caps, D, t(`want ${A}\n\n`), F))).toBe('bad-object-id');
+    expect(code(() => v2(...caps, D, t(`want ${A} x`), F))).toBe('bad-object-id');
+    expect(code(() => v2(...caps, D, t(`want  ${A.slice(1)}`), F))).toBe('bad-object-id');
+    const r = v2(...caps, D, t(`want ${A}`), t(`want ${B}\n`), t(`want ${'0123456789abcdef'.repeat(3).slice(0, 40)}`), t(`want ${A}\n`), F);
+    if (r.command !== 'fetch') throw new Error(r.command ?? 'null');
+    expect([...r.args.wants]).toEqual([A, B, '0123456789abcdef'.repeat(3).slice(0, 40)]);
   });
 
   it('accepts want-ref and sideband-all when advertised', () => {
