@@ -21,7 +21,9 @@
  * test-integrity. MEM_PROFILE_REPACK=1: a CPU profile of the
  * repack (bench/.work/fossil-memory-repack.cpuprofile), its top functions printed.
  * MEM_TCMALLOC=1: workerd's allocator's own account after the push (tcmallocStats).
- * MEM_TRACE=S: workerd's RSS growth and the isolate's heap every S seconds of the push.
+ * MEM_TRACE=S: workerd's RSS growth and the isolate's heap every S seconds of the push; the RSS growth of
+ * workerd's V8 cage (the 4 GiB reservation all its isolates share) apart from its other anonymous memory
+ * (the allocator's: ArrayBuffer contents, SQLite pages, I/O buffers).
  * MEM_SMAPS=1: where workerd's RSS grew by the push's peak (bench/proc.ts smapsGrowth: V8's pointer
  * cage apart from the allocator's region, which holds ArrayBuffer contents and SQLite pages).
  * A mid-size corpus for A/B: the bench's FOSSIL_LARGE spec with fewer commits
@@ -34,7 +36,7 @@ import { api } from '../test/e2e/hub-client.js';
 import { freePort, startHub } from '../test/e2e/hub-server.js';
 import { artifactHashes, check, runFossil, runFossilAsync } from '../test/e2e/fossil-client.js';
 import { cdpSessions, heapMonitor, summariseCpu, summariseHeap, type CpuProfile, type CdpSession, type HeapProfile, type HeapUsage } from './cdp.js';
-import { cpuSeconds, findInTree, rssBytes, sampleRss, smapsGrowth } from './proc.js';
+import { cpuSeconds, findInTree, rssBytes, sampleRss, smaps, smapsGrowth } from './proc.js';
 
 const WORK = new URL('./.work/', import.meta.url).pathname;
 const corpus = process.argv[2] ?? join(WORK, 'fossil-small-v2.fossil');
@@ -92,10 +94,14 @@ async function main(): Promise<void> {
     const c0 = cpu();
     let t = performance.now();
     const traceMs = Number(process.env.MEM_TRACE ?? 0) * 1000;
+    const main = [...pids].sort((a, b) => rssBytes(b) - rssBytes(a))[0];
+    const anon0 = traceMs ? anonRegions(main) : null;
     const trace = traceMs
       ? setInterval(() => {
           void cdp.send<HeapUsage>('Runtime.getHeapUsage').then((u) =>
-            console.log(`  ${((performance.now() - t) / 1000).toFixed(0)} s: rss +${mib(pids.reduce((n, p) => n + rssBytes(p), 0) - rss0)} MiB, isolate ${mib(u.usedSize + (u.backingStorageSize ?? 0))} (buffers ${mib(u.backingStorageSize ?? 0)})`),
+            console.log(
+              `  ${((performance.now() - t) / 1000).toFixed(0)} s: rss +${mib(pids.reduce((n, p) => n + rssBytes(p), 0) - rss0)} MiB (${anonGrowth(anon0!, anonRegions(main))}), isolate ${mib(u.usedSize + (u.backingStorageSize ?? 0))} (buffers ${mib(u.backingStorageSize ?? 0)})`,
+            ),
           );
         }, traceMs)
       : undefined;
@@ -216,6 +222,33 @@ function tcmallocStats(pid: number, tmp: string): string {
   const text = readFileSync(out, 'utf8');
   const field = (name: string) => mib(Number(new RegExp(`\\b${name}: (\\d+)`).exec(text)?.[1] ?? NaN));
   return `tcmalloc, MiB: in use ${field('in_use_by_app')}, free in its page heap ${field('page_heap_freelist')}, free in its caches ${field('central_cache_freelist')}+${field('transfer_cache_freelist')}+${field('thread_cache_freelists')} (central+transfer+thread), backed at most ${field('peak_backed')}`;
+}
+
+/** Anonymous RSS of `pid` by 4 GiB region, with the bytes each region maps. */
+function anonRegions(pid: number): Map<number, { rss: number; mapped: number }> {
+  const by = new Map<number, { rss: number; mapped: number }>();
+  for (const m of smaps(pid)) {
+    if (m.name) continue;
+    const r = by.get(Math.floor(m.start / 2 ** 32)) ?? { rss: 0, mapped: 0 };
+    r.rss += m.rssKib * 1024;
+    r.mapped += m.end - m.start;
+    by.set(Math.floor(m.start / 2 ** 32), r);
+  }
+  return by;
+}
+
+/** Growth of the V8 cage (the region mapping 4 GiB) and of all other anonymous memory since `from`. */
+function anonGrowth(from: Map<number, { rss: number; mapped: number }>, now: Map<number, { rss: number; mapped: number }>): string {
+  const cage = [...now].find(([, r]) => r.mapped >= 4 * 2 ** 30)?.[0];
+  let v8 = 0;
+  let other = 0;
+  for (const [k, r] of now) {
+    const grew = r.rss - (from.get(k)?.rss ?? 0);
+    if (k === cage) v8 += grew;
+    else other += grew;
+  }
+  for (const [k, r] of from) if (!now.has(k)) other -= r.rss;
+  return `v8 cage +${mib(v8)}, allocator +${mib(other)}`;
 }
 
 /** The sampling heap profile's live allocations by function now (sampled since the push began; garbage not yet collected counts). */
