@@ -13,6 +13,7 @@ import {
   branches,
   checkinFiles,
   crosslinkArtifacts,
+  crosslinker,
   crosslinkSource,
   type FossilSql,
   MAX_TIMELINE,
@@ -199,5 +200,37 @@ describe('fossil crosslink tables in the Durable Object', () => {
       expect(checkinFiles(sql, child).length).toBeGreaterThan(0);
       expect(timeline(sql, 100, { types: ['ci'] }).find((e) => e.hash === child)?.branch).toBe('trunk');
     });
+  });
+
+  it('loads no manifest again that an earlier batch of the request linked', async () => {
+    // A request's batches newest first (as a push resolves a manifest chain), through one crosslinker.
+    const checkins = natural.filter((h) => parsed.get(h)?.type === 'manifest');
+    const newestFirst = [...natural].reverse();
+    const loads: string[] = [];
+    const stored = new Set<string>();
+    let current = new Set<string>();
+    const rows = await withSql(async (sql) => {
+      migrateFossilTables(sql);
+      const link = crosslinker(sql, async (h) => {
+        if (!stored.has(h)) return null;
+        // The hook answers its own batch from the parsed artifacts it was given: only reads of earlier batches parse.
+        if (!current.has(h)) loads.push(h);
+        return parsed.get(h) ?? null;
+      });
+      for (let i = 0; i < newestFirst.length; i += 4) {
+        const batch = newestFirst.slice(i, i + 4);
+        for (const h of batch) stored.add(h);
+        current = new Set(batch);
+        await link(batch.map((hash) => ({ hash, artifact: parsed.get(hash) as Artifact })));
+      }
+      return dump(sql);
+    });
+    const inOrder = await withSql(async (sql) => {
+      await crosslinkAll(sql, natural);
+      return dump(sql);
+    });
+    expect(rows).toEqual(inOrder);
+    // No check-in of an earlier batch was read again: the crosslinker's cache had it.
+    expect(loads.filter((h) => checkins.includes(h))).toEqual([]);
   });
 });

@@ -9,7 +9,8 @@
  *     // after a batch of artifacts is stored (committed), e.g. from the xfer
  *     // server's onArtifacts(received) hook:
  *     await crosslinkArtifacts(ctx.storage.sql, received, load);
- *     // which is, per artifact in order, with one source for the batch:
+ *     // (or, for a request's batches, one crosslinker(sql, load) called per batch)
+ *     // which is, per artifact in order, with one source for the batches:
  *     //   applyCrosslink(sql, await crosslink(hash, artifact, crosslinkSource(sql, load)))
  *
  * Each applyCrosslink is synchronous SQL with no await inside, so it commits
@@ -136,9 +137,22 @@ export async function crosslinkArtifacts(
   artifacts: readonly StoredArtifact[],
   load: (hash: string) => Promise<Artifact | null>,
 ): Promise<void> {
+  await crosslinker(sql, load)(artifacts);
+}
+
+/**
+ * Crosslinks the stored batches of one sync request, one call per batch, with
+ * one crosslinkSource for all of them: a push hands its check-ins on newest
+ * first in batches of a few manifests, and the manifest crosslinked last in
+ * one batch is the child of the next batch's first; a source per batch loaded
+ * and parsed it again (482 of a large push's ~3,000 manifests).
+ */
+export function crosslinker(sql: FossilSql, load: (hash: string) => Promise<Artifact | null>): (artifacts: readonly StoredArtifact[]) => Promise<void> {
   const source = crosslinkSource(sql, load);
-  const tables = new SqlCrosslinkTables(sql); // its name-id cache spans the batch
-  for (const a of artifacts) applyCrosslinkRows(tables, await crosslink(a.hash, a.artifact, source));
+  return async (artifacts) => {
+    const tables = new SqlCrosslinkTables(sql); // its name-id cache spans the batch
+    for (const a of artifacts) applyCrosslinkRows(tables, await crosslink(a.hash, a.artifact, source));
+  };
 }
 
 /** Parsed manifests a crosslinkSource keeps: a check-in's parent is usually the artifact crosslinked just before it. */

@@ -16,7 +16,7 @@
 import { concat, releaseNow } from '../../shared/core/bytes.js';
 import { HubError, StreamError } from '../../shared/core/errors.js';
 import { ChunkPool } from '../../shared/core/stream.js';
-import { parseArtifact } from '../../shared/core/fossil/artifact.js';
+import { parseArtifact, type Artifact } from '../../shared/core/fossil/artifact.js';
 import { emptyRepository, newRepository, xferStreamed, type FossilRepo, type NewRepositoryOptions, type ReceivedArtifact, type XferContext, type XferPush, type XferUser } from '../../shared/protocols/fossil/index.js';
 import type { FossilCommit } from '../../shared/storage/fossil.js';
 import { ArtifactReader, receiveMemo, type ReceiveMemo } from '../../shared/protocols/fossil/repo.js';
@@ -29,7 +29,7 @@ import { BODY_LENGTH_HEADER, fossilErrorReply } from '../routes/fossil.js';
 import { localFossilStore, SqlFossilStore } from './fossil-store.js';
 import { runRepackAlarm, scheduleRepack, type RepackHost } from './fossil-repack.js';
 import { addFossilEvent, closeFossilEvent, closeOpenEvents, openFossilEvent } from './push-outbox.js';
-import { crosslinkArtifacts } from './fossil-tables.js';
+import { crosslinker } from './fossil-tables.js';
 import { requestBody } from './git-http.js';
 import type { SqlHost } from './repo-store.js';
 
@@ -111,29 +111,33 @@ const CROSSLINK_CACHE_BYTES = 4 * 1024 * 1024;
  * timeline tables (fossil-tables.ts), loading parents from storage as needed.
  */
 export function crosslinkHooks(host: SqlHost, repo: FossilRepo): FossilHooks {
+  // Parents usually arrive in the same batch, already parsed, or were
+  // received lately (the memo's texts): reading them back would walk their
+  // delta chains in R2 (manifests are pushed as deltas). A batch is bounded
+  // (receive.ts ARTIFACT_BATCH_*); a parent in another batch is loaded.
+  let batch = new Map<string, Artifact>();
+  let reader = new ArtifactReader(repo, CROSSLINK_CACHE_BYTES);
+  const load = async (hash: string) => {
+    const known = batch.get(hash);
+    if (known !== undefined) return known;
+    // The memo may hold texts of a request that failed: used only for what is stored.
+    const memo = repo.memo?.texts.get(hash);
+    const stored = memo !== undefined && ['public', 'private'].includes((await repo.store.states([hash]))[0]);
+    const bytes = stored ? memo : await reader.read(hash);
+    // Crosslinking needs the cards only, not whether they are canonically spelled.
+    return bytes === null ? null : parseArtifact(bytes, { skipCanonical: true, primitives: repo.primitives });
+  };
+  // One for the request's batches: it keeps the manifests linked last, parsed.
+  const link = crosslinker(host.sql, load);
   return {
     onArtifacts: async (received) => {
-      // Parents usually arrive in the same batch, already parsed, or were
-      // received lately (the memo's texts): reading them back would walk their
-      // delta chains in R2 (manifests are pushed as deltas). A batch is bounded
-      // (receive.ts ARTIFACT_BATCH_*); a parent in another batch is loaded.
-      const batch = new Map(received.map((r) => [r.hash, r.artifact]));
-      const reader = new ArtifactReader(repo, CROSSLINK_CACHE_BYTES);
-      const load = async (hash: string) => {
-        const known = batch.get(hash);
-        if (known !== undefined) return known;
-        // The memo may hold texts of a request that failed: used only for what is stored.
-        const memo = repo.memo?.texts.get(hash);
-        const stored = memo !== undefined && ['public', 'private'].includes((await repo.store.states([hash]))[0]);
-        const bytes = stored ? memo : await reader.read(hash);
-        // Crosslinking needs the cards only, not whether they are canonically spelled.
-        return bytes === null ? null : parseArtifact(bytes, { skipCanonical: true, primitives: repo.primitives });
-      };
+      batch = new Map(received.map((r) => [r.hash, r.artifact]));
+      reader = new ArtifactReader(repo, CROSSLINK_CACHE_BYTES);
       // In slices with a macrotask between them, so each slice's SQL writes
       // commit as their own implicit transaction: one round can carry hundreds
       // of manifests, and one transaction over all their rows restarted the DO.
       for (let i = 0; i < received.length; i += CROSSLINK_SLICE) {
-        await crosslinkArtifacts(host.sql, received.slice(i, i + CROSSLINK_SLICE), load);
+        await link(received.slice(i, i + CROSSLINK_SLICE));
         await new Promise((r) => setTimeout(r, 0));
       }
     },
