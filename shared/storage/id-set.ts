@@ -7,6 +7,7 @@
  * allocated per id (no GC pressure).
  */
 import { fromHex, releaseNow, toHexAt, writeHex } from '../core/bytes.js';
+import { reservedColumn } from '../core/columns.js';
 import type { ObjectId } from './ids.js';
 
 const ID = 20;
@@ -78,15 +79,17 @@ export class PackedIds implements Iterable<ObjectId> {
     for (let i = 0; i < this.n; i++) yield toHexAt(this.buf, i * ID, ID);
   }
 
-  /** Ids expected at most: growth stops doubling there (more still fit, doubling again). */
+  /** Ids expected at most: the slab is reserved at that many (more still fit, growing by half again). */
   expected = Number.POSITIVE_INFINITY;
 
   private reserve(): void {
     if ((this.n + 1) * ID <= this.buf.length) return;
-    // By half: doubling left up to half of a large set's slab unused, and the old and new slabs are both live while copying.
-    const want = Math.ceil(this.buf.length / ID / 2) * 3 * ID;
-    const cap = this.expected * ID;
-    const next = new Uint8Array(cap > this.buf.length && cap < want ? cap : want);
+    // A set told how many to expect reserves that many ids (reservedColumn: its pages take memory as ids fill
+    // them, and it is not copied again), and past it by half again. Others grow by half: doubling left up to
+    // half of a large set's slab unused.
+    const told = this.expected < Number.POSITIVE_INFINITY;
+    const want = told && this.n < this.expected ? this.expected * ID : Math.ceil(this.buf.length / ID / 2) * 3 * ID;
+    const next = (told && reservedColumn(Uint8Array, want)) || new Uint8Array(want);
     next.set(this.buf);
     // Views of the old slab (bytes, slab) are valid only until this push: freed now, not at the next full GC.
     if (this.owned) releaseNow(this.buf);
@@ -95,27 +98,32 @@ export class PackedIds implements Iterable<ObjectId> {
   }
 }
 
+/** The byte of an id kept in its IdSet slot (see IdSet). */
+const TAG = 4;
+
 /** Most ids an IdSet holds: a slot keeps the index in its low 24 bits (16M ids are 320 MB of slab, beyond any isolate). */
 export const MAX_ID_SET_SIZE = 0xffffff - 1;
 
 /**
  * A set of binary ids: open addressing (linear probing, filled up to 3/4)
  * over a Uint32Array of slots, each the index + 1 of an id in a packed slab
- * (24 bits) and the id's first byte (8 bits), so a probe compares the slab's
+ * (24 bits) and the id's fifth byte (8 bits), so a probe compares the slab's
  * 20 bytes only when that byte matches. Ids are SHA-1/SHA-256 prefixes, so
- * their first four bytes are already a uniform hash.
+ * their first four bytes are already a uniform hash: scaled to the table's
+ * size (not masked), which need not be a power of two, so a set told how
+ * many ids to expect grows its table to just hold them (1M ids: 5.3 MiB, not
+ * 8). Neighbouring slots then share their ids' first bytes, hence the fifth as the tag.
  */
 export class IdSet {
   private ids = new PackedIds();
   private table = new Uint32Array(1024);
-  private mask = 1023;
 
   /** Number of ids held. */
   get size(): number {
     return this.ids.length;
   }
 
-  /** Tells the set it will hold about `n` ids (its id slab then grows to n, not past it by up to 2x). */
+  /** Tells the set it will hold about `n` ids: its id slab is then reserved at n ids (reservedColumn). */
   expect(n: number): void {
     this.ids.expected = n;
   }
@@ -126,8 +134,8 @@ export class IdSet {
     if (this.table[slot] !== 0) return false;
     if (this.ids.length >= MAX_ID_SET_SIZE) throw new RangeError(`more than ${MAX_ID_SET_SIZE} ids in one set`);
     this.ids.pushAt(src, off);
-    this.table[slot] = ((src[off] << 24) | this.ids.length) >>> 0;
-    if (this.ids.length * 4 > this.mask * 3) this.grow();
+    this.table[slot] = ((src[off + TAG] << 24) | this.ids.length) >>> 0;
+    if (this.ids.length * 4 > this.table.length * 3) this.grow();
     return true;
   }
 
@@ -138,8 +146,8 @@ export class IdSet {
     if (e !== 0) return (e & 0xffffff) - 1;
     if (this.ids.length >= MAX_ID_SET_SIZE) throw new RangeError(`more than ${MAX_ID_SET_SIZE} ids in one set`);
     this.ids.pushAt(src, off);
-    this.table[slot] = ((src[off] << 24) | this.ids.length) >>> 0;
-    if (this.ids.length * 4 > this.mask * 3) this.grow();
+    this.table[slot] = ((src[off + TAG] << 24) | this.ids.length) >>> 0;
+    if (this.ids.length * 4 > this.table.length * 3) this.grow();
     return this.ids.length - 1;
   }
 
@@ -181,15 +189,16 @@ export class IdSet {
   /** The slot holding the id, or the empty slot where it would go. */
   private find(src: Uint8Array, off: number): number {
     const slab = this.ids.slab;
-    const first = src[off];
-    let h = ((first << 24) | (src[off + 1] << 16) | (src[off + 2] << 8) | src[off + 3]) & this.mask;
+    const tag = src[off + TAG];
+    const size = this.table.length;
+    let h = home(src[off], src[off + 1], src[off + 2], src[off + 3], size);
     for (;;) {
       const e = this.table[h];
       if (e === 0) return h;
-      if (e >>> 24 === first) {
+      if (e >>> 24 === tag) {
         const at = ((e & 0xffffff) - 1) * ID;
         let same = true;
-        for (let k = 1; k < ID; k++) {
+        for (let k = 0; k < ID; k++) {
           if (slab[at + k] !== src[off + k]) {
             same = false;
             break;
@@ -197,24 +206,31 @@ export class IdSet {
         }
         if (same) return h;
       }
-      h = (h + 1) & this.mask;
+      if (++h === size) h = 0;
     }
   }
 
   private grow(): void {
     const old = this.table;
-    const size = old.length * 2;
-    this.table = new Uint32Array(size);
-    this.mask = size - 1;
+    // Twice as large, or just large enough for the ids expected when that is less (filled up to 3/4 then too).
+    const expected = this.ids.expected;
+    const fits = Math.floor((expected * 4) / 3) + 2;
+    const size = this.ids.length < expected && fits > old.length && fits < old.length * 2 ? fits : old.length * 2;
+    const table = (this.table = new Uint32Array(size));
     const slab = this.ids.slab;
-    // The slots move as they are (index and first byte); only their place is recomputed.
+    // The slots move as they are (index and tag); only their place is recomputed.
     for (const e of old) {
       if (e === 0) continue;
       const at = ((e & 0xffffff) - 1) * ID;
-      let h = ((slab[at] << 24) | (slab[at + 1] << 16) | (slab[at + 2] << 8) | slab[at + 3]) & this.mask;
-      while (this.table[h] !== 0) h = (h + 1) & this.mask;
-      this.table[h] = e;
+      let h = home(slab[at], slab[at + 1], slab[at + 2], slab[at + 3], size);
+      while (table[h] !== 0) if (++h === size) h = 0;
+      table[h] = e;
     }
     releaseNow(old);
   }
+}
+
+/** The home slot of an id with these first four bytes in a table of `size` slots: the bytes as a fraction of 2^32, scaled. */
+function home(b0: number, b1: number, b2: number, b3: number, size: number): number {
+  return Math.floor(((((b0 << 24) | (b1 << 16) | (b2 << 8) | b3) >>> 0) * size) / 4294967296);
 }

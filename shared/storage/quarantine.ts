@@ -17,6 +17,7 @@
  * hex digits), the only object format receive-pack accepts.
  */
 import { fromHex, releaseNow, writeHex } from '../core/bytes.js';
+import { grownColumn } from '../core/columns.js';
 import { InvalidRowError } from './errors.js';
 import { IdSet } from './id-set.js';
 import type { ObjectId } from './ids.js';
@@ -239,8 +240,10 @@ export class QuarantineIndex implements ObjectIndexReader {
         k = this.ids.size - 1;
       }
       if (k >= this.rowOfSlot.length) {
-        this.rowOfSlot = grownTo(this.rowOfSlot, k, this.expected);
-        this.depths = grownTo(this.depths, k, this.expected);
+        // Past the expected count (a shared set's indexes run past the pack's when it also holds ids the
+        // pack refers to outside itself) by doubling: growing to k + 1 copied the column once per row.
+        this.rowOfSlot = grownColumn(this.rowOfSlot, k, this.expected);
+        this.depths = grownColumn(this.depths, k, this.expected);
       }
       this.rowOfSlot[k] = ++this.rows;
       this.depths[k] = row.depth;
@@ -348,7 +351,7 @@ export class QuarantineIndex implements ObjectIndexReader {
     return this.rows;
   }
 
-  /** Tells the quarantine it will hold about `n` rows (a pack's object count): columns then grow to n, not past it by up to 2x. */
+  /** Tells the quarantine it will hold about `n` rows (a pack's object count): its columns are then reserved at n (grownColumn). */
   expect(n: number): void {
     this.expected = n;
     if (!this.shared) this.ids.expect(n);
@@ -398,19 +401,6 @@ class SlotTable {
     this.keys[i] = k;
     this.values[i] = v;
   }
-}
-
-/**
- * `a` copied into a longer one that holds index `i`: twice as long, but not past `max` (the expected
- * count) while `i` is under it. Past it, doubling: a shared set's indexes run past the pack's count
- * when it also holds ids the pack refers to outside itself (receive-pack), and growing to i + 1 then
- * copied the column once per row.
- */
-function grownTo<T extends Uint8Array | Int32Array | Uint32Array>(a: T, i: number, max: number): T {
-  const next = new (a.constructor as new (n: number) => T)(Math.max(i + 1, i < max ? Math.min(a.length * 2, max) : a.length * 2));
-  next.set(a);
-  releaseNow(a); // freed now, not at the next full GC
-  return next;
 }
 
 /**

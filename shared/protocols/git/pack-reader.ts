@@ -45,6 +45,7 @@
  * joined copies of both took an isolate to 136 MiB.
  */
 import { concat, fromHex, releaseNow, toHex } from '../../core/bytes.js';
+import { grownColumn } from '../../core/columns.js';
 import { HubError, StreamError } from '../../core/errors.js';
 import { objectHeader, type GitObjectType } from '../../core/git/object-id.js';
 import type { Primitives } from '../../core/primitives.js';
@@ -219,18 +220,6 @@ const DEPTH_ELSEWHERE = 0xff;
 const SIZE_ELSEWHERE = 0xffff;
 /** Largest object size the reader's Uint32 size column holds (maxObjectSize is capped to it). */
 const MAX_SIZE = 0xffffffff;
-
-/**
- * Doubles a typed array's capacity, keeping its contents, but not past `max`
- * (the pack header's object count): columns end exactly sized instead of up
- * to twice what a large pack needs, and a header that lies only costs what arrives.
- */
-function grown<T extends Float64Array | Int32Array | Uint16Array | Uint32Array | Uint8Array>(a: T, make: (n: number) => T, max: number): T {
-  const next = make(Math.max(a.length + 1, Math.min(a.length * 2 || 1024, max)));
-  next.set(a);
-  releaseNow(a); // the reader's own column: freed now, not at the next full GC
-  return next;
-}
 
 /**
  * A column of byte offsets (in a pack, in a segment): 4 bytes an offset while
@@ -709,13 +698,14 @@ class PackReader {
   addEntry(entry: PackEntry): number {
     const i = this.n;
     if (i === this.offsets.length) {
+      // Reserved at the header's count (entries past it are refused): each takes memory as entries fill it.
       const max = this.declared;
-      this.offsets = grown(this.offsets, (k) => offsetColumn(this.offsets, k), max);
-      this.types = grown(this.types, (k) => new Uint8Array(k), max);
-      this.sizes = grown(this.sizes, (k) => new Uint16Array(k), max);
-      this.bases = grown(this.bases, (k) => new Int32Array(k), max);
-      this.depths = grown(this.depths, (k) => new Uint8Array(k), max);
-      this.idIndex = grown(this.idIndex, (k) => new Int32Array(k), max);
+      this.offsets = grownColumn(this.offsets, i, max);
+      this.types = grownColumn(this.types, i, max);
+      this.sizes = grownColumn(this.sizes, i, max);
+      this.bases = grownColumn(this.bases, i, max);
+      this.depths = grownColumn(this.depths, i, max);
+      this.idIndex = grownColumn(this.idIndex, i, max);
     }
     this.offsets = setOffset(this.offsets, i, entry.offset);
     this.types[i] = ENTRY_TYPES.indexOf(entry.type);
@@ -971,12 +961,12 @@ class PackReader {
     // The set may hold the id already without an entry of this pack: the caller's (ReadPackOptions.ids).
     const k = this.idSet.indexOrAddAt(bin, 0);
     // Up to the declared count as the other columns; past it (the caller's ids besides), doubling.
-    while (k >> 3 >= this.resolvedIds.length) this.resolvedIds = grown(this.resolvedIds, (n) => new Uint8Array(n), k < this.declared ? Math.ceil(this.declared / 8) : 2 * (k >> 3) + 1);
+    if (k >> 3 >= this.resolvedIds.length) this.resolvedIds = grownColumn(this.resolvedIds, k >> 3, Math.ceil(this.declared / 8));
     const repeat = this.resolvedId(k);
     if (!repeat) {
       this.resolvedIds[k >> 3] |= 1 << (k & 7);
       if (this.idEntries !== null) {
-        while (k >= this.idEntries.length) this.idEntries = grown(this.idEntries, (n) => new Int32Array(n), k < this.declared ? this.declared : 2 * k);
+        if (k >= this.idEntries.length) this.idEntries = grownColumn(this.idEntries, k, this.declared);
         this.idEntries[k] = i + 1;
       }
     }

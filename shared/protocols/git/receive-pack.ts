@@ -46,6 +46,7 @@
  * themselves wait in the store's stage, not in memory.
  */
 import { fromHex, releaseNow, toHexAt, writeHex } from '../../core/bytes.js';
+import { grownColumn } from '../../core/columns.js';
 import { HubError } from '../../core/errors.js';
 import { parseCommit } from '../../core/git/commit.js';
 import { parseObject, referencedIds } from '../../core/git/object.js';
@@ -73,7 +74,7 @@ import type { SegmentCreator, SegmentReader, SegmentWriter } from '../../storage
 import { DEFAULT_RECEIVE_FEATURES, ProtocolError, ZERO_ID, type ReceivePackFeatures } from './capabilities.js';
 import { applyGitDeltaStream, gitDeltaPasses } from '../../delta/git.js';
 import { deflatedStream, storedSource } from './large-blob.js';
-import { DEFAULT_WINDOW, offsetColumn, readPack, setOffset, type OffsetColumn, type PackEntry, type PackObject } from './pack-reader.js';
+import { DEFAULT_WINDOW, readPack, setOffset, type OffsetColumn, type PackEntry, type PackObject } from './pack-reader.js';
 import { decodePkt, encodePkt, encodePkts } from './pkt-line.js';
 import { parseReceiveRequest, type RefCommand, type ReceiveRequest } from './receive-request.js';
 import { refNameIsUtf8, refNameProblem } from './ref-name.js';
@@ -224,14 +225,6 @@ function refTooLong(ref: string): boolean {
   return false;
 }
 
-/** `a` copied into one that holds index `i`: twice as long, but not past `max` (the pack's object count) while `i` is under it. */
-function grownTo<T extends Uint8Array | Int32Array | Uint32Array | Float64Array>(a: T, i: number, max = Number.POSITIVE_INFINITY): T {
-  const next = new (a.constructor as new (n: number) => T)(Math.max(i + 1, i < max ? Math.min(a.length * 2, max) : a.length * 2));
-  next.set(a);
-  releaseNow(a); // a column of the push's own: freed now, not at the next full GC
-  return next;
-}
-
 /** The receive-pack response for `body` (see the file comment). Never throws; errors are protocol replies. */
 export function receivePack(store: ReceivePackStore, body: ByteStream, opts: ReceivePackOptions = {}): ByteStream {
   return run(store, body, opts);
@@ -345,18 +338,12 @@ class EntryLocs {
   private lastSeg = -1;
   private lastLen = 0;
   private lastEnd = 0;
-  /** The pack's declared entry count: the column grows to it, not past it by up to 2x. */
+  /** The pack's declared entry count: the column is reserved at it (grownColumn). */
   expected = Number.POSITIVE_INFINITY;
 
   /** Records entry `i`'s location; entries come in order (i is the entry after the last one set). */
   set(i: number, seg: number, off: number, len: number): void {
-    if (i >= this.off.length) {
-      const n = Math.max(i + 1, Math.min(Math.max(1024, this.off.length * 2), this.expected));
-      const next = offsetColumn(this.off, n);
-      next.set(this.off);
-      releaseNow(this.off);
-      this.off = next;
-    }
+    if (i >= this.off.length) this.off = grownColumn(this.off, i, this.expected);
     if (this.runSeg.length === 0 || this.runSeg[this.runSeg.length - 1] !== seg) {
       this.runFirst.push(i);
       this.runSeg.push(seg);
@@ -416,11 +403,11 @@ class PackCommits {
     const n = this.numbers.size;
     if (this.numbers.has(k)) return;
     if (n + 1 >= this.times.length) {
-      this.times = grownTo(this.times, n + 1);
-      this.start = grownTo(this.start, n + 2);
+      this.times = grownColumn(this.times, n + 1);
+      this.start = grownColumn(this.start, n + 2);
     }
     const at = this.start[n];
-    while (at + parents.length > this.parents.length) this.parents = grownTo(this.parents, this.parents.length);
+    while (at + parents.length > this.parents.length) this.parents = grownColumn(this.parents, this.parents.length);
     this.parents.set(parents, at);
     this.times[n] = time;
     this.start[n + 1] = at + parents.length;
@@ -684,7 +671,7 @@ class Push {
 
   /** marks, grown to hold index `k`. */
   growMarks(k: number): void {
-    if (k >= this.marks.length) this.marks = grownTo(this.marks, k, this.expected);
+    if (k >= this.marks.length) this.marks = grownColumn(this.marks, k, this.expected);
   }
 
   markReferenced(k: number): void {
@@ -706,7 +693,7 @@ class Push {
     if (k === size) {
       // Named ahead of its object (or outside the pack).
       this.growMarks(k);
-      if (k >= this.aheadFrom.length) this.aheadFrom = grownTo(this.aheadFrom, k, this.expected);
+      if (k >= this.aheadFrom.length) this.aheadFrom = grownColumn(this.aheadFrom, k, this.expected);
       this.marks[k] |= want << AHEAD_SHIFT;
       this.aheadFrom[k] = from;
       this.aheadCount++;

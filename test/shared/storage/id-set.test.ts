@@ -37,10 +37,24 @@ describe('IdSet', () => {
 });
 
 describe('IdSet slots', () => {
-  it('tells apart ids sharing the first byte a slot keeps, with high first bytes, and keeps insertion indexes over growth', () => {
+  it('holds more ids than it was told to expect, through the table sized for them and past it, and ids sharing the tag byte', () => {
+    const s = new IdSet();
+    s.expect(1000);
+    const ids: string[] = [];
+    // Random-looking first four bytes (the home slot), the fifth (the slot's tag) the same for half of them.
+    for (let i = 0; i < 2500; i++) ids.push(`${((i * 2654435761) >>> 0).toString(16).padStart(8, '0')}${i % 2 ? '5a' : (i & 0xff).toString(16).padStart(2, '0')}${i.toString(16).padStart(30, '0')}`);
+    ids.forEach((id, i) => expect(s.indexOrAddAt(fromHex(id), 0)).toBe(i));
+    ids.forEach((id, i) => expect(s.indexOfAt(fromHex(id), 0)).toBe(i));
+    expect(s.size).toBe(ids.length);
+    expect(s.has(`${ids[1].slice(0, 39)}f`)).toBe(false);
+    expect(s.has(`${ids[1].slice(0, 8)}5b${ids[1].slice(10)}`)).toBe(false);
+    expect([...s]).toEqual(ids);
+  });
+
+  it('tells apart ids sharing their first bytes, with high first bytes, and keeps insertion indexes over growth', () => {
     const s = new IdSet();
     const ids: string[] = [];
-    // First byte 0xff (the slot's tag) for all, differing in bytes 1-3 or only in the last byte.
+    // First byte 0xff for all, differing in bytes 1-3 or only in the last byte.
     for (let i = 0; i < 3000; i++) ids.push(`ff${(i * 2654435761 >>> 8).toString(16).padStart(6, '0')}${'0'.repeat(32)}`);
     for (let i = 0; i < 300; i++) ids.push(`ff123456${i.toString(16).padStart(32, '0')}`);
     for (let i = 0; i < 3000; i++) ids.push(`${(i & 0xff).toString(16).padStart(2, '0')}${((i * 40503) & 0xffffff).toString(16).padStart(6, '0')}${'1'.repeat(32)}`);
