@@ -151,6 +151,12 @@ describe('structural artifacts', () => {
     ];
     for (const [code, bytes] of cases) expect(codeOf(bytes), new TextDecoder().decode(bytes)).toBe(code);
     expect(parseArtifact(enc('just text\n'))).toBeNull();
+    // parseArtifact answers null exactly where the strict parse throws (it turns most files away before trying).
+    const signed = (body: string) => enc(`-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA1\n\n${body}-----BEGIN PGP SIGNATURE-----\nx\n-----END PGP SIGNATURE-----\n`);
+    const valid = withZ(`C x\n${D}U u\n`);
+    const texts = [...cases.map(([, b]) => b), valid, valid.subarray(0, 9), enc('A \n'), enc('-x\n'), enc('@ abcdefghij\n'), enc('[ abcdefghij\n'), signed(new TextDecoder().decode(valid)), signed('hello\n')];
+    for (const b of texts) expect(parseArtifact(b) === null, new TextDecoder().decode(b)).toBe(codeOf(b) !== 'ok');
+    expect(parseArtifact(signed(new TextDecoder().decode(valid)))?.signature).toBeDefined();
     expect(codeOf(withZ(`M ${H1}\n`).subarray(0, 10))).toBe('not-terminated');
   });
 
