@@ -111,7 +111,7 @@ export interface ReceivePackOptions {
   maxPackBytes?: number;
   /** Largest object or delta in the pack. Default: the pack reader's (256 MiB). */
   maxObjectSize?: number;
-  /** Bytes of resolved contents cached for delta bases. Default DEFAULT_DELTA_BASE_CACHE (8 MiB). */
+  /** Bytes of resolved contents cached for delta bases. Default DEFAULT_DELTA_BASE_CACHE (4 MiB). */
   maxDeltaBaseCache?: number;
   /** Records of the open segment kept in memory for delta-base re-reads. Default DEFAULT_SEGMENT_RETAIN (4 MiB). */
   segmentRetainBytes?: number;
@@ -151,9 +151,10 @@ export const DEFAULT_MAX_PACK_BYTES = 100 * 1024 * 1024;
  * ring of resolved contents (git index-pack's delta_base_cache_limit is 96 MiB,
  * but it has the whole machine). Evicted bases are rebuilt from their records.
  * The 392 MiB bench pack (Node, bench/push-heap.ts) re-reads 0 bases at 16 MiB,
- * 1 at 8, 33 at 4 (same CPU) and 316k at 2 MiB (twice the CPU).
+ * 1 at 8, 33 at 4 (same CPU) and 316k at 2 MiB (twice the CPU). 4: in workerd
+ * the large and 1M-object pushes took the same CPU at 4 as at 8 (bench/git-memory.ts).
  */
-export const DEFAULT_DELTA_BASE_CACHE = 8 * 1024 * 1024;
+export const DEFAULT_DELTA_BASE_CACHE = 4 * 1024 * 1024;
 /**
  * Default segmentRetainBytes: records of the open segment kept for re-reads,
  * when its writer cannot read back (SegmentWriter.readBack; R2's and the
