@@ -95,6 +95,10 @@ export interface ReachIndex {
   reachPackDigest?(key: string, ofsDelta: boolean): Promise<Uint8Array | null>;
   /** Keeps a pack's trailer while `key` still names the store's current plan (ignored otherwise). */
   keepReachPackDigest?(key: string, ofsDelta: boolean, digest: Uint8Array): Promise<void>;
+  /** The oldest commit date (git's) of the closure of the plan named `key`, if one was kept; else null. */
+  reachOldestCommit?(key: string): Promise<number | null>;
+  /** Keeps the oldest commit date of the closure of the plan named `key` (ignored unless it names a current plan). */
+  keepReachOldestCommit?(key: string, time: number): Promise<void>;
 }
 
 /** Kind codes of a ReachPlan. */

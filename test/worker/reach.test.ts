@@ -106,7 +106,7 @@ describe('SqlRepoStore reach closure', () => {
     });
   });
 
-  it('keeps a pack trailer only for the plan it was written from: a plan kept anew, forgotten or reset gets a new name', async () => {
+  it('keeps a pack trailer and an oldest commit date only for the plan they were found from: a plan kept anew, forgotten or reset gets a new name', async () => {
     const stub = env.REPO.get(env.REPO.newUniqueId());
     const row = (n: number, offset: number) => ({ id: oid(n), kind: 'blob' as const, size: 10, segment: 'a', offset, length: 5, format: 'full' as const, base: null });
     await repoStoreFromStub(stub).putBatch([row(1, 0), row(2, 5), row(3, 10)]);
@@ -136,12 +136,18 @@ describe('SqlRepoStore reach closure', () => {
       // but nothing new is kept under a name no longer current.
       s.keepReachPackDigest(k1, false, digest);
       expect(s.reachPackDigest(k1, false)).toBe(null);
+      // The oldest commit date of a plan's closure is kept the same way.
+      s.keepReachOldestCommit(k2, 1234);
+      expect(s.reachOldestCommit(k2)).toBe(1234);
+      s.keepReachOldestCommit(k1, 5);
+      expect(s.reachOldestCommit(k1)).toBe(null);
       // Forgotten (rows moved by compaction) at the same version: the rebuilt plan is named anew.
       s.keepReachPackDigest(k2, true, digest);
       s.forgetReachPlans();
       const k3 = s.reachPlan(3, true)!.key!;
       expect(k3).not.toBe(k2);
       expect(s.reachPackDigest(k3, true)).toBe(null);
+      expect(s.reachOldestCommit(k3)).toBe(null);
       // A reset drops the names too.
       expect(s.reachMark(3, [oid(3)], [oid(3)], true)).toBe(4);
       s.keepReachPackDigest(k3, true, digest);

@@ -324,6 +324,8 @@ export class SqlRepoStore {
   private planSerial = 0;
   /** Trailers of packs written from the named plans (reachPackDigest), by key and ofs-delta. */
   private readonly packDigests = new Map<string, Uint8Array>();
+  /** Oldest commit dates of the named plans' closures (reachOldestCommit), by key. */
+  private readonly oldestCommits = new Map<string, number>();
   /** Open stages of this instance: rows so far, and their segments' interned numbers. */
   private readonly stages = new Map<StageId, { count: number; segSeq: Map<string, number> }>();
   private nextStage = 1;
@@ -1029,6 +1031,18 @@ export class SqlRepoStore {
     if (![...this.planKeys.values()].includes(key)) return;
     if (this.packDigests.size >= 8) this.packDigests.clear();
     this.packDigests.set(`${key} ${ofsDelta}`, digest);
+  }
+
+  /** ReachIndex.reachOldestCommit */
+  reachOldestCommit(key: string): number | null {
+    return this.oldestCommits.get(key) ?? null;
+  }
+
+  /** ReachIndex.keepReachOldestCommit (as keepReachPackDigest: only for a current name, a few at most). */
+  keepReachOldestCommit(key: string, time: number): void {
+    if (![...this.planKeys.values()].includes(key)) return;
+    if (this.oldestCommits.size >= 8) this.oldestCommits.clear();
+    this.oldestCommits.set(key, time);
   }
 
   /** The plan last built or read, if it is V's at `version` and still held. */

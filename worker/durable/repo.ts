@@ -68,6 +68,8 @@ export function localRepoStore(s: SqlRepoStore): RepoStore & ReachIndex & RowSta
     },
     reachPackDigest: async (key, ofsDelta) => s.reachPackDigest(key, ofsDelta),
     keepReachPackDigest: async (key, ofsDelta, digest) => s.keepReachPackDigest(key, ofsDelta, digest),
+    reachOldestCommit: async (key) => s.reachOldestCommit(key),
+    keepReachOldestCommit: async (key, time) => s.keepReachOldestCommit(key, time),
   };
 }
 

@@ -9,7 +9,7 @@
  * v0 sends these lines then a flush (when a deepen was asked); v2 puts them in a
  * `shallow-info` section ended by a delim.
  */
-import { commitsBetween, HistoryError, MAX_WALK, type CommitGraph, type CommitInfo } from '../../core/history.js';
+import { commitsBetween, HistoryError, MAX_WALK, meetAncestors, type CommitGraph, type CommitInfo } from '../../core/history.js';
 import { DELIM, FLUSH, ProtocolError, textPkt, type Pkt } from './capabilities.js';
 import { INFINITE_DEPTH, isShallowRequest, type ShallowArgs } from './upload-request.js';
 
@@ -24,6 +24,8 @@ export interface ShallowInfo {
    * boundary plus the client's shallow commits that stay shallow.
    */
   boundary: string[];
+  /** Set when a `deepen-since` cut nothing and selected every `oldestOver` commit: the oldest date it selected. */
+  oldest?: number;
 }
 
 /** Inputs: the request's shallow arguments with `deepen-not` refs already resolved to commit ids. */
@@ -37,6 +39,11 @@ export interface ShallowQuery {
   deepenSince: number | null;
   /** Commit ids the `deepen-not` refs point to. */
   deepenNot: readonly string[];
+  /**
+   * Commits (a closure's tips) whose history a `deepen-since` that cuts nothing reports the oldest
+   * date of (ShallowInfo.oldest), when it selected them all: it then walked all of their history.
+   */
+  oldestOver?: readonly string[];
 }
 
 async function load(graph: CommitGraph, id: string): Promise<CommitInfo> {
@@ -52,6 +59,7 @@ export async function computeShallow(graph: CommitGraph, q: ShallowQuery, limit 
   const clientSet = new Set(client);
   let result: string[] = [];
   let notShallow = new Set<string>();
+  let oldest: number | undefined;
   if (q.depth !== null && (q.deepenSince !== null || q.deepenNot.length > 0)) {
     throw new ProtocolError('bad-deepen', 'deepen and deepen-since (or deepen-not) cannot be used together');
   }
@@ -61,14 +69,32 @@ export async function computeShallow(graph: CommitGraph, q: ShallowQuery, limit 
     const heads = q.deepenRelative ? client : q.wants;
     ({ result, notShallow } = await shallowByDepth(graph, heads, q.deepenRelative ? q.depth + 1 : q.depth, limit));
   } else if (q.deepenSince !== null || q.deepenNot.length > 0) {
-    ({ result, notShallow } = await shallowByRevList(graph, q, limit));
+    ({ result, notShallow, oldest } = await shallowByRevList(graph, q, limit));
   } else {
     return { shallow: [], unshallow: [], boundary: client };
   }
   const shallow = [...new Set(result)].filter((id) => !clientSet.has(id) && !notShallow.has(id));
   const unshallow = client.filter((id) => notShallow.has(id));
   const boundary = [...shallow, ...client.filter((id) => !notShallow.has(id))];
-  return { shallow, unshallow, boundary };
+  return oldest === undefined ? { shallow, unshallow, boundary } : { shallow, unshallow, boundary, oldest };
+}
+
+/**
+ * computeShallow of a `deepen-since` alone that cuts nothing, without walking the history:
+ * `oldest` is at most the date of every commit the wants reach (the oldest of a closure that
+ * holds them), so when the cut is no later, git's deepen_by_rev_list selects every commit below
+ * the wants and none is a boundary. The client's shallow commits the wants reach are unshallowed
+ * (a walk that stops once it met them all). Null when that does not apply: computeShallow then.
+ */
+export async function shallowSinceCutsNothing(graph: CommitGraph, q: ShallowQuery, oldest: number, limit = MAX_WALK): Promise<ShallowInfo | null> {
+  if (q.deepenSince === null || q.depth !== null || q.deepenNot.length > 0 || q.wants.length === 0 || q.deepenSince > oldest) return null;
+  const client: string[] = [];
+  for (const id of new Set(q.shallows)) if (await graph.commit(id)) client.push(id);
+  const pending = new Set(client);
+  await meetAncestors(graph, q.wants, pending, limit);
+  // One not met may lie past the walk's bound: the full computation says so.
+  if (pending.size > 0) return null;
+  return { shallow: [], unshallow: client, boundary: [] };
 }
 
 /** git's get_shallow_commits: commits at `depth` along each head's history (head = 1) become shallow. */
@@ -151,7 +177,12 @@ async function shallowByRevList(graph: CommitGraph, q: ShallowQuery, limit: numb
   const result = order.filter((id) => selected.get(id)!.parents.some((p) => !selected.has(p)));
   const border = new Set(result);
   const notShallow = new Set(order.filter((id) => !border.has(id)));
-  return { result, notShallow };
+  let oldest: number | undefined;
+  if (q.oldestOver !== undefined && q.deepenSince !== null && q.deepenNot.length === 0 && excluded.size === 0 && q.oldestOver.every((id) => selected.has(id))) {
+    oldest = Infinity;
+    for (const info of selected.values()) oldest = Math.min(oldest, info.time);
+  }
+  return { result, notShallow, oldest };
 }
 
 /** v0: the shallow/unshallow lines and their flush; nothing unless a deepen was asked. */

@@ -42,7 +42,7 @@ import { negotiateV0, negotiateV2, type HaveOracle } from './negotiation.js';
 import { reachClosure, RepoView, walkObjects } from './object-walk.js';
 import { orderReachPlan, planFetchPack, reachPlanToPackBytes, type BuildOptions, type ReachPackOrder } from './pack-builder.js';
 import { FLUSH_PKT, PktLineError, encodePkt, encodePkts, pktLineBatches } from './pkt-line.js';
-import { computeShallow, shallowInfoSection, shallowLinesV0, type ShallowInfo } from './shallow.js';
+import { computeShallow, shallowInfoSection, shallowLinesV0, shallowSinceCutsNothing, type ShallowInfo, type ShallowQuery } from './shallow.js';
 import { MAX_UNSHALLOW_PLAN, planOfObjects, unshallowPlan } from './unshallow.js';
 import { BAND_DATA, BAND_ERROR, BAND_PROGRESS, SIDEBAND_64K_MAX, SIDEBAND_MAX, encodeSideband } from './sideband.js';
 import {
@@ -335,8 +335,13 @@ async function usePlanRows(store: UploadPackStore, view: RepoView, wants: IdSet)
   if (state.tips.length === 0) return;
   if ((await reach.reachStatus([...wants])).some((s) => s !== REACH_IN)) return;
   const plan = await reach.reachPlan(state.version, true);
-  if (plan !== null && plan.count <= MAX_UNSHALLOW_PLAN) view.usePlan(PlanRows.of(plan));
+  if (plan === null || plan.count > MAX_UNSHALLOW_PLAN) return;
+  planTips.set(plan, state.tips);
+  view.usePlan(PlanRows.of(plan));
 }
+
+/** The tips S whose closure a plan in use holds (usePlanRows). */
+const planTips = new WeakMap<ReachPlan, readonly ObjectId[]>();
 
 /** The shallow computation for a request, or null when it is not a shallow request. */
 async function shallowFor(store: UploadPackStore, view: RepoView, wants: IdSet, args: ShallowArgs, limit: number): Promise<ShallowInfo | null> {
@@ -347,18 +352,30 @@ async function shallowFor(store: UploadPackStore, view: RepoView, wants: IdSet, 
     const p = await view.peel(w);
     if (p.row?.kind === 'commit') commits.push(p.id);
   }
-  return computeShallow(
-    view,
-    {
-      wants: commits,
-      shallows: args.shallows,
-      depth: args.depth,
-      deepenRelative: args.deepenRelative,
-      deepenSince: args.deepenSince,
-      deepenNot: await resolveDeepenNot(store.refs, view, args.deepenNot),
-    },
-    limit,
-  );
+  const q: ShallowQuery = {
+    wants: commits,
+    shallows: args.shallows,
+    depth: args.depth,
+    deepenRelative: args.deepenRelative,
+    deepenSince: args.deepenSince,
+    deepenNot: await resolveDeepenNot(store.refs, view, args.deepenNot),
+  };
+  // A --shallow-since older than every commit of V (which holds the wants' history when its plan
+  // is in use) cuts nothing: known without a walk once one such walk went over all of V, and
+  // the store kept its oldest date under the plan's name.
+  const reach = store.index;
+  const key = view.plan?.plan.key;
+  const oldest = key === undefined ? null : ((await reach.reachOldestCommit?.(key)) ?? null);
+  if (oldest !== null) {
+    const none = await shallowSinceCutsNothing(view, q, oldest, limit);
+    if (none !== null) return none;
+  }
+  // Else the walk tells V's oldest date when it goes over all of V (every tip of V below the wants).
+  const tips = view.plan === null ? undefined : planTips.get(view.plan.plan);
+  if (key !== undefined && oldest === null && q.deepenSince !== null && reach.keepReachOldestCommit && tips !== undefined) q.oldestOver = await peeledCommits(view, tips);
+  const info = await computeShallow(view, q, limit);
+  if (key !== undefined && info.oldest !== undefined) await reach.keepReachOldestCommit?.(key, info.oldest);
+  return info;
 }
 
 /** Annotated tag ref values, for include-tag. */

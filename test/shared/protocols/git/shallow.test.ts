@@ -1,7 +1,7 @@
 // Shallow boundaries on small graphs, by hand against git's rules (git-smart-http.md §5.4).
 import { describe, expect, it } from 'vitest';
 import type { CommitGraph } from '../../../../shared/core/history.js';
-import { computeShallow, shallowInfoSection, shallowLinesV0 } from '../../../../shared/protocols/git/shallow.js';
+import { computeShallow, shallowInfoSection, shallowLinesV0, shallowSinceCutsNothing } from '../../../../shared/protocols/git/shallow.js';
 import { INFINITE_DEPTH } from '../../../../shared/protocols/git/upload-request.js';
 
 // 4 - 3 - 2 - 1 (time = digit; f has time 4)
@@ -43,6 +43,26 @@ describe('computeShallow', () => {
   });
   it('deepen-since keeps commits at or after the time', async () => {
     expect((await computeShallow(graph, { ...q, deepenSince: 3 })).shallow.sort()).toEqual([id('3'), id('f')].sort());
+  });
+  it('deepen-since that cuts nothing and selects every oldestOver commit tells the oldest date; else not', async () => {
+    const none = await computeShallow(graph, { ...q, shallows: [id('3')], deepenSince: 1, oldestOver: [id('4'), id('f')] });
+    expect(none).toEqual({ shallow: [], unshallow: [id('3')], boundary: [], oldest: 1 });
+    expect((await computeShallow(graph, { ...q, deepenSince: 1 })).oldest).toBeUndefined();
+    expect((await computeShallow(graph, { ...q, wants: [id('3')], deepenSince: 1, oldestOver: [id('f')] })).oldest).toBeUndefined();
+    expect((await computeShallow(graph, { ...q, deepenSince: 2, oldestOver: [id('4')] })).oldest).toBeUndefined();
+  });
+  it('deepen-since no later than a known oldest date: the same answer without a walk, else none', async () => {
+    const walks: string[] = [];
+    const counted: CommitGraph = { commit: async (c) => (walks.push(c), G[c] ?? null) };
+    // A client shallow commit the wants reach is unshallowed (a walk that stops on meeting it); one they do not reach is left to computeShallow.
+    expect(await shallowSinceCutsNothing(counted, { ...q, shallows: [id('f')], deepenSince: 1 }, 1)).toEqual({ shallow: [], unshallow: [id('f')], boundary: [] });
+    expect(await shallowSinceCutsNothing(counted, { ...q, wants: [id('3')], shallows: [id('f')], deepenSince: 1 }, 1)).toBeNull();
+    walks.length = 0;
+    expect(await shallowSinceCutsNothing(counted, { ...q, deepenSince: 1 }, 1)).toEqual({ shallow: [], unshallow: [], boundary: [] });
+    expect(walks).toEqual([]);
+    expect(await shallowSinceCutsNothing(counted, { ...q, deepenSince: 2 }, 1)).toBeNull();
+    expect(await shallowSinceCutsNothing(counted, { ...q, deepenSince: 1, deepenNot: [id('3')] }, 1)).toBeNull();
+    expect(await shallowSinceCutsNothing(counted, { ...q, deepenSince: 1 }, 1, 0)).toEqual({ shallow: [], unshallow: [], boundary: [] });
   });
   it('deepen-not stops at what the ref reaches', async () => {
     expect((await computeShallow(graph, { ...q, deepenNot: [id('3')] })).shallow).toEqual([id('4'), id('f')]);

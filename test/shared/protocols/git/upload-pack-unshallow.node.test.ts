@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBytes } from '../../../../shared/core/stream.js';
 import { packBytesToEntries } from '../../../../shared/protocols/git/pack-reader.js';
-import type { UploadPackStore } from '../../../../shared/protocols/git/upload-pack.js';
+import { uploadPack, type UploadPackStore } from '../../../../shared/protocols/git/upload-pack.js';
 import type { ReachIndex } from '../../../../shared/storage/reach.js';
 import { RepoView } from '../../../../shared/protocols/git/object-walk.js';
 import { unshallowPlan } from '../../../../shared/protocols/git/unshallow.js';
@@ -22,7 +22,7 @@ import { applyFossilDelta } from '../../../../shared/delta/fossil.js';
 import { applyGitDelta } from '../../../../shared/delta/git.js';
 import { nativePrimitives } from '../../../../worker/primitives.js';
 import { objectsOf, refsOf, tempRepo, type TempRepo } from './git-repo.js';
-import { fetchPackV2, gitAsync, loadPack, serveHttp, setRefs, withReach, type LoadedRepo } from './upload-pack-fixture.js';
+import { collectBytes, fetchPackV2, gitAsync, loadPack, serveHttp, setRefs, v2Fetch, withReach, type LoadedRepo } from './upload-pack-fixture.js';
 
 
 let src: TempRepo;
@@ -233,6 +233,47 @@ describe('unshallow from the remembered closure', () => {
     // The same bytes, trailer included (packBytesToEntries checks it).
     expect(Buffer.from(second).equals(Buffer.from(first))).toBe(true);
     expect(await idsOf(second)).toEqual(objectsOf(src.dir, ['main', 'old', 'v2-signed']));
+  });
+
+  it('a --shallow-since that cut nothing over all of V tells the next ones of that plan, which walk no history', async () => {
+    const index = reachStore.index;
+    // As the DO names its kept plan and keeps the oldest date under that name.
+    const oldest = new Map<string, number>();
+    const store: UploadPackStore = {
+      ...reachStore,
+      index: {
+        ...index,
+        reachPlan: async (version, blobs) => {
+          const plan = await index.reachPlan!(version, blobs);
+          if (plan !== null) plan.key = `${version} ${blobs}`;
+          return plan;
+        },
+        reachOldestCommit: async (key) => oldest.get(key) ?? null,
+        keepReachOldestCommit: async (key, time) => void oldest.set(key, time),
+      },
+    };
+    const all = [`want ${rev('main')}`, `want ${rev('old')}`, `want ${rev('light')}`];
+    const since = (t: number, extra: string[] = []) => [...all, ...extra, `deepen-since ${t}`, 'ofs-delta', 'include-tag', 'done'];
+    // Before any walk over V, the cut is not known to be older than its commits: bounded at 5, it fails.
+    await expect(run(store, since(1), 5)).rejects.toThrow(/walk/);
+    // Wanting main~3 walks only its history, which V's tip main is not in: nothing is kept.
+    await run(store, [`want ${rev('main~3')}`, 'deepen-since 1', 'ofs-delta', 'done']);
+    expect(oldest.size).toBe(0);
+    await expect(run(store, since(1), 5)).rejects.toThrow(/walk/);
+    // main's history holds every tip of V (its tags are below it): the walk goes over all of V.
+    const first = await run(store, [`want ${rev('main')}`, 'deepen-since 1', 'ofs-delta', 'include-tag', 'done']);
+    expect([...oldest.values()]).toEqual([1_700_000_060]);
+    // Now known: the same pack, and no walk (a bound of 5 commits is not reached).
+    const next = await run(store, since(1_700_000_000), 5);
+    expect(Buffer.from(next).equals(Buffer.from(first))).toBe(true);
+    expect(await idsOf(next)).toEqual(objectsOf(src.dir, ['main', 'old', 'v2-signed']));
+    // A client shallow commit the wants reach is unshallowed: the same answer as the walk's.
+    const shallow = [`shallow ${rev('main~3')}`];
+    const known = Buffer.from(await collectBytes(uploadPack(store, fromBytes(v2Fetch(since(1, shallow))), { protocol: 2 }))).toString('latin1');
+    expect(known).toContain(`unshallow ${rev('main~3')}`);
+    expect(known).toEqual(Buffer.from(await collectBytes(uploadPack(walkStore, fromBytes(v2Fetch(since(1, shallow))), { protocol: 2 }))).toString('latin1'));
+    // A cut that is newer than a commit still walks.
+    await expect(run(store, since(1_700_000_000 + 5 * 60), 5)).rejects.toThrow(/walk/);
   });
 
   it('a tip of V not below the wants (a branch elsewhere): the walk serves it', async () => {
