@@ -29,9 +29,11 @@ import { checkRow, MAX_CHAIN_DEPTH, planDepths, type IndexRow, type IndexRowInpu
  * a Durable Object the next outgoing call (an R2 part) waits until writes
  * are durable. Not more: rows held here outlive V8's young generation, and
  * what is promoted to its old space grows it until a full GC (8192 rows
- * held so were an eighth of what a 300k-object push promoted).
+ * held so were an eighth of what a 300k-object push promoted); what
+ * survives its scavenges grows the young generation itself (1000 rows here
+ * and 1000 in receive-pack took a million-object push's to 2 x 32 MiB).
  */
-const STAGE_BATCH = 1000;
+const STAGE_BATCH = 250;
 
 /**
  * A push of at most this many objects (its pack header's count) keeps all its

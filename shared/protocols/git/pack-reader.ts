@@ -49,6 +49,7 @@ import { grownColumn } from '../../core/columns.js';
 import { HubError, StreamError } from '../../core/errors.js';
 import { objectHeader, type GitObjectType } from '../../core/git/object-id.js';
 import type { Primitives } from '../../core/primitives.js';
+import { Sha1 } from '../../core/sha1.js';
 import { ByteReader, type ByteStream } from '../../core/stream.js';
 import { applyGitDelta, applyGitDeltaStream, applyGitDeltaTo, gitDeltaHeader, type GitDeltaBaseSource } from '../../delta/git.js';
 import { IdSet } from '../../storage/id-set.js';
@@ -578,6 +579,11 @@ const OBJECT_TYPES = new Set<PackEntryType>(['commit', 'tree', 'blob', 'tag']);
 const MAX_BASE_PASSES = 8;
 /** A base as a GitDeltaBaseSource, with its type. */
 type BaseSource = GitDeltaBaseSource & { type: GitObjectType };
+/**
+ * Largest object hashed in JS (Sha1) rather than by the primitives' hasher: a native hasher per object was
+ * a C++ object per object, most of what survived V8's scavenges through a push of many small objects.
+ */
+const SMALL_OBJECT = 1024;
 /** The `data` of an object not held (streamed). */
 const EMPTY = new Uint8Array(0);
 
@@ -649,6 +655,9 @@ class PackReader {
    * (a delta read is applied after its base, which may be rebuilt through [1]).
    */
   deltaScratch = [new Uint8Array(0), new Uint8Array(0)];
+
+  /** Hashes the small objects (idOf). */
+  readonly sha1 = new Sha1();
 
   constructor(readonly opts: ReadPackOptions) {
     this.p = opts.primitives;
@@ -948,6 +957,12 @@ class PackReader {
     return base;
   }
 
+  /** The object id of a whole object's content: hashed here up to SMALL_OBJECT (see Sha1), by the primitives' hasher past it. */
+  idOf(type: GitObjectType, data: Uint8Array): Uint8Array {
+    const h = data.length <= SMALL_OBJECT ? this.sha1.reset() : this.p.hash('sha1');
+    return h.update(objectHeader(type, data.length)).update(data).digest();
+  }
+
   /**
    * Record an object's id and type; the caller yields it. `streamed`: the id
    * and size of a blob that is not held (`data` is then empty).
@@ -955,7 +970,7 @@ class PackReader {
   finish(offset: number, type: GitObjectType, data: Uint8Array, depth: number, baseId: string | null, delta?: PackObject['delta'], streamed?: { id: Uint8Array; size: number }): PackObject {
     const i = this.entryAt(offset);
     // The id as bytes for the set, as hex once for the caller (not hex, then bytes again).
-    const bin = streamed?.id ?? this.p.hash('sha1').update(objectHeader(type, data.length)).update(data).digest();
+    const bin = streamed?.id ?? this.idOf(type, data);
     const id = toHex(bin);
     this.setDepth(i, depth);
     // The set may hold the id already without an entry of this pack: the caller's (ReadPackOptions.ids).

@@ -173,8 +173,12 @@ export const DEFAULT_SEGMENT_RETAIN = 4 * 1024 * 1024;
 const INGEST_READ_CACHE = 4 * 1024 * 1024;
 /** Cache of one walk after the ingest (connectivity, ancestry), when the pack reader's is gone. */
 const WALK_READ_CACHE = 16 * 1024 * 1024;
-/** Rows handed to QuarantineIndex.add at once (one index round trip each). */
-const ROW_BATCH = 1000;
+/**
+ * Rows handed to QuarantineIndex.add at once (one index round trip each). Few: rows waiting here
+ * (objects with hex ids) outlive V8's scavenges, and V8 grows its young generation by what survives
+ * them; with 1000 here and 1000 in the quarantine a million-object push grew it to 2 x 32 MiB.
+ */
+const ROW_BATCH = 100;
 /** Ids per has() call. */
 const HAS_BATCH = 1000;
 /** Objects visited by one ref's connectivity walk (error path only). */

@@ -125,14 +125,14 @@ describe('QuarantineIndex', () => {
   it('reads rows back whether already in the stage or still waiting to go there', async () => {
     const { repo } = createMemoryStores();
     const q = new QuarantineIndex(repo, repo);
-    const n = 9500; // 9000 rows go to the stage (an append whenever 1000 are waiting), 500 wait
+    const n = 9100; // 9000 rows go to the stage (an append whenever 250 or more are waiting), 100 wait
     // Ids varying in their first bytes, as real ones do (IdSet hashes those).
     const id = (i: number) => i.toString(16).padStart(8, '0').padEnd(40, '0');
     const row = (i: number): IndexRowInput => ({ ...full(i), id: id(i), ...((i - 1) % 40 === 0 ? {} : { format: 'git-delta', base: id(i - 1) }) });
     for (let i = 1; i <= n; i += 1000) await q.add(Array.from({ length: Math.min(1000, n - i + 1) }, (_, k) => row(i + k)));
     expect(q.size).toBe(n);
     expect(q.pendingRows().stage).toBeDefined();
-    expect(q.pendingRows().planned).toHaveLength(500);
+    expect(q.pendingRows().planned).toHaveLength(100);
     for (const i of [1, 2, 8192, 8193, n]) {
       expect(await q.get(id(i))).toMatchObject({ id: id(i), depth: (i - 1) % 40 });
     }
