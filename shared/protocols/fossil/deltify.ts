@@ -21,7 +21,16 @@
  * and when its own dependents leave too little room for that, the deepest of
  * them are first re-hung on it halfway down (splitBelow): one delta over some
  * versions every ~25 versions where a full text every ~50 was (the small bench
- * corpus: 542 full texts, as fossil's, for 552).
+ * corpus: 542 full texts, as fossil's, for 552). A deeper bound for the repack
+ * alone (400, then 4096; the push still storing within 50) gave the small
+ * corpus fossil's shape (one 399-deep manifest chain; a cloning client's
+ * instructions 1.039x -> 1.005x fossil server's, bench/fossil-client-cost.ts),
+ * but not the large one's: there the repack left chains up to 152 deep in
+ * another shape than fossil's (5,905 of 12,440 artifacts on another base;
+ * 6,322 of 8,340 deltas on a base earlier in clone order, all 9,036 of
+ * fossil server's on a later one), and the client's clone of it took
+ * 472 s (400) and 758 s (4096) where 75 s at 50 (load ~15), client CPU over
+ * 131 s: deep walks are cheap for fossil's rebuild only in its own layout and order.
  *
  * One call plans in memory, then writes: it takes the pairs' groups newest
  * first (a source whose chain passes through its target is planned full,
