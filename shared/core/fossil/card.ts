@@ -38,6 +38,9 @@ export function splitCards(body: Uint8Array): RawCard[] {
   const cards: RawCard[] = [];
   let pos = 0;
   let line = 0;
+  // The first NUL byte at or after the current card's arguments (-1: none): one native scan for the
+  // body, not a loop over every F card's bytes (a manifest is mostly F cards).
+  let nul = body.indexOf(0);
   while (pos < body.length) {
     line++;
     const letter = body[pos];
@@ -50,7 +53,8 @@ export function splitCards(body: Uint8Array): RawCard[] {
     // The body always ends with "\n" (checked by the caller), so eol is found.
     let card: RawCard;
     if (letter === 0x46 /* F */ && after === SP) {
-      for (let i = pos + 2; i < eol; i++) if (body[i] === 0) throw nulByte(line);
+      if (nul !== -1 && nul < pos + 2) nul = body.indexOf(0, pos + 2);
+      if (nul !== -1 && nul < eol) throw nulByte(line);
       card = { letter: 'F', tokens: [], line, body, start: pos + 2, end: eol };
     } else {
       card = { letter: String.fromCharCode(letter), tokens: after === SP ? splitTokens(body.subarray(pos + 2, eol), line) : [], line };

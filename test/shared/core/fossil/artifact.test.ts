@@ -160,6 +160,27 @@ describe('structural artifacts', () => {
     expect(codeOf(withZ(`M ${H1}\n`).subarray(0, 10))).toBe('not-terminated');
   });
 
+  it('refuses a NUL byte in an F card on its own line, and takes one in wiki text', () => {
+    const line = (bytes: Uint8Array) => {
+      try {
+        parseArtifactStrict(bytes);
+        return 'ok';
+      } catch (e) {
+        return `${(e as ArtifactError).code} ${(e as ArtifactError).message}`;
+      }
+    };
+    expect(line(withZ(`C x\n${D}F a\0b ${H1}\nU u\n`))).toMatch(/^bad-card line 3: NUL/);
+    expect(line(withZ(`C x\n${D}F a ${H1}\nF b ${H1}\nF c ${H1}\0\nU u\n`))).toMatch(/^bad-card line 5: NUL/);
+    // A NUL in a W card's text comes before the F card's, which is still the one named.
+    expect(line(withZ(`C x\n${D}F a\0 ${H1}\nL p\nU u\nW 3\na\0b\n`))).toMatch(/^bad-card line 3: NUL/);
+    // Split before the order check: an F card after the text is read past it, with or without a NUL of its own.
+    expect(line(withZ(`${D}L p\nU u\nW 3\na\0b\nF c\0 ${H1}\n`))).toMatch(/^bad-card line 5: NUL/);
+    expect(line(withZ(`${D}L p\nU u\nW 3\na\0b\nF c ${H1}\n`))).toMatch(/^card-order/);
+    expect(line(withZ(`${D}L p\nU u\nW 3\na\0b\n`))).toBe('ok');
+    // Before the F cards, in another card's argument: that card's line.
+    expect(line(withZ(`C x\0\n${D}F a ${H1}\nU u\n`))).toMatch(/^bad-card line 1: NUL/);
+  });
+
   it('shares parsed F cards between manifests, and still applies each manifest’s own rules to them', () => {
     const a = parseArtifactStrict(withZ(`C a\n${D}F f.txt ${H1}\nF g.txt ${H3} x\nU u\n`));
     const b = parseArtifactStrict(withZ(`C b\n${D}F f.txt ${H1}\nF h.txt ${H3}\nU u\n`));
