@@ -29,7 +29,7 @@ import { ConfigReceiver, configGroupMask, sendConfig } from './config.js';
 import { XferError, xferError } from './errors.js';
 import { verifyLogin } from './login.js';
 import { parseDecimal, XferReader, XferWriter, type XferCard } from './message.js';
-import { BASE_READ_CACHE_BYTES, Ingest, isHash, type IngestResult, type ReceivedArtifact } from './receive.js';
+import { BaseReader, Ingest, isHash, type IngestResult, type ReceivedArtifact } from './receive.js';
 import { ArtifactReader, RecordSink, type FossilRepo } from './repo.js';
 import { sendCloneBatch, sendFiles, type SendContext } from './send.js';
 import { isUvName, parseInt64, uvCatalogHash, uvStatus } from './uv.js';
@@ -285,7 +285,7 @@ class Session {
     this.caps = capabilities(ctx.anonymousCaps);
     this.sink = new RecordSink(repo);
     this.reader = new ArtifactReader(repo, limits.cacheBytes);
-    this.ingest = new Ingest(repo, this.sink, new ArtifactReader(repo, BASE_READ_CACHE_BYTES), {
+    this.ingest = new Ingest(repo, this.sink, new BaseReader(repo), {
       maxArtifactBytes: limits.maxArtifactBytes,
       contentCacheBytes: limits.cacheBytes,
     });
