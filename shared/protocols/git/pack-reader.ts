@@ -54,6 +54,7 @@ import { ByteReader, type ByteStream } from '../../core/stream.js';
 import { applyGitDelta, applyGitDeltaStream, applyGitDeltaTo, gitDeltaHeader, type GitDeltaBaseSource } from '../../delta/git.js';
 import { IdSet } from '../../storage/id-set.js';
 import { DeltaError } from '../../delta/errors.js';
+import { StorageError } from '../../storage/errors.js';
 import {
   MAX_ENTRY_HEADER,
   PACK_HEADER_SIZE,
@@ -589,7 +590,8 @@ const EMPTY = new Uint8Array(0);
 
 /** Wrap a lower-level error (zlib, delta, stream) as a PackError at `offset`. */
 function asPackError(e: unknown, offset: number): unknown {
-  if (e instanceof PackError || !(e instanceof HubError)) return e;
+  // Storage's refusals (a deleted repository, a failed put from the sink) are not the entry's fault.
+  if (e instanceof PackError || e instanceof StorageError || !(e instanceof HubError)) return e;
   if (e instanceof StreamError && e.code === 'unexpected-end') return new PackError('pack-truncated', 'pack ends inside an entry', { offset });
   if (e instanceof StreamError && e.code === 'too-large') return e; // the request's size cap, not the entry's fault
   const code = e.code === 'zlib-too-large' ? 'pack-size-mismatch' : e instanceof DeltaError ? 'pack-bad-delta' : 'pack-bad-zlib';
