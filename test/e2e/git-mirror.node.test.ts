@@ -2,6 +2,7 @@
 // (test/fixtures/git-history.ts): mirror push, clones compared ref by ref and
 // fsck'd (v2 and v0), incremental fetch, force-push and deletions, push
 // options, atomic pushes, racing pushes, server progress, a 12 MB file.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +25,7 @@ beforeAll(async () => {
   const [started] = await Promise.all([startHub(), generateHistory(join(home, 'src.git'), { seed: 11, commits: 300 })]);
   hub = started;
   src = join(home, 'src.git');
-  await setupRepos(hub, ['mirror', 'rules', 'race', 'big']);
+  await setupRepos(hub, ['mirror', 'rules', 'race', 'big', 'many']);
 }, 120_000);
 
 afterAll(async () => {
@@ -51,6 +52,30 @@ describe('mirror push of a generated history', () => {
     // Server-side progress on band 2, shown by git as "remote: ...".
     expect(r.stderr).toMatch(/^remote: Resolving deltas: 100% \(\d+\/\d+\), done\./m);
     expect(lsRemote(ok, hub, 'mirror')).toEqual(lsLocal(src));
+  });
+
+  it('pushes refs whose audit events pass SQLite\'s 2 MB string limit: all stored, ls-remote and clone --mirror match', () => {
+    // 2,400 refs of ~980-byte names: ~2.5 MB of events in one push, as a 40,001-ref mirror push makes.
+    // Was: every ref "ng failed to update ref" (SQLITE_TOOBIG writing the push's events).
+    const many = join(home, 'many.git');
+    ok(['clone', '-q', '--bare', src, many]);
+    const dir = ['a', 'b', 'c', 'd'].map((x) => x.repeat(240)).join('/');
+    const head = ok(['rev-parse', 'HEAD'], many).trim();
+    const input = Array.from({ length: 2400 }, (_, i) => `create refs/heads/${dir}/${i} ${head}\n`).join('');
+    const u = spawnSync('git', ['update-ref', '--stdin'], { cwd: many, input, encoding: 'utf8' });
+    expect(u.status, u.stderr).toBe(0);
+    ok(['pack-refs', '--all'], many);
+    const r = git(['push', '-q', '--mirror', writerUrl(hub, 'many')], many);
+    expect(r.status, r.stderr).toBe(0);
+    // Outputs of ~2.4 MB: past the 1 MB spawnSync buffer of git()/ok().
+    const out = (args: string[]) => spawnSync('git', args, { cwd: home, encoding: 'utf8', maxBuffer: 1 << 26 }).stdout;
+    const listed = out(['ls-remote', `${hub.url}/many.git`]);
+    expect(listed.split('\n').length).toBeGreaterThan(2400);
+    expect(listed).toEqual(out(['ls-remote', many]));
+    const back = join(home, 'many-back.git');
+    ok(['clone', '-q', '--mirror', `${hub.url}/many.git`, back]);
+    const refs = ['for-each-ref', '--format=%(objectname) %(refname)'];
+    expect(out(['-C', back, ...refs])).toEqual(out(['-C', many, ...refs]));
   });
 
   for (const version of ['2', '0']) {

@@ -27,18 +27,38 @@ export function retryDelay(failed: number): number {
   return Math.min(OUTBOX_RETRY_MS * 2 ** Math.min(failed, 6), OUTBOX_RETRY_MAX_MS);
 }
 
+/**
+ * The most JSON text one statement of addGitEvents binds: SQLite in a Durable Object refuses a string
+ * over 2 MB (SQLITE_TOOBIG), and a mirror push of 40,001 refs makes ~4 MB.
+ */
+export const MAX_EVENTS_JSON = 1 << 20;
+
 /** Adds the ref updates one git push applied; call inside the transaction that applied them. */
 export function addGitEvents(sql: SqlStorage, repoId: string, actor: string | null, updates: RefUpdate[], at = Date.now()): void {
-  if (updates.length === 0) return;
-  // One statement for any number of refs (a push of thousands of tags), in the push's order.
-  sql.exec(
-    `INSERT INTO push_outbox (repo_id, actor, kind, ref, old_id, new_id, at)
-     SELECT ?, ?, 'git', json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), ? FROM json_each(?) ORDER BY key`,
-    repoId,
-    actor,
-    at,
-    JSON.stringify(updates.map((u) => [u.name, u.old, u.new])),
-  );
+  // One statement per MAX_EVENTS_JSON of refs (a push of thousands of tags), in the push's order.
+  let rows: string[] = [];
+  let bytes = 0;
+  const flush = () => {
+    if (rows.length === 0) return;
+    sql.exec(
+      `INSERT INTO push_outbox (repo_id, actor, kind, ref, old_id, new_id, at)
+       SELECT ?, ?, 'git', json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), ? FROM json_each(?) ORDER BY key`,
+      repoId,
+      actor,
+      at,
+      `[${rows.join(',')}]`,
+    );
+    rows = [];
+    bytes = 0;
+  };
+  for (const u of updates) {
+    const row = JSON.stringify([u.name, u.old, u.new]);
+    // UTF-16 length x3 bounds the UTF-8 bytes.
+    if (bytes + row.length * 3 + 2 > MAX_EVENTS_JSON) flush();
+    rows.push(row);
+    bytes += row.length * 3 + 1;
+  }
+  flush();
 }
 
 /**
