@@ -90,7 +90,9 @@ async function pushAll(home: string, src: string, url: string, token: string): P
     headers: { 'content-type': 'application/x-git-receive-pack-request', authorization: `Basic ${Buffer.from(`bench:${token}`).toString('base64')}` },
   });
   const answer = await res.text();
-  if (res.status !== 200 || !answer.includes('unpack ok') || answer.includes(' ng ')) throw new Error(`push failed: ${res.status} ${answer.slice(0, 500)}`);
+  // Report lines are pkt-lines: "000eunpack ok\n", "0019ok refs/...\n", "002eng refs/... why\n".
+  const refused = answer.match(/(?:^|\n)[0-9a-f]{4}ng [^\n]*/);
+  if (res.status !== 200 || !answer.startsWith('000eunpack ok\n') || refused) throw new Error(`push failed: ${res.status} ${refused?.[0].trim() ?? answer.slice(0, 500)}`);
 }
 
 interface Server {

@@ -29,7 +29,7 @@ export function retryDelay(failed: number): number {
 
 /**
  * The most JSON text one statement of addGitEvents binds: SQLite in a Durable Object refuses a string
- * over 2 MB (SQLITE_TOOBIG), and a mirror push of 40,001 refs makes ~4 MB.
+ * over 2 MB (SQLITE_TOOBIG), and a mirror push of 40,001 refs makes ~2.8 MB.
  */
 export const MAX_EVENTS_JSON = 1 << 20;
 
