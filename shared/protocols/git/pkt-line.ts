@@ -13,7 +13,7 @@
  * (LARGE_PACKET_MAX 65520 with the header). 0003 is invalid; 0004 (empty
  * payload) is accepted but never sent.
  */
-import { utf8Decode } from '../../core/bytes.js';
+import { concat, utf8Decode } from '../../core/bytes.js';
 import { HubError } from '../../core/errors.js';
 import { ByteReader, type ByteStream } from '../../core/stream.js';
 
@@ -199,16 +199,6 @@ export async function* pktLineBatches(stream: ByteStream): AsyncGenerator<Pkt[]>
   const where = { position: position + heldBytes };
   if (heldBytes < PKT_HEADER) throw new PktLineError('pkt-truncated', 'stream ends inside a pkt-line header', where);
   throw new PktLineError('pkt-truncated', 'stream ends inside a pkt-line', where);
-}
-
-function concat(parts: Uint8Array[], n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** The text of a data pkt: UTF-8 with one trailing LF removed (git often omits it). */
