@@ -33,6 +33,15 @@ let walkStore: UploadPackStore;
 let plans = 0;
 /** Rows and delta chains the reach store's index was asked for. */
 let gets = 0;
+/** The index's reachPlan with each plan named as the DO names its kept plan. */
+function namedPlan(index: UploadPackStore['index']): NonNullable<UploadPackStore['index']['reachPlan']> {
+  return async (version, blobs) => {
+    const plan = await index.reachPlan!(version, blobs);
+    if (plan !== null) plan.key = `${version} ${blobs}`;
+    return plan;
+  };
+}
+
 const rev = (r: string) => src.git(['rev-parse', r]).toString().trim();
 
 /** A history of main with a merged topic, a reverted file, and tags below main (fast-import). */
@@ -210,12 +219,7 @@ describe('unshallow from the remembered closure', () => {
       ...reachStore,
       index: {
         ...index,
-        // As the DO names its kept plan.
-        reachPlan: async (version, blobs) => {
-          const plan = await index.reachPlan!(version, blobs);
-          if (plan !== null) plan.key = `${version} ${blobs}`;
-          return plan;
-        },
+        reachPlan: namedPlan(index),
         reachPackDigest: async (key, ofs) => {
           const d = digests.get(`${key} ${ofs}`) ?? null;
           if (d !== null) known++;
@@ -243,11 +247,7 @@ describe('unshallow from the remembered closure', () => {
       ...reachStore,
       index: {
         ...index,
-        reachPlan: async (version, blobs) => {
-          const plan = await index.reachPlan!(version, blobs);
-          if (plan !== null) plan.key = `${version} ${blobs}`;
-          return plan;
-        },
+        reachPlan: namedPlan(index),
         reachOldestCommit: async (key) => oldest.get(key) ?? null,
         keepReachOldestCommit: async (key, time) => void oldest.set(key, time),
       },
